@@ -1,0 +1,35 @@
+"""sketchbound: pruning at initialization seen as sketching (Bar & Giryes).
+
+Public names only; see the modules for the maths:
+probabilities (eq. 2) → sampling (Algorithm 1 and other sketches) → theory (closed forms).
+"""
+from .probabilities import from_scores, optimal_probabilities, uniform_probabilities
+from .sampling import (
+    algorithm1,
+    algorithm1_counts,
+    algorithm1_sparse,
+    bernoulli,
+    inclusion_probabilities,
+    priority,
+    top_s,
+    uniform_algorithm1,
+    without_replacement,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "algorithm1",
+    "algorithm1_counts",
+    "algorithm1_sparse",
+    "bernoulli",
+    "from_scores",
+    "inclusion_probabilities",
+    "optimal_probabilities",
+    "priority",
+    "top_s",
+    "uniform_algorithm1",
+    "uniform_probabilities",
+    "without_replacement",
+    "__version__",
+]

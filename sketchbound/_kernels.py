@@ -1,0 +1,290 @@
+"""Numba kernels behind :mod:`sketchbound.sampling` (private).
+
+Exact multinomial counts at scale, reproducible for any number of threads
+--------------------------------------------------------------------------
+Algorithm 1 draws ``s`` indices i.i.d. from ``p``; its counts ``c`` are Multinomial(s, p). We draw
+exactly that distribution in two stages:
+
+1. The index range is cut into fixed blocks of ``BLOCK`` entries. The block totals are
+   Multinomial(s, P_b) with ``P_b`` the block masses (drawn by numpy from the caller's Generator).
+   Given the block totals, the draws inside different blocks are independent, and inside block ``b``
+   they are ``N_b`` i.i.d. draws from ``p`` restricted to the block and renormalised.
+2. Inside a block, each of the ``N_b`` draws is an inverse-CDF draw: a uniform ``U`` and the first
+   entry whose running cumulative probability exceeds it, found in O(1) expected steps through a
+   guide table. The block's cumulative sums and guide table (a few hundred KiB) stay in cache.
+
+Each block has its own xoshiro256** stream seeded from a 64-bit seed drawn by the caller's
+Generator, so the result depends on the seed only, never on how blocks are spread over threads.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+BLOCK = 1 << 12
+
+_U64 = np.uint64
+
+
+@njit(cache=True, inline="always")
+def _splitmix64(x):
+    x = x + _U64(0x9E3779B97F4A7C15)
+    z = x
+    z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
+    return x, z ^ (z >> _U64(31))
+
+
+@njit(cache=True, inline="always")
+def _rotl(x, k):
+    return (x << _U64(k)) | (x >> _U64(64 - k))
+
+
+@njit(cache=True)
+def _seed_state(seed):
+    st = np.empty(4, dtype=np.uint64)
+    x = _U64(seed)
+    for i in range(4):
+        x, z = _splitmix64(x)
+        st[i] = z
+    return st
+
+
+@njit(cache=True, inline="always")
+def _next_u64(st):
+    s0 = st[0]
+    s1 = st[1]
+    s2 = st[2]
+    s3 = st[3]
+    result = _rotl(s1 * _U64(5), 7) * _U64(9)
+    t = s1 << _U64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    st[0] = s0
+    st[1] = s1
+    st[2] = s2
+    st[3] = s3
+    return result
+
+
+@njit(cache=True, inline="always")
+def _next_open_unit(st):
+    """Uniform on (0, 1]: never 0, so that -log(u) is finite."""
+    return (float(_next_u64(st) >> _U64(11)) + 1.0) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, parallel=True)
+def scan(p, block):
+    """One parallel pass over ``p``: per-block sums, the count of non-finite and of negative entries."""
+    d = p.shape[0]
+    nb = (d + block - 1) // block
+    sums = np.empty(nb, dtype=np.float64)
+    bad = np.zeros(nb, dtype=np.int64)
+    neg = np.zeros(nb, dtype=np.int64)
+    for b in prange(nb):
+        lo = b * block
+        hi = min(d, lo + block)
+        acc = 0.0
+        nbad = 0
+        nneg = 0
+        for i in range(lo, hi):
+            x = p[i]
+            if not np.isfinite(x):
+                nbad += 1
+            elif x < 0.0:
+                nneg += 1
+            acc += x
+        sums[b] = acc
+        bad[b] = nbad
+        neg[b] = nneg
+    return sums, bad, neg
+
+
+@njit(cache=True, parallel=True)
+def block_sums(p, block):
+    d = p.shape[0]
+    nb = (d + block - 1) // block
+    out = np.empty(nb, dtype=np.float64)
+    for b in prange(nb):
+        lo = b * block
+        hi = min(d, lo + block)
+        acc = 0.0
+        for i in range(lo, hi):
+            acc += p[i]
+        out[b] = acc
+    return out
+
+
+@njit(cache=True)
+def _block_draws(p, lo, hi, n, mass, seed, counts):
+    """Add ``n`` i.i.d. draws from ``p[lo:hi] / mass`` to ``counts`` (length ``hi - lo``).
+
+    Every draw is an inverse-CDF draw: ``U ~ Uniform[0, 1)`` and the drawn index is the first ``i``
+    with ``C_i > U * mass`` (``C`` the block's running sum of ``p``). Two exact ways to find it:
+
+    * many draws (``8 n >= L``): a guide table (Chen & Asau 1974) maps ``U`` to the first entry
+      that can hold it, so a draw costs ``1 + L/G`` comparisons on average whatever ``p`` is;
+    * few draws: sort the ``n`` uniforms and merge them with one pass over ``p``.
+    """
+    L = hi - lo
+    st = _seed_state(seed)
+    s0 = st[0]
+    s1 = st[1]
+    s2 = st[2]
+    s3 = st[3]
+    if 8 * n < L:
+        us = np.empty(n, dtype=np.float64)
+        for k in range(n):
+            r = _rotl(s1 * _U64(5), 7) * _U64(9)
+            t = s1 << _U64(17)
+            s2 ^= s0
+            s3 ^= s1
+            s1 ^= s2
+            s0 ^= s3
+            s2 ^= t
+            s3 = _rotl(s3, 45)
+            us[k] = float(r >> _U64(11)) * (1.0 / 9007199254740992.0) * mass
+        us.sort()
+        k = 0
+        acc = 0.0
+        last_pos = 0
+        for j in range(L):
+            pj = p[lo + j]
+            if pj > 0.0:
+                last_pos = j
+            acc += pj
+            c = 0
+            while k < n and us[k] < acc:
+                c += 1
+                k += 1
+            counts[j] += c
+        # rounding leftovers (a uniform at or past the block's final running sum) belong to the
+        # last entry with positive probability
+        if k < n:
+            counts[last_pos] += n - k
+        return
+    C = np.empty(L, dtype=np.float64)
+    acc = 0.0
+    last_pos = 0
+    for j in range(L):
+        pj = p[lo + j]
+        acc += pj
+        C[j] = acc
+        if pj > 0.0:
+            last_pos = j
+    # the last entry with positive probability closes the interval [.., mass); entries after it
+    # (zero probability) are never reached
+    C[last_pos] = np.inf
+    # guide[g] = #{j : C_j <= g * mass / G}: the first entry whose interval can contain a uniform
+    # that falls in cell g. Built branch-free: histogram of ceil(C_j * G / mass), then prefix sums.
+    G = L
+    guide = np.zeros(G + 1, dtype=np.int32)
+    scale_g = G / mass
+    for j in range(last_pos):
+        c = np.ceil(C[j] * scale_g)
+        guide[int(c) if c < G else G] += 1
+    run = 0
+    for g in range(G):
+        run += guide[g]
+        guide[g] = run
+    for _ in range(n):
+        r = _rotl(s1 * _U64(5), 7) * _U64(9)
+        t = s1 << _U64(17)
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = _rotl(s3, 45)
+        u = float(r >> _U64(11)) * (1.0 / 9007199254740992.0)
+        x = u * mass
+        i = guide[int(u * G)]
+        # two branch-free steps cover most draws; the loop handles the rest
+        i += C[i] <= x
+        i += C[i] <= x
+        while C[i] <= x:
+            i += 1
+        counts[i] += 1
+
+
+@njit(cache=True, parallel=True)
+def multinomial_counts(p, block, block_counts, block_mass, seeds, out):
+    """Fill ``out`` (length d) with the counts of ``block_counts[b]`` draws in each block."""
+    d = p.shape[0]
+    nb = block_counts.shape[0]
+    for b in prange(nb):
+        lo = b * block
+        hi = min(d, lo + block)
+        for i in range(lo, hi):
+            out[i] = 0
+        n = block_counts[b]
+        if n > 0:
+            _block_draws(p, lo, hi, n, block_mass[b], seeds[b], out[lo:hi])
+
+
+@njit(cache=True, parallel=True)
+def multinomial_sparse(p, block, block_counts, block_mass, seeds, offsets, idx_out, cnt_out, written):
+    """Sparse twin of :func:`multinomial_counts`: writes (index, count) pairs of non-zero counts.
+
+    Block ``b`` writes at most ``min(N_b, block size)`` pairs starting at ``offsets[b]``; the number
+    written goes to ``written[b]``. Extra memory is O(s + threads x block), never O(d).
+    """
+    d = p.shape[0]
+    nb = block_counts.shape[0]
+    for b in prange(nb):
+        n = block_counts[b]
+        written[b] = 0
+        if n == 0:
+            continue
+        lo = b * block
+        hi = min(d, lo + block)
+        local = np.zeros(hi - lo, dtype=np.int64)
+        _block_draws(p, lo, hi, n, block_mass[b], seeds[b], local)
+        pos = offsets[b]
+        for j in range(hi - lo):
+            if local[j] != 0:
+                idx_out[pos] = lo + j
+                cnt_out[pos] = local[j]
+                pos += 1
+        written[b] = pos - offsets[b]
+
+
+@njit(cache=True, parallel=True)
+def scale_counts(counts, p, s, out):
+    """``out_i = c_i / (s p_i)`` (Algorithm 1's increment 1/(s p_i) per draw), 0 where ``c_i == 0``."""
+    for i in prange(counts.shape[0]):
+        c = counts[i]
+        out[i] = c / (s * p[i]) if c != 0 else 0.0
+
+
+@njit(cache=True, parallel=True)
+def exponential_keys(p, block, seeds, out):
+    """Keys ``E_i / p_i`` (E_i ~ Exp(1), +inf where p_i = 0) per fixed block, for without-replacement
+    (successive) sampling: the ``k`` smallest keys are a size-``k`` sample drawn one by one with
+    probability proportional to ``p`` among the items not yet drawn (Efraimidis & Spirakis 2006)."""
+    d = p.shape[0]
+    nb = (d + block - 1) // block
+    for b in prange(nb):
+        lo = b * block
+        hi = min(d, lo + block)
+        st = _seed_state(seeds[b])
+        for i in range(lo, hi):
+            e = -np.log(_next_open_unit(st))
+            pi = p[i]
+            out[i] = e / pi if pi > 0.0 else np.inf
+
+
+@njit(cache=True, parallel=True)
+def uniforms(d, block, seeds, out):
+    """i.i.d. Uniform(0, 1] per fixed block (thread-count independent)."""
+    nb = (d + block - 1) // block
+    for b in prange(nb):
+        lo = b * block
+        hi = min(d, lo + block)
+        st = _seed_state(seeds[b])
+        for i in range(lo, hi):
+            out[i] = _next_open_unit(st)

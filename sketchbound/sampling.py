@@ -1,0 +1,376 @@
+"""Algorithm 1 and the other sketches it is compared with, in one calling convention.
+
+Every sampler takes a probability (or score) vector, a size ``s`` and ``rng`` (``None``, an int seed
+or a ``numpy.random.Generator``) and returns a *mask* ``m`` of length ``d``: the pruned weight
+vector is ``w * m``. Weighted masks (Algorithm 1, Horvitz–Thompson, priority) are unbiased,
+``E[m_i] = 1`` wherever ``p_i > 0``; binary masks are not.
+
+The same seed gives the same mask whatever ``NUMBA_NUM_THREADS`` is: all randomness of the numba
+kernels is tied to fixed blocks of indices (see :mod:`sketchbound._kernels`).
+
+Exact expected errors ``E_m ||X^T w - X^T (w * m)||^2`` of these sketches are in
+:mod:`sketchbound.theory`; exact enumeration for tiny ``d, s`` is in :mod:`sketchbound.exact`.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _kernels as K
+from .probabilities import check_probabilities, scan_probabilities, uniform_probabilities
+
+__all__ = [
+    "as_generator",
+    "check_size",
+    "algorithm1",
+    "algorithm1_counts",
+    "algorithm1_sparse",
+    "uniform_algorithm1",
+    "top_s",
+    "without_replacement",
+    "inclusion_probabilities",
+    "bernoulli",
+    "priority",
+]
+
+#: below this many entries the counts of many trials come from numpy's exact ``multinomial``
+_SMALL_D = 4096
+_MAX_DENSE_ELEMENTS = 1 << 28  # 2 GiB of float64 for a (trials, d) mask
+
+
+def as_generator(rng) -> np.random.Generator:
+    """``None`` → fresh Generator, int → ``default_rng(int)``, Generator → itself."""
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"rng seed must be a non-negative integer, got {rng!r}")
+        return np.random.default_rng(int(rng))
+    raise ValueError(f"rng must be None, a non-negative int seed or a numpy.random.Generator, got {type(rng).__name__}")
+
+
+def check_size(s, *, name: str = "s") -> int:
+    """``s`` must be a positive integer (Algorithm 1: ``s ∈ Z+``)."""
+    if isinstance(s, bool) or not isinstance(s, (numbers.Integral, np.integer)):
+        if isinstance(s, (float, np.floating)) and float(s).is_integer() and s >= 1:
+            return int(s)
+        raise ValueError(f"{name} must be a positive integer, got {s!r}")
+    if s < 1:
+        raise ValueError(f"{name} must be a positive integer (>= 1), got {s!r}")
+    return int(s)
+
+
+def _check_trials(trials):
+    if trials is None:
+        return None
+    return check_size(trials, name="trials")
+
+
+# --------------------------------------------------------------------------------------------------
+# Algorithm 1
+# --------------------------------------------------------------------------------------------------
+def _block_totals(mass: np.ndarray, s: int, gen: np.random.Generator):
+    """Stage 1 of the exact sampler: how many of the ``s`` draws land in each block.
+
+    Block totals are Multinomial(s, block masses) (numpy's exact sampler on ``d / BLOCK``
+    categories); each block also gets a 64-bit seed for its own stream.
+    """
+    counts = gen.multinomial(s, mass / mass.sum()).astype(np.int64)
+    seeds = gen.integers(0, np.iinfo(np.int64).max, size=mass.shape[0], dtype=np.int64)
+    return counts, seeds
+
+
+def _counts_one(p: np.ndarray, mass: np.ndarray, s: int, gen: np.random.Generator) -> np.ndarray:
+    counts_b, seeds = _block_totals(mass, s, gen)
+    dtype = np.int32 if s < 2**31 else np.int64
+    out = np.empty(p.shape[0], dtype=dtype)
+    K.multinomial_counts(p, K.BLOCK, counts_b, mass, seeds, out)
+    return out
+
+
+def algorithm1_counts(p, s, *, rng=None, trials=None) -> np.ndarray:
+    """Counts form of Algorithm 1: ``c_i`` = how often index ``i`` is drawn in ``s`` i.i.d. draws from ``p``.
+
+    ``c ~ Multinomial(s, p)`` exactly, and Algorithm 1's mask is ``m = c / (s p)``. Returns an integer
+    vector of length ``d`` (int32 when ``s < 2**31``), or ``(trials, d)`` when ``trials`` is given.
+
+    >>> c = algorithm1_counts([0.5, 0.5, 0.0], 10, rng=0)
+    >>> int(c.sum()), int(c[2])
+    (10, 0)
+    """
+    pa, total, mass = scan_probabilities(p)
+    s = check_size(s)
+    trials = _check_trials(trials)
+    gen = as_generator(rng)
+    if trials is None:
+        return _counts_one(pa, mass, s, gen)
+    if pa.shape[0] <= _SMALL_D:
+        return gen.multinomial(s, pa / total, size=trials)
+    _check_dense(trials, pa.shape[0])
+    return np.stack([_counts_one(pa, mass, s, gen) for _ in range(trials)])
+
+
+def _check_dense(trials: int, d: int) -> None:
+    if trials * d > _MAX_DENSE_ELEMENTS:
+        raise ValueError(
+            f"trials x d = {trials} x {d} does not fit in memory as a dense array "
+            f"(limit {_MAX_DENSE_ELEMENTS} entries); loop over trials or use algorithm1_sparse"
+        )
+
+
+def _scale(counts: np.ndarray, p: np.ndarray, s: float) -> np.ndarray:
+    if counts.ndim == 1:
+        out = np.empty(counts.shape[0], dtype=np.float64)
+        K.scale_counts(counts, p, float(s), out)
+        return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = counts / (s * p)
+    m[counts == 0] = 0.0
+    return m
+
+
+def algorithm1(p, s, *, rng=None, trials=None) -> np.ndarray:
+    """Algorithm 1 (Drineas et al. 2006; paper §3): the sketching mask.
+
+    Draw ``s`` indices ``i_t ~ p`` i.i.d. (with replacement) and set ``m_{i_t} += 1 / (s p_{i_t})``.
+    So ``m = c / (s p)`` with ``c ~ Multinomial(s, p)``: ``E[m_i] = 1`` for ``p_i > 0`` (Lemma B.1) and
+    ``Cov(m_i, m_j) = (δ_ij / p_i - 1) / s`` (which gives Lemma B.2). At most ``s`` entries are non-zero.
+
+    Parameters
+    ----------
+    p : probability vector of length ``d`` (e.g. :func:`~sketchbound.optimal_probabilities`, eq. (2)).
+    s : number of draws (the density of the mask, ``||m||_0 <= s``).
+    rng : ``None``, int seed or ``numpy.random.Generator``.
+    trials : if given, return ``(trials, d)`` independent masks.
+
+    >>> m = algorithm1([0.25, 0.75], 4, rng=1)
+    >>> m.shape, bool((m >= 0).all())
+    ((2,), True)
+    """
+    pa, total, _ = scan_probabilities(p)
+    s = check_size(s)
+    counts = algorithm1_counts(pa, s, rng=rng, trials=trials)
+    return _scale(counts, pa, s * (1.0 / total) if total != 1.0 else s)
+
+
+def algorithm1_sparse(p, s, *, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse form of Algorithm 1 for ``d`` too large to densify a float mask.
+
+    Returns ``(indices, values)``: the sorted distinct drawn indices and ``m`` there,
+    ``values = c / (s p)``. Extra memory is O(s) (the dense counts are never formed), and the
+    result equals ``algorithm1(p, s, rng=seed)`` restricted to its non-zeros for the same seed.
+
+    >>> idx, val = algorithm1_sparse([0.5, 0.0, 0.5], 6, rng=0)
+    >>> bool(1 not in idx)
+    True
+    """
+    pa, total, mass = scan_probabilities(p)
+    s = check_size(s)
+    gen = as_generator(rng)
+    counts_b, seeds = _block_totals(mass, s, gen)
+    d = pa.shape[0]
+    sizes = np.minimum(counts_b, np.diff(np.append(np.arange(0, d, K.BLOCK), d)))
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+    slots = int(sizes.sum())
+    idx = np.empty(slots, dtype=np.int64)
+    cnt = np.empty(slots, dtype=np.int64)
+    written = np.empty(counts_b.shape[0], dtype=np.int64)
+    K.multinomial_sparse(pa, K.BLOCK, counts_b, mass, seeds, offsets, idx, cnt, written)
+    # slot j of block b is used iff j - offsets[b] < written[b]
+    block_of_slot = np.repeat(np.arange(sizes.shape[0]), sizes)
+    keep = (np.arange(slots) - offsets[block_of_slot]) < written[block_of_slot]
+    idx, cnt = idx[keep], cnt[keep]
+    return idx, cnt / (s * (pa[idx] / total))
+
+
+def uniform_algorithm1(d, s, *, rng=None, trials=None) -> np.ndarray:
+    """Algorithm 1 with the uniform distribution ``p_i = 1/d`` (Lemma 4.5's baseline).
+
+    Unbiased; each draw adds ``d/s``. Exact error: ``(1/s)(d Σ_k ||X_(k)||² w_k² - ||Xᵀw||²)``
+    (:func:`sketchbound.theory.algorithm1_error` with uniform ``p``).
+    """
+    return algorithm1(uniform_probabilities(d), s, rng=rng, trials=trials)
+
+
+# --------------------------------------------------------------------------------------------------
+# Other sketches
+# --------------------------------------------------------------------------------------------------
+def top_s(scores, s) -> np.ndarray:
+    """Deterministic hard threshold: ``m_i = 1`` for the ``s`` largest scores, 0 elsewhere.
+
+    Exactly ``s`` ones, even with tied scores (ties go to the lower index). Biased: ``E[m] = m``
+    is not 1. Exact error is the deterministic ``||Xᵀ(w ⊙ (1 - m))||²``
+    (:func:`sketchbound.theory.mask_error`). This is what SynFlow/SNIP/magnitude pruning do.
+
+    >>> top_s([0.1, 0.5, 0.5, 0.2], 2)
+    array([0., 1., 1., 0.])
+    """
+    sc = np.asarray(scores, dtype=np.float64)
+    if sc.ndim != 1 or sc.size == 0:
+        raise ValueError(f"scores must be a non-empty 1-D vector, got shape {sc.shape}")
+    if not np.all(np.isfinite(sc)):
+        raise ValueError("scores contain NaN or inf")
+    s = check_size(s)
+    d = sc.shape[0]
+    if s > d:
+        raise ValueError(f"s={s} exceeds the number of entries d={d}")
+    m = np.zeros(d)
+    if s == d:
+        m[:] = 1.0
+        return m
+    thr = np.partition(sc, d - s)[d - s]  # s-th largest value
+    above = sc > thr
+    m[above] = 1.0
+    need = s - int(above.sum())
+    ties = np.flatnonzero(sc == thr)[:need]
+    m[ties] = 1.0
+    return m
+
+
+def _keys(p: np.ndarray, gen: np.random.Generator) -> np.ndarray:
+    nb = (p.shape[0] + K.BLOCK - 1) // K.BLOCK
+    seeds = gen.integers(0, np.iinfo(np.int64).max, size=nb, dtype=np.int64)
+    out = np.empty(p.shape[0])
+    K.exponential_keys(p, K.BLOCK, seeds, out)
+    return out
+
+
+def _smallest(keys: np.ndarray, k: int) -> np.ndarray:
+    if k >= keys.shape[0]:
+        return np.arange(keys.shape[0])
+    return np.argpartition(keys, k - 1)[:k]
+
+
+def inclusion_probabilities(p, s) -> np.ndarray:
+    """``π_i = min(1, κ p_i)`` with ``κ`` chosen so that ``Σ π_i = s`` (probability-proportional-to-size).
+
+    Requires ``s <= #{i: p_i > 0}``. Used by :func:`bernoulli` (expected size ``s``) and by the
+    systematic design of :func:`without_replacement` (exact size ``s``).
+
+    >>> inclusion_probabilities([0.7, 0.2, 0.1], 2)
+    array([1.        , 0.66666667, 0.33333333])
+    """
+    pa = check_probabilities(p)
+    s = check_size(s)
+    nnz = int(np.count_nonzero(pa))
+    if s > nnz:
+        raise ValueError(f"s={s} exceeds the number of entries with p_i > 0 ({nnz})")
+    certain = np.zeros(pa.shape[0], dtype=bool)
+    while True:
+        rest = pa[~certain].sum()
+        kappa = (s - certain.sum()) / rest
+        new = (kappa * pa >= 1.0) & ~certain
+        if not new.any():
+            break
+        certain |= new
+    pi = np.minimum(1.0, kappa * pa)
+    pi[certain] = 1.0
+    return pi
+
+
+def without_replacement(p, s, *, rng=None, design: str = "successive", weighted: bool = False, trials=None) -> np.ndarray:
+    """Sampling ``s`` distinct indices without replacement; a binary or Horvitz–Thompson mask.
+
+    ``design="successive"``: draw one index at a time with probability ∝ ``p`` among those not yet
+    drawn (what ``torch.multinomial(replacement=False)`` and the paper's randomized mask do),
+    implemented with exponential keys ``E_i / p_i`` (Efraimidis–Spirakis). Its inclusion
+    probabilities have no closed form, so only the binary mask (``weighted=False``) is offered;
+    binary masks are biased (``E[m_i] = π_i``).
+
+    ``design="systematic"``: Madow's systematic πps sampling with ``π_i = min(1, κ p_i)``
+    (:func:`inclusion_probabilities`), exact size ``s``, inclusion probabilities known exactly, so
+    ``weighted=True`` gives the unbiased Horvitz–Thompson mask ``m_i = 1/π_i`` on the sample. Its
+    exact error depends on the joint inclusions of the ordering; :mod:`sketchbound.exact` computes it
+    for small ``d``.
+
+    >>> m = without_replacement([0.4, 0.3, 0.2, 0.1], 2, rng=0)
+    >>> int(m.sum())
+    2
+    """
+    pa = check_probabilities(p)
+    s = check_size(s)
+    trials = _check_trials(trials)
+    gen = as_generator(rng)
+    nnz = int(np.count_nonzero(pa))
+    if s > nnz:
+        raise ValueError(f"s={s} exceeds the number of entries with p_i > 0 ({nnz}); without replacement needs s <= {nnz}")
+    if design not in ("successive", "systematic"):
+        raise ValueError(f"design must be 'successive' or 'systematic', got {design!r}")
+    if weighted and design == "successive":
+        raise ValueError("weighted=True needs known inclusion probabilities: use design='systematic'")
+    if trials is not None:
+        _check_dense(trials, pa.shape[0])
+        return np.stack([without_replacement(pa, s, rng=gen, design=design, weighted=weighted) for _ in range(trials)])
+    m = np.zeros(pa.shape[0])
+    if design == "successive":
+        m[_smallest(_keys(pa, gen), s)] = 1.0
+        return m
+    pi = inclusion_probabilities(pa, s)
+    cum = np.cumsum(pi)
+    points = gen.random() + np.arange(s)
+    chosen = np.searchsorted(cum, points, side="right")
+    chosen = np.minimum(chosen, pa.shape[0] - 1)
+    m[chosen] = 1.0 / pi[chosen] if weighted else 1.0
+    return m
+
+
+def bernoulli(p, s, *, rng=None, weighted: bool = True, trials=None) -> np.ndarray:
+    """Poisson (Bernoulli) sampling: keep ``i`` independently with ``π_i = min(1, κ p_i)``, ``Σ π_i = s``.
+
+    The number kept is random with mean ``s``. ``weighted=True`` (default) gives the
+    Horvitz–Thompson mask ``m_i = 1/π_i`` if kept: unbiased, independent entries, so the exact error is
+    ``Σ_k ||X_(k)||² w_k² (1/π_k - 1)`` (:func:`sketchbound.theory.bernoulli_error`).
+    ``weighted=False`` gives a binary mask with ``E[m_i] = π_i``.
+
+    >>> m = bernoulli([0.5, 0.5], 2, rng=0)
+    >>> m.tolist()
+    [1.0, 1.0]
+    """
+    pi = inclusion_probabilities(p, s)
+    trials = _check_trials(trials)
+    gen = as_generator(rng)
+    shape = (pi.shape[0],) if trials is None else (trials, pi.shape[0])
+    if trials is not None:
+        _check_dense(trials, pi.shape[0])
+    u = gen.random(shape)
+    keep = u < pi
+    if weighted:
+        with np.errstate(divide="ignore"):
+            return np.where(keep, 1.0 / np.where(pi > 0, pi, 1.0), 0.0)
+    return keep.astype(np.float64)
+
+
+def priority(p, s, *, rng=None, trials=None) -> np.ndarray:
+    """Priority sampling (Duffield, Lund & Thorup 2007) of ``s`` entries with weights ``p``.
+
+    Priorities ``q_i = p_i / u_i`` (``u_i`` uniform); keep the ``s`` largest; with ``τ`` the
+    ``(s+1)``-th largest priority, ``m_i = max(p_i, τ) / p_i`` on the kept entries. Unbiased
+    (``E[m_i] = 1``), exactly ``s`` non-zeros, and the estimates are pairwise uncorrelated; the
+    variance ``E[max(0, τ_i - p_i)]``-type terms have no simple closed form (exact enumeration only
+    via Monte Carlo). When ``s >= #{p_i > 0}`` every positive entry is kept with ``m_i = 1``.
+    """
+    pa = check_probabilities(p)
+    s = check_size(s)
+    trials = _check_trials(trials)
+    gen = as_generator(rng)
+    if trials is not None:
+        _check_dense(trials, pa.shape[0])
+        return np.stack([priority(pa, s, rng=gen) for _ in range(trials)])
+    nnz = int(np.count_nonzero(pa))
+    m = np.zeros(pa.shape[0])
+    if s >= nnz:
+        m[pa > 0] = 1.0
+        return m
+    nb = (pa.shape[0] + K.BLOCK - 1) // K.BLOCK
+    seeds = gen.integers(0, np.iinfo(np.int64).max, size=nb, dtype=np.int64)
+    u = np.empty(pa.shape[0])
+    K.uniforms(pa.shape[0], K.BLOCK, seeds, u)
+    q = pa / u
+    order = np.argpartition(-q, s)[: s + 1]
+    order = order[np.argsort(-q[order], kind="stable")]
+    kept, tau = order[:s], q[order[s]]
+    m[kept] = np.maximum(pa[kept], tau) / pa[kept]
+    return m
