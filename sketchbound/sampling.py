@@ -259,9 +259,12 @@ def inclusion_probabilities(p, s) -> np.ndarray:
     if s > nnz:
         raise ValueError(f"s={s} exceeds the number of entries with p_i > 0 ({nnz})")
     certain = np.zeros(pa.shape[0], dtype=bool)
+    kappa = 0.0
     while True:
-        rest = pa[~certain].sum()
-        kappa = (s - certain.sum()) / rest
+        left = s - int(certain.sum())
+        if left == 0:
+            break
+        kappa = left / pa[~certain].sum()
         new = (kappa * pa >= 1.0) & ~certain
         if not new.any():
             break

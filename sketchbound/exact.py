@@ -1,0 +1,152 @@
+"""Exact enumeration of every outcome of a sketch, for small ``d`` and ``s``.
+
+No noise: expectations are finite sums of ``probability x value``, so closed forms can be checked to
+``1e-9`` relative. Each ``outcomes_*`` function returns ``(masks, probs)`` with ``masks`` of shape
+``(K, d)`` and ``probs`` of length ``K`` summing to 1.
+
+* Algorithm 1: all ``C(s+d-1, s)`` count vectors, probability = multinomial pmf.
+* successive sampling without replacement: all ``d!/(d-s)!`` ordered draws.
+* Bernoulli/Poisson sampling: all ``2^d`` subsets.
+* systematic πps: the start ``u ~ U[0,1)`` is piecewise constant between ``frac`` breakpoints.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+from scipy.special import gammaln
+
+from .probabilities import check_probabilities
+from .sampling import check_size, inclusion_probabilities
+
+__all__ = [
+    "n_outcomes",
+    "outcomes_algorithm1",
+    "outcomes_successive",
+    "outcomes_bernoulli",
+    "outcomes_systematic",
+    "expected_error",
+    "expectation",
+    "MAX_OUTCOMES",
+]
+
+#: enumeration refuses to build more outcomes than this
+MAX_OUTCOMES = 2_000_000
+
+
+def n_outcomes(d: int, s: int) -> int:
+    """Number of Algorithm-1 count vectors: ``C(s + d - 1, s)``."""
+    return math.comb(s + d - 1, s)
+
+
+def _guard(k: int, what: str) -> None:
+    if k > MAX_OUTCOMES:
+        raise ValueError(f"exact enumeration of {what} needs {k} outcomes (limit {MAX_OUTCOMES}); use smaller d or s")
+
+
+def outcomes_algorithm1(p, s) -> tuple[np.ndarray, np.ndarray]:
+    """All Algorithm-1 masks ``m = c / (s p)`` with their multinomial probabilities.
+
+    Only indices with ``p_i > 0`` can be drawn; the others have ``m_i = 0`` in every outcome.
+
+    >>> masks, probs = outcomes_algorithm1([0.5, 0.5], 2)
+    >>> masks.tolist(), probs.tolist()
+    [[[2.0, 0.0], [1.0, 1.0], [0.0, 2.0]], [0.25, 0.5, 0.25]]
+    """
+    pa = check_probabilities(p)
+    s = check_size(s)
+    support = np.flatnonzero(pa > 0)
+    k = support.shape[0]
+    _guard(n_outcomes(k, s), f"Algorithm 1 with d={k}, s={s}")
+    combos = np.array(list(itertools.combinations_with_replacement(range(k), s)), dtype=np.int64)
+    counts_sub = np.zeros((combos.shape[0], k), dtype=np.int64)
+    rows = np.repeat(np.arange(combos.shape[0]), s)
+    np.add.at(counts_sub, (rows, combos.ravel()), 1)
+    ps = pa[support]
+    logp = gammaln(s + 1) - gammaln(counts_sub + 1).sum(axis=1) + (counts_sub * np.log(ps)).sum(axis=1)
+    probs = np.exp(logp)
+    masks = np.zeros((combos.shape[0], pa.shape[0]))
+    masks[:, support] = counts_sub / (s * ps)
+    return masks, probs / probs.sum()
+
+
+def outcomes_successive(p, s) -> tuple[np.ndarray, np.ndarray]:
+    """All binary masks of successive sampling without replacement (draw ∝ ``p`` among the rest)."""
+    pa = check_probabilities(p)
+    s = check_size(s)
+    support = np.flatnonzero(pa > 0)
+    if s > support.shape[0]:
+        raise ValueError(f"s={s} exceeds the number of entries with p_i > 0 ({support.shape[0]})")
+    _guard(math.perm(support.shape[0], s), f"successive sampling with d={support.shape[0]}, s={s}")
+    acc: dict[tuple, float] = {}
+    for seq in itertools.permutations(support.tolist(), s):
+        prob, used = 1.0, 0.0
+        for i in seq:
+            prob *= pa[i] / (1.0 - used)
+            used += pa[i]
+        key = tuple(sorted(seq))
+        acc[key] = acc.get(key, 0.0) + prob
+    masks = np.zeros((len(acc), pa.shape[0]))
+    probs = np.empty(len(acc))
+    for r, (key, pr) in enumerate(acc.items()):
+        masks[r, list(key)] = 1.0
+        probs[r] = pr
+    return masks, probs / probs.sum()
+
+
+def outcomes_bernoulli(pi, *, weighted: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """All ``2^d`` outcomes of independent inclusion with probabilities ``π`` (HT or binary mask)."""
+    pia = np.asarray(pi, dtype=np.float64)
+    if pia.ndim != 1 or np.any((pia < 0) | (pia > 1)):
+        raise ValueError("pi must be a 1-D vector with entries in [0, 1]")
+    d = pia.shape[0]
+    _guard(2**d, f"Bernoulli sampling with d={d}")
+    keep = ((np.arange(2**d)[:, None] >> np.arange(d)[None, :]) & 1).astype(bool)
+    probs = np.prod(np.where(keep, pia, 1 - pia), axis=1)
+    if weighted:
+        with np.errstate(divide="ignore"):
+            masks = np.where(keep, 1.0 / np.where(pia > 0, pia, 1.0), 0.0)
+    else:
+        masks = keep.astype(np.float64)
+    ok = probs > 0
+    return masks[ok], probs[ok] / probs[ok].sum()
+
+
+def outcomes_systematic(p, s, *, weighted: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """All outcomes of systematic πps sampling (:func:`sketchbound.sampling.without_replacement`,
+    ``design="systematic"``): the sample is a step function of the start ``u``, so each interval
+    between consecutive breakpoints ``frac(cumsum(π))`` is one outcome with its length as probability."""
+    pa = check_probabilities(p)
+    s = check_size(s)
+    pi = inclusion_probabilities(pa, s)
+    cum = np.cumsum(pi)
+    br = np.unique(np.concatenate(([0.0, 1.0], np.mod(cum, 1.0))))
+    br = br[(br >= 0) & (br <= 1)]
+    masks, probs = [], []
+    for a, b in zip(br[:-1], br[1:]):
+        if b - a <= 0:
+            continue
+        u = 0.5 * (a + b)
+        chosen = np.minimum(np.searchsorted(cum, u + np.arange(s), side="right"), pa.shape[0] - 1)
+        m = np.zeros(pa.shape[0])
+        m[chosen] = 1.0 / pi[chosen] if weighted else 1.0
+        masks.append(m)
+        probs.append(b - a)
+    probs = np.array(probs)
+    return np.array(masks), probs / probs.sum()
+
+
+def expectation(values, probs) -> np.ndarray:
+    """``Σ_k probs_k values_k`` (``values`` of shape ``(K, ...)``), summed in a compensated way."""
+    v = np.asarray(values, dtype=np.float64)
+    pr = np.asarray(probs, dtype=np.float64)
+    return np.tensordot(pr, v, axes=(0, 0))
+
+
+def expected_error(X, w, masks, probs) -> float:
+    """Exact ``E ||Xᵀw - Xᵀ(w ⊙ m)||²`` over enumerated outcomes ``(masks, probs)``."""
+    Xa = np.asarray(X, dtype=np.float64)
+    wa = np.asarray(w, dtype=np.float64)
+    resid = (wa[None, :] * (1.0 - masks)) @ Xa  # (K, n)
+    return float(expectation(np.sum(resid**2, axis=1), probs))

@@ -1,0 +1,307 @@
+"""Closed forms of the paper (§4, Appendix B) and exact errors of the other sketches.
+
+Notation (paper §3): ``X`` is ``d x n`` with rows ``X_(k)``; ``w0`` the weights at initialisation
+(used to build the mask), ``w_star`` the weights the mask is applied to; ``s`` the number of draws
+of Algorithm 1; ``p0`` eq. (2). The *error* of a mask ``m`` is ``||Xᵀw - Xᵀ(w ⊙ m)||²``.
+
+Every function names the lemma it implements. Functions ending in ``_bound`` return the right-hand
+side of an inequality of the paper; ``*_error`` / ``*_value`` return exact expectations.
+
+Exact Gaussian expectations (derived here, not in the paper)
+-------------------------------------------------------------
+For ``X ~ N(0, I/n)`` (entries i.i.d. with variance ``1/n``) the row norms ``r_k = ||X_(k)||`` are
+i.i.d. ``χ_n / √n`` and independent across rows, with
+
+* ``E[r²] = 1``,
+* ``μ_n = E[r] = √(2/n) Γ((n+1)/2) / Γ(n/2)``  (proof of Thm 4.4),
+* ``E[1/r] = √(n/2) Γ((n-1)/2) / Γ(n/2)`` for ``n ≥ 2`` (infinite for ``n = 1``),
+* ``E||Xᵀw||² = Σ_i E(x_iᵀw)² = ||w||²``.
+
+With ``p0`` from the same ``X`` (Lemma 4.3 equality, ``X̃ = X``):
+``||X_(k)||² / p_k = r_k (Σ_j r_j |w0_j|) / |w0_k|``, whose expectation is
+``1 + μ_n² (||w0||₁ - |w0_k|) / |w0_k|``. Hence
+
+    E_X E_m[err] = (μ_n² / s) Σ_k w*_k² (||w0||₁ - |w0_k|) / |w0_k|.            (G1)
+
+With ``w* = w0`` this is ``μ_n² (||w0||₁² - ||w0||²) / s`` — the exact left side of Lemma 4.2.
+With ``p0`` from an *independent* copy ``X̃`` (data-free pruning: mask from random data, applied to
+other data), ``E[r_k² r̃_j / r̃_k] = μ_n E[1/r]`` for ``j ≠ k``, so (G1) holds with ``μ_n²`` replaced by
+
+    ν_n = E[χ_n] E[1/χ_n] = Γ((n+1)/2) Γ((n-1)/2) / Γ(n/2)²  ≥ 1  (Jensen),           (G2)
+
+e.g. ``ν_2 = π/2``. For the uniform mask (Lemma 4.5): ``E_X E_m[err] = (d - 1) ||w*||² / s``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln
+
+from .probabilities import _as_float_vector, check_matrix_vector, optimal_probabilities, row_norms
+from .sampling import check_size
+
+__all__ = [
+    "algorithm1_error",
+    "lemma_b1_mean",
+    "lemma_b2_variance",
+    "lemma_4_1_value",
+    "lemma_4_2_bound",
+    "lemma_4_3_exact",
+    "lemma_4_3_bound",
+    "theorem_4_4_bound",
+    "ratio_c",
+    "lemma_4_5_bound",
+    "lemma_4_5_bound_c",
+    "chi_mean",
+    "inv_chi_mean",
+    "nu",
+    "gaussian_error",
+    "mask_error",
+    "moment_error",
+    "bernoulli_error",
+]
+
+
+def _check_p_for(p, X, w, name="p"):
+    pa = _as_float_vector(name, p)
+    if pa.shape[0] != X.shape[0]:
+        raise ValueError(f"shape mismatch: {name} has length {pa.shape[0]} but X has d={X.shape[0]} rows")
+    if not np.all(np.isfinite(pa)) or pa.min() < 0:
+        raise ValueError(f"{name} must be finite and non-negative")
+    tot = pa.sum()
+    if tot <= 0 or abs(tot - 1) > 1e-6:
+        raise ValueError(f"{name} must sum to 1 (got {tot!r})")
+    need = (row_norms(X) * np.abs(w)) > 0
+    if np.any(need & (pa == 0)):
+        k = int(np.flatnonzero(need & (pa == 0))[0])
+        raise ValueError(
+            f"{name}[{k}] = 0 but ||X_({k})|| |w_{k}| > 0: Algorithm 1 never draws index {k}, so the "
+            f"estimate is biased and the Lemma B.2 / 4.3 expressions are infinite"
+        )
+    return pa / tot
+
+
+def algorithm1_error(X, w, p, s) -> float:
+    """Exact ``E_m ||Xᵀw - Xᵀ(w ⊙ m)||²`` of Algorithm 1 with any ``p`` (Lemma 4.3, equality line).
+
+    ``= (1/s) Σ_k ||X_(k)||² w_k² / p_k - (1/s) ||Xᵀw||²`` — the sum over the ``n`` outputs of
+    Lemma B.2's variances (the estimate is unbiased by Lemma B.1). Terms with ``||X_(k)|| w_k = 0``
+    are 0 even where ``p_k = 0``.
+
+    >>> import numpy as np
+    >>> X = np.eye(2); w = np.array([1.0, 1.0])
+    >>> algorithm1_error(X, w, [0.5, 0.5], 1)   # (1/1)(2 + 2) - 2
+    2.0
+    """
+    Xa, wa = check_matrix_vector(X, w)
+    s = check_size(s)
+    pa = _check_p_for(p, Xa, wa)
+    r2w2 = row_norms(Xa) ** 2 * wa**2
+    nz = r2w2 > 0
+    first = np.sum(r2w2[nz] / pa[nz])
+    return float((first - np.sum((Xa.T @ wa) ** 2)) / s)
+
+
+def lemma_b1_mean(X, w) -> np.ndarray:
+    """Lemma B.1: ``E_m[(Xᵀ(w ⊙ m))_i] = (Xᵀw)_i`` — the expected masked output (any ``p`` with
+    ``p_k > 0`` wherever ``X_(k) w_k ≠ 0``)."""
+    Xa, wa = check_matrix_vector(X, w)
+    return Xa.T @ wa
+
+
+def lemma_b2_variance(X, w, p, s) -> np.ndarray:
+    """Lemma B.2: ``Var[(Xᵀ(w ⊙ m))_i] = (1/s) Σ_k X_ki² w_k² / p_k - (1/s) (Xᵀw)_i²``, for each ``i``."""
+    Xa, wa = check_matrix_vector(X, w)
+    s = check_size(s)
+    pa = _check_p_for(p, Xa, wa)
+    nz = np.abs(wa) * row_norms(Xa) > 0
+    inv = np.zeros_like(pa)
+    inv[nz] = 1.0 / pa[nz]
+    first = (Xa**2 * (wa**2 * inv)[:, None]).sum(axis=0)
+    return (first - (Xa.T @ wa) ** 2) / s
+
+
+def lemma_4_1_value(X, w0, s) -> float:
+    """Lemma 4.1 (Drineas et al. 2006, Lemma 4): with ``p = p0`` (eq. 2),
+    ``E_m ||Xᵀw0 - Xᵀ(w0 ⊙ m)||² = (1/s)(Σ_k ||X_(k)|| |w0_k|)² - (1/s)||Xᵀw0||²``."""
+    Xa, wa = check_matrix_vector(X, w0, w_name="w0")
+    s = check_size(s)
+    S = np.sum(row_norms(Xa) * np.abs(wa))
+    return float((S**2 - np.sum((Xa.T @ wa) ** 2)) / s)
+
+
+def lemma_4_2_bound(w0, s) -> float:
+    """Lemma 4.2's right-hand side ``||w0||² / s`` (claimed bound on ``E_X E_m`` error, X ~ N(0, I/n)).
+
+    Note: the exact left side is ``μ_n² (||w0||₁² - ||w0||²) / s`` (:func:`gaussian_error`); the proof's
+    step ``(Σ_k a_k)² ≤ Σ_k a_k²`` goes the wrong way. The validator measures which one holds.
+    """
+    wa = _as_float_vector("w0", w0)
+    s = check_size(s)
+    return float(np.sum(wa**2) / s)
+
+
+def lemma_4_3_exact(X, X_tilde, w0, w_star, s) -> float:
+    """Lemma 4.3, equality line: the exact error when the mask is drawn with ``p0`` of ``(X̃, w0)``
+    and applied to ``(X, w*)``: ``(1/s) Σ_k ||X_(k)||² w*_k² / p0_k - (1/s)||Xᵀw*||²``."""
+    Xa, ws = check_matrix_vector(X, w_star, w_name="w_star")
+    p0 = optimal_probabilities(X_tilde, w0)
+    if p0.shape[0] != Xa.shape[0]:
+        raise ValueError(f"shape mismatch: X_tilde has d={p0.shape[0]} rows but X has d={Xa.shape[0]}")
+    return algorithm1_error(Xa, ws, p0, s)
+
+
+def lemma_4_3_bound(X, X_tilde, w0, w_star, s) -> float:
+    """Lemma 4.3's bound ``(1/s) Σ_k [Σ_j ||X̃_(j)|| |w0_j|] / (||X̃_(k)|| |w0_k|) · ||X_(k)||² w*_k²``."""
+    Xa, ws = check_matrix_vector(X, w_star, w_name="w_star")
+    Xt, w0a = check_matrix_vector(X_tilde, w0, X_name="X_tilde", w_name="w0")
+    if Xt.shape[0] != Xa.shape[0]:
+        raise ValueError(f"shape mismatch: X_tilde has d={Xt.shape[0]} rows but X has d={Xa.shape[0]}")
+    s = check_size(s)
+    a = row_norms(Xt) * np.abs(w0a)
+    num = row_norms(Xa) ** 2 * ws**2
+    nz = num > 0
+    if np.any(nz & (a == 0)):
+        k = int(np.flatnonzero(nz & (a == 0))[0])
+        raise ValueError(f"||X̃_({k})|| |w0_{k}| = 0 while ||X_({k})|| w*_{k} ≠ 0: Lemma 4.3's bound is infinite")
+    return float(a.sum() * np.sum(num[nz] / a[nz]) / s)
+
+
+def ratio_c(w0, w_star) -> float:
+    """``c = max_j |w*_j / w0_j|`` (Theorem 4.4, Lemma 4.5); ``inf`` if some ``w0_j = 0 ≠ w*_j``."""
+    w0a = _as_float_vector("w0", w0)
+    wsa = _as_float_vector("w_star", w_star)
+    if w0a.shape != wsa.shape:
+        raise ValueError(f"shape mismatch: w0 has length {w0a.shape[0]}, w_star {wsa.shape[0]}")
+    nz = wsa != 0
+    if np.any(nz & (w0a == 0)):
+        return float("inf")
+    if not nz.any():
+        return 0.0
+    return float(np.max(np.abs(wsa[nz] / w0a[nz])))
+
+
+def theorem_4_4_bound(w0, w_star, s) -> float:
+    """Theorem 4.4's right-hand side ``c² ||w0||₁² / s`` with ``c = max_j |w*_j / w0_j|``."""
+    s = check_size(s)
+    c = ratio_c(w0, w_star)
+    if not np.isfinite(c):
+        raise ValueError("w0 has a zero where w_star does not: c = max|w*_j / w0_j| is infinite")
+    return float(c**2 * np.sum(np.abs(_as_float_vector("w0", w0))) ** 2 / s)
+
+
+def lemma_4_5_bound(w_star, s) -> float:
+    """Lemma 4.5's first bound ``(d/s) ||w*||²`` for the uniform mask (Algorithm 1 with ``p = 1/d``)."""
+    ws = _as_float_vector("w_star", w_star)
+    s = check_size(s)
+    return float(ws.shape[0] * np.sum(ws**2) / s)
+
+
+def lemma_4_5_bound_c(w0, w_star, s) -> float:
+    """Lemma 4.5's second bound ``(d c² / s) ||w0||²``."""
+    w0a = _as_float_vector("w0", w0)
+    s = check_size(s)
+    c = ratio_c(w0a, w_star)
+    return float(w0a.shape[0] * c**2 * np.sum(w0a**2) / s)
+
+
+def _check_n(n) -> int:
+    return check_size(n, name="n")
+
+
+def chi_mean(n) -> float:
+    """``μ_n = E||X_(k)||`` for ``X ~ N(0, I/n)``: ``√(2/n) Γ((n+1)/2) / Γ(n/2)`` (proof of Thm 4.4)."""
+    n = _check_n(n)
+    return float(np.sqrt(2.0 / n) * np.exp(gammaln((n + 1) / 2) - gammaln(n / 2)))
+
+
+def inv_chi_mean(n) -> float:
+    """``E[1 / ||X_(k)||]`` for ``X ~ N(0, I/n)``: ``√(n/2) Γ((n-1)/2) / Γ(n/2)``; ``inf`` for ``n = 1``."""
+    n = _check_n(n)
+    if n == 1:
+        return float("inf")
+    return float(np.sqrt(n / 2.0) * np.exp(gammaln((n - 1) / 2) - gammaln(n / 2)))
+
+
+def nu(n) -> float:
+    """(G2) ``ν_n = E[χ_n] E[1/χ_n] = Γ((n+1)/2)Γ((n-1)/2)/Γ(n/2)²`` (``inf`` for ``n = 1``)."""
+    return chi_mean(n) * inv_chi_mean(n)
+
+
+def gaussian_error(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: str = "same") -> float:
+    """Exact ``E_X E_m ||Xᵀw* - Xᵀ(w* ⊙ m)||²`` for ``X ~ N(0, I/n)`` (derivation in the module doc).
+
+    ``mask="optimal"``: Algorithm 1 with ``p0`` of ``(X̃, w0)`` — ``x_tilde="same"`` (X̃ = X, the
+    setting of Lemma 4.2 / Theorem 4.4, formula G1) or ``"independent"`` (X̃ an independent copy, G2).
+    ``mask="uniform"``: Algorithm 1 with ``p = 1/d`` (Lemma 4.5): ``(d - 1)||w*||² / s``.
+
+    >>> round(gaussian_error([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], 1, 2), 6)  # μ_2² (9 - 3) = (π/4)·6
+    4.712389
+    """
+    w0a = _as_float_vector("w0", w0)
+    wsa = _as_float_vector("w_star", w_star)
+    if w0a.shape != wsa.shape:
+        raise ValueError(f"shape mismatch: w0 has length {w0a.shape[0]}, w_star {wsa.shape[0]}")
+    s = check_size(s)
+    n = _check_n(n)
+    if mask == "uniform":
+        return float((w0a.shape[0] - 1) * np.sum(wsa**2) / s)
+    if mask != "optimal":
+        raise ValueError(f"mask must be 'optimal' or 'uniform', got {mask!r}")
+    if x_tilde == "same":
+        factor = chi_mean(n) ** 2
+    elif x_tilde == "independent":
+        factor = nu(n)
+    else:
+        raise ValueError(f"x_tilde must be 'same' or 'independent', got {x_tilde!r}")
+    nz = wsa != 0
+    if np.any(nz & (w0a == 0)):
+        raise ValueError("w0 has a zero where w_star does not: p0 never draws it, the error is infinite")
+    a = np.abs(w0a)
+    l1 = a.sum()
+    return float(factor * np.sum(wsa[nz] ** 2 * (l1 - a[nz]) / a[nz]) / s)
+
+
+def mask_error(X, w, m) -> float:
+    """Error of one fixed mask: ``||Xᵀw - Xᵀ(w ⊙ m)||² = ||Xᵀ(w ⊙ (1 - m))||²`` (eq. 1)."""
+    Xa, wa = check_matrix_vector(X, w)
+    ma = _as_float_vector("m", m)
+    if ma.shape != wa.shape:
+        raise ValueError(f"shape mismatch: m has length {ma.shape[0]}, w has {wa.shape[0]}")
+    return float(np.sum((Xa.T @ (wa * (1.0 - ma))) ** 2))
+
+
+def moment_error(X, w, mean_m, second_m) -> float:
+    """Exact expected error of any random mask from its first two moments.
+
+    ``E||Xᵀ(w ⊙ (1 - m))||² = Σ_{k,l} G_kl w_k w_l E[(1 - m_k)(1 - m_l)]`` with ``G = X Xᵀ`` and
+    ``E[(1-m_k)(1-m_l)] = 1 - E m_k - E m_l + E[m_k m_l]``. Cost O(d²): for small ``d``.
+    """
+    Xa, wa = check_matrix_vector(X, w)
+    mu = _as_float_vector("mean_m", mean_m)
+    M2 = np.asarray(second_m, dtype=np.float64)
+    d = wa.shape[0]
+    if mu.shape != (d,) or M2.shape != (d, d):
+        raise ValueError(f"mean_m must have shape ({d},) and second_m ({d}, {d}); got {mu.shape}, {M2.shape}")
+    E = 1.0 - mu[:, None] - mu[None, :] + M2
+    G = Xa @ Xa.T
+    return float(wa @ ((G * E) @ wa))
+
+
+def bernoulli_error(X, w, pi, *, weighted: bool = True) -> float:
+    """Exact error of Poisson (Bernoulli) sampling with inclusion probabilities ``π``.
+
+    Horvitz–Thompson (``weighted=True``, ``m_k = 1/π_k`` if kept): unbiased, independent entries,
+    ``Σ_k ||X_(k)||² w_k² (1/π_k - 1)``. Binary (``weighted=False``):
+    ``||Xᵀ(w ⊙ (1 - π))||² + Σ_k ||X_(k)||² w_k² π_k (1 - π_k)``.
+    """
+    Xa, wa = check_matrix_vector(X, w)
+    pia = _as_float_vector("pi", pi)
+    if pia.shape != wa.shape or np.any((pia < 0) | (pia > 1)):
+        raise ValueError("pi must have length d with entries in [0, 1]")
+    r2w2 = row_norms(Xa) ** 2 * wa**2
+    if weighted:
+        nz = r2w2 > 0
+        if np.any(nz & (pia == 0)):
+            raise ValueError("pi_k = 0 where ||X_(k)|| w_k ≠ 0: the Horvitz–Thompson error is infinite")
+        return float(np.sum(r2w2[nz] * (1.0 / pia[nz] - 1.0)))
+    return float(np.sum((Xa.T @ (wa * (1 - pia))) ** 2) + np.sum(r2w2 * pia * (1 - pia)))

@@ -1,0 +1,143 @@
+"""Closed forms of sketchbound.theory against exact enumeration and against each other.
+
+Property (for arbitrary X, w0, w*, p and small d, s): the closed form equals the finite sum over all
+outcomes, to 1e-9 relative to the size of the terms involved (the form is a difference of sums, so the
+scale is the first sum, not the possibly tiny difference).
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from scipy import integrate, stats
+
+import sketchbound as sb
+from sketchbound import exact, theory
+from sketchbound.testing import problems
+
+REL = 1e-9
+
+
+def _close(a, b, scale):
+    assert abs(a - b) <= REL * max(abs(scale), abs(a), abs(b), 1e-300), (a, b, scale)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems(max_d=4, max_n=3, max_s=4))
+def test_algorithm1_error_equals_enumeration(prob):
+    """Lemma 4.3 equality / Σ_i Lemma B.2: E_m err = (1/s)Σ||X_k||²w_k²/p_k - (1/s)||Xᵀw||², any p."""
+    X, w0, ws, p, s = prob.X, prob.w0, prob.w_star, prob.p, prob.s
+    masks, probs = exact.outcomes_algorithm1(p, s)
+    enum = exact.expected_error(X, ws, masks, probs)
+    closed = theory.algorithm1_error(X, ws, p, s)
+    scale = np.sum(sb.probabilities.row_norms(X) ** 2 * ws**2 / p) / s
+    _close(closed, enum, scale)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems(max_d=4, max_n=3, max_s=4))
+def test_lemma_b1_b2_per_output_equal_enumeration(prob):
+    X, ws, p, s = prob.X, prob.w_star, prob.p, prob.s
+    masks, probs = exact.outcomes_algorithm1(p, s)
+    out = (masks * ws) @ X  # (K, n) masked outputs
+    mean = probs @ out
+    var = probs @ (out - mean) ** 2
+    scale = np.abs(X.T @ ws).max() + np.abs(X).max() * np.abs(ws).sum()
+    np.testing.assert_allclose(mean, theory.lemma_b1_mean(X, ws), rtol=0, atol=REL * scale)
+    v = theory.lemma_b2_variance(X, ws, p, s)
+    vscale = (X**2 * (ws**2 / p)[:, None]).sum(0).max() / s
+    np.testing.assert_allclose(var, v, rtol=0, atol=REL * vscale)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems(max_d=4, max_n=3, max_s=4))
+def test_lemma_4_1_and_4_3_equalities_equal_enumeration(prob):
+    X, Xt, w0, ws, s = prob.X, prob.X_tilde, prob.w0, prob.w_star, prob.s
+    p0 = sb.optimal_probabilities(X, w0)
+    masks, probs = exact.outcomes_algorithm1(p0, s)
+    enum = exact.expected_error(X, w0, masks, probs)
+    scale = np.sum(sb.probabilities.row_norms(X) * np.abs(w0)) ** 2 / s
+    _close(theory.lemma_4_1_value(X, w0, s), enum, scale)
+    # Lemma 4.3: mask from (X̃, w0), applied to (X, w*); the bound dominates the exact value
+    p0t = sb.optimal_probabilities(Xt, w0)
+    masks, probs = exact.outcomes_algorithm1(p0t, s)
+    enum = exact.expected_error(X, ws, masks, probs)
+    bound = theory.lemma_4_3_bound(X, Xt, w0, ws, s)
+    _close(theory.lemma_4_3_exact(X, Xt, w0, ws, s), enum, bound)
+    assert enum <= bound * (1 + REL)
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems(max_d=4, max_n=3, max_s=3), st.sampled_from(["successive", "bernoulli_ht", "bernoulli_bin", "systematic_ht"]))
+def test_other_sketch_errors_match_moment_formula(prob, kind):
+    """Each sketch's enumerated error equals the general second-moment formula (theory.moment_error),
+    and Bernoulli's equals its closed form."""
+    X, ws, p, s = prob.X, prob.w_star, prob.p, min(prob.s, int(np.count_nonzero(prob.p)))
+    if kind == "successive":
+        masks, probs = exact.outcomes_successive(p, s)
+    elif kind == "systematic_ht":
+        masks, probs = exact.outcomes_systematic(p, s, weighted=True)
+    else:
+        pi = sb.inclusion_probabilities(p, s)
+        masks, probs = exact.outcomes_bernoulli(pi, weighted=kind == "bernoulli_ht")
+        closed = theory.bernoulli_error(X, ws, pi, weighted=kind == "bernoulli_ht")
+        scale = np.sum(sb.probabilities.row_norms(X) ** 2 * ws**2 / np.where(pi > 0, pi, 1))
+        _close(closed, exact.expected_error(X, ws, masks, probs), scale)
+    mean = probs @ masks
+    second = (masks * probs[:, None]).T @ masks
+    scale = np.sum((np.abs(X) @ np.abs(X).T) * np.outer(np.abs(ws), np.abs(ws)) * (1 + np.abs(second)))
+    _close(theory.moment_error(X, ws, mean, second), exact.expected_error(X, ws, masks, probs), scale)
+
+
+def test_gaussian_moments_against_quadrature():
+    """μ_n, E[1/r] and ν_n against numerical integration of the χ_n density (scaled by 1/√n)."""
+    for n in (1, 2, 5, 128):
+        dist = stats.chi(n, scale=1 / np.sqrt(n))
+        mu = integrate.quad(lambda r: r * dist.pdf(r), 0, np.inf)[0]
+        assert abs(theory.chi_mean(n) - mu) < 1e-8
+        if n > 1:
+            inv = integrate.quad(lambda r: dist.pdf(r) / r, 0, np.inf)[0]
+            assert abs(theory.inv_chi_mean(n) - inv) < 1e-7
+    assert theory.inv_chi_mean(1) == np.inf
+    assert abs(theory.nu(2) - np.pi / 2) < 1e-12
+
+
+def test_gaussian_error_against_monte_carlo_over_X():
+    """(G1)/(G2): E_X of the exact conditional error, averaged over many X, matches the closed form.
+    The conditional error given X is exact (Lemma 4.3 equality), so only X is sampled here."""
+    rng = np.random.default_rng(0)
+    d, n, s, T = 6, 3, 4, 40_000
+    w0 = rng.normal(size=d)
+    ws = w0 * rng.uniform(-2, 2, size=d)
+    for x_tilde in ("same", "independent"):
+        vals = np.empty(T)
+        for t in range(T):
+            X = rng.normal(size=(d, n)) / np.sqrt(n)
+            Xt = X if x_tilde == "same" else rng.normal(size=(d, n)) / np.sqrt(n)
+            vals[t] = theory.lemma_4_3_exact(X, Xt, w0, ws, s)
+        closed = theory.gaussian_error(w0, ws, s, n, x_tilde=x_tilde)
+        se = vals.std(ddof=1) / np.sqrt(T)
+        assert abs(vals.mean() - closed) < 4.5 * se, (x_tilde, vals.mean(), closed, se)
+    # uniform mask: (d - 1)||w*||²/s
+    vals = [theory.algorithm1_error(rng.normal(size=(d, n)) / np.sqrt(n), ws, sb.uniform_probabilities(d), s) for _ in range(T)]
+    closed = theory.gaussian_error(w0, ws, s, n, mask="uniform")
+    assert abs(np.mean(vals) - closed) < 4.5 * np.std(vals, ddof=1) / np.sqrt(T)
+
+
+def test_bounds_values_and_errors():
+    w0 = np.array([1.0, -2.0, 0.5])
+    ws = np.array([2.0, -2.0, 0.0])
+    assert theory.ratio_c(w0, ws) == 2.0
+    assert theory.theorem_4_4_bound(w0, ws, 2) == pytest.approx(4 * 3.5**2 / 2)
+    assert theory.lemma_4_2_bound(w0, 2) == pytest.approx(5.25 / 2)
+    assert theory.lemma_4_5_bound(ws, 3) == pytest.approx(3 * 8 / 3)
+    assert theory.lemma_4_5_bound_c(w0, ws, 3) == pytest.approx(3 * 4 * 5.25 / 3)
+    with pytest.raises(ValueError, match="infinite"):
+        theory.theorem_4_4_bound([0.0, 1.0], [1.0, 1.0], 1)
+    X = np.eye(2)
+    with pytest.raises(ValueError, match=r"p\[1\] = 0"):
+        theory.algorithm1_error(X, [1.0, 1.0], [1.0, 0.0], 3)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        theory.algorithm1_error(X, [1.0, 1.0, 1.0], [0.5, 0.5], 3)
+    with pytest.raises(ValueError, match="s must be a positive integer"):
+        theory.lemma_4_1_value(X, [1.0, 1.0], 0)
+    with pytest.raises(ValueError, match="infinite"):
+        theory.gaussian_error([0.0, 1.0], [1.0, 1.0], 1, 3)
