@@ -77,48 +77,6 @@ def _next_open_unit(st):
     return (float(_next_u64(st) >> _U64(11)) + 1.0) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True, parallel=True)
-def scan(p, block):
-    """One parallel pass over ``p``: per-block sums, the count of non-finite and of negative entries."""
-    d = p.shape[0]
-    nb = (d + block - 1) // block
-    sums = np.empty(nb, dtype=np.float64)
-    bad = np.zeros(nb, dtype=np.int64)
-    neg = np.zeros(nb, dtype=np.int64)
-    for b in prange(nb):
-        lo = b * block
-        hi = min(d, lo + block)
-        acc = 0.0
-        nbad = 0
-        nneg = 0
-        for i in range(lo, hi):
-            x = p[i]
-            if not np.isfinite(x):
-                nbad += 1
-            elif x < 0.0:
-                nneg += 1
-            acc += x
-        sums[b] = acc
-        bad[b] = nbad
-        neg[b] = nneg
-    return sums, bad, neg
-
-
-@njit(cache=True, parallel=True)
-def block_sums(p, block):
-    d = p.shape[0]
-    nb = (d + block - 1) // block
-    out = np.empty(nb, dtype=np.float64)
-    for b in prange(nb):
-        lo = b * block
-        hi = min(d, lo + block)
-        acc = 0.0
-        for i in range(lo, hi):
-            acc += p[i]
-        out[b] = acc
-    return out
-
-
 @njit(cache=True)
 def _block_draws(p, lo, hi, n, mass, seed, counts):
     """Add ``n`` i.i.d. draws from ``p[lo:hi] / mass`` to ``counts`` (length ``hi - lo``).
@@ -211,80 +169,198 @@ def _block_draws(p, lo, hi, n, mass, seed, counts):
         counts[i] += 1
 
 
+@njit(cache=True)
+def _scan_block(p, lo, hi, sums, bad, neg, b):
+    acc = 0.0
+    nbad = 0
+    nneg = 0
+    for i in range(lo, hi):
+        x = p[i]
+        if not np.isfinite(x):
+            nbad += 1
+        elif x < 0.0:
+            nneg += 1
+        acc += x
+    sums[b] = acc
+    bad[b] = nbad
+    neg[b] = nneg
+
+
+@njit(cache=True)
+def _counts_block(p, lo, hi, n, mass, seed, out):
+    for i in range(lo, hi):
+        out[i] = 0
+    if n > 0:
+        _block_draws(p, lo, hi, n, mass, seed, out[lo:hi])
+
+
+@njit(cache=True)
+def _sparse_block(p, lo, hi, n, mass, seed, offset, idx_out, cnt_out):
+    if n == 0:
+        return 0
+    local = np.zeros(hi - lo, dtype=np.int64)
+    _block_draws(p, lo, hi, n, mass, seed, local)
+    pos = offset
+    for j in range(hi - lo):
+        if local[j] != 0:
+            idx_out[pos] = lo + j
+            cnt_out[pos] = local[j]
+            pos += 1
+    return pos - offset
+
+
+@njit(cache=True)
+def _keys_block(p, lo, hi, seed, out):
+    st = _seed_state(seed)
+    for i in range(lo, hi):
+        e = -np.log(_next_open_unit(st))
+        pi = p[i]
+        out[i] = e / pi if pi > 0.0 else np.inf
+
+
+@njit(cache=True)
+def _uniforms_block(lo, hi, seed, out):
+    st = _seed_state(seed)
+    for i in range(lo, hi):
+        out[i] = _next_open_unit(st)
+
+
+# ---- drivers: a parallel and a serial twin of each loop over blocks ------------------------------
+# Results never depend on which twin runs (all randomness is per block); the serial twin avoids the
+# thread-pool launch cost (~ms when cores are busy) for small vectors.
+
 @njit(cache=True, parallel=True)
-def multinomial_counts(p, block, block_counts, block_mass, seeds, out):
-    """Fill ``out`` (length d) with the counts of ``block_counts[b]`` draws in each block."""
+def _scan_par(p, block, sums, bad, neg):
     d = p.shape[0]
-    nb = block_counts.shape[0]
-    for b in prange(nb):
-        lo = b * block
-        hi = min(d, lo + block)
-        for i in range(lo, hi):
-            out[i] = 0
-        n = block_counts[b]
-        if n > 0:
-            _block_draws(p, lo, hi, n, block_mass[b], seeds[b], out[lo:hi])
+    for b in prange(sums.shape[0]):
+        _scan_block(p, b * block, min(d, (b + 1) * block), sums, bad, neg, b)
 
 
-@njit(cache=True, parallel=True)
-def multinomial_sparse(p, block, block_counts, block_mass, seeds, offsets, idx_out, cnt_out, written):
-    """Sparse twin of :func:`multinomial_counts`: writes (index, count) pairs of non-zero counts.
-
-    Block ``b`` writes at most ``min(N_b, block size)`` pairs starting at ``offsets[b]``; the number
-    written goes to ``written[b]``. Extra memory is O(s + threads x block), never O(d).
-    """
+@njit(cache=True)
+def _scan_ser(p, block, sums, bad, neg):
     d = p.shape[0]
-    nb = block_counts.shape[0]
-    for b in prange(nb):
-        n = block_counts[b]
-        written[b] = 0
-        if n == 0:
-            continue
-        lo = b * block
-        hi = min(d, lo + block)
-        local = np.zeros(hi - lo, dtype=np.int64)
-        _block_draws(p, lo, hi, n, block_mass[b], seeds[b], local)
-        pos = offsets[b]
-        for j in range(hi - lo):
-            if local[j] != 0:
-                idx_out[pos] = lo + j
-                cnt_out[pos] = local[j]
-                pos += 1
-        written[b] = pos - offsets[b]
+    for b in range(sums.shape[0]):
+        _scan_block(p, b * block, min(d, (b + 1) * block), sums, bad, neg, b)
 
 
 @njit(cache=True, parallel=True)
-def scale_counts(counts, p, s, out):
-    """``out_i = c_i / (s p_i)`` (Algorithm 1's increment 1/(s p_i) per draw), 0 where ``c_i == 0``."""
+def _counts_par(p, block, block_counts, block_mass, seeds, out):
+    d = p.shape[0]
+    for b in prange(block_counts.shape[0]):
+        _counts_block(p, b * block, min(d, (b + 1) * block), block_counts[b], block_mass[b], seeds[b], out)
+
+
+@njit(cache=True)
+def _counts_ser(p, block, block_counts, block_mass, seeds, out):
+    d = p.shape[0]
+    for b in range(block_counts.shape[0]):
+        _counts_block(p, b * block, min(d, (b + 1) * block), block_counts[b], block_mass[b], seeds[b], out)
+
+
+@njit(cache=True, parallel=True)
+def _sparse_par(p, block, block_counts, block_mass, seeds, offsets, idx_out, cnt_out, written):
+    d = p.shape[0]
+    for b in prange(block_counts.shape[0]):
+        written[b] = _sparse_block(p, b * block, min(d, (b + 1) * block), block_counts[b], block_mass[b],
+                                   seeds[b], offsets[b], idx_out, cnt_out)
+
+
+@njit(cache=True)
+def _sparse_ser(p, block, block_counts, block_mass, seeds, offsets, idx_out, cnt_out, written):
+    d = p.shape[0]
+    for b in range(block_counts.shape[0]):
+        written[b] = _sparse_block(p, b * block, min(d, (b + 1) * block), block_counts[b], block_mass[b],
+                                   seeds[b], offsets[b], idx_out, cnt_out)
+
+
+@njit(cache=True, parallel=True)
+def _scale_par(counts, p, s, out):
     for i in prange(counts.shape[0]):
         c = counts[i]
         out[i] = c / (s * p[i]) if c != 0 else 0.0
 
 
+@njit(cache=True)
+def _scale_ser(counts, p, s, out):
+    for i in range(counts.shape[0]):
+        c = counts[i]
+        out[i] = c / (s * p[i]) if c != 0 else 0.0
+
+
 @njit(cache=True, parallel=True)
+def _keys_par(p, block, seeds, out):
+    d = p.shape[0]
+    for b in prange(seeds.shape[0]):
+        _keys_block(p, b * block, min(d, (b + 1) * block), seeds[b], out)
+
+
+@njit(cache=True)
+def _keys_ser(p, block, seeds, out):
+    d = p.shape[0]
+    for b in range(seeds.shape[0]):
+        _keys_block(p, b * block, min(d, (b + 1) * block), seeds[b], out)
+
+
+@njit(cache=True, parallel=True)
+def _uniforms_par(d, block, seeds, out):
+    for b in prange(seeds.shape[0]):
+        _uniforms_block(b * block, min(d, (b + 1) * block), seeds[b], out)
+
+
+@njit(cache=True)
+def _uniforms_ser(d, block, seeds, out):
+    for b in range(seeds.shape[0]):
+        _uniforms_block(b * block, min(d, (b + 1) * block), seeds[b], out)
+
+
+#: vectors shorter than this use the serial twins
+PARALLEL_MIN = 1 << 16
+
+
+def _pick(par, ser, d):
+    return par if d >= PARALLEL_MIN else ser
+
+
+def n_blocks(d: int, block: int = BLOCK) -> int:
+    return (d + block - 1) // block
+
+
+def scan(p, block=BLOCK):
+    """One pass over ``p``: per-block sums and counts of non-finite and of negative entries."""
+    nb = n_blocks(p.shape[0], block)
+    sums = np.empty(nb)
+    bad = np.zeros(nb, dtype=np.int64)
+    neg = np.zeros(nb, dtype=np.int64)
+    _pick(_scan_par, _scan_ser, p.shape[0])(p, block, sums, bad, neg)
+    return sums, bad, neg
+
+
+def multinomial_counts(p, block, block_counts, block_mass, seeds, out):
+    """Fill ``out`` (length d) with the counts of ``block_counts[b]`` draws in each block."""
+    _pick(_counts_par, _counts_ser, p.shape[0])(p, block, block_counts, block_mass, seeds, out)
+
+
+def multinomial_sparse(p, block, block_counts, block_mass, seeds, offsets, idx_out, cnt_out, written):
+    """Sparse twin of :func:`multinomial_counts`: (index, count) pairs of the non-zero counts.
+
+    Block ``b`` writes at most ``min(N_b, block size)`` pairs starting at ``offsets[b]``; the number
+    written goes to ``written[b]``. Extra memory is O(s + threads x block), never O(d).
+    """
+    _pick(_sparse_par, _sparse_ser, p.shape[0])(p, block, block_counts, block_mass, seeds, offsets, idx_out, cnt_out, written)
+
+
+def scale_counts(counts, p, s, out):
+    """``out_i = c_i / (s p_i)`` (Algorithm 1's increment 1/(s p_i) per draw), 0 where ``c_i == 0``."""
+    _pick(_scale_par, _scale_ser, p.shape[0])(counts, p, s, out)
+
+
 def exponential_keys(p, block, seeds, out):
     """Keys ``E_i / p_i`` (E_i ~ Exp(1), +inf where p_i = 0) per fixed block, for without-replacement
     (successive) sampling: the ``k`` smallest keys are a size-``k`` sample drawn one by one with
     probability proportional to ``p`` among the items not yet drawn (Efraimidis & Spirakis 2006)."""
-    d = p.shape[0]
-    nb = (d + block - 1) // block
-    for b in prange(nb):
-        lo = b * block
-        hi = min(d, lo + block)
-        st = _seed_state(seeds[b])
-        for i in range(lo, hi):
-            e = -np.log(_next_open_unit(st))
-            pi = p[i]
-            out[i] = e / pi if pi > 0.0 else np.inf
+    _pick(_keys_par, _keys_ser, p.shape[0])(p, block, seeds, out)
 
 
-@njit(cache=True, parallel=True)
 def uniforms(d, block, seeds, out):
     """i.i.d. Uniform(0, 1] per fixed block (thread-count independent)."""
-    nb = (d + block - 1) // block
-    for b in prange(nb):
-        lo = b * block
-        hi = min(d, lo + block)
-        st = _seed_state(seeds[b])
-        for i in range(lo, hi):
-            out[i] = _next_open_unit(st)
+    _pick(_uniforms_par, _uniforms_ser, d)(d, block, seeds, out)

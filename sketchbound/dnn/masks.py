@@ -10,6 +10,9 @@ Modes (:data:`MASK_MODES`):
 
 ``"global"``
     Global hard threshold: keep the ``k`` highest scores of the network (SynFlow, SNIP, ... as published).
+    By default every layer keeps at least its single best weight (``min_per_layer=1``, out of the same
+    ``k``): unguarded SynFlow removes whole 1×1 shortcut convolutions of ResNet-20 at 2% density
+    (Synaptic-Flow issue #7, reproduced here); ``min_per_layer=0`` is the unguarded threshold.
 ``"layerwise"``
     Layerwise hard threshold (Appendix A): every layer keeps ``density × n_l`` of its weights; the
     per-layer counts are rounded by largest remainders so that they sum to exactly ``k``.
@@ -129,24 +132,52 @@ def _split_counts(idx: torch.Tensor, sizes: list[int]) -> list[int]:
     return torch.bincount(layer, minlength=len(sizes)).tolist()
 
 
-def keep_counts(scores, density, scope: str = "global") -> dict[str, int]:
+def _check_floor(min_per_layer) -> int:
+    if isinstance(min_per_layer, bool) or not isinstance(min_per_layer, (numbers.Integral, np.integer)) or min_per_layer < 0:
+        raise ValueError(f"min_per_layer must be a non-negative integer, got {min_per_layer!r}")
+    return int(min_per_layer)
+
+
+def _global_priority(scores: dict[str, torch.Tensor], floor: int, k: int) -> torch.Tensor:
+    """Flat float64 scores where each layer's ``floor`` best entries are raised to +inf (reserved)."""
+    flat = _flat(scores)
+    if floor:
+        sizes = [t.numel() for t in scores.values()]
+        need = sum(min(floor, n) for n in sizes)
+        if need > k:
+            raise ValueError(f"min_per_layer={floor} needs {need} weights but density keeps only {k}; "
+                             f"lower min_per_layer or raise density")
+        pos = 0
+        for n in sizes:
+            seg = flat[pos: pos + n]
+            seg[torch.topk(seg, min(floor, n), sorted=False).indices] = math.inf
+            pos += n
+    return flat
+
+
+def keep_counts(scores, density, scope: str = "global", *, min_per_layer: int = 1) -> dict[str, int]:
     """Per-layer keep counts ``k_l`` that sum to exactly ``round(density × d)``.
 
     ``scope="global"``: what a global hard threshold keeps in each layer (§7, step 2; ties broken by
     ``topk``, never by ``<=``). ``scope="layerwise"``: ``density × n_l`` per layer, rounded by largest
-    remainders (Appendix A).
+    remainders (Appendix A). ``min_per_layer`` (default 1): every layer keeps at least that many
+    (its best-scored ones), taken out of the same total — so no layer collapses (Synaptic-Flow
+    issue #7); ``0`` gives the unguarded threshold.
 
     >>> import torch
-    >>> keep_counts({"a": torch.arange(6.0), "b": torch.zeros(4)}, 0.5)
+    >>> keep_counts({"a": torch.arange(6.0), "b": torch.zeros(4)}, 0.5, min_per_layer=0)
     {'a': 5, 'b': 0}
+    >>> keep_counts({"a": torch.arange(6.0), "b": torch.zeros(4)}, 0.5)
+    {'a': 4, 'b': 1}
     >>> keep_counts({"a": torch.arange(6.0), "b": torch.zeros(4)}, 0.5, "layerwise")
     {'a': 3, 'b': 2}
     """
     scores = _check_scores(scores)
+    floor = _check_floor(min_per_layer)
     sizes = [t.numel() for t in scores.values()]
     k = target_count(density, sum(sizes))
     if scope == "global":
-        idx = torch.topk(_flat(scores), k, sorted=False).indices
+        idx = torch.topk(_global_priority(scores, floor, k), k, sorted=False).indices
         return dict(zip(scores, _split_counts(idx, sizes)))
     if scope == "layerwise":
         exact = [float(density) * n for n in sizes]
@@ -155,6 +186,15 @@ def keep_counts(scores, density, scope: str = "global") -> dict[str, int]:
         order = sorted(range(len(sizes)), key=lambda i: (-(exact[i] - base[i]), i))
         for i in order[:rem]:
             base[i] += 1
+        lows = [min(floor, n) for n in sizes]
+        if sum(lows) > k:
+            raise ValueError(f"min_per_layer={floor} needs {sum(lows)} weights but density keeps only {k}")
+        deficit = sum(max(0, lo - b) for lo, b in zip(lows, base))
+        base = [max(lo, b) for lo, b in zip(lows, base)]
+        while deficit:  # take the floor's weights from the layers with the largest surplus
+            i = max(range(len(sizes)), key=lambda j: (base[j] - lows[j], -j))
+            base[i] -= 1
+            deficit -= 1
         return dict(zip(scores, base))
     raise ValueError(f"scope must be 'global' or 'layerwise', got {scope!r}")
 
@@ -308,12 +348,15 @@ def _sampling_weights(scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     return {n: t.detach().to(torch.float64) - shift for n, t in scores.items()}
 
 
-def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str = "auto") -> dict[str, torch.Tensor]:
+def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str = "auto",
+              min_per_layer: int = 1) -> dict[str, torch.Tensor]:
     """Masks ``{name: float32 tensor}`` (same shapes/device as ``scores``) keeping ``round(density × d)`` weights.
 
     See the module docstring for ``mode`` (:data:`MASK_MODES`) and ``backend``. ``rng``: ``None``, an
     int seed, a ``numpy.random.Generator`` or a ``torch.Generator`` (used by the randomized modes
-    only). Binary modes return 0/1 masks; ``"algorithm1"`` returns ``c / (s p)``.
+    only). Binary modes return 0/1 masks; ``"algorithm1"`` returns ``c / (s p)``. ``min_per_layer``
+    (binary modes; default 1) guarantees that many kept weights in every layer out of the same exact
+    total (see :func:`keep_counts`); pass 0 for the unguarded published thresholds.
 
     >>> import torch
     >>> m = make_mask({"w": torch.ones(10)}, 0.3, "global")      # ties: still exactly 3
@@ -331,10 +374,10 @@ def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str =
 
     if mode == "global":
         flat = torch.zeros(sum(sizes), dtype=torch.float32, device=device)
-        flat[torch.topk(_flat(scores), k, sorted=False).indices] = 1.0
+        flat[torch.topk(_global_priority(scores, _check_floor(min_per_layer), k), k, sorted=False).indices] = 1.0
         return _unflatten(flat, scores)
     if mode == "layerwise":
-        counts = keep_counts(scores, density, "layerwise")
+        counts = keep_counts(scores, density, "layerwise", min_per_layer=min_per_layer)
         out = {}
         for n in names:
             m = torch.zeros(sizes[names.index(n)], dtype=torch.float32, device=device)
@@ -349,7 +392,7 @@ def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str =
         flat_w = torch.cat([weights[n].reshape(-1) for n in names])
         m = sample_algorithm1(flat_w, k, rng=gen, backend=be)
         return _unflatten(m.to(torch.float32), scores)
-    counts = keep_counts(scores, density, "global" if mode == "randomized" else "layerwise")
+    counts = keep_counts(scores, density, "global" if mode == "randomized" else "layerwise", min_per_layer=min_per_layer)
     return {n: sample_without_replacement(weights[n], counts[n], rng=gen, backend=be).to(torch.float32) for n in names}
 
 

@@ -1,0 +1,210 @@
+"""The registry of the paper's claims: one small declarative :class:`Claim` per lemma/theorem.
+
+A claim says *what* is measured and against what, never *how*: the Monte-Carlo loop, the
+statistics and the verdict live in :mod:`sketchbound.montecarlo`, the reporting in
+:mod:`sketchbound.report`. Adding a claim = adding one entry here (and its closed form to
+:mod:`sketchbound.theory`).
+
+Fields
+------
+``statistic`` — the per-trial quantity the engine samples:
+  ``"error"``  ``||Xᵀw - Xᵀ(w ⊙ m)||²`` with ``w`` the claim's ``target`` (``"w0"`` or ``"w_star"``);
+  ``"output"`` the masked outputs ``Xᵀ(w* ⊙ m)`` (a vector: Lemma B.1);
+  ``"sq_dev"`` ``((Xᵀ(w* ⊙ m))_i - (Xᵀw*)_i)²`` per output (Lemma B.2: equals the variance when
+  B.1 holds, which is checked separately);
+  ``"synflow_linear"`` / ``"snip_linear"`` deterministic score computations (§5.1, §5.2).
+``mask`` — ``"optimal"`` (Algorithm 1 with eq. (2) of ``(X̃, w0)``) or ``"uniform"``.
+``exact`` / ``bound`` — callables ``(instance, scenario) -> value`` (``None`` if not applicable).
+``scenario`` — overrides of the default :class:`~sketchbound.scenarios.Scenario`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import theory
+from .probabilities import optimal_probabilities
+
+__all__ = ["Claim", "CLAIMS", "get_claim", "claim_ids"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    name: str
+    statement: str
+    relation: str  # "=" or "<="
+    quantity: str
+    statistic: str = "error"
+    mask: str = "optimal"
+    target: str = "w_star"
+    exact: Callable | None = None
+    bound: Callable | None = None
+    scenario: dict = field(default_factory=dict)
+    source: str = ""
+    #: for "=" claims: the size a relative precision refers to, ``(instance, scenario) -> array``;
+    #: default ``|exact|``. Needed where the exact value is a difference of much larger terms.
+    scale: Callable | None = None
+
+    @property
+    def deterministic(self) -> bool:
+        return self.statistic in ("synflow_linear", "snip_linear")
+
+
+CLAIMS: list[Claim] = [
+    Claim(
+        id="4.1",
+        name="Lemma 4.1 (error of Algorithm 1 with p0, X given)",
+        statement="E_m|X ||Xᵀw0 − Xᵀ(w0⊙m)||² = (1/s)(Σ_k ||X_(k)|| |w0_k|)² − (1/s)||Xᵀw0||²",
+        relation="=",
+        quantity="E_m ||Xᵀw0 − Xᵀ(w0⊙m)||², X fixed, p = p0(X, w0)",
+        target="w0",
+        exact=lambda i, sc: theory.lemma_4_1_value(i.X, i.w0, sc.s),
+        scenario=dict(x_mode="fixed", x_tilde="same"),
+        source="§4, Lemma 4.1 (Drineas et al. 2006, Lemma 4)",
+    ),
+    Claim(
+        id="4.2",
+        name="Lemma 4.2 (bound at initialisation, X ~ N(0, I/n))",
+        statement="E_X ||Xᵀw0 − Xᵀ(w0⊙m)||² ≤ (1/s)||w0||²",
+        relation="<=",
+        quantity="E_X E_m ||Xᵀw0 − Xᵀ(w0⊙m)||², X redrawn each trial, p = p0(X, w0)",
+        target="w0",
+        exact=lambda i, sc: theory.gaussian_error(i.w0, i.w0, sc.s, sc.n, x_tilde=sc.x_tilde),
+        bound=lambda i, sc: theory.lemma_4_2_bound(i.w0, sc.s),
+        scenario=dict(x_mode="redrawn", x_tilde="same"),
+        source="§4, Lemma 4.2; proof in App. B.2",
+    ),
+    Claim(
+        id="4.3",
+        name="Lemma 4.3, equality line (mask from (X̃, w0), applied to (X, w*))",
+        statement="E_m ||Xᵀw* − Xᵀ(w*⊙m)||² = (1/s) Σ_k ||X_(k)||² w*_k² / p0_k − (1/s)||Xᵀw*||²",
+        relation="=",
+        quantity="E_m ||Xᵀw* − Xᵀ(w*⊙m)||², X and X̃ fixed, p = p0(X̃, w0)",
+        exact=lambda i, sc: theory.lemma_4_3_exact(i.X, i.X_tilde, i.w0, i.w_star, sc.s),
+        scenario=dict(x_mode="fixed", x_tilde="independent"),
+        source="App. B.1, Lemma 4.3",
+    ),
+    Claim(
+        id="4.3b",
+        name="Lemma 4.3, bound",
+        statement="E_m ||Xᵀw* − Xᵀ(w*⊙m)||² ≤ (1/s) Σ_k [Σ_j ||X̃_(j)|| |w0_j|] / (||X̃_(k)|| |w0_k|) ||X_(k)||² w*_k²",
+        relation="<=",
+        quantity="E_m ||Xᵀw* − Xᵀ(w*⊙m)||², X and X̃ fixed, p = p0(X̃, w0)",
+        exact=lambda i, sc: theory.lemma_4_3_exact(i.X, i.X_tilde, i.w0, i.w_star, sc.s),
+        bound=lambda i, sc: theory.lemma_4_3_bound(i.X, i.X_tilde, i.w0, i.w_star, sc.s),
+        scenario=dict(x_mode="fixed", x_tilde="independent"),
+        source="§4, Lemma 4.3",
+    ),
+    Claim(
+        id="4.4",
+        name="Theorem 4.4 (mask from w0, applied to w*, X ~ N(0, I/n))",
+        statement="E_X ||Xᵀw* − Xᵀ(w*⊙m)||² ≤ (c²/s) ||w0||₁²,  c = max_j |w*_j / w0_j|",
+        relation="<=",
+        quantity="E_X E_m ||Xᵀw* − Xᵀ(w*⊙m)||², X redrawn each trial, p = p0(X, w0)",
+        exact=lambda i, sc: theory.gaussian_error(i.w0, i.w_star, sc.s, sc.n, x_tilde=sc.x_tilde),
+        bound=lambda i, sc: theory.theorem_4_4_bound(i.w0, i.w_star, sc.s),
+        scenario=dict(x_mode="redrawn", x_tilde="same"),
+        source="§4, Theorem 4.4; proof in App. B.3",
+    ),
+    Claim(
+        id="4.5",
+        name="Lemma 4.5 (uniform mask), first bound",
+        statement="E_X ||Xᵀw* − Xᵀ(w*⊙m)||² ≤ (d/s) ||w*||²  (m from Algorithm 1 with p = 1/d)",
+        relation="<=",
+        quantity="E_X E_m ||Xᵀw* − Xᵀ(w*⊙m)||², X redrawn each trial, p uniform",
+        mask="uniform",
+        exact=lambda i, sc: theory.gaussian_error(i.w0, i.w_star, sc.s, sc.n, mask="uniform"),
+        bound=lambda i, sc: theory.lemma_4_5_bound(i.w_star, sc.s),
+        scenario=dict(x_mode="redrawn"),
+        source="§4, Lemma 4.5; proof in App. B.4",
+    ),
+    Claim(
+        id="4.5c",
+        name="Lemma 4.5 (uniform mask), second bound",
+        statement="E_X ||Xᵀw* − Xᵀ(w*⊙m)||² ≤ (d c²/s) ||w0||²",
+        relation="<=",
+        quantity="E_X E_m ||Xᵀw* − Xᵀ(w*⊙m)||², X redrawn each trial, p uniform",
+        mask="uniform",
+        exact=lambda i, sc: theory.gaussian_error(i.w0, i.w_star, sc.s, sc.n, mask="uniform"),
+        bound=lambda i, sc: theory.lemma_4_5_bound_c(i.w0, i.w_star, sc.s),
+        scenario=dict(x_mode="redrawn"),
+        source="§4, Lemma 4.5",
+    ),
+    Claim(
+        id="B.1",
+        name="Lemma B.1 (unbiased masked outputs)",
+        statement="E_m[(Xᵀ(w*⊙m))_i] = (Xᵀw*)_i for every output i",
+        relation="=",
+        quantity="E_m (Xᵀ(w*⊙m))_i, each i (Bonferroni over i); precision relative to Σ_k |X_ki w*_k|",
+        statistic="output",
+        exact=lambda i, sc: i.X.T @ i.w_star,
+        scale=lambda i, sc: np.abs(i.X).T @ np.abs(i.w_star),
+        scenario=dict(x_mode="fixed", x_tilde="independent", n=4),
+        source="App. B, Lemma B.1",
+    ),
+    Claim(
+        id="B.2",
+        name="Lemma B.2 (variance of each masked output)",
+        statement="Var[(Xᵀ(w*⊙m))_i] = (1/s) Σ_k X_ki² w*_k² / p0_k − (1/s)(Xᵀw*)_i²",
+        relation="=",
+        quantity="E_m ((Xᵀ(w*⊙m))_i − (Xᵀw*)_i)², each i (= Var by Lemma B.1; Bonferroni over i); precision relative to (1/s)Σ_k X_ki² w*_k²/p0_k",
+        statistic="sq_dev",
+        exact=lambda i, sc: theory.lemma_b2_variance(i.X, i.w_star, optimal_probabilities(i.X_tilde, i.w0), sc.s),
+        scale=lambda i, sc: (i.X**2).T @ (i.w_star**2 / optimal_probabilities(i.X_tilde, i.w0)) / sc.s,
+        scenario=dict(x_mode="fixed", x_tilde="independent", n=4),
+        source="App. B, Lemma B.2",
+    ),
+    Claim(
+        id="5.1",
+        name="§5.1 SynFlow on a linear model fed ||X_(i)|| gives eq. (2)",
+        statement="SynFlow score (∂R/∂|w|_i)|w|_i with R = 1ᵀf(||X_(i)||; |w|), normalised, = p_i of eq. (2)",
+        relation="=",
+        quantity="max_i |SynFlow_i / Σ SynFlow − p0_i| / max_i p0_i (scores by complex-step differentiation of R)",
+        statistic="synflow_linear",
+        exact=lambda i, sc: 0.0,
+        scenario=dict(x_mode="fixed", x_tilde="same"),
+        source="§5.1, eq. (3)–(4)",
+    ),
+    Claim(
+        id="5.2",
+        name="§5.2 SNIP (ℓ1 loss) with one non-zero per row of X gives eq. (2)",
+        statement="g_j = (1/n)|∂ Σ_i |x_iᵀ(w⊙m) − y_i| / ∂m_j| at m = 1, normalised, = p_j of eq. (2) when ||X_(j)||₀ = 1",
+        relation="=",
+        quantity="max_j |g_j / Σ g − p0_j| / max_j p0_j, X sparse (one random example per row carries N(0,1))",
+        statistic="snip_linear",
+        exact=lambda i, sc: 0.0,
+        scenario=dict(x_mode="fixed", x_tilde="same"),
+        source="§5.2",
+    ),
+]
+
+_BY_ID = {c.id: c for c in CLAIMS}
+_ALIASES = {"4.4": "4.4", "thm4.4": "4.4", "theorem4.4": "4.4"}
+
+
+def claim_ids() -> list[str]:
+    return [c.id for c in CLAIMS]
+
+
+def get_claims(lemma: str) -> list[Claim]:
+    """Claims for a user-facing id: ``"4.3"`` gives the equality line and the bound (4.3, 4.3b);
+    ``"4.5"`` both bounds; an exact id (``"4.3b"``) just that one. Case-insensitive, ``B.1`` or ``b1``."""
+    key = str(lemma).strip().lower().replace("lemma", "").replace("theorem", "").replace(" ", "")
+    key = _ALIASES.get(key, key)
+    if key in ("b1", "b2"):
+        key = "b." + key[1]
+    matches = [c for c in CLAIMS if c.id.lower() == key]
+    family = [c for c in CLAIMS if c.id.lower().startswith(key) and c.id.lower()[len(key):] in ("b", "c")]
+    out = matches + [c for c in family if c not in matches]
+    if not out:
+        raise ValueError(f"unknown lemma {lemma!r}; known: {', '.join(claim_ids())}")
+    return out
+
+
+def get_claim(cid: str) -> Claim:
+    if cid not in _BY_ID:
+        raise ValueError(f"unknown claim id {cid!r}; known: {', '.join(claim_ids())}")
+    return _BY_ID[cid]

@@ -1,0 +1,355 @@
+"""Typed run configurations ↔ command-line flags ↔ TOML, and run directories named by config hash.
+
+One :class:`RunConfig` describes one cell-seed of a paper table (§7): model, dataset, pruning method,
+pruning inputs (§5: ones / χ / matched normal / sparse / real), mask mode (hard threshold or the
+paper's randomized mask), density, seed and the training schedule. In the open_lth style every
+field becomes a flag (``--weight-decay``), a config can be read from / written to TOML, and a run
+lives in ``<runs-dir>/<name>-<hash>`` where the hash covers every field that changes the result
+(``hash=False`` fields such as ``data_root`` do not). Defaults that depend on other fields (paper
+epochs, batch size, 28→32 padding, IMP warm-up) are resolved by :meth:`RunConfig.resolved` before
+hashing, so ``--epochs 160`` and the default name the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import sys
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "RunConfig",
+    "METHODS",
+    "INPUTS",
+    "MASKS",
+    "MASK_ALIASES",
+    "add_config_arguments",
+    "config_from_args",
+    "to_toml",
+    "read_toml",
+    "write_text_atomic",
+    "OneLineParser",
+]
+
+#: pruning methods: ``dense`` (no pruning) + :data:`sketchbound.dnn.scores.METHODS` (``imp`` = :mod:`~sketchbound.dnn.imp`)
+METHODS = ("dense", "random", "magnitude", "snip", "grasp", "synflow", "prospr", "imp")
+#: pruning inputs (:data:`sketchbound.dnn.inputs.INPUT_KINDS`)
+INPUTS = ("real", "normal", "chi", "sparse", "ones")
+#: mask modes (:data:`sketchbound.dnn.masks.MASK_MODES`)
+MASKS = ("global", "layerwise", "randomized", "layerwise_randomized", "algorithm1")
+MASK_ALIASES = {"threshold": "global", "hard": "global", "random": "randomized", "rand": "randomized"}
+INITS = ("kaiming", "normal", "xavier")
+MASK_VALUES = ("scale-init", "support")
+SNIP_LOSSES = ("cross_entropy", "l1", "mse")
+IMP_DATA = ("real", "random")
+_SMALL_28 = ("mnist", "fashion-mnist")
+
+
+def _meta(help: str, hash: bool = True, choices=None):
+    return {"help": help, "hash": hash, "choices": choices}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run of §7 (see the module docstring). ``None`` means "the paper's default"."""
+
+    model: str = field(default="resnet20", metadata=_meta("model name (sketchbound.dnn.models)"))
+    dataset: str = field(default="cifar10", metadata=_meta("dataset (sketchbound.dnn.data.DATASETS)"))
+    method: str = field(default="synflow", metadata=_meta("pruning method", choices=METHODS))
+    inputs: str = field(default="ones", metadata=_meta("pruning input (§5): ones, chi, normal, sparse, real", choices=INPUTS))
+    mask: str = field(default="global", metadata=_meta("mask mode: global (threshold), randomized (§7), ...", choices=MASKS))
+    density: float = field(default=0.1, metadata=_meta("fraction of prunable weights kept"))
+    seed: int = field(default=0, metadata=_meta("seed of init, pruning randomness and data order"))
+    init: str = field(default="kaiming", metadata=_meta("weight initialisation (Table IV)", choices=INITS))
+    width: float = field(default=1.0, metadata=_meta("channel-width multiplier (1 = paper)"))
+    pad_to: int | None = field(default=None, metadata=_meta("zero-pad images to this size (default: 28→32 for conv nets)"))
+    epochs: int | None = field(default=None, metadata=_meta("training epochs (default: paper, 160 or 90); milestones scale"))
+    batch_size: int | None = field(default=None, metadata=_meta("training batch size (default: paper, 128 or 100)"))
+    lr: float = field(default=0.1, metadata=_meta("initial learning rate"))
+    momentum: float = field(default=0.9, metadata=_meta("SGD momentum"))
+    weight_decay: float = field(default=1e-4, metadata=_meta("weight decay"))
+    augment: bool = field(default=True, metadata=_meta("random crop (pad 4) + flip"))
+    mask_values: str = field(default="scale-init", metadata=_meta("weighted masks: scale-init or support", choices=MASK_VALUES))
+    prune_batch_size: int = field(default=256, metadata=_meta("batch size of pruning inputs (§7: 256)"))
+    prune_batches: int = field(default=1, metadata=_meta("batches for SNIP/GraSP scores"))
+    synflow_rounds: int = field(default=100, metadata=_meta("SynFlow rounds (§7: 100)"))
+    snip_loss: str = field(default="cross_entropy", metadata=_meta("SNIP/ProsPr loss", choices=SNIP_LOSSES))
+    imp_rewind: int | None = field(default=None, metadata=_meta("IMP warm-up iterations k (default §7: VGG 1000, ResNet-20 2000/6000)"))
+    imp_data: str = field(default="real", metadata=_meta("IMP training data: real or random", choices=IMP_DATA))
+    imp_epochs: int | None = field(default=None, metadata=_meta("epochs of each IMP level (default: = epochs)"))
+    prune_fraction: float = field(default=0.2, metadata=_meta("IMP fraction pruned per level"))
+    train_subset: int | None = field(default=None, metadata=_meta("use only the first N training images (smoke runs)"))
+    data_root: str | None = field(default=None, metadata=_meta("dataset folder (default: standard locations)", hash=False))
+    eval_every: int = field(default=0, metadata=_meta("also evaluate every N epochs (0: only at the end)", hash=False))
+
+    def __post_init__(self):
+        m = MASK_ALIASES.get(self.mask, self.mask)
+        object.__setattr__(self, "mask", m)
+        for f in fields(self):
+            ch = f.metadata.get("choices")
+            v = getattr(self, f.name)
+            if ch and v not in ch:
+                raise ValueError(f"{f.name} must be one of {', '.join(ch)}; got {v!r}")
+        self._check_num("density", float, lo=0.0, lo_open=True, hi=1.0)
+        self._check_num("width", float, lo=0.0, lo_open=True)
+        self._check_num("lr", float, lo=0.0)
+        self._check_num("momentum", float, lo=0.0, hi=1.0)
+        self._check_num("weight_decay", float, lo=0.0)
+        self._check_num("prune_fraction", float, lo=0.0, lo_open=True, hi=0.999)
+        self._check_num("seed", int, lo=0)
+        for name in ("prune_batch_size", "prune_batches", "synflow_rounds"):
+            self._check_num(name, int, lo=1)
+        self._check_num("eval_every", int, lo=0)
+        for name in ("pad_to", "epochs", "batch_size", "imp_epochs", "train_subset"):
+            if getattr(self, name) is not None:
+                self._check_num(name, int, lo=1)
+        if self.imp_rewind is not None:
+            self._check_num("imp_rewind", int, lo=0)
+        for name in ("model", "dataset"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"{name} must be a non-empty string; got {getattr(self, name)!r}")
+        if not isinstance(self.augment, bool):
+            raise ValueError(f"augment must be true or false; got {self.augment!r}")
+        if self.method == "dense" and self.density != 1.0:
+            object.__setattr__(self, "density", 1.0)
+
+    def _check_num(self, name, typ, lo=None, hi=None, lo_open=False):
+        v = getattr(self, name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (typ is int and not float(v).is_integer()):
+            raise ValueError(f"{name} must be {'an integer' if typ is int else 'a number'}; got {v!r}")
+        if typ is int:
+            v = int(v)
+        elif not math.isfinite(v):
+            raise ValueError(f"{name} must be finite; got {v!r}")
+        if lo is not None and (v < lo or (lo_open and v == lo)):
+            raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}; got {v!r}")
+        if hi is not None and v > hi:
+            raise ValueError(f"{name} must be <= {hi}; got {v!r}")
+        object.__setattr__(self, name, typ(v))
+
+    # ---- derived values
+    def canonical(self) -> "RunConfig":
+        """Model/dataset names in canonical form (``VGG-19`` → ``vgg19``, ``fmnist`` → ``fashion-mnist``)."""
+        from .data import canonical_dataset  # noqa: PLC0415
+        try:
+            from .models import canonical_name  # noqa: PLC0415
+            model = canonical_name(self.model)
+        except ImportError:  # pragma: no cover - models package not present
+            model = self.model.lower()
+        return dataclasses.replace(self, model=model, dataset=canonical_dataset(self.dataset))
+
+    def resolved(self) -> "RunConfig":
+        """Fill the paper defaults (§7) for ``None`` fields; idempotent."""
+        c = self.canonical()
+        imagenet = c.dataset == "imagenet"
+        upd: dict[str, Any] = {}
+        if c.epochs is None:
+            upd["epochs"] = 90 if imagenet else 160
+        if c.batch_size is None:
+            upd["batch_size"] = 100 if imagenet else 128
+        if c.pad_to is None and c.dataset in _SMALL_28 and not c.model.startswith("lenet"):
+            upd["pad_to"] = 32
+        if c.imp_rewind is None:
+            if c.model.startswith("vgg"):
+                k = 1000
+            elif c.model == "resnet20" and c.dataset == "cifar100":
+                k = 6000
+            else:
+                k = 2000
+            upd["imp_rewind"] = k if c.method == "imp" else 0
+        return dataclasses.replace(c, **upd)
+
+    def hashed_dict(self) -> dict:
+        r = self.resolved()
+        return {f.name: getattr(r, f.name) for f in fields(r) if f.metadata.get("hash", True)}
+
+    def config_hash(self) -> str:
+        """SHA-256 (first 12 hex digits) of the canonical JSON of the hashed, resolved fields."""
+        blob = json.dumps(self.hashed_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def run_name(self) -> str:
+        """``<model>-<dataset>-<method>-<inputs>-<mask>-d<density>-s<seed>-<hash>`` (readable + unique)."""
+        r = self.resolved()
+        return f"{r.model}-{r.dataset}-{r.method}-{r.inputs}-{r.mask}-d{r.density:g}-s{r.seed}-{self.config_hash()}"
+
+    def run_dir(self, runs_dir: str | Path = "runs") -> Path:
+        return Path(runs_dir) / self.run_name()
+
+    def schedule(self):
+        """The :class:`~sketchbound.dnn.train.Schedule` of this run (milestones scaled to ``epochs``)."""
+        from .train import Schedule  # noqa: PLC0415
+        r = self.resolved()
+        return Schedule.paper(r.dataset, r.epochs, batch_size=r.batch_size, lr=r.lr, momentum=r.momentum,
+                              weight_decay=r.weight_decay)
+
+    def imp_schedule(self):
+        from .train import Schedule  # noqa: PLC0415
+        r = self.resolved()
+        if r.imp_epochs is None:
+            return self.schedule()
+        return Schedule.paper(r.dataset, r.imp_epochs, batch_size=r.batch_size, lr=r.lr, momentum=r.momentum,
+                              weight_decay=r.weight_decay)
+
+    def trainer_key(self) -> tuple:
+        """Runs with equal keys can share one :class:`~sketchbound.dnn.train.ConcurrentTrainer` (same data/schedule)."""
+        r = self.resolved()
+        return (r.dataset, r.data_root, r.pad_to, r.train_subset, r.epochs, r.batch_size, r.lr, r.momentum,
+                r.weight_decay, r.augment, r.eval_every)
+
+    # ---- (de)serialisation
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; accepted: {', '.join(sorted(known))}")
+        return cls(**d)
+
+    def to_toml(self) -> str:
+        return to_toml({k: v for k, v in self.to_dict().items() if v is not None})
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "RunConfig":
+        d = read_toml(path)
+        return cls.from_dict(d.get("run", d))
+
+
+# --------------------------------------------------------------------------------------------- TOML
+def read_toml(path: str | Path) -> dict:
+    """Parse a TOML file (``tomllib``); ``FileNotFoundError``/``ValueError`` with the path in the message."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"config file {p} not found")
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{p}: invalid TOML: {e}") from e
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise ValueError(f"cannot write {type(v).__name__} value {v!r} to TOML")
+
+
+def _toml_key(k: str) -> str:
+    return k if k and all(c.isalnum() or c in "-_" for c in k) else json.dumps(k, ensure_ascii=False)
+
+
+def to_toml(d: dict, _prefix: str = "") -> str:
+    """Write a dict as TOML: scalars/lists/inline tables first, then nested tables (``None`` values dropped).
+
+    Lists of dicts become arrays of tables. Round-trips through :func:`tomllib.loads` for the types used here.
+    """
+    lines, tables = [], []
+    for k, v in d.items():
+        if v is None:
+            continue
+        if isinstance(v, dict):
+            tables.append((k, v))
+        elif isinstance(v, (list, tuple)) and v and all(isinstance(x, dict) for x in v):
+            tables.append((k, list(v)))
+        else:
+            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+    out = "\n".join(lines)
+    for k, v in tables:
+        name = f"{_prefix}.{_toml_key(k)}" if _prefix else _toml_key(k)
+        if isinstance(v, list):
+            for item in v:
+                out += f"\n\n[[{name}]]\n" + to_toml(item, name).rstrip("\n")
+        else:
+            out += f"\n\n[{name}]\n" + to_toml(v, name).rstrip("\n")
+    return out.strip("\n") + "\n"
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file in the same folder + ``os.replace``)."""
+    import os  # noqa: PLC0415
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, p)
+
+
+# --------------------------------------------------------------------------------------------- CLI
+class OneLineParser(argparse.ArgumentParser):
+    """argparse parser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message):  # noqa: D401
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def _base_type(tp):
+    """``int | None`` → (int, True); ``bool`` → (bool, False)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], True
+    return tp, False
+
+
+def _parse_optional(typ):
+    def conv(s: str):
+        if s.lower() in ("none", "null", "default", ""):
+            return None
+        return typ(s)
+    conv.__name__ = typ.__name__
+    return conv
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls=RunConfig, *, suppress_defaults: bool = True) -> None:
+    """Add one flag per dataclass field (``--weight-decay``; booleans get ``--no-...``).
+
+    With ``suppress_defaults`` unset flags are absent from the namespace, so a TOML file can supply them.
+    """
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        typ, optional = _base_type(hints[f.name])
+        flag = "--" + f.name.replace("_", "-")
+        kw: dict[str, Any] = {"dest": f.name, "help": f.metadata.get("help", "") + f" (default: {f.default})"}
+        if suppress_defaults:
+            kw["default"] = argparse.SUPPRESS
+        if typ is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+            continue
+        if f.metadata.get("choices"):
+            kw["choices"] = list(f.metadata["choices"]) + (list(MASK_ALIASES) if f.name == "mask" else [])
+        kw["type"] = _parse_optional(typ) if optional else typ
+        kw["metavar"] = typ.__name__.upper()
+        parser.add_argument(flag, **kw)
+
+
+def config_from_args(ns: argparse.Namespace, base: dict | None = None, cls=RunConfig) -> RunConfig:
+    """Build a config from ``base`` (e.g. a TOML dict) updated with the flags present in ``ns``."""
+    d = dict(base or {})
+    for f in fields(cls):
+        if hasattr(ns, f.name):
+            d[f.name] = getattr(ns, f.name)
+    return cls.from_dict(d)

@@ -1,0 +1,128 @@
+"""Scenarios: how ``X``, ``X̃``, ``w0`` and ``w*`` are drawn for a check (paper §3–§4).
+
+A :class:`Scenario` is a small frozen dataclass (d, n, s, init, c, x_mode, x_tilde, seed) that
+becomes CLI flags (``--d --n --s --init --c``) and a row of the report. ``instance(seed)`` draws the
+fixed parts (``w0``, ``w*``, and ``X``, ``X̃`` when they are fixed); ``draw_x(rng)`` draws a fresh
+``X ~ N(0, I/n)`` (Theorem 4.4's data model) for checks whose expectation runs over ``X``.
+
+Initialisations of ``w0`` (Table IV): ``kaiming`` N(0, 2/d), ``normal`` N(0, 0.01²), ``xavier``
+N(0, 2/(d+1)) (a single output), ``uniform`` U[-1/√d, 1/√d] (PyTorch's default linear init). The
+errors and bounds are homogeneous of degree 2 in the weights, so only the *shape* of the distribution
+matters for verdicts, not its scale.
+
+``w* = w0 ⊙ r`` with ``r_j ~ U[-c, c]`` and ``|r_j| = c`` for one ``j``, so ``max_j |w*_j/w0_j| = c``
+exactly (Theorem 4.4's ``c``); ``c = 1`` and ``ratio="equal"`` gives ``w* = w0``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from .sampling import as_generator, check_size
+
+INITS = ("kaiming", "normal", "xavier", "uniform")
+X_MODES = ("fixed", "redrawn")
+X_TILDES = ("same", "independent")
+RATIOS = ("uniform", "equal")
+
+__all__ = ["Scenario", "Instance", "INITS"]
+
+
+@dataclass(frozen=True)
+class Instance:
+    """The drawn fixed parts of a scenario (``X``/``X̃`` are ``None`` when redrawn every trial)."""
+
+    w0: np.ndarray
+    w_star: np.ndarray
+    X: np.ndarray | None
+    X_tilde: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Parameters of one check. Defaults: a 512-weight layer, 128 examples, 10% density (s = 51)."""
+
+    d: int = 512
+    n: int = 128
+    s: int = 51
+    init: str = "kaiming"
+    c: float = 1.0
+    ratio: str = "uniform"
+    x_mode: str = "fixed"
+    x_tilde: str = "independent"
+
+    def __post_init__(self):
+        for name in ("d", "n", "s"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}; got {self.init!r}")
+        if not (isinstance(self.c, (int, float)) and np.isfinite(self.c) and self.c > 0):
+            raise ValueError(f"c must be a positive finite number, got {self.c!r}")
+        if self.ratio not in RATIOS:
+            raise ValueError(f"ratio must be one of {', '.join(RATIOS)}; got {self.ratio!r}")
+        if self.x_mode not in X_MODES:
+            raise ValueError(f"x_mode must be one of {', '.join(X_MODES)}; got {self.x_mode!r}")
+        if self.x_tilde not in X_TILDES:
+            raise ValueError(f"x_tilde must be one of {', '.join(X_TILDES)}; got {self.x_tilde!r}")
+
+    def replace(self, **kw) -> "Scenario":
+        return dataclasses.replace(self, **kw)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def label(self) -> str:
+        return (f"d={self.d} n={self.n} s={self.s} init={self.init} c={self.c:g} ratio={self.ratio} "
+                f"X={self.x_mode} X~={self.x_tilde}")
+
+    # -- drawing ----------------------------------------------------------------------------------
+    def draw_w0(self, rng) -> np.ndarray:
+        g = as_generator(rng)
+        d = self.d
+        if self.init == "kaiming":
+            w = g.normal(0.0, np.sqrt(2.0 / d), d)
+        elif self.init == "normal":
+            w = g.normal(0.0, 0.01, d)
+        elif self.init == "xavier":
+            w = g.normal(0.0, np.sqrt(2.0 / (d + 1)), d)
+        else:
+            w = g.uniform(-1.0 / np.sqrt(d), 1.0 / np.sqrt(d), d)
+        # Theorem 4.4 assumes w0_j ≠ 0 (true with probability one; guard against exact zeros)
+        w[w == 0] = np.finfo(float).tiny
+        return w
+
+    def draw_w_star(self, w0: np.ndarray, rng) -> np.ndarray:
+        g = as_generator(rng)
+        if self.ratio == "equal":
+            return w0 * self.c
+        r = g.uniform(-self.c, self.c, w0.shape[0])
+        r[g.integers(w0.shape[0])] = self.c
+        return w0 * r
+
+    def draw_x(self, rng, size: int | None = None) -> np.ndarray:
+        """``X ~ N(0, I/n)``: ``d x n`` (or ``size x d x n``), entries i.i.d. with variance ``1/n``."""
+        g = as_generator(rng)
+        shape = (self.d, self.n) if size is None else (size, self.d, self.n)
+        return g.standard_normal(shape) / np.sqrt(self.n)
+
+    def instance(self, seed) -> Instance:
+        """Draw ``w0``, ``w*`` (and fixed ``X``, ``X̃``) reproducibly from ``seed``."""
+        g = as_generator(seed)
+        w0 = self.draw_w0(g)
+        ws = self.draw_w_star(w0, g)
+        if self.x_mode == "fixed":
+            X = self.draw_x(g)
+            Xt = X if self.x_tilde == "same" else self.draw_x(g)
+        else:
+            X = Xt = None
+        return Instance(w0=w0, w_star=ws, X=X, X_tilde=Xt)
+
+
+def s_grid(d: int) -> list[int]:
+    """The default sweep over ``s``: densities 1%, 2%, 5%, 10%, 20%, 50% of ``d`` (at least 1)."""
+    check_size(d, name="d")
+    return sorted({max(1, int(round(f * d))) for f in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)})

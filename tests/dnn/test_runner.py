@@ -1,0 +1,186 @@
+"""Experiment runner (§7 tables): config ↔ CLI ↔ TOML, run dirs by hash, skipping finished runs, aggregation."""
+import json
+import math
+import pickle
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sketchbound.dnn import run as R  # noqa: E402
+from sketchbound.dnn import table as T  # noqa: E402
+from sketchbound.dnn.config import RunConfig, to_toml  # noqa: E402
+
+CONFIGS = Path(__file__).resolve().parents[2] / "dnn" / "configs"
+
+
+def test_config_hash_resolves_defaults_and_ignores_data_root():
+    a = RunConfig(model="resnet20", dataset="fashion-mnist", method="synflow", density=0.05)
+    b = RunConfig(model="ResNet-20", dataset="fmnist", method="synflow", density=0.05, epochs=160, batch_size=128,
+                  pad_to=32, data_root="/somewhere")
+    assert a.config_hash() == b.config_hash() and a.run_name() == b.run_name()
+    assert a.resolved().pad_to == 32 and RunConfig(model="lenet300100", dataset="mnist").resolved().pad_to is None
+    assert RunConfig(seed=1).config_hash() != RunConfig(seed=0).config_hash()
+    assert RunConfig(mask="threshold").mask == "global"
+    assert RunConfig(method="imp", model="vgg19").resolved().imp_rewind == 1000
+    assert RunConfig(method="imp", model="resnet20", dataset="cifar100").resolved().imp_rewind == 6000
+    with pytest.raises(ValueError, match="density"):
+        RunConfig(density=0.0)
+    with pytest.raises(ValueError, match="method must be one of"):
+        RunConfig(method="obd")
+    with pytest.raises(ValueError, match="unknown config keys"):
+        RunConfig.from_dict({"modle": "vgg19"})
+
+
+def test_toml_round_trip(tmp_path):
+    cfg = RunConfig(model="vgg19", dataset="cifar100", method="snip", inputs="sparse", mask="randomized",
+                    density=0.02, seed=2, epochs=40, data_root="/d \"q\"")
+    p = tmp_path / "c.toml"
+    p.write_text("[run]\n" + cfg.to_toml())
+    assert RunConfig.from_toml(p) == cfg
+    d = {"a": 1, "b": [0.1, 0.05], "t": {"x": "é", "y": True}, "v": [{"name": "n1"}, {"name": "n2", "r": {"k/0.1": "1 ± 2"}}]}
+    assert tomllib.loads(to_toml(d)) == d
+
+
+def test_cli_bad_args_exit_2_with_one_line(capsys):
+    for argv in (["--density", "1.5"], ["--mask", "bogus"], ["--epochs", "x"], ["--modle", "vgg19"]):
+        with pytest.raises(SystemExit) as e:
+            R.main(argv)
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "error" in err
+    with pytest.raises(SystemExit) as e:
+        T.main(["does-not-exist.toml"])
+    assert e.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_paper_configs_parse_and_expand():
+    files = sorted(CONFIGS.glob("*.toml"))
+    names = {f.stem for f in files}
+    assert {"table1", "table2", "table3", "table4", "table5", "table6", "table1_fmnist"} <= names
+    for f in files:
+        spec = T.load_table(f)
+        runs = T.expand(spec)
+        assert len({c.run_name() for _, _, c in runs}) == len(runs), f  # no two runs share a directory
+    spec = T.load_table(CONFIGS / "table1.toml")
+    assert len(T.expand(spec)) == 8 * 2 * 2 * 3 * 3
+    ref = spec.variants[0]["reference"]
+    assert ref["cifar10/vgg19/0.1"] == "93.01 ± 0.19" and ref["cifar100/resnet20/0.02"] == "23.39 ± 1.04"
+    fm = T.load_table(CONFIGS / "table1_fmnist.toml", overrides={"epochs": 8})
+    cfgs = [c for _, _, c in T.expand(fm)]
+    assert {c.model for c in cfgs} == {"vgg19", "resnet20"} and {c.density for c in cfgs} == {0.1, 0.05, 0.02}
+    assert {c.seed for c in cfgs} == {0, 1, 2} and all(c.epochs == 8 and c.pad_to == 32 for c in cfgs)
+
+
+def _write_cifar10(root: Path, n=40):
+    d = root / "cifar-10-batches-py"
+    d.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        y = rng.integers(0, 10, n)
+        x = (rng.integers(0, 100, (n, 3072)) + 15 * y[:, None]).astype(np.uint8)
+        with open(d / name, "wb") as f:
+            pickle.dump({b"batch_label": b"s", b"labels": y.tolist(), b"data": x, b"filenames": [b"f"] * n}, f)
+
+
+def _toy_table(tmp_path, root) -> Path:
+    spec = {
+        "table": {"name": "toy", "title": "toy table", "rows": ["density"]},
+        "base": {"dataset": "cifar10", "model": "lenet300100", "width": 0.05, "epochs": 1, "batch_size": 32,
+                 "data_root": str(root), "train_subset": 96, "prune_batch_size": 8},
+        "grid": {"density": [0.5, 0.2], "seed": [0, 1]},
+        "variant": [{"name": "Random", "method": "random", "mask": "global", "reference": {"0.5": "1 ± 0"}},
+                    {"name": "Magnitude", "method": "magnitude", "mask": "global"},
+                    {"name": "SNIP + normal", "method": "snip", "inputs": "normal", "mask": "global"},
+                    {"name": "SynFlow + chi", "method": "synflow", "inputs": "chi", "mask": "global",
+                     "synflow_rounds": 2}],
+    }
+    p = tmp_path / "toy.toml"
+    p.write_text(to_toml(spec))
+    return p
+
+
+def test_table_runs_skips_finished_and_aggregates(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("sketchbound.dnn.models")
+    root = tmp_path / "data"
+    _write_cifar10(root)
+    path = _toy_table(tmp_path, root)
+    runs = tmp_path / "runs"
+    assert T.main([str(path), "--runs-dir", str(runs), "--no-progress", "--out", str(tmp_path / "out")]) == 0
+    spec = T.load_table(path)
+    cfgs = [c for _, _, c in T.expand(spec)]
+    assert len(cfgs) == 16
+    for c in cfgs:
+        d = c.run_dir(runs)
+        res = json.loads((d / "result.json").read_text())
+        for k in ("accuracy", "density", "kept_per_layer", "seed", "command", "torch", "device_name", "git_commit", "date"):
+            assert k in res
+        assert (d / "config.toml").is_file() and (d / "log.txt").is_file() and (d / "checkpoint.pt").is_file()
+        assert sum(res["kept_per_layer"].values()) == int(c.density * sum(res["size_per_layer"].values()) + 0.5)
+        assert RunConfig.from_dict(json.loads((d / "config.json").read_text())) == c
+
+    # second call: everything is finished, nothing may be trained again
+    class NoTraining:
+        def __init__(self, *a, **k):
+            raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(R, "ConcurrentTrainer", NoTraining)
+    mtimes = {c.run_name(): (c.run_dir(runs) / "result.json").stat().st_mtime_ns for c in cfgs}
+    assert T.main([str(path), "--runs-dir", str(runs), "--no-progress", "--out", str(tmp_path / "out")]) == 0
+    assert mtimes == {c.run_name(): (c.run_dir(runs) / "result.json").stat().st_mtime_ns for c in cfgs}
+
+    # aggregation: overwrite accuracies with known numbers and check mean ± sample std
+    known = {}
+    for name, row, c in T.expand(spec):
+        acc = 10.0 * c.density + 3.0 * c.seed + (5.0 if name == "Magnitude" else 0.0)
+        known.setdefault((name, row["density"]), []).append(acc)
+        p = c.run_dir(runs) / "result.json"
+        res = json.loads(p.read_text())
+        res["accuracy"] = acc
+        p.write_text(json.dumps(res))
+    long = T.collect(spec, runs)
+    assert len(long) == 8
+    for _, r in long.iterrows():
+        vals = known[(r["variant"], r["density"])]
+        assert r["mean"] == pytest.approx(np.mean(vals)) and r["std"] == pytest.approx(np.std(vals, ddof=1))
+        assert r["n"] == 2
+    wide = T.render(spec, long)
+    assert list(wide.columns) == ["Random", "Magnitude", "SNIP + normal", "SynFlow + chi"] and list(wide.index) == ["0.5", "0.2"]
+    assert wide.loc["0.5", "Magnitude"] == f"{np.mean(known[('Magnitude', 0.5)]):.2f} ± {np.std(known[('Magnitude', 0.5)], ddof=1):.2f}"
+    paths = T.write_outputs(spec, long, tmp_path / "out")
+    md = paths["md"].read_text()
+    assert "| density | Random | Magnitude | SNIP + normal | SynFlow + chi |" in md and "Paper (reference)" in md and "1 ± 0" in md
+    assert paths["csv"].read_text().splitlines()[0] == "density,Random,Magnitude,SNIP + normal,SynFlow + chi"
+
+    # a missing seed shows as n/expected
+    (cfgs[0].run_dir(runs) / "result.json").unlink()
+    long = T.collect(spec, runs)
+    row = long[(long["variant"] == "Random") & (long["density"] == 0.5)].iloc[0]
+    assert row["n"] == 1 and "(1/2)" in T.render(spec, long).loc["0.5", "Random"]
+
+
+def test_run_cli_one_run_and_resume_uses_saved_mask(tmp_path, capsys):
+    pytest.importorskip("sketchbound.dnn.models")
+    root = tmp_path / "data"
+    _write_cifar10(root)
+    argv = ["--model", "lenet300100", "--dataset", "cifar10", "--method", "magnitude", "--density", "0.3",
+            "--width", "0.05", "--epochs", "2", "--batch-size", "32", "--train-subset", "64", "--data-root", str(root),
+            "--runs-dir", str(tmp_path / "runs"), "--no-progress", "--seed", "3"]
+    assert R.main(argv) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    d = Path(out["run_dir"])
+    res = json.loads((d / "result.json").read_text())
+    assert res["seed"] == 3 and res["epochs"] == 2 and math.isclose(res["density"], 0.3, abs_tol=1e-3)
+    assert res["command"].startswith("python -m sketchbound.dnn.run")
+    # simulate a kill after epoch 1: keep mask + checkpoint, drop the result; the rerun resumes
+    first_acc = res["accuracy"]
+    ck = torch.load(d / "checkpoint.pt", weights_only=False)
+    assert ck["epoch"] == 2
+    (d / "result.json").unlink()
+    assert R.main(argv) == 0
+    res2 = json.loads((d / "result.json").read_text())
+    assert res2["accuracy"] == first_acc and res2["resumed_from_epoch"] == 2
+    assert "mask: loaded mask.pt" in (d / "log.txt").read_text()
