@@ -1,0 +1,163 @@
+"""Reporting: tables (pandas), atomic CSV/JSON/Markdown writes, and the plot of a claim vs ``s``."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__
+
+__all__ = ["results_frame", "format_table", "atomic_write", "save_reports", "to_json", "plot_sweep"]
+
+COLUMNS = ["claim", "verdict", "relation", "estimate", "ci_low", "ci_high", "exact", "bound", "effect",
+           "trials", "mode", "seed", "scenario"]
+
+
+def _scenario_label(sc: dict) -> str:
+    keys = ("d", "n", "s", "init", "c", "ratio", "x_mode", "x_tilde")
+    return " ".join(f"{k}={sc[k]}" for k in keys if k in sc)
+
+
+def results_frame(results) -> pd.DataFrame:
+    rows = []
+    for r in results:
+        d = r.as_dict()
+        d["scenario"] = _scenario_label(d["scenario"])
+        rows.append({k: d.get(k) for k in COLUMNS})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _fmt(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x)
+
+
+def format_table(results) -> str:
+    """A fixed-width table, one row per check: verdict, measured mean and interval, exact, bound."""
+    df = results_frame(results)
+    show = df[["claim", "verdict", "relation", "estimate", "ci_low", "ci_high", "exact", "bound", "effect", "trials", "scenario"]].copy()
+    show = show.rename(columns={"effect": "measured/ref"})
+    for c in ("estimate", "ci_low", "ci_high", "exact", "bound", "measured/ref"):
+        show[c] = show[c].map(_fmt)
+    return show.to_string(index=False)
+
+
+def atomic_write(path, data) -> None:
+    """Write ``data`` (str or bytes) to ``path`` atomically: temp file in the same folder + ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _clean(o):
+    if isinstance(o, float) and not math.isfinite(o):
+        return None if math.isnan(o) else ("inf" if o > 0 else "-inf")
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    return o
+
+
+def to_json(results, meta: dict | None = None) -> str:
+    """A JSON list, one object per check (claim, scenario, relation, verdict, estimate, ci_low,
+    ci_high, exact, bound, trials, seed, ...), each carrying the package version."""
+    out = []
+    for r in results:
+        d = r.as_dict()
+        d["version"] = __version__
+        if meta:
+            d.update(meta)
+        out.append(_clean(d))
+    return json.dumps(out, indent=2, ensure_ascii=False)
+
+
+def _markdown(claim_id: str, results, meta: dict) -> str:
+    r0 = results[0]
+    lines = [f"# {r0.name}", "", f"Paper's statement: `{r0.statement}`", "",
+             f"Command: `{meta.get('command', '')}`  ", f"sketchbound {__version__}, seed {r0.seed}, α = {r0.alpha:g} per check", "",
+             "| verdict | relation | measured (CI) | exact | bound | measured/ref | trials | mode | scenario |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| **{r.verdict}** | {r.relation} | {_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] | "
+                     f"{_fmt(r.exact)} | {_fmt(r.bound)} | {_fmt(r.effect)} | {r.trials} | {r.mode} | {_scenario_label(r.scenario)} |")
+    lines += ["", f"Notes: {results[-1].note}", ""]
+    return "\n".join(lines)
+
+
+def save_reports(results, outdir="validation", meta: dict | None = None) -> list[Path]:
+    """Write ``<outdir>/<claim>.{csv,json,md}`` for each claim in ``results`` (atomically)."""
+    meta = dict(meta or {})
+    outdir = Path(outdir)
+    written = []
+    by_claim: dict[str, list] = {}
+    for r in results:
+        by_claim.setdefault(r.claim, []).append(r)
+    for cid, rs in by_claim.items():
+        df = results_frame(rs)
+        df["version"] = __version__
+        for name, text in ((f"{cid}.csv", df.to_csv(index=False)), (f"{cid}.json", to_json(rs, meta)),
+                           (f"{cid}.md", _markdown(cid, rs, meta))):
+            atomic_write(outdir / name, text)
+            written.append(outdir / name)
+    return written
+
+
+def plot_sweep(results, path) -> Path:
+    """Measured error vs ``s`` (log–log) with its confidence band, the exact curve and the bound,
+    one panel per claim. Needs matplotlib (imported here only)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_claim: dict[str, list] = {}
+    for r in results:
+        if r.mode != "deterministic":
+            by_claim.setdefault(r.claim, []).append(r)
+    n = max(1, len(by_claim))
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
+    for ax, (cid, rs) in zip(axes.flat, by_claim.items()):
+        rs = sorted(rs, key=lambda r: r.scenario["s"])
+        s = [r.scenario["s"] for r in rs]
+        est = [r.estimate for r in rs]
+        ax.fill_between(s, [r.ci_low for r in rs], [r.ci_high for r in rs], alpha=0.3, label="CI (measured)")
+        ax.plot(s, est, "o-", label="measured mean")
+        if all(r.exact is not None for r in rs):
+            ax.plot(s, [r.exact for r in rs], "k--", label="exact (closed form)")
+        if all(r.bound is not None for r in rs):
+            ax.plot(s, [r.bound for r in rs], "r:", lw=2, label="paper's bound")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("s (draws of Algorithm 1)")
+        ax.set_ylabel("E error" if rs[0].relation == "<=" or rs[0].claim.startswith("4") else "value")
+        ax.set_title(f"{cid}: {', '.join(sorted({r.verdict for r in rs}))}", fontsize=9)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(by_claim):]:
+        ax.axis("off")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,148 @@
+"""The validator: verdicts come from measurement, the engine has power, the CLI behaves."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sketchbound.claims import CLAIMS, get_claim, get_claims
+from sketchbound.montecarlo import claim_scenario, run_check
+from sketchbound.scenarios import Scenario
+from sketchbound import validate
+
+SMALL = dict(d=32, n=8, s=4)
+
+
+def small(cid, **kw):
+    return claim_scenario(get_claim(cid), **{**SMALL, **kw})
+
+
+def test_registry_is_complete_and_declarative():
+    ids = {c.id for c in CLAIMS}
+    assert {"4.1", "4.2", "4.3", "4.3b", "4.4", "4.5", "4.5c", "B.1", "B.2", "5.1", "5.2"} <= ids
+    for c in CLAIMS:
+        assert c.relation in ("=", "<=") and c.statement and c.quantity
+        assert (c.bound is not None) == (c.relation == "<=")
+    assert [c.id for c in get_claims("4.3")] == ["4.3", "4.3b"]
+    assert [c.id for c in get_claims("lemma 4.5")] == ["4.5", "4.5c"]
+    assert [c.id for c in get_claims("b1")] == ["B.1"]
+    with pytest.raises(ValueError, match="unknown lemma"):
+        get_claims("9.9")
+
+
+@pytest.mark.parametrize("cid", ["4.3b", "4.4"])
+def test_wrong_bound_is_reported_violated_with_high_power(cid):
+    """Inject bound = 0.9 x (true expected error): the engine must say 'violated' nearly always."""
+    claim = get_claim(cid)
+    seeds = range(20)
+    verdicts = [run_check(claim, small(cid), seed=sd, bound_override=lambda i, sc: 0.9 * claim.exact(i, sc),
+                          max_trials=16000 if cid == "4.3b" else 4000).verdict for sd in seeds]
+    assert verdicts.count("violated") >= 19, verdicts
+
+
+def test_wrong_exact_value_is_reported_violated():
+    """An equality with a 10% wrong 'exact' value is caught."""
+    claim = get_claim("4.1")
+    bad = type(claim)(**{**claim.__dict__, "exact": lambda i, sc: 1.1 * get_claim("4.1").exact(i, sc)})
+    verdicts = [run_check(bad, small("4.1"), seed=sd).verdict for sd in range(10)]
+    assert verdicts.count("violated") == 10
+
+
+def test_true_claims_rarely_violated_over_many_seeds():
+    """False-violation rate of a true equality and a true bound over 60 seeds at alpha = 0.05:
+    expected <= 3 each; the bound is loose so seeds must also reach 'holds'."""
+    for cid in ("4.1", "4.4"):
+        vs = [run_check(get_claim(cid), small(cid), seed=sd, alpha=0.05, max_trials=None if cid == "4.1" else 8000).verdict
+              for sd in range(60)]
+        assert vs.count("violated") <= 6, (cid, vs)
+        assert vs.count("holds") >= 50, (cid, vs)
+
+
+def test_exact_mode_agrees_with_monte_carlo():
+    """Same scenario, both modes: same verdicts (exact mode has no noise on fixed-X claims)."""
+    for cid in ("4.1", "4.3", "4.3b", "B.1", "B.2", "4.2"):
+        sc = claim_scenario(get_claim(cid), d=4, n=3, s=3)
+        ex = run_check(get_claim(cid), sc, seed=1, exact=True, max_trials=2000)
+        mc = run_check(get_claim(cid), sc, seed=1, max_trials=256000)
+        assert ex.verdict == mc.verdict or "inconclusive" in (mc.verdict,), (cid, ex.verdict, mc.verdict)
+        if ex.mode == "exact":
+            assert ex.verdict == "holds"
+
+
+def test_lemma_4_2_measured_violation_matches_closed_form():
+    """The finding: Lemma 4.2's bound fails; the measured mean agrees with μ_n²(||w0||₁² − ||w0||²)/s."""
+    r = run_check(get_claim("4.2"), small("4.2"), seed=0, max_trials=4000)
+    assert r.verdict == "violated" and r.effect > 2
+    assert r.ci_low <= r.exact <= r.ci_high
+
+
+def test_deterministic_section5_identities_hold():
+    for cid in ("5.1", "5.2"):
+        r = run_check(get_claim(cid), small(cid), seed=3)
+        assert r.verdict == "holds" and r.estimate < 1e-10
+
+
+def test_same_seed_same_result():
+    a = run_check(get_claim("4.3"), small("4.3"), seed=5)
+    b = run_check(get_claim("4.3"), small("4.3"), seed=5)
+    assert a.as_dict() == b.as_dict()
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "sketchbound.validate", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--lemma", "9.9"], "unknown lemma"),
+    (["--lemma", "4.1", "--s", "0"], "--s"),
+    (["--lemma", "4.1", "--d", "0"], "--d"),
+    (["--lemma", "4.1", "--d", "abc"], "--d"),
+    (["--lemma", "4.1", "--s", "3,x"], "--s"),
+    (["--lemma", "4.1", "--alpha", "2"], "--alpha"),
+    ([], "say which claims"),
+])
+def test_cli_bad_input_exits_2_with_one_line(args, msg):
+    r = _cli(*args, "--no-progress")
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and msg in r.stderr
+    assert r.stdout == ""
+
+
+def test_cli_exact_mode_too_large_exits_2():
+    r = _cli("--lemma", "4.1", "--exact", "--d", "400", "--s", "40", "--no-progress")
+    assert r.returncode == 2 and "enumeration" in r.stderr
+
+
+def test_cli_json_save_plot(tmp_path):
+    out = tmp_path / "val"
+    png = tmp_path / "p.png"
+    r = _cli("--lemma", "4.4", "--d", "32", "--n", "8", "--s", "2,4,8", "--json", "--save", str(out), "--plot", str(png))
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert len(rows) == 3
+    for row in rows:
+        for k in ("claim", "scenario", "relation", "verdict", "estimate", "ci_low", "ci_high", "exact", "bound", "trials", "seed"):
+            assert k in row
+        assert row["claim"] == "4.4" and row["verdict"] == "holds"
+    for ext in ("csv", "json", "md"):
+        assert (out / f"4.4.{ext}").stat().st_size > 0
+    assert png.stat().st_size > 0
+    assert not list(out.glob(".*tmp"))
+
+
+def test_cli_violation_exit_code_and_list():
+    r = _cli("--lemma", "4.2", "--d", "16", "--n", "4", "--s", "2", "--no-progress")
+    assert r.returncode == 1 and "VIOLATED" in r.stdout
+    r = _cli("--list")
+    assert r.returncode == 0 and "Theorem 4.4" in r.stdout
+
+
+def test_search_finds_smallest_lemma_4_2_counterexample():
+    from sketchbound.search import search
+    out = search(get_claim("4.2"), budget=60, seed=0, x_trials=100)
+    assert out["violations_found"] > 0
+    assert out["smallest_scenario"]["d"] <= 4
+    assert out["confirmation"]["verdict"] == "violated"
+    out = search(get_claim("4.4"), budget=20, seed=0, x_trials=50)
+    assert out["worst_score"] < 1
