@@ -47,6 +47,8 @@ class Claim:
     #: for "=" claims: the size a relative precision refers to, ``(instance, scenario) -> array``;
     #: default ``|exact|``. Needed where the exact value is a difference of much larger terms.
     scale: Callable | None = None
+    #: scenario settings the paper's statement assumes (a check outside them is flagged, not hidden)
+    hypotheses: dict = field(default_factory=dict)
 
     @property
     def deterministic(self) -> bool:
@@ -63,6 +65,7 @@ CLAIMS: list[Claim] = [
         target="w0",
         exact=lambda i, sc: theory.lemma_4_1_value(i.X, i.w0, sc.s),
         scenario=dict(x_mode="fixed", x_tilde="same"),
+        hypotheses=dict(x_tilde="same"),
         source="§4, Lemma 4.1 (Drineas et al. 2006, Lemma 4)",
     ),
     Claim(
@@ -75,6 +78,7 @@ CLAIMS: list[Claim] = [
         exact=lambda i, sc: theory.gaussian_error(i.w0, i.w0, sc.s, sc.n, x_tilde=sc.x_tilde),
         bound=lambda i, sc: theory.lemma_4_2_bound(i.w0, sc.s),
         scenario=dict(x_mode="redrawn", x_tilde="same"),
+        hypotheses=dict(x_tilde="same"),
         source="§4, Lemma 4.2; proof in App. B.2",
     ),
     Claim(
@@ -107,6 +111,7 @@ CLAIMS: list[Claim] = [
         exact=lambda i, sc: theory.gaussian_error(i.w0, i.w_star, sc.s, sc.n, x_tilde=sc.x_tilde),
         bound=lambda i, sc: theory.theorem_4_4_bound(i.w0, i.w_star, sc.s),
         scenario=dict(x_mode="redrawn", x_tilde="same"),
+        hypotheses=dict(x_tilde="same"),
         source="§4, Theorem 4.4; proof in App. B.3",
     ),
     Claim(

@@ -12,6 +12,11 @@ gives asymptotic coverage; the right-skew of squared errors makes small-sample c
 weak point, which is why every look uses at least ``batch`` (default 1000) trials, and why the
 coverage is *measured* (validation/README.md: false-violation rate over 200+ seeds).
 
+Skewness guard: squared errors are right-skewed, and a skewed mean makes the t-interval too short
+on one side while the rare large values are unseen. A look may conclude only when
+``n >= 25 g₁²`` (Cochran's rule, ``g₁`` the sample skewness from ``scipy.stats.skew``); otherwise
+sampling continues, and a check that never meets it ends ``inconclusive``.
+
 Sequential stopping: the engine looks at ``batch, 2·batch, 4·batch, ...`` trials up to
 ``max_trials``; with ``K`` looks and ``k`` components (vector claims: one per output), each interval
 has level ``1 - α/(K k)`` (Bonferroni over looks and components), so the chance of a false
@@ -74,6 +79,8 @@ class Result:
     components: int = 1
     statement: str = ""
     extra: dict = field(default_factory=dict)
+    #: False when the scenario leaves the statement's hypotheses (e.g. mask found on X̃ ≠ X)
+    within_hypotheses: bool = True
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -279,7 +286,9 @@ def run_check(
     ex = claim.exact(inst, sc) if claim.exact is not None else None
     scale = claim.scale(inst, sc) if claim.scale is not None else None
     bd = bound_override(inst, sc) if bound_override is not None else (claim.bound(inst, sc) if claim.bound is not None else None)
+    outside = {k: getattr(sc, k) for k, v in claim.hypotheses.items() if getattr(sc, k) != v}
     base = dict(claim=claim.id, name=claim.name, relation=claim.relation, scenario=sc.as_dict(), seed=int(seed),
+                within_hypotheses=not outside,
                 alpha=alpha, statement=claim.statement,
                 exact=None if ex is None else _summary(ex), bound=None if bd is None else float(bd),
                 exact_vs_bound=None if (ex is None or bd is None) else _summary(ex) / float(bd))
@@ -316,6 +325,8 @@ def run_check(
     verdict = None
     k = 1
     mean = lo = hi = None
+    skew_note = ""
+    clt_ok = True
     for n_look in looks:
         need = n_look - have
         if exact:
@@ -334,11 +345,17 @@ def run_check(
         allv = np.concatenate(chunks)
         k = 1 if allv.ndim == 1 else allv.shape[1]
         mean, lo, hi = _interval(allv, alpha / (len(looks) * k))
-        verdict = _decide(claim.relation, lo, hi, ex, bd, precision, scale)
+        # Cochran's rule (n >= 25 g1², g1 the sample skewness): below it the t-interval of a
+        # right-skewed mean under-covers, so the look may not conclude
+        g1 = float(np.max(np.abs(np.atleast_1d(stats.skew(allv, axis=0, bias=False)))))
+        clt_ok = have >= 25 * g1**2
+        verdict = _decide(claim.relation, lo, hi, ex, bd, precision, scale) if clt_ok else None
         if verdict is not None:
             break
     if verdict is None:
         verdict = "inconclusive"
+        if not clt_ok:
+            skew_note = f"; sample skewness {g1:.3g} needs n >= {25 * g1**2:.3g} trials for a t-interval (Cochran's rule)"
     est = _summary(mean)
     if k == 1:
         lo_s, hi_s = float(lo), float(hi)
@@ -351,7 +368,8 @@ def run_check(
     else:
         effect = est / base["exact"] if base["exact"] not in (None, 0.0) else None
     mode = "exact over m, Monte-Carlo over X" if exact else "monte-carlo"
-    note = f"{INTERVAL}; {len(looks)} looks; alpha={alpha:g}" + (f"; worst of {k} components shown" if k > 1 else "")
+    note = (f"{INTERVAL}; a look concludes only if n >= 25 skew² (Cochran); {len(looks)} looks; alpha={alpha:g}"
+            + (f"; worst of {k} components shown" if k > 1 else "") + skew_note)
     if verdict == "inconclusive" and claim.relation == "<=" and ex is not None and bd is not None:
         gap = float(bd) - _summary(ex)
         if gap > 0:

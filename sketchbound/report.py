@@ -14,7 +14,7 @@ from . import __version__
 __all__ = ["results_frame", "format_table", "atomic_write", "save_reports", "to_json", "plot_sweep"]
 
 COLUMNS = ["claim", "verdict", "relation", "estimate", "ci_low", "ci_high", "exact", "bound", "effect",
-           "trials", "mode", "seed", "scenario"]
+           "trials", "mode", "seed", "within_hypotheses", "scenario"]
 
 
 def _scenario_label(sc: dict) -> str:

@@ -19,7 +19,7 @@ import shlex
 import sys
 
 from . import __version__
-from .claims import CLAIMS, get_claims
+from .claims import CLAIMS, get_claim, get_claims
 from .montecarlo import claim_scenario, run_check
 from .scenarios import INITS, RATIOS, X_TILDES, s_grid
 
@@ -188,7 +188,9 @@ def main(argv=None) -> int:
         print(format_table(results))
         violated = [r for r in results if r.verdict == "violated"]
         for r in violated:
-            print(f"\n!! {r.name} is VIOLATED: measured {r.estimate:.4g} (CI [{r.ci_low:.4g}, {r.ci_high:.4g}], "
+            where = "" if r.within_hypotheses else (" OUTSIDE the statement's hypotheses (the paper assumes "
+                                                     + ", ".join(f"{k}={v}" for k, v in get_claim(r.claim).hypotheses.items()) + ")")
+            print(f"\n!! {r.name} is VIOLATED{where}: measured {r.estimate:.4g} (CI [{r.ci_low:.4g}, {r.ci_high:.4g}], "
                   f"{r.trials} trials) vs {'bound' if r.relation == '<=' else 'exact value'} "
                   f"{(r.bound if r.relation == '<=' else r.exact):.4g}: measured/ref = {r.effect:.4g}. "
                   f"Scenario: {r.scenario}. Closed form: {r.exact if r.exact is not None else '–'}.")

@@ -106,12 +106,13 @@ def load_table(path, *, overrides: dict | None = None, seeds: int | None = None)
         for k in overrides:
             if k not in _CFG_FIELDS:
                 raise ValueError(f"override {k!r} is not a config key; accepted: {', '.join(sorted(_CFG_FIELDS))}")
-        base.update(overrides)
-        for v in variants:
-            for k in overrides:
+        for k, val in overrides.items():
+            if k in grid:  # a swept key becomes a one-value sweep (rows keep their layout)
+                grid[k] = [val]
+            else:
+                base[k] = val
+            for v in variants:
                 v.pop(k, None)
-        for k in overrides:
-            grid.pop(k, None)
     if seeds is not None:
         if seeds < 1:
             raise ValueError(f"seeds must be >= 1, got {seeds}")

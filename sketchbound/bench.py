@@ -1,0 +1,104 @@
+"""``python -m sketchbound.bench``: Algorithm 1 at scale against numpy, side by side in one run.
+
+Times the counts form of Algorithm 1 (``algorithm1_counts``) against ``Generator.multinomial(s, p)``
+and ``Generator.choice(d, s, p=p)`` + ``bincount`` (both exact samplers of the same distribution)
+at ``d = s = 10⁷``, then Algorithm 1 alone at ``d = 10⁸, s = 10⁶`` (dense counts and the sparse
+form), reporting medians, ratios measured in the same run, and the peak resident memory.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from . import __version__
+from .sampling import algorithm1_counts, algorithm1_sparse
+
+
+def _median_time(fn, repeats: int) -> float:
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run(d: int = 10**7, s: int = 10**7, big_d: int = 10**8, big_s: int = 10**6, repeats: int = 7,
+        choice_repeats: int = 1, seed: int = 0) -> dict:
+    import numba
+
+    rng = np.random.default_rng(seed)
+    p = rng.random(d)
+    p /= p.sum()
+    algorithm1_counts(p[:1000] / p[:1000].sum(), 10, rng=0)  # compile / load the cache outside the timing
+    algorithm1_counts(p, s, rng=0)
+    res = {"version": __version__, "numpy": np.__version__, "numba": numba.__version__,
+           "threads": numba.get_num_threads(), "cpu": platform.processor() or platform.machine(), "d": d, "s": s}
+    res["algorithm1_s"] = _median_time(lambda: algorithm1_counts(p, s, rng=rng), repeats)
+    res["multinomial_s"] = _median_time(lambda: rng.multinomial(s, p), max(1, repeats // 2))
+    res["choice_bincount_s"] = _median_time(lambda: np.bincount(rng.choice(d, s, p=p), minlength=d), choice_repeats)
+    res["speedup_vs_multinomial"] = res["multinomial_s"] / res["algorithm1_s"]
+    res["speedup_vs_choice"] = res["choice_bincount_s"] / res["algorithm1_s"]
+    del p
+    if big_d:
+        q = rng.random(big_d)
+        q /= q.sum()
+        before = _rss_mib()
+        res.update(big_d=big_d, big_s=big_s)
+        res["big_algorithm1_counts_s"] = _median_time(lambda: algorithm1_counts(q, big_s, rng=rng), 3)
+        res["big_algorithm1_sparse_s"] = _median_time(lambda: algorithm1_sparse(q, big_s, rng=rng), 3)
+        res["big_p_mib"] = q.nbytes / 2**20
+        res["big_peak_rss_mib"] = _rss_mib()
+        res["big_rss_growth_mib"] = res["big_peak_rss_mib"] - before
+    return res
+
+
+def to_markdown(r: dict, command: str) -> str:
+    lines = [f"Command: `{command}`  ", f"sketchbound {r['version']}, numpy {r['numpy']}, numba {r['numba']}, "
+             f"{r['threads']} threads, CPU {r['cpu']}", "",
+             f"| d = s = {r['d']:.0e} | median time (s) | Algorithm 1 is faster by |", "|---|---|---|",
+             f"| sketchbound.algorithm1_counts | {r['algorithm1_s']:.4f} | – |",
+             f"| numpy Generator.multinomial(s, p) | {r['multinomial_s']:.4f} | {r['speedup_vs_multinomial']:.1f}× |",
+             f"| numpy Generator.choice(d, s, p=p) + bincount | {r['choice_bincount_s']:.3f} | {r['speedup_vs_choice']:.0f}× |"]
+    if "big_d" in r:
+        lines += ["", f"| d = {r['big_d']:.0e}, s = {r['big_s']:.0e} | median time (s) |", "|---|---|",
+                  f"| algorithm1_counts (dense int32 counts) | {r['big_algorithm1_counts_s']:.4f} |",
+                  f"| algorithm1_sparse (indices, values) | {r['big_algorithm1_sparse_s']:.4f} |",
+                  "", f"p itself is {r['big_p_mib']:.0f} MiB; peak RSS of the whole process {r['big_peak_rss_mib']:.0f} MiB "
+                  f"(growth during this part {r['big_rss_growth_mib']:.0f} MiB): memory stays O(d)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sketchbound.bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="d = s = 10^6 and d = 10^7 (a smoke run)")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--out", help="also write the Markdown table to this file (atomically)")
+    a = ap.parse_args(argv)
+    if a.repeats < 1:
+        ap.error("--repeats must be >= 1")
+    kw = dict(d=10**6, s=10**6, big_d=10**7, big_s=10**5) if a.quick else {}
+    r = run(repeats=a.repeats, **kw)
+    command = "python -m sketchbound.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    md = to_markdown(r, command.strip())
+    print(json.dumps(r, indent=2) if a.json else md)
+    if a.out:
+        from .report import atomic_write
+        atomic_write(a.out, md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
