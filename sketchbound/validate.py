@@ -179,7 +179,7 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     bar.close()
 
-    from .report import format_table, plot_sweep, save_reports, to_json
+    from .report import format_table, plot_sweep, save_index, save_reports, to_json
 
     meta = {"command": "python -m sketchbound.validate " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))}
     if args.json:
@@ -197,6 +197,8 @@ def main(argv=None) -> int:
     if args.save:
         for path in save_reports(results, args.save, meta):
             print(f"wrote {path}", file=sys.stderr)
+        if args.all:
+            print(f"wrote {save_index(results, args.save, meta)}", file=sys.stderr)
     if args.plot:
         print(f"wrote {plot_sweep(results, args.plot)}", file=sys.stderr)
     if any(r.verdict == "violated" for r in results):
