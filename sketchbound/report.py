@@ -18,6 +18,9 @@ COLUMNS = ["claim", "verdict", "relation", "estimate", "ci_low", "ci_high", "exa
 
 
 def _scenario_label(sc: dict) -> str:
+    if sc.get("model") == "mlp2":
+        keys = ("width", "d_in", "d", "n", "s", "steps", "lr_factor")
+        return "mlp2 " + " ".join(f"{k}={sc[k]}" for k in keys if k in sc)
     keys = ("d", "n", "s", "init", "c", "ratio", "x_mode", "x_tilde")
     return " ".join(f"{k}={sc[k]}" for k in keys if k in sc)
 
@@ -29,6 +32,11 @@ def results_frame(results) -> pd.DataFrame:
         d["scenario"] = _scenario_label(d["scenario"])
         rows.append({k: d.get(k) for k in COLUMNS})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _md(text: str) -> str:
+    """Escape a table cell for Markdown (``|`` would end the cell)."""
+    return str(text).replace("|", "\\|")
 
 
 def _fmt(x) -> str:
@@ -47,6 +55,38 @@ def format_table(results) -> str:
     for c in ("estimate", "ci_low", "ci_high", "exact", "bound", "measured/ref"):
         show[c] = show[c].map(_fmt)
     return show.to_string(index=False)
+
+
+_CONST_KEYS = ("K", "K_jac_norm", "K_jac_lipschitz", "lambda_min", "lambda_max", "R0", "lr", "loss_t",
+               "displacement", "relative_displacement", "jacobian_change")
+
+
+def format_ntk_chain(results) -> str:
+    """Theorem 6.2 results: the estimated constants and every inequality of the proof (App. B.5) with
+    its verdict, one block per (width, s) — each step is a number; the verdict of a step compares it
+    with the previous one. Empty string when no result carries a chain."""
+    blocks, seen = [], set()
+    for r in results:
+        ch = (r.extra or {}).get("chain")
+        if not ch:
+            continue
+        key = (_scenario_label(r.scenario), r.seed)
+        if key in seen:
+            continue
+        seen.add(key)
+        c = r.extra["constants"]
+        lines = [f"Theorem 6.2 chain, {key[0]} (seed {r.seed}); Monte-Carlo E_m = {_fmt(r.estimate)} "
+                 f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]",
+                 "  estimated constants: " + ", ".join(f"{k}={_fmt(float(c[k]))}" for k in _CONST_KEYS if k in c)]
+        v, verd, text = ch["values"], ch["verdicts"], ch["text"]
+        lines.append(f"  {'exact':8s} {_fmt(v['exact']):>11s}            Lemma 4.3 equality line (closed form)")
+        for step in [k for k in v if k in verd]:
+            lines.append(f"  {step:8s} {_fmt(v[step]):>11s}  {verd[step]:9s} {text.get(step, '')}")
+        lines.append(f"  g4 check: ||θ_t − θ₀|| = {_fmt(v['displacement'])} vs 3KR₀/λ_min = {_fmt(v['g4_radius'])}: "
+                     f"{verd['g4_displacement']}")
+        lines.append(f"  final / exact = {_fmt(v['final'] / v['exact']) if v['exact'] else '–'}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def atomic_write(path, data) -> None:
@@ -96,8 +136,11 @@ def _markdown(claim_id: str, results, meta: dict) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| **{r.verdict}** | {r.relation} | {_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] | "
-                     f"{_fmt(r.exact)} | {_fmt(r.bound)} | {_fmt(r.effect)} | {r.trials} | {r.mode} | {_scenario_label(r.scenario)} |")
+                     f"{_fmt(r.exact)} | {_fmt(r.bound)} | {_fmt(r.effect)} | {r.trials} | {_md(r.mode)} | {_scenario_label(r.scenario)} |")
     lines += ["", f"Notes: {results[-1].note}", ""]
+    chain = format_ntk_chain(results)
+    if chain:
+        lines += ["```", chain, "```", ""]
     return "\n".join(lines)
 
 
@@ -133,7 +176,7 @@ def save_index(results, outdir="validation", meta: dict | None = None) -> Path:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         flag = "" if r.within_hypotheses else " (outside the statement's hypotheses)"
-        lines.append(f"| {r.claim} | {r.statement} | **{r.verdict}**{flag} | {_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] | "
+        lines.append(f"| {r.claim} | {_md(r.statement)} | **{r.verdict}**{flag} | {_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] | "
                      f"{_fmt(r.exact)} | {_fmt(r.bound)} | {_fmt(r.effect)} | {r.trials} | "
                      f"`python -m sketchbound.validate --lemma {r.claim} --seed {r.seed}` |")
     rel = outdir / "reliability.json"
