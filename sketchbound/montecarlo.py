@@ -52,6 +52,8 @@ EXACT_RTOL = 1e-9
 #: default trial caps: masks on a fixed X cost ~20 µs a trial at d=512, a fresh X ~1 ms
 DEFAULT_TRIALS = {"fixed": 256_000, "redrawn": 8_000}
 DETERMINISTIC_TOL = 1e-10
+#: above this many mask entries per call (trials x d) the dense masks are drawn in blocks
+_DENSE_LIMIT = 1 << 26
 INTERVAL = "Student-t interval on the mean of i.i.d. trials; Bonferroni over sequential looks and components"
 
 
@@ -121,8 +123,14 @@ def measure(claim: Claim, sc: Scenario, inst: Instance, gen: np.random.Generator
     w = _target(claim, inst)
     if sc.x_mode == "fixed":
         p = _mask_p(claim, inst.X_tilde, inst.w0)
-        M = algorithm1(p, sc.s, rng=gen, trials=trials)
-        return _stat(claim, inst.X, w, M)
+        d = p.shape[0]
+        if trials * d <= _DENSE_LIMIT:
+            M = algorithm1(p, sc.s, rng=gen, trials=trials)
+            return _stat(claim, inst.X, w, M)
+        # large d (Theorem 6.2's MLPs): dense masks in blocks, so memory stays bounded
+        step = max(1, _DENSE_LIMIT // (8 * d))
+        return np.concatenate([_stat(claim, inst.X, w, algorithm1(p, sc.s, rng=gen, trials=min(step, trials - t0)))
+                               for t0 in range(0, trials, step)])
     out = []
     chunk = max(1, min(trials, 2_000_000 // (sc.d * sc.n)))
     done = 0
@@ -206,8 +214,16 @@ def _deterministic(claim: Claim, sc: Scenario, inst: Instance, gen: np.random.Ge
 # the engine
 # -------------------------------------------------------------------------------------------------
 def claim_scenario(claim: Claim, **overrides) -> Scenario:
-    """The claim's default scenario (``Scenario()`` + the claim's overrides), then the user's overrides."""
-    return Scenario().replace(**claim.scenario).replace(**{k: v for k, v in overrides.items() if v is not None})
+    """The claim's default scenario (``Scenario()`` + the claim's overrides), then the user's overrides.
+
+    For a claim with ``dimension`` (Theorem 6.2) ``d`` follows from the scenario and the default ``s``
+    is 10% of it."""
+    user = {k: v for k, v in overrides.items() if v is not None}
+    sc = Scenario().replace(**claim.scenario).replace(**user)
+    if claim.dimension is not None:
+        d = int(claim.dimension(sc))
+        sc = sc.replace(d=d, s=user.get("s", max(1, round(0.1 * d))))
+    return sc
 
 
 def _looks(batch: int, max_trials: int) -> list[int]:
@@ -276,13 +292,15 @@ def run_check(
     # what the expectation runs over (X fixed or redrawn) is part of the claim, not of the scenario
     sc = sc.replace(x_mode=claim.scenario.get("x_mode", sc.x_mode))
     if max_trials is None:
-        max_trials = DEFAULT_TRIALS[sc.x_mode]
+        max_trials = claim.max_trials or DEFAULT_TRIALS[sc.x_mode]
     max_trials = check_size(max_trials, name="trials")
     if max_trials < 2:
         raise ValueError(f"trials must be >= 2 for an interval, got {max_trials}")
     batch = min(batch, max_trials)
+    if claim.dimension is not None:
+        sc = sc.replace(d=int(claim.dimension(sc)))
     gen = as_generator(seed)
-    inst = sc.instance(gen)
+    inst = claim.instance_factory(sc, gen) if claim.instance_factory is not None else sc.instance(gen)
     ex = claim.exact(inst, sc) if claim.exact is not None else None
     scale = claim.scale(inst, sc) if claim.scale is not None else None
     bd = bound_override(inst, sc) if bound_override is not None else (claim.bound(inst, sc) if claim.bound is not None else None)
@@ -316,7 +334,7 @@ def run_check(
             progress.update(max_trials)
         v = _summary(val)
         return Result(**base, verdict="holds" if ok else "violated", estimate=v, ci_low=v, ci_high=v, trials=n_out,
-                      mode="exact", effect=eff, components=int(np.size(val)),
+                      mode="exact", effect=eff, components=int(np.size(val)), extra=dict(inst.info),
                       note=f"exact enumeration of {n_out} outcomes; equality to {EXACT_RTOL:g} relative")
 
     looks = _looks(batch, max_trials)
@@ -378,4 +396,4 @@ def run_check(
             note += (f"; the closed form puts the value {gap / float(bd):.2%} below the bound: "
                      f"resolving that needs ~{need:.2g} trials")
     return Result(**base, verdict=verdict, estimate=est, ci_low=lo_s, ci_high=hi_s, trials=have, mode=mode,
-                  effect=effect, components=k, note=note)
+                  effect=effect, components=k, note=note, extra=dict(inst.info))

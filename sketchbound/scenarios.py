@@ -26,6 +26,8 @@ INITS = ("kaiming", "normal", "xavier", "uniform")
 X_MODES = ("fixed", "redrawn")
 X_TILDES = ("same", "independent")
 RATIOS = ("uniform", "equal")
+#: "linear": the §4 linear-feature scenarios; "mlp2": Theorem 6.2's two-layer MLP (sketchbound.ntk)
+MODELS = ("linear", "mlp2")
 
 __all__ = ["Scenario", "Instance", "INITS"]
 
@@ -38,6 +40,9 @@ class Instance:
     w_star: np.ndarray
     X: np.ndarray | None
     X_tilde: np.ndarray | None
+    #: what a claim's instance factory measured on the way (e.g. Theorem 6.2's constants), reported in
+    #: the Result's ``extra``
+    info: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,12 @@ class Scenario:
     ratio: str = "uniform"
     x_mode: str = "fixed"
     x_tilde: str = "independent"
+    #: Theorem 6.2 (model="mlp2" only): hidden width, GD steps, input dimension, η / η_critical
+    model: str = "linear"
+    width: int = 256
+    steps: int = 100
+    d_in: int = 8
+    lr_factor: float = 0.5
 
     def __post_init__(self):
         for name in ("d", "n", "s"):
@@ -68,6 +79,16 @@ class Scenario:
             raise ValueError(f"x_mode must be one of {', '.join(X_MODES)}; got {self.x_mode!r}")
         if self.x_tilde not in X_TILDES:
             raise ValueError(f"x_tilde must be one of {', '.join(X_TILDES)}; got {self.x_tilde!r}")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}; got {self.model!r}")
+        for name in ("width", "d_in"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)) or self.steps < 0:
+            raise ValueError(f"steps must be an integer >= 0, got {self.steps!r}")
+        if not (isinstance(self.lr_factor, (int, float)) and 0 < self.lr_factor <= 1):
+            raise ValueError(f"lr_factor must be in (0, 1] (η ≤ η_critical), got {self.lr_factor!r}")
 
     def replace(self, **kw) -> "Scenario":
         return dataclasses.replace(self, **kw)
@@ -76,6 +97,9 @@ class Scenario:
         return dataclasses.asdict(self)
 
     def label(self) -> str:
+        if self.model == "mlp2":
+            return (f"mlp2 width={self.width} d_in={self.d_in} (d={self.d}) n={self.n} s={self.s} "
+                    f"steps={self.steps} lr={self.lr_factor:g}·η_crit")
         return (f"d={self.d} n={self.n} s={self.s} init={self.init} c={self.c:g} ratio={self.ratio} "
                 f"X={self.x_mode} X~={self.x_tilde}")
 

@@ -7,6 +7,8 @@ Examples::
     python -m sketchbound.validate --lemma 4.4 --s 5,10,50,100 --plot validation/thm44.png
     python -m sketchbound.validate --lemma 4.2 --exact --d 4 --s 2 --n 3
     python -m sketchbound.validate --lemma 4.2 --search
+    python -m sketchbound.validate --lemma 6.2                     # Theorem 6.2 on a two-layer MLP (CPU, ~20 s)
+    python -m sketchbound.validate --lemma 6.2 --width 256,1024,4096 --s 50,200
 
 Exit status: 0 every check holds; 1 some check is violated; 3 none violated but some inconclusive;
 2 bad usage or input (one line on stderr).
@@ -57,6 +59,43 @@ def _int_list(v):
     return out
 
 
+def _int_list_named(name):
+    def parse(v):
+        out = []
+        for part in v.split(","):
+            try:
+                x = int(part)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"--{name} must be positive integers separated by commas, got {v!r}")
+            if x < 1:
+                raise argparse.ArgumentTypeError(f"--{name} must be positive integers, got {v!r}")
+            out.append(x)
+        return out
+    return parse
+
+
+def _nonneg_int(name):
+    def parse(v):
+        try:
+            x = int(v)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{name} must be an integer >= 0, got {v!r}")
+        if x < 0:
+            raise argparse.ArgumentTypeError(f"--{name} must be an integer >= 0, got {v!r}")
+        return x
+    return parse
+
+
+def _lr_factor(v):
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--lr-factor must be a number in (0, 1], got {v!r}")
+    if not (0 < x <= 1):
+        raise argparse.ArgumentTypeError(f"--lr-factor must be in (0, 1] (η ≤ η_critical), got {v!r}")
+    return x
+
+
 def _unit_float(name):
     def parse(v):
         try:
@@ -82,7 +121,7 @@ def _pos_float(v):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m sketchbound.validate", description="Check the claims of Bar & Giryes numerically.")
     what = p.add_argument_group("what to check")
-    what.add_argument("--lemma", action="append", metavar="ID", help="claim id (repeatable): 4.1 4.2 4.3 4.4 4.5 B.1 B.2 5.1 5.2, or an exact id like 4.3b")
+    what.add_argument("--lemma", action="append", metavar="ID", help="claim id (repeatable): 4.1 4.2 4.3 4.4 4.5 B.1 B.2 5.1 5.2 6.2, or an exact id like 4.3b")
     what.add_argument("--all", action="store_true", help="every claim (Bonferroni across checks)")
     what.add_argument("--list", action="store_true", help="list the claims and exit")
     sc = p.add_argument_group("scenario (defaults: each claim's own, see --list)")
@@ -94,8 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--init", choices=INITS, help="initialisation of w0")
     sc.add_argument("--ratio", choices=RATIOS, help="w* = w0 ⊙ U[-c,c] (uniform) or c·w0 (equal)")
     sc.add_argument("--x-tilde", choices=X_TILDES, help="mask found on the same X or an independent X̃")
+    ntk = p.add_argument_group("Theorem 6.2 (claims 6.2, 6.2b: two-layer MLP f = v·relu(Wx)/√width, d = width·(d_in+1))")
+    ntk.add_argument("--width", type=_int_list_named("width"), help="hidden width; a comma list sweeps it (default 256)")
+    ntk.add_argument("--steps", type=_nonneg_int("steps"), help="full-batch GD steps t (default 100)")
+    ntk.add_argument("--d-in", type=_pos_int("d-in"), help="input dimension (default 8); --n is the batch size (default 16)")
+    ntk.add_argument("--lr-factor", type=_lr_factor, help="learning rate as a fraction of η_critical = 2/(λ_min+λ_max) (default 0.5)")
     run = p.add_argument_group("measurement")
-    run.add_argument("--trials", type=_pos_int("trials"), help="trial cap per check (default 256000 for fixed X, 8000 when X is redrawn)")
+    run.add_argument("--trials", type=_pos_int("trials"), help="trial cap per check (default 256000 for fixed X, 8000 when X is redrawn, 32000 for Theorem 6.2)")
     run.add_argument("--batch", type=_pos_int("batch"), default=1000, help="trials at the first look (doubling after)")
     run.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     run.add_argument("--alpha", type=_unit_float("alpha"), default=0.01, help="false-violation rate per check (default 0.01)")
@@ -139,6 +183,13 @@ def main(argv=None) -> int:
             uniq.append(c)
     claims = uniq
     overrides = dict(d=args.d, n=args.n, c=args.c, init=args.init, ratio=args.ratio, x_tilde=args.x_tilde)
+    ntk_over = dict(steps=args.steps, d_in=args.d_in, lr_factor=args.lr_factor)
+    ntk_given = [f for f, v in (("--width", args.width), ("--steps", args.steps), ("--d-in", args.d_in),
+                                ("--lr-factor", args.lr_factor)) if v is not None]
+    if ntk_given and not any(c.ntk for c in claims):
+        parser.error(f"{', '.join(ntk_given)} only apply to Theorem 6.2 (--lemma 6.2); selected: {', '.join(c.id for c in claims)}")
+    if args.d is not None and any(c.ntk for c in claims):
+        parser.error("--d does not apply to Theorem 6.2 (d = width·(d_in+1)); use --width and --d-in")
 
     if args.search:
         from .search import search
@@ -156,10 +207,12 @@ def main(argv=None) -> int:
     jobs = []
     try:
         for c in claims:
-            base = claim_scenario(c, **overrides)
-            s_values = args.s or (s_grid(base.d) if args.sweep else [base.s if args.d is None else max(1, round(0.1 * base.d))])
-            for s in s_values:
-                jobs.append((c, base.replace(s=s)))
+            for width in (args.width or [None]) if c.ntk else [None]:
+                extra = dict(ntk_over, width=width) if c.ntk else {}
+                base = claim_scenario(c, **overrides, **extra)
+                s_values = args.s or (s_grid(base.d) if args.sweep else [base.s if args.d is None else max(1, round(0.1 * base.d))])
+                for s in s_values:
+                    jobs.append((c, base.replace(s=s)))
     except ValueError as e:
         parser.error(str(e))
     alpha = args.alpha / len(jobs) if len(jobs) > 1 else args.alpha  # Bonferroni across checks
@@ -186,6 +239,10 @@ def main(argv=None) -> int:
         print(to_json(results, meta))
     else:
         print(format_table(results))
+        from .report import format_ntk_chain
+        chain = format_ntk_chain(results)
+        if chain:
+            print("\n" + chain)
         violated = [r for r in results if r.verdict == "violated"]
         for r in violated:
             where = "" if r.within_hypotheses else (" OUTSIDE the statement's hypotheses (the paper assumes "

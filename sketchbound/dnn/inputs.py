@@ -110,12 +110,10 @@ def chi_input(batch_size: int, shape, *, n: int = 128, normalize: bool = True, g
         raise ValueError(f"n must be a positive integer (dimension of the normal vector), got {n!r}")
     g = as_torch_generator(generator)
     numel = b * int(np.prod(shp))
-    out = torch.empty(numel, dtype=torch.float64)
-    chunk = max(1, (1 << 22) // n)  # bound the temporary (chunk, n) normal block
-    for lo in range(0, numel, chunk):
-        hi = min(numel, lo + chunk)
-        z = torch.randn((hi - lo, n), generator=g, dtype=torch.float64)
-        out[lo:hi] = z.square().sum(1).sqrt()
+    # ‖z‖² ~ χ²_n exactly, so draw it directly (O(numel), not O(numel·n)); the numpy stream is seeded
+    # from the torch generator so the same generator state gives the same input
+    seed = int(torch.randint(0, 2**62, (1,), generator=g))
+    out = torch.from_numpy(np.sqrt(np.random.default_rng(seed).chisquare(n, size=numel)))
     if normalize:
         out /= float(np.sqrt(n))
     return out.reshape(b, *shp).to(dtype)

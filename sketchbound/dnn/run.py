@@ -4,7 +4,8 @@
 --mask randomized --density 0.05 --seed 0 --epochs 2`` trains one run in
 ``<runs-dir>/<name>-<hash>/`` (see :mod:`sketchbound.dnn.config`), which holds ``config.json``,
 ``config.toml``, ``log.txt``, ``mask.pt``, ``checkpoint.pt`` (every epoch) and, when finished,
-``result.json`` (accuracy, density, per-layer kept counts, seed, command, torch version, device name,
+``result.json`` (accuracy, density, per-layer kept counts, ``c_stats`` = |w*/w⁰| quantiles over kept weights
+and ℓ1/ℓ2 of the kept initial weights (:func:`sketchbound.dnn.deep_theory.kept_weight_stats`), seed, command, torch version, device name,
 git commit, date). A finished run is not run again (``--force`` reruns it); a killed run resumes from
 its last checkpoint with the saved mask.
 
@@ -114,7 +115,10 @@ def _atomic_save(obj, path: Path) -> None:
 def _batch_source(cfg: RunConfig, data: TensorDataset, device: torch.device):
     from .inputs import make_input_source  # noqa: PLC0415
     shape = (data.in_channels, data.image_size, data.image_size)
-    kw = dict(shape=shape, batch_size=cfg.prune_batch_size, num_classes=data.num_classes)
+    # SynFlow's objective R = 1ᵀ f(x; |θ|) takes one input (§5.1, eq. (3)/(4)); a batch of identical
+    # all-ones inputs only rescales the scores, and for χ inputs one fresh draw per round is §7's protocol
+    batch = 1 if cfg.method == "synflow" else cfg.prune_batch_size
+    kw = dict(shape=shape, batch_size=batch, num_classes=data.num_classes)
     if cfg.inputs in ("real", "normal"):
         g = torch.Generator().manual_seed(cfg.seed + 31337)
         n = min(len(data), max(10000, cfg.prune_batch_size))
@@ -187,10 +191,14 @@ def prepare_job(cfg: RunConfig, runs_dir, device: torch.device, *, progress: boo
         _atomic_save(saved, mask_file)
     if saved.get("init_state") is not None:
         model.load_state_dict(saved["init_state"])
+    from .prunable import prunable_parameters  # noqa: PLC0415
+    # the initial prunable weights (before a weighted mask scales them), for result.json's c_stats
+    init_weights = {n: p.detach().cpu().clone() for n, p in prunable_parameters(model)}
     job = TrainJob(model=model, masks=saved["masks"], seed=cfg.seed, checkpoint=d / "checkpoint.pt",
                    name=cfg.run_name(), start_step=int(saved.get("start_step", 0)), mask_values=cfg.mask_values, log=log)
     meta = {"cfg": cfg, "dir": d, "log": log, "extra": saved.get("extra", {}), "masks": saved["masks"],
-            "data": data, "t0": time.time(), "command": command or " ".join(sys.argv)}
+            "data": data, "t0": time.time(), "command": command or " ".join(sys.argv),
+            "model": model, "init_weights": init_weights}
     return job, meta
 
 
@@ -211,6 +219,12 @@ def _write_result(meta: dict, res: TrainResult, device: torch.device) -> dict:
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_s": time.time() - meta["t0"], **environment(device), **meta["extra"],
     }
+    if meta.get("model") is not None and meta.get("init_weights") is not None:
+        from .deep_theory import kept_weight_stats  # noqa: PLC0415
+        from .prunable import prunable_parameters  # noqa: PLC0415
+        final = {n: p.detach() for n, p in prunable_parameters(meta["model"])}
+        # |w*/w0| over kept weights and norms of the kept initial weights (Theorem 4.4's c in practice)
+        out["c_stats"] = kept_weight_stats(meta["init_weights"], final, masks or None)
     write_text_atomic(meta["dir"] / RESULT_FILE, json.dumps(out, indent=2, default=str) + "\n")
     meta["log"](f"done: accuracy {res.test_accuracy} density {density:.6f}")
     return out

@@ -45,7 +45,7 @@ import pandas as pd
 
 from .config import OneLineParser, RunConfig, read_toml, write_text_atomic
 
-__all__ = ["TableSpec", "load_table", "expand", "collect", "render", "to_markdown", "main"]
+__all__ = ["TableSpec", "load_table", "expand", "collect", "collect_stats", "render", "to_markdown", "main"]
 
 _CFG_FIELDS = {f.name for f in fields(RunConfig)}
 
@@ -175,6 +175,42 @@ def collect(spec: TableSpec, runs_dir) -> pd.DataFrame:
     return pd.DataFrame.from_records(recs, columns=list(spec.rows) + ["variant", "mean", "std", "n", "expected", "reference"])
 
 
+STATS = ("c_q50", "c_q90", "c_q99", "c_max", "init_l1_kept", "init_l2_kept", "l1_over_sqrtk_l2")
+
+
+def collect_stats(spec: TableSpec, runs_dir) -> pd.DataFrame:
+    """Long table next to the accuracy: per (row values, variant) the seed-mean accuracy and the seed-mean of
+    each ``c_stats`` field of ``result.json`` (:func:`sketchbound.dnn.deep_theory.kept_weight_stats`:
+    quantiles of |w*/w⁰| over kept weights, ℓ1/ℓ2 of the kept initial weights); ``n_stats`` counts the runs
+    that had them (runs finished before the field existed have none)."""
+    from .run import load_result  # noqa: PLC0415
+    acc: dict[tuple, list] = {}
+    for name, row, cfg in expand(spec):
+        key = tuple(row[k] for k in spec.rows) + (name,)
+        acc.setdefault(key, [])
+        res = load_result(cfg, runs_dir)
+        if res is not None and res.get("accuracy") is not None:
+            acc[key].append((float(res["accuracy"]), res.get("c_stats") or {}))
+    recs = []
+    for key, vals in acc.items():
+        rec = dict(zip(spec.rows, key[:-1]), variant=key[-1])
+        rec["accuracy"] = sum(a for a, _ in vals) / len(vals) if vals else math.nan
+        with_stats = [st for _, st in vals if st]
+        rec["n"], rec["n_stats"] = len(vals), len(with_stats)
+        for f in STATS:
+            xs = [float(st[f]) for st in with_stats if st.get(f) is not None]
+            rec[f] = sum(xs) / len(xs) if xs else math.nan
+        recs.append(rec)
+    return pd.DataFrame.from_records(recs, columns=list(spec.rows) + ["variant", "accuracy", "n", "n_stats", *STATS])
+
+
+def stats_markdown(stats: pd.DataFrame) -> str:
+    df = stats.copy()
+    for c in ("accuracy", *STATS):
+        df[c] = df[c].map(lambda x: "–" if isinstance(x, float) and math.isnan(x) else f"{x:.4g}")
+    return to_markdown(df.set_index(list(df.columns[:1])))
+
+
 def _cell(mean, std, n, expected) -> str:
     if not n or (isinstance(mean, float) and math.isnan(mean)):
         return "–"
@@ -243,6 +279,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--no-train", action="store_true", help="only aggregate finished runs")
     p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are finished, then exit")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    p.add_argument("--stats", action="store_true",
+                   help="also write/print <name>_stats.{csv,md}: accuracy next to |w*/w0| quantiles over kept weights "
+                        "and the l1/l2 norms of the kept initial weights (result.json 'c_stats')")
     return p
 
 
@@ -285,6 +324,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = write_outputs(spec, long, args.out or Path(args.runs_dir) / "tables")
     print(f"# {spec.title or spec.name}")
     print(to_markdown(render(spec, long)))
+    if args.stats:
+        stats = collect_stats(spec, args.runs_dir)
+        out = Path(args.out or Path(args.runs_dir) / "tables")
+        md = stats_markdown(stats)
+        write_text_atomic(out / f"{spec.name}_stats.csv", stats.to_csv(index=False))
+        write_text_atomic(out / f"{spec.name}_stats.md", f"# {spec.title or spec.name}: the constant c in practice\n\n" + md)
+        paths["stats_csv"], paths["stats_md"] = out / f"{spec.name}_stats.csv", out / f"{spec.name}_stats.md"
+        print(md)
     print(f"written: {', '.join(str(x) for x in paths.values())}")
     return 0
 

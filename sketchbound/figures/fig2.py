@@ -1,0 +1,144 @@
+"""Fig. 2: SynFlow scores of all weights vs those kept by SynFlow's hard threshold vs its randomized mask (VGG-19).
+
+Paper (§4 Fig. 2, §7): "Histogram of scores of NN before pruning and the weights chosen by SynFlow
+with/without randomization" — VGG-19, "a subset of 1000 weights chosen uniformly at random".
+
+What is computed (all data-free, so no data set is read; the input *shape* is Fashion-MNIST's
+28×28 zero-padded to 32×32 with one channel, since CIFAR-10 is not available here):
+
+* the score of every weight *before pruning*: one SynFlow pass on the dense network at
+  initialisation (``R = 1ᵀ f(1; |θ|)`` in float64, BatchNorm in eval mode), ``|∂R/∂θ ⊙ θ|``;
+* SynFlow as published: 100 rounds, exponential schedule, global hard threshold
+  (``compute_scores("synflow", mode="global")`` then ``make_mask(..., "global")``);
+* SynFlow + randomized mask (§7): the same rounds with the randomized masks of §7 at every round and
+  at the end (``mode="randomized"``);
+* a subset of ``--subset`` (1000) weights drawn uniformly without replacement among all prunable weights.
+
+The histogram is over the subset: the scores before pruning of all its weights, of those kept by the
+hard-threshold mask and of those kept by the randomized mask (same horizontal axis, log10 score).
+
+CSV ``fig2.csv``: one row per subset weight: ``index`` (flat position among all prunable weights),
+``layer``, ``score`` (before pruning), ``log10_score`` (what is drawn), ``kept_synflow``,
+``kept_synflow_randomized``.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from .common import COLORS, publish, seconds
+
+STEM = "fig2"
+FULL = dict(density=0.1, rounds=100, subset=1000, width=1.0, image_size=32)
+QUICK = dict(density=0.1, rounds=5, subset=1000, width=0.125, image_size=32)
+
+
+def _settings(args) -> dict:
+    cfg = dict(QUICK if args.quick else FULL)
+    for k in ("density", "rounds", "subset"):
+        if getattr(args, k, None) is not None:
+            cfg[k] = getattr(args, k)
+    return cfg
+
+
+def _flat(scores: dict, names) -> np.ndarray:
+    return np.concatenate([scores[n].detach().double().cpu().flatten().numpy() for n in names])
+
+
+def compute(args) -> tuple[pd.DataFrame, dict]:
+    import torch  # noqa: PLC0415
+
+    from ..dnn.inputs import make_input_source  # noqa: PLC0415
+    from ..dnn.masks import kept_count, make_mask  # noqa: PLC0415
+    from ..dnn.models import get_model  # noqa: PLC0415
+    from ..dnn.prunable import prunable_parameters  # noqa: PLC0415
+    from ..dnn.scores import compute_scores  # noqa: PLC0415
+
+    cfg = _settings(args)
+    seed = int(args.seed)
+    device = torch.device(args.device or "cpu")
+    t0 = time.perf_counter()
+    model = get_model("vgg19", in_channels=1, num_classes=10, image_size=cfg["image_size"], init="kaiming",
+                      width=cfg["width"], seed=seed).to(device)
+    names = [n for n, _ in prunable_parameters(model)]
+    sizes = [p.numel() for _, p in prunable_parameters(model)]
+    d = int(sum(sizes))
+    src = make_input_source("ones", shape=(1, cfg["image_size"], cfg["image_size"]), batch_size=1)
+    timings = {}
+    t = time.perf_counter()
+    before = compute_scores("synflow", model, src, density=1.0, rounds=1, generator=seed)
+    timings["scores_before_s"] = seconds(t)
+    masks = {}
+    for mode in ("global", "randomized"):
+        t = time.perf_counter()
+        sc = compute_scores("synflow", model, src, density=cfg["density"], rounds=cfg["rounds"], mode=mode,
+                            generator=seed)
+        masks[mode] = make_mask(sc, cfg["density"], mode, rng=seed)
+        timings[f"synflow_{mode}_s"] = seconds(t)
+    rng = np.random.default_rng(seed + 2)
+    if cfg["subset"] > d:
+        raise ValueError(f"--subset {cfg['subset']} exceeds the {d} prunable weights")
+    idx = np.sort(rng.choice(d, cfg["subset"], replace=False))
+    layer_of = np.repeat(np.arange(len(names)), sizes)[idx]
+    score = _flat(before, names)[idx]
+    kept_g = _flat(masks["global"], names)[idx] != 0
+    kept_r = _flat(masks["randomized"], names)[idx] != 0
+    with np.errstate(divide="ignore"):
+        log10 = np.log10(score)
+    df = pd.DataFrame(dict(index=idx, layer=[names[i] for i in layer_of], score=score, log10_score=log10,
+                           kept_synflow=kept_g.astype(int), kept_synflow_randomized=kept_r.astype(int)))
+    meta = dict(figure="2", seed=seed, quick=bool(args.quick), settings=cfg, device=str(device), d=d,
+                model=f"VGG-19 (BatchNorm, CIFAR style, width {cfg['width']})",
+                input="data-free all-ones input of shape 1x32x32 (Fashion-MNIST 28x28 padded to 32x32)",
+                kept_total={m: kept_count(v) for m, v in masks.items()}, timings=timings,
+                zero_scores_in_subset=int((score <= 0).sum()), wall_s=seconds(t0))
+    return df, meta
+
+
+def caption(meta: dict) -> str:
+    c = meta["settings"]
+    return (f"Fig. 2 — VGG-19 (BN, width {c['width']:g}, {meta['d']:,} prunable weights), Kaiming init, seed "
+            f"{meta['seed']}; data-free SynFlow (all-ones input 1×{c['image_size']}×{c['image_size']}: "
+            f"Fashion-MNIST's shape, CIFAR-10 not available here), {c['rounds']} rounds, density {c['density']:.0%}. "
+            f"Histogram of the SynFlow scores before pruning (dense network at init) of {c['subset']:,} weights drawn "
+            f"uniformly (seed {meta['seed'] + 2}), and of those among them kept by each mask.")
+
+
+def plot(df: pd.DataFrame, title: str = ""):
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    x = df["log10_score"].to_numpy()
+    finite = np.isfinite(x)
+    bins = np.linspace(x[finite].min(), x[finite].max(), 41)
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    groups = [("all", np.ones(len(df), bool), "all weights of the subset"),
+              ("synflow", df["kept_synflow"].to_numpy() == 1, "kept by SynFlow (hard threshold)"),
+              ("synflow_randomized", df["kept_synflow_randomized"].to_numpy() == 1, "kept by SynFlow + randomized mask")]
+    for key, sel, label in groups:
+        v = x[sel & finite]
+        kw = dict(color=COLORS[key], label=f"{label} (n = {sel.sum()})")
+        if key == "all":
+            ax.hist(v, bins=bins, alpha=0.35, **kw)
+        else:
+            ax.hist(v, bins=bins, histtype="step", lw=2, **kw)
+    ax.set_xlabel("log₁₀ SynFlow score before pruning")
+    ax.set_ylabel("number of weights")
+    ax.set_yscale("log")
+    ax.legend(loc="upper left")
+    if (~finite).any():
+        ax.text(0.99, 0.97, f"{(~finite).sum()} weights with score 0 not shown", transform=ax.transAxes,
+                ha="right", va="top", fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=8, wrap=True)
+    fig.tight_layout()
+    return fig
+
+
+def run(args) -> dict:
+    t0 = time.perf_counter()
+    df, meta = compute(args)
+    meta["wall_s"] = seconds(t0)
+    meta["caption"] = caption(meta)
+    return publish(df, lambda d: plot(d, meta["caption"]), args.out, STEM, meta)

@@ -1,0 +1,195 @@
+"""``python -m sketchbound.figures --fig 1|2|3|theory --quick``: the files exist, are non-empty, and the
+figure shows exactly the numbers of its CSV. Each quick figure takes < 60 s on a 2-core CPU; each
+is made once per test session (module fixtures) and then inspected."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from sketchbound.figures.__main__ import build_parser, main  # noqa: E402
+
+
+def _make(tmp_path_factory, fig: str, *extra) -> Path:
+    out = tmp_path_factory.mktemp(f"fig{fig}")
+    assert main(["--fig", fig, "--quick", "--out", str(out), *extra]) == 0
+    return out
+
+
+def _check_files(out: Path, stem: str) -> pd.DataFrame:
+    for ext in ("csv", "png", "pdf", "json"):
+        f = out / f"{stem}.{ext}"
+        assert f.is_file() and f.stat().st_size > 0, f
+    assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
+    meta = json.loads((out / f"{stem}.json").read_text())
+    assert meta["quick"] is True and "caption" in meta and meta["seed"] == 0
+    assert not list(out.glob(".*"))  # no temporary files left behind
+    df = pd.read_csv(out / f"{stem}.csv")
+    assert len(df) == meta["rows"] > 0
+    return df
+
+
+def _hist_heights(ax) -> float:
+    return float(sum(p.get_height() for p in ax.patches if isinstance(p, matplotlib.patches.Rectangle)))
+
+
+def _line(ax, label_start: str):
+    lines = [ln for ln in ax.get_lines() if str(ln.get_label()).startswith(label_start)]
+    assert lines, f"no line labelled {label_start!r} in {[ln.get_label() for ln in ax.get_lines()]}"
+    return lines[0]
+
+
+# ------------------------------------------------------------------------------------------ theory (no torch)
+@pytest.fixture(scope="module")
+def theory_out(tmp_path_factory):
+    return _make(tmp_path_factory, "theory")
+
+
+def test_theory_quick_claims_plot_matches_csv(theory_out):
+    from sketchbound.claims import CLAIMS
+    from sketchbound.figures.theory import plot_claims
+
+    df = _check_files(theory_out, "theory_claims")
+    assert set(df.claim) == {c.id for c in CLAIMS if not c.deterministic}
+    assert df.y.notna().all() and (df.y_hi >= df.y_lo).all()
+    fig = plot_claims(df)
+    try:
+        for ax, cid in zip(fig.axes, dict.fromkeys(df.claim)):
+            sub = df[df.claim == cid].sort_values("s")
+            ln = _line(ax, "measured mean")
+            np.testing.assert_array_equal(ln.get_xdata(), sub.s.to_numpy())
+            np.testing.assert_array_equal(ln.get_ydata(), sub.y.to_numpy())
+            if sub.y_bound.notna().all():
+                np.testing.assert_array_equal(_line(ax, "paper's bound").get_ydata(), sub.y_bound.to_numpy())
+            assert ax.get_xlabel() and ax.get_ylabel()
+    finally:
+        plt.close(fig)
+    # Lemma 4.1 is an equality: its closed form lies in the measured interval at every s
+    e = df[df.claim == "4.1"]
+    assert ((e.ci_low <= e.exact) & (e.exact <= e.ci_high)).all()
+
+
+def test_theory_quick_sketches_plot_matches_csv(theory_out):
+    from sketchbound.figures.theory import SKETCHES, plot_sketches
+
+    df = _check_files(theory_out, "theory_sketches")
+    assert set(df.sketch) == set(SKETCHES) and set(df.target) == {"w0", "w_star"}
+    # closed forms exist for Algorithm 1 (both p), Bernoulli HT and top-s; top-s is deterministic
+    have = set(df[df.exact.notna()].sketch)
+    assert have == {"algorithm1", "uniform_algorithm1", "bernoulli_ht", "top_s"}
+    top = df[df.sketch == "top_s"]
+    np.testing.assert_allclose(top["mean"], top.exact, rtol=1e-9)
+    fig = plot_sketches(df)
+    try:
+        for ax, target in zip(fig.axes[:2], ("w0", "w_star")):
+            for key, label in SKETCHES.items():
+                sub = df[(df.target == target) & (df.sketch == key)].sort_values("s")
+                np.testing.assert_array_equal(_line(ax, f"{label}: measured").get_ydata(), sub["mean"].to_numpy())
+    finally:
+        plt.close(fig)
+
+
+def test_theory_sketches_same_seed_same_numbers():
+    from sketchbound.figures.theory import compute_sketches
+
+    cfg = dict(d=32, n=8, trials_sketches=50)
+    a = compute_sketches(cfg, 3, True)
+    b = compute_sketches(cfg, 3, True)
+    pd.testing.assert_frame_equal(a, b)
+    c = compute_sketches(cfg, 4, True)
+    assert not np.allclose(a["mean"], c["mean"])
+
+
+def test_cli_rejects_bad_flags(capsys):
+    p = build_parser()
+    for bad in (["--fig", "4"], ["--fig", "1", "--density", "1.5"], ["--fig", "2", "--rounds", "0"]):
+        with pytest.raises(SystemExit):
+            p.parse_args(bad)
+
+
+# ------------------------------------------------------------------------------------------ Figs. 1-3 (torch)
+@pytest.fixture(scope="module")
+def fig1_out(tmp_path_factory):
+    pytest.importorskip("torch")
+    return _make(tmp_path_factory, "1")
+
+
+def test_fig1_quick_plot_matches_csv(fig1_out):
+    pytest.importorskip("torch")
+    from sketchbound.figures.fig1 import plot
+
+    df = _check_files(fig1_out, "fig1")
+    left, right = df[df.panel == "left"], df[df.panel == "right"]
+    imp = left[left["mask"] == "imp"].sort_values("density")
+    assert np.isclose(imp.density.min(), 0.012)
+    # the IMP ticket keeps larger initial weights than the random masks of the same size (Fig. 1's claim)
+    means = left[left.stat == "mean"].pivot(index="density", columns="mask", values="value")
+    assert (imp.set_index("density").value > means["random_uniform"]).all()
+    fig = plot(df)
+    try:
+        a, b = fig.axes[:2]
+        np.testing.assert_array_equal(_line(a, "IMP").get_ydata(), imp.value.to_numpy())
+        mean_u = left[(left["mask"] == "random_uniform") & (left.stat == "mean")].sort_values("density")
+        np.testing.assert_array_equal(_line(a, "random, uniform").get_ydata(), mean_u.value.to_numpy())
+        n_samples = int((right.stat == "sample").sum())
+        assert _hist_heights(b) == n_samples
+        ticket = float(right[right["mask"] == "imp"].value.iloc[0])
+        assert _line(b, "IMP").get_xdata()[0] == ticket
+    finally:
+        plt.close(fig)
+
+
+def test_fig2_quick_plot_matches_csv_and_is_reproducible(tmp_path_factory):
+    pytest.importorskip("torch")
+    from sketchbound.figures.fig2 import plot
+
+    out = _make(tmp_path_factory, "2")
+    df = _check_files(out, "fig2")
+    assert len(df) == 1000 and df["index"].is_unique
+    assert set(df.kept_synflow.unique()) <= {0, 1} and df.kept_synflow.sum() > 0
+    fig = plot(df)
+    try:
+        ax = fig.axes[0]
+        x = df.log10_score.to_numpy()
+        # the filled histogram is the whole subset; the step histograms are the kept ones
+        filled = [p for p in ax.patches if isinstance(p, matplotlib.patches.Rectangle)]
+        assert sum(p.get_height() for p in filled) == np.isfinite(x).sum()
+        steps = [p for p in ax.patches if not isinstance(p, matplotlib.patches.Rectangle)]
+        assert len(steps) == 2  # hard threshold, randomized mask
+    finally:
+        plt.close(fig)
+    again = _make(tmp_path_factory, "2")
+    pd.testing.assert_frame_equal(df, pd.read_csv(again / "fig2.csv"))
+
+
+def test_fig3_quick_plot_matches_csv(tmp_path_factory):
+    pytest.importorskip("torch")
+    from sketchbound.figures.fig3 import METHODS, plot
+
+    out = _make(tmp_path_factory, "3")
+    df = _check_files(out, "fig3")
+    assert sorted(df.density.unique()) == [0.02, 0.05]
+    bins = df[df.kind == "bin"]
+    kept = df[df.kind == "kept"].set_index(["density", "method"]).value
+    for (dens, m), g in bins.groupby(["density", "method"]):
+        assert g["count"].sum() == kept[(dens, m)]  # every kept weight is in a bin
+    # same k for every method at a density
+    assert kept.groupby(level=0).nunique().eq(1).all()
+    fig = plot(df)
+    try:
+        for ax, dens in zip(fig.axes, sorted(df.density.unique())):
+            stairs = [a for a in ax.patches if isinstance(a, matplotlib.patches.StepPatch)]
+            assert len(stairs) == len(METHODS)
+            for st, m in zip(stairs, METHODS):
+                g = bins[(bins.density == dens) & (bins.method == m)].sort_values("lo")
+                np.testing.assert_array_equal(st.get_data().values, g.fraction.to_numpy())
+    finally:
+        plt.close(fig)
