@@ -51,11 +51,8 @@ def _seed_state(seed):
 
 
 @njit(cache=True, inline="always")
-def _next_u64(st):
-    s0 = st[0]
-    s1 = st[1]
-    s2 = st[2]
-    s3 = st[3]
+def _step(s0, s1, s2, s3):
+    """One xoshiro256** step on a state held in four scalars: ``(output, new state)``."""
     result = _rotl(s1 * _U64(5), 7) * _U64(9)
     t = s1 << _U64(17)
     s2 ^= s0
@@ -64,10 +61,13 @@ def _next_u64(st):
     s0 ^= s3
     s2 ^= t
     s3 = _rotl(s3, 45)
-    st[0] = s0
-    st[1] = s1
-    st[2] = s2
-    st[3] = s3
+    return result, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def _next_u64(st):
+    """One xoshiro256** step on a state held in a length-4 array (updated in place)."""
+    result, st[0], st[1], st[2], st[3] = _step(st[0], st[1], st[2], st[3])
     return result
 
 
@@ -97,14 +97,7 @@ def _block_draws(p, lo, hi, n, mass, seed, counts):
     if 8 * n < L:
         us = np.empty(n, dtype=np.float64)
         for k in range(n):
-            r = _rotl(s1 * _U64(5), 7) * _U64(9)
-            t = s1 << _U64(17)
-            s2 ^= s0
-            s3 ^= s1
-            s1 ^= s2
-            s0 ^= s3
-            s2 ^= t
-            s3 = _rotl(s3, 45)
+            r, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
             us[k] = float(r >> _U64(11)) * (1.0 / 9007199254740992.0) * mass
         us.sort()
         k = 0
@@ -150,14 +143,7 @@ def _block_draws(p, lo, hi, n, mass, seed, counts):
         run += guide[g]
         guide[g] = run
     for _ in range(n):
-        r = _rotl(s1 * _U64(5), 7) * _U64(9)
-        t = s1 << _U64(17)
-        s2 ^= s0
-        s3 ^= s1
-        s1 ^= s2
-        s0 ^= s3
-        s2 ^= t
-        s3 = _rotl(s3, 45)
+        r, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
         u = float(r >> _U64(11)) * (1.0 / 9007199254740992.0)
         x = u * mass
         i = guide[int(u * G)]

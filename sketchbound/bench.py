@@ -50,7 +50,7 @@ def run(d: int = 10**7, s: int = 10**7, big_d: int = 10**8, big_s: int = 10**6, 
     res["choice_bincount_s"] = _median_time(lambda: np.bincount(rng.choice(d, s, p=p), minlength=d), choice_repeats)
     res["speedup_vs_multinomial"] = res["multinomial_s"] / res["algorithm1_s"]
     res["speedup_vs_choice"] = res["choice_bincount_s"] / res["algorithm1_s"]
-    del p
+    p = None  # free the 10⁷-vector before the 10⁸ part
     if big_d:
         q = rng.random(big_d)
         q /= q.sum()

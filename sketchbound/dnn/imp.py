@@ -20,8 +20,6 @@ restarts its search); the final training is.
 """
 from __future__ import annotations
 
-import copy
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 

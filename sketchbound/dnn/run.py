@@ -21,7 +21,6 @@ the *normalised* training images (the space the network sees).
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import json
 import os

@@ -33,7 +33,7 @@ import pandas as pd  # noqa: E402
 
 from ..report import atomic_write  # noqa: E402
 
-__all__ = ["STYLE", "COLORS", "publish", "savefig_atomic", "imp_path", "imp_trace", "seconds", "command_line",
+__all__ = ["STYLE", "COLORS", "publish", "run_figure", "savefig_atomic", "imp_path", "imp_trace", "seconds", "command_line",
            "float_format"]
 
 #: rcParams used by every figure (readable at 100% zoom in a paper column and on screen)
@@ -100,6 +100,16 @@ def savefig_atomic(fig, path: Path) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def run_figure(compute: Callable, caption: Callable, plot: Callable, stem: str, args) -> dict:
+    """The one way a figure is made: ``compute(args) -> (df, meta)``, time it, caption it, and
+    :func:`publish` the CSV and the figure drawn from the CSV read back."""
+    t0 = time.perf_counter()
+    df, meta = compute(args)
+    meta["wall_s"] = seconds(t0)
+    meta["caption"] = caption(meta)
+    return publish(df, lambda d: plot(d, meta["caption"]), args.out, stem, meta)
 
 
 def publish(df: pd.DataFrame, plot: Callable[[pd.DataFrame], "plt.Figure"], out, stem: str,

@@ -24,7 +24,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from .common import COLORS, imp_path, imp_trace, publish, seconds
+from .common import COLORS, imp_path, imp_trace, run_figure, seconds
 
 STEM = "fig1"
 FULL = dict(target=0.012, prune_fraction=0.2, epochs_per_level=2, rewind_step=0, n_random=1000, n_hist=10_000,
@@ -174,8 +174,4 @@ def plot(df: pd.DataFrame, title: str = ""):
 
 
 def run(args) -> dict:
-    t0 = time.perf_counter()
-    df, meta = compute(args)
-    meta["wall_s"] = seconds(t0)
-    meta["caption"] = caption(meta)
-    return publish(df, lambda d: plot(d, meta["caption"]), args.out, STEM, meta)
+    return run_figure(compute, caption, plot, STEM, args)

@@ -28,7 +28,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from .common import COLORS, publish, seconds
+from .common import COLORS, run_figure, seconds
 
 STEM = "fig2"
 FULL = dict(density=0.1, rounds=100, subset=1000, width=1.0, image_size=32)
@@ -137,8 +137,4 @@ def plot(df: pd.DataFrame, title: str = ""):
 
 
 def run(args) -> dict:
-    t0 = time.perf_counter()
-    df, meta = compute(args)
-    meta["wall_s"] = seconds(t0)
-    meta["caption"] = caption(meta)
-    return publish(df, lambda d: plot(d, meta["caption"]), args.out, STEM, meta)
+    return run_figure(compute, caption, plot, STEM, args)
