@@ -141,3 +141,47 @@ def test_bounds_values_and_errors():
         theory.lemma_4_1_value(X, [1.0, 1.0], 0)
     with pytest.raises(ValueError, match="infinite"):
         theory.gaussian_error([0.0, 1.0], [1.0, 1.0], 1, 3)
+
+
+# --- property tests stating each bound's relation to the exact expectation (hypothesis) -----------
+_F = dict(allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(1e-2, 10, **_F), min_size=1, max_size=40), st.data())
+def test_gaussian_bounds_relations(mags, data):
+    """For X ~ N(0, I/n), any w0 (no zeros), w* = w0 ⊙ r with |r| <= c:
+    Thm 4.4: μ_n² Σ_k w*_k²(‖w0‖₁−|w0_k|)/|w0_k| / s <= c²‖w0‖₁²/s (holds since μ_n <= 1);
+    Lemma 4.5: (d−1)‖w*‖²/s <= d‖w*‖²/s <= d c²‖w0‖²/s;
+    Lemma 4.2: its bound holds iff μ_n²(‖w0‖₁² − ‖w0‖²) <= ‖w0‖² (false for d >= 3 equal weights)."""
+    w0 = np.array(mags) * np.array(data.draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=len(mags), max_size=len(mags))))
+    r = np.array(data.draw(st.lists(st.floats(-3, 3, **_F), min_size=len(mags), max_size=len(mags))))
+    ws = w0 * r
+    s = data.draw(st.integers(1, 50))
+    n = data.draw(st.integers(1, 200))
+    if np.any(ws != 0):
+        assert theory.gaussian_error(w0, ws, s, n) <= theory.theorem_4_4_bound(w0, ws, s) * (1 + 1e-12)
+    eu = theory.gaussian_error(w0, ws, s, n, mask="uniform")
+    assert eu <= theory.lemma_4_5_bound(ws, s) * (1 + 1e-12)
+    assert theory.lemma_4_5_bound(ws, s) <= theory.lemma_4_5_bound_c(w0, ws, s) * (1 + 1e-12)
+    e42 = theory.gaussian_error(w0, w0, s, n)
+    mu2 = theory.chi_mean(n) ** 2
+    l1, l2 = np.abs(w0).sum() ** 2, np.sum(w0**2)
+    assert (e42 <= theory.lemma_4_2_bound(w0, s) * (1 + 1e-12)) == (mu2 * (l1 - l2) <= l2 * (1 + 1e-12))
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems(max_d=8, max_n=5, max_s=1))
+def test_section5_identities(prob):
+    """§5.1: SynFlow (complex-step gradient of R = 1ᵀf(‖X_(i)‖; |w|)) ∝ eq. (2); §5.2: SNIP with ℓ1
+    loss on data with one non-zero per row ∝ eq. (2), for any labels y."""
+    from sketchbound.montecarlo import snip_linear_scores, sparse_rows, synflow_linear_scores
+    X, w = prob.X, prob.w0
+    sf = synflow_linear_scores(X, w)
+    np.testing.assert_allclose(sf / sf.sum(), sb.optimal_probabilities(X, w), rtol=1e-10, atol=1e-14)
+    rng = np.random.default_rng(int(abs(X[0, 0]) * 1e6) % 2**32)
+    Xs = sparse_rows(X.shape, rng)
+    if np.all(np.abs(Xs).sum(1) > 1e-3):
+        y = rng.standard_normal(X.shape[1]) * 10
+        g = snip_linear_scores(Xs, w, y)
+        np.testing.assert_allclose(g / g.sum(), sb.optimal_probabilities(Xs, w), rtol=1e-10, atol=1e-14)
