@@ -34,88 +34,28 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _pos_int(name):
-    def parse(v):
-        try:
-            x = int(v)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--{name} must be a positive integer, got {v!r}")
-        if x < 1:
-            raise argparse.ArgumentTypeError(f"--{name} must be a positive integer, got {v!r}")
-        return x
-    return parse
-
-
-def _int_list(v):
-    out = []
-    for part in v.split(","):
-        try:
-            x = int(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--s must be positive integers separated by commas, got {v!r}")
-        if x < 1:
-            raise argparse.ArgumentTypeError(f"--s must be positive integers (s >= 1), got {v!r}")
-        out.append(x)
-    return out
-
-
-def _int_list_named(name):
+def _arg(name: str, cast, ok, accepted: str, *, many: bool = False):
+    """An argparse ``type``: ``cast`` each (comma-separated when ``many``) value, check it with ``ok``,
+    and name the flag, the value and what is accepted when it fails (one line, exit 2)."""
     def parse(v):
         out = []
-        for part in v.split(","):
+        for part in (v.split(",") if many else [v]):
             try:
-                x = int(part)
+                x = cast(part)
             except ValueError:
-                raise argparse.ArgumentTypeError(f"--{name} must be positive integers separated by commas, got {v!r}")
-            if x < 1:
-                raise argparse.ArgumentTypeError(f"--{name} must be positive integers, got {v!r}")
+                x = None
+            if x is None or not ok(x):
+                raise argparse.ArgumentTypeError(f"--{name} must be {accepted}, got {v!r}")
             out.append(x)
-        return out
+        return out if many else out[0]
     return parse
 
 
-def _nonneg_int(name):
-    def parse(v):
-        try:
-            x = int(v)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--{name} must be an integer >= 0, got {v!r}")
-        if x < 0:
-            raise argparse.ArgumentTypeError(f"--{name} must be an integer >= 0, got {v!r}")
-        return x
-    return parse
+def _pos_int(name):
+    return _arg(name, int, lambda x: x >= 1, "a positive integer")
 
 
-def _lr_factor(v):
-    try:
-        x = float(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--lr-factor must be a number in (0, 1], got {v!r}")
-    if not (0 < x <= 1):
-        raise argparse.ArgumentTypeError(f"--lr-factor must be in (0, 1] (η ≤ η_critical), got {v!r}")
-    return x
-
-
-def _unit_float(name):
-    def parse(v):
-        try:
-            x = float(v)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--{name} must be a number in (0, 1), got {v!r}")
-        if not (0 < x < 1):
-            raise argparse.ArgumentTypeError(f"--{name} must be in (0, 1), got {v!r}")
-        return x
-    return parse
-
-
-def _pos_float(v):
-    try:
-        x = float(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--c must be a positive number, got {v!r}")
-    if not (x > 0 and x < float("inf")):
-        raise argparse.ArgumentTypeError(f"--c must be a positive finite number, got {v!r}")
-    return x
+_POS_INTS = "positive integers separated by commas"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,23 +67,23 @@ def build_parser() -> argparse.ArgumentParser:
     sc = p.add_argument_group("scenario (defaults: each claim's own, see --list)")
     sc.add_argument("--d", type=_pos_int("d"), help="number of weights")
     sc.add_argument("--n", type=_pos_int("n"), help="number of examples (columns of X)")
-    sc.add_argument("--s", type=_int_list, help="draws of Algorithm 1; a comma list sweeps s")
+    sc.add_argument("--s", type=_arg("s", int, lambda x: x >= 1, _POS_INTS, many=True), help="draws of Algorithm 1; a comma list sweeps s")
     sc.add_argument("--sweep", action="store_true", help="sweep s over densities 1%%..50%% of d")
-    sc.add_argument("--c", type=_pos_float, help="ratio c = max|w*/w0| (w* = w0 ⊙ r, r ~ U[-c, c])")
+    sc.add_argument("--c", type=_arg("c", float, lambda x: 0 < x < float("inf"), "a positive finite number"), help="ratio c = max|w*/w0| (w* = w0 ⊙ r, r ~ U[-c, c])")
     sc.add_argument("--init", choices=INITS, help="initialisation of w0")
     sc.add_argument("--ratio", choices=RATIOS, help="w* = w0 ⊙ U[-c,c] (uniform) or c·w0 (equal)")
     sc.add_argument("--x-tilde", choices=X_TILDES, help="mask found on the same X or an independent X̃")
     ntk = p.add_argument_group("Theorem 6.2 (claims 6.2, 6.2b: two-layer MLP f = v·relu(Wx)/√width, d = width·(d_in+1))")
-    ntk.add_argument("--width", type=_int_list_named("width"), help="hidden width; a comma list sweeps it (default 256)")
-    ntk.add_argument("--steps", type=_nonneg_int("steps"), help="full-batch GD steps t (default 100)")
+    ntk.add_argument("--width", type=_arg("width", int, lambda x: x >= 1, _POS_INTS, many=True), help="hidden width; a comma list sweeps it (default 256)")
+    ntk.add_argument("--steps", type=_arg("steps", int, lambda x: x >= 0, "an integer >= 0"), help="full-batch GD steps t (default 100)")
     ntk.add_argument("--d-in", type=_pos_int("d-in"), help="input dimension (default 8); --n is the batch size (default 16)")
-    ntk.add_argument("--lr-factor", type=_lr_factor, help="learning rate as a fraction of η_critical = 2/(λ_min+λ_max) (default 0.5)")
+    ntk.add_argument("--lr-factor", type=_arg("lr-factor", float, lambda x: 0 < x <= 1, "a number in (0, 1] (η ≤ η_critical)"), help="learning rate as a fraction of η_critical = 2/(λ_min+λ_max) (default 0.5)")
     run = p.add_argument_group("measurement")
     run.add_argument("--trials", type=_pos_int("trials"), help="trial cap per check (default 256000 for fixed X, 8000 when X is redrawn, 32000 for Theorem 6.2)")
     run.add_argument("--batch", type=_pos_int("batch"), default=1000, help="trials at the first look (doubling after)")
     run.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    run.add_argument("--alpha", type=_unit_float("alpha"), default=0.01, help="false-violation rate per check (default 0.01)")
-    run.add_argument("--precision", type=_unit_float("precision"), default=0.02, help="relative precision for equalities (default 0.02)")
+    run.add_argument("--alpha", type=_arg("alpha", float, lambda x: 0 < x < 1, "a number in (0, 1)"), default=0.01, help="false-violation rate per check (default 0.01)")
+    run.add_argument("--precision", type=_arg("precision", float, lambda x: 0 < x < 1, "a number in (0, 1)"), default=0.02, help="relative precision for equalities (default 0.02)")
     run.add_argument("--exact", action="store_true", help="enumerate every outcome of Algorithm 1 (small d, s)")
     run.add_argument("--search", action="store_true", help="search small scenarios for the worst measured/bound")
     run.add_argument("--budget", type=_pos_int("budget"), default=150, help="scenarios tried by --search")

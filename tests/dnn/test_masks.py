@@ -13,13 +13,8 @@ from sketchbound.dnn.masks import (MASK_MODES, apply_mask, keep_counts, kept_cou
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # toy-size ops: one intra-op thread avoids the oversubscription stalls seen when other
-    # processes share this 2-core machine; restored afterwards
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
     yield
-    torch.set_num_threads(n)
 
 BINARY = [m for m in MASK_MODES if m != "algorithm1"]
 

@@ -10,13 +10,8 @@ from sketchbound.dnn.prunable import prunable_modules
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # toy-size ops: one intra-op thread avoids the oversubscription stalls seen when other
-    # processes share this 2-core machine; restored afterwards
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
     yield
-    torch.set_num_threads(n)
 
 
 def _params(net):
