@@ -3,18 +3,28 @@
 A claim says *what* is measured and against what, never *how*: the Monte-Carlo loop, the
 statistics and the verdict live in :mod:`sketchbound.montecarlo`, the reporting in
 :mod:`sketchbound.report`. Adding a claim = adding one entry here (and its closed form to
-:mod:`sketchbound.theory`).
+:mod:`sketchbound.theory`), or registering one from your own file (:func:`register`,
+``validate --claims-from FILE``); the engine never looks at a claim's id.
 
 Fields
 ------
-``statistic`` — the per-trial quantity the engine samples:
-  ``"error"``  ``||Xᵀw - Xᵀ(w ⊙ m)||²`` with ``w`` the claim's ``target`` (``"w0"`` or ``"w_star"``);
-  ``"output"`` the masked outputs ``Xᵀ(w* ⊙ m)`` (a vector: Lemma B.1);
-  ``"sq_dev"`` ``((Xᵀ(w* ⊙ m))_i - (Xᵀw*)_i)²`` per output (Lemma B.2: equals the variance when
-  B.1 holds, which is checked separately);
-  ``"synflow_linear"`` / ``"snip_linear"`` deterministic score computations (§5.1, §5.2).
-``mask`` — ``"optimal"`` (Algorithm 1 with eq. (2) of ``(X̃, w0)``) or ``"uniform"``.
+``statistic`` — a callable ``(X, w, M) -> values``: the per-trial quantity the engine samples, for
+  masks ``M`` (``T x d``) on data ``X`` (``d x n`` shared by the ``T`` masks, or ``T x d x n``, one
+  ``X`` per mask) and the claim's ``target`` weights ``w``; returns ``(T,)`` or ``(T, k)`` (``k``
+  components, e.g. one per output). The shipped ones are :data:`ERROR` (``||Xᵀw − Xᵀ(w ⊙ m)||²``),
+  :data:`OUTPUT` (the masked outputs, Lemma B.1) and :data:`SQ_DEV` (squared deviation per output,
+  Lemma B.2). A :class:`Statistic` may also carry ``given_x``: its expectation over Algorithm 1's
+  mask in closed form, ``(X, w, p, s) -> E_m[statistic | X]``, which the Rao-Blackwellised estimator
+  uses (Monte-Carlo over ``X`` only).
+``probabilities`` — the mask law, ``(X_tilde, w0) -> p`` for Algorithm 1 (default eq. (2),
+  :func:`optimal_masks`; :func:`uniform_masks` for Lemma 4.5). ``mask_uses_data=False`` says the law
+  does not look at ``X̃`` (no ``X̃`` is drawn for it).
+``evaluate`` — for deterministic identities (§5): ``(instance, scenario, generator) -> (value, extra)``;
+  the claim holds if ``value <= tolerance``.
 ``exact`` / ``bound`` — callables ``(instance, scenario) -> value`` (``None`` if not applicable).
+``exact_from`` — ids of the claims whose (checked) equality makes ``exact`` the closed form of the
+  measured quantity *on this instance*; a ``<=`` claim on fixed inputs with ``exact_from`` gets a
+  ``derived`` verdict (exact vs bound), cross-checked by plain Monte-Carlo.
 ``scenario`` — overrides of the default :class:`~sketchbound.scenarios.Scenario`.
 """
 from __future__ import annotations
@@ -25,9 +35,74 @@ from typing import Callable
 import numpy as np
 
 from . import ntk, theory
-from .probabilities import optimal_probabilities
+from .probabilities import optimal_probabilities, uniform_probabilities
+from .scenarios import sparse_rows
 
-__all__ = ["Claim", "CLAIMS", "get_claim", "claim_ids"]
+__all__ = ["Claim", "Statistic", "CLAIMS", "ERROR", "OUTPUT", "SQ_DEV", "get_claim", "get_claims", "claim_ids",
+           "optimal_masks", "uniform_masks", "register", "unregister", "check_claim"]
+
+
+class Statistic:
+    """A named per-trial statistic ``(X, w, M) -> values`` (see the module doc).
+
+    ``given_x``: optional ``(X, w, p, s) -> E_m[statistic]`` for Algorithm 1 with probabilities
+    ``p`` on fixed ``X`` (closed form); ``depends_on``: the claims that prove that closed form."""
+
+    def __init__(self, name: str, fn: Callable, *, given_x: Callable | None = None,
+                 depends_on: tuple[str, ...] = ()):
+        self.name, self.fn, self.given_x, self.depends_on = name, fn, given_x, tuple(depends_on)
+
+    def __call__(self, X, w, M):
+        return self.fn(X, w, M)
+
+    def __repr__(self):
+        return f"Statistic({self.name!r})"
+
+    def __eq__(self, other):
+        # compatibility: code written when statistics were strings compares ``claim.statistic == "output"``
+        if isinstance(other, str):
+            return self.name == other
+        return self is other
+
+    __hash__ = object.__hash__
+
+
+def _error(X, w, M):
+    """``||Xᵀw − Xᵀ(w ⊙ m)||²`` for each mask row of ``M``."""
+    if X.ndim == 3:  # one X per mask
+        R = np.einsum("td,tdn->tn", w * (1.0 - M), X)
+    else:
+        R = (w * (1.0 - M)) @ X
+    return np.einsum("tn,tn->t", R, R)
+
+
+def _output(X, w, M):
+    if X.ndim != 2:
+        raise ValueError("the output statistic needs a fixed X")
+    return (M * w) @ X
+
+
+def _sq_dev(X, w, M):
+    if X.ndim != 2:
+        raise ValueError("the sq_dev statistic needs a fixed X")
+    return ((M * w) @ X - X.T @ w) ** 2
+
+
+#: the error of the masked linear features; its E_m given X is the Lemma 4.3 equality (sum of B.2's
+#: variances, unbiased by B.1)
+ERROR = Statistic("error", _error, given_x=theory.algorithm1_error, depends_on=("4.3",))
+OUTPUT = Statistic("output", _output)
+SQ_DEV = Statistic("sq_dev", _sq_dev)
+
+
+def optimal_masks(X_tilde, w0):
+    """Algorithm 1's law with eq. (2) of ``(X̃, w0)``."""
+    return optimal_probabilities(X_tilde, w0)
+
+
+def uniform_masks(X_tilde, w0):
+    """Algorithm 1's law with ``p = 1/d`` (Lemma 4.5)."""
+    return uniform_probabilities(np.shape(w0)[0])
 
 
 @dataclass(frozen=True)
@@ -37,8 +112,10 @@ class Claim:
     statement: str
     relation: str  # "=" or "<="
     quantity: str
-    statistic: str = "error"
-    mask: str = "optimal"
+    statistic: Callable = ERROR
+    probabilities: Callable = optimal_masks
+    #: False when ``probabilities`` ignores ``X̃`` (then no ``X̃`` is drawn)
+    mask_uses_data: bool = True
     target: str = "w_star"
     exact: Callable | None = None
     bound: Callable | None = None
@@ -57,6 +134,11 @@ class Claim:
     dimension: Callable | None = None
     #: default trial cap for this claim (None: the engine's default for its x_mode)
     max_trials: int | None = None
+    #: deterministic identities: ``(instance, scenario, generator) -> (value, extra)``; holds if <= tolerance
+    evaluate: Callable | None = None
+    tolerance: float = 1e-10
+    #: claims whose equality makes ``exact`` the closed form of the measured quantity on this instance
+    exact_from: tuple = ()
 
     @property
     def ntk(self) -> bool:
@@ -64,7 +146,7 @@ class Claim:
 
     @property
     def deterministic(self) -> bool:
-        return self.statistic in ("synflow_linear", "snip_linear")
+        return self.evaluate is not None
 
 
 def _ntk_instance(sc, gen):
@@ -77,6 +159,24 @@ def _ntk_instance(sc, gen):
                                   lam_min=const["lambda_min"], R0=const["R0"])
     return Instance(w0=run.theta0, w_star=run.theta_t, X=np.ascontiguousarray(run.Jt.T),
                     X_tilde=np.ascontiguousarray(run.J0.T), info={"constants": const, "chain": chain})
+
+
+def _eq2_deviation(X, w, scores) -> tuple[float, dict]:
+    p0 = optimal_probabilities(X, w)
+    return (float(np.max(np.abs(scores / scores.sum() - p0)) / np.max(p0)),
+            {"max_p0": float(np.max(p0)), "note": "max relative deviation from eq. (2)"})
+
+
+def _synflow_check(inst, sc, gen):
+    """§5.1: max relative deviation of normalised SynFlow scores (linear model fed ||X_(i)||) from eq. (2)."""
+    return _eq2_deviation(inst.X, inst.w0, theory.synflow_linear_scores(inst.X, inst.w0))
+
+
+def _snip_check(inst, sc, gen):
+    """§5.2: the same for SNIP with ℓ1 loss on sparse data (one non-zero per row of X)."""
+    X = sparse_rows(inst.X.shape, gen)
+    y = gen.standard_normal(X.shape[1])
+    return _eq2_deviation(X, inst.w0, theory.snip_linear_scores(X, inst.w0, y))
 
 
 _NTK_SCENARIO = dict(model="mlp2", x_mode="fixed", x_tilde="independent", n=16, width=256, steps=100, d_in=8)
@@ -148,7 +248,8 @@ CLAIMS: list[Claim] = [
         statement="E_X ||Xᵀw* − Xᵀ(w*⊙m)||² ≤ (d/s) ||w*||²  (m from Algorithm 1 with p = 1/d)",
         relation="<=",
         quantity="E_X E_m ||Xᵀw* − Xᵀ(w*⊙m)||², X redrawn each trial, p uniform",
-        mask="uniform",
+        probabilities=uniform_masks,
+        mask_uses_data=False,
         exact=lambda i, sc: theory.gaussian_error(i.w0, i.w_star, sc.s, sc.n, mask="uniform"),
         bound=lambda i, sc: theory.lemma_4_5_bound(i.w_star, sc.s),
         scenario=dict(x_mode="redrawn"),
@@ -160,7 +261,8 @@ CLAIMS: list[Claim] = [
         statement="E_X ||Xᵀw* − Xᵀ(w*⊙m)||² ≤ (d c²/s) ||w0||²",
         relation="<=",
         quantity="E_X E_m ||Xᵀw* − Xᵀ(w*⊙m)||², X redrawn each trial, p uniform",
-        mask="uniform",
+        probabilities=uniform_masks,
+        mask_uses_data=False,
         exact=lambda i, sc: theory.gaussian_error(i.w0, i.w_star, sc.s, sc.n, mask="uniform"),
         bound=lambda i, sc: theory.lemma_4_5_bound_c(i.w0, i.w_star, sc.s),
         scenario=dict(x_mode="redrawn"),
@@ -172,7 +274,7 @@ CLAIMS: list[Claim] = [
         statement="E_m[(Xᵀ(w*⊙m))_i] = (Xᵀw*)_i for every output i",
         relation="=",
         quantity="E_m (Xᵀ(w*⊙m))_i, each i (Bonferroni over i); precision relative to Σ_k |X_ki w*_k|",
-        statistic="output",
+        statistic=OUTPUT,
         exact=lambda i, sc: i.X.T @ i.w_star,
         scale=lambda i, sc: np.abs(i.X).T @ np.abs(i.w_star),
         scenario=dict(x_mode="fixed", x_tilde="independent", n=4),
@@ -184,7 +286,7 @@ CLAIMS: list[Claim] = [
         statement="Var[(Xᵀ(w*⊙m))_i] = (1/s) Σ_k X_ki² w*_k² / p0_k − (1/s)(Xᵀw*)_i²",
         relation="=",
         quantity="E_m ((Xᵀ(w*⊙m))_i − (Xᵀw*)_i)², each i (= Var by Lemma B.1; Bonferroni over i); precision relative to (1/s)Σ_k X_ki² w*_k²/p0_k",
-        statistic="sq_dev",
+        statistic=SQ_DEV,
         exact=lambda i, sc: theory.lemma_b2_variance(i.X, i.w_star, optimal_probabilities(i.X_tilde, i.w0), sc.s),
         scale=lambda i, sc: (i.X**2).T @ (i.w_star**2 / optimal_probabilities(i.X_tilde, i.w0)) / sc.s,
         scenario=dict(x_mode="fixed", x_tilde="independent", n=4),
@@ -196,7 +298,7 @@ CLAIMS: list[Claim] = [
         statement="SynFlow score (∂R/∂|w|_i)|w|_i with R = 1ᵀf(||X_(i)||; |w|), normalised, = p_i of eq. (2)",
         relation="=",
         quantity="max_i |SynFlow_i / Σ SynFlow − p0_i| / max_i p0_i (scores by complex-step differentiation of R)",
-        statistic="synflow_linear",
+        evaluate=lambda i, sc, gen: _synflow_check(i, sc, gen),
         exact=lambda i, sc: 0.0,
         scenario=dict(x_mode="fixed", x_tilde="same"),
         source="§5.1, eq. (3)–(4)",
@@ -207,7 +309,7 @@ CLAIMS: list[Claim] = [
         statement="g_j = (1/n)|∂ Σ_i |x_iᵀ(w⊙m) − y_i| / ∂m_j| at m = 1, normalised, = p_j of eq. (2) when ||X_(j)||₀ = 1",
         relation="=",
         quantity="max_j |g_j / Σ g − p0_j| / max_j p0_j, X sparse (one random example per row carries N(0,1))",
-        statistic="snip_linear",
+        evaluate=lambda i, sc, gen: _snip_check(i, sc, gen),
         exact=lambda i, sc: 0.0,
         scenario=dict(x_mode="fixed", x_tilde="same"),
         source="§5.2",
@@ -245,7 +347,7 @@ CLAIMS: list[Claim] = [
 ]
 
 _BY_ID = {c.id: c for c in CLAIMS}
-_ALIASES = {"4.4": "4.4", "thm4.4": "4.4", "theorem4.4": "4.4"}
+_ALIASES = {"thm4.4": "4.4"}
 
 
 def claim_ids() -> list[str]:

@@ -41,8 +41,9 @@ import numpy as np
 from scipy import stats
 
 from . import exact as exact_enum
+from . import scenarios as _scen
+from . import theory
 from .claims import Claim
-from .probabilities import optimal_probabilities, row_norms, uniform_probabilities
 from .sampling import algorithm1, as_generator, check_size
 from .scenarios import Instance, Scenario
 
@@ -93,29 +94,14 @@ class Result:
 
 
 # -------------------------------------------------------------------------------------------------
-# per-trial statistics
+# per-trial statistics (the claim's callable) and exact enumeration
 # -------------------------------------------------------------------------------------------------
 def _target(claim: Claim, inst: Instance) -> np.ndarray:
     return inst.w0 if claim.target == "w0" else inst.w_star
 
 
 def _mask_p(claim: Claim, Xt: np.ndarray, w0: np.ndarray) -> np.ndarray:
-    if claim.mask == "uniform":
-        return uniform_probabilities(w0.shape[0])
-    return optimal_probabilities(Xt, w0)
-
-
-def _stat(claim: Claim, X: np.ndarray, w: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """Statistic for masks ``M`` (T x d) on fixed ``X``: shape (T,) or (T, n)."""
-    if claim.statistic == "error":
-        R = (w * (1.0 - M)) @ X
-        return np.einsum("tn,tn->t", R, R)
-    out = (M * w) @ X
-    if claim.statistic == "output":
-        return out
-    if claim.statistic == "sq_dev":
-        return (out - X.T @ w) ** 2
-    raise ValueError(f"unknown statistic {claim.statistic!r}")
+    return claim.probabilities(Xt, w0)
 
 
 def measure(claim: Claim, sc: Scenario, inst: Instance, gen: np.random.Generator, trials: int) -> np.ndarray:
@@ -126,88 +112,44 @@ def measure(claim: Claim, sc: Scenario, inst: Instance, gen: np.random.Generator
         d = p.shape[0]
         if trials * d <= _DENSE_LIMIT:
             M = algorithm1(p, sc.s, rng=gen, trials=trials)
-            return _stat(claim, inst.X, w, M)
+            return claim.statistic(inst.X, w, M)
         # large d (Theorem 6.2's MLPs): dense masks in blocks, so memory stays bounded
         step = max(1, _DENSE_LIMIT // (8 * d))
-        return np.concatenate([_stat(claim, inst.X, w, algorithm1(p, sc.s, rng=gen, trials=min(step, trials - t0)))
+        return np.concatenate([claim.statistic(inst.X, w, algorithm1(p, sc.s, rng=gen, trials=min(step, trials - t0)))
                                for t0 in range(0, trials, step)])
     out = []
     chunk = max(1, min(trials, 2_000_000 // (sc.d * sc.n)))
     done = 0
     while done < trials:
         b = min(chunk, trials - done)
-        Xs = sc.draw_x(gen, size=b)
-        Xts = Xs if (sc.x_tilde == "same" or claim.mask == "uniform") else sc.draw_x(gen, size=b)
+        Xs, Xts = _draw_inputs(claim, sc, gen, b)
         M = np.empty((b, sc.d))
         for t in range(b):
             M[t] = algorithm1(_mask_p(claim, Xts[t], inst.w0), sc.s, rng=gen)
-        if claim.statistic != "error":
-            raise ValueError(f"statistic {claim.statistic!r} needs a fixed X")
-        R = np.einsum("td,tdn->tn", w * (1.0 - M), Xs)
-        out.append(np.einsum("tn,tn->t", R, R))
+        out.append(claim.statistic(Xs, w, M))
         done += b
     return np.concatenate(out)
+
+
+def _draw_inputs(claim: Claim, sc: Scenario, gen, size: int | None = None):
+    """A fresh ``X`` (``size`` of them) and the ``X̃`` the mask is found on (the same ``X`` when
+    ``x_tilde="same"`` or when the mask law ignores data)."""
+    X = sc.draw_x(gen, size=size)
+    Xt = X if (sc.x_tilde == "same" or not claim.mask_uses_data) else sc.draw_x(gen, size=size)
+    return X, Xt
 
 
 def _exact_m(claim: Claim, sc: Scenario, X: np.ndarray, Xt: np.ndarray, inst: Instance) -> np.ndarray:
     """E_m of the statistic by enumerating every Algorithm-1 outcome (no noise)."""
     masks, probs = exact_enum.outcomes_algorithm1(_mask_p(claim, Xt, inst.w0), sc.s)
-    vals = _stat(claim, X, _target(claim, inst), masks)
+    vals = claim.statistic(X, _target(claim, inst), masks)
     return exact_enum.expectation(vals, probs)
 
 
-# -------------------------------------------------------------------------------------------------
-# deterministic claims (§5)
-# -------------------------------------------------------------------------------------------------
-def _complex_step_grad(f, x: np.ndarray, h: float = 1e-30) -> np.ndarray:
-    """Gradient of an analytic function by complex-step differentiation (exact to rounding)."""
-    d = x.shape[0]
-    Z = x[None, :] + 1j * h * np.eye(d)
-    return np.array([f(z) for z in Z]).imag / h
-
-
-def synflow_linear_scores(X: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """§5.1 / eq. (4): SynFlow on the linear model ``f(x; θ) = θᵀx`` with θ = |w| and input
-    ``x_i = ||X_(i)||``: ``R(θ) = 1ᵀ f(x; θ)``, score ``(∂R/∂θ) ⊙ θ``; the gradient is taken by
-    complex-step differentiation of ``R``, not from the closed form."""
-    x = row_norms(X)
-    theta = np.abs(w)
-    return _complex_step_grad(lambda th: np.sum(th @ x), theta) * theta
-
-
-def sparse_rows(X_shape: tuple[int, int], gen: np.random.Generator) -> np.ndarray:
-    """§5.2 / §7 sparse data: for each row (feature) one randomly chosen example carries N(0, 1)."""
-    d, n = X_shape
-    X = np.zeros((d, n))
-    X[np.arange(d), gen.integers(0, n, d)] = gen.standard_normal(d)
-    return X
-
-
-def snip_linear_scores(X: np.ndarray, w: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """§5.2: SNIP saliency with ℓ1 loss, ``g_j = (1/n)|∂ Σ_i |x_iᵀ(w ⊙ m) - y_i| / ∂m_j|`` at m = 1.
-
-    ``∂|u_i|/∂m_j = sign(u_i) ∂u_i/∂m_j``; the inner derivative is taken by complex-step
-    differentiation of ``u(m) = Xᵀ(w ⊙ m) - y`` for each ``j``."""
-    n = X.shape[1]
-    h = 1e-30
-    u0 = X.T @ w - y
-    Z = np.ones((w.shape[0], w.shape[0])) + 1j * h * np.eye(w.shape[0])  # row j: m = 1 + i h e_j
-    J = ((Z * w) @ X - y).imag / h  # J[j, i] = ∂u_i/∂m_j
-    return np.abs(J @ np.sign(u0)) / n
-
-
-def _deterministic(claim: Claim, sc: Scenario, inst: Instance, gen: np.random.Generator) -> tuple[float, dict]:
-    w = inst.w0
-    if claim.statistic == "synflow_linear":
-        X = inst.X
-        scores = synflow_linear_scores(X, w)
-    else:
-        X = sparse_rows(inst.X.shape, gen)
-        y = gen.standard_normal(X.shape[1])
-        scores = snip_linear_scores(X, w, y)
-    p0 = optimal_probabilities(X, w)
-    dev = float(np.max(np.abs(scores / scores.sum() - p0)) / np.max(p0))
-    return dev, {"max_p0": float(np.max(p0))}
+# the §5 score computations moved to sketchbound.theory / scenarios (kept importable from here)
+synflow_linear_scores = theory.synflow_linear_scores
+snip_linear_scores = theory.snip_linear_scores
+sparse_rows = _scen.sparse_rows
 
 
 # -------------------------------------------------------------------------------------------------
@@ -265,24 +207,26 @@ def _summary(x) -> float:
     return float(a) if a.ndim == 0 else float(np.sqrt(np.mean(a**2)))
 
 
-def run_check(
-    claim: Claim,
-    scenario: Scenario | None = None,
-    *,
-    seed: int = 0,
-    alpha: float = 0.01,
-    precision: float = 0.02,
-    batch: int = 1000,
-    max_trials: int | None = None,
-    exact: bool = False,
-    bound_override=None,
-    progress=None,
-) -> Result:
-    """Measure ``claim`` on ``scenario`` and return a :class:`Result` with the verdict.
+@dataclass
+class _Setup:
+    """What every estimator needs: the scenario actually run, the instance, its closed forms, and the
+    fields every Result of this check shares."""
 
-    ``bound_override`` replaces the claim's bound (used to test the engine's power with a
-    deliberately wrong bound). ``progress`` is an optional tqdm-like object with ``update(n)``.
-    """
+    claim: Claim
+    sc: Scenario
+    inst: Instance
+    gen: np.random.Generator
+    ex: object
+    bd: object
+    scale: object
+    max_trials: int
+    batch: int
+    alpha: float
+    precision: float
+    base: dict
+
+
+def _setup(claim, scenario, seed, alpha, precision, batch, max_trials, bound_override) -> _Setup:
     if not (0 < alpha < 1):
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     if not (0 < precision < 1):
@@ -310,69 +254,91 @@ def run_check(
                 alpha=alpha, statement=claim.statement,
                 exact=None if ex is None else _summary(ex), bound=None if bd is None else float(bd),
                 exact_vs_bound=None if (ex is None or bd is None) else _summary(ex) / float(bd))
+    return _Setup(claim, sc, inst, gen, ex, bd, scale, max_trials, batch, alpha, precision, base)
 
-    if claim.deterministic:
-        dev, extra = _deterministic(claim, sc, inst, gen)
-        verdict = "holds" if dev <= DETERMINISTIC_TOL else "violated"
-        if progress is not None:
-            progress.update(max_trials)
-        return Result(**base, verdict=verdict, estimate=dev, ci_low=dev, ci_high=dev, trials=1, mode="deterministic",
-                      effect=dev, note=f"max relative deviation from eq. (2); holds if <= {DETERMINISTIC_TOL:g}", extra=extra)
 
-    if exact and sc.x_mode == "fixed":
-        val = _exact_m(claim, sc, inst.X, inst.X_tilde, inst)
-        n_out = exact_enum.n_outcomes(int(np.count_nonzero(_mask_p(claim, inst.X_tilde, inst.w0))), sc.s)
-        if claim.relation == "=":
-            exv = np.asarray(ex, dtype=float)
-            scale = max(float(np.max(np.abs(exv))), float(np.max(np.abs(val))), 1e-300)
-            ok = np.all(np.abs(val - exv) <= EXACT_RTOL * scale)
-            eff = _summary(val) / _summary(ex) if _summary(ex) != 0 else None
-        else:
-            ok = bool(np.all(val <= bd * (1 + EXACT_RTOL)))
-            eff = _summary(val) / float(bd)
-        if progress is not None:
-            progress.update(max_trials)
-        v = _summary(val)
-        return Result(**base, verdict="holds" if ok else "violated", estimate=v, ci_low=v, ci_high=v, trials=n_out,
-                      mode="exact", effect=eff, components=int(np.size(val)), extra=dict(inst.info),
-                      note=f"exact enumeration of {n_out} outcomes; equality to {EXACT_RTOL:g} relative")
+def _check_deterministic(st: _Setup, progress) -> Result:
+    claim = st.claim
+    dev, extra = claim.evaluate(st.inst, st.sc, st.gen)
+    extra = dict(extra)
+    what = extra.pop("note", "deviation")
+    verdict = "holds" if dev <= claim.tolerance else "violated"
+    if progress is not None:
+        progress.update(st.max_trials)
+    return Result(**st.base, verdict=verdict, estimate=dev, ci_low=dev, ci_high=dev, trials=1, mode="deterministic",
+                  effect=dev, note=f"{what}; holds if <= {claim.tolerance:g}", extra=extra)
 
-    looks = _looks(batch, max_trials)
+
+def _check_enumerated(st: _Setup, progress) -> Result:
+    """Fixed inputs, small ``d``/``s``: the expectation over masks by enumerating every outcome."""
+    claim, inst, sc, ex, bd = st.claim, st.inst, st.sc, st.ex, st.bd
+    val = _exact_m(claim, sc, inst.X, inst.X_tilde, inst)
+    n_out = exact_enum.n_outcomes(int(np.count_nonzero(_mask_p(claim, inst.X_tilde, inst.w0))), sc.s)
+    if claim.relation == "=":
+        exv = np.asarray(ex, dtype=float)
+        scale = max(float(np.max(np.abs(exv))), float(np.max(np.abs(val))), 1e-300)
+        ok = np.all(np.abs(val - exv) <= EXACT_RTOL * scale)
+        eff = _summary(val) / _summary(ex) if _summary(ex) != 0 else None
+    else:
+        ok = bool(np.all(val <= bd * (1 + EXACT_RTOL)))
+        eff = _summary(val) / float(bd)
+    if progress is not None:
+        progress.update(st.max_trials)
+    v = _summary(val)
+    return Result(**st.base, verdict="holds" if ok else "violated", estimate=v, ci_low=v, ci_high=v, trials=n_out,
+                  mode="exact", effect=eff, components=int(np.size(val)), extra=dict(inst.info),
+                  note=f"exact enumeration of {n_out} outcomes; equality to {EXACT_RTOL:g} relative")
+
+
+def _sampler(st: _Setup, exact: bool):
+    """``draw(k)``: ``k`` more i.i.d. per-trial values of the estimator."""
+    claim, sc, inst, gen = st.claim, st.sc, st.inst, st.gen
+    if not exact:
+        return lambda k: measure(claim, sc, inst, gen, k)
+
+    def draw(k):
+        vals = []
+        for _ in range(k):
+            X, Xt = _draw_inputs(claim, sc, gen)
+            vals.append(_exact_m(claim, sc, X, Xt, inst))
+        return np.asarray(vals)
+    return draw
+
+
+def _sequential(st: _Setup, draw, progress) -> dict:
+    """Looks at ``batch, 2·batch, ...`` trials; returns the verdict (None at the cap) and the sample."""
+    looks = _looks(st.batch, st.max_trials)
     chunks: list[np.ndarray] = []
-    have = 0
-    verdict = None
-    k = 1
+    have, k, verdict, clt_ok, g1 = 0, 1, None, True, 0.0
     mean = lo = hi = None
-    skew_note = ""
-    clt_ok = True
     for n_look in looks:
         need = n_look - have
-        if exact:
-            vals = []
-            for _ in range(need):
-                X = sc.draw_x(gen)
-                Xt = X if sc.x_tilde == "same" else sc.draw_x(gen)
-                vals.append(_exact_m(claim, sc, X, Xt, inst))
-            new = np.asarray(vals)
-        else:
-            new = measure(claim, sc, inst, gen, need)
-        chunks.append(new)
+        chunks.append(draw(need))
         have = n_look
         if progress is not None:
             progress.update(need)
         allv = np.concatenate(chunks)
         k = 1 if allv.ndim == 1 else allv.shape[1]
-        mean, lo, hi = _interval(allv, alpha / (len(looks) * k))
+        mean, lo, hi = _interval(allv, st.alpha / (len(looks) * k))
         # Cochran's rule (n >= 25 g1², g1 the sample skewness): below it the t-interval of a
         # right-skewed mean under-covers, so the look may not conclude
         g1 = float(np.max(np.abs(np.atleast_1d(stats.skew(allv, axis=0, bias=False)))))
         clt_ok = have >= 25 * g1**2
-        verdict = _decide(claim.relation, lo, hi, ex, bd, precision, scale) if clt_ok else None
+        verdict = _decide(st.claim.relation, lo, hi, st.ex, st.bd, st.precision, st.scale) if clt_ok else None
         if verdict is not None:
             break
+    return dict(verdict=verdict, mean=mean, lo=lo, hi=hi, k=k, have=have, looks=len(looks), clt_ok=clt_ok, g1=g1,
+                values=np.concatenate(chunks))
+
+
+def _sequential_result(st: _Setup, seq: dict, mode: str) -> Result:
+    claim, ex, bd, base = st.claim, st.ex, st.bd, dict(st.base)
+    verdict, mean, lo, hi, k = seq["verdict"], seq["mean"], seq["lo"], seq["hi"], seq["k"]
+    skew_note = ""
     if verdict is None:
         verdict = "inconclusive"
-        if not clt_ok:
+        if not seq["clt_ok"]:
+            g1 = seq["g1"]
             skew_note = f"; sample skewness {g1:.3g} needs n >= {25 * g1**2:.3g} trials for a t-interval (Cochran's rule)"
     est = _summary(mean)
     if k == 1:
@@ -385,15 +351,41 @@ def run_check(
         effect = est / float(bd)
     else:
         effect = est / base["exact"] if base["exact"] not in (None, 0.0) else None
-    mode = "exact over m, Monte-Carlo over X" if exact else "monte-carlo"
-    note = (f"{INTERVAL}; a look concludes only if n >= 25 skew² (Cochran); {len(looks)} looks; alpha={alpha:g}"
+    note = (f"{INTERVAL}; a look concludes only if n >= 25 skew² (Cochran); {seq['looks']} looks; alpha={st.alpha:g}"
             + (f"; worst of {k} components shown" if k > 1 else "") + skew_note)
     if verdict == "inconclusive" and claim.relation == "<=" and ex is not None and bd is not None:
         gap = float(bd) - _summary(ex)
         if gap > 0:
-            sd = float(np.std(np.concatenate(chunks), ddof=1))
-            need = (2 * stats.norm.ppf(1 - alpha / 2) * sd / gap) ** 2
+            sd = float(np.std(seq["values"], ddof=1))
+            need = (2 * stats.norm.ppf(1 - st.alpha / 2) * sd / gap) ** 2
             note += (f"; the closed form puts the value {gap / float(bd):.2%} below the bound: "
                      f"resolving that needs ~{need:.2g} trials")
-    return Result(**base, verdict=verdict, estimate=est, ci_low=lo_s, ci_high=hi_s, trials=have, mode=mode,
-                  effect=effect, components=k, note=note, extra=dict(inst.info))
+    return Result(**base, verdict=verdict, estimate=est, ci_low=lo_s, ci_high=hi_s, trials=seq["have"], mode=mode,
+                  effect=effect, components=k, note=note, extra=dict(st.inst.info))
+
+
+def run_check(
+    claim: Claim,
+    scenario: Scenario | None = None,
+    *,
+    seed: int = 0,
+    alpha: float = 0.01,
+    precision: float = 0.02,
+    batch: int = 1000,
+    max_trials: int | None = None,
+    exact: bool = False,
+    bound_override=None,
+    progress=None,
+) -> Result:
+    """Measure ``claim`` on ``scenario`` and return a :class:`Result` with the verdict.
+
+    ``bound_override`` replaces the claim's bound (used to test the engine's power with a
+    deliberately wrong bound). ``progress`` is an optional tqdm-like object with ``update(n)``.
+    """
+    st = _setup(claim, scenario, seed, alpha, precision, batch, max_trials, bound_override)
+    if claim.deterministic:
+        return _check_deterministic(st, progress)
+    if exact and st.sc.x_mode == "fixed":
+        return _check_enumerated(st, progress)
+    seq = _sequential(st, _sampler(st, exact), progress)
+    return _sequential_result(st, seq, "exact over m, Monte-Carlo over X" if exact else "monte-carlo")

@@ -150,3 +150,12 @@ def s_grid(d: int) -> list[int]:
     """The default sweep over ``s``: densities 1%, 2%, 5%, 10%, 20%, 50% of ``d`` (at least 1)."""
     check_size(d, name="d")
     return sorted({max(1, int(round(f * d))) for f in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)})
+
+
+def sparse_rows(X_shape: tuple[int, int], gen) -> np.ndarray:
+    """§5.2 / §7 sparse data: for each row (feature) one randomly chosen example carries N(0, 1)."""
+    d, n = X_shape
+    g = as_generator(gen)
+    X = np.zeros((d, n))
+    X[np.arange(d), g.integers(0, n, d)] = g.standard_normal(d)
+    return X

@@ -305,3 +305,40 @@ def bernoulli_error(X, w, pi, *, weighted: bool = True) -> float:
             raise ValueError("pi_k = 0 where ||X_(k)|| w_k ≠ 0: the Horvitz–Thompson error is infinite")
         return float(np.sum(r2w2[nz] * (1.0 / pia[nz] - 1.0)))
     return float(np.sum((Xa.T @ (wa * (1 - pia))) ** 2) + np.sum(r2w2 * pia * (1 - pia)))
+
+
+# -------------------------------------------------------------------------------------------------
+# §5: the score computations of the linear model (SynFlow, SNIP) — checked against eq. (2)
+# -------------------------------------------------------------------------------------------------
+def _complex_step_grad(f, x: np.ndarray, h: float = 1e-30) -> np.ndarray:
+    """Gradient of an analytic function by complex-step differentiation (exact to rounding)."""
+    d = x.shape[0]
+    Z = x[None, :] + 1j * h * np.eye(d)
+    return np.array([f(z) for z in Z]).imag / h
+
+
+def synflow_linear_scores(X, w) -> np.ndarray:
+    """§5.1 / eq. (4): SynFlow on the linear model ``f(x; θ) = θᵀx`` with θ = |w| and input
+    ``x_i = ||X_(i)||``: ``R(θ) = 1ᵀ f(x; θ)``, score ``(∂R/∂θ) ⊙ θ``; the gradient is taken by
+    complex-step differentiation of ``R``, not from the closed form."""
+    Xa, wa = check_matrix_vector(X, w)
+    x = row_norms(Xa)
+    theta = np.abs(wa)
+    return _complex_step_grad(lambda th: np.sum(th @ x), theta) * theta
+
+
+def snip_linear_scores(X, w, y) -> np.ndarray:
+    """§5.2: SNIP saliency with ℓ1 loss, ``g_j = (1/n)|∂ Σ_i |x_iᵀ(w ⊙ m) - y_i| / ∂m_j|`` at m = 1.
+
+    ``∂|u_i|/∂m_j = sign(u_i) ∂u_i/∂m_j``; the inner derivative is taken by complex-step
+    differentiation of ``u(m) = Xᵀ(w ⊙ m) - y`` for each ``j``."""
+    Xa, wa = check_matrix_vector(X, w)
+    ya = _as_float_vector("y", y)
+    n = Xa.shape[1]
+    if ya.shape[0] != n:
+        raise ValueError(f"shape mismatch: y has length {ya.shape[0]} but X has n={n} columns")
+    h = 1e-30
+    u0 = Xa.T @ wa - ya
+    Z = np.ones((wa.shape[0], wa.shape[0])) + 1j * h * np.eye(wa.shape[0])  # row j: m = 1 + i h e_j
+    J = ((Z * wa) @ Xa - ya).imag / h  # J[j, i] = ∂u_i/∂m_j
+    return np.abs(J @ np.sign(u0)) / n
