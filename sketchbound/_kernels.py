@@ -213,7 +213,8 @@ def _uniforms_block(lo, hi, seed, out):
 
 # ---- drivers: a parallel and a serial twin of each loop over blocks ------------------------------
 # Results never depend on which twin runs (all randomness is per block); the serial twin avoids the
-# thread-pool launch cost (~ms when cores are busy) for small vectors.
+# thread-pool launch cost (~ms when cores are busy) for small vectors. Each driver handles blocks
+# ``b0 <= b < b1`` only: the Python wrappers below call it chunk by chunk (see :data:`CHUNK_WORK`).
 
 @njit(cache=True, parallel=True)
 def _scan_par(p, block, sums, bad, neg):
@@ -230,31 +231,33 @@ def _scan_ser(p, block, sums, bad, neg):
 
 
 @njit(cache=True, parallel=True)
-def _counts_par(p, block, block_counts, block_mass, seeds, out):
+def _counts_par(p, block, b0, b1, block_counts, block_mass, seeds, out):
     d = p.shape[0]
-    for b in prange(block_counts.shape[0]):
+    for j in prange(b1 - b0):
+        b = b0 + j
         _counts_block(p, b * block, min(d, (b + 1) * block), block_counts[b], block_mass[b], seeds[b], out)
 
 
 @njit(cache=True)
-def _counts_ser(p, block, block_counts, block_mass, seeds, out):
+def _counts_ser(p, block, b0, b1, block_counts, block_mass, seeds, out):
     d = p.shape[0]
-    for b in range(block_counts.shape[0]):
+    for b in range(b0, b1):
         _counts_block(p, b * block, min(d, (b + 1) * block), block_counts[b], block_mass[b], seeds[b], out)
 
 
 @njit(cache=True, parallel=True)
-def _sparse_par(p, block, block_counts, block_mass, seeds, offsets, idx_out, cnt_out, written):
+def _sparse_par(p, block, b0, b1, block_counts, block_mass, seeds, offsets, idx_out, cnt_out, written):
     d = p.shape[0]
-    for b in prange(block_counts.shape[0]):
+    for j in prange(b1 - b0):
+        b = b0 + j
         written[b] = _sparse_block(p, b * block, min(d, (b + 1) * block), block_counts[b], block_mass[b],
                                    seeds[b], offsets[b], idx_out, cnt_out)
 
 
 @njit(cache=True)
-def _sparse_ser(p, block, block_counts, block_mass, seeds, offsets, idx_out, cnt_out, written):
+def _sparse_ser(p, block, b0, b1, block_counts, block_mass, seeds, offsets, idx_out, cnt_out, written):
     d = p.shape[0]
-    for b in range(block_counts.shape[0]):
+    for b in range(b0, b1):
         written[b] = _sparse_block(p, b * block, min(d, (b + 1) * block), block_counts[b], block_mass[b],
                                    seeds[b], offsets[b], idx_out, cnt_out)
 
@@ -274,41 +277,70 @@ def _scale_ser(counts, p, s, out):
 
 
 @njit(cache=True, parallel=True)
-def _keys_par(p, block, seeds, out):
+def _keys_par(p, block, b0, b1, seeds, out):
     d = p.shape[0]
-    for b in prange(seeds.shape[0]):
+    for j in prange(b1 - b0):
+        b = b0 + j
         _keys_block(p, b * block, min(d, (b + 1) * block), seeds[b], out)
 
 
 @njit(cache=True)
-def _keys_ser(p, block, seeds, out):
+def _keys_ser(p, block, b0, b1, seeds, out):
     d = p.shape[0]
-    for b in range(seeds.shape[0]):
+    for b in range(b0, b1):
         _keys_block(p, b * block, min(d, (b + 1) * block), seeds[b], out)
 
 
 @njit(cache=True, parallel=True)
-def _uniforms_par(d, block, seeds, out):
-    for b in prange(seeds.shape[0]):
+def _uniforms_par(d, block, b0, b1, seeds, out):
+    for j in prange(b1 - b0):
+        b = b0 + j
         _uniforms_block(b * block, min(d, (b + 1) * block), seeds[b], out)
 
 
 @njit(cache=True)
-def _uniforms_ser(d, block, seeds, out):
-    for b in range(seeds.shape[0]):
+def _uniforms_ser(d, block, b0, b1, seeds, out):
+    for b in range(b0, b1):
         _uniforms_block(b * block, min(d, (b + 1) * block), seeds[b], out)
 
 
 #: vectors shorter than this use the serial twins
 PARALLEL_MIN = 1 << 16
 
+#: work (entries + draws) per kernel call. A numba call cannot be interrupted, so the wrappers cut
+#: the blocks into consecutive chunks of about this much work (~0.1 s) and Python runs between
+#: chunks: Ctrl-C is honoured within one chunk. Results do not depend on the chunking.
+CHUNK_WORK = 1 << 24
 
-def _pick(par, ser, d):
-    return par if d >= PARALLEL_MIN else ser
+
+def _pick(par, ser, work, nblocks=2):
+    return par if work >= PARALLEL_MIN and nblocks > 1 else ser
 
 
 def n_blocks(d: int, block: int = BLOCK) -> int:
     return (d + block - 1) // block
+
+
+def block_sizes(d: int, block: int = BLOCK) -> np.ndarray:
+    """Number of entries of each block (the last one may be shorter)."""
+    nb = n_blocks(d, block)
+    sizes = np.full(nb, block, dtype=np.int64)
+    if nb:
+        sizes[-1] = d - (nb - 1) * block
+    return sizes
+
+
+def chunks(work, limit: int = None):
+    """Ranges ``(b0, b1)`` of consecutive blocks with about ``limit`` work each (at least one block)."""
+    limit = CHUNK_WORK if limit is None else limit
+    cum = np.cumsum(np.asarray(work, dtype=np.float64))
+    nb = cum.shape[0]
+    b0, base = 0, 0.0
+    while b0 < nb:
+        b1 = max(int(np.searchsorted(cum, base + limit, side="right")), b0 + 1)
+        yield b0, b1, float(cum[b1 - 1] - base)
+        base = float(cum[b1 - 1])
+        b0 = b1
 
 
 def scan(p, block=BLOCK):
@@ -317,13 +349,18 @@ def scan(p, block=BLOCK):
     sums = np.empty(nb)
     bad = np.zeros(nb, dtype=np.int64)
     neg = np.zeros(nb, dtype=np.int64)
-    _pick(_scan_par, _scan_ser, p.shape[0])(p, block, sums, bad, neg)
+    _pick(_scan_par, _scan_ser, p.shape[0], nb)(p, block, sums, bad, neg)
     return sums, bad, neg
+
+
+def _draw_work(p, block, block_counts):
+    return block_sizes(p.shape[0], block) + np.asarray(block_counts, dtype=np.float64)
 
 
 def multinomial_counts(p, block, block_counts, block_mass, seeds, out):
     """Fill ``out`` (length d) with the counts of ``block_counts[b]`` draws in each block."""
-    _pick(_counts_par, _counts_ser, p.shape[0])(p, block, block_counts, block_mass, seeds, out)
+    for b0, b1, w in chunks(_draw_work(p, block, block_counts)):
+        _pick(_counts_par, _counts_ser, w, b1 - b0)(p, block, b0, b1, block_counts, block_mass, seeds, out)
 
 
 def multinomial_sparse(p, block, block_counts, block_mass, seeds, offsets, idx_out, cnt_out, written):
@@ -332,7 +369,9 @@ def multinomial_sparse(p, block, block_counts, block_mass, seeds, offsets, idx_o
     Block ``b`` writes at most ``min(N_b, block size)`` pairs starting at ``offsets[b]``; the number
     written goes to ``written[b]``. Extra memory is O(s + threads x block), never O(d).
     """
-    _pick(_sparse_par, _sparse_ser, p.shape[0])(p, block, block_counts, block_mass, seeds, offsets, idx_out, cnt_out, written)
+    for b0, b1, w in chunks(_draw_work(p, block, block_counts)):
+        _pick(_sparse_par, _sparse_ser, w, b1 - b0)(p, block, b0, b1, block_counts, block_mass, seeds, offsets,
+                                                    idx_out, cnt_out, written)
 
 
 def scale_counts(counts, p, s, out):
@@ -344,9 +383,11 @@ def exponential_keys(p, block, seeds, out):
     """Keys ``E_i / p_i`` (E_i ~ Exp(1), +inf where p_i = 0) per fixed block, for without-replacement
     (successive) sampling: the ``k`` smallest keys are a size-``k`` sample drawn one by one with
     probability proportional to ``p`` among the items not yet drawn (Efraimidis & Spirakis 2006)."""
-    _pick(_keys_par, _keys_ser, p.shape[0])(p, block, seeds, out)
+    for b0, b1, w in chunks(4 * block_sizes(p.shape[0], block)):
+        _pick(_keys_par, _keys_ser, w, b1 - b0)(p, block, b0, b1, seeds, out)
 
 
 def uniforms(d, block, seeds, out):
     """i.i.d. Uniform(0, 1] per fixed block (thread-count independent)."""
-    _pick(_uniforms_par, _uniforms_ser, d)(d, block, seeds, out)
+    for b0, b1, w in chunks(block_sizes(d, block)):
+        _pick(_uniforms_par, _uniforms_ser, w, b1 - b0)(d, block, b0, b1, seeds, out)

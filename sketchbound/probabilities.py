@@ -24,36 +24,103 @@ __all__ = [
 SUM_RTOL = 1e-6
 
 
-def _as_float_vector(name: str, v) -> np.ndarray:
-    a = np.asarray(v)
-    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-        raise ValueError(f"{name} must be a numeric vector, got dtype {a.dtype}")
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be 1-dimensional, got shape {a.shape}")
-    if a.size == 0:
-        raise ValueError(f"{name} must not be empty (got length 0)")
-    return np.ascontiguousarray(a, dtype=np.float64)
+#: ``abridge`` keeps at most this many characters of a value in an error message
+_ABRIDGE = 80
+#: real dtypes accepted for numeric input (bool, signed/unsigned integers, floats)
+_REAL_KINDS = "biuf"
+#: inputs whose non-zero magnitudes lie in ``[2**-SAFE_EXP, 2**SAFE_EXP]`` are computed as written;
+#: outside it the scale-safe path (exact power-of-two rescaling) is used
+SAFE_EXP = 200
+
+
+def abridge(v, limit: int = _ABRIDGE) -> str:
+    """A one-line, at most ``limit`` characters, description of ``v`` for error messages."""
+    try:
+        if isinstance(v, np.ndarray):
+            s = np.array2string(v, threshold=6, edgeitems=2, max_line_width=10**6)
+            s += f" (shape {v.shape}, dtype {v.dtype})"
+        else:
+            s = repr(v)
+    except Exception:  # a __repr__ that fails must not hide the real error
+        s = f"<{type(v).__name__} object>"
+    s = " ".join(s.split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def as_real_array(name: str, v, *, ndim: int | None = None, finite: bool = True, empty: bool = False,
+                  what: str | None = None) -> np.ndarray:
+    """``v`` as a contiguous float64 array, or ``ValueError`` naming ``name``, the value and what is accepted.
+
+    Accepted: bool / integer / float input (lists or arrays) with ``ndim`` dimensions (any when
+    ``None``), non-empty unless ``empty``, every entry finite when ``finite``. Rejected: complex (no
+    silent dropping of the imaginary part), object, string, datetime dtypes, ragged lists, values that
+    do not fit in float64.
+    """
+    acc = what or (("a " + {1: "1-D vector", 2: "2-D matrix"}.get(ndim, f"{ndim}-D array") if ndim else "an array")
+                   + " of " + ("finite " if finite else "") + "real numbers")
+    try:
+        a = np.asarray(v)
+    except Exception:  # ragged nested lists, objects whose __array__ fails
+        raise ValueError(f"{name} must be {acc}; got {abridge(v)}") from None
+    if a.dtype.kind not in _REAL_KINDS:
+        raise ValueError(f"{name} must be {acc}; got dtype {a.dtype}: {abridge(v)}")
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional ({acc}); got shape {a.shape}: {abridge(v)}")
+    if a.size == 0 and not empty:
+        raise ValueError(f"{name} must not be empty; got shape {a.shape}")
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(a, dtype=np.float64)
+    if finite and not np.all(np.isfinite(out)):
+        bad = np.flatnonzero(~np.isfinite(out.ravel()))
+        i = int(bad[0])
+        idx = np.unravel_index(i, out.shape) if out.ndim > 1 else i
+        raise ValueError(f"{name} must be {acc}; it has {bad.size} NaN or inf entries "
+                         f"(first at index {idx}: {out.ravel()[i]})")
+    return out
+
+
+def _as_float_vector(name: str, v, *, finite: bool = True) -> np.ndarray:
+    return as_real_array(name, v, ndim=1, finite=finite)
 
 
 def check_matrix_vector(X, w, *, X_name: str = "X", w_name: str = "w") -> tuple[np.ndarray, np.ndarray]:
-    """Validate a data matrix ``X`` (``d x n``) and a weight vector ``w`` (length ``d``).
+    """Validate a data matrix ``X`` (``d x n``, ``n >= 1``) and a weight vector ``w`` (length ``d``).
 
-    Returns float64 copies (or views). Raises ``ValueError`` on shape mismatch or non-finite entries.
+    Returns float64 copies (or views). Raises ``ValueError`` on shape mismatch, non-finite, complex or
+    non-numeric entries.
     """
-    Xa = np.asarray(X, dtype=np.float64)
-    if Xa.ndim != 2:
-        raise ValueError(f"{X_name} must be a d x n matrix (2-D), got shape {Xa.shape}")
+    Xa = as_real_array(X_name, X, ndim=2, what="a d x n matrix (2-D) of finite real numbers")
     wa = _as_float_vector(w_name, w)
     if Xa.shape[0] != wa.shape[0]:
         raise ValueError(
             f"shape mismatch: {X_name} has d={Xa.shape[0]} rows but {w_name} has length {wa.shape[0]}; "
             f"X must be d x n with rows as features (paper §3)"
         )
-    if not np.all(np.isfinite(Xa)):
-        raise ValueError(f"{X_name} contains NaN or inf")
-    if not np.all(np.isfinite(wa)):
-        raise ValueError(f"{w_name} contains NaN or inf")
+    if Xa.shape[1] == 0:
+        raise ValueError(f"{X_name} must have at least one column (n >= 1 examples); got shape {Xa.shape}")
     return Xa, wa
+
+
+def _pow2_exponent(amax: float) -> int:
+    """``k`` with ``amax * 2**-k`` in ``[0.5, 1)`` (0 for 0)."""
+    return int(np.frexp(amax)[1]) if amax > 0 else 0
+
+
+def _row_norms_scaled(Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row norms as ``mant * 2**expo`` without over/underflow: each row is scaled by a power of two
+    (exact) so that its largest entry is in ``[0.5, 1)`` before squaring."""
+    amax = np.max(np.abs(Xa), axis=1)
+    expo = np.where(amax > 0, np.frexp(amax)[1], 0).astype(np.int64)
+    Xs = np.ldexp(Xa, -expo[:, None].astype(np.int32))
+    return np.sqrt(np.einsum("ij,ij->i", Xs, Xs)), expo
+
+
+def _naive_ok(values: np.ndarray, nonzero: np.ndarray) -> bool:
+    """A plain float64 computation is trusted when every value is finite and every value that should
+    be non-zero is comfortably normal (no under/overflow touched it)."""
+    if not np.all(np.isfinite(values)):
+        return False
+    return not np.any(nonzero & (values < 2.0 ** -(4 * SAFE_EXP)))
 
 
 def scan_probabilities(p, *, name: str = "p") -> tuple[np.ndarray, float, np.ndarray]:
@@ -62,7 +129,7 @@ def scan_probabilities(p, *, name: str = "p") -> tuple[np.ndarray, float, np.nda
     The vector is *not* renormalised (no copy for large ``d``); samplers use the returned sum and the
     block sums of :data:`sketchbound._kernels.BLOCK` entries. Raises like :func:`check_probabilities`.
     """
-    a = _as_float_vector(name, p)
+    a = as_real_array(name, p, ndim=1, finite=False, what="a 1-D probability vector (finite, >= 0, sum 1)")
     sums, bad, neg = _kernels.scan(a, _kernels.BLOCK)
     if bad.any():
         i = int(np.flatnonzero(~np.isfinite(a))[0])
@@ -73,10 +140,10 @@ def scan_probabilities(p, *, name: str = "p") -> tuple[np.ndarray, float, np.nda
     total = float(sums.sum())
     if total <= 0:
         raise ValueError(f"{name} is all zeros; at least one probability must be positive")
-    if abs(total - 1.0) > SUM_RTOL:
+    if not abs(total - 1.0) <= SUM_RTOL:
         raise ValueError(
-            f"{name} sums to {total!r}, not 1 (tolerance {SUM_RTOL}); use sketchbound.from_scores(...) "
-            f"to turn non-negative scores into probabilities"
+            f"{name} sums to {total!r}, not 1 (tolerance {SUM_RTOL}): {abridge(p, 60)}; use "
+            f"sketchbound.from_scores(...) to turn non-negative scores into probabilities"
         )
     return a, total, sums
 
@@ -107,16 +174,24 @@ def from_scores(scores) -> np.ndarray:
     >>> from_scores([1.0, 3.0])
     array([0.25, 0.75])
     """
-    a = _as_float_vector("scores", scores)
-    if not np.all(np.isfinite(a)):
-        raise ValueError("scores contain NaN or inf; scores must be finite and non-negative")
+    a = as_real_array("scores", scores, ndim=1, what="a 1-D vector of finite, non-negative scores")
     if a.min() < 0:
         bad = int(np.argmin(a))
         raise ValueError(f"scores has a negative entry ({a[bad]!r} at index {bad}); scores must be >= 0")
-    total = a.sum()
+    with np.errstate(over="ignore"):
+        total = a.sum()
     if total <= 0:
         raise ValueError("scores are all zero; cannot form probabilities")
-    return a / total
+    if np.isfinite(total) and total >= 2.0 ** -(4 * SAFE_EXP):
+        return a / total
+    # scale-safe: divide by a power of two near the maximum first (exact), so that the sum neither
+    # overflows (scores near 1e308) nor loses precision in subnormals
+    a = np.ldexp(a, -_pow2_exponent(float(a.max())))
+    return a / a.sum()
+
+
+#: the largest ``d`` :func:`uniform_probabilities` builds (2**31 entries = 16 GiB of float64)
+MAX_UNIFORM_D = 1 << 31
 
 
 def uniform_probabilities(d: int) -> np.ndarray:
@@ -125,17 +200,33 @@ def uniform_probabilities(d: int) -> np.ndarray:
     >>> uniform_probabilities(4)
     array([0.25, 0.25, 0.25, 0.25])
     """
-    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
-        raise ValueError(f"d must be a positive integer, got {d!r}")
+    if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) or not 1 <= d <= MAX_UNIFORM_D:
+        raise ValueError(f"d must be an integer in [1, {MAX_UNIFORM_D}], got {abridge(d)}")
     return np.full(int(d), 1.0 / int(d))
 
 
 def row_norms(X) -> np.ndarray:
-    """Euclidean norms ``||X_(i)||`` of the rows of a ``d x n`` matrix (features, paper §3)."""
-    Xa = np.asarray(X, dtype=np.float64)
-    if Xa.ndim != 2:
-        raise ValueError(f"X must be a d x n matrix (2-D), got shape {Xa.shape}")
-    return np.sqrt(np.einsum("ij,ij->i", Xa, Xa))
+    """Euclidean norms ``||X_(i)||`` of the rows of a ``d x n`` matrix (features, paper §3).
+
+    Computed as written when that is exact to rounding; rows whose squares would over/underflow are
+    rescaled by a power of two first. ``ValueError`` if a norm itself exceeds float64.
+    """
+    Xa = as_real_array("X", X, ndim=2, what="a d x n matrix (2-D) of finite real numbers")
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        r2 = np.einsum("ij,ij->i", Xa, Xa)
+        if np.all(np.isfinite(r2)) and _zero_rows_ok(Xa, r2):
+            return np.sqrt(r2)
+        mant, expo = _row_norms_scaled(Xa)
+        r = np.ldexp(mant, expo.astype(np.int32))
+    if not np.all(np.isfinite(r)):
+        raise ValueError(f"X has a row whose norm exceeds float64 (entries up to {np.max(np.abs(Xa)):.3g})")
+    return r
+
+
+def _zero_rows_ok(Xa: np.ndarray, r2: np.ndarray) -> bool:
+    """Rows with a zero or tiny sum of squares must be all zero (else their squares underflowed)."""
+    small = r2 < 2.0 ** -(4 * SAFE_EXP)
+    return not small.any() or not np.any(Xa[small] != 0)
 
 
 def optimal_probabilities(X, w) -> np.ndarray:
@@ -145,13 +236,34 @@ def optimal_probabilities(X, w) -> np.ndarray:
     minimises Algorithm 1's expected error for ``(X, w)`` (Lemma 4.1) and, by §5.1, the normalised
     SynFlow score of a linear model fed ``||X_(i)||``.
 
+    Scale-safe: any finite ``X, w`` give the correct probabilities (inputs near 1e308 or 1e-308 are
+    rescaled by exact powers of two before squaring and summing; ordinary inputs are computed as written).
+
     >>> import numpy as np
     >>> optimal_probabilities(np.array([[3.0, 4.0], [1.0, 0.0]]), np.array([1.0, -5.0]))
     array([0.5, 0.5])
     """
     Xa, wa = check_matrix_vector(X, w)
-    scores = row_norms(Xa) * np.abs(wa)
-    total = scores.sum()
-    if total <= 0:
-        raise ValueError("eq. (2) is undefined: ||X_(i)|| |w_i| is zero for every i (X or w is all zeros)")
-    return scores / total
+    aw = np.abs(wa)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        r2 = np.einsum("ij,ij->i", Xa, Xa)
+        if np.all(np.isfinite(r2)) and _zero_rows_ok(Xa, r2):
+            scores = np.sqrt(r2) * aw
+            total = scores.sum()
+            if np.isfinite(total) and _naive_ok(scores, (r2 > 0) & (aw > 0)):
+                if total <= 0:
+                    _undefined()
+                return scores / total
+        # scale-safe path: r_i = m_i 2^e_i, |w_i| = v_i 2^f_i; shift every score by the largest exponent
+        mant, expo = _row_norms_scaled(Xa)
+        wm, we = np.frexp(aw)
+        ex = expo + we.astype(np.int64)
+        prod = mant * wm
+        if not np.any(prod > 0):
+            _undefined()
+        scores = np.ldexp(prod, (ex - ex[prod > 0].max()).clip(-2000, 0).astype(np.int32))
+        return scores / scores.sum()
+
+
+def _undefined():
+    raise ValueError("eq. (2) is undefined: ||X_(i)|| |w_i| is zero for every i (X or w is all zeros)")

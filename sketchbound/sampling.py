@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 
 from . import _kernels as K
-from .probabilities import check_probabilities, scan_probabilities, uniform_probabilities
+from .probabilities import abridge, as_real_array, check_probabilities, scan_probabilities, uniform_probabilities
 
 __all__ = [
     "as_generator",
@@ -38,6 +38,20 @@ __all__ = [
 _SMALL_D = 4096
 _MAX_DENSE_ELEMENTS = 1 << 28  # 2 GiB of float64 for a (trials, d) mask
 
+#: the largest ``s`` (and ``trials``, or any other size checked by :func:`check_size`): 2**53, the
+#: largest integer float64 holds exactly (counts, ``s p_i`` and the mask ``c / (s p)`` stay exact)
+MAX_SIZE = 1 << 53
+
+#: Huge ``s``. Up to ``FAST_S`` draws every block draws its ``N_b`` indices one by one (inverse CDF
+#: from the block's own xoshiro stream; at ~5 ns a draw this is at most ~0.7 s a block). For
+#: ``s > FAST_S``, a block with ``N_b > DENSE_FACTOR x (block size)`` instead draws its counts as one
+#: exact Multinomial(N_b, p_block / P_b) (numpy's conditional-binomial sampler, O(block size), seeded
+#: by the same per-block seed): the same distribution, a different random stream. So the output for
+#: a given seed is unchanged for every ``s <= FAST_S``, and any ``s <= MAX_SIZE`` costs
+#: O(d + s / DENSE_FACTOR) at most (``algorithm1([.5, .5], 10**12)``: milliseconds, not hours).
+FAST_S = 1 << 27
+DENSE_FACTOR = 16
+
 
 def as_generator(rng) -> np.random.Generator:
     """``None`` → fresh Generator, int → ``default_rng(int)``, Generator → itself."""
@@ -49,18 +63,27 @@ def as_generator(rng) -> np.random.Generator:
         if rng < 0:
             raise ValueError(f"rng seed must be a non-negative integer, got {rng!r}")
         return np.random.default_rng(int(rng))
-    raise ValueError(f"rng must be None, a non-negative int seed or a numpy.random.Generator, got {type(rng).__name__}")
+    raise ValueError(f"rng must be None, a non-negative int seed or a numpy.random.Generator, got {abridge(rng)}")
 
 
 def check_size(s, *, name: str = "s") -> int:
-    """``s`` must be a positive integer (Algorithm 1: ``s ∈ Z+``)."""
-    if isinstance(s, bool) or not isinstance(s, (numbers.Integral, np.integer)):
-        if isinstance(s, (float, np.floating)) and float(s).is_integer() and s >= 1:
+    """``s`` must be a positive integer (Algorithm 1: ``s ∈ Z+``) no larger than :data:`MAX_SIZE`.
+
+    Integer-valued floats (``4.0``) are accepted; anything else raises ``ValueError`` naming ``name``.
+    """
+    if isinstance(s, (bool, np.bool_)) or not isinstance(s, (numbers.Integral, np.integer)):
+        if isinstance(s, (float, np.floating)) and float(s).is_integer() and 1 <= s <= MAX_SIZE:
             return int(s)
-        raise ValueError(f"{name} must be a positive integer, got {s!r}")
-    if s < 1:
-        raise ValueError(f"{name} must be a positive integer (>= 1), got {s!r}")
+        raise ValueError(f"{name} must be a positive integer (1 <= {name} <= 2**53), got {abridge(s)}")
+    if not 1 <= s <= MAX_SIZE:
+        raise ValueError(f"{name} must be a positive integer (1 <= {name} <= 2**53), got {abridge(s)}")
     return int(s)
+
+
+def _check_flag(name: str, v) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {abridge(v)}")
+    return bool(v)
 
 
 def _check_trials(trials):
@@ -83,11 +106,31 @@ def _block_totals(mass: np.ndarray, s: int, gen: np.random.Generator):
     return counts, seeds
 
 
+def _huge_blocks(counts_b: np.ndarray, d: int, s: int) -> np.ndarray:
+    """Blocks drawn as one exact multinomial instead of draw by draw (see :data:`FAST_S`)."""
+    if s <= FAST_S:
+        return np.zeros(counts_b.shape[0], dtype=bool)
+    return counts_b > DENSE_FACTOR * K.block_sizes(d)
+
+
+def _block_multinomial(pb: np.ndarray, n: int, seed) -> np.ndarray:
+    """``n`` draws from ``pb / sum(pb)`` as counts: one exact numpy multinomial on the positive entries."""
+    out = np.zeros(pb.shape[0], dtype=np.int64)
+    pos = np.flatnonzero(pb > 0)
+    q = pb[pos]
+    out[pos] = np.random.default_rng(int(seed)).multinomial(int(n), q / q.sum())
+    return out
+
+
 def _counts_one(p: np.ndarray, mass: np.ndarray, s: int, gen: np.random.Generator) -> np.ndarray:
     counts_b, seeds = _block_totals(mass, s, gen)
     dtype = np.int32 if s < 2**31 else np.int64
     out = np.empty(p.shape[0], dtype=dtype)
-    K.multinomial_counts(p, K.BLOCK, counts_b, mass, seeds, out)
+    huge = _huge_blocks(counts_b, p.shape[0], s)
+    K.multinomial_counts(p, K.BLOCK, np.where(huge, 0, counts_b), mass, seeds, out)
+    for b in np.flatnonzero(huge):
+        lo, hi = b * K.BLOCK, min(p.shape[0], (b + 1) * K.BLOCK)
+        out[lo:hi] = _block_multinomial(p[lo:hi], counts_b[b], seeds[b])
     return out
 
 
@@ -96,6 +139,10 @@ def algorithm1_counts(p, s, *, rng=None, trials=None) -> np.ndarray:
 
     ``c ~ Multinomial(s, p)`` exactly, and Algorithm 1's mask is ``m = c / (s p)``. Returns an integer
     vector of length ``d`` (int32 when ``s < 2**31``), or ``(trials, d)`` when ``trials`` is given.
+
+    Any ``1 <= s <= 2**53`` is fast (see :data:`FAST_S`: blocks with many more draws than entries are
+    drawn as one exact multinomial when ``s > 2**27``); ``trials x d`` must fit in
+    :data:`_MAX_DENSE_ELEMENTS` entries. Long calls run in chunks, so Ctrl-C interrupts them.
 
     >>> c = algorithm1_counts([0.5, 0.5, 0.0], 10, rng=0)
     >>> int(c.sum()), int(c[2])
@@ -107,9 +154,14 @@ def algorithm1_counts(p, s, *, rng=None, trials=None) -> np.ndarray:
     gen = as_generator(rng)
     if trials is None:
         return _counts_one(pa, mass, s, gen)
-    if pa.shape[0] <= _SMALL_D:
-        return gen.multinomial(s, pa / total, size=trials)
     _check_dense(trials, pa.shape[0])
+    if pa.shape[0] <= _SMALL_D:
+        # numpy's exact multinomial, O(d) per trial whatever s; rows are drawn one after the other
+        # from ``gen``, so drawing them a chunk of rows at a time gives the same array (and lets
+        # Ctrl-C in between chunks)
+        q = pa / total
+        step = max(1, (K.CHUNK_WORK >> 3) // pa.shape[0])
+        return np.concatenate([gen.multinomial(s, q, size=min(step, trials - t0)) for t0 in range(0, trials, step)])
     return np.stack([_counts_one(pa, mass, s, gen) for _ in range(trials)])
 
 
@@ -160,8 +212,9 @@ def algorithm1_sparse(p, s, *, rng=None) -> tuple[np.ndarray, np.ndarray]:
     """Sparse form of Algorithm 1 for ``d`` too large to densify a float mask.
 
     Returns ``(indices, values)``: the sorted distinct drawn indices and ``m`` there,
-    ``values = c / (s p)``. Extra memory is O(s) (the dense counts are never formed), and the
-    result equals ``algorithm1(p, s, rng=seed)`` restricted to its non-zeros for the same seed.
+    ``values = c / (s p)``. Extra memory is O(min(s, d)) (the dense counts are never formed), and the
+    result equals ``algorithm1(p, s, rng=seed)`` restricted to its non-zeros for the same seed (also
+    for huge ``s``, see :data:`FAST_S`).
 
     >>> idx, val = algorithm1_sparse([0.5, 0.0, 0.5], 6, rng=0)
     >>> bool(1 not in idx)
@@ -172,13 +225,21 @@ def algorithm1_sparse(p, s, *, rng=None) -> tuple[np.ndarray, np.ndarray]:
     gen = as_generator(rng)
     counts_b, seeds = _block_totals(mass, s, gen)
     d = pa.shape[0]
-    sizes = np.minimum(counts_b, np.diff(np.append(np.arange(0, d, K.BLOCK), d)))
+    sizes = np.minimum(counts_b, K.block_sizes(d))
     offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
     slots = int(sizes.sum())
     idx = np.empty(slots, dtype=np.int64)
     cnt = np.empty(slots, dtype=np.int64)
     written = np.empty(counts_b.shape[0], dtype=np.int64)
-    K.multinomial_sparse(pa, K.BLOCK, counts_b, mass, seeds, offsets, idx, cnt, written)
+    huge = _huge_blocks(counts_b, d, s)
+    K.multinomial_sparse(pa, K.BLOCK, np.where(huge, 0, counts_b), mass, seeds, offsets, idx, cnt, written)
+    for b in np.flatnonzero(huge):  # same blocks, same per-block draws as the dense form
+        lo = b * K.BLOCK
+        c = _block_multinomial(pa[lo:min(d, lo + K.BLOCK)], counts_b[b], seeds[b])
+        nz = np.flatnonzero(c)
+        idx[offsets[b]:offsets[b] + nz.shape[0]] = lo + nz
+        cnt[offsets[b]:offsets[b] + nz.shape[0]] = c[nz]
+        written[b] = nz.shape[0]
     # slot j of block b is used iff j - offsets[b] < written[b]
     block_of_slot = np.repeat(np.arange(sizes.shape[0]), sizes)
     keep = (np.arange(slots) - offsets[block_of_slot]) < written[block_of_slot]
@@ -208,11 +269,7 @@ def top_s(scores, s) -> np.ndarray:
     >>> top_s([0.1, 0.5, 0.5, 0.2], 2)
     array([0., 1., 1., 0.])
     """
-    sc = np.asarray(scores, dtype=np.float64)
-    if sc.ndim != 1 or sc.size == 0:
-        raise ValueError(f"scores must be a non-empty 1-D vector, got shape {sc.shape}")
-    if not np.all(np.isfinite(sc)):
-        raise ValueError("scores contain NaN or inf")
+    sc = as_real_array("scores", scores, ndim=1, what="a non-empty 1-D vector of finite real scores")
     s = check_size(s)
     d = sc.shape[0]
     if s > d:
@@ -296,12 +353,13 @@ def without_replacement(p, s, *, rng=None, design: str = "successive", weighted:
     pa = check_probabilities(p)
     s = check_size(s)
     trials = _check_trials(trials)
+    weighted = _check_flag("weighted", weighted)
     gen = as_generator(rng)
     nnz = int(np.count_nonzero(pa))
     if s > nnz:
         raise ValueError(f"s={s} exceeds the number of entries with p_i > 0 ({nnz}); without replacement needs s <= {nnz}")
-    if design not in ("successive", "systematic"):
-        raise ValueError(f"design must be 'successive' or 'systematic', got {design!r}")
+    if not isinstance(design, str) or design not in ("successive", "systematic"):
+        raise ValueError(f"design must be 'successive' or 'systematic', got {abridge(design)}")
     if weighted and design == "successive":
         raise ValueError("weighted=True needs known inclusion probabilities: use design='systematic'")
     if trials is not None:
@@ -334,6 +392,7 @@ def bernoulli(p, s, *, rng=None, weighted: bool = True, trials=None) -> np.ndarr
     """
     pi = inclusion_probabilities(p, s)
     trials = _check_trials(trials)
+    weighted = _check_flag("weighted", weighted)
     gen = as_generator(rng)
     shape = (pi.shape[0],) if trials is None else (trials, pi.shape[0])
     if trials is not None:
