@@ -3,10 +3,10 @@ import time
 
 import torch
 
-from sketchbound.dnn.inputs import make_input_source
-from sketchbound.dnn.masks import make_mask
+from sketchbound.dnn.pruning.inputs import make_input_source
+from sketchbound.dnn.pruning.masks import make_mask
 from sketchbound.dnn.models import get_model
-from sketchbound.dnn.scores import compute_scores
+from sketchbound.dnn.pruning.scores import compute_scores
 
 dev = "cuda" if torch.cuda.is_available() else "cpu"
 for name in ("resnet20", "vgg19"):

@@ -9,12 +9,12 @@ Which parameters are prunable is decided by :func:`prunable.prunable_parameters`
 >>> m = make_mask(compute_scores("magnitude", net), 0.1, "randomized", rng=0)
 >>> _ = apply_mask(net, m)
 """
-from .inputs import INPUT_KINDS, as_batch_source, make_input_source
-from .masks import MASK_MODES, apply_mask, keep_counts, kept_count, make_mask, mask_summary, target_count
-from .models import MODEL_NAMES, get_model
-from .plugin import RandomizedSketch, global_randomized_sketch, randomized_sketch
-from .prunable import count_prunable, prunable_parameters
-from .scores import METHODS, compute_scores
+from sketchbound.dnn.pruning.inputs import INPUT_KINDS, as_batch_source, make_input_source
+from sketchbound.dnn.pruning.masks import MASK_MODES, apply_mask, keep_counts, kept_count, make_mask, mask_summary, target_count
+from sketchbound.dnn.models import MODEL_NAMES, get_model
+from sketchbound.dnn.pruning.plugin import RandomizedSketch, global_randomized_sketch, randomized_sketch
+from sketchbound.dnn.models.prunable import count_prunable, prunable_parameters
+from sketchbound.dnn.pruning.scores import METHODS, compute_scores
 
 __all__ = [
     "INPUT_KINDS", "MASK_MODES", "METHODS", "MODEL_NAMES", "RandomizedSketch", "apply_mask", "as_batch_source",

@@ -24,7 +24,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from .common import COLORS, imp_path, imp_trace, run_figure, seconds
+from .common import COLORS, imp_path, run_figure, seconds
 
 STEM = "fig1"
 FULL = dict(target=0.012, prune_fraction=0.2, epochs_per_level=2, rewind_step=0, n_random=1000, n_hist=10_000,
@@ -64,10 +64,10 @@ def random_norms(w2_layers: list[np.ndarray], counts: list[int] | int, n: int, r
 def compute(args) -> tuple[pd.DataFrame, dict]:
     import torch  # noqa: PLC0415
 
-    from ..dnn.data import load_dataset  # noqa: PLC0415
-    from ..dnn.models import get_model  # noqa: PLC0415
-    from ..dnn.prunable import prunable_parameters  # noqa: PLC0415
-    from ..dnn.train import Schedule  # noqa: PLC0415
+    from sketchbound.dnn.data import load_dataset  # noqa: PLC0415
+    from sketchbound.dnn.models import get_model  # noqa: PLC0415
+    from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
+    from sketchbound.dnn.training import Schedule  # noqa: PLC0415
 
     cfg = _settings(args)
     seed = int(args.seed)
@@ -81,8 +81,10 @@ def compute(args) -> tuple[pd.DataFrame, dict]:
     w0 = {n: p.detach().to(torch.float64).cpu().clone() for n, p in prunable_parameters(model)}
     sched = Schedule.paper("fashion-mnist", epochs=cfg["epochs_per_level"], batch_size=args.batch_size or 128)
     densities = imp_path([cfg["target"]], cfg["prune_fraction"])
-    trace = imp_trace(model, ds, sched, densities, rewind_step=cfg["rewind_step"], seed=seed, device=args.device,
-                      augment=False, log=print if args.verbose else None, progress=not args.quick)
+    from sketchbound.dnn.experiments.imp import imp  # noqa: PLC0415
+    res = imp(model, ds, sched, densities=densities, rewind_step=cfg["rewind_step"], seed=seed, device=args.device,
+              augment=False, log=print if args.verbose else None, keep_masks=True, level_progress=not args.quick)
+    trace = {"masks": res.level_masks, "levels": res.levels}
 
     w2_layers = [w0[n].flatten().numpy() ** 2 for n in names]
     rng = np.random.default_rng(seed + 1)

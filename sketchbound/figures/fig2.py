@@ -50,11 +50,11 @@ def _flat(scores: dict, names) -> np.ndarray:
 def compute(args) -> tuple[pd.DataFrame, dict]:
     import torch  # noqa: PLC0415
 
-    from ..dnn.inputs import make_input_source  # noqa: PLC0415
-    from ..dnn.masks import kept_count, make_mask  # noqa: PLC0415
-    from ..dnn.models import get_model  # noqa: PLC0415
-    from ..dnn.prunable import prunable_parameters  # noqa: PLC0415
-    from ..dnn.scores import compute_scores  # noqa: PLC0415
+    from sketchbound.dnn.pruning.inputs import make_input_source  # noqa: PLC0415
+    from sketchbound.dnn.pruning.masks import kept_count, make_mask  # noqa: PLC0415
+    from sketchbound.dnn.models import get_model  # noqa: PLC0415
+    from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
+    from sketchbound.dnn.pruning.scores import compute_scores  # noqa: PLC0415
 
     cfg = _settings(args)
     seed = int(args.seed)

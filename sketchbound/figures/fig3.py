@@ -28,7 +28,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from .common import COLORS, imp_path, imp_trace, run_figure, seconds
+from .common import COLORS, imp_path, run_figure, seconds
 
 STEM = "fig3"
 METHODS = ("synflow", "imp", "random")
@@ -52,13 +52,13 @@ def _settings(args) -> dict:
 def compute(args) -> tuple[pd.DataFrame, dict]:
     import torch  # noqa: PLC0415
 
-    from ..dnn.data import load_dataset  # noqa: PLC0415
-    from ..dnn.inputs import make_input_source  # noqa: PLC0415
-    from ..dnn.masks import make_mask  # noqa: PLC0415
-    from ..dnn.models import get_model  # noqa: PLC0415
-    from ..dnn.prunable import prunable_parameters  # noqa: PLC0415
-    from ..dnn.scores import compute_scores  # noqa: PLC0415
-    from ..dnn.train import Schedule  # noqa: PLC0415
+    from sketchbound.dnn.data import load_dataset  # noqa: PLC0415
+    from sketchbound.dnn.pruning.inputs import make_input_source  # noqa: PLC0415
+    from sketchbound.dnn.pruning.masks import make_mask  # noqa: PLC0415
+    from sketchbound.dnn.models import get_model  # noqa: PLC0415
+    from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
+    from sketchbound.dnn.pruning.scores import compute_scores  # noqa: PLC0415
+    from sketchbound.dnn.training import Schedule  # noqa: PLC0415
 
     cfg = _settings(args)
     seed = int(args.seed)
@@ -90,8 +90,10 @@ def compute(args) -> tuple[pd.DataFrame, dict]:
     t = time.perf_counter()
     path = imp_path(cfg["densities"], cfg["prune_fraction"])
     sched = Schedule.paper("fashion-mnist", epochs=cfg["epochs_per_level"], batch_size=args.batch_size or 128)
-    trace = imp_trace(model, ds, sched, path, rewind_step=cfg["rewind_step"], seed=seed, device=device,
-                      augment=True, log=print if args.verbose else None, progress=not args.quick)
+    from sketchbound.dnn.experiments.imp import imp  # noqa: PLC0415
+    res = imp(model, ds, sched, densities=path, rewind_step=cfg["rewind_step"], seed=seed, device=device,
+              augment=True, log=print if args.verbose else None, keep_masks=True, level_progress=not args.quick)
+    trace = {"masks": res.level_masks, "levels": res.levels}
     timings["imp_s"] = seconds(t)
     for dens in cfg["densities"]:
         kept[("imp", dens)] = flat(trace["masks"][path.index(dens)])

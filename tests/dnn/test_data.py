@@ -115,6 +115,58 @@ def test_idx_reader_npm_and_gz_layouts(tmp_path, gz, layout):
     assert torch.equal(padded.x_train[:, :, 2:30, 2:30], ds.x_train)
 
 
+def _idx_set(d: Path, gz=False, xtr=None, ytr=None, xte=None, yte=None):
+    rng = np.random.default_rng(3)
+    arrs = {"train-images-idx3-ubyte": rng.integers(0, 256, (4, 6, 6)) if xtr is None else xtr,
+            "train-labels-idx1-ubyte": rng.integers(0, 10, 4) if ytr is None else ytr,
+            "t10k-images-idx3-ubyte": rng.integers(0, 256, (2, 6, 6)) if xte is None else xte,
+            "t10k-labels-idx1-ubyte": rng.integers(0, 10, 2) if yte is None else yte}
+    d.mkdir(parents=True, exist_ok=True)
+    for stem, a in arrs.items():
+        _write_idx(d / stem, a, gz)
+
+
+def _raw_idx(type_byte, shape, payload: bytes) -> bytes:
+    return bytes([0, 0, type_byte, len(shape)]) + b"".join(int(s).to_bytes(4, "big") for s in shape) + payload
+
+
+@pytest.mark.parametrize("case,needle", [
+    ("truncated", "truncated"), ("bad_magic", "bad magic"), ("empty", "empty file"),
+    ("gz_suffix_not_gzip", "bad magic"), ("corrupt_gzip", "gzip"), ("float_images", "uint8 images"),
+    ("labels_out_of_range", "labels must be in"), ("test_size_differs", "train images are"),
+    ("count_mismatch", "labels"),
+])
+def test_idx_reader_rejects_malformed_files_naming_file_and_problem(tmp_path, case, needle):
+    """Every malformed IDX set is a ValueError naming the file and the problem (issue 10, item 4)."""
+    d = tmp_path / case
+    _idx_set(d)
+    img = d / "train-images-idx3-ubyte"
+    if case == "truncated":
+        img.write_bytes(img.read_bytes()[:-5])
+    elif case == "bad_magic":
+        img.write_bytes(b"\x01\x02" + img.read_bytes()[2:])
+    elif case == "empty":
+        img.write_bytes(b"")
+    elif case == "gz_suffix_not_gzip":  # a .gz name on a file that is not gzip: detected by magic, not suffix
+        img.rename(d / "train-images-idx3-ubyte.gz")
+        (d / "train-images-idx3-ubyte.gz").write_bytes(b"PK\x03\x04 not gzip at all")
+    elif case == "corrupt_gzip":
+        raw = gzip.compress(img.read_bytes())
+        img.unlink()
+        (d / "train-images-idx3-ubyte.gz").write_bytes(raw[: len(raw) // 2])
+    elif case == "float_images":
+        img.write_bytes(_raw_idx(0x0D, (4, 6, 6), np.ones((4, 6, 6), ">f4").tobytes()))
+    elif case == "labels_out_of_range":
+        _write_idx(d / "train-labels-idx1-ubyte", np.array([0, 1, 2, 12]), False)
+    elif case == "test_size_differs":
+        _write_idx(d / "t10k-images-idx3-ubyte", np.zeros((2, 5, 5)), False)
+    elif case == "count_mismatch":
+        _write_idx(d / "train-labels-idx1-ubyte", np.array([0, 1, 2]), False)
+    with pytest.raises(ValueError, match=needle) as e:
+        D.load_mnist(d)
+    assert str(d) in str(e.value)
+
+
 def test_missing_dataset_names_expected_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
         D.load_fashion_mnist(tmp_path)
@@ -130,10 +182,8 @@ def test_missing_dataset_names_expected_files(tmp_path):
                         (0.5,), (0.5,)).pad_to(31)
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file(),
-                    reason="Debian package dataset-fashion-mnist not installed")
-def test_fashion_mnist_real_files():
-    ds = D.load_dataset("fashion-mnist", pad_to=32)
+def test_fashion_mnist_real_files(fmnist_root):
+    ds = D.load_dataset("fashion-mnist", fmnist_root, pad_to=32)
     assert ds.x_train.shape == (60000, 1, 32, 32) and ds.x_test.shape == (10000, 1, 32, 32)
     assert sorted(ds.y_train.unique().tolist()) == list(range(10))
     assert torch.bincount(ds.y_test).tolist() == [1000] * 10

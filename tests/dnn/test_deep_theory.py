@@ -9,7 +9,11 @@ torch = pytest.importorskip("torch")
 
 from torch import nn  # noqa: E402
 
-from sketchbound.dnn import deep_theory as DT  # noqa: E402
+import copy  # noqa: E402
+
+from sketchbound.dnn.experiments import deep_theory as DT  # noqa: E402
+from sketchbound.dnn.theory import layers as L  # noqa: E402
+from sketchbound.dnn.theory import ntk_cnn as N  # noqa: E402
 from sketchbound.theory import lemma_4_3_bound, lemma_4_3_exact  # noqa: E402
 
 
@@ -26,12 +30,12 @@ def test_conv_patch_matrix_reproduces_the_layer():
     g = torch.Generator().manual_seed(0)
     conv = nn.Conv2d(3, 4, 3, padding=1, stride=2, bias=False)
     x = torch.randn(2, 3, 7, 7, generator=g)
-    P = DT.patch_matrix(conv, x)
+    P = L.patch_matrix(conv, x)
     out = conv(x)  # (2, 4, 4, 4)
     ref = out.permute(1, 0, 2, 3).reshape(4, -1)
     torch.testing.assert_close(conv.weight.reshape(4, -1) @ P, ref, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="groups"):
-        DT.patch_matrix(nn.Conv2d(4, 4, 3, groups=2), torch.randn(1, 4, 5, 5))
+        L.patch_matrix(nn.Conv2d(4, 4, 3, groups=2), torch.randn(1, 4, 5, 5))
 
 
 def test_layer_closed_forms_equal_lemma_4_3_on_the_kronecker_matrix():
@@ -40,7 +44,7 @@ def test_layer_closed_forms_equal_lemma_4_3_on_the_kronecker_matrix():
     C, D, n = 3, 5, 6
     W0, Ws = torch.randn(C, D, generator=g, dtype=torch.float64), torch.randn(C, D, generator=g, dtype=torch.float64)
     P0, Ps = torch.randn(D, n, generator=g, dtype=torch.float64), torch.randn(D, n, generator=g, dtype=torch.float64)
-    rows = DT.layer_lemma43(W0, Ws, P0, Ps, 0.4, trials=4000, seed=0)
+    rows = L.layer_lemma43(W0, Ws, P0, Ps, 0.4, trials=4000, seed=0)
     a = {r["method"]: r for r in rows}["algorithm1"]
     X, Xt = _kron_rows(Ps.numpy(), C), _kron_rows(P0.numpy(), C)
     s = a["s"]
@@ -59,15 +63,15 @@ def test_layer_closed_forms_equal_lemma_4_3_on_the_kronecker_matrix():
 def test_kept_weight_stats():
     w0 = {"a": torch.tensor([1.0, -2.0, 4.0, 0.5]), "b": torch.tensor([[1.0, 1.0]])}
     ws = {"a": torch.tensor([2.0, -2.0, 1.0, 0.5]), "b": torch.tensor([[3.0, 0.0]])}
-    st = DT.kept_weight_stats(w0, ws)
+    st = L.kept_weight_stats(w0, ws)
     assert st["kept"] == 6 and st["c_max"] == 3.0 and st["c_q50"] == 1.0
     m = {"a": torch.tensor([1.0, 0.0, 1.0, 0.0]), "b": torch.tensor([[0.0, 2.5]])}
-    st = DT.kept_weight_stats(w0, ws, m, per_layer=True)
+    st = L.kept_weight_stats(w0, ws, m, per_layer=True)
     assert st["kept"] == 3 and st["c_max"] == 2.0 and math.isclose(st["init_l1_kept"], 6.0)
     assert math.isclose(st["init_l2_kept"], math.sqrt(18.0)) and set(st["per_layer"]) == {"a", "b"}
     assert 0 < st["l1_over_sqrtk_l2"] <= 1
     with pytest.raises(ValueError, match="final has no weight"):
-        DT.kept_weight_stats(w0, {"a": ws["a"]})
+        L.kept_weight_stats(w0, {"a": ws["a"]})
 
 
 def test_lemma43_network_toy_cpu(tmp_path):
@@ -75,12 +79,12 @@ def test_lemma43_network_toy_cpu(tmp_path):
     torch.manual_seed(0)
     net0 = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
                          nn.Conv2d(4, 6, 3, stride=2, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 3 * 3, 5))
-    net1 = DT.copy.deepcopy(net0)
+    net1 = copy.deepcopy(net0)
     with torch.no_grad():
         for p in net1.parameters():
             p.add_(0.1 * torch.randn_like(p))
     x = torch.randn(8, 1, 8, 8)
-    rows = DT.lemma43_network(net0, net1, x, (0.2, 0.5), columns=64, trials=3, seed=0)
+    rows = L.lemma43_network(net0, net1, x, (0.2, 0.5), columns=64, trials=3, seed=0)
     assert {r["layer"] for r in rows} == {"0.weight", "3.weight", "6.weight"}
     for r in rows:
         if r["method"] == "algorithm1":
@@ -113,14 +117,14 @@ def test_ntk_cnn_small():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(6, 1, 6, 6, generator=g, dtype=torch.float64)
     y = torch.randn(6, generator=g, dtype=torch.float64)
-    run = DT.ntk_cnn_run(3, steps=5, x=x, y=y)
-    model = DT.NTKCNN(1, 3)
+    run = N.ntk_cnn_run(3, steps=5, x=x, y=y)
+    model = N.NTKCNN(1, 3)
     d = sum(p.numel() for p in model.parameters())
     assert run["J0"].shape == (6, d) and run["loss"][-1] < run["loss"][0]
     # Jacobian by finite differences on one coordinate
     from torch.func import functional_call
-    params = {k: v.detach().clone() for k, v in DT.NTKCNN(1, 3, generator=torch.Generator().manual_seed(1)).named_parameters()}
-    J = DT._cnn_jacobian(model, params, x)
+    params = {k: v.detach().clone() for k, v in N.NTKCNN(1, 3, generator=torch.Generator().manual_seed(1)).named_parameters()}
+    J = N._cnn_jacobian(model, params, x)
     k0 = next(iter(params))
     e = torch.zeros_like(params[k0]).reshape(-1)
     e[2] = 1e-6
@@ -133,8 +137,8 @@ def test_ntk_cnn_small():
 
 def test_bad_args():
     with pytest.raises(ValueError, match="density"):
-        DT.layer_lemma43(torch.ones(2, 2), torch.ones(2, 2), torch.ones(2, 3), torch.ones(2, 3), 0.0)
+        L.layer_lemma43(torch.ones(2, 2), torch.ones(2, 2), torch.ones(2, 3), torch.ones(2, 3), 0.0)
     with pytest.raises(ValueError, match="method"):
-        DT.layer_lemma43(torch.ones(2, 2), torch.ones(2, 2), torch.ones(2, 3), torch.ones(2, 3), 0.5, methods=("bogus",))
+        L.layer_lemma43(torch.ones(2, 2), torch.ones(2, 2), torch.ones(2, 3), torch.ones(2, 3), 0.5, methods=("bogus",))
     with pytest.raises(SystemExit):
         DT.main(["lemma43", "--densities", "2", "--out", "x"])

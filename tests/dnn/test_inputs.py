@@ -4,7 +4,7 @@ torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
 from hypothesis import given, settings, strategies as st
 
-from sketchbound.dnn.inputs import (as_batch_source, channel_stats, chi_input, make_input_source, matched_normal,
+from sketchbound.dnn.pruning.inputs import (as_batch_source, channel_stats, chi_input, make_input_source, matched_normal,
                                     real_batches, sparse_random)
 
 

@@ -3,7 +3,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from sketchbound.dnn.models import MODEL_NAMES, canonical_name, get_model
-from sketchbound.dnn.prunable import count_prunable, prunable_parameters
+from sketchbound.dnn.models.prunable import count_prunable, prunable_parameters
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

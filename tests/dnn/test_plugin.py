@@ -3,10 +3,10 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch.nn.utils import prune
 
-from sketchbound.dnn.masks import keep_counts
+from sketchbound.dnn.pruning.masks import keep_counts
 from sketchbound.dnn.models import get_model
-from sketchbound.dnn.plugin import RandomizedSketch, global_randomized_sketch, randomized_sketch
-from sketchbound.dnn.prunable import prunable_modules
+from sketchbound.dnn.pruning.plugin import RandomizedSketch, global_randomized_sketch, randomized_sketch
+from sketchbound.dnn.models.prunable import prunable_modules
 
 
 @pytest.fixture(autouse=True, scope="module")

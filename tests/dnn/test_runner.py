@@ -10,9 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from sketchbound.dnn import run as R  # noqa: E402
-from sketchbound.dnn import table as T  # noqa: E402
-from sketchbound.dnn.config import RunConfig, to_toml  # noqa: E402
+from sketchbound.dnn.experiments import run as R  # noqa: E402
+from sketchbound.dnn.experiments import table as T  # noqa: E402
+from sketchbound.dnn.experiments.config import RunConfig, to_toml  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "dnn" / "configs"
 

@@ -4,11 +4,11 @@ torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
 
 from sketchbound import optimal_probabilities
-from sketchbound.dnn.inputs import make_input_source, sparse_random
-from sketchbound.dnn.masks import MASK_MODES, kept_count, make_mask, target_count
+from sketchbound.dnn.pruning.inputs import make_input_source, sparse_random
+from sketchbound.dnn.pruning.masks import MASK_MODES, kept_count, make_mask, target_count
 from sketchbound.dnn.models import MODEL_NAMES, get_model
-from sketchbound.dnn.prunable import count_prunable, prunable_parameters
-from sketchbound.dnn.scores import METHODS, compute_scores, grasp_scores, snip_scores, synflow_scores
+from sketchbound.dnn.models.prunable import count_prunable, prunable_parameters
+from sketchbound.dnn.pruning.scores import METHODS, compute_scores, grasp_scores, snip_scores, synflow_scores
 
 
 @pytest.fixture(autouse=True, scope="module")

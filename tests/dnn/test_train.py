@@ -5,7 +5,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from sketchbound.dnn.data import TensorDataset  # noqa: E402
-from sketchbound.dnn.train import (  # noqa: E402
+from sketchbound.dnn.training import (  # noqa: E402
     ConcurrentTrainer, Schedule, TrainJob, masked_sgd_step, resolve_masks, train,
 )
 
@@ -188,16 +188,17 @@ def test_start_step_starts_mid_schedule():
 
 
 def test_imp_prunes_20_percent_per_level_and_rewinds():
-    pytest.importorskip("sketchbound.dnn.scores")
-    from sketchbound.dnn.imp import imp, imp_densities
-    from sketchbound.dnn.prunable import prunable_parameters
+    pytest.importorskip("sketchbound.dnn.pruning.scores")
+    from sketchbound.dnn.experiments.imp import imp, imp_densities
+    from sketchbound.dnn.models.prunable import prunable_parameters
 
     assert imp_densities(0.6) == pytest.approx([0.8, 0.64, 0.6])
     data = toy_data()
     model = Toy(0)
     sched = Schedule(epochs=1, batch_size=16, milestones=())
     res = imp(model, data, sched, density=0.6, rewind_step=2, seed=0, progress=False)
-    assert [lv["density"] for lv in res.levels] == pytest.approx([1.0, 0.8, 0.64])
+    assert [lv["density"] for lv in res.levels] == pytest.approx([1.0, 0.8, 0.64, 0.6])
+    assert res.levels[-1]["test_accuracy"] is None and res.levels[-1]["kept"] == int(0.6 * sum(p.numel() for _, p in prunable_parameters(model)) + 0.5)
     total = sum(p.numel() for _, p in prunable_parameters(model))
     kept = sum(int(m.sum()) for m in res.masks.values())
     assert kept == int(0.6 * total + 0.5)

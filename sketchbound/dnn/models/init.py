@@ -1,7 +1,7 @@
 """Weight initialisations of Table IV: Kaiming (default), normal, Xavier.
 
 Only conv/linear weights are drawn from the scheme (the prunable tensors the scores depend on,
-see :mod:`sketchbound.dnn.prunable`); biases are set to 0 and BatchNorm to ``γ = 1, β = 0``.
+see :mod:`sketchbound.dnn.models.prunable`); biases are set to 0 and BatchNorm to ``γ = 1, β = 0``.
 
 * ``"kaiming"``: ``N(0, 2 / fan_in)`` (He et al. 2015, ``kaiming_normal_`` with ReLU gain);
   the paper's default (§7).
@@ -34,7 +34,7 @@ def initialize(model: nn.Module, scheme: str = "kaiming", *, seed=None, std: flo
     if not (isinstance(std, numbers.Real) and std > 0):
         raise ValueError(f"std must be a positive number, got {std!r}")
     gen = _torch_generator(seed)
-    from ..prunable import is_prunable_module
+    from .prunable import is_prunable_module
 
     with torch.no_grad():
         for m in model.modules():

@@ -5,7 +5,7 @@ classifier ``512·width → num_classes``. A max-pool is skipped once the featur
 ``image_size`` works (32 for CIFAR, 28 for Fashion-MNIST, 8 for toy tests).
 
 >>> net = VGG("vgg19", in_channels=3, num_classes=10, image_size=32)
->>> from sketchbound.dnn.prunable import count_prunable
+>>> from sketchbound.dnn.models.prunable import count_prunable
 >>> count_prunable(net)
 20024000
 """

@@ -28,7 +28,6 @@ Layouts read
 """
 from __future__ import annotations
 
-import gzip
 import os
 import pickle
 from dataclasses import dataclass
@@ -37,6 +36,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+
+from sketchbound._io import atomic_write
+from sketchbound.dnn.data.idx import IDX_FILES, find_idx_dir, read_idx, read_idx_split
 
 __all__ = [
     "DATASETS",
@@ -55,6 +57,7 @@ __all__ = [
     "normalize",
     "random_normal_like",
     "dataset_info",
+    "canonical_dataset",
 ]
 
 #: default search roots (tried in order when ``root`` is None); env ``SKETCHBOUND_DATA`` is tried first
@@ -166,42 +169,6 @@ def _make(name, xtr, ytr, xte, yte, num_classes) -> TensorDataset:
 
 
 # --------------------------------------------------------------------------------------------- IDX (MNIST)
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (``.gz`` or plain) into a numpy array (magic ``0 0 type ndim``, big-endian dims)."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic {raw[:4]!r})")
-    ndim = raw[3]
-    dims = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    offset = 4 + 4 * ndim
-    count = int(np.prod(dims)) if dims else 1
-    if len(raw) - offset < count * dtype.itemsize:
-        raise ValueError(f"{path}: truncated IDX file (dims {dims})")
-    return np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(dims).astype(dtype.newbyteorder("="))
-
-
-_IDX_FILES = {"train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
-              "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte"}
-
-
-def _find_idx_dir(root: Path) -> Path | None:
-    for d in (root, root / "data", root / "package" / "data"):
-        if all(any((d / (f + ext)).is_file() for ext in ("", ".gz")) for f in _IDX_FILES.values()):
-            return d
-    return None
-
-
-def _idx_file(d: Path, stem: str) -> Path:
-    return d / stem if (d / stem).is_file() else d / (stem + ".gz")
-
-
 def _candidate_roots(name: str, root) -> list[Path]:
     if root is not None:
         return [Path(root)]
@@ -222,16 +189,11 @@ def _missing(name: str, roots: Sequence[Path], expected: str) -> FileNotFoundErr
 def _load_idx_dataset(name: str, root) -> TensorDataset:
     roots = _candidate_roots(name, root)
     for r in roots:
-        d = _find_idx_dir(r)
+        d = find_idx_dir(r)
         if d is not None:
-            xtr = read_idx(_idx_file(d, _IDX_FILES["train_x"]))
-            ytr = read_idx(_idx_file(d, _IDX_FILES["train_y"]))
-            xte = read_idx(_idx_file(d, _IDX_FILES["test_x"]))
-            yte = read_idx(_idx_file(d, _IDX_FILES["test_y"]))
-            if xtr.ndim != 3 or xtr.shape[0] != ytr.shape[0] or xte.shape[0] != yte.shape[0]:
-                raise ValueError(f"{d}: inconsistent IDX shapes {xtr.shape}, {ytr.shape}, {xte.shape}, {yte.shape}")
+            xtr, ytr, xte, yte = read_idx_split(d, 10)
             return _make(name, xtr[:, None], ytr, xte[:, None], yte, 10)
-    files = ", ".join(f + "[.gz]" for f in _IDX_FILES.values())
+    files = ", ".join(f + "[.gz]" for f in IDX_FILES.values())
     raise _missing(name, roots, f"{files} in the root, root/data or root/package/data")
 
 
@@ -351,9 +313,7 @@ def load_tiny_imagenet(root=None, image_size: int = 64) -> TensorDataset:
     arrays = dict(xtr=np.stack(xtr), ytr=np.asarray(ytr, np.int64), xte=np.stack(xte), yte=np.asarray(yte, np.int64),
                   k=np.asarray(len(wnids)))
     try:
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, cache)
+        atomic_write(cache, lambda f: np.savez(f, **arrays))
     except OSError:
         pass
     return _make("tiny-imagenet", arrays["xtr"], arrays["ytr"], arrays["xte"], arrays["yte"], len(wnids))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["PRUNABLE_TYPES", "is_prunable_module", "prunable_modules", "prunable_parameters", "prunable_names", "count_prunable"]
+__all__ = ["PRUNABLE_TYPES", "is_prunable_module", "prunable_modules", "prunable_parameters", "count_prunable"]
 
 #: module types whose ``weight`` is prunable (convolutions and linear layers)
 PRUNABLE_TYPES: tuple[type, ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -46,11 +46,6 @@ def prunable_parameters(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
     :mod:`torch.nn.utils.prune`, its ``weight_orig`` parameter is returned under the name ``"<module>.weight"``.
     """
     return [(f"{n}.weight" if n else "weight", _weight(m)) for n, m in prunable_modules(model)]
-
-
-def prunable_names(model: nn.Module) -> list[str]:
-    """Names of the prunable weights, in order (the keys of every score/mask dict)."""
-    return [n for n, _ in prunable_parameters(model)]
 
 
 def count_prunable(model: nn.Module) -> int:

@@ -1,7 +1,7 @@
 """Masks from scores, shared by every pruning method (paper §3, §7, Appendix A).
 
 ``make_mask(scores, density, mode, rng=...)`` turns a dict ``{parameter name: score tensor}`` (from
-:func:`sketchbound.dnn.scores.compute_scores`) into a dict of masks of the same shapes. The number
+:func:`sketchbound.dnn.pruning.scores.compute_scores`) into a dict of masks of the same shapes. The number
 kept is ``k = round(density × d)`` (``d`` = total prunable weights, ``round`` = half up), **exactly**,
 for every binary mode — also when scores tie (no ``score <= threshold`` test: Synaptic-Flow's
 issue #12 cannot happen; selection is by ``topk`` with exact counts).
@@ -59,9 +59,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import sampling as _sampling
-from ..probabilities import from_scores
-from .prunable import prunable_parameters
+from sketchbound import sampling as _sampling
+from sketchbound.probabilities import from_scores
+from sketchbound.dnn.models.prunable import prunable_parameters
 
 __all__ = [
     "MASK_MODES",

@@ -1,7 +1,7 @@
 """Inputs for pruning (paper §5, §7): real batches and three data-free distributions.
 
 A *batch source* is any callable ``source(generator) -> (x, y)`` (``y`` may be ``None``); the score
-functions of :mod:`sketchbound.dnn.scores` call it once per batch they need, so a data-free source
+functions of :mod:`sketchbound.dnn.pruning.scores` call it once per batch they need, so a data-free source
 is redrawn at every call (e.g. at every SynFlow round, as §7 does for χ inputs).
 :func:`as_batch_source` also accepts an ``(x, y)`` tuple (a fixed batch) or any iterable of
 batches (a ``DataLoader``; cycled).

@@ -1,11 +1,11 @@
 """Pruning scores, one function per method (paper §5, §7): ``(model, batch_source, ...) -> {name: score}``.
 
-Every function returns a dict keyed by :func:`~sketchbound.dnn.prunable.prunable_parameters` names
+Every function returns a dict keyed by :func:`~sketchbound.dnn.models.prunable.prunable_parameters` names
 with score tensors of the parameters' shapes; **higher score = more important** (keep the highest),
-for every method, so :func:`~sketchbound.dnn.masks.make_mask` treats them alike. The model is never
+for every method, so :func:`~sketchbound.dnn.pruning.masks.make_mask` treats them alike. The model is never
 modified (methods that need forward/backward passes work on a deep copy).
 
-``batch_source`` is anything :func:`~sketchbound.dnn.inputs.as_batch_source` accepts (a callable
+``batch_source`` is anything :func:`~sketchbound.dnn.pruning.inputs.as_batch_source` accepts (a callable
 ``source(generator) -> (x, y)``, an ``(x, y)`` tuple, a DataLoader); ``generator`` (``None``, an
 int seed or a ``torch.Generator``) drives the data-free sources and the random parts, so the same
 seed gives the same scores.
@@ -30,7 +30,7 @@ Methods (:data:`METHODS`):
   ``K = 3`` SGD steps — meta-gradients through the inner steps.
 
 >>> from sketchbound.dnn.models import get_model
->>> from sketchbound.dnn.inputs import make_input_source
+>>> from sketchbound.dnn.pruning.inputs import make_input_source
 >>> net = get_model("lenet300100", 1, 10, 8, width=0.1, seed=0)
 >>> src = make_input_source("ones", shape=(1, 8, 8), batch_size=1)
 >>> sc = compute_scores("synflow", net, src, density=0.1, rounds=5, generator=0)
@@ -47,9 +47,9 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from .inputs import as_batch_source, as_torch_generator
-from .masks import MASK_MODES, make_mask
-from .prunable import prunable_parameters
+from sketchbound.dnn.pruning.inputs import as_batch_source, as_torch_generator
+from sketchbound.dnn.pruning.masks import MASK_MODES, make_mask
+from sketchbound.dnn.models.prunable import prunable_parameters
 
 __all__ = [
     "METHODS",

@@ -16,13 +16,14 @@ import dataclasses
 import hashlib
 import json
 import math
-import sys
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from sketchbound._cli import OneLineParser
 
 __all__ = [
     "RunConfig",
@@ -34,15 +35,15 @@ __all__ = [
     "config_from_args",
     "to_toml",
     "read_toml",
-    "write_text_atomic",
     "OneLineParser",
+    "HASH_V1_FIELDS",
 ]
 
-#: pruning methods: ``dense`` (no pruning) + :data:`sketchbound.dnn.scores.METHODS` (``imp`` = :mod:`~sketchbound.dnn.imp`)
+#: pruning methods: ``dense`` (no pruning) + :data:`sketchbound.dnn.pruning.scores.METHODS` (``imp`` = :mod:`~sketchbound.dnn.experiments.imp`)
 METHODS = ("dense", "random", "magnitude", "snip", "grasp", "synflow", "prospr", "imp")
-#: pruning inputs (:data:`sketchbound.dnn.inputs.INPUT_KINDS`)
+#: pruning inputs (:data:`sketchbound.dnn.pruning.inputs.INPUT_KINDS`)
 INPUTS = ("real", "normal", "chi", "sparse", "ones")
-#: mask modes (:data:`sketchbound.dnn.masks.MASK_MODES`)
+#: mask modes (:data:`sketchbound.dnn.pruning.masks.MASK_MODES`)
 MASKS = ("global", "layerwise", "randomized", "layerwise_randomized", "algorithm1")
 MASK_ALIASES = {"threshold": "global", "hard": "global", "random": "randomized", "rand": "randomized"}
 INITS = ("kaiming", "normal", "xavier")
@@ -50,6 +51,15 @@ MASK_VALUES = ("scale-init", "support")
 SNIP_LOSSES = ("cross_entropy", "l1", "mse")
 IMP_DATA = ("real", "random")
 _SMALL_28 = ("mnist", "fashion-mnist")
+
+#: the hashed fields of the first recorded runs (``dnn/results/*_runs``): always part of the run hash.
+#: Never add to this set: a field added later is hashed only when it differs from its default.
+HASH_V1_FIELDS = frozenset({
+    "model", "dataset", "method", "inputs", "mask", "density", "seed", "init", "width", "pad_to", "epochs",
+    "batch_size", "lr", "momentum", "weight_decay", "augment", "mask_values", "prune_batch_size",
+    "prune_batches", "synflow_rounds", "snip_loss", "imp_rewind", "imp_data", "imp_epochs", "prune_fraction",
+    "train_subset",
+})
 
 
 def _meta(help: str, hash: bool = True, choices=None):
@@ -88,6 +98,10 @@ class RunConfig:
     train_subset: int | None = field(default=None, metadata=_meta("use only the first N training images (smoke runs)"))
     data_root: str | None = field(default=None, metadata=_meta("dataset folder (default: standard locations)", hash=False))
     eval_every: int = field(default=0, metadata=_meta("also evaluate every N epochs (0: only at the end)", hash=False))
+    # ---- fields added after the first recorded runs: hashed only when they differ from their default
+    min_per_layer: int = field(default=1, metadata=_meta(
+        "weights every layer keeps at least (1: the guard of the first recorded runs; 0: the published "
+        "codes' unguarded threshold)"))
 
     def __post_init__(self):
         m = MASK_ALIASES.get(self.mask, self.mask)
@@ -107,6 +121,7 @@ class RunConfig:
         for name in ("prune_batch_size", "prune_batches", "synflow_rounds"):
             self._check_num(name, int, lo=1)
         self._check_num("eval_every", int, lo=0)
+        self._check_num("min_per_layer", int, lo=0)
         for name in ("pad_to", "epochs", "batch_size", "imp_epochs", "train_subset"):
             if getattr(self, name) is not None:
                 self._check_num(name, int, lo=1)
@@ -137,9 +152,9 @@ class RunConfig:
     # ---- derived values
     def canonical(self) -> "RunConfig":
         """Model/dataset names in canonical form (``VGG-19`` → ``vgg19``, ``fmnist`` → ``fashion-mnist``)."""
-        from .data import canonical_dataset  # noqa: PLC0415
+        from sketchbound.dnn.data import canonical_dataset  # noqa: PLC0415
         try:
-            from .models import canonical_name  # noqa: PLC0415
+            from sketchbound.dnn.models import canonical_name  # noqa: PLC0415
             model = canonical_name(self.model)
         except ImportError:  # pragma: no cover - models package not present
             model = self.model.lower()
@@ -167,8 +182,19 @@ class RunConfig:
         return dataclasses.replace(c, **upd)
 
     def hashed_dict(self) -> dict:
+        """The fields that name the run: every hashed field of :data:`HASH_V1_FIELDS` (the fields that
+        existed when the first runs were recorded, hashed as they always were), plus any field added
+        since **only when it differs from its default** (the open_lth rule), so adding a defaulted
+        field never renames a finished run."""
         r = self.resolved()
-        return {f.name: getattr(r, f.name) for f in fields(r) if f.metadata.get("hash", True)}
+        out = {}
+        for f in fields(r):
+            if not f.metadata.get("hash", True):
+                continue
+            v = getattr(r, f.name)
+            if f.name in HASH_V1_FIELDS or v != f.default:
+                out[f.name] = v
+        return out
 
     def config_hash(self) -> str:
         """SHA-256 (first 12 hex digits) of the canonical JSON of the hashed, resolved fields."""
@@ -184,14 +210,14 @@ class RunConfig:
         return Path(runs_dir) / self.run_name()
 
     def schedule(self):
-        """The :class:`~sketchbound.dnn.train.Schedule` of this run (milestones scaled to ``epochs``)."""
-        from .train import Schedule  # noqa: PLC0415
+        """The :class:`~sketchbound.dnn.training.Schedule` of this run (milestones scaled to ``epochs``)."""
+        from sketchbound.dnn.training import Schedule  # noqa: PLC0415
         r = self.resolved()
         return Schedule.paper(r.dataset, r.epochs, batch_size=r.batch_size, lr=r.lr, momentum=r.momentum,
                               weight_decay=r.weight_decay)
 
     def imp_schedule(self):
-        from .train import Schedule  # noqa: PLC0415
+        from sketchbound.dnn.training import Schedule  # noqa: PLC0415
         r = self.resolved()
         if r.imp_epochs is None:
             return self.schedule()
@@ -199,7 +225,7 @@ class RunConfig:
                               weight_decay=r.weight_decay)
 
     def trainer_key(self) -> tuple:
-        """Runs with equal keys can share one :class:`~sketchbound.dnn.train.ConcurrentTrainer` (same data/schedule)."""
+        """Runs with equal keys can share one :class:`~sketchbound.dnn.training.ConcurrentTrainer` (same data/schedule)."""
         r = self.resolved()
         return (r.dataset, r.data_root, r.pad_to, r.train_subset, r.epochs, r.batch_size, r.lr, r.momentum,
                 r.weight_decay, r.augment, r.eval_every)
@@ -287,25 +313,7 @@ def to_toml(d: dict, _prefix: str = "") -> str:
     return out.strip("\n") + "\n"
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder + ``os.replace``)."""
-    import os  # noqa: PLC0415
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, p)
-
-
 # --------------------------------------------------------------------------------------------- CLI
-class OneLineParser(argparse.ArgumentParser):
-    """argparse parser whose errors are one line on stderr and exit status 2."""
-
-    def error(self, message):  # noqa: D401
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        sys.exit(2)
-
-
 def _base_type(tp):
     """``int | None`` → (int, True); ``bool`` → (bool, False)."""
     origin = typing.get_origin(tp)

@@ -7,7 +7,7 @@ the milestones at the same fractions of training (:meth:`Schedule.paper` with ``
 
 Masks
 -----
-A mask is ``{parameter name: tensor}`` over the prunable weights (see :mod:`sketchbound.dnn.prunable`).
+A mask is ``{parameter name: tensor}`` over the prunable weights (see :mod:`sketchbound.dnn.models.prunable`).
 Pruned weights stay *exactly* zero: the gradient is multiplied by the mask before weight decay and
 momentum, and the weight is multiplied by the mask again after every optimizer step (momentum and
 weight decay would otherwise move it). Masks of Algorithm 1 may be *weighted* (kept entries hold
@@ -41,7 +41,7 @@ differ only by floating-point effects.
 """
 from __future__ import annotations
 
-import copy
+import contextlib
 import math
 import os
 import time
@@ -53,7 +53,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import TensorDataset, augment_epoch
+from sketchbound._io import atomic_write
+
+from sketchbound.dnn.data import TensorDataset, augment_epoch
 
 try:  # tqdm is a declared dependency, but keep the trainer importable without it
     from tqdm.auto import tqdm
@@ -232,12 +234,11 @@ class TrainResult:
         return asdict(self)
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def _normalize(x: torch.Tensor, m: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """The trainer's pixel normalisation ``(x·(1/255) − m)/s``. It multiplies by ``1/255`` where
+    :func:`sketchbound.dnn.data.normalize` (pruning inputs) divides by 255; the two differ in the last bit
+    for half of the pixel values, and both are kept so recorded runs reproduce bit for bit."""
+    return (x.float() * (1.0 / 255.0) - m) / s
 
 
 @torch.no_grad()
@@ -252,7 +253,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mean, std, *, b
     correct = torch.zeros((), dtype=torch.int64, device=dev)
     loss = torch.zeros((), dtype=torch.float64, device=dev)
     for i in range(0, x.shape[0], batch_size):
-        xb = (x[i:i + batch_size].to(dev).float() * (1.0 / 255.0) - m) / s
+        xb = _normalize(x[i:i + batch_size].to(dev), m, s)
         yb = y[i:i + batch_size].to(dev)
         if channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
@@ -313,7 +314,6 @@ class _JobState:
         self.graph = None
         self.stream = torch.cuda.Stream(device=dev) if tr.cuda_graphs else None
         self.epoch_t0 = 0.0
-        self.finished_result: dict | None = None
         self._load_or_start()
 
     # ---- checkpoint
@@ -329,7 +329,8 @@ class _JobState:
 
     def save(self) -> None:
         if self.job.checkpoint is not None:
-            _atomic_torch_save(self._state(), Path(self.job.checkpoint))
+            state = self._state()
+            atomic_write(Path(self.job.checkpoint), lambda f: torch.save(state, f))
 
     def _load_or_start(self) -> None:
         path = self.job.checkpoint
@@ -367,7 +368,7 @@ class _JobState:
         idx = self.arange_b + self.step * tr.schedule.batch_size
         xb = self.ex.index_select(0, idx)
         yb = self.ey.index_select(0, idx)
-        x = (xb.float() * (1.0 / 255.0) - tr.mean_t) / tr.std_t
+        x = _normalize(xb, tr.mean_t, tr.std_t)
         if tr.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, yb
@@ -433,7 +434,7 @@ class _JobState:
     # ---- epochs
     def begin_epoch(self) -> None:
         tr = self.tr
-        ctx = torch.cuda.stream(self.stream) if self.stream is not None else _nullcontext()
+        ctx = torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext()
         if self.stream is not None:
             self.stream.wait_stream(torch.cuda.current_stream(tr.device))
         with ctx, torch.no_grad():
@@ -470,14 +471,6 @@ class _JobState:
         tr = self.tr
         return evaluate(self.model, tr.data.x_test, tr.data.y_test, tr.data.mean, tr.data.std,
                         batch_size=tr.eval_batch_size, amp=tr.amp, channels_last=tr.channels_last)
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def _auto(flag, default: bool) -> bool:
@@ -610,8 +603,3 @@ def train(model: nn.Module, data: TensorDataset, schedule: Schedule, *, masks: M
     """Train one masked model (a :class:`ConcurrentTrainer` with one job); ``kw`` go to the trainer."""
     tr = ConcurrentTrainer([TrainJob(model, masks, seed, checkpoint, name, start_step, mask_values)], data, schedule, **kw)
     return tr.run(stop_after_epochs=stop_after_epochs, max_steps=max_steps, on_step=on_step)[0]
-
-
-def clone_model(model: nn.Module) -> nn.Module:
-    """A deep copy (used to keep the initial weights of a run)."""
-    return copy.deepcopy(model)

@@ -2,7 +2,7 @@
 
 ``RandomizedSketch`` keeps ``n - round(amount · n)`` entries (``amount`` = fraction *pruned*, or an
 int count, exactly as torch's own methods) sampled without replacement with probability ∝
-importance score (successive sampling, the torch backend of :mod:`sketchbound.dnn.masks`).
+importance score (successive sampling, the torch backend of :mod:`sketchbound.dnn.pruning.masks`).
 
 * On one tensor (``RandomizedSketch.apply(module, "weight", amount=…)`` or :func:`randomized_sketch`)
   it is the layerwise randomized mask of Appendix A.
@@ -12,7 +12,7 @@ importance score (successive sampling, the torch backend of :mod:`sketchbound.dn
   or call :func:`global_randomized_sketch` to get the paper's version: per-layer counts from the
   global hard threshold, then per-layer sampling.
 
-Sampling is ∝ the scores; signed scores are shifted by their minimum (as in :mod:`sketchbound.dnn.masks`).
+Sampling is ∝ the scores; signed scores are shifted by their minimum (as in :mod:`sketchbound.dnn.pruning.masks`).
 Default importance: ``|weight|`` for ``apply``/the helpers below (``prune.global_unstructured``
 itself defaults to the signed weights, so pass ``importance_scores`` there). ``seed`` makes it reproducible.
 
@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from .masks import _split_counts, sample_without_replacement
+from sketchbound.dnn.pruning.masks import _split_counts, sample_without_replacement
 
 __all__ = ["RandomizedSketch", "randomized_sketch", "global_randomized_sketch"]
 

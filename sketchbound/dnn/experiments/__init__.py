@@ -1,0 +1,2 @@
+"""Experiments: typed run configs (dataclass ↔ flags ↔ TOML, hashed run directories), one run, IMP,
+paper tables with paired statistics, the pruning CLI, the trainer benchmark and the deep-theory study."""

@@ -1,0 +1,340 @@
+"""Run one configuration (or many) end to end: init → scores → mask → masked training → result.json (§7).
+
+``python -m sketchbound.dnn.run --model resnet20 --dataset fashion-mnist --method synflow --inputs chi
+--mask randomized --density 0.05 --seed 0 --epochs 2`` trains one run in
+``<runs-dir>/<name>-<hash>/`` (see :mod:`sketchbound.dnn.experiments.config`), which holds ``config.json``,
+``config.toml``, ``log.txt``, ``mask.pt``, ``checkpoint.pt`` (every epoch) and, when finished,
+``result.json`` (accuracy, density, per-layer kept counts, ``c_stats`` = |w*/w⁰| quantiles over kept weights
+and ℓ1/ℓ2 of the kept initial weights (:func:`sketchbound.dnn.theory.layers.kept_weight_stats`), seed, command, torch version, device name,
+git commit, date). A finished run is not run again (``--force`` reruns it); a killed run resumes from
+its last checkpoint with the saved mask.
+
+Pipeline of one run (paper §7): the model is built by ``get_model(..., init, seed=seed)``; pruning
+scores are computed on a copy of it by ``compute_scores(method, model, inputs)`` with the §5/§7 input
+kind (all-ones, χ, matched normal, sparse, real batches of 256), and the mask by
+``make_mask(scores, density, mode, rng)``; IMP (§7, Table II) runs :func:`sketchbound.dnn.experiments.imp.imp` and
+trains the final mask from the rewind point. Matched-normal inputs use the per-channel mean/std of
+the *normalised* training images (the space the network sees).
+
+:func:`run_configs` trains many runs, grouping those with the same data and schedule into one
+:class:`~sketchbound.dnn.training.ConcurrentTrainer` (``concurrent`` jobs at once; default 8 on CUDA).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from sketchbound._io import atomic_write
+from sketchbound.seeds import stream_seed
+from sketchbound.dnn.experiments.config import OneLineParser, RunConfig, add_config_arguments, config_from_args, read_toml
+from sketchbound.dnn.data import TensorDataset, dataset_info, load_dataset
+from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, mask_density
+
+__all__ = ["run_one", "run_configs", "is_finished", "load_result", "prepare_job", "prune_at_init", "build_model",
+           "compute_mask", "main", "environment"]
+
+RESULT_FILE = "result.json"
+
+
+# --------------------------------------------------------------------------------------------- helpers
+class _RunLog:
+    def __init__(self, path: Path, echo: bool = False):
+        self.path, self.echo = path, echo
+
+    def __call__(self, msg: str) -> None:
+        line = f"{_dt.datetime.now().isoformat(timespec='seconds')} {msg}"
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+        if self.echo:
+            print(line, file=sys.stderr)
+
+
+def _git_commit() -> str | None:
+    try:
+        root = Path(__file__).resolve().parents[2]
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment(device: torch.device) -> dict:
+    """Versions and hardware for result.json."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    return {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
+            "device_name": name, "git_commit": _git_commit(), "host": platform.node()}
+
+
+def is_finished(cfg: RunConfig, runs_dir: str | Path) -> bool:
+    return (cfg.run_dir(runs_dir) / RESULT_FILE).is_file()
+
+
+def load_result(cfg: RunConfig, runs_dir: str | Path) -> dict | None:
+    p = cfg.run_dir(runs_dir) / RESULT_FILE
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+_DATA_CACHE: dict[tuple, TensorDataset] = {}
+
+
+def _data_for(cfg: RunConfig) -> TensorDataset:
+    r = cfg.resolved()
+    key = (r.dataset, r.data_root, r.pad_to, r.train_subset)
+    if key not in _DATA_CACHE:
+        base_key = (r.dataset, r.data_root)
+        ds = _DATA_CACHE.get(base_key + (None, None))
+        if ds is None:
+            ds = load_dataset(r.dataset, r.data_root)
+            _DATA_CACHE[base_key + (None, None)] = ds
+        if r.pad_to is not None:
+            ds = ds.pad_to(r.pad_to)
+        if r.train_subset is not None:
+            ds = ds.subset(r.train_subset)
+        _DATA_CACHE[key] = ds
+    return _DATA_CACHE[key]
+
+
+# --------------------------------------------------------------------------------------------- masks
+def _batch_source(cfg: RunConfig, data: TensorDataset, device: torch.device):
+    from sketchbound.dnn.pruning.inputs import make_input_source  # noqa: PLC0415
+    shape = (data.in_channels, data.image_size, data.image_size)
+    # SynFlow's objective R = 1ᵀ f(x; |θ|) takes one input (§5.1, eq. (3)/(4)); a batch of identical
+    # all-ones inputs only rescales the scores, and for χ inputs one fresh draw per round is §7's protocol
+    batch = 1 if cfg.method == "synflow" else cfg.prune_batch_size
+    kw = dict(shape=shape, batch_size=batch, num_classes=data.num_classes)
+    if cfg.inputs in ("real", "normal"):
+        g = torch.Generator().manual_seed(stream_seed(cfg.seed, "pruning-inputs"))
+        n = min(len(data), max(10000, cfg.prune_batch_size))
+        idx = torch.randperm(len(data), generator=g)[:n]
+        xs = data.normalized(data.x_train[idx.to(data.x_train.device)]).cpu()
+        kw["data"] = (xs, data.y_train[idx.to(data.y_train.device)].cpu())
+    return make_input_source(cfg.inputs, **kw)
+
+
+def compute_mask(cfg: RunConfig, model: torch.nn.Module, data: TensorDataset, device: torch.device, log,
+                 progress: bool = False) -> dict:
+    """Mask (and IMP rewind state) of one run; returns ``{"masks", "start_step", "init_state", "extra"}``."""
+    cfg = cfg.resolved()
+    out = {"masks": None, "start_step": 0, "init_state": None, "extra": {}}
+    if cfg.method == "dense":
+        return out
+    t0 = time.perf_counter()
+    if cfg.method == "imp":
+        from sketchbound.dnn.experiments.imp import imp  # noqa: PLC0415
+        res = imp(model, data, cfg.schedule(), density=cfg.density, rewind_step=cfg.imp_rewind, seed=cfg.seed,
+                  prune_fraction=cfg.prune_fraction, data_mode=cfg.imp_data, mask_mode=cfg.mask,
+                  level_schedule=cfg.imp_schedule(), log=log, device=device, progress=progress)
+        out.update(masks=res.masks, start_step=res.rewind_step,
+                   init_state={k: v.cpu() for k, v in res.rewind_state.items()})
+        out["extra"]["imp_levels"] = res.levels
+    else:
+        from sketchbound.dnn.pruning.masks import make_mask  # noqa: PLC0415
+        from sketchbound.dnn.pruning.scores import compute_scores  # noqa: PLC0415
+        source = _batch_source(cfg, data, device)
+        kw: dict = {"generator": cfg.seed}
+        if cfg.method == "synflow":
+            inter = cfg.mask if cfg.mask in ("global", "layerwise", "randomized", "layerwise_randomized") else "randomized"
+            kw.update(density=cfg.density, rounds=cfg.synflow_rounds, mode=inter, min_per_layer=cfg.min_per_layer)
+        elif cfg.method == "snip":
+            kw.update(loss=cfg.snip_loss, num_batches=cfg.prune_batches)
+        elif cfg.method == "grasp":
+            kw.update(num_batches=cfg.prune_batches)
+        elif cfg.method == "prospr":
+            kw.update(loss=cfg.snip_loss)
+        scores = compute_scores(cfg.method, model, source, **kw)
+        masks = make_mask(scores, cfg.density, cfg.mask, rng=stream_seed(cfg.seed, "mask"),
+                          min_per_layer=cfg.min_per_layer)
+        out["masks"] = {k: v.detach().cpu() for k, v in masks.items()}
+    out["extra"]["mask_seconds"] = time.perf_counter() - t0
+    log(f"mask: method {cfg.method} inputs {cfg.inputs} mode {cfg.mask} density {cfg.density} "
+        f"({out['extra']['mask_seconds']:.1f}s)")
+    return out
+
+
+def build_model(cfg: RunConfig, data: TensorDataset, device: torch.device) -> torch.nn.Module:
+    """The run's network at initialisation (``get_model(..., init, seed=seed)``), on ``device``."""
+    from sketchbound.dnn.models import get_model  # noqa: PLC0415
+    cfg = cfg.resolved()
+    return get_model(cfg.model, data.in_channels, data.num_classes, data.image_size, cfg.init, width=cfg.width,
+                     seed=cfg.seed).to(device)
+
+
+def prune_at_init(cfg: RunConfig, device: torch.device | str = "cpu", *, log=lambda msg: None,
+                  progress: bool = False, data: TensorDataset | None = None):
+    """The pruning half of a run, without training: ``(model, saved, data)`` where ``saved`` is what
+    :func:`compute_mask` returns. Used by :func:`prepare_job` and by ``python -m sketchbound.dnn.prune``,
+    so the CLI shows exactly the mask a run would train."""
+    device = torch.device(device)
+    cfg = cfg.resolved()
+    data = _data_for(cfg) if data is None else data
+    model = build_model(cfg, data, device)
+    return model, compute_mask(cfg, model, data, device, log, progress=progress), data
+
+
+# --------------------------------------------------------------------------------------------- one run
+def prepare_job(cfg: RunConfig, runs_dir, device: torch.device, *, progress: bool = False, echo: bool = False,
+                command: str | None = None):
+    """Create the run directory, build the model, load or compute the mask; returns ``(TrainJob, meta)``."""
+    cfg = cfg.resolved()
+    d = cfg.run_dir(runs_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    atomic_write(d / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+    atomic_write(d / "config.toml", f"# run {cfg.run_name()}\n[run]\n" + cfg.to_toml())
+    log = _RunLog(d / "log.txt", echo=echo)
+    log(f"start: {command or ' '.join(sys.argv)}")
+    data = _data_for(cfg)
+    model = build_model(cfg, data, device)
+    mask_file = d / "mask.pt"
+    if mask_file.is_file():
+        saved = torch.load(mask_file, map_location="cpu", weights_only=False)
+        log("mask: loaded mask.pt")
+    else:
+        saved = compute_mask(cfg, model, data, device, log, progress=progress)
+        atomic_write(mask_file, lambda f: torch.save(saved, f))
+    if saved.get("init_state") is not None:
+        model.load_state_dict(saved["init_state"])
+    from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
+    # the initial prunable weights (before a weighted mask scales them), for result.json's c_stats
+    init_weights = {n: p.detach().cpu().clone() for n, p in prunable_parameters(model)}
+    job = TrainJob(model=model, masks=saved["masks"], seed=cfg.seed, checkpoint=d / "checkpoint.pt",
+                   name=cfg.run_name(), start_step=int(saved.get("start_step", 0)), mask_values=cfg.mask_values, log=log)
+    meta = {"cfg": cfg, "dir": d, "log": log, "extra": saved.get("extra", {}), "masks": saved["masks"],
+            "data": data, "t0": time.time(), "command": command or " ".join(sys.argv),
+            "model": model, "init_weights": init_weights}
+    return job, meta
+
+
+def _write_result(meta: dict, res: TrainResult, device: torch.device) -> dict:
+    cfg: RunConfig = meta["cfg"]
+    masks = meta["masks"]
+    if masks:
+        density, kept, size = mask_density(masks)
+    else:
+        density, kept, size = 1.0, {}, {}
+    out = {
+        "run": cfg.run_name(), "hash": cfg.config_hash(), "config": cfg.to_dict(),
+        "accuracy": res.test_accuracy, "test_loss": res.test_loss, "train_loss": res.train_loss,
+        "train_accuracy": res.train_accuracy, "density": density, "target_density": cfg.density,
+        "kept_per_layer": kept, "size_per_layer": size, "seed": cfg.seed, "epochs": res.epochs_done,
+        "steps": res.steps, "resumed_from_epoch": res.resumed_from_epoch, "history": res.history,
+        "data": dataset_info(meta["data"]), "command": meta["command"],
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "wall_s": time.time() - meta["t0"], **environment(device), **meta["extra"],
+    }
+    if meta.get("model") is not None and meta.get("init_weights") is not None:
+        from sketchbound.dnn.theory.layers import kept_weight_stats  # noqa: PLC0415
+        from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
+        final = {n: p.detach() for n, p in prunable_parameters(meta["model"])}
+        # |w*/w0| over kept weights and norms of the kept initial weights (Theorem 4.4's c in practice)
+        out["c_stats"] = kept_weight_stats(meta["init_weights"], final, masks or None)
+    atomic_write(meta["dir"] / RESULT_FILE, json.dumps(out, indent=2, default=str) + "\n")
+    meta["log"](f"done: accuracy {res.test_accuracy} density {density:.6f}")
+    return out
+
+
+def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, concurrent: int | None = None,
+                force: bool = False, progress: bool = True, echo: bool = False, command: str | None = None,
+                **trainer_kw) -> list[dict]:
+    """Run every config not finished yet (``force`` reruns) and return all results (in input order).
+
+    Configs sharing :meth:`RunConfig.trainer_key` are trained ``concurrent`` at a time in one
+    :class:`~sketchbound.dnn.training.ConcurrentTrainer` (default: 8 on CUDA, 1 on CPU).
+    """
+    dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    k = int(concurrent) if concurrent else (8 if dev.type == "cuda" else 1)
+    if k < 1:
+        raise ValueError(f"concurrent must be >= 1, got {concurrent!r}")
+    cfgs = [c.resolved() for c in configs]
+    pending = []
+    seen = set()
+    for c in cfgs:
+        name = c.run_name()
+        if name in seen:
+            continue
+        seen.add(name)
+        d = c.run_dir(runs_dir)
+        if force and (d / RESULT_FILE).is_file():
+            for f in (RESULT_FILE, "checkpoint.pt", "mask.pt"):
+                (d / f).unlink(missing_ok=True)
+        if not (d / RESULT_FILE).is_file():
+            pending.append(c)
+    groups: dict[tuple, list[RunConfig]] = {}
+    for c in pending:
+        groups.setdefault(c.trainer_key(), []).append(c)
+    for key, group in groups.items():
+        for i in range(0, len(group), k):
+            chunk = group[i:i + k]
+            prepared = [prepare_job(c, runs_dir, dev, progress=progress, echo=echo, command=command) for c in chunk]
+            c0 = chunk[0]
+            tr = ConcurrentTrainer([j for j, _ in prepared], prepared[0][1]["data"], c0.schedule(), device=dev,
+                                   augment=c0.augment, eval_every=c0.eval_every, progress=progress, **trainer_kw)
+            results = tr.run()
+            for (_, meta), res in zip(prepared, results):
+                if res.finished:
+                    _write_result(meta, res, dev)
+            del tr
+    return [load_result(c, runs_dir) for c in cfgs]
+
+
+def run_one(cfg: RunConfig, runs_dir="runs", **kw) -> dict:
+    """Run (or load the finished result of) one configuration."""
+    return run_configs([cfg], runs_dir, **kw)[0]
+
+
+# --------------------------------------------------------------------------------------------- CLI
+def build_parser() -> OneLineParser:
+    p = OneLineParser(prog="python -m sketchbound.dnn.run",
+                      description="Prune at initialization and train one run (paper §7); see sketchbound.dnn.experiments.config.")
+    p.add_argument("--config", help="TOML file with a [run] table (flags override it)")
+    p.add_argument("--runs-dir", default="runs", help="parent of the run directories (default: runs)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    p.add_argument("--force", action="store_true", help="rerun even if result.json exists")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    p.add_argument("--print-dir", action="store_true", help="print the run directory and exit")
+    add_config_arguments(p)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = build_parser()
+    args = p.parse_args(argv)
+    try:
+        base = {}
+        if args.config:
+            t = read_toml(args.config)
+            base = t.get("run", t)
+        cfg = config_from_args(args, base).resolved()
+    except (ValueError, FileNotFoundError) as e:
+        p.error(str(e).splitlines()[0])
+    if args.print_dir:
+        print(cfg.run_dir(args.runs_dir))
+        return 0
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        res = run_one(cfg, args.runs_dir, device=args.device, force=args.force, progress=not args.no_progress,
+                      echo=True, command="python -m sketchbound.dnn.run " + " ".join(argv_list))
+    except FileNotFoundError as e:
+        sys.stderr.write(f"{p.prog}: error: {str(e).splitlines()[0]}\n")
+        return 1
+    if res is None:
+        sys.stderr.write(f"{p.prog}: error: run did not finish\n")
+        return 1
+    print(json.dumps({"run_dir": str(cfg.run_dir(args.runs_dir)), "accuracy": res["accuracy"],
+                      "density": res["density"], "seed": res["seed"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,341 @@
+"""Sweep a paper table (§7, Tables I–VI): run every missing configuration, then print/write mean ± std.
+
+``python -m sketchbound.dnn.table dnn/configs/table1.toml`` expands the TOML sweep (variants × grid ×
+seeds), skips runs whose ``result.json`` exists, trains the rest (concurrently on a GPU, see
+:func:`sketchbound.dnn.run.run_configs`), and writes ``<out>/<name>.csv`` (the paper's layout, cells
+``mean ± std`` over seeds), ``<out>/<name>_long.csv`` (one row per cell: mean, std, n, reference) and
+``<out>/<name>.md`` (Markdown, with the paper's numbers below when the file has them), atomically.
+
+Table file format::
+
+    [table]
+    name = "table1_fmnist"
+    title = "..."
+    rows = ["model", "density"]      # grid keys that index the rows (the paper's row layout)
+    transpose = false                # true: variants are rows and `rows` keys become columns (Table II)
+    concurrent = 8                   # jobs per ConcurrentTrainer on a GPU (optional)
+
+    [base]                           # RunConfig fields shared by every run
+    dataset = "fashion-mnist"
+
+    [grid]                           # cross product; `seed` is averaged over
+    model = ["vgg19", "resnet20"]
+    density = [0.1, 0.05, 0.02]
+    seed = [0, 1, 2]
+
+    [[variant]]                      # one column: a name + RunConfig fields (+ optional reference)
+    name = "SynFlow"
+    method = "synflow"
+    inputs = "ones"
+    mask = "global"
+    reference = { "vgg19/0.1" = "93.01 ± 0.19" }   # key: row values joined by "/"
+
+The standard deviation is the sample standard deviation over seeds (ddof = 1; 0 for one seed).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from sketchbound._io import atomic_write
+from sketchbound.dnn.experiments.config import OneLineParser, RunConfig, read_toml
+
+__all__ = ["TableSpec", "load_table", "expand", "collect", "collect_stats", "render", "to_markdown", "main"]
+
+_CFG_FIELDS = {f.name for f in fields(RunConfig)}
+
+
+@dataclass
+class TableSpec:
+    """A parsed table file (see the module docstring)."""
+
+    name: str
+    title: str
+    rows: list[str]
+    base: dict
+    grid: dict[str, list]
+    variants: list[dict]
+    transpose: bool = False
+    concurrent: int | None = None
+    notes: str = ""
+    path: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _parse_value(s: str):
+    import tomllib  # noqa: PLC0415
+    try:
+        return tomllib.loads(f"v = {s}")["v"]
+    except tomllib.TOMLDecodeError:
+        return s
+
+
+def load_table(path, *, overrides: dict | None = None, seeds: int | None = None) -> TableSpec:
+    """Read and validate a table file; ``overrides`` (RunConfig fields) replace ``[base]`` and variant values,
+    ``seeds`` replaces the seed list by ``range(seeds)``."""
+    t = read_toml(path)
+    where = str(path)
+    if "table" not in t or "variant" not in t:
+        raise ValueError(f"{where}: a table file needs a [table] section and at least one [[variant]]")
+    tab = t["table"]
+    base = dict(t.get("base", {}))
+    grid = {k: (v if isinstance(v, list) else [v]) for k, v in t.get("grid", {}).items()}
+    variants = [dict(v) for v in t["variant"]]
+    for k in list(base) + list(grid):
+        if k not in _CFG_FIELDS:
+            raise ValueError(f"{where}: unknown config key {k!r}; accepted: {', '.join(sorted(_CFG_FIELDS))}")
+    for v in variants:
+        if "name" not in v:
+            raise ValueError(f"{where}: every [[variant]] needs a name")
+        bad = set(v) - _CFG_FIELDS - {"name", "reference"}
+        if bad:
+            raise ValueError(f"{where}: variant {v['name']!r} has unknown keys {sorted(bad)}")
+    names = [v["name"] for v in variants]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{where}: variant names must be unique, got {names}")
+    rows = list(tab.get("rows", [k for k in grid if k != "seed"]))
+    for r in rows:
+        if r not in grid:
+            raise ValueError(f"{where}: row key {r!r} is not a [grid] key ({', '.join(grid)})")
+    if overrides:
+        for k in overrides:
+            if k not in _CFG_FIELDS:
+                raise ValueError(f"override {k!r} is not a config key; accepted: {', '.join(sorted(_CFG_FIELDS))}")
+        for k, val in overrides.items():
+            if k in grid:  # a swept key becomes a one-value sweep (rows keep their layout)
+                grid[k] = [val]
+            else:
+                base[k] = val
+            for v in variants:
+                v.pop(k, None)
+    if seeds is not None:
+        if seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {seeds}")
+        grid["seed"] = list(range(seeds))
+    grid.setdefault("seed", [0])
+    return TableSpec(name=str(tab.get("name", Path(path).stem)), title=str(tab.get("title", "")), rows=rows, base=base,
+                     grid=grid, variants=variants, transpose=bool(tab.get("transpose", False)),
+                     concurrent=tab.get("concurrent"), notes=str(tab.get("notes", "")), path=Path(path))
+
+
+def expand(spec: TableSpec) -> list[tuple[str, dict, RunConfig]]:
+    """All runs: ``[(variant name, row values {key: value}, RunConfig)]`` (validated)."""
+    keys = list(spec.grid)
+    out = []
+    for v in spec.variants:
+        vfields = {k: x for k, x in v.items() if k not in ("name", "reference")}
+        for combo in itertools.product(*(spec.grid[k] for k in keys)):
+            point = dict(zip(keys, combo))
+            d = {**spec.base, **point, **vfields}
+            try:
+                cfg = RunConfig.from_dict(d).resolved()
+            except ValueError as e:
+                raise ValueError(f"variant {v['name']!r} at {point}: {e}") from e
+            out.append((v["name"], {k: point[k] for k in spec.rows}, cfg))
+    return out
+
+
+def _fmt_num(x) -> str:
+    if isinstance(x, float):
+        return f"{x:g}"
+    return str(x)
+
+
+def _row_key(row: dict, rows: Sequence[str]) -> str:
+    return "/".join(_fmt_num(row[k]) for k in rows)
+
+
+def collect(spec: TableSpec, runs_dir) -> pd.DataFrame:
+    """Long table: one row per (row values, variant) with mean, std (ddof=1), n finished, n expected, reference."""
+    from sketchbound.dnn.experiments.run import load_result  # noqa: PLC0415
+    acc: dict[tuple, list[float]] = {}
+    expected: dict[tuple, int] = {}
+    for name, row, cfg in expand(spec):
+        key = tuple(row[k] for k in spec.rows) + (name,)
+        expected[key] = expected.get(key, 0) + 1
+        res = load_result(cfg, runs_dir)
+        acc.setdefault(key, [])
+        if res is not None and res.get("accuracy") is not None:
+            acc[key].append(float(res["accuracy"]))
+    refs = {v["name"]: v.get("reference", {}) for v in spec.variants}
+    recs = []
+    for key, vals in acc.items():
+        row = dict(zip(spec.rows, key[:-1]))
+        n = len(vals)
+        mean = sum(vals) / n if n else math.nan
+        std = (math.sqrt(sum((x - mean) ** 2 for x in vals) / (n - 1)) if n > 1 else 0.0) if n else math.nan
+        ref = refs[key[-1]].get(_row_key(row, spec.rows))
+        recs.append({**row, "variant": key[-1], "mean": mean, "std": std, "n": n, "expected": expected[key],
+                     "reference": "" if ref is None else str(ref)})
+    return pd.DataFrame.from_records(recs, columns=list(spec.rows) + ["variant", "mean", "std", "n", "expected", "reference"])
+
+
+STATS = ("c_q50", "c_q90", "c_q99", "c_max", "init_l1_kept", "init_l2_kept", "l1_over_sqrtk_l2")
+
+
+def collect_stats(spec: TableSpec, runs_dir) -> pd.DataFrame:
+    """Long table next to the accuracy: per (row values, variant) the seed-mean accuracy and the seed-mean of
+    each ``c_stats`` field of ``result.json`` (:func:`sketchbound.dnn.deep_theory.kept_weight_stats`:
+    quantiles of |w*/w⁰| over kept weights, ℓ1/ℓ2 of the kept initial weights); ``n_stats`` counts the runs
+    that had them (runs finished before the field existed have none)."""
+    from sketchbound.dnn.experiments.run import load_result  # noqa: PLC0415
+    acc: dict[tuple, list] = {}
+    for name, row, cfg in expand(spec):
+        key = tuple(row[k] for k in spec.rows) + (name,)
+        acc.setdefault(key, [])
+        res = load_result(cfg, runs_dir)
+        if res is not None and res.get("accuracy") is not None:
+            acc[key].append((float(res["accuracy"]), res.get("c_stats") or {}))
+    recs = []
+    for key, vals in acc.items():
+        rec = dict(zip(spec.rows, key[:-1]), variant=key[-1])
+        rec["accuracy"] = sum(a for a, _ in vals) / len(vals) if vals else math.nan
+        with_stats = [st for _, st in vals if st]
+        rec["n"], rec["n_stats"] = len(vals), len(with_stats)
+        for f in STATS:
+            xs = [float(st[f]) for st in with_stats if st.get(f) is not None]
+            rec[f] = sum(xs) / len(xs) if xs else math.nan
+        recs.append(rec)
+    return pd.DataFrame.from_records(recs, columns=list(spec.rows) + ["variant", "accuracy", "n", "n_stats", *STATS])
+
+
+def stats_markdown(stats: pd.DataFrame) -> str:
+    df = stats.copy()
+    for c in ("accuracy", *STATS):
+        df[c] = df[c].map(lambda x: "–" if isinstance(x, float) and math.isnan(x) else f"{x:.4g}")
+    return to_markdown(df.set_index(list(df.columns[:1])))
+
+
+def _cell(mean, std, n, expected) -> str:
+    if not n or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    s = f"{mean:.2f} ± {std:.2f}"
+    return s if n == expected else f"{s} ({n}/{expected})"
+
+
+def render(spec: TableSpec, long: pd.DataFrame, value: str = "cell") -> pd.DataFrame:
+    """Wide table in the paper's layout; ``value="cell"`` gives ``mean ± std`` strings, ``"reference"`` the paper's."""
+    df = long.copy()
+    if value == "cell":
+        df["value"] = [_cell(m, s, n, e) for m, s, n, e in zip(df["mean"], df["std"], df["n"], df["expected"])]
+    else:
+        df["value"] = df["reference"].replace("", "–")
+    for r in spec.rows:
+        df[r] = df[r].map(_fmt_num)
+    order = [v["name"] for v in spec.variants]
+    wide = df.pivot(index=spec.rows, columns="variant", values="value")
+    wide = wide[[c for c in order if c in wide.columns]]
+    # rows in the file's grid order (the paper's order, e.g. densities 10%, 5%, 2%), not sorted
+    combos = [tuple(_fmt_num(v) for v in combo) for combo in itertools.product(*(spec.grid[k] for k in spec.rows))]
+    combos = [c if len(spec.rows) > 1 else c[0] for c in combos]
+    wide = wide.reindex([c for c in combos if c in wide.index])
+    if spec.transpose:
+        wide = wide.T
+    return wide
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A pipe table (no dependency on ``tabulate``); index levels become the first columns."""
+    flat = df.reset_index()
+    cols = [" / ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in flat.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for _, r in flat.iterrows():
+        lines.append("| " + " | ".join(str(x) for x in r.tolist()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(spec: TableSpec, long: pd.DataFrame, out_dir) -> dict[str, Path]:
+    """Write ``<name>.csv``, ``<name>_long.csv`` and ``<name>.md`` atomically; returns the paths."""
+    out = Path(out_dir)
+    wide = render(spec, long)
+    md = f"# {spec.title or spec.name}\n\n" + (f"{spec.notes}\n\n" if spec.notes else "") + to_markdown(wide)
+    if (long["reference"] != "").any():
+        md += "\nPaper (reference):\n\n" + to_markdown(render(spec, long, "reference"))
+    paths = {"csv": out / f"{spec.name}.csv", "long": out / f"{spec.name}_long.csv", "md": out / f"{spec.name}.md"}
+    atomic_write(paths["csv"], wide.to_csv())
+    atomic_write(paths["long"], long.to_csv(index=False))
+    atomic_write(paths["md"], md)
+    return paths
+
+
+def build_parser() -> OneLineParser:
+    p = OneLineParser(prog="python -m sketchbound.dnn.table",
+                      description="Run a paper table sweep (skipping finished runs) and write it as CSV/Markdown.")
+    p.add_argument("table", help="table TOML file (dnn/configs/*.toml)")
+    p.add_argument("--runs-dir", default="runs", help="parent of the run directories (default: runs)")
+    p.add_argument("--out", default=None, help="output folder for the table files (default: <runs-dir>/tables)")
+    p.add_argument("--epochs", type=int, default=None, help="shorter schedule: train this many epochs (milestones scale)")
+    p.add_argument("--seeds", type=int, default=None, help="use seeds 0..N-1 instead of the file's list")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field for every run (repeatable), e.g. --set width=0.5")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    p.add_argument("--concurrent", type=int, default=None, help="runs trained at once per GPU (default: file or 8)")
+    p.add_argument("--data-root", default=None, help="dataset folder")
+    p.add_argument("--no-train", action="store_true", help="only aggregate finished runs")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are finished, then exit")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    p.add_argument("--stats", action="store_true",
+                   help="also write/print <name>_stats.{csv,md}: accuracy next to |w*/w0| quantiles over kept weights "
+                        "and the l1/l2 norms of the kept initial weights (result.json 'c_stats')")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = build_parser()
+    args = p.parse_args(argv)
+    overrides: dict = {}
+    for item in args.set:
+        if "=" not in item:
+            p.error(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        overrides[k.strip().replace("-", "_")] = _parse_value(v.strip())
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.data_root is not None:
+        overrides["data_root"] = args.data_root
+    try:
+        spec = load_table(args.table, overrides=overrides, seeds=args.seeds)
+        runs = expand(spec)
+    except (ValueError, FileNotFoundError) as e:
+        p.error(str(e).splitlines()[0])
+    from sketchbound.dnn.experiments.run import is_finished, run_configs  # noqa: PLC0415
+    if args.dry_run:
+        done = 0
+        for name, row, cfg in runs:
+            fin = is_finished(cfg, args.runs_dir)
+            done += fin
+            print(f"{'done' if fin else 'todo'}  {name:40s} {cfg.run_name()}")
+        print(f"{done}/{len(runs)} finished")
+        return 0
+    if not args.no_train:
+        try:
+            run_configs([c for _, _, c in runs], args.runs_dir, device=args.device,
+                        concurrent=args.concurrent or spec.concurrent, progress=not args.no_progress,
+                        command="python -m sketchbound.dnn.table " + " ".join(sys.argv[1:] if argv is None else argv))
+        except FileNotFoundError as e:
+            sys.stderr.write(f"{p.prog}: error: {str(e).splitlines()[0]}\n")
+            return 1
+    long = collect(spec, args.runs_dir)
+    paths = write_outputs(spec, long, args.out or Path(args.runs_dir) / "tables")
+    print(f"# {spec.title or spec.name}")
+    print(to_markdown(render(spec, long)))
+    if args.stats:
+        stats = collect_stats(spec, args.runs_dir)
+        out = Path(args.out or Path(args.runs_dir) / "tables")
+        md = stats_markdown(stats)
+        atomic_write(out / f"{spec.name}_stats.csv", stats.to_csv(index=False))
+        atomic_write(out / f"{spec.name}_stats.md", f"# {spec.title or spec.name}: the constant c in practice\n\n" + md)
+        paths["stats_csv"], paths["stats_md"] = out / f"{spec.name}_stats.csv", out / f"{spec.name}_stats.md"
+        print(md)
+    print(f"written: {', '.join(str(x) for x in paths.values())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
