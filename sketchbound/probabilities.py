@@ -68,9 +68,12 @@ def as_real_array(name: str, v, *, ndim: int | None = None, finite: bool = True,
         raise ValueError(f"{name} must be {ndim}-dimensional ({acc}); got shape {a.shape}: {abridge(v)}")
     if a.size == 0 and not empty:
         raise ValueError(f"{name} must not be empty; got shape {a.shape}")
-    with np.errstate(over="ignore"):
-        out = np.ascontiguousarray(a, dtype=np.float64)
-    if finite and not np.all(np.isfinite(out)):
+    if a.dtype == np.float64 and a.flags.c_contiguous:
+        out = a
+    else:
+        with np.errstate(over="ignore"):  # float128 beyond float64 becomes inf, rejected below
+            out = np.ascontiguousarray(a, dtype=np.float64)
+    if finite and not np.isfinite(out).all():
         bad = np.flatnonzero(~np.isfinite(out.ravel()))
         i = int(bad[0])
         idx = np.unravel_index(i, out.shape) if out.ndim > 1 else i
@@ -118,7 +121,7 @@ def _row_norms_scaled(Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _naive_ok(values: np.ndarray, nonzero: np.ndarray) -> bool:
     """A plain float64 computation is trusted when every value is finite and every value that should
     be non-zero is comfortably normal (no under/overflow touched it)."""
-    if not np.all(np.isfinite(values)):
+    if not np.isfinite(values).all():
         return False
     return not np.any(nonzero & (values < 2.0 ** -(4 * SAFE_EXP)))
 
@@ -214,7 +217,7 @@ def row_norms(X) -> np.ndarray:
     Xa = as_real_array("X", X, ndim=2, what="a d x n matrix (2-D) of finite real numbers")
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         r2 = np.einsum("ij,ij->i", Xa, Xa)
-        if np.all(np.isfinite(r2)) and _zero_rows_ok(Xa, r2):
+        if np.isfinite(r2).all() and _zero_rows_ok(Xa, r2):
             return np.sqrt(r2)
         mant, expo = _row_norms_scaled(Xa)
         r = np.ldexp(mant, expo.astype(np.int32))
@@ -247,7 +250,7 @@ def optimal_probabilities(X, w) -> np.ndarray:
     aw = np.abs(wa)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         r2 = np.einsum("ij,ij->i", Xa, Xa)
-        if np.all(np.isfinite(r2)) and _zero_rows_ok(Xa, r2):
+        if np.isfinite(r2).all() and _zero_rows_ok(Xa, r2):
             scores = np.sqrt(r2) * aw
             total = scores.sum()
             if np.isfinite(total) and _naive_ok(scores, (r2 > 0) & (aw > 0)):
@@ -267,3 +270,85 @@ def optimal_probabilities(X, w) -> np.ndarray:
 
 def _undefined():
     raise ValueError("eq. (2) is undefined: ||X_(i)|| |w_i| is zero for every i (X or w is all zeros)")
+
+
+# --------------------------------------------------------------------------------------------------
+# Scale-safe evaluation of closed forms (used by sketchbound.theory and sketchbound.exact)
+# --------------------------------------------------------------------------------------------------
+def _in_safe_range(a: np.ndarray) -> bool:
+    """Every non-zero ``|a_i|`` lies in ``[2^-SAFE_EXP, 2^SAFE_EXP]``."""
+    m = np.abs(a)
+    return bool(m.max() <= _HI and m.min(where=m > 0, initial=1.0) >= _LO)
+
+
+_HI, _LO = 2.0**SAFE_EXP, 2.0**-SAFE_EXP
+
+
+def _pow2_max(a: np.ndarray) -> int:
+    return _pow2_exponent(float(np.max(np.abs(a))))
+
+
+def _all_finite(v) -> bool:
+    try:
+        return bool(np.isfinite(v).all())
+    except (TypeError, AttributeError):
+        return True
+
+
+def scale_safe(**degrees):
+    """Decorator for a closed form homogeneous in some array arguments: ``f(.., 2^k a, ..) = 2^(deg k) f``.
+
+    ``degrees`` maps argument names to their degree. Ordinary inputs (all non-zero magnitudes in
+    ``[2^-SAFE_EXP, 2^SAFE_EXP]``) are computed as written, so results are unchanged. Inputs outside
+    that range, or whose plain result is not finite, are rescaled by exact powers of two to magnitude
+    ~1, computed, and the result scaled back. A result that still is not finite (it exceeds float64,
+    or a division by ~0 makes it infinite) raises ``ValueError`` instead of returning inf/NaN.
+    Arguments that are not finite real arrays are passed through untouched: the function's own
+    checks reject them.
+    """
+    import functools
+    import inspect
+
+    def deco(f):
+        sig = inspect.signature(f)
+        pos = {k: i for i, k in enumerate(sig.parameters) if k in degrees}
+
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            args = list(args)
+            arrays, in_range = {}, True
+            for k, i in pos.items():
+                if i < len(args):
+                    v = args[i]
+                elif k in kwargs:
+                    v = kwargs[k]
+                else:
+                    return f(*args, **kwargs)  # missing argument: f raises TypeError
+                try:
+                    a = as_real_array(k, v)
+                except ValueError:
+                    return f(*args, **kwargs)  # let f name the problem
+                arrays[k] = (a, i)
+                in_range = in_range and _in_safe_range(a)
+            if in_range:
+                out = f(*args, **kwargs)
+                if _all_finite(out):
+                    return out
+            shift = 0
+            for k, (a, i) in arrays.items():
+                e = _pow2_max(a)
+                shift += degrees[k] * e
+                if i < len(args):
+                    args[i] = np.ldexp(a, -e)
+                else:
+                    kwargs[k] = np.ldexp(a, -e)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                out = f(*args, **kwargs)
+                res = np.ldexp(out, shift)
+            if not _all_finite(res):
+                raise ValueError(
+                    f"{f.__name__}: the result is not a finite float64 (it overflows, or divides by ~0) for "
+                    f"these inputs: " + ", ".join(f"{k} = {abridge(a, 50)}" for k, (a, _) in arrays.items()))
+            return float(res) if isinstance(out, float) else res
+        return wrapper
+    return deco
