@@ -36,7 +36,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
-from .probabilities import _as_float_vector, check_matrix_vector, optimal_probabilities, row_norms
+from .probabilities import _as_float_vector, abridge, as_real_array, check_matrix_vector, optimal_probabilities, row_norms
+from .probabilities import scale_safe as _scale_safe
 from .sampling import check_size
 
 __all__ = [
@@ -80,6 +81,7 @@ def _check_p_for(p, X, w, name="p"):
     return pa / tot
 
 
+@_scale_safe(X=2, w=2)
 def algorithm1_error(X, w, p, s) -> float:
     """Exact ``E_m ||Xᵀw - Xᵀ(w ⊙ m)||²`` of Algorithm 1 with any ``p`` (Lemma 4.3, equality line).
 
@@ -101,6 +103,7 @@ def algorithm1_error(X, w, p, s) -> float:
     return float((first - np.sum((Xa.T @ wa) ** 2)) / s)
 
 
+@_scale_safe(X=1, w=1)
 def lemma_b1_mean(X, w) -> np.ndarray:
     """Lemma B.1: ``E_m[(Xᵀ(w ⊙ m))_i] = (Xᵀw)_i`` — the expected masked output (any ``p`` with
     ``p_k > 0`` wherever ``X_(k) w_k ≠ 0``)."""
@@ -108,6 +111,7 @@ def lemma_b1_mean(X, w) -> np.ndarray:
     return Xa.T @ wa
 
 
+@_scale_safe(X=2, w=2)
 def lemma_b2_variance(X, w, p, s) -> np.ndarray:
     """Lemma B.2: ``Var[(Xᵀ(w ⊙ m))_i] = (1/s) Σ_k X_ki² w_k² / p_k - (1/s) (Xᵀw)_i²``, for each ``i``."""
     Xa, wa = check_matrix_vector(X, w)
@@ -120,6 +124,7 @@ def lemma_b2_variance(X, w, p, s) -> np.ndarray:
     return (first - (Xa.T @ wa) ** 2) / s
 
 
+@_scale_safe(X=2, w0=2)
 def lemma_4_1_value(X, w0, s) -> float:
     """Lemma 4.1 (Drineas et al. 2006, Lemma 4): with ``p = p0`` (eq. 2),
     ``E_m ||Xᵀw0 - Xᵀ(w0 ⊙ m)||² = (1/s)(Σ_k ||X_(k)|| |w0_k|)² - (1/s)||Xᵀw0||²``."""
@@ -129,6 +134,7 @@ def lemma_4_1_value(X, w0, s) -> float:
     return float((S**2 - np.sum((Xa.T @ wa) ** 2)) / s)
 
 
+@_scale_safe(w0=2)
 def lemma_4_2_bound(w0, s) -> float:
     """Lemma 4.2's right-hand side ``||w0||² / s`` (claimed bound on ``E_X E_m`` error, X ~ N(0, I/n)).
 
@@ -140,6 +146,7 @@ def lemma_4_2_bound(w0, s) -> float:
     return float(np.sum(wa**2) / s)
 
 
+@_scale_safe(X=2, X_tilde=0, w0=0, w_star=2)
 def lemma_4_3_exact(X, X_tilde, w0, w_star, s) -> float:
     """Lemma 4.3, equality line: the exact error when the mask is drawn with ``p0`` of ``(X̃, w0)``
     and applied to ``(X, w*)``: ``(1/s) Σ_k ||X_(k)||² w*_k² / p0_k - (1/s)||Xᵀw*||²``."""
@@ -150,6 +157,7 @@ def lemma_4_3_exact(X, X_tilde, w0, w_star, s) -> float:
     return algorithm1_error(Xa, ws, p0, s)
 
 
+@_scale_safe(X=2, X_tilde=0, w0=0, w_star=2)
 def lemma_4_3_bound(X, X_tilde, w0, w_star, s) -> float:
     """Lemma 4.3's bound ``(1/s) Σ_k [Σ_j ||X̃_(j)|| |w0_j|] / (||X̃_(k)|| |w0_k|) · ||X_(k)||² w*_k²``."""
     Xa, ws = check_matrix_vector(X, w_star, w_name="w_star")
@@ -167,7 +175,15 @@ def lemma_4_3_bound(X, X_tilde, w0, w_star, s) -> float:
 
 
 def ratio_c(w0, w_star) -> float:
-    """``c = max_j |w*_j / w0_j|`` (Theorem 4.4, Lemma 4.5); ``inf`` if some ``w0_j = 0 ≠ w*_j``."""
+    """``c = max_j |w*_j / w0_j|`` (Theorem 4.4, Lemma 4.5); ``inf`` if some ``w0_j = 0 ≠ w*_j``.
+    ``ValueError`` if a ratio of non-zeros exceeds float64 (e.g. ``1e300 / 1e-300``)."""
+    _w0, _ws = _as_float_vector("w0", w0), _as_float_vector("w_star", w_star)
+    if _w0.shape == _ws.shape:
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            _r = np.abs(_ws) / np.where(_w0 != 0, np.abs(_w0), 1.0)
+        if not np.all(np.isfinite(_r)):
+            raise ValueError(f"ratio_c: c = max|w*_j / w0_j| exceeds float64 (w0 = {abridge(_w0, 40)}, "
+                             f"w_star = {abridge(_ws, 40)})")
     w0a = _as_float_vector("w0", w0)
     wsa = _as_float_vector("w_star", w_star)
     if w0a.shape != wsa.shape:
@@ -180,6 +196,7 @@ def ratio_c(w0, w_star) -> float:
     return float(np.max(np.abs(wsa[nz] / w0a[nz])))
 
 
+@_scale_safe(w0=0, w_star=2)
 def theorem_4_4_bound(w0, w_star, s) -> float:
     """Theorem 4.4's right-hand side ``c² ||w0||₁² / s`` with ``c = max_j |w*_j / w0_j|``."""
     s = check_size(s)
@@ -189,6 +206,7 @@ def theorem_4_4_bound(w0, w_star, s) -> float:
     return float(c**2 * np.sum(np.abs(_as_float_vector("w0", w0))) ** 2 / s)
 
 
+@_scale_safe(w_star=2)
 def lemma_4_5_bound(w_star, s) -> float:
     """Lemma 4.5's first bound ``(d/s) ||w*||²`` for the uniform mask (Algorithm 1 with ``p = 1/d``)."""
     ws = _as_float_vector("w_star", w_star)
@@ -196,8 +214,12 @@ def lemma_4_5_bound(w_star, s) -> float:
     return float(ws.shape[0] * np.sum(ws**2) / s)
 
 
+@_scale_safe(w0=0, w_star=2)
 def lemma_4_5_bound_c(w0, w_star, s) -> float:
-    """Lemma 4.5's second bound ``(d c² / s) ||w0||²``."""
+    """Lemma 4.5's second bound ``(d c² / s) ||w0||²`` (``ValueError`` when ``c`` is infinite, as in
+    :func:`theorem_4_4_bound`)."""
+    if not np.isfinite(ratio_c(w0, w_star)):
+        raise ValueError("w0 has a zero where w_star does not: c = max|w*_j / w0_j| is infinite")
     w0a = _as_float_vector("w0", w0)
     s = check_size(s)
     c = ratio_c(w0a, w_star)
@@ -227,6 +249,7 @@ def nu(n) -> float:
     return chi_mean(n) * inv_chi_mean(n)
 
 
+@_scale_safe(w0=0, w_star=2)
 def gaussian_error(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: str = "same") -> float:
     """Exact ``E_X E_m ||Xᵀw* - Xᵀ(w* ⊙ m)||²`` for ``X ~ N(0, I/n)`` (derivation in the module doc).
 
@@ -237,6 +260,8 @@ def gaussian_error(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: str = "s
     >>> round(gaussian_error([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], 1, 2), 6)  # μ_2² (9 - 3) = (π/4)·6
     4.712389
     """
+    if not isinstance(mask, str) or not isinstance(x_tilde, str):
+        raise ValueError(f"mask and x_tilde must be strings, got mask={abridge(mask)}, x_tilde={abridge(x_tilde)}")
     w0a = _as_float_vector("w0", w0)
     wsa = _as_float_vector("w_star", w_star)
     if w0a.shape != wsa.shape:
@@ -261,6 +286,7 @@ def gaussian_error(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: str = "s
     return float(factor * np.sum(wsa[nz] ** 2 * (l1 - a[nz]) / a[nz]) / s)
 
 
+@_scale_safe(X=2, w=2)
 def mask_error(X, w, m) -> float:
     """Error of one fixed mask: ``||Xᵀw - Xᵀ(w ⊙ m)||² = ||Xᵀ(w ⊙ (1 - m))||²`` (eq. 1)."""
     Xa, wa = check_matrix_vector(X, w)
@@ -270,12 +296,14 @@ def mask_error(X, w, m) -> float:
     return float(np.sum((Xa.T @ (wa * (1.0 - ma))) ** 2))
 
 
+@_scale_safe(X=2, w=2)
 def moment_error(X, w, mean_m, second_m) -> float:
     """Exact expected error of any random mask from its first two moments.
 
     ``E||Xᵀ(w ⊙ (1 - m))||² = Σ_{k,l} G_kl w_k w_l E[(1 - m_k)(1 - m_l)]`` with ``G = X Xᵀ`` and
     ``E[(1-m_k)(1-m_l)] = 1 - E m_k - E m_l + E[m_k m_l]``. Cost O(d²): for small ``d``.
     """
+    as_real_array("second_m", second_m, ndim=2)
     Xa, wa = check_matrix_vector(X, w)
     mu = _as_float_vector("mean_m", mean_m)
     M2 = np.asarray(second_m, dtype=np.float64)
@@ -287,6 +315,7 @@ def moment_error(X, w, mean_m, second_m) -> float:
     return float(wa @ ((G * E) @ wa))
 
 
+@_scale_safe(X=2, w=2)
 def bernoulli_error(X, w, pi, *, weighted: bool = True) -> float:
     """Exact error of Poisson (Bernoulli) sampling with inclusion probabilities ``π``.
 
@@ -294,6 +323,8 @@ def bernoulli_error(X, w, pi, *, weighted: bool = True) -> float:
     ``Σ_k ||X_(k)||² w_k² (1/π_k - 1)``. Binary (``weighted=False``):
     ``||Xᵀ(w ⊙ (1 - π))||² + Σ_k ||X_(k)||² w_k² π_k (1 - π_k)``.
     """
+    if not isinstance(weighted, (bool, np.bool_)):
+        raise ValueError(f"weighted must be True or False, got {abridge(weighted)}")
     Xa, wa = check_matrix_vector(X, w)
     pia = _as_float_vector("pi", pi)
     if pia.shape != wa.shape or np.any((pia < 0) | (pia > 1)):
