@@ -47,12 +47,18 @@ from .claims import Claim
 from .sampling import algorithm1, as_generator, check_size
 from .scenarios import Instance, Scenario
 
-__all__ = ["Result", "run_check", "claim_scenario", "measure", "EXACT_RTOL", "DETERMINISTIC_TOL", "INTERVAL"]
+__all__ = ["Result", "run_check", "claim_scenario", "measure", "choose_estimator", "order_by_dependencies",
+           "expand_jobs", "run_jobs", "EXACT_RTOL", "DETERMINISTIC_TOL", "INTERVAL", "ESTIMATORS"]
 
 EXACT_RTOL = 1e-9
 #: default trial caps: masks on a fixed X cost ~20 µs a trial at d=512, a fresh X ~1 ms
 DEFAULT_TRIALS = {"fixed": 256_000, "redrawn": 8_000}
 DETERMINISTIC_TOL = 1e-10
+#: trials of the plain Monte-Carlo cross-check of a derived verdict (capped by the claim's trial cap)
+CROSSCHECK_TRIALS = 16000
+ESTIMATORS = ("auto", "plain")
+#: with ``estimator="auto"``, fixed inputs whose Algorithm-1 outcomes number at most this are enumerated
+AUTO_ENUMERATE = 200
 #: above this many mask entries per call (trials x d) the dense masks are drawn in blocks
 _DENSE_LIMIT = 1 << 26
 INTERVAL = "Student-t interval on the mean of i.i.d. trials; Bonferroni over sequential looks and components"
@@ -84,6 +90,17 @@ class Result:
     extra: dict = field(default_factory=dict)
     #: False when the scenario leaves the statement's hypotheses (e.g. mask found on X̃ ≠ X)
     within_hypotheses: bool = True
+    #: which estimator produced the verdict: "plain" (Monte-Carlo over masks, and X where the claim's
+    #: expectation runs over X), "rao-blackwell" (E_m given X in closed form, Monte-Carlo over X only),
+    #: "derived" (closed form vs bound, cross-checked by plain Monte-Carlo), "enumeration" (every
+    #: Algorithm-1 outcome), "enumeration-m" (enumeration over m, Monte-Carlo over X), "deterministic"
+    estimator: str = "plain"
+    #: the claims whose truth the verdict leans on (checked first by ``--all``)
+    depends_on: list = field(default_factory=list)
+    #: the derivation, one step a line (derived / Rao-Blackwell verdicts)
+    chain: list = field(default_factory=list)
+    #: derived verdicts: the independent plain Monte-Carlo check of the closed form on this instance
+    crosscheck: dict | None = None
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -202,6 +219,17 @@ def _decide(relation: str, lo, hi, exact, bound, precision: float, scale=None) -
     return None
 
 
+def _skew(vals: np.ndarray) -> float:
+    """Largest |sample skewness| over components; a constant component has none (0, not NaN)."""
+    v = vals if vals.ndim > 1 else vals[:, None]
+    const = np.all(v == v[:1], axis=0)
+    if np.all(const):
+        return 0.0
+    with np.errstate(all="ignore"):
+        g = np.abs(np.atleast_1d(stats.skew(v[:, ~const], axis=0, bias=False)))
+    return float(np.max(np.nan_to_num(g, nan=0.0)))
+
+
 def _summary(x) -> float:
     a = np.asarray(x, dtype=float)
     return float(a) if a.ndim == 0 else float(np.sqrt(np.mean(a**2)))
@@ -266,7 +294,7 @@ def _check_deterministic(st: _Setup, progress) -> Result:
     if progress is not None:
         progress.update(st.max_trials)
     return Result(**st.base, verdict=verdict, estimate=dev, ci_low=dev, ci_high=dev, trials=1, mode="deterministic",
-                  effect=dev, note=f"{what}; holds if <= {claim.tolerance:g}", extra=extra)
+                  effect=dev, note=f"{what}; holds if <= {claim.tolerance:g}", extra=extra, estimator="deterministic")
 
 
 def _check_enumerated(st: _Setup, progress) -> Result:
@@ -277,6 +305,8 @@ def _check_enumerated(st: _Setup, progress) -> Result:
     if claim.relation == "=":
         exv = np.asarray(ex, dtype=float)
         scale = max(float(np.max(np.abs(exv))), float(np.max(np.abs(val))), 1e-300)
+        if st.scale is not None:  # the size of the terms the exact value is a difference of
+            scale = max(scale, float(np.max(np.abs(st.scale))))
         ok = np.all(np.abs(val - exv) <= EXACT_RTOL * scale)
         eff = _summary(val) / _summary(ex) if _summary(ex) != 0 else None
     else:
@@ -286,17 +316,31 @@ def _check_enumerated(st: _Setup, progress) -> Result:
         progress.update(st.max_trials)
     v = _summary(val)
     return Result(**st.base, verdict="holds" if ok else "violated", estimate=v, ci_low=v, ci_high=v, trials=n_out,
-                  mode="exact", effect=eff, components=int(np.size(val)), extra=dict(inst.info),
+                  mode="exact", effect=eff, components=int(np.size(val)), extra=dict(inst.info), estimator="enumeration",
                   note=f"exact enumeration of {n_out} outcomes; equality to {EXACT_RTOL:g} relative")
 
 
-def _sampler(st: _Setup, exact: bool):
+def _sampler(st: _Setup, estimator: str):
     """``draw(k)``: ``k`` more i.i.d. per-trial values of the estimator."""
     claim, sc, inst, gen = st.claim, st.sc, st.inst, st.gen
-    if not exact:
+    if estimator == "plain":
         return lambda k: measure(claim, sc, inst, gen, k)
+    if estimator == "rao-blackwell":
+        given_x = claim.statistic.given_x
+        w = _target(claim, inst)
 
-    def draw(k):
+        def draw_rb(k):
+            vals = np.empty(k)
+            chunk = max(1, min(k, 2_000_000 // (sc.d * sc.n)))
+            for t0 in range(0, k, chunk):
+                b = min(chunk, k - t0)
+                Xs, Xts = _draw_inputs(claim, sc, gen, b)
+                for t in range(b):
+                    vals[t0 + t] = given_x(Xs[t], w, _mask_p(claim, Xts[t], inst.w0), sc.s)
+            return vals
+        return draw_rb
+
+    def draw(k):  # "enumeration-m": every mask outcome, Monte-Carlo over X
         vals = []
         for _ in range(k):
             X, Xt = _draw_inputs(claim, sc, gen)
@@ -322,7 +366,7 @@ def _sequential(st: _Setup, draw, progress) -> dict:
         mean, lo, hi = _interval(allv, st.alpha / (len(looks) * k))
         # Cochran's rule (n >= 25 g1², g1 the sample skewness): below it the t-interval of a
         # right-skewed mean under-covers, so the look may not conclude
-        g1 = float(np.max(np.abs(np.atleast_1d(stats.skew(allv, axis=0, bias=False)))))
+        g1 = _skew(allv)
         clt_ok = have >= 25 * g1**2
         verdict = _decide(st.claim.relation, lo, hi, st.ex, st.bd, st.precision, st.scale) if clt_ok else None
         if verdict is not None:
@@ -331,7 +375,7 @@ def _sequential(st: _Setup, draw, progress) -> dict:
                 values=np.concatenate(chunks))
 
 
-def _sequential_result(st: _Setup, seq: dict, mode: str) -> Result:
+def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain") -> Result:
     claim, ex, bd, base = st.claim, st.ex, st.bd, dict(st.base)
     verdict, mean, lo, hi, k = seq["verdict"], seq["mean"], seq["lo"], seq["hi"], seq["k"]
     skew_note = ""
@@ -360,8 +404,94 @@ def _sequential_result(st: _Setup, seq: dict, mode: str) -> Result:
             need = (2 * stats.norm.ppf(1 - st.alpha / 2) * sd / gap) ** 2
             note += (f"; the closed form puts the value {gap / float(bd):.2%} below the bound: "
                      f"resolving that needs ~{need:.2g} trials")
+    depends, chain = [], []
+    if estimator == "rao-blackwell":
+        depends = list(claim.statistic.depends_on)
+        chain = [f"E_m[{claim.statistic.name} | X, X̃] in closed form ({_deps_text(depends)}): no mask is sampled",
+                 f"Monte-Carlo over X only: mean {est:.6g}, CI [{lo_s:.6g}, {hi_s:.6g}] over {seq['have']} draws of X"]
+        if claim.relation == "<=":
+            chain.append(f"vs bound {float(bd):.6g}: {verdict}")
     return Result(**base, verdict=verdict, estimate=est, ci_low=lo_s, ci_high=hi_s, trials=seq["have"], mode=mode,
-                  effect=effect, components=k, note=note, extra=dict(st.inst.info))
+                  effect=effect, components=k, note=note, extra=dict(st.inst.info), estimator=estimator,
+                  depends_on=depends, chain=chain)
+
+
+def _deps_text(ids) -> str:
+    return "the equality checked as claim" + ("s " if len(ids) > 1 else " ") + ", ".join(ids) if ids else "closed form"
+
+
+def _check_derived(st: _Setup, progress) -> Result:
+    """Fixed inputs and ``E_m`` in closed form (``claim.exact_from``): the verdict is exact vs bound;
+    a plain Monte-Carlo of the same quantity must contain the closed form in its interval, or the
+    derivation is not trusted on this instance (verdict ``inconclusive``)."""
+    claim, ex, bd = st.claim, st.ex, st.bd
+    exv, bdv = _summary(ex), float(bd)
+    derived = "holds" if exv <= bdv * (1 + EXACT_RTOL) else "violated"
+    n_cc = min(st.max_trials, CROSSCHECK_TRIALS)
+    vals = measure(claim, st.sc, st.inst, st.gen, n_cc)
+    if progress is not None:
+        progress.update(st.max_trials)
+    mean, lo, hi = _interval(vals, st.alpha)
+    g1 = _skew(vals)
+    consistent = bool(lo <= exv <= hi)
+    cc = dict(estimator="plain", trials=n_cc, mean=float(mean), ci_low=float(lo), ci_high=float(hi),
+              alpha=st.alpha, cochran_ok=bool(n_cc >= 25 * g1**2),
+              agrees="consistent" if consistent else "contradicts")
+    verdict = derived if consistent else "inconclusive"
+    chain = [f"E_m[{claim.statistic.name}] = {exv:.6g} in closed form on this instance ({_deps_text(list(claim.exact_from))})",
+             f"{exv:.6g} {'<=' if derived == 'holds' else '>'} bound {bdv:.6g} (exact/bound = {exv / bdv:.6g}): {derived}",
+             f"plain Monte-Carlo cross-check, {n_cc} trials: {float(mean):.6g} [{float(lo):.6g}, {float(hi):.6g}] "
+             f"{'contains' if consistent else 'EXCLUDES'} the closed form: {cc['agrees']}"]
+    note = ("derived: the closed form of the measured quantity against the bound; the plain Monte-Carlo "
+            f"cross-check must contain the closed form in its {1 - st.alpha:.4g} interval")
+    if not consistent:
+        note += "; it does NOT: the derivation is not trusted here, verdict left inconclusive"
+    return Result(**st.base, verdict=verdict, estimate=exv, ci_low=exv, ci_high=exv, trials=n_cc, mode="derived",
+                  effect=exv / bdv, note=note, extra=dict(st.inst.info), estimator="derived",
+                  depends_on=list(claim.exact_from), chain=chain, crosscheck=cc)
+
+
+def _infinite_exact(st: _Setup) -> bool:
+    return (st.claim.relation == "<=" and st.ex is not None and st.bd is not None
+            and np.isinf(_summary(st.ex)) and np.isfinite(float(st.bd)))
+
+
+def _check_infinite(st: _Setup, progress) -> Result:
+    """The closed form of the expectation is infinite and the bound finite: no Monte-Carlo can estimate
+    an infinite mean, and none is needed — the bound fails."""
+    if progress is not None:
+        progress.update(st.max_trials)
+    bdv = float(st.bd)
+    chain = [f"E = +inf in closed form (a moment of the data distribution diverges), bound {bdv:.6g}: violated"]
+    return Result(**st.base, verdict="violated", estimate=float("inf"), ci_low=float("inf"), ci_high=float("inf"),
+                  trials=0, mode="closed form", effect=float("inf"), estimator="closed-form", chain=chain,
+                  note="the exact expectation is infinite (closed form), the bound is finite; no sampling",
+                  extra=dict(st.inst.info))
+
+
+def choose_estimator(claim: Claim, x_mode: str, *, estimator: str = "auto", exact: bool = False,
+                     outcomes: int | None = None) -> str:
+    """The estimator a check uses: ``deterministic`` / ``enumeration`` / ``enumeration-m`` when asked
+    for exact enumeration; with ``estimator="auto"``, ``rao-blackwell`` where the expectation runs over
+    ``X`` and the statistic has ``E_m`` given ``X`` in closed form, ``derived`` for bounds on fixed
+    inputs whose exact value is a checked closed form, else ``plain``; fixed inputs with at most
+    ``AUTO_ENUMERATE`` mask outcomes (``outcomes``) are enumerated (no noise, e.g. ``d = 1``)."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}; got {estimator!r}")
+    if claim.deterministic:
+        return "deterministic"
+    if exact:
+        return "enumeration" if x_mode == "fixed" else "enumeration-m"
+    if estimator == "plain":
+        return "plain"
+    if outcomes is not None and x_mode == "fixed" and outcomes <= AUTO_ENUMERATE:
+        return "enumeration"
+    if x_mode == "redrawn" and getattr(claim.statistic, "given_x", None) is not None:
+        return "rao-blackwell"
+    if (x_mode == "fixed" and claim.relation == "<=" and claim.exact_from and claim.exact is not None
+            and claim.bound is not None):
+        return "derived"
+    return "plain"
 
 
 def run_check(
@@ -374,18 +504,115 @@ def run_check(
     batch: int = 1000,
     max_trials: int | None = None,
     exact: bool = False,
+    estimator: str = "auto",
     bound_override=None,
     progress=None,
 ) -> Result:
     """Measure ``claim`` on ``scenario`` and return a :class:`Result` with the verdict.
 
-    ``bound_override`` replaces the claim's bound (used to test the engine's power with a
-    deliberately wrong bound). ``progress`` is an optional tqdm-like object with ``update(n)``.
+    ``estimator``: ``"auto"`` (Rao-Blackwell / derived where they apply, see :func:`choose_estimator`)
+    or ``"plain"``. ``bound_override`` replaces the claim's bound (used to test the engine's power
+    with a deliberately wrong bound). ``progress`` is an optional tqdm-like object with ``update(n)``.
     """
     st = _setup(claim, scenario, seed, alpha, precision, batch, max_trials, bound_override)
-    if claim.deterministic:
+    outcomes = None
+    if st.sc.x_mode == "fixed" and not claim.deterministic and st.inst.X_tilde is not None:
+        outcomes = exact_enum.n_outcomes(int(np.count_nonzero(_mask_p(claim, st.inst.X_tilde, st.inst.w0))), st.sc.s)
+    how = choose_estimator(claim, st.sc.x_mode, estimator=estimator, exact=exact, outcomes=outcomes)
+    if how not in ("deterministic", "enumeration") and _infinite_exact(st):
+        return _check_infinite(st, progress)
+    if how == "deterministic":
         return _check_deterministic(st, progress)
-    if exact and st.sc.x_mode == "fixed":
+    if how == "enumeration":
         return _check_enumerated(st, progress)
-    seq = _sequential(st, _sampler(st, exact), progress)
-    return _sequential_result(st, seq, "exact over m, Monte-Carlo over X" if exact else "monte-carlo")
+    if how == "derived":
+        return _check_derived(st, progress)
+    seq = _sequential(st, _sampler(st, how), progress)
+    mode = {"enumeration-m": "exact over m, Monte-Carlo over X", "plain": "monte-carlo",
+            "rao-blackwell": "exact over m (closed form), Monte-Carlo over X"}[how]
+    return _sequential_result(st, seq, mode, how)
+
+
+# -------------------------------------------------------------------------------------------------
+# many checks: order, expansion into (claim, scenario) jobs, Bonferroni across checks
+# -------------------------------------------------------------------------------------------------
+def _dependencies(claim: Claim) -> tuple[str, ...]:
+    """The claim ids a verdict of ``claim`` may lean on (its derived exact value, or its statistic's
+    closed form given X for the Rao-Blackwell estimator)."""
+    deps = list(claim.exact_from)
+    if claim.scenario.get("x_mode") == "redrawn":
+        deps += list(getattr(claim.statistic, "depends_on", ()))
+    return tuple(dict.fromkeys(d for d in deps if d != claim.id))
+
+
+def order_by_dependencies(claims: list[Claim], registry: list[Claim] | None = None) -> list[Claim]:
+    """``claims`` with the claims others lean on first (taken from ``registry`` when not selected,
+    so that ``--all`` checks B.1, B.2 and 4.3 before the verdicts that use them); no duplicates."""
+    from .claims import CLAIMS  # noqa: PLC0415
+
+    registry = CLAIMS if registry is None else registry
+    by_id = {c.id: c for c in registry}
+    chosen = list({c.id: c for c in claims}.values())
+    needed: list[str] = []
+
+    def visit(c):
+        for d in _dependencies(c):
+            if d in by_id and d not in needed:
+                visit(by_id[d])
+                needed.append(d)
+    for c in chosen:
+        visit(c)
+    ids = {c.id for c in chosen}
+    first = [c for c in registry if c.id in needed and c.id in ids]
+    return first + [c for c in chosen if c.id not in needed]
+
+
+def expand_jobs(claims: list[Claim], *, overrides: dict | None = None, ntk_overrides: dict | None = None,
+                widths: list[int] | None = None, s_values: list[int] | None = None,
+                sweep: bool = False) -> list[tuple[Claim, Scenario]]:
+    """One ``(claim, scenario)`` per check: each claim's default scenario with ``overrides``, swept over
+    ``s_values`` (or the density grid with ``sweep``), and over ``widths`` for claims with an
+    instance factory. Raises ``ValueError`` on options that do not apply to the selected claims."""
+    from .scenarios import s_grid  # noqa: PLC0415
+
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    ntk_overrides = {k: v for k, v in (ntk_overrides or {}).items() if v is not None}
+    if (ntk_overrides or widths) and not any(c.ntk for c in claims):
+        flags = [f"--{k.replace('_', '-')}" for k in ntk_overrides] + (["--width"] if widths else [])
+        raise ValueError(f"{', '.join(flags)} only apply to claims with their own model (e.g. Theorem 6.2, "
+                         f"--lemma 6.2); selected: {', '.join(c.id for c in claims)}")
+    if "d" in overrides and any(c.dimension is not None for c in claims):
+        raise ValueError("--d does not apply to Theorem 6.2 (d = width·(d_in+1)); use --width and --d-in")
+    jobs = []
+    for c in claims:
+        for width in (widths or [None]) if c.ntk else [None]:
+            extra = dict(ntk_overrides, width=width) if c.ntk else {}
+            base = claim_scenario(c, **overrides, **extra)
+            s_list = s_values or (s_grid(base.d) if sweep else
+                                  [base.s if "d" not in overrides else max(1, round(0.1 * base.d))])
+            jobs += [(c, base.replace(s=s)) for s in s_list]
+    return jobs
+
+
+def run_jobs(jobs: list[tuple[Claim, Scenario]], *, alpha: float = 0.01, progress=None, **kw) -> list[Result]:
+    """Run every job with level ``alpha / len(jobs)`` each (Bonferroni across checks: the chance of any
+    false ``violated`` stays ``<= alpha``); ``kw`` goes to :func:`run_check`. A verdict that leans on a
+    claim found *violated* in the same run is withheld (``inconclusive``, said in its note and chain)."""
+    if not (0 < alpha < 1):
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    each = alpha / len(jobs) if len(jobs) > 1 else alpha
+    results = []
+    for c, sc in jobs:
+        if progress is not None and hasattr(progress, "set_postfix_str"):
+            progress.set_postfix_str(f"{c.id} s={sc.s}")
+        results.append(run_check(c, sc, alpha=each, **kw))
+        if progress is not None:
+            progress.update(1)
+    violated = {r.claim for r in results if r.verdict == "violated"}
+    for r in results:
+        bad = [d for d in r.depends_on if d in violated]
+        if bad and r.verdict != "inconclusive":
+            r.chain = list(r.chain) + [f"WITHHELD: this verdict leans on {', '.join(bad)}, violated in this run"]
+            r.note += f"; verdict withheld: it leans on {', '.join(bad)}, which this run found violated"
+            r.verdict = "inconclusive"
+    return results

@@ -4,17 +4,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from . import __version__
+from . import __version__, _io
 
 __all__ = ["results_frame", "format_table", "atomic_write", "save_reports", "save_index", "to_json", "plot_sweep"]
 
 COLUMNS = ["claim", "verdict", "relation", "estimate", "ci_low", "ci_high", "exact", "bound", "effect",
-           "trials", "mode", "seed", "within_hypotheses", "scenario"]
+           "trials", "estimator", "mode", "depends_on", "seed", "within_hypotheses", "scenario"]
 
 
 def _scenario_label(sc: dict) -> str:
@@ -30,6 +29,7 @@ def results_frame(results) -> pd.DataFrame:
     for r in results:
         d = r.as_dict()
         d["scenario"] = _scenario_label(d["scenario"])
+        d["depends_on"] = " ".join(d.get("depends_on") or [])
         rows.append({k: d.get(k) for k in COLUMNS})
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -50,11 +50,24 @@ def _fmt(x) -> str:
 def format_table(results) -> str:
     """A fixed-width table, one row per check: verdict, measured mean and interval, exact, bound."""
     df = results_frame(results)
-    show = df[["claim", "verdict", "relation", "estimate", "ci_low", "ci_high", "exact", "bound", "effect", "trials", "scenario"]].copy()
+    show = df[["claim", "verdict", "relation", "estimate", "ci_low", "ci_high", "exact", "bound", "effect", "trials",
+               "estimator", "scenario"]].copy()
     show = show.rename(columns={"effect": "measured/ref"})
     for c in ("estimate", "ci_low", "ci_high", "exact", "bound", "measured/ref"):
         show[c] = show[c].map(_fmt)
     return show.to_string(index=False)
+
+
+def format_chains(results) -> str:
+    """How each derived / Rao-Blackwell / closed-form verdict was reached: its dependency chain, one
+    block per check (empty string when there is none)."""
+    blocks = []
+    for r in results:
+        if not r.chain or r.estimator not in ("derived", "closed-form") and r.verdict != "inconclusive":
+            continue
+        deps = f" (leans on {', '.join(r.depends_on)})" if r.depends_on else ""
+        blocks.append(f"{r.claim} [{r.estimator}] {r.verdict}{deps}:\n" + "\n".join(f"  {line}" for line in r.chain))
+    return "\n".join(blocks)
 
 
 _CONST_KEYS = ("K", "K_jac_norm", "K_jac_lipschitz", "lambda_min", "lambda_max", "R0", "lr", "loss_t",
@@ -75,8 +88,9 @@ def format_ntk_chain(results) -> str:
             continue
         seen.add(key)
         c = r.extra["constants"]
-        lines = [f"Theorem 6.2 chain, {key[0]} (seed {r.seed}); Monte-Carlo E_m = {_fmt(r.estimate)} "
-                 f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]",
+        mc = r.crosscheck or dict(mean=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high)
+        lines = [f"Theorem 6.2 chain, {key[0]} (seed {r.seed}); Monte-Carlo E_m = {_fmt(mc['mean'])} "
+                 f"[{_fmt(mc['ci_low'])}, {_fmt(mc['ci_high'])}]",
                  "  estimated constants: " + ", ".join(f"{k}={_fmt(float(c[k]))}" for k in _CONST_KEYS if k in c)]
         v, verd, text = ch["values"], ch["verdicts"], ch["text"]
         lines.append(f"  {'exact':8s} {_fmt(v['exact']):>11s}            Lemma 4.3 equality line (closed form)")
@@ -89,20 +103,8 @@ def format_ntk_chain(results) -> str:
     return "\n\n".join(blocks)
 
 
-def atomic_write(path, data) -> None:
-    """Write ``data`` (str or bytes) to ``path`` atomically: temp file in the same folder + ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+#: kept importable for sketchbound.dnn / figures / bench (``from ..report import atomic_write``)
+atomic_write = _io.atomic_write
 
 
 def _clean(o):
@@ -130,14 +132,23 @@ def to_json(results, meta: dict | None = None) -> str:
 
 def _markdown(claim_id: str, results, meta: dict) -> str:
     r0 = results[0]
-    lines = [f"# {r0.name}", "", f"Paper's statement: `{r0.statement}`", "",
+    lines = [f"# {r0.name}", "", f"Statement: `{r0.statement}`", "",
              f"Command: `{meta.get('command', '')}`  ", f"sketchbound {__version__}, seed {r0.seed}, α = {r0.alpha:g} per check", "",
-             "| verdict | relation | measured (CI) | exact | bound | measured/ref | trials | mode | scenario |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| verdict | relation | measured (CI) | exact | bound | measured/ref | estimator | trials | depends on | scenario |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| **{r.verdict}** | {r.relation} | {_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] | "
-                     f"{_fmt(r.exact)} | {_fmt(r.bound)} | {_fmt(r.effect)} | {r.trials} | {_md(r.mode)} | {_scenario_label(r.scenario)} |")
+                     f"{_fmt(r.exact)} | {_fmt(r.bound)} | {_fmt(r.effect)} | {r.estimator} | {r.trials} | "
+                     f"{', '.join(r.depends_on) or '–'} | {_scenario_label(r.scenario)} |")
     lines += ["", f"Notes: {results[-1].note}", ""]
+    for r in results:
+        if r.chain:
+            lines += [f"How the verdict was reached ({r.estimator}, {_scenario_label(r.scenario)}):", ""]
+            lines += [f"{k}. {_md(step)}" for k, step in enumerate(r.chain, 1)] + [""]
+        if r.crosscheck:
+            cc = r.crosscheck
+            lines += [f"Cross-check ({cc['estimator']} Monte-Carlo, {cc['trials']} trials): {_fmt(cc['mean'])} "
+                      f"[{_fmt(cc['ci_low'])}, {_fmt(cc['ci_high'])}], {cc['agrees']} with the closed form.", ""]
     chain = format_ntk_chain(results)
     if chain:
         lines += ["```", chain, "```", ""]
@@ -162,24 +173,31 @@ def save_reports(results, outdir="validation", meta: dict | None = None) -> list
     return written
 
 
-def save_index(results, outdir="validation", meta: dict | None = None) -> Path:
-    """Write ``<outdir>/README.md``: one row per check (claim, the paper's statement, verdict, measured
-    vs bound/exact, trials), the command that made it, and the reliability study if it was run."""
+def save_index(results, outdir="validation", meta: dict | None = None, source_dir=None) -> Path:
+    """Write ``<outdir>/README.md``: one row per check (claim, statement, verdict, measured vs
+    bound/exact, estimator, what it leans on), the command that made it, and the reliability study and
+    ``NOTES.md`` found in ``source_dir`` (default ``outdir``)."""
     meta = dict(meta or {})
     outdir = Path(outdir)
+    src = Path(source_dir) if source_dir is not None else outdir
     lines = ["# Validation reports", "",
              f"Made by `{meta.get('command', 'python -m sketchbound.validate --all --save')}` "
              f"(sketchbound {__version__}). One file set per claim: `<claim>.csv`, `<claim>.json`, `<claim>.md`.",
-             "Verdicts come from measurement (Monte-Carlo over masks, and over X where the claim's expectation is "
-             "over X); `exact` is the closed form of the measured quantity (sketchbound.theory), shown for comparison.", "",
-             "| claim | paper's statement | verdict | measured (CI) | exact | bound | measured/ref | trials | reproduce |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "Estimators (column *estimator*): `plain` — Monte-Carlo over masks (and over X where the claim's expectation "
+             "is over X); `rao-blackwell` — E_m given X in closed form (the Lemma 4.3 equality, i.e. the sum of Lemma B.2's "
+             "variances), Monte-Carlo over X only; `derived` — fixed inputs: the closed form of the measured quantity "
+             "against the bound, with a plain Monte-Carlo cross-check that must contain the closed form; "
+             "`deterministic` — an identity computed once. *Leans on*: the claims a verdict's closed form rests on "
+             "(`--all` checks them first; a verdict leaning on a claim violated in the same run is withheld). "
+             "`exact` is the closed form of the measured quantity (sketchbound.theory).", "",
+             "| claim | statement | verdict | measured (CI) | exact | bound | measured/bound (or /exact) | estimator | trials | leans on | reproduce |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         flag = "" if r.within_hypotheses else " (outside the statement's hypotheses)"
         lines.append(f"| {r.claim} | {_md(r.statement)} | **{r.verdict}**{flag} | {_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] | "
-                     f"{_fmt(r.exact)} | {_fmt(r.bound)} | {_fmt(r.effect)} | {r.trials} | "
-                     f"`python -m sketchbound.validate --lemma {r.claim} --seed {r.seed}` |")
-    rel = outdir / "reliability.json"
+                     f"{_fmt(r.exact)} | {_fmt(r.bound)} | {_fmt(r.effect)} | {r.estimator} | {r.trials} | "
+                     f"{', '.join(r.depends_on) or '–'} | `python -m sketchbound.validate --lemma {r.claim} --seed {r.seed}` |")
+    rel = src / "reliability.json"
     if rel.exists():
         data = json.loads(rel.read_text())
         m = data.get("meta", {})
@@ -199,7 +217,7 @@ def save_index(results, outdir="validation", meta: dict | None = None) -> Path:
         if n:
             lines += ["", f"Pooled over the claims that hold: {k} false `violated` in {n} checks = {k / n:.4f} "
                           f"(α = {true_rows[0]['alpha']})."]
-    extra = outdir / "NOTES.md"
+    extra = src / "NOTES.md"
     if extra.exists():
         lines += ["", extra.read_text()]
     path = outdir / "README.md"

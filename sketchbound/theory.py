@@ -373,3 +373,37 @@ def snip_linear_scores(X, w, y) -> np.ndarray:
     Z = np.ones((wa.shape[0], wa.shape[0])) + 1j * h * np.eye(wa.shape[0])  # row j: m = 1 + i h e_j
     J = ((Z * wa) @ Xa - ya).imag / h  # J[j, i] = ∂u_i/∂m_j
     return np.abs(J @ np.sign(u0)) / n
+
+
+# -------------------------------------------------------------------------------------------------
+# Corrected statements (validation/ERRATA.md): what Lemma 4.2 and Theorem 4.4 should say
+# -------------------------------------------------------------------------------------------------
+def lemma_4_2_exact(w0, s, n) -> float:
+    """Lemma 4.2, corrected (exact): ``E_X E_m ||Xᵀw0 − Xᵀ(w0 ⊙ m)||² = μ_n² (||w0||₁² − ||w0||²) / s``
+    for ``X ~ N(0, I/n)`` and Algorithm 1 with eq. (2) of ``(X, w0)`` (formula G1 with ``w* = w0``)."""
+    wa = _as_float_vector("w0", w0)
+    s = check_size(s)
+    n = _check_n(n)
+    return float(chi_mean(n) ** 2 * (np.sum(np.abs(wa)) ** 2 - np.sum(wa**2)) / s)
+
+
+def lemma_4_2_corrected_bound(w0, s) -> float:
+    """Lemma 4.2, corrected bound: ``||w0||₁² / s`` (valid because ``μ_n² <= 1``; tight as ``n → ∞``
+    and ``||w0||² << ||w0||₁²``)."""
+    wa = _as_float_vector("w0", w0)
+    s = check_size(s)
+    return float(np.sum(np.abs(wa)) ** 2 / s)
+
+
+def theorem_4_4_datafree_exact(w0, w_star, s, n) -> float:
+    """Theorem 4.4 in the data-free setting (mask from eq. (2) of an independent ``X̃ ~ N(0, I/n)``,
+    applied to ``X``): ``E = (ν_n / s) Σ_k w*_k² (||w0||₁ − |w0_k|) / |w0_k|`` (formula G2);
+    ``inf`` for ``n = 1``."""
+    return gaussian_error(w0, w_star, s, n, x_tilde="independent")
+
+
+def theorem_4_4_datafree_bound(w0, w_star, s, n) -> float:
+    """Theorem 4.4, corrected for the data-free setting: ``ν_n c² ||w0||₁² / s`` with
+    ``ν_n = E[χ_n] E[1/χ_n] >= 1`` (:func:`nu`) and ``c = max_j |w*_j / w0_j|``."""
+    n = _check_n(n)
+    return float(nu(n) * theorem_4_4_bound(w0, w_star, s))
