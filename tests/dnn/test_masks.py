@@ -208,3 +208,26 @@ def test_bad_arguments_name_the_problem():
         make_mask(sc, 0.5, "randomized", backend="cupy")
     with pytest.raises(ValueError, match="keeps round"):
         make_mask(sc, 0.01)
+
+
+def test_shuffled_mask_keeps_the_thresholds_per_layer_counts_and_is_uniform_inside_layers():
+    """'shuffled' = the per-layer counts of the global threshold, weights uniform inside each layer:
+    over many draws every weight of a layer is kept with probability k_l / n_l, whatever its score."""
+    g = torch.Generator().manual_seed(0)
+    scores = {"a": torch.rand(40, generator=g) ** 4, "b": torch.rand(60, generator=g)}
+    thr = make_mask(scores, 0.3, "global")
+    counts = {n: int(m.sum()) for n, m in thr.items()}
+    freq = {n: torch.zeros_like(s) for n, s in scores.items()}
+    draws = 2000
+    for r in range(draws):
+        m = make_mask(scores, 0.3, "shuffled", rng=r)
+        assert {n: int(v.sum()) for n, v in m.items()} == counts
+        for n in m:
+            freq[n] += m[n]
+    for n, s in scores.items():
+        p = counts[n] / s.numel()
+        se = (p * (1 - p) / draws) ** 0.5
+        assert torch.all((freq[n] / draws - p).abs() < 5 * se)  # 5 sigma per weight, 100 weights
+        # uniform: no correlation with the score (the randomized mode has a strong one)
+        assert abs(float(torch.corrcoef(torch.stack([freq[n], s]))[0, 1])) < 0.35
+    assert torch.equal(make_mask(scores, 0.3, "shuffled", rng=5)["a"], make_mask(scores, 0.3, "shuffled", rng=5)["a"])

@@ -44,8 +44,9 @@ METHODS = ("dense", "random", "magnitude", "snip", "grasp", "synflow", "prospr",
 #: pruning inputs (:data:`sketchbound.dnn.pruning.inputs.INPUT_KINDS`)
 INPUTS = ("real", "normal", "chi", "sparse", "ones")
 #: mask modes (:data:`sketchbound.dnn.pruning.masks.MASK_MODES`)
-MASKS = ("global", "layerwise", "randomized", "layerwise_randomized", "algorithm1")
-MASK_ALIASES = {"threshold": "global", "hard": "global", "random": "randomized", "rand": "randomized"}
+MASKS = ("global", "layerwise", "randomized", "layerwise_randomized", "algorithm1", "shuffled")
+MASK_ALIASES = {"threshold": "global", "hard": "global", "random": "randomized", "rand": "randomized",
+                "shuffle": "shuffled"}
 INITS = ("kaiming", "normal", "xavier")
 MASK_VALUES = ("scale-init", "support")
 SNIP_LOSSES = ("cross_entropy", "l1", "mse")

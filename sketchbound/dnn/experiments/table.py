@@ -46,7 +46,8 @@ import pandas as pd
 from sketchbound._io import atomic_write
 from sketchbound.dnn.experiments.config import OneLineParser, RunConfig, read_toml
 
-__all__ = ["TableSpec", "load_table", "expand", "collect", "collect_stats", "render", "to_markdown", "main"]
+__all__ = ["TableSpec", "load_table", "expand", "collect", "collect_stats", "run_records", "paired_table", "render",
+           "to_markdown", "main"]
 
 _CFG_FIELDS = {f.name for f in fields(RunConfig)}
 
@@ -64,6 +65,7 @@ class TableSpec:
     transpose: bool = False
     concurrent: int | None = None
     notes: str = ""
+    comparisons: list[dict] = field(default_factory=list)
     path: Path | None = None
     extra: dict = field(default_factory=dict)
 
@@ -99,6 +101,12 @@ def load_table(path, *, overrides: dict | None = None, seeds: int | None = None)
     names = [v["name"] for v in variants]
     if len(set(names)) != len(names):
         raise ValueError(f"{where}: variant names must be unique, got {names}")
+    comparisons = t.get("compare", [])
+    if not isinstance(comparisons, list) or not all(isinstance(c, dict) for c in comparisons):
+        raise ValueError(f"{where}: [[compare]] entries must be tables with keys a and b")
+    for c in comparisons:
+        if set(c) - {"a", "b"} or c.get("a") not in names or c.get("b") not in names:
+            raise ValueError(f"{where}: [[compare]] needs a and b naming variants ({', '.join(names)}); got {c}")
     rows = list(tab.get("rows", [k for k in grid if k != "seed"]))
     for r in rows:
         if r not in grid:
@@ -121,7 +129,8 @@ def load_table(path, *, overrides: dict | None = None, seeds: int | None = None)
     grid.setdefault("seed", [0])
     return TableSpec(name=str(tab.get("name", Path(path).stem)), title=str(tab.get("title", "")), rows=rows, base=base,
                      grid=grid, variants=variants, transpose=bool(tab.get("transpose", False)),
-                     concurrent=tab.get("concurrent"), notes=str(tab.get("notes", "")), path=Path(path))
+                     concurrent=tab.get("concurrent"), notes=str(tab.get("notes", "")),
+                     comparisons=[dict(c) for c in comparisons], path=Path(path))
 
 
 def expand(spec: TableSpec) -> list[tuple[str, dict, RunConfig]]:
@@ -174,6 +183,29 @@ def collect(spec: TableSpec, runs_dir) -> pd.DataFrame:
         recs.append({**row, "variant": key[-1], "mean": mean, "std": std, "n": n, "expected": expected[key],
                      "reference": "" if ref is None else str(ref)})
     return pd.DataFrame.from_records(recs, columns=list(spec.rows) + ["variant", "mean", "std", "n", "expected", "reference"])
+
+
+def run_records(spec: TableSpec, runs_dir) -> pd.DataFrame:
+    """One row per finished run: variant, the grid values (row keys, seed, ...), accuracy."""
+    from sketchbound.dnn.experiments.run import load_result  # noqa: PLC0415
+    recs = []
+    for name, row, cfg in expand(spec):
+        res = load_result(cfg, runs_dir)
+        if res is None or res.get("accuracy") is None:
+            continue
+        point = {k: getattr(cfg, k) for k in spec.grid if k not in row}
+        recs.append({**row, **point, "variant": name, "accuracy": float(res["accuracy"]), "run": cfg.run_name()})
+    return pd.DataFrame.from_records(recs, columns=list(spec.rows) + [k for k in spec.grid if k not in spec.rows]
+                                     + ["variant", "accuracy", "run"])
+
+
+def paired_table(spec: TableSpec, runs_dir) -> pd.DataFrame:
+    """The table file's ``[[compare]]`` pairs, paired by every non-row grid key (seed, ...):
+    Δ ± 95% CI, paired t p and Holm p over the table (:mod:`sketchbound.dnn.experiments.paired`)."""
+    from sketchbound.dnn.experiments.paired import paired_comparisons  # noqa: PLC0415
+    recs = run_records(spec, runs_dir)
+    pair_keys = [k for k in spec.grid if k not in spec.rows]
+    return paired_comparisons(recs, spec.rows, spec.comparisons, pair_keys)
 
 
 STATS = ("c_q50", "c_q90", "c_q99", "c_max", "init_l1_kept", "init_l2_kept", "l1_over_sqrtk_l2")
@@ -281,8 +313,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are finished, then exit")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     p.add_argument("--stats", action="store_true",
-                   help="also write/print <name>_stats.{csv,md}: accuracy next to |w*/w0| quantiles over kept weights "
-                        "and the l1/l2 norms of the kept initial weights (result.json 'c_stats')")
+                   help="also write/print the paired statistics of the file's [[compare]] pairs (<name>_paired.{csv,md}: "
+                        "delta by seed, 95%% CI, paired t p, Holm p over the table) and <name>_stats.{csv,md}: accuracy next "
+                        "to |w*/w0| quantiles over kept weights and the l1/l2 norms of the kept initial weights")
     return p
 
 
@@ -326,8 +359,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# {spec.title or spec.name}")
     print(to_markdown(render(spec, long)))
     if args.stats:
-        stats = collect_stats(spec, args.runs_dir)
         out = Path(args.out or Path(args.runs_dir) / "tables")
+        if spec.comparisons:
+            from sketchbound.dnn.experiments.paired import paired_markdown  # noqa: PLC0415
+            pt = paired_table(spec, args.runs_dir)
+            pmd = paired_markdown(pt, spec.rows)
+            atomic_write(out / f"{spec.name}_paired.csv", pt.to_csv(index=False))
+            atomic_write(out / f"{spec.name}_paired.md", f"# {spec.title or spec.name}: paired differences by seed\n\n"
+                         "Δ = A − B per seed; 95% Student-t CI over seeds; two-sided paired t-test; Holm over every "
+                         "row of this table.\n\n" + pmd)
+            paths["paired_csv"], paths["paired_md"] = out / f"{spec.name}_paired.csv", out / f"{spec.name}_paired.md"
+            print(pmd)
+        stats = collect_stats(spec, args.runs_dir)
         md = stats_markdown(stats)
         atomic_write(out / f"{spec.name}_stats.csv", stats.to_csv(index=False))
         atomic_write(out / f"{spec.name}_stats.md", f"# {spec.title or spec.name}: the constant c in practice\n\n" + md)

@@ -28,6 +28,10 @@ Modes (:data:`MASK_MODES`):
     **not binary** and is unbiased (``E[m_i] = 1`` where ``p_i > 0``); its number of non-zeros is the
     number of *distinct* drawn indices, which is ``<= k`` (not ``== k``): Algorithm 1 is kept
     faithful (exactly ``s`` draws) rather than redrawn until ``k`` distinct indices appear.
+``"shuffled"``
+    The per-layer shuffle control (Su et al. 2020; Frankle et al. 2021): the per-layer counts ``k_l`` of
+    ``"global"``, with the ``k_l`` weights of each layer chosen **uniformly** (the scores only set the
+    counts). Against ``"randomized"`` it isolates sampling *in proportion to the scores*.
 
 Sampling weights for the randomized modes and Algorithm 1 are the scores themselves; signed scores
 (GraSP's) are shifted by their global minimum (``w = score - min score``), which keeps their order.
@@ -76,7 +80,7 @@ __all__ = [
     "sample_algorithm1",
 ]
 
-MASK_MODES = ("global", "layerwise", "randomized", "layerwise_randomized", "algorithm1")
+MASK_MODES = ("global", "layerwise", "randomized", "layerwise_randomized", "algorithm1", "shuffled")
 BACKENDS = ("auto", "numpy", "torch")
 
 
@@ -392,7 +396,10 @@ def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str =
         flat_w = torch.cat([weights[n].reshape(-1) for n in names])
         m = sample_algorithm1(flat_w, k, rng=gen, backend=be)
         return _unflatten(m.to(torch.float32), scores)
-    counts = keep_counts(scores, density, "global" if mode == "randomized" else "layerwise", min_per_layer=min_per_layer)
+    counts = keep_counts(scores, density, "layerwise" if mode == "layerwise_randomized" else "global",
+                         min_per_layer=min_per_layer)
+    if mode == "shuffled":  # the per-layer shuffle control: the threshold's per-layer counts, uniform inside a layer
+        weights = {n: torch.ones_like(weights[n]) for n in names}
     return {n: sample_without_replacement(weights[n], counts[n], rng=gen, backend=be).to(torch.float32) for n in names}
 
 

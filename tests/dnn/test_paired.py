@@ -1,0 +1,74 @@
+"""Paired statistics of a table (`python -m sketchbound.dnn.table CONFIG --stats`), on a toy table whose
+run files are written by hand: Δ by seed, Student-t CI, paired t-test, Holm over the table."""
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from sketchbound.dnn.experiments import table as T
+from sketchbound.dnn.experiments.config import to_toml
+from sketchbound.dnn.experiments.paired import holm
+
+
+def test_holm_matches_the_step_down_definition():
+    p = [0.01, 0.04, 0.03, float("nan"), 0.005]
+    # sorted: 0.005 (×4), 0.01 (×3), 0.03 (×2), 0.04 (×1), running max, capped at 1
+    assert holm(p)[4] == pytest.approx(0.02) and holm(p)[0] == pytest.approx(0.03)
+    assert holm(p)[2] == pytest.approx(0.06) and holm(p)[1] == pytest.approx(0.06) and math.isnan(holm(p)[3])
+    assert holm([0.9, 0.8]) == [1.0, 1.0] and holm([0.02, 0.5]) == [0.04, 0.5]
+
+
+def _toy(tmp_path):
+    spec = {"table": {"name": "toy", "rows": ["density"]},
+            "base": {"model": "lenet300100", "dataset": "mnist", "epochs": 1},
+            "grid": {"density": [0.1, 0.02], "seed": [0, 1, 2, 3, 4]},
+            "variant": [{"name": "thr", "method": "magnitude", "mask": "global"},
+                        {"name": "rand", "method": "magnitude", "mask": "randomized"},
+                        {"name": "shuf", "method": "magnitude", "mask": "shuffled"}],
+            "compare": [{"a": "rand", "b": "thr"}, {"a": "rand", "b": "shuf"}]}
+    p = tmp_path / "toy.toml"
+    p.write_text(to_toml(spec))
+    return p
+
+
+def test_paired_table_from_run_files(tmp_path, capsys):
+    path = _toy(tmp_path)
+    spec = T.load_table(path)
+    runs = tmp_path / "runs"
+    rng = np.random.default_rng(0)
+    acc = {}
+    for name, row, cfg in T.expand(spec):
+        a = 80 + 10 * row["density"] + cfg.seed + {"thr": 0.0, "rand": 0.5, "shuf": 0.4}[name] + rng.normal(0, 0.3)
+        acc[(name, row["density"], cfg.seed)] = a
+        d = cfg.run_dir(runs)
+        d.mkdir(parents=True)
+        (d / "result.json").write_text(json.dumps({"accuracy": a}))
+    (T.expand(spec)[0][2].run_dir(runs) / "result.json").unlink()  # thr, density 0.1, seed 0 missing: 4 pairs
+    df = T.paired_table(spec, runs)
+    assert len(df) == 4
+    for _, r in df.iterrows():
+        seeds = [s for s in range(5) if (r["b"], r["density"], s) in acc and not (r["b"] == "thr" and r["density"] == 0.1 and s == 0)]
+        d = np.array([acc[(r["a"], r["density"], s)] - acc[(r["b"], r["density"], s)] for s in seeds])
+        assert r["pairs"] == len(seeds) and r["delta"] == pytest.approx(d.mean())
+        ref = stats.ttest_rel([acc[(r["a"], r["density"], s)] for s in seeds], [acc[(r["b"], r["density"], s)] for s in seeds])
+        assert r["p"] == pytest.approx(ref.pvalue) and r["t"] == pytest.approx(ref.statistic)
+        h = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+        assert (r["ci_low"], r["ci_high"]) == pytest.approx((d.mean() - h, d.mean() + h))
+        assert r["wins"] == int((d > 0).sum())
+    assert df["p_holm"].tolist() == pytest.approx(holm(df["p"].tolist()))
+    assert (df["p_holm"] >= df["p"]).all()
+    # the CLI: --stats on finished runs (no training, no GPU)
+    assert T.main([str(path), "--runs-dir", str(runs), "--no-train", "--stats", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "| density | A | B | mean A | mean B | Δ (A − B) |" in out
+    assert out.count("/4 |") == 2 and out.count("/5 |") == 2  # wins/pairs: 4 pairs at density 0.1 vs thr
+    assert (tmp_path / "out" / "toy_paired.csv").is_file() and (tmp_path / "out" / "toy_paired.md").is_file()
+
+
+def test_compare_must_name_variants(tmp_path):
+    p = _toy(tmp_path)
+    p.write_text(p.read_text().replace('b = "thr"', 'b = "nope"'))
+    with pytest.raises(ValueError, match="compare"):
+        T.load_table(p)
