@@ -17,8 +17,8 @@ import math
 import numpy as np
 from scipy.special import gammaln
 
-from .probabilities import check_probabilities
-from .sampling import check_size, inclusion_probabilities
+from .probabilities import as_real_array, check_matrix_vector, check_probabilities, scale_safe
+from .sampling import _check_flag, check_size, inclusion_probabilities
 
 __all__ = [
     "n_outcomes",
@@ -35,12 +35,31 @@ __all__ = [
 MAX_OUTCOMES = 2_000_000
 
 
+#: :func:`n_outcomes` refuses counts with more decimal digits than this (the big-integer arithmetic
+#: alone would take minutes)
+MAX_DIGITS = 100_000
+
+
+def _log_comb(n: int, k: int) -> float:
+    return float(gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1))
+
+
 def n_outcomes(d: int, s: int) -> int:
-    """Number of Algorithm-1 count vectors: ``C(s + d - 1, s)``."""
+    """Number of Algorithm-1 count vectors: ``C(s + d - 1, s)`` (``d, s >= 1``; exact integer).
+
+    ``ValueError`` if the count has more than :data:`MAX_DIGITS` decimal digits.
+    """
+    d = check_size(d, name="d")
+    s = check_size(s)
+    if _log_comb(s + d - 1, s) / math.log(10) > MAX_DIGITS:
+        raise ValueError(f"n_outcomes(d={d}, s={s}) has more than {MAX_DIGITS} decimal digits; use a smaller d or s")
     return math.comb(s + d - 1, s)
 
 
-def _guard(k: int, what: str) -> None:
+def _guard(k: int, what: str, log_k: float | None = None) -> None:
+    if log_k is not None and log_k > math.log(MAX_OUTCOMES) + 1.0:
+        raise ValueError(f"exact enumeration of {what} needs about e^{log_k:.3g} outcomes (limit {MAX_OUTCOMES}); "
+                         f"use smaller d or s")
     if k > MAX_OUTCOMES:
         raise ValueError(f"exact enumeration of {what} needs {k} outcomes (limit {MAX_OUTCOMES}); use smaller d or s")
 
@@ -58,6 +77,7 @@ def outcomes_algorithm1(p, s) -> tuple[np.ndarray, np.ndarray]:
     s = check_size(s)
     support = np.flatnonzero(pa > 0)
     k = support.shape[0]
+    _guard(0, f"Algorithm 1 with d={k}, s={s}", _log_comb(s + k - 1, s))
     _guard(n_outcomes(k, s), f"Algorithm 1 with d={k}, s={s}")
     combos = np.array(list(itertools.combinations_with_replacement(range(k), s)), dtype=np.int64)
     counts_sub = np.zeros((combos.shape[0], k), dtype=np.int64)
@@ -78,7 +98,9 @@ def outcomes_successive(p, s) -> tuple[np.ndarray, np.ndarray]:
     support = np.flatnonzero(pa > 0)
     if s > support.shape[0]:
         raise ValueError(f"s={s} exceeds the number of entries with p_i > 0 ({support.shape[0]})")
-    _guard(math.perm(support.shape[0], s), f"successive sampling with d={support.shape[0]}, s={s}")
+    k = support.shape[0]
+    _guard(0, f"successive sampling with d={k}, s={s}", float(gammaln(k + 1) - gammaln(k - s + 1)))
+    _guard(math.perm(k, s), f"successive sampling with d={k}, s={s}")
     acc: dict[tuple, float] = {}
     for seq in itertools.permutations(support.tolist(), s):
         prob, used = 1.0, 0.0
@@ -97,9 +119,10 @@ def outcomes_successive(p, s) -> tuple[np.ndarray, np.ndarray]:
 
 def outcomes_bernoulli(pi, *, weighted: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """All ``2^d`` outcomes of independent inclusion with probabilities ``π`` (HT or binary mask)."""
-    pia = np.asarray(pi, dtype=np.float64)
-    if pia.ndim != 1 or np.any((pia < 0) | (pia > 1)):
+    pia = as_real_array("pi", pi, ndim=1, what="a 1-D vector of inclusion probabilities in [0, 1]")
+    if np.any((pia < 0) | (pia > 1)):
         raise ValueError("pi must be a 1-D vector with entries in [0, 1]")
+    weighted = _check_flag("weighted", weighted)
     d = pia.shape[0]
     _guard(2**d, f"Bernoulli sampling with d={d}")
     keep = ((np.arange(2**d)[:, None] >> np.arange(d)[None, :]) & 1).astype(bool)
@@ -119,6 +142,7 @@ def outcomes_systematic(p, s, *, weighted: bool = False) -> tuple[np.ndarray, np
     between consecutive breakpoints ``frac(cumsum(π))`` is one outcome with its length as probability."""
     pa = check_probabilities(p)
     s = check_size(s)
+    weighted = _check_flag("weighted", weighted)
     pi = inclusion_probabilities(pa, s)
     cum = np.cumsum(pi)
     br = np.unique(np.concatenate(([0.0, 1.0], np.mod(cum, 1.0))))
@@ -137,16 +161,30 @@ def outcomes_systematic(p, s, *, weighted: bool = False) -> tuple[np.ndarray, np
     return np.array(masks), probs / probs.sum()
 
 
+def _check_probs(probs, K: int) -> np.ndarray:
+    pr = as_real_array("probs", probs, ndim=1, what="a 1-D vector of finite outcome probabilities")
+    if pr.shape[0] != K:
+        raise ValueError(f"shape mismatch: probs has length {pr.shape[0]} but there are {K} outcomes")
+    return pr
+
+
+@scale_safe(values=1, probs=1)
 def expectation(values, probs) -> np.ndarray:
-    """``Σ_k probs_k values_k`` (``values`` of shape ``(K, ...)``), summed in a compensated way."""
-    v = np.asarray(values, dtype=np.float64)
-    pr = np.asarray(probs, dtype=np.float64)
+    """``Σ_k probs_k values_k`` (``values`` of shape ``(K, ...)``, finite; ``probs`` of length ``K``)."""
+    v = as_real_array("values", values, what="an array of finite real numbers, outcomes along axis 0")
+    if v.ndim == 0:
+        raise ValueError(f"values must have the outcomes along axis 0; got a scalar {values!r}")
+    pr = _check_probs(probs, v.shape[0])
     return np.tensordot(pr, v, axes=(0, 0))
 
 
+@scale_safe(X=2, w=2, probs=1)
 def expected_error(X, w, masks, probs) -> float:
     """Exact ``E ||Xᵀw - Xᵀ(w ⊙ m)||²`` over enumerated outcomes ``(masks, probs)``."""
-    Xa = np.asarray(X, dtype=np.float64)
-    wa = np.asarray(w, dtype=np.float64)
+    Xa, wa = check_matrix_vector(X, w)
+    masks = as_real_array("masks", masks, ndim=2, what="a (K, d) matrix of finite masks")
+    if masks.shape[1] != wa.shape[0]:
+        raise ValueError(f"shape mismatch: masks have d={masks.shape[1]} entries but w has length {wa.shape[0]}")
+    probs = _check_probs(probs, masks.shape[0])
     resid = (wa[None, :] * (1.0 - masks)) @ Xa  # (K, n)
     return float(expectation(np.sum(resid**2, axis=1), probs))
