@@ -16,7 +16,13 @@ from .sampling import (
     without_replacement,
 )
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError as _NotFound, version as _version
+
+try:  # the installed distribution's version: pyproject.toml is the one place it is written
+    __version__ = _version("sketchbound")
+except _NotFound:  # a source tree that was never pip-installed
+    __version__ = "0+unknown"
+del _NotFound, _version
 
 __all__ = [
     "algorithm1",

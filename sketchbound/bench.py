@@ -7,7 +7,6 @@ form), reporting medians, ratios measured in the same run, and the peak resident
 """
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import resource
@@ -18,7 +17,11 @@ import time
 import numpy as np
 
 from . import __version__
+from ._cli import OneLineParser, cli_errors, pos_int
+from ._io import atomic_write, check_output_path
 from .sampling import algorithm1_counts, algorithm1_sparse
+
+PROG = "python -m sketchbound.bench"
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -81,22 +84,34 @@ def to_markdown(r: dict, command: str) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sketchbound.bench", description=__doc__.splitlines()[0])
+    """Parse, check the output path *before* the benchmark, run, print (and write ``--out``).
+
+    Usage errors and an unwritable ``--out`` are one line on stderr and exit status 2. ``--d``,
+    ``--s``, ``--big-d``, ``--big-s`` override the sizes (``--big-d 0`` skips the second part).
+    """
+    ap = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="d = s = 10^6 and d = 10^7 (a smoke run)")
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=pos_int("repeats"), default=7)
+    ap.add_argument("--d", type=pos_int("d"), help="entries of the first part (default 10^7; --quick 10^6)")
+    ap.add_argument("--s", type=pos_int("s"), help="draws of the first part (default 10^7; --quick 10^6)")
+    ap.add_argument("--big-d", type=pos_int("big-d", lo=0), help="entries of the second part (0 skips it)")
+    ap.add_argument("--big-s", type=pos_int("big-s"), help="draws of the second part")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", help="also write the Markdown table to this file (atomically)")
     a = ap.parse_args(argv)
-    if a.repeats < 1:
-        ap.error("--repeats must be >= 1")
-    kw = dict(d=10**6, s=10**6, big_d=10**7, big_s=10**5) if a.quick else {}
-    r = run(repeats=a.repeats, **kw)
-    command = "python -m sketchbound.bench " + " ".join(argv if argv is not None else sys.argv[1:])
-    md = to_markdown(r, command.strip())
-    print(json.dumps(r, indent=2) if a.json else md)
-    if a.out:
-        from .report import atomic_write
-        atomic_write(a.out, md)
+    with cli_errors(PROG):
+        if a.out is not None:
+            check_output_path(a.out, flag="--out")
+        kw = dict(d=10**6, s=10**6, big_d=10**7, big_s=10**5) if a.quick else {}
+        for k in ("d", "s", "big_d", "big_s"):
+            if getattr(a, k) is not None:
+                kw[k] = getattr(a, k)
+        r = run(repeats=a.repeats, **kw)
+        command = PROG + " " + " ".join(argv if argv is not None else sys.argv[1:])
+        md = to_markdown(r, command.strip())
+        print(json.dumps(r, indent=2) if a.json else md)
+        if a.out:
+            atomic_write(a.out, md)
     return 0
 
 

@@ -8,6 +8,8 @@ Conventions follow the paper (§3): ``X`` is ``d x n`` (rows ``X_(i)`` are featu
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import _kernels
@@ -193,6 +195,18 @@ def from_scores(scores) -> np.ndarray:
     return a / a.sum()
 
 
+def check_memory(n_bytes: int, what: str) -> None:
+    """``ValueError`` (instead of a MemoryError or the OOM killer) when ``what`` needs more than half
+    of this machine's physical memory."""
+    try:
+        phys = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not available on this platform
+        return
+    if n_bytes > phys // 2:
+        raise ValueError(f"{what} needs {n_bytes / 2**30:.1f} GiB, more than half of this machine's "
+                         f"{phys / 2**30:.0f} GiB of memory")
+
+
 #: the largest ``d`` :func:`uniform_probabilities` builds (2**31 entries = 16 GiB of float64)
 MAX_UNIFORM_D = 1 << 31
 
@@ -205,6 +219,7 @@ def uniform_probabilities(d: int) -> np.ndarray:
     """
     if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) or not 1 <= d <= MAX_UNIFORM_D:
         raise ValueError(f"d must be an integer in [1, {MAX_UNIFORM_D}], got {abridge(d)}")
+    check_memory(8 * int(d), f"uniform_probabilities(d={d})")
     return np.full(int(d), 1.0 / int(d))
 
 
