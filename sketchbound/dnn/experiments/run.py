@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
@@ -38,10 +41,11 @@ from sketchbound.dnn.experiments.config import OneLineParser, RunConfig, add_con
 from sketchbound.dnn.data import TensorDataset, dataset_info, load_dataset
 from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, mask_density
 
-__all__ = ["run_one", "run_configs", "is_finished", "load_result", "prepare_job", "prune_at_init", "build_model",
-           "compute_mask", "main", "environment"]
+__all__ = ["run_one", "run_configs", "plan_chunks", "RunLock", "is_finished", "load_result", "prepare_job",
+           "prune_at_init", "build_model", "compute_mask", "main", "environment"]
 
 RESULT_FILE = "result.json"
+LOCK_FILE = "lock"
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -84,6 +88,118 @@ def is_finished(cfg: RunConfig, runs_dir: str | Path) -> bool:
 def load_result(cfg: RunConfig, runs_dir: str | Path) -> dict | None:
     p = cfg.run_dir(runs_dir) / RESULT_FILE
     return json.loads(p.read_text()) if p.is_file() else None
+
+
+class RunLock:
+    """An exclusive claim on one run directory: the file ``<run dir>/lock`` holding ``host pid``.
+
+    Created atomically (``O_CREAT | O_EXCL``), so two trainers (two ``dnn.run`` / ``dnn.table``
+    invocations, or two Dask workers) never train the same run at once. A lock is *stale*, and is
+    taken over, when its process is dead (same host: ``os.kill(pid, 0)``) or, from another host (a
+    cluster with a shared runs folder), when its heartbeat (the file's mtime, touched every
+    :attr:`HEARTBEAT_S` seconds while held) is older than :attr:`STALE_S`. A take-over is serialised by a
+    second ``O_EXCL`` file, so two processes that find the same stale lock cannot both win.
+    """
+
+    HEARTBEAT_S = 30.0
+    STALE_S = 300.0
+    _held: set = set()
+    _beat: threading.Thread | None = None
+    _guard = threading.Lock()
+
+    def __init__(self, run_dir):
+        self.dir = Path(run_dir)
+        self.path = self.dir / LOCK_FILE
+        self.me = f"{socket.gethostname()} {os.getpid()}"
+
+    def holder(self) -> str | None:
+        """The ``host pid`` in the lock file, or None when there is none."""
+        try:
+            return self.path.read_text().strip()
+        except OSError:
+            return None
+
+    def _stale(self, text: str | None) -> bool:
+        try:
+            age = time.time() - self.path.stat().st_mtime
+        except OSError:
+            return False  # gone: the next O_EXCL create decides
+        parts = (text or "").split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            return age > 10.0  # unreadable: a writer that died between create and write
+        host, pid = parts[0], int(parts[1])
+        if host != socket.gethostname():
+            return age > self.STALE_S
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def try_acquire(self) -> bool:
+        """Claim the run (True), or leave it to its live holder (False)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                text = self.holder()
+                if not self._stale(text):
+                    return False
+                take = self.dir / (LOCK_FILE + ".takeover")
+                try:
+                    os.close(os.open(take, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+                except FileExistsError:
+                    try:  # a take-over whose process died: cleared after a minute
+                        if time.time() - take.stat().st_mtime > 60:
+                            take.unlink(missing_ok=True)
+                    except OSError:
+                        pass
+                    return False
+                try:
+                    if self.holder() == text:  # still the same stale lock
+                        self.path.unlink(missing_ok=True)
+                finally:
+                    take.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(self.me + "\n")
+            with RunLock._guard:
+                RunLock._held.add(self.path)
+                if RunLock._beat is None or not RunLock._beat.is_alive():
+                    RunLock._beat = threading.Thread(target=RunLock._heartbeat, daemon=True, name="run-lock-heartbeat")
+                    RunLock._beat.start()
+            return True
+        return False
+
+    def wait(self, poll: float = 2.0, timeout: float | None = None) -> bool:
+        """Block until this process holds the lock (True) or ``timeout`` seconds pass (False)."""
+        t0 = time.time()
+        while not self.try_acquire():
+            if timeout is not None and time.time() - t0 > timeout:
+                return False
+            time.sleep(poll)
+        return True
+
+    def release(self) -> None:
+        with RunLock._guard:
+            RunLock._held.discard(self.path)
+        if self.holder() == self.me:
+            self.path.unlink(missing_ok=True)
+
+    @classmethod
+    def _heartbeat(cls) -> None:
+        while True:
+            time.sleep(cls.HEARTBEAT_S)
+            with cls._guard:
+                held = list(cls._held)
+            for p in held:
+                try:
+                    os.utime(p)
+                except OSError:
+                    pass
 
 
 _DATA_CACHE: dict[tuple, TensorDataset] = {}
@@ -244,22 +360,14 @@ def _write_result(meta: dict, res: TrainResult, device: torch.device) -> dict:
     return out
 
 
-def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, concurrent: int | None = None,
-                force: bool = False, progress: bool = True, echo: bool = False, command: str | None = None,
-                **trainer_kw) -> list[dict]:
-    """Run every config not finished yet (``force`` reruns) and return all results (in input order).
-
-    Configs sharing :meth:`RunConfig.trainer_key` are trained ``concurrent`` at a time in one
-    :class:`~sketchbound.dnn.training.ConcurrentTrainer` (default: 8 on CUDA, 1 on CPU).
-    """
-    dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
-    k = int(concurrent) if concurrent else (8 if dev.type == "cuda" else 1)
-    if k < 1:
-        raise ValueError(f"concurrent must be >= 1, got {concurrent!r}")
-    cfgs = [c.resolved() for c in configs]
+def plan_chunks(configs: Sequence[RunConfig], runs_dir="runs", concurrent: int = 1,
+                force: bool = False) -> list[list[RunConfig]]:
+    """The unfinished runs of ``configs`` (deduplicated; ``force`` deletes finished results first) in
+    chunks of at most ``concurrent`` runs sharing :meth:`RunConfig.trainer_key`: one chunk is what one
+    :class:`~sketchbound.dnn.training.ConcurrentTrainer` trains at once (and one Dask task)."""
     pending = []
     seen = set()
-    for c in cfgs:
+    for c in (c.resolved() for c in configs):
         name = c.run_name()
         if name in seen:
             continue
@@ -273,11 +381,25 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     groups: dict[tuple, list[RunConfig]] = {}
     for c in pending:
         groups.setdefault(c.trainer_key(), []).append(c)
-    for key, group in groups.items():
-        for i in range(0, len(group), k):
-            chunk = group[i:i + k]
-            prepared = [prepare_job(c, runs_dir, dev, progress=progress, echo=echo, command=command) for c in chunk]
-            c0 = chunk[0]
+    return [group[i:i + concurrent] for group in groups.values() for i in range(0, len(group), concurrent)]
+
+
+def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, command, **trainer_kw) -> list[RunConfig]:
+    """Train one chunk under its runs' locks; returns the runs left alone because another live process
+    holds them. A run whose result.json exists once its lock is held is not trained again."""
+    locks, mine, busy = [], [], []
+    try:
+        for c in chunk:
+            lock = RunLock(c.run_dir(runs_dir))
+            if not lock.try_acquire():
+                busy.append(c)
+                continue
+            locks.append(lock)
+            if not (c.run_dir(runs_dir) / RESULT_FILE).is_file():
+                mine.append(c)
+        if mine:
+            prepared = [prepare_job(c, runs_dir, dev, progress=progress, echo=echo, command=command) for c in mine]
+            c0 = mine[0]
             tr = ConcurrentTrainer([j for j, _ in prepared], prepared[0][1]["data"], c0.schedule(), device=dev,
                                    augment=c0.augment, eval_every=c0.eval_every, progress=progress, **trainer_kw)
             results = tr.run()
@@ -285,6 +407,37 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
                 if res.finished:
                     _write_result(meta, res, dev)
             del tr
+    finally:
+        for lock in locks:
+            lock.release()
+    return busy
+
+
+def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, concurrent: int | None = None,
+                force: bool = False, progress: bool = True, echo: bool = False, command: str | None = None,
+                wait: bool = True, **trainer_kw) -> list[dict]:
+    """Run every config not finished yet (``force`` reruns) and return all results (in input order).
+
+    Configs sharing :meth:`RunConfig.trainer_key` are trained ``concurrent`` at a time in one
+    :class:`~sketchbound.dnn.training.ConcurrentTrainer` (default: 8 on CUDA, 1 on CPU). Each run is
+    trained under its :class:`RunLock`: runs another live process holds are left to it and, with
+    ``wait``, waited for at the end (and trained here if that process died before finishing them).
+    """
+    dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    k = int(concurrent) if concurrent else (8 if dev.type == "cuda" else 1)
+    if k < 1:
+        raise ValueError(f"concurrent must be >= 1, got {concurrent!r}")
+    cfgs = [c.resolved() for c in configs]
+    kw = dict(progress=progress, echo=echo, command=command, **trainer_kw)
+    busy: list[RunConfig] = []
+    for chunk in plan_chunks(cfgs, runs_dir, k, force):
+        busy += _train_chunk(chunk, runs_dir, dev, **kw)
+    while busy and wait:
+        for c in busy:  # another live process holds it: wait until it lets go, then train what is left
+            lock = RunLock(c.run_dir(runs_dir))
+            lock.wait()
+            lock.release()
+        busy = [b for chunk in plan_chunks(busy, runs_dir, k) for b in _train_chunk(chunk, runs_dir, dev, **kw)]
     return [load_result(c, runs_dir) for c in cfgs]
 
 
