@@ -62,16 +62,19 @@ class _RunLog:
 
 
 def _git_commit() -> str | None:
+    """The commit of the code that ran: ``git rev-parse HEAD`` (``-dirty`` with local changes), else the
+    environment variable ``SKETCHBOUND_COMMIT`` (set it when the tree was copied without its history,
+    as on a rented GPU machine), else None."""
     try:
-        root = Path(__file__).resolve().parents[2]
+        root = Path(__file__).resolve().parents[3]
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        if out.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
+        if out.returncode == 0:
+            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                   capture_output=True, text=True, timeout=5).stdout.strip()
+            return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return None
+        pass
+    return os.environ.get("SKETCHBOUND_COMMIT") or None
 
 
 def environment(device: torch.device) -> dict:

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Train table slices in parallel, one per GPU, and copy the finished runs' small files to $OUT.
+# usage (repo root, Fashion-MNIST IDX files in .data/fashion-mnist):
+#   SKETCHBOUND_COMMIT=<sha> SECS=540 bash dnn/scripts/gpu_slices.sh "0:CONFIG[:KEY=VAL]" "1:CONFIG" ...
+# Each job: GPU index, table file, optional --set override. Provenance goes to $OUT/env.txt and each
+# run's result.json (card, torch, commit, command, wall time).
+set -uo pipefail
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/out}; SECS=${SECS:-540}; mkdir -p "$OUT" runs
+{ date -u +%FT%TZ; nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader
+  python3 -c "import torch, numba, pandas, scipy; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'numba', numba.__version__)"
+  echo "commit ${SKETCHBOUND_COMMIT:-unknown}"; echo "jobs $*"; } > "$OUT/env.txt" 2>&1
+t0=$(date +%s)
+i=0
+for job in "$@"; do
+  IFS=: read -r gpu cfg set <<< "$job"
+  extra=(); [ -n "${set:-}" ] && extra=(--set "$set")
+  ( CUDA_VISIBLE_DEVICES=$gpu timeout "$SECS" python3 -m sketchbound.dnn.table "$cfg" "${extra[@]}" \
+      --data-root .data/fashion-mnist --runs-dir runs --no-progress > "$OUT/job$i.log" 2>&1
+    echo "exit $? after $(( $(date +%s) - t0 )) s" >> "$OUT/job$i.log" ) &
+  i=$((i+1))
+done
+wait
+echo "wall $(( $(date +%s) - t0 )) s" >> "$OUT/env.txt"
+find runs -name result.json | sed 's|/result.json||' | while read -r d; do
+  for f in result.json config.json config.toml log.txt; do [ -f "$d/$f" ] && echo "$d/$f"; done
+done > "$OUT/files.txt"
+tar czf "$OUT/runs.tgz" -T "$OUT/files.txt"
+echo "finished runs: $(wc -l < "$OUT/files.txt" | awk '{print int($1/4)}')" >> "$OUT/env.txt"
