@@ -5,8 +5,9 @@ import pytest
 from scipy import stats
 
 import sketchbound as sb
+from sketchbound import _kernels as K
 from sketchbound import exact
-from sketchbound.sampling import _SMALL_D
+from sketchbound.sampling import _SMALL_D, FAST_S, MAX_SIZE
 
 ALPHA = 1e-4  # per statistical test; tests are seeded, so this is the chance a correct sampler fails
 
@@ -84,25 +85,39 @@ def test_kernel_path_moments_large_d():
     assert abs(m.mean() - 1) < 5 * sd
 
 
+def _all_samplers(p, d):
+    return (sb.algorithm1(p, 1000, rng=42), sb.algorithm1(p, 10 * d, rng=42), sb.algorithm1_counts(p, 3, rng=1),
+            *sb.algorithm1_sparse(p, 5000, rng=8), sb.without_replacement(p, 100, rng=5), sb.priority(p, 100, rng=5))
+
+
 @pytest.mark.parametrize("threads", [1, 2])
-def test_same_seed_same_mask_any_thread_count(threads):
-    d = 5 * 4096 + 3
+def test_same_seed_same_mask_any_thread_count_serial_or_parallel(threads, monkeypatch):
+    """d >= 2 PARALLEL_MIN, so the parallel kernels really run (issue 17); the serial twins (forced by
+    raising PARALLEL_MIN) and the parallel ones with 1 or 2 threads give bit-identical output."""
+    d = 2 * K.PARALLEL_MIN + 4096 + 3
     p = sb.from_scores(np.random.default_rng(1).random(d))
     ref_threads = numba.get_num_threads()
-    numba.set_num_threads(2)
-    ref = (sb.algorithm1(p, 1000, rng=42), sb.algorithm1(p, 10 * d, rng=42), sb.without_replacement(p, 100, rng=5), sb.priority(p, 100, rng=5))
-    numba.set_num_threads(threads)
+    monkeypatch.setattr(K, "PARALLEL_MIN", 1 << 62)  # serial twins everywhere
+    serial = _all_samplers(p, d)
+    monkeypatch.undo()
+    assert d >= 2 * K.PARALLEL_MIN
+    calls = []
+    real_pick = K._pick
+    monkeypatch.setattr(K, "_pick", lambda par, ser, *a: calls.append(real_pick(par, ser, *a) is par) or real_pick(par, ser, *a))
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:
-        got = (sb.algorithm1(p, 1000, rng=42), sb.algorithm1(p, 10 * d, rng=42), sb.without_replacement(p, 100, rng=5), sb.priority(p, 100, rng=5))
+        got = _all_samplers(p, d)
     finally:
         numba.set_num_threads(ref_threads)
-    for a, b in zip(ref, got):
+    assert any(calls), "no parallel kernel ran"
+    for a, b in zip(serial, got):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("s", [1, 37, 5000, 200_000])
+@pytest.mark.parametrize("s", [1, 37, 5000, 200_000, 10**9])
 def test_sparse_form_equals_dense_form(s):
-    d = 3 * 4096 + 5
+    """d >= 2 PARALLEL_MIN (parallel kernels); s = 10**9 > FAST_S also exercises the per-block multinomial."""
+    d = 2 * K.PARALLEL_MIN + 5
     p = sb.from_scores(np.random.default_rng(2).random(d) ** 3)
     m = sb.algorithm1(p, s, rng=9)
     idx, val = sb.algorithm1_sparse(p, s, rng=9)
@@ -206,3 +221,109 @@ def test_optimal_probabilities_eq2_and_shape_errors():
         sb.optimal_probabilities(X[0], w)
     with pytest.raises(ValueError, match="undefined"):
         sb.optimal_probabilities(np.zeros((3, 2)), w)
+
+
+# ---- huge s, guards, Ctrl-C (issue 10) -------------------------------------------------------------
+def test_counts_unchanged_for_s_up_to_fast_s():
+    """Golden counts recorded with the code before the huge-s path existed (commit ca745ab): for
+    s <= FAST_S the same seed still gives the same counts, bit for bit."""
+    p = sb.from_scores(np.arange(1.0, 8.0))
+    assert sb.algorithm1_counts(p, 10**8, rng=0).tolist() == [3568899, 7140623, 10714230, 14289860, 17859909,
+                                                               21432209, 24994270]
+    assert sb.algorithm1_counts(p, FAST_S, rng=1).tolist() == [4793040, 9588835, 14376571, 19173016, 23971287,
+                                                                28766465, 33548514]
+    q = sb.from_scores(np.random.default_rng(2).random(3 * 4096 + 5) ** 3)
+    c = sb.algorithm1_counts(q, 10**8, rng=3)
+    assert int((c * np.arange(c.size)).sum() % (2**61 - 1)) == 611893219507 and c[:5].tolist() == [586, 795, 17362, 19, 7022]
+
+
+@pytest.mark.parametrize("s", [FAST_S + 1, 10**12, MAX_SIZE])
+def test_huge_s_is_fast_exact_and_unbiased(s):
+    """Above FAST_S a block with many draws is one exact multinomial: counts sum to s, zeros are never
+    drawn, and over T seeds each count's mean matches s p_i (z-test with the multinomial variance)."""
+    import time
+    p = np.array([0.5, 0.0, 0.2, 0.3])
+    T = 200
+    t0 = time.perf_counter()
+    C = np.array([sb.algorithm1_counts(p, s, rng=i) for i in range(T)], dtype=float)
+    assert time.perf_counter() - t0 < 5.0
+    assert np.all(C.sum(1) == s) and np.all(C[:, 1] == 0)
+    pos = p > 0
+    z = (C[:, pos].mean(0) - s * p[pos]) / np.sqrt(s * p[pos] * (1 - p[pos]) / T)
+    assert np.all(np.abs(z) < stats.norm.ppf(1 - ALPHA / 6))
+    m = sb.algorithm1(p, s, rng=0)
+    assert np.all(np.isfinite(m)) and m[1] == 0
+
+
+def test_huge_s_large_d_chi_square():
+    """The per-block multinomial path at d > one block: summed counts of T masks ~ Multinomial(T s, p)."""
+    d, s, T = 3 * 4096 + 17, 10**12, 20
+    rng = np.random.default_rng(7)
+    p = rng.pareto(1.5, d) + 1e-3
+    p[rng.random(d) < 0.1] = 0.0
+    p /= p.sum()
+    total = np.zeros(d)
+    for i in range(T):
+        c = sb.algorithm1_counts(p, s, rng=i)
+        assert c.dtype == np.int64 and c.sum() == s
+        total += c
+    assert total[p == 0].sum() == 0
+    order = np.argsort(p)
+    cells = np.array_split(order[p[order] > 0], 200)
+    assert _chisq_pvalue([total[c].sum() for c in cells], [p[c].sum() * T * s for c in cells]) > ALPHA
+
+
+@pytest.mark.parametrize("f", [sb.algorithm1, sb.algorithm1_counts, sb.algorithm1_sparse, sb.without_replacement,
+                               sb.priority, sb.bernoulli, sb.top_s, sb.inclusion_probabilities])
+@pytest.mark.parametrize("s", [2**63, MAX_SIZE + 1, 1e300, float("inf"), float("nan"), 2.5, -1])
+def test_size_limit_is_a_value_error(f, s):
+    with pytest.raises(ValueError, match=r"s must be a positive integer \(1 <= s <= 2\*\*53\)"):
+        f([0.5, 0.5], s)
+    with pytest.raises(ValueError, match="s must be a positive integer"):
+        sb.uniform_algorithm1(2, s)
+
+
+@pytest.mark.parametrize("f", [sb.algorithm1, sb.algorithm1_counts, sb.without_replacement, sb.priority, sb.bernoulli])
+def test_trials_times_d_guard_for_small_d(f):
+    """The trials x d memory guard also holds for d <= 4096 (was a MemoryError)."""
+    with pytest.raises(ValueError, match="does not fit in memory"):
+        f(np.full(10, 0.1), 2, rng=0, trials=10**9)
+
+
+def test_small_d_trials_drawn_in_chunks_equal_one_draw(monkeypatch):
+    """Small-d trials come from numpy's multinomial a chunk of rows at a time: same array as one call."""
+    p = np.array([0.1, 0.2, 0.7])
+    monkeypatch.setattr(K, "CHUNK_WORK", 8 * 3 * 4)  # 4 rows per chunk
+    got = sb.algorithm1_counts(p, 10**9, rng=5, trials=10)
+    np.testing.assert_array_equal(got, np.random.default_rng(5).multinomial(10**9, p, size=10))
+
+
+@pytest.mark.parametrize("v", [np.array([0.5 + 5j, 0.5]), np.array([0.5, 0.5], dtype=object), ["0.5", "0.5"]])
+def test_complex_object_str_probabilities_rejected(v):
+    for f in (sb.algorithm1, sb.algorithm1_counts, sb.algorithm1_sparse, sb.without_replacement, sb.priority,
+              sb.bernoulli, sb.top_s):
+        with pytest.raises(ValueError, match="dtype"):
+            f(v, 1)
+
+
+def test_ctrl_c_interrupts_a_long_sampler_call_within_a_second(monkeypatch):
+    """A call of several seconds in the numba kernels is cut into chunks of ~CHUNK_WORK: SIGINT raises
+    KeyboardInterrupt after at most one chunk (FAST_S is raised so that the draw-by-draw path runs)."""
+    import signal
+    import threading
+    import time
+
+    monkeypatch.setattr(sb.sampling, "FAST_S", MAX_SIZE)
+    monkeypatch.setattr(K, "CHUNK_WORK", 1 << 22)
+    p = sb.uniform_probabilities(64 * 4096)
+    sb.algorithm1_counts(p, 10, rng=0)  # compiled / cache loaded
+    sent = []
+    timer = threading.Timer(0.3, lambda: (sent.append(time.perf_counter()), signal.raise_signal(signal.SIGINT)))
+    t0 = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        sb.algorithm1_counts(p, 2**30, rng=0)  # int32 counts as in the warm-up; ~5 s of draws uninterrupted
+    latency = time.perf_counter() - sent[0]
+    timer.join()
+    assert latency < 1.0, latency
+    assert time.perf_counter() - t0 < 2.0
