@@ -139,6 +139,9 @@ class Claim:
     tolerance: float = 1e-10
     #: claims whose equality makes ``exact`` the closed form of the measured quantity on this instance
     exact_from: tuple = ()
+    #: hypotheses that depend on the drawn instance: ``(instance, scenario) -> None`` or the reason the
+    #: instance is outside the statement (then no verdict is given: ``inconclusive``, flagged)
+    precondition: Callable | None = None
 
     @property
     def ntk(self) -> bool:
@@ -159,6 +162,12 @@ def _ntk_instance(sc, gen):
                                   lam_min=const["lambda_min"], R0=const["R0"])
     return Instance(w0=run.theta0, w_star=run.theta_t, X=np.ascontiguousarray(run.Jt.T),
                     X_tilde=np.ascontiguousarray(run.J0.T), info={"constants": const, "chain": chain})
+
+
+def _datafree_n(inst, sc):
+    """The data-free checks need ``E[1/||X̃_(k)||²] < ∞`` (finite variance of the trials): ``n >= 3``."""
+    return None if sc.n >= 3 else (f"n = {sc.n}: the data-free expectation needs E[1/χ_n] < ∞ (n >= 2; ν_1 = ∞) and "
+                                   "its Monte-Carlo interval E[1/χ_n²] < ∞ (n >= 3)")
 
 
 def _first_term(X, w, p, s) -> float:
@@ -216,7 +225,7 @@ CLAIMS: list[Claim] = [
         relation="<=",
         quantity="E_X E_m ||Xᵀw0 − Xᵀ(w0⊙m)||², X redrawn each trial, p = p0(X, w0)",
         target="w0",
-        exact=lambda i, sc: theory.gaussian_error(i.w0, i.w0, sc.s, sc.n, x_tilde=sc.x_tilde),
+        exact=lambda i, sc: theory.gaussian_error_or_inf(i.w0, i.w0, sc.s, sc.n, x_tilde=sc.x_tilde),
         bound=lambda i, sc: theory.lemma_4_2_bound(i.w0, sc.s),
         scenario=dict(x_mode="redrawn", x_tilde="same"),
         hypotheses=dict(x_tilde="same"),
@@ -251,7 +260,7 @@ CLAIMS: list[Claim] = [
         statement="E_X ||Xᵀw* − Xᵀ(w*⊙m)||² ≤ (c²/s) ||w0||₁²,  c = max_j |w*_j / w0_j|",
         relation="<=",
         quantity="E_X E_m ||Xᵀw* − Xᵀ(w*⊙m)||², X redrawn each trial, p = p0(X, w0)",
-        exact=lambda i, sc: theory.gaussian_error(i.w0, i.w_star, sc.s, sc.n, x_tilde=sc.x_tilde),
+        exact=lambda i, sc: theory.gaussian_error_or_inf(i.w0, i.w_star, sc.s, sc.n, x_tilde=sc.x_tilde),
         bound=lambda i, sc: theory.theorem_4_4_bound(i.w0, i.w_star, sc.s),
         scenario=dict(x_mode="redrawn", x_tilde="same"),
         hypotheses=dict(x_tilde="same"),
@@ -293,6 +302,7 @@ CLAIMS: list[Claim] = [
         scenario=dict(x_mode="redrawn", x_tilde="independent"),
         # the Monte-Carlo interval needs E[1/||X̃_(k)||²] < ∞, i.e. n >= 3
         hypotheses=dict(x_tilde="independent"),
+        precondition=_datafree_n,
         source="correction of §4 Theorem 4.4 for data-free pruning (validation/ERRATA.md)",
     ),
     Claim(
@@ -305,6 +315,7 @@ CLAIMS: list[Claim] = [
         bound=lambda i, sc: theory.theorem_4_4_datafree_bound(i.w0, i.w_star, sc.s, sc.n),
         scenario=dict(x_mode="redrawn", x_tilde="independent"),
         hypotheses=dict(x_tilde="independent"),
+        precondition=_datafree_n,
         source="correction of §4 Theorem 4.4 for data-free pruning (validation/ERRATA.md)",
     ),
     Claim(
@@ -405,6 +416,9 @@ CLAIMS: list[Claim] = [
         quantity="E_m ||J_tθ_t − J_t(θ_t⊙m)||², as 6.2; K̂ = max(1, max_t ||J_t||_F, max_t ||J_t − J₀||_F/||θ_t − θ₀||), λ_min(J₀J₀ᵀ), R₀ = ||f₀ − y||",
         exact=lambda i, sc: theory.lemma_4_3_exact(i.X, i.X_tilde, i.w0, i.w_star, sc.s),
         bound=lambda i, sc: i.info["chain"]["values"]["final"],
+        precondition=lambda i, sc: (None if i.info["constants"]["lambda_min"] > 0 else
+                                    f"λ_min(J₀J₀ᵀ) = {i.info['constants']['lambda_min']:.3g} <= 0, the theorem assumes "
+                                    "λ_min > 0 (its bound is undefined)"),
         scenario=_NTK_SCENARIO,
         instance_factory=_ntk_instance,
         dimension=_NTK_DIM,
@@ -417,7 +431,7 @@ CLAIMS: list[Claim] = [
 _BY_ID = {c.id: c for c in CLAIMS}
 _ALIASES = {"thm4.4": "4.4"}
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-_CALLABLE_FIELDS = ("exact", "bound", "scale", "instance_factory", "dimension", "evaluate")
+_CALLABLE_FIELDS = ("exact", "bound", "scale", "instance_factory", "dimension", "evaluate", "precondition")
 
 
 # -------------------------------------------------------------------------------------------------
@@ -495,7 +509,7 @@ def unregister(cid: str) -> None:
 
 
 def load_claims(path) -> list[Claim]:
-    """Run the Python file ``path``; every claim it :func:`register`\ s (or lists in a module-level
+    """Run the Python file ``path``; every claim it registers with :func:`register` (or lists in a module-level
     ``CLAIMS``) joins the registry. Returns the new claims. Errors (no such file, the file raises, a
     malformed claim) are ``ValueError`` naming the file and the problem."""
     import runpy  # noqa: PLC0415

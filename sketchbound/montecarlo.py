@@ -252,6 +252,7 @@ class _Setup:
     alpha: float
     precision: float
     base: dict
+    outside_reason: str | None = None
 
 
 def _setup(claim, scenario, seed, alpha, precision, batch, max_trials, bound_override) -> _Setup:
@@ -277,12 +278,15 @@ def _setup(claim, scenario, seed, alpha, precision, batch, max_trials, bound_ove
     scale = claim.scale(inst, sc) if claim.scale is not None else None
     bd = bound_override(inst, sc) if bound_override is not None else (claim.bound(inst, sc) if claim.bound is not None else None)
     outside = {k: getattr(sc, k) for k, v in claim.hypotheses.items() if getattr(sc, k) != v}
+    reason = claim.precondition(inst, sc) if claim.precondition is not None else None
+    if reason:
+        outside["instance"] = reason
     base = dict(claim=claim.id, name=claim.name, relation=claim.relation, scenario=sc.as_dict(), seed=int(seed),
                 within_hypotheses=not outside,
                 alpha=alpha, statement=claim.statement,
                 exact=None if ex is None else _summary(ex), bound=None if bd is None else float(bd),
                 exact_vs_bound=None if (ex is None or bd is None) else _summary(ex) / float(bd))
-    return _Setup(claim, sc, inst, gen, ex, bd, scale, max_trials, batch, alpha, precision, base)
+    return _Setup(claim, sc, inst, gen, ex, bd, scale, max_trials, batch, alpha, precision, base, reason or None)
 
 
 def _check_deterministic(st: _Setup, progress) -> Result:
@@ -469,6 +473,18 @@ def _check_infinite(st: _Setup, progress) -> Result:
                   extra=dict(st.inst.info))
 
 
+def _check_outside(st: _Setup, progress) -> Result:
+    """The drawn instance leaves the statement's hypotheses (``claim.precondition``): no verdict."""
+    if progress is not None:
+        progress.update(st.max_trials)
+    exv = float("nan") if st.ex is None else _summary(st.ex)
+    return Result(**st.base, verdict="inconclusive", estimate=exv, ci_low=exv, ci_high=exv, trials=0,
+                  mode="outside hypotheses", effect=None, estimator="none",
+                  chain=[f"outside the statement's hypotheses: {st.outside_reason}"],
+                  note=f"outside the statement's hypotheses: {st.outside_reason}; no verdict",
+                  extra=dict(st.inst.info))
+
+
 def choose_estimator(claim: Claim, x_mode: str, *, estimator: str = "auto", exact: bool = False,
                      outcomes: int | None = None) -> str:
     """The estimator a check uses: ``deterministic`` / ``enumeration`` / ``enumeration-m`` when asked
@@ -519,6 +535,8 @@ def run_check(
     if st.sc.x_mode == "fixed" and not claim.deterministic and st.inst.X_tilde is not None:
         outcomes = exact_enum.n_outcomes(int(np.count_nonzero(_mask_p(claim, st.inst.X_tilde, st.inst.w0))), st.sc.s)
     how = choose_estimator(claim, st.sc.x_mode, estimator=estimator, exact=exact, outcomes=outcomes)
+    if st.outside_reason:
+        return _check_outside(st, progress)
     if how not in ("deterministic", "enumeration") and _infinite_exact(st):
         return _check_infinite(st, progress)
     if how == "deterministic":

@@ -162,6 +162,10 @@ def train_mlp(X: np.ndarray, y: np.ndarray, width: int, theta0: np.ndarray, step
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
     J0 = mlp_jacobian(theta0, X, width)
     lmin, lmax = _ntk_eigs(J0)
+    if not lmin + lmax > 0:
+        raise ValueError(f"the NTK Gram matrix J₀J₀ᵀ is zero at initialisation (width={width}, n={X.shape[0]}: "
+                         "no ReLU unit is active on the batch), so GD has no step size η = 2/(λ_min+λ_max); "
+                         "use a larger width or batch")
     lr = lr_factor * 2.0 / (lmin + lmax)
     th = theta0.copy()
     J = J0
@@ -208,13 +212,16 @@ def theorem_6_2_bound(J0, theta0, s, K, lam_min, R0) -> float:
         FJ = float(np.sum(1.0 / cn))
         Ft = float(np.sum(1.0 / np.abs(theta0)))
     l1 = float(np.sum(np.abs(theta0)))
+    if not lam_min > 0:  # the theorem assumes λ_min(Θ̂₀) > 0; without it the bound is undefined
+        return float("inf")
     inner = l1 + Ft * 9 * K**4 * R0**2 / lam_min**2 + 6 * np.sqrt(d) * K**3 * R0 / lam_min
     return float(K**3 * l1 * FJ * inner / s)
 
 
 def theorem_6_2_chain(J0, Jt, theta0, theta_t, s, *, K, lam_min, R0) -> dict:
     """Every step of the proof of Theorem 6.2 (module docstring), as numbers, plus a verdict for each
-    inequality ``step_i ≤ step_{i+1}`` (relative slack 1e-12 for rounding).
+    inequality ``step_i ≤ step_{i+1}`` (relative slack 1e-12 for rounding). With ``λ_min <= 0`` (outside
+    the theorem's hypotheses) the steps from G.4 on are ``inf``.
 
     Returns ``{"values": {step: value}, "verdicts": {step: "holds"/"violated"}, "text": {...}}``; the
     verdict keyed ``lemma43`` is for ``exact ≤ lemma43`` and so on."""
@@ -239,7 +246,7 @@ def theorem_6_2_chain(J0, Jt, theta0, theta_t, s, *, K, lam_min, R0) -> dict:
         Ft = float(np.sum(1.0 / np.abs(th0)))
     l1 = float(np.sum(np.abs(th0)))
     Jt_F2 = float(np.sum(Jt**2))
-    D = 3 * K * R0 / lam_min
+    D = 3 * K * R0 / lam_min if lam_min > 0 else float("inf")  # G.4 needs λ_min > 0
     C3 = l1 + Ft * nd**2 + 2 * float(np.sum(np.abs(delta)))
     C4 = l1 + Ft * nd**2 + 2 * np.sqrt(d) * nd
     C5 = l1 + Ft * D**2 + 2 * np.sqrt(d) * D

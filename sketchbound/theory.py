@@ -395,11 +395,23 @@ def lemma_4_2_corrected_bound(w0, s) -> float:
     return float(np.sum(np.abs(wa)) ** 2 / s)
 
 
+def gaussian_error_or_inf(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: str = "same") -> float:
+    """:func:`gaussian_error`, or ``+inf`` where that expectation diverges instead of raising: ``X̃``
+    independent of ``X`` and ``n = 1`` (``E[1/χ_1] = ∞``), with some ``w*_k ≠ 0`` next to another
+    non-zero ``w0_j``."""
+    if mask == "optimal" and x_tilde == "independent" and _check_n(n) == 1:
+        a = np.abs(_as_float_vector("w0", w0))
+        ws = _as_float_vector("w_star", w_star)
+        if ws.shape == a.shape and np.any((ws != 0) & (a.sum() - a > 0)):
+            return float("inf")
+    return gaussian_error(w0, w_star, s, n, mask=mask, x_tilde=x_tilde)
+
+
 def theorem_4_4_datafree_exact(w0, w_star, s, n) -> float:
     """Theorem 4.4 in the data-free setting (mask from eq. (2) of an independent ``X̃ ~ N(0, I/n)``,
     applied to ``X``): ``E = (ν_n / s) Σ_k w*_k² (||w0||₁ − |w0_k|) / |w0_k|`` (formula G2);
     ``inf`` for ``n = 1``."""
-    return gaussian_error(w0, w_star, s, n, x_tilde="independent")
+    return gaussian_error_or_inf(w0, w_star, s, n, x_tilde="independent")
 
 
 def theorem_4_4_datafree_bound(w0, w_star, s, n) -> float:

@@ -20,7 +20,8 @@ def small(cid, **kw):
 
 def test_registry_is_complete_and_declarative():
     ids = {c.id for c in CLAIMS}
-    assert {"4.1", "4.2", "4.3", "4.3b", "4.4", "4.5", "4.5c", "B.1", "B.2", "5.1", "5.2"} <= ids
+    assert {"4.1", "4.2", "4.3", "4.3b", "4.4", "4.5", "4.5c", "B.1", "B.2", "5.1", "5.2",
+            "4.2-exact", "4.2-corrected", "4.4-datafree-exact", "4.4-datafree"} <= ids
     for c in CLAIMS:
         assert c.relation in ("=", "<=") and c.statement and c.quantity
         assert (c.bound is not None) == (c.relation == "<=")
@@ -37,7 +38,7 @@ def test_wrong_bound_is_reported_violated_with_high_power(cid):
     claim = get_claim(cid)
     seeds = range(20)
     verdicts = [run_check(claim, small(cid), seed=sd, bound_override=lambda i, sc: 0.9 * claim.exact(i, sc),
-                          max_trials=16000 if cid == "4.3b" else 4000).verdict for sd in seeds]
+                          max_trials=16000 if cid == "4.3b" else 4000, estimator="plain").verdict for sd in seeds]
     assert verdicts.count("violated") >= 19, verdicts
 
 
@@ -64,7 +65,7 @@ def test_exact_mode_agrees_with_monte_carlo():
     for cid in ("4.1", "4.3", "4.3b", "B.1", "B.2", "4.2"):
         sc = claim_scenario(get_claim(cid), d=4, n=3, s=3)
         ex = run_check(get_claim(cid), sc, seed=1, exact=True, max_trials=2000)
-        mc = run_check(get_claim(cid), sc, seed=1, max_trials=256000)
+        mc = run_check(get_claim(cid), sc, seed=1, max_trials=256000, estimator="plain")
         assert ex.verdict == mc.verdict or "inconclusive" in (mc.verdict,), (cid, ex.verdict, mc.verdict)
         if ex.mode == "exact":
             assert ex.verdict == "holds"
@@ -128,7 +129,10 @@ def test_cli_json_save_plot(tmp_path):
     for ext in ("csv", "json", "md"):
         assert (out / f"4.4.{ext}").stat().st_size > 0
     assert png.stat().st_size > 0
-    assert not list(out.glob(".*tmp"))
+    assert not list(out.glob(".*tmp")) and not list(out.glob(".build.*"))
+    saved = json.loads((out / "4.4.json").read_text())
+    assert all(row["estimator"] == "rao-blackwell" and row["depends_on"] == ["B.1", "B.2", "4.3"] and row["chain"]
+               for row in saved)
 
 
 def test_cli_violation_exit_code_and_list():
@@ -146,3 +150,67 @@ def test_search_finds_smallest_lemma_4_2_counterexample():
     assert out["confirmation"]["verdict"] == "violated"
     out = search(get_claim("4.4"), budget=20, seed=0, x_trials=50)
     assert out["worst_score"] < 1
+
+
+# ---- issue 10: bad input is one line and exit 2, before any work ----------------------------------
+@pytest.mark.parametrize("args,msg", [
+    (["--lemma", "5.1", "--save", "/proc/x"], "--save"),
+    (["--lemma", "5.1", "--save", ""], "--save"),
+    (["--lemma", "4.2", "--search", "--save", "x"], "not supported with --search"),
+    (["--lemma", "4.2", "--search", "--plot", "x.png"], "not supported with --search"),
+    (["--lemma", "4.2", "--search", "--exact"], "not supported with --search"),
+    (["--lemma", "4.4", "--plot", "x.txt"], "--plot"),
+    (["--lemma", "6.2", "--width", "1", "--n", "1"], "NTK Gram matrix"),
+    (["--lemma", "4.1", "--width", "3"], "--width"),
+    (["--lemma", "6.2", "--d", "30"], "--d does not apply"),
+    (["--lemma", "4.1", "--estimator", "magic"], "--estimator"),
+])
+def test_cli_more_bad_input_exits_2_with_one_line(args, msg):
+    r = _cli(*args, "--no-progress")
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and msg in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_cli_help_lists_exit_codes():
+    r = _cli("--help")
+    assert r.returncode == 0 and "exit status" in r.stdout
+    for code in ("0 ", "1 ", "2 ", "3 "):
+        assert f"  {code}" in r.stdout
+
+
+def test_decisive_edge_cases():
+    """d = 1: the error is exactly 0 (enumerated, holds); n = 1 with X̃ independent: E[1/χ_1] = ∞, so
+    the closed form is infinite and the bound fails (violated, no sampling, flagged as outside 4.4's
+    hypotheses)."""
+    r = run_check(get_claim("4.3"), claim_scenario(get_claim("4.3"), d=1), seed=0)
+    assert r.verdict == "holds" and r.estimator == "enumeration" and r.estimate == 0.0
+    r = run_check(get_claim("4.4"), claim_scenario(get_claim("4.4"), x_tilde="independent", n=1), seed=0)
+    assert r.verdict == "violated" and r.estimator == "closed-form" and r.exact == float("inf")
+    assert not r.within_hypotheses
+
+
+def test_theorem_6_2b_outside_hypotheses_is_not_holds():
+    """n > d makes J₀J₀ᵀ singular (λ_min <= 0): 6.2b must not say holds."""
+    c = get_claim("6.2b")
+    r = run_check(c, claim_scenario(c, width=2, n=32, steps=5), seed=0)
+    assert r.extra["constants"]["lambda_min"] <= 1e-12
+    assert r.verdict == "inconclusive" and not r.within_hypotheses and "outside the statement's hypotheses" in r.note
+
+
+def test_killed_save_leaves_old_files(tmp_path, monkeypatch):
+    """A --save that dies half-way leaves the folder as it was (the set is built in a temp dir)."""
+    from sketchbound import report
+    out = tmp_path / "v"
+    out.mkdir()
+    (out / "4.1.json").write_text("old")
+    real = report.save_reports
+
+    def dying(results, outdir, meta=None):
+        real(results[:1], outdir, meta)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(report, "save_reports", dying)
+    with pytest.raises(SystemExit):
+        validate.main(["--lemma", "4.1", "--lemma", "5.1", "--save", str(out), "--no-progress", "--d", "16", "--n", "4"])
+    assert (out / "4.1.json").read_text() == "old"
+    assert sorted(p.name for p in out.iterdir()) == ["4.1.json"]
