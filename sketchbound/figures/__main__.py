@@ -3,6 +3,12 @@
 Each figure writes ``<out>/<stem>.png``, ``.pdf``, the ``.csv`` of exactly the numbers drawn (the plot
 is made from the CSV read back from disk) and a ``.json`` with the command, settings and wall time.
 ``--quick`` makes a toy-size version in under a minute on a CPU (default ``--out figures/quick``).
+
+Figs. 1 and 3 read Fashion-MNIST (``--data-root DIR``, else ``$SKETCHBOUND_DATA``, else the Debian
+package's ``/usr/share/datasets/fashion-mnist``; ``python -m sketchbound.data`` shows what is
+installed). Figs. 1–3 need PyTorch (``pip install "sketchbound[dnn]"``); the theory figure does not.
+Exit status: 0 written; 2 bad arguments, missing data, missing PyTorch or an output folder that cannot
+be written (one line on stderr, checked before the work starts); 130 interrupted.
 """
 from __future__ import annotations
 
@@ -10,7 +16,13 @@ import argparse
 import sys
 import time
 
+from .._cli import OneLineParser, cli_errors, die, require
+from .._io import check_output_path
+
 FIGS = ("1", "2", "3", "theory")
+PROG = "python -m sketchbound.figures"
+#: figures that read Fashion-MNIST
+NEEDS_DATA = ("1", "3")
 
 
 def _pos_int(v):
@@ -39,13 +51,15 @@ def _units(v):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sketchbound.figures", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--fig", required=True, choices=FIGS, help="which figure")
     p.add_argument("--quick", action="store_true", help="toy size, < 1 minute on CPU (tests)")
     p.add_argument("--out", default=None, help="output folder (default figures/, or figures/quick with --quick)")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="seed of initial weights, data order and random masks")
     p.add_argument("--device", default=None, help="torch device for Figs. 1-3 (cpu, cuda); default cpu")
+    p.add_argument("--data-root", default=None, metavar="DIR",
+                   help="folder with the Fashion-MNIST IDX files (Figs. 1, 3); default: $SKETCHBOUND_DATA, then "
+                        "/usr/share/datasets/fashion-mnist")
     p.add_argument("--verbose", action="store_true", help="print one line per IMP level")
     g = p.add_argument_group("IMP (Figs. 1 and 3)")
     g.add_argument("--epochs-per-level", type=_pos_int, default=None, help="epochs of SGD per IMP level")
@@ -66,15 +80,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_inputs(args) -> None:
+    """Everything that can be checked before minutes of work: torch, the data, the device, the output."""
+    check_output_path(args.out, kind="dir", flag="--out")
+    if args.fig == "theory":
+        return
+    torch = require("torch", PROG)
+    if args.device is not None:
+        try:
+            dev = torch.device(args.device)
+        except RuntimeError:
+            die(PROG, f"--device must be a torch device such as cpu or cuda, got {args.device!r}")
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            die(PROG, "--device cuda requested but no CUDA device is available")
+    if args.fig in NEEDS_DATA:
+        from sketchbound.data import candidate_roots, find_dataset, missing_error  # noqa: PLC0415
+        if find_dataset("fashion-mnist", args.data_root) is None:
+            raise missing_error("fashion-mnist", candidate_roots("fashion-mnist", args.data_root),
+                                "the four IDX files train-images-idx3-ubyte[.gz], ...")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.out is None:
         args.out = "figures/quick" if args.quick else "figures"
     from importlib import import_module  # noqa: PLC0415
 
-    mod = import_module(f".{'theory' if args.fig == 'theory' else 'fig' + args.fig}", __package__)
-    t0 = time.perf_counter()
-    written = mod.run(args)
+    with cli_errors(PROG):
+        _check_inputs(args)
+        mod = import_module(f".{'theory' if args.fig == 'theory' else 'fig' + args.fig}", __package__)
+        t0 = time.perf_counter()
+        written = mod.run(args)
     paths = written if isinstance(written, list) else [written]
     for w in paths:
         for p in w.values():

@@ -72,7 +72,10 @@ def compute(args) -> tuple[pd.DataFrame, dict]:
     cfg = _settings(args)
     seed = int(args.seed)
     t0 = time.perf_counter()
-    ds = load_dataset("fashion-mnist")
+    from sketchbound.data import find_dataset  # noqa: PLC0415
+    root = getattr(args, "data_root", None)
+    ds = load_dataset("fashion-mnist", root)
+    where = find_dataset("fashion-mnist", root)
     if cfg["n_train"]:
         ds = ds.subset(cfg["n_train"], cfg["n_test"])
     model = get_model("lenet300100", in_channels=1, num_classes=10, image_size=28, init="kaiming",
@@ -114,7 +117,7 @@ def compute(args) -> tuple[pd.DataFrame, dict]:
                  for i, v in enumerate(r)]
     df = pd.DataFrame(rows)
     meta = dict(figure="1", seed=seed, quick=bool(args.quick), settings=cfg, device=str(args.device or "cpu"),
-                dataset="Fashion-MNIST (real, /usr/share/datasets/fashion-mnist)", model="LeNet-300-100",
+                dataset=f"Fashion-MNIST (real, {where})", model="LeNet-300-100",
                 n_train=len(ds), d=int(sum(w.size for w in w2_layers)),
                 imp_levels=trace["levels"], per_layer_final={n: int(trace["masks"][-1][n].sum()) for n in names},
                 wall_s=seconds(t0))

@@ -28,6 +28,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from .._progress import elapsed
 from .common import COLORS, run_figure, seconds
 
 STEM = "fig2"
@@ -73,8 +74,9 @@ def compute(args) -> tuple[pd.DataFrame, dict]:
     masks = {}
     for mode in ("global", "randomized"):
         t = time.perf_counter()
-        sc = compute_scores("synflow", model, src, density=cfg["density"], rounds=cfg["rounds"], mode=mode,
-                            generator=seed)
+        with elapsed(f"SynFlow ({mode} mask), {cfg['rounds']} rounds", enabled=not args.quick):
+            sc = compute_scores("synflow", model, src, density=cfg["density"], rounds=cfg["rounds"], mode=mode,
+                                generator=seed)
         masks[mode] = make_mask(sc, cfg["density"], mode, rng=seed)
         timings[f"synflow_{mode}_s"] = seconds(t)
     rng = np.random.default_rng(seed + 2)

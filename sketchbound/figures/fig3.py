@@ -28,6 +28,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from .._progress import elapsed
 from .common import COLORS, imp_path, run_figure, seconds
 
 STEM = "fig3"
@@ -64,7 +65,7 @@ def compute(args) -> tuple[pd.DataFrame, dict]:
     seed = int(args.seed)
     device = torch.device(args.device or "cpu")
     t0 = time.perf_counter()
-    ds = load_dataset("fashion-mnist", pad_to=cfg["image_size"])
+    ds = load_dataset("fashion-mnist", getattr(args, "data_root", None), pad_to=cfg["image_size"])
     if cfg["n_train"]:
         ds = ds.subset(cfg["n_train"], cfg["n_test"])
     model = get_model("vgg19", in_channels=1, num_classes=10, image_size=cfg["image_size"], init="kaiming",
@@ -81,7 +82,9 @@ def compute(args) -> tuple[pd.DataFrame, dict]:
     src = make_input_source("ones", shape=(1, cfg["image_size"], cfg["image_size"]), batch_size=1)
     for dens in cfg["densities"]:
         t = time.perf_counter()
-        sc = compute_scores("synflow", model, src, density=dens, rounds=cfg["rounds"], mode="global", generator=seed)
+        with elapsed(f"SynFlow, {cfg['rounds']} rounds, density {dens:g}", enabled=not args.quick):
+            sc = compute_scores("synflow", model, src, density=dens, rounds=cfg["rounds"], mode="global",
+                                generator=seed)
         kept[("synflow", dens)] = flat(make_mask(sc, dens, "global"))
         timings[f"synflow_{dens:g}_s"] = seconds(t)
         sc = compute_scores("random", model, generator=seed + 3)
