@@ -8,16 +8,45 @@ Which parameters are prunable is decided by :func:`prunable.prunable_parameters`
 >>> net = get_model("resnet20", 3, 10, 8, width=0.25, seed=0)
 >>> m = make_mask(compute_scores("magnitude", net), 0.1, "randomized", rng=0)
 >>> _ = apply_mask(net, m)
+
+Importing ``sketchbound.dnn`` itself needs no torch (the names above load on first use), so the CLIs
+``python -m sketchbound.dnn.<run|table|prune|bench_train|deep_theory>`` can say in one line (exit 2)
+that torch is missing: ``pip install "sketchbound[dnn]"``.
 """
-from sketchbound.dnn.pruning.inputs import INPUT_KINDS, as_batch_source, make_input_source
-from sketchbound.dnn.pruning.masks import MASK_MODES, apply_mask, keep_counts, kept_count, make_mask, mask_summary, target_count
-from sketchbound.dnn.models import MODEL_NAMES, get_model
-from sketchbound.dnn.pruning.plugin import RandomizedSketch, global_randomized_sketch, randomized_sketch
-from sketchbound.dnn.models.prunable import count_prunable, prunable_parameters
-from sketchbound.dnn.pruning.scores import METHODS, compute_scores
+import importlib as _importlib
+
+_WHERE = {
+    "INPUT_KINDS": "pruning.inputs", "as_batch_source": "pruning.inputs", "make_input_source": "pruning.inputs",
+    "MASK_MODES": "pruning.masks", "apply_mask": "pruning.masks", "keep_counts": "pruning.masks",
+    "kept_count": "pruning.masks", "make_mask": "pruning.masks", "mask_summary": "pruning.masks",
+    "target_count": "pruning.masks",
+    "MODEL_NAMES": "models", "get_model": "models",
+    "RandomizedSketch": "pruning.plugin", "global_randomized_sketch": "pruning.plugin",
+    "randomized_sketch": "pruning.plugin",
+    "count_prunable": "models.prunable", "prunable_parameters": "models.prunable",
+    "METHODS": "pruning.scores", "compute_scores": "pruning.scores",
+}
 
 __all__ = [
     "INPUT_KINDS", "MASK_MODES", "METHODS", "MODEL_NAMES", "RandomizedSketch", "apply_mask", "as_batch_source",
     "compute_scores", "count_prunable", "get_model", "global_randomized_sketch", "keep_counts", "kept_count",
     "make_input_source", "make_mask", "mask_summary", "prunable_parameters", "randomized_sketch", "target_count",
 ]
+
+
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'sketchbound.dnn' has no attribute {name!r}")
+    try:
+        mod = _importlib.import_module(f"sketchbound.dnn.{_WHERE[name]}")
+    except ModuleNotFoundError as e:
+        if e.name != "torch":
+            raise
+        raise ModuleNotFoundError('sketchbound.dnn needs PyTorch: pip install "sketchbound[dnn]"', name="torch") from None
+    value = getattr(mod, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
