@@ -16,29 +16,25 @@ import time
 
 import pandas as pd
 from scipy import stats
-from tqdm import tqdm
-
 from .claims import CLAIMS
-from .montecarlo import claim_scenario, run_check
+from .cluster import add_cluster_arguments, client_for, run_checks
+from .montecarlo import claim_scenario
 
 #: a reduced scenario so that 200+ seeds of every claim fit in minutes on 2 cores
 SCENARIO = dict(d=64, n=16, s=6)
 
 
-def study(seeds: int = 200, alpha: float = 0.01, scenario: dict | None = None, progress: bool = True) -> pd.DataFrame:
+def study(seeds: int = 200, alpha: float = 0.01, scenario: dict | None = None, progress: bool = True,
+          client=None) -> pd.DataFrame:
+    """One row per (claim, seed); ``client`` (:func:`sketchbound.cluster.client_for`) spreads the checks
+    over a Dask cluster with identical rows (each check draws only from its own seed)."""
     scenario = dict(SCENARIO if scenario is None else scenario)
-    rows = []
     claims = [c for c in CLAIMS if not c.deterministic]
-    bar = tqdm(total=seeds * len(claims), disable=not progress, file=sys.stderr, unit="check")
-    for c in claims:
-        sc = claim_scenario(c, **scenario)
-        for sd in range(seeds):
-            r = run_check(c, sc, seed=1000 + sd, alpha=alpha)
-            rows.append(dict(claim=c.id, seed=1000 + sd, verdict=r.verdict, exact_vs_bound=r.exact_vs_bound,
-                             trials=r.trials))
-            bar.update(1)
-    bar.close()
-    return pd.DataFrame(rows)
+    calls = [(c, sc, dict(seed=1000 + sd, alpha=alpha))
+             for c, sc in ((c, claim_scenario(c, **scenario)) for c in claims) for sd in range(seeds)]
+    results = run_checks(calls, client, progress=progress)
+    return pd.DataFrame([dict(claim=c.id, seed=kw["seed"], verdict=r.verdict, exact_vs_bound=r.exact_vs_bound,
+                              trials=r.trials) for (c, _, kw), r in zip(calls, results)])
 
 
 def summarise(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
@@ -61,11 +57,13 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=200)
     ap.add_argument("--alpha", type=float, default=0.01)
     ap.add_argument("--out", default="validation/reliability", help="writes OUT.csv, OUT.json, OUT_raw.csv")
+    add_cluster_arguments(ap, what="checks")
     a = ap.parse_args(argv)
     if a.seeds < 1 or not (0 < a.alpha < 1):
         ap.error("--seeds must be >= 1 and --alpha in (0, 1)")
     t0 = time.time()
-    df = study(a.seeds, a.alpha)
+    with client_for(a.workers, a.scheduler, prog=ap.prog) as client:
+        df = study(a.seeds, a.alpha, client=client)
     summ = summarise(df, a.alpha)
     from .report import atomic_write
 

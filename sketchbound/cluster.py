@@ -1,0 +1,208 @@
+"""Bags of independent tasks on Dask distributed: a laptop, a multi-GPU box or a cluster, same code.
+
+Every large job of this toolkit is a bag of independent tasks (a table's runs, the reliability study's
+seeds, ``validate``'s checks). This module is the one place that turns ``--workers N`` /
+``--scheduler ADDRESS`` into a :class:`distributed.Client`, submits tasks and streams them back with a
+tqdm bar, in input order. It imports neither torch nor (until a flag asks for it) dask: the core
+works without the ``dask`` extra, and the flags then say how to get it (one line, exit 2)::
+
+    pip install "sketchbound[dask]"
+    python -m sketchbound.reliability --seeds 1000 --workers 8        # a LocalCluster of 8 processes
+    python -m sketchbound.validate --all --scheduler tcp://head:8786  # a running cluster
+
+Results are identical to the serial run bit for bit: a task is a pure function of its arguments
+(each check/run draws from its own seed, never from a worker's state), and results are put back in
+input order before anything is aggregated.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Callable, Iterable, Sequence
+
+from ._cli import pos_int, require
+
+__all__ = ["EXTRA", "add_cluster_arguments", "require_distributed", "client_for", "map_tasks", "run_checks",
+           "run_jobs", "dashboard_line"]
+
+#: how to install the optional dependency (said by every flag that needs it)
+EXTRA = "dask"
+
+
+def require_distributed(prog: str):
+    """``import distributed`` or exit 2 with one line: ``pip install "sketchbound[dask]"``."""
+    require("dask", prog, EXTRA)
+    return require("distributed", prog, EXTRA)
+
+
+def add_cluster_arguments(parser, *, what: str = "tasks") -> None:
+    """``--workers N`` / ``--scheduler ADDRESS`` (mutually exclusive) in their own argument group."""
+    g = parser.add_argument_group(f"cluster (Dask; pip install \"sketchbound[{EXTRA}]\")")
+    m = g.add_mutually_exclusive_group()
+    m.add_argument("--workers", type=pos_int("workers"), default=None, metavar="N",
+                   help=f"run the {what} on a local Dask cluster of N worker processes (default: in this process)")
+    m.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a running Dask cluster, e.g. tcp://head:8786 or a scheduler JSON file")
+
+
+def dashboard_line(client) -> str:
+    """``dask: dashboard http://...`` when the scheduler serves one, else how to get it."""
+    try:
+        services = client.scheduler_info().get("services", {})
+    except Exception:  # noqa: BLE001 - informational only
+        services = {}
+    import importlib.util  # noqa: PLC0415
+
+    if "dashboard" not in services:
+        return "dask: no dashboard"
+    if importlib.util.find_spec("bokeh") is None:
+        return f"dask: dashboard {client.dashboard_link} (its pages need bokeh: pip install bokeh)"
+    return f"dask: dashboard {client.dashboard_link}"
+
+
+@contextlib.contextmanager
+def client_for(workers: int | None = None, scheduler: str | None = None, *, prog: str,
+               make_cluster: Callable[[int], object] | None = None, dashboard: bool = True,
+               echo: bool = True, connect_timeout: float = 30):
+    """A :class:`distributed.Client` for ``--workers`` / ``--scheduler``, closed on exit; ``None`` (run in
+    this process) when neither is given.
+
+    ``workers``: a :class:`distributed.LocalCluster` of that many single-threaded processes, or
+    ``make_cluster(workers)`` (e.g. one process per GPU, :mod:`sketchbound.dnn.experiments.cluster`).
+    ``scheduler``: an address (``tcp://host:8786``) or a scheduler file (``*.json``). A cluster that
+    cannot be reached is one line on stderr and exit 2. With ``echo`` the dashboard address goes to stderr.
+    """
+    if workers is None and scheduler is None:
+        yield None
+        return
+    distributed = require_distributed(prog)
+    from ._cli import die  # noqa: PLC0415
+
+    cluster = None
+    try:
+        if scheduler is not None:
+            kw = {"scheduler_file": scheduler} if scheduler.endswith(".json") else {"address": scheduler}
+            client = distributed.Client(timeout=connect_timeout, **kw)
+            where = f"connected to {scheduler}"
+        else:
+            if make_cluster is not None:
+                cluster = make_cluster(workers)
+            else:
+                cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                   dashboard_address=":8787" if dashboard else ":0")
+            client = distributed.Client(cluster)
+            where = f"local cluster of {workers} worker process(es)"
+    except (OSError, TimeoutError, ValueError) as e:
+        if cluster is not None:
+            cluster.close()
+        die(prog, f"cannot start/reach the Dask cluster ({scheduler or f'{workers} workers'}): {e}")
+    try:
+        if echo:
+            print(f"dask: {where}; {dashboard_line(client).removeprefix('dask: ')}", file=sys.stderr, flush=True)
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _chunk_call(fn, chunk):
+    return [fn(*args) for args in chunk]
+
+
+def map_tasks(client, fn: Callable, items: Sequence[tuple], *, progress=True, desc: str = "task",
+              weights: Sequence[int] | None = None, chunksize: int | None = None, resources: dict | None = None,
+              unit: str | None = None) -> list:
+    """``[fn(*args) for args in items]`` on the cluster, in input order, with a tqdm bar that moves as
+    tasks finish anywhere. ``chunksize`` items go to one task (default: about 4 tasks per worker thread,
+    so thousands of tiny checks do not drown the scheduler); ``weights`` (per item) count on the bar
+    instead of 1 (e.g. runs per task); ``resources`` (e.g. ``{"GPU": 1}``) restrict where tasks run.
+    ``progress`` may be a bool or a tqdm bar to advance. The first failing task raises here, and the
+    tasks not started yet are cancelled."""
+    from distributed import as_completed  # noqa: PLC0415
+    from tqdm import tqdm  # noqa: PLC0415
+
+    items = list(items)
+    n = len(items)
+    if n == 0:
+        return []
+    weights = [1] * n if weights is None else list(weights)
+    if chunksize is None:
+        threads = sum(client.nthreads().values()) or 1
+        chunksize = max(1, n // (4 * threads))
+    starts = list(range(0, n, chunksize))
+    futures = [client.submit(_chunk_call, fn, items[s:s + chunksize], pure=False, resources=resources,
+                             key=f"{desc}-{s}-{id(items)}") for s in starts]
+    where = {f.key: s for f, s in zip(futures, starts)}
+    own_bar = not hasattr(progress, "update")
+    bar = tqdm(total=sum(weights), desc=desc, unit=unit or desc, file=sys.stderr, disable=not progress) if own_bar \
+        else progress
+    out: list = [None] * n
+    try:
+        for fut in as_completed(futures):
+            s = where[fut.key]
+            vals = fut.result()
+            out[s:s + len(vals)] = vals
+            bar.update(sum(weights[s:s + len(vals)]))
+    finally:
+        for f in futures:
+            if not f.done():
+                f.cancel()
+        if own_bar:
+            bar.close()
+    return out
+
+
+# ------------------------------------------------------------------------------- Monte-Carlo checks
+def _check(claim, scenario, kw):
+    from .montecarlo import run_check  # noqa: PLC0415
+    return run_check(claim, scenario, **kw)
+
+
+def run_checks(calls: Iterable[tuple], client=None, *, progress=True, desc: str = "check") -> list:
+    """``[run_check(claim, scenario, **kw) for claim, scenario, kw in calls]``, on ``client`` when given
+    (in input order, identical results: every check draws only from its own ``seed``), else here."""
+    calls = list(calls)
+    if client is not None:
+        return map_tasks(client, _check, calls, progress=progress, desc=desc, unit="check")
+    from tqdm import tqdm  # noqa: PLC0415
+
+    own_bar = not hasattr(progress, "update")
+    bar = tqdm(total=len(calls), unit="check", file=sys.stderr, disable=not progress) if own_bar else progress
+    out = []
+    try:
+        for c, sc, kw in calls:
+            out.append(_check(c, sc, kw))
+            bar.update(1)
+    finally:
+        if own_bar:
+            bar.close()
+    return out
+
+
+def run_jobs(jobs, client, *, alpha: float = 0.01, progress=None, **kw) -> list:
+    """:func:`sketchbound.montecarlo.run_jobs` with the checks spread over ``client``: the same level
+    ``alpha / len(jobs)`` per check and the same seed, so the same verdicts bit for bit; a verdict that
+    leans on a claim found violated in the same run is withheld afterwards, as there."""
+    from .montecarlo import run_jobs as serial  # noqa: PLC0415
+
+    if client is None:
+        return serial(jobs, alpha=alpha, progress=progress, **kw)
+    if not (0 < alpha < 1):
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    each = alpha / len(jobs) if len(jobs) > 1 else alpha
+    results = run_checks([(c, sc, dict(kw, alpha=each)) for c, sc in jobs], client,
+                         progress=progress if progress is not None else False)
+    return _withhold(results)
+
+
+def _withhold(results: list) -> list:
+    """The last pass of :func:`sketchbound.montecarlo.run_jobs` (kept equal to it by tests/test_cluster.py)."""
+    violated = {r.claim for r in results if r.verdict == "violated"}
+    for r in results:
+        bad = [d for d in r.depends_on if d in violated]
+        if bad and r.verdict != "inconclusive":
+            r.chain = list(r.chain) + [f"WITHHELD: this verdict leans on {', '.join(bad)}, violated in this run"]
+            r.note += f"; verdict withheld: it leans on {', '.join(bad)}, which this run found violated"
+            r.verdict = "inconclusive"
+    return results
