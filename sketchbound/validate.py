@@ -23,7 +23,8 @@ from . import __version__
 from ._cli import OneLineParser, arg_type, cli_errors, pos_int
 from ._io import atomic_replace_dir, check_output_path
 from .claims import CLAIMS, get_claim, get_claims, load_claims
-from .montecarlo import ESTIMATORS, claim_scenario, expand_jobs, order_by_dependencies, run_jobs
+from .cluster import add_cluster_arguments, client_for, run_jobs
+from .montecarlo import ESTIMATORS, claim_scenario, expand_jobs, order_by_dependencies
 from .scenarios import INITS, RATIOS, X_TILDES
 
 EXIT_OK, EXIT_VIOLATED, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--exact", action="store_true", help="enumerate every outcome of Algorithm 1 (small d, s)")
     run.add_argument("--search", action="store_true", help="search small scenarios for the worst measured/bound (prints JSON; not with --save/--plot/--exact)")
     run.add_argument("--budget", type=pos_int("budget"), default=150, help="scenarios tried by --search")
+    add_cluster_arguments(p, what="checks")
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print a JSON list, one object per check")
     out.add_argument("--save", nargs="?", const="validation", metavar="DIR", help="write DIR/<claim>.{csv,json,md} (default DIR: validation); with --all also DIR/README.md")
@@ -142,8 +144,9 @@ def main(argv=None) -> int:
     bar = tqdm(total=len(jobs), unit="check", disable=args.no_progress or args.json or None, file=sys.stderr)
     try:
         with cli_errors(PROG):
-            results = run_jobs(jobs, alpha=args.alpha, progress=bar, seed=args.seed, precision=args.precision,
-                               batch=args.batch, max_trials=args.trials, exact=args.exact, estimator=args.estimator)
+            with client_for(args.workers, args.scheduler, prog=PROG) as client:  # None: in this process
+                results = run_jobs(jobs, client, alpha=args.alpha, progress=bar, seed=args.seed, precision=args.precision,
+                                   batch=args.batch, max_trials=args.trials, exact=args.exact, estimator=args.estimator)
     finally:
         bar.close()
 
