@@ -1,7 +1,10 @@
 """The validator: verdicts come from measurement, the engine has power, the CLI behaves."""
+import contextlib
+import io
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -50,6 +53,7 @@ def test_wrong_exact_value_is_reported_violated():
     assert verdicts.count("violated") == 10
 
 
+@pytest.mark.slow
 def test_true_claims_rarely_violated_over_many_seeds():
     """False-violation rate of a true equality and a true bound over 60 seeds at alpha = 0.05:
     expected <= 3 each; the bound is loose so seeds must also reach 'holds'."""
@@ -94,6 +98,17 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "sketchbound.validate", *args], capture_output=True, text=True, timeout=600)
 
 
+def _main(*args):
+    """``validate.main`` in-process (the CLI's behaviour without a 2 s interpreter start per case)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = validate.main(list(args))
+        except SystemExit as e:
+            rc = e.code
+    return SimpleNamespace(returncode=rc, stdout=out.getvalue(), stderr=err.getvalue())
+
+
 @pytest.mark.parametrize("args,msg", [
     (["--lemma", "9.9"], "unknown lemma"),
     (["--lemma", "4.1", "--s", "0"], "--s"),
@@ -104,14 +119,14 @@ def _cli(*args):
     ([], "say which claims"),
 ])
 def test_cli_bad_input_exits_2_with_one_line(args, msg):
-    r = _cli(*args, "--no-progress")
+    r = _main(*args, "--no-progress")
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and msg in r.stderr
     assert r.stdout == ""
 
 
 def test_cli_exact_mode_too_large_exits_2():
-    r = _cli("--lemma", "4.1", "--exact", "--d", "400", "--s", "40", "--no-progress")
+    r = _main("--lemma", "4.1", "--exact", "--d", "400", "--s", "40", "--no-progress")
     assert r.returncode == 2 and "enumeration" in r.stderr
 
 
@@ -136,9 +151,9 @@ def test_cli_json_save_plot(tmp_path):
 
 
 def test_cli_violation_exit_code_and_list():
-    r = _cli("--lemma", "4.2", "--d", "16", "--n", "4", "--s", "2", "--no-progress")
+    r = _main("--lemma", "4.2", "--d", "16", "--n", "4", "--s", "2", "--no-progress")
     assert r.returncode == 1 and "VIOLATED" in r.stdout
-    r = _cli("--list")
+    r = _main("--list")
     assert r.returncode == 0 and "Theorem 4.4" in r.stdout
 
 
@@ -166,14 +181,14 @@ def test_search_finds_smallest_lemma_4_2_counterexample():
     (["--lemma", "4.1", "--estimator", "magic"], "--estimator"),
 ])
 def test_cli_more_bad_input_exits_2_with_one_line(args, msg):
-    r = _cli(*args, "--no-progress")
+    r = _main(*args, "--no-progress")
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and msg in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""
 
 
 def test_cli_help_lists_exit_codes():
-    r = _cli("--help")
+    r = _main("--help")
     assert r.returncode == 0 and "exit status" in r.stdout
     for code in ("0 ", "1 ", "2 ", "3 "):
         assert f"  {code}" in r.stdout
@@ -214,3 +229,10 @@ def test_killed_save_leaves_old_files(tmp_path, monkeypatch):
         validate.main(["--lemma", "4.1", "--lemma", "5.1", "--save", str(out), "--no-progress", "--d", "16", "--n", "4"])
     assert (out / "4.1.json").read_text() == "old"
     assert sorted(p.name for p in out.iterdir()) == ["4.1.json"]
+
+
+def test_cli_process_bad_input_is_one_line_without_traceback():
+    """The real process (not just main()): a bad claims file and an unwritable --save are one line, exit 2."""
+    r = _cli("--claims-from", "/nonexistent/claims.py", "--all", "--no-progress")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "/nonexistent/claims.py" in r.stderr
+    assert "Traceback" not in r.stderr

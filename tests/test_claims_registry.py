@@ -1,0 +1,114 @@
+"""Claims of your own: register one without touching the engine, load one from a file, and refuse a
+malformed one with a message naming the file and the problem."""
+import contextlib
+import io
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from sketchbound import claims as registry
+from sketchbound import validate
+from sketchbound.claims import Claim, check_claim, get_claim, load_claims, register, unregister
+from sketchbound.montecarlo import claim_scenario, run_check
+
+AMM = Path(__file__).resolve().parents[1] / "validation" / "examples" / "amm_claims.py"
+
+
+@pytest.fixture
+def clean_registry():
+    before = list(registry.CLAIMS)
+    yield
+    for c in list(registry.CLAIMS):
+        if not any(c is b for b in before):
+            unregister(c.id)
+    assert [c.id for c in registry.CLAIMS] == [c.id for c in before]
+
+
+def _main(*args):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = validate.main(list(args))
+        except SystemExit as e:
+            rc = e.code
+    return SimpleNamespace(returncode=rc, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def _claim(**kw):
+    base = dict(id="my-4.1", name="Lemma 4.1 again", statement="E = (S² − ||Xᵀw0||²)/s", relation="=",
+                quantity="E_m error", target="w0", exact=get_claim("4.1").exact, scenario=dict(x_mode="fixed", x_tilde="same"))
+    base.update(kw)
+    return Claim(**base)
+
+
+def test_register_a_claim_with_its_own_statistic(clean_registry):
+    """A statistic the engine has never seen (4 x the error of w0, a plain lambda) — registered, found
+    by id, checked; the same statistic with a wrong exact value is caught."""
+    stat = lambda X, w, M: 4.0 * get_claim("4.1").statistic(X, w, M)  # noqa: E731
+    c = register(_claim(id="my-scaled", statistic=stat, exact=lambda i, sc: 4.0 * get_claim("4.1").exact(i, sc)))
+    assert registry.get_claims("my-scaled") == [c]
+    r = run_check(c, claim_scenario(c, d=32, n=8, s=4), seed=0)
+    assert r.verdict == "holds" and r.estimator == "plain"
+    # the same statistic with a wrong exact value is caught
+    bad = register(_claim(id="my-wrong", statistic=stat, exact=lambda i, sc: 3.0 * get_claim("4.1").exact(i, sc)))
+    assert run_check(bad, claim_scenario(bad, d=32, n=8, s=4), seed=0).verdict == "violated"
+    with pytest.raises(ValueError, match="already registered"):
+        register(_claim(id="my-scaled"))
+    with pytest.raises(ValueError, match="cannot be unregistered"):
+        unregister("4.1")
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(relation="<"), "relation must be"),
+    (dict(relation="<="), "needs a bound"),
+    (dict(id="a/b"), "claim id must be"),
+    (dict(id=""), "claim id must be"),
+    (dict(exact=3.0), "exact must be a callable"),
+    (dict(statement=""), "statement must be a non-empty string"),
+    (dict(scenario=dict(dd=3)), "unknown keys"),
+    (dict(scenario=dict(d=0)), "scenario .* is invalid"),
+    (dict(target="w1"), "target must be"),
+    (dict(max_trials=1), "max_trials"),
+])
+def test_malformed_claims_are_refused(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        check_claim(_claim(**kw))
+
+
+def test_claims_file_errors_name_the_file_and_the_problem(tmp_path, clean_registry):
+    raises = tmp_path / "raises.py"
+    raises.write_text("raise RuntimeError('boom')\n")
+    malformed = tmp_path / "malformed.py"
+    malformed.write_text("from sketchbound.claims import Claim, register\n"
+                         "register(Claim(id='x1', name='n', statement='s', relation='<', quantity='q'))\n")
+    empty = tmp_path / "empty.py"
+    empty.write_text("x = 1\n")
+    for path, msg in ((tmp_path / "missing.py", "no such file"), (raises, "raised RuntimeError: boom"),
+                      (malformed, "relation must be"), (empty, "registers no claim")):
+        with pytest.raises(ValueError, match=msg) as e:
+            load_claims(path)
+        assert str(path) in str(e.value)
+        r = _main("--claims-from", str(path), "--all", "--no-progress")
+        assert r.returncode == 2 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
+        assert str(path) in r.stderr and msg.split(":")[0] in r.stderr
+    assert "x1" not in registry.claim_ids()  # a failed load leaves the registry as it was
+
+
+def test_outside_paper_claim_loaded_from_a_file_and_checked(clean_registry):
+    """Drineas-Kannan-Mahoney 2006 (approximate matrix multiplication), shipped in validation/examples."""
+    r = _main("--claims-from", str(AMM), "--lemma", "DKM06", "--lemma", "DKM06-exact", "--json", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    import json
+    rows = {row["claim"]: row for row in json.loads(r.stdout)}
+    assert rows["DKM06"]["verdict"] == rows["DKM06-exact"]["verdict"] == "holds"
+    assert rows["DKM06"]["estimate"] < rows["DKM06"]["bound"]
+    # its exact value equals the enumeration of every outcome at a tiny size (no noise)
+    c = get_claim("DKM06-exact")
+    e = run_check(c, claim_scenario(c, d=5, n=3, s=3), seed=1, exact=True)
+    assert e.verdict == "holds" and e.estimator == "enumeration" and np.isclose(e.estimate, e.exact, rtol=1e-9)
+    # and a wrong bound (10% under the truth) is caught
+    b = get_claim("DKM06")
+    v = run_check(b, claim_scenario(b), seed=0, bound_override=lambda i, sc: 0.9 * b.exact(i, sc))
+    assert v.verdict == "violated"
