@@ -272,9 +272,12 @@ def compute_mask(cfg: RunConfig, model: torch.nn.Module, data: TensorDataset, de
             kw.update(num_batches=cfg.prune_batches)
         elif cfg.method == "prospr":
             kw.update(loss=cfg.snip_loss)
-        scores = compute_scores(cfg.method, model, source, **kw)
-        masks = make_mask(scores, cfg.density, cfg.mask, rng=stream_seed(cfg.seed, "mask"),
-                          min_per_layer=cfg.min_per_layer)
+        from sketchbound._progress import elapsed  # noqa: PLC0415
+        what = f" ({cfg.synflow_rounds} rounds)" if cfg.method == "synflow" else ""
+        with elapsed(f"mask: {cfg.method}{what} on {cfg.model}, density {cfg.density}", enabled=progress):
+            scores = compute_scores(cfg.method, model, source, **kw)
+            masks = make_mask(scores, cfg.density, cfg.mask, rng=stream_seed(cfg.seed, "mask"),
+                              min_per_layer=cfg.min_per_layer)
         out["masks"] = {k: v.detach().cpu() for k, v in masks.items()}
     out["extra"]["mask_seconds"] = time.perf_counter() - t0
     log(f"mask: method {cfg.method} inputs {cfg.inputs} mode {cfg.mask} density {cfg.density} "
@@ -300,6 +303,21 @@ def prune_at_init(cfg: RunConfig, device: torch.device | str = "cpu", *, log=lam
     data = _data_for(cfg) if data is None else data
     model = build_model(cfg, data, device)
     return model, compute_mask(cfg, model, data, device, log, progress=progress), data
+
+
+def _run_with(ctx, f):
+    with ctx:
+        return f()
+
+
+def _warn_if_long_on_cpu(pending: Sequence[RunConfig], dev: torch.device) -> None:
+    """A GPU-sized job starting on the CPU: one warning with a measured estimate (see ``cpu_warning``)."""
+    from sketchbound.dnn.experiments.cpu_warning import warn_if_long_on_cpu  # noqa: PLC0415
+    jobs = [(c.epochs * (len(_data_for(c)) // c.batch_size), lambda c=c: build_model(c, _data_for(c), dev),
+             (_data_for(c).in_channels, _data_for(c).image_size, _data_for(c).image_size),
+             _data_for(c).num_classes, c.batch_size, f"{c.model} x{c.width:g}") for c in pending]
+    warn_if_long_on_cpu(jobs, what=f"{len(pending)} run(s) to train", hint="shorten it (--epochs N; "
+                        "--set train_subset=N in dnn.table, --train-subset N in dnn.run)")
 
 
 # --------------------------------------------------------------------------------------------- one run
@@ -405,6 +423,11 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
             c0 = mine[0]
             tr = ConcurrentTrainer([j for j, _ in prepared], prepared[0][1]["data"], c0.schedule(), device=dev,
                                    augment=c0.augment, eval_every=c0.eval_every, progress=progress, **trainer_kw)
+            if progress:  # the final test-set evaluation follows the training bar: show it too
+                from sketchbound._progress import elapsed  # noqa: PLC0415
+                for st in tr.states:
+                    st.evaluate = (lambda f=st.evaluate, n=st.job.name:
+                                   _run_with(elapsed(f"evaluate {n} on the test set"), f))
             results = tr.run()
             for (_, meta), res in zip(prepared, results):
                 if res.finished:
@@ -433,7 +456,10 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     cfgs = [c.resolved() for c in configs]
     kw = dict(progress=progress, echo=echo, command=command, **trainer_kw)
     busy: list[RunConfig] = []
-    for chunk in plan_chunks(cfgs, runs_dir, k, force):
+    chunks = plan_chunks(cfgs, runs_dir, k, force)
+    if dev.type == "cpu" and chunks:
+        _warn_if_long_on_cpu([c for chunk in chunks for c in chunk], dev)
+    for chunk in chunks:
         busy += _train_chunk(chunk, runs_dir, dev, **kw)
     while busy and wait:
         for c in busy:  # another live process holds it: wait until it lets go, then train what is left
@@ -483,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       echo=True, command="python -m sketchbound.dnn.run " + " ".join(argv_list))
     except FileNotFoundError as e:
         sys.stderr.write(f"{p.prog}: error: {str(e).splitlines()[0]}\n")
-        return 1
+        return 2
     if res is None:
         sys.stderr.write(f"{p.prog}: error: run did not finish\n")
         return 1
