@@ -18,7 +18,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from .probabilities import as_real_array, check_matrix_vector, check_probabilities, scale_safe
-from .sampling import _check_flag, check_size, inclusion_probabilities
+from .sampling import _check_flag, check_size, finite_mask, inclusion_probabilities
 
 __all__ = [
     "n_outcomes",
@@ -33,6 +33,8 @@ __all__ = [
 
 #: enumeration refuses to build more outcomes than this
 MAX_OUTCOMES = 2_000_000
+#: ... or arrays with more entries than this (outcomes x (s + d))
+MAX_ENTRIES = 100_000_000
 
 
 #: :func:`n_outcomes` refuses counts with more decimal digits than this (the big-integer arithmetic
@@ -79,6 +81,9 @@ def outcomes_algorithm1(p, s) -> tuple[np.ndarray, np.ndarray]:
     k = support.shape[0]
     _guard(0, f"Algorithm 1 with d={k}, s={s}", _log_comb(s + k - 1, s))
     _guard(n_outcomes(k, s), f"Algorithm 1 with d={k}, s={s}")
+    if n_outcomes(k, s) * (s + pa.shape[0]) > MAX_ENTRIES:
+        raise ValueError(f"exact enumeration of Algorithm 1 with d={k}, s={s} needs {n_outcomes(k, s)} x {s + pa.shape[0]} "
+                         f"array entries (limit {MAX_ENTRIES}); use smaller d or s")
     combos = np.array(list(itertools.combinations_with_replacement(range(k), s)), dtype=np.int64)
     counts_sub = np.zeros((combos.shape[0], k), dtype=np.int64)
     rows = np.repeat(np.arange(combos.shape[0]), s)
@@ -87,8 +92,9 @@ def outcomes_algorithm1(p, s) -> tuple[np.ndarray, np.ndarray]:
     logp = gammaln(s + 1) - gammaln(counts_sub + 1).sum(axis=1) + (counts_sub * np.log(ps)).sum(axis=1)
     probs = np.exp(logp)
     masks = np.zeros((combos.shape[0], pa.shape[0]))
-    masks[:, support] = counts_sub / (s * ps)
-    return masks, probs / probs.sum()
+    with np.errstate(over="ignore"):
+        masks[:, support] = counts_sub / (s * ps)
+    return finite_mask(masks, "Algorithm 1 mask 1/(s p_i) of some outcome"), probs / probs.sum()
 
 
 def outcomes_successive(p, s) -> tuple[np.ndarray, np.ndarray]:
@@ -128,12 +134,12 @@ def outcomes_bernoulli(pi, *, weighted: bool = True) -> tuple[np.ndarray, np.nda
     keep = ((np.arange(2**d)[:, None] >> np.arange(d)[None, :]) & 1).astype(bool)
     probs = np.prod(np.where(keep, pia, 1 - pia), axis=1)
     if weighted:
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore"):
             masks = np.where(keep, 1.0 / np.where(pia > 0, pia, 1.0), 0.0)
     else:
         masks = keep.astype(np.float64)
     ok = probs > 0
-    return masks[ok], probs[ok] / probs[ok].sum()
+    return finite_mask(masks[ok], "Horvitz-Thompson mask 1/pi_i of some outcome"), probs[ok] / probs[ok].sum()
 
 
 def outcomes_systematic(p, s, *, weighted: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -154,8 +160,9 @@ def outcomes_systematic(p, s, *, weighted: bool = False) -> tuple[np.ndarray, np
         u = 0.5 * (a + b)
         chosen = np.minimum(np.searchsorted(cum, u + np.arange(s), side="right"), pa.shape[0] - 1)
         m = np.zeros(pa.shape[0])
-        m[chosen] = 1.0 / pi[chosen] if weighted else 1.0
-        masks.append(m)
+        with np.errstate(over="ignore"):
+            m[chosen] = 1.0 / pi[chosen] if weighted else 1.0
+        masks.append(finite_mask(m, "Horvitz-Thompson mask 1/pi_i of some outcome"))
         probs.append(b - a)
     probs = np.array(probs)
     return np.array(masks), probs / probs.sum()

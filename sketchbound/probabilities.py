@@ -346,7 +346,10 @@ def scale_safe(**degrees):
                 arrays[k] = (a, i)
                 in_range = in_range and _in_safe_range(a)
             if in_range:
-                out = f(*args, **kwargs)
+                try:
+                    out = f(*args, **kwargs)
+                except OverflowError:  # Python float arithmetic (x ** 2) overflowed: retry scaled
+                    out = np.inf
                 if _all_finite(out):
                     return out
             shift = 0
@@ -358,8 +361,11 @@ def scale_safe(**degrees):
                 else:
                     kwargs[k] = np.ldexp(a, -e)
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                out = f(*args, **kwargs)
-                res = np.ldexp(out, shift)
+                try:
+                    out = f(*args, **kwargs)
+                    res = np.ldexp(out, shift)
+                except OverflowError:
+                    out = res = np.inf
             if not _all_finite(res):
                 raise ValueError(
                     f"{f.__name__}: the result is not a finite float64 (it overflows, or divides by ~0) for "

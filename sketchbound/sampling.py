@@ -80,6 +80,15 @@ def check_size(s, *, name: str = "s") -> int:
     return int(s)
 
 
+def finite_mask(m: np.ndarray, what: str = "mask") -> np.ndarray:
+    """Return ``m`` if every entry is finite, else ``ValueError``: a weighted mask ``1/(s p_i)`` (or
+    ``1/π_i``) overflows float64 only when an index with ``0 < p_i < ~1e-308 / s`` is drawn."""
+    if not np.isfinite(m).all():
+        raise ValueError(f"the {what} overflows float64: an index with a subnormal probability (< ~1e-308 / s) "
+                         f"was drawn; set such probabilities to 0")
+    return m
+
+
 def _check_flag(name: str, v) -> bool:
     if not isinstance(v, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {abridge(v)}")
@@ -205,7 +214,7 @@ def algorithm1(p, s, *, rng=None, trials=None) -> np.ndarray:
     pa, total, _ = scan_probabilities(p)
     s = check_size(s)
     counts = algorithm1_counts(pa, s, rng=rng, trials=trials)
-    return _scale(counts, pa, s * (1.0 / total) if total != 1.0 else s)
+    return finite_mask(_scale(counts, pa, s * (1.0 / total) if total != 1.0 else s), "Algorithm 1 mask 1/(s p_i)")
 
 
 def algorithm1_sparse(p, s, *, rng=None) -> tuple[np.ndarray, np.ndarray]:
@@ -244,7 +253,7 @@ def algorithm1_sparse(p, s, *, rng=None) -> tuple[np.ndarray, np.ndarray]:
     block_of_slot = np.repeat(np.arange(sizes.shape[0]), sizes)
     keep = (np.arange(slots) - offsets[block_of_slot]) < written[block_of_slot]
     idx, cnt = idx[keep], cnt[keep]
-    return idx, cnt / (s * (pa[idx] / total))
+    return idx, finite_mask(cnt / (s * (pa[idx] / total)), "Algorithm 1 mask 1/(s p_i)")
 
 
 def uniform_algorithm1(d, s, *, rng=None, trials=None) -> np.ndarray:
@@ -375,7 +384,7 @@ def without_replacement(p, s, *, rng=None, design: str = "successive", weighted:
     chosen = np.searchsorted(cum, points, side="right")
     chosen = np.minimum(chosen, pa.shape[0] - 1)
     m[chosen] = 1.0 / pi[chosen] if weighted else 1.0
-    return m
+    return finite_mask(m, "Horvitz-Thompson mask 1/pi_i")
 
 
 def bernoulli(p, s, *, rng=None, weighted: bool = True, trials=None) -> np.ndarray:
@@ -400,8 +409,8 @@ def bernoulli(p, s, *, rng=None, weighted: bool = True, trials=None) -> np.ndarr
     u = gen.random(shape)
     keep = u < pi
     if weighted:
-        with np.errstate(divide="ignore"):
-            return np.where(keep, 1.0 / np.where(pi > 0, pi, 1.0), 0.0)
+        with np.errstate(divide="ignore", over="ignore"):
+            return finite_mask(np.where(keep, 1.0 / np.where(pi > 0, pi, 1.0), 0.0), "Horvitz-Thompson mask 1/pi_i")
     return keep.astype(np.float64)
 
 
@@ -434,5 +443,6 @@ def priority(p, s, *, rng=None, trials=None) -> np.ndarray:
     order = np.argpartition(-q, s)[: s + 1]
     order = order[np.argsort(-q[order], kind="stable")]
     kept, tau = order[:s], q[order[s]]
-    m[kept] = np.maximum(pa[kept], tau) / pa[kept]
-    return m
+    with np.errstate(over="ignore"):
+        m[kept] = np.maximum(pa[kept], tau) / pa[kept]
+    return finite_mask(m, "priority mask max(p_i, tau) / p_i")
