@@ -302,8 +302,15 @@ def moment_error(X, w, mean_m, second_m) -> float:
 
     ``E||Xᵀ(w ⊙ (1 - m))||² = Σ_{k,l} G_kl w_k w_l E[(1 - m_k)(1 - m_l)]`` with ``G = X Xᵀ`` and
     ``E[(1-m_k)(1-m_l)] = 1 - E m_k - E m_l + E[m_k m_l]``. Cost O(d²): for small ``d``.
+    ``second_m - mean_m mean_mᵀ`` must be a covariance (symmetric, positive semi-definite).
     """
-    as_real_array("second_m", second_m, ndim=2)
+    _M2, _mu = as_real_array("second_m", second_m, ndim=2), _as_float_vector("mean_m", mean_m)
+    if _M2.shape == (_mu.shape[0],) * 2:
+        _t = max(1.0, float(np.abs(_mu).max()), float(np.sqrt(np.abs(_M2).max())))
+        _C = _M2 / _t / _t - np.outer(_mu / _t, _mu / _t)
+        if np.abs(_C - _C.T).max() > 1e-9 or np.linalg.eigvalsh((_C + _C.T) / 2).min() < -1e-9 * _mu.shape[0]:
+            raise ValueError(f"second_m - mean_m mean_mᵀ must be a symmetric positive semi-definite covariance; "
+                             f"got second_m = {abridge(_M2, 60)}, mean_m = {abridge(_mu, 40)}")
     Xa, wa = check_matrix_vector(X, w)
     mu = _as_float_vector("mean_m", mean_m)
     M2 = np.asarray(second_m, dtype=np.float64)
