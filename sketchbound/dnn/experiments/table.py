@@ -308,7 +308,9 @@ def build_parser() -> OneLineParser:
                    help="override a config field for every run (repeatable), e.g. --set width=0.5")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--concurrent", type=int, default=None, help="runs trained at once per GPU (default: file or 8)")
-    p.add_argument("--data-root", default=None, help="dataset folder")
+    p.add_argument("--data-root", default=None, metavar="DIR",
+                   help="dataset folder (default: $SKETCHBOUND_DATA, then the standard locations; "
+                        "`python -m sketchbound.data` shows what is installed)")
     p.add_argument("--no-train", action="store_true", help="only aggregate finished runs")
     p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are finished, then exit")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
@@ -353,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         command="python -m sketchbound.dnn.table " + " ".join(sys.argv[1:] if argv is None else argv))
         except FileNotFoundError as e:
             sys.stderr.write(f"{p.prog}: error: {str(e).splitlines()[0]}\n")
-            return 1
+            return 2
     long = collect(spec, args.runs_dir)
     paths = write_outputs(spec, long, args.out or Path(args.runs_dir) / "tables")
     print(f"# {spec.title or spec.name}")
