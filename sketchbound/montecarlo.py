@@ -48,7 +48,7 @@ from .sampling import algorithm1, as_generator, check_size
 from .scenarios import Instance, Scenario
 
 __all__ = ["Result", "run_check", "claim_scenario", "measure", "choose_estimator", "order_by_dependencies",
-           "expand_jobs", "run_jobs", "EXACT_RTOL", "DETERMINISTIC_TOL", "INTERVAL", "ESTIMATORS"]
+           "expand_jobs", "run_jobs", "withhold_dependents", "EXACT_RTOL", "DETERMINISTIC_TOL", "INTERVAL", "ESTIMATORS"]
 
 EXACT_RTOL = 1e-9
 #: default trial caps: masks on a fixed X cost ~20 µs a trial at d=512, a fresh X ~1 ms
@@ -626,6 +626,12 @@ def run_jobs(jobs: list[tuple[Claim, Scenario]], *, alpha: float = 0.01, progres
         results.append(run_check(c, sc, alpha=each, **kw))
         if progress is not None:
             progress.update(1)
+    return withhold_dependents(results)
+
+
+def withhold_dependents(results: list[Result]) -> list[Result]:
+    """The last pass of a run: a verdict that leans on a claim found *violated* in the same run becomes
+    ``inconclusive`` (said in its note and chain). Changes ``results`` in place and returns it."""
     violated = {r.claim for r in results if r.verdict == "violated"}
     for r in results:
         bad = [d for d in r.depends_on if d in violated]
