@@ -1,40 +1,80 @@
-"""``python -m sketchbound.reliability``: how often does the validator cry wolf?
+"""``python -m sketchbound.reliability``: how often does the validator cry wolf, and how often does it
+catch a wrong bound?
 
-Runs every claim whose closed forms say it *holds* (equalities, and bounds with exact <= bound)
-over many seeds (a fresh instance and fresh trials per seed) and counts ``violated`` verdicts.
-A correct engine at level ``α`` per check should give a false-violation fraction ``<= α``; the
-report gives the observed fraction with a one-sided 95% Clopper–Pearson upper limit
+*False violations.* Every random claim runs over many seeds (a fresh instance and fresh trials per
+seed) with the estimator ``validate`` uses by default (Rao-Blackwell / derived where they apply), and
+``violated`` verdicts are counted. For a claim the closed forms say *holds* (equalities, and bounds
+with exact <= bound) a correct engine at level ``α`` per check gives a false-violation fraction
+``<= α``; the report gives the observed fraction with a one-sided 95% Clopper–Pearson upper limit
 (``scipy.stats.beta``). Claims the closed forms say are false (Lemma 4.2) are reported apart: there
 the fraction of ``violated`` is the engine's power.
+
+*Power.* Every bound with a closed-form exact value is re-checked against a deliberately wrong bound,
+``factor × exact`` (default 0.99: 1% below the truth), once with each estimator (``auto`` and
+``plain``); the fraction of ``violated`` is the power, with a 95% Clopper–Pearson lower limit.
 """
 from __future__ import annotations
 
-import argparse
+import functools
 import json
 import sys
 import time
 
 import pandas as pd
 from scipy import stats
+
+from ._cli import OneLineParser, arg_type, cli_errors, pos_int
+from ._io import atomic_write, check_output_path
 from .claims import CLAIMS
 from .cluster import add_cluster_arguments, client_for, run_checks
 from .montecarlo import claim_scenario
 
+PROG = "python -m sketchbound.reliability"
 #: a reduced scenario so that 200+ seeds of every claim fit in minutes on 2 cores
 SCENARIO = dict(d=64, n=16, s=6)
+#: Theorem 6.2's claims (own model, d = width·(d_in+1)): a narrow MLP, a short run
+NTK_SCENARIO = dict(n=16, s=6, width=32, steps=30)
+POWER_ESTIMATORS = ("auto", "plain")
+
+
+def _scenario(c, scenario):
+    return claim_scenario(c, **(NTK_SCENARIO if c.ntk else scenario))
+
+
+def _random_claims():
+    return [c for c in CLAIMS if not c.deterministic]
 
 
 def study(seeds: int = 200, alpha: float = 0.01, scenario: dict | None = None, progress: bool = True,
-          client=None) -> pd.DataFrame:
+          client=None, estimator: str = "auto") -> pd.DataFrame:
     """One row per (claim, seed); ``client`` (:func:`sketchbound.cluster.client_for`) spreads the checks
     over a Dask cluster with identical rows (each check draws only from its own seed)."""
     scenario = dict(SCENARIO if scenario is None else scenario)
-    claims = [c for c in CLAIMS if not c.deterministic]
-    calls = [(c, sc, dict(seed=1000 + sd, alpha=alpha))
-             for c, sc in ((c, claim_scenario(c, **scenario)) for c in claims) for sd in range(seeds)]
+    calls = [(c, sc, dict(seed=1000 + sd, alpha=alpha, estimator=estimator))
+             for c, sc in ((c, _scenario(c, scenario)) for c in _random_claims()) for sd in range(seeds)]
     results = run_checks(calls, client, progress=progress)
-    return pd.DataFrame([dict(claim=c.id, seed=kw["seed"], verdict=r.verdict, exact_vs_bound=r.exact_vs_bound,
-                              trials=r.trials) for (c, _, kw), r in zip(calls, results)])
+    return pd.DataFrame([dict(claim=c.id, seed=kw["seed"], verdict=r.verdict, estimator=r.estimator,
+                              exact_vs_bound=r.exact_vs_bound, trials=r.trials)
+                         for (c, _, kw), r in zip(calls, results)])
+
+
+def _scaled_exact(claim, factor, inst, sc):
+    return factor * float(claim.exact(inst, sc))
+
+
+def power(seeds: int = 40, factor: float = 0.99, alpha: float = 0.01, scenario: dict | None = None,
+          estimators=POWER_ESTIMATORS, progress: bool = True, client=None) -> pd.DataFrame:
+    """One row per (bound claim, estimator, seed), the bound replaced by ``factor × exact``."""
+    if not (0 < factor < 1):
+        raise ValueError(f"factor must be in (0, 1) (a bound below the truth), got {factor!r}")
+    scenario = dict(SCENARIO if scenario is None else scenario)
+    claims = [c for c in _random_claims() if c.relation == "<=" and c.exact is not None]
+    calls = [(c, _scenario(c, scenario), dict(seed=5000 + sd, alpha=alpha, estimator=est,
+                                              bound_override=functools.partial(_scaled_exact, c, factor)))
+             for c in claims for est in estimators for sd in range(seeds)]
+    results = run_checks(calls, client, progress=progress)
+    return pd.DataFrame([dict(claim=c.id, requested=kw["estimator"], estimator=r.estimator, seed=kw["seed"],
+                              verdict=r.verdict, trials=r.trials) for (c, _, kw), r in zip(calls, results)])
 
 
 def summarise(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
@@ -45,34 +85,64 @@ def summarise(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
         ratio = g.exact_vs_bound.dropna()
         true_by_formula = ratio.empty or bool((ratio <= 1).all())
         upper = float(stats.beta.ppf(0.95, k + 1, n - k)) if k < n else 1.0
-        out.append(dict(claim=cid, seeds=n, true_by_closed_form=true_by_formula, violated=k, violated_fraction=k / n,
-                        upper95=upper, holds=int((g.verdict == "holds").sum()),
+        ests = "/".join(sorted(set(g.estimator))) if "estimator" in g else ""
+        out.append(dict(claim=cid, estimator=ests, seeds=n, true_by_closed_form=true_by_formula, violated=k,
+                        violated_fraction=k / n, upper95=upper, holds=int((g.verdict == "holds").sum()),
                         inconclusive=int((g.verdict == "inconclusive").sum()), alpha=alpha,
                         mean_trials=float(g.trials.mean())))
     return pd.DataFrame(out)
 
 
+def summarise_power(df: pd.DataFrame, factor: float) -> pd.DataFrame:
+    out = []
+    for (cid, req), g in df.groupby(["claim", "requested"], sort=False):
+        n = len(g)
+        k = int((g.verdict == "violated").sum())
+        lower = float(stats.beta.ppf(0.05, k, n - k + 1)) if k > 0 else 0.0
+        out.append(dict(claim=cid, estimator="/".join(sorted(set(g.estimator))), bound_factor=factor, seeds=n,
+                        violated=k, power=k / n, lower95=lower, inconclusive=int((g.verdict == "inconclusive").sum()),
+                        mean_trials=float(g.trials.mean())))
+    return pd.DataFrame(out)
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sketchbound.reliability", description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=200)
-    ap.add_argument("--alpha", type=float, default=0.01)
-    ap.add_argument("--out", default="validation/reliability", help="writes OUT.csv, OUT.json, OUT_raw.csv")
+    ap = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=pos_int("seeds"), default=200, help="seeds per claim, false-violation study (default 200)")
+    ap.add_argument("--power-seeds", type=pos_int("power-seeds", lo=0), default=40,
+                    help="seeds per claim and estimator, power study (default 40; 0 skips it)")
+    ap.add_argument("--power-factor", type=arg_type("power-factor", float, lambda x: 0 < x < 1, "a number in (0, 1)"),
+                    default=0.99, help="the wrong bound of the power study, as a fraction of the truth (default 0.99)")
+    ap.add_argument("--alpha", type=arg_type("alpha", float, lambda x: 0 < x < 1, "a number in (0, 1)"), default=0.01)
+    ap.add_argument("--out", default="validation/reliability",
+                    help="writes OUT.csv, OUT.json, OUT_raw.csv, OUT_power.csv, OUT_power_raw.csv")
+    ap.add_argument("--no-progress", action="store_true")
     add_cluster_arguments(ap, what="checks")
     a = ap.parse_args(argv)
-    if a.seeds < 1 or not (0 < a.alpha < 1):
-        ap.error("--seeds must be >= 1 and --alpha in (0, 1)")
+    with cli_errors(PROG):
+        check_output_path(a.out + ".json", flag="--out")
     t0 = time.time()
-    with client_for(a.workers, a.scheduler, prog=ap.prog) as client:
-        df = study(a.seeds, a.alpha, client=client)
+    with client_for(a.workers, a.scheduler, prog=PROG) as client:
+        df = study(a.seeds, a.alpha, client=client, progress=not a.no_progress)
+        t1 = time.time()
+        pw = (power(a.power_seeds, a.power_factor, a.alpha, client=client, progress=not a.no_progress)
+              if a.power_seeds else None)
     summ = summarise(df, a.alpha)
-    from .report import atomic_write
-
-    meta = dict(command="python -m sketchbound.reliability " + " ".join(argv if argv is not None else sys.argv[1:]),
-                scenario=SCENARIO, seconds=round(time.time() - t0, 1))
+    psumm = summarise_power(pw, a.power_factor) if pw is not None else None
+    meta = dict(command=f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:]),
+                scenario=SCENARIO, ntk_scenario=NTK_SCENARIO, seconds=round(t1 - t0, 1),
+                power_seconds=round(time.time() - t1, 1), power_factor=a.power_factor)
     atomic_write(a.out + "_raw.csv", df.to_csv(index=False))
     atomic_write(a.out + ".csv", summ.to_csv(index=False))
-    atomic_write(a.out + ".json", json.dumps(dict(meta=meta, summary=summ.to_dict(orient="records")), indent=2))
+    if psumm is not None:
+        atomic_write(a.out + "_power_raw.csv", pw.to_csv(index=False))
+        atomic_write(a.out + "_power.csv", psumm.to_csv(index=False))
+    atomic_write(a.out + ".json", json.dumps(dict(meta=meta, summary=summ.to_dict(orient="records"),
+                                                  power=[] if psumm is None else psumm.to_dict(orient="records")),
+                                             indent=2))
     print(summ.to_string(index=False))
+    if psumm is not None:
+        print(f"\npower against a bound {a.power_factor:g} x the truth:")
+        print(psumm.to_string(index=False))
     return 0
 
 
