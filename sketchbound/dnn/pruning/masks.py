@@ -33,6 +33,23 @@ Modes (:data:`MASK_MODES`):
     ``"global"``, with the ``k_l`` weights of each layer chosen **uniformly** (the scores only set the
     counts). Against ``"randomized"`` it isolates sampling *in proportion to the scores*.
 
+Keep rules (``keep_rule``, :data:`KEEP_RULES`; for the global-count modes ``"global"``, ``"randomized"``,
+``"shuffled"``):
+
+``"exact"`` (default)
+    keep exactly ``k = ⌊density·d + 1/2⌋`` (``topk``; ties cannot change the count).
+``"synflow"``
+    Synaptic-Flow's ``Pruner._global_mask``, reproduced rule for rule so that its masks come out bit
+    for bit on the same scores: ``t = kthvalue(scores, int((1 - density)·d))``, keep ``score > t``
+    (nothing pruned when ``int((1 - density)·d) < 1``). Without ties it keeps ``d - int((1 - density)·d)``
+    weights, usually one more than ``"exact"``; with ties at ``t`` it prunes all of them (its issue #12).
+    It has no per-layer guard: it needs ``min_per_layer=0``.
+
+``info``: pass a dict and :func:`make_mask` fills it with what happened: ``keep_rule``,
+``min_per_layer``, ``kept`` (non-zeros), ``guard_fired`` (whether ``min_per_layer`` changed the mask),
+``guard_kept`` (how many weights the guard kept that the unguarded rule would have pruned) and
+``guard_layers`` (``{layer: that number}`` for the layers where it fired). Runs record it in result.json.
+
 Sampling weights for the randomized modes and Algorithm 1 are the scores themselves; signed scores
 (GraSP's) are shifted by their global minimum (``w = score - min score``), which keeps their order.
 In a layer where fewer than ``k_l`` weights have a positive sampling weight, all of those are kept
@@ -69,6 +86,7 @@ from sketchbound.dnn.models.prunable import prunable_parameters
 
 __all__ = [
     "MASK_MODES",
+    "KEEP_RULES",
     "BACKENDS",
     "target_count",
     "keep_counts",
@@ -82,6 +100,7 @@ __all__ = [
 
 MASK_MODES = ("global", "layerwise", "randomized", "layerwise_randomized", "algorithm1", "shuffled")
 BACKENDS = ("auto", "numpy", "torch")
+KEEP_RULES = ("exact", "synflow")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -159,14 +178,41 @@ def _global_priority(scores: dict[str, torch.Tensor], floor: int, k: int) -> tor
     return flat
 
 
-def keep_counts(scores, density, scope: str = "global", *, min_per_layer: int = 1) -> dict[str, int]:
+def _check_keep_rule(keep_rule, floor: int) -> str:
+    if keep_rule not in KEEP_RULES:
+        raise ValueError(f"keep_rule must be one of {KEEP_RULES}, got {keep_rule!r}")
+    if keep_rule == "synflow" and floor:
+        raise ValueError(f"keep_rule='synflow' is Synaptic-Flow's unguarded threshold; it needs min_per_layer=0, "
+                         f"got {floor}")
+    return keep_rule
+
+
+def _synflow_keep(scores: dict[str, torch.Tensor], density: float) -> torch.Tensor:
+    """Flat bool kept set of Synaptic-Flow's ``Pruner._global_mask(sparsity=density)`` (Pruners/pruners.py):
+    ``k = int((1 - density)·d)``; if ``k >= 1``: ``t = kthvalue(scores, k)``, keep ``score > t``."""
+    flat = _flat(scores)
+    k = int((1.0 - float(density)) * flat.numel())
+    if k < 1:
+        return torch.ones(flat.numel(), dtype=torch.bool, device=flat.device)
+    t = torch.kthvalue(flat.cpu(), k).values.to(flat.device)  # kthvalue: CPU for any device (deterministic)
+    return flat > t
+
+
+def _guard_report(scores: dict[str, torch.Tensor], counts: dict[str, int], unguarded: dict[str, int]) -> dict:
+    forced = {n: counts[n] - unguarded[n] for n in scores if counts[n] > unguarded[n]}
+    return {"guard_fired": bool(forced), "guard_kept": int(sum(forced.values())), "guard_layers": forced}
+
+
+def keep_counts(scores, density, scope: str = "global", *, min_per_layer: int = 1,
+                keep_rule: str = "exact") -> dict[str, int]:
     """Per-layer keep counts ``k_l`` that sum to exactly ``round(density × d)``.
 
     ``scope="global"``: what a global hard threshold keeps in each layer (§7, step 2; ties broken by
     ``topk``, never by ``<=``). ``scope="layerwise"``: ``density × n_l`` per layer, rounded by largest
     remainders (Appendix A). ``min_per_layer`` (default 1): every layer keeps at least that many
     (its best-scored ones), taken out of the same total — so no layer collapses (Synaptic-Flow
-    issue #7); ``0`` gives the unguarded threshold.
+    issue #7); ``0`` gives the unguarded threshold. ``keep_rule="synflow"`` (global scope only):
+    the counts of Synaptic-Flow's threshold (see the module docstring; they sum to its kept count).
 
     >>> import torch
     >>> keep_counts({"a": torch.arange(6.0), "b": torch.zeros(4)}, 0.5, min_per_layer=0)
@@ -178,8 +224,14 @@ def keep_counts(scores, density, scope: str = "global", *, min_per_layer: int = 
     """
     scores = _check_scores(scores)
     floor = _check_floor(min_per_layer)
+    _check_keep_rule(keep_rule, floor)
     sizes = [t.numel() for t in scores.values()]
     k = target_count(density, sum(sizes))
+    if keep_rule == "synflow":
+        if scope != "global":
+            raise ValueError(f"keep_rule='synflow' is a global threshold; scope must be 'global', got {scope!r}")
+        keep = _synflow_keep(scores, density)
+        return dict(zip(scores, _split_counts(torch.nonzero(keep).flatten(), sizes)))
     if scope == "global":
         idx = torch.topk(_global_priority(scores, floor, k), k, sorted=False).indices
         return dict(zip(scores, _split_counts(idx, sizes)))
@@ -353,14 +405,16 @@ def _sampling_weights(scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 
 
 def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str = "auto",
-              min_per_layer: int = 1) -> dict[str, torch.Tensor]:
+              min_per_layer: int = 1, keep_rule: str = "exact", info: dict | None = None) -> dict[str, torch.Tensor]:
     """Masks ``{name: float32 tensor}`` (same shapes/device as ``scores``) keeping ``round(density × d)`` weights.
 
     See the module docstring for ``mode`` (:data:`MASK_MODES`) and ``backend``. ``rng``: ``None``, an
     int seed, a ``numpy.random.Generator`` or a ``torch.Generator`` (used by the randomized modes
     only). Binary modes return 0/1 masks; ``"algorithm1"`` returns ``c / (s p)``. ``min_per_layer``
     (binary modes; default 1) guarantees that many kept weights in every layer out of the same exact
-    total (see :func:`keep_counts`); pass 0 for the unguarded published thresholds.
+    total (see :func:`keep_counts`); pass 0 for the unguarded published thresholds. ``keep_rule``:
+    ``"exact"`` or ``"synflow"`` (Synaptic-Flow's threshold, modes ``"global"``/``"randomized"``/
+    ``"shuffled"``; see the module docstring). ``info``: a dict to fill with the guard's report.
 
     >>> import torch
     >>> m = make_mask({"w": torch.ones(10)}, 0.3, "global")      # ties: still exactly 3
@@ -375,10 +429,32 @@ def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str =
     device = scores[names[0]].device
     be = _resolve_backend(backend, device)
     k = target_count(density, sum(sizes))
+    floor = _check_floor(min_per_layer)
+    _check_keep_rule(keep_rule, floor)
+    if keep_rule != "exact" and mode not in ("global", "randomized", "shuffled"):
+        raise ValueError(f"keep_rule={keep_rule!r} applies to the global-count modes (global, randomized, shuffled), "
+                         f"not to mode {mode!r}")
+    if info is not None:
+        if not isinstance(info, dict):
+            raise ValueError(f"info must be a dict to fill or None, got {type(info).__name__}")
+        info.update(keep_rule=keep_rule, min_per_layer=floor, guard_fired=False, guard_kept=0, guard_layers={})
+        if floor and mode != "algorithm1":
+            scope = "layerwise" if mode.startswith("layerwise") else "global"
+            info.update(_guard_report(scores, keep_counts(scores, density, scope, min_per_layer=floor),
+                                      keep_counts(scores, density, scope, min_per_layer=0)))
+    out = _make_mask(scores, density, mode, rng, be, floor, keep_rule, names, sizes, device, k)
+    if info is not None:
+        info["kept"] = kept_count(out)
+    return out
 
+
+def _make_mask(scores, density, mode, rng, be, floor, keep_rule, names, sizes, device, k):
+    min_per_layer = floor
+    if mode == "global" and keep_rule == "synflow":
+        return _unflatten(_synflow_keep(scores, density).to(torch.float32), scores)
     if mode == "global":
         flat = torch.zeros(sum(sizes), dtype=torch.float32, device=device)
-        flat[torch.topk(_global_priority(scores, _check_floor(min_per_layer), k), k, sorted=False).indices] = 1.0
+        flat[torch.topk(_global_priority(scores, floor, k), k, sorted=False).indices] = 1.0
         return _unflatten(flat, scores)
     if mode == "layerwise":
         counts = keep_counts(scores, density, "layerwise", min_per_layer=min_per_layer)
@@ -397,7 +473,7 @@ def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str =
         m = sample_algorithm1(flat_w, k, rng=gen, backend=be)
         return _unflatten(m.to(torch.float32), scores)
     counts = keep_counts(scores, density, "layerwise" if mode == "layerwise_randomized" else "global",
-                         min_per_layer=min_per_layer)
+                         min_per_layer=min_per_layer, keep_rule=keep_rule)
     if mode == "shuffled":  # the per-layer shuffle control: the threshold's per-layer counts, uniform inside a layer
         weights = {n: torch.ones_like(weights[n]) for n in names}
     return {n: sample_without_replacement(weights[n], counts[n], rng=gen, backend=be).to(torch.float32) for n in names}

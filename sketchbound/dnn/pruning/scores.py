@@ -21,6 +21,11 @@ Methods (:data:`METHODS`):
 * ``grasp`` (Wang et al. 2020): GraSP's published score is ``S = -θ ⊙ Hg`` and GraSP *removes the
   highest* ``S`` (its issue #1 is about this sign). Here we return ``θ ⊙ Hg = -S`` so that keeping
   the highest is GraSP's rule. Scores are signed; the randomized masks shift them by their minimum.
+  Two published behaviours (``variant``): ``"synflow"`` = Synaptic-Flow's ``Pruners.GraSP`` (BatchNorm
+  in eval mode, the weights as they are, ``num_batches`` batches as drawn) and ``"original"`` = the
+  GraSP authors' ``pruner/GraSP.py`` (BatchNorm in train mode, every ``nn.Linear`` re-initialised with
+  Xavier-normal on the scoring copy, ``samples_per_class`` examples of every class gathered into one
+  class-sorted batch that is split into two halves). They keep very different weights.
 * ``synflow`` (Tanaka et al. 2020; §5.1): iterative, ``rounds = 100`` with the exponential schedule
   ``density^(r/rounds)``; scores ``|∂R/∂θ ⊙ θ|`` of ``R = 1ᵀ f(x; |θ|)`` in float64 with BatchNorm in
   eval mode; the input is the batch source (all-ones for eq. (3), χ for §5.1/§7, redrawn every round).
@@ -28,6 +33,12 @@ Methods (:data:`METHODS`):
   ``make_mask(scores, density, mode)`` with the same density for the final mask.
 * ``prospr`` (Alizadeh et al. 2022): ``|∂L(θ_K)/∂m|`` where ``θ_0 = m ⊙ θ`` and ``θ_K`` follows
   ``K = 3`` SGD steps — meta-gradients through the inner steps.
+
+Reproducibility: the data-driven scores (snip, grasp, synflow, prospr) run inside
+:func:`deterministic_algorithms` (deterministic kernels, no cuDNN autotuning, no TF32), so the same
+model, source and ``generator`` give bit-identical scores on one device (CPU or GPU) — and paired runs
+of one seed (threshold vs randomized mask) share their scores. Each method's parity with its published
+code on a tiny model is tested against stored reference outputs (``tests/fixtures/parity``).
 
 >>> from sketchbound.dnn.models import get_model
 >>> from sketchbound.dnn.pruning.inputs import make_input_source
@@ -39,8 +50,11 @@ True
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import numbers
+import os
 
 import torch
 from torch import nn
@@ -48,7 +62,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from sketchbound.dnn.pruning.inputs import as_batch_source, as_torch_generator
-from sketchbound.dnn.pruning.masks import MASK_MODES, make_mask
+from sketchbound.dnn.pruning.masks import KEEP_RULES, MASK_MODES, make_mask
 from sketchbound.dnn.models.prunable import prunable_parameters
 
 __all__ = [
@@ -61,10 +75,42 @@ __all__ = [
     "grasp_scores",
     "synflow_scores",
     "prospr_scores",
+    "GRASP_VARIANTS",
+    "deterministic_algorithms",
 ]
 
 METHODS = ("random", "magnitude", "imp", "snip", "grasp", "synflow", "prospr")
 LOSSES = ("cross_entropy", "l1", "mse")
+GRASP_VARIANTS = ("synflow", "original")
+
+
+@contextlib.contextmanager
+def deterministic_algorithms():
+    """Deterministic kernels for the duration (restored afterwards): ``torch.use_deterministic_algorithms``
+    (warn-only for ops without a deterministic version), ``cudnn.deterministic``, no ``cudnn.benchmark``,
+    no TF32 (full fp32 matmuls/convolutions on the GPU, as on the CPU). ``CUBLAS_WORKSPACE_CONFIG`` is set
+    to ``:4096:8`` if unset (cuBLAS reads it when its handle is created: set it before the first CUDA
+    matmul of the process for full effect)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    be = torch.backends
+    prev = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+            be.cudnn.deterministic, be.cudnn.benchmark, be.cudnn.allow_tf32, be.cuda.matmul.allow_tf32)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    be.cudnn.deterministic, be.cudnn.benchmark = True, False
+    be.cudnn.allow_tf32 = be.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
+        be.cudnn.deterministic, be.cudnn.benchmark, be.cudnn.allow_tf32, be.cuda.matmul.allow_tf32 = prev[2:]
+
+
+def _deterministic(fn):
+    @functools.wraps(fn)
+    def wrapper(*a, **k):
+        with deterministic_algorithms():
+            return fn(*a, **k)
+    return wrapper
 
 
 def _check_model(model):
@@ -141,6 +187,7 @@ def imp_scores(model: nn.Module, batch_source=None, *, mask=None, **_ignored) ->
     return sc
 
 
+@_deterministic
 def snip_scores(model: nn.Module, batch_source, *, loss: str = "cross_entropy", num_batches: int = 1,
                 train_mode: bool = False, generator=None) -> dict[str, torch.Tensor]:
     """SNIP (§5.2): ``|∂L(m ⊙ θ; D)/∂m|`` at ``m = 1`` = ``|θ ⊙ Σ_b ∂L_b/∂θ|``.
@@ -166,21 +213,83 @@ def snip_scores(model: nn.Module, batch_source, *, loss: str = "cross_entropy", 
     return {n: (gr * p).detach().abs() for (n, p), gr in zip(params, grads)}
 
 
+def _class_balanced_halves(source, g, device, dtype, net, samples_per_class: int):
+    """GraSP's ``GraSP_fetch_data`` + split: draw batches until every class has ``samples_per_class``
+    examples (the first ones to arrive), concatenate them class by class (0, 1, ...) and split the result
+    into its two halves ``[:N//2]``, ``[N//2:]``."""
+    data, labels, C = None, None, None
+    for _ in range(100000):
+        x, y = _batch(source, g, device, dtype)
+        if y is None:
+            raise ValueError("grasp variant 'original' needs labelled batches (class-balanced sampling)")
+        if C is None:
+            was = net.training
+            with torch.no_grad():
+                C = int(net.eval()(x[:1]).shape[1])
+            net.train(was)
+            data, labels = [[] for _ in range(C)], [[] for _ in range(C)]
+        for i in range(x.shape[0]):
+            c = int(y[i])
+            if not 0 <= c < C:
+                raise ValueError(f"label {c} is outside the model's {C} classes")
+            if len(data[c]) < samples_per_class:
+                data[c].append(x[i:i + 1])
+                labels[c].append(y[i:i + 1])
+        if all(len(d) == samples_per_class for d in data):
+            break
+    else:
+        raise ValueError(f"the batch source never gave {samples_per_class} examples of every class")
+    X = torch.cat([torch.cat(d) for d in data])
+    Y = torch.cat([torch.cat(lab) for lab in labels]).view(-1)
+    n = X.shape[0]
+    return [(X[: n // 2], Y[: n // 2]), (X[n // 2:], Y[n // 2:])]
+
+
+@_deterministic
 def grasp_scores(model: nn.Module, batch_source, *, num_batches: int = 1, temperature: float = 200.0,
-                 train_mode: bool = False, generator=None) -> dict[str, torch.Tensor]:
+                 train_mode: bool | None = None, variant: str = "synflow", samples_per_class: int = 25,
+                 generator=None) -> dict[str, torch.Tensor]:
     """GraSP: returns ``θ ⊙ Hg`` (keep the highest) = minus GraSP's ``-θ ⊙ Hg`` (which it prunes highest-first).
 
     ``g = Σ_b ∇L_b`` (logits divided by ``temperature``, as in GraSP's code), ``Hg = ∇_θ (Σ_b ∇L_b)ᵀ g``.
+
+    ``variant="synflow"`` (default; Synaptic-Flow's ``Pruners/pruners.py::GraSP``): ``num_batches``
+    batches from the source, BatchNorm in eval mode (``train_mode=False``), the model's own weights.
+    ``variant="original"`` (the GraSP authors' ``pruner/GraSP.py::GraSP``): BatchNorm in train mode
+    (``train_mode=True``); every ``nn.Linear`` of the scoring copy re-initialised with
+    ``xavier_normal_`` from ``generator`` (first, in module order; the scores of those layers use the
+    re-initialised weights); then, ``num_batches`` times (GraSP's ``num_iters``), ``samples_per_class``
+    examples per class collected from the source in arrival order, sorted by class and split in two
+    halves, each half one batch. ``train_mode`` overrides the variant's BatchNorm mode. The masks GraSP
+    itself builds keep ``score <= t`` with ``t`` the ``int(ratio·d)``-th largest ``S`` (one more than
+    ``d - int(ratio·d)``); use :func:`~sketchbound.dnn.pruning.masks.make_mask` for ours.
     """
     _check_model(model)
     nb = _pos_int("num_batches", num_batches)
+    if variant not in GRASP_VARIANTS:
+        raise ValueError(f"variant must be one of {GRASP_VARIANTS}, got {variant!r}")
     if not (isinstance(temperature, numbers.Real) and temperature > 0):
         raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+    spc = _pos_int("samples_per_class", samples_per_class)
+    if train_mode is None:
+        train_mode = variant == "original"
     source, g = as_batch_source(batch_source), as_torch_generator(generator)
-    net = copy.deepcopy(model).train(train_mode)
+    net = copy.deepcopy(model).train(bool(train_mode))
     params = [p for _, p in prunable_parameters(net)]
     device, dtype = _device(net)
-    batches = [_batch(source, g, device, dtype) for _ in range(nb)]
+    if variant == "original":
+        gen = g
+        if device.type != "cpu":  # xavier_normal_ draws on the weight's device: seed a generator there from g
+            gen = torch.Generator(device=device).manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
+        with torch.no_grad():
+            for mod in net.modules():
+                if isinstance(mod, nn.Linear):
+                    nn.init.xavier_normal_(mod.weight, generator=gen)
+        batches = []
+        for _ in range(nb):
+            batches += _class_balanced_halves(source, g, device, dtype, net, spc)
+    else:
+        batches = [_batch(source, g, device, dtype) for _ in range(nb)]
 
     def lossf(x, y):
         return _loss(net(x) / temperature, y, "cross_entropy")
@@ -210,8 +319,10 @@ def _synflow_round(net, weights, abs_init, masks, x):
     return {n: (torch.zeros_like(p) if gr is None else (gr * p).detach().abs()) for (n, p), gr in zip(weights, grads)}
 
 
+@_deterministic
 def synflow_scores(model: nn.Module, batch_source, *, density: float, rounds: int = 100, mode: str = "global",
-                   min_per_layer: int = 1, generator=None) -> dict[str, torch.Tensor]:
+                   min_per_layer: int = 1, keep_rule: str = "exact", info: dict | None = None, on_round=None,
+                   generator=None) -> dict[str, torch.Tensor]:
     """Iterative SynFlow (§5.1, eq. (3)/(4)): ``rounds`` rounds, density ``density^(r/rounds)`` after round ``r``.
 
     Each round: ``R = 1ᵀ f(x; |θ| ⊙ m)`` in float64, BatchNorm in eval mode (all BN parameters and
@@ -220,7 +331,15 @@ def synflow_scores(model: nn.Module, batch_source, *, density: float, rounds: in
     ``"randomized"`` for SynFlow + random mask). ``x`` is drawn from ``batch_source`` every round:
     ``make_input_source("ones", ...)`` for SynFlow, ``"chi"`` for §7's χ input. The returned scores
     are those of the last round; the final mask is ``make_mask(scores, density, mode)`` (with the same
-    ``min_per_layer``: the default 1 keeps every layer alive in every round, Synaptic-Flow issue #7).
+    ``min_per_layer`` and ``keep_rule``: ``min_per_layer=1`` keeps every layer alive in every round,
+    Synaptic-Flow issue #7; the published code has no guard, ``min_per_layer=0``).
+
+    ``keep_rule`` (per round): ``"exact"`` keeps ``⌊d_r·N + 1/2⌋``; ``"synflow"`` is Synaptic-Flow's
+    ``kthvalue`` threshold (``N - int((1 - d_r)·N)`` kept without ties), which reproduces its masks bit
+    for bit on the same weights (with ``min_per_layer=0``). ``info``: a dict that receives
+    ``synflow_rounds_guard_fired`` (rounds in which ``min_per_layer`` changed the mask) and
+    ``synflow_guard_kept_max`` (the most weights it kept in one round). ``on_round(r, masks)`` is called
+    after each intermediate mask (``r = 1 … rounds-1``).
     """
     params0 = _check_model(model)
     dens = float(density) if isinstance(density, numbers.Real) and not isinstance(density, bool) else None
@@ -229,6 +348,10 @@ def synflow_scores(model: nn.Module, batch_source, *, density: float, rounds: in
     R = _pos_int("rounds", rounds)
     if mode not in MASK_MODES or mode == "algorithm1":
         raise ValueError(f"mode for SynFlow's intermediate masks must be one of {MASK_MODES[:4]}, got {mode!r}")
+    if keep_rule not in KEEP_RULES:
+        raise ValueError(f"keep_rule must be one of {KEEP_RULES}, got {keep_rule!r}")
+    if on_round is not None and not callable(on_round):
+        raise ValueError("on_round must be a callable (round, masks) or None")
     source, g = as_batch_source(batch_source), as_torch_generator(generator)
     device, _ = _device(model)
     net = copy.deepcopy(model).double().eval()
@@ -245,23 +368,38 @@ def synflow_scores(model: nn.Module, batch_source, *, density: float, rounds: in
         p.requires_grad_(True)
     abs_init = [p.detach().clone() for _, p in weights]
     masks = None
+    fired, kept_max = 0, 0
     for r in range(1, R + 1):
         x, _ = _batch(source, g, device, torch.float64)
         scores = _synflow_round(net, weights, abs_init, masks, x)
         if r < R:
             seed = int(torch.randint(0, 2**62, (1,), generator=g))
-            masks = make_mask(scores, dens ** (r / R), mode, rng=seed, min_per_layer=min_per_layer)
+            rinfo = {}
+            masks = make_mask(scores, dens ** (r / R), mode, rng=seed, min_per_layer=min_per_layer,
+                              keep_rule=keep_rule, info=rinfo if info is not None else None)
+            fired += bool(rinfo.get("guard_fired"))
+            kept_max = max(kept_max, int(rinfo.get("guard_kept", 0)))
+            if on_round is not None:
+                on_round(r, masks)
             masks = {n: m.to(torch.float64) for n, m in masks.items()}
+    if info is not None:
+        if not isinstance(info, dict):
+            raise ValueError(f"info must be a dict to fill or None, got {type(info).__name__}")
+        info.update(synflow_rounds_guard_fired=fired, synflow_guard_kept_max=kept_max)
     return scores
 
 
+@_deterministic
 def prospr_scores(model: nn.Module, batch_source, *, inner_steps: int = 3, inner_lr: float = 0.1,
                   loss: str = "cross_entropy", train_mode: bool = True, generator=None) -> dict[str, torch.Tensor]:
     """ProsPr: ``|∂L(θ_K; D_K)/∂m|`` with ``θ_0 = m ⊙ θ`` (prunable weights) and ``K`` SGD steps
     ``θ_{t+1} = θ_t - lr ∇L(θ_t; D_t)`` differentiated through (meta-gradient), at ``m = 1``.
 
     Each step and the final loss use a fresh batch from ``batch_source``; ``train_mode=True`` uses
-    batch statistics in BatchNorm as in training (running stats of the internal copy only).
+    batch statistics in BatchNorm as in training (running stats of the internal copy only). As in
+    ProsPr's ``prospr.prune`` (``method="full"``, momentum 0), every parameter (biases, BatchNorm too)
+    takes the inner steps. Its ``new_data_in_inner=True`` is a source that yields new batches; its CLI
+    default (``False``: one batch for all steps and the meta-loss) is a fixed ``(x, y)`` batch.
     """
     params0 = _check_model(model)
     K = _pos_int("inner_steps", inner_steps)
