@@ -108,10 +108,17 @@ def outcomes_successive(p, s) -> tuple[np.ndarray, np.ndarray]:
     _guard(0, f"successive sampling with d={k}, s={s}", float(gammaln(k + 1) - gammaln(k - s + 1)))
     _guard(math.perm(k, s), f"successive sampling with d={k}, s={s}")
     acc: dict[tuple, float] = {}
+    rest: dict[frozenset, float] = {}  # exact remaining mass, where 1 - used has cancelled
     for seq in itertools.permutations(support.tolist(), s):
         prob, used = 1.0, 0.0
-        for i in seq:
-            prob *= pa[i] / (1.0 - used)
+        for j, i in enumerate(seq):
+            left = 1.0 - used
+            if left < 1e-3:  # cancellation: sum the not-yet-drawn probabilities instead
+                key = frozenset(seq[:j])
+                if key not in rest:
+                    rest[key] = math.fsum(pa[t] for t in support.tolist() if t not in key)
+                left = rest[key]
+            prob *= pa[i] / left
             used += pa[i]
         key = tuple(sorted(seq))
         acc[key] = acc.get(key, 0.0) + prob

@@ -330,12 +330,13 @@ def inclusion_probabilities(p, s) -> np.ndarray:
         left = s - int(certain.sum())
         if left == 0:
             break
-        kappa = left / pa[~certain].sum()
-        new = (kappa * pa >= 1.0) & ~certain
+        with np.errstate(over="ignore", invalid="ignore"):  # remaining mass subnormal: kappa = inf
+            kappa = left / pa[~certain].sum()
+            new = (kappa * pa >= 1.0) & ~certain
         if not new.any():
             break
         certain |= new
-    pi = np.minimum(1.0, kappa * pa)
+    pi = np.minimum(1.0, kappa * pa) if np.isfinite(kappa) else (pa > 0).astype(np.float64)
     pi[certain] = 1.0
     return pi
 
