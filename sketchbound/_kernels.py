@@ -333,7 +333,11 @@ def block_sizes(d: int, block: int = BLOCK) -> np.ndarray:
 def chunks(work, limit: int = None):
     """Ranges ``(b0, b1)`` of consecutive blocks with about ``limit`` work each (at least one block)."""
     limit = CHUNK_WORK if limit is None else limit
-    cum = np.cumsum(np.asarray(work, dtype=np.float64))
+    work = np.asarray(work, dtype=np.float64)
+    if work.shape[0] <= 1:  # one block: one call (the common small case, without the bookkeeping)
+        yield 0, work.shape[0], float(work.sum())
+        return
+    cum = np.cumsum(work)
     nb = cum.shape[0]
     b0, base = 0, 0.0
     while b0 < nb:

@@ -430,7 +430,15 @@ def priority(p, s, *, rng=None, trials=None) -> np.ndarray:
     gen = as_generator(rng)
     if trials is not None:
         _check_dense(trials, pa.shape[0])
-        return np.stack([priority(pa, s, rng=gen) for _ in range(trials)])
+        pa = check_probabilities(pa)  # (as each trial always did: the normalised vector, normalised again)
+        return finite_mask(np.stack([_priority_one(pa, s, gen) for _ in range(trials)]), _PRIORITY_MASK)
+    return finite_mask(_priority_one(pa, s, gen), _PRIORITY_MASK)
+
+
+_PRIORITY_MASK = "priority mask max(p_i, tau) / p_i"
+
+
+def _priority_one(pa: np.ndarray, s: int, gen: np.random.Generator) -> np.ndarray:
     nnz = int(np.count_nonzero(pa))
     m = np.zeros(pa.shape[0])
     if s >= nnz:
@@ -446,4 +454,4 @@ def priority(p, s, *, rng=None, trials=None) -> np.ndarray:
     kept, tau = order[:s], q[order[s]]
     with np.errstate(over="ignore"):
         m[kept] = np.maximum(pa[kept], tau) / pa[kept]
-    return finite_mask(m, "priority mask max(p_i, tau) / p_i")
+    return m
