@@ -21,7 +21,7 @@ __all__ = ["search"]
 
 def _score(claim: Claim, sc, seed: int, x_trials: int) -> tuple[float, float]:
     gen = as_generator(seed)
-    inst = sc.instance(gen)
+    inst = claim.instance_factory(sc, gen) if claim.instance_factory is not None else sc.instance(gen)
     ex = claim.exact(inst, sc) if claim.exact is not None else None
     bd = claim.bound(inst, sc) if claim.bound is not None else None
     if sc.x_mode == "fixed":

@@ -112,3 +112,11 @@ def test_outside_paper_claim_loaded_from_a_file_and_checked(clean_registry):
     b = get_claim("DKM06")
     v = run_check(b, claim_scenario(b), seed=0, bound_override=lambda i, sc: 0.9 * b.exact(i, sc))
     assert v.verdict == "violated"
+
+
+def test_search_uses_the_claim_s_own_instance(clean_registry):
+    """--search on a loaded claim draws its instances with the claim's instance_factory (A, B here)."""
+    from sketchbound.search import search
+    load_claims(AMM)
+    out = search(get_claim("DKM06"), budget=12, seed=0)
+    assert out["violations_found"] == 0 and 0 < out["worst_score"] < 1
