@@ -186,3 +186,35 @@ def test_section5_identities(prob):
         y = rng.standard_normal(X.shape[1]) * 10
         g = snip_linear_scores(Xs, w, y)
         np.testing.assert_allclose(g / g.sum(), sb.optimal_probabilities(Xs, w), rtol=1e-10, atol=1e-14)
+
+
+# ---- input validation and scale safety (issue 10) --------------------------------------------------
+def test_closed_forms_reject_nan_and_overflow_with_one_line_errors():
+    for call in (lambda: theory.lemma_4_2_bound([np.nan, 1.0], 2),
+                 lambda: theory.ratio_c([1.0, 1.0], [np.inf, 1.0]),
+                 lambda: theory.algorithm1_error(np.eye(2), [1.0, np.nan], [0.5, 0.5], 1),
+                 lambda: theory.lemma_4_2_bound(np.array([1 + 1j, 1.0]), 2)):
+        with pytest.raises(ValueError, match="NaN or inf|complex") as e:
+            call()
+        assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="not a finite float64"):
+        theory.lemma_4_2_bound([1e200, 1e200], 1)  # ||w0||² = 2e400
+    with pytest.raises(ValueError, match="exceeds float64"):
+        theory.ratio_c([1e-300, 1.0], [1e300, 1.0])
+    assert theory.ratio_c([0.0, 1.0], [1.0, 1.0]) == np.inf  # documented
+    with pytest.raises(ValueError, match="infinite"):
+        theory.lemma_4_5_bound_c([0.0, 1.0], [1.0, 1.0], 2)  # was inf (and NaN for w0 = 0)
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        theory.moment_error(np.eye(2), [1.0, 1.0], [0.0, 0.0], [[0.0, 0.0], [0.0, -2.0]])
+
+
+def test_closed_forms_scale_safe_exact_power_of_two():
+    X = np.array([[1.0, -2.0], [0.5, 3.0], [2.0, 0.25]])
+    w = np.array([1.5, -0.25, 0.75])
+    p = sb.optimal_probabilities(X, w)
+    e = theory.algorithm1_error(X, w, p, 3)
+    # squares of 2^600 X overflow and of 2^-700 w underflow; the result is 2^(1200-1400) e exactly
+    assert theory.algorithm1_error(np.ldexp(X, 600), np.ldexp(w, -700), p, 3) == np.ldexp(e, -200)
+    assert theory.lemma_4_2_bound(np.ldexp(w, 500), 2) == np.ldexp(theory.lemma_4_2_bound(w, 2), 1000)  # squares overflow
+    g = theory.gaussian_error(w, w * 0.5, 3, 4)
+    assert theory.gaussian_error(np.ldexp(w, -1000), np.ldexp(w * 0.5, 500), 3, 4) == np.ldexp(g, 1000)
