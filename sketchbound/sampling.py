@@ -8,6 +8,10 @@ vector is ``w * m``. Weighted masks (Algorithm 1, Horvitz–Thompson, priority) 
 The same seed gives the same mask whatever ``NUMBA_NUM_THREADS`` is: all randomness of the numba
 kernels is tied to fixed blocks of indices (see :mod:`sketchbound._kernels`).
 
+Guards shared by every sketch: ``s`` (and ``trials``) is an integer in ``[1, 2**53]``; ``trials x d``
+fits in 2**28 entries; the vectors are 1-D, real, finite (complex, object, string, NaN/inf are a
+one-line ``ValueError``); long calls run in chunks so Ctrl-C works; huge ``s`` is fast (:data:`FAST_S`).
+
 Exact expected errors ``E_m ||X^T w - X^T (w * m)||^2`` of these sketches are in
 :mod:`sketchbound.theory`; exact enumeration for tiny ``d, s`` is in :mod:`sketchbound.exact`.
 """
@@ -206,6 +210,14 @@ def algorithm1(p, s, *, rng=None, trials=None) -> np.ndarray:
     s : number of draws (the density of the mask, ``||m||_0 <= s``).
     rng : ``None``, int seed or ``numpy.random.Generator``.
     trials : if given, return ``(trials, d)`` independent masks.
+
+    Limits: ``1 <= s <= 2**53`` (:data:`MAX_SIZE`; larger or non-integer ``s`` is a ``ValueError``).
+    Any such ``s`` is fast: for ``s > 2**27`` (:data:`FAST_S`) a block of 4096 entries that receives
+    more than 16 draws per entry is drawn as one exact multinomial (same distribution, another random
+    stream); for ``s <= 2**27`` the output for a given seed is the same as it always was. ``trials x d``
+    must fit in 2**28 entries. Long calls return to Python every ~0.1 s, so Ctrl-C interrupts them.
+    A mask entry ``1/(s p_i)`` that overflows float64 (only for a subnormal ``p_i`` that was drawn)
+    is a ``ValueError``.
 
     >>> m = algorithm1([0.25, 0.75], 4, rng=1)
     >>> m.shape, bool((m >= 0).all())
