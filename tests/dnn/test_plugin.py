@@ -58,3 +58,121 @@ def test_prefers_high_scores():
     scores[0, :10] = 1e6
     RandomizedSketch.apply(lin, "weight", amount=0.9, importance_scores=scores, seed=0)
     assert int(lin.weight_mask[0, :10].sum()) == 10
+
+
+# ---------------------------------------------------------------- composition with earlier pruning (issue 13)
+def _net(seed=2):
+    return get_model("resnet20", 1, 10, 8, width=0.25, seed=seed)
+
+
+def _counts(net):
+    return [int(m.weight_mask.sum()) for _, m in prunable_modules(net)]
+
+
+def _current(m):
+    return (m.weight_orig * m.weight_mask if hasattr(m, "weight_mask") else m.weight).detach()
+
+
+def _l1_step(net, amount):
+    params = _params(net)
+    prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=amount,
+                              importance_scores={(m, n): _current(m).abs() for m, n in params})
+
+
+def _twin(net):
+    """A copy of a (partly) pruned net (deepcopy refuses pruned modules): same reparametrisation, same state."""
+    twin = _net(seed=99)
+    for (_, m), (_, t) in zip(prunable_modules(net), prunable_modules(twin)):
+        if hasattr(m, "weight_mask"):
+            prune.identity(t, "weight")
+    twin.load_state_dict(net.state_dict())
+    return twin
+
+
+def _sketch_step_like_l1(net, amount, seed):
+    """One global_randomized_sketch step; its per-layer counts must be those of the L1 step from the same state."""
+    twin = _twin(net)
+    before = [m.weight_mask.clone() if hasattr(m, "weight_mask") else None for _, m in prunable_modules(net)]
+    global_randomized_sketch(_params(net), amount=amount, seed=seed)
+    _l1_step(twin, amount)
+    assert _counts(net) == _counts(twin)
+    for b, (_, m) in zip(before, prunable_modules(net)):
+        if b is not None:  # earlier zeros stay zero
+            assert bool((m.weight_mask <= b).all())
+        assert torch.equal(m.weight, m.weight_orig * m.weight_mask)
+
+
+def test_global_sketch_twice_in_a_row_has_l1_counts_at_every_step():
+    net = _net()
+    n = sum(m.weight.numel() for m, _ in _params(net))
+    left = n
+    for step, amount in enumerate([0.5, 0.5, 0.3]):
+        _sketch_step_like_l1(net, amount, seed=step)
+        left -= round(amount * left)
+        assert sum(_counts(net)) == left
+
+
+def test_global_sketch_after_l1_unstructured_on_one_layer():
+    net = _net()
+    layer = [m for _, m in prunable_modules(net)][3]
+    prune.l1_unstructured(layer, "weight", amount=0.5)
+    # raised "layer_sizes sum to ... but the scores have ... entries" before issue 13
+    _sketch_step_like_l1(net, 0.8, seed=1)
+    _sketch_step_like_l1(net, 0.5, seed=2)
+
+
+def test_global_sketch_with_prune_remove_in_between():
+    net = _net()
+    _sketch_step_like_l1(net, 0.3, seed=0)
+    for m, n in _params(net):
+        prune.remove(m, n)
+    # the second amount (50 % of all) exceeds the zeros left by remove (30 %): no ties decide the counts
+    _sketch_step_like_l1(net, 0.5, seed=1)
+    for _, m in prunable_modules(net):
+        assert bool((m.weight_orig[m.weight_mask == 1] != 0).all())  # the removed step's zeros stay pruned
+
+
+def test_randomized_sketch_composes_on_one_layer_like_l1():
+    a, b = torch.nn.Linear(30, 20), torch.nn.Linear(30, 20)
+    b.load_state_dict(a.state_dict())
+    prune.l1_unstructured(a, "weight", amount=0.25)
+    prune.l1_unstructured(b, "weight", amount=0.25)
+    for step, amount in enumerate([0.5, 0.4, 7]):
+        prev = a.weight_mask.clone()
+        randomized_sketch(a, "weight", amount=amount, seed=step)
+        prune.l1_unstructured(b, "weight", amount=amount)
+        assert int(a.weight_mask.sum()) == int(b.weight_mask.sum())
+        assert bool((a.weight_mask <= prev).all())
+
+
+def test_state_dict_round_trip_and_continue():
+    a, b = _net(), _net(seed=7)
+    global_randomized_sketch(_params(a), amount=0.6, seed=0)
+    for m, n in _params(b):  # give b the same reparametrisation, then load a's state
+        prune.identity(m, n)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 1, 8, 8)
+    a.eval(), b.eval()
+    assert torch.equal(a(x), b(x))  # the forward pre-hook recomputes weight = weight_orig * weight_mask
+    for (_, ma), (_, mb) in zip(prunable_modules(a), prunable_modules(b)):
+        assert torch.equal(ma.weight_mask, mb.weight_mask) and torch.equal(ma.weight, mb.weight)
+    global_randomized_sketch(_params(a), amount=0.5, seed=9)
+    global_randomized_sketch(_params(b), amount=0.5, seed=9)  # same seed, same state → same masks
+    for (_, ma), (_, mb) in zip(prunable_modules(a), prunable_modules(b)):
+        assert torch.equal(ma.weight_mask, mb.weight_mask)
+    assert torch.equal(a(x), b(x))
+
+
+def test_global_sketch_with_a_layer_pruned_entirely_before():
+    net = _net()
+    prune.l1_unstructured([m for _, m in prunable_modules(net)][1], "weight", amount=1.0)
+    _sketch_step_like_l1(net, 0.5, seed=0)
+    assert _counts(net)[1] == 0
+
+
+def test_layer_sizes_must_count_unpruned_entries():
+    lin = torch.nn.Linear(10, 10)
+    prune.l1_unstructured(lin, "weight", amount=0.5)
+    with pytest.raises(ValueError, match="unpruned entries"):
+        prune.global_unstructured([(lin, "weight")], pruning_method=RandomizedSketch, amount=0.5, seed=0,
+                                  importance_scores={(lin, "weight"): lin.weight.detach().abs()}, layer_sizes=[100])

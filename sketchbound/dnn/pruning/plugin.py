@@ -12,6 +12,14 @@ importance score (successive sampling, the torch backend of :mod:`sketchbound.dn
   or call :func:`global_randomized_sketch` to get the paper's version: per-layer counts from the
   global hard threshold, then per-layer sampling.
 
+Composition: like torch's own methods, both compose with earlier pruning of the same tensors (their own,
+``l1_unstructured``, ``global_unstructured``, ...): torch's ``PruningContainer`` hands ``compute_mask``
+only the entries still unpruned, and ``amount`` is a fraction of those. So ``layer_sizes`` must count
+the *unpruned* entries of each layer (``(module.<name>_mask == 1).sum()``, or ``numel`` for a tensor not
+pruned yet); :func:`global_randomized_sketch` computes them. Applied iteratively it keeps, at every
+step, the same per-layer counts as ``global_unstructured(..., L1Unstructured, importance_scores=|w|)``
+(up to ties in the scores, e.g. among zeros after ``prune.remove``).
+
 Sampling is ∝ the scores; signed scores are shifted by their minimum (as in :mod:`sketchbound.dnn.pruning.masks`).
 Default importance: ``|weight|`` for ``apply``/the helpers below (``prune.global_unstructured``
 itself defaults to the signed weights, so pass ``importance_scores`` there). ``seed`` makes it reproducible.
@@ -43,8 +51,8 @@ class RandomizedSketch(prune.BasePruningMethod):
         self.seed = seed
         if layer_sizes is not None:
             layer_sizes = [int(n) for n in layer_sizes]
-            if not layer_sizes or any(n < 1 for n in layer_sizes):
-                raise ValueError(f"layer_sizes must be a list of positive ints, got {layer_sizes!r}")
+            if not layer_sizes or any(n < 0 for n in layer_sizes) or not sum(layer_sizes):
+                raise ValueError(f"layer_sizes must be a list of non-negative ints with a positive sum, got {layer_sizes!r}")
         self.layer_sizes = layer_sizes
 
     def _generator(self, device):
@@ -70,11 +78,16 @@ class RandomizedSketch(prune.BasePruningMethod):
             keep_flat = sample_without_replacement(scores, keep, rng=g, backend="torch")
         else:
             if sum(self.layer_sizes) != n:
-                raise ValueError(f"layer_sizes sum to {sum(self.layer_sizes)} but the scores have {n} entries")
+                raise ValueError(f"layer_sizes sum to {sum(self.layer_sizes)} but the scores have {n} entries: "
+                                 "after earlier pruning torch passes only the unpruned entries, so layer_sizes "
+                                 "must count those per layer (global_randomized_sketch does)")
             idx = torch.topk(scores, keep, sorted=False).indices if keep else torch.empty(0, dtype=torch.long)
             counts = _split_counts(idx, self.layer_sizes)
             parts, pos = [], 0
             for size, k in zip(self.layer_sizes, counts):
+                if size == 0:  # a layer pruned entirely before: nothing of it is left to keep
+                    parts.append(torch.zeros(0, dtype=torch.bool, device=scores.device))
+                    continue
                 parts.append(sample_without_replacement(scores[pos: pos + size], k, rng=g, backend="torch"))
                 pos += size
             keep_flat = torch.cat(parts)
@@ -100,11 +113,16 @@ def global_randomized_sketch(parameters, amount, importance_scores=None, seed=No
     """The paper's randomized mask through ``prune.global_unstructured`` (per-layer counts of the global threshold).
 
     ``parameters``: iterable of ``(module, name)``; ``importance_scores``: dict ``{(module, name): tensor}``
-    (default ``|weight|``).
+    (default ``|weight|``). ``amount`` is a fraction (or count) of the entries not pruned before, as in
+    torch; composes with any earlier pruning of these tensors (see the module docstring).
     """
     parameters = list(parameters)
     if importance_scores is None:
         importance_scores = {(m, n): getattr(m, n).detach().abs() for m, n in parameters}
-    sizes = [getattr(m, n).numel() for m, n in parameters]
+    sizes = []
+    for m, n in parameters:  # torch's PruningContainer slices the scores to the entries with mask == 1
+        mask = getattr(m, n + "_mask", None)
+        sizes.append(getattr(m, n).numel() if mask is None else int((mask == 1).sum()))
+
     prune.global_unstructured(parameters, pruning_method=RandomizedSketch, importance_scores=importance_scores,
                               amount=amount, seed=seed, layer_sizes=sizes)
