@@ -73,7 +73,7 @@ def outcomes_algorithm1(p, s) -> tuple[np.ndarray, np.ndarray]:
 
     >>> masks, probs = outcomes_algorithm1([0.5, 0.5], 2)
     >>> masks.tolist(), probs.tolist()
-    [[[2.0, 0.0], [1.0, 1.0], [0.0, 2.0]], [0.25, 0.5, 0.25]]
+    ([[2.0, 0.0], [1.0, 1.0], [0.0, 2.0]], [0.25, 0.5, 0.25])
     """
     pa = check_probabilities(p)
     s = check_size(s)
