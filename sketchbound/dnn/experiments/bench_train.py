@@ -111,20 +111,20 @@ def bench_concurrent(model_name: str, data: TensorDataset, *, jobs: int, steps: 
 
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog="python -m sketchbound.dnn.bench_train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="resnet20")
+    p.add_argument("--model", default="resnet20", help="architecture (default resnet20; see sketchbound.dnn.MODEL_NAMES)")
     p.add_argument("--jobs", type=int, default=8, help="concurrent masked models (default 8)")
     p.add_argument("--steps", type=int, default=400, help="timed steps (default 400)")
     p.add_argument("--warmup", type=int, default=30, help="untimed steps first (default 30)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128, help="SGD batch size (default 128, paper §7)")
     p.add_argument("--n-train", type=int, default=50000, help="synthetic training images (default 50000)")
-    p.add_argument("--image-size", type=int, default=32)
-    p.add_argument("--channels", type=int, default=3)
-    p.add_argument("--classes", type=int, default=10)
-    p.add_argument("--width", type=float, default=1.0)
-    p.add_argument("--density", type=float, default=0.1)
-    p.add_argument("--device", default=None)
+    p.add_argument("--image-size", type=int, default=32, help="side of the synthetic images (default 32, CIFAR)")
+    p.add_argument("--channels", type=int, default=3, help="image channels (default 3)")
+    p.add_argument("--classes", type=int, default=10, help="number of classes (default 10)")
+    p.add_argument("--width", type=float, default=1.0, help="width multiplier of the model (default 1.0)")
+    p.add_argument("--density", type=float, default=0.1, help="density of the random masks, in (0, 1] (default 0.1)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--no-graphs", action="store_true", help="concurrent trainer without CUDA graphs")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the text lines")
     return p
 
 
@@ -144,10 +144,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     data = _synthetic(a.n_train, a.channels, a.image_size, a.classes)
+    if dev.type == "cpu":  # a GPU benchmark started on the CPU: say so, with a measured estimate
+        from sketchbound.dnn.experiments.cpu_warning import warn_if_long_on_cpu  # noqa: PLC0415
+        shape = (a.channels, a.image_size, a.image_size)
+        warn_if_long_on_cpu([((a.warmup + a.steps) * (1 + a.jobs), lambda: _model(a.model, data, a.width, 0), shape,
+                              a.classes, a.batch_size, a.model)],
+                            what=f"this benchmark (1 plain + {a.jobs} masked models x {a.warmup + a.steps} steps)",
+                            hint="make it smaller (--steps 20 --warmup 2 --jobs 2 --n-train 2048)", threshold_s=60)
     common = dict(steps=a.steps, warmup=a.warmup, batch_size=a.batch_size, device=dev, width=a.width)
-    plain = bench_plain(a.model, data, **common)
-    conc = bench_concurrent(a.model, data, jobs=a.jobs, density=a.density,
-                            cuda_graphs=False if a.no_graphs else None, **common)
+    from sketchbound._progress import elapsed  # noqa: PLC0415
+    with elapsed(f"plain loop: {a.warmup + a.steps} steps of {a.model}"):
+        plain = bench_plain(a.model, data, **common)
+    with elapsed(f"ConcurrentTrainer: {a.jobs} models x {a.warmup + a.steps} steps"):
+        conc = bench_concurrent(a.model, data, jobs=a.jobs, density=a.density,
+                                cuda_graphs=False if a.no_graphs else None, **common)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     out = {"device": name, "model": a.model, "batch_size": a.batch_size, "plain": plain, "concurrent": conc,
            "ratio": conc["images_per_s"] / plain["images_per_s"], "torch": torch.__version__}
