@@ -164,6 +164,8 @@ def check_probabilities(p, *, name: str = "p", normalize: bool = True) -> np.nda
     >>> check_probabilities([0.25, 0.75])
     array([0.25, 0.75])
     """
+    if not isinstance(normalize, (bool, np.bool_)):
+        raise ValueError(f"normalize must be True or False, got {abridge(normalize)}")
     a, total, _ = scan_probabilities(p, name=name)
     if normalize and total != 1.0:
         a = a / total
@@ -347,7 +349,8 @@ def scale_safe(**degrees):
                 in_range = in_range and _in_safe_range(a)
             if in_range:
                 try:
-                    out = f(*args, **kwargs)
+                    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                        out = f(*args, **kwargs)
                 except OverflowError:  # Python float arithmetic (x ** 2) overflowed: retry scaled
                     out = np.inf
                 if _all_finite(out):

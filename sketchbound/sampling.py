@@ -342,7 +342,7 @@ def inclusion_probabilities(p, s) -> np.ndarray:
         left = s - int(certain.sum())
         if left == 0:
             break
-        with np.errstate(over="ignore", invalid="ignore"):  # remaining mass subnormal: kappa = inf
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # remaining mass ~0: kappa = inf
             kappa = left / pa[~certain].sum()
             new = (kappa * pa >= 1.0) & ~certain
         if not new.any():
