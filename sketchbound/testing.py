@@ -19,11 +19,13 @@ every index.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from hypothesis import strategies as st
 
-__all__ = ["Problem", "problems", "probability_vectors", "matrices", "weight_vectors"]
+__all__ = ["Problem", "problems", "probability_vectors", "matrices", "weight_vectors", "wild_floats",
+           "valid_arrays", "corrupted_arrays", "wild_sizes", "CORRUPTIONS"]
 
 _F = dict(allow_nan=False, allow_infinity=False, allow_subnormal=False)
 
@@ -83,3 +85,103 @@ def problems(draw, max_d: int = 4, max_n: int = 3, max_s: int = 4, min_d: int = 
     ratios = np.array(draw(st.lists(st.floats(-3, 3, **_F), min_size=d, max_size=d)))
     p = draw(probability_vectors(d))
     return Problem(X=X, X_tilde=Xt, w0=w0, w_star=w0 * ratios, p=p, s=s)
+
+
+# ---- wild inputs for fuzzing a numeric API -------------------------------------------------------------
+#: float64 values that break naive code: the extremes, subnormals, signed zero
+SPECIAL = [0.0, -0.0, 1e308, -1e308, 1.7976931348623157e308, 1e-300, 5e-324, 2.2250738585072014e-308, 1e160,
+           1e-160, 1.0, -1.0]
+#: any finite float64, with the extremes and subnormals over-represented
+wild_floats = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(SPECIAL),
+                        st.floats(-10, 10, allow_nan=False))
+
+
+def _normalized(raw: np.ndarray) -> np.ndarray:
+    raw = np.abs(raw)
+    if raw.sum() == 0 or not np.isfinite(raw.sum()):
+        raw = np.ones_like(raw)
+    return raw / raw.sum()
+
+
+@st.composite
+def valid_arrays(draw, kind: str, shape: tuple[int, ...]):
+    """A float64 array of ``shape``: ``kind`` is ``"prob"`` (a probability vector, zeros and tiny
+    entries included), ``"unit"`` (entries in [0, 1]), ``"nonneg"`` or ``"real"`` (:data:`wild_floats`)."""
+    size = int(np.prod(shape))
+    if kind == "prob":  # a probability vector (possibly with zeros, tiny entries)
+        raw = np.array(draw(st.lists(st.one_of(st.floats(0, 1), st.sampled_from([0.0, 1e-300, 5e-324, 1.0])),
+                                     min_size=size, max_size=size)), dtype=float)
+        return _normalized(raw).reshape(shape)
+    if kind == "unit":  # entries in [0, 1]
+        return np.array(draw(st.lists(st.floats(0, 1), min_size=size, max_size=size)), dtype=float).reshape(shape)
+    if kind == "nonneg":
+        return np.abs(np.array(draw(st.lists(wild_floats, min_size=size, max_size=size)), dtype=float)).reshape(shape)
+    return np.array(draw(st.lists(wild_floats, min_size=size, max_size=size)), dtype=float).reshape(shape)
+
+
+#: the ways :func:`corrupted_arrays` breaks an array
+CORRUPTIONS = ["nan", "inf", "-inf", "complex", "object", "str", "empty", "rank+1", "rank-1", "ragged", "negative",
+               "length", "float16", "longdouble", "int", "bool", "list", "scalar", "huge-sum"]
+
+
+@st.composite
+def corrupted_arrays(draw, kind: str, shape: tuple[int, ...]):
+    """A valid array of ``shape`` (7 times in 10) or one corrupted in one of :data:`CORRUPTIONS`: NaN/inf,
+    complex, object, str, empty, wrong rank, ragged list, a negative entry, wrong length, float16,
+    longdouble, int, bool, plain list, scalar, an entry of 1e308. What a fuzz test of a numeric API feeds it
+    (``tests/test_fuzz_core.py``): the answer must be a one-line ``ValueError`` or a finite, correct result."""
+    a = draw(valid_arrays(kind, shape))
+    if draw(st.integers(0, 9)) < 7:
+        return a
+    c = draw(st.sampled_from(CORRUPTIONS))
+    flat = a.ravel().copy()
+    i = draw(st.integers(0, flat.size - 1))
+    if c in ("nan", "inf", "-inf"):
+        flat[i] = float(c)
+        return flat.reshape(a.shape)
+    if c == "complex":
+        return (a + 1j * draw(st.sampled_from([0.0, 1.0, 5.0]))).astype(complex)
+    if c == "object":
+        o = a.astype(object)
+        o.ravel()[i] = draw(st.sampled_from([None, "x", 2**70, Fraction(1, 3)]))
+        return o
+    if c == "str":
+        return a.astype(str)
+    if c == "empty":
+        return np.empty((0,) * a.ndim)
+    if c == "rank+1":
+        return a[None, ...]
+    if c == "rank-1":
+        return a.ravel()[0] if a.ndim == 1 else a[0]
+    if c == "ragged":
+        return [list(a.ravel()), [1.0]]
+    if c == "negative":
+        flat[i] = -abs(flat[i]) - 0.5
+        return flat.reshape(a.shape)
+    if c == "length":
+        return np.concatenate([a, a[:1]], axis=0)
+    if c == "float16":
+        with np.errstate(over="ignore"):
+            return a.astype(np.float16)
+    if c == "longdouble":
+        ld = a.astype(np.longdouble)
+        ld.ravel()[i] = np.longdouble(draw(st.sampled_from([1.0, 1e4000 if np.finfo(np.longdouble).max > 1e4000 else 1e308])))
+        return ld
+    if c == "int":
+        return np.rint(np.clip(a, -1e6, 1e6)).astype(np.int64)
+    if c == "bool":
+        return a != 0
+    if c == "list":
+        return a.tolist()
+    if c == "scalar":
+        return float(flat[i])
+    if c == "huge-sum":
+        flat[i] = 1e308
+        return flat.reshape(a.shape)
+    raise AssertionError(c)
+
+
+#: sizes (``s``, ``n``, ``d``, ``trials``): small valid integers or values that must be refused
+wild_sizes = st.one_of(st.integers(1, 8), st.sampled_from(
+    [0, -1, 2**53, 2**53 + 1, 2**63, 10**12, 1e300, float("nan"), float("inf"), 2.5, 3.0, "3", None, True,
+     np.int64(4), np.float64(2.0), np.uint64(2**63), 1 + 0j]))

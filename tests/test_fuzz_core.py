@@ -29,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import sketchbound as sb
-from sketchbound import exact, probabilities, sampling, theory
+from sketchbound import exact, probabilities, sampling, testing, theory
 
 EXAMPLES = int(os.environ.get("SKETCHBOUND_FUZZ_EXAMPLES", "40"))
 TIME_LIMIT = 5.0  # seconds per call (the slowest valid calls here take milliseconds)
@@ -79,94 +79,9 @@ def _report(request):
 
 
 # ---- strategies ------------------------------------------------------------------------------------
-SPECIAL = [0.0, -0.0, 1e308, -1e308, 1.7976931348623157e308, 1e-300, 5e-324, 2.2250738585072014e-308, 1e160,
-           1e-160, 1.0, -1.0]
-finite_floats = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(SPECIAL),
-                          st.floats(-10, 10, allow_nan=False))
+wild_floats, SIZES = testing.wild_floats, testing.wild_sizes
+array_arg = testing.corrupted_arrays
 
-
-def _normalized(raw: np.ndarray) -> np.ndarray:
-    raw = np.abs(raw)
-    if raw.sum() == 0 or not np.isfinite(raw.sum()):
-        raw = np.ones_like(raw)
-    return raw / raw.sum()
-
-
-@st.composite
-def valid_array(draw, kind: str, shape: tuple[int, ...]):
-    size = int(np.prod(shape))
-    if kind == "prob":  # a probability vector (possibly with zeros, tiny entries)
-        raw = np.array(draw(st.lists(st.one_of(st.floats(0, 1), st.sampled_from([0.0, 1e-300, 5e-324, 1.0])),
-                                     min_size=size, max_size=size)), dtype=float)
-        return _normalized(raw).reshape(shape)
-    if kind == "unit":  # entries in [0, 1]
-        return np.array(draw(st.lists(st.floats(0, 1), min_size=size, max_size=size)), dtype=float).reshape(shape)
-    if kind == "nonneg":
-        return np.abs(np.array(draw(st.lists(finite_floats, min_size=size, max_size=size)), dtype=float)).reshape(shape)
-    return np.array(draw(st.lists(finite_floats, min_size=size, max_size=size)), dtype=float).reshape(shape)
-
-
-CORRUPTIONS = ["nan", "inf", "-inf", "complex", "object", "str", "empty", "rank+1", "rank-1", "ragged", "negative",
-               "length", "float16", "longdouble", "int", "bool", "list", "scalar", "huge-sum"]
-
-
-@st.composite
-def array_arg(draw, kind: str, shape: tuple[int, ...]):
-    """A valid array of ``shape`` (most of the time) or one corrupted in one of many ways."""
-    a = draw(valid_array(kind, shape))
-    if draw(st.integers(0, 9)) < 7:
-        return a
-    c = draw(st.sampled_from(CORRUPTIONS))
-    flat = a.ravel().copy()
-    i = draw(st.integers(0, flat.size - 1))
-    if c in ("nan", "inf", "-inf"):
-        flat[i] = float(c)
-        return flat.reshape(a.shape)
-    if c == "complex":
-        return (a + 1j * draw(st.sampled_from([0.0, 1.0, 5.0]))).astype(complex)
-    if c == "object":
-        o = a.astype(object)
-        o.ravel()[i] = draw(st.sampled_from([None, "x", 2**70, Fraction(1, 3)]))
-        return o
-    if c == "str":
-        return a.astype(str)
-    if c == "empty":
-        return np.empty((0,) * a.ndim)
-    if c == "rank+1":
-        return a[None, ...]
-    if c == "rank-1":
-        return a.ravel()[0] if a.ndim == 1 else a[0]
-    if c == "ragged":
-        return [list(a.ravel()), [1.0]]
-    if c == "negative":
-        flat[i] = -abs(flat[i]) - 0.5
-        return flat.reshape(a.shape)
-    if c == "length":
-        return np.concatenate([a, a[:1]], axis=0)
-    if c == "float16":
-        with np.errstate(over="ignore"):
-            return a.astype(np.float16)
-    if c == "longdouble":
-        ld = a.astype(np.longdouble)
-        ld.ravel()[i] = np.longdouble(draw(st.sampled_from([1.0, 1e4000 if np.finfo(np.longdouble).max > 1e4000 else 1e308])))
-        return ld
-    if c == "int":
-        return np.rint(np.clip(a, -1e6, 1e6)).astype(np.int64)
-    if c == "bool":
-        return a != 0
-    if c == "list":
-        return a.tolist()
-    if c == "scalar":
-        return float(flat[i])
-    if c == "huge-sum":
-        flat[i] = 1e308
-        return flat.reshape(a.shape)
-    raise AssertionError(c)
-
-
-SIZES = st.one_of(st.integers(1, 8), st.sampled_from(
-    [0, -1, 2**53, 2**53 + 1, 2**63, 10**12, 1e300, float("nan"), float("inf"), 2.5, 3.0, "3", None, True,
-     np.int64(4), np.float64(2.0), np.uint64(2**63), 1 + 0j]))
 RNGS = st.sampled_from([None, 0, 5, 2**70, -1, "seed", 1.5, True, "gen"])
 FLAGS = st.sampled_from([True, False, np.True_, 1, "yes", None])
 CHOICES = {"design": ["successive", "systematic", "bogus", 3, None],
