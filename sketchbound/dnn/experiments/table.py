@@ -308,6 +308,11 @@ def build_parser() -> OneLineParser:
                    help="override a config field for every run (repeatable), e.g. --set width=0.5")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--concurrent", type=int, default=None, help="runs trained at once per GPU (default: file or 8)")
+    from sketchbound._cli import pos_int  # noqa: PLC0415
+    from sketchbound.cluster import add_cluster_arguments  # noqa: PLC0415
+    add_cluster_arguments(p, what="runs (a task = one group of --concurrent runs; a worker per GPU)")
+    p.add_argument("--gpus-per-worker", type=pos_int("gpus-per-worker"), default=None, metavar="K",
+                   help="with --workers: K GPUs (and K threads, resource GPU=K) per worker process (default 1)")
     p.add_argument("--data-root", default=None, metavar="DIR",
                    help="dataset folder (default: $SKETCHBOUND_DATA, then the standard locations; "
                         "`python -m sketchbound.data` shows what is installed)")
@@ -350,9 +355,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.no_train:
         try:
-            run_configs([c for _, _, c in runs], args.runs_dir, device=args.device,
-                        concurrent=args.concurrent or spec.concurrent, progress=not args.no_progress,
-                        command="python -m sketchbound.dnn.table " + " ".join(sys.argv[1:] if argv is None else argv))
+            train = run_configs
+            if args.workers or args.scheduler or args.gpus_per_worker:  # Dask (issue 15): a task per trainer group
+                from functools import partial  # noqa: PLC0415
+                from sketchbound.dnn.experiments.cluster import run_table  # noqa: PLC0415
+                train = partial(run_table, workers=args.workers, scheduler=args.scheduler,
+                                gpus_per_worker=args.gpus_per_worker, prog=p.prog)
+            train([c for _, _, c in runs], args.runs_dir, device=args.device,
+                  concurrent=args.concurrent or spec.concurrent, progress=not args.no_progress,
+                  command="python -m sketchbound.dnn.table " + " ".join(sys.argv[1:] if argv is None else argv))
         except FileNotFoundError as e:
             sys.stderr.write(f"{p.prog}: error: {str(e).splitlines()[0]}\n")
             return 2

@@ -1,0 +1,234 @@
+"""Table runner on Dask (issue 15): same table as the serial run, a killed worker loses at most the
+epoch in progress (no run finished twice, none half-written), per-run-directory locks."""
+import json
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+distributed = pytest.importorskip("distributed")
+
+from sketchbound.dnn.experiments import cluster as DC  # noqa: E402
+from sketchbound.dnn.experiments import run as R  # noqa: E402
+from sketchbound.dnn.experiments import table as T  # noqa: E402
+from sketchbound.dnn.experiments.config import RunConfig, to_toml  # noqa: E402
+
+
+def _write_cifar10(root: Path, n: int) -> None:
+    """A tiny learnable CIFAR-10 look-alike (the class shifts the pixel values)."""
+    d = root / "cifar-10-batches-py"
+    d.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        y = rng.integers(0, 10, n)
+        x = (rng.integers(0, 100, (n, 3072)) + 15 * y[:, None]).astype(np.uint8)
+        with open(d / name, "wb") as f:
+            pickle.dump({b"batch_label": b"s", b"labels": y.tolist(), b"data": x, b"filenames": [b"f"] * n}, f)
+
+
+def _table(tmp_path, root, *, epochs=1, subset=96, seeds=(0, 1), name="toy") -> Path:
+    spec = {
+        "table": {"name": name, "title": "toy table", "rows": ["density"]},
+        "base": {"dataset": "cifar10", "model": "lenet300100", "width": 0.05, "epochs": epochs, "batch_size": 32,
+                 "data_root": str(root), "train_subset": subset, "prune_batch_size": 8},
+        "grid": {"density": [0.5, 0.2], "seed": list(seeds)},
+        "variant": [{"name": "Random", "method": "random", "mask": "global"},
+                    {"name": "SNIP", "method": "snip", "inputs": "normal", "mask": "randomized"}],
+    }
+    p = tmp_path / f"{name}.toml"
+    p.write_text(to_toml(spec))
+    return p
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    _write_cifar10(root, 200)
+    return root
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    cl = distributed.Client(cluster)
+    yield cl
+    cl.close()
+    cluster.close()
+
+
+def _done_lines(cfg, runs) -> int:
+    return sum(line.split(" ", 1)[1].startswith("done:")
+               for line in (cfg.run_dir(runs) / "log.txt").read_text().splitlines())
+
+
+def test_two_workers_give_the_serial_table(tmp_path, data_root, client, capsys, one_torch_thread):
+    path = _table(tmp_path, data_root)
+    serial, spread = tmp_path / "serial", tmp_path / "spread"
+    assert T.main([str(path), "--runs-dir", str(serial), "--no-progress", "--out", str(tmp_path / "o1")]) == 0
+    capsys.readouterr()
+    spec = T.load_table(path)
+    cfgs = [c for _, _, c in T.expand(spec)]
+    assert DC.run_table_on(client, cfgs, spread, progress=True) == [True] * len(cfgs)  # one run per task on CPU
+    assert "8/8" in capsys.readouterr().err  # the bar moved over every run
+    # the CLI on the same folder: everything is finished, it only aggregates (and says where the cluster is)
+    assert T.main([str(path), "--runs-dir", str(spread), "--no-progress", "--out", str(tmp_path / "o2"),
+                   "--scheduler", client.scheduler.address]) == 0
+    assert "dask: connected to" in capsys.readouterr().err
+    a, b = (tmp_path / "o1" / "toy.csv").read_text(), (tmp_path / "o2" / "toy.csv").read_text()
+    assert a == b and "±" in a
+    assert (tmp_path / "o1" / "toy_long.csv").read_text() == (tmp_path / "o2" / "toy_long.csv").read_text()
+    for c in cfgs:
+        r1, r2 = R.load_result(c, serial), R.load_result(c, spread)
+        assert r1["accuracy"] == r2["accuracy"] and r1["kept_per_layer"] == r2["kept_per_layer"]
+        assert _done_lines(c, spread) == 1 and not (c.run_dir(spread) / "lock").exists()
+        assert r2["host"] == socket.gethostname()
+    workers = set(client.run(os.getpid).values())
+    assert workers  # the runs were trained by the worker processes, not here
+    # nothing left to do: no task is submitted at all
+    assert DC.run_table_on(client, cfgs, spread, progress=False) == []
+
+
+@pytest.mark.slow
+def test_killed_worker_loses_at_most_the_epoch_in_progress(tmp_path, client, one_torch_thread):
+    root = tmp_path / "data"
+    _write_cifar10(root, 1000)
+    path = _table(tmp_path, root, epochs=8, subset=5000, seeds=(0,), name="long")
+    cfgs = [c for _, _, c in T.expand(T.load_table(path))]
+    runs = tmp_path / "runs"
+    pids = set(client.run(os.getpid).values())
+    box = {}
+    th = threading.Thread(target=lambda: box.setdefault("out", DC.run_table_on(client, cfgs, runs, progress=False)))
+    th.start()
+    killed = None
+    t0 = time.time()
+    while killed is None and th.is_alive() and time.time() - t0 < 120:
+        for c in cfgs:  # a run with a checkpoint (epoch >= 1 done), not finished, held by a worker
+            d = c.run_dir(runs)
+            holder = (d / "lock").read_text().split() if (d / "lock").is_file() else []
+            if (d / "checkpoint.pt").is_file() and not (d / "result.json").is_file() and len(holder) == 2 \
+                    and int(holder[1]) in pids:
+                os.kill(int(holder[1]), signal.SIGKILL)
+                killed = c
+                break
+        time.sleep(0.02)
+    th.join(300)
+    assert killed is not None, "no run was caught mid-training"
+    assert box["out"] == [True] * len(cfgs)
+    res = R.load_result(killed, runs)
+    assert res["resumed_from_epoch"] >= 1 and res["epochs"] == 8  # resumed from its checkpoint, not restarted
+    assert set(client.run(os.getpid).values()) != pids  # a worker really died (the nanny restarted it)
+    for c in cfgs:
+        assert _done_lines(c, runs) == 1  # every run finished exactly once
+        assert json.loads((c.run_dir(runs) / "result.json").read_text())["accuracy"] is not None
+        assert not list(c.run_dir(runs).glob("*.tmp*")) and not (c.run_dir(runs) / "lock").exists()
+    # resuming is bit-identical: the killed run has the accuracy of an uninterrupted serial run
+    ref = R.run_configs([killed], tmp_path / "ref", device="cpu", progress=False)[0]
+    assert ref["accuracy"] == res["accuracy"]
+
+
+# ------------------------------------------------------------------------------------------ run locks
+def test_run_lock_is_exclusive_and_takes_over_dead_or_silent_holders(tmp_path):
+    d = tmp_path / "run"
+    a, b = R.RunLock(d), R.RunLock(d)
+    assert a.try_acquire() and not b.try_acquire()  # held by a live process (this one)
+    assert a.holder() == f"{socket.gethostname()} {os.getpid()}"
+    a.release()
+    assert not (d / "lock").exists() and b.try_acquire()
+    b.release()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (d / "lock").write_text(f"{socket.gethostname()} {dead.pid}\n")
+    assert b.try_acquire() and b.holder().endswith(str(os.getpid()))  # a dead holder's lock is taken over
+    b.release()
+    (d / "lock").write_text("other-host 1\n")  # another host: held while its heartbeat is fresh
+    assert not b.try_acquire()
+    old = time.time() - R.RunLock.STALE_S - 5
+    os.utime(d / "lock", (old, old))
+    assert b.try_acquire()
+    b.release()
+    (d / "lock").write_text("")  # a writer that died between create and write: stale after 10 s
+    assert not b.try_acquire()
+    os.utime(d / "lock", (time.time() - 20,) * 2)
+    assert b.try_acquire()
+    b.release()
+
+
+def test_run_configs_waits_for_a_live_holder_then_trains_what_it_left(tmp_path, data_root, one_torch_thread):
+    cfg = RunConfig(model="lenet300100", dataset="cifar10", method="random", density=0.5, width=0.05, epochs=1,
+                    batch_size=32, data_root=str(data_root), train_subset=64).resolved()
+    d = cfg.run_dir(tmp_path)
+    d.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(2)"])
+    (d / "lock").write_text(f"{socket.gethostname()} {holder.pid}\n")
+    t0 = time.time()
+    res = R.run_configs([cfg], tmp_path, device="cpu", progress=False)[0]
+    assert holder.poll() is not None and time.time() - t0 >= 1.5  # it waited for the holder to go away
+    assert res is not None and _done_lines(cfg, tmp_path) == 1
+    holder.wait()
+    # wait=False leaves a held run alone
+    cfg2 = RunConfig(**{**cfg.to_dict(), "seed": 1}).resolved()
+    cfg2.run_dir(tmp_path).mkdir(parents=True)
+    (cfg2.run_dir(tmp_path) / "lock").write_text(f"{socket.gethostname()} {os.getppid()}\n")
+    assert R.run_configs([cfg2], tmp_path, device="cpu", progress=False, wait=False) == [None]
+    assert not (cfg2.run_dir(tmp_path) / "checkpoint.pt").exists()
+
+
+@pytest.mark.slow
+def test_two_table_invocations_on_one_runs_dir(tmp_path, data_root):
+    path = _table(tmp_path, data_root, epochs=2)
+    runs = tmp_path / "runs"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "sketchbound.dnn.table", str(path), "--runs-dir", str(runs), "--no-progress",
+           "--device", "cpu"]
+    procs = [subprocess.Popen(cmd + ["--out", str(tmp_path / f"o{i}")], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-500:] for o in outs]
+    cfgs = [c for _, _, c in T.expand(T.load_table(path))]
+    for c in cfgs:
+        assert _done_lines(c, runs) == 1  # no run trained twice to completion
+        assert R.load_result(c, runs)["epochs"] == 2
+    # both invocations waited for each other's runs: both tables are complete and equal
+    assert (tmp_path / "o0" / "toy.csv").read_text() == (tmp_path / "o1" / "toy.csv").read_text()
+    assert "(1/2)" not in (tmp_path / "o0" / "toy.csv").read_text()
+
+
+def test_table_flags_without_dask_or_with_bad_combinations(tmp_path, data_root, monkeypatch, capsys):
+    path = _table(tmp_path, data_root)
+    base = [str(path), "--runs-dir", str(tmp_path / "runs"), "--no-progress"]
+    for argv in (base + ["--gpus-per-worker", "2"], base + ["--workers", "2", "--scheduler", "tcp://x:1"],
+                 base + ["--workers", "0"]):
+        with pytest.raises(SystemExit) as e:
+            T.main(argv)
+        assert e.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(SystemExit) as e:
+        T.main(base + ["--workers", "2"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1 and 'pip install "sketchbound[dask]"' in err
+    assert not (tmp_path / "runs").exists()  # nothing was trained
+
+
+def test_gpu_cluster_pins_one_card_per_worker():
+    """The worker layout of ``--workers 2 --gpus-per-worker 1`` on a (pretend) 3-GPU box, and the error
+    when more cards are asked than there are."""
+    cluster = DC.make_cluster(2, 1, gpu_ids=["0", "1", "2"], dashboard=False)
+    try:
+        with distributed.Client(cluster) as cl:
+            env = cl.run(lambda: os.environ.get("CUDA_VISIBLE_DEVICES"))
+            assert sorted(env.values()) == ["0", "1"]
+            assert sorted(w["resources"]["GPU"] for w in cl.scheduler_info()["workers"].values()) == [1, 1]
+            assert DC._has_gpu_workers(cl)
+    finally:
+        cluster.close()
+    with pytest.raises(ValueError, match="needs 4 GPUs; 3 visible"):
+        DC.make_cluster(2, 2, gpu_ids=["0", "1", "2"], dashboard=False)
