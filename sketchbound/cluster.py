@@ -40,7 +40,7 @@ def add_cluster_arguments(parser, *, what: str = "tasks") -> None:
     g = parser.add_argument_group(f"cluster (Dask; pip install \"sketchbound[{EXTRA}]\")")
     m = g.add_mutually_exclusive_group()
     m.add_argument("--workers", type=pos_int("workers"), default=None, metavar="N",
-                   help=f"run the {what} on a local Dask cluster of N worker processes (default: in this process)")
+                   help=f"spread the {what} over a local Dask cluster of N worker processes (default: all in this process)")
     m.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on a running Dask cluster, e.g. tcp://head:8786 or a scheduler JSON file")
 
