@@ -117,7 +117,8 @@ def test_imp_scores_respect_previous_mask():
         assert torch.equal(sc[n], p.detach().abs() * prev[n])
 
 
-@pytest.mark.parametrize("name", ["resnet20", pytest.param("vgg19", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet20", "vgg19"])
 def test_synflow_no_layer_collapse_at_2_percent_real_size(name):
     torch.set_num_threads(max(1, min(2, __import__("os").cpu_count() or 1)))  # real size: use the cores
     # real CIFAR-size models; VGG-19 with 10 rounds (≈10 s on 2 idle CPU cores) instead of 100; the
@@ -132,6 +133,7 @@ def test_synflow_no_layer_collapse_at_2_percent_real_size(name):
         assert min(int(v.sum()) for v in m.values()) > 0
 
 
+@pytest.mark.slow
 def test_unguarded_synflow_reproduces_shortcut_collapse():
     # Synaptic-Flow issue #7 with min_per_layer=0: a 1×1 shortcut of ResNet-20 loses every weight
     net = get_model("resnet20", 3, 10, 32, seed=0)
@@ -153,3 +155,169 @@ def test_bad_arguments():
         snip_scores(net, _source("snip"), loss="hinge")
     with pytest.raises(ValueError, match="batch_source is None"):
         snip_scores(net, None)
+
+
+# ------------------------------------------------------------------------------------ issue 13
+from sketchbound.dnn.pruning.masks import keep_counts  # noqa: E402
+from sketchbound.dnn.pruning.scores import deterministic_algorithms, prospr_scores  # noqa: E402
+
+
+def _labelled(n_classes=K, batch=12):
+    return make_input_source("normal", shape=(C, SIZE, SIZE), batch_size=batch, num_classes=n_classes,
+                             mean=0.0, std=1.0)
+
+
+def test_grasp_variants_same_seed_same_scores_and_differ():
+    net = get_model("resnet20", C, K, SIZE, width=0.25, seed=0)
+    out = {}
+    for variant in ("synflow", "original"):
+        a = grasp_scores(net, _labelled(), variant=variant, samples_per_class=4, generator=3)
+        b = grasp_scores(net, _labelled(), variant=variant, samples_per_class=4, generator=3)
+        assert all(torch.equal(a[n], b[n]) for n in a)  # bit for bit on CPU
+        out[variant] = a
+    ma = make_mask(out["synflow"], 0.1, "global", min_per_layer=0)
+    mb = make_mask(out["original"], 0.1, "global", min_per_layer=0)
+    inter = sum(int((ma[n] * mb[n]).sum()) for n in ma)
+    assert inter < 0.9 * kept_count(ma)  # BN train vs eval, re-init, halves: a different kept set
+
+
+def test_grasp_original_is_reinit_plus_train_mode_plus_class_sorted_halves():
+    """variant='original' = the synflow-variant computation in train mode on a copy whose Linear layers were
+    Xavier-re-initialised from the generator, on the class-sorted halves of spc examples per class."""
+    net = get_model("resnet20", C, K, SIZE, width=0.25, seed=0)
+    before = {n: p.detach().clone() for n, p in net.state_dict().items()}
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(12, C, SIZE, SIZE, generator=g)
+    y = torch.tensor([2, 0, 2, 1, 0, 2, 1, 0, 1, 2, 0, 1])
+    sc = grasp_scores(net, (x, y), variant="original", samples_per_class=2, generator=5)
+    assert all(torch.equal(before[n], p) for n, p in net.state_dict().items())  # the model is untouched
+    twin = get_model("resnet20", C, K, SIZE, width=0.25, seed=0)
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for mod in twin.modules():
+            if isinstance(mod, torch.nn.Linear):
+                torch.nn.init.xavier_normal_(mod.weight, generator=gen)
+    idx = torch.tensor([1, 4, 3, 6, 0, 2])  # first two of class 0, then 1, then 2
+    halves = [(x[idx[:3]], y[idx[:3]]), (x[idx[3:]], y[idx[3:]])]
+    ref = grasp_scores(twin, halves, variant="synflow", train_mode=True, num_batches=2)
+    assert all(torch.equal(sc[n], ref[n]) for n in sc)
+    plain = grasp_scores(net, halves, variant="synflow", train_mode=True, num_batches=2)
+    assert not torch.equal(sc["fc.weight"], plain["fc.weight"])  # the re-init matters
+
+
+def test_grasp_original_needs_labels_and_every_class():
+    net = get_model("resnet20", C, K, SIZE, width=0.25, seed=0)
+    x = torch.randn(6, C, SIZE, SIZE)
+    with pytest.raises(ValueError, match="labelled batches"):
+        grasp_scores(net, x, variant="original")
+    with pytest.raises(ValueError, match="never gave 2 examples of every class"):
+        grasp_scores(net, (x, torch.tensor([0, 0, 1, 1, 0, 1])), variant="original", samples_per_class=2)
+    with pytest.raises(ValueError, match="variant must be one of"):
+        grasp_scores(net, (x, torch.zeros(6, dtype=torch.long)), variant="authors")
+
+
+def test_prospr_same_seed_same_scores_bitwise_and_does_not_touch_global_state():
+    net = get_model("resnet20", C, K, SIZE, width=0.25, seed=0)
+    a = prospr_scores(net, _labelled(), inner_steps=3, generator=7)
+    torch.rand(5)  # the global RNG is not used
+    flags = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
+    b = prospr_scores(net, _labelled(), inner_steps=3, generator=7)
+    assert all(torch.equal(a[n], b[n]) for n in a)
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark) == flags
+    c = prospr_scores(net, _labelled(), inner_steps=3, generator=8)
+    assert not all(torch.equal(a[n], c[n]) for n in a)
+
+
+def test_deterministic_algorithms_restores_flags():
+    prev = torch.are_deterministic_algorithms_enabled()
+    with deterministic_algorithms():
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+        assert not torch.backends.cuda.matmul.allow_tf32
+    assert torch.are_deterministic_algorithms_enabled() == prev
+
+
+def test_paired_runs_share_scores(tmp_path):
+    """Threshold and randomized runs of one seed compute the same scores: same per-layer counts."""
+    from sketchbound.dnn.data.datasets import TensorDataset
+    from sketchbound.dnn.experiments.config import RunConfig
+    from sketchbound.dnn.experiments.run import build_model, compute_mask
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataset("fashion-mnist", torch.randint(0, 256, (64, 1, 8, 8), dtype=torch.uint8, generator=g),
+                         torch.randint(0, 10, (64,), generator=g), torch.zeros(4, 1, 8, 8, dtype=torch.uint8),
+                         torch.zeros(4, dtype=torch.long), 10, (0.5,), (0.25,))
+    counts = {}
+    for method in ("prospr",):  # the method of issue 13's report (150–11,630 weights apart on the GPU)
+        for mask in ("global", "randomized"):
+            cfg = RunConfig(model="resnet20", dataset="fashion-mnist", method=method, inputs="real", mask=mask,
+                            density=0.1, width=0.25, prune_batch_size=16, pad_to=8, seed=4, min_per_layer=0)
+            out = compute_mask(cfg, build_model(cfg, data, torch.device("cpu")), data, torch.device("cpu"),
+                               log=lambda msg: None)
+            counts[method, mask] = {n: int(m.sum()) for n, m in out["masks"].items()}
+            assert out["extra"]["mask_info"]["guard_fired"] is False
+        assert counts[method, "global"] == counts[method, "randomized"]
+
+
+def test_mask_info_reports_the_guard():
+    sc = {"big": torch.arange(100.0), "tiny": torch.zeros(5)}
+    info = {}
+    m = make_mask(sc, 0.1, "global", min_per_layer=1, info=info)
+    assert info == {"keep_rule": "exact", "min_per_layer": 1, "guard_fired": True, "guard_kept": 1,
+                    "guard_layers": {"tiny": 1}, "kept": 11}
+    assert int(m["tiny"].sum()) == 1
+    info = {}
+    make_mask(sc, 0.1, "randomized", rng=0, min_per_layer=0, info=info)
+    assert info["guard_fired"] is False and info["guard_kept"] == 0 and info["kept"] == 11
+    info = {}
+    make_mask({"a": torch.arange(10.0), "b": torch.arange(10.0)}, 0.5, "global", info=info)
+    assert info["guard_fired"] is False  # both layers keep weights anyway
+
+
+class _TwoPaths(torch.nn.Module):
+    """A strong path a2∘a1 and a weak parallel path b (like a 1×1 shortcut): unguarded SynFlow cuts b."""
+
+    def __init__(self):
+        super().__init__()
+        self.a1, self.a2 = torch.nn.Linear(10, 10, bias=False), torch.nn.Linear(10, 1, bias=False)
+        self.b = torch.nn.Linear(10, 1, bias=False)
+        with torch.no_grad():
+            self.a1.weight.uniform_(0.5, 1.0, generator=torch.Generator().manual_seed(0))
+            self.a2.weight.fill_(1.0)
+            self.b.weight.fill_(1e-3)
+
+    def forward(self, x):
+        return self.a2(self.a1(x)) + self.b(x)
+
+
+def test_synflow_info_counts_guarded_rounds():
+    net, x = _TwoPaths(), torch.ones(1, 10)
+    info, seen = {}, []
+    sc = synflow_scores(net, (x, None), density=0.1, rounds=10, min_per_layer=1, info=info,
+                        on_round=lambda r, m: seen.append(int(m["b.weight"].sum())))
+    assert seen == [1] * 9  # b would be empty from round 1 (its 10 weights are the 25 lowest): guard in all 9
+    assert info == {"synflow_rounds_guard_fired": 9, "synflow_guard_kept_max": 1}
+    final = {}
+    make_mask(sc, 0.1, "global", min_per_layer=1, info=final)
+    assert final["guard_fired"] and final["guard_kept"] == 1 and final["guard_layers"] == {"b.weight": 1}
+    again = {}
+    sc = synflow_scores(net, (x, None), density=0.1, rounds=10, min_per_layer=0, info=again)
+    assert again == {"synflow_rounds_guard_fired": 0, "synflow_guard_kept_max": 0}
+    assert int(make_mask(sc, 0.1, "global", min_per_layer=0)["b.weight"].sum()) == 0
+
+
+def test_keep_rule_synflow_is_the_kthvalue_threshold():
+    sc = {"a": torch.tensor([1.0, 1.0, 1.0, 2.0, 3.0]), "b": torch.tensor([0.5, 4.0, 5.0])}
+    # N = 8, density 0.5: prune int(0.5·8) = 4 → t = 4th smallest = 1.0, keep score > 1: ties over-prune
+    m = make_mask(sc, 0.5, "global", min_per_layer=0, keep_rule="synflow")
+    assert m["a"].tolist() == [0, 0, 0, 1, 1] and m["b"].tolist() == [0, 1, 1]
+    assert keep_counts(sc, 0.5, min_per_layer=0, keep_rule="synflow") == {"a": 2, "b": 2}
+    assert kept_count(make_mask(sc, 0.5, "global", min_per_layer=0)) == 4  # exact: round(0.5·8)
+    # without ties it keeps N - int((1 - d)·N): one more than exact when (1 - d)·N is not an integer
+    sc = {"w": torch.randperm(2104).double()}
+    assert kept_count(make_mask(sc, 0.1, "global", min_per_layer=0, keep_rule="synflow")) == 2104 - int(0.9 * 2104)
+    assert kept_count(make_mask(sc, 0.1, "global", min_per_layer=0)) == round(0.1 * 2104)
+    with pytest.raises(ValueError, match="needs min_per_layer=0"):
+        make_mask(sc, 0.1, "global", keep_rule="synflow")
+    with pytest.raises(ValueError, match="global-count modes"):
+        make_mask(sc, 0.1, "layerwise", min_per_layer=0, keep_rule="synflow")
+    with pytest.raises(ValueError, match="keep_rule must be one of"):
+        make_mask(sc, 0.1, "global", keep_rule="open_lth")

@@ -103,6 +103,12 @@ class RunConfig:
     min_per_layer: int = field(default=1, metadata=_meta(
         "weights every layer keeps at least (1: the guard of the first recorded runs; 0: the published "
         "codes' unguarded threshold)"))
+    grasp_variant: str = field(default="synflow", metadata=_meta(
+        "GraSP as in Synaptic-Flow (synflow: BatchNorm eval) or the GraSP authors' code (original: BatchNorm "
+        "train, Xavier re-init of Linear layers, class-balanced half batches)", choices=("synflow", "original")))
+    keep_rule: str = field(default="exact", metadata=_meta(
+        "global threshold count: exact (round(d*N)) or synflow (Synaptic-Flow's kthvalue rule, also in each "
+        "SynFlow round; needs min_per_layer 0)", choices=("exact", "synflow")))
 
     def __post_init__(self):
         m = MASK_ALIASES.get(self.mask, self.mask)

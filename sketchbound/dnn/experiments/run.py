@@ -266,13 +266,15 @@ def compute_mask(cfg: RunConfig, model: torch.nn.Module, data: TensorDataset, de
         from sketchbound.dnn.pruning.scores import compute_scores  # noqa: PLC0415
         source = _batch_source(cfg, data, device)
         kw: dict = {"generator": cfg.seed}
+        mask_info: dict = {}  # issue 13: whether min_per_layer fired and how many weights it kept → result.json
         if cfg.method == "synflow":
             inter = cfg.mask if cfg.mask in ("global", "layerwise", "randomized", "layerwise_randomized") else "randomized"
-            kw.update(density=cfg.density, rounds=cfg.synflow_rounds, mode=inter, min_per_layer=cfg.min_per_layer)
+            kw.update(density=cfg.density, rounds=cfg.synflow_rounds, mode=inter, min_per_layer=cfg.min_per_layer,
+                      keep_rule=cfg.keep_rule, info=mask_info)
         elif cfg.method == "snip":
             kw.update(loss=cfg.snip_loss, num_batches=cfg.prune_batches)
         elif cfg.method == "grasp":
-            kw.update(num_batches=cfg.prune_batches)
+            kw.update(num_batches=cfg.prune_batches, variant=cfg.grasp_variant)
         elif cfg.method == "prospr":
             kw.update(loss=cfg.snip_loss)
         from sketchbound._progress import elapsed  # noqa: PLC0415
@@ -280,8 +282,9 @@ def compute_mask(cfg: RunConfig, model: torch.nn.Module, data: TensorDataset, de
         with elapsed(f"mask: {cfg.method}{what} on {cfg.model}, density {cfg.density}", enabled=progress):
             scores = compute_scores(cfg.method, model, source, **kw)
             masks = make_mask(scores, cfg.density, cfg.mask, rng=stream_seed(cfg.seed, "mask"),
-                              min_per_layer=cfg.min_per_layer)
+                              min_per_layer=cfg.min_per_layer, keep_rule=cfg.keep_rule, info=mask_info)
         out["masks"] = {k: v.detach().cpu() for k, v in masks.items()}
+        out["extra"]["mask_info"] = mask_info
     out["extra"]["mask_seconds"] = time.perf_counter() - t0
     log(f"mask: method {cfg.method} inputs {cfg.inputs} mode {cfg.mask} density {cfg.density} "
         f"({out['extra']['mask_seconds']:.1f}s)")
