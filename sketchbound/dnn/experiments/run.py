@@ -62,9 +62,11 @@ class _RunLog:
 
 
 def _git_commit() -> str | None:
-    """The commit of the code that ran: ``git rev-parse HEAD`` (``-dirty`` with local changes), else the
-    environment variable ``SKETCHBOUND_COMMIT`` (set it when the tree was copied without its history,
-    as on a rented GPU machine), else None."""
+    """The commit of the code that ran: the environment variable ``SKETCHBOUND_COMMIT`` when set (pass it
+    when the tree was copied to another machine: a copy's own ``.git`` may be stale), else
+    ``git rev-parse HEAD`` (``-dirty`` with local changes), else None."""
+    if os.environ.get("SKETCHBOUND_COMMIT"):
+        return os.environ["SKETCHBOUND_COMMIT"]
     try:
         root = Path(__file__).resolve().parents[3]
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
@@ -74,7 +76,7 @@ def _git_commit() -> str | None:
             return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
-    return os.environ.get("SKETCHBOUND_COMMIT") or None
+    return None
 
 
 def environment(device: torch.device) -> dict:
