@@ -195,3 +195,12 @@ def test_cpu_warning_measures_and_estimates(monkeypatch):
     assert msg.count("\n") == 1 and msg.startswith("warning: ") and "18,720 SGD steps" in msg
     assert "10.4 h" in msg and "--epochs N" in msg and "GPU" in msg
     assert W.seconds_per_step(net, (4,), 3, 8) > 0
+
+
+def test_python_m_sketchbound_without_arguments_is_a_map(capsys):
+    from sketchbound._docs_check import run_command
+
+    r = run_command("python -m sketchbound")
+    assert r["exit"] == 0 and "python -m sketchbound.data" in r["output"] and "PyTorch:" in r["output"]
+    r = run_command("python -m sketchbound --lemma nope")  # with arguments: the validator, as before
+    assert r["exit"] == 2
