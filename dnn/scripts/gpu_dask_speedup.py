@@ -1,0 +1,123 @@
+"""Speed-up of a real table slice on N GPUs through Dask over the same slice on 1 GPU, in one call (issue 15).
+
+Both phases go through the same code path (``sketchbound.dnn.experiments.cluster``: one worker per GPU,
+``CUDA_VISIBLE_DEVICES`` pinning, resource ``GPU=1``, one task = one ConcurrentTrainer group of
+``--concurrent`` runs), into two separate runs folders, so the only difference is the number of GPUs.
+Worker start-up (process spawn, torch import, CUDA context) is timed apart from the table itself.
+Prints one JSON object (and writes it to ``--out``/dask_speedup.json).
+
+Run from the repository root on the GPU machine (no internet there: install the carried wheels first)::
+
+    pip install --no-index --find-links .whl "dask[distributed]"     # only if `import distributed` fails
+    python dnn/scripts/gpu_dask_speedup.py --gpus 4 --runs 64 --epochs 1 --data-root .data/fashion-mnist --out "$OUT"
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]  # run from a checkout without installing it: workers need the path too
+sys.path.insert(0, str(ROOT))
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [x for x in [os.environ.get("PYTHONPATH")] if x])
+
+
+def _warm():
+    """Import torch and create the CUDA context on a worker (outside the timed table)."""
+    import torch
+    dev = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: only for --cpu-smoke
+    x = torch.ones(256, 256, device=dev)
+    (x @ x).sum().item()
+    return torch.cuda.get_device_name(0) if dev == "cuda" else "cpu", os.environ.get("CUDA_VISIBLE_DEVICES")
+
+
+def phase(n_gpus: int, cfgs, runs_dir: Path, concurrent: int) -> dict:
+    from distributed import Client
+
+    from sketchbound.dnn.experiments.cluster import make_cluster, run_table_on
+    t0 = time.perf_counter()
+    cluster = make_cluster(n_gpus, 1, dashboard=False)
+    try:
+        with Client(cluster) as client:
+            client.wait_for_workers(n_gpus, timeout=300)
+            cards = client.run(_warm)
+            t1 = time.perf_counter()
+            ok = run_table_on(client, cfgs, runs_dir, concurrent=concurrent, progress=False)
+            t2 = time.perf_counter()
+    finally:
+        cluster.close()
+    return {"gpus": n_gpus, "tasks": len(ok), "tasks_ok": sum(ok), "start_s": round(t1 - t0, 2),
+            "table_s": round(t2 - t1, 2), "total_s": round(t2 - t0, 2),
+            "workers": sorted(f"{v[1]}:{v[0]}" for v in cards.values())}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--table", default="dnn/configs/table1_fmnist.toml")
+    ap.add_argument("--model", default="resnet20")
+    ap.add_argument("--runs", type=int, default=64, help="first RUNS runs of the table (a multiple of concurrent x gpus)")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--train-subset", type=int, default=None)
+    ap.add_argument("--concurrent", type=int, default=8, help="runs per ConcurrentTrainer group (= per task)")
+    ap.add_argument("--gpus", type=int, default=None, help="GPUs of the second phase (default: all visible)")
+    ap.add_argument("--data-root", default=".data/fashion-mnist")
+    ap.add_argument("--work", default="/tmp/dask_speedup", help="scratch runs folders (wiped first)")
+    ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    ap.add_argument("--cpu-smoke", action="store_true", help="no GPU: CPU workers instead (checks the script only)")
+    a = ap.parse_args(argv)
+
+    import dask
+    import distributed
+    import torch
+
+    from sketchbound.dnn.experiments.cluster import visible_gpus
+    from sketchbound.dnn.experiments.table import expand, load_table
+
+    n = a.gpus or len(visible_gpus()) or (2 if a.cpu_smoke else 0)
+    if not visible_gpus() and not a.cpu_smoke:
+        sys.exit("no GPU visible (--cpu-smoke runs the script on CPU workers)")
+    over = {"epochs": a.epochs, "data_root": a.data_root, "model": a.model}
+    if a.train_subset:
+        over["train_subset"] = a.train_subset
+    cfgs = [c for _, _, c in expand(load_table(a.table, overrides=over, seeds=3))][:a.runs]
+    work = Path(a.work)
+    shutil.rmtree(work, ignore_errors=True)
+    one = phase(1, cfgs, work / "gpu1", a.concurrent)
+    many = phase(n, cfgs, work / f"gpu{n}", a.concurrent)
+
+    from sketchbound.dnn.experiments.run import load_result
+    acc1 = [load_result(c, work / "gpu1") for c in cfgs]
+    accn = [load_result(c, work / f"gpu{n}") for c in cfgs]
+    finished = [sum(r is not None for r in acc1), sum(r is not None for r in accn)]
+    diffs = [abs(x["accuracy"] - y["accuracy"]) for x, y in zip(acc1, accn) if x and y]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or None
+    except OSError:
+        commit = None
+    out = {
+        "what": f"{a.table} slice: {len(cfgs)} runs ({a.model}, {a.epochs} epoch(s)), {a.concurrent} runs per task",
+        "speedup_table": round(one["table_s"] / many["table_s"], 3),
+        "speedup_total": round(one["total_s"] / many["total_s"], 3),
+        "efficiency": round(one["table_s"] / many["table_s"] / n, 3),
+        "one_gpu": one, "n_gpu": many, "finished": {"1": finished[0], str(n): finished[1], "expected": len(cfgs)},
+        "max_abs_accuracy_diff_1_vs_n": max(diffs) if diffs else None,
+        "identical_accuracies": bool(diffs) and max(diffs) == 0.0,
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu", "torch": torch.__version__, "dask": dask.__version__,
+        "distributed": distributed.__version__, "commit": os.environ.get("SKETCHBOUND_COMMIT") or commit,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": "python dnn/scripts/gpu_dask_speedup.py " + " ".join(sys.argv[1:] if argv is None else argv),
+    }
+    text = json.dumps(out, indent=2)
+    print(text)
+    Path(a.out).mkdir(parents=True, exist_ok=True)
+    (Path(a.out) / "dask_speedup.json").write_text(text + "\n")
+    return 0 if finished == [len(cfgs)] * 2 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

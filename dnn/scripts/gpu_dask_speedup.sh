@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Issue 15: a real table slice on 1 GPU and on N GPUs through Dask in one call; prints the speed-up as JSON.
+# usage (repo root; Fashion-MNIST in .data/fashion-mnist; Dask wheels in .whl, see the issue-15 report):
+#   bash dnn/scripts/gpu_dask_speedup.sh [ARGS of dnn/scripts/gpu_dask_speedup.py, e.g. --gpus 4 --runs 64 --epochs 1]
+set -euo pipefail
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+# the GPU machine has no internet: install what it lacks from the carried wheels (pure Python, plus
+# tornado's abi3 wheel); the others (msgpack, psutil, pyyaml, ...) were already there (H100 image, Python 3.12)
+if ! python3 -c "import distributed" 2>/dev/null; then
+  need=()
+  for m in dask:dask distributed:distributed tornado:tornado zict:zict tblib:tblib partd:partd locket:locket \
+           toolz:toolz cloudpickle:cloudpickle sortedcontainers:sortedcontainers yaml:pyyaml msgpack:msgpack \
+           psutil:psutil jinja2:jinja2 markupsafe:markupsafe click:click fsspec:fsspec packaging:packaging; do
+    python3 -c "import ${m%%:*}" 2>/dev/null || need+=("${m#*:}")
+  done
+  echo "installing from .whl: ${need[*]}" >&2
+  python3 -m pip install -q --no-index --no-deps --find-links .whl "${need[@]}"
+fi
+python3 dnn/scripts/gpu_dask_speedup.py --out "$OUT" "$@" 2> "$OUT/dask_speedup_stderr.log"
