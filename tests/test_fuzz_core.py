@@ -286,6 +286,23 @@ def _check_result(fname: str, f, kw: dict, out):
             assert np.all(leaf >= 0), (fname, out)
 
 
+def _must_reject(kw) -> str | None:
+    """Why this input must be a ValueError (complex/object/str/ragged array, NaN or inf), or None."""
+    for k, v in kw.items():
+        if k not in ARRAYS:
+            continue
+        try:
+            a = np.asarray(v)
+        except ValueError:
+            return f"{k} is ragged"
+        if a.dtype.kind not in "biuf":
+            return f"{k} has dtype {a.dtype}"
+        with np.errstate(over="ignore"):
+            if not np.all(np.isfinite(a.astype(np.float64))):
+                return f"{k} has NaN or inf (as float64)"
+    return None
+
+
 def _run_one(fname, f, kw):
     snaps = {k: _snapshot(v) for k, v in kw.items()}
     out, err, dt = _call(f, kw)
@@ -300,6 +317,8 @@ def _run_one(fname, f, kw):
         COUNTS["value_error"] += 1
         pf[0] += 1
         return None
+    why = _must_reject(kw)
+    assert why is None, (fname, f"returned a result although {why}", out)
     _check_result(fname, f, kw, out)
     COUNTS["result"] += 1
     pf[1] += 1
