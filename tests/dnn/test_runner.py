@@ -64,7 +64,9 @@ def test_paper_configs_parse_and_expand():
     for f in files:
         spec = T.load_table(f)
         runs = T.expand(spec)
-        assert len({c.run_name() for _, _, c in runs}) == len(runs), f  # no two runs share a directory
+        by_dir = {}
+        for _, _, c in runs:  # two table cells share a run directory only when they are the same run
+            assert by_dir.setdefault(c.run_name(), c) == c, f  # (the dense control shown at every density)
     spec = T.load_table(CONFIGS / "table1.toml")
     assert len(T.expand(spec)) == 8 * 2 * 2 * 3 * 3
     ref = spec.variants[0]["reference"]
@@ -177,10 +179,32 @@ def test_run_cli_one_run_and_resume_uses_saved_mask(tmp_path, capsys):
     assert res["command"].startswith("python -m sketchbound.dnn.run")
     # simulate a kill after epoch 1: keep mask + checkpoint, drop the result; the rerun resumes
     first_acc = res["accuracy"]
-    ck = torch.load(d / "checkpoint.pt", weights_only=False)
+    from sketchbound.dnn.training.checkpoint import load_verified
+    ck, _ = load_verified(d / "checkpoint.pt", identity={"kind": "checkpoint", "name": d.name, "seed": 3})
     assert ck["epoch"] == 2
     (d / "result.json").unlink()
     assert R.main(argv) == 0
     res2 = json.loads((d / "result.json").read_text())
     assert res2["accuracy"] == first_acc and res2["resumed_from_epoch"] == 2
     assert "mask: loaded mask.pt" in (d / "log.txt").read_text()
+
+
+def test_tampered_mask_is_detected_and_named(tmp_path, capsys):
+    """A mask.pt replaced by an all-ones mask (a dense network reported as pruned) is refused, by name."""
+    pytest.importorskip("sketchbound.dnn.models")
+    root = tmp_path / "data"
+    _write_cifar10(root)
+    argv = ["--model", "lenet300100", "--dataset", "cifar10", "--method", "magnitude", "--density", "0.3",
+            "--width", "0.05", "--epochs", "1", "--batch-size", "32", "--train-subset", "64", "--data-root", str(root),
+            "--runs-dir", str(tmp_path / "runs"), "--no-progress"]
+    assert R.main(argv) == 0
+    d = Path(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"])
+    (d / "result.json").unlink()
+    (d / "checkpoint.pt").unlink()
+    masks = {n: torch.ones(3, 3) for n in ("fc1.weight",)}
+    torch.save({"masks": masks, "start_step": 0, "init_state": None, "extra": {}}, d / "mask.pt")
+    with pytest.raises(SystemExit) as e:
+        R.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()  # the run's log echo, then one error line
+    assert e.value.code == 2 and "Traceback" not in "\n".join(err)
+    assert err[-1].startswith("python -m sketchbound.dnn.run: error:") and "mask.pt" in err[-1] and "delete this file" in err[-1]

@@ -36,6 +36,7 @@ from typing import Sequence
 import torch
 
 from sketchbound._io import atomic_write
+from sketchbound.dnn.training.checkpoint import load_verified, save_verified
 from sketchbound.seeds import stream_seed
 from sketchbound.dnn.experiments.config import OneLineParser, RunConfig, add_config_arguments, config_from_args, read_toml
 from sketchbound.dnn.data import TensorDataset, dataset_info, load_dataset
@@ -293,6 +294,10 @@ def compute_mask(cfg: RunConfig, model: torch.nn.Module, data: TensorDataset, de
     return out
 
 
+def _mask_identity(cfg: RunConfig) -> dict:
+    return {"kind": "mask", "run": cfg.resolved().run_name()}
+
+
 def build_model(cfg: RunConfig, data: TensorDataset, device: torch.device) -> torch.nn.Module:
     """The run's network at initialisation (``get_model(..., init, seed=seed)``), on ``device``."""
     from sketchbound.dnn.models import get_model  # noqa: PLC0415
@@ -343,11 +348,11 @@ def prepare_job(cfg: RunConfig, runs_dir, device: torch.device, *, progress: boo
     model = build_model(cfg, data, device)
     mask_file = d / "mask.pt"
     if mask_file.is_file():
-        saved = torch.load(mask_file, map_location="cpu", weights_only=False)
-        log("mask: loaded mask.pt")
+        saved, _ = load_verified(mask_file, identity=_mask_identity(cfg))
+        log("mask: loaded mask.pt (digest and run identity verified)")
     else:
         saved = compute_mask(cfg, model, data, device, log, progress=progress)
-        atomic_write(mask_file, lambda f: torch.save(saved, f))
+        save_verified(mask_file, saved, identity=_mask_identity(cfg))
     if saved.get("init_state") is not None:
         model.load_state_dict(saved["init_state"])
     from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
@@ -359,6 +364,14 @@ def prepare_job(cfg: RunConfig, runs_dir, device: torch.device, *, progress: boo
             "data": data, "t0": time.time(), "command": command or " ".join(sys.argv),
             "model": model, "init_weights": init_weights}
     return job, meta
+
+
+def _mark_failed(d: Path, err: BaseException) -> None:
+    """Write ``failed.json`` (the error, its type, the date) into a run directory that could not start."""
+    if d.is_dir():
+        atomic_write(d / "failed.json", json.dumps({
+            "error": " ".join(str(err).split()), "type": type(err).__name__,
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}, indent=2) + "\n")
 
 
 def _write_result(meta: dict, res: TrainResult, device: torch.device) -> dict:
@@ -373,7 +386,8 @@ def _write_result(meta: dict, res: TrainResult, device: torch.device) -> dict:
         "accuracy": res.test_accuracy, "test_loss": res.test_loss, "train_loss": res.train_loss,
         "train_accuracy": res.train_accuracy, "density": density, "target_density": cfg.density,
         "kept_per_layer": kept, "size_per_layer": size, "seed": cfg.seed, "epochs": res.epochs_done,
-        "steps": res.steps, "resumed_from_epoch": res.resumed_from_epoch, "history": res.history,
+        "steps": res.steps, "resumed_from_epoch": res.resumed_from_epoch, "resume_note": res.resume_note,
+        "history": res.history,
         "data": dataset_info(meta["data"]), "command": meta["command"],
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_s": time.time() - meta["t0"], **environment(device), **meta["extra"],
@@ -385,6 +399,7 @@ def _write_result(meta: dict, res: TrainResult, device: torch.device) -> dict:
         # |w*/w0| over kept weights and norms of the kept initial weights (Theorem 4.4's c in practice)
         out["c_stats"] = kept_weight_stats(meta["init_weights"], final, masks or None)
     atomic_write(meta["dir"] / RESULT_FILE, json.dumps(out, indent=2, default=str) + "\n")
+    (meta["dir"] / "failed.json").unlink(missing_ok=True)
     meta["log"](f"done: accuracy {res.test_accuracy} density {density:.6f}")
     return out
 
@@ -427,7 +442,13 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
             if not (c.run_dir(runs_dir) / RESULT_FILE).is_file():
                 mine.append(c)
         if mine:
-            prepared = [prepare_job(c, runs_dir, dev, progress=progress, echo=echo, command=command) for c in mine]
+            prepared = []
+            for c in mine:
+                try:
+                    prepared.append(prepare_job(c, runs_dir, dev, progress=progress, echo=echo, command=command))
+                except Exception as e:  # leave a readable trace in the run directory, then stop
+                    _mark_failed(c.run_dir(runs_dir), e)
+                    raise
             c0 = mine[0]
             tr = ConcurrentTrainer([j for j, _ in prepared], prepared[0][1]["data"], c0.schedule(), device=dev,
                                    augment=c0.augment, eval_every=c0.eval_every, progress=progress, **trainer_kw)
@@ -515,9 +536,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         res = run_one(cfg, args.runs_dir, device=args.device, force=args.force, progress=not args.no_progress,
                       echo=True, command="python -m sketchbound.dnn.run " + " ".join(argv_list))
-    except FileNotFoundError as e:
-        sys.stderr.write(f"{p.prog}: error: {str(e).splitlines()[0]}\n")
-        return 2
+    except (FileNotFoundError, ValueError) as e:
+        sys.stderr.write(f"{p.prog}: error: {' '.join(str(e).split())}\n")
+        raise SystemExit(2) from None
     if res is None:
         sys.stderr.write(f"{p.prog}: error: run did not finish\n")
         return 1

@@ -42,6 +42,7 @@ differ only by floating-point effects.
 from __future__ import annotations
 
 import contextlib
+import warnings
 import math
 import os
 import time
@@ -53,7 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sketchbound._io import atomic_write
+from sketchbound.dnn.training.checkpoint import conditions, load_verified, save_verified
 
 from sketchbound.dnn.data import TensorDataset, augment_epoch
 
@@ -229,6 +230,7 @@ class TrainResult:
     steps: int = 0
     resumed_from_epoch: int = 0
     history: list[dict] = field(default_factory=list)
+    resume_note: dict | None = None  # set when a checkpoint was resumed under changed conditions
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -311,6 +313,7 @@ class _JobState:
         self.epoch, self.pos, self.prepared = 0, 0, False
         self.history: list[dict] = []
         self.resumed_from = 0
+        self.resume_note: dict | None = None
         self.graph = None
         self.stream = torch.cuda.Stream(device=dev) if tr.cuda_graphs else None
         self.epoch_t0 = 0.0
@@ -327,15 +330,26 @@ class _JobState:
             st["cuda_rng"] = torch.cuda.get_rng_state(self.tr.device)
         return st
 
+    def _identity(self) -> dict:
+        return {"kind": "checkpoint", "name": self.job.name, "seed": int(self.job.seed)}
+
     def save(self) -> None:
         if self.job.checkpoint is not None:
-            state = self._state()
-            atomic_write(Path(self.job.checkpoint), lambda f: torch.save(state, f))
+            save_verified(Path(self.job.checkpoint), self._state(), identity=self._identity(), device=self.tr.device)
 
     def _load_or_start(self) -> None:
         path = self.job.checkpoint
         if path is not None and Path(path).is_file():
-            st = torch.load(path, map_location=self.tr.device, weights_only=False)
+            st, then = load_verified(path, identity=self._identity(), map_location=self.tr.device)
+            now = conditions(self.tr.device)
+            if then != now:
+                changed = {k: (then.get(k), now.get(k)) for k in sorted(set(then) | set(now)) if then.get(k) != now.get(k)}
+                self.resume_note = {"resumed_under_changed_conditions": changed}
+                msg = (f"warning: resuming {path} under changed conditions {changed}: the run continues, but is not "
+                       f"bit-identical to an uninterrupted one (recorded in the result)")
+                if self.job.log is not None:
+                    self.job.log(msg)
+                warnings.warn(msg, RuntimeWarning, stacklevel=2)
             if st.get("format") != CHECKPOINT_FORMAT:
                 raise ValueError(f"checkpoint {path} has format {st.get('format')!r}, expected {CHECKPOINT_FORMAT}")
             if st.get("steps_per_epoch") != self.tr.steps_per_epoch:
@@ -584,7 +598,8 @@ class ConcurrentTrainer:
         E, S = self.schedule.epochs, self.steps_per_epoch
         finished = st.global_step >= E * S
         res = TrainResult(name=st.job.name, seed=st.job.seed, epochs_done=st.epoch, finished=finished,
-                          steps=st.global_step, resumed_from_epoch=st.resumed_from, history=list(st.history))
+                          steps=st.global_step, resumed_from_epoch=st.resumed_from, history=list(st.history),
+                          resume_note=st.resume_note)
         if st.history:
             res.train_loss = st.history[-1]["train_loss"]
             res.train_accuracy = st.history[-1]["train_accuracy"]
