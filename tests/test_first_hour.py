@@ -204,3 +204,22 @@ def test_python_m_sketchbound_without_arguments_is_a_map(capsys):
     assert r["exit"] == 0 and "python -m sketchbound.data" in r["output"] and "PyTorch:" in r["output"]
     r = run_command("python -m sketchbound --lemma nope")  # with arguments: the validator, as before
     assert r["exit"] == 2
+
+
+@pytest.mark.slow  # loads the 60,000 Fashion-MNIST images: ~10 s idle, ~50 s on a loaded 2-core machine
+def test_prune_save_is_readable_per_umask(tmp_path, fmnist_root, capsys):
+    """``prune --save`` used to leave 0600 files (the atomic writer's temporary file): now the umask rules."""
+    pytest.importorskip("torch")
+    import os
+
+    from sketchbound.dnn.experiments import prune
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "m.pt"
+        assert prune.main(["--model", "resnet20", "--width", "0.25", "--method", "synflow", "--synflow-rounds", "2",
+                           "--density", "0.1", "--data-root", str(fmnist_root), "--save", str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644
+    assert "total" in capsys.readouterr().out
