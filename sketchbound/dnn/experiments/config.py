@@ -124,7 +124,7 @@ class RunConfig:
         self._check_num("momentum", float, lo=0.0, hi=1.0)
         self._check_num("weight_decay", float, lo=0.0)
         self._check_num("prune_fraction", float, lo=0.0, lo_open=True, hi=0.999)
-        self._check_num("seed", int, lo=0)
+        self._check_num("seed", int, lo=0, hi=2**63 - 1)
         for name in ("prune_batch_size", "prune_batches", "synflow_rounds"):
             self._check_num(name, int, lo=1)
         self._check_num("eval_every", int, lo=0)
@@ -254,8 +254,7 @@ class RunConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "RunConfig":
-        d = read_toml(path)
-        return cls.from_dict(d.get("run", d))
+        return cls.from_dict(run_table(read_toml(path), path))
 
 
 # --------------------------------------------------------------------------------------------- TOML
@@ -268,6 +267,22 @@ def read_toml(path: str | Path) -> dict:
         return tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{p}: invalid TOML: {e}") from e
+
+
+def run_table(d: dict, where="config") -> dict:
+    """The run fields of a parsed config file: its ``[run]`` table, or the whole file when it has none.
+
+    A ``[run]`` that is not a table, or top-level keys *beside* a ``[run]`` table (they would be ignored
+    silently), are errors naming the file."""
+    if "run" not in d:
+        return d
+    if not isinstance(d["run"], dict):
+        raise ValueError(f"{where}: 'run' must be a table ([run]), got {type(d['run']).__name__} {d['run']!r}")
+    beside = sorted(k for k in d if k != "run")
+    if beside:
+        raise ValueError(f"{where}: keys {beside} stand beside the [run] table and would be ignored; "
+                         f"put them inside [run]")
+    return d["run"]
 
 
 def _toml_value(v) -> str:

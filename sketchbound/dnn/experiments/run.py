@@ -35,10 +35,11 @@ from typing import Sequence
 
 import torch
 
-from sketchbound._io import atomic_write
+from sketchbound._io import atomic_write, check_output_path
 from sketchbound.dnn.training.checkpoint import load_verified, save_verified
 from sketchbound.seeds import stream_seed
-from sketchbound.dnn.experiments.config import OneLineParser, RunConfig, add_config_arguments, config_from_args, read_toml
+from sketchbound.dnn.experiments.config import (OneLineParser, RunConfig, add_config_arguments, config_from_args,
+                                                read_toml, run_table)
 from sketchbound.dnn.data import TensorDataset, dataset_info, load_dataset
 from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, mask_density
 
@@ -439,6 +440,8 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
                 busy.append(c)
                 continue
             locks.append(lock)
+            for tmp in c.run_dir(runs_dir).glob(".*.tmp"):  # a killed writer's leftovers (the lock is ours)
+                tmp.unlink(missing_ok=True)
             if not (c.run_dir(runs_dir) / RESULT_FILE).is_file():
                 mine.append(c)
         if mine:
@@ -524,11 +527,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         base = {}
         if args.config:
-            t = read_toml(args.config)
-            base = t.get("run", t)
+            base = run_table(read_toml(args.config), args.config)
         cfg = config_from_args(args, base).resolved()
+        if args.device is not None:
+            try:
+                torch.device(args.device)
+            except RuntimeError:
+                raise ValueError(f"--device must be a torch device such as cpu, cuda or cuda:1; got {args.device!r}") from None
+            if args.device.startswith("cuda") and not torch.cuda.is_available():
+                raise ValueError(f"--device {args.device}: no CUDA device is available")
+        check_output_path(args.runs_dir, kind="dir", flag="--runs-dir")
     except (ValueError, FileNotFoundError) as e:
-        p.error(str(e).splitlines()[0])
+        p.error(" ".join(str(e).split()))
     if args.print_dir:
         print(cfg.run_dir(args.runs_dir))
         return 0

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -43,7 +44,8 @@ from typing import Sequence
 
 import pandas as pd
 
-from sketchbound._io import atomic_write
+from sketchbound._cli import pos_int
+from sketchbound._io import atomic_write, check_output_path
 from sketchbound.dnn.experiments.config import OneLineParser, RunConfig, read_toml
 
 __all__ = ["TableSpec", "load_table", "expand", "collect", "collect_stats", "run_records", "paired_table", "render",
@@ -85,9 +87,21 @@ def load_table(path, *, overrides: dict | None = None, seeds: int | None = None)
     where = str(path)
     if "table" not in t or "variant" not in t:
         raise ValueError(f"{where}: a table file needs a [table] section and at least one [[variant]]")
+    for key, kind in (("table", dict), ("base", dict), ("grid", dict), ("variant", list)):
+        if key in t and not isinstance(t[key], kind):
+            shape = "[[variant]] tables" if kind is list else f"a [{key}] table"
+            raise ValueError(f"{where}: '{key}' must be {shape}, got {type(t[key]).__name__} {t[key]!r}")
+    if not t["variant"] or not all(isinstance(v, dict) for v in t["variant"]):
+        raise ValueError(f"{where}: every [[variant]] must be a table with a name")
+    unknown_top = sorted(set(t) - {"table", "base", "grid", "variant", "compare"})
+    if unknown_top:
+        raise ValueError(f"{where}: unknown top-level keys {unknown_top}; accepted: table, base, grid, variant, compare")
     tab = t["table"]
     base = dict(t.get("base", {}))
     grid = {k: (v if isinstance(v, list) else [v]) for k, v in t.get("grid", {}).items()}
+    for k, v in grid.items():
+        if not v:
+            raise ValueError(f"{where}: [grid] key {k!r} has no values")
     variants = [dict(v) for v in t["variant"]]
     for k in list(base) + list(grid):
         if k not in _CFG_FIELDS:
@@ -108,6 +122,12 @@ def load_table(path, *, overrides: dict | None = None, seeds: int | None = None)
         if set(c) - {"a", "b"} or c.get("a") not in names or c.get("b") not in names:
             raise ValueError(f"{where}: [[compare]] needs a and b naming variants ({', '.join(names)}); got {c}")
     rows = list(tab.get("rows", [k for k in grid if k != "seed"]))
+    if not rows:
+        raise ValueError(f"{where}: the table needs at least one row key: a [grid] key other than seed "
+                         f"(e.g. density = [0.1]) named in [table] rows")
+    name = str(tab.get("name", Path(path).stem))
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or ".." in name:
+        raise ValueError(f"{where}: [table] name must be a plain file name (letters, digits, _ . -), got {name!r}")
     for r in rows:
         if r not in grid:
             raise ValueError(f"{where}: row key {r!r} is not a [grid] key ({', '.join(grid)})")
@@ -127,7 +147,7 @@ def load_table(path, *, overrides: dict | None = None, seeds: int | None = None)
             raise ValueError(f"seeds must be >= 1, got {seeds}")
         grid["seed"] = list(range(seeds))
     grid.setdefault("seed", [0])
-    return TableSpec(name=str(tab.get("name", Path(path).stem)), title=str(tab.get("title", "")), rows=rows, base=base,
+    return TableSpec(name=name, title=str(tab.get("title", "")), rows=rows, base=base,
                      grid=grid, variants=variants, transpose=bool(tab.get("transpose", False)),
                      concurrent=tab.get("concurrent"), notes=str(tab.get("notes", "")),
                      comparisons=[dict(c) for c in comparisons], path=Path(path))
@@ -302,13 +322,12 @@ def build_parser() -> OneLineParser:
     p.add_argument("table", help="table TOML file (dnn/configs/*.toml)")
     p.add_argument("--runs-dir", default="runs", help="parent of the run directories (default: runs)")
     p.add_argument("--out", default=None, help="output folder for the table files (default: <runs-dir>/tables)")
-    p.add_argument("--epochs", type=int, default=None, help="shorter schedule: train this many epochs (milestones scale)")
-    p.add_argument("--seeds", type=int, default=None, help="use seeds 0..N-1 instead of the file's list")
+    p.add_argument("--epochs", type=pos_int("epochs"), default=None, help="shorter schedule: train this many epochs (milestones scale)")
+    p.add_argument("--seeds", type=pos_int("seeds"), default=None, help="use seeds 0..N-1 instead of the file's list")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field for every run (repeatable), e.g. --set width=0.5")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
-    p.add_argument("--concurrent", type=int, default=None, help="runs trained at once per GPU (default: file or 8)")
-    from sketchbound._cli import pos_int  # noqa: PLC0415
+    p.add_argument("--concurrent", type=pos_int("concurrent"), default=None, help="runs trained at once per GPU (default: file or 8)")
     from sketchbound.cluster import add_cluster_arguments  # noqa: PLC0415
     add_cluster_arguments(p, what="runs (a task = one group of --concurrent runs; a worker per GPU)")
     p.add_argument("--gpus-per-worker", type=pos_int("gpus-per-worker"), default=None, metavar="K",
@@ -342,8 +361,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         spec = load_table(args.table, overrides=overrides, seeds=args.seeds)
         runs = expand(spec)
+        check_output_path(args.runs_dir, kind="dir", flag="--runs-dir")
+        check_output_path(args.out or Path(args.runs_dir) / "tables", kind="dir", flag="--out")
     except (ValueError, FileNotFoundError) as e:
-        p.error(str(e).splitlines()[0])
+        p.error(" ".join(str(e).split()))
     from sketchbound.dnn.experiments.run import is_finished, run_configs  # noqa: PLC0415
     if args.dry_run:
         done = 0
