@@ -217,9 +217,13 @@ def _class_balanced_halves(source, g, device, dtype, net, samples_per_class: int
     """GraSP's ``GraSP_fetch_data`` + split: draw batches until every class has ``samples_per_class``
     examples (the first ones to arrive), concatenate them class by class (0, 1, ...) and split the result
     into its two halves ``[:N//2]``, ``[N//2:]``."""
-    data, labels, C = None, None, None
-    for _ in range(100000):
+    data, labels, C, prev = None, None, None, None
+    for _ in range(10000):
         x, y = _batch(source, g, device, dtype)
+        # a fixed batch (the same storage again; prev is kept alive, so a new batch cannot reuse its memory)
+        if prev is not None and x.data_ptr() == prev.data_ptr():
+            break
+        prev = x
         if y is None:
             raise ValueError("grasp variant 'original' needs labelled batches (class-balanced sampling)")
         if C is None:
@@ -237,7 +241,7 @@ def _class_balanced_halves(source, g, device, dtype, net, samples_per_class: int
                 labels[c].append(y[i:i + 1])
         if all(len(d) == samples_per_class for d in data):
             break
-    else:
+    if data is None or not all(len(d) == samples_per_class for d in data):
         raise ValueError(f"the batch source never gave {samples_per_class} examples of every class")
     X = torch.cat([torch.cat(d) for d in data])
     Y = torch.cat([torch.cat(lab) for lab in labels]).view(-1)
