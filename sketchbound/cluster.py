@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import uuid
 from typing import Callable, Iterable, Sequence
 
 from ._cli import pos_int, require
@@ -131,8 +132,9 @@ def map_tasks(client, fn: Callable, items: Sequence[tuple], *, progress=True, de
         threads = sum(client.nthreads().values()) or 1
         chunksize = max(1, n // (4 * threads))
     starts = list(range(0, n, chunksize))
+    token = uuid.uuid4().hex[:12]  # fresh keys per call: never reuse a result of an earlier call
     futures = [client.submit(_chunk_call, fn, items[s:s + chunksize], pure=False, resources=resources,
-                             key=f"{desc}-{s}-{id(items)}") for s in starts]
+                             key=f"{desc}-{s}-{token}") for s in starts]
     where = {f.key: s for f, s in zip(futures, starts)}
     own_bar = not hasattr(progress, "update")
     bar = tqdm(total=sum(weights), desc=desc, unit=unit or desc, file=sys.stderr, disable=not progress) if own_bar \

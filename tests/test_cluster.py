@@ -81,23 +81,27 @@ def test_map_tasks_input_order_chunks_and_errors(client, capsys):
     assert "10/10" in capsys.readouterr().err
 
 
+FAST = ("4.3b", "4.5", "4.5c", "4.4-datafree", "4.1", "4.3", "B.1")
+
+
 def _fast_claims():
-    """Random (non-deterministic) claims cheap enough for CI: all but Theorem 6.2 and B.2."""
-    return [c for c in R.CLAIMS if not c.deterministic and c.id not in ("6.2", "6.2b", "B.2") and not c.ntk]
+    """Random (non-deterministic) claims cheap enough for CI."""
+    return [c for c in R.CLAIMS if not c.deterministic and c.id in FAST]
 
 
 def test_reliability_study_identical_serial_and_two_workers(client, monkeypatch):
-    monkeypatch.setattr(R, "CLAIMS", _fast_claims())
+    claims = [c for c in _fast_claims() if c.id in FAST[:4]]
+    monkeypatch.setattr(R, "CLAIMS", claims)
     serial = R.study(3, progress=False)
     spread = R.study(3, progress=False, client=client)
-    assert len(serial) == 3 * len(_fast_claims())
+    assert len(serial) == 3 * len(claims) == 12
     pd.testing.assert_frame_equal(serial, spread)  # same seeds => same verdicts, trials, ratios, bit for bit
     # the study is not constant: a different seed range changes some trial counts or verdicts
     assert serial.trials.nunique() > 1 or serial.verdict.nunique() > 1
 
 
 def test_validate_json_identical_serial_and_on_a_running_cluster(client, capsys):
-    argv = ["--lemma", "4.1", "--lemma", "4.3", "--lemma", "4.5", "--json", "--no-progress"]
+    argv = ["--lemma", "4.1", "--lemma", "4.5", "--json", "--no-progress"]
     assert V.main(argv) == 0
     serial = json.loads(capsys.readouterr().out)
     assert V.main(argv + ["--scheduler", client.scheduler.address]) == 0
@@ -106,7 +110,7 @@ def test_validate_json_identical_serial_and_on_a_running_cluster(client, capsys)
     assert "dask: connected to" in out.err
     for r in serial + spread:
         r.pop("command")
-    assert serial == spread and len(serial) >= 3
+    assert serial == spread and len(serial) >= 2
 
 
 def test_withholding_pass_equals_montecarlo_run_jobs(monkeypatch):
