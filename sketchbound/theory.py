@@ -355,6 +355,7 @@ def _complex_step_grad(f, x: np.ndarray, h: float = 1e-30) -> np.ndarray:
     return np.array([f(z) for z in Z]).imag / h
 
 
+@_scale_safe(X=1, w=1)
 def synflow_linear_scores(X, w) -> np.ndarray:
     """§5.1 / eq. (4): SynFlow on the linear model ``f(x; θ) = θᵀx`` with θ = |w| and input
     ``x_i = ||X_(i)||``: ``R(θ) = 1ᵀ f(x; θ)``, score ``(∂R/∂θ) ⊙ θ``; the gradient is taken by
@@ -385,6 +386,7 @@ def snip_linear_scores(X, w, y) -> np.ndarray:
 # -------------------------------------------------------------------------------------------------
 # Corrected statements (validation/ERRATA.md): what Lemma 4.2 and Theorem 4.4 should say
 # -------------------------------------------------------------------------------------------------
+@_scale_safe(w0=2)
 def lemma_4_2_exact(w0, s, n) -> float:
     """Lemma 4.2, corrected (exact): ``E_X E_m ||Xᵀw0 − Xᵀ(w0 ⊙ m)||² = μ_n² (||w0||₁² − ||w0||²) / s``
     for ``X ~ N(0, I/n)`` and Algorithm 1 with eq. (2) of ``(X, w0)`` (formula G1 with ``w* = w0``)."""
@@ -394,6 +396,7 @@ def lemma_4_2_exact(w0, s, n) -> float:
     return float(chi_mean(n) ** 2 * (np.sum(np.abs(wa)) ** 2 - np.sum(wa**2)) / s)
 
 
+@_scale_safe(w0=2)
 def lemma_4_2_corrected_bound(w0, s) -> float:
     """Lemma 4.2, corrected bound: ``||w0||₁² / s`` (valid because ``μ_n² <= 1``; tight as ``n → ∞``
     and ``||w0||² << ||w0||₁²``)."""
