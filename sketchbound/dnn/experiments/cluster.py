@@ -17,6 +17,7 @@ skipped and the others resume from their last checkpoint (bit-identical to an un
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue
 import threading
@@ -121,8 +122,12 @@ def run_table_on(client, configs: Sequence, runs_dir, *, concurrent: int | None 
     k = int(concurrent) if concurrent else (8 if gpu else 1)
     if k < 1:
         raise ValueError(f"concurrent must be >= 1, got {concurrent!r}")
+    # workers may run in another folder or on another host: give them absolute (shared) paths; data_root
+    # is not part of a run's hash, so the run directories stay the same
+    configs = [dataclasses.replace(c, data_root=str(Path(c.data_root).resolve()))
+               if c.data_root and not Path(c.data_root).is_absolute() else c for c in configs]
     chunks = plan_chunks(configs, runs_dir, k)
-    runs = str(Path(runs_dir).resolve())  # workers may run elsewhere: they need the (shared) absolute path
+    runs = str(Path(runs_dir).resolve())
     items = [(chunk, runs, device, command, trainer_kw or None) for chunk in chunks]
     done = map_tasks(client, train_group, items, progress=progress, desc="run", weights=[len(c) for c in chunks],
                      chunksize=1, resources={"GPU": 1} if gpu else None)
