@@ -49,7 +49,7 @@ def test_derived_and_plain_agree(cid):
     sc = claim_scenario(c, **kw)
     r = run_check(c, sc, seed=2)
     assert r.estimator == "derived" and r.verdict == "holds"
-    assert r.crosscheck["agrees"] == "consistent"
+    assert r.crosscheck["agrees"] == "consistent" and r.crosscheck["contains_exact"]
     assert r.crosscheck["ci_low"] <= r.exact <= r.crosscheck["ci_high"]
     # an independent plain run of one look (a sequential run stopping at its first "holds" look can
     # stop before the rare large errors of these right-skewed statistics show up)
@@ -90,9 +90,13 @@ def test_derived_verdict_follows_the_closed_form_and_its_crosscheck():
     sc = claim_scenario(c, **SMALL)
     bad_bound = run_check(c, sc, seed=1, bound_override=lambda i, s: 0.999 * c.exact(i, s))
     assert bad_bound.verdict == "violated" and bad_bound.estimator == "derived"
-    # a wrong "closed form" (25% high): the plain cross-check contradicts it, so no verdict is derived
+    # a wrong "closed form" 25% high would derive "violated": the plain cross-check lies below it
     wrong = Claim(**{**c.__dict__, "exact": lambda i, s: 1.25 * get_claim("4.3b").exact(i, s)})
     r = run_check(wrong, sc, seed=1)
+    assert r.crosscheck["agrees"] == "contradicts" and r.verdict == "inconclusive"
+    # one 25% low would derive "holds" too easily: the cross-check lies above it
+    low = Claim(**{**c.__dict__, "exact": lambda i, s: 0.75 * get_claim("4.3b").exact(i, s)})
+    r = run_check(low, sc, seed=1)
     assert r.crosscheck["agrees"] == "contradicts" and r.verdict == "inconclusive"
 
 
