@@ -28,9 +28,9 @@ LEGACY_OFFSETS: dict[str, int] = {
     "pruning-inputs": 31337,        # dnn: data-free pruning inputs (ones/χ/normal/sparse/real batches)
     "imp-random-data": 7919,        # dnn.imp: random-data IMP training set
     "imp-data-order": 104729,       # dnn.imp: data order of the IMP levels
-    "ntk-init": 12345,              # dnn theory: NTK-CNN initialisation
+    "deep-theory-columns": 12345,   # dnn theory: the patch columns kept per layer (Lemma 4.3 per layer)
     "deep-theory-data": 777,        # dnn theory: training data order of the Lemma 4.3 study
-    "deep-theory-probe": 1,         # dnn theory: probe batch
+    "ntk-cnn-init": 1,              # dnn theory: the NTK-CNN's initial weights
     "deep-theory-c": 99,            # dnn theory: c-statistic sampling
     "fig1-masks": 1,                # figures: Fig. 1 random masks
     "fig2-masks": 2,                # figures: Fig. 2 randomized rounds

@@ -209,7 +209,7 @@ def lemma43_network(model0: nn.Module, model_star: nn.Module, x: torch.Tensor, d
     in0, ins = layer_inputs(model0, x), layer_inputs(model_star, x)
     mods0 = dict(prunable_modules(model0))
     mods_s = dict(prunable_modules(model_star))
-    g = torch.Generator().manual_seed(stream_seed(seed, "ntk-init"))
+    g = torch.Generator().manual_seed(stream_seed(seed, "deep-theory-columns"))
     rows = []
     for li, (name, m0) in enumerate(mods0.items()):
         key = f"{name}.weight" if name else "weight"

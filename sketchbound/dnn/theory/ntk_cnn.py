@@ -55,7 +55,7 @@ def ntk_cnn_run(channels: int = 16, *, n: int = 16, steps: int = 50, lr_factor: 
         x = ds.normalized(ds.x_train[idx]).double()
         x = F.interpolate(x, size=(image_size, image_size), mode="area") if image_size != x.shape[-1] else x
         y = (ds.y_train[idx].double() - 4.5) / 4.5
-    g = torch.Generator().manual_seed(stream_seed(seed, "deep-theory-probe"))
+    g = torch.Generator().manual_seed(stream_seed(seed, "ntk-cnn-init"))
     model = NTKCNN(x.shape[1], channels, generator=g)
     params = {k: v.detach().clone() for k, v in model.named_parameters()}
     shapes = {k: v.shape for k, v in params.items()}
