@@ -147,4 +147,9 @@ def run_table(configs: Sequence, runs_dir, *, workers: int | None = None, schedu
         return make_cluster(n, gpus_per_worker or 1, dashboard=dashboard)
 
     with client_for(workers, scheduler, prog=prog, make_cluster=make, dashboard=dashboard) as client:
-        return run_table_on(client, configs, runs_dir, **kw)
+        from distributed import KilledWorker  # noqa: PLC0415 (client_for has checked that it is installed)
+        try:
+            return run_table_on(client, configs, runs_dir, **kw)
+        except KilledWorker as e:
+            die(prog, f"a task killed its worker again and again ({e}); finished runs and checkpoints are kept: "
+                      "the same command resumes", code=1)
