@@ -77,3 +77,17 @@ def cli_errors(prog: str, *extra_types: type[BaseException]):
         die(prog, str(e) or type(e).__name__)
     except KeyboardInterrupt:
         die(prog, "interrupted", 130)
+
+
+def torch_device(prog: str, spec: str | None, *, default: str | None = None):
+    """``torch.device(spec)`` for a CLI's ``--device`` (``None``: ``default``, else cuda when available, else
+    cpu), or one line + exit 2 when torch is missing, the name is not a device or CUDA is absent."""
+    torch = require("torch", prog)
+    spec = spec if spec is not None else (default or ("cuda" if torch.cuda.is_available() else "cpu"))
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, TypeError):
+        die(prog, f"--device must be a torch device such as cpu, cuda or cuda:1; got {spec!r}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        die(prog, f"--device {spec}: no CUDA device is available")
+    return dev

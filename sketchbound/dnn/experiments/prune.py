@@ -20,7 +20,7 @@ import json
 import sys
 from typing import Sequence
 
-from sketchbound._cli import OneLineParser, cli_errors, die, require
+from sketchbound._cli import OneLineParser, cli_errors, require, torch_device
 from sketchbound._io import check_output_path
 from sketchbound.dnn.experiments.config import add_config_arguments, config_from_args
 
@@ -88,12 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.save is not None:
             check_output_path(args.save, flag="--save")
         torch = require("torch", prog)
-        try:
-            device = torch.device(args.device)
-        except RuntimeError:
-            die(prog, f"--device must be a torch device such as cpu or cuda, got {args.device!r}")
-        if device.type == "cuda" and not torch.cuda.is_available():
-            die(prog, "--device cuda requested but no CUDA device is available")
+        device = torch_device(prog, args.device)
         report, masks = prune_report(cfg, device)
         if args.save:
             from sketchbound._io import atomic_write  # noqa: PLC0415

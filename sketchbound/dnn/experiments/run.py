@@ -35,6 +35,7 @@ from typing import Sequence
 
 import torch
 
+from sketchbound._cli import torch_device
 from sketchbound._io import atomic_write, check_output_path
 from sketchbound.dnn.training.checkpoint import load_verified, save_verified
 from sketchbound.seeds import stream_seed
@@ -530,12 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             base = run_table(read_toml(args.config), args.config)
         cfg = config_from_args(args, base).resolved()
         if args.device is not None:
-            try:
-                torch.device(args.device)
-            except RuntimeError:
-                raise ValueError(f"--device must be a torch device such as cpu, cuda or cuda:1; got {args.device!r}") from None
-            if args.device.startswith("cuda") and not torch.cuda.is_available():
-                raise ValueError(f"--device {args.device}: no CUDA device is available")
+            torch_device(p.prog, args.device)
         check_output_path(args.runs_dir, kind="dir", flag="--runs-dir")
     except (ValueError, FileNotFoundError) as e:
         p.error(" ".join(str(e).split()))
