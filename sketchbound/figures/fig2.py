@@ -18,8 +18,11 @@ The histogram is over the subset: the scores before pruning of all its weights, 
 hard-threshold mask and of those kept by the randomized mask (same horizontal axis, log10 score).
 
 CSV ``fig2.csv``: one row per subset weight: ``index`` (flat position among all prunable weights),
-``layer``, ``score`` (before pruning), ``log10_score`` (what is drawn), ``kept_synflow``,
-``kept_synflow_randomized``.
+``layer``, ``score`` (before pruning), ``log10_score`` (drawn on the left), ``kept_synflow``,
+``kept_synflow_randomized``, ``final_score`` (the threshold run's final-round SynFlow score),
+``log10_final_score`` (drawn on the right), ``final_score_randomized_run`` (the randomized run's
+final-round score). The JSON adds the overlap of the two masks over *all* weights (kept by both,
+only by the threshold, only by the randomized mask).
 """
 from __future__ import annotations
 
@@ -71,13 +74,14 @@ def compute(args) -> tuple[pd.DataFrame, dict]:
     t = time.perf_counter()
     before = compute_scores("synflow", model, src, density=1.0, rounds=1, generator=seed)
     timings["scores_before_s"] = seconds(t)
-    masks = {}
+    masks, final = {}, {}
     for mode in ("global", "randomized"):
         t = time.perf_counter()
         with elapsed(f"SynFlow ({mode} mask), {cfg['rounds']} rounds", enabled=not args.quick):
             sc = compute_scores("synflow", model, src, density=cfg["density"], rounds=cfg["rounds"], mode=mode,
                                 generator=seed)
         masks[mode] = make_mask(sc, cfg["density"], mode, rng=seed)
+        final[mode] = sc
         timings[f"synflow_{mode}_s"] = seconds(t)
     rng = np.random.default_rng(seed + 2)
     if cfg["subset"] > d:
@@ -85,17 +89,23 @@ def compute(args) -> tuple[pd.DataFrame, dict]:
     idx = np.sort(rng.choice(d, cfg["subset"], replace=False))
     layer_of = np.repeat(np.arange(len(names)), sizes)[idx]
     score = _flat(before, names)[idx]
-    kept_g = _flat(masks["global"], names)[idx] != 0
-    kept_r = _flat(masks["randomized"], names)[idx] != 0
+    all_g = _flat(masks["global"], names) != 0
+    all_r = _flat(masks["randomized"], names) != 0
+    kept_g, kept_r = all_g[idx], all_r[idx]
+    fin_g = _flat(final["global"], names)[idx]
+    fin_r = _flat(final["randomized"], names)[idx]
     with np.errstate(divide="ignore"):
-        log10 = np.log10(score)
+        log10, log10_fin = np.log10(score), np.log10(fin_g)
     df = pd.DataFrame(dict(index=idx, layer=[names[i] for i in layer_of], score=score, log10_score=log10,
-                           kept_synflow=kept_g.astype(int), kept_synflow_randomized=kept_r.astype(int)))
+                           kept_synflow=kept_g.astype(int), kept_synflow_randomized=kept_r.astype(int),
+                           final_score=fin_g, log10_final_score=log10_fin, final_score_randomized_run=fin_r))
+    overlap = {"kept_by_both": int((all_g & all_r).sum()), "only_threshold": int((all_g & ~all_r).sum()),
+               "only_randomized": int((~all_g & all_r).sum()), "neither": int((~all_g & ~all_r).sum())}
     meta = dict(figure="2", seed=seed, quick=bool(args.quick), settings=cfg, device=str(device), d=d,
                 model=f"VGG-19 (BatchNorm, CIFAR style, width {cfg['width']})",
                 input="data-free all-ones input of shape 1x32x32 (Fashion-MNIST 28x28 padded to 32x32)",
                 kept_total={m: kept_count(v) for m, v in masks.items()}, timings=timings,
-                zero_scores_in_subset=int((score <= 0).sum()), wall_s=seconds(t0))
+                zero_scores_in_subset=int((score <= 0).sum()), overlap_all_weights=overlap, wall_s=seconds(t0))
     return df, meta
 
 
@@ -105,35 +115,48 @@ def caption(meta: dict) -> str:
             f"{meta['seed']}; data-free SynFlow (all-ones input 1×{c['image_size']}×{c['image_size']}: "
             f"Fashion-MNIST's shape, CIFAR-10 not available here), {c['rounds']} rounds, density {c['density']:.0%}. "
             f"Histogram of the SynFlow scores before pruning (dense network at init) of {c['subset']:,} weights drawn "
-            f"uniformly (seed {meta['seed'] + 2}), and of those among them kept by each mask.")
+            f"uniformly (seed {meta['seed'] + 2}), and of those among them kept by each mask (left); right: the same "
+            f"subset on the scores of the threshold run's final SynFlow round (round {c['rounds']}), split by which mask keeps them. "
+            f"Over all weights: kept by both {meta['overlap_all_weights']['kept_by_both']:,}, only by the threshold "
+            f"{meta['overlap_all_weights']['only_threshold']:,}, only by the randomized mask "
+            f"{meta['overlap_all_weights']['only_randomized']:,}.")
 
 
 def plot(df: pd.DataFrame, title: str = ""):
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    x = df["log10_score"].to_numpy()
-    finite = np.isfinite(x)
-    bins = np.linspace(x[finite].min(), x[finite].max(), 41)
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    groups = [("all", np.ones(len(df), bool), "all weights of the subset"),
-              ("synflow", df["kept_synflow"].to_numpy() == 1, "kept by SynFlow (hard threshold)"),
-              ("synflow_randomized", df["kept_synflow_randomized"].to_numpy() == 1, "kept by SynFlow + randomized mask")]
-    for key, sel, label in groups:
-        v = x[sel & finite]
-        kw = dict(color=COLORS[key], label=f"{label} (n = {sel.sum()})")
-        if key == "all":
-            ax.hist(v, bins=bins, alpha=0.35, **kw)
-        else:
-            ax.hist(v, bins=bins, histtype="step", lw=2, **kw)
-    ax.set_xlabel("log₁₀ SynFlow score before pruning")
-    ax.set_ylabel("number of weights")
-    ax.set_yscale("log")
-    ax.legend(loc="upper left")
-    if (~finite).any():
-        ax.text(0.99, 0.97, f"{(~finite).sum()} weights with score 0 not shown", transform=ax.transAxes,
-                ha="right", va="top", fontsize=7)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    g = df["kept_synflow"].to_numpy() == 1
+    r = df["kept_synflow_randomized"].to_numpy() == 1
+    panels = [
+        (axes[0], "log10_score", "log₁₀ SynFlow score before pruning (dense network at init)",
+         [("all", np.ones(len(df), bool), "all weights of the subset"),
+          ("synflow", g, "kept by SynFlow (hard threshold)"),
+          ("synflow_randomized", r, "kept by SynFlow + randomized mask")]),
+        (axes[1], "log10_final_score", "log₁₀ score in the threshold run's final SynFlow round",
+         [("all", g & r, "kept by both"), ("synflow", g & ~r, "only by the threshold"),
+          ("synflow_randomized", ~g & r, "only by the randomized mask")]),
+    ]
+    for ax, col, xlabel, groups in panels:
+        x = df[col].to_numpy()
+        finite = np.isfinite(x)
+        bins = np.linspace(x[finite].min(), x[finite].max(), 41)
+        for key, sel, label in groups:
+            v = x[sel & finite]
+            kw = dict(color=COLORS[key], label=f"{label} (n = {sel.sum()})")
+            if key == "all":
+                ax.hist(v, bins=bins, alpha=0.35, **kw)
+            else:
+                ax.hist(v, bins=bins, histtype="step", lw=2, **kw)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("number of weights")
+        ax.set_yscale("log")
+        ax.legend(loc="upper left", fontsize=7)
+        if (~finite).any():
+            ax.text(0.99, 0.97, f"{(~finite).sum()} weights with score 0 not shown", transform=ax.transAxes,
+                    ha="right", va="top", fontsize=7)
     if title:
-        ax.set_title(title, fontsize=8, wrap=True)
+        fig.suptitle(title, fontsize=8, wrap=True)
     fig.tight_layout()
     return fig
 
