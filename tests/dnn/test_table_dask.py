@@ -21,6 +21,7 @@ from sketchbound.dnn.experiments import cluster as DC  # noqa: E402
 from sketchbound.dnn.experiments import run as R  # noqa: E402
 from sketchbound.dnn.experiments import table as T  # noqa: E402
 from sketchbound.dnn.experiments.config import RunConfig, to_toml  # noqa: E402
+from sketchbound.dnn.training.checkpoint import load_verified  # noqa: E402
 
 
 def _write_cifar10(root: Path, n: int) -> None:
@@ -130,7 +131,9 @@ def test_killed_worker_loses_at_most_the_epoch_in_progress(tmp_path, client, one
         assert _done_lines(c, runs) == 1  # every run finished exactly once
         assert json.loads((c.run_dir(runs) / "result.json").read_text())["accuracy"] is not None
         assert not list(c.run_dir(runs).glob("*.tmp")) and not (c.run_dir(runs) / "lock").exists()
-        assert torch.load(c.run_dir(runs) / "checkpoint.pt", weights_only=False)["epoch"] == 6  # whole files
+        st, _ = load_verified(c.run_dir(runs) / "checkpoint.pt",  # whole files: the digest verifies
+                              identity={"kind": "checkpoint", "name": c.run_name(), "seed": c.seed})
+        assert st["epoch"] == 6
     # resuming is bit-identical: the killed run has the accuracy of an uninterrupted serial run
     ref = R.run_configs([killed], tmp_path / "ref", device="cpu", progress=False)[0]
     assert ref["accuracy"] == res["accuracy"]
