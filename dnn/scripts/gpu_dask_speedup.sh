@@ -16,5 +16,12 @@ if ! python3 -c "import distributed" 2>/dev/null; then
   done
   echo "installing from .whl: ${need[*]}" >&2
   python3 -m pip install -q --no-index --no-deps --find-links .whl "${need[@]}"
+  if ! python3 -c "import distributed, dask.distributed" 2>/dev/null; then
+    # an installed dependency is too old for distributed: bring all of them to the carried versions
+    echo "import distributed still fails: installing every carried wheel" >&2
+    python3 -m pip install -q --no-index --no-deps --upgrade --find-links .whl dask distributed tornado zict tblib \
+      partd locket toolz cloudpickle sortedcontainers pyyaml msgpack psutil jinja2 markupsafe click fsspec packaging
+  fi
 fi
+python3 -c "import dask, distributed; print('dask', dask.__version__, 'distributed', distributed.__version__)" >&2
 python3 dnn/scripts/gpu_dask_speedup.py --out "$OUT" "$@" 2> "$OUT/dask_speedup_stderr.log"
