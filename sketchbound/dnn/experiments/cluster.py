@@ -104,7 +104,7 @@ def train_group(configs: list, runs_dir: str, device: str | None = None, command
     return [r is not None for r in res]
 
 
-def _has_gpu_workers(client, wait_s: float = 60) -> bool:
+def _has_gpu_workers(client, wait_s: float = 600) -> bool:
     info = client.scheduler_info().get("workers", {})
     if not info:
         client.wait_for_workers(1, timeout=wait_s)
@@ -153,3 +153,5 @@ def run_table(configs: Sequence, runs_dir, *, workers: int | None = None, schedu
         except KilledWorker as e:
             die(prog, f"a task killed its worker again and again ({e}); finished runs and checkpoints are kept: "
                       "the same command resumes", code=1)
+        except TimeoutError:
+            die(prog, f"no Dask worker joined {scheduler or 'the local cluster'} within 10 minutes", code=1)
