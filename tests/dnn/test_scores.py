@@ -28,24 +28,33 @@ def _kwargs(method):
     return {"synflow": {"density": 0.1, "rounds": 4}, "prospr": {"inner_steps": 2}}.get(method, {})
 
 
+_DEFAULT_MODELS = ("lenet300100", "vgg11", "resnet20", "resnet18")  # the rest: -m slow (keeps the default run short)
+
+
 @pytest.fixture(scope="module")
 def all_scores():
-    out = {}
-    for name in MODEL_NAMES:
-        net = get_model(name, C, K, SIZE, width=0.125, seed=0)
-        for method in METHODS:
+    nets, cache = {}, {}
+
+    def get(name, method):
+        if (name, method) not in cache:
+            if name not in nets:
+                nets[name] = get_model(name, C, K, SIZE, width=0.125, seed=0)
+            net = nets[name]
             before = {n: p.detach().clone() for n, p in net.state_dict().items()}
             sc = compute_scores(method, net, _source(method), generator=0, **_kwargs(method))
             after = net.state_dict()
             assert all(torch.equal(before[n], after[n]) for n in before), f"{method} modified the model"
-            out[name, method] = (net, sc)
-    return out
+            cache[name, method] = (net, sc)
+        return cache[name, method]
+
+    return get
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", [n if n in _DEFAULT_MODELS else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in MODEL_NAMES])
 @pytest.mark.parametrize("method", METHODS)
 def test_every_model_method_mode(all_scores, name, method):
-    net, sc = all_scores[name, method]
+    net, sc = all_scores(name, method)
     params = prunable_parameters(net)
     assert list(sc) == [n for n, _ in params]
     assert all(sc[n].shape == p.shape and torch.isfinite(sc[n]).all() for n, p in params)
@@ -168,7 +177,7 @@ def _labelled(n_classes=K, batch=12):
 
 
 def test_grasp_variants_same_seed_same_scores_and_differ():
-    net = get_model("resnet20", C, K, SIZE, width=0.25, seed=0)
+    net = get_model("resnet20", C, K, SIZE, width=0.125, seed=0)
     out = {}
     for variant in ("synflow", "original"):
         a = grasp_scores(net, _labelled(), variant=variant, samples_per_class=4, generator=3)
@@ -184,14 +193,14 @@ def test_grasp_variants_same_seed_same_scores_and_differ():
 def test_grasp_original_is_reinit_plus_train_mode_plus_class_sorted_halves():
     """variant='original' = the synflow-variant computation in train mode on a copy whose Linear layers were
     Xavier-re-initialised from the generator, on the class-sorted halves of spc examples per class."""
-    net = get_model("resnet20", C, K, SIZE, width=0.25, seed=0)
+    net = get_model("resnet20", C, K, SIZE, width=0.125, seed=0)
     before = {n: p.detach().clone() for n, p in net.state_dict().items()}
     g = torch.Generator().manual_seed(0)
     x = torch.randn(12, C, SIZE, SIZE, generator=g)
     y = torch.tensor([2, 0, 2, 1, 0, 2, 1, 0, 1, 2, 0, 1])
     sc = grasp_scores(net, (x, y), variant="original", samples_per_class=2, generator=5)
     assert all(torch.equal(before[n], p) for n, p in net.state_dict().items())  # the model is untouched
-    twin = get_model("resnet20", C, K, SIZE, width=0.25, seed=0)
+    twin = get_model("resnet20", C, K, SIZE, width=0.125, seed=0)
     gen = torch.Generator().manual_seed(5)
     with torch.no_grad():
         for mod in twin.modules():
@@ -206,7 +215,7 @@ def test_grasp_original_is_reinit_plus_train_mode_plus_class_sorted_halves():
 
 
 def test_grasp_original_needs_labels_and_every_class():
-    net = get_model("resnet20", C, K, SIZE, width=0.25, seed=0)
+    net = get_model("resnet20", C, K, SIZE, width=0.125, seed=0)
     x = torch.randn(6, C, SIZE, SIZE)
     with pytest.raises(ValueError, match="labelled batches"):
         grasp_scores(net, x, variant="original")
@@ -217,7 +226,7 @@ def test_grasp_original_needs_labels_and_every_class():
 
 
 def test_prospr_same_seed_same_scores_bitwise_and_does_not_touch_global_state():
-    net = get_model("resnet20", C, K, SIZE, width=0.25, seed=0)
+    net = get_model("resnet20", C, K, SIZE, width=0.125, seed=0)
     a = prospr_scores(net, _labelled(), inner_steps=3, generator=7)
     torch.rand(5)  # the global RNG is not used
     flags = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
@@ -249,7 +258,7 @@ def test_paired_runs_share_scores(tmp_path):
     for method in ("prospr",):  # the method of issue 13's report (150–11,630 weights apart on the GPU)
         for mask in ("global", "randomized"):
             cfg = RunConfig(model="resnet20", dataset="fashion-mnist", method=method, inputs="real", mask=mask,
-                            density=0.1, width=0.25, prune_batch_size=16, pad_to=8, seed=4, min_per_layer=0)
+                            density=0.1, width=0.125, prune_batch_size=16, pad_to=8, seed=4, min_per_layer=0)
             out = compute_mask(cfg, build_model(cfg, data, torch.device("cpu")), data, torch.device("cpu"),
                                log=lambda msg: None)
             counts[method, mask] = {n: int(m.sum()) for n, m in out["masks"].items()}
