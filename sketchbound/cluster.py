@@ -195,16 +195,6 @@ def run_jobs(jobs, client, *, alpha: float = 0.01, progress=None, **kw) -> list:
     each = alpha / len(jobs) if len(jobs) > 1 else alpha
     results = run_checks([(c, sc, dict(kw, alpha=each)) for c, sc in jobs], client,
                          progress=progress if progress is not None else False)
-    return _withhold(results)
+    from .montecarlo import withhold_dependents  # noqa: PLC0415
 
-
-def _withhold(results: list) -> list:
-    """The last pass of :func:`sketchbound.montecarlo.run_jobs` (kept equal to it by tests/test_cluster.py)."""
-    violated = {r.claim for r in results if r.verdict == "violated"}
-    for r in results:
-        bad = [d for d in r.depends_on if d in violated]
-        if bad and r.verdict != "inconclusive":
-            r.chain = list(r.chain) + [f"WITHHELD: this verdict leans on {', '.join(bad)}, violated in this run"]
-            r.note += f"; verdict withheld: it leans on {', '.join(bad)}, which this run found violated"
-            r.verdict = "inconclusive"
-    return results
+    return withhold_dependents(results)  # the last pass of montecarlo.run_jobs, the same function
