@@ -76,7 +76,7 @@ def imp(model: nn.Module, data: TensorDataset, schedule: Schedule, *, density: f
         rewind_step: int, densities: Sequence[float] | None = None, seed: int = 0, prune_fraction: float = 0.2,
         data_mode: str = "real", mask_mode: str = "global", level_schedule: Schedule | None = None,
         log: Callable[[str], None] | None = None, keep_masks: bool = False, level_progress: bool = False,
-        **trainer_kw) -> IMPResult:
+        min_per_layer: int = 1, keep_rule: str = "exact", **trainer_kw) -> IMPResult:
     """Find an IMP mask of ``density`` for ``model`` (modified in place: it ends at θ_k ⊙ mask).
 
     Parameters
@@ -92,6 +92,8 @@ def imp(model: nn.Module, data: TensorDataset, schedule: Schedule, *, density: f
     mask_mode : ``"global"`` (magnitude threshold, as published) or ``"randomized"`` (§7's mask
         randomization applied at every level) — any mode of :func:`~sketchbound.dnn.pruning.masks.make_mask`.
     keep_masks : also return every level's (boolean, CPU) mask in ``level_masks``.
+    min_per_layer, keep_rule : passed to :func:`~sketchbound.dnn.pruning.masks.make_mask` at every level; what
+        the guard did at each level is recorded in ``levels[i]["mask_info"]``.
     level_progress : a tqdm bar over the levels.
     trainer_kw : passed to :class:`~sketchbound.dnn.training.ConcurrentTrainer` (device, augment, progress, ...).
 
@@ -141,12 +143,13 @@ def imp(model: nn.Module, data: TensorDataset, schedule: Schedule, *, density: f
         t0 = time.perf_counter()
         scores = compute_scores("imp", model, None, mask=masks)
         rng = int(torch.randint(0, 2**62, (1,), generator=gen))
-        masks = make_mask(scores, d, mask_mode, rng=rng)
+        info: dict = {}
+        masks = make_mask(scores, d, mask_mode, rng=rng, min_per_layer=min_per_layer, keep_rule=keep_rule, info=info)
         masks = {n: (m != 0).to(torch.float32).cpu() for n, m in masks.items()}
         if keep_masks:
             level_masks.append({n: m.bool() for n, m in masks.items()})
         model.load_state_dict(rewind_state)
-        rec = {"level": lvl, "density": d, "kept": kept_count(masks), "test_accuracy": None}
+        rec = {"level": lvl, "density": d, "kept": kept_count(masks), "test_accuracy": None, "mask_info": info}
         if lvl < len(densities):
             res, tr = _train_level(model, masks, data, sched, seed, rewind_step, None, trainer_kw, f"imp-L{lvl}")
             model = tr.models[0]

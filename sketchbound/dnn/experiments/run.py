@@ -262,7 +262,8 @@ def compute_mask(cfg: RunConfig, model: torch.nn.Module, data: TensorDataset, de
         from sketchbound.dnn.experiments.imp import imp  # noqa: PLC0415
         res = imp(model, data, cfg.schedule(), density=cfg.density, rewind_step=cfg.imp_rewind, seed=cfg.seed,
                   prune_fraction=cfg.prune_fraction, data_mode=cfg.imp_data, mask_mode=cfg.mask,
-                  level_schedule=cfg.imp_schedule(), log=log, device=device, progress=progress)
+                  level_schedule=cfg.imp_schedule(), log=log, device=device, progress=progress,
+                  min_per_layer=cfg.min_per_layer, keep_rule=cfg.keep_rule)
         out.update(masks=res.masks, start_step=res.rewind_step,
                    init_state={k: v.cpu() for k, v in res.rewind_state.items()})
         out["extra"]["imp_levels"] = res.levels
