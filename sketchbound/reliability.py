@@ -19,6 +19,7 @@ import functools
 import json
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 from scipy import stats
@@ -41,17 +42,24 @@ def _scenario(c, scenario):
     return claim_scenario(c, **(NTK_SCENARIO if c.ntk else scenario))
 
 
-def _random_claims():
-    return [c for c in CLAIMS if not c.deterministic]
+def _random_claims(only=None):
+    out = [c for c in CLAIMS if not c.deterministic]
+    if only:
+        unknown = set(only) - {c.id for c in out}
+        if unknown:
+            raise ValueError(f"--claims: unknown or deterministic claim(s) {', '.join(sorted(unknown))}; "
+                             f"random claims: {', '.join(c.id for c in out)}")
+        out = [c for c in out if c.id in only]
+    return out
 
 
 def study(seeds: int = 200, alpha: float = 0.01, scenario: dict | None = None, progress: bool = True,
-          client=None, estimator: str = "auto") -> pd.DataFrame:
+          client=None, estimator: str = "auto", only=None) -> pd.DataFrame:
     """One row per (claim, seed); ``client`` (:func:`sketchbound.cluster.client_for`) spreads the checks
     over a Dask cluster with identical rows (each check draws only from its own seed)."""
     scenario = dict(SCENARIO if scenario is None else scenario)
     calls = [(c, sc, dict(seed=1000 + sd, alpha=alpha, estimator=estimator))
-             for c, sc in ((c, _scenario(c, scenario)) for c in _random_claims()) for sd in range(seeds)]
+             for c, sc in ((c, _scenario(c, scenario)) for c in _random_claims(only)) for sd in range(seeds)]
     results = run_checks(calls, client, progress=progress)
     return pd.DataFrame([dict(claim=c.id, seed=kw["seed"], verdict=r.verdict, estimator=r.estimator,
                               exact_vs_bound=r.exact_vs_bound, trials=r.trials)
@@ -63,12 +71,12 @@ def _scaled_exact(claim, factor, inst, sc):
 
 
 def power(seeds: int = 40, factor: float = 0.99, alpha: float = 0.01, scenario: dict | None = None,
-          estimators=POWER_ESTIMATORS, progress: bool = True, client=None) -> pd.DataFrame:
+          estimators=POWER_ESTIMATORS, progress: bool = True, client=None, only=None) -> pd.DataFrame:
     """One row per (bound claim, estimator, seed), the bound replaced by ``factor × exact``."""
     if not (0 < factor < 1):
         raise ValueError(f"factor must be in (0, 1) (a bound below the truth), got {factor!r}")
     scenario = dict(SCENARIO if scenario is None else scenario)
-    claims = [c for c in _random_claims() if c.relation == "<=" and c.exact is not None]
+    claims = [c for c in _random_claims(only) if c.relation == "<=" and c.exact is not None]
     calls = [(c, _scenario(c, scenario), dict(seed=5000 + sd, alpha=alpha, estimator=est,
                                               bound_override=functools.partial(_scaled_exact, c, factor)))
              for c in claims for est in estimators for sd in range(seeds)]
@@ -115,22 +123,49 @@ def main(argv=None) -> int:
     ap.add_argument("--alpha", type=arg_type("alpha", float, lambda x: 0 < x < 1, "a number in (0, 1)"), default=0.01)
     ap.add_argument("--out", default="validation/reliability",
                     help="writes OUT.csv, OUT.json, OUT_raw.csv, OUT_power.csv, OUT_power_raw.csv")
+    ap.add_argument("--claims", type=arg_type("claims", str, lambda x: bool(x), "claim ids separated by commas", many=True),
+                    help="only these claims (default: every random claim)")
+    ap.add_argument("--power-estimators", type=arg_type("power-estimators", str, lambda x: x in POWER_ESTIMATORS,
+                                                        f"{' or '.join(POWER_ESTIMATORS)}, comma-separated", many=True),
+                    default=list(POWER_ESTIMATORS), help="estimators of the power study (default: auto,plain)")
+    ap.add_argument("--update", action="store_true",
+                    help="replace only the rows of the claims (and power estimators) run now in existing OUT files, "
+                         "keep the others (e.g. after a change to one estimator); the commands are recorded")
     ap.add_argument("--no-progress", action="store_true")
     add_cluster_arguments(ap, what="checks")
     a = ap.parse_args(argv)
     with cli_errors(PROG):
         check_output_path(a.out + ".json", flag="--out")
+        _random_claims(a.claims)
+        if a.update and not Path(a.out + "_raw.csv").is_file():
+            raise ValueError(f"--update: no earlier study at {a.out}_raw.csv")
+    command = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])
     t0 = time.time()
     with client_for(a.workers, a.scheduler, prog=PROG) as client:
-        df = study(a.seeds, a.alpha, client=client, progress=not a.no_progress)
+        df = study(a.seeds, a.alpha, client=client, progress=not a.no_progress, only=a.claims)
         t1 = time.time()
-        pw = (power(a.power_seeds, a.power_factor, a.alpha, client=client, progress=not a.no_progress)
-              if a.power_seeds else None)
+        pw = (power(a.power_seeds, a.power_factor, a.alpha, client=client, progress=not a.no_progress,
+                    estimators=tuple(a.power_estimators), only=a.claims) if a.power_seeds else None)
+    meta = dict(command=command, scenario=SCENARIO, ntk_scenario=NTK_SCENARIO, seconds=round(t1 - t0, 1),
+                power_seconds=round(time.time() - t1, 1), power_factor=a.power_factor)
+    if a.update:
+        old = json.loads(Path(a.out + ".json").read_text()).get("meta", {})
+        ran = set(df.claim)
+        df = pd.concat([pd.read_csv(a.out + "_raw.csv", dtype={"claim": str}).query("claim not in @ran"), df], ignore_index=True)
+        if pw is not None and Path(a.out + "_power_raw.csv").is_file():
+            keys = set(zip(pw.claim, pw.requested))
+            opw = pd.read_csv(a.out + "_power_raw.csv", dtype={"claim": str})
+            keep = [(c, r) not in keys for c, r in zip(opw.claim, opw.requested)]
+            pw = pd.concat([opw[keep], pw], ignore_index=True)
+        order = {c.id: i for i, c in enumerate(CLAIMS)}
+        df = df.sort_values("claim", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+        if pw is not None:
+            pw = pw.sort_values("claim", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+        meta = dict(old, updates=old.get("updates", []) + [dict(command=command, claims=sorted(ran),
+                                                                 seconds=meta["seconds"],
+                                                                 power_seconds=meta["power_seconds"])])
     summ = summarise(df, a.alpha)
     psumm = summarise_power(pw, a.power_factor) if pw is not None else None
-    meta = dict(command=f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:]),
-                scenario=SCENARIO, ntk_scenario=NTK_SCENARIO, seconds=round(t1 - t0, 1),
-                power_seconds=round(time.time() - t1, 1), power_factor=a.power_factor)
     atomic_write(a.out + "_raw.csv", df.to_csv(index=False))
     atomic_write(a.out + ".csv", summ.to_csv(index=False))
     if psumm is not None:

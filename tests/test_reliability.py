@@ -41,3 +41,19 @@ def test_study_and_power_tables(monkeypatch):
     assert set(ps.estimator) == {"rao-blackwell"} and (ps.power == 1.0).all() and (ps.seeds == 3).all()
     with pytest.raises(ValueError, match="factor"):
         R.power(1, 1.5)
+
+
+def test_update_replaces_only_the_rows_run_now(tmp_path, monkeypatch):
+    monkeypatch.setattr(R, "CLAIMS", [get_claim("4.4"), get_claim("4.5")])
+    out = str(tmp_path / "rel")
+    assert _main("--seeds", "2", "--power-seeds", "1", "--out", out, "--no-progress")[0] == 0
+    before = R.pd.read_csv(out + "_raw.csv", dtype={"claim": str})
+    assert _main("--claims", "4.5", "--seeds", "3", "--power-seeds", "0", "--update", "--out", out, "--no-progress")[0] == 0
+    after = R.pd.read_csv(out + "_raw.csv", dtype={"claim": str})
+    assert (after.claim == "4.5").sum() == 3 and (after.claim == "4.4").sum() == 2
+    R.pd.testing.assert_frame_equal(after[after.claim == "4.4"].reset_index(drop=True),
+                                    before[before.claim == "4.4"].reset_index(drop=True))
+    meta = R.json.loads(open(out + ".json").read())["meta"]
+    assert "--update" in meta["updates"][0]["command"] and meta["updates"][0]["claims"] == ["4.5"]
+    rc, err = _main("--claims", "9.9", "--out", out)
+    assert rc == 2 and "--claims" in err
