@@ -69,6 +69,8 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default="/tmp/dask_speedup", help="scratch runs folders (wiped first)")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     ap.add_argument("--cpu-smoke", action="store_true", help="no GPU: CPU workers instead (checks the script only)")
+    ap.add_argument("--inprocess-baseline", action="store_true",
+                    help="also time the same slice in this process on one GPU without Dask (today's default path)")
     a = ap.parse_args(argv)
 
     import dask
@@ -89,6 +91,14 @@ def main(argv=None) -> int:
     shutil.rmtree(work, ignore_errors=True)
     one = phase(1, cfgs, work / "gpu1", a.concurrent)
     many = phase(n, cfgs, work / f"gpu{n}", a.concurrent)
+    inproc = None
+    if a.inprocess_baseline:
+        from sketchbound.dnn.experiments.run import run_configs
+        t0 = time.perf_counter()
+        run_configs(cfgs, work / "inprocess", device="cuda" if torch.cuda.is_available() else "cpu",
+                    concurrent=a.concurrent, progress=False)
+        inproc = {"table_s": round(time.perf_counter() - t0, 2)}
+        inproc["speedup_n_dask_over_inprocess"] = round(inproc["table_s"] / many["table_s"], 3)
 
     from sketchbound.dnn.experiments.run import load_result
     acc1 = [load_result(c, work / "gpu1") for c in cfgs]
@@ -104,7 +114,7 @@ def main(argv=None) -> int:
         "speedup_table": round(one["table_s"] / many["table_s"], 3),
         "speedup_total": round(one["total_s"] / many["total_s"], 3),
         "efficiency": round(one["table_s"] / many["table_s"] / n, 3),
-        "one_gpu": one, "n_gpu": many, "finished": {"1": finished[0], str(n): finished[1], "expected": len(cfgs)},
+        "one_gpu": one, "n_gpu": many, "inprocess_one_gpu": inproc, "finished": {"1": finished[0], str(n): finished[1], "expected": len(cfgs)},
         "max_abs_accuracy_diff_1_vs_n": max(diffs) if diffs else None,
         "identical_accuracies": bool(diffs) and max(diffs) == 0.0,
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu", "torch": torch.__version__, "dask": dask.__version__,
