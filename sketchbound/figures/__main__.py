@@ -47,7 +47,10 @@ def _unit(v):
 
 
 def _units(v):
-    return [_unit(x) for x in str(v).split(",") if x.strip()]
+    out = [_unit(x) for x in str(v).split(",") if x.strip()]
+    if not out:
+        raise argparse.ArgumentTypeError(f"expected densities in (0, 1) separated by commas, got {v!r}")
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from sketchbound._cli import arg_type
 from sketchbound.dnn.experiments.config import OneLineParser
 from sketchbound.dnn.data import TensorDataset
 from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob
@@ -120,7 +121,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--image-size", type=int, default=32, help="side of the synthetic images (default 32, CIFAR)")
     p.add_argument("--channels", type=int, default=3, help="image channels (default 3)")
     p.add_argument("--classes", type=int, default=10, help="number of classes (default 10)")
-    p.add_argument("--width", type=float, default=1.0, help="width multiplier of the model (default 1.0)")
+    p.add_argument("--width", type=arg_type("width", float, lambda x: 0 < x < 1e6, "a positive finite number"), default=1.0, help="width multiplier of the model (default 1.0)")
     p.add_argument("--density", type=float, default=0.1, help="density of the random masks, in (0, 1] (default 0.1)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--no-graphs", action="store_true", help="concurrent trainer without CUDA graphs")

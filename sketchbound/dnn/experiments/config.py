@@ -347,7 +347,7 @@ def _base_type(tp):
 
 def _parse_optional(typ):
     def conv(s: str):
-        if s.lower() in ("none", "null", "default", ""):
+        if s.lower() in ("none", "null", "default"):
             return None
         return typ(s)
     conv.__name__ = typ.__name__
