@@ -47,8 +47,11 @@ def test_binary_masks_keep_exactly_round_density_d(sizes, density, seed, tie, mo
     counts = keep_counts(sc, density, scope, min_per_layer=floor)
     assert {n: int(v.sum()) for n, v in m.items()} == counts
     if scope == "layerwise":
+        # largest remainders put every layer within 1 of density·n_l; the floor lifts a layer by at most
+        # `floor` and takes those weights from the others, at most floor·L in all (sizes [1, 1, 35] at
+        # density 0.17: the two 1-weight layers keep 1 each, the big one 4 instead of 6.02)
         for n, v in m.items():
-            assert abs(counts[n] - density * v.numel()) <= 1 + floor
+            assert abs(counts[n] - density * v.numel()) <= 1 + floor * len(sizes)
 
 
 def test_global_threshold_keeps_the_top_and_ties_are_exact():
