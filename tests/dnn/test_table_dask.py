@@ -2,7 +2,6 @@
 epoch in progress (no run finished twice, none half-written), per-run-directory locks."""
 import json
 import os
-import pickle
 import signal
 import socket
 import subprocess
@@ -11,7 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -22,18 +20,7 @@ from sketchbound.dnn.experiments import run as R  # noqa: E402
 from sketchbound.dnn.experiments import table as T  # noqa: E402
 from sketchbound.dnn.experiments.config import RunConfig, to_toml  # noqa: E402
 from sketchbound.dnn.training.checkpoint import load_verified  # noqa: E402
-
-
-def _write_cifar10(root: Path, n: int) -> None:
-    """A tiny learnable CIFAR-10 look-alike (the class shifts the pixel values)."""
-    d = root / "cifar-10-batches-py"
-    d.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        y = rng.integers(0, 10, n)
-        x = (rng.integers(0, 100, (n, 3072)) + 15 * y[:, None]).astype(np.uint8)
-        with open(d / name, "wb") as f:
-            pickle.dump({b"batch_label": b"s", b"labels": y.tolist(), b"data": x, b"filenames": [b"f"] * n}, f)
+from test_runner import _write_cifar10  # noqa: E402  (tests/dnn is on sys.path; one toy-data writer)
 
 
 def _table(tmp_path, root, *, epochs=1, subset=96, seeds=(0, 1), name="toy", variants=2) -> Path:
