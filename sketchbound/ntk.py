@@ -56,12 +56,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .probabilities import optimal_probabilities
 from .sampling import as_generator, check_size
 from .theory import lemma_4_3_exact
 
 __all__ = ["MLPRun", "param_count", "init_mlp", "mlp_forward", "mlp_jacobian", "make_batch", "train_mlp",
-           "estimate_constants", "theorem_6_2_chain", "theorem_6_2_bound", "CHAIN_STEPS", "mlp_run", "mask_probabilities"]
+           "estimate_constants", "theorem_6_2_chain", "theorem_6_2_bound", "CHAIN_STEPS", "mlp_run"]
 
 CHAIN_STEPS = ("exact", "lemma43", "split", "theta", "l1_l2", "g4", "fj0", "k2", "k_a", "final")
 _STEP_TEXT = {
@@ -278,9 +277,3 @@ def mlp_run(*, d_in: int, n: int, width: int, steps: int, seed, lr_factor: float
     X, y = make_batch(n, d_in, g)
     th0 = init_mlp(d_in, width, g)
     return train_mlp(X, y, width, th0, steps, lr_factor)
-
-
-def mask_probabilities(run: MLPRun) -> np.ndarray:
-    """eq. (2) on ``(J(θ₀), θ₀)`` (§6): ``p_k ∝ ||J₀^(k)|| |θ₀ₖ|``."""
-    return optimal_probabilities(run.J0.T, run.theta0)
-

@@ -70,6 +70,7 @@ from sketchbound._io import atomic_write, check_output_path
 from sketchbound.dnn.theory.layers import kept_weight_stats, lemma43_network
 from sketchbound.dnn.theory.ntk_cnn import ntk_cnn_run
 from sketchbound.dnn.models.prunable import prunable_modules
+from sketchbound.probabilities import optimal_probabilities
 from sketchbound.sampling import algorithm1
 from sketchbound.seeds import stream_seed
 
@@ -231,7 +232,7 @@ def ntk_cnn_experiment(channels=(8, 32), densities=(0.1, 0.02), *, n: int = 16, 
                                    loss=run["loss"], jac_norm=run["jac_norm"], jac_lip=run["jac_lip"])
         const = core_ntk.estimate_constants(mlp_like)
         X, Xt = run["Jt"].T, run["J0"].T
-        p = core_ntk.optimal_probabilities(Xt, run["theta0"])
+        p = optimal_probabilities(Xt, run["theta0"])
         d = p.shape[0]
         for dens in densities:
             s = max(1, int(round(dens * d)))
