@@ -208,3 +208,23 @@ def test_tampered_mask_is_detected_and_named(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()  # the run's log echo, then one error line
     assert e.value.code == 2 and "Traceback" not in "\n".join(err)
     assert err[-1].startswith("python -m sketchbound.dnn.run: error:") and "mask.pt" in err[-1] and "delete this file" in err[-1]
+
+
+def test_finished_run_with_missing_data_root_says_so(tmp_path, capsys):
+    """data_root is not in the run identity: a finished run is returned (exit 0) and the note says the
+    data was not read (issue 10, item 8); a batch larger than the data is refused before the mask step."""
+    pytest.importorskip("sketchbound.dnn.models")
+    root = tmp_path / "data"
+    _write_cifar10(root)
+    argv = ["--model", "lenet300100", "--dataset", "cifar10", "--method", "magnitude", "--density", "0.3",
+            "--width", "0.05", "--epochs", "1", "--batch-size", "32", "--train-subset", "64",
+            "--runs-dir", str(tmp_path / "runs"), "--no-progress"]
+    assert R.main(argv + ["--data-root", str(root)]) == 0
+    capsys.readouterr()
+    assert R.main(argv + ["--data-root", str(tmp_path / "nonexistent")]) == 0
+    err = capsys.readouterr().err
+    assert "already finished" in err and "was not read" in err
+    with pytest.raises(SystemExit) as e:
+        R.main(argv[:-4] + ["--batch-size", "1000", "--runs-dir", str(tmp_path / "r2"), "--data-root", str(root)])
+    assert e.value.code == 2 and "batch_size 1000 exceeds" in capsys.readouterr().err
+    assert not list((tmp_path / "r2").glob("*/mask.pt"))  # refused before the mask step

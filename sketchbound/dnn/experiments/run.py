@@ -348,6 +348,8 @@ def prepare_job(cfg: RunConfig, runs_dir, device: torch.device, *, progress: boo
     log = _RunLog(d / "log.txt", echo=echo)
     log(f"start: {command or ' '.join(sys.argv)}")
     data = _data_for(cfg)
+    if cfg.batch_size > len(data):  # before the mask step, which can take a minute
+        raise ValueError(f"batch_size {cfg.batch_size} exceeds the training set size {len(data)} of {cfg.dataset}")
     model = build_model(cfg, data, device)
     mask_file = d / "mask.pt"
     if mask_file.is_file():
@@ -546,6 +548,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         sys.stderr.write(f"{p.prog}: error: {' '.join(str(e).split())}\n")
         raise SystemExit(2) from None
+    if res is not None and cfg.data_root is not None and not Path(cfg.data_root).exists():
+        # data_root is not part of the run's identity: a finished run is returned without reading any data
+        note = (f"note: the run was already finished; --data-root {cfg.data_root} (which does not exist) was not "
+                f"read")
+        sys.stderr.write(f"{note}\n")
+        _RunLog(cfg.run_dir(args.runs_dir) / "log.txt")(note)
     if res is None:
         sys.stderr.write(f"{p.prog}: error: run did not finish\n")
         return 1
