@@ -120,7 +120,8 @@ def main(argv=None) -> int:
                     help="seeds per claim and estimator, power study (default 40; 0 skips it)")
     ap.add_argument("--power-factor", type=arg_type("power-factor", float, lambda x: 0 < x < 1, "a number in (0, 1)"),
                     default=0.99, help="the wrong bound of the power study, as a fraction of the truth (default 0.99)")
-    ap.add_argument("--alpha", type=arg_type("alpha", float, lambda x: 0 < x < 1, "a number in (0, 1)"), default=0.01)
+    ap.add_argument("--alpha", type=arg_type("alpha", float, lambda x: 0 < x < 1, "a number in (0, 1)"), default=0.01,
+                    help="error rate per check the verdicts are built for (default 0.01)")
     ap.add_argument("--out", default="validation/reliability",
                     help="writes OUT.csv, OUT.json, OUT_raw.csv, OUT_power.csv, OUT_power_raw.csv")
     ap.add_argument("--claims", type=arg_type("claims", str, lambda x: bool(x), "claim ids separated by commas", many=True),
@@ -131,7 +132,7 @@ def main(argv=None) -> int:
     ap.add_argument("--update", action="store_true",
                     help="replace only the rows of the claims (and power estimators) run now in existing OUT files, "
                          "keep the others (e.g. after a change to one estimator); the commands are recorded")
-    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_cluster_arguments(ap, what="checks")
     a = ap.parse_args(argv)
     with cli_errors(PROG):

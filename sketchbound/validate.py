@@ -39,6 +39,18 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 _POS_INTS = "positive integers separated by commas"
 
 
+def _search_line(r: dict) -> str:
+    """One readable line per searched claim (``--json`` prints the whole report)."""
+    w = r["worst_scenario"]
+    line = (f"{r['claim']}: {r['violations_found']} of {r['budget']} small scenarios violate; worst {r['score']} = "
+            f"{r['worst_score']:.4g} at d={w.get('d')} n={w.get('n')} s={w.get('s')}")
+    if r.get("smallest_scenario"):
+        s, c = r["smallest_scenario"], r.get("confirmation", {})
+        line += (f"; smallest counterexample d={s.get('d')} n={s.get('n')} s={s.get('s')} (seed {r['smallest_seed']}), "
+                 f"re-checked: {c.get('verdict')}")
+    return line
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog=PROG, description="Check the claims of Bar & Giryes numerically.", epilog=EXIT_CODES,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--alpha", type=arg_type("alpha", float, lambda x: 0 < x < 1, "a number in (0, 1)"), default=0.01, help="false-violation rate of the whole run (default 0.01; Bonferroni across checks)")
     run.add_argument("--precision", type=arg_type("precision", float, lambda x: 0 < x < 1, "a number in (0, 1)"), default=0.02, help="relative precision for equalities (default 0.02)")
     run.add_argument("--exact", action="store_true", help="enumerate every outcome of Algorithm 1 (small d, s)")
-    run.add_argument("--search", action="store_true", help="search small scenarios for the worst measured/bound (prints JSON; not with --save/--plot/--exact)")
+    run.add_argument("--search", action="store_true", help="search small scenarios for the worst measured/bound (one line per claim, JSON with --json; not with --save/--plot/--exact)")
     run.add_argument("--budget", type=pos_int("budget"), default=150, help="scenarios tried by --search")
     add_cluster_arguments(p, what="checks")
     out = p.add_argument_group("output")
@@ -120,7 +132,7 @@ def main(argv=None) -> int:
     if args.search:
         bad = [f for f, v in (("--save", args.save), ("--plot", args.plot), ("--exact", args.exact)) if v not in (None, False)]
         if bad:
-            parser.error(f"{', '.join(bad)} not supported with --search (it prints JSON; use --json to keep it)")
+            parser.error(f"{', '.join(bad)} not supported with --search (it prints its report; --json gives it as JSON)")
     with cli_errors(PROG):
         if args.save is not None:
             check_output_path(args.save, kind="dir", flag="--save")
@@ -136,7 +148,11 @@ def main(argv=None) -> int:
         from .search import search
         with cli_errors(PROG):
             reports = [search(c, budget=args.budget, seed=args.seed, alpha=args.alpha) for c in claims if not c.deterministic]
-        print(json.dumps(reports, indent=2, default=str))
+        if args.json:
+            print(json.dumps(reports, indent=2, default=str))
+        else:
+            for r in reports:
+                print(_search_line(r))
         return EXIT_VIOLATED if any(r.get("violations_found") for r in reports) else EXIT_OK
 
     from tqdm import tqdm

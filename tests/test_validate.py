@@ -236,3 +236,14 @@ def test_cli_process_bad_input_is_one_line_without_traceback():
     r = _cli("--claims-from", "/nonexistent/claims.py", "--all", "--no-progress")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "/nonexistent/claims.py" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_search_prints_a_readable_line_and_json_on_request(capsys):
+    from sketchbound import validate
+    assert validate.main(["--lemma", "4.2", "--search", "--budget", "20"]) == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("4.2: ") and "smallest counterexample d=3" in out[0]
+    assert validate.main(["--lemma", "4.2", "--search", "--budget", "20", "--json"]) == 1
+    import json
+    rep = json.loads(capsys.readouterr().out)
+    assert rep[0]["claim"] == "4.2" and rep[0]["smallest_scenario"]["d"] == 3
