@@ -51,7 +51,6 @@ RUN = ["--model", "lenet300100", "--dataset", "fashion-mnist", "--method", "magn
 @pytest.mark.parametrize("extra,toml,needle", [
     (["--device", "bogus"], None, "--device"),
     (["--seed", str(2**64)], None, "seed"),
-    (["--pad-to", "27"], None, "pad_to"),
     (["--density", "0"], None, "density"),
     (["--runs-dir", "/proc/x"], None, "--runs-dir"),
     ([], "run = 5\n", "'run' must be a table"),
@@ -68,3 +67,11 @@ def test_bad_run_flags_and_files(tmp_path, capsys, extra, toml, needle):
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and len(err) == 1 and needle in err[0], err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing started
+
+
+def test_bad_pad_to_is_one_line(tmp_path, capsys, fmnist_root):
+    """pad_to is checked against the real images, so this case needs the data (skipped without it)."""
+    with pytest.raises(SystemExit) as e:
+        R.main(RUN + ["--runs-dir", str(tmp_path / "runs"), "--pad-to", "27", "--data-root", str(fmnist_root)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and "pad_to" in err[-1] and "Traceback" not in "\n".join(err)

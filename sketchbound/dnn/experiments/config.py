@@ -178,10 +178,6 @@ class RunConfig:
             upd["batch_size"] = 100 if imagenet else 128
         if c.pad_to is None and c.dataset in _SMALL_28 and not c.model.startswith("lenet"):
             upd["pad_to"] = 32
-        native = 28 if c.dataset in _SMALL_28 else 32 if c.dataset in ("cifar10", "cifar100") else None
-        if c.pad_to is not None and native is not None and (c.pad_to < native or (c.pad_to - native) % 2):
-            raise ValueError(f"pad_to must be an int >= image size {native} of {c.dataset} with an even "
-                             f"difference, got {c.pad_to}")
         if c.imp_rewind is None:
             if c.model.startswith("vgg"):
                 k = 1000
