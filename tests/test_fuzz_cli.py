@@ -1,4 +1,5 @@
-"""Every numeric flag of every CLI, given a value that is not a finite number, stops at once with one
+"""Every numeric flag of every CLI, given a value that is not a finite number, every choice flag given a
+value outside its choices, and every output-path flag given an unwritable path, stops at once with one
 line on stderr and exit status 2 (issue 10): never a traceback, a NaN carried into the work, or a hang.
 
 The flags are read from each CLI's own argparse parser, so a flag added later is fuzzed automatically.
@@ -67,6 +68,21 @@ def _parser_of(m):
     raise AssertionError(f"{m.__name__}.main never parsed its arguments")
 
 
+PATH_FLAGS = ("--out", "--save", "--plot", "--runs-dir")
+
+
+def _other_flags(parser: argparse.ArgumentParser):
+    """(flag, bad value) for choice flags (a value outside the choices) and output-path flags (an unwritable path)."""
+    for a in parser._actions:
+        if not a.option_strings or a.nargs == 0 or isinstance(a, argparse._SubParsersAction):
+            continue
+        flag = max(a.option_strings, key=len)
+        if a.choices is not None:
+            yield flag, "zzz-not-a-choice"
+        elif flag in PATH_FLAGS:
+            yield flag, "/proc/sketchbound-fuzz/x.png" if flag == "--plot" else "/proc/sketchbound-fuzz/x"
+
+
 def _cases():
     out = []
     for mod, base in CLIS.items():
@@ -78,6 +94,8 @@ def _cases():
         for flag in _numeric_flags(parser):
             for v in BAD:
                 out.append(pytest.param(mod, base, flag, v, id=f"{mod.split('.')[-1]}{flag}={v or 'empty'}"))
+        for flag, v in _other_flags(parser):
+            out.append(pytest.param(mod, base, flag, v, id=f"{mod.split('.')[-1]}{flag}={v}"))
     return out
 
 
