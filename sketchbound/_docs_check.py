@@ -273,20 +273,12 @@ def _on_alarm(signum, frame):
     raise _Timeout()
 
 
-def run_command(text: str, *, timeout: float = 60.0, cwd: str | Path | None = None) -> dict:
-    """Run one ``[VAR=value ...] python -m MODULE args`` command in this process.
-
-    Returns ``{"exit", "output", "seconds"}``; ``exit`` is ``"timeout"`` or ``"exception"`` when the
-    command did not end by itself (``output`` then ends with the traceback).
-    """
-    argv = shlex.split(text)
-    env = {}
-    while argv and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", argv[0]):
-        k, v = argv.pop(0).split("=", 1)
-        env[k] = v
-    if len(argv) < 3 or argv[0] not in ("python", "python3") or argv[1] != "-m":
-        raise ValueError(f"only `python -m MODULE ...` commands run in-process, got {text!r}")
-    module, args = argv[2], argv[3:]
+def _run_guarded(body, *, timeout: float, cwd, env: dict | None = None, argv: list | None = None) -> dict:
+    """Run ``body()`` in this process with stdout/stderr captured, under a SIGALRM time limit, in ``cwd``,
+    with ``env`` added to the environment and ``sys.argv`` set to ``argv``; everything is restored after.
+    Returns ``{"exit", "output", "seconds"}``: the ``SystemExit`` code (0 when ``body`` returns), or
+    ``"timeout"`` / ``"exception"`` (the traceback then ends ``output``)."""
+    env = env or {}
     buf = io.StringIO()
     old_env = {k: os.environ.get(k) for k in env}
     old_argv, old_cwd = sys.argv[:], os.getcwd()
@@ -300,12 +292,11 @@ def run_command(text: str, *, timeout: float = 60.0, cwd: str | Path | None = No
         os.environ.update(env)
         if cwd is not None:
             os.chdir(cwd)
-        sys.argv = [module, *args]
+        if argv is not None:
+            sys.argv = list(argv)
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
             try:
-                with warnings.catch_warnings():  # "found in sys.modules ... prior to execution": harmless here
-                    warnings.filterwarnings("ignore", message=".*found in sys.modules.*", category=RuntimeWarning)
-                    runpy.run_module(module, run_name="__main__", alter_sys=True)
+                body()
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
                 if not isinstance(e.code, (int, type(None))):
@@ -329,36 +320,33 @@ def run_command(text: str, *, timeout: float = 60.0, cwd: str | Path | None = No
     return {"exit": code, "output": buf.getvalue(), "seconds": round(time.perf_counter() - t0, 2)}
 
 
+def run_command(text: str, *, timeout: float = 60.0, cwd: str | Path | None = None) -> dict:
+    """Run one ``[VAR=value ...] python -m MODULE args`` command in this process.
+
+    Returns ``{"exit", "output", "seconds"}``; ``exit`` is ``"timeout"`` or ``"exception"`` when the
+    command did not end by itself (``output`` then ends with the traceback).
+    """
+    argv = shlex.split(text)
+    env = {}
+    while argv and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", argv[0]):
+        k, v = argv.pop(0).split("=", 1)
+        env[k] = v
+    if len(argv) < 3 or argv[0] not in ("python", "python3") or argv[1] != "-m":
+        raise ValueError(f"only `python -m MODULE ...` commands run in-process, got {text!r}")
+    module, args = argv[2], argv[3:]
+
+    def body():
+        with warnings.catch_warnings():  # "found in sys.modules ... prior to execution": harmless here
+            warnings.filterwarnings("ignore", message=".*found in sys.modules.*", category=RuntimeWarning)
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+    return _run_guarded(body, timeout=timeout, cwd=cwd, env=env, argv=[module, *args])
+
+
 def run_python(code: str, *, timeout: float = 60.0, cwd: str | Path | None = None) -> dict:
     """Run a documented Python program in a fresh namespace in this process (same result dict as
     :func:`run_command`: exit 0, or ``"exception"`` with the traceback in ``output``)."""
-    buf = io.StringIO()
-    old_cwd = os.getcwd()
-    code_exit: int | str = 0
-    t0 = time.perf_counter()
-    use_alarm = hasattr(signal, "SIGALRM") and timeout and timeout > 0
-    if use_alarm:
-        old_handler = signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        if cwd is not None:
-            os.chdir(cwd)
-        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-            try:
-                exec(compile(code, "<README python block>", "exec"), {"__name__": "__main__"})  # noqa: S102
-            except SystemExit as e:
-                code_exit = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-            except _Timeout:
-                code_exit = "timeout"
-            except Exception:  # noqa: BLE001 - reported, not hidden
-                code_exit = "exception"
-                traceback.print_exc(file=buf)
-    finally:
-        if use_alarm:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old_handler)
-        os.chdir(old_cwd)
-    return {"exit": code_exit, "output": buf.getvalue(), "seconds": round(time.perf_counter() - t0, 2)}
+    return _run_guarded(lambda: exec(compile(code, "<README python block>", "exec"), {"__name__": "__main__"}),  # noqa: S102
+                        timeout=timeout, cwd=cwd)
 
 
 def scratch_dir(root: Path = ROOT) -> Path:
