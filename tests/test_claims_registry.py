@@ -1,17 +1,14 @@
 """Claims of your own: register one without touching the engine, load one from a file, and refuse a
 malformed one with a message naming the file and the problem."""
-import contextlib
-import io
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from sketchbound import claims as registry
-from sketchbound import validate
 from sketchbound.claims import Claim, check_claim, get_claim, load_claims, register, unregister
 from sketchbound.montecarlo import claim_scenario, run_check
+from test_validate import _main  # noqa: E402  (tests/ is on sys.path; one in-process CLI runner)
 
 AMM = Path(__file__).resolve().parents[1] / "validation" / "examples" / "amm_claims.py"
 
@@ -24,16 +21,6 @@ def clean_registry():
         if not any(c is b for b in before):
             unregister(c.id)
     assert [c.id for c in registry.CLAIMS] == [c.id for c in before]
-
-
-def _main(*args):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = validate.main(list(args))
-        except SystemExit as e:
-            rc = e.code
-    return SimpleNamespace(returncode=rc, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def _claim(**kw):
