@@ -9,7 +9,7 @@ Prints one JSON object (and writes it to ``--out``/dask_speedup.json).
 Run from the repository root on the GPU machine (no internet there: install the carried wheels first)::
 
     pip install --no-index --find-links .whl "dask[distributed]"     # only if `import distributed` fails
-    python dnn/scripts/gpu_dask_speedup.py --gpus 4 --runs 64 --epochs 1 --data-root .data/fashion-mnist --out "$OUT"
+    python dnn/scripts/gpu_dask_speedup.py --gpus 4 --runs 64 --epochs 1 --seeds 3 --data-root .data/fashion-mnist --out "$OUT"
 """
 from __future__ import annotations
 
@@ -61,7 +61,10 @@ def main(argv=None) -> int:
     ap.add_argument("--table", default="dnn/configs/table1_fmnist.toml")
     ap.add_argument("--model", default="resnet20")
     ap.add_argument("--runs", type=int, default=64, help="first RUNS runs of the table (a multiple of concurrent x gpus)")
-    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=None, help="override the table's epochs (default: the file's)")
+    ap.add_argument("--seeds", type=int, default=None, help="use seeds 0..N-1 (default: the file's seed list)")
+    ap.add_argument("--keep-runs", action="store_true",
+                    help="also pack the N-GPU phase's finished runs (result/config/log files) into OUT/runs_gpuN.tgz")
     ap.add_argument("--train-subset", type=int, default=None)
     ap.add_argument("--concurrent", type=int, default=8, help="runs per ConcurrentTrainer group (= per task)")
     ap.add_argument("--gpus", type=int, default=None, help="GPUs of the second phase (default: all visible)")
@@ -83,10 +86,12 @@ def main(argv=None) -> int:
     n = a.gpus or len(visible_gpus()) or (2 if a.cpu_smoke else 0)
     if not visible_gpus() and not a.cpu_smoke:
         sys.exit("no GPU visible (--cpu-smoke runs the script on CPU workers)")
-    over = {"epochs": a.epochs, "data_root": a.data_root, "model": a.model}
+    over = {"data_root": a.data_root, "model": a.model}
+    if a.epochs:
+        over["epochs"] = a.epochs
     if a.train_subset:
         over["train_subset"] = a.train_subset
-    cfgs = [c for _, _, c in expand(load_table(a.table, overrides=over, seeds=3))][:a.runs]
+    cfgs = [c for _, _, c in expand(load_table(a.table, overrides=over, seeds=a.seeds))][:a.runs]
     work = Path(a.work)
     shutil.rmtree(work, ignore_errors=True)
     one = phase(1, cfgs, work / "gpu1", a.concurrent)
@@ -110,7 +115,7 @@ def main(argv=None) -> int:
     except OSError:
         commit = None
     out = {
-        "what": f"{a.table} slice: {len(cfgs)} runs ({a.model}, {a.epochs} epoch(s)), {a.concurrent} runs per task",
+        "what": f"{a.table} slice: {len(cfgs)} runs ({a.model}, {cfgs[0].resolved().epochs} epoch(s)), {a.concurrent} runs per task",
         "speedup_table": round(one["table_s"] / many["table_s"], 3),
         "speedup_total": round(one["total_s"] / many["total_s"], 3),
         "efficiency": round(one["table_s"] / many["table_s"] / n, 3),
@@ -122,6 +127,15 @@ def main(argv=None) -> int:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": "python dnn/scripts/gpu_dask_speedup.py " + " ".join(sys.argv[1:] if argv is None else argv),
     }
+    Path(a.out).mkdir(parents=True, exist_ok=True)
+    if a.keep_runs:
+        import tarfile
+        with tarfile.open(Path(a.out) / f"runs_gpu{n}.tgz", "w:gz") as tar:
+            for c in cfgs:
+                d = c.run_dir(work / f"gpu{n}")
+                for f in ("result.json", "config.json", "config.toml", "log.txt"):
+                    if (d / f).is_file():
+                        tar.add(d / f, arcname=f"{d.name}/{f}")
     text = json.dumps(out, indent=2)
     print(text)
     Path(a.out).mkdir(parents=True, exist_ok=True)
