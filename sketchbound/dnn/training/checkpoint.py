@@ -27,8 +27,11 @@ __all__ = ["MAGIC", "save_verified", "load_verified", "conditions"]
 MAGIC = b"SKETCHBOUND-VERIFIED-1\n"
 
 
-def conditions(device: torch.device | str = "cpu") -> dict:
-    """What bit-identical training depends on, besides the data and the seed."""
+def conditions(device: torch.device | str = "cpu", extra: dict | None = None) -> dict:
+    """What bit-identical training depends on, besides the data and the seed.
+
+    ``extra`` adds the trainer's own conditions (e.g. ``{"fusion": "horizontal"}`` from
+    :class:`~sketchbound.dnn.training.fused.FusedTrainer`, whose floating-point order differs)."""
     device = torch.device(device)
     out = {"torch": torch.__version__, "device_type": device.type,
            "deterministic": bool(torch.are_deterministic_algorithms_enabled())}
@@ -38,16 +41,18 @@ def conditions(device: torch.device | str = "cpu") -> dict:
     else:
         out["cpu_threads"] = int(torch.get_num_threads())
         out["machine"] = platform.machine()
+    if extra:
+        out.update(extra)
     return out
 
 
-def save_verified(path, obj, *, identity: dict, device="cpu") -> Path:
+def save_verified(path, obj, *, identity: dict, device="cpu", extra_conditions: dict | None = None) -> Path:
     """Write ``obj`` (anything ``torch.save`` takes) to ``path`` atomically with its digest, ``identity``
-    and the current :func:`conditions`."""
+    and the current :func:`conditions` (plus ``extra_conditions``)."""
     buf = io.BytesIO()
     torch.save(obj, buf)
     payload = buf.getvalue()
-    core = {"bytes": len(payload), "identity": identity, "conditions": conditions(device)}
+    core = {"bytes": len(payload), "identity": identity, "conditions": conditions(device, extra_conditions)}
     core_bytes = json.dumps(core, sort_keys=True).encode()
     head = {"core": core, "sha256": hashlib.sha256(core_bytes + payload).hexdigest()}
     blob = MAGIC + json.dumps(head, sort_keys=True).encode() + b"\n" + payload

@@ -170,14 +170,16 @@ def mask_density(masks: Mapping[str, torch.Tensor]) -> tuple[float, dict[str, in
 
 @torch.no_grad()
 def masked_sgd_step(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], bufs: Sequence[torch.Tensor],
-                    lr: torch.Tensor, momentum: float, weight_decay: float,
+                    lr: torch.Tensor | Sequence[torch.Tensor], momentum: float, weight_decay: float,
                     masked_params: Sequence[torch.Tensor] = (), masked_grads: Sequence[torch.Tensor] = (),
                     masks: Sequence[torch.Tensor] = ()) -> None:
     """One SGD step with momentum and weight decay, in place, with masked weights kept exactly zero.
 
     ``g ← g ⊙ m``; ``g ← g + λ w``; ``b ← μ b + g``; ``w ← w − lr·b``; ``w ← w ⊙ m`` (the same update as
     ``torch.optim.SGD`` with ``dampening=0``, whose first-step ``b = g`` equals ``μ·0 + g``). ``lr`` is a
-    0-d tensor on the parameters' device, so a captured CUDA graph follows the schedule.
+    0-d tensor on the parameters' device, so a captured CUDA graph follows the schedule, or one tensor
+    per parameter broadcastable to it (per-model learning rates of horizontally fused models,
+    :mod:`sketchbound.dnn.training.fused`).
     ``masked_grads``/``masked_params`` must be the gradients/parameters the ``masks`` belong to.
     """
     if masks:
@@ -187,9 +189,9 @@ def masked_sgd_step(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor
     if momentum:
         torch._foreach_mul_(list(bufs), momentum)
         torch._foreach_add_(list(bufs), list(grads))
-        update = torch._foreach_mul(list(bufs), lr)
+        update = torch._foreach_mul(list(bufs), lr if isinstance(lr, torch.Tensor) else list(lr))
     else:
-        update = torch._foreach_mul(list(grads), lr)
+        update = torch._foreach_mul(list(grads), lr if isinstance(lr, torch.Tensor) else list(lr))
     torch._foreach_sub_(list(params), update)
     if masks:
         torch._foreach_mul_(list(masked_params), list(masks))
@@ -335,13 +337,14 @@ class _JobState:
 
     def save(self) -> None:
         if self.job.checkpoint is not None:
-            save_verified(Path(self.job.checkpoint), self._state(), identity=self._identity(), device=self.tr.device)
+            save_verified(Path(self.job.checkpoint), self._state(), identity=self._identity(), device=self.tr.device,
+                          extra_conditions=self.tr.checkpoint_conditions)
 
     def _load_or_start(self) -> None:
         path = self.job.checkpoint
         if path is not None and Path(path).is_file():
             st, then = load_verified(path, identity=self._identity(), map_location=self.tr.device)
-            now = conditions(self.tr.device)
+            now = conditions(self.tr.device, self.tr.checkpoint_conditions)
             if then != now:
                 changed = {k: (then.get(k), now.get(k)) for k in sorted(set(then) | set(now)) if then.get(k) != now.get(k)}
                 self.resume_note = {"resumed_under_changed_conditions": changed}
@@ -408,32 +411,8 @@ class _JobState:
 
     def _capture(self) -> None:
         """Warm up on the job's stream, restore the state, and capture the whole step in a CUDA graph."""
-        snap_model = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        snap_bufs = [b.clone() for b in self.bufs]
-        snap = [t.clone() for t in (self.step, self.loss_sum, self.correct)]
-        s = self.stream
-        s.wait_stream(torch.cuda.current_stream(self.tr.device))
-        with torch.cuda.stream(s):
-            for _ in range(3):
-                for p in self.params:
-                    p.grad = None
-                self.step.zero_()
-                self._step_body()
-        torch.cuda.current_stream(self.tr.device).wait_stream(s)
-        with torch.no_grad():  # warm-up steps must not count: restore everything in place
-            for k, v in self.model.state_dict().items():
-                v.copy_(snap_model[k])
-            for b, v in zip(self.bufs, snap_bufs):
-                b.copy_(v)
-            for t, v in zip((self.step, self.loss_sum, self.correct), snap):
-                t.copy_(v)
-        for p in self.params:
-            p.grad = None  # grads are then allocated once, inside the graph's private pool
-        g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(g, stream=s):
-            self._step_body()
-        torch.cuda.synchronize(self.tr.device)
-        self.graph = g
+        self.graph = capture_step(self._step_body, self.model, [*self.bufs, self.step, self.loss_sum, self.correct],
+                                  self.params, self.stream, self.tr.device, before_warmup=self.step.zero_)
 
     def run_step(self) -> None:
         if self.graph is not None:
@@ -487,6 +466,41 @@ class _JobState:
                         batch_size=tr.eval_batch_size, amp=tr.amp, channels_last=tr.channels_last)
 
 
+def capture_step(step_body: Callable[[], None], model: nn.Module, state: Sequence[torch.Tensor],
+                 params: Sequence[torch.Tensor], stream, device, *, before_warmup: Callable[[], object] = lambda: None,
+                 warmup: int = 3):
+    """Capture ``step_body`` (a whole training step) in a CUDA graph and return the graph.
+
+    It runs ``warmup`` times on ``stream`` first (cuDNN/cuBLAS choose their algorithms, allocations
+    settle; ``before_warmup`` runs before each, e.g. resetting the step counter), then ``model``'s state
+    dict and the tensors ``state`` (momentum buffers, counters) are restored in place — warm-up steps
+    must not count — the gradients of ``params`` are dropped so that they are allocated once inside the
+    graph's private memory pool, and one step is captured (CUDA-graph rules: ``notes/gpu-training.md``).
+    """
+    snap_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    snap = [t.detach().clone() for t in state]
+    stream.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(stream):
+        for _ in range(warmup):
+            for p in params:
+                p.grad = None
+            before_warmup()
+            step_body()
+    torch.cuda.current_stream(device).wait_stream(stream)
+    with torch.no_grad():  # warm-up steps must not count: restore everything in place
+        for k, v in model.state_dict().items():
+            v.copy_(snap_model[k])
+        for t, v in zip(state, snap):
+            t.copy_(v)
+    for p in params:
+        p.grad = None  # grads are then allocated once, inside the graph's private pool
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g, stream=stream):
+        step_body()
+    torch.cuda.synchronize(device)
+    return g
+
+
 def _auto(flag, default: bool) -> bool:
     return default if flag is None else bool(flag)
 
@@ -505,6 +519,10 @@ class ConcurrentTrainer:
     eval_every : also evaluate the test set every this many epochs (0: only at the end).
     progress : tqdm bar; ``log`` : callable receiving one line per job and epoch.
     """
+
+    #: added to the conditions recorded in every checkpoint (a resume under other ones is flagged in
+    #: ``TrainResult.resume_note``); :class:`~sketchbound.dnn.training.fused.FusedTrainer` adds its fusion
+    checkpoint_conditions: dict = {}
 
     def __init__(self, jobs: Sequence[TrainJob], data: TensorDataset, schedule: Schedule, *, device=None,
                  augment: bool = True, padding: int = 4, flip: bool = True, amp: bool | None = None,
@@ -579,13 +597,7 @@ class ConcurrentTrainer:
                         on_step(max(st.global_step for st in active))
                 for st in active:
                     if st.pos == S:
-                        rec = st.end_epoch()
-                        self._log(st, f"[{st.job.name}] epoch {rec['epoch']}/{E} lr {rec['lr']:.4g} "
-                                  f"loss {rec['train_loss']:.4f} acc {rec['train_accuracy']:.2f}"
-                                  + (f" test {rec['test_accuracy']:.2f}" if "test_accuracy" in rec else "")
-                                  + f" ({rec['time_s']:.1f}s)")
-                        if bar is not None:
-                            bar.set_postfix(epoch=rec["epoch"], loss=f"{rec['train_loss']:.3f}")
+                        self._end_epoch(st, bar)
                 epochs_this_call += 1
                 if stop_after_epochs is not None and epochs_this_call >= stop_after_epochs:
                     break
@@ -593,6 +605,16 @@ class ConcurrentTrainer:
             if bar is not None:
                 bar.close()
         return [self._result(st) for st in self.states]
+
+    def _end_epoch(self, st: _JobState, bar) -> None:
+        """End ``st``'s epoch (history, evaluation, checkpoint) and log its line."""
+        rec = st.end_epoch()
+        self._log(st, f"[{st.job.name}] epoch {rec['epoch']}/{self.schedule.epochs} lr {rec['lr']:.4g} "
+                  f"loss {rec['train_loss']:.4f} acc {rec['train_accuracy']:.2f}"
+                  + (f" test {rec['test_accuracy']:.2f}" if "test_accuracy" in rec else "")
+                  + f" ({rec['time_s']:.1f}s)")
+        if bar is not None:
+            bar.set_postfix(epoch=rec["epoch"], loss=f"{rec['train_loss']:.3f}")
 
     def _result(self, st: _JobState) -> TrainResult:
         E, S = self.schedule.epochs, self.steps_per_epoch

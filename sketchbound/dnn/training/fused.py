@@ -1,0 +1,686 @@
+"""Horizontal fusion: N masked models of one architecture trained as one wider network.
+
+This is the idea of HFTA (Wang, Yang, Pekhimenko et al., "Horizontally Fused Training Array: An
+Effective Hardware Utilization Squeezer for Training Novel Deep Learning Models", MLSys 2021): the
+small convolutions of ResNet-20 or VGG-19 at batch 128 cannot fill a GPU, so the step is bound by
+kernel launches (``notes/gpu-training.md``); N models trained *as one network* launch one kernel per
+layer for all of them.
+
+Layout
+------
+Activations of the N models are stacked along channels, model-major: fused channel ``n·C + c`` is
+channel ``c`` of model ``n``; the input is the models' own batches, ``x = [x_0 | x_1 | … | x_{N−1}]`` of
+shape ``[B, N·C, H, W]`` (each model keeps its own data order and augmentation seed).
+
+* ``Conv2d(C_in, C_out, k, groups=g)`` → one convolution ``N·C_in → N·C_out`` with ``groups = N·g`` and
+  weight ``cat_n W_n`` (``[N·C_out, C_in/g, k, k]``): group ``j`` of a grouped convolution sees only
+  input channels ``j·C_in/g …`` and writes only its own outputs, and model ``n``'s groups are
+  ``n·g … n·g+g−1``, so ``y_n = conv(x_n, W_n)`` exactly;
+* ``BatchNorm2d(C)`` → BatchNorm over ``N·C`` channels (batch statistics, affine parameters and running
+  statistics are all per channel, hence per model); ``num_batches_tracked`` is kept per model;
+* ``Linear(in, out)`` → ``y[b, n] = W_n x[b, n] + b_n``, one batched matmul with weight ``[N, out, in]``;
+  ``flatten(1)`` of ``[B, N·C, h, w]`` is ``[B, N·(C·h·w)]`` in model-major order, which is what the
+  fused linear reads as ``[B, N, C·h·w]``;
+* ReLU, max/average pooling, residual additions, ``Flatten``/``Identity``/``Sequential`` act on each
+  channel (or element) on its own, so they are used unchanged.
+
+Loss and gradients: ``L = Σ_n L_n`` with ``L_n`` model ``n``'s mean cross-entropy over its batch;
+``θ_n`` enters only ``L_n``, so ``∂L/∂θ_n = ∂L_n/∂θ_n``: one backward pass gives every model the
+gradient of its own separate step. The optimiser is :func:`~sketchbound.dnn.training.masked_sgd_step`
+(mask the gradient, weight decay, momentum, step, re-mask the weight) on the fused tensors, with the
+learning rate a per-model vector broadcast over each model's rows, and a fused mask that is the
+models' masks in the same layout (ones where a model has no mask) — so pruned weights stay exactly
+zero and momentum/learning rates stay per model. Results equal N separate steps up to floating-point
+order (tested on CPU).
+
+The N original modules are *tied* to the fused tensors (:meth:`FusedModel.tie`: each model's
+parameters and buffers become views of its slice), so a job's model always shows its current
+weights: checkpoints are the very files of :class:`~sketchbound.dnn.training.ConcurrentTrainer`
+(a run can resume fused or unfused; the checkpoint's conditions record ``fusion``, so a change is
+flagged in ``TrainResult.resume_note``), and evaluation runs on each model as before.
+
+:class:`FusedTrainer` has the interface and semantics of ``ConcurrentTrainer``; on CUDA the fused
+step (batch gather, normalisation, forward under bf16 autocast in channels_last, backward, masked
+SGD) of all N models is one CUDA graph. :func:`choose_fusion` picks fusion or streams for a (model,
+batch, N, device) by measuring a few steps of each.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+import time
+from typing import Callable, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sketchbound.dnn.data import TensorDataset
+from sketchbound.dnn.training.trainer import (ConcurrentTrainer, Schedule, TrainJob, TrainResult, _JobState,
+                                              _normalize, capture_step, masked_sgd_step)
+
+__all__ = ["FusedModel", "FusedConv2d", "FusedBatchNorm2d", "FusedLinear", "FusedTrainer", "architecture_key",
+           "fused_cross_entropy", "per_parameter_lr", "register_fusable", "choose_fusion", "plan_fusion",
+           "FUSION_CHOICES"]
+
+#: values of the ``fusion`` option of the table runner
+FUSION_CHOICES = ("auto", "on", "off")
+
+# modules that act on each channel or element on its own and hold no state: used unchanged
+_STATELESS: tuple[type, ...] = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.Identity)
+# containers whose forward only calls its children and channel-wise functions (relu, +, flatten(1))
+_CONTAINERS: set[type] = {nn.Sequential}
+
+
+def register_fusable(cls: type) -> type:
+    """Declare a container module fusable: its ``forward`` may only call its children and per-channel
+    functions (``F.relu``, residual ``+``, ``flatten(1)``, pooling). Exact type match: subclasses must be
+    registered themselves (their ``forward`` may differ). Usable as a class decorator."""
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ValueError(f"register_fusable expects an nn.Module subclass, got {cls!r}")
+    _CONTAINERS.add(cls)
+    return cls
+
+
+def _register_repo_models() -> None:
+    from sketchbound.dnn.models import VGG, CifarResNet, ImageNetResNet, LeNet300100, WideResNet  # noqa: PLC0415
+    from sketchbound.dnn.models.resnet import BasicBlock, Bottleneck  # noqa: PLC0415
+    for cls in (VGG, CifarResNet, ImageNetResNet, LeNet300100, WideResNet, BasicBlock, Bottleneck):
+        _CONTAINERS.add(cls)
+
+
+_register_repo_models()
+
+
+# --------------------------------------------------------------------------------------------- structure
+def _module_entry(path: str, m: nn.Module) -> tuple:
+    """One line of :func:`architecture_key`; ``ValueError`` for a module that cannot be fused."""
+    where = path or "<root>"
+    t = type(m)
+    if m._forward_hooks or m._forward_pre_hooks:
+        raise ValueError(f"module {where!r} ({t.__name__}) has forward hooks (e.g. torch.nn.utils.prune); "
+                         f"horizontal fusion needs plain modules")
+    own = [(n, tuple(p.shape), p.dtype, p.requires_grad) for n, p in m.named_parameters(recurse=False)]
+    bufs = [(n, tuple(b.shape), b.dtype) for n, b in m.named_buffers(recurse=False)]
+    if t is nn.Conv2d:
+        if m.padding_mode != "zeros":
+            raise ValueError(f"module {where!r}: Conv2d padding_mode must be 'zeros' for fusion, got {m.padding_mode!r}")
+        hyper = (m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups)
+    elif t is nn.BatchNorm2d:
+        if m.momentum is None:
+            raise ValueError(f"module {where!r}: BatchNorm2d with momentum=None (cumulative average) cannot be "
+                             f"fused; accepted: a float momentum")
+        hyper = (m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
+    elif t is nn.Linear:
+        hyper = (m.in_features, m.out_features)
+    elif t in _STATELESS:
+        if t is nn.Flatten and (m.start_dim != 1 or m.end_dim != -1):
+            raise ValueError(f"module {where!r}: Flatten must flatten dims 1..-1 for fusion, got "
+                             f"start_dim={m.start_dim}, end_dim={m.end_dim}")
+        if t is nn.MaxPool2d and m.return_indices:
+            raise ValueError(f"module {where!r}: MaxPool2d(return_indices=True) cannot be fused")
+        hyper = (m.extra_repr(),)
+    elif t in _CONTAINERS:
+        if own or bufs:
+            raise ValueError(f"module {where!r} ({t.__name__}) holds parameters or buffers of its own "
+                             f"({', '.join(n for n, *_ in own + bufs)}); only Conv2d/BatchNorm2d/Linear may")
+        hyper = ()
+    else:
+        accepted = ", ".join(sorted({c.__name__ for c in (nn.Conv2d, nn.BatchNorm2d, nn.Linear, *_STATELESS,
+                                                          *_CONTAINERS)}))
+        raise ValueError(f"module {where!r} of type {t.__module__}.{t.__qualname__} cannot be horizontally fused; "
+                         f"accepted: {accepted} (register a container whose forward only uses these with "
+                         f"register_fusable)")
+    return (path, t.__qualname__, hyper, tuple(own), tuple(bufs))
+
+
+def architecture_key(model: nn.Module) -> tuple:
+    """A hashable description of ``model``'s structure (module paths, types, hyperparameters, parameter
+    and buffer shapes): models with equal keys can be fused. ``ValueError`` names the first module
+    that cannot be fused (see the module docstring for what can)."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return tuple(_module_entry(p, m) for p, m in model.named_modules())
+
+
+# --------------------------------------------------------------------------------------------- fused layers
+class _FusedLeaf(nn.Module):
+    """A layer of N models; ``layouts[name]`` says how each tensor holds the N models: ``"cat"`` = the
+    models' tensors concatenated along dim 0, ``"stack"`` = stacked along a new dim 0."""
+
+    layouts: dict[str, str] = {}
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = int(n)
+
+
+def _cat(ts, stack: bool = False):
+    ts = [t.detach() for t in ts]
+    return torch.stack(ts, 0).clone() if stack else torch.cat(ts, 0).clone()
+
+
+class FusedConv2d(_FusedLeaf):
+    """N ``Conv2d`` as one grouped convolution: weight ``cat_n W_n``, ``groups = N·groups``."""
+
+    layouts = {"weight": "cat", "bias": "cat"}
+
+    def __init__(self, convs: Sequence[nn.Conv2d]):
+        super().__init__(len(convs))
+        c = convs[0]
+        self.stride, self.padding, self.dilation = c.stride, c.padding, c.dilation
+        self.groups = c.groups * self.n
+        self.in_channels, self.out_channels = c.in_channels * self.n, c.out_channels * self.n
+        self.weight = nn.Parameter(_cat([m.weight for m in convs]), requires_grad=c.weight.requires_grad)
+        if c.bias is not None:
+            self.bias = nn.Parameter(_cat([m.bias for m in convs]), requires_grad=c.bias.requires_grad)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class FusedBatchNorm2d(_FusedLeaf):
+    """N ``BatchNorm2d(C)`` as one over ``N·C`` channels (statistics are per channel, hence per model);
+    ``num_batches_tracked`` has one entry per model. Same semantics as :class:`torch.nn.BatchNorm2d`."""
+
+    layouts = {"weight": "cat", "bias": "cat", "running_mean": "cat", "running_var": "cat",
+               "num_batches_tracked": "stack"}
+
+    def __init__(self, bns: Sequence[nn.BatchNorm2d]):
+        super().__init__(len(bns))
+        b = bns[0]
+        self.num_features = b.num_features * self.n
+        self.eps, self.momentum = b.eps, b.momentum
+        self.affine, self.track_running_stats = b.affine, b.track_running_stats
+        if b.affine:
+            self.weight = nn.Parameter(_cat([m.weight for m in bns]), requires_grad=b.weight.requires_grad)
+            self.bias = nn.Parameter(_cat([m.bias for m in bns]), requires_grad=b.bias.requires_grad)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if b.track_running_stats:
+            self.register_buffer("running_mean", _cat([m.running_mean for m in bns]))
+            self.register_buffer("running_var", _cat([m.running_var for m in bns]))
+            self.register_buffer("num_batches_tracked", _cat([m.num_batches_tracked for m in bns], stack=True))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def forward(self, x):
+        if x.dim() != 4:
+            raise ValueError(f"expected a 4-D input to a fused BatchNorm2d, got shape {tuple(x.shape)}")
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+        bn_training = self.training or (self.running_mean is None and self.running_var is None)
+        use_stats = not self.training or self.track_running_stats
+        return F.batch_norm(x, self.running_mean if use_stats else None, self.running_var if use_stats else None,
+                            self.weight, self.bias, bn_training, self.momentum, self.eps)
+
+
+class FusedLinear(_FusedLeaf):
+    """N ``Linear(in, out)`` as one batched matmul: ``y[b, n] = W_n x[b, n] + b_n``, weight ``[N, out, in]``.
+    Input ``[B, N·in]`` (model-major), output ``[B, N·out]``."""
+
+    layouts = {"weight": "stack", "bias": "stack"}
+
+    def __init__(self, lins: Sequence[nn.Linear]):
+        super().__init__(len(lins))
+        m0 = lins[0]
+        self.in_features, self.out_features = m0.in_features, m0.out_features
+        self.weight = nn.Parameter(_cat([m.weight for m in lins], stack=True), requires_grad=m0.weight.requires_grad)
+        if m0.bias is not None:
+            self.bias = nn.Parameter(_cat([m.bias for m in lins], stack=True), requires_grad=m0.bias.requires_grad)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x):
+        B = x.shape[0]
+        if x.dim() != 2 or x.shape[1] != self.n * self.in_features:
+            raise ValueError(f"fused Linear expects input [B, {self.n}·{self.in_features}], got {tuple(x.shape)}")
+        h = x.reshape(B, self.n, self.in_features).transpose(0, 1)  # [N, B, in]
+        wt = self.weight.transpose(1, 2)  # [N, in, out]
+        y = torch.bmm(h, wt) if self.bias is None else torch.baddbmm(self.bias.unsqueeze(1), h, wt)
+        return y.transpose(0, 1).reshape(B, self.n * self.out_features)
+
+
+_FUSERS: dict[type, type] = {nn.Conv2d: FusedConv2d, nn.BatchNorm2d: FusedBatchNorm2d, nn.Linear: FusedLinear}
+
+
+def _set_submodule(root: nn.Module, path: str, new: nn.Module) -> None:
+    parent, _, attr = path.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, attr, new)
+
+
+class FusedModel(nn.Module):
+    """N models of one architecture as one network (see the module docstring for the layout).
+
+    Parameters
+    ----------
+    models : the N models (equal :func:`architecture_key`); their current values are copied.
+
+    The fused tensors have the names of the models' own (``net.state_dict()`` keys equal each model's);
+    :meth:`slice` gives model ``i``'s part of a fused tensor, :meth:`tie` makes the models' tensors
+    views of their parts.
+    """
+
+    def __init__(self, models: Sequence[nn.Module]):
+        super().__init__()
+        models = list(models)
+        if not models:
+            raise ValueError("models must be a non-empty sequence of nn.Module")
+        keys = [architecture_key(m) for m in models]
+        for i, k in enumerate(keys[1:], 1):
+            if k != keys[0]:
+                diff = next((a, b) for a, b in itertools.zip_longest(keys[0], k) if a != b)
+                raise ValueError(f"models[{i}] has another architecture than models[0] and cannot be fused with it: "
+                                 f"{diff[1]} vs {diff[0]}")
+        self.n = len(models)
+        m0 = models[0]
+        if type(m0) in _FUSERS:
+            net = _FUSERS[type(m0)](models)
+        else:
+            memo = {id(t): t for t in itertools.chain(m0.parameters(), m0.buffers())}  # don't copy what is replaced
+            net = copy.deepcopy(m0, memo)
+            for path, mod in list(m0.named_modules()):
+                if type(mod) in _FUSERS:
+                    _set_submodule(net, path, _FUSERS[type(mod)]([m.get_submodule(path) for m in models]))
+        net.train(m0.training)
+        self.net = net
+        self.layouts: dict[str, str] = {}
+        for path, mod in net.named_modules():
+            if isinstance(mod, _FusedLeaf):
+                for t, lay in mod.layouts.items():
+                    if getattr(mod, t, None) is not None:
+                        self.layouts[f"{path}.{t}" if path else t] = lay
+
+    def forward(self, x):
+        return self.net(x)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Every fused parameter and buffer by its (per-model) name."""
+        return {**dict(self.net.named_parameters()), **dict(self.net.named_buffers())}
+
+    def rows(self, name: str, t: torch.Tensor) -> int:
+        """Rows of dim 0 that belong to one model in fused tensor ``name``."""
+        return t.shape[0] // self.n if self.layouts[name] == "cat" else 1
+
+    def slice(self, name: str, t: torch.Tensor, i: int) -> torch.Tensor:
+        """Model ``i``'s part of ``t`` (a fused tensor named ``name``, or one laid out like it): a view."""
+        if self.layouts[name] == "cat":
+            r = t.shape[0] // self.n
+            return t[i * r:(i + 1) * r]
+        return t[i]
+
+    def model_index(self, name: str, device=None) -> torch.Tensor:
+        """For every dim-0 row of fused tensor ``name``, the model it belongs to (``int64``)."""
+        t = self.tensors()[name]
+        idx = torch.arange(self.n, device=device)
+        return idx.repeat_interleave(self.rows(name, t)) if self.layouts[name] == "cat" else idx
+
+    def fuse_like(self, name: str, like: torch.Tensor, parts: Sequence[torch.Tensor | None], fill: float = 0.0) -> torch.Tensor:
+        """A tensor laid out like fused ``like`` holding ``parts[i]`` in model ``i``'s slice (``fill`` where None)."""
+        out = torch.full_like(like, fill)
+        with torch.no_grad():
+            for i, p in enumerate(parts):
+                if p is not None:
+                    self.slice(name, out, i).copy_(p)
+        return out
+
+    def tie(self, models: Sequence[nn.Module]) -> None:
+        """Make every parameter and buffer of ``models[i]`` a view of model ``i``'s slice of the fused
+        tensors, so the N modules always show the fused state (checkpoints, evaluation)."""
+        if len(models) != self.n:
+            raise ValueError(f"tie expects {self.n} models, got {len(models)}")
+        for name, t in self.tensors().items():
+            path, _, attr = name.rpartition(".")
+            for i, m in enumerate(models):
+                mod = m.get_submodule(path) if path else m
+                v = self.slice(name, t.detach(), i)
+                if attr in mod._parameters:
+                    p = mod._parameters[attr]
+                    if tuple(p.shape) != tuple(v.shape):
+                        raise ValueError(f"cannot tie {name!r} of model {i}: shape {tuple(p.shape)} vs {tuple(v.shape)}")
+                    p.data = v
+                else:
+                    mod._buffers[attr] = v
+
+    def split(self, out: torch.Tensor) -> torch.Tensor:
+        """Fused logits ``[B, N·K]`` as ``[B, N, K]``."""
+        return out.reshape(out.shape[0], self.n, -1)
+
+
+def stack_inputs(xs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The N models' batches ``[B, C, …]`` stacked along channels: ``[B, N·C, …]``, model-major."""
+    return torch.cat(list(xs), dim=1)
+
+
+def fused_cross_entropy(out: torch.Tensor, y: torch.Tensor, n: int) -> torch.Tensor:
+    """Per-model mean cross-entropy ``[N]`` of fused logits ``out`` ``[B, N·K]`` and labels ``y`` ``[B, N]``;
+    the training loss is its sum, whose gradient w.r.t. model ``n``'s parameters is that of ``L_n`` alone."""
+    B = out.shape[0]
+    if y.shape != (B, n):
+        raise ValueError(f"labels must have shape [B, N] = [{B}, {n}], got {tuple(y.shape)}")
+    out = out.to(torch.promote_types(out.dtype, torch.float32))  # bf16 logits → fp32 (fp64 stays fp64)
+    ce = F.cross_entropy(out.reshape(B * n, -1), y.reshape(B * n), reduction="none")
+    return ce.view(B, n).mean(0)
+
+
+def per_parameter_lr(fm: FusedModel, params: Sequence[torch.Tensor], lr: torch.Tensor) -> list[torch.Tensor]:
+    """The per-model learning rates ``lr`` (``[N]``) broadcast to each fused parameter: a tensor of shape
+    ``[rows, 1, …]`` with model ``n``'s rate on model ``n``'s rows (for :func:`masked_sgd_step`)."""
+    names = {id(p): k for k, p in fm.net.named_parameters()}
+    out = []
+    for p in params:
+        idx = fm.model_index(names[id(p)], device=lr.device)
+        out.append(lr.index_select(0, idx).view((p.shape[0],) + (1,) * (p.dim() - 1)))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- trainer
+class _Cohort:
+    """Jobs of one architecture at the same global step, trained as one :class:`FusedModel`.
+
+    Duck-types the parts of a job state that the lockstep loop uses (``pos``, ``global_step``,
+    ``begin_epoch``, ``run_step``, ``graph``); per-job bookkeeping (epoch, history, checkpoint,
+    generator, evaluation) stays in each job's :class:`_JobState`, whose tensors become views of the
+    cohort's fused ones.
+    """
+
+    def __init__(self, states: Sequence[_JobState], tr: "FusedTrainer"):
+        self.states, self.tr = list(states), tr
+        self.n = N = len(self.states)
+        dev = tr.device
+        models = [st.model for st in self.states]
+        fm = FusedModel(models).to(dev)
+        if tr.channels_last:
+            fm = fm.to(memory_format=torch.channels_last)
+        fm.train()
+        self.fused = fm
+        self.params = [p for p in fm.parameters() if p.requires_grad]
+        names = {id(p): k for k, p in fm.net.named_parameters()}
+        per_model = [dict(st.model.named_parameters()) for st in self.states]
+        buf_of = [{id(p): b for p, b in zip(st.params, st.bufs)} for st in self.states]
+        mask_of = [{id(p): j for j, p in enumerate(st.masked_params)} for st in self.states]
+        with torch.no_grad():
+            # momentum: each job's buffers (restored from its checkpoint when resuming), in the fused layout
+            self.bufs = [fm.fuse_like(names[id(p)], p, [buf_of[i][id(per_model[i][names[id(p)]])] for i in range(N)])
+                         for p in self.params]
+            self.masked_params, self.masks = [], []
+            for p in self.params:
+                k = names[id(p)]
+                js = [mask_of[i].get(id(per_model[i][k])) for i in range(N)]
+                if all(j is None for j in js):
+                    continue
+                m = fm.fuse_like(k, p, [None if j is None else self.states[i].masks[j] for i, j in enumerate(js)], 1.0)
+                self.masked_params.append(p)
+                self.masks.append(m)
+                for i, j in enumerate(js):  # the job's mask: a view of its slice
+                    if j is not None:
+                        self.states[i].masks[j] = fm.slice(k, m, i)
+            for i, st in enumerate(self.states):
+                pos = {id(p): j for j, p in enumerate(st.params)}
+                for p, b in zip(self.params, self.bufs):
+                    st.bufs[pos[id(per_model[i][names[id(p)]])]] = fm.slice(names[id(p)], b, i)
+        fm.tie(models)
+        self.lr = torch.zeros(N, dtype=torch.float32, device=dev)
+        self.lr_params = [torch.zeros((p.shape[0],) + (1,) * (p.dim() - 1), dtype=torch.float32, device=dev)
+                          for p in self.params]
+        self.lr_index = [fm.model_index(names[id(p)], device=dev) for p in self.params]
+        self.step = torch.zeros((), dtype=torch.int64, device=dev)
+        self.loss_sum = torch.zeros(N, dtype=torch.float32, device=dev)
+        self.correct = torch.zeros(N, dtype=torch.int64, device=dev)
+        x, y = tr.data.x_train, tr.data.y_train
+        # the N epoch buffers interleaved, [n_train, N, C, H, W]: one gather gives the fused batch
+        self.ex = torch.empty((x.shape[0], N) + tuple(x.shape[1:]), dtype=x.dtype, device=dev)
+        self.ey = torch.empty((y.shape[0], N), dtype=y.dtype, device=dev)
+        self.stream = torch.cuda.Stream(device=dev) if tr.cuda_graphs else None
+        for i, st in enumerate(self.states):
+            st.lr, st.step = self.lr[i], self.step
+            st.loss_sum, st.correct = self.loss_sum[i], self.correct[i]
+            st.ex, st.ey = self.ex[:, i], self.ey[:, i]
+            st.stream = self.stream
+        self.arange_b = torch.arange(tr.schedule.batch_size, device=dev)
+        self.mean_t = tr.mean_t.repeat(1, N, 1, 1)
+        self.std_t = tr.std_t.repeat(1, N, 1, 1)
+        self.graph = None
+
+    @property
+    def pos(self) -> int:
+        return self.states[0].pos
+
+    @property
+    def global_step(self) -> int:
+        return self.states[0].global_step
+
+    def _ctx(self):
+        return torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext()
+
+    def begin_epoch(self) -> None:
+        for st in self.states:
+            st.begin_epoch()  # learning rate, augmentation into the views, counters
+        with self._ctx(), torch.no_grad():
+            for lp, idx in zip(self.lr_params, self.lr_index):
+                lp.copy_(self.lr.index_select(0, idx).view_as(lp))
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fused batch of the current step: ``x`` ``[B, N·C, H, W]`` normalised, ``y`` ``[B, N]``."""
+        tr = self.tr
+        B = tr.schedule.batch_size
+        idx = self.arange_b + self.step * B
+        xb = self.ex.index_select(0, idx)  # [B, N, C, H, W]
+        y = self.ey.index_select(0, idx)  # [B, N]
+        x = _normalize(xb.reshape((B, -1) + tuple(xb.shape[3:])), self.mean_t, self.std_t)
+        if tr.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
+
+    def _step_body(self) -> None:
+        tr = self.tr
+        x, y = self.batch()
+        with torch.autocast(tr.device.type, dtype=torch.bfloat16, enabled=tr.amp, cache_enabled=False):
+            out = self.fused(x)
+        per = fused_cross_entropy(out, y, self.n)
+        per.sum().backward()
+        grads = []
+        for p in self.params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            grads.append(p.grad)
+        masked_sgd_step(self.params, grads, self.bufs, self.lr_params, tr.schedule.momentum,
+                        tr.schedule.weight_decay, self.masked_params, [p.grad for p in self.masked_params], self.masks)
+        with torch.no_grad():
+            self.loss_sum.add_(per.detach())
+            self.correct.add_((self.fused.split(out.detach()).argmax(2) == y).sum(0))
+            self.step.add_(1)
+
+    def _capture(self) -> None:
+        self.graph = capture_step(self._step_body, self.fused, [*self.bufs, self.step, self.loss_sum, self.correct],
+                                  self.params, self.stream, self.tr.device, before_warmup=self.step.zero_)
+
+    def run_step(self) -> None:
+        if self.graph is not None:
+            with torch.cuda.stream(self.stream):
+                self.graph.replay()
+        else:
+            for p in self.params:
+                p.grad = None
+            self._step_body()
+        for st in self.states:
+            st.pos += 1
+
+
+class FusedTrainer(ConcurrentTrainer):
+    """:class:`~sketchbound.dnn.training.ConcurrentTrainer` with horizontal fusion: the jobs of one
+    architecture that are at the same step (normally all of them) train as one :class:`FusedModel`.
+
+    Same parameters, :class:`~sketchbound.dnn.training.TrainJob` s, results, checkpoint files and
+    resume semantics as ``ConcurrentTrainer`` (a fused run resumed after a kill is bit-identical on
+    CPU; checkpoints record ``"fusion": "horizontal"`` among their conditions, so resuming a run with
+    the other trainer is flagged in ``resume_note``). On CUDA each fused group's whole step is one CUDA
+    graph (groups of different architectures run on their own streams); on CPU it runs eagerly.
+    ``ValueError`` when a model cannot be fused (see :func:`architecture_key`).
+    """
+
+    checkpoint_conditions = {"fusion": "horizontal"}
+
+    def __init__(self, jobs: Sequence[TrainJob], data: TensorDataset, schedule: Schedule, **kw):
+        super().__init__(jobs, data, schedule, **kw)
+        groups: dict[tuple, list[_JobState]] = {}
+        for st in self.states:
+            groups.setdefault((architecture_key(st.model), st.global_step), []).append(st)
+        self.cohorts = [_Cohort(g, self) for g in groups.values()]
+
+    def run(self, *, stop_after_epochs: int | None = None, max_steps: int | None = None,
+            on_step: Callable[[int], None] | None = None) -> list[TrainResult]:
+        """As :meth:`ConcurrentTrainer.run <sketchbound.dnn.training.ConcurrentTrainer.run>`."""
+        E, S = self.schedule.epochs, self.steps_per_epoch
+        if self.cuda_graphs:
+            for c in self.cohorts:
+                if c.graph is None and c.global_step < E * S:
+                    c.begin_epoch()
+                    c._capture()
+        limit = E * S if max_steps is None else min(E * S, int(max_steps))
+        todo = sum(max(0, limit - st.global_step) for st in self.states)
+        bar = None
+        if self.progress and todo:
+            from sketchbound.dnn.training.trainer import tqdm  # noqa: PLC0415
+            if tqdm is not None:
+                bar = tqdm(total=todo, unit="step", desc=f"train x{len(self.states)} fused", leave=False,
+                           dynamic_ncols=True)
+        epochs_this_call = 0
+        try:
+            while True:
+                active = [c for c in self.cohorts if c.global_step < limit]
+                if not active:
+                    break
+                for c in active:
+                    c.begin_epoch()
+                for s in range(S):
+                    ran = 0
+                    for c in active:
+                        if c.pos == s and c.global_step < limit:
+                            c.run_step()
+                            ran += c.n
+                    if bar is not None and ran:
+                        bar.update(ran)
+                    if on_step is not None and ran:
+                        on_step(max(c.global_step for c in active))
+                for c in active:
+                    if c.pos == S:
+                        for st in c.states:
+                            self._end_epoch(st, bar)
+                epochs_this_call += 1
+                if stop_after_epochs is not None and epochs_this_call >= stop_after_epochs:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        return [self._result(st) for st in self.states]
+
+
+# --------------------------------------------------------------------------------------------- choice
+_CHOICE_CACHE: dict[tuple, dict] = {}
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def _time_trainer(cls, models, masks, data, batch_size, device, steps, warmup) -> float:
+    """Seconds per lockstep round of ``cls`` on copies of ``models`` (steady state, capture excluded)."""
+    sched = Schedule(epochs=1, batch_size=batch_size, milestones=())
+    jobs = [TrainJob(m, k, seed=i, name=f"choose{i}") for i, (m, k) in enumerate(zip(models, masks))]
+    tr = cls(jobs, data, sched, device=device, progress=False)
+    tr.run(max_steps=warmup)
+    _sync(device)
+    t = time.perf_counter()
+    tr.run(max_steps=warmup + steps)
+    _sync(device)
+    return (time.perf_counter() - t) / steps
+
+
+def choose_fusion(model: nn.Module, *, batch_size: int, n: int, device, image_shape: Sequence[int],
+                  num_classes: int, steps: int = 20, warmup: int = 5) -> dict:
+    """Fusion or streams for ``n`` copies of ``model``'s architecture at ``batch_size`` on ``device``.
+
+    Returns ``{"trainer": "fused" | "streams", "reason": str, "fused_s", "streams_s"}``. On CUDA both
+    trainers are timed for ``steps`` steps (after ``warmup`` steps and the graph capture) on copies of
+    ``model`` with random masks and synthetic data of ``image_shape``; the decision is cached per
+    (architecture, batch, n, device, image shape) in this process. On CPU the answer is the
+    deterministic default ``"streams"`` (the unfused trainer, whose bits every recorded CPU run has);
+    for ``n < 2`` or a model that cannot be fused it is ``"streams"`` too.
+    """
+    dev = torch.device(device)
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    try:
+        arch = architecture_key(model)
+    except ValueError as e:
+        return {"trainer": "streams", "reason": f"not fusable: {e}"}
+    if dev.type != "cuda":
+        return {"trainer": "streams", "reason": "CPU default (unfused, bit-compatible with earlier CPU runs)"}
+    if n < 2:
+        return {"trainer": "streams", "reason": "a single model"}
+    key = (arch, batch_size, n, str(dev), tuple(image_shape), int(num_classes))
+    if key in _CHOICE_CACHE:
+        return _CHOICE_CACHE[key]
+    from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
+    g = torch.Generator().manual_seed(0)
+    size = batch_size * (steps + warmup + 1)
+    if len(image_shape) != 3:
+        raise ValueError(f"image_shape must be (channels, height, width), got {tuple(image_shape)!r}")
+    c, h, w = (int(v) for v in image_shape)
+    x = torch.randint(0, 256, (size, c, h, w), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, int(num_classes), (size,), generator=g)
+    data = TensorDataset("choose", x, y, x[:batch_size], y[:batch_size], int(num_classes), (0.5,) * c, (0.25,) * c)
+    base = copy.deepcopy(model).cpu()
+    times = {}
+    for name, cls in (("streams", ConcurrentTrainer), ("fused", FusedTrainer)):
+        models = [copy.deepcopy(base) for _ in range(n)]
+        masks = [{k: (torch.rand(p.shape, generator=g) < 0.1).float() for k, p in prunable_parameters(m)} for m in models]
+        times[name] = _time_trainer(cls, models, masks, data, batch_size, dev, steps, warmup)
+        del models, masks
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    pick = "fused" if times["fused"] < times["streams"] else "streams"
+    out = {"trainer": pick, "reason": f"measured {steps} steps: fused {1e3 * times['fused']:.3f} ms, streams "
+                                      f"{1e3 * times['streams']:.3f} ms per round of {n}",
+           "fused_s": times["fused"], "streams_s": times["streams"]}
+    _CHOICE_CACHE[key] = out
+    return out
+
+
+def plan_fusion(models: Sequence[nn.Module], *, batch_size: int, device, image_shape: Sequence[int],
+                num_classes: int, fusion: str = "auto") -> list[str]:
+    """``"fused"`` or ``"streams"`` for each of ``models`` (the jobs of one trainer group).
+
+    ``fusion="off"``: all streams; ``"on"``: all fused (``ValueError`` if a model cannot be fused);
+    ``"auto"``: per architecture, :func:`choose_fusion` for the number of models that share it.
+    """
+    if fusion not in FUSION_CHOICES:
+        raise ValueError(f"fusion must be one of {FUSION_CHOICES}, got {fusion!r}")
+    if fusion == "off":
+        return ["streams"] * len(models)
+    if fusion == "on":
+        for m in models:
+            architecture_key(m)
+        return ["fused"] * len(models)
+    groups: dict = {}
+    keys = []
+    for m in models:
+        try:
+            k = architecture_key(m)
+        except ValueError:
+            k = ("unfusable", id(m))
+        keys.append(k)
+        groups.setdefault(k, []).append(m)
+    pick = {k: choose_fusion(ms[0], batch_size=batch_size, n=len(ms), device=device, image_shape=image_shape,
+                             num_classes=num_classes)["trainer"] for k, ms in groups.items()}
+    return [pick[k] for k in keys]
