@@ -17,7 +17,11 @@ trains the final mask from the rewind point. Matched-normal inputs use the per-c
 the *normalised* training images (the space the network sees).
 
 :func:`run_configs` trains many runs, grouping those with the same data and schedule into one
-:class:`~sketchbound.dnn.training.ConcurrentTrainer` (``concurrent`` jobs at once; default 8 on CUDA).
+:class:`~sketchbound.dnn.training.ConcurrentTrainer` (``concurrent`` jobs at once; default 8 on CUDA), or,
+with ``fusion`` (``"auto"``: where measured faster on CUDA), a
+:class:`~sketchbound.dnn.training.fused.FusedTrainer` that trains the runs of one architecture as one
+horizontally fused network; result.json records which (``"trainer": "fused" | "streams"``). Fusion is
+not part of a run's identity (floating-point order only).
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ from sketchbound.dnn.experiments.config import (OneLineParser, RunConfig, add_co
                                                 read_toml, run_table)
 from sketchbound.dnn.data import TensorDataset, dataset_info, load_dataset
 from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, mask_density
+from sketchbound.dnn.training.fused import FUSION_CHOICES, FusedTrainer, plan_fusion
 
 __all__ = ["run_one", "run_configs", "plan_chunks", "RunLock", "is_finished", "load_result", "prepare_job",
            "prune_at_init", "build_model", "compute_mask", "main", "environment"]
@@ -396,6 +401,7 @@ def _write_result(meta: dict, res: TrainResult, device: torch.device) -> dict:
         "data": dataset_info(meta["data"]), "command": meta["command"],
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_s": time.time() - meta["t0"], **environment(device), **meta["extra"],
+        "trainer": meta.get("trainer", "streams"),
     }
     if meta.get("model") is not None and meta.get("init_weights") is not None:
         from sketchbound.dnn.theory.layers import kept_weight_stats  # noqa: PLC0415
@@ -410,10 +416,14 @@ def _write_result(meta: dict, res: TrainResult, device: torch.device) -> dict:
 
 
 def plan_chunks(configs: Sequence[RunConfig], runs_dir="runs", concurrent: int = 1,
-                force: bool = False) -> list[list[RunConfig]]:
+                force: bool = False, fusion: str = "off") -> list[list[RunConfig]]:
     """The unfinished runs of ``configs`` (deduplicated; ``force`` deletes finished results first) in
     chunks of at most ``concurrent`` runs sharing :meth:`RunConfig.trainer_key`: one chunk is what one
-    :class:`~sketchbound.dnn.training.ConcurrentTrainer` trains at once (and one Dask task)."""
+    :class:`~sketchbound.dnn.training.ConcurrentTrainer` trains at once (and one Dask task). With
+    ``fusion`` other than ``"off"``, runs of the same architecture (model, width) are put next to each
+    other (stable order otherwise), so that a chunk fuses as many of them as possible."""
+    if fusion not in FUSION_CHOICES:
+        raise ValueError(f"fusion must be one of {FUSION_CHOICES}, got {fusion!r}")
     pending = []
     seen = set()
     for c in (c.resolved() for c in configs):
@@ -430,12 +440,18 @@ def plan_chunks(configs: Sequence[RunConfig], runs_dir="runs", concurrent: int =
     groups: dict[tuple, list[RunConfig]] = {}
     for c in pending:
         groups.setdefault(c.trainer_key(), []).append(c)
+    if fusion != "off":
+        groups = {k: sorted(g, key=lambda c: (c.model, c.width)) for k, g in groups.items()}
     return [group[i:i + concurrent] for group in groups.values() for i in range(0, len(group), concurrent)]
 
 
-def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, command, **trainer_kw) -> list[RunConfig]:
+def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, command, fusion: str = "auto",
+                 **trainer_kw) -> list[RunConfig]:
     """Train one chunk under its runs' locks; returns the runs left alone because another live process
-    holds them. A run whose result.json exists once its lock is held is not trained again."""
+    holds them. A run whose result.json exists once its lock is held is not trained again. ``fusion``
+    (see :func:`~sketchbound.dnn.training.fused.plan_fusion`) decides, per architecture, whether its runs
+    train horizontally fused (one :class:`FusedTrainer`) or on streams (one :class:`ConcurrentTrainer`);
+    when a chunk holds both, the two trainers run one after the other."""
     locks, mine, busy = [], [], []
     try:
         for c in chunk:
@@ -457,18 +473,29 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
                     _mark_failed(c.run_dir(runs_dir), e)
                     raise
             c0 = mine[0]
-            tr = ConcurrentTrainer([j for j, _ in prepared], prepared[0][1]["data"], c0.schedule(), device=dev,
-                                   augment=c0.augment, eval_every=c0.eval_every, progress=progress, **trainer_kw)
-            if progress:  # the final test-set evaluation follows the training bar: show it too
-                from sketchbound._progress import elapsed  # noqa: PLC0415
-                for st in tr.states:
-                    st.evaluate = (lambda f=st.evaluate, n=st.job.name:
-                                   _run_with(elapsed(f"evaluate {n} on the test set"), f))
-            results = tr.run()
-            for (_, meta), res in zip(prepared, results):
-                if res.finished:
-                    _write_result(meta, res, dev)
-            del tr
+            data = prepared[0][1]["data"]
+            kinds = plan_fusion([j.model for j, _ in prepared], batch_size=c0.batch_size, device=dev,
+                                image_shape=(data.in_channels, data.image_size, data.image_size),
+                                num_classes=data.num_classes, fusion=fusion)
+            for kind, cls in (("fused", FusedTrainer), ("streams", ConcurrentTrainer)):
+                part = [pm for pm, k in zip(prepared, kinds) if k == kind]
+                if not part:
+                    continue
+                for _, meta in part:
+                    meta["trainer"] = kind
+                    meta["log"](f"trainer: {kind} ({len(part)} run(s) together; fusion={fusion})")
+                tr = cls([j for j, _ in part], data, c0.schedule(), device=dev, augment=c0.augment,
+                         eval_every=c0.eval_every, progress=progress, **trainer_kw)
+                if progress:  # the final test-set evaluation follows the training bar: show it too
+                    from sketchbound._progress import elapsed  # noqa: PLC0415
+                    for st in tr.states:
+                        st.evaluate = (lambda f=st.evaluate, n=st.job.name:
+                                       _run_with(elapsed(f"evaluate {n} on the test set"), f))
+                results = tr.run()
+                for (_, meta), res in zip(part, results):
+                    if res.finished:
+                        _write_result(meta, res, dev)
+                del tr
     finally:
         for lock in locks:
             lock.release()
@@ -477,11 +504,15 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
 
 def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, concurrent: int | None = None,
                 force: bool = False, progress: bool = True, echo: bool = False, command: str | None = None,
-                wait: bool = True, **trainer_kw) -> list[dict]:
+                wait: bool = True, fusion: str = "auto", **trainer_kw) -> list[dict]:
     """Run every config not finished yet (``force`` reruns) and return all results (in input order).
 
     Configs sharing :meth:`RunConfig.trainer_key` are trained ``concurrent`` at a time in one
-    :class:`~sketchbound.dnn.training.ConcurrentTrainer` (default: 8 on CUDA, 1 on CPU). Each run is
+    :class:`~sketchbound.dnn.training.ConcurrentTrainer` (default: 8 on CUDA, 1 on CPU), or horizontally
+    fused in a :class:`~sketchbound.dnn.training.fused.FusedTrainer`: ``fusion="on"`` always, ``"off"``
+    never, ``"auto"`` where a few measured steps say it is faster (CUDA; on CPU ``"auto"`` keeps the
+    unfused trainer). Fusion changes results only by floating-point order and is not part of a run's
+    config hash; result.json says which trainer ran (``"trainer"``). Each run is
     trained under its :class:`RunLock`: runs another live process holds are left to it and, with
     ``wait``, waited for at the end (and trained here if that process died before finishing them).
     """
@@ -489,10 +520,12 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     k = int(concurrent) if concurrent else (8 if dev.type == "cuda" else 1)
     if k < 1:
         raise ValueError(f"concurrent must be >= 1, got {concurrent!r}")
+    if fusion not in FUSION_CHOICES:
+        raise ValueError(f"fusion must be one of {FUSION_CHOICES}, got {fusion!r}")
     cfgs = [c.resolved() for c in configs]
-    kw = dict(progress=progress, echo=echo, command=command, **trainer_kw)
+    kw = dict(progress=progress, echo=echo, command=command, fusion=fusion, **trainer_kw)
     busy: list[RunConfig] = []
-    chunks = plan_chunks(cfgs, runs_dir, k, force)
+    chunks = plan_chunks(cfgs, runs_dir, k, force, fusion=fusion)
     if dev.type == "cpu" and chunks:
         _warn_if_long_on_cpu([c for chunk in chunks for c in chunk], dev)
     for chunk in chunks:
@@ -502,7 +535,7 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
             lock = RunLock(c.run_dir(runs_dir))
             lock.wait()
             lock.release()
-        busy = [b for chunk in plan_chunks(busy, runs_dir, k) for b in _train_chunk(chunk, runs_dir, dev, **kw)]
+        busy = [b for chunk in plan_chunks(busy, runs_dir, k, fusion=fusion) for b in _train_chunk(chunk, runs_dir, dev, **kw)]
     return [load_result(c, runs_dir) for c in cfgs]
 
 

@@ -328,6 +328,9 @@ def build_parser() -> OneLineParser:
                    help="override a config field for every run (repeatable), e.g. --set width=0.5")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--concurrent", type=pos_int("concurrent"), default=None, help="runs trained at once per GPU (default: file or 8)")
+    p.add_argument("--fusion", choices=("auto", "on", "off"), default="auto",
+                   help="train the runs of one architecture as one horizontally fused network: auto (default: where a "
+                        "few measured steps are faster, CUDA only), on, off; not part of a run's identity")
     from sketchbound.cluster import add_cluster_arguments  # noqa: PLC0415
     add_cluster_arguments(p, what="runs (a task = one group of --concurrent runs; a worker per GPU)")
     p.add_argument("--gpus-per-worker", type=pos_int("gpus-per-worker"), default=None, metavar="K",
@@ -383,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 train = partial(run_table, workers=args.workers, scheduler=args.scheduler,
                                 gpus_per_worker=args.gpus_per_worker, prog=p.prog)
             train([c for _, _, c in runs], args.runs_dir, device=args.device,
-                  concurrent=args.concurrent or spec.concurrent, progress=not args.no_progress,
+                  concurrent=args.concurrent or spec.concurrent, progress=not args.no_progress, fusion=args.fusion,
                   command="python -m sketchbound.dnn.table " + " ".join(sys.argv[1:] if argv is None else argv))
         except FileNotFoundError as e:
             sys.stderr.write(f"{p.prog}: error: {str(e).splitlines()[0]}\n")
