@@ -91,7 +91,11 @@ def main(argv=None) -> int:
         over["epochs"] = a.epochs
     if a.train_subset:
         over["train_subset"] = a.train_subset
-    cfgs = [c for _, _, c in expand(load_table(a.table, overrides=over, seeds=a.seeds))][:a.runs]
+    cfgs, seen = [], set()  # the first RUNS distinct runs (a dense run fills one cell per density)
+    for _, _, c in expand(load_table(a.table, overrides=over, seeds=a.seeds)):
+        if c.run_name() not in seen and len(cfgs) < a.runs:
+            seen.add(c.run_name())
+            cfgs.append(c)
     work = Path(a.work)
     shutil.rmtree(work, ignore_errors=True)
     one = phase(1, cfgs, work / "gpu1", a.concurrent)

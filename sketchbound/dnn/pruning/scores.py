@@ -282,13 +282,12 @@ def grasp_scores(model: nn.Module, batch_source, *, num_batches: int = 1, temper
     params = [p for _, p in prunable_parameters(net)]
     device, dtype = _device(net)
     if variant == "original":
-        gen = g
-        if device.type != "cpu":  # xavier_normal_ draws on the weight's device: seed a generator there from g
-            gen = torch.Generator(device=device).manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
-        with torch.no_grad():
+        with torch.no_grad():  # drawn on the CPU from g and copied: the same weights on every device
             for mod in net.modules():
                 if isinstance(mod, nn.Linear):
-                    nn.init.xavier_normal_(mod.weight, generator=gen)
+                    w = torch.empty(mod.weight.shape, dtype=mod.weight.dtype)
+                    nn.init.xavier_normal_(w, generator=g)
+                    mod.weight.copy_(w)
         batches = []
         for _ in range(nb):
             batches += _class_balanced_halves(source, g, device, dtype, net, spc)

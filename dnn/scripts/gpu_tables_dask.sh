@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Train several tables on all GPUs through one Dask cluster for at most SECS seconds, then pack the
+# finished runs' small files into $OUT/runs.tgz (checkpoints stay in RUNS for a later call to resume).
+# usage (repo root; Fashion-MNIST in .data/fashion-mnist; Dask wheels in .whl):
+#   SKETCHBOUND_COMMIT=<sha> SECS=400 RUNS=/tmp/runs bash dnn/scripts/gpu_tables_dask.sh TABLE.toml [TABLE.toml ...]
+set -uo pipefail
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/out}; SECS=${SECS:-400}; RUNS=${RUNS:-runs}; DATA=${DATA:-.data/fashion-mnist}; mkdir -p "$OUT" "$RUNS"
+python3 -c "import distributed" 2>/dev/null || bash "$(dirname "$0")/install_carried_wheels.sh" || exit 3
+n=$(nvidia-smi -L | wc -l)
+t0=$(date +%s)
+timeout "$SECS" python3 dnn/scripts/gpu_tables_dask.py --workers "$n" --runs-dir "$RUNS" --data-root "$DATA" \
+  --out "$OUT" "$@" > "$OUT/tables_dask.log" 2>&1
+echo "tables exit $? after $(( $(date +%s) - t0 )) s on $n GPUs" >> "$OUT/env.txt"
+find "$RUNS" -name result.json | sed 's|/result.json||' | while read -r d; do
+  for f in result.json config.json config.toml log.txt; do [ -f "$d/$f" ] && echo "$d/$f"; done
+done > /tmp/files.txt
+tar czf "$OUT/runs.tgz" -T /tmp/files.txt 2>/dev/null
+echo "finished runs: $(grep -c result.json /tmp/files.txt)" >> "$OUT/env.txt"
