@@ -1,39 +1,103 @@
-"""Throughput of the masked trainer vs a plain PyTorch loop, measured in the same call on the same device.
+"""Throughput of the masked trainers against the strongest rivals, measured in the same call on the same device.
 
-``python -m sketchbound.dnn.bench_train`` (defaults: ResNet-20, CIFAR-shaped synthetic data resident on
-the device, batch 128, 8 concurrent masked jobs at density 0.1) prints images/s of
+``python -m sketchbound.dnn.bench_train --model all`` (ResNet-20 and VGG-19; CIFAR-shaped synthetic data
+resident on the device, batch 128, ``--jobs`` 8 models) prints images/s, summed over models, of
 
 * ``plain``: one model, fp32, ``torch.optim.SGD(momentum=0.9, weight_decay=1e-4)``, batches sliced from
-  a normalised float tensor already on the device (no masking, no augmentation) — the baseline of
-  issue 5;
-* ``concurrent``: :class:`~sketchbound.dnn.training.ConcurrentTrainer` with ``--jobs`` masked models
-  (on CUDA: one CUDA graph per job on its own stream, bf16 autocast, channels_last, on-device
-  augmentation), aggregate over jobs;
+  a normalised float tensor on the device (no masking, no augmentation) — the baseline of issue 5;
+* ``compile``: the same loop with ``torch.compile(model, mode="max-autotune")`` (fp32), run in a
+  subprocess under ``--compile-timeout`` seconds (compiling takes minutes; a timeout is reported, not
+  waited out);
+* ``vmap``: the ``torch.func`` ensemble of the N models (``stack_module_state`` + ``functional_call`` under
+  ``vmap``, fp32, one SGD over the stacked parameters; each model its own batch);
+* ``streams``: :class:`~sketchbound.dnn.training.ConcurrentTrainer`, N masked models (on CUDA one CUDA
+  graph per model on its own stream, bf16 autocast, channels_last, on-device augmentation);
+* ``fused``: :class:`~sketchbound.dnn.training.fused.FusedTrainer`, the N masked models horizontally
+  fused into one network (HFTA, Wang et al. MLSys 2021), one CUDA graph for all of them.
 
-and their ratio (the target of issue 5 is ≥ 10× for ResNet-20 on an H100). Warm-up steps (and the
-graph capture) are excluded from both timings. ``--json`` prints one JSON object instead.
+The rivals train *unmasked* models (masking only adds work, so their numbers are upper bounds for a
+masked version). For every way it reports the achieved TFLOP/s from an analytic count (convolution and
+linear multiply-accumulates × 2 × 3 for forward + backward, dense: pruned weights are computed as zeros)
+and its fraction of the card's peak for that precision (bf16 dense for the trainers, fp32 for the rivals;
+``n/a`` for a card not in :data:`PEAK_TFLOPS`), and for the trainers the fraction of step time that the
+data path (per-epoch permutation + crop + flip, per-step gather + normalise; measured on its own) takes.
+Then the ratio of ours (the faster trainer, which ``fusion="auto"`` picks) to the best rival and of fused to
+streams. Warm-up steps, graph capture and compilation are excluded from all timings. ``--out DIR`` writes
+``bench_train.json`` and ``bench_train.md`` (atomically, after each model); ``--json`` prints the JSON.
 """
 from __future__ import annotations
 
+import contextlib
+import copy
+import datetime as _dt
+import gc
 import json
+import os
+import subprocess
 import sys
 import time
+import traceback
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from sketchbound._cli import arg_type
+from sketchbound._io import atomic_write, atomic_write_json, check_output_path
 from sketchbound.dnn.experiments.config import OneLineParser
-from sketchbound.dnn.data import TensorDataset
+from sketchbound.dnn.data import TensorDataset, augment_epoch
 from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob
+from sketchbound.dnn.training.fused import FusedTrainer
 
-__all__ = ["bench_plain", "bench_concurrent", "main"]
+__all__ = ["bench_plain", "bench_compile", "bench_vmap", "bench_concurrent", "bench_fused", "flops_per_image",
+           "peak_tflops", "PEAK_TFLOPS", "RIVALS", "MODELS_ALL", "main"]
+
+#: the ways to train that the benchmark knows, in the order it runs them
+RIVALS = ("plain", "compile", "vmap", "streams", "fused")
+#: ``--model all``
+MODELS_ALL = ("resnet20", "vgg19")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+#: dense peak TFLOP/s by card (vendor data sheets; bf16 = tensor cores without sparsity, fp32 = CUDA cores)
+PEAK_TFLOPS = {
+    "H100 SXM": {"bf16": 989.0, "fp32": 67.0},
+    "H100 NVL": {"bf16": 835.0, "fp32": 60.0},
+    "H100 PCIe": {"bf16": 756.0, "fp32": 51.0},
+    "H200": {"bf16": 989.0, "fp32": 67.0},
+    "A100": {"bf16": 312.0, "fp32": 19.5},
+}
+
+
+def _card(name: str) -> str | None:
+    n = name.upper()
+    if "H200" in n:
+        return "H200"
+    if "H100" in n:
+        if "NVL" in n:
+            return "H100 NVL"
+        if "PCIE" in n:
+            return "H100 PCIe"
+        return "H100 SXM"  # "NVIDIA H100 80GB HBM3" is the SXM part
+    if "A100" in n:
+        return "A100"
+    return None
+
+
+def peak_tflops(device_name: str, precision: str) -> float | None:
+    """The card's dense peak TFLOP/s for ``precision`` (``"bf16"`` or ``"fp32"``), or None when unknown."""
+    card = _card(device_name)
+    return PEAK_TFLOPS[card][precision] if card else None
 
 
 def _sync(dev: torch.device) -> None:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
+
+
+def _free(dev: torch.device) -> None:
+    gc.collect()
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def _synthetic(n: int, c: int, size: int, k: int, seed: int = 0) -> TensorDataset:
@@ -54,6 +118,45 @@ def _random_masks(model, density: float, seed: int):
     return {n: (torch.rand(p.shape, generator=g) < density).float() for n, p in prunable_parameters(model)}
 
 
+def flops_per_image(model: torch.nn.Module, shape: Sequence[int]) -> float:
+    """Training FLOPs per image: 2 × 3 × (multiply-accumulates of every Conv2d and Linear in one forward).
+
+    A convolution's MACs are ``out.numel() · C_in/groups · k_h · k_w`` per image, a linear layer's
+    ``in · out``; the factor 2 counts a MAC as two FLOPs and 3 adds the backward pass (gradients w.r.t.
+    inputs and weights). BatchNorm, ReLU, pooling and the optimiser are left out (memory-bound, few FLOPs).
+    """
+    macs = [0]
+
+    def conv(m, _inp, out):
+        macs[0] += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+
+    def lin(m, _inp, out):
+        macs[0] += out.numel() * m.in_features
+
+    m = copy.deepcopy(model).cpu().eval()
+    hooks = [mod.register_forward_hook(conv if isinstance(mod, torch.nn.Conv2d) else lin)
+             for mod in m.modules() if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear))]
+    with torch.no_grad():
+        m(torch.zeros((1,) + tuple(shape)))
+    for h in hooks:
+        h.remove()
+    return 6.0 * macs[0]
+
+
+def _timed(step, warmup: int, steps: int, dev: torch.device) -> tuple[float, float]:
+    """``(setup seconds, timed seconds)`` of ``warmup`` then ``steps`` calls of ``step(i)``."""
+    t0 = time.perf_counter()
+    for i in range(warmup):
+        step(i)
+    _sync(dev)
+    t = time.perf_counter()
+    for i in range(warmup, warmup + steps):
+        step(i)
+    _sync(dev)
+    return t - t0, time.perf_counter() - t
+
+
+# --------------------------------------------------------------------------------------------- rivals
 def bench_plain(model_name: str, data: TensorDataset, *, steps: int, warmup: int, batch_size: int, device, width=1.0) -> dict:
     """Images/s of a plain fp32 loop over device-resident normalised data (one model)."""
     dev = torch.device(device)
@@ -70,20 +173,176 @@ def bench_plain(model_name: str, data: TensorDataset, *, steps: int, warmup: int
         loss.backward()
         opt.step()
 
-    for i in range(warmup):
-        step(i)
+    setup, dt = _timed(step, warmup, steps, dev)
+    return {"images_per_s": steps * batch_size / dt, "ms_per_step": 1e3 * dt / steps, "seconds": dt,
+            "setup_seconds": setup, "models": 1, "precision": "fp32"}
+
+
+def _compile_inprocess(model_name: str, data: TensorDataset, *, steps: int, warmup: int, batch_size: int, device,
+                       width=1.0, mode: str = "max-autotune") -> dict:
+    dev = torch.device(device)
+    model = _model(model_name, data, width, 0).to(dev).train()
+    cmodel = torch.compile(model, mode=mode)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    x = data.normalized(data.x_train.to(dev))
+    y = data.y_train.to(dev)
+    n = x.shape[0] // batch_size
+    mark = getattr(getattr(torch, "compiler", None), "cudagraph_mark_step_begin", lambda: None)
+
+    def step(i):
+        j = (i % n) * batch_size
+        mark()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(cmodel(x[j:j + batch_size]), y[j:j + batch_size])
+        loss.backward()
+        opt.step()
+
+    setup, dt = _timed(step, max(warmup, 5), steps, dev)  # cudagraph trees record on the 2nd/3rd call
+    return {"images_per_s": steps * batch_size / dt, "ms_per_step": 1e3 * dt / steps, "seconds": dt,
+            "setup_seconds": setup, "models": 1, "precision": "fp32", "mode": mode}
+
+
+def _compile_worker(spec_json: str) -> None:
+    """Entry point of the compile subprocess: one JSON line with the result on stdout."""
+    s = json.loads(spec_json)
+    if s["device"].startswith("cuda"):
+        torch.backends.cudnn.benchmark = True
+    data = _synthetic(s["n_train"], s["channels"], s["image_size"], s["classes"])
+    out = _compile_inprocess(s["model"], data, steps=s["steps"], warmup=s["warmup"], batch_size=s["batch_size"],
+                             device=s["device"], width=s["width"], mode=s["mode"])
+    print("BENCH_COMPILE_RESULT " + json.dumps(out), flush=True)
+
+
+def bench_compile(model_name: str, data: TensorDataset, *, steps: int, warmup: int, batch_size: int, device,
+                  width=1.0, mode: str = "max-autotune", timeout_s: float | None = 200.0) -> dict:
+    """Images/s of the plain loop on ``torch.compile(model, mode=mode)`` (fp32, one model).
+
+    With ``timeout_s`` (seconds, > 0) it runs in a subprocess on the same device and the same synthetic
+    data, and is abandoned after ``timeout_s`` (result ``{"error": "timed out ..."}``); ``None`` or 0 runs
+    it in this process without a limit.
+    """
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"mode must be one of {COMPILE_MODES}, got {mode!r}")
+    if not timeout_s:
+        return _compile_inprocess(model_name, data, steps=steps, warmup=warmup, batch_size=batch_size, device=device,
+                                  width=width, mode=mode)
+    spec = {"model": model_name, "n_train": len(data), "channels": data.in_channels, "image_size": data.image_size,
+            "classes": data.num_classes, "steps": steps, "warmup": warmup, "batch_size": batch_size,
+            "device": str(torch.device(device)), "width": width, "mode": mode}
+    code = ("import sys; from sketchbound.dnn.experiments.bench_train import _compile_worker; "
+            "_compile_worker(sys.argv[1])")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [x for x in [os.environ.get("PYTHONPATH")] if x]))
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True, text=True,
+                           timeout=timeout_s, env=env)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout_s:g} s (compilation included); not measured", "mode": mode}
+    for line in p.stdout.splitlines():
+        if line.startswith("BENCH_COMPILE_RESULT "):
+            out = json.loads(line.split(" ", 1)[1])
+            out["subprocess_seconds"] = time.perf_counter() - t0
+            return out
+    tail = " | ".join((p.stderr or p.stdout).strip().splitlines()[-3:])
+    return {"error": f"compile subprocess failed (exit {p.returncode}): {tail}", "mode": mode}
+
+
+def bench_vmap(model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int, device,
+               width=1.0) -> dict:
+    """Aggregate images/s of the ``torch.func`` ensemble of ``jobs`` models (fp32): parameters and buffers
+    stacked by ``stack_module_state``, one ``vmap(functional_call)`` forward, loss ``Σ_n mean CE_n``, one
+    ``torch.optim.SGD`` step over the stacked parameters; each model gets its own batch."""
+    from torch.func import functional_call, stack_module_state  # noqa: PLC0415
+    dev = torch.device(device)
+    models = [_model(model_name, data, width, j).to(dev).train() for j in range(jobs)]
+    params, buffers = stack_module_state(models)
+    base = copy.deepcopy(models[0]).to("meta")
+    del models
+
+    def f(p, b, xb):
+        return functional_call(base, (p, b), (xb,))
+
+    fv = torch.vmap(f)
+    opt = torch.optim.SGD(list(params.values()), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    x = data.normalized(data.x_train.to(dev))
+    y = data.y_train.to(dev)
+    nb = (x.shape[0] // batch_size) * batch_size
+    ar = torch.arange(jobs * batch_size, device=dev)
+
+    def step(i):
+        idx = (ar + i * jobs * batch_size) % nb  # model n's batch: the next B images after model n-1's
+        xs = x.index_select(0, idx).view((jobs, batch_size) + tuple(x.shape[1:]))
+        ys = y.index_select(0, idx).view(jobs, batch_size)
+        opt.zero_grad(set_to_none=True)
+        out = fv(params, buffers, xs)
+        loss = F.cross_entropy(out.reshape(jobs * batch_size, -1), ys.reshape(-1), reduction="none")
+        loss.view(jobs, batch_size).mean(1).sum().backward()
+        opt.step()
+
+    setup, dt = _timed(step, warmup, steps, dev)
+    return {"images_per_s": jobs * steps * batch_size / dt, "ms_per_step_per_model": 1e3 * dt / (steps * jobs),
+            "seconds": dt, "setup_seconds": setup, "models": jobs, "precision": "fp32"}
+
+
+# --------------------------------------------------------------------------------------------- ours
+def _data_seconds(tr: ConcurrentTrainer, reps: int = 20) -> dict:
+    """Seconds per lockstep round spent on data, measured on their own: the per-epoch permutation + crop +
+    flip of every job (divided by the steps per epoch) and the per-step gather + normalise of every
+    job (on CUDA replayed from a CUDA graph, as inside the training graph)."""
+    dev = tr.device
+    units = getattr(tr, "cohorts", None) or tr.states
+    gathers = [u.batch if hasattr(u, "batch") else u._normalized_batch for u in units]
+    saved = [u.step.clone() for u in units]
+    for u in units:  # a valid batch position (after run() the counter may sit at the epoch's end)
+        u.step.zero_()
+    x, y = tr.data.x_train, tr.data.y_train
+    out_x, out_y = torch.empty_like(x), torch.empty_like(y)
+    g = torch.Generator(device=dev).manual_seed(0)
     _sync(dev)
     t = time.perf_counter()
-    for i in range(warmup, warmup + steps):
-        step(i)
+    for _ in tr.states:
+        augment_epoch(x, y, g, padding=tr.padding if tr.augment else 0, flip=tr.augment and tr.flip, crop=tr.augment,
+                      out_x=out_x, out_y=out_y)
     _sync(dev)
-    dt = time.perf_counter() - t
-    return {"images_per_s": steps * batch_size / dt, "ms_per_step": 1e3 * dt / steps, "seconds": dt}
+    aug = (time.perf_counter() - t) / tr.steps_per_epoch
+    del out_x, out_y
+    if dev.type == "cuda" and tr.cuda_graphs:
+        s = torch.cuda.Stream(device=dev)
+        s.wait_stream(torch.cuda.current_stream(dev))
+        with torch.cuda.stream(s):
+            for f in gathers:
+                f()
+        torch.cuda.current_stream(dev).wait_stream(s)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=s):
+            for _ in range(reps):
+                for f in gathers:
+                    f()
+        graph.replay()
+        _sync(dev)
+        t = time.perf_counter()
+        for _ in range(5):
+            graph.replay()
+        _sync(dev)
+        gather = (time.perf_counter() - t) / (5 * reps)
+        del graph
+    else:
+        for f in gathers:
+            f()
+        t = time.perf_counter()
+        for _ in range(reps):
+            for f in gathers:
+                f()
+        _sync(dev)
+        gather = (time.perf_counter() - t) / reps
+    for u, v in zip(units, saved):
+        u.step.copy_(v)
+    return {"augment_s_per_round": aug, "gather_s_per_round": gather}
 
 
-def bench_concurrent(model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int,
-                     device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None) -> dict:
-    """Aggregate images/s of :class:`ConcurrentTrainer` with ``jobs`` masked models (steady state)."""
+def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int,
+                   device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None) -> dict:
     dev = torch.device(device)
     n_steps = len(data) // batch_size
     epochs = (warmup + steps) // n_steps + 1
@@ -92,8 +351,7 @@ def bench_concurrent(model_name: str, data: TensorDataset, *, jobs: int, steps: 
     for j in range(jobs):
         m = _model(model_name, data, width, j)
         js.append(TrainJob(m, _random_masks(m, density, j), seed=j, name=f"bench{j}"))
-    tr = ConcurrentTrainer(js, data, sched, device=dev, progress=False, cuda_graphs=cuda_graphs, amp=amp,
-                           channels_last=channels_last)
+    tr = cls(js, data, sched, device=dev, progress=False, cuda_graphs=cuda_graphs, amp=amp, channels_last=channels_last)
     t0 = time.perf_counter()
     tr.run(max_steps=warmup)  # includes graph capture and the first epoch's augmentation
     _sync(dev)
@@ -104,16 +362,115 @@ def bench_concurrent(model_name: str, data: TensorDataset, *, jobs: int, steps: 
     dt = time.perf_counter() - t
     exact = all(bool(((p.detach() != 0) & (m == 0)).sum() == 0)
                 for st in tr.states for p, m in zip(st.masked_params, st.masks))
-    return {"images_per_s": jobs * steps * batch_size / dt, "ms_per_step_per_model": 1e3 * dt / (steps * jobs),
-            "masks_exact": exact,
-            "seconds": dt, "setup_seconds": setup, "jobs": jobs, "cuda_graphs": tr.cuda_graphs, "amp": tr.amp,
-            "channels_last": tr.channels_last}
+    out = {"images_per_s": jobs * steps * batch_size / dt, "ms_per_step_per_model": 1e3 * dt / (steps * jobs),
+           "masks_exact": exact, "seconds": dt, "setup_seconds": setup, "jobs": jobs, "models": jobs,
+           "cuda_graphs": tr.cuda_graphs, "amp": tr.amp, "channels_last": tr.channels_last,
+           "precision": "bf16" if tr.amp else "fp32"}
+    d = _data_seconds(tr)
+    per_round = dt / steps
+    out.update(d)
+    out["data_fraction"] = (d["augment_s_per_round"] + d["gather_s_per_round"]) / per_round
+    if hasattr(tr, "cohorts"):
+        out["fused_groups"] = [c.n for c in tr.cohorts]
+    del tr, js
+    return out
 
 
+def bench_concurrent(model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int,
+                     device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None) -> dict:
+    """Aggregate images/s of :class:`ConcurrentTrainer` with ``jobs`` masked models (steady state)."""
+    return _bench_trainer(ConcurrentTrainer, model_name, data, jobs=jobs, steps=steps, warmup=warmup,
+                          batch_size=batch_size, device=device, width=width, density=density, cuda_graphs=cuda_graphs,
+                          amp=amp, channels_last=channels_last)
+
+
+def bench_fused(model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int,
+                device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None) -> dict:
+    """Aggregate images/s of :class:`~sketchbound.dnn.training.fused.FusedTrainer` with ``jobs`` masked models."""
+    return _bench_trainer(FusedTrainer, model_name, data, jobs=jobs, steps=steps, warmup=warmup,
+                          batch_size=batch_size, device=device, width=width, density=density, cuda_graphs=cuda_graphs,
+                          amp=amp, channels_last=channels_last)
+
+
+# --------------------------------------------------------------------------------------------- report
+LABELS = {"plain": "plain fp32 loop, 1 model", "compile": "torch.compile({mode}), 1 model, fp32",
+          "vmap": "torch.func ensemble (stack_module_state + vmap), {jobs} models, fp32",
+          "streams": "ConcurrentTrainer, {jobs} masked models (graphs on streams)",
+          "fused": "FusedTrainer, {jobs} masked models horizontally fused"}
+
+
+def _summarise(res: dict, flops: float, device_name: str) -> None:
+    """Add TFLOP/s, fraction of peak, best rival and ratios to one model's results (in place)."""
+    for r in res["ways"].values():
+        if "images_per_s" not in r:
+            continue
+        r["tflops"] = r["images_per_s"] * flops / 1e12
+        peak = peak_tflops(device_name, r["precision"])
+        r["peak_tflops"] = peak
+        r["fraction_of_peak"] = r["tflops"] / peak if peak else None
+    rivals = {k: v["images_per_s"] for k, v in res["ways"].items() if k in ("plain", "compile", "vmap") and "images_per_s" in v}
+    ours = {k: v["images_per_s"] for k, v in res["ways"].items() if k in ("streams", "fused") and "images_per_s" in v}
+    res["best_rival"] = max(rivals, key=rivals.get) if rivals else None
+    res["ours"] = max(ours, key=ours.get) if ours else None
+    ratios = {}
+    if rivals and ours:
+        ratios["ours/best_rival"] = ours[res["ours"]] / rivals[res["best_rival"]]
+        for k in ours:
+            ratios[f"{k}/best_rival"] = ours[k] / rivals[res["best_rival"]]
+    if "streams" in ours and "fused" in ours:
+        ratios["fused/streams"] = ours["fused"] / ours["streams"]
+    res["ratios"] = ratios
+
+
+def to_markdown(out: dict) -> str:
+    """The benchmark's results as Markdown (one table per model)."""
+    lines = [f"# bench_train: {out['device']}", "",
+             f"torch {out['torch']}, commit {out.get('commit')}, {out['date']}, batch {out['batch_size']}, "
+             f"{out['jobs']} models for vmap/streams/fused, masks at density {out['density']} (ours only).",
+             f"Command: `{out['command']}`", ""]
+    for name, res in out["models"].items():
+        lines += [f"## {name} ({res['flops_per_image'] / 1e9:.4g} GFLOP per training image)", "",
+                  "| way to train | images/s | TFLOP/s | of peak | data share of step | note |", "|---|---|---|---|---|---|"]
+        for k, r in res["ways"].items():
+            label = LABELS[k].format(mode=r.get("mode", out.get("compile_mode")), jobs=out["jobs"])
+            if k in ("streams", "fused") and not r.get("cuda_graphs", True):
+                label = label.replace(" (graphs on streams)", "") + " (eager, no CUDA graphs)"
+            if "images_per_s" not in r:
+                lines.append(f"| {label} | – | – | – | – | {r.get('error', 'not run')} |")
+                continue
+            frac = f"{100 * r['fraction_of_peak']:.1f}% of {r['peak_tflops']:g} ({r['precision']})" \
+                if r.get("fraction_of_peak") is not None else f"n/a ({r['precision']})"
+            data = f"{100 * r['data_fraction']:.1f}%" if "data_fraction" in r else "–"
+            note = []
+            if "masks_exact" in r:
+                note.append("pruned weights exactly 0" if r["masks_exact"] else "MASK VIOLATED")
+            if "fused_groups" in r:
+                note.append(f"groups {r['fused_groups']}")
+            if "setup_seconds" in r:
+                note.append(f"setup {r['setup_seconds']:.1f} s")
+            lines.append(f"| {label} | {r['images_per_s']:,.0f} | {r['tflops']:.2f} | {frac} | {data} | {'; '.join(note)} |")
+        rt = res["ratios"]
+        if "ours/best_rival" in rt:
+            lines += ["", f"Ours ({res['ours']}) / best rival ({res['best_rival']}): **{rt['ours/best_rival']:.2f}×**"
+                      + (f"; fused / streams: **{rt['fused/streams']:.2f}×**" if "fused/streams" in rt else "")]
+        elif "fused/streams" in rt:
+            lines += ["", f"fused / streams: **{rt['fused/streams']:.2f}×**"]
+        lines.append("")
+    lines += ["Rivals train unmasked models (upper bounds for masked ones). FLOPs are dense (pruned weights count); "
+              "fp32 rivals may run their convolutions on TF32 tensor cores (cuDNN default), so their share of the fp32 "
+              "peak is optimistic. The data share is measured on its own (permutation + crop + flip per epoch, gather + "
+              "normalise per step), not overlapped.", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------- CLI
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog="python -m sketchbound.dnn.bench_train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="resnet20", help="architecture (default resnet20; see sketchbound.dnn.MODEL_NAMES)")
-    p.add_argument("--jobs", type=int, default=8, help="concurrent masked models (default 8)")
+    p.add_argument("--model", nargs="+", default=["resnet20"],
+                   help="architectures (default resnet20; 'all' = resnet20 vgg19; see sketchbound.dnn.MODEL_NAMES)")
+    p.add_argument("--rivals", type=arg_type("rivals", str, lambda r: r in RIVALS, f"a comma-separated subset of {','.join(RIVALS)}", many=True),
+                   default=list(RIVALS), help=f"ways to measure, comma-separated (default all: {','.join(RIVALS)})")
+    p.add_argument("--jobs", type=int, default=8, help="models for vmap / streams / fused (default 8)")
     p.add_argument("--steps", type=int, default=400, help="timed steps (default 400)")
     p.add_argument("--warmup", type=int, default=30, help="untimed steps first (default 30)")
     p.add_argument("--batch-size", type=int, default=128, help="SGD batch size (default 128, paper §7)")
@@ -124,9 +481,43 @@ def build_parser() -> OneLineParser:
     p.add_argument("--width", type=arg_type("width", float, lambda x: 0 < x < 1e6, "a positive finite number"), default=1.0, help="width multiplier of the model (default 1.0)")
     p.add_argument("--density", type=float, default=0.1, help="density of the random masks, in (0, 1] (default 0.1)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--no-graphs", action="store_true", help="concurrent trainer without CUDA graphs")
+    p.add_argument("--no-graphs", action="store_true", help="our trainers without CUDA graphs")
+    p.add_argument("--compile-mode", choices=COMPILE_MODES, default="max-autotune",
+                   help="torch.compile mode of the compile rival (default max-autotune)")
+    p.add_argument("--compile-timeout", type=arg_type("compile-timeout", float, lambda x: 0 <= x < 1e6, "a number of seconds >= 0"),
+                   default=200.0, help="abandon the compile rival (a subprocess) after this many seconds, compilation "
+                                       "included (default 200; 0 = run it in this process, no limit)")
+    p.add_argument("--out", default=None, metavar="DIR", help="also write DIR/bench_train.json and DIR/bench_train.md")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the text lines")
     return p
+
+
+def _models_arg(p: OneLineParser, names: Sequence[str]) -> list[str]:
+    from sketchbound.dnn.models import canonical_name  # noqa: PLC0415
+    out: list[str] = []
+    for n in names:
+        for part in n.split(","):
+            if part == "all":
+                out += [m for m in MODELS_ALL if m not in out]
+                continue
+            try:
+                c = canonical_name(part)
+            except ValueError as e:
+                p.error(f"--model: {e}")
+            if c not in out:
+                out.append(c)
+    return out
+
+
+@contextlib.contextmanager
+def _recorded_failure(ways: dict, key: str):
+    """A rival that fails (out of memory, an unsupported op on this card) is recorded, not fatal: the
+    benchmark runs once on a rented GPU and the other rivals' numbers must survive (traceback on stderr)."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001
+        traceback.print_exc()
+        ways[key] = {"error": f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,6 +532,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"--density must be in (0, 1], got {a.density}")
     if a.n_train < a.batch_size:
         p.error(f"--n-train {a.n_train} must be >= --batch-size {a.batch_size}")
+    models = _models_arg(p, a.model)
+    if a.out is not None:
+        try:
+            check_output_path(a.out, kind="dir", flag="--out")
+        except ValueError as e:
+            p.error(str(e))
+    rivals = [r for r in RIVALS if r in a.rivals]
     dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -148,28 +546,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     if dev.type == "cpu":  # a GPU benchmark started on the CPU: say so, with a measured estimate
         from sketchbound.dnn.experiments.cpu_warning import warn_if_long_on_cpu  # noqa: PLC0415
         shape = (a.channels, a.image_size, a.image_size)
-        warn_if_long_on_cpu([((a.warmup + a.steps) * (1 + a.jobs), lambda: _model(a.model, data, a.width, 0), shape,
-                              a.classes, a.batch_size, a.model)],
-                            what=f"this benchmark (1 plain + {a.jobs} masked models x {a.warmup + a.steps} steps)",
+        per_model = sum({"plain": 1, "compile": 1}.get(r, a.jobs) for r in rivals)
+        warn_if_long_on_cpu([((a.warmup + a.steps) * per_model, lambda m=m: _model(m, data, a.width, 0), shape,
+                              a.classes, a.batch_size, m) for m in models],
+                            what=f"this benchmark ({', '.join(rivals)} x {a.warmup + a.steps} steps)",
                             hint="make it smaller (--steps 20 --warmup 2 --jobs 2 --n-train 2048)", threshold_s=60)
-    common = dict(steps=a.steps, warmup=a.warmup, batch_size=a.batch_size, device=dev, width=a.width)
-    from sketchbound._progress import elapsed  # noqa: PLC0415
-    with elapsed(f"plain loop: {a.warmup + a.steps} steps of {a.model}"):
-        plain = bench_plain(a.model, data, **common)
-    with elapsed(f"ConcurrentTrainer: {a.jobs} models x {a.warmup + a.steps} steps"):
-        conc = bench_concurrent(a.model, data, jobs=a.jobs, density=a.density,
-                                cuda_graphs=False if a.no_graphs else None, **common)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-    out = {"device": name, "model": a.model, "batch_size": a.batch_size, "plain": plain, "concurrent": conc,
-           "ratio": conc["images_per_s"] / plain["images_per_s"], "torch": torch.__version__}
+    from sketchbound.dnn.experiments.run import _git_commit  # noqa: PLC0415 (SKETCHBOUND_COMMIT, else git)
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    out = {"device": name, "torch": torch.__version__, "commit": _git_commit(),
+           "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+           "command": "python -m sketchbound.dnn.bench_train " + " ".join(argv_list), "batch_size": a.batch_size,
+           "jobs": a.jobs, "density": a.density, "steps": a.steps, "warmup": a.warmup, "width": a.width,
+           "image_size": a.image_size, "compile_mode": a.compile_mode, "rivals": rivals, "models": {}}
+    common = dict(steps=a.steps, warmup=a.warmup, batch_size=a.batch_size, device=dev, width=a.width)
+    graphs = False if a.no_graphs else None
+    from sketchbound._progress import elapsed  # noqa: PLC0415
+    for m in models:
+        res = {"flops_per_image": flops_per_image(_model(m, data, a.width, 0), (a.channels, a.image_size, a.image_size)),
+               "ways": {}}
+        out["models"][m] = res
+        for r in rivals:
+            with elapsed(f"{m}: {r} ({a.warmup + a.steps} steps)"), _recorded_failure(res["ways"], r):
+                if r == "plain":
+                    res["ways"][r] = bench_plain(m, data, **common)
+                elif r == "compile":
+                    res["ways"][r] = bench_compile(m, data, mode=a.compile_mode, timeout_s=a.compile_timeout or None,
+                                                   **common)
+                elif r == "vmap":
+                    res["ways"][r] = bench_vmap(m, data, jobs=a.jobs, **common)
+                elif r == "streams":
+                    res["ways"][r] = bench_concurrent(m, data, jobs=a.jobs, density=a.density, cuda_graphs=graphs, **common)
+                else:
+                    res["ways"][r] = bench_fused(m, data, jobs=a.jobs, density=a.density, cuda_graphs=graphs, **common)
+            _free(dev)
+        _summarise(res, res["flops_per_image"], name)
+        if a.out is not None:  # after each model, so a run cut short keeps what it measured
+            atomic_write_json(os.path.join(a.out, "bench_train.json"), out)
+            atomic_write(os.path.join(a.out, "bench_train.md"), to_markdown(out))
     if a.json:
         print(json.dumps(out))
     else:
-        print(f"device {name}  model {a.model}  batch {a.batch_size}  torch {torch.__version__}")
-        print(f"plain loop (1 model, fp32):   {plain['images_per_s']:12.0f} images/s  ({plain['ms_per_step']:.2f} ms/step)")
-        print(f"ConcurrentTrainer ({a.jobs} jobs, graphs={conc['cuda_graphs']}, bf16={conc['amp']}): "
-              f"{conc['images_per_s']:12.0f} images/s  ({conc['ms_per_step_per_model']:.2f} ms/step per model)")
-        print(f"ratio: {out['ratio']:.2f}x   (pruned weights still exactly zero: {conc['masks_exact']})")
+        print(to_markdown(out))
     return 0
 
 

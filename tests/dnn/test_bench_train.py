@@ -1,0 +1,94 @@
+"""bench_train (issue 14): every rival measured in one call, ratios, analytic FLOPs, peaks, outputs.
+
+Only the plumbing is tested here (tiny sizes on the CPU); the numbers are the GPU benchmark's
+(``dnn/scripts/gpu_bench_train.sh``, recorded in benchmarks/RESULTS.md).
+"""
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from sketchbound.dnn.experiments import bench_train as B  # noqa: E402
+from sketchbound.dnn.models import get_model  # noqa: E402
+
+TINY = ["--device", "cpu", "--jobs", "2", "--steps", "2", "--warmup", "1", "--n-train", "64", "--batch-size", "16",
+        "--image-size", "8", "--width", "0.25"]
+
+
+def test_tiny_cpu_run_measures_every_rival_and_writes_json_and_markdown(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert B.main(TINY + ["--model", "all", "--rivals", "plain,vmap,streams,fused", "--out", str(out)]) == 0
+    md_printed = capsys.readouterr().out
+    res = json.loads((out / "bench_train.json").read_text())
+    md = (out / "bench_train.md").read_text()
+    assert md.strip() == md_printed.strip()
+    assert list(res["models"]) == ["resnet20", "vgg19"] and res["device"] == "cpu" and res["torch"] == torch.__version__
+    for name, m in res["models"].items():
+        ways = m["ways"]
+        assert set(ways) == {"plain", "vmap", "streams", "fused"}
+        for w in ways.values():
+            assert w["images_per_s"] > 0
+            assert w["tflops"] == pytest.approx(w["images_per_s"] * m["flops_per_image"] / 1e12)
+            assert w["fraction_of_peak"] is None  # no peak for a CPU
+        for k in ("streams", "fused"):
+            assert ways[k]["masks_exact"] is True and ways[k]["models"] == 2
+            assert ways[k]["data_fraction"] > 0 and ways[k]["augment_s_per_round"] > 0
+        assert ways["fused"]["fused_groups"] == [2]
+        rivals = {k: ways[k]["images_per_s"] for k in ("plain", "vmap")}
+        ours = {k: ways[k]["images_per_s"] for k in ("streams", "fused")}
+        assert m["best_rival"] == max(rivals, key=rivals.get) and m["ours"] == max(ours, key=ours.get)
+        assert m["ratios"]["ours/best_rival"] == pytest.approx(max(ours.values()) / max(rivals.values()))
+        assert m["ratios"]["fused/streams"] == pytest.approx(ours["fused"] / ours["streams"])
+        assert f"## {name}" in md and "FusedTrainer, 2 masked models" in md and "torch.func ensemble" in md
+    assert "Ours (" in md and "best rival" in md
+
+
+def test_flops_per_image_is_the_analytic_count():
+    """2 FLOPs per multiply-accumulate × 3 (forward + backward); conv MACs = out elements · C_in/groups · k²."""
+    toy = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 8, 3, stride=2, padding=1, groups=2),
+                        nn.Flatten(), nn.Linear(8 * 4 * 4, 5))
+    macs = 4 * 8 * 8 * 3 * 9 + 8 * 4 * 4 * 2 * 9 + 128 * 5
+    assert B.flops_per_image(toy, (3, 8, 8)) == 6 * macs
+    # CIFAR ResNet-20 with 1x1 projection shortcuts: 40.8M MACs (40.55M + the shortcuts); VGG-19: 398M
+    assert B.flops_per_image(get_model("resnet20", 3, 10, 32), (3, 32, 32)) / 6 == pytest.approx(40.81e6, rel=1e-3)
+    assert B.flops_per_image(get_model("vgg19", 3, 10, 32), (3, 32, 32)) / 6 == pytest.approx(398.1e6, rel=1e-3)
+
+
+def test_peaks_by_device_name():
+    assert B.peak_tflops("NVIDIA H100 80GB HBM3", "bf16") == 989.0
+    assert B.peak_tflops("NVIDIA H100 80GB HBM3", "fp32") == 67.0
+    assert B.peak_tflops("NVIDIA H200", "bf16") == 989.0
+    assert B.peak_tflops("NVIDIA H100 PCIe", "bf16") == 756.0
+    assert B.peak_tflops("NVIDIA GeForce RTX 4090", "bf16") is None
+    assert B.peak_tflops("cpu", "fp32") is None
+
+
+def test_compile_rival_times_out_instead_of_waiting():
+    data = B._synthetic(64, 3, 8, 10)
+    r = B.bench_compile("resnet20", data, steps=2, warmup=1, batch_size=16, device="cpu", width=0.25, timeout_s=0.5)
+    assert "timed out after 0.5 s" in r["error"] and "images_per_s" not in r
+    with pytest.raises(ValueError, match="mode must be one of"):
+        B.bench_compile("resnet20", data, steps=2, warmup=1, batch_size=16, device="cpu", mode="fast")
+
+
+@pytest.mark.slow
+def test_compile_rival_runs_in_a_subprocess():  # ≈ 30 s of inductor compilation on 2 CPU cores
+    data = B._synthetic(64, 3, 8, 10)
+    r = B.bench_compile("resnet20", data, steps=2, warmup=1, batch_size=16, device="cpu", width=0.25, timeout_s=300)
+    assert r.get("images_per_s", 0) > 0, r
+    assert r["mode"] == "max-autotune" and r["setup_seconds"] > 0
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["--rivals", "plain,bogus"], "--rivals must be a comma-separated subset"),
+    (["--model", "resnet21"], "--model: unknown model"),
+    (["--compile-timeout", "-1"], "--compile-timeout must be"),
+    (["--out", "/proc/sketchbound-bench/x"], "--out"),
+])
+def test_bad_arguments_exit_2_with_one_line(argv, msg, capsys):
+    with pytest.raises(SystemExit) as e:
+        B.main(TINY + argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and msg in err[0], err
