@@ -27,6 +27,9 @@ sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [x for x in [os.environ.get("PYTHONPATH")] if x])
 
 
+FUSION = "off"
+
+
 def _warm():
     """Import torch and create the CUDA context on a worker (outside the timed table)."""
     import torch
@@ -47,7 +50,7 @@ def phase(n_gpus: int, cfgs, runs_dir: Path, concurrent: int) -> dict:
             client.wait_for_workers(n_gpus, timeout=300)
             cards = client.run(_warm)
             t1 = time.perf_counter()
-            ok = run_table_on(client, cfgs, runs_dir, concurrent=concurrent, progress=False)
+            ok = run_table_on(client, cfgs, runs_dir, concurrent=concurrent, progress=False, fusion=FUSION)
             t2 = time.perf_counter()
     finally:
         cluster.close()
@@ -70,11 +73,15 @@ def main(argv=None) -> int:
     ap.add_argument("--gpus", type=int, default=None, help="GPUs of the second phase (default: all visible)")
     ap.add_argument("--data-root", default=".data/fashion-mnist")
     ap.add_argument("--work", default="/tmp/dask_speedup", help="scratch runs folders (wiped first)")
+    ap.add_argument("--fusion", default="off", choices=["auto", "on", "off"],
+                    help="horizontal fusion of the runs of a task (default off: one CUDA graph per run on its own stream)")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     ap.add_argument("--cpu-smoke", action="store_true", help="no GPU: CPU workers instead (checks the script only)")
     ap.add_argument("--inprocess-baseline", action="store_true",
                     help="also time the same slice in this process on one GPU without Dask (today's default path)")
     a = ap.parse_args(argv)
+    global FUSION
+    FUSION = a.fusion
 
     import dask
     import distributed

@@ -23,6 +23,9 @@ sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [x for x in [os.environ.get("PYTHONPATH")] if x])
 
 
+FUSION = "off"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("tables", nargs="+")
@@ -33,8 +36,12 @@ def main(argv=None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field (repeatable)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 for every table")
     ap.add_argument("--concurrent", type=int, default=8)
+    ap.add_argument("--fusion", default="off", choices=["auto", "on", "off"],
+                    help="horizontal fusion of the runs of a task (default off: one CUDA graph per run on its own stream)")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     a = ap.parse_args(argv)
+    global FUSION
+    FUSION = a.fusion
 
     import torch
     from distributed import Client
@@ -68,7 +75,7 @@ def main(argv=None) -> int:
         with Client(cluster) as client:
             client.wait_for_workers(a.workers, timeout=300)
             t1 = time.perf_counter()
-            ok = run_table_on(client, cfgs, a.runs_dir, concurrent=a.concurrent, progress=False, command=command)
+            ok = run_table_on(client, cfgs, a.runs_dir, concurrent=a.concurrent, progress=False, command=command, fusion=FUSION)
             t2 = time.perf_counter()
     finally:
         cluster.close()
