@@ -33,8 +33,10 @@ import datetime as _dt
 import gc
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from typing import Sequence
@@ -234,17 +236,31 @@ def bench_compile(model_name: str, data: TensorDataset, *, steps: int, warmup: i
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [x for x in [os.environ.get("PYTHONPATH")] if x]))
     t0 = time.perf_counter()
+    # its own process group: on a timeout the compile workers that inductor may have started die with it
+    p = subprocess.Popen([sys.executable, "-c", code, json.dumps(spec)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+
+    def on_term(signum, _frame):  # a `timeout` that ends this process must not leave the child on the GPU
+        raise SystemExit(128 + signum)
+
+    old = signal.signal(signal.SIGTERM, on_term) if threading.current_thread() is threading.main_thread() else None
     try:
-        p = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True, text=True,
-                           timeout=timeout_s, env=env)
+        stdout, stderr = p.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout_s:g} s (compilation included); not measured", "mode": mode}
-    for line in p.stdout.splitlines():
+    finally:
+        if p.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+    for line in stdout.splitlines():
         if line.startswith("BENCH_COMPILE_RESULT "):
             out = json.loads(line.split(" ", 1)[1])
             out["subprocess_seconds"] = time.perf_counter() - t0
             return out
-    tail = " | ".join((p.stderr or p.stdout).strip().splitlines()[-3:])
+    tail = " | ".join((stderr or stdout).strip().splitlines()[-3:])
     return {"error": f"compile subprocess failed (exit {p.returncode}): {tail}", "mode": mode}
 
 
