@@ -7,7 +7,7 @@ set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}; SECS=${SECS:-400}; RUNS=${RUNS:-runs}; DATA=${DATA:-.data/fashion-mnist}; mkdir -p "$OUT" "$RUNS"
 python3 -c "import distributed" 2>/dev/null || bash "$(dirname "$0")/install_carried_wheels.sh" || exit 3
-n=$(nvidia-smi -L | wc -l)
+if [ -n "${CUDA_VISIBLE_DEVICES:-}" ]; then n=$(echo "$CUDA_VISIBLE_DEVICES" | tr , "\n" | grep -c .); else n=$(nvidia-smi -L | wc -l); fi
 t0=$(date +%s)
 timeout "$SECS" python3 dnn/scripts/gpu_tables_dask.py --workers "$n" --runs-dir "$RUNS" --data-root "$DATA" \
   --out "$OUT" "$@" > "$OUT/tables_dask.log" 2>&1

@@ -210,13 +210,17 @@ def test_table_flags_without_dask_or_with_bad_combinations(tmp_path, data_root, 
 
 
 def test_gpu_cluster_pins_one_card_per_worker():
-    """The worker layout of ``--workers 2 --gpus-per-worker 1`` on a (pretend) 3-GPU box, and the error
-    when more cards are asked than there are."""
+    """The worker layout of ``--workers 2 --gpus-per-worker 1`` on a (pretend) 3-GPU box (one card and
+    cpu_count // 2 CPU threads each), and the error when more cards are asked than there are."""
     cluster = DC.make_cluster(2, 1, gpu_ids=["0", "1", "2"], dashboard=False)
     try:
         with distributed.Client(cluster) as cl:
             env = cl.run(lambda: os.environ.get("CUDA_VISIBLE_DEVICES"))
             assert sorted(env.values()) == ["0", "1"]
+            # each worker gets its share of the host's cores for torch/numba/BLAS (no thread oversubscription)
+            share = str(max(1, (os.cpu_count() or 1) // 2))
+            threads = cl.run(lambda: [os.environ.get(v) for v in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")])
+            assert all(t == [share, share] for t in threads.values())
             assert sorted(w["resources"]["GPU"] for w in cl.scheduler_info()["workers"].values()) == [1, 1]
             assert DC._has_gpu_workers(cl)
     finally:

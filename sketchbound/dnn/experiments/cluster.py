@@ -44,7 +44,8 @@ def make_cluster(n_workers: int, gpus_per_worker: int = 1, *, gpu_ids: Sequence[
                  dashboard: bool = True):
     """A local Dask cluster for a table: with GPUs (``gpu_ids``, default :func:`visible_gpus`), worker i
     is launched with ``CUDA_VISIBLE_DEVICES`` = its own ``gpus_per_worker`` cards, that many threads and
-    the resource ``GPU=gpus_per_worker``; without GPUs, ``n_workers`` single-threaded CPU processes."""
+    the resource ``GPU=gpus_per_worker`` and ``cpu_count // n_workers`` threads for torch, numba and BLAS
+    (``OMP_NUM_THREADS`` and friends); without GPUs, ``n_workers`` single-threaded CPU processes."""
     from distributed import LocalCluster, Nanny, Scheduler, SpecCluster  # noqa: PLC0415
     ids = list(visible_gpus() if gpu_ids is None else gpu_ids)
     address = ":8787" if dashboard else ":0"
@@ -54,10 +55,14 @@ def make_cluster(n_workers: int, gpus_per_worker: int = 1, *, gpu_ids: Sequence[
     if k < 1 or n_workers * k > len(ids):
         raise ValueError(f"--workers {n_workers} x --gpus-per-worker {k} needs {n_workers * k} GPUs; "
                          f"{len(ids)} visible ({','.join(ids)})")
+    # each worker gets its share of the host's cores for torch/numba/BLAS: with the libraries' defaults every
+    # worker would start one thread per core, and N workers' CPU phases (scores, masks, data) thrash
+    threads = str(max(1, (os.cpu_count() or 1) // n_workers))
+    cpu_env = {v: threads for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")}
     workers = {f"gpu-{','.join(ids[i * k:(i + 1) * k])}": {
         "cls": Nanny,
         "options": {"nthreads": k, "resources": {"GPU": k},
-                    "env": {"CUDA_VISIBLE_DEVICES": ",".join(ids[i * k:(i + 1) * k])}}} for i in range(n_workers)}
+                    "env": {"CUDA_VISIBLE_DEVICES": ",".join(ids[i * k:(i + 1) * k]), **cpu_env}}} for i in range(n_workers)}
     return SpecCluster(workers=workers, scheduler={"cls": Scheduler, "options": {"dashboard_address": address}},
                        name="sketchbound-gpus")
 
