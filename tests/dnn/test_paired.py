@@ -59,6 +59,21 @@ def test_paired_table_from_run_files(tmp_path, capsys):
         assert r["wins"] == int((d > 0).sum())
     assert df["p_holm"].tolist() == pytest.approx(holm(df["p"].tolist()))
     assert (df["p_holm"] >= df["p"]).all()
+    # a planned comparison without runs still counts in Holm's family, as p = 1: delete every shuf run at
+    # density 0.02, and the remaining tests are corrected over all 4 planned comparisons, not 3
+    for name, row, cfg in T.expand(spec):
+        if name == "shuf" and row["density"] == 0.02:
+            (cfg.run_dir(runs) / "result.json").unlink()
+    df2 = T.paired_table(spec, runs)
+    gone = (df2["b"] == "shuf") & (df2["density"] == 0.02)
+    assert gone.sum() == 1 and math.isnan(df2.loc[gone, "p"].item()) and math.isnan(df2.loc[gone, "p_holm"].item())
+    family = df2["p"].fillna(1.0).tolist()
+    assert df2.loc[~gone, "p_holm"].tolist() == pytest.approx([holm(family)[i] for i in np.flatnonzero(~gone)])
+    assert df2.loc[~gone, "p_holm"].min() == pytest.approx(min(1.0, 4 * df2["p"].min()))
+    for name, row, cfg in T.expand(spec):  # restore the deleted runs for the CLI check below
+        d = cfg.run_dir(runs)
+        if not (d / "result.json").exists() and (name, row["density"], cfg.seed) in acc and not (name == "thr" and row["density"] == 0.1 and cfg.seed == 0):
+            (d / "result.json").write_text(json.dumps({"accuracy": acc[(name, row["density"], cfg.seed)]}))
     # the CLI: --stats on finished runs (no training, no GPU)
     assert T.main([str(path), "--runs-dir", str(runs), "--no-train", "--stats", "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out

@@ -16,8 +16,10 @@ The comparisons come from the table file::
     a = "SynFlow (randomized)"      # variant names
     b = "SynFlow (threshold)"
 
-A comparison with fewer than 2 pairs, or with every Δ equal (no spread), has no t-test (p = NaN, not
-counted in Holm's family).
+A comparison with fewer than 2 pairs, or with every Δ equal (no spread), has no t-test (p = NaN). It
+still belongs to the family the table file planned: Holm's correction counts it as p = 1, so a table
+with missing runs is never corrected over fewer comparisons than it set out to make (its own p_holm
+stays NaN).
 
 >>> [round(x, 6) for x in holm([0.01, 0.04, 0.03])]
 [0.03, 0.06, 0.06]
@@ -72,7 +74,8 @@ def paired_comparisons(records: pd.DataFrame, rows: Sequence[str], comparisons: 
 
     ``records``: one row per finished run with columns ``variant``, ``accuracy``, the ``rows`` keys and
     the ``pair_keys`` (e.g. ``seed``). ``comparisons``: ``[{"a": name, "b": name}]``. Returns one row
-    per (row values, comparison) with :data:`COLUMNS` and Holm's correction over the whole table.
+    per (row values, comparison) with :data:`COLUMNS` and Holm's correction over the whole table (every
+    planned comparison × row; one without a test counts as p = 1).
     """
     out = []
     row_vals = records[list(rows)].drop_duplicates().itertuples(index=False, name=None) if rows else [()]
@@ -90,7 +93,11 @@ def paired_comparisons(records: pd.DataFrame, rows: Sequence[str], comparisons: 
                    "mean_b": float(b.loc[common].mean()) if len(common) else math.nan, **_one(d)}
             out.append(rec)
     df = pd.DataFrame.from_records(out, columns=list(rows) + COLUMNS)
-    df["p_holm"] = holm(df["p"].tolist()) if len(df) else []
+    if len(df):  # the planned family: comparisons without a test count as p = 1 (conservative), see above
+        planned = df["p"].fillna(1.0).tolist()
+        df["p_holm"] = [h if not math.isnan(p) else math.nan for h, p in zip(holm(planned), df["p"].tolist())]
+    else:
+        df["p_holm"] = []
     return df
 
 
