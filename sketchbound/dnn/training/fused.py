@@ -426,10 +426,11 @@ class _Cohort:
                 for p, b in zip(self.params, self.bufs):
                     st.bufs[pos[id(per_model[i][names[id(p)]])]] = fm.slice(names[id(p)], b, i)
         fm.tie(models)
-        self.lr = torch.zeros(N, dtype=torch.float32, device=dev)
-        self.lr_params = [torch.zeros((p.shape[0],) + (1,) * (p.dim() - 1), dtype=torch.float32, device=dev)
-                          for p in self.params]
-        self.lr_index = [fm.model_index(names[id(p)], device=dev) for p in self.params]
+        self.lr = torch.zeros(N, dtype=torch.float32, device=dev)  # per job (its state's view), as unfused
+        # the jobs of a group are at the same step of one schedule, so they share the learning rate: the
+        # step multiplies by one 0-d tensor (the foreach fast path; a per-parameter [C, 1, ...] lr would cost
+        # one extra kernel per parameter). begin_epoch checks that the jobs' rates agree.
+        self.lr_step = torch.zeros((), dtype=torch.float32, device=dev)
         self.step = torch.zeros((), dtype=torch.int64, device=dev)
         self.loss_sum = torch.zeros(N, dtype=torch.float32, device=dev)
         self.correct = torch.zeros(N, dtype=torch.int64, device=dev)
@@ -462,9 +463,11 @@ class _Cohort:
     def begin_epoch(self) -> None:
         for st in self.states:
             st.begin_epoch()  # learning rate, augmentation into the views, counters
+        rates = {self.tr.schedule.lr_at(st.epoch) for st in self.states}
+        if len(rates) != 1:  # cannot happen for jobs at the same step of one schedule; never train silently wrong
+            raise RuntimeError(f"fused jobs at different learning rates {sorted(rates)}: they must be at the same step")
         with self._ctx(), torch.no_grad():
-            for lp, idx in zip(self.lr_params, self.lr_index):
-                lp.copy_(self.lr.index_select(0, idx).view_as(lp))
+            self.lr_step.fill_(rates.pop())
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The fused batch of the current step: ``x`` ``[B, N·C, H, W]`` normalised, ``y`` ``[B, N]``."""
@@ -490,7 +493,7 @@ class _Cohort:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
             grads.append(p.grad)
-        masked_sgd_step(self.params, grads, self.bufs, self.lr_params, tr.schedule.momentum,
+        masked_sgd_step(self.params, grads, self.bufs, self.lr_step, tr.schedule.momentum,
                         tr.schedule.weight_decay, self.masked_params, [p.grad for p in self.masked_params], self.masks)
         with torch.no_grad():
             self.loss_sum.add_(per.detach())
