@@ -1,5 +1,6 @@
 """Table runner on Dask (issue 15): same table as the serial run, a killed worker loses at most the
-epoch in progress (no run finished twice, none half-written), per-run-directory locks."""
+epoch in progress (no run finished twice, none half-written), per-run-directory locks, the workers'
+one-time preparation (data cache, mask samplers) before the first task."""
 import json
 import os
 import signal
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -124,6 +126,80 @@ def test_killed_worker_loses_at_most_the_epoch_in_progress(tmp_path, client, one
     # resuming is bit-identical: the killed run has the accuracy of an uninterrupted serial run
     ref = R.run_configs([killed], tmp_path / "ref", device="cpu", progress=False)[0]
     assert ref["accuracy"] == res["accuracy"]
+
+
+# ------------------------------------------------------------------------------------- worker preparation
+def _toy_configs(root, **kw) -> list:
+    base = dict(model="lenet300100", dataset="cifar10", density=0.2, width=0.05, epochs=1, batch_size=32,
+                data_root=str(root), train_subset=96, prune_batch_size=8)
+    return [RunConfig(**{**base, **kw, "method": m, "mask": mk, "seed": s})
+            for m, mk in (("magnitude", "randomized"), ("random", "global")) for s in (0, 1)]
+
+
+def _worker_state(key):
+    """On a worker: whether ``key`` is in its data cache, and whether the successive sampler's numba
+    kernels (used by ``randomized`` masks on CPU) are compiled in this process."""
+    from sketchbound import _kernels as K
+    from sketchbound.dnn.experiments import run as R
+    return key in R._DATA_CACHE, bool(K._keys_ser.signatures or K._keys_par.signatures)
+
+
+def test_prepare_workers_fills_each_workers_data_cache_and_compiles_the_samplers(tmp_path, data_root):
+    """On a fresh 2-worker cluster: prepare_workers returns one time per worker; afterwards every worker
+    holds the dataset under the key the tasks use (the relative data_root made absolute) and has the mask
+    sampler's kernels compiled, neither of which it had before; a missing dataset is a warning, not an error."""
+    rel = os.path.relpath(data_root)  # the workers run in this process's folder
+    cfgs = _toy_configs(rel)
+    key = ("cifar10", str(Path(rel).resolve()), None, 96)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    try:
+        with distributed.Client(cluster) as cl:
+            cl.wait_for_workers(2, timeout=60)
+            assert set(cl.run(_worker_state, key).values()) == {(False, False)}
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # no step failed
+                secs = DC.prepare_workers(cl, cfgs)
+            assert set(secs) == set(cl.scheduler_info()["workers"]) and all(v >= 0 for v in secs.values())
+            assert set(cl.run(_worker_state, key).values()) == {(True, True)}
+            full = DC.prepare_workers(cl, cfgs, details=True)  # cached now: cheap, same counts
+            assert all(v["datasets"] == 1 and v["models"] == 2 and v["masks"] == 2 and v["devices"] == ["cpu"]
+                       and not v["errors"] for v in full.values())
+            with pytest.warns(RuntimeWarning, match="dataset cifar10"):
+                DC.prepare_workers(cl, _toy_configs(tmp_path / "no-such-folder"))
+    finally:
+        cluster.close()
+
+
+def test_prepare_here_restores_the_rng_and_runs_the_trainers_gpu_format_on_cpu(data_root, one_torch_thread):
+    """prepare_here draws nothing from the global RNGs (a prepared worker trains what an unprepared one
+    does); the bf16-autocast + channels_last warm-up (the trainer's CUDA format) runs on CPU too."""
+    cfgs = _toy_configs(data_root)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    info = DC.prepare_here(cfgs, "cpu")
+    assert not info["errors"] and info["models"] == 2 and info["masks"] == 2
+    assert torch.equal(torch.get_rng_state(), before)
+    model = DC._warm_model(cfgs[0].resolved(), R._data_for(cfgs[0]), torch.device("cpu"), True, True)
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_run_table_on_prepares_once_before_its_tasks_and_changes_no_result(tmp_path, data_root, client,
+                                                                          monkeypatch, one_torch_thread):
+    """run_table_on prepares the workers once, for the runs it is about to train (absolute data roots);
+    not when nothing is left to train nor with prepare=False; prepared and unprepared runs are identical."""
+    calls = []
+    real = DC.prepare_workers
+    monkeypatch.setattr(DC, "prepare_workers", lambda cl, cfgs, **kw: calls.append((list(cfgs), kw)) or real(cl, cfgs, **kw))
+    cfgs = _toy_configs(os.path.relpath(data_root))[:2]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert DC.run_table_on(client, cfgs, a, progress=False) == [True, True]
+    assert len(calls) == 1 and [c.run_name() for c in calls[0][0]] == [c.run_name() for c in cfgs]
+    assert all(Path(c.data_root).is_absolute() for c in calls[0][0])
+    assert DC.run_table_on(client, cfgs, a, progress=False) == [] and len(calls) == 1  # nothing to do
+    assert DC.run_table_on(client, cfgs, b, progress=False, prepare=False) == [True, True] and len(calls) == 1
+    for c in cfgs:
+        ra, rb = R.load_result(c, a), R.load_result(c, b)
+        assert ra["accuracy"] == rb["accuracy"] and ra["kept_per_layer"] == rb["kept_per_layer"]
 
 
 # ------------------------------------------------------------------------------------------ run locks

@@ -13,6 +13,11 @@ file atomically, under each run's :class:`~sketchbound.dnn.experiments.run.RunLo
 ``result.json`` under the lock before training. A killed worker therefore loses at most the epoch in
 progress: Dask reschedules the task, the lock of the dead process is taken over, finished runs are
 skipped and the others resume from their last checkpoint (bit-identical to an uninterrupted run).
+
+Before the first task, :func:`prepare_workers` does each worker's one-time setup outside any task
+(torch import, CUDA context, the datasets in the worker's cache, the mask samplers' kernels, one
+forward/backward pass of each architecture), so that the first task on a fresh worker costs what
+every later one does; :func:`run_table_on` calls it unless ``prepare=False``.
 """
 from __future__ import annotations
 
@@ -21,13 +26,16 @@ import dataclasses
 import os
 import queue
 import threading
+import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
 from sketchbound._cli import die
 from sketchbound.cluster import client_for, map_tasks
 
-__all__ = ["visible_gpus", "make_cluster", "train_group", "run_table", "run_table_on"]
+__all__ = ["visible_gpus", "make_cluster", "train_group", "prepare_here", "prepare_workers", "run_table",
+           "run_table_on"]
 
 
 def visible_gpus() -> list[str]:
@@ -117,21 +125,198 @@ def _has_gpu_workers(client, wait_s: float = 600) -> bool:
     return any(w.get("resources", {}).get("GPU") for w in info.values())
 
 
+def _absolute_roots(configs: Sequence) -> list:
+    """``configs`` with relative ``data_root``s made absolute: workers may run in another folder or on another
+    host. ``data_root`` is not part of a run's hash, so the run directories stay the same."""
+    return [dataclasses.replace(c, data_root=str(Path(c.data_root).resolve()))
+            if c.data_root and not Path(c.data_root).is_absolute() else c for c in configs]
+
+
+# ------------------------------------------------------------------------------------------ worker setup
+def _data_key(r) -> tuple:
+    return (r.dataset, r.data_root, r.pad_to, r.train_subset)
+
+
+def _mask_modes(r) -> list[tuple[str, str]]:
+    """(mode, keep_rule) of every ``make_mask`` call a run makes (SynFlow's rounds use an intermediate mode)."""
+    if r.method == "dense":
+        return []
+    out = [(r.mask, r.keep_rule)]
+    if r.method == "synflow":
+        inter = r.mask if r.mask in ("global", "layerwise", "randomized", "layerwise_randomized") else "randomized"
+        out.append((inter, r.keep_rule if inter in ("global", "randomized") else "exact"))
+    return list(dict.fromkeys(out))
+
+
+def _setup_key(r) -> tuple:
+    """What the setup of a run depends on: its data, its architecture (and batch) and its mask modes
+    (Algorithm 1's kernels also depend on the number of draws, i.e. the density)."""
+    modes = tuple(_mask_modes(r))
+    return _data_key(r) + (r.model, r.width, r.batch_size, modes, r.min_per_layer,
+                           r.density if any(m == "algorithm1" for m, _ in modes) else None)
+
+
+def _devices(device: str | None) -> list:
+    """The devices this worker's tasks will use (see :func:`_device_slot`)."""
+    import torch  # noqa: PLC0415
+    if device not in (None, "cuda"):
+        return [torch.device(device)]
+    if torch.cuda.is_available():
+        return [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
+    if device == "cuda":
+        raise RuntimeError(f"--device cuda but this worker ({os.uname().nodename}) sees no CUDA device")
+    return [torch.device("cpu")]
+
+
+def _warm_model(cfg, data, dev, amp: bool, channels_last: bool):
+    """One training-like forward/backward pass of ``cfg``'s network on one batch (the trainer's dtype and
+    memory format): loads the device's kernels, cuDNN/cuBLAS libraries and autotune-free heuristics once.
+    Returns the (throw-away) model."""
+    import torch  # noqa: PLC0415
+    import torch.nn.functional as F  # noqa: PLC0415
+
+    from sketchbound.dnn.experiments.run import build_model  # noqa: PLC0415
+    model = build_model(cfg, data, dev)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    n = max(1, min(int(cfg.batch_size), len(data)))
+    x = data.normalized(data.x_train[:n].to(dev))
+    y = data.y_train[:n].to(dev)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp, cache_enabled=False):
+        out = model(x)
+    F.cross_entropy(out.float(), y).backward()
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    return model
+
+
+def _warm_masks(cfg, model, dev) -> int:
+    """``make_mask`` on placeholder scores of the network's layer shapes, on ``dev``, in every mode the run
+    uses: compiles the samplers the run's mask step will call (numba kernels on CPU, whose serial or
+    parallel twin depends on the layer sizes; the torch backend on GPU). Returns the number of calls."""
+    import torch  # noqa: PLC0415
+
+    from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
+    from sketchbound.dnn.pruning.masks import make_mask  # noqa: PLC0415
+    scores = {n: torch.linspace(1.0, 2.0, p.numel(), device=dev).reshape(p.shape)
+              for n, p in prunable_parameters(model)}
+    done = 0
+    for mode, keep_rule in _mask_modes(cfg):
+        make_mask(scores, cfg.density, mode, rng=0, min_per_layer=cfg.min_per_layer, keep_rule=keep_rule)
+        done += 1
+    return done
+
+
+def prepare_here(configs: Sequence, device: str | None = None, *, amp: bool | None = None,
+                 channels_last: bool | None = None, models: bool = True) -> dict:
+    """The one-time setup of this process for training ``configs`` (what :func:`prepare_workers` runs on each
+    worker): import torch, create the CUDA context of each device, load every distinct dataset into
+    :data:`~sketchbound.dnn.experiments.run._DATA_CACHE` (``_data_for``, the key the tasks use), then per
+    distinct architecture and device one forward/backward pass (``models``; ``amp``/``channels_last``
+    default to the trainer's: on for CUDA) and the mask step's samplers on placeholder scores.
+
+    Nothing a run computes depends on it: every random draw here uses its own generator or runs inside
+    ``torch.random.fork_rng`` (the global RNG states are restored), the models are thrown away, and
+    training does not autotune (``cudnn.benchmark`` off). A step that fails is skipped and reported in
+    ``errors`` (the task that needs it then fails with its usual trace in the run directory).
+
+    Returns ``{"seconds", "devices", "datasets", "models", "masks", "errors"}``."""
+    t0 = time.perf_counter()
+    import torch  # noqa: PLC0415
+
+    from sketchbound.dnn.experiments.run import _data_for  # noqa: PLC0415
+    info: dict = {"devices": [], "datasets": 0, "models": 0, "masks": 0, "errors": []}
+
+    def attempt(what, f):
+        try:
+            return f()
+        except Exception as e:  # noqa: BLE001 - reported, never fatal
+            info["errors"].append(f"{what}: {type(e).__name__}: {e}")
+            return None
+
+    devs = attempt("devices", lambda: _devices(device)) or []
+    cuda_ids = [d.index for d in devs if d.type == "cuda"]
+    with torch.random.fork_rng(devices=cuda_ids):
+        for d in devs:
+            if d.type == "cuda":  # the CUDA context (and the caching allocator) of this card
+                attempt(f"CUDA context on {d}", lambda d=d: (torch.ones(1, device=d) + 1).cpu())
+            info["devices"].append(torch.cuda.get_device_name(d) if d.type == "cuda" else str(d))
+        data: dict = {}
+        done: set = set()
+        for c in configs:
+            r = c.resolved()
+            k = _data_key(r)
+            if k not in data:
+                data[k] = attempt(f"dataset {r.dataset} ({r.data_root})", lambda r=r: _data_for(r))
+                info["datasets"] += data[k] is not None
+            if data[k] is None or not models:
+                continue
+            for d in devs:
+                sk = (_setup_key(r), str(d))
+                if sk in done:
+                    continue
+                done.add(sk)
+                cuda = d.type == "cuda"
+                with torch.cuda.device(d) if cuda else contextlib.nullcontext():
+                    model = attempt(f"{r.model} x{r.width:g} on {d}", lambda r=r, d=d, cuda=cuda: _warm_model(
+                        r, data[k], d, cuda if amp is None else bool(amp) and cuda,
+                        cuda if channels_last is None else bool(channels_last) and cuda))
+                    if model is None:
+                        continue
+                    info["models"] += 1
+                    info["masks"] += attempt(f"masks {_mask_modes(r)} of {r.model} on {d}",
+                                             lambda r=r, d=d, m=model: _warm_masks(r, m, d)) or 0
+                    del model
+    info["seconds"] = time.perf_counter() - t0
+    return info
+
+
+async def _prepare_async(*args, **kw) -> dict:
+    # client.run calls a plain function on the worker's event loop, which then answers nothing (heartbeats
+    # included) for as long as a dataset takes to load: run the setup on a thread instead
+    import asyncio  # noqa: PLC0415
+    return await asyncio.get_running_loop().run_in_executor(None, lambda: prepare_here(*args, **kw))
+
+
+def prepare_workers(client, configs: Sequence, *, device: str | None = None, amp: bool | None = None,
+                    channels_last: bool | None = None, models: bool = True, details: bool = False) -> dict:
+    """Run :func:`prepare_here` on every worker of ``client`` now (``client.run``, outside any task), for
+    one config per distinct data/architecture/mask setup of ``configs`` (relative ``data_root``s made
+    absolute, as :func:`run_table_on` gives them to the tasks). Returns ``{worker address: seconds}``
+    (``details``: the whole dict per worker); a step that failed on a worker is a ``RuntimeWarning``."""
+    reps: dict = {}
+    for c in _absolute_roots(configs):
+        reps.setdefault(_setup_key(c.resolved()), c)
+    if not reps:
+        return {}
+    out = client.run(_prepare_async, list(reps.values()), device, amp=amp, channels_last=channels_last,
+                     models=models)
+    for addr, res in out.items():
+        for err in res["errors"]:
+            warnings.warn(f"prepare_workers: {addr}: {err}", RuntimeWarning, stacklevel=2)
+    return out if details else {addr: res["seconds"] for addr, res in out.items()}
+
+
 def run_table_on(client, configs: Sequence, runs_dir, *, concurrent: int | None = None, device: str | None = None,
-                 progress: bool = True, command: str | None = None, **trainer_kw) -> list[bool]:
+                 progress: bool = True, command: str | None = None, prepare: bool = True,
+                 **trainer_kw) -> list[bool]:
     """Train every unfinished run of ``configs`` on ``client``: tasks = chunks of ``concurrent`` runs
     (default 8 when the workers offer ``GPU`` resources, else 1), each needing ``GPU=1`` on a GPU
-    cluster. Returns, per task, whether all its runs finished (the results are the runs' files)."""
+    cluster. First (``prepare``, when there is anything to train) :func:`prepare_workers` for the runs to
+    train. Returns, per task, whether all its runs finished (the results are the runs' files)."""
     from sketchbound.dnn.experiments.run import plan_chunks  # noqa: PLC0415
     gpu = _has_gpu_workers(client)
     k = int(concurrent) if concurrent else (8 if gpu else 1)
     if k < 1:
         raise ValueError(f"concurrent must be >= 1, got {concurrent!r}")
-    # workers may run in another folder or on another host: give them absolute (shared) paths; data_root
-    # is not part of a run's hash, so the run directories stay the same
-    configs = [dataclasses.replace(c, data_root=str(Path(c.data_root).resolve()))
-               if c.data_root and not Path(c.data_root).is_absolute() else c for c in configs]
+    configs = _absolute_roots(configs)
     chunks = plan_chunks(configs, runs_dir, k)
+    if prepare and chunks:
+        prepare_workers(client, [c for chunk in chunks for c in chunk], device=device,
+                        amp=trainer_kw.get("amp"), channels_last=trainer_kw.get("channels_last"))
     runs = str(Path(runs_dir).resolve())
     items = [(chunk, runs, device, command, trainer_kw or None) for chunk in chunks]
     done = map_tasks(client, train_group, items, progress=progress, desc="run", weights=[len(c) for c in chunks],
