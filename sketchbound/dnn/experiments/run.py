@@ -16,6 +16,12 @@ kind (all-ones, χ, matched normal, sparse, real batches of 256), and the mask b
 trains the final mask from the rewind point. Matched-normal inputs use the per-channel mean/std of
 the *normalised* training images (the space the network sees).
 
+The IMP runs of one chunk that share the data, the level schedule and the rewind step search their
+masks together (:func:`compute_imp_masks`, :func:`~sketchbound.dnn.experiments.imp.imp_many`): their
+levels are the jobs of one trainer, with the same masks, rewind states and level records as one IMP
+after the other (bit-identical on CPU); ``mask_seconds`` and the levels' ``seconds`` are then the
+group's wall time.
+
 :func:`run_configs` trains many runs, grouping those with the same data and schedule into one
 :class:`~sketchbound.dnn.training.ConcurrentTrainer` (``concurrent`` jobs at once; default 8 on CUDA), or,
 with ``fusion`` (``"auto"``: where measured faster on CUDA), a
@@ -50,10 +56,13 @@ from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, m
 from sketchbound.dnn.training.fused import FUSION_CHOICES, FusedTrainer, plan_fusion
 
 __all__ = ["run_one", "run_configs", "plan_chunks", "RunLock", "is_finished", "load_result", "prepare_job",
-           "prune_at_init", "build_model", "compute_mask", "main", "environment"]
+           "prune_at_init", "build_model", "compute_mask", "compute_imp_masks", "main", "environment"]
 
 RESULT_FILE = "result.json"
 LOCK_FILE = "lock"
+#: the fewest IMP runs of a chunk that search their masks together (:func:`compute_imp_masks`); fewer
+#: take the per-run path of :func:`compute_mask` (a test raises it to compare the two paths)
+_IMP_MANY_MIN = 2
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -262,44 +271,91 @@ def compute_mask(cfg: RunConfig, model: torch.nn.Module, data: TensorDataset, de
     out = {"masks": None, "start_step": 0, "init_state": None, "extra": {}}
     if cfg.method == "dense":
         return out
-    t0 = time.perf_counter()
     if cfg.method == "imp":
-        from sketchbound.dnn.experiments.imp import imp  # noqa: PLC0415
-        res = imp(model, data, cfg.schedule(), density=cfg.density, rewind_step=cfg.imp_rewind, seed=cfg.seed,
-                  prune_fraction=cfg.prune_fraction, data_mode=cfg.imp_data, mask_mode=cfg.mask,
-                  level_schedule=cfg.imp_schedule(), log=log, device=device, progress=progress,
-                  min_per_layer=cfg.min_per_layer, keep_rule=cfg.keep_rule)
-        out.update(masks=res.masks, start_step=res.rewind_step,
-                   init_state={k: v.cpu() for k, v in res.rewind_state.items()})
-        out["extra"]["imp_levels"] = res.levels
-    else:
-        from sketchbound.dnn.pruning.masks import make_mask  # noqa: PLC0415
-        from sketchbound.dnn.pruning.scores import compute_scores  # noqa: PLC0415
-        source = _batch_source(cfg, data, device)
-        kw: dict = {"generator": cfg.seed}
-        mask_info: dict = {}  # issue 13: whether min_per_layer fired and how many weights it kept → result.json
-        if cfg.method == "synflow":
-            inter = cfg.mask if cfg.mask in ("global", "layerwise", "randomized", "layerwise_randomized") else "randomized"
-            kw.update(density=cfg.density, rounds=cfg.synflow_rounds, mode=inter, min_per_layer=cfg.min_per_layer,
-                      keep_rule=cfg.keep_rule, info=mask_info)
-        elif cfg.method == "snip":
-            kw.update(loss=cfg.snip_loss, num_batches=cfg.prune_batches)
-        elif cfg.method == "grasp":
-            kw.update(num_batches=cfg.prune_batches, variant=cfg.grasp_variant)
-        elif cfg.method == "prospr":
-            kw.update(loss=cfg.snip_loss)
-        from sketchbound._progress import elapsed  # noqa: PLC0415
-        what = f" ({cfg.synflow_rounds} rounds)" if cfg.method == "synflow" else ""
-        with elapsed(f"mask: {cfg.method}{what} on {cfg.model}, density {cfg.density}", enabled=progress):
-            scores = compute_scores(cfg.method, model, source, **kw)
-            masks = make_mask(scores, cfg.density, cfg.mask, rng=stream_seed(cfg.seed, "mask"),
-                              min_per_layer=cfg.min_per_layer, keep_rule=cfg.keep_rule, info=mask_info)
-        out["masks"] = {k: v.detach().cpu() for k, v in masks.items()}
-        out["extra"]["mask_info"] = mask_info
-    out["extra"]["mask_seconds"] = time.perf_counter() - t0
-    log(f"mask: method {cfg.method} inputs {cfg.inputs} mode {cfg.mask} density {cfg.density} "
-        f"({out['extra']['mask_seconds']:.1f}s)")
+        return compute_imp_masks([cfg], [model], data, device, [log], progress=progress)[0]
+    t0 = time.perf_counter()
+    from sketchbound.dnn.pruning.masks import make_mask  # noqa: PLC0415
+    from sketchbound.dnn.pruning.scores import compute_scores  # noqa: PLC0415
+    source = _batch_source(cfg, data, device)
+    kw: dict = {"generator": cfg.seed}
+    mask_info: dict = {}  # issue 13: whether min_per_layer fired and how many weights it kept → result.json
+    if cfg.method == "synflow":
+        inter = cfg.mask if cfg.mask in ("global", "layerwise", "randomized", "layerwise_randomized") else "randomized"
+        kw.update(density=cfg.density, rounds=cfg.synflow_rounds, mode=inter, min_per_layer=cfg.min_per_layer,
+                  keep_rule=cfg.keep_rule, info=mask_info)
+    elif cfg.method == "snip":
+        kw.update(loss=cfg.snip_loss, num_batches=cfg.prune_batches)
+    elif cfg.method == "grasp":
+        kw.update(num_batches=cfg.prune_batches, variant=cfg.grasp_variant)
+    elif cfg.method == "prospr":
+        kw.update(loss=cfg.snip_loss)
+    from sketchbound._progress import elapsed  # noqa: PLC0415
+    what = f" ({cfg.synflow_rounds} rounds)" if cfg.method == "synflow" else ""
+    with elapsed(f"mask: {cfg.method}{what} on {cfg.model}, density {cfg.density}", enabled=progress):
+        scores = compute_scores(cfg.method, model, source, **kw)
+        masks = make_mask(scores, cfg.density, cfg.mask, rng=stream_seed(cfg.seed, "mask"),
+                          min_per_layer=cfg.min_per_layer, keep_rule=cfg.keep_rule, info=mask_info)
+    out["masks"] = {k: v.detach().cpu() for k, v in masks.items()}
+    out["extra"]["mask_info"] = mask_info
+    return _mask_done(cfg, out, time.perf_counter() - t0, log)
+
+
+def _mask_done(cfg: RunConfig, out: dict, seconds: float, log) -> dict:
+    out["extra"]["mask_seconds"] = seconds
+    log(f"mask: method {cfg.method} inputs {cfg.inputs} mode {cfg.mask} density {cfg.density} ({seconds:.1f}s)")
     return out
+
+
+def _imp_group_key(cfg: RunConfig) -> tuple:
+    """IMP runs with equal keys can search their masks together: same data (the :func:`_data_for` key),
+    level schedule and rewind step k (their level trainings are then in lockstep, §7)."""
+    r = cfg.resolved()
+    return (r.dataset, r.data_root, r.pad_to, r.train_subset, r.imp_schedule(), r.imp_rewind)
+
+
+def compute_imp_masks(cfgs: Sequence[RunConfig], models: Sequence[torch.nn.Module], data: TensorDataset,
+                      device: torch.device, logs: Sequence, progress: bool = False) -> list[dict]:
+    """The IMP masks (§7, Table II) of several runs, their levels trained together by
+    :func:`~sketchbound.dnn.experiments.imp.imp_many`; one :func:`compute_mask` result per run.
+
+    Parameters
+    ----------
+    cfgs : IMP runs with the same data, level schedule (``imp_epochs``, ``epochs``, ...) and ``imp_rewind``
+        (``ValueError`` otherwise); their densities, ``prune_fraction``, seeds, ``imp_data``, ``mask``,
+        ``min_per_layer`` and ``keep_rule`` may differ (a run leaves the lockstep when its target is reached).
+    models : each run's network at initialisation (:func:`build_model`); modified in place, as by ``imp``.
+    data : the runs' training data (:func:`_data_for`).
+    logs : one log callable per run.
+
+    Each result equals what :func:`compute_mask` gives for that run alone (bit-identical on CPU),
+    except that ``mask_seconds`` and the levels' ``seconds`` are the group's wall time.
+    """
+    from sketchbound.dnn.experiments.imp import imp_densities, imp_many  # noqa: PLC0415
+    cfgs = [c.resolved() for c in cfgs]
+    if not cfgs or len(models) != len(cfgs) or len(logs) != len(cfgs):
+        raise ValueError(f"need one model and one log per config, got {len(cfgs)} config(s), {len(models)} "
+                         f"model(s), {len(logs)} log(s)")
+    if any(c.method != "imp" for c in cfgs):
+        raise ValueError(f"compute_imp_masks takes IMP runs only, got methods {sorted({c.method for c in cfgs})}")
+    if len({_imp_group_key(c) for c in cfgs}) != 1:
+        raise ValueError("IMP runs searched together must share dataset, data_root, pad_to, train_subset, the level "
+                         "schedule (imp_epochs, epochs, batch_size, lr, momentum, weight_decay) and imp_rewind")
+    c0 = cfgs[0]
+    if len(cfgs) > 1:
+        for log in logs:
+            log(f"mask: IMP levels searched together with {len(cfgs) - 1} other run(s) in one trainer "
+                "(mask_seconds and level seconds are the group's wall time)")
+    t0 = time.perf_counter()
+    results = imp_many(models, data, c0.schedule(), rewind_step=c0.imp_rewind, seeds=[c.seed for c in cfgs],
+                       densities_list=[imp_densities(c.density, c.prune_fraction) for c in cfgs],
+                       data_modes=[c.imp_data for c in cfgs], mask_modes=[c.mask for c in cfgs],
+                       level_schedule=c0.imp_schedule(), logs=list(logs), device=device, progress=progress,
+                       min_per_layer=[c.min_per_layer for c in cfgs], keep_rule=[c.keep_rule for c in cfgs])
+    seconds = time.perf_counter() - t0
+    return [_mask_done(c, {"masks": res.masks, "start_step": res.rewind_step,
+                           "init_state": {k: v.cpu() for k, v in res.rewind_state.items()},
+                           "extra": {"imp_levels": res.levels}}, seconds, log)
+            for c, res, log in zip(cfgs, results, logs)]
 
 
 def _mask_identity(cfg: RunConfig) -> dict:
@@ -345,24 +401,38 @@ def _warn_if_long_on_cpu(pending: Sequence[RunConfig], dev: torch.device) -> Non
 def prepare_job(cfg: RunConfig, runs_dir, device: torch.device, *, progress: bool = False, echo: bool = False,
                 command: str | None = None):
     """Create the run directory, build the model, load or compute the mask; returns ``(TrainJob, meta)``."""
+    run = _open_run(cfg, runs_dir, device, echo=echo, command=command)
+    cfg, log, mask_file = run["cfg"], run["log"], run["dir"] / "mask.pt"
+    if mask_file.is_file():
+        saved, _ = load_verified(mask_file, identity=_mask_identity(cfg))
+        log("mask: loaded mask.pt (digest and run identity verified)")
+    else:
+        saved = compute_mask(cfg, run["model"], run["data"], device, log, progress=progress)
+        save_verified(mask_file, saved, identity=_mask_identity(cfg))
+    return _job_from(run, saved)
+
+
+def _open_run(cfg: RunConfig, runs_dir, device: torch.device, *, echo: bool, command: str | None) -> dict:
+    """The first half of :func:`prepare_job`: the run directory with its config files and log, the data
+    and the model at initialisation."""
     cfg = cfg.resolved()
     d = cfg.run_dir(runs_dir)
     d.mkdir(parents=True, exist_ok=True)
     atomic_write(d / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
     atomic_write(d / "config.toml", f"# run {cfg.run_name()}\n[run]\n" + cfg.to_toml())
     log = _RunLog(d / "log.txt", echo=echo)
-    log(f"start: {command or ' '.join(sys.argv)}")
+    command = command or " ".join(sys.argv)
+    log(f"start: {command}")
     data = _data_for(cfg)
     if cfg.batch_size > len(data):  # before the mask step, which can take a minute
         raise ValueError(f"batch_size {cfg.batch_size} exceeds the training set size {len(data)} of {cfg.dataset}")
     model = build_model(cfg, data, device)
-    mask_file = d / "mask.pt"
-    if mask_file.is_file():
-        saved, _ = load_verified(mask_file, identity=_mask_identity(cfg))
-        log("mask: loaded mask.pt (digest and run identity verified)")
-    else:
-        saved = compute_mask(cfg, model, data, device, log, progress=progress)
-        save_verified(mask_file, saved, identity=_mask_identity(cfg))
+    return {"cfg": cfg, "dir": d, "log": log, "data": data, "model": model, "command": command}
+
+
+def _job_from(run: dict, saved: dict):
+    """The second half of :func:`prepare_job`: the model at its start (IMP: θ_k) and ``(TrainJob, meta)``."""
+    cfg, d, log, data, model = run["cfg"], run["dir"], run["log"], run["data"], run["model"]
     if saved.get("init_state") is not None:
         model.load_state_dict(saved["init_state"])
     from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
@@ -371,9 +441,47 @@ def prepare_job(cfg: RunConfig, runs_dir, device: torch.device, *, progress: boo
     job = TrainJob(model=model, masks=saved["masks"], seed=cfg.seed, checkpoint=d / "checkpoint.pt",
                    name=cfg.run_name(), start_step=int(saved.get("start_step", 0)), mask_values=cfg.mask_values, log=log)
     meta = {"cfg": cfg, "dir": d, "log": log, "extra": saved.get("extra", {}), "masks": saved["masks"],
-            "data": data, "t0": time.time(), "command": command or " ".join(sys.argv),
+            "data": data, "t0": time.time(), "command": run["command"],
             "model": model, "init_weights": init_weights}
     return job, meta
+
+
+def _prepare_chunk(cfgs: Sequence[RunConfig], runs_dir, dev: torch.device, *, progress: bool, echo: bool,
+                   command: str | None) -> list:
+    """:func:`prepare_job` for each run of a chunk (in order), except that the IMP runs without a saved
+    mask that share :func:`_imp_group_key` search their masks together (:func:`compute_imp_masks`) when
+    there are at least ``_IMP_MANY_MIN`` of them. A run that fails leaves ``failed.json`` (an IMP group's
+    failure: in each of its runs) and the error propagates."""
+    groups: dict[tuple, list[RunConfig]] = {}
+    for c in cfgs:
+        if c.method == "imp" and not (c.run_dir(runs_dir) / "mask.pt").is_file():
+            groups.setdefault(_imp_group_key(c), []).append(c)
+    groups = {k: g for k, g in groups.items() if len(g) >= max(2, _IMP_MANY_MIN)}
+    together = {c.run_name() for g in groups.values() for c in g}
+    prepared: dict[str, tuple] = {}
+    opened: dict[str, dict] = {}
+    for c in cfgs:
+        try:
+            if c.run_name() in together:
+                opened[c.run_name()] = _open_run(c, runs_dir, dev, echo=echo, command=command)
+            else:
+                prepared[c.run_name()] = prepare_job(c, runs_dir, dev, progress=progress, echo=echo, command=command)
+        except Exception as e:  # leave a readable trace in the run directory, then stop
+            _mark_failed(c.run_dir(runs_dir), e)
+            raise
+    for g in groups.values():
+        runs = [opened[c.run_name()] for c in g]
+        try:
+            saved = compute_imp_masks([r["cfg"] for r in runs], [r["model"] for r in runs], runs[0]["data"], dev,
+                                      [r["log"] for r in runs], progress=progress)
+        except Exception as e:
+            for c in g:
+                _mark_failed(c.run_dir(runs_dir), e)
+            raise
+        for r, s in zip(runs, saved):
+            save_verified(r["dir"] / "mask.pt", s, identity=_mask_identity(r["cfg"]))
+            prepared[r["cfg"].run_name()] = _job_from(r, s)
+    return [prepared[c.run_name()] for c in cfgs]
 
 
 def _mark_failed(d: Path, err: BaseException) -> None:
@@ -465,13 +573,7 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
             if not (c.run_dir(runs_dir) / RESULT_FILE).is_file():
                 mine.append(c)
         if mine:
-            prepared = []
-            for c in mine:
-                try:
-                    prepared.append(prepare_job(c, runs_dir, dev, progress=progress, echo=echo, command=command))
-                except Exception as e:  # leave a readable trace in the run directory, then stop
-                    _mark_failed(c.run_dir(runs_dir), e)
-                    raise
+            prepared = _prepare_chunk(mine, runs_dir, dev, progress=progress, echo=echo, command=command)
             c0 = mine[0]
             data = prepared[0][1]["data"]
             kinds = plan_fusion([j.model for j, _ in prepared], batch_size=c0.batch_size, device=dev,

@@ -204,7 +204,11 @@ class TrainJob:
 
     ``start_step`` starts training at that global step of the schedule (IMP rewinding, §7) when no
     checkpoint exists; ``mask_values`` is one of :data:`MASK_VALUES`; ``log`` receives this job's epoch
-    lines (default: the trainer's ``log``).
+    lines (default: the trainer's ``log``). ``data`` (default: the trainer's) is this job's own dataset
+    — its training images, labels and test set replace the trainer's for this job, e.g. the random
+    images of "IMP + rand. data" (§7, Table II) searched next to real-data runs. It must match the
+    trainer's data in training-set size, image shape, number of classes and normalisation (mean/std),
+    so that every job has the same steps per epoch and shares the normalisation (``ValueError`` otherwise).
     """
 
     model: nn.Module
@@ -215,6 +219,7 @@ class TrainJob:
     start_step: int = 0
     mask_values: str = "scale-init"
     log: Callable[[str], None] | None = None
+    data: TensorDataset | None = None
 
 
 @dataclass
@@ -270,6 +275,19 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mean, std, *, b
     return 100.0 * correct.item() / n, loss.item() / n
 
 
+def _job_data(job: TrainJob, tr: "ConcurrentTrainer") -> TensorDataset:
+    """``job.data`` on the trainer's device, after checking that it can share the trainer's lockstep loop."""
+    ref, own = tr.data, job.data
+    checks = {"training-set size": (len(own), len(ref)),
+              "image shape": (tuple(own.x_train.shape[1:]), tuple(ref.x_train.shape[1:])),
+              "number of classes": (own.num_classes, ref.num_classes),
+              "mean/std": ((tuple(own.mean), tuple(own.std)), (tuple(ref.mean), tuple(ref.std)))}
+    bad = [f"{k} {a!r} (trainer: {b!r})" for k, (a, b) in checks.items() if a != b]
+    if bad:
+        raise ValueError(f"job {job.name!r}: its own data must match the trainer's data; it differs in " + "; ".join(bad))
+    return own.to(tr.device)
+
+
 class _JobState:
     """Device-side state of one job: static buffers, the step function and (on CUDA) its graph."""
 
@@ -278,6 +296,7 @@ class _JobState:
             raise ValueError(f"mask_values must be one of {MASK_VALUES}, got {job.mask_values!r}")
         self.job, self.tr = job, tr
         dev = tr.device
+        self.data = tr.data if job.data is None else _job_data(job, tr)
         model = job.model.to(dev)
         if tr.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -308,8 +327,8 @@ class _JobState:
         self.correct = torch.zeros((), dtype=torch.int64, device=dev)
         B = tr.schedule.batch_size
         self.arange_b = torch.arange(B, device=dev)
-        self.ex = torch.empty_like(tr.data.x_train)
-        self.ey = torch.empty_like(tr.data.y_train)
+        self.ex = torch.empty_like(self.data.x_train)
+        self.ey = torch.empty_like(self.data.y_train)
         self.gen = torch.Generator(device=dev)
         self.gen.manual_seed(int(job.seed))
         self.epoch, self.pos, self.prepared = 0, 0, False
@@ -433,7 +452,7 @@ class _JobState:
         with ctx, torch.no_grad():
             self.lr.fill_(tr.schedule.lr_at(self.epoch))
             if not self.prepared:
-                augment_epoch(tr.data.x_train, tr.data.y_train, self.gen, padding=tr.padding if tr.augment else 0,
+                augment_epoch(self.data.x_train, self.data.y_train, self.gen, padding=tr.padding if tr.augment else 0,
                               flip=tr.augment and tr.flip, crop=tr.augment, out_x=self.ex, out_y=self.ey)
                 self.prepared = True
             self.step.fill_(self.pos)
@@ -462,7 +481,7 @@ class _JobState:
 
     def evaluate(self) -> tuple[float, float]:
         tr = self.tr
-        return evaluate(self.model, tr.data.x_test, tr.data.y_test, tr.data.mean, tr.data.std,
+        return evaluate(self.model, self.data.x_test, self.data.y_test, self.data.mean, self.data.std,
                         batch_size=tr.eval_batch_size, amp=tr.amp, channels_last=tr.channels_last)
 
 
