@@ -169,3 +169,31 @@ def test_compute_imp_masks_refuses_runs_that_cannot_share_levels(tmp_path):
         R.compute_imp_masks([a, b], [None, None], None, torch.device("cpu"), [print, print])
     with pytest.raises(ValueError, match="IMP runs only"):
         R.compute_imp_masks([a, _imp_configs(root)[3]], [None, None], None, torch.device("cpu"), [print, print])
+
+
+def test_compute_imp_masks_follows_augment_and_refuses_a_rewind_past_the_end(tmp_path):
+    """The IMP levels train with the run's own ``augment`` (a config with augment = false gets exactly
+    ``imp_many(..., augment=False)``, and differs from augment = true), and a rewind step k at or past
+    the final training's last step is a ValueError naming imp_rewind (nothing would train)."""
+    root = tmp_path / "data"
+    _write_cifar10(root)
+    c = _imp_configs(root)[0]
+    data = R._data_for(c)
+    dev = torch.device("cpu")
+
+    def masks_of(cfg):
+        model = R.build_model(cfg, data, dev)
+        return R.compute_imp_masks([cfg], [model], data, dev, [lambda m: None])[0]["masks"]
+
+    off = RunConfig.from_dict({**c.to_dict(), "augment": False})
+    m_off, m_on = masks_of(off), masks_of(c)
+    r = off.resolved()
+    ref = imp_many([R.build_model(off, data, dev)], data, r.schedule(), rewind_step=r.imp_rewind, seeds=[r.seed],
+                   densities_list=[imp_densities(r.density, r.prune_fraction)], data_modes=[r.imp_data],
+                   mask_modes=[r.mask], level_schedule=r.imp_schedule(), device=dev, progress=False,
+                   min_per_layer=[r.min_per_layer], keep_rule=[r.keep_rule], augment=False)[0].masks
+    assert _same_state(m_off, ref)
+    assert not _same_state(m_off, m_on)
+    late = RunConfig.from_dict({**c.to_dict(), "imp_rewind": 3})  # 96 images / batch 32 x 1 epoch = 3 steps
+    with pytest.raises(ValueError, match="imp_rewind=3 must be smaller than the final training's 3 steps"):
+        R.compute_imp_masks([late], [R.build_model(late, data, dev)], data, dev, [print])

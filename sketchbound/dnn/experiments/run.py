@@ -310,7 +310,7 @@ def _imp_group_key(cfg: RunConfig) -> tuple:
     """IMP runs with equal keys can search their masks together: same data (the :func:`_data_for` key),
     level schedule and rewind step k (their level trainings are then in lockstep, §7)."""
     r = cfg.resolved()
-    return (r.dataset, r.data_root, r.pad_to, r.train_subset, r.imp_schedule(), r.imp_rewind)
+    return (r.dataset, r.data_root, r.pad_to, r.train_subset, r.imp_schedule(), r.imp_rewind, r.augment)
 
 
 def compute_imp_masks(cfgs: Sequence[RunConfig], models: Sequence[torch.nn.Module], data: TensorDataset,
@@ -339,8 +339,13 @@ def compute_imp_masks(cfgs: Sequence[RunConfig], models: Sequence[torch.nn.Modul
         raise ValueError(f"compute_imp_masks takes IMP runs only, got methods {sorted({c.method for c in cfgs})}")
     if len({_imp_group_key(c) for c in cfgs}) != 1:
         raise ValueError("IMP runs searched together must share dataset, data_root, pad_to, train_subset, the level "
-                         "schedule (imp_epochs, epochs, batch_size, lr, momentum, weight_decay) and imp_rewind")
+                         "schedule (imp_epochs, epochs, batch_size, lr, momentum, weight_decay), imp_rewind and augment")
     c0 = cfgs[0]
+    total = c0.schedule().epochs * (len(data) // c0.schedule().batch_size)
+    if c0.imp_rewind >= total:  # the final training would start at or after its own end: nothing would train
+        raise ValueError(f"imp_rewind={c0.imp_rewind} must be smaller than the final training's {total} steps "
+                         f"({c0.schedule().epochs} epochs x {len(data) // c0.schedule().batch_size} steps); "
+                         "accepted: 0 <= imp_rewind < that")
     if len(cfgs) > 1:
         for log in logs:
             log(f"mask: IMP levels searched together with {len(cfgs) - 1} other run(s) in one trainer "
@@ -350,7 +355,8 @@ def compute_imp_masks(cfgs: Sequence[RunConfig], models: Sequence[torch.nn.Modul
                        densities_list=[imp_densities(c.density, c.prune_fraction) for c in cfgs],
                        data_modes=[c.imp_data for c in cfgs], mask_modes=[c.mask for c in cfgs],
                        level_schedule=c0.imp_schedule(), logs=list(logs), device=device, progress=progress,
-                       min_per_layer=[c.min_per_layer for c in cfgs], keep_rule=[c.keep_rule for c in cfgs])
+                       min_per_layer=[c.min_per_layer for c in cfgs], keep_rule=[c.keep_rule for c in cfgs],
+                       augment=c0.augment)  # the levels train with the run's own augmentation setting
     seconds = time.perf_counter() - t0
     return [_mask_done(c, {"masks": res.masks, "start_step": res.rewind_step,
                            "init_state": {k: v.cpu() for k, v in res.rewind_state.items()},
