@@ -27,10 +27,12 @@ shape ``[B, N·C, H, W]`` (each model keeps its own data order and augmentation 
 Loss and gradients: ``L = Σ_n L_n`` with ``L_n`` model ``n``'s mean cross-entropy over its batch;
 ``θ_n`` enters only ``L_n``, so ``∂L/∂θ_n = ∂L_n/∂θ_n``: one backward pass gives every model the
 gradient of its own separate step. The optimiser is :func:`~sketchbound.dnn.training.masked_sgd_step`
-(mask the gradient, weight decay, momentum, step, re-mask the weight) on the fused tensors, with the
-learning rate a per-model vector broadcast over each model's rows, and a fused mask that is the
-models' masks in the same layout (ones where a model has no mask) — so pruned weights stay exactly
-zero and momentum/learning rates stay per model. Results equal N separate steps up to floating-point
+(mask the gradient, weight decay, momentum, step, re-mask the weight) on the fused tensors, and a
+fused mask that is the models' masks in the same layout (ones where a model has no mask) — so pruned
+weights stay exactly zero and momentum stays per model. The jobs of one fused group are at the same
+step of one schedule, so :class:`FusedTrainer` multiplies by one shared 0-d learning rate (checked
+every epoch); :func:`per_parameter_lr` broadcasts distinct per-model rates over each model's rows where
+they differ. Results equal N separate steps up to floating-point
 order (tested on CPU).
 
 The N original modules are *tied* to the fused tensors (:meth:`FusedModel.tie`: each model's
