@@ -97,7 +97,8 @@ def main(argv=None) -> int:
     ap.add_argument("--big-d", type=pos_int("big-d", lo=0), help="entries of the second part (0 skips it)")
     ap.add_argument("--big-s", type=pos_int("big-s"), help="draws of the second part")
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--out", help="also write the Markdown table to this file (atomically)")
+    ap.add_argument("--out", help="also write the Markdown table to this file (atomically; in a file with this "
+                                  "benchmark's begin/end markers only the block between them is replaced)")
     a = ap.parse_args(argv)
     with cli_errors(PROG):
         if a.out is not None:
@@ -111,8 +112,26 @@ def main(argv=None) -> int:
         md = to_markdown(r, command.strip())
         print(json.dumps(r, indent=2) if a.json else md)
         if a.out:
-            atomic_write(a.out, md)
+            atomic_write(a.out, _merge_into(a.out, md))
     return 0
+
+
+BEGIN, END = "<!-- sketchbound.bench: begin -->\n", "<!-- sketchbound.bench: end -->\n"
+
+
+def _merge_into(path, md: str) -> str:
+    """The new content of ``--out``: the table between :data:`BEGIN`/:data:`END` markers. A file that
+    already has the markers keeps everything outside them (other benchmarks, prose), so writing into a
+    shared results file replaces only this benchmark's own block."""
+    block = BEGIN + md + END
+    try:
+        old = open(path, encoding="utf-8").read()
+    except OSError:
+        return block
+    i, j = old.find(BEGIN), old.find(END)
+    if i < 0 or j < i:
+        return block
+    return old[:i] + block + old[j + len(END):]
 
 
 if __name__ == "__main__":

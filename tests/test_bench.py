@@ -12,11 +12,26 @@ def test_bench_tiny_run_writes_table(tmp_path, capsys):
     assert bench.main(["--d", "3000", "--s", "2000", "--big-d", "5000", "--big-s", "700", "--repeats", "1",
                        "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    text = out.read_text()
+    whole = out.read_text()
+    assert whole.startswith(bench.BEGIN) and whole.endswith(bench.END)
+    text = whole[len(bench.BEGIN):-len(bench.END)]
     assert text in printed + "\n"
     assert "| sketchbound.algorithm1_counts |" in text and "algorithm1_sparse" in text
     assert "d = s = 3e+03" in text and "d = 5e+03, s = 7e+02" in text
     assert not [f for f in os.listdir(out.parent) if f.endswith(".tmp")]
+
+
+def test_bench_out_replaces_only_its_own_block(tmp_path, capsys):
+    """A shared results file (benchmarks/RESULTS.md holds GPU sections too): --out replaces the text
+    between the benchmark's markers and keeps every byte before and after them."""
+    out = tmp_path / "RESULTS.md"
+    before, after = "# Results\nintro\n", "\n## GPU section\n| a | b |\n"
+    out.write_text(before + bench.BEGIN + "old table\n" + bench.END + after)
+    assert bench.main(["--d", "2000", "--s", "2000", "--big-d", "0", "--repeats", "1", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith(before + bench.BEGIN) and text.endswith(bench.END + after)
+    assert "old table" not in text and "| sketchbound.algorithm1_counts |" in text
+    capsys.readouterr()
 
 
 def test_bench_json(capsys):
