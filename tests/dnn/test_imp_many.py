@@ -8,10 +8,7 @@ CPU the masks, the rewind states θ_k and the level records (density, kept count
 mask_info) are bit-identical to N separate :func:`imp` calls.
 """
 import json
-import pickle
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -22,6 +19,7 @@ from sketchbound.dnn.experiments import run as R  # noqa: E402
 from sketchbound.dnn.experiments.config import RunConfig  # noqa: E402
 from sketchbound.dnn.experiments.imp import imp, imp_densities, imp_many  # noqa: E402
 from sketchbound.dnn.models import get_model  # noqa: E402
+from test_runner import _write_cifar10  # noqa: E402  (tests/dnn is on sys.path; one toy-data writer)
 from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: E402
 from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob  # noqa: E402
 from sketchbound.dnn.training.checkpoint import load_verified  # noqa: E402
@@ -107,17 +105,6 @@ def test_job_with_its_own_data_must_match_the_trainers():
 
 
 # ----------------------------------------------------------------------------------- the table runner
-def _write_cifar10(root: Path, n=48):
-    d = root / "cifar-10-batches-py"
-    d.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        y = rng.integers(0, 10, n)
-        x = (rng.integers(0, 100, (n, 3072)) + 15 * y[:, None]).astype(np.uint8)
-        with open(d / name, "wb") as f:
-            pickle.dump({b"batch_label": b"s", b"labels": y.tolist(), b"data": x, b"filenames": [b"f"] * n}, f)
-
-
 def _imp_configs(root) -> list[RunConfig]:
     base = dict(dataset="cifar10", model="lenet300100", width=0.05, epochs=1, imp_epochs=1, imp_rewind=2,
                 batch_size=32, data_root=str(root), train_subset=96, method="imp")
@@ -134,7 +121,7 @@ def test_table_runner_imp_group_equals_per_run_path(tmp_path, monkeypatch):
     depend on the path (it is not part of RunConfig)."""
     pytest.importorskip("sketchbound.dnn.models")
     root = tmp_path / "data"
-    _write_cifar10(root)
+    _write_cifar10(root, 48)
     cfgs = _imp_configs(root)
     kw = dict(device="cpu", concurrent=4, progress=False, fusion="off")
     together = R.run_configs(cfgs, tmp_path / "together", **kw)
@@ -162,7 +149,7 @@ def test_table_runner_imp_group_equals_per_run_path(tmp_path, monkeypatch):
 def test_compute_imp_masks_refuses_runs_that_cannot_share_levels(tmp_path):
     """Runs with different rewind steps (or level schedules, or data) are not in lockstep: ValueError."""
     root = tmp_path / "data"
-    _write_cifar10(root)
+    _write_cifar10(root, 48)
     a, b = _imp_configs(root)[:2]
     b = RunConfig.from_dict({**b.to_dict(), "imp_rewind": 3})
     with pytest.raises(ValueError, match="imp_rewind"):
@@ -176,7 +163,7 @@ def test_compute_imp_masks_follows_augment_and_refuses_a_rewind_past_the_end(tmp
     ``imp_many(..., augment=False)``, and differs from augment = true), and a rewind step k at or past
     the final training's last step is a ValueError naming imp_rewind (nothing would train)."""
     root = tmp_path / "data"
-    _write_cifar10(root)
+    _write_cifar10(root, 48)
     c = _imp_configs(root)[0]
     data = R._data_for(c)
     dev = torch.device("cpu")

@@ -52,7 +52,7 @@ import contextlib
 import copy
 import itertools
 import time
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -60,7 +60,8 @@ from torch import nn
 
 from sketchbound.dnn.data import TensorDataset
 from sketchbound.dnn.training.trainer import (ConcurrentTrainer, Schedule, TrainJob, TrainResult, _JobState,
-                                              _normalize, capture_step, masked_sgd_step)
+                                              _normalize, capture_step, masked_update,
+                                              replay_or_run)
 
 __all__ = ["FusedModel", "FusedConv2d", "FusedBatchNorm2d", "FusedLinear", "FusedTrainer", "architecture_key",
            "fused_cross_entropy", "per_parameter_lr", "register_fusable", "choose_fusion", "plan_fusion",
@@ -490,13 +491,7 @@ class _Cohort:
             out = self.fused(x)
         per = fused_cross_entropy(out, y, self.n)
         per.sum().backward()
-        grads = []
-        for p in self.params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            grads.append(p.grad)
-        masked_sgd_step(self.params, grads, self.bufs, self.lr_step, tr.schedule.momentum,
-                        tr.schedule.weight_decay, self.masked_params, [p.grad for p in self.masked_params], self.masks)
+        masked_update(self.params, self.bufs, self.lr_step, tr.schedule, self.masked_params, self.masks)
         with torch.no_grad():
             self.loss_sum.add_(per.detach())
             self.correct.add_((self.fused.split(out.detach()).argmax(2) == y).sum(0))
@@ -507,13 +502,7 @@ class _Cohort:
                                   self.params, self.stream, self.tr.device, before_warmup=self.step.zero_)
 
     def run_step(self) -> None:
-        if self.graph is not None:
-            with torch.cuda.stream(self.stream):
-                self.graph.replay()
-        else:
-            for p in self.params:
-                p.grad = None
-            self._step_body()
+        replay_or_run(self.graph, self.stream, self.params, self._step_body)
         for st in self.states:
             st.pos += 1
 

@@ -198,6 +198,32 @@ def masked_sgd_step(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor
 
 
 # --------------------------------------------------------------------------------------------- jobs
+def masked_update(params: Sequence[torch.Tensor], bufs: Sequence[torch.Tensor], lr, schedule: "Schedule",
+                  masked_params: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> None:
+    """The optimiser half of a training step after ``backward()``: a zero gradient for parameters the
+    forward did not use (keeps the step well defined), then :func:`masked_sgd_step` with the schedule's
+    momentum and weight decay (shared by :class:`ConcurrentTrainer` and the fused trainer)."""
+    grads = []
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        grads.append(p.grad)
+    masked_sgd_step(params, grads, bufs, lr, schedule.momentum, schedule.weight_decay,
+                    masked_params, [p.grad for p in masked_params], masks)
+
+
+def replay_or_run(graph, stream, params: Sequence[torch.Tensor], body: Callable[[], None]) -> None:
+    """One training step: replay the captured CUDA ``graph`` on its ``stream``, or, without a graph,
+    clear the gradients and run ``body`` eagerly (the same step function)."""
+    if graph is not None:
+        with torch.cuda.stream(stream):
+            graph.replay()
+    else:
+        for p in params:
+            p.grad = None
+        body()
+
+
 @dataclass
 class TrainJob:
     """One training run: a model, its mask, its seed (data order/augmentation) and its checkpoint file.
@@ -416,13 +442,7 @@ class _JobState:
             out = self.model(x)
         loss = F.cross_entropy(out.float(), y)
         loss.backward()
-        grads = []
-        for p in self.params:
-            if p.grad is None:  # unused parameter: a zero gradient keeps the step well defined
-                p.grad = torch.zeros_like(p)
-            grads.append(p.grad)
-        masked_sgd_step(self.params, grads, self.bufs, self.lr, tr.schedule.momentum, tr.schedule.weight_decay,
-                        self.masked_params, [p.grad for p in self.masked_params], self.masks)
+        masked_update(self.params, self.bufs, self.lr, tr.schedule, self.masked_params, self.masks)
         with torch.no_grad():
             self.loss_sum.add_(loss.detach())
             self.correct.add_((out.detach().argmax(1) == y).sum())
@@ -434,13 +454,7 @@ class _JobState:
                                   self.params, self.stream, self.tr.device, before_warmup=self.step.zero_)
 
     def run_step(self) -> None:
-        if self.graph is not None:
-            with torch.cuda.stream(self.stream):
-                self.graph.replay()
-        else:
-            for p in self.params:
-                p.grad = None
-            self._step_body()
+        replay_or_run(self.graph, self.stream, self.params, self._step_body)
         self.pos += 1
 
     # ---- epochs
