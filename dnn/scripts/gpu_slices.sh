@@ -22,8 +22,4 @@ for job in "$@"; do
 done
 wait
 echo "wall $(( $(date +%s) - t0 )) s" >> "$OUT/env.txt"
-find runs -name result.json | sed 's|/result.json||' | while read -r d; do
-  for f in result.json config.json config.toml log.txt; do [ -f "$d/$f" ] && echo "$d/$f"; done
-done > "$OUT/files.txt"
-tar czf "$OUT/runs.tgz" -T "$OUT/files.txt"
-echo "finished runs: $(wc -l < "$OUT/files.txt" | awk '{print int($1/4)}')" >> "$OUT/env.txt"
+bash "$(dirname "$0")/pack_runs.sh" runs "$OUT"

@@ -12,8 +12,4 @@ t0=$(date +%s)
 timeout "$SECS" python3 dnn/scripts/gpu_tables_dask.py --workers "$n" --runs-dir "$RUNS" --data-root "$DATA" \
   --out "$OUT" "$@" > "$OUT/tables_dask.log" 2>&1
 echo "tables exit $? after $(( $(date +%s) - t0 )) s on $n GPUs" >> "$OUT/env.txt"
-find "$RUNS" -name result.json | sed 's|/result.json||' | while read -r d; do
-  for f in result.json config.json config.toml log.txt; do [ -f "$d/$f" ] && echo "$d/$f"; done
-done > /tmp/files.txt
-tar czf "$OUT/runs.tgz" -T /tmp/files.txt 2>/dev/null
-echo "finished runs: $(grep -c result.json /tmp/files.txt)" >> "$OUT/env.txt"
+bash "$(dirname "$0")/pack_runs.sh" "$RUNS" "$OUT"
