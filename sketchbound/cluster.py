@@ -118,8 +118,10 @@ def map_tasks(client, fn: Callable, items: Sequence[tuple], *, progress=True, de
     tasks finish anywhere. ``chunksize`` items go to one task (default: about 4 tasks per worker thread,
     so thousands of tiny checks do not drown the scheduler); ``weights`` (per item) count on the bar
     instead of 1 (e.g. runs per task); ``resources`` (e.g. ``{"GPU": 1}``) restrict where tasks run.
-    ``progress`` may be a bool or a tqdm bar to advance. The first failing task raises here, and the
-    tasks not started yet are cancelled."""
+    ``progress`` may be a bool or a tqdm bar to advance. Tasks start in input order as workers free up
+    (each gets a Dask ``priority`` falling with its position: tasks submitted together otherwise share one
+    priority, and Dask then started the *last* tasks of a table second). The first failing task raises
+    here, and the tasks not started yet are cancelled."""
     from distributed import as_completed  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
 
@@ -134,7 +136,7 @@ def map_tasks(client, fn: Callable, items: Sequence[tuple], *, progress=True, de
     starts = list(range(0, n, chunksize))
     token = uuid.uuid4().hex[:12]  # fresh keys per call: never reuse a result of an earlier call
     futures = [client.submit(_chunk_call, fn, items[s:s + chunksize], pure=False, resources=resources,
-                             key=f"{desc}-{s}-{token}") for s in starts]
+                             key=f"{desc}-{s}-{token}", priority=len(starts) - i) for i, s in enumerate(starts)]
     where = {f.key: s for f, s in zip(futures, starts)}
     own_bar = not hasattr(progress, "update")
     bar = tqdm(total=sum(weights), desc=desc, unit=unit or desc, file=sys.stderr, disable=not progress) if own_bar \

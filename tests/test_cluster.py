@@ -81,6 +81,29 @@ def test_map_tasks_input_order_chunks_and_errors(client, capsys):
     assert "10/10" in capsys.readouterr().err
 
 
+def _started_at(i):
+    import time
+    t = time.time()
+    time.sleep(0.05)
+    return t
+
+
+@pytest.mark.parametrize("resources", [None, {"GPU": 1}])
+def test_map_tasks_start_in_input_order(resources):
+    """Tasks start in input order as the 2 single-thread workers free up: ranked by start time, every
+    task is within 2 places of its input position, also with resource restrictions (the table runner's
+    GPU=1 tasks). Without per-task priorities Dask started the last tasks of a batch second on a GPU
+    machine; the table runner promises tables in the order they are listed."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  resources={"GPU": 1}) as cluster, distributed.Client(cluster) as cl:
+        n = 16
+        starts = C.map_tasks(cl, _started_at, [(i,) for i in range(n)], progress=False, chunksize=1,
+                             resources=resources)
+    rank = sorted(range(n), key=lambda i: starts[i])
+    assert max(abs(r - i) for r, i in zip(range(n), rank)) <= 2, rank
+
+
 FAST = ("4.3b", "4.5", "4.5c", "4.4-datafree", "4.1", "4.3", "B.1")
 
 
