@@ -217,3 +217,33 @@ def test_imp_prunes_20_percent_per_level_and_rewinds():
     assert sum(int(m.sum()) for m in r2.masks.values()) == int(0.8 * total + 0.5)
     with pytest.raises(ValueError, match="data_mode"):
         imp(Toy(0), data, sched, density=0.5, rewind_step=1, data_mode="fake")
+
+
+def test_checkpoint_every_s_writes_fewer_checkpoints_and_resumes_identically(tmp_path, monkeypatch):
+    """checkpoint_every_s > 0 skips the checkpoints of epochs ending within that many seconds of the last one
+    (always writing the last epoch's): the weights are those of every-epoch checkpoints, a kill after an
+    unsaved epoch resumes from the last saved one, and the result is still bit-identical."""
+    import sketchbound.dnn.training.trainer as T
+
+    data = toy_data()
+    ref_model = Toy(0)
+    train(ref_model, data, SCHED, masks=toy_masks(ref_model), seed=7, checkpoint=tmp_path / "ref.pt", progress=False)
+    saves = []
+    real_save = T._JobState.save
+    monkeypatch.setattr(T._JobState, "save", lambda self: (saves.append(self.epoch), real_save(self))[1])
+    m = Toy(0)
+    part = train(m, data, SCHED, masks=toy_masks(m), seed=7, checkpoint=tmp_path / "a.pt", progress=False,
+                 stop_after_epochs=2, checkpoint_every_s=1e9)
+    assert part.epochs_done == 2 and saves == [] and not (tmp_path / "a.pt").exists()  # nothing saved: restart
+    m = Toy(0)
+    res = train(m, data, SCHED, masks=toy_masks(m), seed=7, checkpoint=tmp_path / "a.pt", progress=False,
+                checkpoint_every_s=1e9)
+    assert res.finished and res.resumed_from_epoch == 0 and saves == [3]  # only the last epoch's
+    for k, v in _final_state(ref_model).items():
+        assert torch.equal(v, _final_state(m)[k]), k
+    saves.clear()
+    train(Toy(0), data, SCHED, masks=toy_masks(Toy(0)), seed=7, checkpoint=tmp_path / "b.pt", progress=False)
+    assert saves == [1, 2, 3]  # default 0: every epoch
+    for bad in (-1.0, float("nan"), float("inf"), "60"):
+        with pytest.raises(ValueError, match="checkpoint_every_s"):
+            ConcurrentTrainer([TrainJob(Toy(0), None, 0)], data, SCHED, checkpoint_every_s=bad, progress=False)

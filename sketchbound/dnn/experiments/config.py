@@ -99,6 +99,9 @@ class RunConfig:
     train_subset: int | None = field(default=None, metadata=_meta("use only the first N training images (smoke runs)"))
     data_root: str | None = field(default=None, metadata=_meta("dataset folder (default: standard locations)", hash=False))
     eval_every: int = field(default=0, metadata=_meta("also evaluate every N epochs (0: only at the end)", hash=False))
+    checkpoint_every_s: float = field(default=0.0, metadata=_meta(
+        "write a checkpoint at an epoch's end only when this many seconds passed since the last (0: every "
+        "epoch); a kill loses at most that much more training", hash=False))
     # ---- fields added after the first recorded runs: hashed only when they differ from their default
     min_per_layer: int = field(default=1, metadata=_meta(
         "weights every layer keeps at least (1: the guard of the first recorded runs; 0: the published "
@@ -128,6 +131,7 @@ class RunConfig:
         for name in ("prune_batch_size", "prune_batches", "synflow_rounds"):
             self._check_num(name, int, lo=1)
         self._check_num("eval_every", int, lo=0)
+        self._check_num("checkpoint_every_s", float, lo=0.0)
         self._check_num("min_per_layer", int, lo=0)
         for name in ("pad_to", "epochs", "batch_size", "imp_epochs", "train_subset"):
             if getattr(self, name) is not None:
@@ -235,7 +239,7 @@ class RunConfig:
         """Runs with equal keys can share one :class:`~sketchbound.dnn.training.ConcurrentTrainer` (same data/schedule)."""
         r = self.resolved()
         return (r.dataset, r.data_root, r.pad_to, r.train_subset, r.epochs, r.batch_size, r.lr, r.momentum,
-                r.weight_decay, r.augment, r.eval_every)
+                r.weight_decay, r.augment, r.eval_every, r.checkpoint_every_s)
 
     # ---- (de)serialisation
     def to_dict(self) -> dict:

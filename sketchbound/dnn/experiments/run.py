@@ -593,7 +593,8 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
                     meta["trainer"] = kind
                     meta["log"](f"trainer: {kind} ({len(part)} run(s) together; fusion={fusion})")
                 tr = cls([j for j, _ in part], data, c0.schedule(), device=dev, augment=c0.augment,
-                         eval_every=c0.eval_every, progress=progress, **trainer_kw)
+                         eval_every=c0.eval_every, checkpoint_every_s=c0.checkpoint_every_s, progress=progress,
+                         **trainer_kw)
                 if progress:  # the final test-set evaluation follows the training bar: show it too
                     from sketchbound._progress import elapsed  # noqa: PLC0415
                     for st in tr.states:
