@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Train several tables on all GPUs through one Dask cluster for at most SECS seconds, then pack the
-# finished runs' small files into $OUT/runs.tgz (checkpoints stay in RUNS for a later call to resume).
-# usage (repo root; Fashion-MNIST in .data/fashion-mnist; Dask wheels in .whl):
-#   SKETCHBOUND_COMMIT=<sha> SECS=400 RUNS=/tmp/runs bash dnn/scripts/gpu_tables_dask.sh TABLE.toml [TABLE.toml ...]
+# Train several tables on all GPUs through one Dask cluster (one worker per GPU) for at most SECS seconds,
+# then pack the finished runs' small files into $OUT/runs.tgz (checkpoints stay in RUNS for a later call
+# to resume). The tables train as one pool of runs in the order given: `python -m sketchbound.dnn.table`
+# with several table files; finished runs are skipped, so the same command resumes.
+# usage (repo root; Fashion-MNIST in .data/fashion-mnist; Dask wheels in .whl on a machine without internet):
+#   SKETCHBOUND_COMMIT=<sha> SECS=400 RUNS=/tmp/runs bash dnn/scripts/gpu_tables_dask.sh [--concurrent N] [--set K=V] TABLE.toml [TABLE.toml ...]
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}; SECS=${SECS:-400}; RUNS=${RUNS:-runs}; DATA=${DATA:-.data/fashion-mnist}; mkdir -p "$OUT" "$RUNS"
 python3 -c "import distributed" 2>/dev/null || bash "$(dirname "$0")/install_carried_wheels.sh" || exit 3
 if [ -n "${CUDA_VISIBLE_DEVICES:-}" ]; then n=$(echo "$CUDA_VISIBLE_DEVICES" | tr , "\n" | grep -c .); else n=$(nvidia-smi -L | wc -l); fi
 t0=$(date +%s)
-timeout "$SECS" python3 dnn/scripts/gpu_tables_dask.py --workers "$n" --runs-dir "$RUNS" --data-root "$DATA" \
-  --out "$OUT" "$@" > "$OUT/tables_dask.log" 2>&1
+timeout "$SECS" python3 -m sketchbound.dnn.table "$@" --workers "$n" --runs-dir "$RUNS" --data-root "$DATA" \
+  --fusion "${FUSION:-off}" --no-progress > "$OUT/tables_dask.log" 2>&1
 echo "tables exit $? after $(( $(date +%s) - t0 )) s on $n GPUs" >> "$OUT/env.txt"
 bash "$(dirname "$0")/pack_runs.sh" "$RUNS" "$OUT"

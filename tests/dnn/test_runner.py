@@ -228,3 +228,40 @@ def test_finished_run_with_missing_data_root_says_so(tmp_path, capsys):
         R.main([a if a != "32" else "1000" for a in argv[:-3]] + ["--runs-dir", str(tmp_path / "r2"), "--data-root", str(root)])
     assert e.value.code == 2 and "batch_size 1000 exceeds" in capsys.readouterr().err
     assert not list((tmp_path / "r2").glob("*/mask.pt"))  # refused before the mask step
+
+
+def test_several_tables_train_as_one_pool_and_each_is_written(tmp_path, capsys):
+    """Two tables in one call: a run both tables list (same config ⇒ same hash) trains once, each table's
+    files are written, and each table equals what its own call would aggregate from the same run files;
+    two files naming the same table are refused before any training (exit 2, one line)."""
+    pytest.importorskip("sketchbound.dnn.models")
+    root = tmp_path / "data"
+    _write_cifar10(root)
+    base = {"dataset": "cifar10", "model": "lenet300100", "width": 0.05, "epochs": 1, "batch_size": 32,
+            "data_root": str(root), "train_subset": 96}
+    a = {"table": {"name": "ta", "rows": ["density"]}, "base": base, "grid": {"density": [0.5], "seed": [0, 1]},
+         "variant": [{"name": "Random", "method": "random", "mask": "global"},
+                     {"name": "Magnitude", "method": "magnitude", "mask": "global"}]}
+    b = {"table": {"name": "tb", "rows": ["density"]}, "base": base, "grid": {"density": [0.5], "seed": [0, 1]},
+         "variant": [{"name": "Magnitude", "method": "magnitude", "mask": "global"},
+                     {"name": "Magnitude randomized", "method": "magnitude", "mask": "randomized"}]}
+    pa, pb = tmp_path / "a.toml", tmp_path / "b.toml"
+    pa.write_text(to_toml(a))
+    pb.write_text(to_toml(b))
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    assert T.main([str(pa), str(pb), "--runs-dir", str(runs), "--no-progress", "--out", str(out)]) == 0
+    names = {c.run_name() for p in (pa, pb) for _, _, c in T.expand(T.load_table(p))}
+    assert len(names) == 6  # 8 cells, the 2 Magnitude runs shared
+    logs = [(runs / n / "log.txt").read_text() for n in names]
+    assert all(log.count("start:") == 1 for log in logs)  # every run trained exactly once
+    text = capsys.readouterr().out
+    assert "ta.md" in text and "tb.md" in text
+    together = {p: (out / p).read_text() for p in ("ta.md", "tb.md", "ta.csv", "tb.csv")}
+    for p in (pa, pb):  # one table at a time, aggregation only: the same files
+        assert T.main([str(p), "--runs-dir", str(runs), "--no-train", "--out", str(tmp_path / "one")]) == 0
+    assert together == {p: (tmp_path / "one" / p).read_text() for p in together}
+    with pytest.raises(SystemExit) as e:
+        T.main([str(pa), str(pa), "--runs-dir", str(runs)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "same table 'ta'" in err[0]

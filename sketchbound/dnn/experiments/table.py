@@ -319,7 +319,9 @@ def write_outputs(spec: TableSpec, long: pd.DataFrame, out_dir) -> dict[str, Pat
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog="python -m sketchbound.dnn.table",
                       description="Run a paper table sweep (skipping finished runs) and write it as CSV/Markdown.")
-    p.add_argument("table", help="table TOML file (dnn/configs/*.toml)")
+    p.add_argument("table", nargs="+", metavar="TABLE",
+                   help="table TOML file(s) (dnn/configs/*.toml); several tables train as one pool of runs, in the order "
+                        "given (one cluster for all with --workers), then each is written")
     p.add_argument("--runs-dir", default="runs", help="parent of the run directories (default: runs)")
     p.add_argument("--out", default=None, help="output folder for the table files (default: <runs-dir>/tables)")
     p.add_argument("--epochs", type=pos_int("epochs"), default=None, help="shorter schedule: train this many epochs (milestones scale)")
@@ -348,55 +350,15 @@ def build_parser() -> OneLineParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = build_parser()
-    args = p.parse_args(argv)
-    overrides: dict = {}
-    for item in args.set:
-        if "=" not in item:
-            p.error(f"--set expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        overrides[k.strip().replace("-", "_")] = _parse_value(v.strip())
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    if args.data_root is not None:
-        overrides["data_root"] = args.data_root
-    try:
-        spec = load_table(args.table, overrides=overrides, seeds=args.seeds)
-        runs = expand(spec)
-        check_output_path(args.runs_dir, kind="dir", flag="--runs-dir")
-        check_output_path(args.out or Path(args.runs_dir) / "tables", kind="dir", flag="--out")
-    except (ValueError, FileNotFoundError) as e:
-        p.error(" ".join(str(e).split()))
-    from sketchbound.dnn.experiments.run import is_finished, run_configs  # noqa: PLC0415
-    if args.dry_run:
-        done = 0
-        for name, row, cfg in runs:
-            fin = is_finished(cfg, args.runs_dir)
-            done += fin
-            print(f"{'done' if fin else 'todo'}  {name:40s} {cfg.run_name()}")
-        print(f"{done}/{len(runs)} finished")
-        return 0
-    if not args.no_train:
-        try:
-            train = run_configs
-            if args.workers or args.scheduler or args.gpus_per_worker:  # Dask (issue 15): a task per trainer group
-                from functools import partial  # noqa: PLC0415
-                from sketchbound.dnn.experiments.cluster import run_table  # noqa: PLC0415
-                train = partial(run_table, workers=args.workers, scheduler=args.scheduler,
-                                gpus_per_worker=args.gpus_per_worker, prog=p.prog)
-            train([c for _, _, c in runs], args.runs_dir, device=args.device,
-                  concurrent=args.concurrent or spec.concurrent, progress=not args.no_progress, fusion=args.fusion,
-                  command="python -m sketchbound.dnn.table " + " ".join(sys.argv[1:] if argv is None else argv))
-        except FileNotFoundError as e:
-            sys.stderr.write(f"{p.prog}: error: {str(e).splitlines()[0]}\n")
-            return 2
+def _write_table(spec: TableSpec, args) -> dict[str, Path]:
+    """Aggregate one table's finished runs: write its files (and with ``--stats`` its paired statistics and
+    |w*/w0| summary), print them, and return the paths written."""
+    out = Path(args.out or Path(args.runs_dir) / "tables")
     long = collect(spec, args.runs_dir)
-    paths = write_outputs(spec, long, args.out or Path(args.runs_dir) / "tables")
+    paths = write_outputs(spec, long, out)
     print(f"# {spec.title or spec.name}")
     print(to_markdown(render(spec, long)))
     if args.stats:
-        out = Path(args.out or Path(args.runs_dir) / "tables")
         if spec.comparisons:
             from sketchbound.dnn.experiments.paired import paired_markdown  # noqa: PLC0415
             pt = paired_table(spec, args.runs_dir)
@@ -413,6 +375,63 @@ def main(argv: Sequence[str] | None = None) -> int:
         atomic_write(out / f"{spec.name}_stats.md", f"# {spec.title or spec.name}: the constant c in practice\n\n" + md)
         paths["stats_csv"], paths["stats_md"] = out / f"{spec.name}_stats.csv", out / f"{spec.name}_stats.md"
         print(md)
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = build_parser()
+    args = p.parse_args(argv)
+    overrides: dict = {}
+    for item in args.set:
+        if "=" not in item:
+            p.error(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        overrides[k.strip().replace("-", "_")] = _parse_value(v.strip())
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.data_root is not None:
+        overrides["data_root"] = args.data_root
+    try:
+        specs = [load_table(t, overrides=overrides, seeds=args.seeds) for t in args.table]
+        names = [sp.name for sp in specs]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"table: two files name the same table {dup[0]!r}; accepted: tables of different names")
+        runs_of = [expand(sp) for sp in specs]
+        check_output_path(args.runs_dir, kind="dir", flag="--runs-dir")
+        check_output_path(args.out or Path(args.runs_dir) / "tables", kind="dir", flag="--out")
+    except (ValueError, FileNotFoundError) as e:
+        p.error(" ".join(str(e).split()))
+    from sketchbound.dnn.experiments.run import is_finished, run_configs  # noqa: PLC0415
+    if args.dry_run:
+        for sp, runs in zip(specs, runs_of):
+            if len(specs) > 1:
+                print(f"# {sp.name}")
+            done = 0
+            for name, row, cfg in runs:
+                fin = is_finished(cfg, args.runs_dir)
+                done += fin
+                print(f"{'done' if fin else 'todo'}  {name:40s} {cfg.run_name()}")
+            print(f"{done}/{len(runs)} finished")
+        return 0
+    if not args.no_train:
+        try:
+            train = run_configs
+            if args.workers or args.scheduler or args.gpus_per_worker:  # Dask (issue 15): a task per trainer group
+                from functools import partial  # noqa: PLC0415
+                from sketchbound.dnn.experiments.cluster import run_table  # noqa: PLC0415
+                train = partial(run_table, workers=args.workers, scheduler=args.scheduler,
+                                gpus_per_worker=args.gpus_per_worker, prog=p.prog)
+            # one pool, in the order the files list their runs (a run two tables share trains once)
+            train([c for runs in runs_of for _, _, c in runs], args.runs_dir, device=args.device,
+                  concurrent=args.concurrent or specs[0].concurrent, progress=not args.no_progress, fusion=args.fusion,
+                  command="python -m sketchbound.dnn.table " + " ".join(sys.argv[1:] if argv is None else argv))
+        except FileNotFoundError as e:
+            sys.stderr.write(f"{p.prog}: error: {str(e).splitlines()[0]}\n")
+            return 2
+    paths: dict[str, Path] = {}
+    for spec in specs:
+        paths.update({f"{spec.name}:{k}": v for k, v in _write_table(spec, args).items()})
     print(f"written: {', '.join(str(x) for x in paths.values())}")
     return 0
 
