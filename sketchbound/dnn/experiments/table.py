@@ -329,7 +329,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field for every run (repeatable), e.g. --set width=0.5")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
-    p.add_argument("--concurrent", type=pos_int("concurrent"), default=None, help="runs trained at once per GPU (default: file or 8)")
+    p.add_argument("--concurrent", type=pos_int("concurrent"), default=None, help="runs trained at once per GPU (default: the first file's, or 8)")
     p.add_argument("--fusion", choices=("auto", "on", "off"), default="auto",
                    help="train the runs of one architecture as one horizontally fused network: auto (default: where a "
                         "few measured steps are faster, CUDA only), on, off; not part of a run's identity")
