@@ -82,6 +82,8 @@ def main(argv=None) -> int:
     ap.add_argument("--keep-runs", action="store_true",
                     help="also pack the N-GPU phase's finished runs (result/config/log files) into OUT/runs_gpuN.tgz")
     ap.add_argument("--train-subset", type=int, default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a run field (repeatable), e.g. --set checkpoint_every_s=60")
     ap.add_argument("--concurrent", type=int, default=8, help="runs per ConcurrentTrainer group (= per task)")
     ap.add_argument("--gpus", type=int, default=None, help="GPUs of the second phase (default: all visible)")
     ap.add_argument("--data-root", default=".data/fashion-mnist")
@@ -103,7 +105,7 @@ def main(argv=None) -> int:
     import torch
 
     from sketchbound.dnn.experiments.cluster import visible_gpus
-    from sketchbound.dnn.experiments.table import expand, load_table
+    from sketchbound.dnn.experiments.table import _parse_value, expand, load_table
 
     n = a.gpus or len(visible_gpus()) or (2 if a.cpu_smoke else 0)
     if not visible_gpus() and not a.cpu_smoke:
@@ -113,6 +115,9 @@ def main(argv=None) -> int:
         over["epochs"] = a.epochs
     if a.train_subset:
         over["train_subset"] = a.train_subset
+    for item in a.set:
+        k, v = item.split("=", 1)
+        over[k.strip()] = _parse_value(v.strip())
     cfgs, seen = [], set()  # the first RUNS distinct runs (a dense run fills one cell per density)
     for _, _, c in expand(load_table(a.table, overrides=over, seeds=a.seeds)):
         if c.run_name() not in seen and len(cfgs) < a.runs:
