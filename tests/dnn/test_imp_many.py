@@ -161,7 +161,7 @@ def test_compute_imp_masks_refuses_runs_that_cannot_share_levels(tmp_path):
 def test_compute_imp_masks_follows_augment_and_refuses_a_rewind_past_the_end(tmp_path):
     """The IMP levels train with the run's own ``augment`` (a config with augment = false gets exactly
     ``imp_many(..., augment=False)``, and differs from augment = true), and a rewind step k at or past
-    the final training's last step is a ValueError naming imp_rewind (nothing would train)."""
+    the final training's last step, or at or past a level's last step, is a ValueError naming imp_rewind."""
     root = tmp_path / "data"
     _write_cifar10(root, 48)
     c = _imp_configs(root)[0]
@@ -184,3 +184,8 @@ def test_compute_imp_masks_follows_augment_and_refuses_a_rewind_past_the_end(tmp
     late = RunConfig.from_dict({**c.to_dict(), "imp_rewind": 3})  # 96 images / batch 32 x 1 epoch = 3 steps
     with pytest.raises(ValueError, match="imp_rewind=3 must be smaller than the final training's 3 steps"):
         R.compute_imp_masks([late], [R.build_model(late, data, dev)], data, dev, [print])
+    # k inside the final training but at or past a level's end: θ_k would be level 0's end, no level would
+    # train (imp_many only warns, for smoke tests of the library); the runner refuses it by name
+    short = RunConfig.from_dict({**c.to_dict(), "epochs": 2, "imp_epochs": 1, "imp_rewind": 4})
+    with pytest.raises(ValueError, match="imp_rewind=4 must be smaller than an IMP level's 3 steps"):
+        R.compute_imp_masks([short], [R.build_model(short, data, dev)], data, dev, [print])

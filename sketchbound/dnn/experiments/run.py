@@ -346,6 +346,11 @@ def compute_imp_masks(cfgs: Sequence[RunConfig], models: Sequence[torch.nn.Modul
         raise ValueError(f"imp_rewind={c0.imp_rewind} must be smaller than the final training's {total} steps "
                          f"({c0.schedule().epochs} epochs x {len(data) // c0.schedule().batch_size} steps); "
                          "accepted: 0 <= imp_rewind < that")
+    level = c0.imp_schedule().epochs * (len(data) // c0.imp_schedule().batch_size)
+    if c0.imp_rewind >= level:  # θ_k would be the end of level 0 and no later level would train: not IMP
+        raise ValueError(f"imp_rewind={c0.imp_rewind} must be smaller than an IMP level's {level} steps "
+                         f"(imp_epochs={c0.imp_schedule().epochs} x {len(data) // c0.imp_schedule().batch_size} "
+                         "steps); accepted: 0 <= imp_rewind < that, or more imp_epochs")
     if len(cfgs) > 1:
         for log in logs:
             log(f"mask: IMP levels searched together with {len(cfgs) - 1} other run(s) in one trainer "
