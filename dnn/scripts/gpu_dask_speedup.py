@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     import torch
 
     from sketchbound.dnn.experiments.cluster import visible_gpus
-    from sketchbound.dnn.experiments.table import _parse_value, expand, load_table
+    from sketchbound.dnn.experiments.table import expand, load_table, parse_overrides
 
     n = a.gpus or len(visible_gpus()) or (2 if a.cpu_smoke else 0)
     if not visible_gpus() and not a.cpu_smoke:
@@ -115,9 +115,7 @@ def main(argv=None) -> int:
         over["epochs"] = a.epochs
     if a.train_subset:
         over["train_subset"] = a.train_subset
-    for item in a.set:
-        k, v = item.split("=", 1)
-        over[k.strip()] = _parse_value(v.strip())
+    over.update(parse_overrides(a.set))
     cfgs, seen = [], set()  # the first RUNS distinct runs (a dense run fills one cell per density)
     for _, _, c in expand(load_table(a.table, overrides=over, seeds=a.seeds)):
         if c.run_name() not in seen and len(cfgs) < a.runs:

@@ -80,6 +80,18 @@ def _parse_value(s: str):
         return s
 
 
+def parse_overrides(items: Sequence[str]) -> dict:
+    """``--set KEY=VALUE`` items as a dict of RunConfig overrides (``-`` in a key read as ``_``, values as
+    TOML, else as strings); a ValueError names an item without ``=``."""
+    out: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip().replace("-", "_")] = _parse_value(v.strip())
+    return out
+
+
 def load_table(path, *, overrides: dict | None = None, seeds: int | None = None) -> TableSpec:
     """Read and validate a table file; ``overrides`` (RunConfig fields) replace ``[base]`` and variant values,
     ``seeds`` replaces the seed list by ``range(seeds)``."""
@@ -381,12 +393,10 @@ def _write_table(spec: TableSpec, args) -> dict[str, Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
-    overrides: dict = {}
-    for item in args.set:
-        if "=" not in item:
-            p.error(f"--set expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        overrides[k.strip().replace("-", "_")] = _parse_value(v.strip())
+    try:
+        overrides = parse_overrides(args.set)
+    except ValueError as e:
+        p.error(str(e))
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     if args.data_root is not None:

@@ -52,14 +52,14 @@ import contextlib
 import copy
 import itertools
 import time
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from sketchbound.dnn.data import TensorDataset
-from sketchbound.dnn.training.trainer import (ConcurrentTrainer, Schedule, TrainJob, TrainResult, _JobState,
+from sketchbound.dnn.training.trainer import (ConcurrentTrainer, Schedule, TrainJob, _JobState,
                                               _normalize, capture_step, masked_update,
                                               replay_or_run)
 
@@ -528,52 +528,12 @@ class FusedTrainer(ConcurrentTrainer):
             groups.setdefault((architecture_key(st.model), st.global_step), []).append(st)
         self.cohorts = [_Cohort(g, self) for g in groups.values()]
 
-    def run(self, *, stop_after_epochs: int | None = None, max_steps: int | None = None,
-            on_step: Callable[[int], None] | None = None) -> list[TrainResult]:
-        """As :meth:`ConcurrentTrainer.run <sketchbound.dnn.training.ConcurrentTrainer.run>`."""
-        E, S = self.schedule.epochs, self.steps_per_epoch
-        if self.cuda_graphs:
-            for c in self.cohorts:
-                if c.graph is None and c.global_step < E * S:
-                    c.begin_epoch()
-                    c._capture()
-        limit = E * S if max_steps is None else min(E * S, int(max_steps))
-        todo = sum(max(0, limit - st.global_step) for st in self.states)
-        bar = None
-        if self.progress and todo:
-            from sketchbound.dnn.training.trainer import tqdm  # noqa: PLC0415
-            if tqdm is not None:
-                bar = tqdm(total=todo, unit="step", desc=f"train x{len(self.states)} fused", leave=False,
-                           dynamic_ncols=True)
-        epochs_this_call = 0
-        try:
-            while True:
-                active = [c for c in self.cohorts if c.global_step < limit]
-                if not active:
-                    break
-                for c in active:
-                    c.begin_epoch()
-                for s in range(S):
-                    ran = 0
-                    for c in active:
-                        if c.pos == s and c.global_step < limit:
-                            c.run_step()
-                            ran += c.n
-                    if bar is not None and ran:
-                        bar.update(ran)
-                    if on_step is not None and ran:
-                        on_step(max(c.global_step for c in active))
-                for c in active:
-                    if c.pos == S:
-                        for st in c.states:
-                            self._end_epoch(st, bar)
-                epochs_this_call += 1
-                if stop_after_epochs is not None and epochs_this_call >= stop_after_epochs:
-                    break
-        finally:
-            if bar is not None:
-                bar.close()
-        return [self._result(st) for st in self.states]
+    _bar_suffix = " fused"
+
+    def _units(self) -> list:
+        """The fused cohorts: :meth:`ConcurrentTrainer.run <sketchbound.dnn.training.ConcurrentTrainer.run>`
+        steps each cohort (all its jobs at once) where it steps a job."""
+        return self.cohorts
 
 
 # --------------------------------------------------------------------------------------------- choice

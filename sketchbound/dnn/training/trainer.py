@@ -315,7 +315,15 @@ def _job_data(job: TrainJob, tr: "ConcurrentTrainer") -> TensorDataset:
 
 
 class _JobState:
-    """Device-side state of one job: static buffers, the step function and (on CUDA) its graph."""
+    """Device-side state of one job: static buffers, the step function and (on CUDA) its graph.
+
+    It is also the unit the lockstep loop steps (``n`` jobs, ``states``), as a fused cohort is."""
+
+    n = 1
+
+    @property
+    def states(self) -> list["_JobState"]:
+        return [self]
 
     def __init__(self, job: TrainJob, tr: "ConcurrentTrainer"):
         if job.mask_values not in MASK_VALUES:
@@ -614,37 +622,40 @@ class ConcurrentTrainer:
         simulate a crash mid-epoch.
         """
         E, S = self.schedule.epochs, self.steps_per_epoch
+        units = self._units()  # what one step advances: a job here, a fused cohort of jobs in FusedTrainer
         if self.cuda_graphs:
-            for st in self.states:
-                if st.graph is None and st.global_step < E * S:
-                    st.begin_epoch()  # fill the static epoch buffer before warm-up/capture
-                    st._capture()
+            for u in units:
+                if u.graph is None and u.global_step < E * S:
+                    u.begin_epoch()  # fill the static epoch buffer before warm-up/capture
+                    u._capture()
         limit = E * S if max_steps is None else min(E * S, int(max_steps))
         todo = sum(max(0, limit - st.global_step) for st in self.states)
         bar = None
         if self.progress and tqdm is not None and todo:
-            bar = tqdm(total=todo, unit="step", desc=f"train x{len(self.states)}", leave=False, dynamic_ncols=True)
+            bar = tqdm(total=todo, unit="step", desc=f"train x{len(self.states)}{self._bar_suffix}", leave=False,
+                       dynamic_ncols=True)
         epochs_this_call = 0
         try:
             while True:
-                active = [st for st in self.states if st.global_step < limit]
+                active = [u for u in units if u.global_step < limit]
                 if not active:
                     break
-                for st in active:
-                    st.begin_epoch()
+                for u in active:
+                    u.begin_epoch()
                 for s in range(S):
                     ran = 0
-                    for st in active:
-                        if st.pos == s and st.global_step < limit:
-                            st.run_step()
-                            ran += 1
+                    for u in active:
+                        if u.pos == s and u.global_step < limit:
+                            u.run_step()
+                            ran += u.n
                     if bar is not None and ran:
                         bar.update(ran)
                     if on_step is not None and ran:
-                        on_step(max(st.global_step for st in active))
-                for st in active:
-                    if st.pos == S:
-                        self._end_epoch(st, bar)
+                        on_step(max(u.global_step for u in active))
+                for u in active:
+                    if u.pos == S:
+                        for st in u.states:
+                            self._end_epoch(st, bar)
                 epochs_this_call += 1
                 if stop_after_epochs is not None and epochs_this_call >= stop_after_epochs:
                     break
@@ -652,6 +663,13 @@ class ConcurrentTrainer:
             if bar is not None:
                 bar.close()
         return [self._result(st) for st in self.states]
+
+    _bar_suffix = ""
+
+    def _units(self) -> list:
+        """The units one lockstep step advances (each with ``pos``, ``global_step``, ``begin_epoch``,
+        ``run_step``, ``graph``/``_capture``, ``n`` jobs and their ``states``): here every job alone."""
+        return self.states
 
     def _end_epoch(self, st: _JobState, bar) -> None:
         """End ``st``'s epoch (history, evaluation, checkpoint) and log its line."""
