@@ -18,6 +18,12 @@ TABLE_CASES = [
     ('[table]\nname = "x"\nrows = ["density"]\ngrid = 5\n[[variant]]\nname = "a"\n', "row key"),
     ("variant = 5\n[table]\nname = 'x'\n", "variant"),
     (GOOD_TABLE + '[[compare]]\na = "a"\nb = "zzz"\n', "compare"),
+    # IMP rewind k past a level / the final training, refused before any run trains or any data loads:
+    # 256 images / batch 128 = 2 steps per epoch (imp_epochs 1: a level has 2 steps; epochs 1: 2 final steps)
+    (GOOD_TABLE.replace('"magnitude"', '"imp"') + "[base]\ntrain_subset = 256\nimp_epochs = 1\nimp_rewind = 2\n",
+     "imp_rewind=2 must be smaller than an IMP level's 2 steps"),
+    (GOOD_TABLE.replace('"magnitude"', '"imp"') + "[base]\ntrain_subset = 256\nepochs = 1\nimp_epochs = 3\n"
+     "imp_rewind = 2\n", "imp_rewind=2 must be smaller than the final training's 2 steps"),
 ]
 
 
@@ -56,6 +62,8 @@ RUN = ["--model", "lenet300100", "--dataset", "fashion-mnist", "--method", "magn
     ([], "run = 5\n", "'run' must be a table"),
     ([], "density = 0.1\n[run]\nmethod = 'snip'\n", "beside the [run] table"),
     ([], "[run]\nbogus = 1\n", "unknown config keys"),
+    # Fashion-MNIST has at most 60,000 training images: 468 steps per epoch, so 1 epoch per level is 468 steps
+    (["--method", "imp", "--imp-epochs", "1", "--imp-rewind", "468"], None, "imp_rewind=468 must be smaller"),
 ])
 def test_bad_run_flags_and_files(tmp_path, capsys, extra, toml, needle):
     argv = RUN + ["--runs-dir", str(tmp_path / "runs")] + extra

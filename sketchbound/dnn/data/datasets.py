@@ -39,7 +39,7 @@ import torch
 from sketchbound._io import atomic_write
 from sketchbound.dnn.data.idx import IDX_FILES, find_idx_dir, read_idx, read_idx_split
 
-__all__ = [
+__all__ = ["TRAIN_SIZES", 
     "DATASETS",
     "DEFAULT_ROOTS",
     "TensorDataset",
@@ -383,6 +383,10 @@ _LOADERS: dict[str, Callable[..., TensorDataset]] = {
 }
 #: names accepted by :func:`load_dataset` (``imagenet`` via :func:`load_imagenet`)
 DATASETS = tuple(_LOADERS) + ("imagenet",)
+#: training images in each dataset's published release: an upper bound on what a loader returns, known
+#: before loading (used to refuse impossible schedules before any training starts)
+TRAIN_SIZES = {"mnist": 60_000, "fashion-mnist": 60_000, "cifar10": 50_000, "cifar100": 50_000,
+               "tiny-imagenet": 100_000, "imagenet": 1_281_167}
 
 
 def canonical_dataset(name: str) -> str:

@@ -235,6 +235,34 @@ class RunConfig:
         return Schedule.paper(r.dataset, r.imp_epochs, batch_size=r.batch_size, lr=r.lr, momentum=r.momentum,
                               weight_decay=r.weight_decay)
 
+    def check_imp_rewind(self, n_train: int | None = None) -> None:
+        """``ValueError`` naming ``imp_rewind`` when an IMP run could train nothing: a rewind step k at or
+        past the final training's last step, or at or past an IMP level's last step (θ_k would be the end
+        of level 0, §7). ``n_train``: the training images the run sees; ``None`` = an upper bound known
+        before loading (``train_subset`` and the dataset's published size), so a table can refuse the run
+        before any training starts (the check is then certain only where the bound already fails; it runs
+        again with the loaded data's size). Nothing to check for other methods or unknown sizes."""
+        from sketchbound.dnn.data import TRAIN_SIZES  # noqa: PLC0415
+        r = self.resolved()
+        if r.method != "imp":
+            return
+        if n_train is None:
+            sizes = [x for x in (r.train_subset, TRAIN_SIZES.get(r.dataset)) if x is not None]
+            if not sizes:
+                return
+            n_train = min(sizes)
+        fin, lev = r.schedule(), r.imp_schedule()
+        total = fin.epochs * (n_train // fin.batch_size)
+        if r.imp_rewind >= total:  # the final training would start at or after its own end: nothing would train
+            raise ValueError(f"imp_rewind={r.imp_rewind} must be smaller than the final training's {total} steps "
+                             f"({fin.epochs} epochs x {n_train // fin.batch_size} steps); "
+                             "accepted: 0 <= imp_rewind < that")
+        level = lev.epochs * (n_train // lev.batch_size)
+        if r.imp_rewind >= level:  # θ_k would be the end of level 0 and no later level would train: not IMP
+            raise ValueError(f"imp_rewind={r.imp_rewind} must be smaller than an IMP level's {level} steps "
+                             f"(imp_epochs={lev.epochs} x {n_train // lev.batch_size} steps); "
+                             "accepted: 0 <= imp_rewind < that, or more imp_epochs")
+
     def trainer_key(self) -> tuple:
         """Runs with equal keys can share one :class:`~sketchbound.dnn.training.ConcurrentTrainer` (same data/schedule)."""
         r = self.resolved()

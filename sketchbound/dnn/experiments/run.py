@@ -341,16 +341,7 @@ def compute_imp_masks(cfgs: Sequence[RunConfig], models: Sequence[torch.nn.Modul
         raise ValueError("IMP runs searched together must share dataset, data_root, pad_to, train_subset, the level "
                          "schedule (imp_epochs, epochs, batch_size, lr, momentum, weight_decay), imp_rewind and augment")
     c0 = cfgs[0]
-    total = c0.schedule().epochs * (len(data) // c0.schedule().batch_size)
-    if c0.imp_rewind >= total:  # the final training would start at or after its own end: nothing would train
-        raise ValueError(f"imp_rewind={c0.imp_rewind} must be smaller than the final training's {total} steps "
-                         f"({c0.schedule().epochs} epochs x {len(data) // c0.schedule().batch_size} steps); "
-                         "accepted: 0 <= imp_rewind < that")
-    level = c0.imp_schedule().epochs * (len(data) // c0.imp_schedule().batch_size)
-    if c0.imp_rewind >= level:  # θ_k would be the end of level 0 and no later level would train: not IMP
-        raise ValueError(f"imp_rewind={c0.imp_rewind} must be smaller than an IMP level's {level} steps "
-                         f"(imp_epochs={c0.imp_schedule().epochs} x {len(data) // c0.imp_schedule().batch_size} "
-                         "steps); accepted: 0 <= imp_rewind < that, or more imp_epochs")
+    c0.check_imp_rewind(len(data))
     if len(cfgs) > 1:
         for log in logs:
             log(f"mask: IMP levels searched together with {len(cfgs) - 1} other run(s) in one trainer "
@@ -680,6 +671,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.config:
             base = run_table(read_toml(args.config), args.config)
         cfg = config_from_args(args, base).resolved()
+        cfg.check_imp_rewind()  # before loading data: a rewind step no IMP level could reach
         if args.device is not None:
             torch_device(p.prog, args.device)
         check_output_path(args.runs_dir, kind="dir", flag="--runs-dir")

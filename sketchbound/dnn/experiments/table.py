@@ -408,6 +408,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if dup:
             raise ValueError(f"table: two files name the same table {dup[0]!r}; accepted: tables of different names")
         runs_of = [expand(sp) for sp in specs]
+        for sp, runs in zip(specs, runs_of):  # before any run trains: an IMP rewind no level could reach
+            for name, row, cfg in runs:
+                try:
+                    cfg.check_imp_rewind()
+                except ValueError as e:
+                    raise ValueError(f"{sp.name}: variant {name!r} at {row}: {e}") from e
         check_output_path(args.runs_dir, kind="dir", flag="--runs-dir")
         check_output_path(args.out or Path(args.runs_dir) / "tables", kind="dir", flag="--out")
     except (ValueError, FileNotFoundError) as e:
