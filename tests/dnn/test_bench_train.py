@@ -92,3 +92,43 @@ def test_bad_arguments_exit_2_with_one_line(argv, msg, capsys):
         B.main(TINY + argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and len(err) == 1 and msg in err[0], err
+
+
+def _profile_step():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "dnn" / "scripts" / "profile_step.py"
+    spec = importlib.util.spec_from_file_location("profile_step", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("name,fam", [
+    ("sm90_xmma_fprop_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc", "convolution"),
+    ("cudnn::bn_fw_tr_1C11_singleread_spec<__nv_bfloat16>", "batch norm"),
+    ("void at::native::vectorized_elementwise_kernel<4, at::native::CUDAFunctor_add<float>>", "elementwise"),
+    ("void at::native::(anonymous namespace)::multi_tensor_apply_kernel", "optimizer / mask"),
+    ("aten::mkldnn_convolution", "convolution"), ("aten::clamp_min", "elementwise"), ("mystery_kernel", "other"),
+])
+def test_profile_step_sorts_kernels_into_families(name, fam):
+    """dnn/scripts/profile_step.py: a kernel name goes to the first family whose pattern it matches."""
+    assert _profile_step().family(name) == fam
+
+
+def test_profile_step_tiny_cpu_run_accounts_for_all_kernel_time(tmp_path, capsys):
+    """Both trainers profiled on the CPU (aten operators stand in for kernels): the families' shares sum
+    to 1 and their times to the total, per step."""
+    mod = _profile_step()
+    assert mod.main(["--device", "cpu", "--jobs", "2", "--steps", "2", "--batch-size", "8", "--image-size", "8",
+                     "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "profile_resnet20_j2.json").read_text())
+    for way in ("streams", "fused"):
+        r = res["ways"][way]
+        fams = r["families"]
+        assert abs(sum(f["share"] for f in fams.values()) - 1) < 1e-3
+        assert abs(sum(f["us_per_step"] for f in fams.values()) - r["kernel_us_per_step"]) < 1 + 1e-3 * r["kernel_us_per_step"]
+        assert fams["convolution"]["share"] > 0.1 and r["top"] and r["images_per_s_profiled"] > 0
+    with pytest.raises(SystemExit) as e:
+        mod.main(["--device", "cpu", "--ways", "streams,bogus", "--out", str(tmp_path)])
+    assert e.value.code == 2 and "--ways" in capsys.readouterr().err

@@ -1,0 +1,135 @@
+"""Where a training step of N masked models spends its GPU time (issue 14): the kernels of the streams
+trainer (``ConcurrentTrainer``: a CUDA graph per model) and of the horizontally fused one
+(``FusedTrainer``: grouped convolutions), profiled with ``torch.profiler`` over the same steps in one
+process on one device, grouped into kernel families (convolution, batch norm, elementwise, ...).
+
+The question it answers: is the fused step's time in its grouped convolutions (then another form of
+the fused convolution is the lever) or elsewhere? Synthetic uint8 images (the arithmetic does not
+depend on their values); untimed warm-up epoch first (graph capture, cuDNN's algorithm choice).
+
+    python dnn/scripts/profile_step.py --model resnet20 --jobs 16 --steps 40 --out $OUT
+
+Writes ``$OUT/profile_<model>_j<jobs>.json`` (per way: total kernel time, families with their share,
+the top kernels by time) and prints it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+#: kernel-name patterns of each family, tried in order (names differ between cuDNN / CUTLASS / ATen builds)
+FAMILIES = (
+    ("batch norm", r"batch_norm|batchnorm|bn_|welford"),
+    ("convolution", r"conv|implicit_gemm|xmma|cudnn|fprop|dgrad|wgrad|winograd|im2col|col2im"),
+    ("gemm", r"gemm|cublas|matmul|cutlass"),
+    ("optimizer / mask", r"foreach|multi_tensor|_amp_|sgd|lerp|addcmul"),
+    ("reduction", r"reduce|sum_kernel|norm_kernel"),
+    ("layout copy", r"nchw|nhwc|transpose|copy|cat_|permute"),
+    ("elementwise", r"elementwise|vectorized|unrolled|relu|clamp|add|mul|threshold|fill"),
+)
+
+
+def family(name: str) -> str:
+    low = name.lower()
+    for fam, pat in FAMILIES:
+        if re.search(pat, low):
+            return fam
+    return "other"
+
+
+def summarize(events, steps: int, top: int) -> dict:
+    """Kernel time by family and the top kernels, from a profiler's ``key_averages()``."""
+    rows = []
+    for e in events:
+        t = getattr(e, "device_time_total", None)
+        if t is None:
+            t = getattr(e, "cuda_time_total", 0.0)
+        if t and e.key and not e.key.startswith(("ProfilerStep", "cudaGraphLaunch", "cuda")):
+            rows.append((e.key, float(t), int(e.count)))
+    if not rows:  # CPU: no device kernels; fall back to the CPU time of the aten operators
+        rows = [(e.key, float(e.self_cpu_time_total), int(e.count)) for e in events
+                if e.key.startswith("aten::") and e.self_cpu_time_total > 0]
+    total = sum(t for _, t, _ in rows)
+    fams: dict[str, float] = {}
+    for k, t, _ in rows:
+        fams[family(k)] = fams.get(family(k), 0.0) + t
+    rows.sort(key=lambda r: -r[1])
+    return {"kernel_us_per_step": round(total / steps, 1),
+            "families": {f: {"us_per_step": round(t / steps, 1), "share": round(t / total, 4) if total else None}
+                         for f, t in sorted(fams.items(), key=lambda kv: -kv[1])},
+            "top": [{"kernel": k[:160], "us_per_step": round(t / steps, 1), "calls": c,
+                     "share": round(t / total, 4) if total else None} for k, t, c in rows[:top]]}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="resnet20")
+    ap.add_argument("--jobs", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=40, help="profiled steps per way (one epoch of that many steps)")
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--image-size", type=int, default=32)
+    ap.add_argument("--channels", type=int, default=3)
+    ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("--ways", default="streams,fused")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    a = ap.parse_args(argv)
+    for name in ("jobs", "steps", "batch_size", "image_size", "channels", "top"):
+        if getattr(a, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(a, name)}")
+    ways = a.ways.split(",")
+    bad = [w for w in ways if w not in ("streams", "fused")]
+    if bad:
+        ap.error(f"--ways: unknown {bad[0]!r}; accepted: streams, fused")
+
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from sketchbound.dnn.experiments.bench_train import _model, _random_masks, _sync, _synthetic
+    from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob
+    from sketchbound.dnn.training.fused import FusedTrainer
+
+    dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    data = _synthetic(a.steps * a.batch_size, a.channels, a.image_size, 10)
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+    res = {}
+    for way in ways:
+        sched = Schedule(epochs=2, batch_size=a.batch_size, milestones=())
+        jobs = []
+        for j in range(a.jobs):
+            m = _model(a.model, data, 1.0, j)
+            jobs.append(TrainJob(m, _random_masks(m, 0.1, j), seed=j, name=f"job{j}"))
+        cls = FusedTrainer if way == "fused" else ConcurrentTrainer
+        tr = cls(jobs, data, sched, device=dev, progress=False)
+        tr.run(stop_after_epochs=1)  # untimed: graph capture, cuDNN's choices, first augmentation
+        _sync(dev)
+        t0 = time.perf_counter()
+        with profile(activities=acts) as prof:
+            tr.run()
+            _sync(dev)
+        wall = time.perf_counter() - t0
+        res[way] = {"wall_ms_per_step": round(1e3 * wall / a.steps, 3),
+                    "images_per_s_profiled": round(a.jobs * a.batch_size * a.steps / wall),
+                    **summarize(prof.key_averages(), a.steps, a.top)}
+        del tr, jobs
+    out = {"model": a.model, "jobs": a.jobs, "steps": a.steps, "batch_size": a.batch_size, "ways": res,
+           "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "torch": torch.__version__,
+           "commit": os.environ.get("SKETCHBOUND_COMMIT"), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "command": "python dnn/scripts/profile_step.py " + " ".join(sys.argv[1:] if argv is None else argv),
+           "note": "times under the profiler (slower than bench_train); shares are of summed kernel time"}
+    text = json.dumps(out, indent=2)
+    print(text)
+    Path(a.out).mkdir(parents=True, exist_ok=True)
+    (Path(a.out) / f"profile_{a.model}_j{a.jobs}.json").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
