@@ -39,8 +39,9 @@ import torch
 from sketchbound._io import atomic_write
 from sketchbound.dnn.data.idx import IDX_FILES, find_idx_dir, read_idx, read_idx_split
 
-__all__ = ["TRAIN_SIZES", 
+__all__ = [
     "DATASETS",
+    "TRAIN_SIZES",
     "DEFAULT_ROOTS",
     "TensorDataset",
     "ImageFolder",
