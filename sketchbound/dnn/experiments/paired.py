@@ -8,7 +8,12 @@ data order and pruning scores (the seed streams of :mod:`sketchbound.seeds`), so
 * the paired t-test p-value (``scipy.stats.ttest_rel``, two-sided),
 * ``wins``: seeds with Δ > 0,
 * the Holm-corrected p-value across **every** comparison × row of the table (family-wise error
-  ≤ 0.05 over the whole table), so a reader can state only what survives correction.
+  ≤ 0.05 over the whole table), so a reader can state only what survives correction,
+* how informative a comparison that does not survive is: ``mde80``, the smallest |Δ| that this many
+  pairs with this spread (the sample sd of the Δ_i) would detect with 80% power at Holm's strictest
+  level 0.05/m (m = the table's planned comparisons), and ``seeds80``, the pairs the observed |Δ| would
+  need for that power at that level (:func:`detectable_delta`, :func:`pairs_needed`; noncentral t, the
+  sd taken as known, so both are planning guides, not tests).
 
 The comparisons come from the table file::
 
@@ -23,6 +28,8 @@ stays NaN).
 
 >>> [round(x, 6) for x in holm([0.01, 0.04, 0.03])]
 [0.03, 0.06, 0.06]
+>>> round(detectable_delta(1.0, 5, 0.05), 3), pairs_needed(1.0, 1.0, 0.05)   # d = 1.68 at n = 5; n = 10 at d = 1
+(1.682, 10)
 """
 from __future__ import annotations
 
@@ -32,9 +39,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["holm", "paired_comparisons", "paired_markdown", "COLUMNS"]
+__all__ = ["holm", "paired_comparisons", "paired_markdown", "detectable_delta", "pairs_needed", "power", "COLUMNS"]
 
-COLUMNS = ["a", "b", "pairs", "mean_a", "mean_b", "delta", "ci_low", "ci_high", "t", "p", "p_holm", "wins"]
+COLUMNS = ["a", "b", "pairs", "mean_a", "mean_b", "delta", "ci_low", "ci_high", "t", "p", "p_holm", "wins",
+           "sd", "mde80", "seeds80"]
+#: target power of ``mde80`` / ``seeds80``, and the largest number of pairs :func:`pairs_needed` reports
+POWER, MAX_PAIRS = 0.8, 10_000
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
@@ -53,13 +63,61 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return [float(x) for x in out]
 
 
+def power(delta: float, sd: float, n: int, alpha: float) -> float:
+    """Power of the two-sided paired t-test at level ``alpha`` with ``n`` pairs whose differences are
+    N(delta, sd²): P(|T| > t_{1−α/2, n−1}) for T ~ noncentral t(n − 1, delta·√n/sd)."""
+    from scipy import stats  # noqa: PLC0415
+    if n < 2 or not sd > 0 or not 0 < alpha < 1:
+        raise ValueError(f"power needs n >= 2, sd > 0 and 0 < alpha < 1; got n={n}, sd={sd}, alpha={alpha}")
+    crit = stats.t.ppf(1 - alpha / 2, n - 1)
+    nc = abs(delta) * math.sqrt(n) / sd
+    upper = float(stats.nct.sf(crit, n - 1, nc))
+    if math.isnan(upper):
+        upper = 1.0 - float(stats.nct.cdf(crit, n - 1, nc))
+    lower = float(stats.nct.cdf(-crit, n - 1, nc))  # <= alpha/2, falling in nc; scipy gives NaN where it is ~0
+    if math.isnan(upper):
+        raise ValueError(f"power: no finite value for n={n}, delta/sd={abs(delta) / sd:g}, alpha={alpha:g}")
+    return min(1.0, upper + (0.0 if math.isnan(lower) else lower))
+
+
+def detectable_delta(sd: float, n: int, alpha: float, target: float = POWER) -> float:
+    """The smallest |Δ| the two-sided paired t-test with ``n`` pairs of spread ``sd`` detects with power
+    ``target`` at level ``alpha`` (:func:`power` is increasing in |Δ|; root by ``scipy.optimize.brentq``)."""
+    from scipy import optimize  # noqa: PLC0415
+    power(0.0, sd, n, alpha)  # validates
+    hi = sd
+    while power(hi, sd, n, alpha) < target:
+        hi *= 2
+    return float(optimize.brentq(lambda d: power(d, sd, n, alpha) - target, 0.0, hi, xtol=1e-10 * sd))
+
+
+def pairs_needed(delta: float, sd: float, alpha: float, target: float = POWER) -> int | None:
+    """The fewest pairs (≥ 2) for power ``target`` at level ``alpha`` when the differences are
+    N(delta, sd²); ``None`` when more than :data:`MAX_PAIRS` (or delta = 0) would be needed."""
+    if delta == 0:
+        return None
+    lo, hi = 2, 2
+    while power(delta, sd, hi, alpha) < target:
+        if hi >= MAX_PAIRS:
+            return None
+        lo, hi = hi, min(2 * hi, MAX_PAIRS)
+    while lo < hi:  # smallest n in [lo, hi] with enough power (power increases with n)
+        mid = (lo + hi) // 2
+        if power(delta, sd, mid, alpha) >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 def _one(deltas: np.ndarray) -> dict:
     from scipy import stats  # noqa: PLC0415
     n = deltas.size
     rec = {"pairs": int(n), "delta": float(deltas.mean()) if n else math.nan, "ci_low": math.nan,
-           "ci_high": math.nan, "t": math.nan, "p": math.nan, "wins": int((deltas > 0).sum())}
+           "ci_high": math.nan, "t": math.nan, "p": math.nan, "wins": int((deltas > 0).sum()), "sd": math.nan}
     if n >= 2:
         sd = float(deltas.std(ddof=1))
+        rec["sd"] = sd
         if sd > 0:
             se = sd / math.sqrt(n)
             h = float(stats.t.ppf(0.975, n - 1)) * se
@@ -96,8 +154,16 @@ def paired_comparisons(records: pd.DataFrame, rows: Sequence[str], comparisons: 
     if len(df):  # the planned family: comparisons without a test count as p = 1 (conservative), see above
         planned = df["p"].fillna(1.0).tolist()
         df["p_holm"] = [h if not math.isnan(p) else math.nan for h, p in zip(holm(planned), df["p"].tolist())]
+        alpha = 0.05 / len(df)  # Holm's strictest step: what the family's smallest p must beat
+        mde, need = [], []
+        for r in df.itertuples(index=False):
+            ok = not math.isnan(r.p)  # a test exists: n >= 2 and sd > 0
+            mde.append(detectable_delta(r.sd, int(r.pairs), alpha) if ok else math.nan)
+            k = pairs_needed(r.delta, r.sd, alpha) if ok else None
+            need.append(float(k) if k is not None else math.nan)
+        df["mde80"], df["seeds80"] = mde, need
     else:
-        df["p_holm"] = []
+        df["p_holm"], df["mde80"], df["seeds80"] = [], [], []
     return df
 
 
@@ -105,12 +171,14 @@ def paired_markdown(df: pd.DataFrame, rows: Sequence[str]) -> str:
     """A pipe table: Δ = A − B with its 95% CI, paired t p, Holm p, wins/pairs."""
     def f(x, fmt):
         return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
-    head = list(rows) + ["A", "B", "mean A", "mean B", "Δ (A − B)", "95% CI", "p (paired t)", "p (Holm)", "wins"]
+    head = list(rows) + ["A", "B", "mean A", "mean B", "Δ (A − B)", "95% CI", "p (paired t)", "p (Holm)", "wins",
+                         "MDE (80%)", "seeds for 80%"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for _, r in df.iterrows():
         cells = [str(r[k]) for k in rows] + [r["a"], r["b"], f(r["mean_a"], ".2f"), f(r["mean_b"], ".2f"),
                                              f(r["delta"], "+.2f"),
                                              f"[{f(r['ci_low'], '+.2f')}, {f(r['ci_high'], '+.2f')}]",
-                                             f(r["p"], ".3g"), f(r["p_holm"], ".3g"), f"{r['wins']}/{r['pairs']}"]
+                                             f(r["p"], ".3g"), f(r["p_holm"], ".3g"), f"{r['wins']}/{r['pairs']}",
+                                             f(r.get("mde80"), ".2f"), f(r.get("seeds80"), ".0f")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
