@@ -92,8 +92,10 @@ def main(argv=None) -> int:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from sketchbound.dnn.experiments.bench_train import _model, _random_masks, _sync, _synthetic
-    from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob
+    from sketchbound._io import atomic_write
+
+    from sketchbound.dnn.experiments.bench_train import _random_jobs, _sync, _synthetic
+    from sketchbound.dnn.training import ConcurrentTrainer, Schedule
     from sketchbound.dnn.training.fused import FusedTrainer
 
     dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -102,10 +104,7 @@ def main(argv=None) -> int:
     res = {}
     for way in ways:
         sched = Schedule(epochs=2, batch_size=a.batch_size, milestones=())
-        jobs = []
-        for j in range(a.jobs):
-            m = _model(a.model, data, 1.0, j)
-            jobs.append(TrainJob(m, _random_masks(m, 0.1, j), seed=j, name=f"job{j}"))
+        jobs = _random_jobs(a.model, data, a.jobs, prefix="job")
         cls = FusedTrainer if way == "fused" else ConcurrentTrainer
         tr = cls(jobs, data, sched, device=dev, progress=False)
         tr.run(stop_after_epochs=1)  # untimed: graph capture, cuDNN's choices, first augmentation
@@ -126,8 +125,7 @@ def main(argv=None) -> int:
            "note": "times under the profiler (slower than bench_train); shares are of summed kernel time"}
     text = json.dumps(out, indent=2)
     print(text)
-    Path(a.out).mkdir(parents=True, exist_ok=True)
-    (Path(a.out) / f"profile_{a.model}_j{a.jobs}.json").write_text(text + "\n")
+    atomic_write(Path(a.out) / f"profile_{a.model}_j{a.jobs}.json", text + "\n")  # creates the folder; readable per the umask
     return 0
 
 

@@ -40,8 +40,10 @@ def main(argv=None) -> int:
 
     import torch
 
-    from sketchbound.dnn.experiments.bench_train import _model, _random_masks, _sync, _synthetic
-    from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob
+    from sketchbound._io import atomic_write
+
+    from sketchbound.dnn.experiments.bench_train import _random_jobs, _sync, _synthetic
+    from sketchbound.dnn.training import ConcurrentTrainer, Schedule
 
     dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     data = _synthetic(a.n_train, a.channels, a.image_size, 10)
@@ -51,11 +53,7 @@ def main(argv=None) -> int:
                              ("checkpoint_every_s", 1e9, True)):
         with tempfile.TemporaryDirectory() as tmp:
             sched = Schedule(epochs=a.epochs + 1, batch_size=a.batch_size, milestones=())
-            jobs = []
-            for j in range(a.jobs):
-                m = _model(a.model, data, 1.0, j)
-                jobs.append(TrainJob(m, _random_masks(m, 0.1, j), seed=j, name=f"job{j}",
-                                     checkpoint=Path(tmp) / f"job{j}.pt" if ckpt else None))
+            jobs = _random_jobs(a.model, data, a.jobs, prefix="job", checkpoint_dir=tmp if ckpt else None)
             tr = ConcurrentTrainer(jobs, data, sched, device=dev, progress=False, checkpoint_every_s=every)
             tr.run(stop_after_epochs=1)  # untimed: graph capture, first augmentation
             _sync(dev)
@@ -73,8 +71,7 @@ def main(argv=None) -> int:
            "command": "python dnn/scripts/table_overhead.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     text = json.dumps(out, indent=2)
     print(text)
-    Path(a.out).mkdir(parents=True, exist_ok=True)
-    (Path(a.out) / f"table_overhead_{a.model}.json").write_text(text + "\n")
+    atomic_write(Path(a.out) / f"table_overhead_{a.model}.json", text + "\n")  # creates the folder; readable per the umask
     return 0
 
 

@@ -39,6 +39,7 @@ import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -357,16 +358,25 @@ def _data_seconds(tr: ConcurrentTrainer, reps: int = 20) -> dict:
     return {"augment_s_per_round": aug, "gather_s_per_round": gather}
 
 
+def _random_jobs(model_name: str, data: TensorDataset, n: int, *, width=1.0, density=0.1, prefix="bench",
+                 checkpoint_dir=None) -> list[TrainJob]:
+    """``n`` masked models of one architecture with random masks, seeds 0..n−1 (the jobs every throughput
+    measurement trains); ``checkpoint_dir``: give job j the checkpoint file ``<dir>/<prefix><j>.pt``."""
+    js = []
+    for j in range(n):
+        m = _model(model_name, data, width, j)
+        ck = Path(checkpoint_dir) / f"{prefix}{j}.pt" if checkpoint_dir is not None else None
+        js.append(TrainJob(m, _random_masks(m, density, j), seed=j, name=f"{prefix}{j}", checkpoint=ck))
+    return js
+
+
 def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int,
                    device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None) -> dict:
     dev = torch.device(device)
     n_steps = len(data) // batch_size
     epochs = (warmup + steps) // n_steps + 1
     sched = Schedule(epochs=epochs, batch_size=batch_size, milestones=())
-    js = []
-    for j in range(jobs):
-        m = _model(model_name, data, width, j)
-        js.append(TrainJob(m, _random_masks(m, density, j), seed=j, name=f"bench{j}"))
+    js = _random_jobs(model_name, data, jobs, width=width, density=density)
     tr = cls(js, data, sched, device=dev, progress=False, cuda_graphs=cuda_graphs, amp=amp, channels_last=channels_last)
     t0 = time.perf_counter()
     tr.run(max_steps=warmup)  # includes graph capture and the first epoch's augmentation
