@@ -48,6 +48,10 @@ def summarize(events, steps: int, top: int) -> dict:
     """Kernel time by family and the top kernels, from a profiler's ``key_averages()``."""
     rows = []
     for e in events:
+        # only the device's own events (kernels, memcpy/memset): a CPU operator's device_time_total is the
+        # time of the kernels it launched, which are rows of their own, so counting both counts them twice
+        if str(getattr(e, "device_type", "DeviceType.CPU")).rsplit(".", 1)[-1] == "CPU":
+            continue
         t = getattr(e, "device_time_total", None)
         if t is None:
             t = getattr(e, "cuda_time_total", 0.0)

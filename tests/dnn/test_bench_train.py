@@ -116,6 +116,25 @@ def test_profile_step_sorts_kernels_into_families(name, fam):
     assert _profile_step().family(name) == fam
 
 
+def test_profile_step_counts_each_kernel_once():
+    """A CPU operator's device time is the sum of the kernels it launched, which are events of their own:
+    the summary counts device events only (a profile of commit 5bb97d7 counted aten::conv2d & co. twice)."""
+    from types import SimpleNamespace as E
+
+    from torch.autograd import DeviceType
+    events = [E(key="aten::conv2d", device_type=DeviceType.CPU, device_time_total=300.0, count=2,
+                self_cpu_time_total=5.0),
+              E(key="sm90_xmma_fprop_implicit_gemm_bf16", device_type=DeviceType.CUDA, device_time_total=200.0,
+                count=2, self_cpu_time_total=0.0),
+              E(key="void at::native::batch_norm_collect_statistics_kernel", device_type=DeviceType.CUDA,
+                device_time_total=100.0, count=2, self_cpu_time_total=0.0)]
+    r = _profile_step().summarize(events, steps=2, top=5)
+    assert r["kernel_us_per_step"] == 150.0
+    assert r["families"]["convolution"]["us_per_step"] == 100.0 and r["families"]["batch norm"]["share"] == 0.3333
+    assert [t["kernel"] for t in r["top"]] == ["sm90_xmma_fprop_implicit_gemm_bf16",
+                                             "void at::native::batch_norm_collect_statistics_kernel"]
+
+
 def test_profile_step_tiny_cpu_run_accounts_for_all_kernel_time(tmp_path, capsys):
     """Both trainers profiled on the CPU (aten operators stand in for kernels): the families' shares sum
     to 1 and their times to the total, per step."""
