@@ -139,6 +139,11 @@ def main(argv=None) -> int:
     accn = [load_result(c, work / f"gpu{n}") for c in cfgs]
     finished = [sum(r is not None for r in acc1), sum(r is not None for r in accn)]
     diffs = [abs(x["accuracy"] - y["accuracy"]) for x, y in zip(acc1, accn) if x and y]
+    # per run, in the order trained: a task's runs finish together, so the first task of each worker, or
+    # tasks slowed by their neighbours, show here (table_s alone cannot tell those apart)
+    runs = {ph: {"wall_s": [round(r["wall_s"], 2) for r in rs if r],
+                 "mask_s": [round(r.get("mask_seconds") or 0.0, 2) for r in rs if r],
+                 "date": [r.get("date") for r in rs if r]} for ph, rs in (("1", acc1), (str(n), accn))}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or None
     except OSError:
@@ -150,6 +155,7 @@ def main(argv=None) -> int:
         "prepared": not a.no_prepare,
         "efficiency": round(one["table_s"] / many["table_s"] / n, 3),
         "one_gpu": one, "n_gpu": many, "inprocess_one_gpu": inproc, "finished": {"1": finished[0], str(n): finished[1], "expected": len(cfgs)},
+        "runs": runs,
         "max_abs_accuracy_diff_1_vs_n": max(diffs) if diffs else None,
         "identical_accuracies": bool(diffs) and max(diffs) == 0.0,
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu", "torch": torch.__version__, "dask": dask.__version__,
@@ -168,8 +174,8 @@ def main(argv=None) -> int:
                         tar.add(d / f, arcname=f"{d.name}/{f}")
     text = json.dumps(out, indent=2)
     print(text)
-    Path(a.out).mkdir(parents=True, exist_ok=True)
-    (Path(a.out) / "dask_speedup.json").write_text(text + "\n")
+    from sketchbound._io import atomic_write
+    atomic_write(Path(a.out) / "dask_speedup.json", text + "\n")  # creates the folder; readable per the umask
     return 0 if finished == [len(cfgs)] * 2 else 1
 
 

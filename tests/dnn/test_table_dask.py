@@ -303,3 +303,28 @@ def test_gpu_cluster_pins_one_card_per_worker():
         cluster.close()
     with pytest.raises(ValueError, match="needs 4 GPUs; 3 visible"):
         DC.make_cluster(2, 2, gpu_ids=["0", "1", "2"], dashboard=False)
+
+
+@pytest.mark.slow
+def test_speedup_script_cpu_smoke_times_both_phases_and_keeps_the_runs_times(tmp_path, data_root):
+    """dnn/scripts/gpu_dask_speedup.py on CPU workers (--cpu-smoke): the same 4 runs trained by 1 and by 2
+    workers give identical accuracies (same seeds => same result wherever a run trains), and the JSON,
+    written atomically, holds each phase's per-run wall and mask times beside the speed-up."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[2] / "dnn" / "scripts" / "gpu_dask_speedup.py"
+    spec = importlib.util.spec_from_file_location("gpu_dask_speedup", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    table = _table(tmp_path, data_root, seeds=(0,))
+    out = tmp_path / "out"
+    rc = mod.main(["--cpu-smoke", "--table", str(table), "--model", "lenet300100", "--runs", "4", "--concurrent", "2",
+                   "--data-root", str(data_root), "--work", str(tmp_path / "work"), "--out", str(out)])
+    res = json.loads((out / "dask_speedup.json").read_text())
+    assert rc == 0 and res["finished"] == {"1": 4, "2": 4, "expected": 4}
+    assert res["identical_accuracies"] and res["max_abs_accuracy_diff_1_vs_n"] == 0.0
+    assert res["one_gpu"]["tasks"] == res["n_gpu"]["tasks"] == 2 and res["prepared"]
+    for ph in ("1", "2"):
+        assert len(res["runs"][ph]["wall_s"]) == len(res["runs"][ph]["mask_s"]) == 4
+        assert all(w > 0 for w in res["runs"][ph]["wall_s"])
+    assert res["speedup_table"] == pytest.approx(res["one_gpu"]["table_s"] / res["n_gpu"]["table_s"], rel=1e-2)
+    assert not [f for f in out.iterdir() if f.name.endswith(".tmp")]
