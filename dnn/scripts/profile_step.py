@@ -83,6 +83,7 @@ def main(argv=None) -> int:
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--ways", default="streams,fused")
     ap.add_argument("--device", default=None)
+    ap.add_argument("--nchw", action="store_true", help="the trainers in NCHW instead of channels_last (CUDA default)")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     a = ap.parse_args(argv)
     for name in ("jobs", "steps", "batch_size", "image_size", "channels", "top"):
@@ -110,7 +111,7 @@ def main(argv=None) -> int:
         sched = Schedule(epochs=2, batch_size=a.batch_size, milestones=())
         jobs = _random_jobs(a.model, data, a.jobs, prefix="job")
         cls = FusedTrainer if way == "fused" else ConcurrentTrainer
-        tr = cls(jobs, data, sched, device=dev, progress=False)
+        tr = cls(jobs, data, sched, device=dev, progress=False, channels_last=False if a.nchw else None)
         tr.run(stop_after_epochs=1)  # untimed: graph capture, cuDNN's choices, first augmentation
         _sync(dev)
         t0 = time.perf_counter()
@@ -122,7 +123,7 @@ def main(argv=None) -> int:
                     "images_per_s_profiled": round(a.jobs * a.batch_size * a.steps / wall),
                     **summarize(prof.key_averages(), a.steps, a.top)}
         del tr, jobs
-    out = {"model": a.model, "jobs": a.jobs, "steps": a.steps, "batch_size": a.batch_size, "ways": res,
+    out = {"model": a.model, "jobs": a.jobs, "steps": a.steps, "batch_size": a.batch_size, "nchw": a.nchw, "ways": res,
            "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "torch": torch.__version__,
            "commit": os.environ.get("SKETCHBOUND_COMMIT"), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "command": "python dnn/scripts/profile_step.py " + " ".join(sys.argv[1:] if argv is None else argv),

@@ -151,3 +151,26 @@ def test_profile_step_tiny_cpu_run_accounts_for_all_kernel_time(tmp_path, capsys
     with pytest.raises(SystemExit) as e:
         mod.main(["--device", "cpu", "--ways", "streams,bogus", "--out", str(tmp_path)])
     assert e.value.code == 2 and "--ways" in capsys.readouterr().err
+
+
+def test_nchw_flag_reaches_both_of_our_trainers(monkeypatch, tmp_path):
+    """--nchw hands channels_last=False to the streams and fused trainers (default None: their own choice,
+    channels_last on CUDA) and is recorded in the JSON; profile_step's --nchw likewise."""
+    seen = {}
+
+    def spy(way, real):
+        def f(*args, channels_last=None, **kw):
+            seen[way] = channels_last
+            return real(*args, channels_last=channels_last, **kw)
+        return f
+    monkeypatch.setattr(B, "bench_concurrent", spy("streams", B.bench_concurrent))
+    monkeypatch.setattr(B, "bench_fused", spy("fused", B.bench_fused))
+    for nchw in (False, True):
+        out = tmp_path / str(nchw)
+        assert B.main(TINY + ["--rivals", "streams,fused", "--out", str(out)] + (["--nchw"] if nchw else [])) == 0
+        assert seen == {"streams": False if nchw else None, "fused": False if nchw else None}
+        assert json.loads((out / "bench_train.json").read_text())["nchw"] is nchw
+    mod = _profile_step()
+    assert mod.main(["--device", "cpu", "--jobs", "2", "--steps", "1", "--batch-size", "8", "--image-size", "8",
+                     "--ways", "fused", "--nchw", "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "profile_resnet20_j2.json").read_text())["nchw"] is True

@@ -508,6 +508,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--density", type=float, default=0.1, help="density of the random masks, in (0, 1] (default 0.1)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--no-graphs", action="store_true", help="our trainers without CUDA graphs")
+    p.add_argument("--nchw", action="store_true",
+                   help="our trainers in the contiguous NCHW layout instead of channels_last (default on CUDA): "
+                        "whether cuDNN's layout transforms in the fused grouped convolutions cost the fused step")
     p.add_argument("--compile-mode", choices=COMPILE_MODES, default="max-autotune",
                    help="torch.compile mode of the compile rival (default max-autotune)")
     p.add_argument("--compile-timeout", type=arg_type("compile-timeout", float, lambda x: 0 <= x < 1e6, "a number of seconds >= 0"),
@@ -584,9 +587,10 @@ def main(argv: Sequence[str] | None = None) -> int:
            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "command": "python -m sketchbound.dnn.bench_train " + " ".join(argv_list), "batch_size": a.batch_size,
            "jobs": a.jobs, "density": a.density, "steps": a.steps, "warmup": a.warmup, "width": a.width,
-           "image_size": a.image_size, "compile_mode": a.compile_mode, "rivals": rivals, "models": {}}
+           "image_size": a.image_size, "compile_mode": a.compile_mode, "nchw": a.nchw, "rivals": rivals, "models": {}}
     common = dict(steps=a.steps, warmup=a.warmup, batch_size=a.batch_size, device=dev, width=a.width)
     graphs = False if a.no_graphs else None
+    layout = False if a.nchw else None  # channels_last: None = the trainers' default (on for CUDA)
     from sketchbound._progress import elapsed  # noqa: PLC0415
     for m in models:
         res = {"flops_per_image": flops_per_image(_model(m, data, a.width, 0), (a.channels, a.image_size, a.image_size)),
@@ -602,9 +606,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 elif r == "vmap":
                     res["ways"][r] = bench_vmap(m, data, jobs=a.jobs, **common)
                 elif r == "streams":
-                    res["ways"][r] = bench_concurrent(m, data, jobs=a.jobs, density=a.density, cuda_graphs=graphs, **common)
+                    res["ways"][r] = bench_concurrent(m, data, jobs=a.jobs, density=a.density, cuda_graphs=graphs,
+                                                      channels_last=layout, **common)
                 else:
-                    res["ways"][r] = bench_fused(m, data, jobs=a.jobs, density=a.density, cuda_graphs=graphs, **common)
+                    res["ways"][r] = bench_fused(m, data, jobs=a.jobs, density=a.density, cuda_graphs=graphs,
+                                                 channels_last=layout, **common)
             _free(dev)
         _summarise(res, res["flops_per_image"], name)
         if a.out is not None:  # after each model, so a run cut short keeps what it measured
