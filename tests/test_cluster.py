@@ -90,18 +90,25 @@ def _started_at(i):
 
 @pytest.mark.parametrize("resources", [None, {"GPU": 1}])
 def test_map_tasks_start_in_input_order(resources):
-    """Tasks start in input order as the 2 single-thread workers free up: ranked by start time, every
-    task is within 2 places of its input position, also with resource restrictions (the table runner's
-    GPU=1 tasks). Without per-task priorities Dask started the last tasks of a batch second on a GPU
-    machine; the table runner promises tables in the order they are listed."""
+    """Tasks start in input order (the table runner promises tables in the order they are listed), also
+    with resource restrictions (the table runner's GPU=1 tasks). Without per-task priorities Dask started
+    the last tasks of a batch second on a GPU machine: one worker with GPU=1 tasks then ran 0, 15, 14, ...,
+    1, and two workers 0, 1, 14, 15, 12, 13, ... (measured by dropping the priority).
+    One single-thread worker: the start order is exactly the input order, whatever the machine's load.
+    Two workers: a worker starved of CPU can fall behind the other, so the order is only near the input
+    order; what must hold is that none of the last quarter of tasks starts among the first quarter."""
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  resources={"GPU": 1}) as cluster, distributed.Client(cluster) as cl:
-        n = 16
-        starts = C.map_tasks(cl, _started_at, [(i,) for i in range(n)], progress=False, chunksize=1,
-                             resources=resources)
-    rank = sorted(range(n), key=lambda i: starts[i])
-    assert max(abs(r - i) for r, i in zip(range(n), rank)) <= 2, rank
+    n = 16
+    for workers in (1, 2):
+        with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                      resources={"GPU": 1}) as cluster, distributed.Client(cluster) as cl:
+            starts = C.map_tasks(cl, _started_at, [(i,) for i in range(n)], progress=False, chunksize=1,
+                                 resources=resources)
+        rank = sorted(range(n), key=lambda i: starts[i])
+        if workers == 1:
+            assert rank == list(range(n)), rank
+        else:
+            assert not set(rank[:n // 4]) & set(range(n - n // 4, n)), rank
 
 
 FAST = ("4.3b", "4.5", "4.5c", "4.4-datafree", "4.1", "4.3", "B.1")
