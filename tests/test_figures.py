@@ -277,3 +277,51 @@ def test_written_files_follow_a_strict_umask(tmp_path):
                 assert p.stat().st_mode & 0o777 == 0o666 & ~mask, (p, oct(p.stat().st_mode))
     finally:
         os.umask(old)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_deep_figure_draws_the_recorded_paired_statistics(tmp_path, monkeypatch):
+    """--fig deep reads the recorded GPU runs (no training, no torch needed): per seed Δ = acc(randomized)
+    − acc(threshold), whose mean over seeds equals the table's recorded paired Δ (checked in compute, and
+    here again from the CSV); the confirmatory table has its 10 seeds per density and its Holm family of 3."""
+    pytest.importorskip("torch")  # the run files are read through the dnn package
+    monkeypatch.chdir(REPO)
+    assert main(["--fig", "deep", "--out", str(tmp_path)]) == 0
+    df = pd.read_csv(tmp_path / "deep_randomized_vs_threshold.csv")
+    conf = df[df.table == "table1_fmnist5k_confirm"]
+    assert sorted(conf.density.unique()) == [0.005, 0.02, 0.1]
+    assert (conf.groupby("density").seed.apply(sorted) == pd.Series([list(range(5, 15))] * 3,
+                                                                    index=[0.005, 0.02, 0.1])).all()
+    assert (conf.holm_family == 3).all() and (conf.p_holm < 0.05).all()
+    for (table, method, density), g in df.groupby(["table", "method", "density"]):
+        paired = pd.read_csv(REPO / "dnn" / "results" / f"{table}_paired.csv")
+        row = paired[(paired.a == f"{method} randomized") & (paired.b == f"{method} threshold")
+                     & np.isclose(paired.density, density)].iloc[0]
+        assert g.delta.mean() == pytest.approx(row.delta, abs=5e-3) and len(g) == row.pairs
+    meta = json.loads((tmp_path / "deep_randomized_vs_threshold.json").read_text())
+    assert meta["rows"] == len(df) and "table1_fmnist5k_confirm" in meta["caption"]
+
+
+def test_deep_figure_refuses_runs_that_disagree_with_their_paired_table(tmp_path, capsys):
+    """A paired CSV that does not match its runs is an error (exit 2, one line), not a figure; a results
+    folder without the recorded tables is one line and exit 2 before any work."""
+    pytest.importorskip("torch")
+    from sketchbound.figures.deep import ROWS
+    res = tmp_path / "dnn" / "results"
+    res.mkdir(parents=True)
+    (tmp_path / "dnn" / "configs").symlink_to(REPO / "dnn" / "configs")
+    for table in {t for t, _, _ in ROWS}:
+        (res / f"{table}_runs").symlink_to(REPO / "dnn" / "results" / f"{table}_runs")
+        paired = pd.read_csv(REPO / "dnn" / "results" / f"{table}_paired.csv")
+        if table == "table1_fmnist5k_confirm":
+            paired.loc[0, "delta"] += 0.5
+        paired.to_csv(res / f"{table}_paired.csv", index=False)
+    _one_line_error(capsys, ["--fig", "deep", "--results", str(res), "--out", str(tmp_path / "out")],
+                    "table1_fmnist5k_confirm", "paired table")
+    assert not (tmp_path / "out" / "deep_randomized_vs_threshold.png").exists()
+    (res / "table1_fmnist_60ep_runs").unlink()
+    _one_line_error(capsys, ["--fig", "deep", "--results", str(res), "--out", str(tmp_path / "out2")],
+                    "--results", "table1_fmnist_60ep_runs")
+    assert not (tmp_path / "out2").exists()  # nothing written before the check

@@ -1,0 +1,119 @@
+"""Deep-network evidence for §7 at a glance: randomized − threshold mask of the same scores, per seed.
+
+For each recorded table (``dnn/results/<table>_runs``, trained on GPUs; see ``dnn/results/README.md``)
+and each density, the difference Δ = acc(randomized mask) − acc(threshold mask) of one method's scores
+is computed per seed from the runs' ``result.json`` files, next to the table's own paired statistics
+(mean Δ, 95% Student-t CI, Holm-corrected p over that table's comparisons, from ``<table>_paired.csv``).
+The per-seed mean is checked against the recorded paired mean before anything is drawn.
+
+The rows: ResNet-20 on Fashion-MNIST-5k (160 epochs; the exploratory seeds 0–4 and the pre-registered
+confirmatory seeds 5–14, SynFlow only), ResNet-20 on full Fashion-MNIST (60 epochs) and VGG-19 on
+Fashion-MNIST-5k, for SynFlow and SNIP. Trains nothing and needs no GPU: it reads recorded files, through
+the dnn package (so PyTorch must be installed).
+
+    python -m sketchbound.figures --fig deep                # from dnn/results, into figures/
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .common import run_figure
+
+STEM = "deep_randomized_vs_threshold"
+
+#: (table, method, setting label); the table's config is ``<configs>/<table>.toml``
+ROWS = (
+    ("table1_fmnist5k", "SynFlow", "ResNet-20, FMNIST-5k, seeds 0-4"),
+    ("table1_fmnist5k_confirm", "SynFlow", "ResNet-20, FMNIST-5k, seeds 5-14 (confirmatory)"),
+    ("table1_fmnist_60ep", "SynFlow", "ResNet-20, full FMNIST, 60 epochs"),
+    ("table1_fmnist5k_vgg19", "SynFlow", "VGG-19, FMNIST-5k"),
+    ("table1_fmnist5k", "SNIP", "ResNet-20, FMNIST-5k, seeds 0-4"),
+    ("table1_fmnist_60ep", "SNIP", "ResNet-20, full FMNIST, 60 epochs"),
+    ("table1_fmnist5k_vgg19", "SNIP", "VGG-19, FMNIST-5k"),
+)
+
+
+def check_results(results) -> tuple[Path, Path]:
+    """The results folder and its sibling ``configs`` folder, or a ``FileNotFoundError`` naming what is
+    missing (the CLI turns it into one line and exit 2)."""
+    results = Path(results)
+    configs = results.parent / "configs"
+    need = [configs / f"{t}.toml" for t, _, _ in ROWS] + [results / f"{t}_paired.csv" for t, _, _ in ROWS] \
+        + [results / f"{t}_runs" for t, _, _ in ROWS]
+    missing = [str(p) for p in dict.fromkeys(need) if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"--results {str(results)!r}: the recorded deep-network results are incomplete "
+                                f"({len(missing)} missing, first {missing[0]}); run from the repository root or "
+                                "pass --results DIR (a copy of dnn/results next to dnn/configs)")
+    return results, configs
+
+
+def compute(args) -> tuple[pd.DataFrame, dict]:
+    from sketchbound.dnn.experiments.table import load_table, run_records  # noqa: PLC0415
+
+    results, configs = check_results(args.results)
+    frames = []
+    for table, method, label in ROWS:
+        recs = run_records(load_table(configs / f"{table}.toml"), results / f"{table}_runs")
+        paired = pd.read_csv(results / f"{table}_paired.csv")
+        a, b = f"{method} randomized", f"{method} threshold"
+        wide = recs[recs.variant.isin([a, b])].pivot_table(index=["density", "seed"], columns="variant",
+                                                           values="accuracy").dropna()
+        delta = (wide[a] - wide[b]).rename("delta").reset_index()
+        for density, g in sorted(delta.groupby("density"), key=lambda kv: -kv[0]):  # 10% first
+            row = paired[(paired.a == a) & (paired.b == b) & np.isclose(paired.density, density)]
+            if len(row) != 1:
+                raise ValueError(f"{table}_paired.csv has {len(row)} rows for {a} vs {b} at density {density}")
+            row = row.iloc[0]
+            if not np.isclose(g.delta.mean(), row.delta, atol=5e-3) or len(g) != row.pairs:
+                raise ValueError(f"{table}: the runs give mean delta {g.delta.mean():.3f} over {len(g)} seeds at "
+                                 f"density {density}, its paired table {row.delta:.3f} over {row.pairs}")
+            frames.append(g.assign(table=table, method=method, setting=label, mean_delta=row.delta,
+                                   ci_low=row.ci_low, ci_high=row.ci_high, p=row.p, p_holm=row.p_holm,
+                                   holm_family=len(paired), pairs=int(row.pairs)))
+    df = pd.concat(frames, ignore_index=True)[["method", "setting", "table", "density", "seed", "delta", "mean_delta",
+                                               "ci_low", "ci_high", "p", "p_holm", "holm_family", "pairs"]]
+    meta = {"results": str(results), "tables": sorted({t for t, _, _ in ROWS}), "rows": len(df)}
+    return df, meta
+
+
+def caption(meta: dict) -> str:
+    return ("Randomized − threshold mask of the same scores (§7), test accuracy in points, per seed (grey) and "
+            "mean with 95% CI (colour: Holm-corrected p < 0.05 within its table). Recorded GPU runs: "
+            + ", ".join(meta["tables"]) + ".")
+
+
+def plot(df: pd.DataFrame, cap: str):
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    methods = list(dict.fromkeys(df.method))
+    counts = [df[df.method == m].groupby(["setting", "density"]).ngroups for m in methods]
+    # own x axis per method: SNIP's collapsed threshold seeds (Δ ≈ +30) would squash SynFlow's ±2 points
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 0.32 * max(counts) + 1.4),
+                             squeeze=False)
+    for ax, m in zip(axes[0], methods):
+        d = df[df.method == m]
+        cells = list(d.groupby(["setting", "density"], sort=False))
+        labels = []
+        for y, ((setting, density), g) in enumerate(cells):
+            y = -y
+            ax.scatter(g.delta, np.full(len(g), y), s=9, color="0.6", zorder=2)
+            c = g.iloc[0]
+            colour = "C2" if c.p_holm < 0.05 else "k"
+            ax.errorbar(c.mean_delta, y, xerr=[[c.mean_delta - c.ci_low], [c.ci_high - c.mean_delta]], fmt="o",
+                        color=colour, ms=4, capsize=2, zorder=3)
+            labels.append(f"{setting}, {100 * density:g}%")
+        ax.axvline(0, color="0.3", lw=0.8)
+        ax.set_yticks([-i for i in range(len(cells))], labels)
+        ax.set_title(m)
+        ax.set_xlabel("Δ accuracy (points), randomized − threshold")
+    fig.suptitle(cap, fontsize=7, wrap=True, y=0.01, va="bottom")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def run(args):
+    return run_figure(compute, caption, plot, STEM, args)
