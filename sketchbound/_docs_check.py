@@ -107,6 +107,8 @@ EXPECT: dict[str, Expect] = {
     "python -m sketchbound.bench": skip("d = s = 10^7 and d = 10^8 on purpose: minutes, and it measures the machine"),
     # figures/README.md: the full-size commands, wherever the prose names them
     "python -m sketchbound.figures --fig 2 --device cuda": skip("full size: ~18 min on a 2-core CPU, seconds on a GPU"),
+    # README.md (Results on deep networks) and figures/README.md: drawn from the recorded runs, seconds
+    "python -m sketchbound.figures --fig deep": ok("deep_randomized_vs_threshold.csv"),
     # validation/README.md (its table rows carry their own expectation: the verdict cell)
     "python -m sketchbound.validate --all --save --no-progress": ok("violated", exit=1, timeout=120),
     "python -m sketchbound.reliability --seeds 200 --power-seeds 40 --out validation/reliability --no-progress":
