@@ -170,6 +170,7 @@ def test_nchw_flag_reaches_both_of_our_trainers(monkeypatch, tmp_path):
         assert B.main(TINY + ["--rivals", "streams,fused", "--out", str(out)] + (["--nchw"] if nchw else [])) == 0
         assert seen == {"streams": False if nchw else None, "fused": False if nchw else None}
         assert json.loads((out / "bench_train.json").read_text())["nchw"] is nchw
+        assert (", NCHW" in (out / "bench_train.md").read_text()) is nchw
     mod = _profile_step()
     assert mod.main(["--device", "cpu", "--jobs", "2", "--steps", "1", "--batch-size", "8", "--image-size", "8",
                      "--ways", "fused", "--nchw", "--out", str(tmp_path)]) == 0

@@ -461,6 +461,8 @@ def to_markdown(out: dict) -> str:
             label = LABELS[k].format(mode=r.get("mode", out.get("compile_mode")), jobs=out["jobs"])
             if k in ("streams", "fused") and not r.get("cuda_graphs", True):
                 label = label.replace(" (graphs on streams)", "") + " (eager, no CUDA graphs)"
+            if k in ("streams", "fused") and out.get("nchw"):
+                label += ", NCHW"
             if "images_per_s" not in r:
                 lines.append(f"| {label} | – | – | – | – | {r.get('error', 'not run')} |")
                 continue
