@@ -43,7 +43,7 @@ def _warm():
     return torch.cuda.get_device_name(0) if dev == "cuda" else "cpu", os.environ.get("CUDA_VISIBLE_DEVICES")
 
 
-def phase(n_gpus: int, cfgs, runs_dir: Path, concurrent: int, prepare: bool = True) -> dict:
+def phase(n_gpus: int, cfgs, runs_dir: Path, concurrent: int, prepare: bool = True, balance: int = 0) -> dict:
     """One cluster of ``n_gpus`` workers: start-up (spawn, CUDA context, ``prepare_workers``) timed apart from
     the table."""
     from distributed import Client
@@ -60,7 +60,7 @@ def phase(n_gpus: int, cfgs, runs_dir: Path, concurrent: int, prepare: bool = Tr
             prep = prepare_workers(client, cfgs, details=True) if prepare else {}
             t1 = time.perf_counter()
             ok = run_table_on(client, cfgs, runs_dir, concurrent=concurrent, progress=False, fusion=FUSION,
-                              prepare=False)
+                              prepare=False, balance=balance)
             t2 = time.perf_counter()
     finally:
         cluster.close()
@@ -94,6 +94,9 @@ def main(argv=None) -> int:
     ap.add_argument("--cpu-smoke", action="store_true", help="no GPU: CPU workers instead (checks the script only)")
     ap.add_argument("--no-prepare", action="store_true",
                     help="no worker preparation before the table (each worker pays its setup in its first task)")
+    ap.add_argument("--balance", action="store_true",
+                    help="both phases train the same tasks regrouped so that the tasks starting together on the N GPUs "
+                         "have even mask costs (run.balance_chunks with a window of N)")
     ap.add_argument("--inprocess-baseline", action="store_true",
                     help="also time the same slice in this process on one GPU without Dask (today's default path)")
     a = ap.parse_args(argv)
@@ -123,8 +126,9 @@ def main(argv=None) -> int:
             cfgs.append(c)
     work = Path(a.work)
     shutil.rmtree(work, ignore_errors=True)
-    one = phase(1, cfgs, work / "gpu1", a.concurrent, prepare=not a.no_prepare)
-    many = phase(n, cfgs, work / f"gpu{n}", a.concurrent, prepare=not a.no_prepare)
+    bal = n if a.balance else 0  # the same regrouped tasks in both phases
+    one = phase(1, cfgs, work / "gpu1", a.concurrent, prepare=not a.no_prepare, balance=bal)
+    many = phase(n, cfgs, work / f"gpu{n}", a.concurrent, prepare=not a.no_prepare, balance=bal)
     inproc = None
     if a.inprocess_baseline:
         from sketchbound.dnn.experiments.run import run_configs
@@ -152,7 +156,7 @@ def main(argv=None) -> int:
         "what": f"{a.table} slice: {len(cfgs)} runs ({a.model}, {cfgs[0].resolved().epochs} epoch(s)), {a.concurrent} runs per task",
         "speedup_table": round(one["table_s"] / many["table_s"], 3),
         "speedup_total": round(one["total_s"] / many["total_s"], 3),
-        "prepared": not a.no_prepare,
+        "prepared": not a.no_prepare, "balanced": a.balance,
         "efficiency": round(one["table_s"] / many["table_s"] / n, 3),
         "one_gpu": one, "n_gpu": many, "inprocess_one_gpu": inproc, "finished": {"1": finished[0], str(n): finished[1], "expected": len(cfgs)},
         "runs": runs,

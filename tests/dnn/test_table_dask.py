@@ -328,3 +328,40 @@ def test_speedup_script_cpu_smoke_times_both_phases_and_keeps_the_runs_times(tmp
         assert all(w > 0 for w in res["runs"][ph]["wall_s"])
     assert res["speedup_table"] == pytest.approx(res["one_gpu"]["table_s"] / res["n_gpu"]["table_s"], rel=1e-2)
     assert not [f for f in out.iterdir() if f.name.endswith(".tmp")]
+
+
+def test_balanced_tasks_give_the_serial_table(tmp_path, data_root, client, capsys, one_torch_thread, monkeypatch):
+    """--balance regroups the runs of the tasks that start together (here 2 workers, 4 runs per task, so a
+    task of four Random runs and one of four SynFlow runs become two mixed tasks) and changes no result: the
+    table equals the serial one, bit for bit; without --workers/--scheduler the flag is refused (exit 2)."""
+    spec = {
+        "table": {"name": "bal", "title": "balanced toy", "rows": ["density"]},
+        "base": {"dataset": "cifar10", "model": "lenet300100", "width": 0.05, "epochs": 1, "batch_size": 32,
+                 "data_root": str(data_root), "train_subset": 96, "prune_batch_size": 8, "synflow_rounds": 2},
+        "grid": {"density": [0.5, 0.2], "seed": [0, 1]},
+        "variant": [{"name": "Random", "method": "random", "mask": "global"},
+                    {"name": "SynFlow", "method": "synflow", "inputs": "ones", "mask": "global"}],
+    }
+    path = tmp_path / "bal.toml"
+    path.write_text(to_toml(spec))
+    cfgs = [c for _, _, c in T.expand(T.load_table(path))]
+    chunks = R.plan_chunks(cfgs, tmp_path / "none", 4)
+    assert [[c.method for c in ch] for ch in chunks] == [["random"] * 4, ["synflow"] * 4]
+    assert [[c.method for c in ch] for ch in R.balance_chunks(chunks, 2)] == [["random", "random", "synflow", "synflow"]] * 2
+    serial, spread = tmp_path / "serial", tmp_path / "spread"
+    assert T.main([str(path), "--runs-dir", str(serial), "--no-progress", "--concurrent", "4",
+                   "--out", str(tmp_path / "o1")]) == 0
+    seen = []
+    real = R.balance_chunks
+    monkeypatch.setattr(R, "balance_chunks", lambda ch, window: seen.append(
+        ([[c.method for c in x] for x in ch], window, [[c.method for c in x] for x in real(ch, window)])) or real(ch, window))
+    assert T.main([str(path), "--runs-dir", str(spread), "--no-progress", "--concurrent", "4", "--balance",
+                   "--scheduler", client.scheduler.address, "--out", str(tmp_path / "o2")]) == 0
+    assert seen == [([["random"] * 4, ["synflow"] * 4], 2, [["random", "random", "synflow", "synflow"]] * 2)]
+    assert (tmp_path / "o1" / "bal_long.csv").read_text() == (tmp_path / "o2" / "bal_long.csv").read_text()
+    for c in cfgs:
+        assert R.load_result(c, serial)["accuracy"] == R.load_result(c, spread)["accuracy"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        T.main([str(path), "--runs-dir", str(spread), "--balance"])
+    assert e.value.code == 2 and "--balance needs --workers" in capsys.readouterr().err

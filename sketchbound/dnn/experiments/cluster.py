@@ -301,19 +301,25 @@ def prepare_workers(client, configs: Sequence, *, device: str | None = None, amp
 
 
 def run_table_on(client, configs: Sequence, runs_dir, *, concurrent: int | None = None, device: str | None = None,
-                 progress: bool = True, command: str | None = None, prepare: bool = True,
+                 progress: bool = True, command: str | None = None, prepare: bool = True, balance: bool | int = False,
                  **trainer_kw) -> list[bool]:
     """Train every unfinished run of ``configs`` on ``client``: tasks = chunks of ``concurrent`` runs
     (default 8 when the workers offer ``GPU`` resources, else 1), each needing ``GPU=1`` on a GPU
-    cluster. First (``prepare``, when there is anything to train) :func:`prepare_workers` for the runs to
-    train. Returns, per task, whether all its runs finished (the results are the runs' files)."""
-    from sketchbound.dnn.experiments.run import plan_chunks  # noqa: PLC0415
+    cluster. ``balance``: regroup the runs of the chunks that start together (one per worker; an ``int``:
+    that many chunks) so that their mask costs are even (:func:`~sketchbound.dnn.experiments.run.balance_chunks`;
+    the start order of the runs across windows and every run's result are unchanged). First (``prepare``, when there is anything
+    to train) :func:`prepare_workers` for the runs to train. Returns, per task, whether all its runs
+    finished (the results are the runs' files)."""
+    from sketchbound.dnn.experiments.run import balance_chunks, plan_chunks  # noqa: PLC0415
     gpu = _has_gpu_workers(client)
     k = int(concurrent) if concurrent else (8 if gpu else 1)
     if k < 1:
         raise ValueError(f"concurrent must be >= 1, got {concurrent!r}")
     configs = _absolute_roots(configs)
     chunks = plan_chunks(configs, runs_dir, k)
+    if balance:
+        window = len(client.scheduler_info().get("workers", {})) if balance is True else int(balance)
+        chunks = balance_chunks(chunks, window=max(1, window))
     if prepare and chunks:
         prepare_workers(client, [c for chunk in chunks for c in chunk], device=device,
                         amp=trainer_kw.get("amp"), channels_last=trainer_kw.get("channels_last"))

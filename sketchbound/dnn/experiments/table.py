@@ -349,6 +349,10 @@ def build_parser() -> OneLineParser:
     add_cluster_arguments(p, what="runs (a task = one group of --concurrent runs; a worker per GPU)")
     p.add_argument("--gpus-per-worker", type=pos_int("gpus-per-worker"), default=None, metavar="K",
                    help="with --workers: K GPUs (and K threads, resource GPU=K) per worker process (default 1)")
+    p.add_argument("--balance", action="store_true",
+                   help="with --workers/--scheduler: regroup the runs of the tasks that start together so that their "
+                        "mask costs (e.g. SynFlow's 100 rounds) are even; same runs, same results, shorter wait for "
+                        "the slowest task")
     p.add_argument("--data-root", default=None, metavar="DIR",
                    help="dataset folder (default: $SKETCHBOUND_DATA, then the standard locations; "
                         "`python -m sketchbound.data` shows what is installed)")
@@ -393,6 +397,9 @@ def _write_table(spec: TableSpec, args) -> dict[str, Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
+    if args.balance and not (args.workers or args.scheduler):
+        p.error("--balance needs --workers N or --scheduler ADDRESS (it evens out the tasks that start together "
+                "on several workers; one process trains its groups one after another)")
     try:
         overrides = parse_overrides(args.set)
     except ValueError as e:
@@ -437,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from functools import partial  # noqa: PLC0415
                 from sketchbound.dnn.experiments.cluster import run_table  # noqa: PLC0415
                 train = partial(run_table, workers=args.workers, scheduler=args.scheduler,
-                                gpus_per_worker=args.gpus_per_worker, prog=p.prog)
+                                gpus_per_worker=args.gpus_per_worker, prog=p.prog, balance=args.balance)
             # one pool, in the order the files list their runs (a run two tables share trains once)
             train([c for runs in runs_of for _, _, c in runs], args.runs_dir, device=args.device,
                   concurrent=args.concurrent or specs[0].concurrent, progress=not args.no_progress, fusion=args.fusion,
