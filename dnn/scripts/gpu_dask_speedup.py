@@ -108,7 +108,7 @@ def main(argv=None) -> int:
     import torch
 
     from sketchbound.dnn.experiments.cluster import visible_gpus
-    from sketchbound.dnn.experiments.table import expand, load_table, parse_overrides
+    from sketchbound.dnn.experiments.table import distinct_runs, load_table, parse_overrides
 
     n = a.gpus or len(visible_gpus()) or (2 if a.cpu_smoke else 0)
     if not visible_gpus() and not a.cpu_smoke:
@@ -119,11 +119,7 @@ def main(argv=None) -> int:
     if a.train_subset:
         over["train_subset"] = a.train_subset
     over.update(parse_overrides(a.set))
-    cfgs, seen = [], set()  # the first RUNS distinct runs (a dense run fills one cell per density)
-    for _, _, c in expand(load_table(a.table, overrides=over, seeds=a.seeds)):
-        if c.run_name() not in seen and len(cfgs) < a.runs:
-            seen.add(c.run_name())
-            cfgs.append(c)
+    cfgs = distinct_runs(load_table(a.table, overrides=over, seeds=a.seeds), a.runs)  # a dense run: one cell per density
     work = Path(a.work)
     shutil.rmtree(work, ignore_errors=True)
     bal = n if a.balance else 0  # the same regrouped tasks in both phases

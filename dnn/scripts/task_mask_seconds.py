@@ -16,6 +16,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -37,8 +38,8 @@ def main(argv=None) -> int:
     if not files:
         ap.error(f"--recorded {str(rec)!r}: no */result.json there")
 
-    from sketchbound.dnn.experiments.run import balance_chunks
-    from sketchbound.dnn.experiments.table import expand, load_table
+    from sketchbound.dnn.experiments.run import balance_chunks, plan_chunks
+    from sketchbound.dnn.experiments.table import distinct_runs, load_table
 
     secs: dict[tuple, list[float]] = {}
     for f in files:
@@ -46,15 +47,10 @@ def main(argv=None) -> int:
         if r.get("mask_seconds") is not None:
             secs.setdefault((r["config"]["method"], r["config"]["mask"]), []).append(float(r["mask_seconds"]))
     median = {k: statistics.median(v) for k, v in secs.items()}
-    cfgs, seen = [], set()
     try:
-        table = load_table(a.table)
+        cfgs = distinct_runs(load_table(a.table), a.runs)
     except (ValueError, FileNotFoundError) as e:
         ap.error(" ".join(str(e).split()))
-    for _, _, c in expand(table):
-        if c.run_name() not in seen and len(cfgs) < a.runs:
-            seen.add(c.run_name())
-            cfgs.append(c)
     missing = sorted({(c.method, c.mask) for c in cfgs} - set(median) - {("dense", c.mask) for c in cfgs})
     if missing:
         ap.error(f"--recorded {str(rec)!r} has no mask_seconds for {missing[0]}")
@@ -62,7 +58,8 @@ def main(argv=None) -> int:
     def est(c):
         return 0.0 if c.method == "dense" else median[(c.method, c.mask)]
 
-    chunks = [cfgs[i:i + a.concurrent] for i in range(0, len(cfgs), a.concurrent)]
+    with tempfile.TemporaryDirectory() as empty:  # the tasks as the table runner plans them (nothing finished)
+        chunks = plan_chunks(cfgs, empty, a.concurrent)
     out = {"table": a.table, "runs": len(cfgs), "concurrent": a.concurrent, "gpus": a.gpus, "recorded": str(rec),
            "median_mask_s": {f"{m}/{k}": round(v, 2) for (m, k), v in sorted(median.items())}}
     for name, plan in (("as planned", chunks), ("balanced", balance_chunks(chunks, window=a.gpus))):

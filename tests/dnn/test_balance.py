@@ -107,3 +107,16 @@ def test_task_mask_seconds_script_on_the_recorded_runs(capsys):
     with pytest.raises(SystemExit) as e:
         mod.main(["--table", str(root / "dnn/configs/table1_fmnist5k.toml"), "--recorded", str(root / "nowhere")])
     assert e.value.code == 2 and "--recorded" in capsys.readouterr().err
+
+
+def test_distinct_runs_is_the_tables_order_each_run_once():
+    """table.distinct_runs: the slice the speed-up benchmark and task_mask_seconds.py take (a dense run fills
+    one cell per density but is one run)."""
+    from pathlib import Path
+
+    from sketchbound.dnn.experiments.table import distinct_runs, expand, load_table
+    spec = load_table(Path(__file__).resolve().parents[2] / "dnn/configs/table1_fmnist5k.toml")
+    every = distinct_runs(spec)
+    assert len(every) == len({c.run_name() for _, _, c in expand(spec)}) == 110
+    assert [c.method for c in distinct_runs(spec, 32)] == ["dense"] * 5 + ["random"] * 15 + ["synflow"] * 12
+    assert distinct_runs(spec, 32) == every[:32]

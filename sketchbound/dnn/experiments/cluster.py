@@ -306,10 +306,11 @@ def run_table_on(client, configs: Sequence, runs_dir, *, concurrent: int | None 
     """Train every unfinished run of ``configs`` on ``client``: tasks = chunks of ``concurrent`` runs
     (default 8 when the workers offer ``GPU`` resources, else 1), each needing ``GPU=1`` on a GPU
     cluster. ``balance``: regroup the runs of the chunks that start together (one per worker; an ``int``:
-    that many chunks) so that their mask costs are even (:func:`~sketchbound.dnn.experiments.run.balance_chunks`;
-    the start order of the runs across windows and every run's result are unchanged). First (``prepare``, when there is anything
-    to train) :func:`prepare_workers` for the runs to train. Returns, per task, whether all its runs
-    finished (the results are the runs' files)."""
+    that many chunks) so that their mask costs are even
+    (:func:`~sketchbound.dnn.experiments.run.balance_chunks`; the start order of the runs across windows
+    and every run's result are unchanged). First (``prepare``, when there is anything to train)
+    :func:`prepare_workers` for the runs to train. Returns, per task, whether all its runs finished (the
+    results are the runs' files)."""
     from sketchbound.dnn.experiments.run import balance_chunks, plan_chunks  # noqa: PLC0415
     gpu = _has_gpu_workers(client)
     k = int(concurrent) if concurrent else (8 if gpu else 1)

@@ -56,8 +56,8 @@ from sketchbound.dnn.data import TensorDataset, dataset_info, load_dataset
 from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, mask_density
 from sketchbound.dnn.training.fused import FUSION_CHOICES, FusedTrainer, plan_fusion
 
-__all__ = ["run_one", "run_configs", "plan_chunks", "balance_chunks", "mask_cost", "RunLock", "is_finished", "load_result", "prepare_job",
-           "prune_at_init", "build_model", "compute_mask", "compute_imp_masks", "main", "environment"]
+__all__ = ["run_one", "run_configs", "plan_chunks", "balance_chunks", "mask_cost", "RunLock", "is_finished",
+           "load_result", "prepare_job", "prune_at_init", "build_model", "compute_mask", "compute_imp_masks", "main", "environment"]
 
 RESULT_FILE = "result.json"
 LOCK_FILE = "lock"
@@ -607,7 +607,8 @@ def balance_chunks(chunks: Sequence[Sequence[RunConfig]], window: int, cost=mask
             k = min((b for b in range(len(group)) if len(members[b]) < sizes[b]), key=lambda b: (load[b], b))
             members[k].append(j)
             load[k] += costs[j]
-        before = max(sum(cost(c) for c in ch) for ch in group)
+        starts = [sum(sizes[:b]) for b in range(len(group))]
+        before = max(sum(costs[o:o + n]) for o, n in zip(starts, sizes))
         if max(load) < before:
             out += [[runs[j] for j in sorted(m)] for m in members]
         else:

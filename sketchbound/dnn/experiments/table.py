@@ -48,7 +48,7 @@ from sketchbound._cli import pos_int
 from sketchbound._io import atomic_write, check_output_path
 from sketchbound.dnn.experiments.config import OneLineParser, RunConfig, read_toml
 
-__all__ = ["TableSpec", "load_table", "expand", "collect", "collect_stats", "run_records", "paired_table", "render",
+__all__ = ["TableSpec", "load_table", "expand", "distinct_runs", "collect", "collect_stats", "run_records", "paired_table", "render",
            "to_markdown", "main"]
 
 _CFG_FIELDS = {f.name for f in fields(RunConfig)}
@@ -179,6 +179,19 @@ def expand(spec: TableSpec) -> list[tuple[str, dict, RunConfig]]:
             except ValueError as e:
                 raise ValueError(f"variant {v['name']!r} at {point}: {e}") from e
             out.append((v["name"], {k: point[k] for k in spec.rows}, cfg))
+    return out
+
+
+def distinct_runs(spec: TableSpec, limit: int | None = None) -> list[RunConfig]:
+    """The table's runs in its order, each once (a dense run fills one cell per density), at most ``limit``:
+    the slice a benchmark of the table's first runs trains."""
+    out, seen = [], set()
+    for _, _, c in expand(spec):
+        if limit is not None and len(out) >= limit:
+            break
+        if c.run_name() not in seen:
+            seen.add(c.run_name())
+            out.append(c)
     return out
 
 
