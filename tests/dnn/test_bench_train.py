@@ -85,6 +85,7 @@ def test_compile_rival_runs_in_a_subprocess():  # ≈ 30 s of inductor compilati
     (["--rivals", "plain,bogus"], "--rivals must be a comma-separated subset"),
     (["--model", "resnet21"], "--model: unknown model"),
     (["--compile-timeout", "-1"], "--compile-timeout must be"),
+    (["--fuse-width", "0"], "--fuse-width must be a positive int"),
     (["--out", "/proc/sketchbound-bench/x"], "--out"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, msg, capsys):
@@ -175,3 +176,12 @@ def test_nchw_flag_reaches_both_of_our_trainers(monkeypatch, tmp_path):
     assert mod.main(["--device", "cpu", "--jobs", "2", "--steps", "1", "--batch-size", "8", "--image-size", "8",
                      "--ways", "fused", "--nchw", "--out", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "profile_resnet20_j2.json").read_text())["nchw"] is True
+
+
+def test_fuse_width_splits_the_fused_rival_into_cohorts(tmp_path):
+    """--fuse-width 1 with 2 jobs: two fused cohorts of one model (recorded as groups [1, 1] and in the JSON)."""
+    assert B.main(TINY + ["--rivals", "fused", "--fuse-width", "1", "--out", str(tmp_path)]) == 0
+    js = json.loads((tmp_path / "bench_train.json").read_text())
+    assert js["fuse_width"] == 1
+    assert js["models"]["resnet20"]["ways"]["fused"]["fused_groups"] == [1, 1]
+    assert "groups [1, 1]" in (tmp_path / "bench_train.md").read_text()

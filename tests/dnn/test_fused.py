@@ -146,6 +146,26 @@ def test_fused_trainer_matches_concurrent_trainer_and_keeps_masks_exact(name):
             assert int(((p.detach() != 0) & (m == 0)).sum()) == 0
 
 
+def test_max_fused_splits_into_cohorts_with_the_same_arithmetic():
+    """max_fused=2 on 3 jobs: cohorts of 2 and 1 (hybrid fusion + streams); each model's training is the
+    same map as unfused training, so parameters equal ConcurrentTrainer's up to float order."""
+    data = toy_data(n=64, size=8)
+    a = ConcurrentTrainer(_jobs("resnet20", 3), data, SCHED, progress=False)
+    a.run()
+    b = FusedTrainer(_jobs("resnet20", 3), data, SCHED, progress=False, max_fused=2)
+    assert [c.n for c in b.cohorts] == [2, 1]
+    rb = b.run()
+    assert all(r.finished and r.steps == 12 for r in rb)
+    for ma, mb in zip(a.models, b.models):
+        assert _max_diff(ma, mb) < 2e-3
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_max_fused_rejects_non_positive_ints(bad):
+    with pytest.raises(ValueError, match="max_fused"):
+        FusedTrainer(_jobs("resnet20", 2), toy_data(n=32, size=8), SCHED, progress=False, max_fused=bad)
+
+
 def test_masks_exact_after_many_steps():
     """40 steps at lr 0.1 with momentum and weight decay: no pruned weight ever leaves 0."""
     data = toy_data(n=160, size=8)

@@ -371,13 +371,15 @@ def _random_jobs(model_name: str, data: TensorDataset, n: int, *, width=1.0, den
 
 
 def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int,
-                   device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None) -> dict:
+                   device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None,
+                   **trainer_kw) -> dict:
     dev = torch.device(device)
     n_steps = len(data) // batch_size
     epochs = (warmup + steps) // n_steps + 1
     sched = Schedule(epochs=epochs, batch_size=batch_size, milestones=())
     js = _random_jobs(model_name, data, jobs, width=width, density=density)
-    tr = cls(js, data, sched, device=dev, progress=False, cuda_graphs=cuda_graphs, amp=amp, channels_last=channels_last)
+    tr = cls(js, data, sched, device=dev, progress=False, cuda_graphs=cuda_graphs, amp=amp, channels_last=channels_last,
+             **trainer_kw)
     t0 = time.perf_counter()
     tr.run(max_steps=warmup)  # includes graph capture and the first epoch's augmentation
     _sync(dev)
@@ -411,11 +413,13 @@ def bench_concurrent(model_name: str, data: TensorDataset, *, jobs: int, steps: 
 
 
 def bench_fused(model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int,
-                device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None) -> dict:
-    """Aggregate images/s of :class:`~sketchbound.dnn.training.fused.FusedTrainer` with ``jobs`` masked models."""
+                device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None,
+                max_fused: int | None = None) -> dict:
+    """Aggregate images/s of :class:`~sketchbound.dnn.training.fused.FusedTrainer` with ``jobs`` masked models
+    (in fused cohorts of at most ``max_fused``, each on its own stream; ``None``: one cohort)."""
     return _bench_trainer(FusedTrainer, model_name, data, jobs=jobs, steps=steps, warmup=warmup,
                           batch_size=batch_size, device=device, width=width, density=density, cuda_graphs=cuda_graphs,
-                          amp=amp, channels_last=channels_last)
+                          amp=amp, channels_last=channels_last, max_fused=max_fused)
 
 
 # --------------------------------------------------------------------------------------------- report
@@ -513,6 +517,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--nchw", action="store_true",
                    help="our trainers in the contiguous NCHW layout instead of channels_last (default on CUDA): "
                         "whether cuDNN's layout transforms in the fused grouped convolutions cost the fused step")
+    p.add_argument("--fuse-width", type=arg_type("fuse-width", int, lambda x: x >= 1, "a positive int"), default=None,
+                   metavar="W", help="the fused rival in cohorts of at most W models, each fused on its own stream "
+                                     "(default: all --jobs models in one cohort)")
     p.add_argument("--compile-mode", choices=COMPILE_MODES, default="max-autotune",
                    help="torch.compile mode of the compile rival (default max-autotune)")
     p.add_argument("--compile-timeout", type=arg_type("compile-timeout", float, lambda x: 0 <= x < 1e6, "a number of seconds >= 0"),
@@ -589,7 +596,8 @@ def main(argv: Sequence[str] | None = None) -> int:
            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "command": "python -m sketchbound.dnn.bench_train " + " ".join(argv_list), "batch_size": a.batch_size,
            "jobs": a.jobs, "density": a.density, "steps": a.steps, "warmup": a.warmup, "width": a.width,
-           "image_size": a.image_size, "compile_mode": a.compile_mode, "nchw": a.nchw, "rivals": rivals, "models": {}}
+           "image_size": a.image_size, "compile_mode": a.compile_mode, "nchw": a.nchw,
+           "fuse_width": a.fuse_width, "rivals": rivals, "models": {}}
     common = dict(steps=a.steps, warmup=a.warmup, batch_size=a.batch_size, device=dev, width=a.width)
     graphs = False if a.no_graphs else None
     layout = False if a.nchw else None  # channels_last: None = the trainers' default (on for CUDA)
@@ -612,7 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                       channels_last=layout, **common)
                 else:
                     res["ways"][r] = bench_fused(m, data, jobs=a.jobs, density=a.density, cuda_graphs=graphs,
-                                                 channels_last=layout, **common)
+                                                 channels_last=layout, max_fused=a.fuse_width, **common)
             _free(dev)
         _summarise(res, res["flops_per_image"], name)
         if a.out is not None:  # after each model, so a run cut short keeps what it measured

@@ -516,17 +516,24 @@ class FusedTrainer(ConcurrentTrainer):
     CPU; checkpoints record ``"fusion": "horizontal"`` among their conditions, so resuming a run with
     the other trainer is flagged in ``resume_note``). On CUDA each fused group's whole step is one CUDA
     graph (groups of different architectures run on their own streams); on CPU it runs eagerly.
+    ``max_fused=W`` splits each group into cohorts of at most ``W`` models, each fused on its own stream
+    and graph (a hybrid of fusion and streams; each model's arithmetic is the same either way).
     ``ValueError`` when a model cannot be fused (see :func:`architecture_key`).
     """
 
     checkpoint_conditions = {"fusion": "horizontal"}
 
-    def __init__(self, jobs: Sequence[TrainJob], data: TensorDataset, schedule: Schedule, **kw):
+    def __init__(self, jobs: Sequence[TrainJob], data: TensorDataset, schedule: Schedule, *,
+                 max_fused: int | None = None, **kw):
+        if max_fused is not None and (isinstance(max_fused, bool) or not isinstance(max_fused, int) or max_fused < 1):
+            raise ValueError(f"max_fused must be a positive int or None (no limit), got {max_fused!r}")
         super().__init__(jobs, data, schedule, **kw)
         groups: dict[tuple, list[_JobState]] = {}
         for st in self.states:
             groups.setdefault((architecture_key(st.model), st.global_step), []).append(st)
-        self.cohorts = [_Cohort(g, self) for g in groups.values()]
+        self.max_fused = max_fused
+        self.cohorts = [_Cohort(g[i:i + (max_fused or len(g))], self)
+                        for g in groups.values() for i in range(0, len(g), max_fused or len(g))]
 
     _bar_suffix = " fused"
 
