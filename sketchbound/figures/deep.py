@@ -30,9 +30,11 @@ ROWS = (
     ("table1_fmnist5k_confirm", "SynFlow", "ResNet-20, FMNIST-5k, seeds 5-14 (confirmatory)"),
     ("table1_fmnist_60ep", "SynFlow", "ResNet-20, full FMNIST, 60 epochs"),
     ("table1_fmnist5k_vgg19", "SynFlow", "VGG-19, FMNIST-5k"),
+    ("table1_fmnist5k_vgg19_low", "SynFlow", "VGG-19, FMNIST-5k"),
     ("table1_fmnist5k", "SNIP", "ResNet-20, FMNIST-5k, seeds 0-4"),
     ("table1_fmnist_60ep", "SNIP", "ResNet-20, full FMNIST, 60 epochs"),
     ("table1_fmnist5k_vgg19", "SNIP", "VGG-19, FMNIST-5k"),
+    ("table1_fmnist5k_vgg19_low", "SNIP", "VGG-19, FMNIST-5k"),
 )
 
 
