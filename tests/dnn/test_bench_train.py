@@ -56,6 +56,34 @@ def test_flops_per_image_is_the_analytic_count():
     assert B.flops_per_image(get_model("vgg19", 3, 10, 32), (3, 32, 32)) / 6 == pytest.approx(398.1e6, rel=1e-3)
 
 
+def test_traffic_model_counts_each_new_tensor_once_per_access():
+    """Per leaf module that makes a new tensor: 3·in + 2·out elements (forward read + write; backward reads
+    the output gradient and the saved input, writes the input gradient); views (Flatten, in-place ReLU)
+    count nothing; parameters: 8 fp32 accesses per batch."""
+    toy = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.ReLU(inplace=True), nn.Flatten(),
+                        nn.Linear(4 * 8 * 8, 5))
+    t = B.traffic_per_image(toy, (3, 8, 8))
+    conv = 3 * 192 + 2 * 256
+    relu = 3 * 256 + 2 * 256
+    lin = 3 * 256 + 2 * 5
+    assert t == {"activations": conv + relu + lin, "parameters": (4 * 3 * 9 + 4) + (256 * 5 + 5)}
+    assert B.bytes_per_image(t, batch_size=4, precision="bf16") == 2 * t["activations"] + 8 * 4 * t["parameters"] / 4
+    assert B.bytes_per_image(t, batch_size=4, precision="fp32") == 4 * t["activations"] + 8 * 4 * t["parameters"] / 4
+    with pytest.raises(ValueError, match="precision"):
+        B.bytes_per_image(t, batch_size=4, precision="fp16")
+
+
+def test_tiny_run_records_modelled_traffic(tmp_path):
+    """tbps_model = images/s × bytes_per_image(traffic, batch, precision) / 1e12; no bandwidth for a CPU."""
+    assert B.main(TINY + ["--rivals", "streams", "--out", str(tmp_path)]) == 0
+    m = json.loads((tmp_path / "bench_train.json").read_text())["models"]["resnet20"]
+    w = m["ways"]["streams"]
+    assert w["tbps_model"] == pytest.approx(
+        w["images_per_s"] * B.bytes_per_image(m["traffic_per_image"], batch_size=16, precision=w["precision"]) / 1e12)
+    assert w["fraction_of_bandwidth"] is None and w["peak_tbps"] is None
+    assert "TB/s (traffic model)" in (tmp_path / "bench_train.md").read_text()
+
+
 def test_peaks_by_device_name():
     assert B.peak_tflops("NVIDIA H100 80GB HBM3", "bf16") == 989.0
     assert B.peak_tflops("NVIDIA H100 80GB HBM3", "fp32") == 67.0
@@ -63,6 +91,8 @@ def test_peaks_by_device_name():
     assert B.peak_tflops("NVIDIA H100 PCIe", "bf16") == 756.0
     assert B.peak_tflops("NVIDIA GeForce RTX 4090", "bf16") is None
     assert B.peak_tflops("cpu", "fp32") is None
+    assert B.peak_tbps("NVIDIA H200") == 4.8 and B.peak_tbps("NVIDIA H100 80GB HBM3") == 3.35
+    assert B.peak_tbps("NVIDIA A100-SXM4-80GB") is None and B.peak_tbps("cpu") is None
 
 
 def test_compile_rival_times_out_instead_of_waiting():

@@ -53,7 +53,8 @@ from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob
 from sketchbound.dnn.training.fused import FusedTrainer
 
 __all__ = ["bench_plain", "bench_compile", "bench_vmap", "bench_concurrent", "bench_fused", "flops_per_image",
-           "peak_tflops", "PEAK_TFLOPS", "RIVALS", "MODELS_ALL", "main"]
+           "traffic_per_image", "bytes_per_image", "peak_tflops", "PEAK_TFLOPS", "peak_tbps", "PEAK_TBPS", "RIVALS",
+           "MODELS_ALL", "main"]
 
 #: the ways to train that the benchmark knows, in the order it runs them
 RIVALS = ("plain", "compile", "vmap", "streams", "fused")
@@ -69,6 +70,10 @@ PEAK_TFLOPS = {
     "H200": {"bf16": 989.0, "fp32": 67.0},
     "A100": {"bf16": 312.0, "fp32": 19.5},
 }
+
+
+#: peak memory bandwidth in TB/s by card (vendor data sheets; HBM); A100 is left out (40 / 80 GB parts differ)
+PEAK_TBPS = {"H100 SXM": 3.35, "H100 NVL": 3.9, "H100 PCIe": 2.0, "H200": 4.8}
 
 
 def _card(name: str) -> str | None:
@@ -90,6 +95,11 @@ def peak_tflops(device_name: str, precision: str) -> float | None:
     """The card's dense peak TFLOP/s for ``precision`` (``"bf16"`` or ``"fp32"``), or None when unknown."""
     card = _card(device_name)
     return PEAK_TFLOPS[card][precision] if card else None
+
+
+def peak_tbps(device_name: str) -> float | None:
+    """The card's peak memory bandwidth in TB/s, or None when unknown."""
+    return PEAK_TBPS.get(_card(device_name))
 
 
 def _sync(dev: torch.device) -> None:
@@ -144,6 +154,48 @@ def flops_per_image(model: torch.nn.Module, shape: Sequence[int]) -> float:
     for h in hooks:
         h.remove()
     return 6.0 * macs[0]
+
+
+def traffic_per_image(model: torch.nn.Module, shape: Sequence[int]) -> dict:
+    """Element counts of a model of one training step's memory traffic, per image (not a measurement).
+
+    ``activations``: for every leaf module whose output is a new tensor (views such as ``Flatten`` are left
+    out), the forward pass reads its input and writes its output, and the backward pass reads the output's
+    gradient and the saved input and writes the input's gradient: ``3·in + 2·out`` elements.
+    ``parameters``: the model's parameter count; per batch they are read forward and backward, their
+    gradient written, and SGD with momentum reads parameter, gradient and momentum and writes parameter
+    and momentum (8 accesses). Kernels that fuse layers move less; layout transforms, residual additions
+    and the masks move more. :func:`bytes_per_image` turns the counts into bytes.
+    """
+    acts = [0]
+
+    def leaf(_m, inp, out):
+        x = inp[0] if inp else None
+        if not isinstance(out, torch.Tensor) or not isinstance(x, torch.Tensor):
+            return
+        if out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
+            return  # a view (Flatten, in-place ReLU): no new tensor
+        acts[0] += 3 * x.numel() + 2 * out.numel()
+
+    m = copy.deepcopy(model).cpu().eval()
+    hooks = [mod.register_forward_hook(leaf) for mod in m.modules() if not list(mod.children())]
+    with torch.no_grad():
+        m(torch.zeros((1,) + tuple(shape)))
+    for h in hooks:
+        h.remove()
+    return {"activations": acts[0], "parameters": sum(p.numel() for p in m.parameters())}
+
+
+def bytes_per_image(traffic: dict, *, batch_size: int, precision: str) -> float:
+    """Bytes per training image of :func:`traffic_per_image`'s model: activations in bf16 (2 bytes) or fp32
+    (4), fp32 parameters with 8 accesses per batch shared by its ``batch_size`` images.
+
+    >>> bytes_per_image({"activations": 10, "parameters": 4}, batch_size=2, precision="bf16")
+    84.0
+    """
+    if precision not in ("bf16", "fp32"):
+        raise ValueError(f"precision must be 'bf16' or 'fp32', got {precision!r}")
+    return float(traffic["activations"] * (2 if precision == "bf16" else 4) + 8 * 4 * traffic["parameters"] / batch_size)
 
 
 def _timed(step, warmup: int, steps: int, dev: torch.device) -> tuple[float, float]:
@@ -429,8 +481,9 @@ LABELS = {"plain": "plain fp32 loop, 1 model", "compile": "torch.compile({mode})
           "fused": "FusedTrainer, {jobs} masked models horizontally fused"}
 
 
-def _summarise(res: dict, flops: float, device_name: str) -> None:
-    """Add TFLOP/s, fraction of peak, best rival and ratios to one model's results (in place)."""
+def _summarise(res: dict, flops: float, device_name: str, batch_size: int | None = None) -> None:
+    """Add TFLOP/s, fraction of peak, modelled TB/s and fraction of bandwidth (where ``res`` has
+    ``traffic_per_image`` and ``batch_size`` is given), best rival and ratios to one model's results (in place)."""
     for r in res["ways"].values():
         if "images_per_s" not in r:
             continue
@@ -438,6 +491,12 @@ def _summarise(res: dict, flops: float, device_name: str) -> None:
         peak = peak_tflops(device_name, r["precision"])
         r["peak_tflops"] = peak
         r["fraction_of_peak"] = r["tflops"] / peak if peak else None
+        if "traffic_per_image" in res and batch_size:
+            r["tbps_model"] = r["images_per_s"] * bytes_per_image(res["traffic_per_image"], batch_size=batch_size,
+                                                                  precision=r["precision"]) / 1e12
+            bw = peak_tbps(device_name)
+            r["peak_tbps"] = bw
+            r["fraction_of_bandwidth"] = r["tbps_model"] / bw if bw else None
     rivals = {k: v["images_per_s"] for k, v in res["ways"].items() if k in ("plain", "compile", "vmap") and "images_per_s" in v}
     ours = {k: v["images_per_s"] for k, v in res["ways"].items() if k in ("streams", "fused") and "images_per_s" in v}
     res["best_rival"] = max(rivals, key=rivals.get) if rivals else None
@@ -460,7 +519,8 @@ def to_markdown(out: dict) -> str:
              f"Command: `{out['command']}`", ""]
     for name, res in out["models"].items():
         lines += [f"## {name} ({res['flops_per_image'] / 1e9:.4g} GFLOP per training image)", "",
-                  "| way to train | images/s | TFLOP/s | of peak | data share of step | note |", "|---|---|---|---|---|---|"]
+                  "| way to train | images/s | TFLOP/s | of peak | TB/s (traffic model) | data share of step | note |",
+                  "|---|---|---|---|---|---|---|"]
         for k, r in res["ways"].items():
             label = LABELS[k].format(mode=r.get("mode", out.get("compile_mode")), jobs=out["jobs"])
             if k in ("streams", "fused") and not r.get("cuda_graphs", True):
@@ -468,11 +528,13 @@ def to_markdown(out: dict) -> str:
             if k in ("streams", "fused") and out.get("nchw"):
                 label += ", NCHW"
             if "images_per_s" not in r:
-                lines.append(f"| {label} | – | – | – | – | {r.get('error', 'not run')} |")
+                lines.append(f"| {label} | – | – | – | – | – | {r.get('error', 'not run')} |")
                 continue
             frac = f"{100 * r['fraction_of_peak']:.1f}% of {r['peak_tflops']:g} ({r['precision']})" \
                 if r.get("fraction_of_peak") is not None else f"n/a ({r['precision']})"
             data = f"{100 * r['data_fraction']:.1f}%" if "data_fraction" in r else "–"
+            bw = "–" if "tbps_model" not in r else f"{r['tbps_model']:.2f}" + (
+                f" ({100 * r['fraction_of_bandwidth']:.0f}% of {r['peak_tbps']:g})" if r.get("fraction_of_bandwidth") else "")
             note = []
             if "masks_exact" in r:
                 note.append("pruned weights exactly 0" if r["masks_exact"] else "MASK VIOLATED")
@@ -480,7 +542,7 @@ def to_markdown(out: dict) -> str:
                 note.append(f"groups {r['fused_groups']}")
             if "setup_seconds" in r:
                 note.append(f"setup {r['setup_seconds']:.1f} s")
-            lines.append(f"| {label} | {r['images_per_s']:,.0f} | {r['tflops']:.2f} | {frac} | {data} | {'; '.join(note)} |")
+            lines.append(f"| {label} | {r['images_per_s']:,.0f} | {r['tflops']:.2f} | {frac} | {bw} | {data} | {'; '.join(note)} |")
         rt = res["ratios"]
         if "ours/best_rival" in rt:
             lines += ["", f"Ours ({res['ours']}) / best rival ({res['best_rival']}): **{rt['ours/best_rival']:.2f}×**"
@@ -491,7 +553,8 @@ def to_markdown(out: dict) -> str:
     lines += ["Rivals train unmasked models (upper bounds for masked ones). FLOPs are dense (pruned weights count); "
               "fp32 rivals may run their convolutions on TF32 tensor cores (cuDNN default), so their share of the fp32 "
               "peak is optimistic. The data share is measured on its own (permutation + crop + flip per epoch, gather + "
-              "normalise per step), not overlapped.", ""]
+              "normalise per step), not overlapped. TB/s is a model, not a measurement: the step's activation and "
+              "parameter traffic (`traffic_per_image`) times images/s.", ""]
     return "\n".join(lines)
 
 
@@ -603,8 +666,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     layout = False if a.nchw else None  # channels_last: None = the trainers' default (on for CUDA)
     from sketchbound._progress import elapsed  # noqa: PLC0415
     for m in models:
-        res = {"flops_per_image": flops_per_image(_model(m, data, a.width, 0), (a.channels, a.image_size, a.image_size)),
-               "ways": {}}
+        shape = (a.channels, a.image_size, a.image_size)
+        res = {"flops_per_image": flops_per_image(_model(m, data, a.width, 0), shape),
+               "traffic_per_image": traffic_per_image(_model(m, data, a.width, 0), shape), "ways": {}}
         out["models"][m] = res
         for r in rivals:
             with elapsed(f"{m}: {r} ({a.warmup + a.steps} steps)"), _recorded_failure(res["ways"], r):
@@ -622,7 +686,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     res["ways"][r] = bench_fused(m, data, jobs=a.jobs, density=a.density, cuda_graphs=graphs,
                                                  channels_last=layout, max_fused=a.fuse_width, **common)
             _free(dev)
-        _summarise(res, res["flops_per_image"], name)
+        _summarise(res, res["flops_per_image"], name, a.batch_size)
         if a.out is not None:  # after each model, so a run cut short keeps what it measured
             atomic_write_json(os.path.join(a.out, "bench_train.json"), out)
             atomic_write(os.path.join(a.out, "bench_train.md"), to_markdown(out))
