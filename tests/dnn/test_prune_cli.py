@@ -51,6 +51,13 @@ def test_synflow_report_on_synthetic_data(one_torch_thread):
     assert any(r["layer"] == "blocks.3.shortcut.0.weight" for r in rep["layers"])
     rep2, _ = prune_report(cfg, data=data)
     assert rep2["layers"] == rep["layers"]  # same seed ⇒ same mask
+    # effective weights: per layer at most the kept ones, totals add up, and equal to effective_summary's
+    from sketchbound.dnn.experiments.run import build_model
+    from sketchbound.dnn.pruning.effective import effective_summary
+    assert all(0 <= r["effective"] <= r["kept"] for r in rep["layers"])
+    assert rep["effective"] == sum(r["effective"] for r in rep["layers"]) and rep["connected"] == (rep["effective"] > 0)
+    eff = effective_summary(build_model(cfg.resolved(), data, "cpu"), masks, (1, 12, 12))
+    assert eff["effective"] == rep["effective"]
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -2,8 +2,9 @@
 
 It runs the pruning half of a run (:func:`sketchbound.dnn.experiments.run.prune_at_init`): the same
 model, scores, pruning inputs, mask and seed streams that ``python -m sketchbound.dnn.run`` would
-train, and prints per layer the kept count, the density and the mean ``|w|`` of the kept weights (the
-quantity of Fig. 1/3). Every run flag (``--pad-to``, ``--prune-batch-size``, ``--synflow-rounds``,
+train, and prints per layer the kept count, the density, the mean ``|w|`` of the kept weights (the
+quantity of Fig. 1/3) and how many kept weights are *effective*, on a path from the input to the output
+(:mod:`sketchbound.dnn.pruning.effective`). Every run flag (``--pad-to``, ``--prune-batch-size``, ``--synflow-rounds``,
 ``--min-per-layer``, …) is accepted.
 
 Example::
@@ -47,7 +48,11 @@ def prune_report(cfg, device="cpu", *, data=None) -> tuple[dict, dict]:
     masks = saved["masks"]
     if masks is None:
         raise ValueError("method 'dense' prunes nothing; choose a pruning method")
+    from sketchbound.dnn.pruning.effective import effective_summary  # noqa: PLC0415
     rows = mask_summary(model, masks)
+    eff = effective_summary(model, masks, (data.in_channels, data.image_size, data.image_size))
+    for r in rows:
+        r["effective"] = eff["layers"][r["layer"]][1]
     total = sum(r["total"] for r in rows)
     kept = kept_count(masks)
     params = dict(model.named_parameters())
@@ -57,6 +62,7 @@ def prune_report(cfg, device="cpu", *, data=None) -> tuple[dict, dict]:
         "model": cfg.model, "dataset": cfg.dataset, "method": cfg.method, "inputs": cfg.inputs, "mask": cfg.mask,
         "density": cfg.density, "seed": cfg.seed, "image_size": data.image_size, "run": cfg.run_name(),
         "total": total, "kept": kept, "kept_density": kept / total,
+        "effective": eff["effective"], "effective_density": eff["effective"] / total, "connected": eff["connected"],
         "mean_abs_kept": float(abs_all[keep_all].double().mean()), "mean_abs_all": float(abs_all.double().mean()),
         "layers": rows, **{k: v for k, v in saved.get("extra", {}).items() if k != "mask_seconds"},
     }
@@ -66,12 +72,14 @@ def prune_report(cfg, device="cpu", *, data=None) -> tuple[dict, dict]:
 def format_table(report: dict) -> str:
     lines = [f"{report['model']} / {report['method']} ({report['inputs']} inputs) / mask {report['mask']} / "
              f"density {report['density']} / seed {report['seed']}",
-             f"{'layer':<34} {'shape':<20} {'total':>10} {'kept':>9} {'density':>8} {'mean|w| kept':>13}"]
+             f"{'layer':<34} {'shape':<20} {'total':>10} {'kept':>9} {'density':>8} {'mean|w| kept':>13} {'effective':>9}"]
     for r in report["layers"]:
         lines.append(f"{r['layer']:<34} {'x'.join(map(str, r['shape'])):<20} {r['total']:>10} {r['kept']:>9} "
-                     f"{r['density']:>8.4f} {r['mean_abs_kept']:>13.6f}")
+                     f"{r['density']:>8.4f} {r['mean_abs_kept']:>13.6f} {r['effective']:>9}")
     lines.append(f"{'total':<34} {'':<20} {report['total']:>10} {report['kept']:>9} {report['kept_density']:>8.4f} "
-                 f"{report['mean_abs_kept']:>13.6f}   (mean|w| all: {report['mean_abs_all']:.6f})")
+                 f"{report['mean_abs_kept']:>13.6f} {report['effective']:>9}   (mean|w| all: {report['mean_abs_all']:.6f})")
+    lines.append("effective: kept weights on a path from the input to the output"
+                 + ("" if report["connected"] else "; NONE: the output does not depend on the input (chance accuracy)"))
     return "\n".join(lines)
 
 
