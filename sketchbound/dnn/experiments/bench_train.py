@@ -140,20 +140,28 @@ def flops_per_image(model: torch.nn.Module, shape: Sequence[int]) -> float:
     """
     macs = [0]
 
-    def conv(m, _inp, out):
-        macs[0] += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+    def count(m, _inp, out):
+        if isinstance(m, torch.nn.Conv2d):
+            macs[0] += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        elif isinstance(m, torch.nn.Linear):
+            macs[0] += out.numel() * m.in_features
 
-    def lin(m, _inp, out):
-        macs[0] += out.numel() * m.in_features
-
-    m = copy.deepcopy(model).cpu().eval()
-    hooks = [mod.register_forward_hook(conv if isinstance(mod, torch.nn.Conv2d) else lin)
-             for mod in m.modules() if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear))]
-    with torch.no_grad():
-        m(torch.zeros((1,) + tuple(shape)))
-    for h in hooks:
-        h.remove()
+    _hooked_forward(model, shape, count)
     return 6.0 * macs[0]
+
+
+def _hooked_forward(model: torch.nn.Module, shape: Sequence[int], hook) -> torch.nn.Module:
+    """One forward pass of a CPU copy of ``model`` (eval mode, no grad) on one zero image of ``shape``, with
+    ``hook(module, inputs, output)`` on every leaf module; returns the copy."""
+    m = copy.deepcopy(model).cpu().eval()
+    hooks = [mod.register_forward_hook(hook) for mod in m.modules() if not list(mod.children())]
+    try:
+        with torch.no_grad():
+            m(torch.zeros((1,) + tuple(shape)))
+    finally:
+        for h in hooks:
+            h.remove()
+    return m
 
 
 def traffic_per_image(model: torch.nn.Module, shape: Sequence[int]) -> dict:
@@ -177,12 +185,7 @@ def traffic_per_image(model: torch.nn.Module, shape: Sequence[int]) -> dict:
             return  # a view (Flatten, in-place ReLU): no new tensor
         acts[0] += 3 * x.numel() + 2 * out.numel()
 
-    m = copy.deepcopy(model).cpu().eval()
-    hooks = [mod.register_forward_hook(leaf) for mod in m.modules() if not list(mod.children())]
-    with torch.no_grad():
-        m(torch.zeros((1,) + tuple(shape)))
-    for h in hooks:
-        h.remove()
+    m = _hooked_forward(model, shape, leaf)
     return {"activations": acts[0], "parameters": sum(p.numel() for p in m.parameters())}
 
 
