@@ -72,6 +72,54 @@ def phase(n_gpus: int, cfgs, runs_dir: Path, concurrent: int, prepare: bool = Tr
             "workers": sorted(f"{v[1]}:{v[0]}" for v in cards.values())}
 
 
+def _provenance(a, argv) -> dict:
+    import dask
+    import distributed
+    import torch
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or None
+    except OSError:
+        commit = None
+    return {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu", "torch": torch.__version__,
+            "dask": dask.__version__, "distributed": distributed.__version__,
+            "commit": os.environ.get("SKETCHBOUND_COMMIT") or commit,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "command": "python dnn/scripts/gpu_dask_speedup.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+
+
+def compare_balance(a, cfgs, work: Path, n: int, argv=None) -> int:
+    """The N-GPU phase in the order off, on, on, off (``--balance`` = ``run.balance_chunks`` with a window of
+    N): a paired measurement of what balance alone changes, drift in time cancelling out of the ABBA order.
+    Writes OUT/dask_balance_ab.json; exit 1 unless every phase finished every run with the same accuracies."""
+    from sketchbound._io import atomic_write
+    from sketchbound.dnn.experiments.run import load_result
+    order = [False, True, True, False]
+    phases, accs = [], []
+    for i, on in enumerate(order):
+        d = work / f"ab{i}_{'on' if on else 'off'}"
+        ph = phase(n, cfgs, d, a.concurrent, prepare=not a.no_prepare, balance=n if on else 0)
+        rs = [load_result(c, d) for c in cfgs]
+        ph.update(balance=on, finished=sum(r is not None for r in rs),
+                  runs={"wall_s": [round(r["wall_s"], 2) for r in rs if r],
+                        "mask_s": [round(r.get("mask_seconds") or 0.0, 2) for r in rs if r],
+                        "date": [r.get("date") for r in rs if r]})
+        phases.append(ph)
+        accs.append([r["accuracy"] if r else None for r in rs])
+        print(f"phase {i} balance={on}: table {ph['table_s']} s, {ph['finished']}/{len(cfgs)} runs", file=sys.stderr)
+    off = [p["table_s"] for p in phases if not p["balance"]]
+    on_ = [p["table_s"] for p in phases if p["balance"]]
+    same = all(x == accs[0] for x in accs) and None not in accs[0]
+    out = {"what": f"{a.table} slice: {len(cfgs)} runs ({a.model}, {cfgs[0].resolved().epochs} epoch(s)), "
+                   f"{a.concurrent} runs per task, {n} GPUs, balance off/on/on/off",
+           "table_s_off": off, "table_s_on": on_,
+           "ratio_off_over_on": round(sum(off) / sum(on_), 3),
+           "identical_accuracies": same, "phases": phases, **_provenance(a, argv)}
+    text = json.dumps(out, indent=2)
+    print(text)
+    atomic_write(Path(a.out) / "dask_balance_ab.json", text + "\n")
+    return 0 if same and all(p["finished"] == len(cfgs) for p in phases) else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", default="dnn/configs/table1_fmnist.toml")
@@ -97,6 +145,9 @@ def main(argv=None) -> int:
     ap.add_argument("--balance", action="store_true",
                     help="both phases train the same tasks regrouped so that the tasks starting together on the N GPUs "
                          "have even mask costs (run.balance_chunks with a window of N)")
+    ap.add_argument("--compare-balance", action="store_true",
+                    help="no 1-GPU phase: the N-GPU phase four times, without/with/with/without --balance (ABBA, "
+                         "fresh cluster and runs folder each), to measure what balance alone changes")
     ap.add_argument("--inprocess-baseline", action="store_true",
                     help="also time the same slice in this process on one GPU without Dask (today's default path)")
     a = ap.parse_args(argv)
@@ -122,6 +173,8 @@ def main(argv=None) -> int:
     cfgs = distinct_runs(load_table(a.table, overrides=over, seeds=a.seeds), a.runs)  # a dense run: one cell per density
     work = Path(a.work)
     shutil.rmtree(work, ignore_errors=True)
+    if a.compare_balance:
+        return compare_balance(a, cfgs, work, n, argv)
     bal = n if a.balance else 0  # the same regrouped tasks in both phases
     one = phase(1, cfgs, work / "gpu1", a.concurrent, prepare=not a.no_prepare, balance=bal)
     many = phase(n, cfgs, work / f"gpu{n}", a.concurrent, prepare=not a.no_prepare, balance=bal)

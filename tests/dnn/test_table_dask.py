@@ -330,6 +330,30 @@ def test_speedup_script_cpu_smoke_times_both_phases_and_keeps_the_runs_times(tmp
     assert not [f for f in out.iterdir() if f.name.endswith(".tmp")]
 
 
+@pytest.mark.slow
+def test_speedup_script_compare_balance_runs_abba_and_pairs_the_phases(tmp_path, data_root):
+    """--compare-balance: four N-worker phases in the order off, on, on, off; every phase trains every run
+    to the same accuracy (balance regroups tasks, it changes no result), and the ratio is
+    sum(off) / sum(on) of the recorded table times."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[2] / "dnn" / "scripts" / "gpu_dask_speedup.py"
+    spec = importlib.util.spec_from_file_location("gpu_dask_speedup_ab", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    table = _table(tmp_path, data_root, seeds=(0,))
+    out = tmp_path / "out"
+    rc = mod.main(["--cpu-smoke", "--compare-balance", "--table", str(table), "--model", "lenet300100", "--runs", "4",
+                   "--concurrent", "2", "--data-root", str(data_root), "--work", str(tmp_path / "work"),
+                   "--out", str(out)])
+    res = json.loads((out / "dask_balance_ab.json").read_text())
+    assert rc == 0 and res["identical_accuracies"]
+    assert [p["balance"] for p in res["phases"]] == [False, True, True, False]
+    assert [p["finished"] for p in res["phases"]] == [4] * 4 and all(p["gpus"] == 2 for p in res["phases"])
+    assert res["table_s_off"] == [res["phases"][0]["table_s"], res["phases"][3]["table_s"]]
+    assert res["ratio_off_over_on"] == pytest.approx(sum(res["table_s_off"]) / sum(res["table_s_on"]), rel=1e-2)
+    assert not (out / "dask_speedup.json").exists()
+
+
 def test_balanced_tasks_give_the_serial_table(tmp_path, data_root, client, capsys, one_torch_thread, monkeypatch):
     """--balance regroups the runs of the tasks that start together (here 2 workers, 4 runs per task, so a
     task of four Random runs and one of four SynFlow runs become two mixed tasks) and changes no result: the
