@@ -211,12 +211,13 @@ class FusedConv2d(_FusedLeaf):
     ``k`` must divide ``N·g``: the block used (attribute ``block``) is :func:`effective_conv_block`, the
     largest divisor of ``N·g`` that is ≤ the requested one (so ``N = 3, k = 2`` runs as ``k = 1``).
 
-    Cost: ``block``× the convolution FLOPs (forward and backward), all spent on the zeros. Exactness: the
-    stored parameter is unchanged (``"cat"`` layout: tying, checkpoints, masks and optimiser see nothing
-    new), a zero weight adds an exact zero to each output for finite activations, and autograd gives the
-    stored weight only the diagonal blocks' gradients, so results equal ``block=1`` up to floating-point
-    order. A non-finite activation or gradient of one model, however, reaches the other models of its
-    block (``0·inf = NaN``): ``block=1`` keeps a diverging model apart from the others, ``block > 1`` does not.
+    Cost: ``block``× the convolution FLOPs (forward and backward), a fraction ``1 − 1/block`` of them spent
+    on the zeros. Exactness: the stored parameter is unchanged (``"cat"`` layout: tying, checkpoints, masks
+    and optimiser see nothing new), a zero weight adds an exact zero to each output for finite activations,
+    and autograd gives the stored weight only the diagonal blocks' gradients, so results equal ``block=1``
+    up to floating-point order. A non-finite activation or gradient of one model, however, reaches the
+    other models of its block (``0·inf = NaN``): ``block=1`` keeps a diverging model apart from the others,
+    ``block > 1`` does not.
     """
 
     layouts = {"weight": "cat", "bias": "cat"}
