@@ -116,6 +116,9 @@ def test_compile_rival_runs_in_a_subprocess():  # ≈ 30 s of inductor compilati
     (["--model", "resnet21"], "--model: unknown model"),
     (["--compile-timeout", "-1"], "--compile-timeout must be"),
     (["--fuse-width", "0"], "--fuse-width must be a positive int"),
+    (["--conv-block", "0"], "--conv-block must be a positive int, got '0'"),
+    (["--conv-block", "2.5"], "--conv-block must be a positive int, got '2.5'"),
+    (["--conv-block", "2,4"], "--conv-block must be a positive int, got '2,4'"),
     (["--out", "/proc/sketchbound-bench/x"], "--out"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, msg, capsys):
@@ -215,3 +218,35 @@ def test_fuse_width_splits_the_fused_rival_into_cohorts(tmp_path):
     assert js["fuse_width"] == 1
     assert js["models"]["resnet20"]["ways"]["fused"]["fused_groups"] == [1, 1]
     assert "groups [1, 1]" in (tmp_path / "bench_train.md").read_text()
+
+
+def test_conv_block_reaches_the_fused_way_only_and_is_recorded(monkeypatch, tmp_path):
+    """--conv-block K goes to bench_fused only (the streams way never sees it) and is recorded in the JSON
+    (top level and the fused record, default 1); the fused record's conv_flop_factor is the convolution work
+    done per useful convolution work, Σ_cohorts n·block / Σ n for architectures whose convolutions all use
+    one block: 2 for 2 jobs in blocks of 2, (3·3 + 1·1) / 4 = 2.5 for 4 jobs in cohorts [3, 1] at K = 3; the
+    reported TFLOP/s stay the useful count (images/s × flops_per_image)."""
+    seen = {}
+
+    def spy(way, real):
+        def f(*args, **kw):
+            seen[way] = kw.get("conv_block", "absent")
+            return real(*args, **kw)
+        return f
+    monkeypatch.setattr(B, "bench_concurrent", spy("streams", B.bench_concurrent))
+    monkeypatch.setattr(B, "bench_fused", spy("fused", B.bench_fused))
+    runs = [([], 1, 1.0, [2]), (["--conv-block", "2"], 2, 2.0, [2]),
+            (["--jobs", "4", "--fuse-width", "3", "--conv-block", "3"], 3, 2.5, [3, 1])]
+    for i, (extra, k, factor, groups) in enumerate(runs):
+        out = tmp_path / str(i)
+        assert B.main(TINY + ["--rivals", "streams,fused", "--out", str(out)] + extra) == 0
+        assert seen == {"streams": "absent", "fused": k}
+        js = json.loads((out / "bench_train.json").read_text())
+        m = js["models"]["resnet20"]
+        fused = m["ways"]["fused"]
+        assert js["conv_block"] == k and fused["conv_block"] == k and fused["fused_groups"] == groups
+        assert fused["conv_flop_factor"] == pytest.approx(factor)
+        assert "conv_block" not in m["ways"]["streams"]
+        assert fused["tflops"] == pytest.approx(fused["images_per_s"] * m["flops_per_image"] / 1e12)
+        md = (out / "bench_train.md").read_text()
+        assert (f"conv block {k} ({factor:.3g}× conv FLOPs)" in md) is (k != 1)

@@ -4,10 +4,13 @@ The math checked here (module docstring of ``sketchbound.dnn.training.fused``): 
 model-major along channels, a grouped convolution (groups = N·g) over ``cat_n W_n``, BatchNorm over N·C
 channels and a batched matmul over ``[N, out, in]`` compute each model's own forward; the loss
 ``Σ_n L_n`` gives ``∂L/∂θ_n = ∂L_n/∂θ_n``; masked SGD with a per-model learning-rate vector is
-elementwise, so one fused step equals N separate :func:`masked_sgd_step` s.
+elementwise, so one fused step equals N separate :func:`masked_sgd_step` s. Block-dense convolutions
+(``conv_block=k``) run the fused convolution with ``N·g/k`` groups over a block-diagonal weight whose
+off-diagonal blocks are zeros, which changes only the floating-point order.
 """
 import copy
 import json
+import re
 import warnings
 
 import pytest
@@ -16,12 +19,14 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from hypothesis import given, settings, strategies as hst  # noqa: E402
+
 from sketchbound.dnn.models import get_model  # noqa: E402
 from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: E402
 from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob, masked_sgd_step  # noqa: E402
 from sketchbound.dnn.training.fused import (  # noqa: E402
-    FusedModel, FusedTrainer, architecture_key, choose_fusion, fused_cross_entropy, per_parameter_lr, plan_fusion,
-    stack_inputs,
+    FusedConv2d, FusedModel, FusedTrainer, architecture_key, choose_fusion, effective_conv_block, fused_cross_entropy,
+    per_parameter_lr, plan_fusion, stack_inputs,
 )
 
 from test_train import toy_data  # noqa: E402
@@ -42,9 +47,9 @@ def _max_diff(a: nn.Module, b: nn.Module) -> float:
     return max((sa[k].double() - sb[k].double()).abs().max().item() for k in sa)
 
 
-def _one_step(name, size, dtype, lrs, batch=16):
-    """One fused masked-SGD step vs N separate ones from the same state; returns (max |Δ| over all
-    parameters and buffers, per-model losses fused, separate)."""
+def _one_step(name, size, dtype, lrs, batch=16, conv_block=1):
+    """One fused masked-SGD step (convolutions block-dense with ``conv_block``) vs N separate ones from the
+    same state; returns (max |Δ| over all parameters and buffers, per-model losses fused, separate)."""
     n = len(lrs)
     models = _models(name, n, size, dtype=dtype)
     masks = [_masks(m, seed=i) for i, m in enumerate(models)]
@@ -58,7 +63,7 @@ def _one_step(name, size, dtype, lrs, batch=16):
     ys = [torch.randint(0, 10, (batch,), generator=g) for _ in range(n)]
     lr = torch.tensor(lrs, dtype=dtype)
 
-    fm = FusedModel(models)
+    fm = FusedModel(models, conv_block=conv_block)
     fm.tie(models)
     per = fused_cross_entropy(fm(stack_inputs(xs)), torch.stack(ys, 1), n)
     per.sum().backward()
@@ -315,3 +320,189 @@ def test_toy_table_fused_equals_unfused(tmp_path):
         assert abs(a["accuracy"] - b["accuracy"]) <= 100.0 / 40 + 1e-9  # at most one of the 40 test images flips
     auto = run_configs(cfgs, tmp_path / "on", concurrent=4, progress=False)  # finished: nothing retrained
     assert [json.dumps(x, sort_keys=True) for x in auto] == [json.dumps(x, sort_keys=True) for x in on]
+
+
+# --------------------------------------------------------------------------------------------- block-dense convs
+# conv_block=k: the fused convolution of N·g groups runs as N·g/k dense groups over the block-diagonal weight
+# W_blk[b·k·o + a·o + r, a'·i + s] = δ(a, a')·W[(b·k + a)·o + r, s] (o = C_out/g rows and i = C_in/g columns per
+# fused group), built in forward from the stored "cat" weight; k is the largest divisor of N·g that is ≤ the
+# requested block.
+
+
+@pytest.mark.parametrize("name,size,n,k,block,dtype,tol", [
+    ("resnet20", 8, 4, 2, 2, torch.float32, 1e-5),  # two dense blocks of two models
+    ("resnet20", 8, 4, 4, 4, torch.float32, 1e-5),  # k = N: one dense convolution
+    ("resnet20", 8, 4, 3, 2, torch.float32, 1e-5),  # 3 does not divide 4: the largest divisor ≤ 3, 2
+    ("vgg11", 16, 3, 2, 1, torch.float32, 1e-5),  # N = 3 prime: k = 2 falls back to 1 (grouped)
+    ("vgg11", 16, 3, 8, 3, torch.float32, 1e-5),  # k > N: N
+    ("resnet20", 8, 4, 4, 4, torch.float64, 1e-11),  # float64: agreement to ~1e-12, only the order differs
+], ids=["resnet20-N4-k2", "resnet20-N4-k4", "resnet20-N4-k3", "vgg11-N3-k2", "vgg11-N3-k8", "resnet20-N4-k4-f64"])
+def test_one_fused_step_with_conv_block_equals_separate_steps(name, size, n, k, block, dtype, tol):
+    """With conv_block=k the fused network computes y_n = conv(x_n, W_n) for every model (the off-diagonal
+    blocks are zeros, which add exact zeros), so after one fused masked SGD step the tied models equal N
+    separate steps up to floating-point order (float32 1e-5, float64 1e-11; a leak between models would be
+    O(1)); every fused convolution runs the effective block (largest divisor of N ≤ k)."""
+    assert set(FusedModel(_models(name, n, size), conv_block=k).conv_blocks().values()) == {block}
+    diff, per, sep, _, _ = _one_step(name, size, dtype, [0.1, 0.05, 0.2, 0.15][:n], conv_block=k)
+    assert diff < tol, diff
+    assert per == pytest.approx(sep, rel=1e-5 if dtype == torch.float32 else 1e-12)
+
+
+def _fused_pair(conv_kw, n, k, channels_last=False, dtype=torch.float64, seed=0, batch=2, hw=9):
+    """N seeded ``Conv2d(**conv_kw)`` fused grouped (block 1) and block-dense (block k), and a fused input."""
+    convs = []
+    for i in range(n):
+        torch.manual_seed(seed + i)
+        convs.append(nn.Conv2d(**conv_kw).to(dtype))
+    a, b = FusedConv2d(convs), FusedConv2d(convs, block=k)
+    g = torch.Generator().manual_seed(seed + 100)
+    x = torch.randn(batch, n * conv_kw["in_channels"], hw, hw, generator=g, dtype=dtype)
+    if channels_last:
+        a, b = a.to(memory_format=torch.channels_last), b.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    return convs, a, b, x
+
+
+RESNET_CONVS = {  # ResNet-style convolutions (CIFAR ResNet-20 / ImageNet ResNet)
+    "first 3x3 C_in=3": dict(in_channels=3, out_channels=16, kernel_size=3, padding=1, bias=False),
+    "3x3 stride 2": dict(in_channels=16, out_channels=32, kernel_size=3, stride=2, padding=1, bias=False),
+    "3x3 with bias": dict(in_channels=16, out_channels=16, kernel_size=3, padding=1, bias=True),
+    "1x1 shortcut stride 2": dict(in_channels=16, out_channels=32, kernel_size=1, stride=2, bias=False),
+    "7x7 stride 2 C_in=3 with bias": dict(in_channels=3, out_channels=8, kernel_size=7, stride=2, padding=3, bias=True),
+}
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
+@pytest.mark.parametrize("k", [2, 4])
+@pytest.mark.parametrize("spec", list(RESNET_CONVS))
+def test_block_dense_conv_forward_equals_grouped(spec, k, channels_last):
+    """FusedConv2d(block=k) on random float32 input equals block 1 (one grouped convolution) and each model's
+    own ``conv(x_n, W_n)`` to float tolerance (N = 4); the block-diagonal weight is
+    ``[N·C_out, k·C_in, kh, kw]``, holds each stored W_n on its diagonal block and exact zeros elsewhere,
+    and keeps the stored weight's memory format (contiguous or channels_last)."""
+    n = 4
+    convs, a, b, x = _fused_pair(RESNET_CONVS[spec], n, k, channels_last, torch.float32)
+    ya, yb = a(x), b(x)
+    assert b.block == k and ya.shape == yb.shape
+    torch.testing.assert_close(yb, ya, rtol=1e-5, atol=1e-5)
+    c_in, c_out = convs[0].in_channels, convs[0].out_channels
+    for i, m in enumerate(convs):
+        torch.testing.assert_close(yb[:, i * c_out:(i + 1) * c_out], m(x[:, i * c_in:(i + 1) * c_in]), rtol=1e-5, atol=1e-5)
+    w = b.block_weight().detach()
+    assert w.shape == (n * c_out, k * c_in) + tuple(convs[0].kernel_size)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    assert w.is_contiguous(memory_format=fmt)
+    for i in range(n):
+        blk = w[i * c_out:(i + 1) * c_out].view(c_out, k, c_in, *w.shape[2:])
+        for a_ in range(k):
+            expect = convs[i].weight.detach() if a_ == i % k else torch.zeros_like(convs[i].weight)
+            assert torch.equal(blk[:, a_], expect), (i, a_)
+
+
+@pytest.mark.parametrize("k", [2, 4])
+@pytest.mark.parametrize("spec", ["first 3x3 C_in=3", "3x3 stride 2", "3x3 with bias"])
+def test_block_dense_conv_weight_gradient_equals_grouped(spec, k):
+    """For L = Σ y ⊙ r (r random), ∂L/∂W (stored weight), ∂L/∂b and ∂L/∂x with block k equal block 1 in float64
+    to 1e-12: the off-diagonal entries of the block-diagonal weight do receive gradient (x of another model
+    times this model's output gradient, checked non-zero here), but they are products with a constant mask,
+    not parameters, so none of it reaches the stored weight."""
+    n = 4
+    _, a, b, x = _fused_pair(RESNET_CONVS[spec], n, k)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    r = torch.randn(a(x).shape, generator=torch.Generator().manual_seed(7), dtype=x.dtype)
+    (a(xa) * r).sum().backward()
+    wb = b.block_weight()
+    wb.retain_grad()
+    (F.conv2d(xb, wb, b.bias, b.stride, b.padding, b.dilation, b.groups // b.block) * r).sum().backward()
+    off = wb.grad * (wb.detach() == 0)  # the zero entries (off-diagonal blocks, plus any exact zero weight)
+    assert off.abs().max() > 1e-3
+    torch.testing.assert_close(b.weight.grad, a.weight.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-12, atol=1e-12)
+    if a.bias is not None:
+        torch.testing.assert_close(b.bias.grad, a.bias.grad, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=hst.integers(1, 5), g=hst.sampled_from([1, 2, 4]), ci=hst.integers(1, 3), co=hst.integers(1, 3),
+       ks=hst.sampled_from([1, 3]), stride=hst.sampled_from([1, 2]), padding=hst.sampled_from([0, 1]),
+       bias=hst.booleans(), k=hst.integers(1, 9), channels_last=hst.booleans(), seed=hst.integers(0, 2 ** 16))
+def test_block_dense_conv_equals_grouped_for_any_shape(n, g, ci, co, ks, stride, padding, bias, k, channels_last, seed):
+    """Any N, grouped originals (g > 1: a dense block holds k consecutive fused groups, the fused groups being
+    model-major), any k (also not dividing N·g): the block used is the largest divisor of N·g that is ≤ k, and
+    output and the gradients of the stored weight, bias and input equal block 1 in float64 to 1e-12."""
+    kw = dict(in_channels=g * ci, out_channels=g * co, kernel_size=ks, stride=stride, padding=padding, groups=g, bias=bias)
+    _, a, b, x = _fused_pair(kw, n, k, channels_last, seed=seed, hw=5)
+    assert b.block == max(d for d in range(1, k + 1) if (n * g) % d == 0)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = a(xa), b(xb)
+    torch.testing.assert_close(yb, ya, rtol=1e-12, atol=1e-12)
+    r = torch.randn(ya.shape, generator=torch.Generator().manual_seed(seed), dtype=ya.dtype)
+    (ya * r).sum().backward()
+    (yb * r).sum().backward()
+    torch.testing.assert_close(b.weight.grad, a.weight.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-12, atol=1e-12)
+    if bias:
+        torch.testing.assert_close(b.bias.grad, a.bias.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_effective_block_and_stored_tensors_unchanged():
+    """The effective block is the largest divisor of N·g that is ≤ k; the block-dense model stores exactly the
+    tensors of the grouped one (same names, shapes, state_dict; the eye mask is a non-persistent helper)."""
+    table = {(8, 3): 2, (6, 4): 3, (3, 2): 1, (4, 100): 4, (1, 5): 1, (12, 12): 12, (7, 1): 1}
+    assert {key: effective_conv_block(*key) for key in table} == table
+    models = _models("resnet20", 6, 8)
+    a, b = FusedModel(models), FusedModel(models, conv_block=4)
+    assert set(b.conv_blocks().values()) == {3} and set(a.conv_blocks().values()) == {1}
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[key], sb[key]) for key in sa)
+    assert b.tensors().keys() == a.tensors().keys() == b.layouts.keys()
+
+
+def test_fused_trainer_with_conv_block_matches_concurrent_trainer_and_keeps_masks_exact():
+    """FusedTrainer(conv_block=2) on 4 jobs (two dense blocks of two models) for 3 epochs with augmentation:
+    pruned weights exactly 0 after every step (the masked step acts on the stored weight, untouched by the
+    block-diagonal form), and parameters equal ConcurrentTrainer's per model up to float order."""
+    data = toy_data(n=64, size=8)
+    a = ConcurrentTrainer(_jobs("resnet20", 4), data, SCHED, progress=False)
+    a.run()
+    b = FusedTrainer(_jobs("resnet20", 4), data, SCHED, progress=False, conv_block=2)
+    assert b.conv_block == 2 and [c.n for c in b.cohorts] == [4]
+    assert set(b.cohorts[0].fused.conv_blocks().values()) == {2}
+    seen = []
+
+    def check(step):
+        c = b.cohorts[0]
+        seen.append(all(int(((p.detach() != 0) & (m == 0)).sum()) == 0 for p, m in zip(c.masked_params, c.masks)))
+
+    rb = b.run(on_step=check)
+    assert len(seen) == 12 and all(seen)
+    assert all(r.finished and r.steps == 12 for r in rb)
+    for state, job in zip(b.states, _jobs("resnet20", 4)):
+        params = dict(state.model.named_parameters())
+        for key, m in job.masks.items():
+            assert torch.equal(params[key].detach() == 0, m == 0), key
+    for ma, mb in zip(a.models, b.models):
+        assert _max_diff(ma, mb) < 2e-3
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 2.5, "2"])
+def test_conv_block_rejects_non_positive_ints(bad):
+    """conv_block must be a positive int (not a bool): ValueError naming conv_block and the value."""
+    msg = r"conv_block must be a positive int.*got " + re.escape(repr(bad))
+    with pytest.raises(ValueError, match=msg):
+        FusedTrainer(_jobs("resnet20", 2), toy_data(n=32, size=8), SCHED, progress=False, conv_block=bad)
+    with pytest.raises(ValueError, match=msg):
+        FusedModel(_models("resnet20", 2, 8), conv_block=bad)
+    with pytest.raises(ValueError, match=msg):
+        FusedConv2d([nn.Conv2d(3, 4, 3)] * 2, block=bad)
+
+
+def test_block_dense_conv_does_not_isolate_non_finite_models():
+    """The documented price of block > 1: an inf in model 0's input reaches model 1 of its block as
+    0·inf = NaN, while the grouped convolution (block 1) and model 2 (another block) stay finite."""
+    n, c_out = 4, 16
+    _, a, b, x = _fused_pair(RESNET_CONVS["3x3 with bias"], n, 2, dtype=torch.float32)
+    x[:, 0, 4, 4] = float("inf")
+    ya, yb = a(x), b(x)
+    assert torch.isfinite(ya[:, c_out:]).all()
+    assert torch.isnan(yb[:, c_out:2 * c_out]).any() and torch.isfinite(yb[:, 2 * c_out:]).all()

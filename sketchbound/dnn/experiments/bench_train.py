@@ -13,13 +13,16 @@ resident on the device, batch 128, ``--jobs`` 8 models) prints images/s, summed 
 * ``streams``: :class:`~sketchbound.dnn.training.ConcurrentTrainer`, N masked models (on CUDA one CUDA
   graph per model on its own stream, bf16 autocast, channels_last, on-device augmentation);
 * ``fused``: :class:`~sketchbound.dnn.training.fused.FusedTrainer`, the N masked models horizontally
-  fused into one network (HFTA, Wang et al. MLSys 2021), one CUDA graph for all of them.
+  fused into one network (HFTA, Wang et al. MLSys 2021), one CUDA graph for all of them; ``--fuse-width W``
+  in cohorts of at most W models, ``--conv-block K`` with block-dense convolutions (K consecutive models
+  per dense block of a block-diagonal convolution, K× the convolution FLOPs).
 
 The rivals train *unmasked* models (masking only adds work, so their numbers are upper bounds for a
 masked version). For every way it reports the achieved TFLOP/s from an analytic count (convolution and
 linear multiply-accumulates × 2 × 3 for forward + backward, dense: pruned weights are computed as zeros)
 and its fraction of the card's peak for that precision (bf16 dense for the trainers, fp32 for the rivals;
-``n/a`` for a card not in :data:`PEAK_TFLOPS`), and for the trainers the fraction of step time that the
+``n/a`` for a card not in :data:`PEAK_TFLOPS`; the count is the useful work, so the block-dense fused way's
+extra work on zeros is left out and recorded as its ``conv_flop_factor``), and for the trainers the fraction of step time that the
 data path (per-epoch permutation + crop + flip, per-step gather + normalise; measured on its own) takes.
 Then the ratio of ours (the faster trainer, which ``fusion="auto"`` picks) to the best rival and of fused to
 streams. Warm-up steps, graph capture and compilation are excluded from all timings. ``--out DIR`` writes
@@ -53,7 +56,7 @@ from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob
 from sketchbound.dnn.training.fused import FusedTrainer
 
 __all__ = ["bench_plain", "bench_compile", "bench_vmap", "bench_concurrent", "bench_fused", "flops_per_image",
-           "traffic_per_image", "bytes_per_image", "peak_tflops", "PEAK_TFLOPS", "peak_tbps", "PEAK_TBPS", "RIVALS",
+           "conv_macs_per_image", "conv_flop_factor", "traffic_per_image", "bytes_per_image", "peak_tflops", "PEAK_TFLOPS", "peak_tbps", "PEAK_TBPS", "RIVALS",
            "MODELS_ALL", "main"]
 
 #: the ways to train that the benchmark knows, in the order it runs them
@@ -455,6 +458,9 @@ def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, step
     out["data_fraction"] = (d["augment_s_per_round"] + d["gather_s_per_round"]) / per_round
     if hasattr(tr, "cohorts"):
         out["fused_groups"] = [c.n for c in tr.cohorts]
+        out["conv_block"] = tr.conv_block
+        out["conv_flop_factor"] = conv_flop_factor(tr, _model(model_name, data, width, 0),
+                                                   (data.in_channels, data.image_size, data.image_size))
     del tr, js
     return out
 
@@ -469,12 +475,41 @@ def bench_concurrent(model_name: str, data: TensorDataset, *, jobs: int, steps: 
 
 def bench_fused(model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int,
                 device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None,
-                max_fused: int | None = None) -> dict:
+                max_fused: int | None = None, conv_block: int = 1) -> dict:
     """Aggregate images/s of :class:`~sketchbound.dnn.training.fused.FusedTrainer` with ``jobs`` masked models
-    (in fused cohorts of at most ``max_fused``, each on its own stream; ``None``: one cohort)."""
+    (in fused cohorts of at most ``max_fused``, each on its own stream; ``None``: one cohort; convolutions
+    block-dense with ``conv_block`` models per dense block, 1: grouped). The result also records
+    ``conv_block`` and :func:`conv_flop_factor`."""
     return _bench_trainer(FusedTrainer, model_name, data, jobs=jobs, steps=steps, warmup=warmup,
                           batch_size=batch_size, device=device, width=width, density=density, cuda_graphs=cuda_graphs,
-                          amp=amp, channels_last=channels_last, max_fused=max_fused)
+                          amp=amp, channels_last=channels_last, max_fused=max_fused, conv_block=conv_block)
+
+
+def conv_macs_per_image(model: torch.nn.Module, shape: Sequence[int]) -> dict[str, int]:
+    """Multiply-accumulates per image of each ``Conv2d`` of ``model`` in one forward, by module path
+    (``out.numel() · C_in/groups · k_h · k_w``, as in :func:`flops_per_image`)."""
+    macs: dict[int, int] = {}
+
+    def count(m, _inp, out):
+        if isinstance(m, torch.nn.Conv2d):
+            macs[id(m)] = out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+
+    copy_ = _hooked_forward(model, shape, count)
+    return {path: macs[id(m)] for path, m in copy_.named_modules() if id(m) in macs}
+
+
+def conv_flop_factor(trainer: FusedTrainer, model: torch.nn.Module, shape: Sequence[int]) -> float:
+    """Convolution work the fused cohorts of ``trainer`` do per unit of useful convolution work: each fused
+    convolution does ``block``× its models' MACs (block-dense, :class:`~sketchbound.dnn.training.fused.FusedConv2d`),
+    weighted by the per-image MACs of ``model`` (the cohorts' architecture; ``shape``: one image) and the
+    models per cohort. 1.0 for grouped convolutions (``conv_block=1``), ``k`` when every cohort uses block ``k``."""
+    macs = conv_macs_per_image(model, shape)
+    done = useful = 0
+    for c in trainer.cohorts:
+        for path, block in c.fused.conv_blocks().items():
+            done += c.n * macs[path] * block
+            useful += c.n * macs[path]
+    return done / useful if useful else 1.0
 
 
 # --------------------------------------------------------------------------------------------- report
@@ -543,6 +578,8 @@ def to_markdown(out: dict) -> str:
                 note.append("pruned weights exactly 0" if r["masks_exact"] else "MASK VIOLATED")
             if "fused_groups" in r:
                 note.append(f"groups {r['fused_groups']}")
+            if r.get("conv_block", 1) != 1:
+                note.append(f"conv block {r['conv_block']} ({r['conv_flop_factor']:.3g}× conv FLOPs)")
             if "setup_seconds" in r:
                 note.append(f"setup {r['setup_seconds']:.1f} s")
             lines.append(f"| {label} | {r['images_per_s']:,.0f} | {r['tflops']:.2f} | {frac} | {bw} | {data} | {'; '.join(note)} |")
@@ -553,8 +590,10 @@ def to_markdown(out: dict) -> str:
         elif "fused/streams" in rt:
             lines += ["", f"fused / streams: **{rt['fused/streams']:.2f}×**"]
         lines.append("")
-    lines += ["Rivals train unmasked models (upper bounds for masked ones). FLOPs are dense (pruned weights count); "
-              "fp32 rivals may run their convolutions on TF32 tensor cores (cuDNN default), so their share of the fp32 "
+    blockdense = any(r.get("conv_block", 1) != 1 for res in out["models"].values() for r in res["ways"].values())
+    lines += ["Rivals train unmasked models (upper bounds for masked ones). FLOPs are dense (pruned weights count)"
+              + (" and useful (the block-dense fused convolutions' extra work on zeros, `conv_flop_factor`, is not "
+                 "counted)" if blockdense else "") + "; fp32 rivals may run their convolutions on TF32 tensor cores (cuDNN default), so their share of the fp32 "
               "peak is optimistic. The data share is measured on its own (permutation + crop + flip per epoch, gather + "
               "normalise per step), not overlapped. TB/s is a model, not a measurement: the step's activation and "
               "parameter traffic (`traffic_per_image`) times images/s.", ""]
@@ -586,6 +625,10 @@ def build_parser() -> OneLineParser:
     p.add_argument("--fuse-width", type=arg_type("fuse-width", int, lambda x: x >= 1, "a positive int"), default=None,
                    metavar="W", help="the fused rival in cohorts of at most W models, each fused on its own stream "
                                      "(default: all --jobs models in one cohort)")
+    p.add_argument("--conv-block", type=arg_type("conv-block", int, lambda x: x >= 1, "a positive int"), default=1,
+                   metavar="K", help="the fused rival's convolutions block-dense: K consecutive models per dense block "
+                                     "of one block-diagonal convolution, K× the convolution FLOPs (a cohort of n "
+                                     "models uses the largest divisor of n <= K; default 1: one grouped convolution)")
     p.add_argument("--compile-mode", choices=COMPILE_MODES, default="max-autotune",
                    help="torch.compile mode of the compile rival (default max-autotune)")
     p.add_argument("--compile-timeout", type=arg_type("compile-timeout", float, lambda x: 0 <= x < 1e6, "a number of seconds >= 0"),
@@ -663,7 +706,7 @@ def main(argv: Sequence[str] | None = None) -> int:
            "command": "python -m sketchbound.dnn.bench_train " + " ".join(argv_list), "batch_size": a.batch_size,
            "jobs": a.jobs, "density": a.density, "steps": a.steps, "warmup": a.warmup, "width": a.width,
            "image_size": a.image_size, "compile_mode": a.compile_mode, "nchw": a.nchw,
-           "fuse_width": a.fuse_width, "rivals": rivals, "models": {}}
+           "fuse_width": a.fuse_width, "conv_block": a.conv_block, "rivals": rivals, "models": {}}
     common = dict(steps=a.steps, warmup=a.warmup, batch_size=a.batch_size, device=dev, width=a.width)
     graphs = False if a.no_graphs else None
     layout = False if a.nchw else None  # channels_last: None = the trainers' default (on for CUDA)
@@ -687,7 +730,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                       channels_last=layout, **common)
                 else:
                     res["ways"][r] = bench_fused(m, data, jobs=a.jobs, density=a.density, cuda_graphs=graphs,
-                                                 channels_last=layout, max_fused=a.fuse_width, **common)
+                                                 channels_last=layout, max_fused=a.fuse_width,
+                                                 conv_block=a.conv_block, **common)
             _free(dev)
         _summarise(res, res["flops_per_image"], name, a.batch_size)
         if a.out is not None:  # after each model, so a run cut short keeps what it measured

@@ -24,6 +24,15 @@ shape ``[B, N·C, H, W]`` (each model keeps its own data order and augmentation 
 * ReLU, max/average pooling, residual additions, ``Flatten``/``Identity``/``Sequential`` act on each
   channel (or element) on its own, so they are used unchanged.
 
+Block-dense convolutions (``conv_block=k``, :class:`FusedConv2d`): for narrow groups (16–64 channels per
+model) cuDNN's grouped-convolution path spends its time in layout transforms and channel slicing (a GPU
+profile of the fused step: 4% of the card's FLOP/s). With ``k > 1``, ``k`` consecutive models share one
+*dense* group of a block-diagonal convolution: ``groups = N·g/k``, weight ``[N·C_out, k·C_in/g, kh, kw]``
+built in ``forward`` from the stored ``cat_n W_n`` with zeros between models (``k = N``: one dense
+convolution). It costs ``k``× the convolution FLOPs; the zeros contribute exact zeros, so results equal
+``k = 1`` up to floating-point order, and the stored parameters (hence tying, checkpoints, masks and the
+optimiser) do not change. Unlike ``k = 1`` it does not keep a diverging model's inf/NaN from its block.
+
 Loss and gradients: ``L = Σ_n L_n`` with ``L_n`` model ``n``'s mean cross-entropy over its batch;
 ``θ_n`` enters only ``L_n``, so ``∂L/∂θ_n = ∂L_n/∂θ_n``: one backward pass gives every model the
 gradient of its own separate step. The optimiser is :func:`~sketchbound.dnn.training.masked_sgd_step`
@@ -65,7 +74,7 @@ from sketchbound.dnn.training.trainer import (ConcurrentTrainer, Schedule, Train
 
 __all__ = ["FusedModel", "FusedConv2d", "FusedBatchNorm2d", "FusedLinear", "FusedTrainer", "architecture_key",
            "fused_cross_entropy", "per_parameter_lr", "register_fusable", "choose_fusion", "plan_fusion",
-           "FUSION_CHOICES"]
+           "effective_conv_block", "FUSION_CHOICES"]
 
 #: values of the ``fusion`` option of the table runner
 FUSION_CHOICES = ("auto", "on", "off")
@@ -164,25 +173,95 @@ def _cat(ts, stack: bool = False):
     return torch.stack(ts, 0).clone() if stack else torch.cat(ts, 0).clone()
 
 
+def _check_conv_block(conv_block) -> int:
+    """``conv_block`` as an int; ``ValueError`` naming it unless it is a positive int (not a bool)."""
+    if isinstance(conv_block, bool) or not isinstance(conv_block, int) or conv_block < 1:
+        raise ValueError(f"conv_block must be a positive int (1: one grouped convolution; k > 1: k consecutive "
+                         f"groups, i.e. models for ungrouped convolutions, per dense block), got {conv_block!r}")
+    return conv_block
+
+
+def effective_conv_block(fused_groups: int, conv_block: int) -> int:
+    """The block a :class:`FusedConv2d` with ``fused_groups = N·g`` groups uses for ``conv_block=k``: the
+    largest divisor of ``N·g`` that is ≤ ``k`` (every dense block must hold the same number of groups).
+
+    >>> [effective_conv_block(8, k) for k in (1, 2, 3, 4, 8, 16)]
+    [1, 2, 2, 4, 8, 8]
+    >>> effective_conv_block(6, 4), effective_conv_block(3, 2)
+    (3, 1)
+    """
+    k = min(_check_conv_block(conv_block), fused_groups)
+    while fused_groups % k:
+        k -= 1
+    return k
+
+
 class FusedConv2d(_FusedLeaf):
-    """N ``Conv2d`` as one grouped convolution: weight ``cat_n W_n``, ``groups = N·groups``."""
+    """N ``Conv2d`` as one grouped convolution: weight ``cat_n W_n``, ``groups = N·groups``.
+
+    Block-dense form (``block=k > 1``, issue 14): cuDNN's grouped-convolution path spends its time in
+    layout transforms and channel slicing when the groups are narrow (16–64 channels per model), so
+    ``k`` consecutive groups of the fused convolution share one *dense* group instead: ``groups =
+    N·g/k`` and, built in ``forward`` from the stored weight, the block-diagonal weight
+    ``[N·C_out, k·C_in/g, kh, kw]`` whose off-diagonal blocks are zeros. For ordinary convolutions
+    (``g = 1``) a block is ``k`` consecutive models, and ``k = N`` is one dense convolution. For grouped
+    originals (``g > 1``) the fused groups are model-major (model ``n``'s groups are ``n·g … n·g+g−1``) and a
+    block is ``k`` consecutive fused groups (``k/g`` models when ``g | k``, part of one model's groups when
+    ``k < g``); the block diagonal keeps every original group apart, so this is exact for any ``g``.
+    ``k`` must divide ``N·g``: the block used (attribute ``block``) is :func:`effective_conv_block`, the
+    largest divisor of ``N·g`` that is ≤ the requested one (so ``N = 3, k = 2`` runs as ``k = 1``).
+
+    Cost: ``block``× the convolution FLOPs (forward and backward), a fraction ``1 − 1/block`` of them spent
+    on the zeros. Exactness: the stored parameter is unchanged (``"cat"`` layout: tying, checkpoints, masks
+    and optimiser see nothing new), a zero weight adds an exact zero to each output for finite activations,
+    and autograd gives the stored weight only the diagonal blocks' gradients, so results equal ``block=1``
+    up to floating-point order. A non-finite activation or gradient of one model, however, reaches the
+    other models of its block (``0·inf = NaN``): ``block=1`` keeps a diverging model apart from the others,
+    ``block > 1`` does not.
+    """
 
     layouts = {"weight": "cat", "bias": "cat"}
 
-    def __init__(self, convs: Sequence[nn.Conv2d]):
+    def __init__(self, convs: Sequence[nn.Conv2d], block: int = 1):
         super().__init__(len(convs))
         c = convs[0]
         self.stride, self.padding, self.dilation = c.stride, c.padding, c.dilation
         self.groups = c.groups * self.n
         self.in_channels, self.out_channels = c.in_channels * self.n, c.out_channels * self.n
+        self.block = effective_conv_block(self.groups, block)
         self.weight = nn.Parameter(_cat([m.weight for m in convs]), requires_grad=c.weight.requires_grad)
         if c.bias is not None:
             self.bias = nn.Parameter(_cat([m.bias for m in convs]), requires_grad=c.bias.requires_grad)
         else:
             self.register_parameter("bias", None)
+        if self.block > 1:  # 2-D (memory_format leaves it alone), follows .to(device/dtype), not in state_dict
+            self.register_buffer("block_eye", torch.eye(self.block, dtype=c.weight.dtype, device=c.weight.device),
+                                 persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}, groups={self.groups}, block={self.block}"
+
+    def block_weight(self) -> torch.Tensor:
+        """The weight of the convolution that ``forward`` runs: the stored one for ``block=1``, else the
+        block-diagonal ``[N·C_out, block·C_in/g, kh, kw]`` (differentiable; same memory format as the
+        stored weight, contiguous or channels_last, without a copy beyond the product itself)."""
+        w, k = self.weight, self.block
+        if k == 1:
+            return w
+        o, i, kh, kw = w.shape  # o = N·C_out rows, i = C_in/g
+        nb, og = self.groups // k, o // self.groups  # dense blocks; output rows per fused group
+        eye = self.block_eye
+        if not w.is_contiguous() and w.is_contiguous(memory_format=torch.channels_last):
+            # [o, kh, kw, i] is contiguous: build [nb, k, og, kh, kw, k, i] and permute back (channels_last)
+            v = w.permute(0, 2, 3, 1).reshape(nb, k, og, kh, kw, 1, i)
+            b = v * eye.view(1, k, 1, 1, 1, k, 1)
+            return b.reshape(o, kh, kw, k * i).permute(0, 3, 1, 2)
+        v = w.reshape(nb, k, og, 1, i, kh, kw)  # splits dim 0 only
+        return (v * eye.view(1, k, 1, k, 1, 1, 1)).reshape(o, k * i, kh, kw)
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return F.conv2d(x, self.block_weight(), self.bias, self.stride, self.padding, self.dilation,
+                        self.groups // self.block)
 
 
 class FusedBatchNorm2d(_FusedLeaf):
@@ -264,17 +343,20 @@ class FusedModel(nn.Module):
     Parameters
     ----------
     models : the N models (equal :func:`architecture_key`); their current values are copied.
+    conv_block : every ``Conv2d`` as a :class:`FusedConv2d` with ``block=conv_block`` (default 1: one
+        grouped convolution; ``k > 1``: block-dense, ``k`` consecutive models per dense block, see there).
 
     The fused tensors have the names of the models' own (``net.state_dict()`` keys equal each model's);
     :meth:`slice` gives model ``i``'s part of a fused tensor, :meth:`tie` makes the models' tensors
     views of their parts.
     """
 
-    def __init__(self, models: Sequence[nn.Module]):
+    def __init__(self, models: Sequence[nn.Module], conv_block: int = 1):
         super().__init__()
         models = list(models)
         if not models:
             raise ValueError("models must be a non-empty sequence of nn.Module")
+        self.conv_block = _check_conv_block(conv_block)
         keys = [architecture_key(m) for m in models]
         for i, k in enumerate(keys[1:], 1):
             if k != keys[0]:
@@ -283,14 +365,19 @@ class FusedModel(nn.Module):
                                  f"{diff[1]} vs {diff[0]}")
         self.n = len(models)
         m0 = models[0]
+
+        def fuse(mods):
+            cls = _FUSERS[type(mods[0])]
+            return cls(mods, block=conv_block) if cls is FusedConv2d else cls(mods)
+
         if type(m0) in _FUSERS:
-            net = _FUSERS[type(m0)](models)
+            net = fuse(models)
         else:
             memo = {id(t): t for t in itertools.chain(m0.parameters(), m0.buffers())}  # don't copy what is replaced
             net = copy.deepcopy(m0, memo)
             for path, mod in list(m0.named_modules()):
                 if type(mod) in _FUSERS:
-                    _set_submodule(net, path, _FUSERS[type(mod)]([m.get_submodule(path) for m in models]))
+                    _set_submodule(net, path, fuse([m.get_submodule(path) for m in models]))
         net.train(m0.training)
         self.net = net
         self.layouts: dict[str, str] = {}
@@ -304,8 +391,14 @@ class FusedModel(nn.Module):
         return self.net(x)
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        """Every fused parameter and buffer by its (per-model) name."""
-        return {**dict(self.net.named_parameters()), **dict(self.net.named_buffers())}
+        """Every fused parameter and buffer by its (per-model) name (helpers such as
+        :class:`FusedConv2d`'s ``block_eye``, which no model has, are left out)."""
+        return {k: t for k, t in itertools.chain(self.net.named_parameters(), self.net.named_buffers())
+                if k in self.layouts}
+
+    def conv_blocks(self) -> dict[str, int]:
+        """The block of each fused convolution by module path (:func:`effective_conv_block`)."""
+        return {path: m.block for path, m in self.net.named_modules() if isinstance(m, FusedConv2d)}
 
     def rows(self, name: str, t: torch.Tensor) -> int:
         """Rows of dim 0 that belong to one model in fused tensor ``name``."""
@@ -398,7 +491,7 @@ class _Cohort:
         self.n = N = len(self.states)
         dev = tr.device
         models = [st.model for st in self.states]
-        fm = FusedModel(models).to(dev)
+        fm = FusedModel(models, conv_block=tr.conv_block).to(dev)
         if tr.channels_last:
             fm = fm.to(memory_format=torch.channels_last)
         fm.train()
@@ -518,20 +611,25 @@ class FusedTrainer(ConcurrentTrainer):
     graph (groups of different architectures run on their own streams); on CPU it runs eagerly.
     ``max_fused=W`` splits each group into cohorts of at most ``W`` models, each fused on its own stream
     and graph (a hybrid of fusion and streams; each model's arithmetic is the same either way).
+    ``conv_block=k`` runs each cohort's convolutions block-dense, ``k`` consecutive models per dense block
+    of one block-diagonal convolution (:class:`FusedConv2d`: ``k``× the convolution FLOPs, results equal up
+    to floating-point order; a cohort of ``n`` models uses the largest divisor of ``n`` that is ≤ ``k``).
     ``ValueError`` when a model cannot be fused (see :func:`architecture_key`).
     """
 
     checkpoint_conditions = {"fusion": "horizontal"}
 
     def __init__(self, jobs: Sequence[TrainJob], data: TensorDataset, schedule: Schedule, *,
-                 max_fused: int | None = None, **kw):
+                 max_fused: int | None = None, conv_block: int = 1, **kw):
         if max_fused is not None and (isinstance(max_fused, bool) or not isinstance(max_fused, int) or max_fused < 1):
             raise ValueError(f"max_fused must be a positive int or None (no limit), got {max_fused!r}")
+        _check_conv_block(conv_block)
         super().__init__(jobs, data, schedule, **kw)
         groups: dict[tuple, list[_JobState]] = {}
         for st in self.states:
             groups.setdefault((architecture_key(st.model), st.global_step), []).append(st)
         self.max_fused = max_fused
+        self.conv_block = conv_block
         self.cohorts = [_Cohort(g[i:i + (max_fused or len(g))], self)
                         for g in groups.values() for i in range(0, len(g), max_fused or len(g))]
 
