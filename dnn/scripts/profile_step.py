@@ -9,7 +9,8 @@ depend on their values); untimed warm-up epoch first (graph capture, cuDNN's alg
 
     python dnn/scripts/profile_step.py --model resnet20 --jobs 16 --steps 40 --out $OUT
 
-Writes ``$OUT/profile_<model>_j<jobs>.json`` (per way: total kernel time, families with their share,
+``--conv-block K``: the fused way with K models per dense block-diagonal convolution instead of one
+grouped convolution (``FusedTrainer(conv_block=K)``). Writes ``$OUT/profile_<model>_j<jobs>[_k<K>].json`` (per way: total kernel time, families with their share,
 the top kernels by time) and prints it.
 """
 from __future__ import annotations
@@ -84,9 +85,11 @@ def main(argv=None) -> int:
     ap.add_argument("--ways", default="streams,fused")
     ap.add_argument("--device", default=None)
     ap.add_argument("--nchw", action="store_true", help="the trainers in NCHW instead of channels_last (CUDA default)")
+    ap.add_argument("--conv-block", type=int, default=1,
+                    help="fused way only: k models share one dense block-diagonal convolution (FusedTrainer(conv_block=k))")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     a = ap.parse_args(argv)
-    for name in ("jobs", "steps", "batch_size", "image_size", "channels", "top"):
+    for name in ("jobs", "steps", "batch_size", "image_size", "channels", "top", "conv_block"):
         if getattr(a, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(a, name)}")
     ways = a.ways.split(",")
@@ -110,8 +113,9 @@ def main(argv=None) -> int:
     for way in ways:
         sched = Schedule(epochs=2, batch_size=a.batch_size, milestones=())
         jobs = _random_jobs(a.model, data, a.jobs, prefix="job")
+        kw = {"conv_block": a.conv_block} if way == "fused" else {}
         cls = FusedTrainer if way == "fused" else ConcurrentTrainer
-        tr = cls(jobs, data, sched, device=dev, progress=False, channels_last=False if a.nchw else None)
+        tr = cls(jobs, data, sched, device=dev, progress=False, channels_last=False if a.nchw else None, **kw)
         tr.run(stop_after_epochs=1)  # untimed: graph capture, cuDNN's choices, first augmentation
         _sync(dev)
         t0 = time.perf_counter()
@@ -123,14 +127,16 @@ def main(argv=None) -> int:
                     "images_per_s_profiled": round(a.jobs * a.batch_size * a.steps / wall),
                     **summarize(prof.key_averages(), a.steps, a.top)}
         del tr, jobs
-    out = {"model": a.model, "jobs": a.jobs, "steps": a.steps, "batch_size": a.batch_size, "nchw": a.nchw, "ways": res,
+    out = {"model": a.model, "jobs": a.jobs, "steps": a.steps, "batch_size": a.batch_size, "nchw": a.nchw,
+           "conv_block": a.conv_block, "ways": res,
            "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "torch": torch.__version__,
            "commit": os.environ.get("SKETCHBOUND_COMMIT"), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "command": "python dnn/scripts/profile_step.py " + " ".join(sys.argv[1:] if argv is None else argv),
            "note": "times under the profiler (slower than bench_train); shares are of summed kernel time"}
     text = json.dumps(out, indent=2)
     print(text)
-    atomic_write(Path(a.out) / f"profile_{a.model}_j{a.jobs}.json", text + "\n")  # creates the folder; readable per the umask
+    name = f"profile_{a.model}_j{a.jobs}" + (f"_k{a.conv_block}" if a.conv_block > 1 else "")
+    atomic_write(Path(a.out) / f"{name}.json", text + "\n")  # creates the folder; readable per the umask
     return 0
 
 

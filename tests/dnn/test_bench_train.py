@@ -187,6 +187,27 @@ def test_profile_step_tiny_cpu_run_accounts_for_all_kernel_time(tmp_path, capsys
     assert e.value.code == 2 and "--ways" in capsys.readouterr().err
 
 
+def test_profile_step_conv_block_reaches_the_fused_trainer(tmp_path, monkeypatch, capsys):
+    """profile_step --conv-block K builds FusedTrainer(conv_block=K) (the streams way takes no such option),
+    records K and names the file ..._k<K>.json; K < 1 exits 2."""
+    mod = _profile_step()
+    from sketchbound.dnn.training import fused as FU
+    seen = []
+    real = FU.FusedTrainer.__init__
+
+    def spy(self, *args, conv_block=1, **kw):
+        seen.append(conv_block)
+        real(self, *args, conv_block=conv_block, **kw)
+    monkeypatch.setattr(FU.FusedTrainer, "__init__", spy)
+    assert mod.main(["--device", "cpu", "--jobs", "2", "--steps", "1", "--batch-size", "4", "--image-size", "8",
+                     "--conv-block", "2", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "profile_resnet20_j2_k2.json").read_text())
+    assert seen == [2] and res["conv_block"] == 2 and set(res["ways"]) == {"streams", "fused"}
+    with pytest.raises(SystemExit) as e:
+        mod.main(["--device", "cpu", "--conv-block", "0", "--out", str(tmp_path)])
+    assert e.value.code == 2 and "--conv-block" in capsys.readouterr().err
+
+
 def test_nchw_flag_reaches_both_of_our_trainers(monkeypatch, tmp_path):
     """--nchw hands channels_last=False to the streams and fused trainers (default None: their own choice,
     channels_last on CUDA) and is recorded in the JSON; profile_step's --nchw likewise."""
