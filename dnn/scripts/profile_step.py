@@ -5,7 +5,8 @@ process on one device, grouped into kernel families (convolution, batch norm, el
 
 The question it answers: is the fused step's time in its grouped convolutions (then another form of
 the fused convolution is the lever) or elsewhere? Synthetic uint8 images (the arithmetic does not
-depend on their values); untimed warm-up epoch first (graph capture, cuDNN's algorithm choice).
+depend on their values); untimed warm-up epoch first (graph capture, cuDNN's algorithm choice, with
+``cudnn.benchmark`` on as in ``bench_train``; profiles of commit ``517a2ef`` and earlier had it off).
 
     python dnn/scripts/profile_step.py --model resnet20 --jobs 16 --steps 40 --out $OUT
 
@@ -107,6 +108,8 @@ def main(argv=None) -> int:
     from sketchbound.dnn.training.fused import FusedTrainer
 
     dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda":  # as bench_train does: cuDNN autotunes its algorithms in the untimed epoch
+        torch.backends.cudnn.benchmark = True
     data = _synthetic(a.steps * a.batch_size, a.channels, a.image_size, 10)
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
     res = {}
