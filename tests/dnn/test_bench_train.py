@@ -119,6 +119,7 @@ def test_compile_rival_runs_in_a_subprocess():  # ≈ 30 s of inductor compilati
     (["--conv-block", "0"], "--conv-block must be a positive int, got '0'"),
     (["--conv-block", "2.5"], "--conv-block must be a positive int, got '2.5'"),
     (["--conv-block", "2,4"], "--conv-block must be a positive int, got '2,4'"),
+    (["--fused-compile", "reduce-overhead"], "--fused-compile: invalid choice: 'reduce-overhead'"),
     (["--out", "/proc/sketchbound-bench/x"], "--out"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, msg, capsys):
@@ -271,3 +272,20 @@ def test_conv_block_reaches_the_fused_way_only_and_is_recorded(monkeypatch, tmp_
         assert fused["tflops"] == pytest.approx(fused["images_per_s"] * m["flops_per_image"] / 1e12)
         md = (out / "bench_train.md").read_text()
         assert (f"conv block {k} ({factor:.3g}× conv FLOPs)" in md) is (k != 1)
+
+
+def test_fused_compile_reaches_the_fused_way_only_and_is_recorded(monkeypatch, tmp_path):
+    """--fused-compile MODE hands compile_mode=MODE to the fused way (not to streams) and is recorded at
+    the top of the JSON; without it the fused way is eager (compile_mode None)."""
+    seen = {}
+    real = B.bench_fused
+
+    def spy(*args, compile_mode=None, **kw):
+        seen.setdefault("fused", []).append(compile_mode)
+        return real(*args, **kw)  # eager here: the compiled path is tested in test_fused (slow)
+    monkeypatch.setattr(B, "bench_fused", spy)
+    assert B.main(TINY + ["--rivals", "streams,fused", "--fused-compile", "default", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "bench_train.json").read_text())
+    assert seen == {"fused": ["default"]} and res["fused_compile"] == "default"
+    assert B.main(TINY + ["--rivals", "fused", "--out", str(tmp_path)]) == 0
+    assert seen["fused"][-1] is None and json.loads((tmp_path / "bench_train.json").read_text())["fused_compile"] is None

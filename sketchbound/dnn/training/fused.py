@@ -72,12 +72,16 @@ from sketchbound.dnn.training.trainer import (ConcurrentTrainer, Schedule, Train
                                               _normalize, capture_step, masked_update,
                                               replay_or_run)
 
-__all__ = ["FusedModel", "FusedConv2d", "FusedBatchNorm2d", "FusedLinear", "FusedTrainer", "architecture_key",
+__all__ = ["COMPILE_MODES", "FusedModel", "FusedConv2d", "FusedBatchNorm2d", "FusedLinear", "FusedTrainer", "architecture_key",
            "fused_cross_entropy", "per_parameter_lr", "register_fusable", "choose_fusion", "plan_fusion",
            "effective_conv_block", "FUSION_CHOICES"]
 
 #: values of the ``fusion`` option of the table runner
 FUSION_CHOICES = ("auto", "on", "off")
+
+#: ``torch.compile`` modes accepted by ``FusedTrainer(compile_mode=...)``: the ones without Inductor's own
+#: CUDA graphs, since the trainer captures the whole step (forward, backward, optimiser) in its own graph
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 
 # modules that act on each channel or element on its own and hold no state: used unchanged
 _STATELESS: tuple[type, ...] = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.Identity)
@@ -496,6 +500,9 @@ class _Cohort:
             fm = fm.to(memory_format=torch.channels_last)
         fm.train()
         self.fused = fm
+        # the forward (and, through AOTAutograd, the backward) as Inductor kernels: batch norm, ReLU and the
+        # residual additions fused into few kernels; compiled at the first step (capture's warm-up on CUDA)
+        self.forward = fm if tr.compile_mode is None else torch.compile(fm, mode=tr.compile_mode, dynamic=False)
         self.params = [p for p in fm.parameters() if p.requires_grad]
         names = {id(p): k for k, p in fm.net.named_parameters()}
         per_model = [dict(st.model.named_parameters()) for st in self.states]
@@ -581,7 +588,7 @@ class _Cohort:
         tr = self.tr
         x, y = self.batch()
         with torch.autocast(tr.device.type, dtype=torch.bfloat16, enabled=tr.amp, cache_enabled=False):
-            out = self.fused(x)
+            out = self.forward(x)
         per = fused_cross_entropy(out, y, self.n)
         per.sum().backward()
         masked_update(self.params, self.bufs, self.lr_step, tr.schedule, self.masked_params, self.masks)
@@ -614,16 +621,24 @@ class FusedTrainer(ConcurrentTrainer):
     ``conv_block=k`` runs each cohort's convolutions block-dense, ``k`` consecutive models per dense block
     of one block-diagonal convolution (:class:`FusedConv2d`: ``k``× the convolution FLOPs, results equal up
     to floating-point order; a cohort of ``n`` models uses the largest divisor of ``n`` that is ≤ ``k``).
+    ``compile_mode`` (one of :data:`COMPILE_MODES`; default ``None``: eager) runs each cohort's fused
+    forward and backward through ``torch.compile`` (Inductor), compiled once at the first step; the
+    loss and the masked SGD step stay as they are, and on CUDA the trainer's own graph captures the
+    compiled kernels. Results equal the eager ones up to floating-point order.
     ``ValueError`` when a model cannot be fused (see :func:`architecture_key`).
     """
 
     checkpoint_conditions = {"fusion": "horizontal"}
 
     def __init__(self, jobs: Sequence[TrainJob], data: TensorDataset, schedule: Schedule, *,
-                 max_fused: int | None = None, conv_block: int = 1, **kw):
+                 max_fused: int | None = None, conv_block: int = 1, compile_mode: str | None = None, **kw):
         if max_fused is not None and (isinstance(max_fused, bool) or not isinstance(max_fused, int) or max_fused < 1):
             raise ValueError(f"max_fused must be a positive int or None (no limit), got {max_fused!r}")
         _check_conv_block(conv_block)
+        if compile_mode is not None and compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode must be None (eager) or one of {', '.join(COMPILE_MODES)}, got "
+                             f"{compile_mode!r}")
+        self.compile_mode = compile_mode
         super().__init__(jobs, data, schedule, **kw)
         groups: dict[tuple, list[_JobState]] = {}
         for st in self.states:
