@@ -624,7 +624,8 @@ class FusedTrainer(ConcurrentTrainer):
     ``compile_mode`` (one of :data:`COMPILE_MODES`; default ``None``: eager) runs each cohort's fused
     forward and backward through ``torch.compile`` (Inductor), compiled once at the first step; the
     loss and the masked SGD step stay as they are, and on CUDA the trainer's own graph captures the
-    compiled kernels. Results equal the eager ones up to floating-point order.
+    compiled kernels. One step equals the eager one up to floating-point order (Inductor reorders batch
+    norm's reductions); over many steps the two trajectories drift apart as reordered arithmetic does.
     ``ValueError`` when a model cannot be fused (see :func:`architecture_key`).
     """
 
