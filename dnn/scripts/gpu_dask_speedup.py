@@ -72,6 +72,13 @@ def phase(n_gpus: int, cfgs, runs_dir: Path, concurrent: int, prepare: bool = Tr
             "workers": sorted(f"{v[1]}:{v[0]}" for v in cards.values())}
 
 
+def _run_times(results) -> dict:
+    """Wall, mask and end time of each finished run (``result.json`` records; ``None``: not finished)."""
+    rs = [r for r in results if r]
+    return {"wall_s": [round(r["wall_s"], 2) for r in rs], "mask_s": [round(r.get("mask_seconds") or 0.0, 2) for r in rs],
+            "date": [r.get("date") for r in rs]}
+
+
 def _provenance(a, argv) -> dict:
     import dask
     import distributed
@@ -99,10 +106,7 @@ def compare_balance(a, cfgs, work: Path, n: int, argv=None) -> int:
         d = work / f"ab{i}_{'on' if on else 'off'}"
         ph = phase(n, cfgs, d, a.concurrent, prepare=not a.no_prepare, balance=n if on else 0)
         rs = [load_result(c, d) for c in cfgs]
-        ph.update(balance=on, finished=sum(r is not None for r in rs),
-                  runs={"wall_s": [round(r["wall_s"], 2) for r in rs if r],
-                        "mask_s": [round(r.get("mask_seconds") or 0.0, 2) for r in rs if r],
-                        "date": [r.get("date") for r in rs if r]})
+        ph.update(balance=on, finished=sum(r is not None for r in rs), runs=_run_times(rs))
         phases.append(ph)
         accs.append([r["accuracy"] if r else None for r in rs])
         print(f"phase {i} balance={on}: table {ph['table_s']} s, {ph['finished']}/{len(cfgs)} runs", file=sys.stderr)
@@ -154,8 +158,7 @@ def main(argv=None) -> int:
     global FUSION
     FUSION = a.fusion
 
-    import dask
-    import distributed
+    import distributed  # noqa: F401  (fail here, before any work, when Dask is missing)
     import torch
 
     from sketchbound.dnn.experiments.cluster import visible_gpus
@@ -194,13 +197,7 @@ def main(argv=None) -> int:
     diffs = [abs(x["accuracy"] - y["accuracy"]) for x, y in zip(acc1, accn) if x and y]
     # per run, in the order trained: a task's runs finish together, so the first task of each worker, or
     # tasks slowed by their neighbours, show here (table_s alone cannot tell those apart)
-    runs = {ph: {"wall_s": [round(r["wall_s"], 2) for r in rs if r],
-                 "mask_s": [round(r.get("mask_seconds") or 0.0, 2) for r in rs if r],
-                 "date": [r.get("date") for r in rs if r]} for ph, rs in (("1", acc1), (str(n), accn))}
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or None
-    except OSError:
-        commit = None
+    runs = {ph: _run_times(rs) for ph, rs in (("1", acc1), (str(n), accn))}
     out = {
         "what": f"{a.table} slice: {len(cfgs)} runs ({a.model}, {cfgs[0].resolved().epochs} epoch(s)), {a.concurrent} runs per task",
         "speedup_table": round(one["table_s"] / many["table_s"], 3),
@@ -211,10 +208,7 @@ def main(argv=None) -> int:
         "runs": runs,
         "max_abs_accuracy_diff_1_vs_n": max(diffs) if diffs else None,
         "identical_accuracies": bool(diffs) and max(diffs) == 0.0,
-        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu", "torch": torch.__version__, "dask": dask.__version__,
-        "distributed": distributed.__version__, "commit": os.environ.get("SKETCHBOUND_COMMIT") or commit,
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": "python dnn/scripts/gpu_dask_speedup.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        **_provenance(a, argv),
     }
     Path(a.out).mkdir(parents=True, exist_ok=True)
     if a.keep_runs:
