@@ -88,6 +88,7 @@ def _started_at(i):
     return t
 
 
+@pytest.mark.slow  # ≈ 5 s each on 2 cores (a fresh cluster per case); the default run stays under 3 min
 @pytest.mark.parametrize("resources", [None, {"GPU": 1}])
 def test_map_tasks_start_in_input_order(resources):
     """Tasks start in input order (the table runner promises tables in the order they are listed), also
@@ -130,6 +131,7 @@ def test_reliability_study_identical_serial_and_two_workers(client, monkeypatch)
     assert serial.trials.nunique() > 1 or serial.verdict.nunique() > 1
 
 
+@pytest.mark.slow  # ≈ 5.5 s on 2 cores; the reliability study's serial = 2 workers check stays in the default run
 def test_validate_json_identical_serial_and_on_a_running_cluster(client, capsys):
     argv = ["--lemma", "4.1", "--lemma", "4.5", "--json", "--no-progress"]
     assert V.main(argv) == 0
