@@ -46,11 +46,15 @@ def test_tiny_cpu_run_measures_every_rival_and_writes_json_and_markdown(tmp_path
 
 
 def test_flops_per_image_is_the_analytic_count():
-    """2 FLOPs per multiply-accumulate × 3 (forward + backward); conv MACs = out elements · C_in/groups · k²."""
+    """2 FLOPs per multiply-accumulate × 3 (forward + backward); conv MACs = out elements · C_in/groups · k²,
+    linear MACs = out · in."""
     toy = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 8, 3, stride=2, padding=1, groups=2),
                         nn.Flatten(), nn.Linear(8 * 4 * 4, 5))
     macs = 4 * 8 * 8 * 3 * 9 + 8 * 4 * 4 * 2 * 9 + 128 * 5
     assert B.flops_per_image(toy, (3, 8, 8)) == 6 * macs
+    # the same count per layer, by module path (conv_flop_factor weighs the convolutions with it)
+    assert B.layer_macs(toy, (3, 8, 8)) == {"0": 4 * 8 * 8 * 3 * 9, "2": 8 * 4 * 4 * 2 * 9, "4": 128 * 5}
+    assert B.layer_macs(toy, (3, 8, 8), kinds=(nn.Conv2d,)) == {"0": 4 * 8 * 8 * 3 * 9, "2": 8 * 4 * 4 * 2 * 9}
     # CIFAR ResNet-20 with 1x1 projection shortcuts: 40.8M MACs (40.55M + the shortcuts); VGG-19: 398M
     assert B.flops_per_image(get_model("resnet20", 3, 10, 32), (3, 32, 32)) / 6 == pytest.approx(40.81e6, rel=1e-3)
     assert B.flops_per_image(get_model("vgg19", 3, 10, 32), (3, 32, 32)) / 6 == pytest.approx(398.1e6, rel=1e-3)

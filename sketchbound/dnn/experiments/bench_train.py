@@ -58,7 +58,7 @@ from sketchbound.dnn.training.fused import COMPILE_MODES as FUSED_COMPILE_MODES
 from sketchbound.dnn.training.fused import FusedTrainer
 
 __all__ = ["bench_plain", "bench_compile", "bench_vmap", "bench_concurrent", "bench_fused", "flops_per_image",
-           "conv_macs_per_image", "conv_flop_factor", "traffic_per_image", "bytes_per_image", "peak_tflops", "PEAK_TFLOPS", "peak_tbps", "PEAK_TBPS", "RIVALS",
+           "layer_macs", "conv_flop_factor", "traffic_per_image", "bytes_per_image", "peak_tflops", "PEAK_TFLOPS", "peak_tbps", "PEAK_TBPS", "RIVALS",
            "MODELS_ALL", "main"]
 
 #: the ways to train that the benchmark knows, in the order it runs them
@@ -143,16 +143,24 @@ def flops_per_image(model: torch.nn.Module, shape: Sequence[int]) -> float:
     ``in · out``; the factor 2 counts a MAC as two FLOPs and 3 adds the backward pass (gradients w.r.t.
     inputs and weights). BatchNorm, ReLU, pooling and the optimiser are left out (memory-bound, few FLOPs).
     """
-    macs = [0]
+    return 6.0 * sum(layer_macs(model, shape).values())
+
+
+def layer_macs(model: torch.nn.Module, shape: Sequence[int], kinds: tuple = (torch.nn.Conv2d, torch.nn.Linear)
+               ) -> dict[str, int]:
+    """Multiply-accumulates per image of each ``Conv2d`` and ``Linear`` (or only those of ``kinds``) of
+    ``model`` in one forward, by module path: ``out.numel() · C_in/groups · k_h · k_w`` for a convolution,
+    ``out.numel() · in`` for a linear layer (per image: ``shape`` is one image)."""
+    macs: dict[int, int] = {}
 
     def count(m, _inp, out):
-        if isinstance(m, torch.nn.Conv2d):
-            macs[0] += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-        elif isinstance(m, torch.nn.Linear):
-            macs[0] += out.numel() * m.in_features
+        if isinstance(m, torch.nn.Conv2d) and isinstance(m, kinds):
+            macs[id(m)] = out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        elif isinstance(m, torch.nn.Linear) and isinstance(m, kinds):
+            macs[id(m)] = out.numel() * m.in_features
 
-    _hooked_forward(model, shape, count)
-    return 6.0 * macs[0]
+    copy_ = _hooked_forward(model, shape, count)
+    return {path: macs[id(m)] for path, m in copy_.named_modules() if id(m) in macs}
 
 
 def _hooked_forward(model: torch.nn.Module, shape: Sequence[int], hook) -> torch.nn.Module:
@@ -490,25 +498,12 @@ def bench_fused(model_name: str, data: TensorDataset, *, jobs: int, steps: int, 
                           compile_mode=compile_mode)
 
 
-def conv_macs_per_image(model: torch.nn.Module, shape: Sequence[int]) -> dict[str, int]:
-    """Multiply-accumulates per image of each ``Conv2d`` of ``model`` in one forward, by module path
-    (``out.numel() · C_in/groups · k_h · k_w``, as in :func:`flops_per_image`)."""
-    macs: dict[int, int] = {}
-
-    def count(m, _inp, out):
-        if isinstance(m, torch.nn.Conv2d):
-            macs[id(m)] = out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-
-    copy_ = _hooked_forward(model, shape, count)
-    return {path: macs[id(m)] for path, m in copy_.named_modules() if id(m) in macs}
-
-
 def conv_flop_factor(trainer: FusedTrainer, model: torch.nn.Module, shape: Sequence[int]) -> float:
     """Convolution work the fused cohorts of ``trainer`` do per unit of useful convolution work: each fused
     convolution does ``block``× its models' MACs (block-dense, :class:`~sketchbound.dnn.training.fused.FusedConv2d`),
     weighted by the per-image MACs of ``model`` (the cohorts' architecture; ``shape``: one image) and the
     models per cohort. 1.0 for grouped convolutions (``conv_block=1``), ``k`` when every cohort uses block ``k``."""
-    macs = conv_macs_per_image(model, shape)
+    macs = layer_macs(model, shape, kinds=(torch.nn.Conv2d,))
     done = useful = 0
     for c in trainer.cohorts:
         for path, block in c.fused.conv_blocks().items():
