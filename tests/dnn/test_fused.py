@@ -47,6 +47,11 @@ def _max_diff(a: nn.Module, b: nn.Module) -> float:
     return max((sa[k].double() - sb[k].double()).abs().max().item() for k in sa)
 
 
+def _pruned_weights_are_zero(cohort) -> bool:
+    """Every fused masked parameter of ``cohort`` is exactly 0 wherever its fused mask is 0."""
+    return all(int(((p.detach() != 0) & (m == 0)).sum()) == 0 for p, m in zip(cohort.masked_params, cohort.masks))
+
+
 def _one_step(name, size, dtype, lrs, batch=16, conv_block=1):
     """One fused masked-SGD step (convolutions block-dense with ``conv_block``) vs N separate ones from the
     same state; returns (max |Δ| over all parameters and buffers, per-model losses fused, separate)."""
@@ -181,7 +186,7 @@ def test_masks_exact_after_many_steps():
 
     def check(step):
         c = tr.cohorts[0]
-        seen.append(all(int(((p.detach() != 0) & (m == 0)).sum()) == 0 for p, m in zip(c.masked_params, c.masks)))
+        seen.append(_pruned_weights_are_zero(c))
 
     tr.run(on_step=check)
     assert len(seen) == 40 and all(seen)
@@ -472,7 +477,7 @@ def test_fused_trainer_with_conv_block_matches_concurrent_trainer_and_keeps_mask
 
     def check(step):
         c = b.cohorts[0]
-        seen.append(all(int(((p.detach() != 0) & (m == 0)).sum()) == 0 for p, m in zip(c.masked_params, c.masks)))
+        seen.append(_pruned_weights_are_zero(c))
 
     rb = b.run(on_step=check)
     assert len(seen) == 12 and all(seen)
@@ -533,7 +538,7 @@ def test_compiled_fused_step_matches_eager_and_keeps_masks_exact():
     def check(step):
         snap(b, "compiled")(step)
         c = b.cohorts[0]
-        seen.append(all(int(((p.detach() != 0) & (m == 0)).sum()) == 0 for p, m in zip(c.masked_params, c.masks)))
+        seen.append(_pruned_weights_are_zero(c))
 
     rb = b.run(on_step=check)
     assert len(seen) == 12 and all(seen) and all(r.finished for r in rb)

@@ -177,12 +177,18 @@ def _cat(ts, stack: bool = False):
     return torch.stack(ts, 0).clone() if stack else torch.cat(ts, 0).clone()
 
 
+def _positive_int(name: str, value, accepted: str = "") -> int:
+    """``value`` if it is a positive int (not a bool), else ``ValueError`` naming ``name``, the value and
+    ``accepted`` (the rest of "must be a positive int…")."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int{accepted}, got {value!r}")
+    return value
+
+
 def _check_conv_block(conv_block) -> int:
     """``conv_block`` as an int; ``ValueError`` naming it unless it is a positive int (not a bool)."""
-    if isinstance(conv_block, bool) or not isinstance(conv_block, int) or conv_block < 1:
-        raise ValueError(f"conv_block must be a positive int (1: one grouped convolution; k > 1: k consecutive "
-                         f"groups, i.e. models for ungrouped convolutions, per dense block), got {conv_block!r}")
-    return conv_block
+    return _positive_int("conv_block", conv_block, " (1: one grouped convolution; k > 1: k consecutive groups, "
+                                                   "i.e. models for ungrouped convolutions, per dense block)")
 
 
 def effective_conv_block(fused_groups: int, conv_block: int) -> int:
@@ -633,8 +639,8 @@ class FusedTrainer(ConcurrentTrainer):
 
     def __init__(self, jobs: Sequence[TrainJob], data: TensorDataset, schedule: Schedule, *,
                  max_fused: int | None = None, conv_block: int = 1, compile_mode: str | None = None, **kw):
-        if max_fused is not None and (isinstance(max_fused, bool) or not isinstance(max_fused, int) or max_fused < 1):
-            raise ValueError(f"max_fused must be a positive int or None (no limit), got {max_fused!r}")
+        if max_fused is not None:
+            _positive_int("max_fused", max_fused, " or None (no limit)")
         _check_conv_block(conv_block)
         if compile_mode is not None and compile_mode not in COMPILE_MODES:
             raise ValueError(f"compile_mode must be None (eager) or one of {', '.join(COMPILE_MODES)}, got "
