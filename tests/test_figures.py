@@ -295,6 +295,8 @@ def test_deep_figure_draws_the_recorded_paired_statistics(tmp_path, monkeypatch)
     assert (conf.groupby("density").seed.apply(sorted) == pd.Series([list(range(5, 15))] * 3,
                                                                     index=[0.005, 0.02, 0.1])).all()
     assert (conf.holm_family == 3).all() and (conf.p_holm < 0.05).all()
+    mn = df[df.table == "table1_mnist5k_transfer"]  # the pre-registered MNIST family: 3 densities x seeds 0-9
+    assert (mn.holm_family == 3).all() and sorted(mn.seed.unique()) == list(range(10)) and len(mn) == 30
     for (table, method, density), g in df.groupby(["table", "method", "density"]):
         paired = pd.read_csv(REPO / "dnn" / "results" / f"{table}_paired.csv")
         row = paired[(paired.a == f"{method} randomized") & (paired.b == f"{method} threshold")
