@@ -11,8 +11,10 @@ depend on their values); untimed warm-up epoch first (graph capture, cuDNN's alg
     python dnn/scripts/profile_step.py --model resnet20 --jobs 16 --steps 40 --out $OUT
 
 ``--conv-block K``: the fused way with K models per dense block-diagonal convolution instead of one
-grouped convolution (``FusedTrainer(conv_block=K)``). Writes ``$OUT/profile_<model>_j<jobs>[_k<K>].json`` (per way: total kernel time, families with their share,
-the top kernels by time) and prints it.
+grouped convolution (``FusedTrainer(conv_block=K)``). ``--fused-compile MODE``: the fused way's forward
+and backward through ``torch.compile`` (``FusedTrainer(compile_mode=MODE)``), whose Inductor kernels form
+a family of their own. Writes ``$OUT/profile_<model>_j<jobs>[_k<K>][_c<MODE>].json`` (per way: total
+kernel time, families with their share, the top kernels by time) and prints it.
 """
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 #: kernel-name patterns of each family, tried in order (names differ between cuDNN / CUTLASS / ATen builds)
 FAMILIES = (
+    # Inductor's generated kernels (triton_poi_/triton_red_/triton_per_fused_<ops>): one kernel is several
+    # operators (batch norm + ReLU + add ...), so it is a family of its own, before the operator patterns
+    ("Inductor (Triton)", r"^triton_"),
     ("batch norm", r"batch_norm|batchnorm|bn_|welford"),
     ("convolution", r"conv|implicit_gemm|xmma|cudnn|fprop|dgrad|wgrad|winograd|im2col|col2im"),
     ("gemm", r"gemm|cublas|matmul|cutlass"),
@@ -88,11 +93,17 @@ def main(argv=None) -> int:
     ap.add_argument("--nchw", action="store_true", help="the trainers in NCHW instead of channels_last (CUDA default)")
     ap.add_argument("--conv-block", type=int, default=1,
                     help="fused way only: k models share one dense block-diagonal convolution (FusedTrainer(conv_block=k))")
+    ap.add_argument("--fused-compile", default=None, metavar="MODE",
+                    help="fused way only: its step through torch.compile in this mode "
+                         "(FusedTrainer(compile_mode=MODE); default: eager)")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     a = ap.parse_args(argv)
     for name in ("jobs", "steps", "batch_size", "image_size", "channels", "top", "conv_block"):
         if getattr(a, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(a, name)}")
+    from sketchbound.dnn.training.fused import COMPILE_MODES
+    if a.fused_compile is not None and a.fused_compile not in COMPILE_MODES:
+        ap.error(f"--fused-compile: unknown mode {a.fused_compile!r}; accepted: {', '.join(COMPILE_MODES)}")
     ways = a.ways.split(",")
     bad = [w for w in ways if w not in ("streams", "fused")]
     if bad:
@@ -116,7 +127,7 @@ def main(argv=None) -> int:
     for way in ways:
         sched = Schedule(epochs=2, batch_size=a.batch_size, milestones=())
         jobs = _random_jobs(a.model, data, a.jobs, prefix="job")
-        kw = {"conv_block": a.conv_block} if way == "fused" else {}
+        kw = {"conv_block": a.conv_block, "compile_mode": a.fused_compile} if way == "fused" else {}
         cls = FusedTrainer if way == "fused" else ConcurrentTrainer
         tr = cls(jobs, data, sched, device=dev, progress=False, channels_last=False if a.nchw else None, **kw)
         tr.run(stop_after_epochs=1)  # untimed: graph capture, cuDNN's choices, first augmentation
@@ -131,14 +142,15 @@ def main(argv=None) -> int:
                     **summarize(prof.key_averages(), a.steps, a.top)}
         del tr, jobs
     out = {"model": a.model, "jobs": a.jobs, "steps": a.steps, "batch_size": a.batch_size, "nchw": a.nchw,
-           "conv_block": a.conv_block, "ways": res,
+           "conv_block": a.conv_block, "fused_compile": a.fused_compile, "ways": res,
            "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "torch": torch.__version__,
            "commit": os.environ.get("SKETCHBOUND_COMMIT"), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "command": "python dnn/scripts/profile_step.py " + " ".join(sys.argv[1:] if argv is None else argv),
            "note": "times under the profiler (slower than bench_train); shares are of summed kernel time"}
     text = json.dumps(out, indent=2)
     print(text)
-    name = f"profile_{a.model}_j{a.jobs}" + (f"_k{a.conv_block}" if a.conv_block > 1 else "")
+    name = f"profile_{a.model}_j{a.jobs}" + (f"_k{a.conv_block}" if a.conv_block > 1 else "") \
+        + (f"_c{a.fused_compile}" if a.fused_compile else "")
     atomic_write(Path(a.out) / f"{name}.json", text + "\n")  # creates the folder; readable per the umask
     return 0
 

@@ -149,6 +149,7 @@ def _profile_step():
     ("void at::native::vectorized_elementwise_kernel<4, at::native::CUDAFunctor_add<float>>", "elementwise"),
     ("void at::native::(anonymous namespace)::multi_tensor_apply_kernel", "optimizer / mask"),
     ("aten::mkldnn_convolution", "convolution"), ("aten::clamp_min", "elementwise"), ("mystery_kernel", "other"),
+    ("triton_per_fused__native_batch_norm_legit_functional_relu_3", "Inductor (Triton)"),
 ])
 def test_profile_step_sorts_kernels_into_families(name, fam):
     """dnn/scripts/profile_step.py: a kernel name goes to the first family whose pattern it matches."""
@@ -296,3 +297,27 @@ def test_fused_compile_reaches_the_fused_way_only_and_is_recorded(monkeypatch, t
     assert B.main(TINY + ["--rivals", "fused", "--fused-compile", "default", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "bench_train.json").read_text())
     assert seen == ["default"] and res["fused_compile"] == "default"
+
+
+def test_profile_step_fused_compile_reaches_the_fused_trainer(tmp_path, monkeypatch, capsys):
+    """profile_step --fused-compile MODE builds FusedTrainer(compile_mode=MODE) for the fused way only (the
+    streams trainer takes no such argument), records it and names the file ..._c<MODE>.json; a mode outside
+    fused.COMPILE_MODES exits 2 with one line naming the flag. The trainer is spied, not compiled (the
+    compiled step itself is tested in test_fused.py, marked slow)."""
+    mod = _profile_step()
+    from sketchbound.dnn.training import fused as FU
+    seen = []
+    real = FU.FusedTrainer.__init__
+
+    def spy(self, *args, compile_mode=None, **kw):
+        seen.append(compile_mode)
+        real(self, *args, compile_mode=None, **kw)  # eager here: the flag's path is what is checked
+    monkeypatch.setattr(FU.FusedTrainer, "__init__", spy)
+    assert mod.main(["--device", "cpu", "--jobs", "2", "--steps", "1", "--batch-size", "4", "--image-size", "8",
+                     "--ways", "fused", "--fused-compile", "default", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "profile_resnet20_j2_cdefault.json").read_text())
+    assert seen == ["default"] and res["fused_compile"] == "default" and set(res["ways"]) == {"fused"}
+    with pytest.raises(SystemExit) as e:
+        mod.main(["--device", "cpu", "--fused-compile", "reduce-overhead", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and "--fused-compile" in err[-1] and "reduce-overhead" in err[-1]
