@@ -327,6 +327,80 @@ def test_toy_table_fused_equals_unfused(tmp_path):
     assert [json.dumps(x, sort_keys=True) for x in auto] == [json.dumps(x, sort_keys=True) for x in on]
 
 
+def _toy_table_configs(root):
+    from sketchbound.dnn.experiments.config import RunConfig
+    from test_runner import _write_cifar10
+    _write_cifar10(root, n=40)
+    return [RunConfig(model="resnet20", dataset="cifar10", method=m, mask="global", density=0.3, seed=s, width=0.25,
+                      epochs=2, batch_size=16, lr=0.01, data_root=str(root), train_subset=64, prune_batch_size=8)
+            for m in ("random", "magnitude") for s in (0, 1)]
+
+
+def test_table_runner_hands_fused_compile_to_the_fused_trainer_only(tmp_path, monkeypatch):
+    """run_configs(fused_compile=MODE) builds FusedTrainer(compile_mode=MODE) for the fused runs and records
+    ``"fused_compile"`` in their result.json; streams runs get no such argument and no such key; a mode outside
+    COMPILE_MODES is a ValueError naming fused_compile before anything trains. The trainer is spied and runs
+    eager here (the compiled step itself: the slow tests below and test_compiled_fused_step_...)."""
+    from sketchbound.dnn.experiments.run import run_configs
+    from sketchbound.dnn.training import fused as FU
+    cfgs = _toy_table_configs(tmp_path / "data")[:2]
+    seen = []
+    real = FU.FusedTrainer.__init__
+
+    def spy(self, *args, compile_mode=None, **kw):
+        seen.append(compile_mode)
+        real(self, *args, compile_mode=None, **kw)
+    monkeypatch.setattr(FU.FusedTrainer, "__init__", spy)
+    on = run_configs(cfgs, tmp_path / "on", concurrent=2, progress=False, fusion="on", fused_compile="default")
+    assert seen == ["default"] and all(r["trainer"] == "fused" and r["fused_compile"] == "default" for r in on)
+    off = run_configs(cfgs, tmp_path / "off", concurrent=2, progress=False, fusion="off", fused_compile="default")
+    assert seen == ["default"] and all(r["trainer"] == "streams" and "fused_compile" not in r for r in off)
+    with pytest.raises(ValueError, match=r"fused_compile must be None \(eager\) or one of default, "
+                                         r"max-autotune-no-cudagraphs, got 'reduce-overhead'"):
+        run_configs(cfgs, tmp_path / "bad", concurrent=2, progress=False, fusion="on", fused_compile="reduce-overhead")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_table_cli_refuses_bad_fused_compile_in_one_line(tmp_path, capsys):
+    """python -m sketchbound.dnn.table --fused-compile: an unknown mode, or a mode with --fusion off (nothing
+    would be compiled), exits 2 with one line naming the flag, before any run starts."""
+    from sketchbound.dnn.experiments import table as T
+    from sketchbound.dnn.experiments.config import to_toml
+    p = tmp_path / "t.toml"
+    p.write_text(to_toml({"table": {"name": "t", "title": "t", "rows": ["density"]},
+                          "base": {"dataset": "cifar10", "model": "lenet300100", "epochs": 1,
+                                   "data_root": str(tmp_path / "nodata")},
+                          "grid": {"density": [0.5], "seed": [0]},
+                          "variant": [{"name": "Random", "method": "random", "mask": "global"}]}))
+    base = [str(p), "--runs-dir", str(tmp_path / "runs"), "--no-progress"]
+    for extra, want in ((["--fused-compile", "reduce-overhead"], "unknown mode 'reduce-overhead'"),
+                        (["--fused-compile", "default", "--fusion", "off"], "needs --fusion on or auto")):
+        with pytest.raises(SystemExit) as e:
+            T.main(base + extra)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert e.value.code == 2 and len(err) == 1 and "--fused-compile" in err[0] and want in err[0], err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_toy_table_fused_and_compiled_equals_eager_fused(tmp_path):
+    """The toy table of test_toy_table_fused_equals_unfused through run_configs with fusion on, eager and with
+    fused_compile="default" (Inductor on the CPU, ≈ 30 s): the same run directories, results equal to the
+    tolerance that fused and unfused agree to (float order), masks identical, and result.json says it ran
+    compiled."""
+    from sketchbound.dnn.experiments.run import run_configs
+    cfgs = _toy_table_configs(tmp_path / "data")
+    comp = run_configs(cfgs, tmp_path / "c", concurrent=4, progress=False, fusion="on", fused_compile="default")
+    eager = run_configs(cfgs, tmp_path / "e", concurrent=4, progress=False, fusion="on")
+    assert [r["run"] for r in comp] == [r["run"] for r in eager] == [c.run_name() for c in cfgs]
+    for a, b in zip(comp, eager):
+        assert a["fused_compile"] == "default" and "fused_compile" not in b
+        assert a["kept_per_layer"] == b["kept_per_layer"] and a["density"] == b["density"]
+        assert [h["train_loss"] for h in a["history"]] == pytest.approx([h["train_loss"] for h in b["history"]], rel=5e-3)
+        assert a["test_loss"] == pytest.approx(b["test_loss"], rel=2e-3)
+        assert abs(a["accuracy"] - b["accuracy"]) <= 100.0 / 40 + 1e-9  # at most one of the 40 test images flips
+
+
 # --------------------------------------------------------------------------------------------- block-dense convs
 # conv_block=k: the fused convolution of N·g groups runs as N·g/k dense groups over the block-diagonal weight
 # W_blk[b·k·o + a·o + r, a'·i + s] = δ(a, a')·W[(b·k + a)·o + r, s] (o = C_out/g rows and i = C_in/g columns per

@@ -54,7 +54,7 @@ from sketchbound.dnn.experiments.config import (OneLineParser, RunConfig, add_co
                                                 read_toml, run_table)
 from sketchbound.dnn.data import TensorDataset, dataset_info, load_dataset
 from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, mask_density
-from sketchbound.dnn.training.fused import FUSION_CHOICES, FusedTrainer, plan_fusion
+from sketchbound.dnn.training.fused import COMPILE_MODES, FUSION_CHOICES, FusedTrainer, plan_fusion
 
 __all__ = ["run_one", "run_configs", "plan_chunks", "balance_chunks", "mask_cost", "RunLock", "is_finished",
            "load_result", "prepare_job", "prune_at_init", "build_model", "compute_mask", "compute_imp_masks", "main", "environment"]
@@ -514,6 +514,8 @@ def _write_result(meta: dict, res: TrainResult, device: torch.device) -> dict:
         "wall_s": time.time() - meta["t0"], **environment(device), **meta["extra"],
         "trainer": meta.get("trainer", "streams"),
     }
+    if meta.get("fused_compile"):  # only when it ran: the result files of eager runs keep their keys
+        out["fused_compile"] = meta["fused_compile"]
     if meta.get("model") is not None and meta.get("init_weights") is not None:
         from sketchbound.dnn.theory.layers import kept_weight_stats  # noqa: PLC0415
         from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
@@ -617,12 +619,13 @@ def balance_chunks(chunks: Sequence[Sequence[RunConfig]], window: int, cost=mask
 
 
 def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, command, fusion: str = "auto",
-                 **trainer_kw) -> list[RunConfig]:
+                 fused_compile: str | None = None, **trainer_kw) -> list[RunConfig]:
     """Train one chunk under its runs' locks; returns the runs left alone because another live process
     holds them. A run whose result.json exists once its lock is held is not trained again. ``fusion``
     (see :func:`~sketchbound.dnn.training.fused.plan_fusion`) decides, per architecture, whether its runs
-    train horizontally fused (one :class:`FusedTrainer`) or on streams (one :class:`ConcurrentTrainer`);
-    when a chunk holds both, the two trainers run one after the other."""
+    train horizontally fused (one :class:`FusedTrainer`, its step through ``torch.compile`` in mode
+    ``fused_compile`` if given) or on streams (one :class:`ConcurrentTrainer`); when a chunk holds both,
+    the two trainers run one after the other."""
     locks, mine, busy = [], [], []
     try:
         for c in chunk:
@@ -646,12 +649,15 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
                 part = [pm for pm, k in zip(prepared, kinds) if k == kind]
                 if not part:
                     continue
+                own = {"compile_mode": fused_compile} if kind == "fused" and fused_compile else {}
                 for _, meta in part:
                     meta["trainer"] = kind
-                    meta["log"](f"trainer: {kind} ({len(part)} run(s) together; fusion={fusion})")
+                    meta["fused_compile"] = own.get("compile_mode")
+                    meta["log"](f"trainer: {kind} ({len(part)} run(s) together; fusion={fusion}"
+                                + (f", torch.compile {fused_compile}" if own else "") + ")")
                 tr = cls([j for j, _ in part], data, c0.schedule(), device=dev, augment=c0.augment,
                          eval_every=c0.eval_every, checkpoint_every_s=c0.checkpoint_every_s, progress=progress,
-                         **trainer_kw)
+                         **trainer_kw, **own)
                 if progress:  # the final test-set evaluation follows the training bar: show it too
                     from sketchbound._progress import elapsed  # noqa: PLC0415
                     for st in tr.states:
@@ -670,7 +676,8 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
 
 def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, concurrent: int | None = None,
                 force: bool = False, progress: bool = True, echo: bool = False, command: str | None = None,
-                wait: bool = True, fusion: str = "auto", **trainer_kw) -> list[dict]:
+                wait: bool = True, fusion: str = "auto", fused_compile: str | None = None,
+                **trainer_kw) -> list[dict]:
     """Run every config not finished yet (``force`` reruns) and return all results (in input order).
 
     Configs sharing :meth:`RunConfig.trainer_key` are trained ``concurrent`` at a time in one
@@ -678,7 +685,11 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     fused in a :class:`~sketchbound.dnn.training.fused.FusedTrainer`: ``fusion="on"`` always, ``"off"``
     never, ``"auto"`` where a few measured steps say it is faster (CUDA; on CPU ``"auto"`` keeps the
     unfused trainer). Fusion changes results only by floating-point order and is not part of a run's
-    config hash; result.json says which trainer ran (``"trainer"``). Each run is
+    config hash; result.json says which trainer ran (``"trainer"``). ``fused_compile`` (one of
+    :data:`~sketchbound.dnn.training.fused.COMPILE_MODES`; default ``None``: eager) runs the fused
+    trainers' step through ``torch.compile`` (Inductor's kernels: the arithmetic is the same up to
+    floating-point order, which grows over many steps as any change of order does); not part of the
+    hash either, recorded as ``"fused_compile"`` in result.json of the runs it trained. Each run is
     trained under its :class:`RunLock`: runs another live process holds are left to it and, with
     ``wait``, waited for at the end (and trained here if that process died before finishing them).
     """
@@ -688,8 +699,11 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
         raise ValueError(f"concurrent must be >= 1, got {concurrent!r}")
     if fusion not in FUSION_CHOICES:
         raise ValueError(f"fusion must be one of {FUSION_CHOICES}, got {fusion!r}")
+    if fused_compile is not None and fused_compile not in COMPILE_MODES:
+        raise ValueError(f"fused_compile must be None (eager) or one of {', '.join(COMPILE_MODES)}, got "
+                         f"{fused_compile!r}")
     cfgs = [c.resolved() for c in configs]
-    kw = dict(progress=progress, echo=echo, command=command, fusion=fusion, **trainer_kw)
+    kw = dict(progress=progress, echo=echo, command=command, fusion=fusion, fused_compile=fused_compile, **trainer_kw)
     busy: list[RunConfig] = []
     chunks = plan_chunks(cfgs, runs_dir, k, force, fusion=fusion)
     if dev.type == "cpu" and chunks:

@@ -358,6 +358,10 @@ def build_parser() -> OneLineParser:
     p.add_argument("--fusion", choices=("auto", "on", "off"), default="auto",
                    help="train the runs of one architecture as one horizontally fused network: auto (default: where a "
                         "few measured steps are faster, CUDA only), on, off; not part of a run's identity")
+    p.add_argument("--fused-compile", default=None, metavar="MODE",
+                   help="the fused runs' step through torch.compile in MODE, one without Inductor's own CUDA graphs "
+                        "(e.g. default; sketchbound.dnn.training.fused.COMPILE_MODES; default: eager); results "
+                        "differ by floating-point order only; not part of a run's identity, recorded in result.json")
     from sketchbound.cluster import add_cluster_arguments  # noqa: PLC0415
     add_cluster_arguments(p, what="runs (a task = one group of --concurrent runs; a worker per GPU)")
     p.add_argument("--gpus-per-worker", type=pos_int("gpus-per-worker"), default=None, metavar="K",
@@ -413,6 +417,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.balance and not (args.workers or args.scheduler):
         p.error("--balance needs --workers N or --scheduler ADDRESS (it evens out the tasks that start together "
                 "on several workers; one process trains its groups one after another)")
+    if args.fused_compile is not None:  # torch only when asked for: the parser itself stays light
+        from sketchbound.dnn.training.fused import COMPILE_MODES  # noqa: PLC0415
+        if args.fused_compile not in COMPILE_MODES:
+            p.error(f"--fused-compile: unknown mode {args.fused_compile!r}; accepted: {', '.join(COMPILE_MODES)}")
+        if args.fusion == "off":
+            p.error("--fused-compile compiles the fused trainers' step: it needs --fusion on or auto, got off")
     try:
         overrides = parse_overrides(args.set)
     except ValueError as e:
@@ -461,6 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # one pool, in the order the files list their runs (a run two tables share trains once)
             train([c for runs in runs_of for _, _, c in runs], args.runs_dir, device=args.device,
                   concurrent=args.concurrent or specs[0].concurrent, progress=not args.no_progress, fusion=args.fusion,
+                  fused_compile=args.fused_compile,
                   command="python -m sketchbound.dnn.table " + " ".join(sys.argv[1:] if argv is None else argv))
         except FileNotFoundError as e:
             sys.stderr.write(f"{p.prog}: error: {str(e).splitlines()[0]}\n")
