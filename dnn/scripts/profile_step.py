@@ -101,9 +101,11 @@ def main(argv=None) -> int:
     for name in ("jobs", "steps", "batch_size", "image_size", "channels", "top", "conv_block"):
         if getattr(a, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(a, name)}")
-    from sketchbound.dnn.training.fused import COMPILE_MODES
-    if a.fused_compile is not None and a.fused_compile not in COMPILE_MODES:
-        ap.error(f"--fused-compile: unknown mode {a.fused_compile!r}; accepted: {', '.join(COMPILE_MODES)}")
+    from sketchbound.dnn.training.fused import check_compile_mode
+    try:
+        check_compile_mode(a.fused_compile, "--fused-compile")
+    except ValueError as e:
+        ap.error(str(e))
     ways = a.ways.split(",")
     bad = [w for w in ways if w not in ("streams", "fused")]
     if bad:

@@ -54,7 +54,7 @@ from sketchbound.dnn.experiments.config import (OneLineParser, RunConfig, add_co
                                                 read_toml, run_table)
 from sketchbound.dnn.data import TensorDataset, dataset_info, load_dataset
 from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, mask_density
-from sketchbound.dnn.training.fused import COMPILE_MODES, FUSION_CHOICES, FusedTrainer, plan_fusion
+from sketchbound.dnn.training.fused import FUSION_CHOICES, FusedTrainer, check_compile_mode, plan_fusion
 
 __all__ = ["run_one", "run_configs", "plan_chunks", "balance_chunks", "mask_cost", "RunLock", "is_finished",
            "load_result", "prepare_job", "prune_at_init", "build_model", "compute_mask", "compute_imp_masks", "main", "environment"]
@@ -699,9 +699,7 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
         raise ValueError(f"concurrent must be >= 1, got {concurrent!r}")
     if fusion not in FUSION_CHOICES:
         raise ValueError(f"fusion must be one of {FUSION_CHOICES}, got {fusion!r}")
-    if fused_compile is not None and fused_compile not in COMPILE_MODES:
-        raise ValueError(f"fused_compile must be None (eager) or one of {', '.join(COMPILE_MODES)}, got "
-                         f"{fused_compile!r}")
+    check_compile_mode(fused_compile, "fused_compile")
     cfgs = [c.resolved() for c in configs]
     kw = dict(progress=progress, echo=echo, command=command, fusion=fusion, fused_compile=fused_compile, **trainer_kw)
     busy: list[RunConfig] = []

@@ -418,9 +418,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("--balance needs --workers N or --scheduler ADDRESS (it evens out the tasks that start together "
                 "on several workers; one process trains its groups one after another)")
     if args.fused_compile is not None:  # torch only when asked for: the parser itself stays light
-        from sketchbound.dnn.training.fused import COMPILE_MODES  # noqa: PLC0415
-        if args.fused_compile not in COMPILE_MODES:
-            p.error(f"--fused-compile: unknown mode {args.fused_compile!r}; accepted: {', '.join(COMPILE_MODES)}")
+        from sketchbound.dnn.training.fused import check_compile_mode  # noqa: PLC0415
+        try:
+            check_compile_mode(args.fused_compile, "--fused-compile")
+        except ValueError as e:
+            p.error(str(e))
         if args.fusion == "off":
             p.error("--fused-compile compiles the fused trainers' step: it needs --fusion on or auto, got off")
     try:

@@ -74,7 +74,7 @@ from sketchbound.dnn.training.trainer import (ConcurrentTrainer, Schedule, Train
 
 __all__ = ["COMPILE_MODES", "FusedModel", "FusedConv2d", "FusedBatchNorm2d", "FusedLinear", "FusedTrainer", "architecture_key",
            "fused_cross_entropy", "per_parameter_lr", "register_fusable", "choose_fusion", "plan_fusion",
-           "effective_conv_block", "FUSION_CHOICES"]
+           "effective_conv_block", "check_compile_mode", "FUSION_CHOICES"]
 
 #: values of the ``fusion`` option of the table runner
 FUSION_CHOICES = ("auto", "on", "off")
@@ -189,6 +189,14 @@ def _check_conv_block(conv_block) -> int:
     """``conv_block`` as an int; ``ValueError`` naming it unless it is a positive int (not a bool)."""
     return _positive_int("conv_block", conv_block, " (1: one grouped convolution; k > 1: k consecutive groups, "
                                                    "i.e. models for ungrouped convolutions, per dense block)")
+
+
+def check_compile_mode(mode, name: str = "compile_mode"):
+    """``mode`` if it is ``None`` (eager) or one of :data:`COMPILE_MODES`, else a ``ValueError`` naming
+    ``name`` (an argument or a CLI flag), the value and the accepted modes."""
+    if mode is not None and mode not in COMPILE_MODES:
+        raise ValueError(f"{name} must be None (eager) or one of {', '.join(COMPILE_MODES)}, got {mode!r}")
+    return mode
 
 
 def effective_conv_block(fused_groups: int, conv_block: int) -> int:
@@ -642,10 +650,7 @@ class FusedTrainer(ConcurrentTrainer):
         if max_fused is not None:
             _positive_int("max_fused", max_fused, " or None (no limit)")
         _check_conv_block(conv_block)
-        if compile_mode is not None and compile_mode not in COMPILE_MODES:
-            raise ValueError(f"compile_mode must be None (eager) or one of {', '.join(COMPILE_MODES)}, got "
-                             f"{compile_mode!r}")
-        self.compile_mode = compile_mode
+        self.compile_mode = check_compile_mode(compile_mode)
         super().__init__(jobs, data, schedule, **kw)
         groups: dict[tuple, list[_JobState]] = {}
         for st in self.states:
