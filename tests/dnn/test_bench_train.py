@@ -321,3 +321,44 @@ def test_profile_step_fused_compile_reaches_the_fused_trainer(tmp_path, monkeypa
         mod.main(["--device", "cpu", "--fused-compile", "reduce-overhead", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and "--fused-compile" in err[-1] and "reduce-overhead" in err[-1]
+
+
+def _grouped_conv_bench():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "dnn" / "scripts" / "grouped_conv_bench.py"
+    spec = importlib.util.spec_from_file_location("grouped_conv_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_grouped_conv_bench_alternative_forms_equal_the_strided_convolutions(n):
+    """dnn/scripts/grouped_conv_bench.py: each stride-1 form ("as ...") equals the stride-2 grouped convolution
+    listed before it, in float64 (to 1e-12): a 1×1 convolution with stride 2 is the 1×1 convolution of the input
+    at even positions, and a 3×3 one with padding 1 and stride 2 is the even positions of its stride-1 output."""
+    mod = _grouped_conv_bench()
+    cases = mod.cases(n)
+    pairs = [(cases[i - 1], c) for i, c in enumerate(cases) if " as " in c[0]]
+    assert len(pairs) == 4
+    g = torch.Generator().manual_seed(0)
+    for (name, cin, cout, size, k, strided), (alt_name, cin2, cout2, size2, k2, alt) in pairs:
+        assert (cin, cout, size, k) == (cin2, cout2, size2, k2) and "s2" in name, (name, alt_name)
+        x = torch.randn(2, n * cin, size // 4, size // 4, generator=g, dtype=torch.float64)
+        w = torch.randn(n * cout, cin, k, k, generator=g, dtype=torch.float64)
+        torch.testing.assert_close(alt(x, w), strided(x, w), rtol=1e-12, atol=1e-12)
+
+
+def test_grouped_conv_bench_tiny_cpu_run_writes_every_case(tmp_path, capsys):
+    """The script runs on a CPU at tiny sizes (no cuDNN kernels to count there), writes one JSON record per
+    case, and refuses a non-positive size in one line with exit 2."""
+    mod = _grouped_conv_bench()
+    assert mod.main(["--device", "cpu", "--models", "2", "--batch-size", "2", "--size-div", "8", "--iters", "1",
+                     "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "grouped_conv_bench.json").read_text())
+    assert len(res["cases"]) == 10 and all(c["ms_fwd_bwd"] > 0 for c in res["cases"].values())
+    with pytest.raises(SystemExit) as e:
+        mod.main(["--device", "cpu", "--models", "0", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and "--models" in err[-1]

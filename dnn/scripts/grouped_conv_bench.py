@@ -1,0 +1,124 @@
+"""Where the fused step's convolution overhead comes from (issue 14): ResNet-20's grouped convolution shapes
+one by one, forward + backward, bf16 channels_last on CUDA, with N models as groups, timed and profiled.
+
+A profile of the compiled fused step (``benchmarks/RESULTS.md``, seventh measurement) has 192
+``nhwcSliceCKernel`` launches per step of 16 models, as many as 4 layers × 3 passes (forward, input and
+weight gradient) × 16 groups. ResNet-20 has exactly 4 stride-2 convolutions (two 3×3, two 1×1 shortcuts),
+so the hypothesis is that cuDNN slices the channels of each group for its strided grouped convolutions.
+This script counts the slicing and transform kernels per shape and times the arithmetically equivalent
+stride-1 forms: a 1×1 stride-2 convolution is a 1×1 convolution of the subsampled input (same FLOPs);
+a 3×3 stride-2 one is the even positions of the stride-1 output (4× the FLOPs of that layer).
+
+    python dnn/scripts/grouped_conv_bench.py --out $OUT          # on a GPU: 16 models, batch 128
+
+Writes ``$OUT/grouped_conv_bench.json`` (per case: ms per forward + backward, kernels launched, how many
+of them slice channels or transform the layout, the top kernels) and prints one line per case. On a CPU
+it runs (tiny sizes, for the tests) but measures nothing about cuDNN.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+
+def cases(n: int):
+    """(name, c_in, c_out, size, kernel, form) for ResNet-20's strided layers, its first layer and a plain
+    3×3 reference; ``form`` maps (x, w) to the convolution's output with ``n`` groups."""
+    import torch.nn.functional as F
+
+    def conv(stride, pad):
+        return lambda x, w: F.conv2d(x, w, stride=stride, padding=pad, groups=n)
+
+    def s1_then_even(x, w):
+        return F.conv2d(x, w, stride=1, padding=1, groups=n)[:, :, ::2, ::2]
+
+    def even_then_1x1(x, w):
+        import torch
+        return F.conv2d(x[:, :, ::2, ::2].contiguous(memory_format=torch.channels_last), w, groups=n)
+
+    return [("first 3x3 3->16 s1 @32", 3, 16, 32, 3, conv(1, 1)),
+            ("3x3 16->16 s1 @32 (reference)", 16, 16, 32, 3, conv(1, 1)),
+            ("3x3 16->32 s2 @32", 16, 32, 32, 3, conv(2, 1)),
+            ("3x3 16->32 as s1 + even positions", 16, 32, 32, 3, s1_then_even),
+            ("1x1 16->32 s2 @32", 16, 32, 32, 1, conv(2, 0)),
+            ("1x1 16->32 as even positions + s1", 16, 32, 32, 1, even_then_1x1),
+            ("3x3 32->64 s2 @16", 32, 64, 16, 3, conv(2, 1)),
+            ("3x3 32->64 as s1 + even positions", 32, 64, 16, 3, s1_then_even),
+            ("1x1 32->64 s2 @16", 32, 64, 16, 1, conv(2, 0)),
+            ("1x1 32->64 as even positions + s1", 32, 64, 16, 1, even_then_1x1)]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", type=int, default=16, help="N models = groups (default 16)")
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--size-div", type=int, default=1, help="divide the spatial sizes by this (tests: 8)")
+    ap.add_argument("--iters", type=int, default=30, help="timed forward + backward passes per case")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    a = ap.parse_args(argv)
+    for name in ("models", "batch_size", "size_div", "iters"):
+        if getattr(a, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(a, name)}")
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from sketchbound._io import atomic_write
+
+    dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    cuda = dev.type == "cuda"
+    dtype = torch.bfloat16 if cuda else torch.float32
+    torch.backends.cudnn.benchmark = True
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    res = {}
+    for name, cin, cout, size, k, form in cases(a.models):
+        h = max(2, size // a.size_div)
+        x = torch.randn(a.batch_size, a.models * cin, h, h, device=dev, dtype=dtype)
+        x = x.to(memory_format=torch.channels_last).requires_grad_()
+        w = torch.randn(a.models * cout, cin, k, k, device=dev, dtype=dtype)
+        w = w.to(memory_format=torch.channels_last).requires_grad_()
+
+        def step():
+            y = form(x, w)
+            y.backward(torch.ones_like(y))
+        for _ in range(3):
+            step()
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(a.iters):
+            step()
+        sync()
+        ms = (time.perf_counter() - t0) / a.iters * 1e3
+        with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+            step()
+            sync()
+        ks = [(e.key, int(e.count), float(getattr(e, "device_time_total", 0.0) or 0.0)) for e in prof.key_averages()
+              if str(getattr(e, "device_type", "")).endswith("CUDA")]
+        res[name] = {"ms_fwd_bwd": round(ms, 4), "kernels": sum(c for _, c, _ in ks),
+                     "slice_kernels": sum(c for kk, c, _ in ks if "slice" in kk.lower()),
+                     "transform_kernels": sum(c for kk, c, _ in ks if "transform" in kk.lower()),
+                     "top": [{"kernel": kk[:120], "calls": c, "us": round(t, 1)}
+                             for kk, c, t in sorted(ks, key=lambda r: -r[2])[:4]]}
+        print(f"{name:38s} {ms:8.3f} ms  kernels {res[name]['kernels']:3d}  slice {res[name]['slice_kernels']:3d}  "
+              f"transform {res[name]['transform_kernels']:3d}", flush=True)
+    out = {"models": a.models, "batch_size": a.batch_size, "size_div": a.size_div, "iters": a.iters,
+           "dtype": str(dtype).replace("torch.", ""), "cases": res,
+           "device": torch.cuda.get_device_name(dev) if cuda else "cpu", "torch": torch.__version__,
+           "commit": os.environ.get("SKETCHBOUND_COMMIT"), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "command": "python dnn/scripts/grouped_conv_bench.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+    atomic_write(Path(a.out) / "grouped_conv_bench.json", json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
