@@ -29,3 +29,21 @@ def fmnist_root():
         pytest.skip("needs Fashion-MNIST: apt-get install dataset-fashion-mnist, or put the four IDX files in "
                     "a folder and set SKETCHBOUND_DATA to it (looked in " + ", ".join(FMNIST_CANDIDATES) + ")")
     return d
+
+
+@pytest.fixture(scope="session")
+def dnn_script():
+    """``dnn_script("name")``: ``dnn/scripts/name.py`` loaded as a module (the scripts are not part of the
+    package), once per session."""
+    import importlib.util
+    loaded = {}
+
+    def load(name: str):
+        if name not in loaded:
+            path = Path(__file__).resolve().parents[1] / "dnn" / "scripts" / f"{name}.py"
+            spec = importlib.util.spec_from_file_location(name, path)
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            loaded[name] = mod
+        return loaded[name]
+    return load

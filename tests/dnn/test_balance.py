@@ -84,17 +84,14 @@ def test_windows_that_mix_architectures_keys_or_imp_are_left_alone():
         R.balance_chunks(with_imp, window=0)
 
 
-def test_task_mask_seconds_script_on_the_recorded_runs(capsys):
+def test_task_mask_seconds_script_on_the_recorded_runs(capsys, dnn_script):
     """dnn/scripts/task_mask_seconds.py on the recorded Fashion-MNIST-5k runs: the 4-GPU speed-up slice's
     tasks hold 0, ~0, 4 and 8 SynFlow runs; their summed mask time is the same planned or balanced, and
     balancing brings the slowest task down to the mean (medians of the runs' own mask_seconds)."""
-    import importlib.util
     import json
     from pathlib import Path
     root = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("task_mask_seconds", root / "dnn" / "scripts" / "task_mask_seconds.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = dnn_script("task_mask_seconds")
     assert mod.main(["--table", str(root / "dnn/configs/table1_fmnist5k.toml"), "--runs", "32", "--concurrent", "8",
                      "--gpus", "4", "--recorded", str(root / "dnn/results/table1_fmnist5k_runs")]) == 0
     out = json.loads(capsys.readouterr().out)

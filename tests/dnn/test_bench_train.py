@@ -133,15 +133,6 @@ def test_bad_arguments_exit_2_with_one_line(argv, msg, capsys):
     assert e.value.code == 2 and len(err) == 1 and msg in err[0], err
 
 
-def _profile_step():
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[2] / "dnn" / "scripts" / "profile_step.py"
-    spec = importlib.util.spec_from_file_location("profile_step", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 @pytest.mark.parametrize("name,fam", [
     ("sm90_xmma_fprop_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc", "convolution"),
@@ -151,12 +142,12 @@ def _profile_step():
     ("aten::mkldnn_convolution", "convolution"), ("aten::clamp_min", "elementwise"), ("mystery_kernel", "other"),
     ("triton_per_fused__native_batch_norm_legit_functional_relu_3", "Inductor (Triton)"),
 ])
-def test_profile_step_sorts_kernels_into_families(name, fam):
+def test_profile_step_sorts_kernels_into_families(name, fam, dnn_script):
     """dnn/scripts/profile_step.py: a kernel name goes to the first family whose pattern it matches."""
-    assert _profile_step().family(name) == fam
+    assert dnn_script("profile_step").family(name) == fam
 
 
-def test_profile_step_counts_each_kernel_once():
+def test_profile_step_counts_each_kernel_once(dnn_script):
     """A CPU operator's device time is the sum of the kernels it launched, which are events of their own:
     the summary counts device events only (a profile of commit 5bb97d7 counted aten::conv2d & co. twice)."""
     from types import SimpleNamespace as E
@@ -168,17 +159,17 @@ def test_profile_step_counts_each_kernel_once():
                 count=2, self_cpu_time_total=0.0),
               E(key="void at::native::batch_norm_collect_statistics_kernel", device_type=DeviceType.CUDA,
                 device_time_total=100.0, count=2, self_cpu_time_total=0.0)]
-    r = _profile_step().summarize(events, steps=2, top=5)
+    r = dnn_script("profile_step").summarize(events, steps=2, top=5)
     assert r["kernel_us_per_step"] == 150.0
     assert r["families"]["convolution"]["us_per_step"] == 100.0 and r["families"]["batch norm"]["share"] == 0.3333
     assert [t["kernel"] for t in r["top"]] == ["sm90_xmma_fprop_implicit_gemm_bf16",
                                              "void at::native::batch_norm_collect_statistics_kernel"]
 
 
-def test_profile_step_tiny_cpu_run_accounts_for_all_kernel_time(tmp_path, capsys):
+def test_profile_step_tiny_cpu_run_accounts_for_all_kernel_time(tmp_path, capsys, dnn_script):
     """Both trainers profiled on the CPU (aten operators stand in for kernels): the families' shares sum
     to 1 and their times to the total, per step."""
-    mod = _profile_step()
+    mod = dnn_script("profile_step")
     assert mod.main(["--device", "cpu", "--jobs", "2", "--steps", "2", "--batch-size", "8", "--image-size", "8",
                      "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "profile_resnet20_j2.json").read_text())
@@ -193,11 +184,11 @@ def test_profile_step_tiny_cpu_run_accounts_for_all_kernel_time(tmp_path, capsys
     assert e.value.code == 2 and "--ways" in capsys.readouterr().err
 
 
-def test_profile_step_conv_block_reaches_the_fused_trainer(tmp_path, monkeypatch, capsys):
+def test_profile_step_conv_block_reaches_the_fused_trainer(tmp_path, monkeypatch, capsys, dnn_script):
     """profile_step --conv-block K builds FusedTrainer(conv_block=K) (only the fused way takes it; the
     streams way is left out here to keep the test short), records K and names the file ..._k<K>.json;
     K < 1 exits 2."""
-    mod = _profile_step()
+    mod = dnn_script("profile_step")
     from sketchbound.dnn.training import fused as FU
     seen = []
     real = FU.FusedTrainer.__init__
@@ -215,7 +206,7 @@ def test_profile_step_conv_block_reaches_the_fused_trainer(tmp_path, monkeypatch
     assert e.value.code == 2 and "--conv-block" in capsys.readouterr().err
 
 
-def test_nchw_flag_reaches_both_of_our_trainers(monkeypatch, tmp_path):
+def test_nchw_flag_reaches_both_of_our_trainers(monkeypatch, tmp_path, dnn_script):
     """--nchw hands channels_last=False to the streams and fused trainers (default None: their own choice,
     channels_last on CUDA) and is recorded in the JSON; profile_step's --nchw likewise."""
     seen = {}
@@ -233,7 +224,7 @@ def test_nchw_flag_reaches_both_of_our_trainers(monkeypatch, tmp_path):
         assert seen == {"streams": False if nchw else None, "fused": False if nchw else None}
         assert json.loads((out / "bench_train.json").read_text())["nchw"] is nchw
         assert (", NCHW" in (out / "bench_train.md").read_text()) is nchw
-    mod = _profile_step()
+    mod = dnn_script("profile_step")
     assert mod.main(["--device", "cpu", "--jobs", "2", "--steps", "1", "--batch-size", "8", "--image-size", "8",
                      "--ways", "fused", "--nchw", "--out", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "profile_resnet20_j2.json").read_text())["nchw"] is True
@@ -299,12 +290,12 @@ def test_fused_compile_reaches_the_fused_way_only_and_is_recorded(monkeypatch, t
     assert seen == ["default"] and res["fused_compile"] == "default"
 
 
-def test_profile_step_fused_compile_reaches_the_fused_trainer(tmp_path, monkeypatch, capsys):
+def test_profile_step_fused_compile_reaches_the_fused_trainer(tmp_path, monkeypatch, capsys, dnn_script):
     """profile_step --fused-compile MODE builds FusedTrainer(compile_mode=MODE) for the fused way only (the
     streams trainer takes no such argument), records it and names the file ..._c<MODE>.json; a mode outside
     fused.COMPILE_MODES exits 2 with one line naming the flag. The trainer is spied, not compiled (the
     compiled step itself is tested in test_fused.py, marked slow)."""
-    mod = _profile_step()
+    mod = dnn_script("profile_step")
     from sketchbound.dnn.training import fused as FU
     seen = []
     real = FU.FusedTrainer.__init__
@@ -323,22 +314,13 @@ def test_profile_step_fused_compile_reaches_the_fused_trainer(tmp_path, monkeypa
     assert e.value.code == 2 and "--fused-compile" in err[-1] and "reduce-overhead" in err[-1]
 
 
-def _grouped_conv_bench():
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[2] / "dnn" / "scripts" / "grouped_conv_bench.py"
-    spec = importlib.util.spec_from_file_location("grouped_conv_bench", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 @pytest.mark.parametrize("n", [1, 3])
-def test_grouped_conv_bench_alternative_forms_equal_the_strided_convolutions(n):
+def test_grouped_conv_bench_alternative_forms_equal_the_strided_convolutions(n, dnn_script):
     """dnn/scripts/grouped_conv_bench.py: each stride-1 form ("as ...") equals the stride-2 grouped convolution
     listed before it, in float64 (to 1e-12): a 1×1 convolution with stride 2 is the 1×1 convolution of the input
     at even positions, and a 3×3 one with padding 1 and stride 2 is the even positions of its stride-1 output."""
-    mod = _grouped_conv_bench()
+    mod = dnn_script("grouped_conv_bench")
     cases = mod.cases(n)
     pairs = [(cases[i - 1], c) for i, c in enumerate(cases) if " as " in c[0]]
     assert len(pairs) == 4
@@ -350,10 +332,10 @@ def test_grouped_conv_bench_alternative_forms_equal_the_strided_convolutions(n):
         torch.testing.assert_close(alt(x, w), strided(x, w), rtol=1e-12, atol=1e-12)
 
 
-def test_grouped_conv_bench_tiny_cpu_run_writes_every_case(tmp_path, capsys):
+def test_grouped_conv_bench_tiny_cpu_run_writes_every_case(tmp_path, capsys, dnn_script):
     """The script runs on a CPU at tiny sizes (no cuDNN kernels to count there), writes one JSON record per
     case, and refuses a non-positive size in one line with exit 2."""
-    mod = _grouped_conv_bench()
+    mod = dnn_script("grouped_conv_bench")
     assert mod.main(["--device", "cpu", "--models", "2", "--batch-size", "2", "--size-div", "8", "--iters", "1",
                      "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "grouped_conv_bench.json").read_text())

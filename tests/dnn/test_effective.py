@@ -114,22 +114,17 @@ def test_bad_inputs_are_refused():
         effective_masks(deep, {}, (40,))
 
 
-def test_effective_density_script_on_a_recorded_run(fmnist_root, tmp_path, capsys, one_torch_thread):
+def test_effective_density_script_on_a_recorded_run(fmnist_root, tmp_path, capsys, one_torch_thread, dnn_script):
     """dnn/scripts/effective_density.py recomputes a recorded run's mask: same per-layer kept counts as
     recorded (difference 0 on the same machine), and a random mask at 1e-4 density on ResNet-20 (27 of
     271k weights) has no input-output path while one at 30% has."""
-    import importlib.util
     import json
-    from pathlib import Path
 
     import pandas as pd
 
     from sketchbound.dnn.experiments.config import RunConfig
     from sketchbound.dnn.experiments.prune import prune_report
-    root = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("effective_density", root / "dnn" / "scripts" / "effective_density.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = dnn_script("effective_density")
     for density, acc in ((1e-4, 10.0), (0.3, 80.0)):
         cfg = RunConfig(model="resnet20", dataset="fashion-mnist", method="random", density=density, seed=3,
                         pad_to=32, data_root=str(fmnist_root))

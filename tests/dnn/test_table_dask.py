@@ -305,22 +305,13 @@ def test_gpu_cluster_pins_one_card_per_worker():
         DC.make_cluster(2, 2, gpu_ids=["0", "1", "2"], dashboard=False)
 
 
-def _speedup_script():
-    """dnn/scripts/gpu_dask_speedup.py as a module (a script, not part of the package)."""
-    import importlib.util
-    path = Path(__file__).resolve().parents[2] / "dnn" / "scripts" / "gpu_dask_speedup.py"
-    spec = importlib.util.spec_from_file_location("gpu_dask_speedup", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 @pytest.mark.slow
-def test_speedup_script_cpu_smoke_times_both_phases_and_keeps_the_runs_times(tmp_path, data_root):
+def test_speedup_script_cpu_smoke_times_both_phases_and_keeps_the_runs_times(tmp_path, data_root, dnn_script):
     """dnn/scripts/gpu_dask_speedup.py on CPU workers (--cpu-smoke): the same 4 runs trained by 1 and by 2
     workers give identical accuracies (same seeds => same result wherever a run trains), and the JSON,
     written atomically, holds each phase's per-run wall and mask times beside the speed-up."""
-    mod = _speedup_script()
+    mod = dnn_script("gpu_dask_speedup")
     table = _table(tmp_path, data_root, seeds=(0,))
     out = tmp_path / "out"
     rc = mod.main(["--cpu-smoke", "--table", str(table), "--model", "lenet300100", "--runs", "4", "--concurrent", "2",
@@ -337,11 +328,11 @@ def test_speedup_script_cpu_smoke_times_both_phases_and_keeps_the_runs_times(tmp
 
 
 @pytest.mark.slow
-def test_speedup_script_compare_balance_runs_abba_and_pairs_the_phases(tmp_path, data_root):
+def test_speedup_script_compare_balance_runs_abba_and_pairs_the_phases(tmp_path, data_root, dnn_script):
     """--compare-balance: four N-worker phases in the order off, on, on, off; every phase trains every run
     to the same accuracy (balance regroups tasks, it changes no result), and the ratio is
     sum(off) / sum(on) of the recorded table times."""
-    mod = _speedup_script()
+    mod = dnn_script("gpu_dask_speedup")
     table = _table(tmp_path, data_root, seeds=(0,))
     out = tmp_path / "out"
     rc = mod.main(["--cpu-smoke", "--compare-balance", "--table", str(table), "--model", "lenet300100", "--runs", "4",
