@@ -144,6 +144,7 @@ def _worker_state(key):
     return key in R._DATA_CACHE, bool(K._keys_ser.signatures or K._keys_par.signatures)
 
 
+@pytest.mark.slow  # ≈ 4 s: keeps the default run under 3 min on 2 cores; CI runs it
 def test_prepare_workers_fills_each_workers_data_cache_and_compiles_the_samplers(tmp_path, data_root):
     """On a fresh 2-worker cluster: prepare_workers returns one time per worker; afterwards every worker
     holds the dataset under the key the tasks use (the relative data_root made absolute) and has the mask
@@ -229,6 +230,7 @@ def test_run_lock_is_exclusive_and_takes_over_dead_or_silent_holders(tmp_path):
     b.release()
 
 
+@pytest.mark.slow  # ≈ 4 s: keeps the default run under 3 min on 2 cores; CI runs it
 def test_run_configs_waits_for_a_live_holder_then_trains_what_it_left(tmp_path, data_root, one_torch_thread):
     cfg = RunConfig(model="lenet300100", dataset="cifar10", method="random", density=0.5, width=0.05, epochs=1,
                     batch_size=32, data_root=str(data_root), train_subset=64).resolved()
