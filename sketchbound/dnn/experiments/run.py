@@ -689,7 +689,8 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     :data:`~sketchbound.dnn.training.fused.COMPILE_MODES`; default ``None``: eager) runs the fused
     trainers' step through ``torch.compile`` (Inductor's kernels: the arithmetic is the same up to
     floating-point order, which grows over many steps as any change of order does); not part of the
-    hash either, recorded as ``"fused_compile"`` in result.json of the runs it trained. Each run is
+    hash either, recorded as ``"fused_compile"`` in result.json of the runs it trained; ``fusion="auto"``
+    still decides on a few eager steps, so ``fusion="on"`` is what compiles every architecture. Each run is
     trained under its :class:`RunLock`: runs another live process holds are left to it and, with
     ``wait``, waited for at the end (and trained here if that process died before finishing them).
     """

@@ -361,7 +361,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--fused-compile", default=None, metavar="MODE",
                    help="the fused runs' step through torch.compile in MODE, one without Inductor's own CUDA graphs "
                         "(e.g. default; sketchbound.dnn.training.fused.COMPILE_MODES; default: eager); results "
-                        "differ by floating-point order only; not part of a run's identity, recorded in result.json")
+                        "differ by floating-point order only; not part of a run's identity, recorded in result.json. "
+                        "--fusion auto still decides on a few eager steps: --fusion on compiles every architecture")
     from sketchbound.cluster import add_cluster_arguments  # noqa: PLC0415
     add_cluster_arguments(p, what="runs (a task = one group of --concurrent runs; a worker per GPU)")
     p.add_argument("--gpus-per-worker", type=pos_int("gpus-per-worker"), default=None, metavar="K",
