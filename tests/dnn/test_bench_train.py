@@ -184,19 +184,12 @@ def test_profile_step_tiny_cpu_run_accounts_for_all_kernel_time(tmp_path, capsys
     assert e.value.code == 2 and "--ways" in capsys.readouterr().err
 
 
-def test_profile_step_conv_block_reaches_the_fused_trainer(tmp_path, monkeypatch, capsys, dnn_script):
+def test_profile_step_conv_block_reaches_the_fused_trainer(tmp_path, capsys, dnn_script, fused_init_spy):
     """profile_step --conv-block K builds FusedTrainer(conv_block=K) (only the fused way takes it; the
     streams way is left out here to keep the test short), records K and names the file ..._k<K>.json;
     K < 1 exits 2."""
     mod = dnn_script("profile_step")
-    from sketchbound.dnn.training import fused as FU
-    seen = []
-    real = FU.FusedTrainer.__init__
-
-    def spy(self, *args, conv_block=1, **kw):
-        seen.append(conv_block)
-        real(self, *args, conv_block=conv_block, **kw)
-    monkeypatch.setattr(FU.FusedTrainer, "__init__", spy)
+    seen = fused_init_spy("conv_block")
     assert mod.main(["--device", "cpu", "--jobs", "2", "--steps", "1", "--batch-size", "4", "--image-size", "8",
                      "--ways", "fused", "--conv-block", "2", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "profile_resnet20_j2_k2.json").read_text())
@@ -290,20 +283,13 @@ def test_fused_compile_reaches_the_fused_way_only_and_is_recorded(monkeypatch, t
     assert seen == ["default"] and res["fused_compile"] == "default"
 
 
-def test_profile_step_fused_compile_reaches_the_fused_trainer(tmp_path, monkeypatch, capsys, dnn_script):
+def test_profile_step_fused_compile_reaches_the_fused_trainer(tmp_path, capsys, dnn_script, fused_init_spy):
     """profile_step --fused-compile MODE builds FusedTrainer(compile_mode=MODE) for the fused way only (the
     streams trainer takes no such argument), records it and names the file ..._c<MODE>.json; a mode outside
     fused.COMPILE_MODES exits 2 with one line naming the flag. The trainer is spied, not compiled (the
     compiled step itself is tested in test_fused.py, marked slow)."""
     mod = dnn_script("profile_step")
-    from sketchbound.dnn.training import fused as FU
-    seen = []
-    real = FU.FusedTrainer.__init__
-
-    def spy(self, *args, compile_mode=None, **kw):
-        seen.append(compile_mode)
-        real(self, *args, compile_mode=None, **kw)  # eager here: the flag's path is what is checked
-    monkeypatch.setattr(FU.FusedTrainer, "__init__", spy)
+    seen = fused_init_spy("compile_mode", build_with=None)  # eager here: the flag's path is what is checked
     assert mod.main(["--device", "cpu", "--jobs", "2", "--steps", "1", "--batch-size", "4", "--image-size", "8",
                      "--ways", "fused", "--fused-compile", "default", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "profile_resnet20_j2_cdefault.json").read_text())

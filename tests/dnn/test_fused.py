@@ -336,21 +336,14 @@ def _toy_table_configs(root):
             for m in ("random", "magnitude") for s in (0, 1)]
 
 
-def test_table_runner_hands_fused_compile_to_the_fused_trainer_only(tmp_path, monkeypatch):
+def test_table_runner_hands_fused_compile_to_the_fused_trainer_only(tmp_path, fused_init_spy):
     """run_configs(fused_compile=MODE) builds FusedTrainer(compile_mode=MODE) for the fused runs and records
     ``"fused_compile"`` in their result.json; streams runs get no such argument and no such key; a mode outside
     COMPILE_MODES is a ValueError naming fused_compile before anything trains. The trainer is spied and runs
     eager here (the compiled step itself: the slow tests below and test_compiled_fused_step_...)."""
     from sketchbound.dnn.experiments.run import run_configs
-    from sketchbound.dnn.training import fused as FU
     cfgs = _toy_table_configs(tmp_path / "data")[:2]
-    seen = []
-    real = FU.FusedTrainer.__init__
-
-    def spy(self, *args, compile_mode=None, **kw):
-        seen.append(compile_mode)
-        real(self, *args, compile_mode=None, **kw)
-    monkeypatch.setattr(FU.FusedTrainer, "__init__", spy)
+    seen = fused_init_spy("compile_mode", build_with=None)
     on = run_configs(cfgs, tmp_path / "on", concurrent=2, progress=False, fusion="on", fused_compile="default")
     assert seen == ["default"] and all(r["trainer"] == "fused" and r["fused_compile"] == "default" for r in on)
     off = run_configs(cfgs, tmp_path / "off", concurrent=2, progress=False, fusion="off", fused_compile="default")
