@@ -299,6 +299,8 @@ def test_deep_figure_draws_the_recorded_paired_statistics(tmp_path, monkeypatch)
     assert (mn.holm_family == 3).all() and sorted(mn.seed.unique()) == list(range(10)) and len(mn) == 30
     mc = df[df.table == "table1_mnist5k_confirm"]  # its 2% cell on 20 fresh seeds, one comparison
     assert (mc.holm_family == 1).all() and sorted(mc.seed) == list(range(10, 30)) and (mc.density == 0.02).all()
+    vc = df[df.table == "table1_mnist5k_vgg19_confirm"]  # VGG-19's 0.02% cell on 24 fresh seeds, one comparison
+    assert (vc.holm_family == 1).all() and sorted(vc.seed) == list(range(10, 34)) and (vc.density == 0.0002).all()
     for (table, method, density), g in df.groupby(["table", "method", "density"]):
         paired = pd.read_csv(REPO / "dnn" / "results" / f"{table}_paired.csv")
         row = paired[(paired.a == f"{method} randomized") & (paired.b == f"{method} threshold")
