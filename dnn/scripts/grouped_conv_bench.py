@@ -7,9 +7,13 @@ weight gradient) × 16 groups. ResNet-20 has exactly 4 stride-2 convolutions (tw
 so the hypothesis is that cuDNN slices the channels of each group for its strided grouped convolutions.
 This script counts the slicing and transform kernels per shape and times the arithmetically equivalent
 stride-1 forms: a 1×1 stride-2 convolution is a 1×1 convolution of the subsampled input (same FLOPs);
-a 3×3 stride-2 one is the even positions of the stride-1 output (4× the FLOPs of that layer).
+a 3×3 stride-2 one is the even positions of the stride-1 output (4× the FLOPs of that layer). The
+"GEMM" cases are the same convolutions as one batched matrix product over unfolded patches
+(``sketchbound.dnn.training.fused.grouped_conv2d_gemm``, ``FusedTrainer(conv_gemm=...)``); with
+``--compile`` the GEMM forms and the convolutions they replace are also timed through ``torch.compile``
+(``… [compiled]``), as the compiled fused step runs them.
 
-    python dnn/scripts/grouped_conv_bench.py --out $OUT          # on a GPU: 16 models, batch 128
+    python dnn/scripts/grouped_conv_bench.py --out $OUT [--compile]   # on a GPU: 16 models, batch 128
 
 Writes ``$OUT/grouped_conv_bench.json`` (per case: ms per forward + backward, kernels launched, how many
 of them slice channels or transform the layout, the top kernels) and prints one line per case. On a CPU
@@ -42,6 +46,10 @@ def cases(n: int):
         import torch
         return F.conv2d(x[:, :, ::2, ::2].contiguous(memory_format=torch.channels_last), w, groups=n)
 
+    def gemm(stride, pad):
+        from sketchbound.dnn.training.fused import grouped_conv2d_gemm
+        return lambda x, w: grouped_conv2d_gemm(x, w, None, stride, pad, n)
+
     return [("first 3x3 3->16 s1 @32", 3, 16, 32, 3, conv(1, 1)),
             ("3x3 16->16 s1 @32 (reference)", 16, 16, 32, 3, conv(1, 1)),
             ("3x3 16->32 s2 @32", 16, 32, 32, 3, conv(2, 1)),
@@ -51,7 +59,18 @@ def cases(n: int):
             ("3x3 32->64 s2 @16", 32, 64, 16, 3, conv(2, 1)),
             ("3x3 32->64 as s1 + even positions", 32, 64, 16, 3, s1_then_even),
             ("1x1 32->64 s2 @16", 32, 64, 16, 1, conv(2, 0)),
-            ("1x1 32->64 as even positions + s1", 32, 64, 16, 1, even_then_1x1)]
+            ("1x1 32->64 as even positions + s1", 32, 64, 16, 1, even_then_1x1),
+            ("3x3 16->16 s1 @32 GEMM", 16, 16, 32, 3, gemm(1, 1)),
+            ("3x3 16->32 s2 @32 GEMM", 16, 32, 32, 3, gemm(2, 1)),
+            ("1x1 16->32 s2 @32 GEMM", 16, 32, 32, 1, gemm(2, 0)),
+            ("3x3 32->64 s2 @16 GEMM", 32, 64, 16, 3, gemm(2, 1)),
+            ("1x1 32->64 s2 @16 GEMM", 32, 64, 16, 1, gemm(2, 0))]
+
+
+def compiled_too(name: str) -> bool:
+    """Whether ``--compile`` times this case compiled too: the GEMM forms and the cuDNN convolutions they
+    replace (not the stride-1 "as ..." forms or the first layer)."""
+    return name.endswith(" GEMM") or (" as " not in name and not name.startswith("first"))
 
 
 def main(argv=None) -> int:
@@ -61,6 +80,8 @@ def main(argv=None) -> int:
     ap.add_argument("--size-div", type=int, default=1, help="divide the spatial sizes by this (tests: 8)")
     ap.add_argument("--iters", type=int, default=30, help="timed forward + backward passes per case")
     ap.add_argument("--device", default=None)
+    ap.add_argument("--compile", action="store_true",
+                    help="also time the GEMM forms and the convolutions they replace through torch.compile (default mode)")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     a = ap.parse_args(argv)
     for name in ("models", "batch_size", "size_div", "iters"):
@@ -68,8 +89,6 @@ def main(argv=None) -> int:
             ap.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(a, name)}")
     import torch
     from torch.profiler import ProfilerActivity, profile
-
-    from sketchbound._io import atomic_write
 
     dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     cuda = dev.type == "cuda"
@@ -81,7 +100,12 @@ def main(argv=None) -> int:
             torch.cuda.synchronize()
 
     res = {}
-    for name, cin, cout, size, k, form in cases(a.models):
+    write = _writer(a, argv, dtype, dev, cuda)
+    todo = [(name, cin, cout, size, k, form) for name, cin, cout, size, k, form in cases(a.models)]
+    if a.compile:
+        todo += [(name + " [compiled]", cin, cout, size, k, torch.compile(form, dynamic=False))
+                 for name, cin, cout, size, k, form in cases(a.models) if compiled_too(name)]
+    for name, cin, cout, size, k, form in todo:
         h = max(2, size // a.size_div)
         x = torch.randn(a.batch_size, a.models * cin, h, h, device=dev, dtype=dtype)
         x = x.to(memory_format=torch.channels_last).requires_grad_()
@@ -109,15 +133,26 @@ def main(argv=None) -> int:
                      "transform_kernels": sum(c for kk, c, _ in ks if "transform" in kk.lower()),
                      "top": [{"kernel": kk[:120], "calls": c, "us": round(t, 1)}
                              for kk, c, t in sorted(ks, key=lambda r: -r[2])[:4]]}
-        print(f"{name:38s} {ms:8.3f} ms  kernels {res[name]['kernels']:3d}  slice {res[name]['slice_kernels']:3d}  "
+        print(f"{name:49s} {ms:8.3f} ms  kernels {res[name]['kernels']:3d}  slice {res[name]['slice_kernels']:3d}  "
               f"transform {res[name]['transform_kernels']:3d}", flush=True)
-    out = {"models": a.models, "batch_size": a.batch_size, "size_div": a.size_div, "iters": a.iters,
-           "dtype": str(dtype).replace("torch.", ""), "cases": res,
-           "device": torch.cuda.get_device_name(dev) if cuda else "cpu", "torch": torch.__version__,
-           "commit": os.environ.get("SKETCHBOUND_COMMIT"), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "command": "python dnn/scripts/grouped_conv_bench.py " + " ".join(sys.argv[1:] if argv is None else argv)}
-    atomic_write(Path(a.out) / "grouped_conv_bench.json", json.dumps(out, indent=1) + "\n")
+        write(res)  # after each case, so a run cut short keeps what it measured
     return 0
+
+
+def _writer(a, argv, dtype, dev, cuda):
+    import torch
+
+    from sketchbound._io import atomic_write
+
+    def write(res):
+        out = {"models": a.models, "batch_size": a.batch_size, "size_div": a.size_div, "iters": a.iters,
+               "compile": a.compile, "dtype": str(dtype).replace("torch.", ""), "cases": res,
+               "device": torch.cuda.get_device_name(dev) if cuda else "cpu", "torch": torch.__version__,
+               "commit": os.environ.get("SKETCHBOUND_COMMIT"),
+               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "command": "python dnn/scripts/grouped_conv_bench.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+        atomic_write(Path(a.out) / "grouped_conv_bench.json", json.dumps(out, indent=1) + "\n")
+    return write
 
 
 if __name__ == "__main__":

@@ -124,6 +124,8 @@ def test_compile_rival_runs_in_a_subprocess():  # ≈ 30 s of inductor compilati
     (["--conv-block", "2.5"], "--conv-block must be a positive int, got '2.5'"),
     (["--conv-block", "2,4"], "--conv-block must be a positive int, got '2,4'"),
     (["--fused-compile", "reduce-overhead"], "--fused-compile: invalid choice: 'reduce-overhead'"),
+    (["--conv-gemm", "yes"], "--conv-gemm: invalid choice: 'yes'"),
+    (["--conv-gemm", "strided", "--conv-block", "2"], "--conv-gemm strided needs --conv-block 1, got --conv-block 2"),
     (["--out", "/proc/sketchbound-bench/x"], "--out"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, msg, capsys):
@@ -268,6 +270,18 @@ def test_conv_block_reaches_the_fused_way_only_and_is_recorded(monkeypatch, tmp_
         assert (f"conv block {k} ({factor:.3g}× conv FLOPs)" in md) is (k != 1)
 
 
+def test_conv_gemm_reaches_the_fused_trainer_and_is_recorded(tmp_path, fused_init_spy):
+    """--conv-gemm strided builds FusedTrainer(conv_gemm="strided"), whose four strided ResNet-20 convolutions
+    then run in the GEMM form; the choice is recorded at the top of the JSON and in the fused way's entry,
+    and the masks stay exact."""
+    seen = fused_init_spy("conv_gemm")
+    assert B.main(TINY + ["--rivals", "fused", "--conv-gemm", "strided", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "bench_train.json").read_text())
+    fused = res["models"]["resnet20"]["ways"]["fused"]
+    assert seen == ["strided"] and res["conv_gemm"] == "strided" and fused["conv_gemm"] == "strided"
+    assert fused["masks_exact"] and "conv GEMM strided" in (tmp_path / "bench_train.md").read_text()
+
+
 def test_fused_compile_reaches_the_fused_way_only_and_is_recorded(monkeypatch, tmp_path):
     """--fused-compile MODE hands compile_mode=MODE to the fused way and is recorded at the top of the JSON
     (its default, eager, is checked in the --conv-block test above)."""
@@ -316,6 +330,14 @@ def test_grouped_conv_bench_alternative_forms_equal_the_strided_convolutions(n, 
         x = torch.randn(2, n * cin, size // 4, size // 4, generator=g, dtype=torch.float64)
         w = torch.randn(n * cout, cin, k, k, generator=g, dtype=torch.float64)
         torch.testing.assert_close(alt(x, w), strided(x, w), rtol=1e-12, atol=1e-12)
+    gemms = [c for c in cases if c[0].endswith(" GEMM")]  # the GEMM forms equal the grouped convolution too
+    conv_of = {c[0]: c for c in cases}
+    assert len(gemms) == 5
+    for name, cin, cout, size, k, form in gemms:
+        ref = conv_of[name[:-len(" GEMM")] + (" (reference)" if " s1 " in name else "")][5]
+        x = torch.randn(2, n * cin, size // 4, size // 4, generator=g, dtype=torch.float64)
+        w = torch.randn(n * cout, cin, k, k, generator=g, dtype=torch.float64)
+        torch.testing.assert_close(form(x, w), ref(x, w), rtol=1e-12, atol=1e-12)
 
 
 def test_grouped_conv_bench_tiny_cpu_run_writes_every_case(tmp_path, capsys, dnn_script):
@@ -325,7 +347,7 @@ def test_grouped_conv_bench_tiny_cpu_run_writes_every_case(tmp_path, capsys, dnn
     assert mod.main(["--device", "cpu", "--models", "2", "--batch-size", "2", "--size-div", "8", "--iters", "1",
                      "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "grouped_conv_bench.json").read_text())
-    assert len(res["cases"]) == 10 and all(c["ms_fwd_bwd"] > 0 for c in res["cases"].values())
+    assert len(res["cases"]) == 15 and all(c["ms_fwd_bwd"] > 0 for c in res["cases"].values())
     with pytest.raises(SystemExit) as e:
         mod.main(["--device", "cpu", "--models", "0", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()

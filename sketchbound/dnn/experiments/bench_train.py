@@ -15,8 +15,10 @@ resident on the device, batch 128, ``--jobs`` 8 models) prints images/s, summed 
 * ``fused``: :class:`~sketchbound.dnn.training.fused.FusedTrainer`, the N masked models horizontally
   fused into one network (HFTA, Wang et al. MLSys 2021), one CUDA graph for all of them; ``--fuse-width W``
   in cohorts of at most W models, ``--conv-block K`` with block-dense convolutions (K consecutive models
-  per dense block of a block-diagonal convolution, K× the convolution FLOPs), ``--fused-compile MODE``
-  with its forward and backward compiled by ``torch.compile`` (Inductor) inside the trainer's graph.
+  per dense block of a block-diagonal convolution, K× the convolution FLOPs), ``--conv-gemm strided|all``
+  with the strided (or all) fused convolutions as one batched GEMM over unfolded patches instead of cuDNN's
+  grouped convolution, ``--fused-compile MODE`` with its forward and backward compiled by ``torch.compile``
+  (Inductor) inside the trainer's graph.
 
 The rivals train *unmasked* models (masking only adds work, so their numbers are upper bounds for a
 masked version). For every way it reports the achieved TFLOP/s from an analytic count (convolution and
@@ -54,7 +56,7 @@ from sketchbound._io import atomic_write, atomic_write_json, check_output_path
 from sketchbound.dnn.experiments.config import OneLineParser
 from sketchbound.dnn.data import TensorDataset, augment_epoch
 from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob
-from sketchbound.dnn.training.fused import COMPILE_MODES as FUSED_COMPILE_MODES
+from sketchbound.dnn.training.fused import COMPILE_MODES as FUSED_COMPILE_MODES, CONV_GEMM
 from sketchbound.dnn.training.fused import FusedTrainer
 
 __all__ = ["bench_plain", "bench_compile", "bench_vmap", "bench_concurrent", "bench_fused", "flops_per_image",
@@ -469,6 +471,7 @@ def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, step
     if hasattr(tr, "cohorts"):
         out["fused_groups"] = [c.n for c in tr.cohorts]
         out["conv_block"] = tr.conv_block
+        out["conv_gemm"] = tr.conv_gemm
         out["compile_mode"] = tr.compile_mode
         out["conv_flop_factor"] = conv_flop_factor(tr, _model(model_name, data, width, 0),
                                                    (data.in_channels, data.image_size, data.image_size))
@@ -486,16 +489,18 @@ def bench_concurrent(model_name: str, data: TensorDataset, *, jobs: int, steps: 
 
 def bench_fused(model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int,
                 device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None,
-                max_fused: int | None = None, conv_block: int = 1, compile_mode: str | None = None) -> dict:
+                max_fused: int | None = None, conv_block: int = 1, conv_gemm: str = "off",
+                compile_mode: str | None = None) -> dict:
     """Aggregate images/s of :class:`~sketchbound.dnn.training.fused.FusedTrainer` with ``jobs`` masked models
     (in fused cohorts of at most ``max_fused``, each on its own stream; ``None``: one cohort; convolutions
-    block-dense with ``conv_block`` models per dense block, 1: grouped). The result also records
-    ``conv_block`` and :func:`conv_flop_factor`; ``compile_mode``: the fused forward/backward through
+    block-dense with ``conv_block`` models per dense block, 1: grouped; ``conv_gemm``: which of them run as
+    one batched GEMM, :data:`~sketchbound.dnn.training.fused.CONV_GEMM`). The result also records
+    ``conv_block``, ``conv_gemm`` and :func:`conv_flop_factor`; ``compile_mode``: the fused forward/backward through
     ``torch.compile`` (its compilation is part of ``setup_seconds``)."""
     return _bench_trainer(FusedTrainer, model_name, data, jobs=jobs, steps=steps, warmup=warmup,
                           batch_size=batch_size, device=device, width=width, density=density, cuda_graphs=cuda_graphs,
                           amp=amp, channels_last=channels_last, max_fused=max_fused, conv_block=conv_block,
-                          compile_mode=compile_mode)
+                          conv_gemm=conv_gemm, compile_mode=compile_mode)
 
 
 def conv_flop_factor(trainer: FusedTrainer, model: torch.nn.Module, shape: Sequence[int]) -> float:
@@ -580,6 +585,8 @@ def to_markdown(out: dict) -> str:
                 note.append(f"groups {r['fused_groups']}")
             if r.get("compile_mode"):
                 note.append(f"torch.compile {r['compile_mode']}")
+            if r.get("conv_gemm", "off") != "off":
+                note.append(f"conv GEMM {r['conv_gemm']}")
             if r.get("conv_block", 1) != 1:
                 note.append(f"conv block {r['conv_block']} ({r['conv_flop_factor']:.3g}× conv FLOPs)")
             if "setup_seconds" in r:
@@ -631,6 +638,9 @@ def build_parser() -> OneLineParser:
                    metavar="K", help="the fused rival's convolutions block-dense: K consecutive models per dense block "
                                      "of one block-diagonal convolution, K× the convolution FLOPs (a cohort of n "
                                      "models uses the largest divisor of n <= K; default 1: one grouped convolution)")
+    p.add_argument("--conv-gemm", choices=CONV_GEMM, default="off",
+                   help="the fused rival's convolutions with a stride > 1 (strided) or all (all) as one batched GEMM "
+                        "over unfolded patches instead of cuDNN's grouped convolution (default off; needs --conv-block 1)")
     p.add_argument("--fused-compile", choices=FUSED_COMPILE_MODES, default=None, metavar="MODE",
                    help="the fused rival's forward and backward through torch.compile in this mode "
                         f"({', '.join(FUSED_COMPILE_MODES)}; default: eager), inside its own CUDA graph")
@@ -684,6 +694,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"--density must be in (0, 1], got {a.density}")
     if a.n_train < a.batch_size:
         p.error(f"--n-train {a.n_train} must be >= --batch-size {a.batch_size}")
+    if a.conv_gemm != "off" and a.conv_block != 1:
+        p.error(f"--conv-gemm {a.conv_gemm} needs --conv-block 1, got --conv-block {a.conv_block}")
     models = _models_arg(p, a.model)
     if a.out is not None:
         try:
@@ -711,7 +723,8 @@ def main(argv: Sequence[str] | None = None) -> int:
            "command": "python -m sketchbound.dnn.bench_train " + " ".join(argv_list), "batch_size": a.batch_size,
            "jobs": a.jobs, "density": a.density, "steps": a.steps, "warmup": a.warmup, "width": a.width,
            "image_size": a.image_size, "compile_mode": a.compile_mode, "nchw": a.nchw,
-           "fuse_width": a.fuse_width, "conv_block": a.conv_block, "fused_compile": a.fused_compile,
+           "fuse_width": a.fuse_width, "conv_block": a.conv_block, "conv_gemm": a.conv_gemm,
+           "fused_compile": a.fused_compile,
            "rivals": rivals, "models": {}}
     common = dict(steps=a.steps, warmup=a.warmup, batch_size=a.batch_size, device=dev, width=a.width)
     graphs = False if a.no_graphs else None
@@ -737,7 +750,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else:
                     res["ways"][r] = bench_fused(m, data, jobs=a.jobs, density=a.density, cuda_graphs=graphs,
                                                  channels_last=layout, max_fused=a.fuse_width,
-                                                 conv_block=a.conv_block, compile_mode=a.fused_compile, **common)
+                                                 conv_block=a.conv_block, conv_gemm=a.conv_gemm,
+                                                 compile_mode=a.fused_compile, **common)
             _free(dev)
         _summarise(res, res["flops_per_image"], name, a.batch_size)
         if a.out is not None:  # after each model, so a run cut short keeps what it measured

@@ -74,7 +74,8 @@ from sketchbound.dnn.training.trainer import (ConcurrentTrainer, Schedule, Train
 
 __all__ = ["COMPILE_MODES", "FusedModel", "FusedConv2d", "FusedBatchNorm2d", "FusedLinear", "FusedTrainer", "architecture_key",
            "fused_cross_entropy", "per_parameter_lr", "register_fusable", "choose_fusion", "plan_fusion",
-           "effective_conv_block", "check_compile_mode", "FUSION_CHOICES"]
+           "effective_conv_block", "check_compile_mode", "FUSION_CHOICES", "CONV_GEMM", "check_conv_gemm",
+           "grouped_conv2d_gemm"]
 
 #: values of the ``fusion`` option of the table runner
 FUSION_CHOICES = ("auto", "on", "off")
@@ -82,6 +83,10 @@ FUSION_CHOICES = ("auto", "on", "off")
 #: ``torch.compile`` modes accepted by ``FusedTrainer(compile_mode=...)``: the ones without Inductor's own
 #: CUDA graphs, since the trainer captures the whole step (forward, backward, optimiser) in its own graph
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
+
+#: which fused convolutions run as one batched GEMM over unfolded patches (:func:`grouped_conv2d_gemm`)
+#: instead of cuDNN's grouped convolution: none, those with a stride > 1, or all
+CONV_GEMM = ("off", "strided", "all")
 
 # modules that act on each channel or element on its own and hold no state: used unchanged
 _STATELESS: tuple[type, ...] = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.Identity)
@@ -199,6 +204,75 @@ def check_compile_mode(mode, name: str = "compile_mode"):
     return mode
 
 
+def check_conv_gemm(conv_gemm, name: str = "conv_gemm") -> str:
+    """``conv_gemm`` if it is one of :data:`CONV_GEMM`, else a ``ValueError`` naming ``name``, the value and
+    the accepted ones."""
+    if conv_gemm not in CONV_GEMM:
+        raise ValueError(f"{name} must be one of {', '.join(CONV_GEMM)}, got {conv_gemm!r}")
+    return conv_gemm
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def grouped_conv2d_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                        stride=1, padding=0, groups: int = 1) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias, stride, padding, groups=groups)`` (dilation 1, zero padding) as one
+    batched matrix product over unfolded patches, one batch entry per group (issue 14).
+
+    cuDNN runs narrow grouped convolutions with a stride of 2 through per-group channel slicing (a GPU
+    measurement: ``dnn/scripts/grouped_conv_bench.py``), so this form builds the patches itself: with
+    ``x`` viewed as ``[B, H, W, C]`` (free for channels_last), zero-padded, the ``kh·kw`` strided taps are
+    stacked into ``cols[p, g, t·C_in/G + c]`` for output position ``p`` (``B·H_out·W_out`` of them), group
+    ``g``, tap ``t = i·kw + j`` and input channel ``c`` of the group, and ``y[p, g, o] = Σ_k cols[p, g, k] ·
+    W[g·C_out/G + o, c, i, j]`` is one ``bmm`` over the ``G`` groups. The weight is read as ``[o, kh, kw,
+    c]`` (no copy when it is channels_last). The output is ``[B, C_out, H_out, W_out]`` in channels_last
+    memory. Exact: the same sums as the convolution, in another order (tested against ``F.conv2d`` in
+    float64, values and gradients). It costs ``kh·kw`` copies of the (strided) input as patches, so it
+    pays where the output is small: stride-2 layers.
+
+    >>> import torch, torch.nn.functional as F
+    >>> x, w = torch.randn(2, 4, 6, 6, dtype=torch.float64), torch.randn(8, 2, 3, 3, dtype=torch.float64)
+    >>> y = grouped_conv2d_gemm(x, w, stride=2, padding=1, groups=2)
+    >>> bool(torch.allclose(y, F.conv2d(x, w, stride=2, padding=1, groups=2)))
+    True
+    """
+    B, C, H, W = x.shape
+    G = int(groups)
+    o, ci, kh, kw = weight.shape
+    if C != G * ci or o % G:
+        raise ValueError(f"grouped_conv2d_gemm: input channels {C} and weight shape {tuple(weight.shape)} do not "
+                         f"fit groups={G}")
+    co = o // G
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    ho, wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    xl = x.permute(0, 2, 3, 1)  # [B, H, W, C]
+    if ph or pw:
+        xl = F.pad(xl, (0, 0, pw, pw, ph, ph))
+    taps = [xl[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :] for i in range(kh) for j in range(kw)]
+    P = B * ho * wo
+    if len(taps) == 1:
+        cols = taps[0].reshape(P, G, ci)  # a copy only where the taps are strided
+    else:
+        cols = torch.stack([t.reshape(B, ho, wo, G, ci) for t in taps], dim=4).view(P, G, kh * kw * ci)
+    wg = weight.permute(0, 2, 3, 1).reshape(G, co, kh * kw * ci)  # [g, o, (i, j, c)]
+    y = torch.bmm(cols.transpose(0, 1), wg.transpose(1, 2))  # [G, P, co]
+    y = y.transpose(0, 1).contiguous().view(B, ho, wo, G * co)
+    if bias is not None:
+        y = y + bias.to(y.dtype)
+    return y.permute(0, 3, 1, 2)
+
+
+def _check_gemm_with_block(conv_gemm, conv_block) -> str:
+    """``conv_gemm`` checked (:func:`check_conv_gemm`) and refused with ``conv_block`` > 1."""
+    check_conv_gemm(conv_gemm)
+    if conv_gemm != "off" and conv_block != 1:
+        raise ValueError(f"conv_gemm={conv_gemm!r} needs conv_block=1 (the GEMM form replaces the grouped "
+                         f"convolution; block-dense is another form), got conv_block={conv_block!r}")
+    return conv_gemm
+
+
 def effective_conv_block(fused_groups: int, conv_block: int) -> int:
     """The block a :class:`FusedConv2d` with ``fused_groups = N·g`` groups uses for ``conv_block=k``: the
     largest divisor of ``N·g`` that is ≤ ``k`` (every dense block must hold the same number of groups).
@@ -236,17 +310,25 @@ class FusedConv2d(_FusedLeaf):
     up to floating-point order. A non-finite activation or gradient of one model, however, reaches the
     other models of its block (``0·inf = NaN``): ``block=1`` keeps a diverging model apart from the others,
     ``block > 1`` does not.
+
+    GEMM form (``gemm=True``, block 1 only): the same grouped convolution as :func:`grouped_conv2d_gemm`,
+    one batched matrix product over unfolded patches instead of cuDNN; same parameters, results equal up to
+    floating-point order, and each group stays apart as in the grouped form.
     """
 
     layouts = {"weight": "cat", "bias": "cat"}
 
-    def __init__(self, convs: Sequence[nn.Conv2d], block: int = 1):
+    def __init__(self, convs: Sequence[nn.Conv2d], block: int = 1, gemm: bool = False):
         super().__init__(len(convs))
         c = convs[0]
         self.stride, self.padding, self.dilation = c.stride, c.padding, c.dilation
         self.groups = c.groups * self.n
         self.in_channels, self.out_channels = c.in_channels * self.n, c.out_channels * self.n
         self.block = effective_conv_block(self.groups, block)
+        if gemm and (self.block != 1 or isinstance(self.padding, str) or tuple(self.dilation) != (1, 1)):
+            raise ValueError(f"gemm=True needs block 1, numeric padding and dilation 1; got block={self.block}, "
+                             f"padding={self.padding!r}, dilation={self.dilation!r}")
+        self.gemm = bool(gemm)
         self.weight = nn.Parameter(_cat([m.weight for m in convs]), requires_grad=c.weight.requires_grad)
         if c.bias is not None:
             self.bias = nn.Parameter(_cat([m.bias for m in convs]), requires_grad=c.bias.requires_grad)
@@ -257,7 +339,7 @@ class FusedConv2d(_FusedLeaf):
                                  persistent=False)
 
     def extra_repr(self) -> str:
-        return f"n={self.n}, groups={self.groups}, block={self.block}"
+        return f"n={self.n}, groups={self.groups}, block={self.block}" + (", gemm" if self.gemm else "")
 
     def block_weight(self) -> torch.Tensor:
         """The weight of the convolution that ``forward`` runs: the stored one for ``block=1``, else the
@@ -278,6 +360,8 @@ class FusedConv2d(_FusedLeaf):
         return (v * eye.view(1, k, 1, k, 1, 1, 1)).reshape(o, k * i, kh, kw)
 
     def forward(self, x):
+        if self.gemm:
+            return grouped_conv2d_gemm(x, self.weight, self.bias, self.stride, self.padding, self.groups)
         return F.conv2d(x, self.block_weight(), self.bias, self.stride, self.padding, self.dilation,
                         self.groups // self.block)
 
@@ -363,18 +447,22 @@ class FusedModel(nn.Module):
     models : the N models (equal :func:`architecture_key`); their current values are copied.
     conv_block : every ``Conv2d`` as a :class:`FusedConv2d` with ``block=conv_block`` (default 1: one
         grouped convolution; ``k > 1``: block-dense, ``k`` consecutive models per dense block, see there).
+    conv_gemm : one of :data:`CONV_GEMM`: which fused convolutions run as one batched GEMM over unfolded
+        patches (:func:`grouped_conv2d_gemm`): ``"off"`` (default) none, ``"strided"`` those with a stride
+        > 1, ``"all"`` all. Needs ``conv_block=1``.
 
     The fused tensors have the names of the models' own (``net.state_dict()`` keys equal each model's);
     :meth:`slice` gives model ``i``'s part of a fused tensor, :meth:`tie` makes the models' tensors
     views of their parts.
     """
 
-    def __init__(self, models: Sequence[nn.Module], conv_block: int = 1):
+    def __init__(self, models: Sequence[nn.Module], conv_block: int = 1, conv_gemm: str = "off"):
         super().__init__()
         models = list(models)
         if not models:
             raise ValueError("models must be a non-empty sequence of nn.Module")
         self.conv_block = _check_conv_block(conv_block)
+        self.conv_gemm = _check_gemm_with_block(conv_gemm, conv_block)
         keys = [architecture_key(m) for m in models]
         for i, k in enumerate(keys[1:], 1):
             if k != keys[0]:
@@ -386,7 +474,10 @@ class FusedModel(nn.Module):
 
         def fuse(mods):
             cls = _FUSERS[type(mods[0])]
-            return cls(mods, block=conv_block) if cls is FusedConv2d else cls(mods)
+            if cls is not FusedConv2d:
+                return cls(mods)
+            gemm = conv_gemm == "all" or (conv_gemm == "strided" and max(mods[0].stride) > 1)
+            return cls(mods, block=conv_block, gemm=gemm)
 
         if type(m0) in _FUSERS:
             net = fuse(models)
@@ -413,6 +504,10 @@ class FusedModel(nn.Module):
         :class:`FusedConv2d`'s ``block_eye``, which no model has, are left out)."""
         return {k: t for k, t in itertools.chain(self.net.named_parameters(), self.net.named_buffers())
                 if k in self.layouts}
+
+    def gemm_convs(self) -> list[str]:
+        """The module paths of the fused convolutions that run in the GEMM form (``conv_gemm``)."""
+        return [path for path, m in self.net.named_modules() if isinstance(m, FusedConv2d) and m.gemm]
 
     def conv_blocks(self) -> dict[str, int]:
         """The block of each fused convolution by module path (:func:`effective_conv_block`)."""
@@ -509,7 +604,7 @@ class _Cohort:
         self.n = N = len(self.states)
         dev = tr.device
         models = [st.model for st in self.states]
-        fm = FusedModel(models, conv_block=tr.conv_block).to(dev)
+        fm = FusedModel(models, conv_block=tr.conv_block, conv_gemm=tr.conv_gemm).to(dev)
         if tr.channels_last:
             fm = fm.to(memory_format=torch.channels_last)
         fm.train()
@@ -635,6 +730,9 @@ class FusedTrainer(ConcurrentTrainer):
     ``conv_block=k`` runs each cohort's convolutions block-dense, ``k`` consecutive models per dense block
     of one block-diagonal convolution (:class:`FusedConv2d`: ``k``× the convolution FLOPs, results equal up
     to floating-point order; a cohort of ``n`` models uses the largest divisor of ``n`` that is ≤ ``k``).
+    ``conv_gemm`` (one of :data:`CONV_GEMM`; default ``"off"``) runs the strided (``"strided"``) or all
+    (``"all"``) fused convolutions as one batched GEMM over unfolded patches (:func:`grouped_conv2d_gemm`)
+    instead of cuDNN's grouped convolution; results equal up to floating-point order.
     ``compile_mode`` (one of :data:`COMPILE_MODES`; default ``None``: eager) runs each cohort's fused
     forward and backward through ``torch.compile`` (Inductor), compiled once at the first step; the
     loss and the masked SGD step stay as they are, and on CUDA the trainer's own graph captures the
@@ -646,10 +744,12 @@ class FusedTrainer(ConcurrentTrainer):
     checkpoint_conditions = {"fusion": "horizontal"}
 
     def __init__(self, jobs: Sequence[TrainJob], data: TensorDataset, schedule: Schedule, *,
-                 max_fused: int | None = None, conv_block: int = 1, compile_mode: str | None = None, **kw):
+                 max_fused: int | None = None, conv_block: int = 1, conv_gemm: str = "off",
+                 compile_mode: str | None = None, **kw):
         if max_fused is not None:
             _positive_int("max_fused", max_fused, " or None (no limit)")
         _check_conv_block(conv_block)
+        self.conv_gemm = _check_gemm_with_block(conv_gemm, conv_block)
         self.compile_mode = check_compile_mode(compile_mode)
         super().__init__(jobs, data, schedule, **kw)
         groups: dict[tuple, list[_JobState]] = {}
