@@ -14,6 +14,7 @@ a 3×3 stride-2 one is the even positions of the stride-1 output (4× the FLOPs 
 (``… [compiled]``), as the compiled fused step runs them.
 
     python dnn/scripts/grouped_conv_bench.py --out $OUT [--compile]   # on a GPU: 16 models, batch 128
+    python dnn/scripts/grouped_conv_bench.py --model vgg19 --compile --out $OUT   # every conv shape of VGG-19
 
 Writes ``$OUT/grouped_conv_bench.json`` (per case: ms per forward + backward, kernels launched, how many
 of them slice channels or transform the layout, the top kernels) and prints one line per case. On a CPU
@@ -67,6 +68,38 @@ def cases(n: int):
             ("1x1 32->64 s2 @16 GEMM", 32, 64, 16, 1, gemm(2, 0))]
 
 
+def model_cases(model: str, n: int, image_size: int = 32):
+    """(name, c_in, c_out, size, kernel, form) for every distinct convolution shape of ``model`` (the
+    paper's width, ``image_size`` inputs), as ``n`` models' grouped convolution (cuDNN) and its GEMM form
+    (``... GEMM``), in the order the network runs them; the name gives the first layer of that shape."""
+    import torch
+    import torch.nn.functional as F
+
+    from sketchbound.dnn.models import get_model
+    from sketchbound.dnn.training.fused import grouped_conv2d_gemm
+    m = get_model(model, 3, 10, image_size, "kaiming", seed=0)
+    seen: dict[tuple, str] = {}
+
+    def record(path):
+        def hook(mod, inp):  # returns None: the input is left alone
+            seen.setdefault((mod.in_channels, mod.out_channels, inp[0].shape[-1], mod.kernel_size[0], mod.stride[0],
+                             mod.padding[0]), path)
+        return hook
+    hooks = [mod.register_forward_pre_hook(record(p)) for p, mod in m.named_modules() if isinstance(mod, torch.nn.Conv2d)]
+    with torch.no_grad():
+        m.eval()(torch.zeros(1, 3, image_size, image_size))
+    for h in hooks:
+        h.remove()
+    out = []
+    for (cin, cout, size, k, stride, pad), path in seen.items():
+        label = f"{model} {path}: {k}x{k} {cin}->{cout} s{stride} @{size}"
+        out.append((label, cin, cout, size, k,
+                    lambda x, w, s=stride, q=pad: F.conv2d(x, w, stride=s, padding=q, groups=n)))
+        out.append((label + " GEMM", cin, cout, size, k,
+                    lambda x, w, s=stride, q=pad: grouped_conv2d_gemm(x, w, None, s, q, n)))
+    return out
+
+
 def compiled_too(name: str) -> bool:
     """Whether ``--compile`` times this case compiled too: the GEMM forms and the cuDNN convolutions they
     replace (not the stride-1 "as ..." forms or the first layer)."""
@@ -80,6 +113,8 @@ def main(argv=None) -> int:
     ap.add_argument("--size-div", type=int, default=1, help="divide the spatial sizes by this (tests: 8)")
     ap.add_argument("--iters", type=int, default=30, help="timed forward + backward passes per case")
     ap.add_argument("--device", default=None)
+    ap.add_argument("--model", default=None, choices=("resnet20", "vgg19"),
+                    help="instead of the fixed cases: every distinct convolution shape of this model, cuDNN and GEMM")
     ap.add_argument("--compile", action="store_true",
                     help="also time the GEMM forms and the convolutions they replace through torch.compile (default mode)")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
@@ -101,10 +136,11 @@ def main(argv=None) -> int:
 
     res = {}
     write = _writer(a, argv, dtype, dev, cuda)
-    todo = [(name, cin, cout, size, k, form) for name, cin, cout, size, k, form in cases(a.models)]
+    base = model_cases(a.model, a.models) if a.model else cases(a.models)
+    todo = list(base)
     if a.compile:
         todo += [(name + " [compiled]", cin, cout, size, k, torch.compile(form, dynamic=False))
-                 for name, cin, cout, size, k, form in cases(a.models) if compiled_too(name)]
+                 for name, cin, cout, size, k, form in base if a.model or compiled_too(name)]
     for name, cin, cout, size, k, form in todo:
         h = max(2, size // a.size_div)
         x = torch.randn(a.batch_size, a.models * cin, h, h, device=dev, dtype=dtype)
@@ -145,7 +181,7 @@ def _writer(a, argv, dtype, dev, cuda):
     from sketchbound._io import atomic_write
 
     def write(res):
-        out = {"models": a.models, "batch_size": a.batch_size, "size_div": a.size_div, "iters": a.iters,
+        out = {"models": a.models, "model": a.model, "batch_size": a.batch_size, "size_div": a.size_div, "iters": a.iters,
                "compile": a.compile, "dtype": str(dtype).replace("torch.", ""), "cases": res,
                "device": torch.cuda.get_device_name(dev) if cuda else "cpu", "torch": torch.__version__,
                "commit": os.environ.get("SKETCHBOUND_COMMIT"),

@@ -340,6 +340,22 @@ def test_grouped_conv_bench_alternative_forms_equal_the_strided_convolutions(n, 
         torch.testing.assert_close(form(x, w), ref(x, w), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("model,size,shapes", [("resnet20", 8, 8), ("vgg19", 32, 9)])
+def test_grouped_conv_bench_model_cases_are_each_distinct_shape_in_both_forms(model, size, shapes, dnn_script):
+    """--model M: one (cuDNN, GEMM) pair per distinct convolution shape of M (ResNet-20: 8 — first layer,
+    three 3×3 stride-1 stages, two 3×3 and two 1×1 stride-2; VGG-19: 9), and each GEMM form equals its grouped
+    convolution in float64 to 1e-12 (3 models; ResNet-20 on 8×8 images, VGG-19 on 32×32, whose five stages
+    would merge shapes below that)."""
+    cases = dnn_script("grouped_conv_bench").model_cases(model, 3, image_size=size)
+    assert len(cases) == 2 * shapes and len({c[0] for c in cases}) == 2 * shapes
+    g = torch.Generator().manual_seed(0)
+    for (name, cin, cout, size, k, conv), (gname, *shape, gemm) in zip(cases[::2], cases[1::2]):
+        assert gname == name + " GEMM" and tuple(shape) == (cin, cout, size, k)
+        x = torch.randn(2, 3 * cin, size, size, generator=g, dtype=torch.float64)
+        w = torch.randn(3 * cout, cin, k, k, generator=g, dtype=torch.float64)
+        torch.testing.assert_close(gemm(x, w), conv(x, w), rtol=1e-12, atol=1e-12)
+
+
 def test_grouped_conv_bench_tiny_cpu_run_writes_every_case(tmp_path, capsys, dnn_script):
     """The script runs on a CPU at tiny sizes (no cuDNN kernels to count there), writes one JSON record per
     case, and refuses a non-positive size in one line with exit 2."""
