@@ -139,6 +139,7 @@ def main(argv=None) -> int:
     base = model_cases(a.model, a.models) if a.model else cases(a.models)
     todo = list(base)
     if a.compile:
+        torch._dynamo.config.recompile_limit = 1024  # the cases share code objects: one compilation per shape
         todo += [(name + " [compiled]", cin, cout, size, k, torch.compile(form, dynamic=False))
                  for name, cin, cout, size, k, form in base if a.model or compiled_too(name)]
     for name, cin, cout, size, k, form in todo:

@@ -28,7 +28,7 @@ from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: E402
 from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob, masked_sgd_step  # noqa: E402
 from sketchbound.dnn.training.fused import (  # noqa: E402
     FusedConv2d, FusedModel, FusedTrainer, architecture_key, choose_fusion, effective_conv_block, fused_cross_entropy,
-    grouped_conv2d_gemm, per_parameter_lr, plan_fusion, stack_inputs,
+    choose_conv_gemm, grouped_conv2d_gemm, per_parameter_lr, plan_fusion, stack_inputs,
 )
 
 from test_train import toy_data  # noqa: E402
@@ -709,11 +709,45 @@ def test_fused_trainer_with_conv_gemm_matches_concurrent_trainer_and_keeps_masks
     assert all(torch.isfinite(v).all() for m in b.models for v in m.state_dict().values())
 
 
+def test_choose_conv_gemm_picks_the_faster_form_per_convolution_without_side_effects():
+    """choose_conv_gemm times both forms of every fused convolution at the shape it sees in the network
+    (captured from one eval-mode forward of the fused batch) and picks GEMM where it is faster by more than
+    the margin; the forward changes no running statistic. With a clock that calls stride-2 GEMM forms 2×
+    faster and the others 2× slower, exactly ResNet-20's four strided convolutions are chosen, and the
+    shapes handed to the clock are the layers' real inputs ([B, N·C, H, W] at 8, 4 and 2 pixels)."""
+    fm = FusedModel(_models("resnet20", 3, 8), conv_gemm="auto")
+    assert fm.gemm_convs() == []  # undecided until measured
+    before = {k: v.clone() for k, v in fm.state_dict().items()}
+    seen = []
+
+    def clock(f, x, w):
+        stride2 = x.shape[-1] // f(x, w).shape[-1] == 2
+        seen.append(tuple(x.shape))
+        is_gemm = "grouped_conv2d_gemm" in f.__code__.co_names
+        return (0.5 if stride2 else 2.0) if is_gemm else 1.0
+    choice = choose_conv_gemm(fm, (16, 9, 8, 8), amp=False, channels_last=False, timer=clock)
+    strided = [p for p, m in fm.net.named_modules() if isinstance(m, FusedConv2d) and max(m.stride) > 1]
+    assert fm.gemm_convs() == strided and len(strided) == 4
+    assert {p for p, c in choice.items() if c["gemm"]} == set(strided)
+    assert {sh[-1] for sh in seen} == {8, 4, 2} and all(sh[0] == 16 for sh in seen)
+    after = fm.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before) and fm.training
+
+
+def test_conv_gemm_auto_on_cpu_times_nothing_and_keeps_cudnn():
+    """FusedTrainer(conv_gemm="auto") off the GPU: nothing is timed (runs stay deterministic), every
+    convolution keeps cuDNN's form, and the cohort records why."""
+    tr = FusedTrainer(_jobs("resnet20", 2), toy_data(n=32, size=8), SCHED, progress=False, conv_gemm="auto")
+    c = tr.cohorts[0]
+    assert c.fused.gemm_convs() == [] and c.gemm_choice
+    assert all(not v["gemm"] and "not on CUDA" in v["reason"] for v in c.gemm_choice.values())
+
+
 @pytest.mark.parametrize("bad", ["on", "", None, True, 1])
 def test_conv_gemm_accepts_only_its_choices(bad):
-    """conv_gemm is one of off, strided, all: anything else is a ValueError naming conv_gemm and the value,
+    """conv_gemm is one of off, strided, all, auto: anything else is a ValueError naming conv_gemm and the value,
     from the trainer and the fused model; with conv_block > 1 it is refused too (another form)."""
-    msg = r"conv_gemm must be one of off, strided, all, got " + re.escape(repr(bad))
+    msg = r"conv_gemm must be one of off, strided, all, auto, got " + re.escape(repr(bad))
     with pytest.raises(ValueError, match=msg):
         FusedTrainer(_jobs("resnet20", 2), toy_data(n=32, size=8), SCHED, progress=False, conv_gemm=bad)
     with pytest.raises(ValueError, match=msg):

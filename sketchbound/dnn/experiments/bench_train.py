@@ -472,6 +472,9 @@ def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, step
         out["fused_groups"] = [c.n for c in tr.cohorts]
         out["conv_block"] = tr.conv_block
         out["conv_gemm"] = tr.conv_gemm
+        out["gemm_convs"] = sorted({f"{k}" for c in tr.cohorts for k in c.fused.gemm_convs()})
+        if tr.cohorts[0].gemm_choice is not None:  # conv_gemm="auto": what was measured per convolution
+            out["conv_gemm_choice"] = tr.cohorts[0].gemm_choice
         out["compile_mode"] = tr.compile_mode
         out["conv_flop_factor"] = conv_flop_factor(tr, _model(model_name, data, width, 0),
                                                    (data.in_channels, data.image_size, data.image_size))
@@ -639,8 +642,9 @@ def build_parser() -> OneLineParser:
                                      "of one block-diagonal convolution, K× the convolution FLOPs (a cohort of n "
                                      "models uses the largest divisor of n <= K; default 1: one grouped convolution)")
     p.add_argument("--conv-gemm", choices=CONV_GEMM, default="off",
-                   help="the fused rival's convolutions with a stride > 1 (strided) or all (all) as one batched GEMM "
-                        "over unfolded patches instead of cuDNN's grouped convolution (default off; needs --conv-block 1)")
+                   help="the fused rival's convolutions with a stride > 1 (strided), all (all) or those measured faster "
+                        "that way (auto) as one batched GEMM over unfolded patches instead of cuDNN's grouped "
+                        "convolution (default off; needs --conv-block 1)")
     p.add_argument("--fused-compile", choices=FUSED_COMPILE_MODES, default=None, metavar="MODE",
                    help="the fused rival's forward and backward through torch.compile in this mode "
                         f"({', '.join(FUSED_COMPILE_MODES)}; default: eager), inside its own CUDA graph")

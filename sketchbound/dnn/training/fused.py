@@ -75,7 +75,7 @@ from sketchbound.dnn.training.trainer import (ConcurrentTrainer, Schedule, Train
 __all__ = ["COMPILE_MODES", "FusedModel", "FusedConv2d", "FusedBatchNorm2d", "FusedLinear", "FusedTrainer", "architecture_key",
            "fused_cross_entropy", "per_parameter_lr", "register_fusable", "choose_fusion", "plan_fusion",
            "effective_conv_block", "check_compile_mode", "FUSION_CHOICES", "CONV_GEMM", "check_conv_gemm",
-           "grouped_conv2d_gemm"]
+           "grouped_conv2d_gemm", "choose_conv_gemm"]
 
 #: values of the ``fusion`` option of the table runner
 FUSION_CHOICES = ("auto", "on", "off")
@@ -85,8 +85,9 @@ FUSION_CHOICES = ("auto", "on", "off")
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 
 #: which fused convolutions run as one batched GEMM over unfolded patches (:func:`grouped_conv2d_gemm`)
-#: instead of cuDNN's grouped convolution: none, those with a stride > 1, or all
-CONV_GEMM = ("off", "strided", "all")
+#: instead of cuDNN's grouped convolution: none, those with a stride > 1, all, or those where the GEMM form
+#: measures faster (:func:`choose_conv_gemm`)
+CONV_GEMM = ("off", "strided", "all", "auto")
 
 # modules that act on each channel or element on its own and hold no state: used unchanged
 _STATELESS: tuple[type, ...] = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.Identity)
@@ -449,7 +450,8 @@ class FusedModel(nn.Module):
         grouped convolution; ``k > 1``: block-dense, ``k`` consecutive models per dense block, see there).
     conv_gemm : one of :data:`CONV_GEMM`: which fused convolutions run as one batched GEMM over unfolded
         patches (:func:`grouped_conv2d_gemm`): ``"off"`` (default) none, ``"strided"`` those with a stride
-        > 1, ``"all"`` all. Needs ``conv_block=1``.
+        > 1, ``"all"`` all; ``"auto"`` none until :func:`choose_conv_gemm` decides per convolution (the
+        trainer does, at the batch's shape). Needs ``conv_block=1``.
 
     The fused tensors have the names of the models' own (``net.state_dict()`` keys equal each model's);
     :meth:`slice` gives model ``i``'s part of a fused tensor, :meth:`tie` makes the models' tensors
@@ -609,6 +611,12 @@ class _Cohort:
             fm = fm.to(memory_format=torch.channels_last)
         fm.train()
         self.fused = fm
+        self.gemm_choice = None  # conv_gemm="auto": per convolution, which form measured faster
+        if tr.conv_gemm == "auto":
+            shape = tuple(tr.data.x_train.shape[1:])
+            self.gemm_choice = choose_conv_gemm(fm, (tr.schedule.batch_size, N * shape[0]) + shape[1:],
+                                                compile_mode=tr.compile_mode, amp=tr.amp,
+                                                channels_last=tr.channels_last)
         # the forward (and, through AOTAutograd, the backward) as Inductor kernels: batch norm, ReLU and the
         # residual additions fused into few kernels; compiled at the first step (capture's warm-up on CUDA)
         self.forward = fm if tr.compile_mode is None else torch.compile(fm, mode=tr.compile_mode, dynamic=False)
@@ -730,9 +738,11 @@ class FusedTrainer(ConcurrentTrainer):
     ``conv_block=k`` runs each cohort's convolutions block-dense, ``k`` consecutive models per dense block
     of one block-diagonal convolution (:class:`FusedConv2d`: ``k``× the convolution FLOPs, results equal up
     to floating-point order; a cohort of ``n`` models uses the largest divisor of ``n`` that is ≤ ``k``).
-    ``conv_gemm`` (one of :data:`CONV_GEMM`; default ``"off"``) runs the strided (``"strided"``) or all
-    (``"all"``) fused convolutions as one batched GEMM over unfolded patches (:func:`grouped_conv2d_gemm`)
-    instead of cuDNN's grouped convolution; results equal up to floating-point order.
+    ``conv_gemm`` (one of :data:`CONV_GEMM`; default ``"off"``) runs the strided (``"strided"``), all
+    (``"all"``) or the measured-faster (``"auto"``, :func:`choose_conv_gemm`, timed once per cohort on CUDA
+    in the trainer's precision and compile mode; on CPU none) fused convolutions as one batched GEMM over
+    unfolded patches (:func:`grouped_conv2d_gemm`) instead of cuDNN's grouped convolution; results equal
+    up to floating-point order.
     ``compile_mode`` (one of :data:`COMPILE_MODES`; default ``None``: eager) runs each cohort's fused
     forward and backward through ``torch.compile`` (Inductor), compiled once at the first step; the
     loss and the masked SGD step stay as they are, and on CUDA the trainer's own graph captures the
@@ -770,6 +780,86 @@ class FusedTrainer(ConcurrentTrainer):
 
 # --------------------------------------------------------------------------------------------- choice
 _CHOICE_CACHE: dict[tuple, dict] = {}
+_GEMM_CACHE: dict[tuple, dict] = {}
+
+
+def _time_fwd_bwd(f, x, w, iters: int, warmup: int) -> float:
+    """Milliseconds per forward + backward of ``f(x, w)`` (CUDA, synchronised)."""
+    def once():
+        y = f(x, w)
+        y.backward(torch.ones_like(y))
+    for _ in range(warmup):
+        once()
+    torch.cuda.synchronize(x.device)
+    t = time.perf_counter()
+    for _ in range(iters):
+        once()
+    torch.cuda.synchronize(x.device)
+    return (time.perf_counter() - t) / iters * 1e3
+
+
+def choose_conv_gemm(fm: "FusedModel", input_shape: Sequence[int], *, compile_mode: str | None = None,
+                     amp: bool = True, channels_last: bool = True, iters: int = 10, warmup: int = 3,
+                     margin: float = 0.05, timer=None) -> dict[str, dict]:
+    """Per fused convolution of ``fm``, the faster of cuDNN's grouped convolution and the GEMM form
+    (:func:`grouped_conv2d_gemm`), by measurement; sets each :class:`FusedConv2d`'s ``gemm`` and returns
+    ``{path: {"gemm": bool, "cudnn_ms", "gemm_ms"}}``.
+
+    Each convolution's input shape comes from one forward of ``fm`` in eval mode (no running statistics
+    change) on zeros of ``input_shape`` (the fused batch, ``[B, N·C, H, W]``). Per distinct shape both forms
+    run forward + backward on random data in the trainer's precision (bf16 with ``amp``) and layout, through
+    ``torch.compile`` in ``compile_mode`` when it is given (the two forms compare differently compiled and
+    eager: ``benchmarks/RESULTS.md``, eighth measurement); the GEMM form is chosen when it is faster by more
+    than ``margin``. Decisions are cached per shape, precision, mode and card in this process. Off the GPU
+    nothing is timed and every convolution stays cuDNN's (``"reason"`` says so), so CPU runs are
+    deterministic. Needs ``conv_block=1``. ``timer(f, x, w)`` (milliseconds per forward + backward of
+    ``f(x, w)``; default: CUDA-synchronised wall time) replaces the clock, e.g. in tests.
+    """
+    convs = {p: m for p, m in fm.net.named_modules() if isinstance(m, FusedConv2d)}
+    dev = next(fm.parameters()).device
+    if dev.type != "cuda" and timer is None:
+        for m in convs.values():
+            m.gemm = False
+        return {p: {"gemm": False, "reason": "not on CUDA: nothing timed, cuDNN's form kept"} for p in convs}
+    if any(m.block != 1 for m in convs.values()):
+        raise ValueError("choose_conv_gemm needs conv_block=1 (every fused convolution grouped)")
+    shapes: dict[str, tuple] = {}
+    hooks = [m.register_forward_pre_hook(lambda mod, inp, p=p: shapes.__setitem__(p, tuple(inp[0].shape)))
+             for p, m in convs.items()]
+    was = fm.training
+    try:
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            fm.eval()(torch.zeros(tuple(input_shape), device=dev).contiguous(memory_format=fmt))
+    finally:
+        fm.train(was)
+        for h in hooks:
+            h.remove()
+    dtype = torch.bfloat16 if amp else torch.float32
+    out = {}
+    for p, m in convs.items():
+        key = (shapes[p], tuple(m.weight.shape), tuple(m.stride), tuple(m.padding), m.groups, str(dtype),
+               compile_mode, channels_last, torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev))
+        if timer is not None or key not in _GEMM_CACHE:
+            x = torch.randn(shapes[p], device=dev, dtype=dtype).contiguous(memory_format=fmt).requires_grad_()
+            w = torch.randn(m.weight.shape, device=dev, dtype=dtype).contiguous(memory_format=fmt).requires_grad_()
+            forms = {"cudnn": lambda x, w, m=m: F.conv2d(x, w, None, m.stride, m.padding, m.dilation, m.groups),
+                     "gemm": lambda x, w, m=m: grouped_conv2d_gemm(x, w, None, m.stride, m.padding, m.groups)}
+            ms = {}
+            with torch._dynamo.config.patch(recompile_limit=1024):  # one compilation per shape and form
+                for name, f in forms.items():
+                    g = f if compile_mode is None else torch.compile(f, mode=compile_mode, dynamic=False)
+                    ms[name] = _time_fwd_bwd(g, x, w, iters, warmup) if timer is None else float(timer(f, x, w))
+            decision = {"gemm": ms["gemm"] < (1 - margin) * ms["cudnn"], "cudnn_ms": round(ms["cudnn"], 4),
+                        "gemm_ms": round(ms["gemm"], 4)}
+            if timer is not None:
+                out[p] = decision
+                m.gemm = decision["gemm"]
+                continue
+            _GEMM_CACHE[key] = decision
+        out[p] = dict(_GEMM_CACHE[key])
+        m.gemm = out[p]["gemm"]
+    return out
 
 
 def _sync(dev: torch.device) -> None:
