@@ -9,7 +9,8 @@
 #   `tar czf .rj/finished.tgz -C dnn/results/T_runs $(cd dnn/results/T_runs && ls */result.json)`), unpacked
 #   into RUNS first so those runs are skipped (a few hundred kB instead of the run folders).
 # FUSION=auto|on|off (default off: 8 runs per task on CUDA streams); FUSED_COMPILE=<mode> (with FUSION=on or
-#   auto): the fused step through torch.compile (`python -m sketchbound.dnn.table --fused-compile`).
+#   auto): the fused step through torch.compile (`python -m sketchbound.dnn.table --fused-compile`);
+#   CONV_GEMM=strided|all|auto (with FUSION=on or auto): the fused convolutions as batched GEMMs (`--conv-gemm`).
 # PACK_EVERY=<s> (default 30): $OUT/runs.tgz is refreshed that often while the tables train, so the runs
 #   finished before a call is cut at its time limit still come back.
 set -uo pipefail
@@ -26,7 +27,7 @@ packdir=$(mktemp -d)
   done ) &
 packer=$!
 timeout "$SECS" python3 -m sketchbound.dnn.table "$@" --workers "$n" --runs-dir "$RUNS" --data-root "$DATA" \
-  --fusion "${FUSION:-off}" ${FUSED_COMPILE:+--fused-compile "$FUSED_COMPILE"} --no-progress > "$OUT/tables_dask.log" 2>&1
+  --fusion "${FUSION:-off}" ${FUSED_COMPILE:+--fused-compile "$FUSED_COMPILE"} ${CONV_GEMM:+--conv-gemm "$CONV_GEMM"} --no-progress > "$OUT/tables_dask.log" 2>&1
 echo "tables exit $? after $(( $(date +%s) - t0 )) s on $n GPUs" >> "$OUT/env.txt"
 kill "$packer" 2>/dev/null; wait "$packer" 2>/dev/null; rm -rf "$packdir"
 bash "$(dirname "$0")/pack_runs.sh" "$RUNS" "$OUT"

@@ -302,10 +302,12 @@ def test_choice_on_cpu_is_deterministic_streams():
     assert choose_fusion(odd, batch_size=16, n=4, device="cpu", image_shape=(3, 8, 8), num_classes=3)["trainer"] == "streams"
 
 
-def test_toy_table_fused_equals_unfused(tmp_path):
+@pytest.mark.parametrize("conv_gemm", ["off", "strided"])
+def test_toy_table_fused_equals_unfused(tmp_path, conv_gemm):
     """Four runs of one table (two methods × two seeds, lr 0.01) through run_configs with fusion on and off: the
     same run directories (fusion is not in the hash), results equal up to float order, and result.json
-    says which trainer ran."""
+    says which trainer ran; with conv_gemm="strided" too (the GEMM form of the strided convolutions,
+    recorded as "conv_gemm" in the fused runs' result.json)."""
     from sketchbound.dnn.experiments.config import RunConfig
     from sketchbound.dnn.experiments.run import run_configs
     from test_runner import _write_cifar10
@@ -315,11 +317,12 @@ def test_toy_table_fused_equals_unfused(tmp_path):
     cfgs = [RunConfig(model="resnet20", dataset="cifar10", method=m, mask="global", density=0.3, seed=s, width=0.25,
                       epochs=2, batch_size=16, lr=0.01, data_root=str(root), train_subset=64, prune_batch_size=8)
             for m in ("random", "magnitude") for s in (0, 1)]
-    on = run_configs(cfgs, tmp_path / "on", concurrent=4, progress=False, fusion="on")
-    off = run_configs(cfgs, tmp_path / "off", concurrent=4, progress=False, fusion="off")
+    on = run_configs(cfgs, tmp_path / "on", concurrent=4, progress=False, fusion="on", conv_gemm=conv_gemm)
+    off = run_configs(cfgs, tmp_path / "off", concurrent=4, progress=False, fusion="off", conv_gemm=conv_gemm)
     assert [r["run"] for r in on] == [r["run"] for r in off] == [c.run_name() for c in cfgs]
     for a, b in zip(on, off):
         assert a["trainer"] == "fused" and b["trainer"] == "streams"
+        assert a.get("conv_gemm", "off") == conv_gemm and "conv_gemm" not in b
         assert a["kept_per_layer"] == b["kept_per_layer"] and a["density"] == b["density"]
         # tolerance: these 8-step toy runs amplify float-order noise to ~1e-3 (the unfused trainer on 1 vs 2
         # threads differs as much); a wrong layout would be off by O(1) from the first epoch
@@ -357,9 +360,22 @@ def test_table_runner_hands_fused_compile_to_the_fused_trainer_only(tmp_path, fu
     assert not (tmp_path / "bad").exists()
 
 
-def test_table_cli_refuses_bad_fused_compile_in_one_line(tmp_path, capsys):
-    """python -m sketchbound.dnn.table --fused-compile: an unknown mode, or a mode with --fusion off (nothing
-    would be compiled), exits 2 with one line naming the flag, before any run starts."""
+def test_table_runner_hands_conv_gemm_to_the_fused_trainer_only(tmp_path, fused_init_spy):
+    """run_configs(conv_gemm=...) builds FusedTrainer(conv_gemm=...) for fused runs only; a value outside
+    CONV_GEMM is a ValueError naming conv_gemm before anything trains."""
+    from sketchbound.dnn.experiments.run import run_configs
+    cfgs = _toy_table_configs(tmp_path / "data")[:2]
+    seen = fused_init_spy("conv_gemm")
+    on = run_configs(cfgs, tmp_path / "on", concurrent=2, progress=False, fusion="on", conv_gemm="all")
+    assert seen == ["all"] and all(r["conv_gemm"] == "all" for r in on)
+    with pytest.raises(ValueError, match=r"conv_gemm must be one of off, strided, all, auto, got 'yes'"):
+        run_configs(cfgs, tmp_path / "bad", concurrent=2, progress=False, fusion="on", conv_gemm="yes")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_table_cli_refuses_bad_fused_options_in_one_line(tmp_path, capsys):
+    """python -m sketchbound.dnn.table --fused-compile / --conv-gemm: an unknown value, or either with --fusion
+    off (nothing fused to change), exits 2 with one line naming the flag, before any run starts."""
     from sketchbound.dnn.experiments import table as T
     from sketchbound.dnn.experiments.config import to_toml
     p = tmp_path / "t.toml"
@@ -370,11 +386,13 @@ def test_table_cli_refuses_bad_fused_compile_in_one_line(tmp_path, capsys):
                           "variant": [{"name": "Random", "method": "random", "mask": "global"}]}))
     base = [str(p), "--runs-dir", str(tmp_path / "runs"), "--no-progress"]
     for extra, want in ((["--fused-compile", "reduce-overhead"], "got 'reduce-overhead'"),
-                        (["--fused-compile", "default", "--fusion", "off"], "needs --fusion on or auto")):
+                        (["--fused-compile", "default", "--fusion", "off"], "needs --fusion on or auto"),
+                        (["--conv-gemm", "yes"], "invalid choice: 'yes'"),
+                        (["--conv-gemm", "strided", "--fusion", "off"], "needs --fusion on or auto")):
         with pytest.raises(SystemExit) as e:
             T.main(base + extra)
         err = capsys.readouterr().err.strip().splitlines()
-        assert e.value.code == 2 and len(err) == 1 and "--fused-compile" in err[0] and want in err[0], err
+        assert e.value.code == 2 and len(err) == 1 and extra[0] in err[0] and want in err[0], err
     assert not (tmp_path / "runs").exists()
 
 

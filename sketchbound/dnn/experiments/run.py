@@ -54,7 +54,8 @@ from sketchbound.dnn.experiments.config import (OneLineParser, RunConfig, add_co
                                                 read_toml, run_table)
 from sketchbound.dnn.data import TensorDataset, dataset_info, load_dataset
 from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, mask_density
-from sketchbound.dnn.training.fused import FUSION_CHOICES, FusedTrainer, check_compile_mode, plan_fusion
+from sketchbound.dnn.training.fused import (FUSION_CHOICES, FusedTrainer, check_compile_mode, check_conv_gemm,
+                                             plan_fusion)
 
 __all__ = ["run_one", "run_configs", "plan_chunks", "balance_chunks", "mask_cost", "RunLock", "is_finished",
            "load_result", "prepare_job", "prune_at_init", "build_model", "compute_mask", "compute_imp_masks", "main", "environment"]
@@ -516,6 +517,8 @@ def _write_result(meta: dict, res: TrainResult, device: torch.device) -> dict:
     }
     if meta.get("fused_compile"):  # only when it ran: the result files of eager runs keep their keys
         out["fused_compile"] = meta["fused_compile"]
+    if meta.get("conv_gemm", "off") != "off":  # likewise: only when the fused trainer ran with it
+        out["conv_gemm"] = meta["conv_gemm"]
     if meta.get("model") is not None and meta.get("init_weights") is not None:
         from sketchbound.dnn.theory.layers import kept_weight_stats  # noqa: PLC0415
         from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
@@ -619,12 +622,13 @@ def balance_chunks(chunks: Sequence[Sequence[RunConfig]], window: int, cost=mask
 
 
 def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, command, fusion: str = "auto",
-                 fused_compile: str | None = None, **trainer_kw) -> list[RunConfig]:
+                 fused_compile: str | None = None, conv_gemm: str = "off", **trainer_kw) -> list[RunConfig]:
     """Train one chunk under its runs' locks; returns the runs left alone because another live process
     holds them. A run whose result.json exists once its lock is held is not trained again. ``fusion``
     (see :func:`~sketchbound.dnn.training.fused.plan_fusion`) decides, per architecture, whether its runs
     train horizontally fused (one :class:`FusedTrainer`, its step through ``torch.compile`` in mode
-    ``fused_compile`` if given) or on streams (one :class:`ConcurrentTrainer`); when a chunk holds both,
+    ``fused_compile`` if given, its convolutions per ``conv_gemm``) or on streams (one
+    :class:`ConcurrentTrainer`); when a chunk holds both,
     the two trainers run one after the other."""
     locks, mine, busy = [], [], []
     try:
@@ -649,12 +653,18 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
                 part = [pm for pm, k in zip(prepared, kinds) if k == kind]
                 if not part:
                     continue
-                own = {"compile_mode": fused_compile} if kind == "fused" and fused_compile else {}
+                own = {}
+                if kind == "fused" and fused_compile:
+                    own["compile_mode"] = fused_compile
+                if kind == "fused" and conv_gemm != "off":
+                    own["conv_gemm"] = conv_gemm
                 for _, meta in part:
                     meta["trainer"] = kind
                     meta["fused_compile"] = own.get("compile_mode")
+                    meta["conv_gemm"] = own.get("conv_gemm", "off")
                     meta["log"](f"trainer: {kind} ({len(part)} run(s) together; fusion={fusion}"
-                                + (f", torch.compile {fused_compile}" if own else "") + ")")
+                                + (f", torch.compile {fused_compile}" if "compile_mode" in own else "")
+                                + (f", conv GEMM {conv_gemm}" if "conv_gemm" in own else "") + ")")
                 tr = cls([j for j, _ in part], data, c0.schedule(), device=dev, augment=c0.augment,
                          eval_every=c0.eval_every, checkpoint_every_s=c0.checkpoint_every_s, progress=progress,
                          **trainer_kw, **own)
@@ -677,7 +687,7 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
 def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, concurrent: int | None = None,
                 force: bool = False, progress: bool = True, echo: bool = False, command: str | None = None,
                 wait: bool = True, fusion: str = "auto", fused_compile: str | None = None,
-                **trainer_kw) -> list[dict]:
+                conv_gemm: str = "off", **trainer_kw) -> list[dict]:
     """Run every config not finished yet (``force`` reruns) and return all results (in input order).
 
     Configs sharing :meth:`RunConfig.trainer_key` are trained ``concurrent`` at a time in one
@@ -690,7 +700,10 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     trainers' step through ``torch.compile`` (Inductor's kernels: the arithmetic is the same up to
     floating-point order, which grows over many steps as any change of order does); not part of the
     hash either, recorded as ``"fused_compile"`` in result.json of the runs it trained; ``fusion="auto"``
-    still decides on a few eager steps, so ``fusion="on"`` is what compiles every architecture. Each run is
+    still decides on a few eager steps, so ``fusion="on"`` is what compiles every architecture.
+    ``conv_gemm`` (one of :data:`~sketchbound.dnn.training.fused.CONV_GEMM`; default ``"off"``) runs the
+    fused trainers' convolutions as batched GEMMs where it says (``FusedTrainer(conv_gemm=...)``); the same
+    arithmetic up to floating-point order, not part of the hash, recorded as ``"conv_gemm"``. Each run is
     trained under its :class:`RunLock`: runs another live process holds are left to it and, with
     ``wait``, waited for at the end (and trained here if that process died before finishing them).
     """
@@ -701,8 +714,10 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     if fusion not in FUSION_CHOICES:
         raise ValueError(f"fusion must be one of {FUSION_CHOICES}, got {fusion!r}")
     check_compile_mode(fused_compile, "fused_compile")
+    check_conv_gemm(conv_gemm, "conv_gemm")
     cfgs = [c.resolved() for c in configs]
-    kw = dict(progress=progress, echo=echo, command=command, fusion=fusion, fused_compile=fused_compile, **trainer_kw)
+    kw = dict(progress=progress, echo=echo, command=command, fusion=fusion, fused_compile=fused_compile,
+              conv_gemm=conv_gemm, **trainer_kw)
     busy: list[RunConfig] = []
     chunks = plan_chunks(cfgs, runs_dir, k, force, fusion=fusion)
     if dev.type == "cpu" and chunks:

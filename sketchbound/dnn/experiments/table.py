@@ -363,6 +363,11 @@ def build_parser() -> OneLineParser:
                         "(e.g. default; sketchbound.dnn.training.fused.COMPILE_MODES; default: eager); results "
                         "differ by floating-point order only; not part of a run's identity, recorded in result.json. "
                         "--fusion auto still decides on a few eager steps: --fusion on compiles every architecture")
+    p.add_argument("--conv-gemm", choices=("off", "strided", "all", "auto"), default="off",
+                   help="the fused runs' convolutions as one batched GEMM over unfolded patches instead of cuDNN's "
+                        "grouped convolution: off (default), strided (stride > 1), all, auto (per convolution where "
+                        "it measures faster, on CUDA); results differ by floating-point order only; not part of a "
+                        "run's identity, recorded in result.json")
     from sketchbound.cluster import add_cluster_arguments  # noqa: PLC0415
     add_cluster_arguments(p, what="runs (a task = one group of --concurrent runs; a worker per GPU)")
     p.add_argument("--gpus-per-worker", type=pos_int("gpus-per-worker"), default=None, metavar="K",
@@ -426,6 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.error(str(e))
         if args.fusion == "off":
             p.error("--fused-compile compiles the fused trainers' step: it needs --fusion on or auto, got off")
+    if args.conv_gemm != "off" and args.fusion == "off":
+        p.error(f"--conv-gemm {args.conv_gemm} changes the fused trainers' convolutions: it needs --fusion on or "
+                "auto, got off")
     try:
         overrides = parse_overrides(args.set)
     except ValueError as e:
@@ -474,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # one pool, in the order the files list their runs (a run two tables share trains once)
             train([c for runs in runs_of for _, _, c in runs], args.runs_dir, device=args.device,
                   concurrent=args.concurrent or specs[0].concurrent, progress=not args.no_progress, fusion=args.fusion,
-                  fused_compile=args.fused_compile,
+                  fused_compile=args.fused_compile, conv_gemm=args.conv_gemm,
                   command="python -m sketchbound.dnn.table " + " ".join(sys.argv[1:] if argv is None else argv))
         except FileNotFoundError as e:
             sys.stderr.write(f"{p.prog}: error: {str(e).splitlines()[0]}\n")
