@@ -116,6 +116,9 @@ EXPECT: dict[str, Expect] = {
     "python -m sketchbound.reliability --claims 4.3b,6.2,6.2b --seeds 200 --power-seeds 40 --power-estimators auto "
     "--update --out validation/reliability --no-progress": skip("~5 minutes on 2 cores (its output is committed)"),
     "python -m sketchbound.validate --claims-from FILE --lemma ID": skip("a template: FILE and ID are placeholders"),
+    # dnn/README.md (throughput): how a table trains with the compiled fused step
+    "python -m sketchbound.dnn.table TABLE.toml --fusion on --fused-compile default [--conv-gemm strided]":
+        skip("a template: TABLE is a placeholder, and it trains on a GPU"),
 }
 
 #: commands the prose implies without writing them as code: (file, command, expectation)
