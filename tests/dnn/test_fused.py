@@ -752,6 +752,22 @@ def test_choose_conv_gemm_picks_the_faster_form_per_convolution_without_side_eff
     assert all(torch.equal(before[k], after[k]) for k in before) and fm.training
 
 
+def test_gemm_form_is_never_used_for_dilated_convolutions():
+    """grouped_conv2d_gemm computes dilation 1 only: a dilated convolution keeps cuDNN's form under "auto"
+    (with the reason, and is not even timed), and asking for the GEMM form there ("all") is a ValueError."""
+    def net(seed):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Conv2d(3, 4, 3, padding=2, dilation=2), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2, padding=1))
+    fm = FusedModel([net(0), net(1)], conv_gemm="auto")
+    timed = []
+    choice = choose_conv_gemm(fm, (2, 6, 8, 8), amp=False, channels_last=False,
+                              timer=lambda f, x, w: timed.append(x.shape) or (0.1 if "grouped_conv2d_gemm" in f.__code__.co_names else 1.0))
+    assert not choice["0"]["gemm"] and "dilation 1" in choice["0"]["reason"] and choice["2"]["gemm"]
+    assert fm.gemm_convs() == ["2"] and len(timed) == 2  # only the undilated convolution, both forms
+    with pytest.raises(ValueError, match=r"gemm=True needs block 1, numeric padding and dilation 1"):
+        FusedModel([net(0), net(1)], conv_gemm="all")
+
+
 def test_conv_gemm_auto_on_cpu_times_nothing_and_keeps_cudnn():
     """FusedTrainer(conv_gemm="auto") off the GPU: nothing is timed (runs stay deterministic), every
     convolution keeps cuDNN's form, and the cohort records why."""

@@ -222,8 +222,9 @@ def grouped_conv2d_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     """``F.conv2d(x, weight, bias, stride, padding, groups=groups)`` (dilation 1, zero padding) as one
     batched matrix product over unfolded patches, one batch entry per group (issue 14).
 
-    cuDNN runs narrow grouped convolutions with a stride of 2 through per-group channel slicing (a GPU
-    measurement: ``dnn/scripts/grouped_conv_bench.py``), so this form builds the patches itself: with
+    cuDNN runs some narrow grouped convolutions through per-group channel slicing (GPU measurements with
+    ``dnn/scripts/grouped_conv_bench.py``: ResNet-20's stride-2 layers, VGG-19's first and widest ones),
+    so this form builds the patches itself: with
     ``x`` viewed as ``[B, H, W, C]`` (free for channels_last), zero-padded, the ``kh·kw`` strided taps are
     stacked into ``cols[p, g, t·C_in/G + c]`` for output position ``p`` (``B·H_out·W_out`` of them), group
     ``g``, tap ``t = i·kw + j`` and input channel ``c`` of the group, and ``y[p, g, o] = Σ_k cols[p, g, k] ·
@@ -231,7 +232,8 @@ def grouped_conv2d_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     c]`` (no copy when it is channels_last). The output is ``[B, C_out, H_out, W_out]`` in channels_last
     memory. Exact: the same sums as the convolution, in another order (tested against ``F.conv2d`` in
     float64, values and gradients). It costs ``kh·kw`` copies of the (strided) input as patches, so it
-    pays where the output is small: stride-2 layers.
+    pays only where cuDNN is slow (``benchmarks/RESULTS.md``, eighth measurement: compiled, it wins on those
+    layers and loses on the others).
 
     >>> import torch, torch.nn.functional as F
     >>> x, w = torch.randn(2, 4, 6, 6, dtype=torch.float64), torch.randn(8, 2, 3, 3, dtype=torch.float64)
@@ -326,7 +328,7 @@ class FusedConv2d(_FusedLeaf):
         self.groups = c.groups * self.n
         self.in_channels, self.out_channels = c.in_channels * self.n, c.out_channels * self.n
         self.block = effective_conv_block(self.groups, block)
-        if gemm and (self.block != 1 or isinstance(self.padding, str) or tuple(self.dilation) != (1, 1)):
+        if gemm and not self.gemm_ok:
             raise ValueError(f"gemm=True needs block 1, numeric padding and dilation 1; got block={self.block}, "
                              f"padding={self.padding!r}, dilation={self.dilation!r}")
         self.gemm = bool(gemm)
@@ -338,6 +340,11 @@ class FusedConv2d(_FusedLeaf):
         if self.block > 1:  # 2-D (memory_format leaves it alone), follows .to(device/dtype), not in state_dict
             self.register_buffer("block_eye", torch.eye(self.block, dtype=c.weight.dtype, device=c.weight.device),
                                  persistent=False)
+
+    @property
+    def gemm_ok(self) -> bool:
+        """Whether this convolution can run in the GEMM form: block 1, numeric padding, dilation 1."""
+        return self.block == 1 and not isinstance(self.padding, str) and tuple(self.dilation) == (1, 1)
 
     def extra_repr(self) -> str:
         return f"n={self.n}, groups={self.groups}, block={self.block}" + (", gemm" if self.gemm else "")
@@ -838,6 +845,10 @@ def choose_conv_gemm(fm: "FusedModel", input_shape: Sequence[int], *, compile_mo
     dtype = torch.bfloat16 if amp else torch.float32
     out = {}
     for p, m in convs.items():
+        if not m.gemm_ok:  # dilated or string-padded: the GEMM form does not compute it
+            m.gemm = False
+            out[p] = {"gemm": False, "reason": "the GEMM form needs numeric padding and dilation 1"}
+            continue
         key = (shapes[p], tuple(m.weight.shape), tuple(m.stride), tuple(m.padding), m.groups, str(dtype),
                compile_mode, channels_last, torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev))
         if timer is not None or key not in _GEMM_CACHE:
