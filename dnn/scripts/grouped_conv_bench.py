@@ -4,7 +4,9 @@ one by one, forward + backward, bf16 channels_last on CUDA, with N models as gro
 A profile of the compiled fused step (``benchmarks/RESULTS.md``, seventh measurement) has 192
 ``nhwcSliceCKernel`` launches per step of 16 models, as many as 4 layers × 3 passes (forward, input and
 weight gradient) × 16 groups. ResNet-20 has exactly 4 stride-2 convolutions (two 3×3, two 1×1 shortcuts),
-so the hypothesis is that cuDNN slices the channels of each group for its strided grouped convolutions.
+so the hypothesis was that cuDNN slices the channels of each group for its strided grouped convolutions
+(measured with this script: it does not hold; slicing depends on the shape, ``benchmarks/RESULTS.md``,
+eighth measurement).
 This script counts the slicing and transform kernels per shape and times the arithmetically equivalent
 stride-1 forms: a 1×1 stride-2 convolution is a 1×1 convolution of the subsampled input (same FLOPs);
 a 3×3 stride-2 one is the even positions of the stride-1 output (4× the FLOPs of that layer). The
@@ -32,13 +34,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
+def conv_form(n: int, stride: int, pad: int):
+    """(x, w) -> cuDNN's grouped convolution of ``n`` groups."""
+    import torch.nn.functional as F
+    return lambda x, w: F.conv2d(x, w, stride=stride, padding=pad, groups=n)
+
+
+def gemm_form(n: int, stride: int, pad: int):
+    """(x, w) -> the same convolution as one batched GEMM over unfolded patches."""
+    from sketchbound.dnn.training.fused import grouped_conv2d_gemm
+    return lambda x, w: grouped_conv2d_gemm(x, w, None, stride, pad, n)
+
+
 def cases(n: int):
     """(name, c_in, c_out, size, kernel, form) for ResNet-20's strided layers, its first layer and a plain
     3×3 reference; ``form`` maps (x, w) to the convolution's output with ``n`` groups."""
     import torch.nn.functional as F
 
     def conv(stride, pad):
-        return lambda x, w: F.conv2d(x, w, stride=stride, padding=pad, groups=n)
+        return conv_form(n, stride, pad)
 
     def s1_then_even(x, w):
         return F.conv2d(x, w, stride=1, padding=1, groups=n)[:, :, ::2, ::2]
@@ -48,8 +62,7 @@ def cases(n: int):
         return F.conv2d(x[:, :, ::2, ::2].contiguous(memory_format=torch.channels_last), w, groups=n)
 
     def gemm(stride, pad):
-        from sketchbound.dnn.training.fused import grouped_conv2d_gemm
-        return lambda x, w: grouped_conv2d_gemm(x, w, None, stride, pad, n)
+        return gemm_form(n, stride, pad)
 
     return [("first 3x3 3->16 s1 @32", 3, 16, 32, 3, conv(1, 1)),
             ("3x3 16->16 s1 @32 (reference)", 16, 16, 32, 3, conv(1, 1)),
@@ -73,10 +86,8 @@ def model_cases(model: str, n: int, image_size: int = 32):
     paper's width, ``image_size`` inputs), as ``n`` models' grouped convolution (cuDNN) and its GEMM form
     (``... GEMM``), in the order the network runs them; the name gives the first layer of that shape."""
     import torch
-    import torch.nn.functional as F
 
     from sketchbound.dnn.models import get_model
-    from sketchbound.dnn.training.fused import grouped_conv2d_gemm
     m = get_model(model, 3, 10, image_size, "kaiming", seed=0)
     seen: dict[tuple, str] = {}
 
@@ -93,10 +104,8 @@ def model_cases(model: str, n: int, image_size: int = 32):
     out = []
     for (cin, cout, size, k, stride, pad), path in seen.items():
         label = f"{model} {path}: {k}x{k} {cin}->{cout} s{stride} @{size}"
-        out.append((label, cin, cout, size, k,
-                    lambda x, w, s=stride, q=pad: F.conv2d(x, w, stride=s, padding=q, groups=n)))
-        out.append((label + " GEMM", cin, cout, size, k,
-                    lambda x, w, s=stride, q=pad: grouped_conv2d_gemm(x, w, None, s, q, n)))
+        out.append((label, cin, cout, size, k, conv_form(n, stride, pad)))
+        out.append((label + " GEMM", cin, cout, size, k, gemm_form(n, stride, pad)))
     return out
 
 
