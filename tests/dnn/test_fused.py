@@ -302,6 +302,48 @@ def test_choice_on_cpu_is_deterministic_streams():
     assert choose_fusion(odd, batch_size=16, n=4, device="cpu", image_shape=(3, 8, 8), num_classes=3)["trainer"] == "streams"
 
 
+def test_choice_times_the_fused_trainer_as_it_would_run(monkeypatch):
+    """choose_fusion(fused_kw=...) builds the fused trainer it times with those options (compiled, GEMM
+    convolutions) and the streams trainer without them, picks the faster, and caches per options: other
+    options are timed again, the same ones are not. The clock is replaced (this runs the CUDA branch's
+    logic without a GPU: the trainers are not built)."""
+    from sketchbound.dnn.training import fused as FU
+    calls = []
+
+    def fake(cls, models, masks, data, batch_size, device, steps, warmup, **kw):
+        calls.append((cls.__name__, kw))
+        return 1.0 if cls is FU.ConcurrentTrainer else (0.5 if kw.get("conv_gemm") == "strided" else 2.0)
+    monkeypatch.setattr(FU, "_time_trainer", fake)
+    monkeypatch.setattr(FU, "_CHOICE_CACHE", {})
+    m = _models("resnet20", 1, 8)[0]
+    args = dict(batch_size=4, n=2, device="cuda", image_shape=(3, 8, 8), num_classes=10, steps=1, warmup=1)
+    kw = {"compile_mode": "default", "conv_gemm": "strided"}
+    r = choose_fusion(m, fused_kw=kw, **args)
+    assert r["trainer"] == "fused" and "compile_mode=default, conv_gemm=strided" in r["reason"]
+    assert calls == [("ConcurrentTrainer", {}), ("FusedTrainer", kw)]
+    assert choose_fusion(m, **args)["trainer"] == "streams" and len(calls) == 4  # eager: timed again, slower
+    choose_fusion(m, fused_kw=dict(kw), **args)
+    assert len(calls) == 4  # cached
+    assert plan_fusion([m, m], batch_size=4, device="cuda", image_shape=(3, 8, 8), num_classes=10,
+                       fused_kw=kw) == ["fused"] * 2 and len(calls) == 4
+
+
+def test_table_runner_times_fusion_with_its_fused_options(tmp_path, monkeypatch):
+    """run_configs(fusion="auto", fused_compile=..., conv_gemm=...) asks plan_fusion about the fused trainer
+    it would build: the same options reach the decision and the trainer."""
+    from sketchbound.dnn.experiments import run as R
+    seen = []
+    real = R.plan_fusion
+
+    def spy(*a, **kw):
+        seen.append(kw.get("fused_kw"))
+        return real(*a, **kw)
+    monkeypatch.setattr(R, "plan_fusion", spy)
+    cfgs = _toy_table_configs(tmp_path / "data")[:2]
+    R.run_configs(cfgs, tmp_path / "runs", concurrent=2, progress=False, fusion="auto", conv_gemm="strided")
+    assert seen == [{"conv_gemm": "strided"}]
+
+
 @pytest.mark.parametrize("conv_gemm", ["off", "strided"])
 def test_toy_table_fused_equals_unfused(tmp_path, conv_gemm):
     """Four runs of one table (two methods × two seeds, lr 0.01) through run_configs with fusion on and off: the

@@ -646,18 +646,19 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
             prepared = _prepare_chunk(mine, runs_dir, dev, progress=progress, echo=echo, command=command)
             c0 = mine[0]
             data = prepared[0][1]["data"]
+            fused_kw = {}  # the fused trainers' own options: what fusion="auto" times, and what they train with
+            if fused_compile:
+                fused_kw["compile_mode"] = fused_compile
+            if conv_gemm != "off":
+                fused_kw["conv_gemm"] = conv_gemm
             kinds = plan_fusion([j.model for j, _ in prepared], batch_size=c0.batch_size, device=dev,
                                 image_shape=(data.in_channels, data.image_size, data.image_size),
-                                num_classes=data.num_classes, fusion=fusion)
+                                num_classes=data.num_classes, fusion=fusion, fused_kw=fused_kw)
             for kind, cls in (("fused", FusedTrainer), ("streams", ConcurrentTrainer)):
                 part = [pm for pm, k in zip(prepared, kinds) if k == kind]
                 if not part:
                     continue
-                own = {}
-                if kind == "fused" and fused_compile:
-                    own["compile_mode"] = fused_compile
-                if kind == "fused" and conv_gemm != "off":
-                    own["conv_gemm"] = conv_gemm
+                own = fused_kw if kind == "fused" else {}
                 for _, meta in part:
                     meta["trainer"] = kind
                     meta["fused_compile"] = own.get("compile_mode")
@@ -700,7 +701,7 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     trainers' step through ``torch.compile`` (Inductor's kernels: the arithmetic is the same up to
     floating-point order, which grows over many steps as any change of order does); not part of the
     hash either, recorded as ``"fused_compile"`` in result.json of the runs it trained; ``fusion="auto"``
-    still decides on a few eager steps, so ``fusion="on"`` is what compiles every architecture.
+    decides on a few steps of the fused trainer as it would run (compiled, and with ``conv_gemm``).
     ``conv_gemm`` (one of :data:`~sketchbound.dnn.training.fused.CONV_GEMM`; default ``"off"``) runs the
     fused trainers' convolutions as batched GEMMs where it says (``FusedTrainer(conv_gemm=...)``); the same
     arithmetic up to floating-point order, not part of the hash, recorded as ``"conv_gemm"``. Each run is

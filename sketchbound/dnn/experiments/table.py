@@ -361,8 +361,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--fused-compile", default=None, metavar="MODE",
                    help="the fused runs' step through torch.compile in MODE, one without Inductor's own CUDA graphs "
                         "(e.g. default; sketchbound.dnn.training.fused.COMPILE_MODES; default: eager); results "
-                        "differ by floating-point order only; not part of a run's identity, recorded in result.json. "
-                        "--fusion auto still decides on a few eager steps: --fusion on compiles every architecture")
+                        "differ by floating-point order only; not part of a run's identity, recorded in result.json; "
+                        "--fusion auto times the compiled fused step against streams")
     p.add_argument("--conv-gemm", choices=("off", "strided", "all", "auto"), default="off",
                    help="the fused runs' convolutions as one batched GEMM over unfolded patches instead of cuDNN's "
                         "grouped convolution: off (default), strided (stride > 1), all, auto (per convolution where "

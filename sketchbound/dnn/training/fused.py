@@ -878,11 +878,12 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def _time_trainer(cls, models, masks, data, batch_size, device, steps, warmup) -> float:
-    """Seconds per lockstep round of ``cls`` on copies of ``models`` (steady state, capture excluded)."""
+def _time_trainer(cls, models, masks, data, batch_size, device, steps, warmup, **trainer_kw) -> float:
+    """Seconds per lockstep round of ``cls(..., **trainer_kw)`` on copies of ``models`` (steady state;
+    construction, compilation and capture excluded)."""
     sched = Schedule(epochs=1, batch_size=batch_size, milestones=())
     jobs = [TrainJob(m, k, seed=i, name=f"choose{i}") for i, (m, k) in enumerate(zip(models, masks))]
-    tr = cls(jobs, data, sched, device=device, progress=False)
+    tr = cls(jobs, data, sched, device=device, progress=False, **trainer_kw)
     tr.run(max_steps=warmup)
     _sync(device)
     t = time.perf_counter()
@@ -892,13 +893,15 @@ def _time_trainer(cls, models, masks, data, batch_size, device, steps, warmup) -
 
 
 def choose_fusion(model: nn.Module, *, batch_size: int, n: int, device, image_shape: Sequence[int],
-                  num_classes: int, steps: int = 20, warmup: int = 5) -> dict:
+                  num_classes: int, steps: int = 20, warmup: int = 5, fused_kw: dict | None = None) -> dict:
     """Fusion or streams for ``n`` copies of ``model``'s architecture at ``batch_size`` on ``device``.
 
     Returns ``{"trainer": "fused" | "streams", "reason": str, "fused_s", "streams_s"}``. On CUDA both
     trainers are timed for ``steps`` steps (after ``warmup`` steps and the graph capture) on copies of
-    ``model`` with random masks and synthetic data of ``image_shape``; the decision is cached per
-    (architecture, batch, n, device, image shape) in this process. On CPU the answer is the
+    ``model`` with random masks and synthetic data of ``image_shape``; the fused one as it would run,
+    built with ``fused_kw`` (e.g. ``{"compile_mode": "default", "conv_gemm": "strided"}``; its compilation
+    is not timed). The decision is cached per (architecture, batch, n, device, image shape, ``fused_kw``)
+    in this process. On CPU the answer is the
     deterministic default ``"streams"`` (the unfused trainer, whose bits every recorded CPU run has);
     for ``n < 2`` or a model that cannot be fused it is ``"streams"`` too.
     """
@@ -915,7 +918,8 @@ def choose_fusion(model: nn.Module, *, batch_size: int, n: int, device, image_sh
         return {"trainer": "streams", "reason": "CPU default (unfused, bit-compatible with earlier CPU runs)"}
     if n < 2:
         return {"trainer": "streams", "reason": "a single model"}
-    key = (arch, batch_size, n, str(dev), tuple(image_shape), int(num_classes))
+    fused_kw = dict(fused_kw or {})
+    key = (arch, batch_size, n, str(dev), tuple(image_shape), int(num_classes), tuple(sorted(fused_kw.items())))
     if key in _CHOICE_CACHE:
         return _CHOICE_CACHE[key]
     from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
@@ -932,24 +936,28 @@ def choose_fusion(model: nn.Module, *, batch_size: int, n: int, device, image_sh
     for name, cls in (("streams", ConcurrentTrainer), ("fused", FusedTrainer)):
         models = [copy.deepcopy(base) for _ in range(n)]
         masks = [{k: (torch.rand(p.shape, generator=g) < 0.1).float() for k, p in prunable_parameters(m)} for m in models]
-        times[name] = _time_trainer(cls, models, masks, data, batch_size, dev, steps, warmup)
+        times[name] = _time_trainer(cls, models, masks, data, batch_size, dev, steps, warmup,
+                                    **(fused_kw if cls is FusedTrainer else {}))
         del models, masks
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     pick = "fused" if times["fused"] < times["streams"] else "streams"
-    out = {"trainer": pick, "reason": f"measured {steps} steps: fused {1e3 * times['fused']:.3f} ms, streams "
-                                      f"{1e3 * times['streams']:.3f} ms per round of {n}",
+    how = "".join(f", {k}={v}" for k, v in sorted(fused_kw.items()))
+    out = {"trainer": pick, "reason": f"measured {steps} steps: fused{f' ({how[2:]})' if how else ''} "
+                                      f"{1e3 * times['fused']:.3f} ms, streams {1e3 * times['streams']:.3f} ms per "
+                                      f"round of {n}",
            "fused_s": times["fused"], "streams_s": times["streams"]}
     _CHOICE_CACHE[key] = out
     return out
 
 
 def plan_fusion(models: Sequence[nn.Module], *, batch_size: int, device, image_shape: Sequence[int],
-                num_classes: int, fusion: str = "auto") -> list[str]:
+                num_classes: int, fusion: str = "auto", fused_kw: dict | None = None) -> list[str]:
     """``"fused"`` or ``"streams"`` for each of ``models`` (the jobs of one trainer group).
 
     ``fusion="off"``: all streams; ``"on"``: all fused (``ValueError`` if a model cannot be fused);
-    ``"auto"``: per architecture, :func:`choose_fusion` for the number of models that share it.
+    ``"auto"``: per architecture, :func:`choose_fusion` for the number of models that share it, timing
+    the fused trainer built with ``fused_kw`` (the options it will train with).
     """
     if fusion not in FUSION_CHOICES:
         raise ValueError(f"fusion must be one of {FUSION_CHOICES}, got {fusion!r}")
@@ -969,5 +977,5 @@ def plan_fusion(models: Sequence[nn.Module], *, batch_size: int, device, image_s
         keys.append(k)
         groups.setdefault(k, []).append(m)
     pick = {k: choose_fusion(ms[0], batch_size=batch_size, n=len(ms), device=device, image_shape=image_shape,
-                             num_classes=num_classes)["trainer"] for k, ms in groups.items()}
+                             num_classes=num_classes, fused_kw=fused_kw)["trainer"] for k, ms in groups.items()}
     return [pick[k] for k in keys]
