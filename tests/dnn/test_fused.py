@@ -794,6 +794,30 @@ def test_choose_conv_gemm_picks_the_faster_form_per_convolution_without_side_eff
     assert all(torch.equal(before[k], after[k]) for k in before) and fm.training
 
 
+@pytest.mark.slow
+def test_choose_conv_gemm_compiles_both_forms_of_every_shape():
+    """With compile_mode, choose_conv_gemm times both forms through torch.compile: here on the CPU (Inductor,
+    10 s with a warm Inductor cache, longer on a fresh machine), with a clock that runs each compiled form forward + backward once and checks it
+    against F.conv2d, for each of ResNet-20's 21 convolutions (a clock bypasses the cache), of 8 distinct
+    shapes: at least 16 graphs of two code objects, past dynamo's default limit of 8 recompilations."""
+    fm = FusedModel(_models("resnet20", 2, 8), conv_gemm="auto")
+    ran = []
+
+    def clock(f, x, w):
+        y = f(x, w)
+        y.sum().backward()
+        m = next(c for c in fm.net.modules() if isinstance(c, FusedConv2d) and tuple(c.weight.shape) == tuple(w.shape)
+                 and (x.shape[-1] + 2 * c.padding[0] - w.shape[-1]) // c.stride[0] + 1 == y.shape[-1])
+        torch.testing.assert_close(y, F.conv2d(x, w, None, m.stride, m.padding, 1, m.groups), rtol=1e-4, atol=1e-4)
+        ran.append(tuple(x.shape))
+        return 1.0
+    from torch._dynamo.utils import counters
+    graphs = counters["stats"]["unique_graphs"]
+    choice = choose_conv_gemm(fm, (4, 6, 8, 8), compile_mode="default", amp=False, channels_last=True, timer=clock)
+    assert len(ran) == 2 * len(choice) == 2 * 21 and not any(c["gemm"] for c in choice.values())
+    assert counters["stats"]["unique_graphs"] - graphs >= 2 * 8  # compiled, not fallen back to eager
+
+
 def test_gemm_form_is_never_used_for_dilated_convolutions():
     """grouped_conv2d_gemm computes dilation 1 only: a dilated convolution keeps cuDNN's form under "auto"
     (with the reason, and is not even timed), and asking for the GEMM form there ("all") is a ValueError."""

@@ -857,10 +857,11 @@ def choose_conv_gemm(fm: "FusedModel", input_shape: Sequence[int], *, compile_mo
             forms = {"cudnn": lambda x, w, m=m: F.conv2d(x, w, None, m.stride, m.padding, m.dilation, m.groups),
                      "gemm": lambda x, w, m=m: grouped_conv2d_gemm(x, w, None, m.stride, m.padding, m.groups)}
             ms = {}
-            with torch._dynamo.config.patch(recompile_limit=1024):  # one compilation per shape and form
+            # compiled: one compilation per shape and form of the same two lambdas, past dynamo's default limit
+            with torch._dynamo.config.patch(recompile_limit=1024) if compile_mode else contextlib.nullcontext():
                 for name, f in forms.items():
                     g = f if compile_mode is None else torch.compile(f, mode=compile_mode, dynamic=False)
-                    ms[name] = _time_fwd_bwd(g, x, w, iters, warmup) if timer is None else float(timer(f, x, w))
+                    ms[name] = _time_fwd_bwd(g, x, w, iters, warmup) if timer is None else float(timer(g, x, w))
             decision = {"gemm": ms["gemm"] < (1 - margin) * ms["cudnn"], "cudnn_ms": round(ms["cudnn"], 4),
                         "gemm_ms": round(ms["gemm"], 4)}
             if timer is not None:
