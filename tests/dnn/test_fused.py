@@ -644,7 +644,8 @@ def test_block_dense_conv_does_not_isolate_non_finite_models():
 
 
 @pytest.mark.slow
-def test_compiled_fused_step_matches_eager_and_keeps_masks_exact():
+@pytest.mark.parametrize("conv_gemm", ["off", "strided"])
+def test_compiled_fused_step_matches_eager_and_keeps_masks_exact(conv_gemm):
     """FusedTrainer(compile_mode="default"): the fused forward and backward through torch.compile
     (Inductor; ≈ 20 s to compile on 2 CPU cores). After the first step every model's parameters and
     buffers equal the eager fused trainer's up to floating-point order (|Δ| < 1e-4), and pruned weights
@@ -652,7 +653,9 @@ def test_compiled_fused_step_matches_eager_and_keeps_masks_exact():
     Only the first step is compared: Inductor reorders batch norm's reductions, its gradients differ
     from eager by ~1e-5 relative (measured), and on this toy (width 0.25, 8×8 images, batch 16, lr 0.1)
     training amplifies that: one model's weights differ by 1.7e-3 after 3 steps and a running
-    variance by 0.25 after 12, while the streams trainer, whose kernels are eager's, stays within 1e-4."""
+    variance by 0.25 after 12, while the streams trainer, whose kernels are eager's, stays within 1e-4.
+    With conv_gemm="strided" the compiled step runs the strided convolutions as batched GEMMs and is held
+    to the same tolerance against the eager grouped one."""
     data = toy_data(n=64, size=8)
     snaps = {}
 
@@ -661,7 +664,7 @@ def test_compiled_fused_step_matches_eager_and_keeps_masks_exact():
             [{k: v.detach().double().clone() for k, v in m.state_dict().items()} for m in tr.models])
     a = FusedTrainer(_jobs("resnet20", 3), data, SCHED, progress=False)
     a.run(on_step=snap(a, "eager"))
-    b = FusedTrainer(_jobs("resnet20", 3), data, SCHED, progress=False, compile_mode="default")
+    b = FusedTrainer(_jobs("resnet20", 3), data, SCHED, progress=False, compile_mode="default", conv_gemm=conv_gemm)
     assert b.compile_mode == "default" and b.cohorts[0].forward is not b.cohorts[0].fused
     seen = []
 
