@@ -134,6 +134,8 @@ def main(argv=None) -> int:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
+    from sketchbound.dnn.training.fused import time_fwd_bwd
+
     dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     cuda = dev.type == "cuda"
     dtype = torch.bfloat16 if cuda else torch.float32
@@ -161,14 +163,7 @@ def main(argv=None) -> int:
         def step():
             y = form(x, w)
             y.backward(torch.ones_like(y))
-        for _ in range(3):
-            step()
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(a.iters):
-            step()
-        sync()
-        ms = (time.perf_counter() - t0) / a.iters * 1e3
+        ms = time_fwd_bwd(form, x, w, a.iters, warmup=3)
         with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
             step()
             sync()

@@ -415,6 +415,15 @@ def test_table_runner_hands_conv_gemm_to_the_fused_trainer_only(tmp_path, fused_
     assert not (tmp_path / "bad").exists()
 
 
+def test_table_cli_offers_the_trainers_choices():
+    """The table CLI lists its --conv-gemm and --fusion choices without importing torch (a light parser):
+    they are the fused module's CONV_GEMM and FUSION_CHOICES, so the two cannot drift apart."""
+    from sketchbound.dnn.experiments import table as T
+    from sketchbound.dnn.training.fused import CONV_GEMM, FUSION_CHOICES
+    acts = {a.dest: a for a in T.build_parser()._actions}
+    assert tuple(acts["conv_gemm"].choices) == CONV_GEMM and set(acts["fusion"].choices) == set(FUSION_CHOICES)
+
+
 def test_table_cli_refuses_bad_fused_options_in_one_line(tmp_path, capsys):
     """python -m sketchbound.dnn.table --fused-compile / --conv-gemm: an unknown value, or either with --fusion
     off (nothing fused to change), exits 2 with one line naming the flag, before any run starts."""

@@ -474,7 +474,7 @@ def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, step
         out["fused_groups"] = [c.n for c in tr.cohorts]
         out["conv_block"] = tr.conv_block
         out["conv_gemm"] = tr.conv_gemm
-        out["gemm_convs"] = sorted({f"{k}" for c in tr.cohorts for k in c.fused.gemm_convs()})
+        out["gemm_convs"] = sorted({k for c in tr.cohorts for k in c.fused.gemm_convs()})
         if tr.cohorts[0].gemm_choice is not None:  # conv_gemm="auto": what was measured per convolution
             out["conv_gemm_choice"] = tr.cohorts[0].gemm_choice
         out["compile_mode"] = tr.compile_mode

@@ -622,14 +622,13 @@ def balance_chunks(chunks: Sequence[Sequence[RunConfig]], window: int, cost=mask
 
 
 def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, command, fusion: str = "auto",
-                 fused_compile: str | None = None, conv_gemm: str = "off", **trainer_kw) -> list[RunConfig]:
+                 fused_kw: dict | None = None, **trainer_kw) -> list[RunConfig]:
     """Train one chunk under its runs' locks; returns the runs left alone because another live process
     holds them. A run whose result.json exists once its lock is held is not trained again. ``fusion``
     (see :func:`~sketchbound.dnn.training.fused.plan_fusion`) decides, per architecture, whether its runs
-    train horizontally fused (one :class:`FusedTrainer`, its step through ``torch.compile`` in mode
-    ``fused_compile`` if given, its convolutions per ``conv_gemm``) or on streams (one
-    :class:`ConcurrentTrainer`); when a chunk holds both,
-    the two trainers run one after the other."""
+    train horizontally fused (one :class:`FusedTrainer` built with ``fused_kw``: ``compile_mode``,
+    ``conv_gemm``) or on streams (one :class:`ConcurrentTrainer`); when a chunk holds both, the two
+    trainers run one after the other."""
     locks, mine, busy = [], [], []
     try:
         for c in chunk:
@@ -646,11 +645,7 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
             prepared = _prepare_chunk(mine, runs_dir, dev, progress=progress, echo=echo, command=command)
             c0 = mine[0]
             data = prepared[0][1]["data"]
-            fused_kw = {}  # the fused trainers' own options: what fusion="auto" times, and what they train with
-            if fused_compile:
-                fused_kw["compile_mode"] = fused_compile
-            if conv_gemm != "off":
-                fused_kw["conv_gemm"] = conv_gemm
+            fused_kw = dict(fused_kw or {})
             kinds = plan_fusion([j.model for j, _ in prepared], batch_size=c0.batch_size, device=dev,
                                 image_shape=(data.in_channels, data.image_size, data.image_size),
                                 num_classes=data.num_classes, fusion=fusion, fused_kw=fused_kw)
@@ -664,8 +659,8 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
                     meta["fused_compile"] = own.get("compile_mode")
                     meta["conv_gemm"] = own.get("conv_gemm", "off")
                     meta["log"](f"trainer: {kind} ({len(part)} run(s) together; fusion={fusion}"
-                                + (f", torch.compile {fused_compile}" if "compile_mode" in own else "")
-                                + (f", conv GEMM {conv_gemm}" if "conv_gemm" in own else "") + ")")
+                                + (f", torch.compile {own['compile_mode']}" if "compile_mode" in own else "")
+                                + (f", conv GEMM {own['conv_gemm']}" if "conv_gemm" in own else "") + ")")
                 tr = cls([j for j, _ in part], data, c0.schedule(), device=dev, augment=c0.augment,
                          eval_every=c0.eval_every, checkpoint_every_s=c0.checkpoint_every_s, progress=progress,
                          **trainer_kw, **own)
@@ -716,9 +711,11 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
         raise ValueError(f"fusion must be one of {FUSION_CHOICES}, got {fusion!r}")
     check_compile_mode(fused_compile, "fused_compile")
     check_conv_gemm(conv_gemm, "conv_gemm")
+    # the fused trainers' own options: what fusion="auto" times, and what they train with
+    fused_kw = {**({"compile_mode": fused_compile} if fused_compile else {}),
+                **({"conv_gemm": conv_gemm} if conv_gemm != "off" else {})}
     cfgs = [c.resolved() for c in configs]
-    kw = dict(progress=progress, echo=echo, command=command, fusion=fusion, fused_compile=fused_compile,
-              conv_gemm=conv_gemm, **trainer_kw)
+    kw = dict(progress=progress, echo=echo, command=command, fusion=fusion, fused_kw=fused_kw, **trainer_kw)
     busy: list[RunConfig] = []
     chunks = plan_chunks(cfgs, runs_dir, k, force, fusion=fusion)
     if dev.type == "cpu" and chunks:

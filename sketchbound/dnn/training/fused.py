@@ -75,7 +75,7 @@ from sketchbound.dnn.training.trainer import (ConcurrentTrainer, Schedule, Train
 __all__ = ["COMPILE_MODES", "FusedModel", "FusedConv2d", "FusedBatchNorm2d", "FusedLinear", "FusedTrainer", "architecture_key",
            "fused_cross_entropy", "per_parameter_lr", "register_fusable", "choose_fusion", "plan_fusion",
            "effective_conv_block", "check_compile_mode", "FUSION_CHOICES", "CONV_GEMM", "check_conv_gemm",
-           "grouped_conv2d_gemm", "choose_conv_gemm"]
+           "grouped_conv2d_gemm", "choose_conv_gemm", "time_fwd_bwd"]
 
 #: values of the ``fusion`` option of the table runner
 FUSION_CHOICES = ("auto", "on", "off")
@@ -790,18 +790,19 @@ _CHOICE_CACHE: dict[tuple, dict] = {}
 _GEMM_CACHE: dict[tuple, dict] = {}
 
 
-def _time_fwd_bwd(f, x, w, iters: int, warmup: int) -> float:
-    """Milliseconds per forward + backward of ``f(x, w)`` (CUDA, synchronised)."""
+def time_fwd_bwd(f, x, w, iters: int, warmup: int) -> float:
+    """Milliseconds per forward + backward of ``f(x, w)`` (cotangent of ones) after ``warmup`` untimed
+    passes, synchronised on CUDA (used by :func:`choose_conv_gemm` and ``dnn/scripts/grouped_conv_bench.py``)."""
     def once():
         y = f(x, w)
         y.backward(torch.ones_like(y))
     for _ in range(warmup):
         once()
-    torch.cuda.synchronize(x.device)
+    _sync(x.device)
     t = time.perf_counter()
     for _ in range(iters):
         once()
-    torch.cuda.synchronize(x.device)
+    _sync(x.device)
     return (time.perf_counter() - t) / iters * 1e3
 
 
@@ -861,7 +862,7 @@ def choose_conv_gemm(fm: "FusedModel", input_shape: Sequence[int], *, compile_mo
             with torch._dynamo.config.patch(recompile_limit=1024) if compile_mode else contextlib.nullcontext():
                 for name, f in forms.items():
                     g = f if compile_mode is None else torch.compile(f, mode=compile_mode, dynamic=False)
-                    ms[name] = _time_fwd_bwd(g, x, w, iters, warmup) if timer is None else float(timer(g, x, w))
+                    ms[name] = time_fwd_bwd(g, x, w, iters, warmup) if timer is None else float(timer(g, x, w))
             decision = {"gemm": ms["gemm"] < (1 - margin) * ms["cudnn"], "cudnn_ms": round(ms["cudnn"], 4),
                         "gemm_ms": round(ms["gemm"], 4)}
             if timer is not None:
