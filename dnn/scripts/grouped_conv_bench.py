@@ -46,6 +46,15 @@ def gemm_form(n: int, stride: int, pad: int):
     return lambda x, w: grouped_conv2d_gemm(x, w, None, stride, pad, n)
 
 
+def triton_form(n: int, stride: int, pad: int):
+    """(x, w) -> the same convolution by the implicit-GEMM Triton kernels (``triton_conv``)."""
+    from sketchbound.dnn.training.triton_conv import grouped_conv2d_triton
+    return lambda x, w: grouped_conv2d_triton(x, w, None, stride, pad, n)
+
+
+FORMS = {"cudnn": ("", conv_form), "gemm": (" GEMM", gemm_form), "triton": (" Triton", triton_form)}
+
+
 def cases(n: int):
     """(name, c_in, c_out, size, kernel, form) for ResNet-20's strided layers, its first layer and a plain
     3×3 reference; ``form`` maps (x, w) to the convolution's output with ``n`` groups."""
@@ -81,10 +90,11 @@ def cases(n: int):
             ("1x1 32->64 s2 @16 GEMM", 32, 64, 16, 1, gemm(2, 0))]
 
 
-def model_cases(model: str, n: int, image_size: int = 32):
+def model_cases(model: str, n: int, image_size: int = 32, forms=("cudnn", "gemm")):
     """(name, c_in, c_out, size, kernel, form) for every distinct convolution shape of ``model`` (the
     paper's width, ``image_size`` inputs), as ``n`` models' grouped convolution (cuDNN) and its GEMM form
-    (``... GEMM``), in the order the network runs them; the name gives the first layer of that shape."""
+    (``... GEMM``) or Triton form (``... Triton``), those of ``forms``, in the order the network runs them;
+    the name gives the first layer of that shape."""
     import torch
 
     from sketchbound.dnn.models import get_model
@@ -104,8 +114,9 @@ def model_cases(model: str, n: int, image_size: int = 32):
     out = []
     for (cin, cout, size, k, stride, pad), path in seen.items():
         label = f"{model} {path}: {k}x{k} {cin}->{cout} s{stride} @{size}"
-        out.append((label, cin, cout, size, k, conv_form(n, stride, pad)))
-        out.append((label + " GEMM", cin, cout, size, k, gemm_form(n, stride, pad)))
+        for f in forms:
+            suffix, build = FORMS[f]
+            out.append((label + suffix, cin, cout, size, k, build(n, stride, pad)))
     return out
 
 
@@ -124,6 +135,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default=None)
     ap.add_argument("--model", default=None, choices=("resnet20", "vgg19"),
                     help="instead of the fixed cases: every distinct convolution shape of this model, cuDNN and GEMM")
+    ap.add_argument("--forms", default="cudnn,gemm",
+                    help="with --model: comma-separated forms among cudnn, gemm, triton (default cudnn,gemm)")
     ap.add_argument("--compile", action="store_true",
                     help="also time the GEMM forms and the convolutions they replace through torch.compile (default mode)")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
@@ -131,6 +144,9 @@ def main(argv=None) -> int:
     for name in ("models", "batch_size", "size_div", "iters"):
         if getattr(a, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(a, name)}")
+    forms = tuple(f.strip() for f in a.forms.split(",") if f.strip())
+    if not forms or any(f not in FORMS for f in forms):
+        ap.error(f"--forms must list forms among {', '.join(FORMS)}; got {a.forms!r}")
     import torch
     from torch.profiler import ProfilerActivity, profile
 
@@ -147,7 +163,7 @@ def main(argv=None) -> int:
 
     res = {}
     write = _writer(a, argv, dtype, dev, cuda)
-    base = model_cases(a.model, a.models) if a.model else cases(a.models)
+    base = model_cases(a.model, a.models, forms=forms) if a.model else cases(a.models)
     todo = list(base)
     if a.compile:
         torch._dynamo.config.recompile_limit = 1024  # the cases share code objects: one compilation per shape
@@ -187,7 +203,7 @@ def _writer(a, argv, dtype, dev, cuda):
 
     def write(res):
         out = {"models": a.models, "model": a.model, "batch_size": a.batch_size, "size_div": a.size_div, "iters": a.iters,
-               "compile": a.compile, "dtype": str(dtype).replace("torch.", ""), "cases": res,
+               "compile": a.compile, "forms": a.forms, "dtype": str(dtype).replace("torch.", ""), "cases": res,
                "device": torch.cuda.get_device_name(dev) if cuda else "cpu", "torch": torch.__version__,
                "commit": os.environ.get("SKETCHBOUND_COMMIT"),
                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
