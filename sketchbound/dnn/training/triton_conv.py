@@ -81,7 +81,8 @@ def _kernels():
         fwd_configs = [triton.Config({"BLOCK_M": 32, "BLOCK_N": 16, "BLOCK_K": 16})]
 
     def _prune_fwd(configs, named_args, **kw):
-        cin, cout = named_args["CIN"], named_args["COUT"]
+        args = {**named_args, **kw}
+        cin, cout = args["CIN"], args["COUT"]
         keep = [c for c in configs if c.kwargs["BLOCK_K"] <= max(16, triton.next_power_of_2(cin))
                 and c.kwargs["BLOCK_N"] <= max(16, triton.next_power_of_2(cout))]
         return keep or configs[:1]
@@ -135,7 +136,8 @@ def _kernels():
         wgt_configs = [triton.Config({"BLOCK_M": 32, "BLOCK_O": 16, "BLOCK_C": 16})]
 
     def _prune_wgt(configs, named_args, **kw):
-        cin, cout = named_args["CIN"], named_args["COUT"]
+        args = {**named_args, **kw}
+        cin, cout = args["CIN"], args["COUT"]
         keep = [c for c in configs if c.kwargs["BLOCK_C"] <= max(16, triton.next_power_of_2(cin))
                 and c.kwargs["BLOCK_O"] <= max(16, triton.next_power_of_2(cout))]
         return keep or configs[:1]
