@@ -73,10 +73,9 @@ def _kernels():
     import triton.language as tl
 
     fwd_configs = [triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk}, num_warps=w, num_stages=s)
-                   for bm, bn, bk, w, s in [(128, 16, 16, 4, 3), (128, 32, 32, 4, 3), (128, 64, 32, 4, 3),
-                                            (64, 64, 32, 4, 3), (128, 64, 64, 4, 3), (128, 128, 32, 8, 3),
-                                            (256, 64, 32, 8, 3), (64, 128, 64, 4, 3), (128, 128, 64, 8, 3),
-                                            (256, 32, 32, 8, 3)]]
+                   for bm, bn, bk, w, s in [(128, 16, 16, 4, 3), (256, 16, 16, 4, 3), (64, 16, 16, 2, 3),
+                                            (128, 32, 32, 4, 3), (256, 32, 32, 8, 3), (128, 64, 32, 4, 3),
+                                            (128, 64, 64, 4, 3), (256, 64, 64, 8, 3), (128, 128, 64, 8, 3)]]
     if _interpret():
         fwd_configs = [triton.Config({"BLOCK_M": 32, "BLOCK_N": 16, "BLOCK_K": 16})]
 
@@ -95,9 +94,15 @@ def _kernels():
                  KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr, PREC: tl.constexpr,
                  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
         # x: [B, H, W, G·CIN] (any strides), w: [G, KH, KW, CIN, COUT] contiguous, y: [B, HO, WO, G·COUT]
-        pid_m = tl.program_id(0)
-        pid_n = tl.program_id(1)
-        g = tl.program_id(2)
+        # one 1-D grid, the group fastest: programs that run together read neighbouring channel segments
+        # of the same pixels (a group's channels are 2·CIN bytes of each pixel's row), so DRAM lines are
+        # read whole once instead of a 32-byte sector per group at a time
+        pid = tl.program_id(0)
+        g = pid % G
+        rest = pid // G
+        n_n = tl.cdiv(COUT, BLOCK_N)
+        pid_n = rest % n_n
+        pid_m = rest // n_n
         offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
         offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
         M = B * HO * WO
@@ -129,9 +134,9 @@ def _kernels():
                  mask=m_ok[:, None] & n_ok[None, :])
 
     wgt_configs = [triton.Config({"BLOCK_M": bm, "BLOCK_O": bo, "BLOCK_C": bc}, num_warps=w, num_stages=s)
-                   for bm, bo, bc, w, s in [(64, 16, 16, 4, 3), (128, 16, 16, 4, 3), (64, 32, 32, 4, 3),
-                                            (128, 32, 32, 4, 3), (64, 64, 64, 4, 3), (128, 64, 64, 8, 3),
-                                            (32, 64, 64, 4, 3), (64, 128, 64, 8, 3)]]
+                   for bm, bo, bc, w, s in [(64, 16, 16, 2, 4), (128, 16, 16, 4, 4), (256, 16, 16, 4, 3),
+                                            (64, 32, 32, 4, 4), (128, 32, 32, 4, 3), (64, 64, 64, 4, 3),
+                                            (128, 64, 64, 8, 3)]]
     if _interpret():
         wgt_configs = [triton.Config({"BLOCK_M": 32, "BLOCK_O": 16, "BLOCK_C": 16})]
 
@@ -151,14 +156,19 @@ def _kernels():
                  CHUNK: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr, PREC: tl.constexpr,
                  BLOCK_M: tl.constexpr, BLOCK_O: tl.constexpr, BLOCK_C: tl.constexpr):
         # partial sums p: [S, G, KH, KW, COUT, CIN] float32; program (o·c tile, g·KH·KW + tap, split s)
-        pid_oc = tl.program_id(0)
-        pid_gt = tl.program_id(1)
-        s = tl.program_id(2)
+        # 1-D grid, tap fastest, then group, then channel tiles, then the chunk of positions: programs that
+        # run together read the same positions (the 9 taps of the same data, neighbouring groups)
+        pid = tl.program_id(0)
+        t = pid % (KH * KW)
+        rest = pid // (KH * KW)
+        g = rest % G
+        rest = rest // G
         n_c = tl.cdiv(CIN, BLOCK_C)
-        po = pid_oc // n_c
-        pc = pid_oc % n_c
-        g = pid_gt // (KH * KW)
-        t = pid_gt % (KH * KW)
+        n_o = tl.cdiv(COUT, BLOCK_O)
+        pc = rest % n_c
+        rest = rest // n_c
+        po = rest % n_o
+        s = rest // n_o
         i = t // KW
         j = t % KW
         offs_o = po * BLOCK_O + tl.arange(0, BLOCK_O)
@@ -211,17 +221,21 @@ def _fwd(x: torch.Tensor, wp: torch.Tensor, groups: int, stride: tuple, padding:
     ho, wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
     y = torch.empty((B, G * co, ho, wo), dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
     M = B * ho * wo
-    grid = lambda meta: (triton.cdiv(M, meta["BLOCK_M"]), triton.cdiv(co, meta["BLOCK_N"]), G)
+    grid = lambda meta: (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(co, meta["BLOCK_N"]) * G,)
     conv_fwd[grid](x, wp, y, B, H, W, ho, wo, G, ph, pw, *_nhwc(x), *_nhwc(y), CIN=ci, COUT=co,
                    KH=kh, KW=kw, SH=sh, SW=sw, PREC=_precision(x.dtype))
     return y
 
 
+#: smallest chunk of positions per weight-gradient program (tests lower it to reach several chunks)
+MIN_CHUNK = 1024
+
+
 def _splits(M: int, tiles: int) -> int:
-    """Chunks of the weight gradient's reduction over ``M`` positions: about 4 programs per SM-sized
-    wave of 132, each chunk at least 2048 positions."""
-    want = max(1, -(-528 // max(1, tiles)))
-    return max(1, min(want, M // 2048 or 1))
+    """Chunks of the weight gradient's reduction over ``M`` positions: enough programs (about 8192 with
+    ``tiles`` programs per chunk) to keep every SM busy, each chunk at least :data:`MIN_CHUNK` positions."""
+    want = max(1, -(-8192 // max(1, tiles)))
+    return max(1, min(want, M // MIN_CHUNK or 1))
 
 
 def _wgt(x: torch.Tensor, dy: torch.Tensor, groups: int, kh: int, kw: int, stride: tuple, padding: tuple) -> torch.Tensor:
@@ -237,7 +251,7 @@ def _wgt(x: torch.Tensor, dy: torch.Tensor, groups: int, kh: int, kw: int, strid
     chunk = -(-M // S)
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     p = torch.empty((S, G, kh, kw, co, ci), dtype=acc, device=x.device)
-    grid = lambda meta: (triton.cdiv(co, meta["BLOCK_O"]) * triton.cdiv(ci, meta["BLOCK_C"]), G * kh * kw, S)
+    grid = lambda meta: (triton.cdiv(co, meta["BLOCK_O"]) * triton.cdiv(ci, meta["BLOCK_C"]) * G * kh * kw * S,)
     conv_wgt[grid](x, dy, p, B, H, W, ho, wo, G, ph, pw, *_nhwc(x), *_nhwc(dy), CIN=ci, COUT=co,
                    CHUNK=chunk, KH=kh, KW=kw, SH=sh, SW=sw, PREC=_precision(x.dtype))
     dw = p.sum(0) if S > 1 else p[0]  # [G, kh, kw, co, ci]
