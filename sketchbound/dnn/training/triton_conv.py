@@ -100,7 +100,7 @@ def _kernels():
         pid = tl.program_id(0)
         g = pid % G
         rest = pid // G
-        n_n = tl.cdiv(COUT, BLOCK_N)
+        n_n = (COUT + BLOCK_N - 1) // BLOCK_N  # (tl.cdiv is a jit function: not callable by the interpreter unless it was on at import)
         pid_n = rest % n_n
         pid_m = rest // n_n
         offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -163,8 +163,8 @@ def _kernels():
         rest = pid // (KH * KW)
         g = rest % G
         rest = rest // G
-        n_c = tl.cdiv(CIN, BLOCK_C)
-        n_o = tl.cdiv(COUT, BLOCK_O)
+        n_c = (CIN + BLOCK_C - 1) // BLOCK_C
+        n_o = (COUT + BLOCK_O - 1) // BLOCK_O
         pc = rest % n_c
         rest = rest // n_c
         po = rest % n_o
@@ -344,7 +344,7 @@ def grouped_conv2d_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
         raise ValueError(f"grouped_conv2d_triton: input channels {C} and weight shape {tuple(weight.shape)} do not "
                          f"fit groups={G}")
     dt = x.device.type
-    if torch.is_autocast_enabled(dt) if hasattr(torch, "is_autocast_enabled") else False:
+    if torch.is_autocast_enabled(dt):  # as autocast casts F.conv2d's operands
         cast = torch.get_autocast_dtype(dt)
         x, weight = x.to(cast), weight.to(cast)
     elif weight.dtype != x.dtype:

@@ -1,0 +1,57 @@
+"""The Triton grouped convolution (sketchbound.dnn.training.triton_conv) and the GPU check script.
+
+The kernels' arithmetic is checked by ``triton_interp_cases.py`` under Triton's interpreter, in a subprocess
+(``TRITON_INTERPRET=1`` must be set before Triton is imported); what runs here is what needs no interpreter.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import sketchbound.dnn.training.triton_conv as tc
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.mark.skipif(tc._triton()[0] is None, reason="Triton is not importable (it is in the test extra on Linux "
+                                                     "x86-64 only)")
+def test_triton_kernels_under_the_interpreter_equal_conv2d():
+    """Runs triton_interp_cases.py (float64 equality with F.conv2d and its gradients for random shapes,
+    chunked weight gradients, bias, float32, torch.compile, the benchmark's Triton form) in a subprocess with
+    TRITON_INTERPRET=1; every case there must pass."""
+    env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=os.pathsep.join(
+        [str(HERE.parents[1])] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                        str(HERE / "triton_interp_cases.py")], env=env, capture_output=True, text=True,
+                       cwd=HERE.parents[1], timeout=900)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert " passed" in r.stdout and "failed" not in r.stdout.splitlines()[-1]
+
+
+def test_triton_conv_refuses_a_cpu_tensor_without_the_interpreter(monkeypatch):
+    """Without the interpreter (or without Triton) a CPU tensor is refused with a ValueError saying why."""
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    x, w = torch.randn(1, 32, 4, 4), torch.randn(32, 16, 3, 3)
+    assert not tc.triton_available("cpu")
+    with pytest.raises(ValueError, match="CUDA device|not importable"):
+        tc.grouped_conv2d_triton(x, w, padding=1, groups=2)
+
+
+def test_gpu_checks_cli_on_a_cpu(tmp_path, capsys, dnn_script, monkeypatch):
+    """gpu_checks.py: triton-conv without a GPU or the interpreter exits 2 with one line saying why;
+    choose-fusion on a CPU writes the default answer (streams, nothing timed) with the options it was given."""
+    mod = dnn_script("gpu_checks")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    assert mod.main(["triton-conv", "--device", "cpu", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ("CUDA device" in err[0] or "not importable" in err[0])
+    assert mod.main(["choose-fusion", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "choose_fusion.json").read_text())
+    assert res["choices"][0]["trainer"] == "streams" and res["choices"][0]["fused_kw"]["conv_gemm"] == "strided"
+    assert res["command"].startswith("python dnn/scripts/gpu_checks.py choose-fusion")
