@@ -95,9 +95,9 @@ def main(argv=None) -> int:
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "command": "python dnn/scripts/gpu_checks.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     if a.check == "triton-conv":
-        from sketchbound.dnn.training.triton_conv import TRITON_CONV_REASON, triton_available
+        from sketchbound.dnn.training.triton_conv import triton_unavailable_reason, triton_available
         if not triton_available(dev):
-            print(f"gpu_checks.py: error: {TRITON_CONV_REASON(dev)}", file=sys.stderr)
+            print(f"gpu_checks.py: error: {triton_unavailable_reason(dev)}", file=sys.stderr)
             return 2
         body, name = {"cases": triton_conv(dev)}, "triton_conv_check.json"
     else:

@@ -1,4 +1,4 @@
-"""Grouped convolution as implicit-GEMM Triton kernels, for the fused trainer's narrow groups (issue 14).
+"""Grouped convolution as implicit-GEMM Triton kernels, tried for the fused trainer's narrow groups (issue 14).
 
 cuDNN's grouped convolution is the largest part of the fused step (``benchmarks/RESULTS.md``, seventh
 and eighth measurements): for groups of 16–64 channels it launches layout transforms and per-group
@@ -22,7 +22,12 @@ channels, group). The backward pass:
 :func:`grouped_conv2d_triton` is a ``torch.library`` custom operator with its autograd formula, so
 ``torch.compile`` keeps it as one opaque call and a CUDA graph captures its launches. It needs Triton
 and, outside Triton's interpreter (``TRITON_INTERPRET=1``, which runs the same kernels on the CPU and is
-how the tests check them), a CUDA tensor. Exact: the same sums as ``F.conv2d`` in another order.
+how the tests check them; Triton reads it when it is imported), a CUDA tensor. Exact: the same sums as
+``F.conv2d`` in another order.
+
+Measured (``benchmarks/RESULTS.md``, ninth measurement, one H100): 1.9–3.1× slower than cuDNN on
+ResNet-20's 3×3 stride-1 layers at 64 models, and slower on VGG-19's stride-1 layers, so the fused trainer
+does not use it; ``dnn/scripts/grouped_conv_bench.py --forms cudnn,gemm,triton`` times it per layer.
 """
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ import os
 
 import torch
 
-__all__ = ["triton_available", "grouped_conv2d_triton", "TRITON_CONV_REASON"]
+__all__ = ["triton_available", "grouped_conv2d_triton", "triton_unavailable_reason"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -57,7 +62,7 @@ def triton_available(device: torch.device | str | None = None) -> bool:
     return _interpret() or (dev is not None and dev.type == "cuda" and torch.cuda.is_available())
 
 
-def TRITON_CONV_REASON(device) -> str:
+def triton_unavailable_reason(device) -> str:
     """Why :func:`triton_available` is false for ``device`` (empty when it is true)."""
     t, why = _triton()
     if t is None:
@@ -239,12 +244,13 @@ def _splits(M: int, tiles: int) -> int:
 
 
 def _wgt(x: torch.Tensor, dy: torch.Tensor, groups: int, kh: int, kw: int, stride: tuple, padding: tuple) -> torch.Tensor:
-    """``dW`` ``[G·C_out/G, C_in/G, kh, kw]`` float32 (float64 for float64 input), deterministic (fixed-order sum of the chunks)."""
+    """``dW`` ``[G·C_out/G, C_in/G, kh, kw]`` float32 (float64 for float64 input), deterministic (a
+    fixed-order sum of the chunks)."""
     triton, _, conv_wgt = _kernels()
     B, C, H, W = x.shape
-    _, O, ho, wo = dy.shape
+    _, c_out, ho, wo = dy.shape
     G = groups
-    ci, co = C // G, O // G
+    ci, co = C // G, c_out // G
     (sh, sw), (ph, pw) = stride, padding
     M = B * ho * wo
     S = _splits(M, G * kh * kw)
@@ -336,7 +342,7 @@ def grouped_conv2d_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
     """
     from sketchbound.dnn.training.fused import _pair  # one helper for (h, w) pairs
     if not triton_available(x.device):
-        raise ValueError(f"grouped_conv2d_triton: {TRITON_CONV_REASON(x.device)}")
+        raise ValueError(f"grouped_conv2d_triton: {triton_unavailable_reason(x.device)}")
     B, C, H, W = x.shape
     o, ci, kh, kw = weight.shape
     G = int(groups)
