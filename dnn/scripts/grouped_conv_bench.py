@@ -46,13 +46,16 @@ def gemm_form(n: int, stride: int, pad: int):
     return lambda x, w: grouped_conv2d_gemm(x, w, None, stride, pad, n)
 
 
-def triton_form(n: int, stride: int, pad: int):
-    """(x, w) -> the same convolution by the implicit-GEMM Triton kernels (``triton_conv``)."""
+def triton_form(n: int, stride: int, pad: int, group_block: int = 1):
+    """(x, w) -> the same convolution by the implicit-GEMM Triton kernels (``triton_conv``), ``group_block``
+    groups per program (block-diagonal weight)."""
     from sketchbound.dnn.training.triton_conv import grouped_conv2d_triton
-    return lambda x, w: grouped_conv2d_triton(x, w, None, stride, pad, n)
+    return lambda x, w: grouped_conv2d_triton(x, w, None, stride, pad, n, group_block)
 
 
-FORMS = {"cudnn": ("", conv_form), "gemm": (" GEMM", gemm_form), "triton": (" Triton", triton_form)}
+FORMS = {"cudnn": ("", conv_form), "gemm": (" GEMM", gemm_form), "triton": (" Triton", triton_form),
+         "triton2": (" Triton gb2", lambda n, s, p: triton_form(n, s, p, 2)),
+         "triton4": (" Triton gb4", lambda n, s, p: triton_form(n, s, p, 4))}
 
 
 def cases(n: int):
@@ -136,7 +139,9 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default=None, choices=("resnet20", "vgg19"),
                     help="instead of the fixed cases: every distinct convolution shape of this model, cuDNN and GEMM")
     ap.add_argument("--forms", default="cudnn,gemm",
-                    help="with --model: comma-separated forms among cudnn, gemm, triton (default cudnn,gemm)")
+                    help="with --model: comma-separated forms among cudnn, gemm, triton, triton2, triton4 (Triton "
+                         "with 2 or 4 groups per program; default cudnn,gemm)")
+    ap.add_argument("--only", default=None, help="only the cases whose name contains this string (e.g. ' s1 ')")
     ap.add_argument("--compile", action="store_true",
                     help="also time the GEMM forms and the convolutions they replace through torch.compile (default mode)")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
@@ -164,6 +169,8 @@ def main(argv=None) -> int:
     res = {}
     write = _writer(a, argv, dtype, dev, cuda)
     base = model_cases(a.model, a.models, forms=forms) if a.model else cases(a.models)
+    if a.only:
+        base = [c for c in base if a.only in c[0]]
     todo = list(base)
     if a.compile:
         torch._dynamo.config.recompile_limit = 1024  # the cases share code objects: one compilation per shape
@@ -203,7 +210,7 @@ def _writer(a, argv, dtype, dev, cuda):
 
     def write(res):
         out = {"models": a.models, "model": a.model, "batch_size": a.batch_size, "size_div": a.size_div, "iters": a.iters,
-               "compile": a.compile, "forms": a.forms, "dtype": str(dtype).replace("torch.", ""), "cases": res,
+               "compile": a.compile, "forms": a.forms, "only": a.only, "dtype": str(dtype).replace("torch.", ""), "cases": res,
                "device": torch.cuda.get_device_name(dev) if cuda else "cpu", "torch": torch.__version__,
                "commit": os.environ.get("SKETCHBOUND_COMMIT"),
                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -55,3 +55,13 @@ def test_gpu_checks_cli_on_a_cpu(tmp_path, capsys, dnn_script, monkeypatch):
     res = json.loads((tmp_path / "choose_fusion.json").read_text())
     assert res["choices"][0]["trainer"] == "streams" and res["choices"][0]["fused_kw"]["conv_gemm"] == "strided"
     assert res["command"].startswith("python dnn/scripts/gpu_checks.py choose-fusion")
+
+
+def test_grouped_conv_bench_only_keeps_the_matching_cases(tmp_path, dnn_script):
+    """--only S keeps the cases whose name contains S (here the five GEMM forms of the fixed cases) and is
+    recorded in the JSON."""
+    mod = dnn_script("grouped_conv_bench")
+    assert mod.main(["--device", "cpu", "--models", "2", "--batch-size", "2", "--size-div", "8", "--iters", "1",
+                     "--only", " GEMM", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "grouped_conv_bench.json").read_text())
+    assert len(res["cases"]) == 5 and all(k.endswith(" GEMM") for k in res["cases"]) and res["only"] == " GEMM"

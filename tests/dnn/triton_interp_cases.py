@@ -40,9 +40,9 @@ def _case(B, G, ci, co, H, k, s, p, channels_last, seed=0):
     return x, w, gy
 
 
-def _both(x, w, gy, s, p, G, bias=None):
+def _both(x, w, gy, s, p, G, bias=None, gb=1):
     xa, wa = x.clone().requires_grad_(), w.clone().requires_grad_()
-    ya = tc.grouped_conv2d_triton(xa, wa, bias, s, p, G)
+    ya = tc.grouped_conv2d_triton(xa, wa, bias, s, p, G, gb)
     ya.backward(gy)
     xb, wb = x.clone().requires_grad_(), w.clone().requires_grad_()
     yb = F.conv2d(xb, wb, bias, s, p, 1, G)
@@ -64,6 +64,26 @@ def test_triton_conv_equals_conv2d_with_gradients_in_float64(G, ci, co, H, k, s,
     assert got[0].is_contiguous(memory_format=torch.channels_last)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=6, deadline=None)
+@given(gb=st.sampled_from([2, 3, 6]), ci=st.sampled_from([3, 8, 16]), co=st.sampled_from([4, 16]), k=st.sampled_from([1, 3]),
+       s=st.sampled_from([1, 2]))
+def test_triton_conv_group_blocks_equal_conv2d_in_float64(gb, ci, co, k, s):
+    """group_block=gb (6 groups, blocks of 2, 3 or 6 run with block-diagonal weights): output, input gradient
+    and weight gradient (the diagonal blocks of each block's product) equal F.conv2d's in float64 (to 1e-10)."""
+    x, w, gy = _case(2, 6, ci, co, 5, k, s, k // 2, True)
+    got, want = _both(x, w, gy, s, k // 2, 6, gb=gb)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_triton_conv_refuses_a_group_block_that_does_not_divide_the_groups(interpret):
+    """group_block must be a positive divisor of groups; anything else is a ValueError naming it."""
+    x, w = torch.randn(1, 32, 4, 4), torch.randn(32, 8, 3, 3)
+    for bad in (0, 3, 2.0, True):
+        with pytest.raises(ValueError, match="group_block must be a positive divisor of groups=4"):
+            tc.grouped_conv2d_triton(x, w, padding=1, groups=4, group_block=bad)
 
 
 def test_triton_conv_weight_gradient_over_several_chunks_is_exact_and_repeatable(interpret, monkeypatch):
@@ -111,16 +131,19 @@ def test_triton_conv_runs_under_torch_compile_as_one_opaque_op(interpret):
 
 
 def test_grouped_conv_bench_triton_form_and_bad_forms(tmp_path, capsys, dnn_script, interpret):
-    """grouped_conv_bench --forms: the Triton form of each ResNet-20 shape equals cuDNN's grouped convolution
-    (float64, 2 models, 8×8 images); an unknown form exits 2 with one line naming --forms."""
+    """grouped_conv_bench --forms: the Triton forms (1 and 2 groups per program) of each ResNet-20 shape equal
+    cuDNN's grouped convolution (float64, 2 models, 8×8 images); an unknown form exits 2 with one line naming
+    --forms."""
     mod = dnn_script("grouped_conv_bench")
-    cases = mod.model_cases("resnet20", 2, image_size=8, forms=("cudnn", "triton"))
-    assert len(cases) == 16 and all(b[0] == a[0] + " Triton" for a, b in zip(cases[::2], cases[1::2]))
+    cases = mod.model_cases("resnet20", 2, image_size=8, forms=("cudnn", "triton", "triton2"))
+    assert len(cases) == 24 and all(b[0] == a[0] + " Triton" and c[0] == a[0] + " Triton gb2"
+                                    for a, b, c in zip(cases[::3], cases[1::3], cases[2::3]))
     g = torch.Generator().manual_seed(0)
-    for (name, cin, cout, size, k, conv), (_, _, _, _, _, tri) in zip(cases[::2], cases[1::2]):
+    for (name, cin, cout, size, k, conv), t1, t2 in zip(cases[::3], cases[1::3], cases[2::3]):
         x = torch.randn(2, 2 * cin, size, size, generator=g, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
         w = torch.randn(2 * cout, cin, k, k, generator=g, dtype=torch.float64)
-        torch.testing.assert_close(tri(x, w), conv(x, w), rtol=1e-10, atol=1e-10)
+        for tri in (t1[5], t2[5]):
+            torch.testing.assert_close(tri(x, w), conv(x, w), rtol=1e-10, atol=1e-10)
     with pytest.raises(SystemExit) as e:
         mod.main(["--device", "cpu", "--model", "resnet20", "--forms", "cudnn,winograd", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()

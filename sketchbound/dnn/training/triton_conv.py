@@ -243,13 +243,15 @@ def _splits(M: int, tiles: int) -> int:
     return max(1, min(want, M // MIN_CHUNK or 1))
 
 
-def _wgt(x: torch.Tensor, dy: torch.Tensor, groups: int, kh: int, kw: int, stride: tuple, padding: tuple) -> torch.Tensor:
+def _wgt(x: torch.Tensor, dy: torch.Tensor, groups: int, kh: int, kw: int, stride: tuple, padding: tuple,
+         gb: int = 1) -> torch.Tensor:
     """``dW`` ``[G·C_out/G, C_in/G, kh, kw]`` float32 (float64 for float64 input), deterministic (a
-    fixed-order sum of the chunks)."""
+    fixed-order sum of the chunks). With ``gb > 1`` the kernel runs over ``G/gb`` blocks of ``gb`` groups
+    (whole blocks of channels per program) and the diagonal blocks of each block's product are kept."""
     triton, _, conv_wgt = _kernels()
     B, C, H, W = x.shape
     _, c_out, ho, wo = dy.shape
-    G = groups
+    G = groups // gb
     ci, co = C // G, c_out // G
     (sh, sw), (ph, pw) = stride, padding
     M = B * ho * wo
@@ -260,8 +262,13 @@ def _wgt(x: torch.Tensor, dy: torch.Tensor, groups: int, kh: int, kw: int, strid
     grid = lambda meta: (triton.cdiv(co, meta["BLOCK_O"]) * triton.cdiv(ci, meta["BLOCK_C"]) * G * kh * kw * S,)
     conv_wgt[grid](x, dy, p, B, H, W, ho, wo, G, ph, pw, *_nhwc(x), *_nhwc(dy), CIN=ci, COUT=co,
                    CHUNK=chunk, KH=kh, KW=kw, SH=sh, SW=sw, PREC=_precision(x.dtype))
-    dw = p.sum(0) if S > 1 else p[0]  # [G, kh, kw, co, ci]
-    return dw.permute(0, 3, 4, 1, 2).reshape(G * co, ci, kh, kw)
+    dw = p.sum(0) if S > 1 else p[0]  # [G, kh, kw, co, ci] (G blocks of gb·co × gb·ci)
+    if gb > 1:
+        a, b = co // gb, ci // gb
+        dw = torch.diagonal(dw.view(G, kh, kw, gb, a, gb, b), dim1=3, dim2=5)  # [G, kh, kw, a, b, gb]
+        dw = dw.permute(0, 5, 1, 2, 3, 4).reshape(G * gb, kh, kw, a, b)
+        co, ci = a, b
+    return dw.permute(0, 3, 4, 1, 2).reshape(groups * co, ci, kh, kw)
 
 
 def _pack(w: torch.Tensor, groups: int) -> torch.Tensor:
@@ -277,13 +284,28 @@ def _pack_transposed(w: torch.Tensor, groups: int) -> torch.Tensor:
     return w.view(groups, o // groups, ci, kh, kw).flip(3, 4).permute(0, 3, 4, 1, 2).contiguous()
 
 
+def _block_diagonal(wp: torch.Tensor, gb: int) -> torch.Tensor:
+    """Packed ``[G, kh, kw, a, b]`` → ``[G/gb, kh, kw, gb·a, gb·b]``: each block of ``gb`` consecutive groups
+    as one group whose weight is block-diagonal (zeros between the groups), so one program reads a whole
+    block's channels of a pixel at once. Exact for finite activations (a zero weight adds an exact zero);
+    like ``FusedConv2d``'s block-dense form, an inf/NaN of one group reaches the others of its block."""
+    if gb == 1:
+        return wp
+    G, kh, kw, a, b = wp.shape
+    v = wp.view(G // gb, gb, kh, kw, a, b).permute(0, 2, 3, 1, 4, 5)  # [G', kh, kw, gb, a, b]
+    eye = torch.eye(gb, dtype=wp.dtype, device=wp.device)
+    return torch.einsum("gijrab,rs->gijrasb", v, eye).reshape(G // gb, kh, kw, gb * a, gb * b).contiguous()
+
+
 @torch.library.custom_op("sketchbound::grouped_conv2d_triton", mutates_args=())
-def _op(x: torch.Tensor, weight: torch.Tensor, stride: list[int], padding: list[int], groups: int) -> torch.Tensor:
-    return _fwd(x, _pack(weight, groups), groups, tuple(stride), tuple(padding), weight.shape[0] // groups)
+def _op(x: torch.Tensor, weight: torch.Tensor, stride: list[int], padding: list[int], groups: int,
+        gb: int) -> torch.Tensor:
+    return _fwd(x, _block_diagonal(_pack(weight, groups), gb), groups // gb, tuple(stride), tuple(padding),
+                weight.shape[0] // groups * gb)
 
 
 @_op.register_fake
-def _(x, weight, stride, padding, groups):
+def _(x, weight, stride, padding, groups, gb):
     B, C, H, W = x.shape
     o, ci, kh, kw = weight.shape
     ho, wo = (H + 2 * padding[0] - kh) // stride[0] + 1, (W + 2 * padding[1] - kw) // stride[1] + 1
@@ -292,49 +314,54 @@ def _(x, weight, stride, padding, groups):
 
 @torch.library.custom_op("sketchbound::grouped_conv2d_triton_backward", mutates_args=())
 def _op_bwd(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: list[int], padding: list[int],
-            groups: int, need_x: bool, need_w: bool) -> tuple[torch.Tensor, torch.Tensor]:
+            groups: int, gb: int, need_x: bool, need_w: bool) -> tuple[torch.Tensor, torch.Tensor]:
     o, ci, kh, kw = weight.shape
     if need_x:
         if tuple(stride) == (1, 1) and padding[0] <= kh - 1 and padding[1] <= kw - 1:
-            dx = _fwd(dy, _pack_transposed(weight, groups), groups, (1, 1), (kh - 1 - padding[0], kw - 1 - padding[1]),
-                      ci)
+            dx = _fwd(dy, _block_diagonal(_pack_transposed(weight, groups), gb), groups // gb, (1, 1),
+                      (kh - 1 - padding[0], kw - 1 - padding[1]), ci * gb)
         else:
             dx = torch.nn.grad.conv2d_input(x.shape, weight, dy, stride=tuple(stride), padding=tuple(padding),
                                             groups=groups).contiguous(memory_format=torch.channels_last)
     else:
         dx = x.new_empty((0,))
-    dw = _wgt(x, dy, groups, kh, kw, tuple(stride), tuple(padding)).to(weight.dtype) if need_w else weight.new_empty((0,))
+    dw = _wgt(x, dy, groups, kh, kw, tuple(stride), tuple(padding), gb).to(weight.dtype) if need_w else weight.new_empty((0,))
     return dx, dw
 
 
 @_op_bwd.register_fake
-def _(dy, x, weight, stride, padding, groups, need_x, need_w):
+def _(dy, x, weight, stride, padding, groups, gb, need_x, need_w):
     dx = torch.empty_like(x, memory_format=torch.channels_last) if need_x else x.new_empty((0,))
     return dx, (torch.empty_like(weight) if need_w else weight.new_empty((0,)))
 
 
 def _setup(ctx, inputs, output):
-    x, weight, stride, padding, groups = inputs
+    x, weight, stride, padding, groups, gb = inputs
     ctx.save_for_backward(x, weight)
-    ctx.conf = (list(stride), list(padding), int(groups))
+    ctx.conf = (list(stride), list(padding), int(groups), int(gb))
 
 
 def _backward(ctx, dy):
     x, weight = ctx.saved_tensors
-    stride, padding, groups = ctx.conf
+    stride, padding, groups, gb = ctx.conf
     nx, nw = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-    dx, dw = _op_bwd(dy.contiguous(memory_format=torch.channels_last), x, weight, stride, padding, groups, nx, nw)
-    return (dx if nx else None), (dw if nw else None), None, None, None
+    dx, dw = _op_bwd(dy.contiguous(memory_format=torch.channels_last), x, weight, stride, padding, groups, gb, nx, nw)
+    return (dx if nx else None), (dw if nw else None), None, None, None, None
 
 
 _op.register_autograd(_backward, setup_context=_setup)
 
 
 def grouped_conv2d_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                          stride=1, padding=0, groups: int = 1) -> torch.Tensor:
+                          stride=1, padding=0, groups: int = 1, group_block: int = 1) -> torch.Tensor:
     """``F.conv2d(x, weight, bias, stride, padding, groups=groups)`` (dilation 1, zero padding) by the
     implicit-GEMM Triton kernels of this module; output channels_last, in ``x``'s dtype (under CUDA
     autocast both operands are cast to its dtype first, as autocast does for ``F.conv2d``).
+
+    ``group_block=k`` (a divisor of ``groups``) runs each block of ``k`` consecutive groups as one group with
+    a block-diagonal weight (:func:`_block_diagonal`): ``k``× the multiply-adds, but each program reads ``k``
+    groups' channels of a pixel as one contiguous segment. Results equal ``k = 1`` up to floating-point order
+    for finite activations.
 
     >>> import os, torch, torch.nn.functional as F                 # doctest: +SKIP
     >>> x, w = torch.randn(2, 32, 6, 6), torch.randn(32, 16, 3, 3)  # doctest: +SKIP
@@ -349,6 +376,9 @@ def grouped_conv2d_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
     if C != G * ci or o % G:
         raise ValueError(f"grouped_conv2d_triton: input channels {C} and weight shape {tuple(weight.shape)} do not "
                          f"fit groups={G}")
+    if not isinstance(group_block, int) or isinstance(group_block, bool) or group_block < 1 or G % group_block:
+        raise ValueError(f"grouped_conv2d_triton: group_block must be a positive divisor of groups={G}; "
+                         f"got {group_block!r}")
     dt = x.device.type
     if torch.is_autocast_enabled(dt):  # as autocast casts F.conv2d's operands
         cast = torch.get_autocast_dtype(dt)
@@ -356,7 +386,7 @@ def grouped_conv2d_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
     elif weight.dtype != x.dtype:
         weight = weight.to(x.dtype)
     with torch.autocast(dt, enabled=False):
-        y = _op(x, weight, list(_pair(stride)), list(_pair(padding)), G)
+        y = _op(x, weight, list(_pair(stride)), list(_pair(padding)), G, group_block)
     if bias is not None:
         y = y + bias.to(y.dtype).view(1, -1, 1, 1)
     return y
