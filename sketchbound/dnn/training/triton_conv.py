@@ -77,22 +77,29 @@ def _kernels():
     import triton
     import triton.language as tl
 
-    fwd_configs = [triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk}, num_warps=w, num_stages=s)
-                   for bm, bn, bk, w, s in [(128, 16, 16, 4, 3), (256, 16, 16, 4, 3), (64, 16, 16, 2, 3),
-                                            (128, 32, 32, 4, 3), (256, 32, 32, 8, 3), (128, 64, 32, 4, 3),
-                                            (128, 64, 64, 4, 3), (256, 64, 64, 8, 3), (128, 128, 64, 8, 3)]]
-    if _interpret():
-        fwd_configs = [triton.Config({"BLOCK_M": 32, "BLOCK_N": 16, "BLOCK_K": 16})]
+    def configs(m, n, k, rows):
+        """Autotuning configurations ``(BLOCK_m, BLOCK_n, BLOCK_k, warps, stages)``; one small one under the
+        interpreter (tiles of 16, the least ``tl.dot`` takes)."""
+        if _interpret():
+            return [triton.Config({m: 32, n: 16, k: 16})]
+        return [triton.Config({m: a, n: b, k: c}, num_warps=w, num_stages=st) for a, b, c, w, st in rows]
 
-    def _prune_fwd(configs, named_args, **kw):
-        args = {**named_args, **kw}
-        cin, cout = args["CIN"], args["COUT"]
-        keep = [c for c in configs if c.kwargs["BLOCK_K"] <= max(16, triton.next_power_of_2(cin))
-                and c.kwargs["BLOCK_N"] <= max(16, triton.next_power_of_2(cout))]
-        return keep or configs[:1]
+    def pruner(c_in_block, c_out_block):
+        """Drop configurations whose channel tiles exceed the channels (rounded up to a power of 2, ≥ 16)."""
+        def prune(cfgs, named_args, **kw):
+            args = {**named_args, **kw}  # the channel counts are constexpr keyword arguments
+            keep = [c for c in cfgs if c.kwargs[c_in_block] <= max(16, triton.next_power_of_2(args["CIN"]))
+                    and c.kwargs[c_out_block] <= max(16, triton.next_power_of_2(args["COUT"]))]
+            return keep or cfgs[:1]
+        return prune
+
+    fwd_configs = configs("BLOCK_M", "BLOCK_N", "BLOCK_K",
+                          [(128, 16, 16, 4, 3), (256, 16, 16, 4, 3), (64, 16, 16, 2, 3), (128, 32, 32, 4, 3),
+                           (256, 32, 32, 8, 3), (128, 64, 32, 4, 3), (128, 64, 64, 4, 3), (256, 64, 64, 8, 3),
+                           (128, 128, 64, 8, 3)])
 
     @triton.autotune(configs=fwd_configs, key=["B", "H", "W", "HO", "WO", "CIN", "COUT", "G", "KH", "KW", "SH", "SW"],
-                     prune_configs_by={"early_config_prune": _prune_fwd})
+                     prune_configs_by={"early_config_prune": pruner("BLOCK_K", "BLOCK_N")})
     @triton.jit
     def conv_fwd(x_ptr, w_ptr, y_ptr, B, H, W, HO, WO, G, PH, PW,
                  sxb, sxh, sxw, sxc, syb, syh, syw, syc, CIN: tl.constexpr, COUT: tl.constexpr,
@@ -138,23 +145,13 @@ def _kernels():
         tl.store(y_ptr + yb[:, None] + (g * COUT + offs_n)[None, :] * syc, acc.to(y_ptr.dtype.element_ty),
                  mask=m_ok[:, None] & n_ok[None, :])
 
-    wgt_configs = [triton.Config({"BLOCK_M": bm, "BLOCK_O": bo, "BLOCK_C": bc}, num_warps=w, num_stages=s)
-                   for bm, bo, bc, w, s in [(64, 16, 16, 2, 4), (128, 16, 16, 4, 4), (256, 16, 16, 4, 3),
-                                            (64, 32, 32, 4, 4), (128, 32, 32, 4, 3), (64, 64, 64, 4, 3),
-                                            (128, 64, 64, 8, 3)]]
-    if _interpret():
-        wgt_configs = [triton.Config({"BLOCK_M": 32, "BLOCK_O": 16, "BLOCK_C": 16})]
-
-    def _prune_wgt(configs, named_args, **kw):
-        args = {**named_args, **kw}
-        cin, cout = args["CIN"], args["COUT"]
-        keep = [c for c in configs if c.kwargs["BLOCK_C"] <= max(16, triton.next_power_of_2(cin))
-                and c.kwargs["BLOCK_O"] <= max(16, triton.next_power_of_2(cout))]
-        return keep or configs[:1]
+    wgt_configs = configs("BLOCK_M", "BLOCK_O", "BLOCK_C",
+                          [(64, 16, 16, 2, 4), (128, 16, 16, 4, 4), (256, 16, 16, 4, 3), (64, 32, 32, 4, 4),
+                           (128, 32, 32, 4, 3), (64, 64, 64, 4, 3), (128, 64, 64, 8, 3)])
 
     @triton.autotune(configs=wgt_configs, key=["B", "H", "W", "HO", "WO", "CIN", "COUT", "G", "KH", "KW", "SH", "SW",
                                                 "CHUNK"],
-                     prune_configs_by={"early_config_prune": _prune_wgt})
+                     prune_configs_by={"early_config_prune": pruner("BLOCK_C", "BLOCK_O")})
     @triton.jit
     def conv_wgt(x_ptr, dy_ptr, p_ptr, B, H, W, HO, WO, G, PH, PW,
                  sxb, sxh, sxw, sxc, syb, syh, syw, syc, CIN: tl.constexpr, COUT: tl.constexpr,
