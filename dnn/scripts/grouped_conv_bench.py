@@ -17,6 +17,8 @@ a 3×3 stride-2 one is the even positions of the stride-1 output (4× the FLOPs 
 
     python dnn/scripts/grouped_conv_bench.py --out $OUT [--compile]   # on a GPU: 16 models, batch 128
     python dnn/scripts/grouped_conv_bench.py --model vgg19 --compile --out $OUT   # every conv shape of VGG-19
+    python dnn/scripts/grouped_conv_bench.py --model resnet20 --models 64 --forms cudnn,triton --only " s1 " --out $OUT
+                                                          # cuDNN against the Triton form (triton_conv), stride 1
 
 Writes ``$OUT/grouped_conv_bench.json`` (per case: ms per forward + backward, kernels launched, how many
 of them slice channels or transform the layout, the top kernels) and prints one line per case. On a CPU
@@ -152,6 +154,8 @@ def main(argv=None) -> int:
     forms = tuple(f.strip() for f in a.forms.split(",") if f.strip())
     if not forms or any(f not in FORMS for f in forms):
         ap.error(f"--forms must list forms among {', '.join(FORMS)}; got {a.forms!r}")
+    if forms != ("cudnn", "gemm") and not a.model:
+        ap.error(f"--forms {a.forms!r} needs --model (the fixed cases have their own forms)")
     import torch
     from torch.profiler import ProfilerActivity, profile
 
@@ -171,6 +175,8 @@ def main(argv=None) -> int:
     base = model_cases(a.model, a.models, forms=forms) if a.model else cases(a.models)
     if a.only:
         base = [c for c in base if a.only in c[0]]
+        if not base:
+            ap.error(f"--only {a.only!r} matches no case")
     todo = list(base)
     if a.compile:
         torch._dynamo.config.recompile_limit = 1024  # the cases share code objects: one compilation per shape

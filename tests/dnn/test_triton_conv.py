@@ -65,3 +65,15 @@ def test_grouped_conv_bench_only_keeps_the_matching_cases(tmp_path, dnn_script):
                      "--only", " GEMM", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "grouped_conv_bench.json").read_text())
     assert len(res["cases"]) == 5 and all(k.endswith(" GEMM") for k in res["cases"]) and res["only"] == " GEMM"
+
+
+def test_grouped_conv_bench_refuses_forms_without_a_model_and_an_empty_selection(tmp_path, capsys, dnn_script):
+    """--forms other than the default needs --model, and --only matching nothing is refused: each exits 2 with
+    one line naming the flag, before anything is timed."""
+    mod = dnn_script("grouped_conv_bench")
+    for argv, flag in ((["--forms", "cudnn,triton"], "--forms"), (["--only", "no such layer"], "--only")):
+        with pytest.raises(SystemExit) as e:
+            mod.main(["--device", "cpu", "--models", "2", "--out", str(tmp_path)] + argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert e.value.code == 2 and flag in err[-1]
+    assert not (tmp_path / "grouped_conv_bench.json").exists()
