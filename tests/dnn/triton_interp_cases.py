@@ -24,11 +24,6 @@ if tc._triton()[0] is None or not tc._interpret():
     raise RuntimeError("run this file with Triton importable and TRITON_INTERPRET=1 (test_triton_conv.py does)")
 
 
-@pytest.fixture
-def interpret():
-    """Every test here runs under the interpreter (checked at import)."""
-
-
 def _case(B, G, ci, co, H, k, s, p, channels_last, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(B, G * ci, H, H, generator=g, dtype=torch.float64)
@@ -78,7 +73,7 @@ def test_triton_conv_group_blocks_equal_conv2d_in_float64(gb, ci, co, k, s):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
-def test_triton_conv_refuses_a_group_block_that_does_not_divide_the_groups(interpret):
+def test_triton_conv_refuses_a_group_block_that_does_not_divide_the_groups():
     """group_block must be a positive divisor of groups; anything else is a ValueError naming it."""
     x, w = torch.randn(1, 32, 4, 4), torch.randn(32, 8, 3, 3)
     for bad in (0, 3, 2.0, True):
@@ -86,7 +81,7 @@ def test_triton_conv_refuses_a_group_block_that_does_not_divide_the_groups(inter
             tc.grouped_conv2d_triton(x, w, padding=1, groups=4, group_block=bad)
 
 
-def test_triton_conv_weight_gradient_over_several_chunks_is_exact_and_repeatable(interpret, monkeypatch):
+def test_triton_conv_weight_gradient_over_several_chunks_is_exact_and_repeatable(monkeypatch):
     """With the chunk of positions lowered to 20, the weight gradient is a sum of 7 chunks (147 positions over
     18 programs per chunk): still F.conv2d's in float64, and bit-identical when run again (fixed-order sum)."""
     monkeypatch.setattr(tc, "MIN_CHUNK", 20)
@@ -98,7 +93,7 @@ def test_triton_conv_weight_gradient_over_several_chunks_is_exact_and_repeatable
     assert all(torch.equal(a, b) for a, b in zip(got, again))
 
 
-def test_triton_conv_bias_and_float32(interpret):
+def test_triton_conv_bias_and_float32():
     """A bias is added per output channel; float32 operands give float32 results close to F.conv2d's
     (exact products on the CPU: ``_precision`` uses TF32 only where cuDNN would)."""
     x, w, gy = _case(2, 2, 16, 16, 5, 3, 1, 1, True)
@@ -111,14 +106,14 @@ def test_triton_conv_bias_and_float32(interpret):
         torch.testing.assert_close(a, c, rtol=1e-4, atol=1e-4)
 
 
-def test_triton_conv_refuses_mismatched_channels(interpret):
+def test_triton_conv_refuses_mismatched_channels():
     """Channels that do not fit the groups are refused with the shapes named."""
     x, w = torch.randn(1, 32, 4, 4), torch.randn(32, 16, 3, 3)
     with pytest.raises(ValueError, match=r"input channels 32 .* groups=3"):
         tc.grouped_conv2d_triton(x, w, padding=1, groups=3)
 
 
-def test_triton_conv_runs_under_torch_compile_as_one_opaque_op(interpret):
+def test_triton_conv_runs_under_torch_compile_as_one_opaque_op():
     """torch.compile keeps the custom operator as one call (its fake implementation gives the shapes): the
     compiled forward and backward equal the eager ones."""
     x, w, gy = _case(2, 2, 16, 16, 5, 3, 1, 1, True)
@@ -130,7 +125,7 @@ def test_triton_conv_runs_under_torch_compile_as_one_opaque_op(interpret):
     torch.testing.assert_close(wa.grad, want[2], rtol=1e-10, atol=1e-10)
 
 
-def test_grouped_conv_bench_triton_form_and_bad_forms(tmp_path, capsys, dnn_script, interpret):
+def test_grouped_conv_bench_triton_form_and_bad_forms(tmp_path, capsys, dnn_script):
     """grouped_conv_bench --forms: the Triton forms (1 and 2 groups per program) of each ResNet-20 shape equal
     cuDNN's grouped convolution (float64, 2 models, 8×8 images); an unknown form exits 2 with one line naming
     --forms."""
@@ -150,7 +145,7 @@ def test_grouped_conv_bench_triton_form_and_bad_forms(tmp_path, capsys, dnn_scri
     assert e.value.code == 2 and "--forms" in err[-1] and "winograd" in err[-1]
 
 
-def test_gpu_checks_triton_conv_errors_are_small(dnn_script, interpret):
+def test_gpu_checks_triton_conv_errors_are_small(dnn_script):
     """gpu_checks.triton_conv under the interpreter: float32 errors against float64 are small, and a second
     run repeats the bits."""
     (r,) = dnn_script("gpu_checks").triton_conv(torch.device("cpu"), "float32", [(2, 2, 16, 16, 5, 3, 1, 1)])

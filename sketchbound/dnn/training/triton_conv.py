@@ -36,6 +36,8 @@ import os
 
 import torch
 
+from sketchbound.dnn.training.fused import _pair
+
 __all__ = ["triton_available", "grouped_conv2d_triton", "triton_unavailable_reason"]
 
 
@@ -214,8 +216,9 @@ def _nhwc(t: torch.Tensor):
     return sb, sh, sw, sc
 
 
-def _fwd(x: torch.Tensor, wp: torch.Tensor, groups: int, stride: tuple, padding: tuple, cout: int) -> torch.Tensor:
-    """``y = conv(x, W)`` from the packed weight ``wp`` ``[G, kh, kw, C_in/G, C_out/G]``; ``y`` channels_last."""
+def _fwd(x: torch.Tensor, wp: torch.Tensor, stride: tuple, padding: tuple) -> torch.Tensor:
+    """``y = conv(x, W)`` from the packed weight ``wp`` ``[G, kh, kw, C_in/G, C_out/G]`` (the groups and channels
+    are its shape); ``y`` channels_last."""
     triton, conv_fwd, _ = _kernels()
     B, C, H, W = x.shape
     G, kh, kw, ci, co = wp.shape
@@ -297,8 +300,7 @@ def _block_diagonal(wp: torch.Tensor, gb: int) -> torch.Tensor:
 @torch.library.custom_op("sketchbound::grouped_conv2d_triton", mutates_args=())
 def _op(x: torch.Tensor, weight: torch.Tensor, stride: list[int], padding: list[int], groups: int,
         gb: int) -> torch.Tensor:
-    return _fwd(x, _block_diagonal(_pack(weight, groups), gb), groups // gb, tuple(stride), tuple(padding),
-                weight.shape[0] // groups * gb)
+    return _fwd(x, _block_diagonal(_pack(weight, groups), gb), tuple(stride), tuple(padding))
 
 
 @_op.register_fake
@@ -315,8 +317,8 @@ def _op_bwd(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: lis
     o, ci, kh, kw = weight.shape
     if need_x:
         if tuple(stride) == (1, 1) and padding[0] <= kh - 1 and padding[1] <= kw - 1:
-            dx = _fwd(dy, _block_diagonal(_pack_transposed(weight, groups), gb), groups // gb, (1, 1),
-                      (kh - 1 - padding[0], kw - 1 - padding[1]), ci * gb)
+            dx = _fwd(dy, _block_diagonal(_pack_transposed(weight, groups), gb), (1, 1),
+                      (kh - 1 - padding[0], kw - 1 - padding[1]))
         else:
             dx = torch.nn.grad.conv2d_input(x.shape, weight, dy, stride=tuple(stride), padding=tuple(padding),
                                             groups=groups).contiguous(memory_format=torch.channels_last)
@@ -364,7 +366,6 @@ def grouped_conv2d_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
     >>> x, w = torch.randn(2, 32, 6, 6), torch.randn(32, 16, 3, 3)  # doctest: +SKIP
     >>> y = grouped_conv2d_triton(x, w, padding=1, groups=2)        # doctest: +SKIP
     """
-    from sketchbound.dnn.training.fused import _pair  # one helper for (h, w) pairs
     if not triton_available(x.device):
         raise ValueError(f"grouped_conv2d_triton: {triton_unavailable_reason(x.device)}")
     B, C, H, W = x.shape
