@@ -13,7 +13,10 @@ depend on their values); untimed warm-up epoch first (graph capture, cuDNN's alg
 ``--conv-block K``: the fused way with K models per dense block-diagonal convolution instead of one
 grouped convolution (``FusedTrainer(conv_block=K)``). ``--fused-compile MODE``: the fused way's forward
 and backward through ``torch.compile`` (``FusedTrainer(compile_mode=MODE)``), whose Inductor kernels form
-a family of their own. Writes ``$OUT/profile_<model>_j<jobs>[_k<K>][_c<MODE>].json`` (per way: total
+a family of their own. ``--conv-gemm WHICH``: the fused way's convolutions in the batched-GEMM form
+(``FusedTrainer(conv_gemm=WHICH)``). ``--sgd-kernel triton``: both ways' masked SGD step as one Triton kernel
+per parameter (``sgd_kernel="triton"``; its kernel, ``masked_sgd``, falls in the optimizer family).
+Writes ``$OUT/profile_<model>_j<jobs>[_k<K>][_c<MODE>][_g<WHICH>][_sgd<KERNEL>].json`` (per way: total
 kernel time, families with their share, the top kernels by time) and prints it.
 """
 from __future__ import annotations
@@ -79,6 +82,11 @@ def summarize(events, steps: int, top: int) -> dict:
                      "share": round(t / total, 4) if total else None} for k, t, c in rows[:top]]}
 
 
+def _cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="resnet20")
@@ -96,14 +104,22 @@ def main(argv=None) -> int:
     ap.add_argument("--fused-compile", default=None, metavar="MODE",
                     help="fused way only: its step through torch.compile in this mode "
                          "(FusedTrainer(compile_mode=MODE); default: eager)")
+    ap.add_argument("--conv-gemm", default="off", metavar="WHICH",
+                    help="fused way only: which convolutions run as one batched GEMM (FusedTrainer(conv_gemm=...); "
+                         "off, strided, all, auto; default off)")
+    ap.add_argument("--sgd-kernel", default="foreach", metavar="KERNEL",
+                    help="both ways: the masked SGD step, foreach (default) or triton (ConcurrentTrainer(sgd_kernel=...))")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     a = ap.parse_args(argv)
     for name in ("jobs", "steps", "batch_size", "image_size", "channels", "top", "conv_block"):
         if getattr(a, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(a, name)}")
-    from sketchbound.dnn.training.fused import check_compile_mode
+    from sketchbound.dnn.training.fused import check_compile_mode, check_conv_gemm
+    from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel
     try:
         check_compile_mode(a.fused_compile, "--fused-compile")
+        check_conv_gemm(a.conv_gemm, "--conv-gemm")
+        check_sgd_kernel(a.sgd_kernel, a.device or ("cuda" if _cuda() else "cpu"), "--sgd-kernel")
     except ValueError as e:
         ap.error(str(e))
     ways = a.ways.split(",")
@@ -129,9 +145,11 @@ def main(argv=None) -> int:
     for way in ways:
         sched = Schedule(epochs=2, batch_size=a.batch_size, milestones=())
         jobs = _random_jobs(a.model, data, a.jobs, prefix="job")
-        kw = {"conv_block": a.conv_block, "compile_mode": a.fused_compile} if way == "fused" else {}
+        kw = {"conv_block": a.conv_block, "compile_mode": a.fused_compile, "conv_gemm": a.conv_gemm} \
+            if way == "fused" else {}
         cls = FusedTrainer if way == "fused" else ConcurrentTrainer
-        tr = cls(jobs, data, sched, device=dev, progress=False, channels_last=False if a.nchw else None, **kw)
+        tr = cls(jobs, data, sched, device=dev, progress=False, channels_last=False if a.nchw else None,
+                 sgd_kernel=a.sgd_kernel, **kw)
         tr.run(stop_after_epochs=1)  # untimed: graph capture, cuDNN's choices, first augmentation
         _sync(dev)
         t0 = time.perf_counter()
@@ -144,7 +162,8 @@ def main(argv=None) -> int:
                     **summarize(prof.key_averages(), a.steps, a.top)}
         del tr, jobs
     out = {"model": a.model, "jobs": a.jobs, "steps": a.steps, "batch_size": a.batch_size, "nchw": a.nchw,
-           "conv_block": a.conv_block, "fused_compile": a.fused_compile, "ways": res,
+           "conv_block": a.conv_block, "fused_compile": a.fused_compile, "conv_gemm": a.conv_gemm,
+           "sgd_kernel": a.sgd_kernel, "ways": res,
            "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "torch": torch.__version__,
            "commit": os.environ.get("SKETCHBOUND_COMMIT"), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "command": "python dnn/scripts/profile_step.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -152,7 +171,8 @@ def main(argv=None) -> int:
     text = json.dumps(out, indent=2)
     print(text)
     name = f"profile_{a.model}_j{a.jobs}" + (f"_k{a.conv_block}" if a.conv_block > 1 else "") \
-        + (f"_c{a.fused_compile}" if a.fused_compile else "")
+        + (f"_c{a.fused_compile}" if a.fused_compile else "") + (f"_g{a.conv_gemm}" if a.conv_gemm != "off" else "") \
+        + (f"_sgd{a.sgd_kernel}" if a.sgd_kernel != "foreach" else "")
     atomic_write(Path(a.out) / f"{name}.json", text + "\n")  # creates the folder; readable per the umask
     return 0
 

@@ -127,8 +127,11 @@ def test_compile_rival_runs_in_a_subprocess():  # ≈ 30 s of inductor compilati
     (["--conv-gemm", "yes"], "--conv-gemm: invalid choice: 'yes'"),
     (["--conv-gemm", "strided", "--conv-block", "2"], "--conv-gemm strided needs --conv-block 1, got --conv-block 2"),
     (["--out", "/proc/sketchbound-bench/x"], "--out"),
+    (["--sgd-kernel", "fast"], "--sgd-kernel: invalid choice: 'fast'"),
+    (["--sgd-kernel", "triton"], "--sgd-kernel='triton' cannot run"),
 ])
-def test_bad_arguments_exit_2_with_one_line(argv, msg, capsys):
+def test_bad_arguments_exit_2_with_one_line(argv, msg, capsys, monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # a CPU without the interpreter cannot run Triton
     with pytest.raises(SystemExit) as e:
         B.main(TINY + argv)
     err = capsys.readouterr().err.strip().splitlines()
@@ -225,6 +228,29 @@ def test_nchw_flag_reaches_both_of_our_trainers(monkeypatch, tmp_path, dnn_scrip
     assert json.loads((tmp_path / "profile_resnet20_j2.json").read_text())["nchw"] is True
 
 
+def test_sgd_kernel_reaches_both_of_our_trainers_and_is_recorded(monkeypatch, tmp_path):
+    """--sgd-kernel triton hands sgd_kernel='triton' to the streams and the fused way (default 'foreach', as
+    before) and is recorded at the top of the JSON; here the trainers are then built with 'foreach' (Triton
+    does not run on this CPU; the kernel itself is checked under Triton's interpreter, test_triton_conv.py)."""
+    seen = {}
+
+    def spy(way, real):
+        def f(*args, sgd_kernel="foreach", **kw):
+            seen[way] = sgd_kernel
+            return real(*args, sgd_kernel="foreach", **kw)
+        return f
+    monkeypatch.setattr(B, "bench_concurrent", spy("streams", B.bench_concurrent))
+    monkeypatch.setattr(B, "bench_fused", spy("fused", B.bench_fused))
+    monkeypatch.setattr(B, "check_sgd_kernel", lambda k, dev, name: k)
+    for kernel in ("foreach", "triton"):
+        out = tmp_path / kernel
+        assert B.main(TINY + ["--rivals", "streams,fused", "--out", str(out), "--sgd-kernel", kernel]) == 0
+        assert seen == {"streams": kernel, "fused": kernel}
+        js = json.loads((out / "bench_train.json").read_text())
+        assert js["sgd_kernel"] == kernel
+        assert all(w["sgd_kernel"] == "foreach" for w in js["models"]["resnet20"]["ways"].values())  # as built
+
+
 def test_fuse_width_splits_the_fused_rival_into_cohorts(tmp_path):
     """--fuse-width 1 with 2 jobs: two fused cohorts of one model (recorded as groups [1, 1] and in the JSON)."""
     assert B.main(TINY + ["--rivals", "fused", "--fuse-width", "1", "--out", str(tmp_path)]) == 0
@@ -312,6 +338,25 @@ def test_profile_step_fused_compile_reaches_the_fused_trainer(tmp_path, capsys, 
         mod.main(["--device", "cpu", "--fused-compile", "reduce-overhead", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and "--fused-compile" in err[-1] and "reduce-overhead" in err[-1]
+
+
+def test_profile_step_conv_gemm_and_sgd_kernel_flags(tmp_path, capsys, dnn_script, fused_init_spy, monkeypatch):
+    """profile_step --conv-gemm strided builds FusedTrainer(conv_gemm='strided'), records it and names the file
+    ..._gstrided.json; --conv-gemm outside fused.CONV_GEMM and --sgd-kernel triton on a CPU without Triton's
+    interpreter exit 2 with one line naming the flag, before anything is profiled."""
+    mod = dnn_script("profile_step")
+    seen = fused_init_spy("conv_gemm")
+    assert mod.main(["--device", "cpu", "--jobs", "2", "--steps", "1", "--batch-size", "4", "--image-size", "8",
+                     "--ways", "fused", "--conv-gemm", "strided", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "profile_resnet20_j2_gstrided.json").read_text())
+    assert seen == ["strided"] and res["conv_gemm"] == "strided" and res["sgd_kernel"] == "foreach"
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    for argv, flag in ((["--conv-gemm", "some"], "--conv-gemm"), (["--sgd-kernel", "triton"], "--sgd-kernel")):
+        with pytest.raises(SystemExit) as e:
+            mod.main(["--device", "cpu", "--out", str(tmp_path / "bad")] + argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert e.value.code == 2 and flag in err[-1]
+    assert not (tmp_path / "bad").exists()
 
 
 

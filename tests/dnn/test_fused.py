@@ -179,6 +179,18 @@ def test_max_fused_rejects_non_positive_ints(bad):
         FusedTrainer(_jobs("resnet20", 2), toy_data(n=32, size=8), SCHED, progress=False, max_fused=bad)
 
 
+@pytest.mark.parametrize("cls", [ConcurrentTrainer, FusedTrainer])
+def test_sgd_kernel_is_checked_before_training(cls, monkeypatch):
+    """sgd_kernel must be 'foreach' or 'triton'; 'triton' on a CPU without Triton's interpreter is refused
+    with a ValueError saying why, at construction."""
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    data = toy_data(n=32, size=8)
+    with pytest.raises(ValueError, match="sgd_kernel must be one of 'foreach', 'triton', got 'fast'"):
+        cls(_jobs("resnet20", 1), data, SCHED, progress=False, sgd_kernel="fast")
+    with pytest.raises(ValueError, match="sgd_kernel='triton' cannot run: .*(CUDA device|not importable)"):
+        cls(_jobs("resnet20", 1), data, SCHED, progress=False, sgd_kernel="triton")
+
+
 def test_masks_exact_after_many_steps():
     """40 steps at lr 0.1 with momentum and weight decay: no pruned weight ever leaves 0."""
     data = toy_data(n=160, size=8)

@@ -150,3 +150,103 @@ def test_gpu_checks_triton_conv_errors_are_small(dnn_script):
     run repeats the bits."""
     (r,) = dnn_script("gpu_checks").triton_conv(torch.device("cpu"), "float32", [(2, 2, 16, 16, 5, 3, 1, 1)])
     assert max(r["triton"]) < 1e-5 and r["repeat_equal"]
+
+
+# ---- the masked SGD step as one Triton kernel per parameter (sketchbound.dnn.training.sgd_kernel)
+def _sgd_state(shapes, masked, cl, dtype, seed):
+    g = torch.Generator().manual_seed(seed)
+    ps, gs, bs, ms = [], [], [], []
+    for shape, mk in zip(shapes, masked):
+        t = [torch.randn(shape, generator=g, dtype=dtype) for _ in range(3)]
+        m = (torch.rand(shape, generator=g) < 0.4).to(dtype) if mk else None
+        if cl and len(shape) == 4:
+            t = [x.contiguous(memory_format=torch.channels_last) for x in t]
+            m = None if m is None else m.contiguous(memory_format=torch.channels_last)
+        if m is not None:
+            t[0].mul_(m)  # a masked weight starts at 0, as the trainers leave it
+        ps.append(t[0]), gs.append(t[1]), bs.append(t[2]), ms.append(m)
+    return ps, gs, bs, ms
+
+
+@settings(max_examples=12, deadline=None)
+@given(n_el=st.sampled_from([1, 7, 2047, 2048, 5000]), masked=st.lists(st.booleans(), min_size=3, max_size=3),
+       wd=st.sampled_from([0.0, 5e-4]), mom=st.sampled_from([0.0, 0.9]), cl=st.booleans(),
+       dtype=st.sampled_from([torch.float32, torch.float64]), seed=st.integers(0, 99))
+def test_triton_sgd_equals_the_foreach_step(n_el, masked, wd, mom, cl, dtype, seed):
+    """For every parameter ``w' = (w − lr (μ b + g ⊙ m + λ w)) ⊙ m`` and ``b' = μ b + g ⊙ m + λ w`` (no momentum:
+    ``w' = (w − lr (g ⊙ m + λ w)) ⊙ m``): the kernel equals the seven foreach passes (float64 to 1e-12, float32 to
+    2 ulp-scale), for sizes below, at and across its 2048-element block, 4-D channels_last and contiguous
+    parameters, masked or not; a masked weight is exactly 0; the gradients are left as they were."""
+    from sketchbound.dnn.training import masked_sgd_step
+    shapes = [(n_el,), (3, 2, 3, 3) if n_el > 1 else (1, 1, 1, 1), (max(1, n_el // 9), 1, 3, 3)]
+    a = _sgd_state(shapes, masked, cl, dtype, seed)
+    b = [[t if t is None else t.clone() for t in ts] for ts in a]
+    grads0 = [x.clone() for x in a[1]]
+    lr = torch.tensor(0.1)
+    mp = [p for p, m in zip(b[0], b[3]) if m is not None]
+    masked_sgd_step(b[0], b[1], b[2], lr, mom, wd, mp, [g for g, m in zip(b[1], b[3]) if m is not None],
+                    [m for m in b[3] if m is not None])
+    masked_sgd_step(a[0], a[1], a[2], lr, mom, wd, [p for p, m in zip(a[0], a[3]) if m is not None],
+                    [g for g, m in zip(a[1], a[3]) if m is not None], [m for m in a[3] if m is not None],
+                    kernel="triton")
+    tol = 1e-12 if dtype == torch.float64 else 1e-6
+    for p, q, bp, bq, g0, g, m in zip(a[0], b[0], a[2], b[2], grads0, a[1], a[3]):
+        assert p.stride() == q.stride()
+        torch.testing.assert_close(p, q, rtol=tol, atol=tol)
+        if mom:
+            torch.testing.assert_close(bp, bq, rtol=tol, atol=tol)
+        assert torch.equal(g, g0)
+        if m is not None:
+            assert torch.equal(p[m == 0], torch.zeros_like(p[m == 0]))
+
+
+def test_triton_sgd_refuses_mismatched_layouts_and_a_list_of_rates():
+    """A momentum buffer in another memory layout than its parameter, or per-parameter rates, are refused
+    with a ValueError before anything is updated."""
+    from sketchbound.dnn.training.sgd_kernel import masked_sgd_triton
+    p = torch.randn(4, 3, 3, 3).contiguous(memory_format=torch.channels_last)
+    keep = p.clone()
+    with pytest.raises(ValueError, match="strides"):
+        masked_sgd_triton([p], [torch.randn_like(p)], [torch.zeros(4, 3, 3, 3)], torch.tensor(0.1), 0.9, 0.0)
+    with pytest.raises(ValueError, match="0-d tensor"):
+        masked_sgd_triton([p], [torch.randn_like(p)], [torch.zeros_like(p)], [torch.tensor(0.1)], 0.9, 0.0)
+    assert torch.equal(p, keep)
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["streams", "fused"])
+def test_trainers_with_the_triton_sgd_kernel_match_foreach_and_keep_masks_exact(fused):
+    """Three epochs (12 steps, a learning-rate drop) of two masked ResNet-20s: sgd_kernel='triton' gives the
+    foreach trainer's parameters up to float order; pruned weights are exactly 0 after every step."""
+    from sketchbound.dnn.training import ConcurrentTrainer
+    from sketchbound.dnn.training.fused import FusedTrainer
+    from test_fused import SCHED, _jobs, _max_diff, _pruned_weights_are_zero
+    from test_train import toy_data
+    cls = FusedTrainer if fused else ConcurrentTrainer
+    data = toy_data(n=64, size=8)
+    ref = cls(_jobs("resnet20", 2), data, SCHED, progress=False)
+    ref.run()
+    tr = cls(_jobs("resnet20", 2), data, SCHED, progress=False, sgd_kernel="triton")
+    seen = []
+    tr.run(on_step=lambda s: seen.append(all(_pruned_weights_are_zero(u) for u in tr._units())))
+    assert len(seen) == 12 and all(seen)
+    for ma, mb in zip(ref.models, tr.models):
+        assert _max_diff(ma, mb) < 1e-4
+
+
+def test_resume_after_kill_is_bit_identical_with_the_triton_sgd_kernel(tmp_path):
+    """A fused run with the Triton SGD kernel killed after epoch 1 and resumed from its checkpoints with
+    freshly built models ends with bit-identical weights and buffers."""
+    from sketchbound.dnn.training.fused import FusedTrainer
+    from test_fused import SCHED, _jobs
+    from test_train import toy_data
+    data = toy_data(n=64, size=8)
+    ref = FusedTrainer(_jobs("vgg11", 2, tmp_path, "ref"), data, SCHED, progress=False, sgd_kernel="triton")
+    ref.run()
+    FusedTrainer(_jobs("vgg11", 2, tmp_path, "a"), data, SCHED, progress=False,
+                 sgd_kernel="triton").run(stop_after_epochs=1)
+    res = FusedTrainer(_jobs("vgg11", 2, tmp_path, "a", model_seed=100), data, SCHED, progress=False,
+                       sgd_kernel="triton")
+    assert [r.resumed_from_epoch for r in res.run()] == [1, 1]
+    for m_ref, m in zip(ref.models, res.models):
+        sa, sb = m_ref.state_dict(), m.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)

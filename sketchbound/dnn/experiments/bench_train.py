@@ -58,6 +58,7 @@ from sketchbound.dnn.data import TensorDataset, augment_epoch
 from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob
 from sketchbound.dnn.training.fused import COMPILE_MODES as FUSED_COMPILE_MODES, CONV_GEMM
 from sketchbound.dnn.training.fused import FusedTrainer
+from sketchbound.dnn.training.sgd_kernel import SGD_KERNELS, check_sgd_kernel
 
 __all__ = ["bench_plain", "bench_compile", "bench_vmap", "bench_concurrent", "bench_fused", "flops_per_image",
            "layer_macs", "conv_flop_factor", "traffic_per_image", "bytes_per_image", "peak_tflops", "PEAK_TFLOPS", "peak_tbps", "PEAK_TBPS", "RIVALS",
@@ -442,7 +443,7 @@ def _random_jobs(model_name: str, data: TensorDataset, n: int, *, width=1.0, den
 
 def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int,
                    device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None,
-                   **trainer_kw) -> dict:
+                   sgd_kernel: str = "foreach", **trainer_kw) -> dict:
     dev = torch.device(device)
     n_steps = len(data) // batch_size
     epochs = (warmup + steps) // n_steps + 1
@@ -450,7 +451,7 @@ def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, step
     js = _random_jobs(model_name, data, jobs, width=width, density=density)
     t0 = time.perf_counter()
     tr = cls(js, data, sched, device=dev, progress=False, cuda_graphs=cuda_graphs, amp=amp, channels_last=channels_last,
-             **trainer_kw)
+             sgd_kernel=sgd_kernel, **trainer_kw)
     init = time.perf_counter() - t0  # construction: fusion, and conv_gemm="auto"'s measurements
     t0 = time.perf_counter()
     tr.run(max_steps=warmup)  # includes graph capture and the first epoch's augmentation
@@ -465,7 +466,7 @@ def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, step
     out = {"images_per_s": jobs * steps * batch_size / dt, "ms_per_step_per_model": 1e3 * dt / (steps * jobs),
            "masks_exact": exact, "seconds": dt, "setup_seconds": setup, "init_seconds": init, "jobs": jobs, "models": jobs,
            "cuda_graphs": tr.cuda_graphs, "amp": tr.amp, "channels_last": tr.channels_last,
-           "precision": "bf16" if tr.amp else "fp32"}
+           "precision": "bf16" if tr.amp else "fp32", "sgd_kernel": tr.sgd_kernel}
     d = _data_seconds(tr)
     per_round = dt / steps
     out.update(d)
@@ -485,27 +486,29 @@ def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, step
 
 
 def bench_concurrent(model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int,
-                     device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None) -> dict:
-    """Aggregate images/s of :class:`ConcurrentTrainer` with ``jobs`` masked models (steady state)."""
+                     device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None,
+                     sgd_kernel: str = "foreach") -> dict:
+    """Aggregate images/s of :class:`ConcurrentTrainer` with ``jobs`` masked models (steady state);
+    ``sgd_kernel``: its masked SGD step's implementation (:data:`~sketchbound.dnn.training.sgd_kernel.SGD_KERNELS`)."""
     return _bench_trainer(ConcurrentTrainer, model_name, data, jobs=jobs, steps=steps, warmup=warmup,
                           batch_size=batch_size, device=device, width=width, density=density, cuda_graphs=cuda_graphs,
-                          amp=amp, channels_last=channels_last)
+                          amp=amp, channels_last=channels_last, sgd_kernel=sgd_kernel)
 
 
 def bench_fused(model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int,
                 device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None,
                 max_fused: int | None = None, conv_block: int = 1, conv_gemm: str = "off",
-                compile_mode: str | None = None) -> dict:
+                compile_mode: str | None = None, sgd_kernel: str = "foreach") -> dict:
     """Aggregate images/s of :class:`~sketchbound.dnn.training.fused.FusedTrainer` with ``jobs`` masked models
     (in fused cohorts of at most ``max_fused``, each on its own stream; ``None``: one cohort; convolutions
     block-dense with ``conv_block`` models per dense block, 1: grouped; ``conv_gemm``: which of them run as
     one batched GEMM, :data:`~sketchbound.dnn.training.fused.CONV_GEMM`). The result also records
     ``conv_block``, ``conv_gemm`` and :func:`conv_flop_factor`; ``compile_mode``: the fused forward/backward through
-    ``torch.compile`` (its compilation is part of ``setup_seconds``)."""
+    ``torch.compile`` (its compilation is part of ``setup_seconds``); ``sgd_kernel`` as in :func:`bench_concurrent`."""
     return _bench_trainer(FusedTrainer, model_name, data, jobs=jobs, steps=steps, warmup=warmup,
                           batch_size=batch_size, device=device, width=width, density=density, cuda_graphs=cuda_graphs,
                           amp=amp, channels_last=channels_last, max_fused=max_fused, conv_block=conv_block,
-                          conv_gemm=conv_gemm, compile_mode=compile_mode)
+                          conv_gemm=conv_gemm, compile_mode=compile_mode, sgd_kernel=sgd_kernel)
 
 
 def conv_flop_factor(trainer: FusedTrainer, model: torch.nn.Module, shape: Sequence[int]) -> float:
@@ -592,6 +595,8 @@ def to_markdown(out: dict) -> str:
                 note.append(f"torch.compile {r['compile_mode']}")
             if r.get("conv_gemm", "off") != "off":
                 note.append(f"conv GEMM {r['conv_gemm']}")
+            if r.get("sgd_kernel", "foreach") != "foreach":
+                note.append(f"SGD kernel {r['sgd_kernel']}")
             if r.get("conv_block", 1) != 1:
                 note.append(f"conv block {r['conv_block']} ({r['conv_flop_factor']:.3g}× conv FLOPs)")
             if "setup_seconds" in r:
@@ -651,6 +656,10 @@ def build_parser() -> OneLineParser:
     p.add_argument("--fused-compile", choices=FUSED_COMPILE_MODES, default=None, metavar="MODE",
                    help="the fused rival's forward and backward through torch.compile in this mode "
                         f"({', '.join(FUSED_COMPILE_MODES)}; default: eager), inside its own CUDA graph")
+    p.add_argument("--sgd-kernel", choices=SGD_KERNELS, default="foreach",
+                   help="our trainers' (streams, fused) masked SGD step: seven foreach passes (default, as before) "
+                        "or one Triton kernel per parameter reading and writing each element once (needs Triton "
+                        "and CUDA)")
     p.add_argument("--compile-mode", choices=COMPILE_MODES, default="max-autotune",
                    help="torch.compile mode of the compile rival (default max-autotune)")
     p.add_argument("--compile-timeout", type=arg_type("compile-timeout", float, lambda x: 0 <= x < 1e6, "a number of seconds >= 0"),
@@ -711,6 +720,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.error(str(e))
     rivals = [r for r in RIVALS if r in a.rivals]
     dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if a.sgd_kernel != "foreach" and {"streams", "fused"} & set(rivals):
+        try:
+            check_sgd_kernel(a.sgd_kernel, dev, "--sgd-kernel")
+        except ValueError as e:
+            p.error(str(e))
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     data = _synthetic(a.n_train, a.channels, a.image_size, a.classes)
@@ -731,7 +745,7 @@ def main(argv: Sequence[str] | None = None) -> int:
            "jobs": a.jobs, "density": a.density, "steps": a.steps, "warmup": a.warmup, "width": a.width,
            "image_size": a.image_size, "compile_mode": a.compile_mode, "nchw": a.nchw,
            "fuse_width": a.fuse_width, "conv_block": a.conv_block, "conv_gemm": a.conv_gemm,
-           "fused_compile": a.fused_compile,
+           "fused_compile": a.fused_compile, "sgd_kernel": a.sgd_kernel,
            "rivals": rivals, "models": {}}
     common = dict(steps=a.steps, warmup=a.warmup, batch_size=a.batch_size, device=dev, width=a.width)
     graphs = False if a.no_graphs else None
@@ -753,12 +767,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     res["ways"][r] = bench_vmap(m, data, jobs=a.jobs, **common)
                 elif r == "streams":
                     res["ways"][r] = bench_concurrent(m, data, jobs=a.jobs, density=a.density, cuda_graphs=graphs,
-                                                      channels_last=layout, **common)
+                                                      channels_last=layout, sgd_kernel=a.sgd_kernel, **common)
                 else:
                     res["ways"][r] = bench_fused(m, data, jobs=a.jobs, density=a.density, cuda_graphs=graphs,
                                                  channels_last=layout, max_fused=a.fuse_width,
                                                  conv_block=a.conv_block, conv_gemm=a.conv_gemm,
-                                                 compile_mode=a.fused_compile, **common)
+                                                 compile_mode=a.fused_compile, sgd_kernel=a.sgd_kernel, **common)
             _free(dev)
         _summarise(res, res["flops_per_image"], name, a.batch_size)
         if a.out is not None:  # after each model, so a run cut short keeps what it measured

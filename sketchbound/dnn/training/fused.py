@@ -715,7 +715,7 @@ class _Cohort:
             out = self.forward(x)
         per = fused_cross_entropy(out, y, self.n)
         per.sum().backward()
-        masked_update(self.params, self.bufs, self.lr_step, tr.schedule, self.masked_params, self.masks)
+        masked_update(self.params, self.bufs, self.lr_step, tr.schedule, self.masked_params, self.masks, tr.sgd_kernel)
         with torch.no_grad():
             self.loss_sum.add_(per.detach())
             self.correct.add_((self.fused.split(out.detach()).argmax(2) == y).sum(0))

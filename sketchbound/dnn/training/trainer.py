@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sketchbound.dnn.training.checkpoint import conditions, load_verified, save_verified
+from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel, masked_sgd_triton
 
 from sketchbound.dnn.data import TensorDataset, augment_epoch
 
@@ -172,7 +173,7 @@ def mask_density(masks: Mapping[str, torch.Tensor]) -> tuple[float, dict[str, in
 def masked_sgd_step(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], bufs: Sequence[torch.Tensor],
                     lr: torch.Tensor | Sequence[torch.Tensor], momentum: float, weight_decay: float,
                     masked_params: Sequence[torch.Tensor] = (), masked_grads: Sequence[torch.Tensor] = (),
-                    masks: Sequence[torch.Tensor] = ()) -> None:
+                    masks: Sequence[torch.Tensor] = (), kernel: str = "foreach") -> None:
     """One SGD step with momentum and weight decay, in place, with masked weights kept exactly zero.
 
     ``g ← g ⊙ m``; ``g ← g + λ w``; ``b ← μ b + g``; ``w ← w − lr·b``; ``w ← w ⊙ m`` (the same update as
@@ -181,7 +182,18 @@ def masked_sgd_step(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor
     per parameter broadcastable to it (per-model learning rates of horizontally fused models,
     :mod:`sketchbound.dnn.training.fused`).
     ``masked_grads``/``masked_params`` must be the gradients/parameters the ``masks`` belong to.
+    ``kernel`` (one of :data:`~sketchbound.dnn.training.sgd_kernel.SGD_KERNELS`): ``"foreach"`` (default) runs
+    seven ``torch._foreach_*`` passes and leaves the gradients masked with weight decay added; ``"triton"``
+    one kernel per parameter that reads and writes each element once and leaves the gradients as they
+    were (:func:`~sketchbound.dnn.training.sgd_kernel.masked_sgd_triton`; a 0-d ``lr``; the same update up
+    to floating-point rounding).
     """
+    if kernel == "triton":
+        mask_of = {id(p): m for p, m in zip(masked_params, masks)}
+        masked_sgd_triton(params, grads, bufs, lr, momentum, weight_decay, [mask_of.get(id(p)) for p in params])
+        return
+    if kernel != "foreach":
+        raise ValueError(f"kernel must be 'foreach' or 'triton', got {kernel!r}")
     if masks:
         torch._foreach_mul_(list(masked_grads), list(masks))
     if weight_decay:
@@ -199,7 +211,7 @@ def masked_sgd_step(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor
 
 # --------------------------------------------------------------------------------------------- jobs
 def masked_update(params: Sequence[torch.Tensor], bufs: Sequence[torch.Tensor], lr, schedule: "Schedule",
-                  masked_params: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> None:
+                  masked_params: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], kernel: str = "foreach") -> None:
     """The optimiser half of a training step after ``backward()``: a zero gradient for parameters the
     forward did not use (keeps the step well defined), then :func:`masked_sgd_step` with the schedule's
     momentum and weight decay (shared by :class:`ConcurrentTrainer` and the fused trainer)."""
@@ -209,7 +221,7 @@ def masked_update(params: Sequence[torch.Tensor], bufs: Sequence[torch.Tensor], 
             p.grad = torch.zeros_like(p)
         grads.append(p.grad)
     masked_sgd_step(params, grads, bufs, lr, schedule.momentum, schedule.weight_decay,
-                    masked_params, [p.grad for p in masked_params], masks)
+                    masked_params, [p.grad for p in masked_params], masks, kernel)
 
 
 def replay_or_run(graph, stream, params: Sequence[torch.Tensor], body: Callable[[], None]) -> None:
@@ -451,7 +463,7 @@ class _JobState:
             out = self.model(x)
         loss = F.cross_entropy(out.float(), y)
         loss.backward()
-        masked_update(self.params, self.bufs, self.lr, tr.schedule, self.masked_params, self.masks)
+        masked_update(self.params, self.bufs, self.lr, tr.schedule, self.masked_params, self.masks, tr.sgd_kernel)
         with torch.no_grad():
             self.loss_sum.add_(loss.detach())
             self.correct.add_((out.detach().argmax(1) == y).sum())
@@ -568,6 +580,11 @@ class ConcurrentTrainer:
         160 MB per checkpoint, 39 steps per epoch on 5,000 images) otherwise spends most of its time
         writing checkpoints; a kill then loses at most this many seconds plus the epoch in progress.
     progress : tqdm bar; ``log`` : callable receiving one line per job and epoch.
+    sgd_kernel : the masked SGD step's implementation, one of
+        :data:`~sketchbound.dnn.training.sgd_kernel.SGD_KERNELS`: ``"foreach"`` (default) or ``"triton"``
+        (one kernel per parameter, a third of the memory traffic; needs Triton and CUDA, or
+        ``TRITON_INTERPRET=1``). The two give the same update up to floating-point rounding
+        (:func:`masked_sgd_step`); the choice is not a checkpoint condition.
     """
 
     #: added to the conditions recorded in every checkpoint (a resume under other ones is flagged in
@@ -578,10 +595,11 @@ class ConcurrentTrainer:
                  augment: bool = True, padding: int = 4, flip: bool = True, amp: bool | None = None,
                  channels_last: bool | None = None, cuda_graphs: bool | None = None, eval_every: int = 0,
                  eval_batch_size: int = 1000, progress: bool = True, log: Callable[[str], None] | None = None,
-                 checkpoint_every_s: float = 0.0):
+                 checkpoint_every_s: float = 0.0, sgd_kernel: str = "foreach"):
         if not jobs:
             raise ValueError("jobs must be a non-empty sequence of TrainJob")
         self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.sgd_kernel = check_sgd_kernel(sgd_kernel, self.device)
         cuda = self.device.type == "cuda"
         self.amp = _auto(amp, cuda) and cuda
         self.channels_last = _auto(channels_last, cuda) and cuda

@@ -32,46 +32,14 @@ does not use it; ``dnn/scripts/grouped_conv_bench.py --forms cudnn,gemm,triton``
 from __future__ import annotations
 
 import functools
-import os
 
 import torch
 
 from sketchbound.dnn.training.fused import _pair
+from sketchbound.dnn.training.triton_support import (_interpret, _triton,  # noqa: F401 (re-exported)
+                                                     triton_available, triton_unavailable_reason)
 
 __all__ = ["triton_available", "grouped_conv2d_triton", "triton_unavailable_reason"]
-
-
-@functools.lru_cache(maxsize=None)
-def _triton():
-    try:
-        import triton  # noqa: F401
-        import triton.language  # noqa: F401
-    except Exception as e:  # pragma: no cover - depends on the machine
-        return None, f"Triton is not importable ({type(e).__name__}: {e})"
-    return triton, ""
-
-
-def _interpret() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "") == "1"
-
-
-def triton_available(device: torch.device | str | None = None) -> bool:
-    """Whether the Triton kernels can run on ``device``: Triton importable, and the device CUDA (or any
-    device under ``TRITON_INTERPRET=1``)."""
-    if _triton()[0] is None:
-        return False
-    dev = torch.device(device) if device is not None else None
-    return _interpret() or (dev is not None and dev.type == "cuda" and torch.cuda.is_available())
-
-
-def triton_unavailable_reason(device) -> str:
-    """Why :func:`triton_available` is false for ``device`` (empty when it is true)."""
-    t, why = _triton()
-    if t is None:
-        return why
-    if not triton_available(device):
-        return f"the Triton kernels need a CUDA device (or TRITON_INTERPRET=1), got {torch.device(device)}"
-    return ""
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,0 +1,127 @@
+"""The masked SGD step as one Triton kernel per parameter: each element read and written once (issue 14).
+
+:func:`~sketchbound.dnn.training.masked_sgd_step` with ``foreach`` kernels runs seven passes over every
+parameter (mask the gradient, add weight decay, scale the momentum, add the gradient, scale by the learning
+rate, subtract, mask the weight): 12 float32 reads and 7 writes, 76 bytes per parameter. VGG-19 has 20 M
+parameters per model, so at batch 128 that is 11.9 MB per training image, as much as all its activations
+move (``benchmarks/RESULTS.md``). This kernel does the same update,
+
+    g ← g ⊙ m;  g ← g + λ w;  b ← μ b + g;  w ← (w − lr · b) ⊙ m
+
+(``torch.optim.SGD`` with ``dampening=0`` and a mask ``m`` that keeps pruned weights exactly zero), reading
+``w, g, b, m`` and writing ``w, b``: 24 bytes per parameter. The gradient is left as backward wrote it
+(unmasked, without weight decay). Results equal the ``foreach`` step up to floating-point rounding: Triton
+may contract ``μ b + g`` and ``w − lr · b`` into fused multiply-adds, which round once instead of twice; a
+masked weight is exactly zero either way.
+
+It needs Triton and a CUDA tensor, or Triton's interpreter (``TRITON_INTERPRET=1``) on the CPU, which is how
+the tests check it (``tests/dnn/triton_interp_cases.py``).
+
+>>> import torch
+>>> from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel, dense_alike
+>>> w = torch.zeros(8, 4, 3, 3).contiguous(memory_format=torch.channels_last)
+>>> dense_alike([w, torch.zeros_like(w)]), dense_alike([w, torch.zeros(8, 4, 3, 3)])
+(True, False)
+>>> check_sgd_kernel("foreach", "cpu")
+'foreach'
+"""
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import torch
+
+from sketchbound.dnn.training.triton_support import triton_available, triton_unavailable_reason
+
+__all__ = ["SGD_KERNELS", "check_sgd_kernel", "masked_sgd_triton", "dense_alike"]
+
+#: implementations of the masked SGD step: seven ``torch._foreach_*`` passes, or one Triton kernel per parameter
+SGD_KERNELS = ("foreach", "triton")
+
+_BLOCK = 2048
+
+
+def check_sgd_kernel(sgd_kernel, device, name: str = "sgd_kernel") -> str:
+    """``sgd_kernel`` if it is one of :data:`SGD_KERNELS` and can run on ``device``; ``ValueError`` otherwise
+    (``"triton"`` needs Triton and a CUDA device, or ``TRITON_INTERPRET=1``)."""
+    if sgd_kernel not in SGD_KERNELS:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, SGD_KERNELS))}, got {sgd_kernel!r}")
+    if sgd_kernel == "triton" and not triton_available(device):
+        raise ValueError(f"{name}='triton' cannot run: {triton_unavailable_reason(device)}")
+    return sgd_kernel
+
+
+def dense_alike(ts: Sequence[torch.Tensor]) -> bool:
+    """Whether the tensors can be walked as one flat array each, element ``i`` of one matching element ``i``
+    of the others: same shape, same strides, same dtype, and dense (contiguous, or channels_last in 4-D)."""
+    t0 = ts[0]
+    if not (t0.is_contiguous() or (t0.dim() == 4 and t0.is_contiguous(memory_format=torch.channels_last))):
+        return False
+    return all(t.shape == t0.shape and t.stride() == t0.stride() and t.dtype == t0.dtype
+               and t.device == t0.device for t in ts[1:])
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel():
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def masked_sgd(p_ptr, g_ptr, b_ptr, m_ptr, lr_ptr, n, weight_decay, momentum,
+                   HAS_MASK: tl.constexpr, HAS_WD: tl.constexpr, HAS_MOMENTUM: tl.constexpr, BLOCK: tl.constexpr):
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        ok = offs < n
+        p = tl.load(p_ptr + offs, mask=ok)
+        g = tl.load(g_ptr + offs, mask=ok)
+        lr = tl.load(lr_ptr).to(p.dtype)
+        if HAS_MASK:
+            m = tl.load(m_ptr + offs, mask=ok)
+            g = g * m
+        if HAS_WD:
+            g = g + weight_decay * p
+        if HAS_MOMENTUM:
+            b = tl.load(b_ptr + offs, mask=ok)
+            b = b * momentum + g
+            tl.store(b_ptr + offs, b, mask=ok)
+            p = p - b * lr
+        else:
+            p = p - g * lr
+        if HAS_MASK:
+            p = p * m
+        tl.store(p_ptr + offs, p, mask=ok)
+
+    return masked_sgd
+
+
+def masked_sgd_triton(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], bufs: Sequence[torch.Tensor],
+                      lr: torch.Tensor, momentum: float, weight_decay: float,
+                      masks: Sequence[torch.Tensor | None] | None = None) -> None:
+    """One masked SGD step in place, one kernel launch per parameter (see the module's docstring).
+
+    ``masks[i]`` is parameter ``i``'s mask or ``None`` (not masked); ``lr`` a 0-d float32 tensor on the
+    parameters' device (a captured CUDA graph reads it when replayed). Each ``(param, grad, buf, mask)`` must
+    be :func:`dense_alike`; ``ValueError`` otherwise, before anything is updated.
+    """
+    if params and not triton_available(params[0].device):
+        raise ValueError(f"the Triton SGD kernel cannot run: {triton_unavailable_reason(params[0].device)}")
+    masks = list(masks) if masks is not None else [None] * len(params)
+    if not (len(params) == len(grads) == len(bufs) == len(masks)):
+        raise ValueError(f"params, grads, bufs and masks must have one entry per parameter, got lengths "
+                         f"{len(params)}, {len(grads)}, {len(bufs)}, {len(masks)}")
+    if not isinstance(lr, torch.Tensor) or lr.dim() != 0:
+        raise ValueError(f"lr must be a 0-d tensor for the Triton SGD kernel, got {lr!r}")
+    for i, (p, g, b, m) in enumerate(zip(params, grads, bufs, masks)):
+        ts = [p, g] + ([b] if momentum else []) + ([m] if m is not None else [])
+        if not dense_alike(ts):
+            raise ValueError(f"parameter {i}: its gradient, momentum and mask must be dense with the parameter's "
+                             f"shape, strides and dtype for the Triton SGD kernel, got "
+                             f"{[(tuple(t.shape), t.stride(), t.dtype) for t in ts]}")
+    k = _kernel()
+    for p, g, b, m in zip(params, grads, bufs, masks):
+        n = p.numel()
+        if n == 0:
+            continue
+        k[(-(-n // _BLOCK),)](p, g, b, m if m is not None else p, lr, n, float(weight_decay),
+                                     float(momentum), HAS_MASK=m is not None, HAS_WD=bool(weight_decay),
+                                     HAS_MOMENTUM=bool(momentum), BLOCK=_BLOCK)
