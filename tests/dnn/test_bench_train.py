@@ -129,6 +129,7 @@ def test_compile_rival_runs_in_a_subprocess():  # ≈ 30 s of inductor compilati
     (["--out", "/proc/sketchbound-bench/x"], "--out"),
     (["--sgd-kernel", "fast"], "--sgd-kernel: invalid choice: 'fast'"),
     (["--sgd-kernel", "triton"], "--sgd-kernel='triton' cannot run"),
+    (["--weight-copies"], "--weight-copies needs --sgd-kernel triton, got --sgd-kernel foreach"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, msg, capsys, monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # a CPU without the interpreter cannot run Triton
@@ -249,6 +250,26 @@ def test_sgd_kernel_reaches_both_of_our_trainers_and_is_recorded(monkeypatch, tm
         js = json.loads((out / "bench_train.json").read_text())
         assert js["sgd_kernel"] == kernel
         assert all(w["sgd_kernel"] == "foreach" for w in js["models"]["resnet20"]["ways"].values())  # as built
+
+
+def test_weight_copies_reach_the_fused_way_only_and_are_recorded(monkeypatch, tmp_path):
+    """--weight-copies (with --sgd-kernel triton) hands weight_copies=True to the fused way only and is recorded
+    at the top of the JSON; the trainers are then built without Triton (it does not run on this CPU)."""
+    seen = {}
+
+    def spy(way, real):
+        def f(*args, sgd_kernel="foreach", **kw):
+            seen[way] = kw.pop("weight_copies", "absent")
+            return real(*args, sgd_kernel="foreach", **kw)
+        return f
+    monkeypatch.setattr(B, "bench_concurrent", spy("streams", B.bench_concurrent))
+    monkeypatch.setattr(B, "bench_fused", spy("fused", B.bench_fused))
+    monkeypatch.setattr(B, "check_sgd_kernel", lambda k, dev, name: k)
+    assert B.main(TINY + ["--rivals", "streams,fused", "--out", str(tmp_path), "--sgd-kernel", "triton",
+                          "--weight-copies"]) == 0
+    assert seen == {"streams": "absent", "fused": True}
+    js = json.loads((tmp_path / "bench_train.json").read_text())
+    assert js["weight_copies"] is True and js["models"]["resnet20"]["ways"]["fused"]["weight_copies"] is False
 
 
 def test_fuse_width_splits_the_fused_rival_into_cohorts(tmp_path):

@@ -191,6 +191,16 @@ def test_sgd_kernel_is_checked_before_training(cls, monkeypatch):
         cls(_jobs("resnet20", 1), data, SCHED, progress=False, sgd_kernel="triton")
 
 
+def test_weight_copies_need_the_triton_kernel_and_a_bool():
+    """FusedTrainer(weight_copies=True) with the foreach SGD step (which cannot write the copies) and a
+    non-bool weight_copies are refused with a ValueError naming the argument, at construction."""
+    data = toy_data(n=32, size=8)
+    with pytest.raises(ValueError, match="weight_copies=True needs sgd_kernel='triton'.*'foreach'"):
+        FusedTrainer(_jobs("resnet20", 1), data, SCHED, progress=False, weight_copies=True)
+    with pytest.raises(ValueError, match="weight_copies must be True or False, got 1"):
+        FusedTrainer(_jobs("resnet20", 1), data, SCHED, progress=False, weight_copies=1)
+
+
 def test_masks_exact_after_many_steps():
     """40 steps at lr 0.1 with momentum and weight decay: no pruned weight ever leaves 0."""
     data = toy_data(n=160, size=8)

@@ -19,19 +19,36 @@ import sketchbound.dnn.training.triton_conv as tc
 HERE = Path(__file__).resolve().parent
 
 
-@pytest.mark.skipif(tc._triton()[0] is None, reason="Triton is not importable (it is in the test extra on Linux "
-                                                     "x86-64 only)")
-def test_triton_kernels_under_the_interpreter_equal_conv2d():
-    """Runs triton_interp_cases.py (float64 equality with F.conv2d and its gradients for random shapes,
-    chunked weight gradients, bias, float32, torch.compile, the benchmark's Triton form) in a subprocess with
-    TRITON_INTERPRET=1; every case there must pass."""
+def _run_interpreted(marks: str):
     env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=os.pathsep.join(
         [str(HERE.parents[1])] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "-m", marks,
                         str(HERE / "triton_interp_cases.py")], env=env, capture_output=True, text=True,
                        cwd=HERE.parents[1], timeout=900)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert " passed" in r.stdout and "failed" not in r.stdout.splitlines()[-1]
+
+
+NO_TRITON = pytest.mark.skipif(tc._triton()[0] is None, reason="Triton is not importable (it is in the test extra on "
+                                                                "Linux x86-64 only)")
+
+
+@NO_TRITON
+def test_triton_kernels_under_the_interpreter_equal_conv2d():
+    """Runs triton_interp_cases.py's default cases (float64 equality with F.conv2d and its gradients for random
+    shapes, chunked weight gradients, bias, float32, torch.compile, the benchmark's Triton form; the masked SGD
+    kernel equal to the foreach step, its weight copies rounded as torch rounds) in a subprocess with
+    TRITON_INTERPRET=1; every case there must pass."""
+    _run_interpreted("not slow")
+
+
+@NO_TRITON
+@pytest.mark.slow
+def test_triton_sgd_kernel_in_the_trainers_under_the_interpreter():
+    """Runs triton_interp_cases.py's slow cases: both trainers with the Triton SGD kernel equal the foreach ones
+    and keep masks exact, resume after a kill is bit-identical with it, and the weight copies change nothing
+    under torch.compile."""
+    _run_interpreted("slow")
 
 
 def test_triton_conv_refuses_a_cpu_tensor_without_the_interpreter(monkeypatch):

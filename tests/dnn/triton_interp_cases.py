@@ -213,6 +213,7 @@ def test_triton_sgd_refuses_mismatched_layouts_and_a_list_of_rates():
     assert torch.equal(p, keep)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fused", [False, True], ids=["streams", "fused"])
 def test_trainers_with_the_triton_sgd_kernel_match_foreach_and_keep_masks_exact(fused):
     """Three epochs (12 steps, a learning-rate drop) of two masked ResNet-20s: sgd_kernel='triton' gives the
@@ -233,6 +234,7 @@ def test_trainers_with_the_triton_sgd_kernel_match_foreach_and_keep_masks_exact(
         assert _max_diff(ma, mb) < 1e-4
 
 
+@pytest.mark.slow
 def test_resume_after_kill_is_bit_identical_with_the_triton_sgd_kernel(tmp_path):
     """A fused run with the Triton SGD kernel killed after epoch 1 and resumed from its checkpoints with
     freshly built models ends with bit-identical weights and buffers."""
@@ -240,13 +242,98 @@ def test_resume_after_kill_is_bit_identical_with_the_triton_sgd_kernel(tmp_path)
     from test_fused import SCHED, _jobs
     from test_train import toy_data
     data = toy_data(n=64, size=8)
-    ref = FusedTrainer(_jobs("vgg11", 2, tmp_path, "ref"), data, SCHED, progress=False, sgd_kernel="triton")
+    ref = FusedTrainer(_jobs("resnet20", 2, tmp_path, "ref"), data, SCHED, progress=False, sgd_kernel="triton")
     ref.run()
-    FusedTrainer(_jobs("vgg11", 2, tmp_path, "a"), data, SCHED, progress=False,
+    FusedTrainer(_jobs("resnet20", 2, tmp_path, "a"), data, SCHED, progress=False,
                  sgd_kernel="triton").run(stop_after_epochs=1)
-    res = FusedTrainer(_jobs("vgg11", 2, tmp_path, "a", model_seed=100), data, SCHED, progress=False,
+    res = FusedTrainer(_jobs("resnet20", 2, tmp_path, "a", model_seed=100), data, SCHED, progress=False,
                        sgd_kernel="triton")
     assert [r.resumed_from_epoch for r in res.run()] == [1, 1]
     for m_ref, m in zip(ref.models, res.models):
         sa, sb = m_ref.state_dict(), m.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_triton_sgd_writes_the_weight_copy_and_takes_its_bfloat16_gradient():
+    """With ``copies``, the kernel also writes ``c = bf16(w')`` (round to nearest even, bit-equal to torch's
+    ``.to(torch.bfloat16)`` of the updated float32 weight), and a bfloat16 gradient gives the same update as its
+    exact float32 value: ``w'`` bit-equal to the step without a copy given ``g.float()``."""
+    from sketchbound.dnn.training.sgd_kernel import masked_sgd_triton
+    g0 = torch.Generator().manual_seed(3)
+    shape = (8, 5, 3, 3)
+    w = torch.randn(shape, generator=g0).contiguous(memory_format=torch.channels_last)
+    m = (torch.rand(shape, generator=g0) < 0.5).float().contiguous(memory_format=torch.channels_last)
+    w.mul_(m)
+    g = torch.randn(shape, generator=g0).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    b = torch.randn(shape, generator=g0).contiguous(memory_format=torch.channels_last)
+    c = torch.empty_like(w, dtype=torch.bfloat16)
+    w2, b2 = w.clone(), b.clone()
+    lr = torch.tensor(0.05)
+    masked_sgd_triton([w], [g], [b], lr, 0.9, 5e-4, [m], [c])
+    masked_sgd_triton([w2], [g.float()], [b2], lr, 0.9, 5e-4, [m])
+    assert torch.equal(w, w2) and torch.equal(b, b2)
+    assert c.stride() == w.stride() and torch.equal(c, w.to(torch.bfloat16))
+    assert torch.equal(c[m == 0].float(), torch.zeros_like(c[m == 0].float()))
+
+
+@pytest.mark.parametrize("name", ["resnet20"])  # convolutions and a linear; VGG-11 takes 20 s interpreted
+def test_fused_weight_copies_train_bit_identically(name):
+    """FusedTrainer(weight_copies=True): the convolutions and linears read copies of their weights that the
+    kernel writes (here, without autocast, in float32): 12 steps give bit-identical parameters and losses to the
+    same trainer without copies, and the copies equal the weights."""
+    from sketchbound.dnn.training.fused import FusedConv2d, FusedLinear, FusedTrainer
+    from test_fused import SCHED, _jobs
+    from test_train import toy_data
+    data = toy_data(n=64, size=8)
+    a = FusedTrainer(_jobs(name, 2), data, SCHED, progress=False, sgd_kernel="triton")
+    ra = a.run()
+    b = FusedTrainer(_jobs(name, 2), data, SCHED, progress=False, sgd_kernel="triton", weight_copies=True)
+    rb = b.run()
+    c = b.cohorts[0]
+    leaves = [m for m in c.fused.modules() if isinstance(m, (FusedConv2d, FusedLinear))]
+    assert leaves and all(m.weight_copy is not None and torch.equal(m.weight_copy, m.weight) for m in leaves)
+    assert all(m.weight.grad is None for m in leaves)  # the gradient went to the copies
+    for ma, mb in zip(a.models, b.models):
+        sa, sb = ma.state_dict(), mb.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert [[h["train_loss"] for h in r.history] for r in ra] == [[h["train_loss"] for h in r.history] for r in rb]
+
+
+def test_triton_sgd_weight_copy_rounds_as_torch_at_ties_and_special_values():
+    """The bfloat16 copy of ``w`` (here unchanged: lr 0) equals torch's ``.to(torch.bfloat16)`` bit for bit at
+    ties (round half to even both ways), at the largest finite float32 (rounds to inf), at ±inf, ±0 and
+    subnormals, and is NaN where ``w`` is."""
+    from sketchbound.dnn.training.sgd_kernel import masked_sgd_triton
+    one = 1.0
+    ties = [one + 2 ** -8, one + 3 * 2 ** -8, -(one + 2 ** -8), 2.0 + 2 ** -7, 3.0 - 2 ** -8]
+    special = [0.0, -0.0, float("inf"), float("-inf"), 3.4028234663852886e38, 1e-40, -1e-45, 1.17549435e-38]
+    vals = torch.tensor(ties + special + [float("nan")] + torch.randn(200, generator=torch.Generator().manual_seed(0)).tolist())
+    w = vals.clone()
+    c = torch.empty_like(w, dtype=torch.bfloat16)
+    masked_sgd_triton([w], [torch.zeros_like(w)], [torch.zeros_like(w)], torch.tensor(0.0), 0.0, 0.0, None, [c])
+    want = vals.to(torch.bfloat16)
+    nan = torch.isnan(vals)
+    assert torch.isnan(c[nan].float()).all()
+    assert torch.equal(c[~nan].view(torch.int16), want[~nan].view(torch.int16))
+
+
+@pytest.mark.slow
+def test_compiled_fused_step_with_weight_copies_equals_it_without():
+    """Under torch.compile (Inductor on the CPU) the weight copies change nothing either: one epoch (4 steps)
+    with and without them gives bit-identical parameters (the copies' gradients, of size-1 dimensions'
+    arbitrary strides under compilation, are accepted by the kernel)."""
+    from sketchbound.dnn.training import Schedule
+    from sketchbound.dnn.training.fused import FusedTrainer
+    from test_fused import _jobs
+    from test_train import toy_data
+    data = toy_data(n=64, size=8)
+    sched = Schedule(epochs=1, batch_size=16, milestones=())
+    runs = []
+    for copies in (False, True):
+        tr = FusedTrainer(_jobs("resnet20", 2), data, sched, progress=False, sgd_kernel="triton",
+                          weight_copies=copies, compile_mode="default")
+        tr.run()
+        runs.append(tr.models)
+    for ma, mb in zip(*runs):
+        sa, sb = ma.state_dict(), mb.state_dict()
         assert all(torch.equal(sa[k], sb[k]) for k in sa)

@@ -479,6 +479,7 @@ def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, step
         if tr.cohorts[0].gemm_choice is not None:  # conv_gemm="auto": what was measured per convolution
             out["conv_gemm_choice"] = tr.cohorts[0].gemm_choice
         out["compile_mode"] = tr.compile_mode
+        out["weight_copies"] = tr.weight_copies
         out["conv_flop_factor"] = conv_flop_factor(tr, _model(model_name, data, width, 0),
                                                    (data.in_channels, data.image_size, data.image_size))
     del tr, js
@@ -498,17 +499,19 @@ def bench_concurrent(model_name: str, data: TensorDataset, *, jobs: int, steps: 
 def bench_fused(model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int,
                 device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None,
                 max_fused: int | None = None, conv_block: int = 1, conv_gemm: str = "off",
-                compile_mode: str | None = None, sgd_kernel: str = "foreach") -> dict:
+                compile_mode: str | None = None, sgd_kernel: str = "foreach", weight_copies: bool = False) -> dict:
     """Aggregate images/s of :class:`~sketchbound.dnn.training.fused.FusedTrainer` with ``jobs`` masked models
     (in fused cohorts of at most ``max_fused``, each on its own stream; ``None``: one cohort; convolutions
     block-dense with ``conv_block`` models per dense block, 1: grouped; ``conv_gemm``: which of them run as
     one batched GEMM, :data:`~sketchbound.dnn.training.fused.CONV_GEMM`). The result also records
     ``conv_block``, ``conv_gemm`` and :func:`conv_flop_factor`; ``compile_mode``: the fused forward/backward through
-    ``torch.compile`` (its compilation is part of ``setup_seconds``); ``sgd_kernel`` as in :func:`bench_concurrent`."""
+    ``torch.compile`` (its compilation is part of ``setup_seconds``); ``sgd_kernel`` as in :func:`bench_concurrent`;
+    ``weight_copies``: the fused weights read as bfloat16 copies written by the Triton SGD kernel."""
     return _bench_trainer(FusedTrainer, model_name, data, jobs=jobs, steps=steps, warmup=warmup,
                           batch_size=batch_size, device=device, width=width, density=density, cuda_graphs=cuda_graphs,
                           amp=amp, channels_last=channels_last, max_fused=max_fused, conv_block=conv_block,
-                          conv_gemm=conv_gemm, compile_mode=compile_mode, sgd_kernel=sgd_kernel)
+                          conv_gemm=conv_gemm, compile_mode=compile_mode, sgd_kernel=sgd_kernel,
+                          weight_copies=weight_copies)
 
 
 def conv_flop_factor(trainer: FusedTrainer, model: torch.nn.Module, shape: Sequence[int]) -> float:
@@ -596,7 +599,7 @@ def to_markdown(out: dict) -> str:
             if r.get("conv_gemm", "off") != "off":
                 note.append(f"conv GEMM {r['conv_gemm']}")
             if r.get("sgd_kernel", "foreach") != "foreach":
-                note.append(f"SGD kernel {r['sgd_kernel']}")
+                note.append(f"SGD kernel {r['sgd_kernel']}" + (" with weight copies" if r.get("weight_copies") else ""))
             if r.get("conv_block", 1) != 1:
                 note.append(f"conv block {r['conv_block']} ({r['conv_flop_factor']:.3g}× conv FLOPs)")
             if "setup_seconds" in r:
@@ -660,6 +663,9 @@ def build_parser() -> OneLineParser:
                    help="our trainers' (streams, fused) masked SGD step: seven foreach passes (default, as before) "
                         "or one Triton kernel per parameter reading and writing each element once (needs Triton "
                         "and CUDA)")
+    p.add_argument("--weight-copies", action="store_true",
+                   help="the fused way's convolutions and linears read bfloat16 copies of their weights that the "
+                        "Triton SGD kernel writes (no cast per step; needs --sgd-kernel triton)")
     p.add_argument("--compile-mode", choices=COMPILE_MODES, default="max-autotune",
                    help="torch.compile mode of the compile rival (default max-autotune)")
     p.add_argument("--compile-timeout", type=arg_type("compile-timeout", float, lambda x: 0 <= x < 1e6, "a number of seconds >= 0"),
@@ -720,6 +726,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.error(str(e))
     rivals = [r for r in RIVALS if r in a.rivals]
     dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if a.weight_copies and a.sgd_kernel != "triton":
+        p.error(f"--weight-copies needs --sgd-kernel triton, got --sgd-kernel {a.sgd_kernel}")
     if a.sgd_kernel != "foreach" and {"streams", "fused"} & set(rivals):
         try:
             check_sgd_kernel(a.sgd_kernel, dev, "--sgd-kernel")
@@ -745,7 +753,7 @@ def main(argv: Sequence[str] | None = None) -> int:
            "jobs": a.jobs, "density": a.density, "steps": a.steps, "warmup": a.warmup, "width": a.width,
            "image_size": a.image_size, "compile_mode": a.compile_mode, "nchw": a.nchw,
            "fuse_width": a.fuse_width, "conv_block": a.conv_block, "conv_gemm": a.conv_gemm,
-           "fused_compile": a.fused_compile, "sgd_kernel": a.sgd_kernel,
+           "fused_compile": a.fused_compile, "sgd_kernel": a.sgd_kernel, "weight_copies": a.weight_copies,
            "rivals": rivals, "models": {}}
     common = dict(steps=a.steps, warmup=a.warmup, batch_size=a.batch_size, device=dev, width=a.width)
     graphs = False if a.no_graphs else None
@@ -772,7 +780,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     res["ways"][r] = bench_fused(m, data, jobs=a.jobs, density=a.density, cuda_graphs=graphs,
                                                  channels_last=layout, max_fused=a.fuse_width,
                                                  conv_block=a.conv_block, conv_gemm=a.conv_gemm,
-                                                 compile_mode=a.fused_compile, sgd_kernel=a.sgd_kernel, **common)
+                                                 compile_mode=a.fused_compile, sgd_kernel=a.sgd_kernel,
+                                                 weight_copies=a.weight_copies, **common)
             _free(dev)
         _summarise(res, res["flops_per_image"], name, a.batch_size)
         if a.out is not None:  # after each model, so a run cut short keeps what it measured

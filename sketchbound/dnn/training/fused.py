@@ -176,6 +176,22 @@ class _FusedLeaf(nn.Module):
     def __init__(self, n: int):
         super().__init__()
         self.n = int(n)
+        self.register_parameter("weight_copy", None)
+
+    def attach_weight_copy(self, dtype: torch.dtype | None = None) -> nn.Parameter:
+        """Make ``forward`` read ``weight_copy``, a copy of ``weight`` in ``dtype`` (default its own) with its
+        memory format, instead of ``weight``: the gradient then arrives in the copy's ``.grad``, and whoever
+        updates ``weight`` must update the copy (the Triton SGD kernel writes both,
+        :class:`FusedTrainer` ``(weight_copies=True)``). Not part of :meth:`FusedModel.tensors` (no model has it)."""
+        w = self.weight
+        c = torch.empty_like(w, dtype=w.dtype if dtype is None else dtype)
+        with torch.no_grad():
+            c.copy_(w)
+        self.weight_copy = nn.Parameter(c, requires_grad=True)
+        return self.weight_copy
+
+    def _weight(self) -> torch.Tensor:
+        return self.weight if self.weight_copy is None else self.weight_copy
 
 
 def _cat(ts, stack: bool = False):
@@ -353,7 +369,7 @@ class FusedConv2d(_FusedLeaf):
         """The weight of the convolution that ``forward`` runs: the stored one for ``block=1``, else the
         block-diagonal ``[N·C_out, block·C_in/g, kh, kw]`` (differentiable; same memory format as the
         stored weight, contiguous or channels_last, without a copy beyond the product itself)."""
-        w, k = self.weight, self.block
+        w, k = self._weight(), self.block
         if k == 1:
             return w
         o, i, kh, kw = w.shape  # o = N·C_out rows, i = C_in/g
@@ -369,7 +385,7 @@ class FusedConv2d(_FusedLeaf):
 
     def forward(self, x):
         if self.gemm:
-            return grouped_conv2d_gemm(x, self.weight, self.bias, self.stride, self.padding, self.groups)
+            return grouped_conv2d_gemm(x, self._weight(), self.bias, self.stride, self.padding, self.groups)
         return F.conv2d(x, self.block_weight(), self.bias, self.stride, self.padding, self.dilation,
                         self.groups // self.block)
 
@@ -434,7 +450,7 @@ class FusedLinear(_FusedLeaf):
         if x.dim() != 2 or x.shape[1] != self.n * self.in_features:
             raise ValueError(f"fused Linear expects input [B, {self.n}·{self.in_features}], got {tuple(x.shape)}")
         h = x.reshape(B, self.n, self.in_features).transpose(0, 1)  # [N, B, in]
-        wt = self.weight.transpose(1, 2)  # [N, in, out]
+        wt = self._weight().transpose(1, 2)  # [N, in, out]
         y = torch.bmm(h, wt) if self.bias is None else torch.baddbmm(self.bias.unsqueeze(1), h, wt)
         return y.transpose(0, 1).reshape(B, self.n * self.out_features)
 
@@ -653,6 +669,16 @@ class _Cohort:
                 for p, b in zip(self.params, self.bufs):
                     st.bufs[pos[id(per_model[i][names[id(p)]])]] = fm.slice(names[id(p)], b, i)
         fm.tie(models)
+        # weight_copies: the convolutions and linears read a copy of their weight in the forward's precision
+        # (bfloat16 under autocast), which the Triton SGD kernel writes with the update: no cast of every
+        # weight per step, nor of its gradient. The copies are fm parameters outside self.params.
+        self.copy_of: dict[int, nn.Parameter] = {}
+        if tr.weight_copies:
+            for mod in fm.modules():
+                if isinstance(mod, (FusedConv2d, FusedLinear)) and mod.weight.requires_grad:
+                    self.copy_of[id(mod.weight)] = mod.attach_weight_copy(torch.bfloat16 if tr.amp else None)
+        self.copies = [self.copy_of.get(id(p)) for p in self.params]
+        self.grad_leaves = [self.copy_of.get(id(p), p) for p in self.params]
         self.lr = torch.zeros(N, dtype=torch.float32, device=dev)  # per job (its state's view), as unfused
         # the jobs of a group are at the same step of one schedule, so they share the learning rate: the
         # step multiplies by one 0-d tensor (the foreach fast path; a per-parameter [C, 1, ...] lr would cost
@@ -695,6 +721,9 @@ class _Cohort:
             raise RuntimeError(f"fused jobs at different learning rates {sorted(rates)}: they must be at the same step")
         with self._ctx(), torch.no_grad():
             self.lr_step.fill_(rates.pop())
+            for p, c in zip(self.params, self.copies):  # equal already unless a weight was set from outside
+                if c is not None:
+                    c.copy_(p)
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The fused batch of the current step: ``x`` ``[B, N·C, H, W]`` normalised, ``y`` ``[B, N]``."""
@@ -715,7 +744,8 @@ class _Cohort:
             out = self.forward(x)
         per = fused_cross_entropy(out, y, self.n)
         per.sum().backward()
-        masked_update(self.params, self.bufs, self.lr_step, tr.schedule, self.masked_params, self.masks, tr.sgd_kernel)
+        masked_update(self.params, self.bufs, self.lr_step, tr.schedule, self.masked_params, self.masks, tr.sgd_kernel,
+                      self.grad_leaves, self.copies if self.copy_of else None)
         with torch.no_grad():
             self.loss_sum.add_(per.detach())
             self.correct.add_((self.fused.split(out.detach()).argmax(2) == y).sum(0))
@@ -723,10 +753,10 @@ class _Cohort:
 
     def _capture(self) -> None:
         self.graph = capture_step(self._step_body, self.fused, [*self.bufs, self.step, self.loss_sum, self.correct],
-                                  self.params, self.stream, self.tr.device, before_warmup=self.step.zero_)
+                                  self.grad_leaves, self.stream, self.tr.device, before_warmup=self.step.zero_)
 
     def run_step(self) -> None:
-        replay_or_run(self.graph, self.stream, self.params, self._step_body)
+        replay_or_run(self.graph, self.stream, self.grad_leaves, self._step_body)
         for st in self.states:
             st.pos += 1
 
@@ -755,6 +785,11 @@ class FusedTrainer(ConcurrentTrainer):
     loss and the masked SGD step stay as they are, and on CUDA the trainer's own graph captures the
     compiled kernels. One step equals the eager one up to floating-point order (Inductor reorders batch
     norm's reductions); over many steps the two trajectories drift apart as reordered arithmetic does.
+    ``weight_copies=True`` (needs ``sgd_kernel="triton"``) makes the fused convolutions and linears read a
+    copy of their weight in the forward's precision (bfloat16 under ``amp``) that the SGD kernel writes as it
+    updates the float32 weight (:meth:`_FusedLeaf.attach_weight_copy`): the per-step cast of every weight
+    and of its gradient go away, and the arithmetic is the same (autocast rounds the weight to bfloat16 the
+    same way; the weight gradient is computed in bfloat16 either way).
     ``ValueError`` when a model cannot be fused (see :func:`architecture_key`).
     """
 
@@ -762,7 +797,13 @@ class FusedTrainer(ConcurrentTrainer):
 
     def __init__(self, jobs: Sequence[TrainJob], data: TensorDataset, schedule: Schedule, *,
                  max_fused: int | None = None, conv_block: int = 1, conv_gemm: str = "off",
-                 compile_mode: str | None = None, **kw):
+                 compile_mode: str | None = None, weight_copies: bool = False, **kw):
+        if not isinstance(weight_copies, bool):
+            raise ValueError(f"weight_copies must be True or False, got {weight_copies!r}")
+        if weight_copies and kw.get("sgd_kernel", "foreach") != "triton":
+            raise ValueError(f"weight_copies=True needs sgd_kernel='triton' (the kernel writes the copies), "
+                             f"got sgd_kernel={kw.get('sgd_kernel', 'foreach')!r}")
+        self.weight_copies = weight_copies
         if max_fused is not None:
             _positive_int("max_fused", max_fused, " or None (no limit)")
         _check_conv_block(conv_block)

@@ -22,6 +22,8 @@ the tests check it (``tests/dnn/triton_interp_cases.py``).
 >>> w = torch.zeros(8, 4, 3, 3).contiguous(memory_format=torch.channels_last)
 >>> dense_alike([w, torch.zeros_like(w)]), dense_alike([w, torch.zeros(8, 4, 3, 3)])
 (True, False)
+>>> dense_alike([torch.zeros(16, 4, 1, 1), torch.zeros(16, 4, 1, 1).as_strided((16, 4, 1, 1), (4, 1, 4, 4))])
+True
 >>> check_sgd_kernel("foreach", "cpu")
 'foreach'
 """
@@ -52,14 +54,19 @@ def check_sgd_kernel(sgd_kernel, device, name: str = "sgd_kernel") -> str:
     return sgd_kernel
 
 
-def dense_alike(ts: Sequence[torch.Tensor]) -> bool:
+def dense_alike(ts: Sequence[torch.Tensor], same_dtype: int | None = None) -> bool:
     """Whether the tensors can be walked as one flat array each, element ``i`` of one matching element ``i``
-    of the others: same shape, same strides, same dtype, and dense (contiguous, or channels_last in 4-D)."""
+    of the others: same shape, same strides (where the size is not 1), same device, dense (contiguous, or
+    channels_last in 4-D), and the first ``same_dtype`` of them (default all) of one dtype."""
     t0 = ts[0]
     if not (t0.is_contiguous() or (t0.dim() == 4 and t0.is_contiguous(memory_format=torch.channels_last))):
         return False
-    return all(t.shape == t0.shape and t.stride() == t0.stride() and t.dtype == t0.dtype
-               and t.device == t0.device for t in ts[1:])
+    k = len(ts) if same_dtype is None else same_dtype
+
+    def strides(t):  # a dimension of size 1 moves nothing: its stride is arbitrary (compiled gradients differ there)
+        return [st for st, n in zip(t.stride(), t.shape) if n > 1]
+    return all(t.shape == t0.shape and strides(t) == strides(t0) and t.device == t0.device for t in ts[1:]) \
+        and all(t.dtype == t0.dtype for t in ts[1:k])
 
 
 @functools.lru_cache(maxsize=None)
@@ -68,12 +75,13 @@ def _kernel():
     import triton.language as tl
 
     @triton.jit
-    def masked_sgd(p_ptr, g_ptr, b_ptr, m_ptr, lr_ptr, n, weight_decay, momentum,
-                   HAS_MASK: tl.constexpr, HAS_WD: tl.constexpr, HAS_MOMENTUM: tl.constexpr, BLOCK: tl.constexpr):
+    def masked_sgd(p_ptr, g_ptr, b_ptr, m_ptr, c_ptr, lr_ptr, n, weight_decay, momentum,
+                   HAS_MASK: tl.constexpr, HAS_WD: tl.constexpr, HAS_MOMENTUM: tl.constexpr, HAS_COPY: tl.constexpr,
+                   COPY_BF16: tl.constexpr, BLOCK: tl.constexpr):
         offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
         ok = offs < n
         p = tl.load(p_ptr + offs, mask=ok)
-        g = tl.load(g_ptr + offs, mask=ok)
+        g = tl.load(g_ptr + offs, mask=ok).to(p.dtype)  # a bfloat16 gradient (of a weight copy) is exact in float32
         lr = tl.load(lr_ptr).to(p.dtype)
         if HAS_MASK:
             m = tl.load(m_ptr + offs, mask=ok)
@@ -90,38 +98,54 @@ def _kernel():
         if HAS_MASK:
             p = p * m
         tl.store(p_ptr + offs, p, mask=ok)
+        if COPY_BF16:  # the copy the forward reads, rounded to nearest, ties to even, as torch's .to(bfloat16):
+            # done on the bits, so Triton's interpreter (whose conversion truncates) computes it too; NaN → 0x7FC0
+            u = p.to(tl.uint32, bitcast=True)
+            hi = tl.where(p == p, (u + (((u >> 16) & 1) + 0x7FFF)) >> 16, 0x7FC0).to(tl.uint16)
+            tl.store(c_ptr + offs, hi.to(tl.bfloat16, bitcast=True), mask=ok)
+        elif HAS_COPY:
+            tl.store(c_ptr + offs, p.to(c_ptr.dtype.element_ty), mask=ok)
 
     return masked_sgd
 
 
 def masked_sgd_triton(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], bufs: Sequence[torch.Tensor],
                       lr: torch.Tensor, momentum: float, weight_decay: float,
-                      masks: Sequence[torch.Tensor | None] | None = None) -> None:
+                      masks: Sequence[torch.Tensor | None] | None = None,
+                      copies: Sequence[torch.Tensor | None] | None = None) -> None:
     """One masked SGD step in place, one kernel launch per parameter (see the module's docstring).
 
     ``masks[i]`` is parameter ``i``'s mask or ``None`` (not masked); ``lr`` a 0-d float32 tensor on the
-    parameters' device (a captured CUDA graph reads it when replayed). Each ``(param, grad, buf, mask)`` must
-    be :func:`dense_alike`; ``ValueError`` otherwise, before anything is updated.
+    parameters' device (a captured CUDA graph reads it when replayed). ``copies[i]``, when given, receives
+    the updated parameter in its own dtype (e.g. the bfloat16 weight a mixed-precision forward reads, so that
+    it needs no cast; :class:`~sketchbound.dnn.training.fused.FusedTrainer` ``(weight_copies=True)``); the
+    gradient may then be that copy's, in its dtype. Each ``(param, buf, mask)`` must be :func:`dense_alike`
+    in one dtype, with the gradient and the copy of the same shape and strides; ``ValueError`` otherwise,
+    before anything is updated.
     """
     if params and not triton_available(params[0].device):
         raise ValueError(f"the Triton SGD kernel cannot run: {triton_unavailable_reason(params[0].device)}")
     masks = list(masks) if masks is not None else [None] * len(params)
-    if not (len(params) == len(grads) == len(bufs) == len(masks)):
-        raise ValueError(f"params, grads, bufs and masks must have one entry per parameter, got lengths "
-                         f"{len(params)}, {len(grads)}, {len(bufs)}, {len(masks)}")
+    copies = list(copies) if copies is not None else [None] * len(params)
+    if not (len(params) == len(grads) == len(bufs) == len(masks) == len(copies)):
+        raise ValueError(f"params, grads, bufs, masks and copies must have one entry per parameter, got lengths "
+                         f"{len(params)}, {len(grads)}, {len(bufs)}, {len(masks)}, {len(copies)}")
     if not isinstance(lr, torch.Tensor) or lr.dim() != 0:
         raise ValueError(f"lr must be a 0-d tensor for the Triton SGD kernel, got {lr!r}")
-    for i, (p, g, b, m) in enumerate(zip(params, grads, bufs, masks)):
-        ts = [p, g] + ([b] if momentum else []) + ([m] if m is not None else [])
-        if not dense_alike(ts):
-            raise ValueError(f"parameter {i}: its gradient, momentum and mask must be dense with the parameter's "
-                             f"shape, strides and dtype for the Triton SGD kernel, got "
-                             f"{[(tuple(t.shape), t.stride(), t.dtype) for t in ts]}")
+    for i, (p, g, b, m, c) in enumerate(zip(params, grads, bufs, masks, copies)):
+        same = [p] + ([b] if momentum else []) + ([m] if m is not None else [])
+        ts = same + [g] + ([c] if c is not None else [])
+        if not dense_alike(ts, same_dtype=len(same)) or not (g.is_floating_point() and (c is None or c.is_floating_point())):
+            raise ValueError(f"parameter {i}: its momentum and mask must be dense with the parameter's shape, strides "
+                             f"and dtype, its gradient and copy floating point with its shape and strides, for the "
+                             f"Triton SGD kernel, got {[(tuple(t.shape), t.stride(), t.dtype) for t in ts]}")
     k = _kernel()
-    for p, g, b, m in zip(params, grads, bufs, masks):
+    for p, g, b, m, c in zip(params, grads, bufs, masks, copies):
         n = p.numel()
         if n == 0:
             continue
-        k[(-(-n // _BLOCK),)](p, g, b, m if m is not None else p, lr, n, float(weight_decay),
-                                     float(momentum), HAS_MASK=m is not None, HAS_WD=bool(weight_decay),
-                                     HAS_MOMENTUM=bool(momentum), BLOCK=_BLOCK)
+        k[(-(-n // _BLOCK),)](p, g, b, m if m is not None else p, c if c is not None else p, lr, n,
+                              float(weight_decay), float(momentum), HAS_MASK=m is not None, HAS_WD=bool(weight_decay),
+                              HAS_MOMENTUM=bool(momentum), HAS_COPY=c is not None,
+                              COPY_BF16=c is not None and c.dtype == torch.bfloat16 and p.dtype == torch.float32,
+                              BLOCK=_BLOCK)

@@ -173,7 +173,8 @@ def mask_density(masks: Mapping[str, torch.Tensor]) -> tuple[float, dict[str, in
 def masked_sgd_step(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], bufs: Sequence[torch.Tensor],
                     lr: torch.Tensor | Sequence[torch.Tensor], momentum: float, weight_decay: float,
                     masked_params: Sequence[torch.Tensor] = (), masked_grads: Sequence[torch.Tensor] = (),
-                    masks: Sequence[torch.Tensor] = (), kernel: str = "foreach") -> None:
+                    masks: Sequence[torch.Tensor] = (), kernel: str = "foreach",
+                    copies: Sequence[torch.Tensor | None] | None = None) -> None:
     """One SGD step with momentum and weight decay, in place, with masked weights kept exactly zero.
 
     ``g ← g ⊙ m``; ``g ← g + λ w``; ``b ← μ b + g``; ``w ← w − lr·b``; ``w ← w ⊙ m`` (the same update as
@@ -186,14 +187,18 @@ def masked_sgd_step(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor
     seven ``torch._foreach_*`` passes and leaves the gradients masked with weight decay added; ``"triton"``
     one kernel per parameter that reads and writes each element once and leaves the gradients as they
     were (:func:`~sketchbound.dnn.training.sgd_kernel.masked_sgd_triton`; a 0-d ``lr``; the same update up
-    to floating-point rounding).
+    to floating-point rounding). ``copies`` (Triton only): per parameter a tensor (or ``None``) that receives
+    the updated parameter in its own dtype.
     """
     if kernel == "triton":
         mask_of = {id(p): m for p, m in zip(masked_params, masks)}
-        masked_sgd_triton(params, grads, bufs, lr, momentum, weight_decay, [mask_of.get(id(p)) for p in params])
+        masked_sgd_triton(params, grads, bufs, lr, momentum, weight_decay, [mask_of.get(id(p)) for p in params],
+                          copies)
         return
     if kernel != "foreach":
         raise ValueError(f"kernel must be 'foreach' or 'triton', got {kernel!r}")
+    if copies is not None and any(c is not None for c in copies):
+        raise ValueError("copies need kernel='triton'")
     if masks:
         torch._foreach_mul_(list(masked_grads), list(masks))
     if weight_decay:
@@ -211,17 +216,22 @@ def masked_sgd_step(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor
 
 # --------------------------------------------------------------------------------------------- jobs
 def masked_update(params: Sequence[torch.Tensor], bufs: Sequence[torch.Tensor], lr, schedule: "Schedule",
-                  masked_params: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], kernel: str = "foreach") -> None:
+                  masked_params: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], kernel: str = "foreach",
+                  grad_leaves: Sequence[torch.Tensor] | None = None,
+                  copies: Sequence[torch.Tensor | None] | None = None) -> None:
     """The optimiser half of a training step after ``backward()``: a zero gradient for parameters the
     forward did not use (keeps the step well defined), then :func:`masked_sgd_step` with the schedule's
-    momentum and weight decay (shared by :class:`ConcurrentTrainer` and the fused trainer)."""
+    momentum and weight decay (shared by :class:`ConcurrentTrainer` and the fused trainer).
+    ``grad_leaves[i]`` (default ``params[i]``) is the tensor whose ``.grad`` is parameter ``i``'s gradient —
+    its copy in ``copies[i]`` when the forward reads that copy instead (the fused trainer's weight copies)."""
     grads = []
-    for p in params:
+    for p in (params if grad_leaves is None else grad_leaves):
         if p.grad is None:
             p.grad = torch.zeros_like(p)
         grads.append(p.grad)
+    grad_of = {id(p): g for p, g in zip(params, grads)}
     masked_sgd_step(params, grads, bufs, lr, schedule.momentum, schedule.weight_decay,
-                    masked_params, [p.grad for p in masked_params], masks, kernel)
+                    masked_params, [grad_of[id(p)] for p in masked_params], masks, kernel, copies)
 
 
 def replay_or_run(graph, stream, params: Sequence[torch.Tensor], body: Callable[[], None]) -> None:
