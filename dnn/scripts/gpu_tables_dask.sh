@@ -10,7 +10,9 @@
 #   into RUNS first so those runs are skipped (a few hundred kB instead of the run folders).
 # FUSION=auto|on|off (default off: 8 runs per task on CUDA streams); FUSED_COMPILE=<mode> (with FUSION=on or
 #   auto): the fused step through torch.compile (`python -m sketchbound.dnn.table --fused-compile`);
-#   CONV_GEMM=strided|all|auto (with FUSION=on or auto): the fused convolutions as batched GEMMs (`--conv-gemm`).
+#   CONV_GEMM=strided|all|auto (with FUSION=on or auto): the fused convolutions as batched GEMMs (`--conv-gemm`);
+#   SGD_KERNEL=triton: both trainers' masked SGD step as one Triton kernel per parameter (`--sgd-kernel`);
+#   WEIGHT_COPIES=1 (with SGD_KERNEL=triton, FUSION=on or auto): bfloat16 weight copies (`--weight-copies`).
 # PACK_EVERY=<s> (default 30): $OUT/runs.tgz is refreshed that often while the tables train, so the runs
 #   finished before a call is cut at its time limit still come back.
 set -uo pipefail
@@ -27,7 +29,7 @@ packdir=$(mktemp -d)
   done ) &
 packer=$!
 timeout "$SECS" python3 -m sketchbound.dnn.table "$@" --workers "$n" --runs-dir "$RUNS" --data-root "$DATA" \
-  --fusion "${FUSION:-off}" ${FUSED_COMPILE:+--fused-compile "$FUSED_COMPILE"} ${CONV_GEMM:+--conv-gemm "$CONV_GEMM"} --no-progress > "$OUT/tables_dask.log" 2>&1
+  --fusion "${FUSION:-off}" ${FUSED_COMPILE:+--fused-compile "$FUSED_COMPILE"} ${CONV_GEMM:+--conv-gemm "$CONV_GEMM"} ${SGD_KERNEL:+--sgd-kernel "$SGD_KERNEL"} ${WEIGHT_COPIES:+--weight-copies} --no-progress > "$OUT/tables_dask.log" 2>&1
 echo "tables exit $? after $(( $(date +%s) - t0 )) s on $n GPUs" >> "$OUT/env.txt"
 kill "$packer" 2>/dev/null; wait "$packer" 2>/dev/null; rm -rf "$packdir"
 bash "$(dirname "$0")/pack_runs.sh" "$RUNS" "$OUT"

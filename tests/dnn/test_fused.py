@@ -348,6 +348,10 @@ def test_choice_times_the_fused_trainer_as_it_would_run(monkeypatch):
     assert len(calls) == 4  # cached
     assert plan_fusion([m, m], batch_size=4, device="cuda", image_shape=(3, 8, 8), num_classes=10,
                        fused_kw=kw) == ["fused"] * 2 and len(calls) == 4
+    # common_kw (the SGD kernel) goes to both trainers and is part of the cache key
+    assert plan_fusion([m, m], batch_size=4, device="cuda", image_shape=(3, 8, 8), num_classes=10, fused_kw=kw,
+                       common_kw={"sgd_kernel": "triton"}) == ["fused"] * 2
+    assert calls[4:] == [("ConcurrentTrainer", {"sgd_kernel": "triton"}), ("FusedTrainer", {"sgd_kernel": "triton", **kw})]
 
 
 def test_table_runner_times_fusion_with_its_fused_options(tmp_path, monkeypatch):
@@ -461,12 +465,52 @@ def test_table_cli_refuses_bad_fused_options_in_one_line(tmp_path, capsys):
     for extra, want in ((["--fused-compile", "reduce-overhead"], "got 'reduce-overhead'"),
                         (["--fused-compile", "default", "--fusion", "off"], "needs --fusion on or auto"),
                         (["--conv-gemm", "yes"], "invalid choice: 'yes'"),
-                        (["--conv-gemm", "strided", "--fusion", "off"], "needs --fusion on or auto")):
+                        (["--conv-gemm", "strided", "--fusion", "off"], "needs --fusion on or auto"),
+                        (["--weight-copies"], "needs --sgd-kernel triton and --fusion on or auto"),
+                        (["--sgd-kernel", "triton", "--weight-copies", "--fusion", "off"], "--fusion on or auto"),
+                        (["--sgd-kernel", "triton", "--device", "cpu"], "cannot run"),
+                        (["--sgd-kernel", "fast"], "invalid choice: 'fast'")):
         with pytest.raises(SystemExit) as e:
             T.main(base + extra)
         err = capsys.readouterr().err.strip().splitlines()
         assert e.value.code == 2 and len(err) == 1 and extra[0] in err[0] and want in err[0], err
     assert not (tmp_path / "runs").exists()
+
+
+def test_table_runner_hands_the_sgd_kernel_to_both_trainers_and_weight_copies_to_the_fused_one(tmp_path, monkeypatch):
+    """run_configs(sgd_kernel="triton", weight_copies=True): both trainers are built with sgd_kernel="triton",
+    only the fused one with weight_copies=True; result.json records both (only when not the default); a
+    weight_copies without the Triton kernel is a ValueError before anything trains. Triton does not run on this
+    CPU, so the trainers are spied and then built with the foreach step (the kernel and the copies themselves:
+    triton_interp_cases.py)."""
+    from sketchbound.dnn.experiments import run as R
+    from sketchbound.dnn.training import fused as FU
+    cfgs = _toy_table_configs(tmp_path / "data")[:2]
+    seen = []
+
+    def spy(cls):
+        real = cls.__init__
+
+        def init(self, *args, sgd_kernel="foreach", weight_copies="absent", **kw):
+            seen.append((cls.__name__, sgd_kernel, weight_copies))
+            real(self, *args, **kw)
+        return init
+    monkeypatch.setattr(FU.FusedTrainer, "__init__", spy(FU.FusedTrainer))
+    monkeypatch.setattr(R.ConcurrentTrainer, "__init__", spy(R.ConcurrentTrainer))
+    monkeypatch.setattr(R, "check_sgd_kernel", lambda k, dev, name: k)
+    on = R.run_configs(cfgs, tmp_path / "on", concurrent=2, progress=False, fusion="on", sgd_kernel="triton",
+                       weight_copies=True)
+    assert seen[0] == ("FusedTrainer", "triton", True)  # (FusedTrainer's own __init__ calls the spied base's)
+    assert all(r["sgd_kernel"] == "triton" and r["weight_copies"] is True for r in on)
+    seen.clear()
+    off = R.run_configs(cfgs, tmp_path / "off", concurrent=2, progress=False, fusion="off", sgd_kernel="triton")
+    assert seen == [("ConcurrentTrainer", "triton", "absent")]
+    assert all(r["sgd_kernel"] == "triton" and "weight_copies" not in r for r in off)
+    plain = R.run_configs(cfgs, tmp_path / "plain", concurrent=2, progress=False, fusion="off")
+    assert all("sgd_kernel" not in r for r in plain)
+    with pytest.raises(ValueError, match="weight_copies=True needs sgd_kernel='triton'"):
+        R.run_configs(cfgs, tmp_path / "bad", concurrent=2, progress=False, fusion="on", weight_copies=True)
+    assert not (tmp_path / "bad").exists()
 
 
 @pytest.mark.slow

@@ -54,6 +54,7 @@ from sketchbound.dnn.experiments.config import (OneLineParser, RunConfig, add_co
                                                 read_toml, run_table)
 from sketchbound.dnn.data import TensorDataset, dataset_info, load_dataset
 from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, mask_density
+from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel
 from sketchbound.dnn.training.fused import (FUSION_CHOICES, FusedTrainer, check_compile_mode, check_conv_gemm,
                                              plan_fusion)
 
@@ -519,6 +520,10 @@ def _write_result(meta: dict, res: TrainResult, device: torch.device) -> dict:
         out["fused_compile"] = meta["fused_compile"]
     if meta.get("conv_gemm", "off") != "off":  # likewise: only when the fused trainer ran with it
         out["conv_gemm"] = meta["conv_gemm"]
+    if meta.get("sgd_kernel", "foreach") != "foreach":  # likewise: only when not the default
+        out["sgd_kernel"] = meta["sgd_kernel"]
+    if meta.get("weight_copies"):
+        out["weight_copies"] = True
     if meta.get("model") is not None and meta.get("init_weights") is not None:
         from sketchbound.dnn.theory.layers import kept_weight_stats  # noqa: PLC0415
         from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
@@ -622,13 +627,13 @@ def balance_chunks(chunks: Sequence[Sequence[RunConfig]], window: int, cost=mask
 
 
 def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, command, fusion: str = "auto",
-                 fused_kw: dict | None = None, **trainer_kw) -> list[RunConfig]:
+                 fused_kw: dict | None = None, common_kw: dict | None = None, **trainer_kw) -> list[RunConfig]:
     """Train one chunk under its runs' locks; returns the runs left alone because another live process
     holds them. A run whose result.json exists once its lock is held is not trained again. ``fusion``
     (see :func:`~sketchbound.dnn.training.fused.plan_fusion`) decides, per architecture, whether its runs
     train horizontally fused (one :class:`FusedTrainer` built with ``fused_kw``: ``compile_mode``,
-    ``conv_gemm``) or on streams (one :class:`ConcurrentTrainer`); when a chunk holds both, the two
-    trainers run one after the other."""
+    ``conv_gemm``, ``weight_copies``) or on streams (one :class:`ConcurrentTrainer`), both with ``common_kw``
+    (``sgd_kernel``); when a chunk holds both, the two trainers run one after the other."""
     locks, mine, busy = [], [], []
     try:
         for c in chunk:
@@ -646,21 +651,26 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
             c0 = mine[0]
             data = prepared[0][1]["data"]
             fused_kw = dict(fused_kw or {})
+            common_kw = dict(common_kw or {})
             kinds = plan_fusion([j.model for j, _ in prepared], batch_size=c0.batch_size, device=dev,
                                 image_shape=(data.in_channels, data.image_size, data.image_size),
-                                num_classes=data.num_classes, fusion=fusion, fused_kw=fused_kw)
+                                num_classes=data.num_classes, fusion=fusion, fused_kw=fused_kw, common_kw=common_kw)
             for kind, cls in (("fused", FusedTrainer), ("streams", ConcurrentTrainer)):
                 part = [pm for pm, k in zip(prepared, kinds) if k == kind]
                 if not part:
                     continue
-                own = fused_kw if kind == "fused" else {}
+                own = {**common_kw, **(fused_kw if kind == "fused" else {})}
                 for _, meta in part:
                     meta["trainer"] = kind
                     meta["fused_compile"] = own.get("compile_mode")
                     meta["conv_gemm"] = own.get("conv_gemm", "off")
+                    meta["sgd_kernel"] = own.get("sgd_kernel", "foreach")
+                    meta["weight_copies"] = own.get("weight_copies", False)
                     meta["log"](f"trainer: {kind} ({len(part)} run(s) together; fusion={fusion}"
                                 + (f", torch.compile {own['compile_mode']}" if "compile_mode" in own else "")
-                                + (f", conv GEMM {own['conv_gemm']}" if "conv_gemm" in own else "") + ")")
+                                + (f", conv GEMM {own['conv_gemm']}" if "conv_gemm" in own else "")
+                                + (f", SGD kernel {own['sgd_kernel']}" if "sgd_kernel" in own else "")
+                                + (", weight copies" if own.get("weight_copies") else "") + ")")
                 tr = cls([j for j, _ in part], data, c0.schedule(), device=dev, augment=c0.augment,
                          eval_every=c0.eval_every, checkpoint_every_s=c0.checkpoint_every_s, progress=progress,
                          **trainer_kw, **own)
@@ -683,7 +693,8 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
 def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, concurrent: int | None = None,
                 force: bool = False, progress: bool = True, echo: bool = False, command: str | None = None,
                 wait: bool = True, fusion: str = "auto", fused_compile: str | None = None,
-                conv_gemm: str = "off", **trainer_kw) -> list[dict]:
+                conv_gemm: str = "off", sgd_kernel: str = "foreach", weight_copies: bool = False,
+                **trainer_kw) -> list[dict]:
     """Run every config not finished yet (``force`` reruns) and return all results (in input order).
 
     Configs sharing :meth:`RunConfig.trainer_key` are trained ``concurrent`` at a time in one
@@ -699,7 +710,11 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     decides on a few steps of the fused trainer as it would run (compiled, and with ``conv_gemm``).
     ``conv_gemm`` (one of :data:`~sketchbound.dnn.training.fused.CONV_GEMM`; default ``"off"``) runs the
     fused trainers' convolutions as batched GEMMs where it says (``FusedTrainer(conv_gemm=...)``); the same
-    arithmetic up to floating-point order, not part of the hash, recorded as ``"conv_gemm"``. Each run is
+    arithmetic up to floating-point order, not part of the hash, recorded as ``"conv_gemm"``. ``sgd_kernel``
+    (one of :data:`~sketchbound.dnn.training.sgd_kernel.SGD_KERNELS`; default ``"foreach"``) is both trainers'
+    masked SGD step and ``weight_copies`` (needs ``"triton"``) the fused trainers' bfloat16 weight copies
+    (:class:`FusedTrainer`): the same update up to floating-point rounding, not part of the hash, recorded as
+    ``"sgd_kernel"``/``"weight_copies"`` when not the default. Each run is
     trained under its :class:`RunLock`: runs another live process holds are left to it and, with
     ``wait``, waited for at the end (and trained here if that process died before finishing them).
     """
@@ -711,11 +726,19 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
         raise ValueError(f"fusion must be one of {FUSION_CHOICES}, got {fusion!r}")
     check_compile_mode(fused_compile, "fused_compile")
     check_conv_gemm(conv_gemm, "conv_gemm")
+    check_sgd_kernel(sgd_kernel, dev, "sgd_kernel")
+    if not isinstance(weight_copies, bool):
+        raise ValueError(f"weight_copies must be True or False, got {weight_copies!r}")
+    if weight_copies and sgd_kernel != "triton":
+        raise ValueError(f"weight_copies=True needs sgd_kernel='triton' (the kernel writes the copies), got {sgd_kernel!r}")
     # the fused trainers' own options: what fusion="auto" times, and what they train with
     fused_kw = {**({"compile_mode": fused_compile} if fused_compile else {}),
-                **({"conv_gemm": conv_gemm} if conv_gemm != "off" else {})}
+                **({"conv_gemm": conv_gemm} if conv_gemm != "off" else {}),
+                **({"weight_copies": True} if weight_copies else {})}
+    common_kw = {"sgd_kernel": sgd_kernel} if sgd_kernel != "foreach" else {}
     cfgs = [c.resolved() for c in configs]
-    kw = dict(progress=progress, echo=echo, command=command, fusion=fusion, fused_kw=fused_kw, **trainer_kw)
+    kw = dict(progress=progress, echo=echo, command=command, fusion=fusion, fused_kw=fused_kw, common_kw=common_kw,
+              **trainer_kw)
     busy: list[RunConfig] = []
     chunks = plan_chunks(cfgs, runs_dir, k, force, fusion=fusion)
     if dev.type == "cpu" and chunks:

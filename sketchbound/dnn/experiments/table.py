@@ -368,6 +368,14 @@ def build_parser() -> OneLineParser:
                         "grouped convolution: off (default), strided (stride > 1), all, auto (per convolution where "
                         "it measures faster, on CUDA); results differ by floating-point order only; not part of a "
                         "run's identity, recorded in result.json")
+    p.add_argument("--sgd-kernel", choices=("foreach", "triton"), default="foreach",
+                   help="both trainers' masked SGD step: foreach (default) or one Triton kernel per parameter (needs "
+                        "Triton and CUDA); the same update up to floating-point rounding; not part of a run's "
+                        "identity, recorded in result.json")
+    p.add_argument("--weight-copies", action="store_true",
+                   help="the fused runs' convolutions and linears read bfloat16 copies of their weights written by "
+                        "the Triton SGD kernel (needs --sgd-kernel triton and --fusion on or auto); the same "
+                        "arithmetic; recorded in result.json")
     from sketchbound.cluster import add_cluster_arguments  # noqa: PLC0415
     add_cluster_arguments(p, what="runs (a task = one group of --concurrent runs; a worker per GPU)")
     p.add_argument("--gpus-per-worker", type=pos_int("gpus-per-worker"), default=None, metavar="K",
@@ -434,6 +442,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.conv_gemm != "off" and args.fusion == "off":
         p.error(f"--conv-gemm {args.conv_gemm} changes the fused trainers' convolutions: it needs --fusion on or "
                 "auto, got off")
+    if args.weight_copies and (args.sgd_kernel != "triton" or args.fusion == "off"):
+        p.error(f"--weight-copies needs --sgd-kernel triton and --fusion on or auto, got --sgd-kernel "
+                f"{args.sgd_kernel} --fusion {args.fusion}")
+    if args.sgd_kernel != "foreach" and not args.no_train and not (args.workers or args.scheduler or args.gpus_per_worker):
+        from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel  # noqa: PLC0415
+        import torch  # noqa: PLC0415
+        try:  # here, where it trains: a Dask cluster's workers check on their own devices
+            check_sgd_kernel(args.sgd_kernel, args.device or ("cuda" if torch.cuda.is_available() else "cpu"),
+                             "--sgd-kernel")
+        except ValueError as e:
+            p.error(str(e))
     try:
         overrides = parse_overrides(args.set)
     except ValueError as e:
@@ -483,6 +502,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             train([c for runs in runs_of for _, _, c in runs], args.runs_dir, device=args.device,
                   concurrent=args.concurrent or specs[0].concurrent, progress=not args.no_progress, fusion=args.fusion,
                   fused_compile=args.fused_compile, conv_gemm=args.conv_gemm,
+                  **({"sgd_kernel": args.sgd_kernel} if args.sgd_kernel != "foreach" else {}),
+                  **({"weight_copies": True} if args.weight_copies else {}),
                   command="python -m sketchbound.dnn.table " + " ".join(sys.argv[1:] if argv is None else argv))
         except FileNotFoundError as e:
             sys.stderr.write(f"{p.prog}: error: {str(e).splitlines()[0]}\n")

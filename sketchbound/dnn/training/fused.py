@@ -936,15 +936,16 @@ def _time_trainer(cls, models, masks, data, batch_size, device, steps, warmup, *
 
 
 def choose_fusion(model: nn.Module, *, batch_size: int, n: int, device, image_shape: Sequence[int],
-                  num_classes: int, steps: int = 20, warmup: int = 5, fused_kw: dict | None = None) -> dict:
+                  num_classes: int, steps: int = 20, warmup: int = 5, fused_kw: dict | None = None,
+                  common_kw: dict | None = None) -> dict:
     """Fusion or streams for ``n`` copies of ``model``'s architecture at ``batch_size`` on ``device``.
 
     Returns ``{"trainer": "fused" | "streams", "reason": str, "fused_s", "streams_s"}``. On CUDA both
     trainers are timed for ``steps`` steps (after ``warmup`` steps and the graph capture) on copies of
     ``model`` with random masks and synthetic data of ``image_shape``; the fused one as it would run,
     built with ``fused_kw`` (e.g. ``{"compile_mode": "default", "conv_gemm": "strided"}``; its compilation
-    is not timed). The decision is cached per (architecture, batch, n, device, image shape, ``fused_kw``)
-    in this process. On CPU the answer is the
+    is not timed); ``common_kw`` go to both trainers (e.g. ``{"sgd_kernel": "triton"}``). The decision is
+    cached per (architecture, batch, n, device, image shape, ``fused_kw``, ``common_kw``) in this process. On CPU the answer is the
     deterministic default ``"streams"`` (the unfused trainer, whose bits every recorded CPU run has);
     for ``n < 2`` or a model that cannot be fused it is ``"streams"`` too.
     """
@@ -962,7 +963,9 @@ def choose_fusion(model: nn.Module, *, batch_size: int, n: int, device, image_sh
     if n < 2:
         return {"trainer": "streams", "reason": "a single model"}
     fused_kw = dict(fused_kw or {})
-    key = (arch, batch_size, n, str(dev), tuple(image_shape), int(num_classes), tuple(sorted(fused_kw.items())))
+    common_kw = dict(common_kw or {})
+    key = (arch, batch_size, n, str(dev), tuple(image_shape), int(num_classes), tuple(sorted(fused_kw.items())),
+           tuple(sorted(common_kw.items())))
     if key in _CHOICE_CACHE:
         return _CHOICE_CACHE[key]
     from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
@@ -980,12 +983,12 @@ def choose_fusion(model: nn.Module, *, batch_size: int, n: int, device, image_sh
         models = [copy.deepcopy(base) for _ in range(n)]
         masks = [{k: (torch.rand(p.shape, generator=g) < 0.1).float() for k, p in prunable_parameters(m)} for m in models]
         times[name] = _time_trainer(cls, models, masks, data, batch_size, dev, steps, warmup,
-                                    **(fused_kw if cls is FusedTrainer else {}))
+                                    **common_kw, **(fused_kw if cls is FusedTrainer else {}))
         del models, masks
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     pick = "fused" if times["fused"] < times["streams"] else "streams"
-    how = "".join(f", {k}={v}" for k, v in sorted(fused_kw.items()))
+    how = "".join(f", {k}={v}" for k, v in sorted({**common_kw, **fused_kw}.items()))
     out = {"trainer": pick, "reason": f"measured {steps} steps: fused{f' ({how[2:]})' if how else ''} "
                                       f"{1e3 * times['fused']:.3f} ms, streams {1e3 * times['streams']:.3f} ms per "
                                       f"round of {n}",
@@ -995,12 +998,13 @@ def choose_fusion(model: nn.Module, *, batch_size: int, n: int, device, image_sh
 
 
 def plan_fusion(models: Sequence[nn.Module], *, batch_size: int, device, image_shape: Sequence[int],
-                num_classes: int, fusion: str = "auto", fused_kw: dict | None = None) -> list[str]:
+                num_classes: int, fusion: str = "auto", fused_kw: dict | None = None,
+                common_kw: dict | None = None) -> list[str]:
     """``"fused"`` or ``"streams"`` for each of ``models`` (the jobs of one trainer group).
 
     ``fusion="off"``: all streams; ``"on"``: all fused (``ValueError`` if a model cannot be fused);
     ``"auto"``: per architecture, :func:`choose_fusion` for the number of models that share it, timing
-    the fused trainer built with ``fused_kw`` (the options it will train with).
+    the fused trainer built with ``fused_kw`` (the options it will train with) and both with ``common_kw``.
     """
     if fusion not in FUSION_CHOICES:
         raise ValueError(f"fusion must be one of {FUSION_CHOICES}, got {fusion!r}")
@@ -1020,5 +1024,6 @@ def plan_fusion(models: Sequence[nn.Module], *, batch_size: int, device, image_s
         keys.append(k)
         groups.setdefault(k, []).append(m)
     pick = {k: choose_fusion(ms[0], batch_size=batch_size, n=len(ms), device=device, image_shape=image_shape,
-                             num_classes=num_classes, fused_kw=fused_kw)["trainer"] for k, ms in groups.items()}
+                             num_classes=num_classes, fused_kw=fused_kw, common_kw=common_kw)["trainer"]
+            for k, ms in groups.items()}
     return [pick[k] for k in keys]
