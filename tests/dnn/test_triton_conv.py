@@ -46,8 +46,8 @@ def test_triton_kernels_under_the_interpreter_equal_conv2d():
 @pytest.mark.slow
 def test_triton_sgd_kernel_in_the_trainers_under_the_interpreter():
     """Runs triton_interp_cases.py's slow cases: both trainers with the Triton SGD kernel equal the foreach ones
-    and keep masks exact, resume after a kill is bit-identical with it, and the weight copies change nothing
-    under torch.compile."""
+    and keep masks exact, resume after a kill is bit-identical with it, and the weight copies change nothing,
+    eager and under torch.compile."""
     _run_interpreted("slow")
 
 

@@ -276,6 +276,7 @@ def test_triton_sgd_writes_the_weight_copy_and_takes_its_bfloat16_gradient():
     assert torch.equal(c[m == 0].float(), torch.zeros_like(c[m == 0].float()))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet20"])  # convolutions and a linear; VGG-11 takes 20 s interpreted
 def test_fused_weight_copies_train_bit_identically(name):
     """FusedTrainer(weight_copies=True): the convolutions and linears read copies of their weights that the
