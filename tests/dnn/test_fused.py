@@ -442,12 +442,14 @@ def test_table_runner_hands_conv_gemm_to_the_fused_trainer_only(tmp_path, fused_
 
 
 def test_table_cli_offers_the_trainers_choices():
-    """The table CLI lists its --conv-gemm and --fusion choices without importing torch (a light parser):
-    they are the fused module's CONV_GEMM and FUSION_CHOICES, so the two cannot drift apart."""
+    """The table CLI lists its --conv-gemm, --fusion and --sgd-kernel choices without importing torch (a light
+    parser): they are CONV_GEMM, FUSION_CHOICES and SGD_KERNELS, so the two cannot drift apart."""
     from sketchbound.dnn.experiments import table as T
     from sketchbound.dnn.training.fused import CONV_GEMM, FUSION_CHOICES
+    from sketchbound.dnn.training.sgd_kernel import SGD_KERNELS
     acts = {a.dest: a for a in T.build_parser()._actions}
     assert tuple(acts["conv_gemm"].choices) == CONV_GEMM and set(acts["fusion"].choices) == set(FUSION_CHOICES)
+    assert tuple(acts["sgd_kernel"].choices) == SGD_KERNELS
 
 
 def test_table_cli_refuses_bad_fused_options_in_one_line(tmp_path, capsys):

@@ -54,7 +54,7 @@ from sketchbound.dnn.experiments.config import (OneLineParser, RunConfig, add_co
                                                 read_toml, run_table)
 from sketchbound.dnn.data import TensorDataset, dataset_info, load_dataset
 from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, mask_density
-from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel
+from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel, check_weight_copies
 from sketchbound.dnn.training.fused import (FUSION_CHOICES, FusedTrainer, check_compile_mode, check_conv_gemm,
                                              plan_fusion)
 
@@ -727,10 +727,7 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     check_compile_mode(fused_compile, "fused_compile")
     check_conv_gemm(conv_gemm, "conv_gemm")
     check_sgd_kernel(sgd_kernel, dev, "sgd_kernel")
-    if not isinstance(weight_copies, bool):
-        raise ValueError(f"weight_copies must be True or False, got {weight_copies!r}")
-    if weight_copies and sgd_kernel != "triton":
-        raise ValueError(f"weight_copies=True needs sgd_kernel='triton' (the kernel writes the copies), got {sgd_kernel!r}")
+    check_weight_copies(weight_copies, sgd_kernel)
     # the fused trainers' own options: what fusion="auto" times, and what they train with
     fused_kw = {**({"compile_mode": fused_compile} if fused_compile else {}),
                 **({"conv_gemm": conv_gemm} if conv_gemm != "off" else {}),

@@ -68,6 +68,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sketchbound.dnn.data import TensorDataset
+from sketchbound.dnn.training.sgd_kernel import check_weight_copies
 from sketchbound.dnn.training.trainer import (ConcurrentTrainer, Schedule, TrainJob, _JobState,
                                               _normalize, capture_step, masked_update,
                                               replay_or_run)
@@ -798,12 +799,7 @@ class FusedTrainer(ConcurrentTrainer):
     def __init__(self, jobs: Sequence[TrainJob], data: TensorDataset, schedule: Schedule, *,
                  max_fused: int | None = None, conv_block: int = 1, conv_gemm: str = "off",
                  compile_mode: str | None = None, weight_copies: bool = False, **kw):
-        if not isinstance(weight_copies, bool):
-            raise ValueError(f"weight_copies must be True or False, got {weight_copies!r}")
-        if weight_copies and kw.get("sgd_kernel", "foreach") != "triton":
-            raise ValueError(f"weight_copies=True needs sgd_kernel='triton' (the kernel writes the copies), "
-                             f"got sgd_kernel={kw.get('sgd_kernel', 'foreach')!r}")
-        self.weight_copies = weight_copies
+        self.weight_copies = check_weight_copies(weight_copies, kw.get("sgd_kernel", "foreach"))
         if max_fused is not None:
             _positive_int("max_fused", max_fused, " or None (no limit)")
         _check_conv_block(conv_block)

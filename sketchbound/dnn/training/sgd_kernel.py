@@ -36,7 +36,7 @@ import torch
 
 from sketchbound.dnn.training.triton_support import triton_available, triton_unavailable_reason
 
-__all__ = ["SGD_KERNELS", "check_sgd_kernel", "masked_sgd_triton", "dense_alike"]
+__all__ = ["SGD_KERNELS", "check_sgd_kernel", "check_weight_copies", "masked_sgd_triton", "dense_alike"]
 
 #: implementations of the masked SGD step: seven ``torch._foreach_*`` passes, or one Triton kernel per parameter
 SGD_KERNELS = ("foreach", "triton")
@@ -52,6 +52,17 @@ def check_sgd_kernel(sgd_kernel, device, name: str = "sgd_kernel") -> str:
     if sgd_kernel == "triton" and not triton_available(device):
         raise ValueError(f"{name}='triton' cannot run: {triton_unavailable_reason(device)}")
     return sgd_kernel
+
+
+def check_weight_copies(weight_copies, sgd_kernel, name: str = "weight_copies") -> bool:
+    """``weight_copies`` if it is a bool and, when true, ``sgd_kernel`` is ``"triton"`` (the kernel writes the
+    copies); ``ValueError`` otherwise."""
+    if not isinstance(weight_copies, bool):
+        raise ValueError(f"{name} must be True or False, got {weight_copies!r}")
+    if weight_copies and sgd_kernel != "triton":
+        raise ValueError(f"{name}=True needs sgd_kernel='triton' (the kernel writes the copies), "
+                         f"got sgd_kernel={sgd_kernel!r}")
+    return weight_copies
 
 
 def dense_alike(ts: Sequence[torch.Tensor], same_dtype: int | None = None) -> bool:
@@ -132,6 +143,10 @@ def masked_sgd_triton(params: Sequence[torch.Tensor], grads: Sequence[torch.Tens
                          f"{len(params)}, {len(grads)}, {len(bufs)}, {len(masks)}, {len(copies)}")
     if not isinstance(lr, torch.Tensor) or lr.dim() != 0:
         raise ValueError(f"lr must be a 0-d tensor for the Triton SGD kernel, got {lr!r}")
+    big = [i for i, p in enumerate(params) if p.numel() >= 2 ** 31 - _BLOCK]
+    if big:  # the kernel's offsets are 32-bit
+        raise ValueError(f"parameter {big[0]} has {params[big[0]].numel()} elements; the Triton SGD kernel takes "
+                         f"fewer than 2**31 - {_BLOCK} per parameter")
     for i, (p, g, b, m, c) in enumerate(zip(params, grads, bufs, masks, copies)):
         same = [p] + ([b] if momentum else []) + ([m] if m is not None else [])
         ts = same + [g] + ([c] if c is not None else [])

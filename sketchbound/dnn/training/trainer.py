@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sketchbound.dnn.training.checkpoint import conditions, load_verified, save_verified
-from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel, masked_sgd_triton
+from sketchbound.dnn.training.sgd_kernel import SGD_KERNELS, check_sgd_kernel, masked_sgd_triton
 
 from sketchbound.dnn.data import TensorDataset, augment_epoch
 
@@ -196,7 +196,7 @@ def masked_sgd_step(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor
                           copies)
         return
     if kernel != "foreach":
-        raise ValueError(f"kernel must be 'foreach' or 'triton', got {kernel!r}")
+        raise ValueError(f"kernel must be one of {', '.join(map(repr, SGD_KERNELS))}, got {kernel!r}")
     if copies is not None and any(c is not None for c in copies):
         raise ValueError("copies need kernel='triton'")
     if masks:
