@@ -47,7 +47,8 @@ def test_triton_kernels_under_the_interpreter_equal_conv2d():
 def test_triton_sgd_kernel_in_the_trainers_under_the_interpreter():
     """Runs triton_interp_cases.py's slow cases: both trainers with the Triton SGD kernel equal the foreach ones
     and keep masks exact, resume after a kill is bit-identical with it, and the weight copies change nothing,
-    eager and under torch.compile."""
+    eager and under torch.compile; the convolution's block-diagonal group form (group_block) and the benchmark's
+    Triton form."""
     _run_interpreted("slow")
 
 

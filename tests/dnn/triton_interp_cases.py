@@ -61,6 +61,7 @@ def test_triton_conv_equals_conv2d_with_gradients_in_float64(G, ci, co, H, k, s,
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.slow  # a benchmark-only form (the trainer does not use it): the slow suite checks it
 @settings(max_examples=6, deadline=None)
 @given(gb=st.sampled_from([2, 3, 6]), ci=st.sampled_from([3, 8, 16]), co=st.sampled_from([4, 16]), k=st.sampled_from([1, 3]),
        s=st.sampled_from([1, 2]))
@@ -125,6 +126,7 @@ def test_triton_conv_runs_under_torch_compile_as_one_opaque_op():
     torch.testing.assert_close(wa.grad, want[2], rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.slow  # a benchmark-only form (the trainer does not use it): the slow suite checks it
 def test_grouped_conv_bench_triton_form_and_bad_forms(tmp_path, capsys, dnn_script):
     """grouped_conv_bench --forms: the Triton forms (1 and 2 groups per program) of each ResNet-20 shape equal
     cuDNN's grouped convolution (float64, 2 models, 8×8 images); an unknown form exits 2 with one line naming
