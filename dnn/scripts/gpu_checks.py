@@ -1,8 +1,9 @@
-"""Two small checks of issue 14's code on a GPU, each writing one JSON file (``benchmarks/RESULTS.md``, ninth
-measurement).
+"""Small checks of issue 14's code on a GPU, each writing one JSON file (``benchmarks/RESULTS.md``, ninth
+and tenth measurements).
 
     python dnn/scripts/gpu_checks.py triton-conv --out $OUT     # Triton grouped convolution against cuDNN
     python dnn/scripts/gpu_checks.py choose-fusion --out $OUT   # --fusion auto with the fused trainer's options
+    python dnn/scripts/gpu_checks.py sgd-kernel --out $OUT      # the Triton SGD step against the foreach one
 
 ``triton-conv`` (``triton_conv_check.json``): for a few grouped-convolution shapes (batch, groups, channels in
 and out per group, size, kernel, stride, padding), the relative L2 error of the output, input gradient and
@@ -12,6 +13,13 @@ float64 on the same bf16 data; and whether a second run gives the same bits (``r
 ``choose-fusion`` (``choose_fusion.json``): ``choose_fusion`` for 16 ResNet-20s at batch 128 with
 ``fused_kw={"compile_mode": "default", "conv_gemm": "strided"}``: which trainer it picks and the times it
 measured. On a CPU it runs too (``choose_fusion`` answers "streams" without timing).
+
+``sgd-kernel`` (``sgd_kernel_check.json``): for parameters of VGG-19's and ResNet-20's shapes (channels_last
+convolution weights with masks, vectors, a linear weight), one masked SGD step (lr 0.1, momentum 0.9, weight decay
+5e-4) by the Triton kernel and by the ``foreach`` passes from the same state: the largest difference of the
+weights and of the momentum relative to their largest magnitude, whether every masked weight is exactly 0, whether
+the bfloat16 copy equals torch's ``.to(torch.bfloat16)`` of the updated weight bit for bit, and whether a second
+run repeats the bits.
 """
 from __future__ import annotations
 
@@ -67,6 +75,52 @@ def triton_conv(device, dtype_name: str = "bfloat16", shapes=SHAPES) -> list[dic
     return out
 
 
+#: parameter shapes of the SGD check: VGG-19's widest convolution, ResNet-20's first and a 1x1 shortcut, a linear
+#: weight, a bias vector, and a vector just past one 2048-element block of the kernel
+SGD_SHAPES = [(512, 512, 3, 3), (16, 3, 3, 3), (64, 32, 1, 1), (10, 512), (512,), (2049,)]
+
+
+def sgd_kernel_check(device, shapes=SGD_SHAPES, seed: int = 0) -> list[dict]:
+    """Per shape: the Triton masked SGD step against the foreach one (see the module's docstring)."""
+    import torch
+
+    from sketchbound.dnn.training import masked_sgd_step
+    out = []
+    for shape in shapes:
+        def fresh():
+            g2 = torch.Generator().manual_seed(seed + len(out))
+            t = [torch.randn(shape, generator=g2).to(device) for _ in range(3)]
+            m = (torch.rand(shape, generator=g2) < 0.1).float().to(device) if len(shape) > 1 else None
+            if len(shape) == 4:
+                t = [x.contiguous(memory_format=torch.channels_last) for x in t]
+                m = m.contiguous(memory_format=torch.channels_last)
+            if m is not None:
+                t[0].mul_(m)
+            return t, m
+        lr = torch.tensor(0.1, device=device)
+        (wf, gf, bf), m = fresh()
+        masked_sgd_step([wf], [gf], [bf], lr, 0.9, 5e-4, [wf] if m is not None else [], [gf] if m is not None else [],
+                        [m] if m is not None else [])
+        runs = []
+        for _ in range(2):
+            (w, g, b), m = fresh()
+            c = torch.empty_like(w, dtype=torch.bfloat16)
+            masked_sgd_step([w], [g], [b], lr, 0.9, 5e-4, [w] if m is not None else [], [g] if m is not None else [],
+                            [m] if m is not None else [], kernel="triton", copies=[c])
+            runs.append((w, b, c))
+        (w, b, c), (w2, b2, c2) = runs
+
+        def rel(a, ref):
+            return ((a.double() - ref.double()).abs().max() / ref.double().abs().max()).item()
+        out.append({"shape": list(shape), "masked": m is not None, "weight_rel_diff": rel(w, wf),
+                    "momentum_rel_diff": rel(b, bf), "weights_equal_foreach": bool(torch.equal(w, wf)),
+                    "masked_zero": bool(m is None or int(((w != 0) & (m == 0)).sum()) == 0),
+                    "copy_is_torch_bf16": bool(torch.equal(c.view(torch.int16), w.to(torch.bfloat16).view(torch.int16))),
+                    "repeat_equal": bool(torch.equal(w, w2) and torch.equal(b, b2) and torch.equal(c, c2))})
+        print(out[-1], flush=True)
+    return out
+
+
 def choose_fusion_check(device, n: int = 16) -> dict:
     """``choose_fusion`` for ``n`` ResNet-20s with the fused trainer compiled and ``conv_gemm="strided"``."""
     from sketchbound.dnn.models import get_model
@@ -82,7 +136,7 @@ def choose_fusion_check(device, n: int = 16) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("check", choices=("triton-conv", "choose-fusion"))
+    ap.add_argument("check", choices=("triton-conv", "choose-fusion", "sgd-kernel"))
     ap.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     a = ap.parse_args(argv)
@@ -94,12 +148,15 @@ def main(argv=None) -> int:
             "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "command": "python dnn/scripts/gpu_checks.py " + " ".join(sys.argv[1:] if argv is None else argv)}
-    if a.check == "triton-conv":
-        from sketchbound.dnn.training.triton_conv import triton_unavailable_reason, triton_available
+    if a.check in ("triton-conv", "sgd-kernel"):
+        from sketchbound.dnn.training.triton_support import triton_unavailable_reason, triton_available
         if not triton_available(dev):
             print(f"gpu_checks.py: error: {triton_unavailable_reason(dev)}", file=sys.stderr)
             return 2
+    if a.check == "triton-conv":
         body, name = {"cases": triton_conv(dev)}, "triton_conv_check.json"
+    elif a.check == "sgd-kernel":
+        body, name = {"cases": sgd_kernel_check(dev)}, "sgd_kernel_check.json"
     else:
         body, name = {"choices": [choose_fusion_check(dev)]}, "choose_fusion.json"
     atomic_write(Path(a.out) / name, json.dumps({**head, **body}, indent=1) + "\n")

@@ -62,13 +62,17 @@ def test_triton_conv_refuses_a_cpu_tensor_without_the_interpreter(monkeypatch):
 
 
 def test_gpu_checks_cli_on_a_cpu(tmp_path, capsys, dnn_script, monkeypatch):
-    """gpu_checks.py: triton-conv without a GPU or the interpreter exits 2 with one line saying why;
+    """gpu_checks.py: triton-conv and sgd-kernel without a GPU or the interpreter exit 2 with one line saying why;
     choose-fusion on a CPU writes the default answer (streams, nothing timed) with the options it was given."""
     mod = dnn_script("gpu_checks")
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     assert mod.main(["triton-conv", "--device", "cpu", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and ("CUDA device" in err[0] or "not importable" in err[0])
+    assert mod.main(["sgd-kernel", "--device", "cpu", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ("CUDA device" in err[0] or "not importable" in err[0])
+    assert not (tmp_path / "sgd_kernel_check.json").exists()
     assert mod.main(["choose-fusion", "--device", "cpu", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "choose_fusion.json").read_text())
     assert res["choices"][0]["trainer"] == "streams" and res["choices"][0]["fused_kw"]["conv_gemm"] == "strided"

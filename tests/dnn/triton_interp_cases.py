@@ -340,3 +340,14 @@ def test_compiled_fused_step_with_weight_copies_equals_it_without():
     for ma, mb in zip(*runs):
         sa, sb = ma.state_dict(), mb.state_dict()
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_gpu_checks_sgd_kernel_reports_agreement(dnn_script):
+    """gpu_checks.py's sgd-kernel check, run by the interpreter on small shapes: the Triton step agrees with the
+    foreach one to float32 rounding, masked weights are 0, the copy is torch's bfloat16 and a rerun repeats."""
+    mod = dnn_script("gpu_checks")
+    cases = mod.sgd_kernel_check(torch.device("cpu"), shapes=[(8, 4, 3, 3), (2049,)])
+    assert [c["shape"] for c in cases] == [[8, 4, 3, 3], [2049]] and [c["masked"] for c in cases] == [True, False]
+    for c in cases:
+        assert c["weight_rel_diff"] < 1e-6 and c["momentum_rel_diff"] < 1e-6
+        assert c["masked_zero"] and c["copy_is_torch_bf16"] and c["repeat_equal"]
