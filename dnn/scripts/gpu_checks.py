@@ -98,16 +98,15 @@ def sgd_kernel_check(device, shapes=SGD_SHAPES, seed: int = 0) -> list[dict]:
                 t[0].mul_(m)
             return t, m
         lr = torch.tensor(0.1, device=device)
-        (wf, gf, bf), m = fresh()
-        masked_sgd_step([wf], [gf], [bf], lr, 0.9, 5e-4, [wf] if m is not None else [], [gf] if m is not None else [],
-                        [m] if m is not None else [])
-        runs = []
-        for _ in range(2):
+
+        def step(kernel):
             (w, g, b), m = fresh()
-            c = torch.empty_like(w, dtype=torch.bfloat16)
-            masked_sgd_step([w], [g], [b], lr, 0.9, 5e-4, [w] if m is not None else [], [g] if m is not None else [],
-                            [m] if m is not None else [], kernel="triton", copies=[c])
-            runs.append((w, b, c))
+            masked = ([w], [g], [m]) if m is not None else ([], [], [])
+            c = torch.empty_like(w, dtype=torch.bfloat16) if kernel == "triton" else None
+            masked_sgd_step([w], [g], [b], lr, 0.9, 5e-4, *masked, kernel=kernel, copies=None if c is None else [c])
+            return w, b, c, m
+        wf, bf, _, m = step("foreach")
+        runs = [step("triton")[:3] for _ in range(2)]
         (w, b, c), (w2, b2, c2) = runs
 
         def rel(a, ref):

@@ -82,11 +82,6 @@ def summarize(events, steps: int, top: int) -> dict:
                      "share": round(t / total, 4) if total else None} for k, t, c in rows[:top]]}
 
 
-def _cuda() -> bool:
-    import torch
-    return torch.cuda.is_available()
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="resnet20")
@@ -114,12 +109,14 @@ def main(argv=None) -> int:
     for name in ("jobs", "steps", "batch_size", "image_size", "channels", "top", "conv_block"):
         if getattr(a, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(a, name)}")
+    import torch
+
     from sketchbound.dnn.training.fused import check_compile_mode, check_conv_gemm
     from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel
     try:
         check_compile_mode(a.fused_compile, "--fused-compile")
         check_conv_gemm(a.conv_gemm, "--conv-gemm")
-        check_sgd_kernel(a.sgd_kernel, a.device or ("cuda" if _cuda() else "cpu"), "--sgd-kernel")
+        check_sgd_kernel(a.sgd_kernel, a.device or ("cuda" if torch.cuda.is_available() else "cpu"), "--sgd-kernel")
     except ValueError as e:
         ap.error(str(e))
     ways = a.ways.split(",")

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import sketchbound.dnn.training.triton_conv as tc
+import sketchbound.dnn.training.triton_support as ts
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,7 +30,7 @@ def _run_interpreted(marks: str):
     assert " passed" in r.stdout and "failed" not in r.stdout.splitlines()[-1]
 
 
-NO_TRITON = pytest.mark.skipif(tc._triton()[0] is None, reason="Triton is not importable (it is in the test extra on "
+NO_TRITON = pytest.mark.skipif(ts._triton()[0] is None, reason="Triton is not importable (it is in the test extra on "
                                                                 "Linux x86-64 only)")
 
 

@@ -19,8 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sketchbound.dnn.training.triton_conv as tc
+import sketchbound.dnn.training.triton_support as ts
 
-if tc._triton()[0] is None or not tc._interpret():
+if ts._triton()[0] is None or not ts._interpret():
     raise RuntimeError("run this file with Triton importable and TRITON_INTERPRET=1 (test_triton_conv.py does)")
 
 

@@ -36,8 +36,7 @@ import functools
 import torch
 
 from sketchbound.dnn.training.fused import _pair
-from sketchbound.dnn.training.triton_support import (_interpret, _triton,  # noqa: F401 (re-exported)
-                                                     triton_available, triton_unavailable_reason)
+from sketchbound.dnn.training.triton_support import _interpret, triton_available, triton_unavailable_reason
 
 __all__ = ["triton_available", "grouped_conv2d_triton", "triton_unavailable_reason"]
 
