@@ -6,7 +6,9 @@ process on one device, grouped into kernel families (convolution, batch norm, el
 The question it answers: is the fused step's time in its grouped convolutions (then another form of
 the fused convolution is the lever) or elsewhere? Synthetic uint8 images (the arithmetic does not
 depend on their values); untimed warm-up epoch first (graph capture, cuDNN's algorithm choice, with
-``cudnn.benchmark`` on as in ``bench_train``; profiles of commit ``517a2ef`` and earlier had it off).
+``cudnn.benchmark`` on as in ``bench_train``; profiles of commit ``517a2ef`` and earlier had it off). The
+profiled epoch is training only: profiles of commit ``77f1d46`` and earlier profiled the run's last epoch,
+after which each model evaluated the 1,000 synthetic test images inside the profile.
 
     python dnn/scripts/profile_step.py --model resnet20 --jobs 16 --steps 40 --out $OUT
 
@@ -140,7 +142,9 @@ def main(argv=None) -> int:
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
     res = {}
     for way in ways:
-        sched = Schedule(epochs=2, batch_size=a.batch_size, milestones=())
+        # three epochs, of which two run: the profiled epoch is not the last, so no test-set evaluation (done
+        # after a job's last epoch, and by profiles of commit 77f1d46 and earlier) falls inside the profile
+        sched = Schedule(epochs=3, batch_size=a.batch_size, milestones=())
         jobs = _random_jobs(a.model, data, a.jobs, prefix="job")
         kw = {"conv_block": a.conv_block, "compile_mode": a.fused_compile, "conv_gemm": a.conv_gemm} \
             if way == "fused" else {}
@@ -151,7 +155,7 @@ def main(argv=None) -> int:
         _sync(dev)
         t0 = time.perf_counter()
         with profile(activities=acts) as prof:
-            tr.run()
+            tr.run(stop_after_epochs=1)
             _sync(dev)
         wall = time.perf_counter() - t0
         res[way] = {"wall_ms_per_step": round(1e3 * wall / a.steps, 3),

@@ -205,6 +205,19 @@ def test_profile_step_conv_block_reaches_the_fused_trainer(tmp_path, capsys, dnn
     assert e.value.code == 2 and "--conv-block" in capsys.readouterr().err
 
 
+def test_profile_step_profiles_training_only(tmp_path, monkeypatch, dnn_script):
+    """The profiled epoch is not the run's last, so no model evaluates its test set inside the profile (up to
+    commit 77f1d46 every profile held each model's final evaluation)."""
+    from sketchbound.dnn.training import trainer as T
+    calls = []
+    real = T._JobState.evaluate
+    monkeypatch.setattr(T._JobState, "evaluate", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    mod = dnn_script("profile_step")
+    assert mod.main(["--device", "cpu", "--jobs", "2", "--steps", "1", "--batch-size", "4", "--image-size", "8",
+                     "--ways", "streams,fused", "--out", str(tmp_path)]) == 0
+    assert calls == []
+
+
 def test_nchw_flag_reaches_both_of_our_trainers(monkeypatch, tmp_path, dnn_script):
     """--nchw hands channels_last=False to the streams and fused trainers (default None: their own choice,
     channels_last on CUDA) and is recorded in the JSON; profile_step's --nchw likewise."""
