@@ -35,21 +35,21 @@ NO_TRITON = pytest.mark.skipif(ts._triton()[0] is None, reason="Triton is not im
 
 
 @NO_TRITON
-def test_triton_kernels_under_the_interpreter_equal_conv2d():
-    """Runs triton_interp_cases.py's default cases (float64 equality with F.conv2d and its gradients for random
-    shapes, chunked weight gradients, bias, float32, torch.compile, the benchmark's Triton form; the masked SGD
-    kernel equal to the foreach step, its weight copies rounded as torch rounds) in a subprocess with
-    TRITON_INTERPRET=1; every case there must pass."""
+def test_triton_default_cases_under_the_interpreter():
+    """Runs triton_interp_cases.py's default cases (the masked SGD kernel equal to the foreach step, its weight
+    copies rounded as torch rounds; for the benchmark-only Triton convolution a smoke: bias, float32,
+    torch.compile, its refusals) in a subprocess with TRITON_INTERPRET=1; every case there must pass."""
     _run_interpreted("not slow")
 
 
 @NO_TRITON
 @pytest.mark.slow
-def test_triton_sgd_kernel_in_the_trainers_under_the_interpreter():
+def test_triton_slow_cases_under_the_interpreter():
     """Runs triton_interp_cases.py's slow cases: both trainers with the Triton SGD kernel equal the foreach ones
     and keep masks exact, resume after a kill is bit-identical with it, and the weight copies change nothing,
-    eager and under torch.compile; the convolution's block-diagonal group form (group_block) and the benchmark's
-    Triton form."""
+    eager and under torch.compile; the benchmark-only Triton convolution equal to F.conv2d with its gradients in
+    float64 for random shapes, over several weight-gradient chunks, in its block-diagonal group form (group_block)
+    and in the benchmark's Triton form."""
     _run_interpreted("slow")
 
 

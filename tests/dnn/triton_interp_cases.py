@@ -46,6 +46,7 @@ def _both(x, w, gy, s, p, G, bias=None, gb=1):
     return (ya, xa.grad, wa.grad), (yb, xb.grad, wb.grad)
 
 
+@pytest.mark.slow  # triton_conv is a benchmark-only form (the trainer does not use it): the slow suite checks it
 @settings(max_examples=12, deadline=None)
 @given(G=st.integers(1, 3), ci=st.sampled_from([3, 16, 24]), co=st.sampled_from([8, 16, 40]), H=st.integers(3, 7),
        k=st.sampled_from([1, 3]), s=st.sampled_from([1, 2]), p=st.sampled_from([0, 1]), cl=st.booleans())
@@ -83,6 +84,7 @@ def test_triton_conv_refuses_a_group_block_that_does_not_divide_the_groups():
             tc.grouped_conv2d_triton(x, w, padding=1, groups=4, group_block=bad)
 
 
+@pytest.mark.slow  # benchmark-only, as above
 def test_triton_conv_weight_gradient_over_several_chunks_is_exact_and_repeatable(monkeypatch):
     """With the chunk of positions lowered to 20, the weight gradient is a sum of 7 chunks (147 positions over
     18 programs per chunk): still F.conv2d's in float64, and bit-identical when run again (fixed-order sum)."""
