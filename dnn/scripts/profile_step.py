@@ -142,8 +142,8 @@ def main(argv=None) -> int:
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
     res = {}
     for way in ways:
-        # three epochs, of which two run: the profiled epoch is not the last, so no test-set evaluation (done
-        # after a job's last epoch, and by profiles of commit 77f1d46 and earlier) falls inside the profile
+        # three epochs, of which two run: the profiled epoch is not the last, so the test-set evaluation that
+        # follows a job's last epoch stays out of the profile (profiles of commit 77f1d46 and earlier held it)
         sched = Schedule(epochs=3, batch_size=a.batch_size, milestones=())
         jobs = _random_jobs(a.model, data, a.jobs, prefix="job")
         kw = {"conv_block": a.conv_block, "compile_mode": a.fused_compile, "conv_gemm": a.conv_gemm} \
