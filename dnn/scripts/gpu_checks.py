@@ -1,5 +1,5 @@
 """Small checks of issue 14's code on a GPU, each writing one JSON file (``benchmarks/RESULTS.md``, ninth
-and tenth measurements).
+to eleventh measurements).
 
     python dnn/scripts/gpu_checks.py triton-conv --out $OUT     # Triton grouped convolution against cuDNN
     python dnn/scripts/gpu_checks.py choose-fusion --out $OUT   # --fusion auto with the fused trainer's options

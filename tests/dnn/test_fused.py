@@ -191,6 +191,18 @@ def test_sgd_kernel_is_checked_before_training(cls, monkeypatch):
         cls(_jobs("resnet20", 1), data, SCHED, progress=False, sgd_kernel="triton")
 
 
+def test_foreach_step_refuses_weight_copies_and_unknown_kernels():
+    """masked_sgd_step: copies are written by the Triton kernel only, so the foreach step refuses them, and a
+    kernel outside SGD_KERNELS is refused; each a ValueError naming the kernel, before any tensor changes."""
+    from sketchbound.dnn.training import masked_sgd_step
+    w, g, b = torch.ones(3), torch.ones(3), torch.zeros(3)
+    with pytest.raises(ValueError, match="copies need kernel='triton'.*got kernel='foreach'"):
+        masked_sgd_step([w], [g], [b], torch.tensor(0.1), 0.9, 0.0, copies=[torch.zeros(3)])
+    with pytest.raises(ValueError, match="kernel must be one of 'foreach', 'triton', got 'fast'"):
+        masked_sgd_step([w], [g], [b], torch.tensor(0.1), 0.9, 0.0, kernel="fast")
+    assert torch.equal(w, torch.ones(3)) and torch.equal(b, torch.zeros(3))
+
+
 def test_weight_copies_need_the_triton_kernel_and_a_bool():
     """FusedTrainer(weight_copies=True) with the foreach SGD step (which cannot write the copies) and a
     non-bool weight_copies are refused with a ValueError naming the argument, at construction."""

@@ -57,7 +57,7 @@ def test_triton_conv_refuses_a_cpu_tensor_without_the_interpreter(monkeypatch):
     """Without the interpreter (or without Triton) a CPU tensor is refused with a ValueError saying why."""
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     x, w = torch.randn(1, 32, 4, 4), torch.randn(32, 16, 3, 3)
-    assert not tc.triton_available("cpu")
+    assert not ts.triton_available("cpu")
     with pytest.raises(ValueError, match="CUDA device|not importable"):
         tc.grouped_conv2d_triton(x, w, padding=1, groups=2)
 

@@ -198,7 +198,7 @@ def masked_sgd_step(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor
     if kernel != "foreach":
         raise ValueError(f"kernel must be one of {', '.join(map(repr, SGD_KERNELS))}, got {kernel!r}")
     if copies is not None and any(c is not None for c in copies):
-        raise ValueError("copies need kernel='triton'")
+        raise ValueError(f"copies need kernel='triton' (only the Triton kernel writes them), got kernel={kernel!r}")
     if masks:
         torch._foreach_mul_(list(masked_grads), list(masks))
     if weight_decay:

@@ -38,7 +38,7 @@ import torch
 from sketchbound.dnn.training.fused import _pair
 from sketchbound.dnn.training.triton_support import _interpret, triton_available, triton_unavailable_reason
 
-__all__ = ["triton_available", "grouped_conv2d_triton", "triton_unavailable_reason"]
+__all__ = ["grouped_conv2d_triton"]
 
 
 @functools.lru_cache(maxsize=None)
