@@ -519,10 +519,26 @@ def variance_aware_probabilities(norms, w0, c, sigma) -> np.ndarray:
     wa = _as_float_vector("w0", w0)
     if r.shape != wa.shape:
         raise ValueError(f"shape mismatch: norms has length {r.shape[0]} but w0 has length {wa.shape[0]}")
-    a, b, _ = _noisy_pair(wa, c, sigma)
-    rs = np.ldexp(r, -_pow2_max(r)) if r.max() > 0 else r
-    scores = rs * np.hypot(a, b)
-    if not np.any(scores > 0):
+    # each factor as mantissa · 2^exponent, per entry, so no product or square under/overflows
+    hm, he = _noisy_magnitude(wa, c, sigma)
+    rm, re = np.frexp(r)
+    mant, ex = rm * hm, re.astype(np.int64) + he
+    pos = mant > 0
+    if not np.any(pos):
         raise ValueError("the variance-aware law is undefined: ||X_(k)|| sqrt(c² w0_k² + σ²) is zero for every k "
                          "(norms all zero, or c w0 and sigma both zero)")
-    return from_scores(scores)
+    return from_scores(np.where(pos, _ldexp_clip(mant, ex - ex[pos].max()), 0.0))
+
+
+def _noisy_magnitude(w0, c, sigma) -> tuple[np.ndarray, np.ndarray]:
+    """``sqrt(c_k² w0_k² + σ_k²) = mant_k 2^expo_k`` for each ``k`` separately (exact power-of-two scaling)."""
+    wa = _as_float_vector("w0", w0)
+    ca = _broadcast_param("c", c, wa.shape)
+    sa = _broadcast_param("sigma", sigma, wa.shape, nonneg=True)
+    (cm, ce), (wm, we), (sm, se) = np.frexp(ca), np.frexp(wa), np.frexp(sa)
+    am, ae = cm * wm, ce.astype(np.int64) + we.astype(np.int64)
+    lo = np.iinfo(np.int32).min
+    E = np.maximum(np.where(am != 0, ae, lo), np.where(sm != 0, se.astype(np.int64), lo))
+    h = np.hypot(_ldexp_clip(am, ae - E), _ldexp_clip(sm, se - E))
+    hm, he = np.frexp(h)
+    return hm, np.where(h > 0, E + he.astype(np.int64), 0)
