@@ -274,3 +274,27 @@ def test_closed_forms_are_scale_safe():
     Xb, wb, sb_ = np.ldexp(X, 600), np.ldexp(w0, -700), np.ldexp(0.4, -700)
     np.testing.assert_allclose(theory.expected_algorithm1_error(Xb, wb, p, 3, 1.5, sb_), np.ldexp(e, -200), rtol=1e-13)
     np.testing.assert_allclose(theory.variance_aware_minimum_error(Xb, wb, 3, 1.5, sb_), np.ldexp(m, -200), rtol=1e-13)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(problems(max_d=4, max_n=3, max_s=3))
+def test_poisson_ht_form_and_its_minimiser(prob):
+    """Poisson sampling with inclusion probabilities π and Horvitz–Thompson weights 1/π_k: independent
+    unbiased entries, so E_ε E_m err = Σ_k r_k² (c²w0_k² + σ_k²)(1/π_k − 1) = bernoulli_error(X, √(c²w0² + σ²), π)
+    (checked against all 2^d outcomes and ε = ±σ); under Σπ = s it is minimised by π_k = min(1, κ a_k),
+    i.e. inclusion_probabilities(p_va, s) (Lagrange with the caps π_k ≤ 1)."""
+    from sketchbound.exact import outcomes_bernoulli
+    X, w0, s, c, sigma, p = prob
+    d = w0.shape[0]
+    if s > d or not np.all(np.abs(c * w0) + sigma > 0):
+        return
+    pi = sb.inclusion_probabilities(p, s)
+    masks, probs = outcomes_bernoulli(pi)
+    sig = np.broadcast_to(sigma, (d,))
+    want = np.mean([expected_error(X, c * w0 + np.array(e) * sig, masks, probs)
+                    for e in itertools.product((-1.0, 1.0), repeat=d)])
+    amp = np.sqrt(c**2 * w0**2 + sig**2)
+    got = theory.bernoulli_error(X, amp, pi)
+    assert abs(got - want) <= 1e-9 * max(1.0, np.sum(row_norms(X) ** 2 * amp**2 / pi))
+    best = theory.bernoulli_error(X, amp, sb.inclusion_probabilities(variance_aware_probabilities(row_norms(X), w0, c, sigma), s))
+    assert best <= got + 1e-12 * max(1.0, got)
