@@ -458,22 +458,29 @@ def _ldexp_clip(m: np.ndarray, e: np.ndarray) -> np.ndarray:
     return np.ldexp(m, np.clip(e, -2100, 0).astype(np.int32))
 
 
-def _noisy_pair(w0, c, sigma) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(a, b, E)`` with ``c w0 = a 2^E`` and ``σ = b 2^E``, ``|a|, b <= 1``: the variance-aware law's
-    pair without overflow (used by :func:`variance_aware_probabilities` and the closed forms of
-    :mod:`sketchbound.theory`). ``E`` is the exponent of the largest of ``|c_k w0_k|`` and ``σ_k``."""
+#: exponent marking a zero mantissa in the ``(mantissa, exponent)`` pairs below
+_NO_EXP = np.iinfo(np.int32).min
+
+
+def _noisy_frexp(w0, c, sigma) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``c w0 = am 2^ae`` and ``σ = sm 2^se`` entrywise (mantissas in ``[0.25, 1)``, exponent
+    :data:`_NO_EXP` for zeros), after checking ``w0``, ``c`` and ``sigma``: no product can overflow."""
     wa = _as_float_vector("w0", w0)
     ca = _broadcast_param("c", c, wa.shape)
     sa = _broadcast_param("sigma", sigma, wa.shape, nonneg=True)
-    cm, ce = np.frexp(ca)
-    wm, we = np.frexp(wa)
-    sm, se = np.frexp(sa)
-    am, ae = cm * wm, ce.astype(np.int64) + we.astype(np.int64)
-    ae = np.where(am != 0, ae, np.iinfo(np.int32).min)
-    se = np.where(sm != 0, se.astype(np.int64), np.iinfo(np.int32).min)
+    (cm, ce), (wm, we), (sm, se) = np.frexp(ca), np.frexp(wa), np.frexp(sa)
+    am = cm * wm
+    ae = np.where(am != 0, ce.astype(np.int64) + we.astype(np.int64), _NO_EXP)
+    return am, ae, sm, np.where(sm != 0, se.astype(np.int64), _NO_EXP)
+
+
+def _noisy_pair(w0, c, sigma) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(a, b, E)`` with ``c w0 = a 2^E`` and ``σ = b 2^E``, ``|a|, b <= 1``, one ``E`` for all entries
+    (the exponent of the largest ``|c_k w0_k|`` or ``σ_k``): the closed forms of :mod:`sketchbound.theory`."""
+    am, ae, sm, se = _noisy_frexp(w0, c, sigma)
     top = int(max(ae.max(), se.max()))
-    if top == np.iinfo(np.int32).min:
-        return np.zeros_like(wa), np.zeros_like(wa), 0
+    if top == _NO_EXP:
+        return np.zeros_like(am), np.zeros_like(am), 0
     return _ldexp_clip(am, ae - top), _ldexp_clip(sm, se - top), top
 
 
@@ -532,13 +539,8 @@ def variance_aware_probabilities(norms, w0, c, sigma) -> np.ndarray:
 
 def _noisy_magnitude(w0, c, sigma) -> tuple[np.ndarray, np.ndarray]:
     """``sqrt(c_k² w0_k² + σ_k²) = mant_k 2^expo_k`` for each ``k`` separately (exact power-of-two scaling)."""
-    wa = _as_float_vector("w0", w0)
-    ca = _broadcast_param("c", c, wa.shape)
-    sa = _broadcast_param("sigma", sigma, wa.shape, nonneg=True)
-    (cm, ce), (wm, we), (sm, se) = np.frexp(ca), np.frexp(wa), np.frexp(sa)
-    am, ae = cm * wm, ce.astype(np.int64) + we.astype(np.int64)
-    lo = np.iinfo(np.int32).min
-    E = np.maximum(np.where(am != 0, ae, lo), np.where(sm != 0, se.astype(np.int64), lo))
+    am, ae, sm, se = _noisy_frexp(w0, c, sigma)
+    E = np.maximum(ae, se)
     h = np.hypot(_ldexp_clip(am, ae - E), _ldexp_clip(sm, se - E))
     hm, he = np.frexp(h)
     return hm, np.where(h > 0, E + he.astype(np.int64), 0)
