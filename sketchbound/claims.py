@@ -35,7 +35,7 @@ from typing import Callable
 import numpy as np
 
 from . import ntk, theory
-from .probabilities import optimal_probabilities, uniform_probabilities
+from .probabilities import optimal_probabilities, row_norms, tempered_probabilities, uniform_probabilities, variance_aware_probabilities
 from .scenarios import sparse_rows
 
 __all__ = ["Claim", "Statistic", "CLAIMS", "ERROR", "OUTPUT", "SQ_DEV", "get_claim", "get_claims", "claim_ids",
@@ -199,6 +199,18 @@ def _snip_check(inst, sc, gen):
 #: the claims that make ``lemma_4_3_exact`` the exact E_m on fixed inputs: unbiased outputs (B.1),
 #: their variances (B.2), and the equality line they sum to (4.3)
 _EQ43 = ("B.1", "B.2", "4.3")
+
+#: bridge-va (validation/bridge.md): w* = c w0 + ε, σ = _NOISE·rms(c w0); competitors p0^β, β in _BETAS, and 8 Dirichlet(1) laws
+_NOISE, _BETAS = 1.0, (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+_sigma = lambda w: _NOISE * float(np.sqrt(np.mean(np.square(w))))  # noqa: E731
+
+
+def _best_competitor(i, sc):
+    """The smallest closed-form expected error (w* = c w0 + ε) over the β-tempered and the random laws."""
+    laws = [tempered_probabilities(optimal_probabilities(i.X, i.w0), b) for b in _BETAS]
+    laws += list(np.random.default_rng(0).dirichlet(np.ones(sc.d), 8))
+    return min(theory.expected_algorithm1_error(i.X, i.w0, p, sc.s, sc.c, _sigma(i.w_star)) for p in laws)
+
 
 _NTK_SCENARIO = dict(model="mlp2", x_mode="fixed", x_tilde="independent", n=16, width=256, steps=100, d_in=8)
 _NTK_DIM = lambda sc: ntk.param_count(sc.d_in, sc.width)  # noqa: E731
@@ -426,10 +438,24 @@ CLAIMS: list[Claim] = [
         exact_from=_EQ43,
         source="§6, Theorem 6.2; proof in App. B.5",
     ),
+    Claim(
+        id="bridge-va",
+        name="The variance-aware law minimises the expected Lemma 4.3 error when w* = c w0 + ε",
+        statement="E_ε,m err(p_va) ≤ min_p E_ε,m err(p) over p ∝ p0^β (β = 0, .25, .5, 1, 2, 4) and 8 random p;  p_va ∝ ||X_(k)|| √(c²w0_k² + σ²)",
+        relation="<=",
+        quantity="E_ε,m ||Xᵀw* − Xᵀ(w*⊙m)||², w* = c w0 + ε, σ = rms(c w0), m ~ Algorithm 1 with p_va (E_ε given m exact: ||Xᵀ(cw0⊙(1−m))||² + σ²Σ_k ||X_(k)||²(1−m_k)²)",
+        statistic=Statistic("noisy error", lambda X, w, M: _error(X, w, M) + (1.0 - M) ** 2 @ (_sigma(w) ** 2 * np.sum(X**2, axis=1))),
+        probabilities=lambda Xt, w0: variance_aware_probabilities(row_norms(Xt), w0, 1.0, _sigma(w0)),
+        exact=lambda i, sc: theory.variance_aware_minimum_error(i.X, i.w0, sc.s, sc.c, _sigma(i.w_star)),
+        bound=_best_competitor,
+        scenario=dict(x_mode="fixed", x_tilde="same", ratio="equal", c=2.0),
+        hypotheses=dict(x_tilde="same", ratio="equal"),
+        source="validation/bridge.md (Cauchy–Schwarz on Lemma 4.3's equality line)",
+    ),
 ]
 
 _BY_ID = {c.id: c for c in CLAIMS}
-_ALIASES = {"thm4.4": "4.4"}
+_ALIASES = {"thm4.4": "4.4", "bridge": "bridge-va"}
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 _CALLABLE_FIELDS = ("exact", "bound", "scale", "instance_factory", "dimension", "evaluate", "precondition")
 

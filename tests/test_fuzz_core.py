@@ -100,6 +100,7 @@ ARRAYS = {
     "w_star": ("real", "d"), "m": ("real", "d"), "mean_m": ("real", "d"), "second_m": ("real", "dd"),
     "p": ("prob", "d"), "pi": ("unit", "d"), "scores": ("nonneg", "d"), "y": ("real", "n"),
     "masks": ("nonneg", "Kd"), "probs": ("prob", "K"), "values": ("real", "K"),
+    "p0": ("prob", "d"), "norms": ("nonneg", "d"), "c": ("real", "d"), "sigma": ("nonneg", "d"),
 }
 SIZE_PARAMS = {"s", "n", "d", "trials"}
 FLAG_PARAMS = {"weighted", "normalize"}
@@ -114,6 +115,8 @@ def _strategy_for(param: str, dims: dict):
         return SIZES
     if param == "rng":
         return RNGS
+    if param == "beta":
+        return st.one_of(wild_floats, st.sampled_from([np.inf, -np.inf, np.nan, -1.0, 1e308, True, "2", None]))
     if param in FLAG_PARAMS:
         return FLAGS
     if param in CHOICES:
@@ -189,6 +192,17 @@ def _ref_eq2(X, w) -> np.ndarray:
         return np.array([float(x / tot) for x in sc])
 
 
+def _ref_va(norms, w0, c, sigma) -> np.ndarray:
+    """p_k ∝ r_k sqrt(c_k² w0_k² + σ_k²) in 50-digit decimals (no over/underflow)."""
+    with localcontext() as ctx:
+        ctx.prec, ctx.Emax, ctx.Emin = 50, 10**6, -(10**6)
+        cols = [np.broadcast_to(np.asarray(v, dtype=float), np.shape(w0)) for v in (norms, w0, c, sigma)]
+        sc = [Decimal(float(r)) * (Decimal(float(ci)) ** 2 * Decimal(float(w)) ** 2 + Decimal(float(sg)) ** 2).sqrt()
+              for r, w, ci, sg in zip(*cols)]
+        tot = sum(sc)
+        return np.array([float(x / tot) for x in sc])
+
+
 def _r2(X):
     return np.sum(np.asarray(X, dtype=float) ** 2, axis=1)
 
@@ -249,8 +263,10 @@ def _check_result(fname: str, f, kw: dict, out):
         _close_prob(out, _ref_from_scores(kw["scores"]))
     elif name == "optimal_probabilities":
         _close_prob(out, _ref_eq2(kw["X"], kw["w"]))
-    elif name in ("check_probabilities", "uniform_probabilities"):
+    elif name in ("check_probabilities", "uniform_probabilities", "tempered_probabilities"):
         assert abs(out.sum() - 1) < 1e-6 and np.all(out >= 0)
+    elif name == "variance_aware_probabilities":
+        _close_prob(out, _ref_va(kw["norms"], kw["w0"], kw["c"], kw["sigma"]))
     elif name in ("algorithm1", "algorithm1_counts", "uniform_algorithm1", "bernoulli", "priority",
                   "without_replacement", "top_s"):
         d = out.shape[-1]
