@@ -408,7 +408,7 @@ def prepare_job(cfg: RunConfig, runs_dir, device: torch.device, *, progress: boo
     """Create the run directory, build the model, load or compute the mask; returns ``(TrainJob, meta)``."""
     run = _open_run(cfg, runs_dir, device, echo=echo, command=command)
     cfg, log, mask_file = run["cfg"], run["log"], run["dir"] / "mask.pt"
-    if mask_file.is_file():
+    if mask_file.exists():  # a directory there is refused by load_verified
         saved, _ = load_verified(mask_file, identity=_mask_identity(cfg))
         log("mask: loaded mask.pt (digest and run identity verified)")
     else:
