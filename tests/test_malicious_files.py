@@ -128,3 +128,53 @@ def test_run_cli_refuses_forged_checkpoint_mask_and_a_directory_in_one_line(tmp_
         R.main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and "checkpoint.pt: is a directory" in err[-1] and not (d / "result.json").exists()
+
+
+# ------------------------------------------------------------------------------------ CIFAR batches
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_valid_synthetic_cifar_batches_read_under_every_pickle_protocol(tmp_path, protocol):
+    import pickle
+    from sketchbound.dnn.data import load_cifar10
+    d = _write_cifar10(tmp_path, n=4)
+    x = np.arange(4 * 3072, dtype=np.uint8).reshape(4, 3072)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (d / name).write_bytes(pickle.dumps({b"labels": [0, 1, 2, 9], b"data": x, b"filenames": [b"a"] * 4},
+                                            protocol=protocol))
+    ds = load_cifar10(tmp_path)
+    assert ds.x_train.shape == (20, 3, 32, 32) and ds.y_test.tolist() == [0, 1, 2, 9]
+    assert int(ds.x_test[1, 2, 5, 7]) == int(x[1, 2 * 1024 + 5 * 32 + 7])
+
+
+@pytest.mark.parametrize("batch", ["data_batch_3", "test_batch"])
+def test_crafted_cifar_batch_is_refused_by_name_and_runs_nothing(tmp_path, batch):
+    import pickle
+    from sketchbound.dnn.data import load_cifar10
+    d = _write_cifar10(tmp_path, n=4)
+    marker = tmp_path / "marker"
+    (d / batch).write_bytes(pickle.dumps({b"labels": [0] * 4, b"data": _Evil(marker)}, protocol=2))
+    with pytest.raises(ValueError) as e:
+        load_cifar10(tmp_path)
+    msg = str(e.value)
+    assert str(d / batch) in msg and "system" in msg and "refused" in msg and "\n" not in msg
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content,needle", [
+    (b"", "not a readable CIFAR batch"),
+    (b"\x80\x02}q\x00(", "not a readable CIFAR batch"),  # truncated pickle
+    (b"garbage bytes, not a pickle", "not a readable CIFAR batch"),
+    ("list", "expected a dict"),
+    ("float", "uint8 array of shape (N, 3072)"),
+    ("labels", "must lie in [0, 10)"),
+])
+def test_malformed_cifar_batch_is_named(tmp_path, content, needle):
+    import pickle
+    from sketchbound.dnn.data import load_cifar10
+    d = _write_cifar10(tmp_path, n=4)
+    x = np.zeros((4, 3072), np.uint8)
+    content = {"list": pickle.dumps([1, 2]), "float": pickle.dumps({b"labels": [0] * 4, b"data": x / 2}),
+               "labels": pickle.dumps({b"labels": [0, 1, 2, 10], b"data": x})}.get(content, content)
+    (d / "data_batch_1").write_bytes(content)
+    with pytest.raises(ValueError) as e:
+        load_cifar10(tmp_path)
+    assert str(d / "data_batch_1") in str(e.value) and needle in str(e.value)
