@@ -178,3 +178,116 @@ def test_malformed_cifar_batch_is_named(tmp_path, content, needle):
     with pytest.raises(ValueError) as e:
         load_cifar10(tmp_path)
     assert str(d / "data_batch_1") in str(e.value) and needle in str(e.value)
+
+
+# ------------------------------------------------------------------------------------ IDX files and the data check
+def _idx(dims, payload: bytes, type_byte=8) -> bytes:
+    return bytes([0, 0, type_byte, len(dims)]) + b"".join(int(n).to_bytes(4, "big") for n in dims) + payload
+
+
+def _gz_bomb(path: Path, header: bytes, zeros: int) -> None:
+    """``header`` then ``zeros`` zero bytes, gzip-compressed chunk by chunk (a file of a few hundred kB)."""
+    import zlib
+    c = zlib.compressobj(1, zlib.DEFLATED, 31)  # 31: gzip container
+    chunk = bytes(1 << 22)
+    with open(path, "wb") as f:
+        f.write(c.compress(header))
+        for _ in range(zeros // len(chunk)):
+            f.write(c.compress(chunk))
+        f.write(c.flush())
+
+
+def test_gzip_bomb_behind_a_small_header_is_refused_without_decompressing_it(tmp_path):
+    import time
+    import tracemalloc
+    from sketchbound.data import read_idx
+    p = tmp_path / "train-labels-idx1-ubyte.gz"
+    _gz_bomb(p, _idx([10], b""), 300 << 20)  # 300 MB of zeros behind a header declaring 10 bytes
+    assert p.stat().st_size < 4 << 20  # a few MB on disk
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(ValueError) as e:
+            read_idx(p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(p) in str(e.value) and "trailing data" in str(e.value)
+    assert peak < 32 << 20 and time.perf_counter() - t0 < 5  # one chunk decompressed, not 300 MB
+
+
+@pytest.mark.parametrize("dims,needle", [
+    ([2**31 - 1] * 3, "overflow int64"),  # 9.9e27 bytes
+    ([60000, 60000, 60000], "more than the"),  # 2e14 bytes: over the cap, refused before reading
+])
+def test_idx_header_with_huge_dims_is_refused_by_name(tmp_path, dims, needle):
+    from sketchbound.data import read_idx
+    for name, write in (("x.gz", lambda p, b: _gz_bomb(p, b, 8 << 20)), ("x", lambda p, b: p.write_bytes(b))):
+        p = tmp_path / name
+        write(p, _idx(dims, b"\0" * 64))
+        with pytest.raises(ValueError) as e:
+            read_idx(p)
+        assert str(p) in str(e.value) and needle in str(e.value) and str(dims) in str(e.value)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("damage,needle", [
+    (lambda b: b[:-3], "truncated"),
+    (lambda b: b + b"\1\2", "trailing data"),
+    (lambda b: b[:6], "truncated IDX header"),
+    (lambda b: b"", "empty file"),
+])
+def test_truncated_or_padded_idx_is_named(tmp_path, gz, damage, needle):
+    import gzip
+    from sketchbound.data import read_idx
+    good = _idx([2, 3], bytes(range(6)))
+    assert read_idx_bytes(tmp_path, good, gz).tolist() == [[0, 1, 2], [3, 4, 5]]
+    p = tmp_path / "bad"
+    raw = damage(good)
+    p.write_bytes(gzip.compress(raw) if gz and raw else raw)
+    with pytest.raises(ValueError) as e:
+        read_idx(p)
+    assert str(p) in str(e.value) and needle in str(e.value)
+
+
+def read_idx_bytes(tmp_path, raw: bytes, gz: bool):
+    import gzip
+    from sketchbound.data import read_idx
+    p = tmp_path / "good"
+    p.write_bytes(gzip.compress(raw) if gz else raw)
+    return read_idx(p)
+
+
+def _idx_folder(d: Path, n_train=5, n_test=3) -> Path:
+    import gzip
+    d.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        (d / f"{split}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx([n, 4, 4], bytes(16 * n))))
+        (d / f"{split}-labels-idx1-ubyte").write_bytes(_idx([n], bytes(n)))
+    return d
+
+
+@pytest.mark.parametrize("case", ["truncated", "empty", "count mismatch"])
+def test_data_check_does_not_call_a_bad_idx_folder_found(tmp_path, case, capsys):
+    import re
+    from sketchbound.data import main
+    d = _idx_folder(tmp_path / "fm")
+    bad = d / "train-labels-idx1-ubyte"
+    if case == "truncated":
+        bad.write_bytes(bad.read_bytes()[:-2])
+    elif case == "empty":
+        for f in d.iterdir():
+            f.write_bytes(b"")
+        bad = d / "train-images-idx3-ubyte.gz"
+    else:
+        bad.write_bytes(_idx([4], bytes(4)))
+    rc = main(["--data-root", str(d)])
+    out, err = capsys.readouterr()
+    assert rc == 2 and err.count("\n") == 1
+    assert not re.search(r"^\S+\s+found ", out, re.M) and "invalid" in out and str(bad) in err
+
+
+def test_data_check_finds_a_valid_idx_folder(tmp_path, capsys):
+    from sketchbound.data import main
+    d = _idx_folder(tmp_path / "fm")
+    assert main(["--data-root", str(d)]) == 0 and f"fashion-mnist  found      {d}" in capsys.readouterr().out
