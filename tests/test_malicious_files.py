@@ -291,3 +291,35 @@ def test_data_check_finds_a_valid_idx_folder(tmp_path, capsys):
     from sketchbound.data import main
     d = _idx_folder(tmp_path / "fm")
     assert main(["--data-root", str(d)]) == 0 and f"fashion-mnist  found      {d}" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------ results and configs
+@pytest.mark.parametrize("content,needle", [
+    (bytes(range(256)), "unreadable result"),  # binary
+    (b"{\"accuracy\": 0.9", "unreadable result"),  # truncated JSON
+    (b"[1, 2]", "expected an object"),
+])
+def test_garbage_result_json_is_named(tmp_path, content, needle):
+    from sketchbound.dnn.experiments import run as R
+    from sketchbound.dnn.experiments.config import RunConfig
+    cfg = RunConfig(model="lenet300100", dataset="cifar10", method="magnitude", density=0.3).resolved()
+    p = cfg.run_dir(tmp_path) / "result.json"
+    p.parent.mkdir(parents=True)
+    p.write_bytes(content)
+    with pytest.raises(ValueError) as e:
+        R.load_result(cfg, tmp_path)
+    assert str(p) in str(e.value) and needle in str(e.value) and "delete it" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_binary_config_file_is_named_in_one_line(tmp_path, capsys):
+    from sketchbound.dnn.experiments import run as R
+    from sketchbound.dnn.experiments.config import read_toml
+    p = tmp_path / "c.toml"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    with pytest.raises(ValueError, match="c.toml: not a TOML text file"):
+        read_toml(p)
+    with pytest.raises(SystemExit) as e:
+        R.main(["--config", str(p), "--runs-dir", str(tmp_path / "runs"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and str(p) in err and "Traceback" not in err

@@ -112,7 +112,17 @@ def is_finished(cfg: RunConfig, runs_dir: str | Path) -> bool:
 
 def load_result(cfg: RunConfig, runs_dir: str | Path) -> dict | None:
     p = cfg.run_dir(runs_dir) / RESULT_FILE
-    return json.loads(p.read_text()) if p.is_file() else None
+    if not p.is_file():
+        return None
+    try:
+        out = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ValueError(f"{p}: unreadable result ({type(e).__name__}: {' '.join(str(e).split())[:120]}); delete it "
+                         f"to train this run again") from None
+    if not isinstance(out, dict):
+        raise ValueError(f"{p}: not a result (a JSON {type(out).__name__}, expected an object); delete it to train "
+                         f"this run again")
+    return out
 
 
 class RunLock:
