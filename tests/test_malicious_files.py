@@ -323,3 +323,19 @@ def test_binary_config_file_is_named_in_one_line(tmp_path, capsys):
         R.main(["--config", str(p), "--runs-dir", str(tmp_path / "runs"), "--no-progress"])
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count("\n") == 1 and str(p) in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------ --claims-from
+def test_claims_from_says_it_executes_the_file_and_refuses_an_exit_in_one_line(tmp_path, capsys):
+    from sketchbound.claims import load_claims
+    from sketchbound.validate import build_parser, main
+    text = " ".join(build_parser().format_help().split())
+    assert "EXECUTED as Python code with your privileges" in text and "os._exit" in text
+    assert "executed as Python code" in load_claims.__doc__
+    for body, needle in (("import sys\nsys.exit(0)\n", "raised SystemExit"), ("x = 1\n", "registers no claim")):
+        p = tmp_path / "c.py"
+        p.write_text(body)
+        with pytest.raises(SystemExit) as e:
+            main(["--claims-from", str(p), "--all", "--no-progress"])
+        out, err = capsys.readouterr()
+        assert e.value.code == 2 and out == "" and err.count("\n") == 1 and str(p) in err and needle in err
