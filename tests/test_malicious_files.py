@@ -339,3 +339,23 @@ def test_claims_from_says_it_executes_the_file_and_refuses_an_exit_in_one_line(t
             main(["--claims-from", str(p), "--all", "--no-progress"])
         out, err = capsys.readouterr()
         assert e.value.code == 2 and out == "" and err.count("\n") == 1 and str(p) in err and needle in err
+
+
+def test_crafted_tiny_imagenet_cache_is_refused_and_runs_nothing(tmp_path):
+    import pickle
+    from sketchbound.dnn.data import load_tiny_imagenet
+    d = tmp_path / "tiny-imagenet-200"
+    (d / "train").mkdir(parents=True)
+    (d / "val").mkdir()
+    (d / "wnids.txt").write_text("n0\n")
+    (d / "val" / "val_annotations.txt").write_text("")
+    marker = tmp_path / "marker"
+    cache = d / "sketchbound-cache-8.npz"
+    for content in (pickle.dumps(_Evil(marker)), None):
+        if content is None:  # an npz whose arrays are objects (pickled inside)
+            np.savez(cache, xtr=np.array([_Evil(marker)], dtype=object), ytr=0, xte=0, yte=0, k=1)
+        else:
+            cache.write_bytes(content)
+        with pytest.raises(ValueError) as e:
+            load_tiny_imagenet(tmp_path, image_size=8)
+        assert str(cache) in str(e.value) and "delete it" in str(e.value) and not marker.exists()

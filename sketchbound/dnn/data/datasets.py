@@ -31,6 +31,7 @@ Layouts read
 from __future__ import annotations
 
 import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -327,8 +328,13 @@ def load_tiny_imagenet(root=None, image_size: int = 64) -> TensorDataset:
                                                "val/images/*.JPEG, val/val_annotations.txt}")
     cache = d / f"sketchbound-cache-{image_size}.npz"
     if cache.is_file():
-        z = np.load(cache)
-        return _make("tiny-imagenet", z["xtr"], z["ytr"], z["xte"], z["yte"], int(z["k"]))
+        try:  # arrays only: allow_pickle=False refuses object arrays, so the cache cannot run code either
+            with np.load(cache, allow_pickle=False) as z:
+                a = {k: z[k] for k in ("xtr", "ytr", "xte", "yte", "k")}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{cache}: unreadable cache ({type(e).__name__}: {' '.join(str(e).split())[:160]}); "
+                             f"delete it to rebuild it from the images") from None
+        return _make("tiny-imagenet", a["xtr"], a["ytr"], a["xte"], a["yte"], int(a["k"]))
     wnids = [w.strip() for w in (d / "wnids.txt").read_text().split() if w.strip()]
     index = {w: i for i, w in enumerate(wnids)}
     xtr, ytr = [], []
