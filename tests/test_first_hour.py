@@ -29,10 +29,15 @@ def no_defaults(monkeypatch, tmp_path):
 
 
 def _fake_idx(folder, gz=True):
+    """The four IDX files, tiny but valid (the data check reads headers and sizes)."""
     folder.mkdir(parents=True, exist_ok=True)
     for f in IDX:
         p = folder / (f + (".gz" if gz else ""))
-        (gzip.open if gz else open)(p, "wb").close()
+        dims = (2, 3, 3) if "images" in f else (2,)  # two 3×3 images, two labels
+        payload = bytes(2 * 3 * 3 if "images" in f else 2)
+        raw = bytes([0, 0, 8, len(dims)]) + b"".join(n.to_bytes(4, "big") for n in dims) + payload
+        with (gzip.open if gz else open)(p, "wb") as fh:
+            fh.write(raw)
     return folder
 
 

@@ -21,7 +21,9 @@ Layouts read
   ``dataset-fashion-mnist``).
 * CIFAR-10: ``cifar-10-batches-py/{data_batch_1..5,test_batch}`` (pickles with ``b'data'``
   ``(10000, 3072) uint8`` and ``b'labels'``); CIFAR-100: ``cifar-100-python/{train,test}`` with
-  ``b'fine_labels'``. ``root`` may be the folder itself or its parent.
+  ``b'fine_labels'``. ``root`` may be the folder itself or its parent. The pickles are read by a
+  restricted unpickler that builds only numpy arrays, lists, bytes and dicts: a crafted batch that
+  would run code (any other global) is refused with a ``ValueError`` naming the file, unexecuted.
 * Tiny-ImageNet: ``tiny-imagenet-200/wnids.txt``, ``train/<wnid>/images/*.JPEG``,
   ``val/images/*.JPEG`` + ``val/val_annotations.txt`` (``file<TAB>wnid<TAB>...``).
 * ImageNet: ``train/<class>/*`` and ``val/<class>/*`` image folders.
@@ -29,6 +31,7 @@ Layouts read
 from __future__ import annotations
 
 import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -189,9 +192,54 @@ def load_fashion_mnist(root=None) -> TensorDataset:
 
 
 # --------------------------------------------------------------------------------------------- CIFAR
+#: the only globals a CIFAR python batch may name: numpy's array reconstruction (old and new module
+#: names, pickle protocols 2–5), its dtype, and the harmless builtin containers; anything else (e.g.
+#: ``os.system`` in a crafted batch) is refused before it could be called
+_CIFAR_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    ("builtins", "bytes"), ("builtins", "bytearray"), ("builtins", "list"), ("builtins", "dict"),
+    ("builtins", "tuple"), ("__builtin__", "bytes"), ("__builtin__", "list"), ("__builtin__", "dict"),
+})
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """A :class:`pickle.Unpickler` that resolves only :data:`_CIFAR_GLOBALS`, so reading a batch never
+    runs code from it; ``persistent_load`` is refused too."""
+
+    def __init__(self, f, path: Path):
+        super().__init__(f, encoding="bytes")
+        self._path = path
+
+    def find_class(self, module, name):
+        if (module, name) in _CIFAR_GLOBALS:
+            return super().find_class(module, name)
+        raise ValueError(f"{self._path}: refused, it names {module}.{name}, which a CIFAR batch never needs (a "
+                         f"crafted or foreign pickle; nothing in it was run); accepted: numpy arrays, lists, "
+                         f"bytes and dicts")
+
+    def persistent_load(self, pid):
+        raise ValueError(f"{self._path}: refused, it uses persistent ids, which a CIFAR batch never has")
+
+
 def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="bytes")
+    """One CIFAR batch through :class:`_CifarUnpickler`: ``ValueError`` naming ``path`` when it is not
+    such a batch (a refused global, truncated or not a pickle, not a dict)."""
+    try:
+        with open(path, "rb") as f:
+            out = _CifarUnpickler(f, path).load()
+    except ValueError as e:
+        if str(path) in str(e):
+            raise
+        raise ValueError(f"{path}: not a readable CIFAR batch ({' '.join(str(e).split())[:200]})") from None
+    except (pickle.UnpicklingError, EOFError, TypeError, AttributeError, IndexError, KeyError,
+            UnicodeDecodeError, MemoryError) as e:
+        raise ValueError(f"{path}: not a readable CIFAR batch ({type(e).__name__}: "
+                         f"{' '.join(str(e).split())[:200]})") from None
+    if not isinstance(out, dict):
+        raise ValueError(f"{path}: not a CIFAR batch (a pickled {type(out).__name__}, expected a dict)")
+    return out
 
 
 def _cifar_dir(name: str, root, folder: str, files: Sequence[str]) -> Path:
@@ -203,15 +251,25 @@ def _cifar_dir(name: str, root, folder: str, files: Sequence[str]) -> Path:
     raise _missing(name, roots, f"{folder}/{{{','.join(files)}}} (the standard python pickles)")
 
 
-def _cifar_arrays(d: Path, files: Sequence[str], label_key: bytes):
+def _cifar_arrays(d: Path, files: Sequence[str], label_key: bytes, num_classes: int):
     xs, ys = [], []
     for f in files:
         entry = _unpickle(d / f)
         if b"data" not in entry or label_key not in entry:
             raise ValueError(f"{d / f}: expected keys b'data' and {label_key!r}, got {sorted(entry)}")
-        x = np.asarray(entry[b"data"], dtype=np.uint8)
+        x, y = entry[b"data"], entry[label_key]
+        if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072:
+            what = f"{x.dtype} array of shape {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
+            raise ValueError(f"{d / f}: b'data' must be a uint8 array of shape (N, 3072), got a {what}")
+        if not isinstance(y, (list, np.ndarray)) or len(y) != len(x) or \
+                not all(isinstance(v, (int, np.integer)) for v in (y.tolist() if isinstance(y, np.ndarray) else y)):
+            raise ValueError(f"{d / f}: {label_key!r} must be {len(x)} integer labels (one per row of b'data')")
+        y = np.asarray(y, dtype=np.int64)
+        if y.size and (y.min() < 0 or y.max() >= num_classes):
+            raise ValueError(f"{d / f}: {label_key!r} must lie in [0, {num_classes}), got values in "
+                             f"[{y.min()}, {y.max()}]")
         xs.append(x.reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(entry[label_key], dtype=np.int64))
+        ys.append(y)
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -219,16 +277,16 @@ def load_cifar10(root=None) -> TensorDataset:
     """CIFAR-10 from ``cifar-10-batches-py`` (``data_batch_1..5``, ``test_batch``)."""
     train = [f"data_batch_{i}" for i in range(1, 6)]
     d = _cifar_dir("cifar10", root, "cifar-10-batches-py", train + ["test_batch"])
-    xtr, ytr = _cifar_arrays(d, train, b"labels")
-    xte, yte = _cifar_arrays(d, ["test_batch"], b"labels")
+    xtr, ytr = _cifar_arrays(d, train, b"labels", 10)
+    xte, yte = _cifar_arrays(d, ["test_batch"], b"labels", 10)
     return _make("cifar10", xtr, ytr, xte, yte, 10)
 
 
 def load_cifar100(root=None) -> TensorDataset:
     """CIFAR-100 (fine labels) from ``cifar-100-python`` (``train``, ``test``)."""
     d = _cifar_dir("cifar100", root, "cifar-100-python", ["train", "test"])
-    xtr, ytr = _cifar_arrays(d, ["train"], b"fine_labels")
-    xte, yte = _cifar_arrays(d, ["test"], b"fine_labels")
+    xtr, ytr = _cifar_arrays(d, ["train"], b"fine_labels", 100)
+    xte, yte = _cifar_arrays(d, ["test"], b"fine_labels", 100)
     return _make("cifar100", xtr, ytr, xte, yte, 100)
 
 
@@ -270,8 +328,13 @@ def load_tiny_imagenet(root=None, image_size: int = 64) -> TensorDataset:
                                                "val/images/*.JPEG, val/val_annotations.txt}")
     cache = d / f"sketchbound-cache-{image_size}.npz"
     if cache.is_file():
-        z = np.load(cache)
-        return _make("tiny-imagenet", z["xtr"], z["ytr"], z["xte"], z["yte"], int(z["k"]))
+        try:  # arrays only: allow_pickle=False refuses object arrays, so the cache cannot run code either
+            with np.load(cache, allow_pickle=False) as z:
+                a = {k: z[k] for k in ("xtr", "ytr", "xte", "yte", "k")}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{cache}: unreadable cache ({type(e).__name__}: {' '.join(str(e).split())[:160]}); "
+                             f"delete it to rebuild it from the images") from None
+        return _make("tiny-imagenet", a["xtr"], a["ytr"], a["xte"], a["yte"], int(a["k"]))
     wnids = [w.strip() for w in (d / "wnids.txt").read_text().split() if w.strip()]
     index = {w: i for i, w in enumerate(wnids)}
     xtr, ytr = [], []

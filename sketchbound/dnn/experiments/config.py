@@ -299,6 +299,10 @@ def read_toml(path: str | Path) -> dict:
         return tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{p}: invalid TOML: {e}") from e
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{p}: not a TOML text file (byte {e.start} is not UTF-8: binary?)") from None
+    except OSError as e:
+        raise ValueError(f"{p}: cannot be read ({e.strerror or e})") from None
 
 
 def run_table(d: dict, where="config") -> dict:

@@ -112,7 +112,17 @@ def is_finished(cfg: RunConfig, runs_dir: str | Path) -> bool:
 
 def load_result(cfg: RunConfig, runs_dir: str | Path) -> dict | None:
     p = cfg.run_dir(runs_dir) / RESULT_FILE
-    return json.loads(p.read_text()) if p.is_file() else None
+    if not p.is_file():
+        return None
+    try:
+        out = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ValueError(f"{p}: unreadable result ({type(e).__name__}: {' '.join(str(e).split())[:120]}); delete it "
+                         f"to train this run again") from None
+    if not isinstance(out, dict):
+        raise ValueError(f"{p}: not a result (a JSON {type(out).__name__}, expected an object); delete it to train "
+                         f"this run again")
+    return out
 
 
 class RunLock:
@@ -408,7 +418,7 @@ def prepare_job(cfg: RunConfig, runs_dir, device: torch.device, *, progress: boo
     """Create the run directory, build the model, load or compute the mask; returns ``(TrainJob, meta)``."""
     run = _open_run(cfg, runs_dir, device, echo=echo, command=command)
     cfg, log, mask_file = run["cfg"], run["log"], run["dir"] / "mask.pt"
-    if mask_file.is_file():
+    if mask_file.exists():  # a directory there is refused by load_verified
         saved, _ = load_verified(mask_file, identity=_mask_identity(cfg))
         log("mask: loaded mask.pt (digest and run identity verified)")
     else:

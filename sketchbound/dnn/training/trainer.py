@@ -418,7 +418,7 @@ class _JobState:
 
     def _load_or_start(self) -> None:
         path = self.job.checkpoint
-        if path is not None and Path(path).is_file():
+        if path is not None and Path(path).exists():  # a directory there is refused, not skipped
             st, then = load_verified(path, identity=self._identity(), map_location=self.tr.device)
             now = conditions(self.tr.device, self.tr.checkpoint_conditions)
             if then != now:
