@@ -27,6 +27,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ._cli import interruptible
+
 __all__ = ["DEFAULT_ROOTS", "ENV", "candidate_roots", "find_dataset", "missing_error", "status", "main"]
 
 #: the environment variable every CLI reads when ``--data-root`` is not given
@@ -140,6 +142,7 @@ def build_parser():
     return p
 
 
+@interruptible("python -m sketchbound.data")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     rows = status(args.data_root)

@@ -46,7 +46,7 @@ from typing import Sequence
 
 import torch
 
-from sketchbound._cli import torch_device
+from sketchbound._cli import arg_type, interruptible, torch_device
 from sketchbound._io import atomic_write, check_output_path
 from sketchbound.dnn.training.checkpoint import load_verified, save_verified
 from sketchbound.seeds import stream_seed
@@ -58,7 +58,7 @@ from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel, check_weight_c
 from sketchbound.dnn.training.fused import (FUSION_CHOICES, FusedTrainer, check_compile_mode, check_conv_gemm,
                                              plan_fusion)
 
-__all__ = ["run_one", "run_configs", "plan_chunks", "balance_chunks", "mask_cost", "RunLock", "is_finished",
+__all__ = ["run_one", "run_configs", "preload_data", "plan_chunks", "balance_chunks", "mask_cost", "RunLock", "RunLocked", "is_finished",
            "load_result", "prepare_job", "prune_at_init", "build_model", "compute_mask", "compute_imp_masks", "main", "environment"]
 
 RESULT_FILE = "result.json"
@@ -230,6 +230,27 @@ class RunLock:
                     pass
 
 
+class RunLocked(RuntimeError):
+    """A run another live process holds (its :class:`RunLock`) past the wait a caller allowed."""
+
+
+def _wait_for_lock(lock: RunLock, name: str, wait_s: float | None, say) -> None:
+    """Wait for ``lock`` (``wait_s`` seconds at most; ``None``: as long as its holder lives), saying once
+    what is waited for; :class:`RunLocked` naming the lock file, its holder and what to do when it stays
+    held. A reused PID (a live process that is no sketchbound run) holds a lock for ever: this says so."""
+    holder = lock.holder() or "an unknown process"
+    if say is not None:
+        say(f"run {name} is locked by {holder} ({lock.path}); waiting"
+            + (f" up to {wait_s:g} s" if wait_s is not None else " until it is released"))
+    poll = 2.0 if wait_s is None else min(2.0, max(0.05, wait_s / 4))
+    if not lock.wait(poll=poll, timeout=wait_s):
+        holder = lock.holder() or holder
+        pid = holder.split()[-1]
+        raise RunLocked(f"run {name} is still locked by {holder} after {wait_s:g} s (lock file {lock.path}): "
+                        f"wait for that process to finish the run, or remove {lock.path} if process {pid} is not a "
+                        f"sketchbound run; --lock-wait SECONDS waits longer")
+
+
 _DATA_CACHE: dict[tuple, TensorDataset] = {}
 
 
@@ -248,6 +269,16 @@ def _data_for(cfg: RunConfig) -> TensorDataset:
             ds = ds.subset(r.train_subset)
         _DATA_CACHE[key] = ds
     return _DATA_CACHE[key]
+
+
+def preload_data(cfgs: Sequence[RunConfig]) -> None:
+    """Read every dataset ``cfgs`` train on (cached for their runs by :func:`_data_for`), so that a missing
+    or damaged dataset, or a batch larger than the data, stops a sweep before its first run trains."""
+    for c in cfgs:
+        r = c.resolved()
+        data = _data_for(r)
+        if r.batch_size > len(data):
+            raise ValueError(f"batch_size {r.batch_size} exceeds the training set size {len(data)} of {r.dataset}")
 
 
 # --------------------------------------------------------------------------------------------- masks
@@ -692,7 +723,7 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
 
 def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, concurrent: int | None = None,
                 force: bool = False, progress: bool = True, echo: bool = False, command: str | None = None,
-                wait: bool = True, fusion: str = "auto", fused_compile: str | None = None,
+                wait: bool = True, lock_wait: float | None = None, fusion: str = "auto", fused_compile: str | None = None,
                 conv_gemm: str = "off", sgd_kernel: str = "foreach", weight_copies: bool = False,
                 **trainer_kw) -> list[dict]:
     """Run every config not finished yet (``force`` reruns) and return all results (in input order).
@@ -716,7 +747,9 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     (:class:`FusedTrainer`): the same update up to floating-point rounding, not part of the hash, recorded as
     ``"sgd_kernel"``/``"weight_copies"`` when not the default. Each run is
     trained under its :class:`RunLock`: runs another live process holds are left to it and, with
-    ``wait``, waited for at the end (and trained here if that process died before finishing them).
+    ``wait``, waited for at the end (and trained here if that process died before finishing them), for
+    ``lock_wait`` seconds at most per run (``None``: as long as the holder lives), then
+    :class:`RunLocked`; the wait is announced on stderr when ``echo`` or ``progress``.
     """
     dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     k = int(concurrent) if concurrent else (8 if dev.type == "cuda" else 1)
@@ -745,7 +778,8 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     while busy and wait:
         for c in busy:  # another live process holds it: wait until it lets go, then train what is left
             lock = RunLock(c.run_dir(runs_dir))
-            lock.wait()
+            _wait_for_lock(lock, c.run_name(), lock_wait,
+                           (lambda m: print(m, file=sys.stderr)) if (echo or progress) else None)
             lock.release()
         busy = [b for chunk in plan_chunks(busy, runs_dir, k, fusion=fusion) for b in _train_chunk(chunk, runs_dir, dev, **kw)]
     return [load_result(c, runs_dir) for c in cfgs]
@@ -757,19 +791,29 @@ def run_one(cfg: RunConfig, runs_dir="runs", **kw) -> dict:
 
 
 # --------------------------------------------------------------------------------------------- CLI
+#: how long the CLIs wait for a run another live process holds before saying so and stopping (exit 2)
+LOCK_WAIT_S = 10.0
+LOCK_WAIT_TYPE = arg_type("lock-wait", float, lambda x: 0 <= x < float("inf"), "a number of seconds >= 0")
+
+
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog="python -m sketchbound.dnn.run",
                       description="Prune at initialization and train one run (paper §7); see sketchbound.dnn.experiments.config.")
     p.add_argument("--config", help="TOML file with a [run] table (flags override it)")
     p.add_argument("--runs-dir", default="runs", help="parent of the run directories (default: runs)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
-    p.add_argument("--force", action="store_true", help="rerun even if result.json exists")
+    p.add_argument("--force", action="store_true", help="rerun even if result.json exists; also runs a network "
+                                                        "larger than half of this machine's memory (refused otherwise)")
+    p.add_argument("--lock-wait", type=LOCK_WAIT_TYPE, default=LOCK_WAIT_S, metavar="SECONDS",
+                   help=f"wait this long for a run another live process holds, then stop with exit status 2 "
+                        f"(default {LOCK_WAIT_S:g})")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.add_argument("--print-dir", action="store_true", help="print the run directory and exit")
     add_config_arguments(p)
     return p
 
 
+@interruptible("python -m sketchbound.dnn.run")
 def main(argv: Sequence[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
@@ -779,6 +823,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             base = run_table(read_toml(args.config), args.config)
         cfg = config_from_args(args, base).resolved()
         cfg.check_imp_rewind()  # before loading data: a rewind step no IMP level could reach
+        cfg.check_batch_size()
+        from sketchbound.dnn.experiments.budget import check_run_budget  # noqa: PLC0415
+        check_run_budget(p.prog, [cfg], force=args.force)  # before any network is built
         if args.device is not None:
             torch_device(p.prog, args.device)
         check_output_path(args.runs_dir, kind="dir", flag="--runs-dir")
@@ -790,8 +837,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv_list = list(sys.argv[1:] if argv is None else argv)
     try:
         res = run_one(cfg, args.runs_dir, device=args.device, force=args.force, progress=not args.no_progress,
-                      echo=True, command="python -m sketchbound.dnn.run " + " ".join(argv_list))
-    except (FileNotFoundError, ValueError) as e:
+                      echo=True, lock_wait=args.lock_wait, command="python -m sketchbound.dnn.run " + " ".join(argv_list))
+    except (FileNotFoundError, ValueError, RunLocked) as e:
         sys.stderr.write(f"{p.prog}: error: {' '.join(str(e).split())}\n")
         raise SystemExit(2) from None
     if res is not None and cfg.data_root is not None and not Path(cfg.data_root).exists():
