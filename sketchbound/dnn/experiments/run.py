@@ -126,7 +126,9 @@ class RunLock:
     second ``O_EXCL`` file, so two processes that find the same stale lock cannot both win.
     """
 
-    HEARTBEAT_S = 30.0
+    #: a holder touches its lock this often: a lock whose holder lives but whose file stays untouched much
+    #: longer is held by a process that is no sketchbound run (a reused PID), see :func:`_wait_for_lock`
+    HEARTBEAT_S = 2.0
     STALE_S = 300.0
     _held: set = set()
     _beat: threading.Thread | None = None
@@ -235,20 +237,33 @@ class RunLocked(RuntimeError):
 
 
 def _wait_for_lock(lock: RunLock, name: str, wait_s: float | None, say) -> None:
-    """Wait for ``lock`` (``wait_s`` seconds at most; ``None``: as long as its holder lives), saying once
-    what is waited for; :class:`RunLocked` naming the lock file, its holder and what to do when it stays
-    held. A reused PID (a live process that is no sketchbound run) holds a lock for ever: this says so."""
+    """Wait until this process holds ``lock``, saying once (``say``) what it waits for.
+
+    A live sketchbound holder touches its lock every :attr:`RunLock.HEARTBEAT_S` seconds, so the wait goes
+    on while it does (another trainer finishing the run). A lock left untouched for ``wait_s`` seconds
+    while its PID lives is held by a process that is no sketchbound run (a reused PID) or a hung one:
+    :class:`RunLocked`, naming the lock file, the holder and what to do. ``wait_s=None``: wait for ever."""
     holder = lock.holder() or "an unknown process"
     if say is not None:
-        say(f"run {name} is locked by {holder} ({lock.path}); waiting"
-            + (f" up to {wait_s:g} s" if wait_s is not None else " until it is released"))
+        say(f"run {name} is locked by {holder} ({lock.path}); waiting while its holder lives"
+            + (f" and touches the lock (at most {wait_s:g} s without a touch)" if wait_s is not None else ""))
     poll = 2.0 if wait_s is None else min(2.0, max(0.05, wait_s / 4))
-    if not lock.wait(poll=poll, timeout=wait_s):
-        holder = lock.holder() or holder
-        pid = holder.split()[-1]
-        raise RunLocked(f"run {name} is still locked by {holder} after {wait_s:g} s (lock file {lock.path}): "
-                        f"wait for that process to finish the run, or remove {lock.path} if process {pid} is not a "
-                        f"sketchbound run; --lock-wait SECONDS waits longer")
+    seen, since = None, time.time()
+    while not lock.try_acquire():
+        try:
+            mtime = lock.path.stat().st_mtime
+        except OSError:
+            mtime = None
+        if mtime != seen:
+            seen, since = mtime, time.time()
+        if wait_s is not None and time.time() - since > wait_s:
+            holder = lock.holder() or holder
+            pid = holder.split()[-1]
+            raise RunLocked(f"run {name} is locked by {holder} (lock file {lock.path}), which has not touched the lock "
+                            f"for {wait_s:g} s (a sketchbound run does every {RunLock.HEARTBEAT_S:g} s): remove "
+                            f"{lock.path} if process {pid} is not a sketchbound run, else wait for it; --lock-wait "
+                            f"SECONDS waits longer")
+        time.sleep(poll)
 
 
 _DATA_CACHE: dict[tuple, TensorDataset] = {}
@@ -747,9 +762,9 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     (:class:`FusedTrainer`): the same update up to floating-point rounding, not part of the hash, recorded as
     ``"sgd_kernel"``/``"weight_copies"`` when not the default. Each run is
     trained under its :class:`RunLock`: runs another live process holds are left to it and, with
-    ``wait``, waited for at the end (and trained here if that process died before finishing them), for
-    ``lock_wait`` seconds at most per run (``None``: as long as the holder lives), then
-    :class:`RunLocked`; the wait is announced on stderr when ``echo`` or ``progress``.
+    ``wait``, waited for at the end (and trained here if that process died before finishing them) while
+    the holder touches its lock, or :class:`RunLocked` once the lock stays untouched ``lock_wait`` seconds
+    (a reused PID; ``None``: no limit); the wait is announced on stderr when ``echo`` or ``progress``.
     """
     dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     k = int(concurrent) if concurrent else (8 if dev.type == "cuda" else 1)
@@ -805,8 +820,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--force", action="store_true", help="rerun even if result.json exists; also runs a network "
                                                         "larger than half of this machine's memory (refused otherwise)")
     p.add_argument("--lock-wait", type=LOCK_WAIT_TYPE, default=LOCK_WAIT_S, metavar="SECONDS",
-                   help=f"wait this long for a run another live process holds, then stop with exit status 2 "
-                        f"(default {LOCK_WAIT_S:g})")
+                   help=f"a run another live process holds is waited for while that process touches its lock; "
+                        f"a lock untouched this long (a reused PID) stops with exit status 2 (default {LOCK_WAIT_S:g})")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.add_argument("--print-dir", action="store_true", help="print the run directory and exit")
     add_config_arguments(p)

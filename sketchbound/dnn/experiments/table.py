@@ -402,7 +402,8 @@ def build_parser() -> OneLineParser:
                                                         "(refused otherwise, before any is built)")
     p.add_argument("--lock-wait", type=arg_type("lock-wait", float, lambda x: 0 <= x < float("inf"),
                                                 "a number of seconds >= 0"), default=10.0, metavar="SECONDS",
-                   help="wait this long for a run another live process holds, then stop with exit status 2 (default 10)")
+                   help="a run another live process holds is waited for while that process touches its lock; a lock "
+                        "untouched this long (a reused PID) stops with exit status 2 (default 10)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are finished, then exit")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     p.add_argument("--stats", action="store_true",
