@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sketchbound._cli import MAX_REPEATS, OneLineParser
+from sketchbound._cli import MAX_REPEATS, OneLineParser, arg_type
 
 __all__ = [
     "RunConfig",
@@ -32,6 +32,8 @@ __all__ = [
     "MASKS",
     "MASK_ALIASES",
     "add_config_arguments",
+    "add_lock_wait_argument",
+    "LOCK_WAIT_S",
     "config_from_args",
     "to_toml",
     "read_toml",
@@ -425,6 +427,20 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls=RunConfig, *, supp
         kw["type"] = _parse_optional(typ) if optional else typ
         kw["metavar"] = typ.__name__.upper()
         parser.add_argument(flag, **kw)
+
+
+#: how long ``dnn.run`` and ``dnn.table`` wait on a lock its live holder does not touch (a reused PID)
+LOCK_WAIT_S = 10.0
+
+
+def add_lock_wait_argument(parser: argparse.ArgumentParser) -> None:
+    """``--lock-wait SECONDS`` (default :data:`LOCK_WAIT_S`): a run another live process holds is waited
+    for while that process touches its lock; a lock left untouched this long stops the command (exit 2)."""
+    parser.add_argument("--lock-wait", type=arg_type("lock-wait", float, lambda x: 0 <= x < float("inf"),
+                                                     "a number of seconds >= 0"),
+                        default=LOCK_WAIT_S, metavar="SECONDS",
+                        help="a run another live process holds is waited for while that process touches its lock; "
+                             f"a lock untouched this long (a reused PID) stops with exit status 2 (default {LOCK_WAIT_S:g})")
 
 
 def config_from_args(ns: argparse.Namespace, base: dict | None = None, cls=RunConfig) -> RunConfig:

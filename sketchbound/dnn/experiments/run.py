@@ -46,12 +46,12 @@ from typing import Sequence
 
 import torch
 
-from sketchbound._cli import arg_type, interruptible, torch_device
+from sketchbound._cli import interruptible, torch_device
 from sketchbound._io import atomic_write, check_output_path
 from sketchbound.dnn.training.checkpoint import load_verified, save_verified
 from sketchbound.seeds import stream_seed
-from sketchbound.dnn.experiments.config import (OneLineParser, RunConfig, add_config_arguments, config_from_args,
-                                                read_toml, run_table)
+from sketchbound.dnn.experiments.config import (OneLineParser, RunConfig, add_config_arguments, add_lock_wait_argument,
+                                                config_from_args, read_toml, run_table)
 from sketchbound.dnn.data import TensorDataset, dataset_info, load_dataset
 from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, mask_density
 from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel, check_weight_copies
@@ -806,11 +806,6 @@ def run_one(cfg: RunConfig, runs_dir="runs", **kw) -> dict:
 
 
 # --------------------------------------------------------------------------------------------- CLI
-#: how long the CLIs wait for a run another live process holds before saying so and stopping (exit 2)
-LOCK_WAIT_S = 10.0
-LOCK_WAIT_TYPE = arg_type("lock-wait", float, lambda x: 0 <= x < float("inf"), "a number of seconds >= 0")
-
-
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog="python -m sketchbound.dnn.run",
                       description="Prune at initialization and train one run (paper §7); see sketchbound.dnn.experiments.config.")
@@ -819,9 +814,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--force", action="store_true", help="rerun even if result.json exists; also runs a network "
                                                         "larger than half of this machine's memory (refused otherwise)")
-    p.add_argument("--lock-wait", type=LOCK_WAIT_TYPE, default=LOCK_WAIT_S, metavar="SECONDS",
-                   help=f"a run another live process holds is waited for while that process touches its lock; "
-                        f"a lock untouched this long (a reused PID) stops with exit status 2 (default {LOCK_WAIT_S:g})")
+    add_lock_wait_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.add_argument("--print-dir", action="store_true", help="print the run directory and exit")
     add_config_arguments(p)

@@ -44,9 +44,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from sketchbound._cli import MAX_REPEATS, arg_type, interruptible, pos_int, torch_device
+from sketchbound._cli import MAX_REPEATS, interruptible, pos_int, torch_device
 from sketchbound._io import atomic_write, check_output_path
-from sketchbound.dnn.experiments.config import OneLineParser, RunConfig, read_toml
+from sketchbound.dnn.experiments.config import OneLineParser, RunConfig, add_lock_wait_argument, read_toml
 
 __all__ = ["TableSpec", "load_table", "expand", "distinct_runs", "collect", "collect_stats", "run_records", "paired_table", "render",
            "to_markdown", "main"]
@@ -400,10 +400,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--no-train", action="store_true", help="only aggregate finished runs")
     p.add_argument("--force", action="store_true", help="train networks larger than half of this machine's memory "
                                                         "(refused otherwise, before any is built)")
-    p.add_argument("--lock-wait", type=arg_type("lock-wait", float, lambda x: 0 <= x < float("inf"),
-                                                "a number of seconds >= 0"), default=10.0, metavar="SECONDS",
-                   help="a run another live process holds is waited for while that process touches its lock; a lock "
-                        "untouched this long (a reused PID) stops with exit status 2 (default 10)")
+    add_lock_wait_argument(p)
     p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are finished, then exit")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     p.add_argument("--stats", action="store_true",
