@@ -161,7 +161,8 @@ def check_budget(prog: str, flags: str, nbytes: float, what: str, *, force: bool
 
     limit = memory_limit()
     if limit is not None and not nbytes <= limit:
-        die(prog, f"{flags} needs ~{human_bytes(nbytes)} for {what} (limit {human_bytes(limit)}, half of this "
+        need = f"~{human_bytes(nbytes)}" if nbytes < float("inf") else "more than 1e308 bytes"
+        die(prog, f"{flags} needs {need} for {what} (limit {human_bytes(limit)}, half of this "
                   f"machine's memory; pass {force_flag} to try anyway)")
 
 

@@ -129,6 +129,7 @@ def test_table_refuses_impossible_work_up_front(tmp_path, capsys, flags, needle)
     ([], "[run]\nepochs = 9223372036854775807\n", "epochs must be <= 10000"),
     ([], "[run]\nwidth = 1e6\n", "--width 1e+06 needs ~"),
     (["--width", "1e6"], None, "--width 1e+06 needs ~"),
+    (["--width", "1e300"], None, "--width 1e+300 needs more than 1e308 bytes"),
     (["--train-subset", "100", "--batch-size", "128"], None, "batch_size 128 exceeds the 100 training images"),
     (["--lock-wait", "x"], None, "--lock-wait must be a number of seconds"),
 ])
