@@ -80,13 +80,6 @@ def _check_inputs(args) -> None:
     """Everything that can be checked before minutes of work: torch, the data, the device, the output."""
     check_output_path(args.out, kind="dir", flag="--out")
     if args.fig == "theory":
-        from .theory import _settings  # noqa: PLC0415
-        cfg = _settings(args)
-        flags = " ".join(f"--{k} {getattr(args, k)}" for k in ("d", "n", "trials") if getattr(args, k) is not None)
-        # X and X̃ (d x n float64) and one sketch's trials x d masks (float64)
-        check_budget(PROG, flags or "--fig theory", 8 * cfg["d"] * (2 * cfg["n"] + cfg["trials_sketches"]),
-                     f"X, X̃ and the masks (d = {cfg['d']}, n = {cfg['n']}, {cfg['trials_sketches']} trials)",
-                     force=args.force)
         return
     if args.fig == "deep":  # reads the run files through the dnn package (no training, no GPU)
         require("torch", PROG)
@@ -108,6 +101,16 @@ def _check_inputs(args) -> None:
                                 "the four IDX files train-images-idx3-ubyte[.gz], ...")
 
 
+def _check_theory_size(args, theory) -> None:
+    """One line + exit 2 (unless ``--force``) when the theory figure's arrays cannot fit in memory: X and
+    X̃ (``d x n`` float64) and one sketch's ``trials x d`` masks (float64)."""
+    cfg = theory._settings(args)
+    flags = " ".join(f"--{k} {getattr(args, k)}" for k in ("d", "n", "trials") if getattr(args, k) is not None)
+    check_budget(PROG, flags or "--fig theory", 8 * cfg["d"] * (2 * cfg["n"] + cfg["trials_sketches"]),
+                 f"X, X̃ and the masks (d = {cfg['d']}, n = {cfg['n']}, {cfg['trials_sketches']} trials)",
+                 force=args.force)
+
+
 @interruptible(PROG)
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
@@ -118,6 +121,8 @@ def main(argv=None) -> int:
     with cli_errors(PROG):
         _check_inputs(args)
         mod = import_module(f".{args.fig if args.fig in ('theory', 'deep') else 'fig' + args.fig}", __package__)
+        if args.fig == "theory":  # before any array is drawn
+            _check_theory_size(args, mod)
         t0 = time.perf_counter()
         written = mod.run(args)
     paths = written if isinstance(written, list) else [written]
