@@ -85,7 +85,7 @@ def test_bad_pad_to_is_one_line(tmp_path, capsys, fmnist_root):
     assert e.value.code == 2 and "pad_to" in err[-1] and "Traceback" not in "\n".join(err)
 
 
-# ---- impossible work, malformed fields and table inputs that used to pass through (issue 31)
+# ---- impossible work, malformed fields and table inputs, all refused before any run starts
 @pytest.mark.parametrize("text,needle", [
     (GOOD_TABLE.replace('rows = ["density"]', "rows = 5"), "rows must be a list"),
     (GOOD_TABLE.replace('rows = ["density"]', 'rows = ["density"]\nconcurrent = "x"'), "concurrent must be an integer"),
