@@ -1,8 +1,9 @@
 """The one CLI helper: a parser whose errors are one line + exit 2, argument types that name the flag,
 the value and what is accepted, and a guard that turns expected failures into one line + exit 2.
 
-Exit codes shared by every CLI: 0 ok, 2 bad input / missing data / missing extra / cannot write
-(checked before the long work starts). ``validate`` adds 1 (a claim violated) and 3 (inconclusive).
+Exit codes shared by every CLI: 0 ok, 2 bad input / missing data / missing extra / cannot write /
+work too large for this machine (checked before the long work starts), 130 interrupted (Ctrl-C).
+``validate`` adds 1 (a claim violated) and 3 (inconclusive).
 """
 from __future__ import annotations
 
@@ -11,9 +12,14 @@ import contextlib
 import importlib
 import sys
 
-__all__ = ["OneLineParser", "arg_type", "pos_int", "die", "require", "cli_errors", "EXIT_USAGE"]
+__all__ = ["OneLineParser", "arg_type", "pos_int", "die", "require", "cli_errors", "interruptible", "check_budget",
+           "human_bytes", "EXIT_USAGE", "EXIT_INTERRUPTED", "MAX_REPEATS"]
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+#: the cap on counts a CLI repeats work for (``--repeats``, ``--seeds``, ``--epochs``): larger values are
+#: typing slips (10⁴ epochs of CIFAR-10 are weeks on a GPU), refused with this limit named
+MAX_REPEATS = 10_000
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -76,7 +82,88 @@ def cli_errors(prog: str, *extra_types: type[BaseException]):
             *extra_types) as e:
         die(prog, str(e) or type(e).__name__)
     except KeyboardInterrupt:
-        die(prog, "interrupted", 130)
+        die(prog, "interrupted", EXIT_INTERRUPTED)
+
+
+@contextlib.contextmanager
+def interruptible(prog: str):
+    """Ctrl-C → ``prog: error: interrupted`` (one line) and exit status 130, no traceback.
+
+    A context manager and a decorator: every CLI's ``main`` is decorated with it, so an interrupt at any
+    moment of a command (parsing, loading, training, writing) ends the same way.
+
+    Parameters
+    ----------
+    prog : str
+        The command named in the line, e.g. ``"python -m sketchbound.bench"``.
+
+    Examples
+    --------
+    >>> @interruptible("demo")
+    ... def main():
+    ...     raise KeyboardInterrupt
+    >>> main()  # doctest: +SKIP
+    Traceback (most recent call last):
+    SystemExit: 130
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        die(prog, "interrupted", EXIT_INTERRUPTED)
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes in decimal units, two significant figures at least (``8.0 GB``, ``940 TB``).
+
+    Examples
+    --------
+    >>> human_bytes(8e9), human_bytes(1.5e3), human_bytes(9.4e14)
+    ('8.0 GB', '1.5 kB', '940 TB')
+    """
+    n = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB", "EB"):
+        if abs(n) < 1000 or unit == "EB":
+            return f"{n:.1f} {unit}" if abs(n) < 100 else f"{n:.0f} {unit}"
+        n /= 1000
+    return f"{n:.0f} EB"  # pragma: no cover
+
+
+def check_budget(prog: str, flags: str, nbytes: float, what: str, *, force: bool = False,
+                 force_flag: str = "--force") -> None:
+    """Refuse work that cannot fit this machine before allocating it: one line and exit status 2.
+
+    The one memory limit of the package is :func:`sketchbound.probabilities.memory_limit` (half of the
+    physical memory, the limit the core's :func:`~sketchbound.probabilities.check_memory` applies to
+    single arrays); a CLI estimates the bytes its arguments need and calls this first.
+
+    Parameters
+    ----------
+    prog : str
+        The command named in the line.
+    flags : str
+        The flags and values responsible, as typed (``"--d 1000000000 --n 128"``).
+    nbytes : float
+        Estimated memory the work needs, in bytes (may exceed any integer type: a float).
+    what : str
+        What the memory holds (``"X (d x n float64)"``).
+    force : bool
+        Skip the check (the user's ``--force``).
+    force_flag : str
+        The flag named in the message that skips the check.
+
+    Examples
+    --------
+    >>> check_budget("demo", "--d 10", 80, "p")  # fits: returns None
+    """
+    if force:
+        return
+    from .probabilities import memory_limit  # noqa: PLC0415 - numpy only when a CLI checks sizes
+
+    limit = memory_limit()
+    if limit is not None and not nbytes <= limit:
+        need = f"~{human_bytes(nbytes)}" if nbytes < float("inf") else "more than 1e308 bytes"
+        die(prog, f"{flags} needs {need} for {what} (limit {human_bytes(limit)}, half of this "
+                  f"machine's memory; pass {force_flag} to try anyway)")
 
 
 def torch_device(prog: str, spec: str | None, *, default: str | None = None):

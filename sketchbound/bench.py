@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from . import __version__
-from ._cli import OneLineParser, cli_errors, pos_int
+from ._cli import MAX_REPEATS, OneLineParser, check_budget, cli_errors, interruptible, pos_int
 from ._io import atomic_write, check_output_path
 from .sampling import algorithm1_counts, algorithm1_sparse
 
@@ -83,6 +83,20 @@ def to_markdown(r: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_bytes(d: int, s: int, big_d: int = 0, big_s: int = 0) -> int:
+    """Peak memory of :func:`run`, in bytes: the first part holds ``p`` (float64), the multinomial counts
+    (int64) and ``choice``'s ``s`` indices (int64) plus their ``bincount`` (``8·(3d + s)``); the second
+    ``q`` (float64), its dense int32 counts and the sparse form's indices and values (``12·big_d + 12·big_s``).
+
+    Examples
+    --------
+    >>> run_bytes(10**7, 10**7, 10**8, 10**6)
+    1212000000
+    """
+    return max(8 * (3 * int(d) + int(s)), 12 * int(big_d) + 12 * int(big_s))
+
+
+@interruptible(PROG)
 def main(argv=None) -> int:
     """Parse, check the output path *before* the benchmark, run, print (and write ``--out``).
 
@@ -91,12 +105,15 @@ def main(argv=None) -> int:
     """
     ap = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="d = s = 10^6 and d = 10^7 (a smoke run)")
-    ap.add_argument("--repeats", type=pos_int("repeats"), default=7)
+    ap.add_argument("--repeats", type=pos_int("repeats", hi=MAX_REPEATS), default=7,
+                    help=f"timed repetitions of Algorithm 1 (median; at most {MAX_REPEATS})")
     ap.add_argument("--d", type=pos_int("d"), help="entries of the first part (default 10^7; --quick 10^6)")
     ap.add_argument("--s", type=pos_int("s"), help="draws of the first part (default 10^7; --quick 10^6)")
     ap.add_argument("--big-d", type=pos_int("big-d", lo=0), help="entries of the second part (0 skips it)")
     ap.add_argument("--big-s", type=pos_int("big-s"), help="draws of the second part")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--force", action="store_true", help="run sizes larger than half of this machine's memory "
+                                                         "(refused otherwise, before any allocation)")
     ap.add_argument("--out", help="also write the Markdown table to this file (atomically; in a file with this "
                                   "benchmark's begin/end markers only the block between them is replaced)")
     a = ap.parse_args(argv)
@@ -107,6 +124,10 @@ def main(argv=None) -> int:
         for k in ("d", "s", "big_d", "big_s"):
             if getattr(a, k) is not None:
                 kw[k] = getattr(a, k)
+        sizes = {"d": 10**7, "s": 10**7, "big_d": 10**8, "big_s": 10**6, **kw}
+        flags = " ".join(f"--{k.replace('_', '-')} {getattr(a, k)}" for k in ("d", "s", "big_d", "big_s")
+                         if getattr(a, k) is not None) or ("--quick" if a.quick else "the default sizes")
+        check_budget(PROG, flags, run_bytes(**sizes), "p, the counts and the draws", force=a.force)
         r = run(repeats=a.repeats, **kw)
         command = PROG + " " + " ".join(argv if argv is not None else sys.argv[1:])
         md = to_markdown(r, command.strip())

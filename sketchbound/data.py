@@ -42,6 +42,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ._cli import interruptible
+
 __all__ = ["DEFAULT_ROOTS", "ENV", "MAX_IDX_BYTES", "candidate_roots", "find_dataset", "find_idx_dir", "missing_error", "read_idx",
            "check_idx_split", "status", "main"]
 
@@ -328,6 +330,7 @@ def build_parser():
     return p
 
 
+@interruptible("python -m sketchbound.data")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     rows = status(args.data_root)

@@ -199,16 +199,22 @@ def from_scores(scores) -> np.ndarray:
     return a / a.sum()
 
 
+def memory_limit() -> int | None:
+    """The most bytes one computation may plan to use: half of this machine's physical memory (``None``
+    where the platform does not say). :func:`check_memory` and the CLIs' size checks use it."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):  # not available on this platform
+        return None
+
+
 def check_memory(n_bytes: int, what: str) -> None:
     """``ValueError`` (instead of a MemoryError or the OOM killer) when ``what`` needs more than half
     of this machine's physical memory."""
-    try:
-        phys = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # not available on this platform
-        return
-    if n_bytes > phys // 2:
+    limit = memory_limit()
+    if limit is not None and n_bytes > limit:
         raise ValueError(f"{what} needs {n_bytes / 2**30:.1f} GiB, more than half of this machine's "
-                         f"{phys / 2**30:.0f} GiB of memory")
+                         f"{2 * limit / 2**30:.0f} GiB of memory")
 
 
 #: the largest ``d`` :func:`uniform_probabilities` builds (2**31 entries = 16 GiB of float64)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 from scipy import stats
 
-from ._cli import OneLineParser, arg_type, cli_errors, pos_int
+from ._cli import OneLineParser, arg_type, cli_errors, interruptible, pos_int
 from ._io import atomic_write, check_output_path
 from .claims import CLAIMS
 from .cluster import add_cluster_arguments, client_for, run_checks
@@ -113,6 +113,7 @@ def summarise_power(df: pd.DataFrame, factor: float) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+@interruptible(PROG)
 def main(argv=None) -> int:
     ap = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=pos_int("seeds"), default=200, help="seeds per claim, false-violation study (default 200)")

@@ -23,7 +23,7 @@ import shlex
 import sys
 
 from . import __version__
-from ._cli import OneLineParser, arg_type, cli_errors, pos_int
+from ._cli import OneLineParser, arg_type, check_budget, cli_errors, interruptible, pos_int
 from ._io import atomic_replace_dir, check_output_path
 from .claims import CLAIMS, get_claim, get_claims, load_claims
 from .cluster import add_cluster_arguments, client_for, run_jobs
@@ -36,8 +36,10 @@ EXIT_CODES = """exit status:
   0  every check holds
   1  some check is violated
   2  bad usage or input: one line on stderr (unknown claim, bad value, unwritable --save/--plot path,
-     a --claims-from file that is missing, raises or registers a malformed claim)
-  3  none violated but some inconclusive"""
+     a --claims-from file that is missing, raises or registers a malformed claim, a scenario too large
+     for this machine's memory unless --force)
+  3  none violated but some inconclusive
+  130 interrupted (Ctrl-C)"""
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 _POS_INTS = "positive integers separated by commas"
 
@@ -98,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--save", nargs="?", const="validation", metavar="DIR", help="write DIR/<claim>.{csv,json,md} (default DIR: validation); with --all also DIR/README.md")
     out.add_argument("--plot", nargs="?", const="validation/sweep.png", metavar="PNG", help="plot error vs s (log-log) with exact and bound")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true", help="run scenarios larger than half of this machine's memory "
+                                                        "(refused otherwise, before any allocation)")
     p.add_argument("--version", action="version", version=f"sketchbound {__version__}")
     return p
 
@@ -127,6 +131,36 @@ def _violation_line(r) -> str:
             f"Scenario: {r.scenario}. Closed form: {r.exact if r.exact is not None else '–'}.")
 
 
+def job_bytes(claim, sc) -> int:
+    """Memory one check holds at once, in bytes: ``X`` and ``X̃`` (``d x n`` float64 each) and a few
+    length-``d`` vectors (``w0``, ``w*``, ``p``, counts); ``d`` is the claim's own dimension where it has
+    one (Theorem 6.2: ``width·(d_in+1)``, its Jacobian ``n x d``).
+
+    Examples
+    --------
+    >>> from sketchbound.claims import get_claim
+    >>> from sketchbound.scenarios import Scenario
+    >>> job_bytes(get_claim("4.1"), Scenario(d=1000, n=10))
+    192000
+    """
+    d = int(claim.dimension(sc)) if claim.dimension is not None else int(sc.d)
+    return 8 * d * (2 * int(sc.n) + 4)
+
+
+def _check_size(args, jobs) -> None:
+    """One line + exit 2 when the largest check would not fit in memory (before any allocation)."""
+    if not jobs:
+        return
+    claim, sc = max(jobs, key=lambda j: job_bytes(*j))
+    flags = " ".join(f"--{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, list) else v}"
+                     for k, v in (("d", args.d), ("n", args.n), ("width", args.width), ("d_in", args.d_in))
+                     if v is not None) or f"--lemma {claim.id}"
+    d = int(claim.dimension(sc)) if claim.dimension is not None else sc.d
+    check_budget(PROG, flags, job_bytes(claim, sc), f"the d x n float64 arrays of claim {claim.id} (d = {d}, n = {sc.n})",
+                 force=args.force)
+
+
+@interruptible(PROG)
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -152,6 +186,7 @@ def main(argv=None) -> int:
                                                   x_tilde=args.x_tilde),
                            ntk_overrides=dict(steps=args.steps, d_in=args.d_in, lr_factor=args.lr_factor),
                            widths=args.width, s_values=args.s, sweep=args.sweep)
+        _check_size(args, jobs)
 
     if args.search:
         from .search import search

@@ -8,8 +8,9 @@ Figs. 1 and 3 read Fashion-MNIST (``--data-root DIR``, else ``$SKETCHBOUND_DATA`
 package's ``/usr/share/datasets/fashion-mnist``; ``python -m sketchbound.data`` shows what is
 installed). Figs. 1–3 and ``deep`` need PyTorch (``pip install "sketchbound[dnn]"``); the theory figure
 does not. ``deep`` trains nothing: it draws the recorded GPU runs of ``--results`` (default ``dnn/results``).
-Exit status: 0 written; 2 bad arguments, missing data, missing PyTorch or an output folder that cannot
-be written (one line on stderr, checked before the work starts); 130 interrupted.
+Exit status: 0 written; 2 bad arguments, missing data, missing PyTorch, an output folder that cannot
+be written or sizes larger than half of this machine's memory without ``--force`` (one line on stderr,
+checked before the work starts); 130 interrupted.
 """
 from __future__ import annotations
 
@@ -17,27 +18,13 @@ import argparse
 import sys
 import time
 
-from .._cli import OneLineParser, cli_errors, die, require
+from .._cli import MAX_REPEATS, OneLineParser, check_budget, cli_errors, die, interruptible, pos_int, require
 from .._io import check_output_path
 
 FIGS = ("1", "2", "3", "theory", "deep")
 PROG = "python -m sketchbound.figures"
 #: figures that read Fashion-MNIST
 NEEDS_DATA = ("1", "3")
-
-
-def _pos_int(v):
-    i = int(v)
-    if i < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {v!r}")
-    return i
-
-
-def _nonneg_int(v):
-    i = int(v)
-    if i < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {v!r}")
-    return i
 
 
 def _unit(v):
@@ -59,30 +46,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fig", required=True, choices=FIGS, help="which figure")
     p.add_argument("--quick", action="store_true", help="toy size, < 1 minute on CPU (tests)")
     p.add_argument("--out", default=None, help="output folder (default figures/, or figures/quick with --quick)")
-    p.add_argument("--seed", type=_nonneg_int, default=0, help="seed of initial weights, data order and random masks")
+    p.add_argument("--seed", type=pos_int("seed", lo=0), default=0, help="seed of initial weights, data order and random masks")
     p.add_argument("--device", default=None, help="torch device for Figs. 1-3 (cpu, cuda); default cpu")
     p.add_argument("--data-root", default=None, metavar="DIR",
                    help="folder with the Fashion-MNIST IDX files (Figs. 1, 3); default: $SKETCHBOUND_DATA, then "
                         "/usr/share/datasets/fashion-mnist")
     p.add_argument("--verbose", action="store_true", help="print one line per IMP level")
+    p.add_argument("--force", action="store_true", help="run sizes larger than half of this machine's memory "
+                                                        "(refused otherwise, before any allocation)")
     p.add_argument("--results", default="dnn/results", metavar="DIR",
                    help="deep: the recorded GPU results (default dnn/results; its configs in DIR/../configs)")
     g = p.add_argument_group("IMP (Figs. 1 and 3)")
-    g.add_argument("--epochs-per-level", type=_pos_int, default=None, help="epochs of SGD per IMP level")
-    g.add_argument("--rewind-step", type=_nonneg_int, default=None, help="iteration k the weights are rewound to")
+    g.add_argument("--epochs-per-level", type=pos_int("epochs-per-level", hi=MAX_REPEATS), default=None,
+                   help="epochs of SGD per IMP level")
+    g.add_argument("--rewind-step", type=pos_int("rewind-step", lo=0), default=None, help="iteration k the weights are rewound to")
     g.add_argument("--prune-fraction", type=_unit, default=None, help="fraction of remaining weights pruned per level")
-    g.add_argument("--batch-size", type=_pos_int, default=None, help="SGD batch size (default 128, paper §7)")
+    g.add_argument("--batch-size", type=pos_int("batch-size"), default=None, help="SGD batch size (default 128, paper §7)")
     g = p.add_argument_group("densities and samples")
     g.add_argument("--density", type=_unit, default=None, help="Fig. 1: IMP target (default 0.012); Fig. 2: density (default 0.1)")
     g.add_argument("--densities", type=_units, default=None, help="Fig. 3: comma list (default 0.02,0.05)")
-    g.add_argument("--rounds", type=_pos_int, default=None, help="SynFlow rounds (default 100, paper §7)")
-    g.add_argument("--subset", type=_pos_int, default=None, help="Fig. 2: weights drawn uniformly (default 1000)")
-    g.add_argument("--n-random", type=_pos_int, default=None, help="Fig. 1: random masks per density (left)")
-    g.add_argument("--n-hist", type=_pos_int, default=None, help="Fig. 1: random masks in the histogram (default 10000)")
+    g.add_argument("--rounds", type=pos_int("rounds"), default=None, help="SynFlow rounds (default 100, paper §7)")
+    g.add_argument("--subset", type=pos_int("subset"), default=None, help="Fig. 2: weights drawn uniformly (default 1000)")
+    g.add_argument("--n-random", type=pos_int("n-random"), default=None, help="Fig. 1: random masks per density (left)")
+    g.add_argument("--n-hist", type=pos_int("n-hist"), default=None, help="Fig. 1: random masks in the histogram (default 10000)")
     g = p.add_argument_group("theory")
-    g.add_argument("--d", type=_pos_int, default=None, help="weights (default 512)")
-    g.add_argument("--n", type=_pos_int, default=None, help="examples (default 128)")
-    g.add_argument("--trials", type=_pos_int, default=None, help="max trials per check / trials per sketch and s")
+    g.add_argument("--d", type=pos_int("d"), default=None, help="weights (default 512)")
+    g.add_argument("--n", type=pos_int("n"), default=None, help="examples (default 128)")
+    g.add_argument("--trials", type=pos_int("trials"), default=None, help="max trials per check / trials per sketch and s")
     return p
 
 
@@ -111,6 +101,17 @@ def _check_inputs(args) -> None:
                                 "the four IDX files train-images-idx3-ubyte[.gz], ...")
 
 
+def _check_theory_size(args, theory) -> None:
+    """One line + exit 2 (unless ``--force``) when the theory figure's arrays cannot fit in memory: X and
+    X̃ (``d x n`` float64) and one sketch's ``trials x d`` masks (float64)."""
+    cfg = theory._settings(args)
+    flags = " ".join(f"--{k} {getattr(args, k)}" for k in ("d", "n", "trials") if getattr(args, k) is not None)
+    check_budget(PROG, flags or "--fig theory", 8 * cfg["d"] * (2 * cfg["n"] + cfg["trials_sketches"]),
+                 f"X, X̃ and the masks (d = {cfg['d']}, n = {cfg['n']}, {cfg['trials_sketches']} trials)",
+                 force=args.force)
+
+
+@interruptible(PROG)
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.out is None:
@@ -120,6 +121,8 @@ def main(argv=None) -> int:
     with cli_errors(PROG):
         _check_inputs(args)
         mod = import_module(f".{args.fig if args.fig in ('theory', 'deep') else 'fig' + args.fig}", __package__)
+        if args.fig == "theory":  # before any array is drawn
+            _check_theory_size(args, mod)
         t0 = time.perf_counter()
         written = mod.run(args)
     paths = written if isinstance(written, list) else [written]

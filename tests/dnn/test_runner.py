@@ -265,3 +265,94 @@ def test_several_tables_train_as_one_pool_and_each_is_written(tmp_path, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "same table 'ta'" in err[0]
+
+
+def _lock_held_by_sleep(tmp_path, argv):
+    """A run directory whose lock names a live process that is no sketchbound run (a reused PID)."""
+    import socket
+    import subprocess
+    import sys
+    d = R.build_parser().parse_args(argv)
+    from sketchbound.dnn.experiments.config import config_from_args
+    run_dir = config_from_args(d).resolved().run_dir(d.runs_dir)
+    run_dir.mkdir(parents=True)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    (run_dir / R.LOCK_FILE).write_text(f"{socket.gethostname()} {sleeper.pid}\n")
+    return run_dir, sleeper
+
+
+def _lock_argv(tmp_path, fmnist_root):
+    return ["--model", "lenet300100", "--dataset", "fashion-mnist", "--method", "magnitude", "--no-progress",
+            "--runs-dir", str(tmp_path / "runs"), "--data-root", str(fmnist_root), "--train-subset", "256",
+            "--epochs", "1"]
+
+
+def test_lock_held_by_a_live_unrelated_process_stops_after_a_bounded_wait(tmp_path, capsys, fmnist_root):
+    import time
+    argv = _lock_argv(tmp_path, fmnist_root)
+    run_dir, sleeper = _lock_held_by_sleep(tmp_path, argv)
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(SystemExit) as e:
+            R.main(argv + ["--lock-wait", "0.5"])
+        waited = time.perf_counter() - t0
+        err = [x for x in capsys.readouterr().err.strip().splitlines() if "error" in x]
+        assert e.value.code == 2 and len(err) == 1, err
+        lock = str(run_dir / R.LOCK_FILE)
+        assert f"{sleeper.pid}" in err[0] and lock in err[0] and f"remove {lock} if process {sleeper.pid}" in err[0]
+        assert 0.5 <= waited < 10 and sleeper.poll() is None  # bounded; the holder is left alone
+        assert (run_dir / R.LOCK_FILE).is_file() and not (run_dir / "result.json").exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_a_holder_that_touches_its_lock_is_waited_for_past_lock_wait(tmp_path):
+    """A live sketchbound holder (its heartbeat touches the lock) is waited for longer than ``lock_wait``."""
+    import os
+    import socket
+    import threading
+    import time
+    lock = R.RunLock(tmp_path / "run")
+    (tmp_path / "run").mkdir()
+    lock.path.write_text(f"{socket.gethostname()} {os.getppid()}\n")  # a live process that is not us
+
+    def heartbeat():  # touches the lock for 1.2 s (beyond lock_wait 0.3 s), then lets go
+        t0 = time.time()
+        while time.time() - t0 < 1.2:
+            os.utime(lock.path)
+            time.sleep(0.1)
+        lock.path.unlink()
+    th = threading.Thread(target=heartbeat)
+    t0 = time.perf_counter()
+    th.start()
+    said = []
+    R._wait_for_lock(lock, "run", 0.3, said.append)
+    th.join()
+    assert time.perf_counter() - t0 >= 1.2 and lock.holder() == lock.me and len(said) == 1
+    lock.release()
+
+
+@pytest.mark.slow  # a subprocess importing torch: 4-9 s on 2 shared cores
+def test_ctrl_c_in_dnn_run_is_one_line_and_exit_130(tmp_path, fmnist_root):
+    """A real SIGINT while dnn.run waits for a locked run: "interrupted", exit 130, no traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    argv = _lock_argv(tmp_path, fmnist_root)
+    run_dir, sleeper = _lock_held_by_sleep(tmp_path, argv)
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "sketchbound.dnn.run", *argv, "--lock-wait", "60"],
+                             stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        first = p.stderr.readline()  # the announced wait: the process is inside the lock loop
+        assert "waiting while its holder lives" in first and str(sleeper.pid) in first, first
+        time.sleep(0.2)
+        p.send_signal(signal.SIGINT)
+        rest = p.stderr.read()
+        assert p.wait(timeout=30) == 130
+        assert rest.strip() == "python -m sketchbound.dnn.run: error: interrupted" and "Traceback" not in rest
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -51,7 +51,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from sketchbound._cli import arg_type
+from sketchbound._cli import arg_type, interruptible
 from sketchbound._io import atomic_write, atomic_write_json, check_output_path
 from sketchbound.dnn.experiments.config import OneLineParser
 from sketchbound.dnn.data import TensorDataset, augment_epoch
@@ -704,6 +704,7 @@ def _recorded_failure(ways: dict, key: str):
         ways[key] = {"error": f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"}
 
 
+@interruptible("python -m sketchbound.dnn.bench_train")
 def main(argv: Sequence[str] | None = None) -> int:
     p = build_parser()
     a = p.parse_args(argv)

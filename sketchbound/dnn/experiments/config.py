@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sketchbound._cli import OneLineParser
+from sketchbound._cli import MAX_REPEATS, OneLineParser, arg_type
 
 __all__ = [
     "RunConfig",
@@ -32,6 +32,8 @@ __all__ = [
     "MASKS",
     "MASK_ALIASES",
     "add_config_arguments",
+    "add_lock_wait_argument",
+    "LOCK_WAIT_S",
     "config_from_args",
     "to_toml",
     "read_toml",
@@ -52,6 +54,8 @@ MASK_VALUES = ("scale-init", "support")
 SNIP_LOSSES = ("cross_entropy", "l1", "mse")
 IMP_DATA = ("real", "random")
 _SMALL_28 = ("mnist", "fashion-mnist")
+#: the largest learning rate a run accepts: SGD on these networks diverges long before (§7 uses 0.1)
+MAX_LR = 10.0
 
 #: the hashed fields of the first recorded runs (``dnn/results/*_runs``): always part of the run hash.
 #: Never add to this set: a field added later is hashed only when it differs from its default.
@@ -114,6 +118,10 @@ class RunConfig:
         "SynFlow round; needs min_per_layer 0)", choices=("exact", "synflow")))
 
     def __post_init__(self):
+        for f in fields(self):  # a TOML table or number where a name belongs: one line, not a TypeError
+            ch, v = f.metadata.get("choices"), getattr(self, f.name)
+            if ch and not isinstance(v, str):
+                raise ValueError(f"{f.name} must be a string, one of {', '.join(ch)}; got {type(v).__name__} {v!r}")
         m = MASK_ALIASES.get(self.mask, self.mask)
         object.__setattr__(self, "mask", m)
         for f in fields(self):
@@ -123,7 +131,7 @@ class RunConfig:
                 raise ValueError(f"{f.name} must be one of {', '.join(ch)}; got {v!r}")
         self._check_num("density", float, lo=0.0, lo_open=True, hi=1.0)
         self._check_num("width", float, lo=0.0, lo_open=True)
-        self._check_num("lr", float, lo=0.0)
+        self._check_num("lr", float, lo=0.0, lo_open=True, hi=MAX_LR)
         self._check_num("momentum", float, lo=0.0, hi=1.0)
         self._check_num("weight_decay", float, lo=0.0)
         self._check_num("prune_fraction", float, lo=0.0, lo_open=True, hi=0.999)
@@ -135,7 +143,7 @@ class RunConfig:
         self._check_num("min_per_layer", int, lo=0)
         for name in ("pad_to", "epochs", "batch_size", "imp_epochs", "train_subset"):
             if getattr(self, name) is not None:
-                self._check_num(name, int, lo=1)
+                self._check_num(name, int, lo=1, hi=MAX_REPEATS if name in ("epochs", "imp_epochs") else None)
         if self.imp_rewind is not None:
             self._check_num("imp_rewind", int, lo=0)
         for name in ("model", "dataset"):
@@ -262,6 +270,19 @@ class RunConfig:
             raise ValueError(f"imp_rewind={r.imp_rewind} must be smaller than an IMP level's {level} steps "
                              f"(imp_epochs={lev.epochs} x {n_train // lev.batch_size} steps); "
                              "accepted: 0 <= imp_rewind < that, or more imp_epochs")
+
+    def check_batch_size(self) -> None:
+        """``ValueError`` naming ``batch_size`` when it exceeds the training images the run can see
+        (``train_subset`` or the dataset's published size), known before any data is read."""
+        from sketchbound.dnn.data import TRAIN_SIZES  # noqa: PLC0415
+        r = self.resolved()
+        sizes = [(n, w) for n, w in ((r.train_subset, "train_subset"), (TRAIN_SIZES.get(r.dataset), r.dataset))
+                 if n is not None]
+        if sizes:
+            n, what = min(sizes)
+            if r.batch_size > n:
+                raise ValueError(f"batch_size {r.batch_size} exceeds the {n} training images of {what}; accepted: "
+                                 f"batch_size <= {n}")
 
     def trainer_key(self) -> tuple:
         """Runs with equal keys can share one :class:`~sketchbound.dnn.training.ConcurrentTrainer` (same data/schedule)."""
@@ -410,6 +431,20 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls=RunConfig, *, supp
         kw["type"] = _parse_optional(typ) if optional else typ
         kw["metavar"] = typ.__name__.upper()
         parser.add_argument(flag, **kw)
+
+
+#: how long ``dnn.run`` and ``dnn.table`` wait on a lock its live holder does not touch (a reused PID)
+LOCK_WAIT_S = 10.0
+
+
+def add_lock_wait_argument(parser: argparse.ArgumentParser) -> None:
+    """``--lock-wait SECONDS`` (default :data:`LOCK_WAIT_S`): a run another live process holds is waited
+    for while that process touches its lock; a lock left untouched this long stops the command (exit 2)."""
+    parser.add_argument("--lock-wait", type=arg_type("lock-wait", float, lambda x: 0 <= x < float("inf"),
+                                                     "a number of seconds >= 0"),
+                        default=LOCK_WAIT_S, metavar="SECONDS",
+                        help="a run another live process holds is waited for while that process touches its lock; "
+                             f"a lock untouched this long (a reused PID) stops with exit status 2 (default {LOCK_WAIT_S:g})")
 
 
 def config_from_args(ns: argparse.Namespace, base: dict | None = None, cls=RunConfig) -> RunConfig:

@@ -65,7 +65,7 @@ import numpy as np
 import torch
 
 from sketchbound import ntk as core_ntk
-from sketchbound._cli import OneLineParser, arg_type, cli_errors, pos_int
+from sketchbound._cli import OneLineParser, arg_type, cli_errors, interruptible, pos_int
 from sketchbound._io import atomic_write, check_output_path
 from sketchbound.dnn.theory.layers import kept_weight_stats, lemma43_network
 from sketchbound.dnn.theory.ntk_cnn import ntk_cnn_run
@@ -314,6 +314,7 @@ def build_parser():
     return p
 
 
+@interruptible("python -m sketchbound.dnn.deep_theory")
 def main(argv: Sequence[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)

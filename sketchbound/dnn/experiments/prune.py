@@ -13,7 +13,8 @@ Example::
         --inputs chi --mask randomized --density 0.05 --seed 0 --json --save mask.pt
 
 Nothing is downloaded (``--data-root`` or ``SKETCHBOUND_DATA`` point at the data). Bad arguments or a
-missing dataset: one line on stderr, exit code 2. Same seed ⇒ same mask.
+missing dataset, or a network larger than half of this machine's memory (``--force`` tries anyway): one line
+on stderr, exit code 2; Ctrl-C: exit code 130. Same seed ⇒ same mask.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import json
 import sys
 from typing import Sequence
 
-from sketchbound._cli import OneLineParser, cli_errors, require, torch_device
+from sketchbound._cli import OneLineParser, cli_errors, interruptible, require, torch_device
 from sketchbound._io import check_output_path
 from sketchbound.dnn.experiments.config import add_config_arguments, config_from_args
 
@@ -33,6 +34,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--save", default=None, help="write {'masks', 'config', 'report'} with torch.save (atomically)")
+    p.add_argument("--force", action="store_true", help="prune a network larger than half of this machine's memory "
+                                                        "(refused otherwise, before it is built)")
     add_config_arguments(p)
     return p
 
@@ -83,6 +86,7 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+@interruptible("python -m sketchbound.dnn.prune")
 def main(argv: Sequence[str] | None = None) -> int:
     prog = "prune"
     p = build_parser()
@@ -93,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         base["inputs"] = "real"  # data-driven methods default to real batches here; SynFlow to all-ones
     with cli_errors(prog):
         cfg = config_from_args(args, base).resolved()
+        from sketchbound.dnn.experiments.budget import COPIES_PRUNE, check_run_budget  # noqa: PLC0415
+        check_run_budget(p.prog, [cfg], force=args.force, copies=COPIES_PRUNE)
         if args.save is not None:
             check_output_path(args.save, flag="--save")
         torch = require("torch", prog)

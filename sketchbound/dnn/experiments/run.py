@@ -46,19 +46,19 @@ from typing import Sequence
 
 import torch
 
-from sketchbound._cli import torch_device
+from sketchbound._cli import interruptible, torch_device
 from sketchbound._io import atomic_write, check_output_path
 from sketchbound.dnn.training.checkpoint import load_verified, save_verified
 from sketchbound.seeds import stream_seed
-from sketchbound.dnn.experiments.config import (OneLineParser, RunConfig, add_config_arguments, config_from_args,
-                                                read_toml, run_table)
+from sketchbound.dnn.experiments.config import (OneLineParser, RunConfig, add_config_arguments, add_lock_wait_argument,
+                                                config_from_args, read_toml, run_table)
 from sketchbound.dnn.data import TensorDataset, dataset_info, load_dataset
 from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, mask_density
 from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel, check_weight_copies
 from sketchbound.dnn.training.fused import (FUSION_CHOICES, FusedTrainer, check_compile_mode, check_conv_gemm,
                                              plan_fusion)
 
-__all__ = ["run_one", "run_configs", "plan_chunks", "balance_chunks", "mask_cost", "RunLock", "is_finished",
+__all__ = ["run_one", "run_configs", "preload_data", "plan_chunks", "balance_chunks", "mask_cost", "RunLock", "RunLocked", "is_finished",
            "load_result", "prepare_job", "prune_at_init", "build_model", "compute_mask", "compute_imp_masks", "main", "environment"]
 
 RESULT_FILE = "result.json"
@@ -136,7 +136,9 @@ class RunLock:
     second ``O_EXCL`` file, so two processes that find the same stale lock cannot both win.
     """
 
-    HEARTBEAT_S = 30.0
+    #: a holder touches its lock this often: a lock whose holder lives but whose file stays untouched much
+    #: longer is held by a process that is no sketchbound run (a reused PID), see :func:`_wait_for_lock`
+    HEARTBEAT_S = 2.0
     STALE_S = 300.0
     _held: set = set()
     _beat: threading.Thread | None = None
@@ -240,6 +242,40 @@ class RunLock:
                     pass
 
 
+class RunLocked(RuntimeError):
+    """A run another live process holds (its :class:`RunLock`) past the wait a caller allowed."""
+
+
+def _wait_for_lock(lock: RunLock, name: str, wait_s: float | None, say) -> None:
+    """Wait until this process holds ``lock``, saying once (``say``) what it waits for.
+
+    A live sketchbound holder touches its lock every :attr:`RunLock.HEARTBEAT_S` seconds, so the wait goes
+    on while it does (another trainer finishing the run). A lock left untouched for ``wait_s`` seconds
+    while its PID lives is held by a process that is no sketchbound run (a reused PID) or a hung one:
+    :class:`RunLocked`, naming the lock file, the holder and what to do. ``wait_s=None``: wait for ever."""
+    holder = lock.holder() or "an unknown process"
+    if say is not None:
+        say(f"run {name} is locked by {holder} ({lock.path}); waiting while its holder lives"
+            + (f" and touches the lock (at most {wait_s:g} s without a touch)" if wait_s is not None else ""))
+    poll = 2.0 if wait_s is None else min(2.0, max(0.05, wait_s / 4))
+    seen, since = None, time.time()
+    while not lock.try_acquire():
+        try:
+            mtime = lock.path.stat().st_mtime
+        except OSError:
+            mtime = None
+        if mtime != seen:
+            seen, since = mtime, time.time()
+        if wait_s is not None and time.time() - since > wait_s:
+            holder = lock.holder() or holder
+            pid = holder.split()[-1]
+            raise RunLocked(f"run {name} is locked by {holder} (lock file {lock.path}), which has not touched the lock "
+                            f"for {wait_s:g} s (a sketchbound run does every {RunLock.HEARTBEAT_S:g} s): remove "
+                            f"{lock.path} if process {pid} is not a sketchbound run, else wait for it; --lock-wait "
+                            f"SECONDS waits longer")
+        time.sleep(poll)
+
+
 _DATA_CACHE: dict[tuple, TensorDataset] = {}
 
 
@@ -258,6 +294,16 @@ def _data_for(cfg: RunConfig) -> TensorDataset:
             ds = ds.subset(r.train_subset)
         _DATA_CACHE[key] = ds
     return _DATA_CACHE[key]
+
+
+def preload_data(cfgs: Sequence[RunConfig]) -> None:
+    """Read every dataset ``cfgs`` train on (cached for their runs by :func:`_data_for`), so that a missing
+    or damaged dataset, or a batch larger than the data, stops a sweep before its first run trains."""
+    for c in cfgs:
+        r = c.resolved()
+        data = _data_for(r)
+        if r.batch_size > len(data):
+            raise ValueError(f"batch_size {r.batch_size} exceeds the training set size {len(data)} of {r.dataset}")
 
 
 # --------------------------------------------------------------------------------------------- masks
@@ -702,7 +748,7 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
 
 def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, concurrent: int | None = None,
                 force: bool = False, progress: bool = True, echo: bool = False, command: str | None = None,
-                wait: bool = True, fusion: str = "auto", fused_compile: str | None = None,
+                wait: bool = True, lock_wait: float | None = None, fusion: str = "auto", fused_compile: str | None = None,
                 conv_gemm: str = "off", sgd_kernel: str = "foreach", weight_copies: bool = False,
                 **trainer_kw) -> list[dict]:
     """Run every config not finished yet (``force`` reruns) and return all results (in input order).
@@ -726,7 +772,9 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     (:class:`FusedTrainer`): the same update up to floating-point rounding, not part of the hash, recorded as
     ``"sgd_kernel"``/``"weight_copies"`` when not the default. Each run is
     trained under its :class:`RunLock`: runs another live process holds are left to it and, with
-    ``wait``, waited for at the end (and trained here if that process died before finishing them).
+    ``wait``, waited for at the end (and trained here if that process died before finishing them) while
+    the holder touches its lock, or :class:`RunLocked` once the lock stays untouched ``lock_wait`` seconds
+    (a reused PID; ``None``: no limit); the wait is announced on stderr when ``echo`` or ``progress``.
     """
     dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     k = int(concurrent) if concurrent else (8 if dev.type == "cuda" else 1)
@@ -755,7 +803,8 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     while busy and wait:
         for c in busy:  # another live process holds it: wait until it lets go, then train what is left
             lock = RunLock(c.run_dir(runs_dir))
-            lock.wait()
+            _wait_for_lock(lock, c.run_name(), lock_wait,
+                           (lambda m: print(m, file=sys.stderr)) if (echo or progress) else None)
             lock.release()
         busy = [b for chunk in plan_chunks(busy, runs_dir, k, fusion=fusion) for b in _train_chunk(chunk, runs_dir, dev, **kw)]
     return [load_result(c, runs_dir) for c in cfgs]
@@ -773,13 +822,16 @@ def build_parser() -> OneLineParser:
     p.add_argument("--config", help="TOML file with a [run] table (flags override it)")
     p.add_argument("--runs-dir", default="runs", help="parent of the run directories (default: runs)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
-    p.add_argument("--force", action="store_true", help="rerun even if result.json exists")
+    p.add_argument("--force", action="store_true", help="rerun even if result.json exists; also runs a network "
+                                                        "larger than half of this machine's memory (refused otherwise)")
+    add_lock_wait_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.add_argument("--print-dir", action="store_true", help="print the run directory and exit")
     add_config_arguments(p)
     return p
 
 
+@interruptible("python -m sketchbound.dnn.run")
 def main(argv: Sequence[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
@@ -789,6 +841,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             base = run_table(read_toml(args.config), args.config)
         cfg = config_from_args(args, base).resolved()
         cfg.check_imp_rewind()  # before loading data: a rewind step no IMP level could reach
+        cfg.check_batch_size()
+        from sketchbound.dnn.experiments.budget import check_run_budget  # noqa: PLC0415
+        check_run_budget(p.prog, [cfg], force=args.force)  # before any network is built
         if args.device is not None:
             torch_device(p.prog, args.device)
         check_output_path(args.runs_dir, kind="dir", flag="--runs-dir")
@@ -800,8 +855,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv_list = list(sys.argv[1:] if argv is None else argv)
     try:
         res = run_one(cfg, args.runs_dir, device=args.device, force=args.force, progress=not args.no_progress,
-                      echo=True, command="python -m sketchbound.dnn.run " + " ".join(argv_list))
-    except (FileNotFoundError, ValueError) as e:
+                      echo=True, lock_wait=args.lock_wait, command="python -m sketchbound.dnn.run " + " ".join(argv_list))
+    except (FileNotFoundError, ValueError, RunLocked) as e:
         sys.stderr.write(f"{p.prog}: error: {' '.join(str(e).split())}\n")
         raise SystemExit(2) from None
     if res is not None and cfg.data_root is not None and not Path(cfg.data_root).exists():

@@ -44,9 +44,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from sketchbound._cli import pos_int
+from sketchbound._cli import MAX_REPEATS, interruptible, pos_int, torch_device
 from sketchbound._io import atomic_write, check_output_path
-from sketchbound.dnn.experiments.config import OneLineParser, RunConfig, read_toml
+from sketchbound.dnn.experiments.config import OneLineParser, RunConfig, add_lock_wait_argument, read_toml
 
 __all__ = ["TableSpec", "load_table", "expand", "distinct_runs", "collect", "collect_stats", "run_records", "paired_table", "render",
            "to_markdown", "main"]
@@ -133,7 +133,15 @@ def load_table(path, *, overrides: dict | None = None, seeds: int | None = None)
     for c in comparisons:
         if set(c) - {"a", "b"} or c.get("a") not in names or c.get("b") not in names:
             raise ValueError(f"{where}: [[compare]] needs a and b naming variants ({', '.join(names)}); got {c}")
-    rows = list(tab.get("rows", [k for k in grid if k != "seed"]))
+    rows = tab.get("rows", [k for k in grid if k != "seed"])
+    if not isinstance(rows, list) or not all(isinstance(r, str) for r in rows):
+        raise ValueError(f"{where}: [table] rows must be a list of [grid] keys such as [\"model\", \"density\"], "
+                         f"got {rows!r}")
+    conc = tab.get("concurrent")
+    if conc is not None and (isinstance(conc, bool) or not isinstance(conc, int) or conc < 1):
+        raise ValueError(f"{where}: [table] concurrent must be an integer >= 1 (runs trained at once), got {conc!r}")
+    if not isinstance(tab.get("transpose", False), bool):
+        raise ValueError(f"{where}: [table] transpose must be true or false, got {tab['transpose']!r}")
     if not rows:
         raise ValueError(f"{where}: the table needs at least one row key: a [grid] key other than seed "
                          f"(e.g. density = [0.1]) named in [table] rows")
@@ -155,8 +163,8 @@ def load_table(path, *, overrides: dict | None = None, seeds: int | None = None)
             for v in variants:
                 v.pop(k, None)
     if seeds is not None:
-        if seeds < 1:
-            raise ValueError(f"seeds must be >= 1, got {seeds}")
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_REPEATS:
+            raise ValueError(f"seeds must be an integer in [1, {MAX_REPEATS}], got {seeds!r}")
         grid["seed"] = list(range(seeds))
     grid.setdefault("seed", [0])
     return TableSpec(name=name, title=str(tab.get("title", "")), rows=rows, base=base,
@@ -349,8 +357,10 @@ def build_parser() -> OneLineParser:
                         "given (one cluster for all with --workers), then each is written")
     p.add_argument("--runs-dir", default="runs", help="parent of the run directories (default: runs)")
     p.add_argument("--out", default=None, help="output folder for the table files (default: <runs-dir>/tables)")
-    p.add_argument("--epochs", type=pos_int("epochs"), default=None, help="shorter schedule: train this many epochs (milestones scale)")
-    p.add_argument("--seeds", type=pos_int("seeds"), default=None, help="use seeds 0..N-1 instead of the file's list")
+    p.add_argument("--epochs", type=pos_int("epochs", hi=MAX_REPEATS), default=None,
+                   help=f"shorter schedule: train this many epochs (milestones scale; at most {MAX_REPEATS})")
+    p.add_argument("--seeds", type=pos_int("seeds", hi=MAX_REPEATS), default=None,
+                   help=f"use seeds 0..N-1 instead of the file's list (at most {MAX_REPEATS})")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field for every run (repeatable), e.g. --set width=0.5")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
@@ -388,6 +398,9 @@ def build_parser() -> OneLineParser:
                    help="dataset folder (default: $SKETCHBOUND_DATA, then the standard locations; "
                         "`python -m sketchbound.data` shows what is installed)")
     p.add_argument("--no-train", action="store_true", help="only aggregate finished runs")
+    p.add_argument("--force", action="store_true", help="train networks larger than half of this machine's memory "
+                                                        "(refused otherwise, before any is built)")
+    add_lock_wait_argument(p)
     p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are finished, then exit")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     p.add_argument("--stats", action="store_true",
@@ -425,6 +438,7 @@ def _write_table(spec: TableSpec, args) -> dict[str, Path]:
     return paths
 
 
+@interruptible("python -m sketchbound.dnn.table")
 def main(argv: Sequence[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
@@ -472,12 +486,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, row, cfg in runs:
                 try:
                     cfg.check_imp_rewind()
+                    cfg.check_batch_size()
                 except ValueError as e:
                     raise ValueError(f"{sp.name}: variant {name!r} at {row}: {e}") from e
         check_output_path(args.runs_dir, kind="dir", flag="--runs-dir")
         check_output_path(args.out or Path(args.runs_dir) / "tables", kind="dir", flag="--out")
     except (ValueError, FileNotFoundError) as e:
         p.error(" ".join(str(e).split()))
+    cluster = bool(args.workers or args.scheduler or args.gpus_per_worker)
+    if not (args.no_train or args.dry_run):
+        from sketchbound.dnn.experiments.budget import check_run_budget  # noqa: PLC0415
+        check_run_budget(p.prog, [c for runs in runs_of for _, _, c in runs], force=args.force)
+        if args.device is not None and not cluster:  # a cluster's workers pick their own devices
+            torch_device(p.prog, args.device)
     from sketchbound.dnn.experiments.run import is_finished, run_configs  # noqa: PLC0415
     if args.dry_run:
         for sp, runs in zip(specs, runs_of):
@@ -491,7 +512,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{done}/{len(runs)} finished")
         return 0
     if not args.no_train:
+        from sketchbound.dnn.experiments.run import RunLocked, plan_chunks, preload_data  # noqa: PLC0415
         try:
+            if not cluster:  # read (and check) every dataset the pending runs need before the first one trains
+                preload_data([c for ch in plan_chunks([c for runs in runs_of for _, _, c in runs], args.runs_dir)
+                              for c in ch])
             train = run_configs
             if args.workers or args.scheduler or args.gpus_per_worker:  # Dask (issue 15): a task per trainer group
                 from functools import partial  # noqa: PLC0415
@@ -504,9 +529,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                   fused_compile=args.fused_compile, conv_gemm=args.conv_gemm,
                   **({"sgd_kernel": args.sgd_kernel} if args.sgd_kernel != "foreach" else {}),
                   **({"weight_copies": True} if args.weight_copies else {}),
+                  **({} if cluster else {"lock_wait": args.lock_wait}),
                   command="python -m sketchbound.dnn.table " + " ".join(sys.argv[1:] if argv is None else argv))
-        except FileNotFoundError as e:
-            sys.stderr.write(f"{p.prog}: error: {str(e).splitlines()[0]}\n")
+        except (FileNotFoundError, ValueError, RunLocked) as e:  # as dnn.run: one line, exit 2
+            msg = str(e).splitlines()[0] if isinstance(e, FileNotFoundError) else " ".join(str(e).split())
+            sys.stderr.write(f"{p.prog}: error: {msg}\n")
             return 2
     paths: dict[str, Path] = {}
     for spec in specs:
