@@ -92,6 +92,8 @@ __all__ = [
     "keep_counts",
     "make_mask",
     "apply_mask",
+    "remove_masks",
+    "current_masks",
     "kept_count",
     "mask_summary",
     "sample_without_replacement",
@@ -506,20 +508,6 @@ def _check_masks_for(model: nn.Module, masks) -> list[tuple[str, torch.Tensor]]:
     return params
 
 
-def apply_mask(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
-    """Multiply each prunable weight by its mask, in place (``w ← w ⊙ m``); returns ``model``.
-
-    Layers missing from ``masks`` are left alone. For ``"algorithm1"`` masks this is the sketch
-    ``w ⊙ m`` of eq. (1) with ``m = c / (s p)``.
-    """
-    params = _check_masks_for(model, masks)
-    with torch.no_grad():
-        for n, p in params:
-            if n in masks:
-                p.mul_(masks[n].to(device=p.device, dtype=p.dtype))
-    return model
-
-
 def mask_summary(model: nn.Module, masks: dict[str, torch.Tensor]) -> list[dict]:
     """Per-layer rows ``{layer, shape, total, kept, density, mean_abs_kept}`` (weights of ``model`` as they are).
 
@@ -534,3 +522,7 @@ def mask_summary(model: nn.Module, masks: dict[str, torch.Tensor]) -> list[dict]
         rows.append({"layer": n, "shape": list(p.shape), "total": p.numel(), "kept": kept,
                      "density": kept / p.numel(), "mean_abs_kept": mean_abs})
     return rows
+
+
+# applying masks to a model (the reparametrization that keeps pruned weights zero) lives in its own module
+from sketchbound.dnn.pruning.apply import apply_mask, current_masks, remove_masks  # noqa: E402
