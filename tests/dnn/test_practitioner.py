@@ -1,5 +1,8 @@
 """The practitioner's path: prune your own model, train it with any optimizer or with ``fit``, and the
 pruning stays (pruned weights exactly zero, density unchanged)."""
+import json
+from pathlib import Path
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -186,3 +189,59 @@ def test_quickstart_runs_as_written():
         import shutil
         shutil.rmtree(d, ignore_errors=True)
     assert not problems, problems
+
+
+def test_run_trains_the_mask_prune_saved(fmnist_root, tmp_path, capsys, one_torch_thread):
+    """``dnn.prune --save FILE`` → ``dnn.run --masks FILE``: the run trains exactly that mask; a rerun says
+    it is cached; a flag that would change the mask, or a file that fits no such model, is one line, exit 2."""
+    from sketchbound.dnn.experiments import prune as P
+    from sketchbound.dnn.experiments import run as R
+    from sketchbound.dnn.training.checkpoint import load_verified
+
+    save, runs = tmp_path / "m.pt", tmp_path / "runs"
+    common = ["--model", "lenet300100", "--method", "magnitude", "--density", "0.1", "--train-subset", "512",
+              "--data-root", str(fmnist_root)]
+    assert P.main(common + ["--save", str(save)]) == 0
+    obj = torch.load(save, weights_only=True)  # plain tensors and metadata only
+    assert obj["kind"] == P.MASKS_FILE_KIND and obj["config"]["dataset"] == "fashion-mnist"
+    capsys.readouterr()
+    args = ["--masks", str(save), "--epochs", "1", "--runs-dir", str(runs), "--no-progress", "--device", "cpu"]
+    assert R.main(args) == 0
+    out = capsys.readouterr()
+    run_dir = Path(json.loads(out.out.strip().splitlines()[-1])["run_dir"])
+    saved, _ = load_verified(run_dir / "mask.pt", identity={"kind": "mask", "run": run_dir.name})
+    assert all(torch.equal(saved["masks"][n], obj["masks"][n]) for n in obj["masks"])
+    assert json.loads((run_dir / "result.json").read_text())["masks_file"] == str(save)
+    assert "cached" not in out.err
+    assert R.main(args) == 0
+    assert f"cached: {run_dir}" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        R.main(args + ["--density", "0.2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "density=0.1" in err[0] and "density=0.2" in err[0]
+    bad = dict(obj, masks={n: m[:, :-1] for n, m in obj["masks"].items()})
+    torch.save(bad, tmp_path / "bad.pt")
+    with pytest.raises(SystemExit) as e:
+        R.main(["--masks", str(tmp_path / "bad.pt"), "--epochs", "1", "--runs-dir", str(tmp_path / "r2")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "shape" in err[0]
+    torch.save({"not": "ours"}, tmp_path / "other.pt")
+    with pytest.raises(SystemExit) as e:
+        R.main(["--masks", str(tmp_path / "other.pt"), "--runs-dir", str(tmp_path / "r3")])
+    assert e.value.code == 2 and "not a file written by" in capsys.readouterr().err
+
+
+def test_prune_help_lists_names_true_default_and_only_acting_flags(capsys):
+    from sketchbound.dnn.data import DATASETS
+    from sketchbound.dnn.experiments import prune as P
+    from sketchbound.dnn.experiments import run as R
+    from sketchbound.dnn.models import MODEL_NAMES
+
+    text = " ".join(P.build_parser().format_help().split())
+    assert all(m in text for m in MODEL_NAMES) and all(d in text for d in DATASETS if d != "imagenet")
+    assert "(default: fashion-mnist)" in text and "cifar10)" not in text.replace("cifar10,", "")
+    for flag in ("--eval-every", "--checkpoint-every-s", "--mask-values"):
+        assert flag not in text
+    assert "IMP only" in text and "--masks FILE" in text  # --save says where the file goes
+    run_help = " ".join(R.build_parser().format_help().split())
+    assert "default: global" in run_help and "--mask randomized" in run_help and "--masks FILE" in run_help

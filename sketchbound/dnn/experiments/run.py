@@ -766,8 +766,30 @@ def build_parser() -> OneLineParser:
     p.add_argument("--force", action="store_true", help="rerun even if result.json exists")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.add_argument("--print-dir", action="store_true", help="print the run directory and exit")
+    p.add_argument("--masks", metavar="FILE", help="train the mask written by python -m sketchbound.dnn.prune --save "
+                   "FILE (its run config is the base; training flags may change, flags that change the mask may not)")
     add_config_arguments(p)
+    from sketchbound.dnn.experiments.prune import flag_helps  # noqa: PLC0415
+    helps = flag_helps("cifar10")
+    for a in p._actions:
+        a.help = helps.get(a.dest, a.help)
     return p
+
+
+def _masks_into_run(path, cfg: RunConfig, runs_dir) -> None:
+    """Place the masks of ``dnn.prune --save`` as the run's ``mask.pt`` (checked against the run first)."""
+    from sketchbound.dnn.experiments.prune import load_masks  # noqa: PLC0415
+    saved, _ = load_masks(path, cfg)
+    mask_file = cfg.run_dir(runs_dir) / "mask.pt"
+    if mask_file.is_file():
+        have, _ = load_verified(mask_file, identity=_mask_identity(cfg))
+        if set(have["masks"] or {}) != set(saved["masks"]) or any(
+                not torch.equal(have["masks"][n], saved["masks"][n]) for n in saved["masks"]):
+            raise ValueError(f"--masks {path}: the run directory {mask_file.parent} already holds a different "
+                             f"mask.pt (remove the directory, or use another --runs-dir)")
+        return
+    mask_file.parent.mkdir(parents=True, exist_ok=True)
+    save_verified(mask_file, saved, identity=_mask_identity(cfg))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -777,6 +799,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = {}
         if args.config:
             base = run_table(read_toml(args.config), args.config)
+        if args.masks:  # the run the file was made for, then the flags; load_masks refuses a mask-changing flag
+            from sketchbound.dnn.experiments.prune import load_masks  # noqa: PLC0415
+            base = {**base, **load_masks(args.masks)[1]}
         cfg = config_from_args(args, base).resolved()
         cfg.check_imp_rewind()  # before loading data: a rewind step no IMP level could reach
         if args.device is not None:
@@ -788,7 +813,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(cfg.run_dir(args.runs_dir))
         return 0
     argv_list = list(sys.argv[1:] if argv is None else argv)
+    cached = not args.force and is_finished(cfg, args.runs_dir)
     try:
+        if args.masks:
+            _masks_into_run(args.masks, cfg, args.runs_dir)
         res = run_one(cfg, args.runs_dir, device=args.device, force=args.force, progress=not args.no_progress,
                       echo=True, command="python -m sketchbound.dnn.run " + " ".join(argv_list))
     except (FileNotFoundError, ValueError) as e:
@@ -803,6 +831,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if res is None:
         sys.stderr.write(f"{p.prog}: error: run did not finish\n")
         return 1
+    if cached:
+        sys.stderr.write(f"cached: {cfg.run_dir(args.runs_dir)} (finished before; --force trains it again)\n")
     print(json.dumps({"run_dir": str(cfg.run_dir(args.runs_dir)), "accuracy": res["accuracy"],
                       "density": res["density"], "seed": res["seed"]}))
     return 0
