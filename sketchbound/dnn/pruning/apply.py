@@ -35,7 +35,10 @@ def apply_mask(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
     model : nn.Module
         Any module; its prunable weights are those of :func:`~sketchbound.dnn.models.prunable.prunable_parameters`.
     masks : dict
-        ``{"<layer>.weight": tensor}`` of the parameter's shape (from :func:`make_mask`); layers missing
+        ``{"<layer>.weight": tensor}`` of the parameter's shape, from
+        :func:`~sketchbound.dnn.pruning.masks.make_mask` whose ``density`` is the fraction of weights
+        *kept* (the convention of the whole Python API; only the ``torch.nn.utils.prune`` plug-in takes
+        torch's ``amount = 1 - density``, see :mod:`sketchbound.dnn.pruning.plugin`); layers missing
         from ``masks`` are left alone. Non-binary masks (mode ``"algorithm1"``) scale the weights once,
         ``w ← w ⊙ m`` (the sketch of eq. (1) with ``m = c/(s p)``), and then keep the support ``m ≠ 0``.
 
