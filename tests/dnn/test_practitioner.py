@@ -196,6 +196,7 @@ def test_run_trains_the_mask_prune_saved(fmnist_root, tmp_path, capsys, one_torc
     it is cached; a flag that would change the mask, or a file that fits no such model, is one line, exit 2."""
     from sketchbound.dnn.experiments import prune as P
     from sketchbound.dnn.experiments import run as R
+    from sketchbound.dnn.experiments.masks_file import MASKS_FILE_KIND
     from sketchbound.dnn.training.checkpoint import load_verified
 
     save, runs = tmp_path / "m.pt", tmp_path / "runs"
@@ -203,7 +204,7 @@ def test_run_trains_the_mask_prune_saved(fmnist_root, tmp_path, capsys, one_torc
               "--data-root", str(fmnist_root)]
     assert P.main(common + ["--save", str(save)]) == 0
     obj = torch.load(save, weights_only=True)  # plain tensors and metadata only
-    assert obj["kind"] == P.MASKS_FILE_KIND and obj["config"]["dataset"] == "fashion-mnist"
+    assert obj["kind"] == MASKS_FILE_KIND and obj["config"]["dataset"] == "fashion-mnist"
     capsys.readouterr()
     args = ["--masks", str(save), "--epochs", "1", "--runs-dir", str(runs), "--no-progress", "--device", "cpu"]
     assert R.main(args) == 0

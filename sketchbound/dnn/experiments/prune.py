@@ -8,10 +8,11 @@ quantity of Fig. 1/3) and how many kept weights are *effective*, on a path from 
 ``--prune-batch-size``, ``--synflow-rounds``, ``--min-per-layer``, …; the training flags only with
 ``--method imp``, whose mask search trains). The dataset defaults to Fashion-MNIST.
 
-``--save FILE`` writes the mask with what a run needs to train it (:func:`save_masks`: a plain dict of
-tensors and plain metadata, readable with ``torch.load(weights_only=True)``); ``python -m
-sketchbound.dnn.run --masks FILE`` trains exactly that mask (:func:`load_masks` checks that the run is the
-one the file was made for).
+``--save FILE`` writes the mask with what a run needs to train it
+(:mod:`sketchbound.dnn.experiments.masks_file`: a plain dict of tensors and plain metadata, readable with
+``torch.load(weights_only=True)``); ``python -m
+sketchbound.dnn.run --masks FILE`` trains exactly that mask (it checks that the run is the
+one the file was made for, :func:`~sketchbound.dnn.experiments.masks_file.load_masks`).
 
 Example::
 
@@ -29,52 +30,15 @@ from typing import Sequence
 
 from sketchbound._cli import OneLineParser, cli_errors, require, torch_device
 from sketchbound._io import check_output_path
+from sketchbound.dnn.experiments.cli_help import flag_helps
 from sketchbound.dnn.experiments.config import add_config_arguments, config_from_args
+from sketchbound.dnn.experiments.masks_file import save_masks
 
-__all__ = ["build_parser", "prune_report", "prune_saved", "format_table", "save_masks", "load_masks", "flag_helps",
-           "MASKS_FILE_KIND", "TRAINING_ONLY", "main"]
+__all__ = ["build_parser", "prune_report", "prune_saved", "format_table", "main"]
 
-#: the ``kind`` of a file written by ``--save`` (:func:`save_masks`)
-MASKS_FILE_KIND = "sketchbound.dnn.prune masks"
-#: run fields that do not change the mask of a method other than IMP: a run may differ from the file's in them
-TRAINING_ONLY = frozenset({"epochs", "batch_size", "lr", "momentum", "weight_decay", "augment", "mask_values",
-                           "data_root", "eval_every", "checkpoint_every_s", "imp_rewind", "imp_data", "imp_epochs",
-                           "prune_fraction"})
 _IMP_FLAGS = ("imp_rewind", "imp_data", "imp_epochs", "prune_fraction", "epochs", "batch_size", "lr", "momentum",
               "weight_decay", "augment")
 _NEVER = ("mask_values", "eval_every", "checkpoint_every_s")  # training-only: nothing to act on here
-
-
-def flag_helps(dataset_default: str) -> dict[str, str]:
-    """``--help`` texts naming the accepted models, datasets, methods and masks with their true defaults
-    (shared by ``dnn.prune``, ``dnn.run`` and ``dnn.table``; imports torch for the model list).
-
-    Parameters
-    ----------
-    dataset_default : str
-        The dataset the CLI uses when none is given.
-
-    Returns
-    -------
-    dict
-        ``{field: help text}`` for ``model``, ``dataset``, ``method`` and ``mask``.
-
-    Examples
-    --------
-    >>> "randomized" in flag_helps("cifar10")["mask"]
-    True
-    """
-    from sketchbound.dnn.data import DATASETS  # noqa: PLC0415
-    from sketchbound.dnn.experiments.config import MASKS, METHODS  # noqa: PLC0415
-    from sketchbound.dnn.models import MODEL_NAMES  # noqa: PLC0415
-    return {
-        "model": f"model name: {', '.join(MODEL_NAMES)} (default: resnet20)",
-        "dataset": f"dataset: {', '.join(d for d in DATASETS if d != 'imagenet')} (default: {dataset_default})",
-        "method": f"pruning method: {', '.join(METHODS)} (default: synflow)",
-        "mask": (f"mask mode: {', '.join(MASKS)} (default: global, the hard threshold of the published methods; "
-                 "the paper's randomized mask of §7: --mask randomized. The default stays global so that recorded "
-                 "runs and table files that omit the mask keep their names)"),
-    }
 
 
 class _PruneFlags:
@@ -157,102 +121,6 @@ def format_table(report: dict) -> str:
     lines.append("effective: kept weights on a path from the input to the output"
                  + ("" if report["connected"] else "; NONE: the output does not depend on the input (chance accuracy)"))
     return "\n".join(lines)
-
-
-def save_masks(path, saved: dict, cfg, report: dict) -> None:
-    """Write ``saved`` (:func:`prune_saved`) for ``dnn.run --masks``: plain tensors and plain metadata, atomically.
-
-    Parameters
-    ----------
-    path : str or Path
-        The file to write (``torch.save`` format; loads with ``torch.load(weights_only=True)``).
-    saved : dict
-        ``{"masks", "start_step", "init_state", "extra"}`` of the run's pruning half.
-    cfg : RunConfig
-        The run the masks were made for (recorded resolved; :func:`load_masks` checks a run against it).
-    report : dict
-        The per-layer report printed by the CLI.
-
-    Returns
-    -------
-    None
-
-    Examples
-    --------
-    See ``tests/dnn/test_prune_cli.py``: ``dnn.prune --save FILE`` then ``dnn.run --masks FILE``.
-    """
-    import torch  # noqa: PLC0415
-
-    from sketchbound._io import atomic_write  # noqa: PLC0415
-    init = saved.get("init_state")
-    obj = {"kind": MASKS_FILE_KIND, "format": 1, "config": cfg.resolved().to_dict(), "report": report,
-           "masks": {n: m.detach().cpu() for n, m in saved["masks"].items()},
-           "start_step": int(saved.get("start_step", 0)), "extra": saved.get("extra", {}),
-           "init_state": None if init is None else {k: v.detach().cpu() for k, v in init.items()}}
-    atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def load_masks(path, cfg=None) -> tuple[dict, dict]:
-    """Read a ``dnn.prune --save`` file: ``(saved, config dict)``; with ``cfg``, check the file was made for it.
-
-    Parameters
-    ----------
-    path : str or Path
-        The file (``torch.load(weights_only=True)``: no code runs on loading).
-    cfg : RunConfig, optional
-        The run that will train the masks: every field that changes the mask (all but
-        :data:`TRAINING_ONLY`; all fields for IMP, whose search trains) must equal the file's, and the
-        masks must fit the run's model.
-
-    Returns
-    -------
-    tuple
-        ``(saved, config)``: ``saved`` as :func:`~sketchbound.dnn.experiments.run.compute_mask` returns it
-        (without ``mask_seconds``), ``config`` the run config dict recorded in the file.
-
-    Raises
-    ------
-    ValueError
-        A file that is not a ``dnn.prune --save`` file, or a run it was not made for (message names the field).
-    FileNotFoundError
-        No such file.
-
-    Examples
-    --------
-    >>> load_masks("no/such/file.pt")
-    Traceback (most recent call last):
-    ...
-    FileNotFoundError: --masks no/such/file.pt: no such file
-    """
-    from pathlib import Path  # noqa: PLC0415
-
-    import torch  # noqa: PLC0415
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"--masks {path}: no such file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001  (any unreadable file: one line)
-        raise ValueError(f"--masks {path}: not a file written by python -m sketchbound.dnn.prune --save "
-                         f"({type(e).__name__}: {' '.join(str(e).split())[:120]})") from None
-    if not isinstance(obj, dict) or obj.get("kind") != MASKS_FILE_KIND or not isinstance(obj.get("masks"), dict):
-        raise ValueError(f"--masks {path}: not a file written by python -m sketchbound.dnn.prune --save")
-    conf = obj["config"]
-    if cfg is not None:
-        cfg = cfg.resolved()
-        mine = cfg.to_dict()
-        skip = set() if cfg.method == "imp" else TRAINING_ONLY | {"data_root"}
-        diff = [k for k in mine if k not in skip and k in conf and mine[k] != conf[k]]
-        if diff:
-            k = diff[0]
-            raise ValueError(f"--masks {path} was made for {k}={conf[k]!r}, this run has {k}={mine[k]!r}; "
-                             f"drop --{k.replace('_', '-')} or prune again with it")
-        from sketchbound.dnn.experiments.run import _data_for, build_model  # noqa: PLC0415
-        from sketchbound.dnn.pruning.masks import _check_masks_for  # noqa: PLC0415
-        _check_masks_for(build_model(cfg, _data_for(cfg), "cpu"), obj["masks"])
-    extra = {k: v for k, v in obj.get("extra", {}).items() if k != "mask_seconds"}
-    saved = {"masks": obj["masks"], "start_step": int(obj.get("start_step", 0)), "init_state": obj.get("init_state"),
-             "extra": {**extra, "masks_file": str(path)}}
-    return saved, conf
 
 
 def main(argv: Sequence[str] | None = None) -> int:

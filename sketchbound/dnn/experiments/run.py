@@ -769,7 +769,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--masks", metavar="FILE", help="train the mask written by python -m sketchbound.dnn.prune --save "
                    "FILE (its run config is the base; training flags may change, flags that change the mask may not)")
     add_config_arguments(p)
-    from sketchbound.dnn.experiments.prune import flag_helps  # noqa: PLC0415
+    from sketchbound.dnn.experiments.cli_help import flag_helps  # noqa: PLC0415
     helps = flag_helps("cifar10")
     for a in p._actions:
         a.help = helps.get(a.dest, a.help)
@@ -778,8 +778,8 @@ def build_parser() -> OneLineParser:
 
 def _masks_into_run(path, cfg: RunConfig, runs_dir) -> None:
     """Place the masks of ``dnn.prune --save`` as the run's ``mask.pt`` (checked against the run first)."""
-    from sketchbound.dnn.experiments.prune import load_masks  # noqa: PLC0415
-    saved, _ = load_masks(path, cfg)
+    from sketchbound.dnn.experiments.masks_file import load_masks  # noqa: PLC0415
+    saved, _ = load_masks(path, cfg, model=build_model(cfg, _data_for(cfg), torch.device("cpu")))
     mask_file = cfg.run_dir(runs_dir) / "mask.pt"
     if mask_file.is_file():
         have, _ = load_verified(mask_file, identity=_mask_identity(cfg))
@@ -800,7 +800,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.config:
             base = run_table(read_toml(args.config), args.config)
         if args.masks:  # the run the file was made for, then the flags; load_masks refuses a mask-changing flag
-            from sketchbound.dnn.experiments.prune import load_masks  # noqa: PLC0415
+            from sketchbound.dnn.experiments.masks_file import load_masks  # noqa: PLC0415
             base = {**base, **load_masks(args.masks)[1]}
         cfg = config_from_args(args, base).resolved()
         cfg.check_imp_rewind()  # before loading data: a rewind step no IMP level could reach

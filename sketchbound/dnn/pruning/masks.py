@@ -91,7 +91,6 @@ __all__ = [
     "target_count",
     "keep_counts",
     "make_mask",
-    "apply_mask",
     "remove_masks",
     "current_masks",
     "kept_count",
@@ -522,7 +521,3 @@ def mask_summary(model: nn.Module, masks: dict[str, torch.Tensor]) -> list[dict]
         rows.append({"layer": n, "shape": list(p.shape), "total": p.numel(), "kept": kept,
                      "density": kept / p.numel(), "mean_abs_kept": mean_abs})
     return rows
-
-
-# applying masks to a model (the reparametrization that keeps pruned weights zero) lives in its own module
-from sketchbound.dnn.pruning.apply import apply_mask, current_masks, remove_masks  # noqa: E402
