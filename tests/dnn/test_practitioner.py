@@ -216,6 +216,12 @@ def test_run_trains_the_mask_prune_saved(fmnist_root, tmp_path, capsys, one_torc
     assert "cached" not in out.err
     assert R.main(args) == 0
     assert f"cached: {run_dir}" in capsys.readouterr().err
+    from sketchbound.dnn.training.checkpoint import save_verified
+    other = dict(saved, masks={n: torch.ones_like(m) for n, m in saved["masks"].items()})
+    save_verified(run_dir / "mask.pt", other, identity={"kind": "mask", "run": run_dir.name})
+    with pytest.raises(SystemExit) as e:
+        R.main(args)
+    assert e.value.code == 2 and "already holds a different mask.pt" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         R.main(args + ["--density", "0.2"])
     err = capsys.readouterr().err.strip().splitlines()

@@ -7,7 +7,7 @@ tensor}``), ``start_step`` and ``init_state`` (IMP's rewind point and weights; `
 """
 from __future__ import annotations
 
-__all__ = ["MASKS_FILE_KIND", "TRAINING_ONLY", "save_masks", "load_masks"]
+__all__ = ["MASKS_FILE_KIND", "TRAINING_ONLY", "save_masks", "load_masks", "place_masks"]
 
 #: the ``kind`` of a file written by ``--save`` (:func:`save_masks`)
 MASKS_FILE_KIND = "sketchbound.dnn.prune masks"
@@ -116,3 +116,45 @@ def load_masks(path, cfg=None, model=None) -> tuple[dict, dict]:
     saved = {"masks": obj["masks"], "start_step": int(obj.get("start_step", 0)), "init_state": obj.get("init_state"),
              "extra": {**extra, "masks_file": str(path)}}
     return saved, conf
+
+
+def place_masks(path, cfg, mask_file, identity: dict, model) -> None:
+    """Make the masks of ``path`` the run's ``mask.pt`` (what ``dnn.run --masks FILE`` does before training).
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``dnn.prune --save`` file, checked against ``cfg`` and ``model`` by :func:`load_masks`.
+    cfg : RunConfig
+        The run.
+    mask_file : Path
+        The run's ``mask.pt``. If it exists (the run started or finished before), it must hold the
+        same masks (``ValueError`` otherwise) and is left as it is.
+    identity : dict
+        The run identity ``mask.pt`` is written and verified with.
+    model : nn.Module
+        The run's model at initialization.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    Called by ``python -m sketchbound.dnn.run --masks FILE`` (tested in ``tests/dnn/test_practitioner.py``).
+    """
+    from pathlib import Path  # noqa: PLC0415
+
+    import torch  # noqa: PLC0415
+
+    from sketchbound.dnn.training.checkpoint import load_verified, save_verified  # noqa: PLC0415
+    saved, _ = load_masks(path, cfg, model=model)
+    mask_file = Path(mask_file)
+    if mask_file.is_file():
+        have = load_verified(mask_file, identity=identity)[0]["masks"] or {}
+        if set(have) != set(saved["masks"]) or any(not torch.equal(have[n], saved["masks"][n]) for n in have):
+            raise ValueError(f"--masks {path}: the run directory {mask_file.parent} already holds a different "
+                             f"mask.pt (remove the directory, or use another --runs-dir)")
+        return
+    mask_file.parent.mkdir(parents=True, exist_ok=True)
+    save_verified(mask_file, saved, identity=identity)

@@ -776,22 +776,6 @@ def build_parser() -> OneLineParser:
     return p
 
 
-def _masks_into_run(path, cfg: RunConfig, runs_dir) -> None:
-    """Place the masks of ``dnn.prune --save`` as the run's ``mask.pt`` (checked against the run first)."""
-    from sketchbound.dnn.experiments.masks_file import load_masks  # noqa: PLC0415
-    saved, _ = load_masks(path, cfg, model=build_model(cfg, _data_for(cfg), torch.device("cpu")))
-    mask_file = cfg.run_dir(runs_dir) / "mask.pt"
-    if mask_file.is_file():
-        have, _ = load_verified(mask_file, identity=_mask_identity(cfg))
-        if set(have["masks"] or {}) != set(saved["masks"]) or any(
-                not torch.equal(have["masks"][n], saved["masks"][n]) for n in saved["masks"]):
-            raise ValueError(f"--masks {path}: the run directory {mask_file.parent} already holds a different "
-                             f"mask.pt (remove the directory, or use another --runs-dir)")
-        return
-    mask_file.parent.mkdir(parents=True, exist_ok=True)
-    save_verified(mask_file, saved, identity=_mask_identity(cfg))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
@@ -815,8 +799,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv_list = list(sys.argv[1:] if argv is None else argv)
     cached = not args.force and is_finished(cfg, args.runs_dir)
     try:
-        if args.masks:
-            _masks_into_run(args.masks, cfg, args.runs_dir)
+        if args.masks:  # the run's mask.pt, after checking the file against the run and its model
+            from sketchbound.dnn.experiments.masks_file import place_masks  # noqa: PLC0415
+            place_masks(args.masks, cfg, cfg.run_dir(args.runs_dir) / "mask.pt", _mask_identity(cfg),
+                        build_model(cfg, _data_for(cfg), torch.device("cpu")))
         res = run_one(cfg, args.runs_dir, device=args.device, force=args.force, progress=not args.no_progress,
                       echo=True, command="python -m sketchbound.dnn.run " + " ".join(argv_list))
     except (FileNotFoundError, ValueError) as e:
