@@ -252,3 +252,13 @@ def test_prune_help_lists_names_true_default_and_only_acting_flags(capsys):
     assert "IMP only" in text and "--masks FILE" in text  # --save says where the file goes
     run_help = " ".join(R.build_parser().format_help().split())
     assert "default: global" in run_help and "--mask randomized" in run_help and "--masks FILE" in run_help
+
+
+def test_fit_with_masks_leaves_the_model_pruned_for_later_plain_training():
+    net = _net(7)
+    masks = make_mask(compute_scores("magnitude", net), 0.25, "global")
+    fit(net, _xy(), 1, masks=masks, batch_size=16, progress=False, log=None)
+    assert set(current_masks(net)) == set(masks)
+    _plain_loop(net, OPTIMIZERS["adam"](net.parameters()))
+    after = _effective(net)
+    assert all(torch.all(after[n][m == 0] == 0) for n, m in masks.items())

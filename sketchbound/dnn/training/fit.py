@@ -9,8 +9,8 @@ set after every epoch, prints a one-line summary and returns a :class:`FitResult
 
 Masks: a model pruned by :func:`~sketchbound.dnn.pruning.apply.apply_mask` keeps its masks (they are read
 back from the model); ``masks=`` (density = fraction kept, from
-:func:`~sketchbound.dnn.pruning.masks.make_mask`) prunes a model that was not masked before. Pruned
-weights stay exactly zero during training.
+:func:`~sketchbound.dnn.pruning.masks.make_mask`) is applied with ``apply_mask`` first. Pruned weights
+stay exactly zero during training and after it.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from torch import nn
 
 from sketchbound.dnn.data import TensorDataset, canonical_dataset, load_dataset
 from sketchbound.dnn.models.prunable import prunable_modules
-from sketchbound.dnn.pruning.apply import current_masks
+from sketchbound.dnn.pruning.apply import apply_mask, current_masks
 from sketchbound.dnn.training.trainer import Schedule, train
 
 __all__ = ["FitResult", "fit", "as_tensor_dataset"]
@@ -85,8 +85,9 @@ def _pair(data, what: str) -> tuple[torch.Tensor, torch.Tensor]:
 def _check_xy(x: torch.Tensor, y: torch.Tensor, what: str) -> None:
     if x.dim() != 4:
         raise ValueError(f"{what}: images must have shape (N, C, H, W), got {tuple(x.shape)}")
-    if y.dim() != 1 or y.shape[0] != x.shape[0] or y.dtype.is_floating_point:
-        raise ValueError(f"{what}: labels must be N integer class indices, got dtype {y.dtype} shape {tuple(y.shape)}")
+    if y.dim() != 1 or y.shape[0] != x.shape[0] or y.dtype.is_floating_point or (y.numel() and int(y.min()) < 0):
+        raise ValueError(f"{what}: labels must be N integer class indices >= 0, got dtype {y.dtype} shape "
+                         f"{tuple(y.shape)}" + (f" min {int(y.min())}" if y.numel() and not y.dtype.is_floating_point else ""))
     if x.dtype.is_floating_point and not torch.isfinite(x).all():
         raise ValueError(f"{what}: images contain NaN or inf")
 
@@ -166,7 +167,8 @@ def fit(model: nn.Module, data, epochs: int, *, masks: Mapping[str, torch.Tensor
     epochs : int
         Training epochs; the learning rate drops ×0.1 at 50% and 75% of them (``Schedule.paper(epochs=...)``).
     masks : dict, optional
-        ``{"<layer>.weight": mask}`` (density = fraction kept) for a model not masked with ``apply_mask``.
+        ``{"<layer>.weight": mask}`` (density = fraction kept): ``fit`` applies it with ``apply_mask``
+        first (composing with masks already applied), so the model stays pruned after training.
     test : DataLoader or (x, y), optional
         Test data for a ``DataLoader``/pair ``data`` (a dataset name or TensorDataset brings its own).
     lr, batch_size, momentum, weight_decay : optional
@@ -219,8 +221,9 @@ def fit(model: nn.Module, data, epochs: int, *, masks: Mapping[str, torch.Tensor
     except ValueError:
         kind = "cifar10"  # your own data: the CIFAR schedule (160 epochs, milestones 80/120), scaled
     schedule = Schedule.paper(kind, epochs, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if masks is None:
-        masks = current_masks(model) or None
+    if masks is not None:  # prune through apply_mask, so that the model stays pruned after fit too
+        apply_mask(model, dict(masks))
+    masks = current_masks(model) or None
     has_test = ds.x_test.shape[0] > 0
     t0 = time.perf_counter()
     res = train(model, ds, schedule, masks=masks, seed=seed, name="fit", device=device,
