@@ -91,8 +91,6 @@ __all__ = [
     "target_count",
     "keep_counts",
     "make_mask",
-    "remove_masks",
-    "current_masks",
     "kept_count",
     "mask_summary",
     "sample_without_replacement",
