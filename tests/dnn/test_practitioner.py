@@ -262,3 +262,15 @@ def test_fit_with_masks_leaves_the_model_pruned_for_later_plain_training():
     _plain_loop(net, OPTIMIZERS["adam"](net.parameters()))
     after = _effective(net)
     assert all(torch.all(after[n][m == 0] == 0) for n, m in masks.items())
+
+
+def test_run_says_when_its_accuracy_is_chance(tmp_path, capsys, monkeypatch):
+    from sketchbound.dnn.experiments import run as R
+    res = {"accuracy": 10.3, "density": 0.1, "seed": 0, "data": {"num_classes": 10}}
+    monkeypatch.setattr(R, "run_one", lambda *a, **k: res)
+    args = ["--model", "lenet300100", "--dataset", "mnist", "--epochs", "2", "--runs-dir", str(tmp_path)]
+    assert R.main(args) == 0
+    assert "about chance (10% for 10 classes)" in capsys.readouterr().err
+    res["accuracy"] = 80.0
+    assert R.main(args) == 0
+    assert "chance" not in capsys.readouterr().err
