@@ -18,14 +18,15 @@ TRAINING_ONLY = frozenset({"epochs", "batch_size", "lr", "momentum", "weight_dec
 
 
 def save_masks(path, saved: dict, cfg, report: dict) -> None:
-    """Write ``saved`` (:func:`sketchbound.dnn.experiments.prune.prune_saved`) for ``dnn.run --masks``: plain tensors and plain metadata, atomically.
+    """Write ``saved`` for ``dnn.run --masks``: plain tensors and plain metadata, atomically.
 
     Parameters
     ----------
     path : str or Path
         The file to write (``torch.save`` format; loads with ``torch.load(weights_only=True)``).
     saved : dict
-        ``{"masks", "start_step", "init_state", "extra"}`` of the run's pruning half.
+        ``{"masks", "start_step", "init_state", "extra"}`` of the run's pruning half
+        (:func:`sketchbound.dnn.experiments.prune.prune_saved`).
     cfg : RunConfig
         The run the masks were made for (recorded resolved; :func:`load_masks` checks a run against it).
     report : dict

@@ -86,8 +86,9 @@ def _check_xy(x: torch.Tensor, y: torch.Tensor, what: str) -> None:
     if x.dim() != 4:
         raise ValueError(f"{what}: images must have shape (N, C, H, W), got {tuple(x.shape)}")
     if y.dim() != 1 or y.shape[0] != x.shape[0] or y.dtype.is_floating_point or (y.numel() and int(y.min()) < 0):
+        low = f" min {int(y.min())}" if y.numel() and not y.dtype.is_floating_point else ""
         raise ValueError(f"{what}: labels must be N integer class indices >= 0, got dtype {y.dtype} shape "
-                         f"{tuple(y.shape)}" + (f" min {int(y.min())}" if y.numel() and not y.dtype.is_floating_point else ""))
+                         f"{tuple(y.shape)}{low}")
     if x.dtype.is_floating_point and not torch.isfinite(x).all():
         raise ValueError(f"{what}: images contain NaN or inf")
 
@@ -209,7 +210,8 @@ def fit(model: nn.Module, data, epochs: int, *, masks: Mapping[str, torch.Tensor
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     named = isinstance(data, str)
     if test is not None and (named or isinstance(data, TensorDataset)):
-        raise ValueError(f"test={type(test).__name__} is for DataLoader / (x, y) training data; a dataset name or TensorDataset has its own")
+        raise ValueError(f"test={type(test).__name__} is for DataLoader / (x, y) training data; a dataset name or "
+                         "TensorDataset has its own")
     if named:
         ds = load_dataset(data, data_root)
     elif isinstance(data, TensorDataset):
