@@ -58,6 +58,7 @@ from . import exact as exact_enum
 from . import scenarios as _scen
 from . import theory
 from .claims import Claim
+from .inconclusive import sequential_reason
 from .sampling import algorithm1, as_generator, check_size
 from .scenarios import Instance, Scenario
 
@@ -115,6 +116,8 @@ class Result:
     chain: list = field(default_factory=list)
     #: derived verdicts: the independent plain Monte-Carlo check of the closed form on this instance
     crosscheck: dict | None = None
+    #: ``inconclusive`` only: why, and the trials (or precision) that would decide it (:mod:`sketchbound.inconclusive`)
+    reason: str = ""
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -415,13 +418,15 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
         effect = est / base["exact"] if base["exact"] not in (None, 0.0) else None
     note = (f"{INTERVAL}; a look concludes only if n >= 25 skew² (Cochran); {seq['looks']} looks; alpha={st.alpha:g}"
             + (f"; worst of {k} components shown" if k > 1 else "") + skew_note)
-    if verdict == "inconclusive" and claim.relation == "<=" and ex is not None and bd is not None:
-        gap = float(bd) - _summary(ex)
-        if gap > 0:
-            sd = float(np.std(seq["values"], ddof=1))
-            need = (2 * stats.norm.ppf(1 - st.alpha / 2) * sd / gap) ** 2
-            note += (f"; the closed form puts the value {gap / float(bd):.2%} below the bound: "
-                     f"resolving that needs ~{need:.2g} trials")
+    reason = ""
+    if verdict == "inconclusive":
+        a_k = st.alpha / k  # the interval's level at N trials: 1 - a_k / (its number of looks)
+        reason = sequential_reason(
+            relation=claim.relation, estimate=est, lo=lo_s, hi=hi_s, n=seq["have"], g1=seq["g1"], clt_ok=seq["clt_ok"],
+            ref=float(bd) if claim.relation == "<=" else base["exact"], level=1 - a_k / seq["looks"],
+            precision=st.precision, scale=None if st.scale is None else float(np.max(np.abs(st.scale))),
+            closed_form=_summary(ex) if claim.relation == "<=" and ex is not None and k == 1 else None,
+            quantile=lambda N: stats.t.ppf(1 - a_k / len(_looks(st.batch, N)) / 2, df=N - 1))
     depends, chain = [], []
     if estimator == "rao-blackwell":
         depends = list(claim.statistic.depends_on)
@@ -431,7 +436,7 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
             chain.append(f"vs bound {float(bd):.6g}: {verdict}")
     return Result(**base, verdict=verdict, estimate=est, ci_low=lo_s, ci_high=hi_s, trials=seq["have"], mode=mode,
                   effect=effect, components=k, note=note, extra=dict(st.inst.info), estimator=estimator,
-                  depends_on=depends, chain=chain)
+                  depends_on=depends, chain=chain, reason=reason)
 
 
 def _deps_text(ids) -> str:
@@ -472,11 +477,15 @@ def _check_derived(st: _Setup, progress) -> Result:
                 f"not {side} the closed form: consistent")]
     note = (f"derived: the closed form of the measured quantity against the bound; a plain Monte-Carlo "
             f"cross-check ({1 - st.alpha:.4g} interval) must not lie {side} the closed form")
+    reason = ""
     if contradicts:
         note += "; it does: the derivation is not trusted here, verdict left inconclusive"
+        reason = (f"inconclusive: the closed form {exv:.6g} lies outside the plain Monte-Carlo cross-check's interval "
+                  f"[{lo:.6g}, {hi:.6g}] ({n_cc} trials), on the side that would overturn the derived verdict; "
+                  f"pass --estimator plain to decide it by sampling alone")
     return Result(**st.base, verdict=verdict, estimate=exv, ci_low=exv, ci_high=exv, trials=n_cc, mode="derived",
                   effect=exv / bdv, note=note, extra=dict(st.inst.info), estimator="derived",
-                  depends_on=list(claim.exact_from), chain=chain, crosscheck=cc)
+                  depends_on=list(claim.exact_from), chain=chain, crosscheck=cc, reason=reason)
 
 
 def _infinite_exact(st: _Setup) -> bool:
@@ -506,7 +515,9 @@ def _check_outside(st: _Setup, progress) -> Result:
                   mode="outside hypotheses", effect=None, estimator="none",
                   chain=[f"outside the statement's hypotheses: {st.outside_reason}"],
                   note=f"outside the statement's hypotheses: {st.outside_reason}; no verdict",
-                  extra=dict(st.inst.info))
+                  extra=dict(st.inst.info),
+                  reason=f"inconclusive: the scenario is outside the statement's hypotheses ({st.outside_reason}); "
+                         "no number of trials decides it: choose a scenario inside them")
 
 
 def choose_estimator(claim: Claim, x_mode: str, *, estimator: str = "auto", exact: bool = False,
@@ -662,5 +673,7 @@ def withhold_dependents(results: list[Result]) -> list[Result]:
         if bad and r.verdict != "inconclusive":
             r.chain = list(r.chain) + [f"WITHHELD: this verdict leans on {', '.join(bad)}, violated in this run"]
             r.note += f"; verdict withheld: it leans on {', '.join(bad)}, which this run found violated"
+            r.reason = (f"inconclusive: the {r.verdict} verdict leans on {', '.join(bad)}, which this run found "
+                        f"violated; no number of trials decides it while that fails (check it with --estimator plain)")
             r.verdict = "inconclusive"
     return results

@@ -141,6 +141,7 @@ def _markdown(claim_id: str, results, meta: dict) -> str:
                      f"{_fmt(r.exact)} | {_fmt(r.bound)} | {_fmt(r.effect)} | {r.estimator} | {r.trials} | "
                      f"{', '.join(r.depends_on) or '–'} | {_scenario_label(r.scenario)} |")
     lines += ["", f"Notes: {results[-1].note}", ""]
+    lines += [f"Why {_scenario_label(r.scenario)} is {_md(r.reason)}.\n" for r in results if r.reason]
     for r in results:
         if r.chain:
             lines += [f"How the verdict was reached ({r.estimator}, {_scenario_label(r.scenario)}):", ""]

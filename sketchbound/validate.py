@@ -223,8 +223,8 @@ def main(argv=None) -> int:
         for r in results:
             if r.verdict == "violated":
                 print(_violation_line(r))
-            elif r.mode == "outside hypotheses":
-                print(f"\n?? {r.name}: {r.note}.")
+            elif r.verdict == "inconclusive":
+                print(f"\n?? {r.name} is {r.reason or 'inconclusive: ' + r.note}.")
     if args.save is not None:
         def build(tmp):
             save_reports(results, tmp, meta)

@@ -247,3 +247,42 @@ def test_search_prints_a_readable_line_and_json_on_request(capsys):
     import json
     rep = json.loads(capsys.readouterr().out)
     assert rep[0]["claim"] == "4.2" and rep[0]["smallest_scenario"]["d"] == 3
+
+
+def test_inconclusive_prints_its_reason_and_the_trials_that_would_decide_it():
+    """A claim run too short to decide (exit 3) says why, and how many trials (or what precision) would
+    decide it, computed from the run's own variance estimate."""
+    import re
+
+    args = ["--lemma", "4.3", "--estimator", "plain", "--trials", "1000", "--batch", "1000", "--precision", "0.001",
+            "--d", "32", "--n", "8", "--s", "4", "--no-progress"]
+    r = _main(*args)
+    assert r.returncode == 3
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("?? ")]
+    assert len(lines) == 2 and all("is inconclusive: the " in ln and "interval [" in ln for ln in lines)
+    res = {d["claim"]: d for d in json.loads(_main(*args, "--json").stdout)}
+    for cid, d in res.items():
+        assert d["verdict"] == "inconclusive" and d["reason"] in r.stdout
+        n, h = d["trials"], (d["ci_high"] - d["ci_low"]) / 2
+        if d["relation"] == "<=":  # separate the bound from the closed form: half-width -> bound - exact
+            N = int(re.search(r"pass --trials (\d+)\)", d["reason"]).group(1))
+            need = n * (h / abs(d["bound"] - d["exact"])) ** 2
+        else:  # the equality: half-width -> precision * |exact|, or the precision that holds now
+            N = int(re.search(r"pass --trials (\d+)\)", d["reason"]).group(1))
+            need = n * (h / (0.001 * abs(d["exact"]))) ** 2
+            p = float(re.search(r"--precision ([0-9.e-]+)\)", d["reason"]).group(1))
+            assert p == pytest.approx((abs(d["estimate"] - d["exact"]) + h) / abs(d["exact"]), rel=0.05)
+        assert need <= N <= 2 * need + 100, (cid, N, need)  # the t-quantile grows with the looks N trials take
+
+
+def test_every_inconclusive_path_has_a_reason():
+    from sketchbound.montecarlo import withhold_dependents
+    c = get_claim("6.2b")
+    r = run_check(c, claim_scenario(c, width=2, n=32, steps=5), seed=0)  # outside the hypotheses
+    assert r.verdict == "inconclusive" and r.reason.startswith("inconclusive: the scenario is outside")
+    a = run_check(get_claim("4.3"), small("4.3"), seed=0)
+    a.verdict, a.claim = "violated", "X"
+    b = run_check(get_claim("4.3b"), small("4.3b"), seed=0)
+    b.depends_on = ["X"]
+    withhold_dependents([a, b])
+    assert b.verdict == "inconclusive" and "leans on X" in b.reason

@@ -1,7 +1,8 @@
 """sketchbound.dnn — pruning at initialization in PyTorch (paper §5, §7, Appendix A). Needs ``torch``.
 
 Flow: ``models.get_model`` → ``scores.compute_scores(method, model, batch_source, ...)`` →
-``masks.make_mask(scores, density, mode, rng=...)`` → ``masks.apply_mask(model, masks)``.
+``masks.make_mask(scores, density, mode, rng=...)`` → ``apply.apply_mask(model, masks)`` (pruned weights stay
+zero in any training loop) → ``training.fit.fit(model, data, epochs)`` (§7's schedule, scaled).
 Which parameters are prunable is decided by :func:`prunable.prunable_parameters` only.
 
 >>> from sketchbound.dnn import get_model, compute_scores, make_mask, apply_mask
@@ -17,7 +18,8 @@ import importlib as _importlib
 
 _WHERE = {
     "INPUT_KINDS": "pruning.inputs", "as_batch_source": "pruning.inputs", "make_input_source": "pruning.inputs",
-    "MASK_MODES": "pruning.masks", "apply_mask": "pruning.masks", "keep_counts": "pruning.masks",
+    "MASK_MODES": "pruning.masks", "apply_mask": "pruning.apply", "remove_masks": "pruning.apply",
+    "fit": "training.fit", "keep_counts": "pruning.masks",
     "kept_count": "pruning.masks", "make_mask": "pruning.masks", "mask_summary": "pruning.masks",
     "target_count": "pruning.masks",
     "MODEL_NAMES": "models", "get_model": "models",
@@ -31,6 +33,7 @@ __all__ = [
     "INPUT_KINDS", "MASK_MODES", "METHODS", "MODEL_NAMES", "RandomizedSketch", "apply_mask", "as_batch_source",
     "compute_scores", "count_prunable", "get_model", "global_randomized_sketch", "keep_counts", "kept_count",
     "make_input_source", "make_mask", "mask_summary", "prunable_parameters", "randomized_sketch", "target_count",
+    "fit", "remove_masks",
 ]
 
 

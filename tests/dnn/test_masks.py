@@ -8,7 +8,8 @@ np = pytest.importorskip("numpy")
 stats = pytest.importorskip("scipy.stats")
 from hypothesis import given, settings, strategies as st
 
-from sketchbound.dnn.pruning.masks import (MASK_MODES, apply_mask, keep_counts, kept_count, make_mask, mask_summary,
+from sketchbound.dnn.pruning.apply import apply_mask
+from sketchbound.dnn.pruning.masks import (MASK_MODES, keep_counts, kept_count, make_mask, mask_summary,
                                    sample_algorithm1, sample_without_replacement, target_count)
 
 

@@ -176,3 +176,31 @@ def test_layer_sizes_must_count_unpruned_entries():
     with pytest.raises(ValueError, match="unpruned entries"):
         prune.global_unstructured([(lin, "weight")], pruning_method=RandomizedSketch, amount=0.5, seed=0,
                                   importance_scores={(lin, "weight"): lin.weight.detach().abs()}, layer_sizes=[100])
+
+
+def test_global_sketch_takes_scores_from_compute_scores_and_defaults_to_magnitude():
+    from sketchbound.dnn.pruning.scores import compute_scores
+    net = get_model("resnet20", 1, 10, 8, width=0.25, seed=4)
+    scores = compute_scores("synflow", net, torch.ones(1, 1, 8, 8), density=0.1, rounds=2)
+    n = sum(v.numel() for v in scores.values())
+    global_randomized_sketch(net, amount=0.9, seed=0, scores=scores)  # amount = 1 - density (torch's convention)
+    got = {f"{nm}.weight": int(m.weight_mask.sum()) for nm, m in prunable_modules(net)}
+    assert got == keep_counts(scores, (n - round(0.9 * n)) / n, min_per_layer=0)
+    # without scores it is |w|: the per-layer counts of magnitude pruning, not SynFlow's
+    net2 = get_model("resnet20", 1, 10, 8, width=0.25, seed=4)
+    mags = {f"{nm}.weight": m.weight.detach().abs().clone() for nm, m in prunable_modules(net2)}
+    global_randomized_sketch(net2, amount=0.9, seed=0)
+    got2 = {f"{nm}.weight": int(m.weight_mask.sum()) for nm, m in prunable_modules(net2)}
+    assert got2 == keep_counts(mags, (n - round(0.9 * n)) / n, min_per_layer=0) and got2 != got
+
+
+def test_global_sketch_scores_need_the_model_and_matching_names():
+    from sketchbound.dnn.pruning.scores import compute_scores
+    net = get_model("resnet20", 1, 10, 8, width=0.25, seed=0)
+    scores = compute_scores("magnitude", net)
+    with pytest.raises(ValueError, match="needs parameters to be the model"):
+        global_randomized_sketch(_params(net), amount=0.5, scores=scores)
+    with pytest.raises(ValueError, match="not both"):
+        global_randomized_sketch(net, amount=0.5, scores=scores, importance_scores={})
+    with pytest.raises(ValueError, match="one entry per prunable weight"):
+        global_randomized_sketch(net, amount=0.5, scores=dict(list(scores.items())[1:]))

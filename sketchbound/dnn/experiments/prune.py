@@ -4,8 +4,15 @@ It runs the pruning half of a run (:func:`sketchbound.dnn.experiments.run.prune_
 model, scores, pruning inputs, mask and seed streams that ``python -m sketchbound.dnn.run`` would
 train, and prints per layer the kept count, the density, the mean ``|w|`` of the kept weights (the
 quantity of Fig. 1/3) and how many kept weights are *effective*, on a path from the input to the output
-(:mod:`sketchbound.dnn.pruning.effective`). Every run flag (``--pad-to``, ``--prune-batch-size``, ``--synflow-rounds``,
-``--min-per-layer``, …) is accepted.
+(:mod:`sketchbound.dnn.pruning.effective`). The flags are the run flags that act on the mask (``--pad-to``,
+``--prune-batch-size``, ``--synflow-rounds``, ``--min-per-layer``, …; the training flags only with
+``--method imp``, whose mask search trains). The dataset defaults to Fashion-MNIST.
+
+``--save FILE`` writes the mask with what a run needs to train it
+(:mod:`sketchbound.dnn.experiments.masks_file`: a plain dict of tensors and plain metadata, readable with
+``torch.load(weights_only=True)``); ``python -m
+sketchbound.dnn.run --masks FILE`` trains exactly that mask (it checks that the run is the
+one the file was made for, :func:`~sketchbound.dnn.experiments.masks_file.load_masks`).
 
 Example::
 
@@ -24,24 +31,57 @@ from typing import Sequence
 
 from sketchbound._cli import OneLineParser, cli_errors, interruptible, require, torch_device
 from sketchbound._io import check_output_path
+from sketchbound.dnn.experiments.cli_help import flag_helps
 from sketchbound.dnn.experiments.config import add_config_arguments, config_from_args
+from sketchbound.dnn.experiments.masks_file import save_masks
 
-__all__ = ["build_parser", "prune_report", "format_table", "main"]
+__all__ = ["build_parser", "prune_report", "prune_saved", "format_table", "main"]
+
+_IMP_FLAGS = ("imp_rewind", "imp_data", "imp_epochs", "prune_fraction", "epochs", "batch_size", "lr", "momentum",
+              "weight_decay", "augment")
+_NEVER = ("mask_values", "eval_every", "checkpoint_every_s")  # training-only: nothing to act on here
+
+
+class _PruneFlags:
+    """What :func:`add_config_arguments` adds, sorted: the mask's flags, IMP's (its search trains), none else."""
+
+    def __init__(self, parser):
+        self.main = parser
+        self.imp = parser.add_argument_group("IMP only (--method imp trains to find its mask)")
+        self.helps = {**flag_helps("fashion-mnist"), "inputs": "pruning input (§5): ones, chi, normal, sparse, real "
+                      "(default: ones for synflow, real otherwise)"}
+
+    def add_argument(self, flag, **kw):
+        dest = kw["dest"]
+        if dest in _NEVER:
+            return
+        if dest in self.helps:
+            kw["help"] = self.helps[dest]
+        (self.imp if dest in _IMP_FLAGS else self.main).add_argument(flag, **kw)
 
 
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog="python -m sketchbound.dnn.prune", description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--save", default=None, help="write {'masks', 'config', 'report'} with torch.save (atomically)")
+    p.add_argument("--save", default=None, metavar="FILE",
+                   help="write the masks and the run's config to FILE (atomically); train them with "
+                        "python -m sketchbound.dnn.run --masks FILE")
     p.add_argument("--force", action="store_true", help="prune a network larger than half of this machine's memory "
                                                         "(refused otherwise, before it is built)")
-    add_config_arguments(p)
+    add_config_arguments(_PruneFlags(p))
     return p
 
 
 def prune_report(cfg, device="cpu", *, data=None) -> tuple[dict, dict]:
     """``(report, masks)`` of the pruning half of the run ``cfg`` (see the module docstring)."""
+    report, saved = prune_saved(cfg, device, data=data)
+    return report, saved["masks"]
+
+
+def prune_saved(cfg, device="cpu", *, data=None) -> tuple[dict, dict]:
+    """``(report, saved)``: the report and what :func:`~sketchbound.dnn.experiments.run.compute_mask` returns
+    (``{"masks", "start_step", "init_state", "extra"}``) for the run ``cfg``."""
     import torch  # noqa: PLC0415
 
     from sketchbound.dnn.experiments.run import prune_at_init  # noqa: PLC0415
@@ -69,7 +109,7 @@ def prune_report(cfg, device="cpu", *, data=None) -> tuple[dict, dict]:
         "mean_abs_kept": float(abs_all[keep_all].double().mean()), "mean_abs_all": float(abs_all.double().mean()),
         "layers": rows, **{k: v for k, v in saved.get("extra", {}).items() if k != "mask_seconds"},
     }
-    return report, masks
+    return report, saved
 
 
 def format_table(report: dict) -> str:
@@ -101,13 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_run_budget(p.prog, [cfg], force=args.force, copies=COPIES_PRUNE)
         if args.save is not None:
             check_output_path(args.save, flag="--save")
-        torch = require("torch", prog)
+        require("torch", prog)
         device = torch_device(prog, args.device)
-        report, masks = prune_report(cfg, device)
+        report, saved = prune_saved(cfg, device)
         if args.save:
-            from sketchbound._io import atomic_write  # noqa: PLC0415
-            obj = {"masks": {n: m.cpu() for n, m in masks.items()}, "config": cfg.to_dict(), "report": report}
-            atomic_write(args.save, lambda f: torch.save(obj, f))
+            save_masks(args.save, saved, cfg, report)
     print(json.dumps(report, indent=1) if args.json else format_table(report))
     return 0
 

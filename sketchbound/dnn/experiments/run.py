@@ -827,7 +827,13 @@ def build_parser() -> OneLineParser:
     add_lock_wait_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.add_argument("--print-dir", action="store_true", help="print the run directory and exit")
+    p.add_argument("--masks", metavar="FILE", help="train the mask written by python -m sketchbound.dnn.prune --save "
+                   "FILE (its run config is the base; training flags may change, flags that change the mask may not)")
     add_config_arguments(p)
+    from sketchbound.dnn.experiments.cli_help import flag_helps  # noqa: PLC0415
+    helps = flag_helps("cifar10")
+    for a in p._actions:
+        a.help = helps.get(a.dest, a.help)
     return p
 
 
@@ -839,6 +845,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = {}
         if args.config:
             base = run_table(read_toml(args.config), args.config)
+        if args.masks:  # the run the file was made for, then the flags; load_masks refuses a mask-changing flag
+            from sketchbound.dnn.experiments.masks_file import load_masks  # noqa: PLC0415
+            base = {**base, **load_masks(args.masks)[1]}
         cfg = config_from_args(args, base).resolved()
         cfg.check_imp_rewind()  # before loading data: a rewind step no IMP level could reach
         cfg.check_batch_size()
@@ -853,7 +862,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(cfg.run_dir(args.runs_dir))
         return 0
     argv_list = list(sys.argv[1:] if argv is None else argv)
+    cached = not args.force and is_finished(cfg, args.runs_dir)
     try:
+        if args.masks:  # the run's mask.pt, after checking the file against the run and its model
+            from sketchbound.dnn.experiments.masks_file import place_masks  # noqa: PLC0415
+            place_masks(args.masks, cfg, cfg.run_dir(args.runs_dir) / "mask.pt", _mask_identity(cfg),
+                        build_model(cfg, _data_for(cfg), torch.device("cpu")))
         res = run_one(cfg, args.runs_dir, device=args.device, force=args.force, progress=not args.no_progress,
                       echo=True, lock_wait=args.lock_wait, command="python -m sketchbound.dnn.run " + " ".join(argv_list))
     except (FileNotFoundError, ValueError, RunLocked) as e:
@@ -868,8 +882,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if res is None:
         sys.stderr.write(f"{p.prog}: error: run did not finish\n")
         return 1
+    if cached:
+        sys.stderr.write(f"cached: {cfg.run_dir(args.runs_dir)} (finished before; --force trains it again)\n")
     print(json.dumps({"run_dir": str(cfg.run_dir(args.runs_dir)), "accuracy": res["accuracy"],
                       "density": res["density"], "seed": res["seed"]}))
+    classes = (res.get("data") or {}).get("num_classes")
+    if classes and res["accuracy"] is not None and res["accuracy"] < 150.0 / classes:
+        sys.stderr.write(f"note: test accuracy {res['accuracy']:.1f}% is about chance ({100 / classes:.0f}% for {classes} "
+                         f"classes), as expected of a run this short ({cfg.epochs} epoch(s)); the paper trains 160\n")
     return 0
 
 

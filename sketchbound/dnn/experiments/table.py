@@ -361,8 +361,15 @@ def build_parser() -> OneLineParser:
                    help=f"shorter schedule: train this many epochs (milestones scale; at most {MAX_REPEATS})")
     p.add_argument("--seeds", type=pos_int("seeds", hi=MAX_REPEATS), default=None,
                    help=f"use seeds 0..N-1 instead of the file's list (at most {MAX_REPEATS})")
+    from sketchbound.dnn.data import DATASETS  # noqa: PLC0415  (the accepted values, named in --help)
+    from sketchbound.dnn.experiments.config import MASKS  # noqa: PLC0415
+    from sketchbound.dnn.models import MODEL_NAMES  # noqa: PLC0415
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field for every run (repeatable), e.g. --set width=0.5")
+                   help="override a config field for every run (repeatable), e.g. --set width=0.5; KEY is a flag of "
+                        "python -m sketchbound.dnn.run without its dashes: model (" + ", ".join(MODEL_NAMES) + "), "
+                        "dataset (" + ", ".join(d for d in DATASETS if d != "imagenet") + "), mask (" + ", ".join(MASKS)
+                        + "; a table file that names none trains global, the threshold; the paper's §7 mask is "
+                        "--set mask=randomized), width, train_subset, ...")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--concurrent", type=pos_int("concurrent"), default=None, help="runs trained at once per GPU (default: the first file's, or 8)")
     p.add_argument("--fusion", choices=("auto", "on", "off"), default="auto",

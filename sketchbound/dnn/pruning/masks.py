@@ -91,7 +91,6 @@ __all__ = [
     "target_count",
     "keep_counts",
     "make_mask",
-    "apply_mask",
     "kept_count",
     "mask_summary",
     "sample_without_replacement",
@@ -504,20 +503,6 @@ def _check_masks_for(model: nn.Module, masks) -> list[tuple[str, torch.Tensor]]:
         if n in masks and tuple(masks[n].shape) != tuple(p.shape):
             raise ValueError(f"mask {n!r} has shape {tuple(masks[n].shape)}, parameter has {tuple(p.shape)}")
     return params
-
-
-def apply_mask(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
-    """Multiply each prunable weight by its mask, in place (``w ← w ⊙ m``); returns ``model``.
-
-    Layers missing from ``masks`` are left alone. For ``"algorithm1"`` masks this is the sketch
-    ``w ⊙ m`` of eq. (1) with ``m = c / (s p)``.
-    """
-    params = _check_masks_for(model, masks)
-    with torch.no_grad():
-        for n, p in params:
-            if n in masks:
-                p.mul_(masks[n].to(device=p.device, dtype=p.dtype))
-    return model
 
 
 def mask_summary(model: nn.Module, masks: dict[str, torch.Tensor]) -> list[dict]:

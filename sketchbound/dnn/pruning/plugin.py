@@ -1,8 +1,15 @@
 """``torch.nn.utils.prune`` plug-in: the paper's randomized mask as a ``BasePruningMethod`` (§7).
 
-``RandomizedSketch`` keeps ``n - round(amount · n)`` entries (``amount`` = fraction *pruned*, or an
-int count, exactly as torch's own methods) sampled without replacement with probability ∝
-importance score (successive sampling, the torch backend of :mod:`sketchbound.dnn.pruning.masks`).
+Convention: everywhere else in :mod:`sketchbound.dnn` a mask is given by its **density**, the fraction of
+weights *kept* (:func:`~sketchbound.dnn.pruning.masks.make_mask`, :func:`~sketchbound.dnn.pruning.apply.apply_mask`).
+Only here, because torch's prune API demands it, the argument is ``amount``, the fraction *pruned*
+(``amount = 1 - density``) or an int count of pruned entries, exactly as torch's own methods.
+
+``RandomizedSketch`` keeps ``n - round(amount · n)`` entries sampled without replacement with
+probability ∝ importance score (successive sampling, the torch backend of
+:mod:`sketchbound.dnn.pruning.masks`). The pruned layers take torch's form ``weight = weight_orig *
+weight_mask`` (recomputed before every forward pass), so pruned weights stay exactly zero through any
+training loop and optimizer, as after :func:`~sketchbound.dnn.pruning.apply.apply_mask`.
 
 * On one tensor (``RandomizedSketch.apply(module, "weight", amount=…)`` or :func:`randomized_sketch`)
   it is the layerwise randomized mask of Appendix A.
@@ -37,6 +44,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from sketchbound.dnn.models.prunable import prunable_modules
 from sketchbound.dnn.pruning.masks import _split_counts, sample_without_replacement
 
 __all__ = ["RandomizedSketch", "randomized_sketch", "global_randomized_sketch"]
@@ -102,20 +110,68 @@ class RandomizedSketch(prune.BasePruningMethod):
 
 
 def randomized_sketch(module: nn.Module, name: str, amount, importance_scores=None, seed=None) -> nn.Module:
-    """Functional form (like ``prune.l1_unstructured``); default importance ``|module.name|``."""
+    """Functional form (like ``prune.l1_unstructured``); default importance ``|module.name|``.
+
+    ``amount``: torch's convention, the fraction (or count) of the entries *pruned* (``1 - density``).
+    """
     if importance_scores is None:
         importance_scores = getattr(module, name).detach().abs()
     RandomizedSketch.apply(module, name, amount=amount, importance_scores=importance_scores, seed=seed)
     return module
 
 
-def global_randomized_sketch(parameters, amount, importance_scores=None, seed=None) -> None:
+def global_randomized_sketch(parameters, amount, importance_scores=None, seed=None, *, scores=None) -> None:
     """The paper's randomized mask through ``prune.global_unstructured`` (per-layer counts of the global threshold).
 
-    ``parameters``: iterable of ``(module, name)``; ``importance_scores``: dict ``{(module, name): tensor}``
-    (default ``|weight|``). ``amount`` is a fraction (or count) of the entries not pruned before, as in
-    torch; composes with any earlier pruning of these tensors (see the module docstring).
+    Scores by ``|weight|`` (magnitude) unless told otherwise: pass ``scores=`` from
+    :func:`~sketchbound.dnn.pruning.scores.compute_scores` (SynFlow, SNIP, ...) or torch's ``importance_scores``.
+
+    Parameters
+    ----------
+    parameters : nn.Module or iterable of (module, name)
+        A model (all its prunable weights, :func:`~sketchbound.dnn.models.prunable.prunable_modules`) or
+        torch's list of ``(module, "weight")`` pairs.
+    amount : float or int
+        torch's convention: the fraction of the entries not pruned before that is *pruned*
+        (``1 - density``), or a count; composes with earlier pruning of these tensors (module docstring).
+    importance_scores : dict, optional
+        torch's ``{(module, name): tensor}``; default ``|weight|``.
+    seed : int, optional
+        Seed of the sampling (same seed ⇒ same mask).
+    scores : dict, optional
+        ``{"<layer>.weight": tensor}`` as :func:`~sketchbound.dnn.pruning.scores.compute_scores` returns
+        it; needs ``parameters`` to be the model the names refer to.
+
+    Returns
+    -------
+    None
+        Each layer gets ``weight_orig`` and ``weight_mask`` (torch's form).
+
+    Examples
+    --------
+    >>> import torch.nn as nn
+    >>> from sketchbound.dnn import compute_scores
+    >>> net = nn.Sequential(nn.Linear(20, 10), nn.ReLU(), nn.Linear(10, 2))
+    >>> global_randomized_sketch(net, amount=0.9, seed=0, scores=compute_scores("magnitude", net))
+    >>> int(net[0].weight_mask.sum() + net[2].weight_mask.sum())   # 10% of 220 kept
+    22
     """
+    if scores is not None and importance_scores is not None:
+        raise ValueError("pass scores (from compute_scores) or importance_scores (torch's), not both")
+    if isinstance(parameters, nn.Module):
+        named = [(f"{n}.weight" if n else "weight", m) for n, m in prunable_modules(parameters)]
+        parameters = [(m, "weight") for _, m in named]
+        if scores is not None:
+            missing = [n for n, _ in named if n not in scores]
+            if missing or set(scores) - {n for n, _ in named}:
+                raise ValueError(f"scores must have one entry per prunable weight of the model ({len(named)}), keyed "
+                                 f"as compute_scores keys them; missing {missing[:3]}, unknown "
+                                 f"{sorted(set(scores) - {n for n, _ in named})[:3]}")
+            importance_scores = {(m, "weight"): scores[n].detach()
+                                 for n, m in named}
+    elif scores is not None:
+        raise ValueError("scores (keyed by parameter name, from compute_scores) needs parameters to be the model; "
+                         f"got {type(parameters).__name__}: pass the nn.Module, or importance_scores keyed by (module, name)")
     parameters = list(parameters)
     if importance_scores is None:
         importance_scores = {(m, n): getattr(m, n).detach().abs() for m, n in parameters}

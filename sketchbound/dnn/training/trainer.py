@@ -143,14 +143,16 @@ def resolve_masks(model: nn.Module, masks: Mapping[str, torch.Tensor] | None) ->
     """Match mask keys to parameters: ``[(name, parameter, mask)]``.
 
     Keys are parameter names (``"features.0.weight"``); a module name (``"features.0"``) is accepted
-    for its ``weight``. ``ValueError`` for unknown keys or shape mismatches.
+    for its ``weight``; for a layer pruned by :func:`~sketchbound.dnn.pruning.apply.apply_mask` (or
+    ``torch.nn.utils.prune``) ``"<layer>.weight"`` names its ``weight_orig``. ``ValueError`` for unknown
+    keys or shape mismatches.
     """
     if not masks:
         return []
     params = dict(model.named_parameters())
     out = []
     for key, m in masks.items():
-        name = key if key in params else f"{key}.weight"
+        name = key if key in params else f"{key}_orig" if f"{key}_orig" in params else f"{key}.weight"  # _orig: apply_mask
         if name not in params:
             raise ValueError(f"mask key {key!r} names no parameter of the model; parameters: {', '.join(list(params)[:8])}...")
         p = params[name]
