@@ -75,13 +75,18 @@ def check_size(s, *, name: str = "s") -> int:
 
     Integer-valued floats (``4.0``) are accepted; anything else raises ``ValueError`` naming ``name``.
     """
-    if isinstance(s, (bool, np.bool_)) or not isinstance(s, (numbers.Integral, np.integer)):
-        if isinstance(s, (float, np.floating)) and float(s).is_integer() and 1 <= s <= MAX_SIZE:
-            return int(s)
-        raise ValueError(f"{name} must be a positive integer (1 <= {name} <= 2**53), got {abridge(s)}")
-    if not 1 <= s <= MAX_SIZE:
-        raise ValueError(f"{name} must be a positive integer (1 <= {name} <= 2**53), got {abridge(s)}")
-    return int(s)
+    return check_positive_int(s, name=name, limit=MAX_SIZE, limit_text="2**53")
+
+
+def check_positive_int(v, *, name: str, limit: int, limit_text: str) -> int:
+    """``v`` as an int in ``[1, limit]`` (integer-valued floats accepted), else ``ValueError`` naming
+    ``name``, the value and the range ``1 <= name <= limit_text``. The one positive-integer check."""
+    ok = not isinstance(v, (bool, np.bool_)) and (
+        (isinstance(v, (numbers.Integral, np.integer)) and 1 <= v <= limit)
+        or (isinstance(v, (float, np.floating)) and float(v).is_integer() and 1 <= v <= limit))
+    if not ok:
+        raise ValueError(f"{name} must be a positive integer (1 <= {name} <= {limit_text}), got {abridge(v)}")
+    return int(v)
 
 
 def finite_mask(m: np.ndarray, what: str = "mask") -> np.ndarray:
