@@ -22,7 +22,7 @@ import numbers
 import numpy as np
 
 from . import _kernels as K
-from .probabilities import abridge, as_real_array, check_probabilities, scan_probabilities, uniform_probabilities
+from .probabilities import _pow2_exponent, abridge, as_real_array, check_probabilities, scan_probabilities, uniform_probabilities
 
 __all__ = [
     "as_generator",
@@ -342,20 +342,42 @@ def inclusion_probabilities(p, s) -> np.ndarray:
     if s > nnz:
         raise ValueError(f"s={s} exceeds the number of entries with p_i > 0 ({nnz})")
     certain = np.zeros(pa.shape[0], dtype=bool)
-    kappa = 0.0
+    pi = np.zeros(pa.shape[0])
     while True:
         left = s - int(certain.sum())
         if left == 0:
             break
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # remaining mass ~0: kappa = inf
-            kappa = left / pa[~certain].sum()
-            new = (kappa * pa >= 1.0) & ~certain
+        # the entries still uncertain, scaled by a power of two (exact) so that the largest is in
+        # [0.5, 1): kappa stays finite and kappa * p exact even when the rest is subnormal (1e-310)
+        rest = ~certain & (pa > 0)
+        q = np.ldexp(pa[rest], -_pow2_exponent(float(pa[rest].max())))
+        kappa = left / q.sum()
+        pi[rest] = np.minimum(1.0, kappa * q)
+        new = np.zeros_like(certain)
+        new[rest] = kappa * q >= 1.0
         if not new.any():
             break
         certain |= new
-    pi = np.minimum(1.0, kappa * pa) if np.isfinite(kappa) else (pa > 0).astype(np.float64)
     pi[certain] = 1.0
     return pi
+
+
+def _systematic_layout(pi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(sure, rest, cum)``: the indices with ``π_i = 1`` (always in the sample), the others with
+    ``π_i > 0`` and the cumulative sums of their ``π``. Leaving the sure units out of the line shifts the
+    others by whole units only, so the design is Madow's, and a sure unit can never be missed by rounding."""
+    sure = np.flatnonzero(pi >= 1.0)
+    rest = np.flatnonzero((pi > 0) & (pi < 1.0))
+    return sure, rest, np.cumsum(pi[rest])
+
+
+def _systematic_choice(sure: np.ndarray, rest: np.ndarray, cum: np.ndarray, s: int, u: float) -> np.ndarray:
+    """The indices of systematic πps sampling of size ``s`` with start ``u`` in ``[0, 1)``."""
+    k = s - sure.shape[0]
+    if k <= 0 or rest.shape[0] == 0:
+        return sure
+    picked = rest[np.minimum(np.searchsorted(cum, u + np.arange(k), side="right"), rest.shape[0] - 1)]
+    return np.concatenate((sure, picked))
 
 
 def without_replacement(p, s, *, rng=None, design: str = "successive", weighted: bool = False, trials=None) -> np.ndarray:
@@ -397,10 +419,7 @@ def without_replacement(p, s, *, rng=None, design: str = "successive", weighted:
         m[_smallest(_keys(pa, gen), s)] = 1.0
         return m
     pi = inclusion_probabilities(pa, s)
-    cum = np.cumsum(pi)
-    points = gen.random() + np.arange(s)
-    chosen = np.searchsorted(cum, points, side="right")
-    chosen = np.minimum(chosen, pa.shape[0] - 1)
+    chosen = _systematic_choice(*_systematic_layout(pi), s, gen.random())
     m[chosen] = 1.0 / pi[chosen] if weighted else 1.0
     return finite_mask(m, "Horvitz-Thompson mask 1/pi_i")
 
