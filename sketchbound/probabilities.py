@@ -56,10 +56,14 @@ def as_real_array(name: str, v, *, ndim: int | None = None, finite: bool = True,
     Accepted: bool / integer / float input (lists or arrays) with ``ndim`` dimensions (any when
     ``None``), non-empty unless ``empty``, every entry finite when ``finite``. Rejected: complex (no
     silent dropping of the imaginary part), object, string, datetime dtypes, ragged lists, values that
-    do not fit in float64.
+    do not fit in float64, and ``numpy.ma.MaskedArray`` (its mask would be ignored).
     """
     acc = what or (("a " + {1: "1-D vector", 2: "2-D matrix"}.get(ndim, f"{ndim}-D array") if ndim else "an array")
                    + " of " + ("finite " if finite else "") + "real numbers")
+    if isinstance(v, np.ma.MaskedArray):  # its mask would be silently dropped by np.asarray
+        raise ValueError(f"{name} must be {acc}, not a numpy masked array (its mask would be ignored; pass "
+                         f"v.filled(value) or v.compressed()); got shape {np.shape(v)} with "
+                         f"{int(np.ma.count_masked(v))} masked entries")
     try:
         a = np.asarray(v)
     except Exception:  # ragged nested lists, objects whose __array__ fails
