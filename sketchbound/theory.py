@@ -167,12 +167,24 @@ def lemma_4_2_bound(w0, s) -> float:
 @_scale_safe(X=2, X_tilde=0, w0=0, w_star=2)
 def lemma_4_3_exact(X, X_tilde, w0, w_star, s) -> float:
     """Lemma 4.3, equality line: the exact error when the mask is drawn with ``p0`` of ``(X̃, w0)``
-    and applied to ``(X, w*)``: ``(1/s) Σ_k ||X_(k)||² w*_k² / p0_k - (1/s)||Xᵀw*||²``."""
+    and applied to ``(X, w*)``: ``(1/s) Σ_k ||X_(k)||² w*_k² / p0_k - (1/s)||Xᵀw*||²``, computed as a
+    sum of non-negative terms (no cancellation)."""
     Xa, ws = check_matrix_vector(X, w_star, w_name="w_star")
-    p0 = optimal_probabilities(X_tilde, w0)
-    if p0.shape[0] != Xa.shape[0]:
-        raise ValueError(f"shape mismatch: X_tilde has d={p0.shape[0]} rows but X has d={Xa.shape[0]}")
-    return algorithm1_error(Xa, ws, p0, s)
+    Xt, w0a = check_matrix_vector(X_tilde, w0, X_name="X_tilde", w_name="w0")
+    if Xt.shape[0] != Xa.shape[0]:
+        raise ValueError(f"shape mismatch: X_tilde has d={Xt.shape[0]} rows but X has d={Xa.shape[0]}")
+    s = check_size(s)
+    try:
+        p0 = optimal_probabilities(Xt, w0a)
+    except ValueError:
+        raise ValueError("eq. (2) of (X_tilde, w0) is undefined: ||X_tilde_(k)|| |w0_k| = 0 for every k "
+                         "(X_tilde or w0 is all zeros)") from None
+    need = (row_norms(Xa) * np.abs(ws)) > 0
+    if np.any(need & (p0 == 0)):
+        k = int(np.flatnonzero(need & (p0 == 0))[0])
+        raise ValueError(f"||X_tilde[{k}]|| |w0[{k}]| = 0 while ||X[{k}]|| |w_star[{k}]| ≠ 0: the mask drawn from "
+                         f"(X_tilde, w0) never keeps index {k}, so Lemma 4.3's error is infinite")
+    return float(np.sum(_excess_columns(Xa, ws, p0)) / s)
 
 
 @_scale_safe(X=2, X_tilde=0, w0=0, w_star=2)
@@ -188,7 +200,8 @@ def lemma_4_3_bound(X, X_tilde, w0, w_star, s) -> float:
     nz = num > 0
     if np.any(nz & (a == 0)):
         k = int(np.flatnonzero(nz & (a == 0))[0])
-        raise ValueError(f"||X̃_({k})|| |w0_{k}| = 0 while ||X_({k})|| w*_{k} ≠ 0: Lemma 4.3's bound is infinite")
+        raise ValueError(f"||X_tilde[{k}]|| |w0[{k}]| = 0 while ||X[{k}]|| |w_star[{k}]| ≠ 0: Lemma 4.3's "
+                             f"bound is infinite")
     return float(a.sum() * np.sum(num[nz] / a[nz]) / s)
 
 
@@ -449,7 +462,8 @@ def bernoulli_error(X, w, pi, *, weighted: bool = True) -> float:
     if weighted:
         nz = r2w2 > 0
         if np.any(nz & (pia == 0)):
-            raise ValueError("pi_k = 0 where ||X_(k)|| w_k ≠ 0: the Horvitz–Thompson error is infinite")
+            k = int(np.flatnonzero(nz & (pia == 0))[0])
+            raise ValueError(f"pi[{k}] = 0 where ||X[{k}]|| |w[{k}]| ≠ 0: the Horvitz–Thompson error is infinite")
         return float(np.sum(r2w2[nz] * (1.0 / pia[nz] - 1.0)))
     return float(np.sum((Xa.T @ (wa * (1 - pia))) ** 2) + np.sum(r2w2 * pia * (1 - pia)))
 
