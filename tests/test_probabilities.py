@@ -125,7 +125,7 @@ def test_from_scores_exact_against_fractions():
 
 @pytest.mark.parametrize("call", [
     lambda a: sb.algorithm1(a, 2, rng=0),
-    lambda a: sb.check_probabilities(a),
+    lambda a: check_probabilities(a),
     lambda a: sb.from_scores(a),
     lambda a: sb.optimal_probabilities(np.eye(2), a),
     lambda a: sb.optimal_probabilities(np.ma.array(np.eye(2), mask=[[0, 1], [0, 0]]), [1.0, 1.0]),
