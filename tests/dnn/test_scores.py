@@ -361,3 +361,29 @@ def test_prospr_and_synflow_score_dtypes():
         np.testing.assert_allclose(b[n].double().numpy(), a[n].numpy(), rtol=1e-3, atol=1e-6 * float(a[n].abs().max()))
     s = synflow_scores(net, _source("synflow"), density=0.5, rounds=2, generator=0, dtype=torch.float32)
     assert all(v.dtype == torch.float32 for v in s.values())
+
+
+def test_grasp_samples_per_class_reaches_the_score_from_a_run_config(monkeypatch):
+    """``grasp_samples_per_class`` (default 25; the published GraSP configs use 10, 5 or 1) is a run
+    option: validated, hashed only when not 25, and passed to ``grasp_scores``."""
+    import sketchbound.dnn.pruning.scores as S
+    from sketchbound.dnn.experiments import run as R
+    from sketchbound.dnn.experiments.config import RunConfig
+    base = dict(model="lenet300100", dataset="mnist", method="grasp", density=0.1, seed=0)
+    assert RunConfig(**base).grasp_samples_per_class == 25
+    assert RunConfig(**base, grasp_samples_per_class=25).run_name() == RunConfig(**base).run_name()
+    assert RunConfig(**base, grasp_samples_per_class=10).run_name() != RunConfig(**base).run_name()
+    with pytest.raises(ValueError, match="grasp_samples_per_class must be >= 1; got 0"):
+        RunConfig(**base, grasp_samples_per_class=0)
+    seen = {}
+
+    def fake(method, model, source, **kw):
+        seen.update(kw)
+        raise RuntimeError("stop")
+    monkeypatch.setattr(S, "compute_scores", fake)
+    monkeypatch.setattr(R, "_batch_source", lambda cfg, data, device: None)
+    net = get_model("lenet300100", C, K, SIZE, width=0.125, seed=0)
+    with pytest.raises(RuntimeError, match="stop"):
+        R.compute_mask(RunConfig(**base, grasp_samples_per_class=5, grasp_variant="original"), net, None,
+                       torch.device("cpu"), print)
+    assert seen["samples_per_class"] == 5 and seen["variant"] == "original"
