@@ -309,6 +309,11 @@ def _pow2_max(a: np.ndarray) -> int:
     return _pow2_exponent(float(np.max(np.abs(a))))
 
 
+def _min_nonzero(a: np.ndarray) -> float:
+    m = np.abs(a)
+    return float(m.min(where=m > 0, initial=np.inf))
+
+
 def _all_finite(v) -> bool:
     try:
         return bool(np.isfinite(v).all())
@@ -362,6 +367,8 @@ def scale_safe(**degrees):
             shift = 0
             for k, (a, i) in arrays.items():
                 e = _pow2_max(a)
+                if 0 < e <= SAFE_EXP and _min_nonzero(a) < 2.0 ** (e - 1022):
+                    e = 0  # scaling down would flush its smallest (subnormal) entries to 0; it is not large
                 shift += degrees[k] * e
                 if i < len(args):
                     args[i] = np.ldexp(a, -e)

@@ -372,7 +372,6 @@ def _chi_mean_sq(n: int) -> float:
     return float(np.exp(2.0 * _log_chi_mean(n)))
 
 
-@_scale_safe(w0=0, w_star=2)
 def gaussian_error(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: str = "same") -> float:
     """Exact ``E_X E_m ||Xᵀw* - Xᵀ(w* ⊙ m)||²`` for ``X ~ N(0, I/n)`` (derivation in the module doc).
 
@@ -392,7 +391,12 @@ def gaussian_error(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: str = "s
     s = check_size(s)
     n = _check_n(n)
     if mask == "uniform":
-        return float((w0a.shape[0] - 1) * np.sum(wsa**2) / s)
+        e = _pow2_exponent(float(np.abs(wsa).max()))
+        with np.errstate(over="ignore"):
+            out = float(np.ldexp((w0a.shape[0] - 1) * np.sum(np.ldexp(wsa, -e) ** 2) / s, 2 * e))
+        if not np.isfinite(out):
+            raise ValueError(f"the Gaussian error exceeds float64 for w_star = {abridge(wsa, 40)}")
+        return out
     if mask != "optimal":
         raise ValueError(f"mask must be 'optimal' or 'uniform', got {mask!r}")
     if x_tilde == "same":
@@ -404,8 +408,34 @@ def gaussian_error(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: str = "s
     nz = wsa != 0
     if np.any(nz & (w0a == 0)):
         raise ValueError("w0 has a zero where w_star does not: p0 never draws it, the error is infinite")
-    a = np.abs(w0a)
-    return float(factor * np.sum(wsa[nz] ** 2 * _others(a)[nz] / a[nz]) / s)
+    return _g1_sum(np.abs(w0a), wsa, nz, factor / s)
+
+
+def _g1_sum(a: np.ndarray, ws: np.ndarray, nz: np.ndarray, scale: float) -> float:
+    """``scale · Σ_{k: nz} w*_k² (Σ_{j≠k} a_j) / a_k`` for any finite input (G1/G2): every factor is split
+    into mantissa and power of two (``frexp``), so no product or quotient under- or overflows before the
+    last step; ``ValueError`` when the sum itself exceeds float64."""
+    if not nz.any():
+        return 0.0
+    # Σ a < 2^(e_max + bitlen(d)): scaled down (by 2^c) only where it would overflow, so subnormals stay
+    c = max(0, _pow2_exponent(float(a.max())) + int(a.shape[0]).bit_length() - 1023)
+    others = _others(np.ldexp(a, -c))[nz]
+    if not np.any(others > 0):
+        return 0.0
+    mw, ew = np.frexp(ws[nz])
+    mo, eo = np.frexp(others)
+    ma, ea = np.frexp(a[nz])
+    mant = mw * mw * mo / ma  # in (0, 8): no under/overflow
+    ex = 2 * ew.astype(np.int64) + eo + c - ea
+    top = int(ex[mant > 0].max())
+    total = float(np.sum(np.ldexp(mant, np.maximum(ex - top, -2000).astype(np.int32))))
+    mt, et = np.frexp(total * scale)
+    with np.errstate(over="ignore"):
+        out = float(np.ldexp(mt, min(int(et) + top, 4000)))
+    if not np.isfinite(out):
+        raise ValueError(f"the Gaussian error exceeds float64 for w0 = {abridge(a, 40)} (in absolute value), "
+                         f"w_star = {abridge(ws, 40)}")
+    return out
 
 
 @_scale_safe(X=2, w=2)
