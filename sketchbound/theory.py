@@ -494,7 +494,7 @@ def bernoulli_error(X, w, pi, *, weighted: bool = True) -> float:
         if np.any(nz & (pia == 0)):
             k = int(np.flatnonzero(nz & (pia == 0))[0])
             raise ValueError(f"pi[{k}] = 0 where ||X[{k}]|| |w[{k}]| ≠ 0: the Horvitz–Thompson error is infinite")
-        return float(np.sum(r2w2[nz] * (1.0 / pia[nz] - 1.0)))
+        return float(np.sum(r2w2[nz] * ((1.0 - pia[nz]) / pia[nz])))  # 1 - π exact for π >= 1/2
     return float(np.sum((Xa.T @ (wa * (1 - pia))) ** 2) + np.sum(r2w2 * pia * (1 - pia)))
 
 

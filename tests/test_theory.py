@@ -293,6 +293,9 @@ def test_closed_forms_do_not_cancel():
     p = sb.optimal_probabilities(np.eye(2), [1, 1e-20])
     assert theory.algorithm1_error(np.eye(2), [1, 1e-20], p, 1) == pytest.approx(2e-20, rel=1e-14)
     np.testing.assert_allclose(theory.lemma_b2_variance(np.eye(2), [1, 1e-20], p, 1), [1e-20, 1e-20], rtol=1e-14)
+    # Horvitz–Thompson with π near 1: (1 - π)/π, not 1/π - 1 (which kept 6 digits of 1e-10)
+    pi = 1 - 2.0**-33
+    assert theory.bernoulli_error(np.eye(1), [1.0], [pi]) == pytest.approx(2.0**-33 / pi, rel=1e-15)
     # an ordinary input is unchanged to rounding by the rewrite
     X = np.array([[1.0, -2.0], [0.5, 3.0], [2.0, 0.25]])
     w = np.array([1.5, -0.25, 0.75])
