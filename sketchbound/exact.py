@@ -18,7 +18,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from .probabilities import as_real_array, check_matrix_vector, check_probabilities, scale_safe
-from .sampling import _check_flag, check_size, finite_mask, inclusion_probabilities
+from .sampling import _check_flag, _systematic_choice, _systematic_layout, check_size, finite_mask, inclusion_probabilities
 
 __all__ = [
     "n_outcomes",
@@ -157,7 +157,7 @@ def outcomes_systematic(p, s, *, weighted: bool = False) -> tuple[np.ndarray, np
     s = check_size(s)
     weighted = _check_flag("weighted", weighted)
     pi = inclusion_probabilities(pa, s)
-    cum = np.cumsum(pi)
+    sure, rest, cum = _systematic_layout(pi)
     br = np.unique(np.concatenate(([0.0, 1.0], np.mod(cum, 1.0))))
     br = br[(br >= 0) & (br <= 1)]
     masks, probs = [], []
@@ -165,7 +165,7 @@ def outcomes_systematic(p, s, *, weighted: bool = False) -> tuple[np.ndarray, np
         if b - a <= 0:
             continue
         u = 0.5 * (a + b)
-        chosen = np.minimum(np.searchsorted(cum, u + np.arange(s), side="right"), pa.shape[0] - 1)
+        chosen = _systematic_choice(sure, rest, cum, s, u)
         m = np.zeros(pa.shape[0])
         with np.errstate(over="ignore"):
             m[chosen] = 1.0 / pi[chosen] if weighted else 1.0

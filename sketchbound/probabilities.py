@@ -58,10 +58,14 @@ def as_real_array(name: str, v, *, ndim: int | None = None, finite: bool = True,
     Accepted: bool / integer / float input (lists or arrays) with ``ndim`` dimensions (any when
     ``None``), non-empty unless ``empty``, every entry finite when ``finite``. Rejected: complex (no
     silent dropping of the imaginary part), object, string, datetime dtypes, ragged lists, values that
-    do not fit in float64.
+    do not fit in float64, and ``numpy.ma.MaskedArray`` (its mask would be ignored).
     """
     acc = what or (("a " + {1: "1-D vector", 2: "2-D matrix"}.get(ndim, f"{ndim}-D array") if ndim else "an array")
                    + " of " + ("finite " if finite else "") + "real numbers")
+    if isinstance(v, np.ma.MaskedArray):  # its mask would be silently dropped by np.asarray
+        raise ValueError(f"{name} must be {acc}, not a numpy masked array (its mask would be ignored; pass "
+                         f"v.filled(value) or v.compressed()); got shape {np.shape(v)} with "
+                         f"{int(np.ma.count_masked(v))} masked entries")
     try:
         a = np.asarray(v)
     except Exception:  # ragged nested lists, objects whose __array__ fails
@@ -313,6 +317,11 @@ def _pow2_max(a: np.ndarray) -> int:
     return _pow2_exponent(float(np.max(np.abs(a))))
 
 
+def _min_nonzero(a: np.ndarray) -> float:
+    m = np.abs(a)
+    return float(m.min(where=m > 0, initial=np.inf))
+
+
 def _all_finite(v) -> bool:
     try:
         return bool(np.isfinite(v).all())
@@ -366,6 +375,8 @@ def scale_safe(**degrees):
             shift = 0
             for k, (a, i) in arrays.items():
                 e = _pow2_max(a)
+                if 0 < e <= SAFE_EXP and _min_nonzero(a) < 2.0 ** (e - 1022):
+                    e = 0  # scaling down would flush its smallest (subnormal) entries to 0; it is not large
                 shift += degrees[k] * e
                 if i < len(args):
                     args[i] = np.ldexp(a, -e)

@@ -9,7 +9,8 @@ The same seed gives the same mask whatever ``NUMBA_NUM_THREADS`` is: all randomn
 kernels is tied to fixed blocks of indices (see :mod:`sketchbound._kernels`).
 
 Guards shared by every sketch: ``s`` (and ``trials``) is an integer in ``[1, 2**53]``; ``trials x d``
-fits in 2**28 entries; the vectors are 1-D, real, finite (complex, object, string, NaN/inf are a
+fits in 2**28 entries; ``bernoulli``, ``without_replacement`` and ``priority`` refuse a ``trials`` whose
+estimated peak memory (2 GiB) or run time (10 min) is too large before allocating or looping; the vectors are 1-D, real, finite (complex, object, string, NaN/inf are a
 one-line ``ValueError``); long calls run in chunks so Ctrl-C works; huge ``s`` is fast (:data:`FAST_S`).
 
 Exact expected errors ``E_m ||X^T w - X^T (w * m)||^2`` of these sketches are in
@@ -22,7 +23,7 @@ import numbers
 import numpy as np
 
 from . import _kernels as K
-from .probabilities import abridge, as_real_array, check_probabilities, scan_probabilities, uniform_probabilities
+from .probabilities import _pow2_exponent, abridge, as_real_array, check_memory, check_probabilities, scan_probabilities, uniform_probabilities
 
 __all__ = [
     "as_generator",
@@ -75,13 +76,18 @@ def check_size(s, *, name: str = "s") -> int:
 
     Integer-valued floats (``4.0``) are accepted; anything else raises ``ValueError`` naming ``name``.
     """
-    if isinstance(s, (bool, np.bool_)) or not isinstance(s, (numbers.Integral, np.integer)):
-        if isinstance(s, (float, np.floating)) and float(s).is_integer() and 1 <= s <= MAX_SIZE:
-            return int(s)
-        raise ValueError(f"{name} must be a positive integer (1 <= {name} <= 2**53), got {abridge(s)}")
-    if not 1 <= s <= MAX_SIZE:
-        raise ValueError(f"{name} must be a positive integer (1 <= {name} <= 2**53), got {abridge(s)}")
-    return int(s)
+    return check_positive_int(s, name=name, limit=MAX_SIZE, limit_text="2**53")
+
+
+def check_positive_int(v, *, name: str, limit: int, limit_text: str) -> int:
+    """``v`` as an int in ``[1, limit]`` (integer-valued floats accepted), else ``ValueError`` naming
+    ``name``, the value and the range ``1 <= name <= limit_text``. The one positive-integer check."""
+    ok = not isinstance(v, (bool, np.bool_)) and (
+        (isinstance(v, (numbers.Integral, np.integer)) and 1 <= v <= limit)
+        or (isinstance(v, (float, np.floating)) and float(v).is_integer() and 1 <= v <= limit))
+    if not ok:
+        raise ValueError(f"{name} must be a positive integer (1 <= {name} <= {limit_text}), got {abridge(v)}")
+    return int(v)
 
 
 def finite_mask(m: np.ndarray, what: str = "mask") -> np.ndarray:
@@ -184,6 +190,34 @@ def _check_dense(trials: int, d: int) -> None:
             f"trials x d = {trials} x {d} does not fit in memory as a dense array "
             f"(limit {_MAX_DENSE_ELEMENTS} entries); loop over trials or use algorithm1_sparse"
         )
+
+
+#: the most memory one sampler call with ``trials`` may need at its peak (estimated before allocating)
+_MAX_CALL_BYTES = 1 << 31
+#: the longest one sampler call with ``trials`` may run (estimated before looping)
+_MAX_CALL_SECONDS = 600.0
+#: a lower bound on the cost of one trial of the samplers that loop over trials in Python
+_SECONDS_PER_TRIAL, _SECONDS_PER_ENTRY = 30e-6, 30e-9
+
+
+def _check_budget(trials: int, d: int, what: str, *, bytes_per_entry: int, loops: bool) -> None:
+    """Refuse, before allocating or looping, a ``trials`` whose estimated peak memory exceeds
+    :data:`_MAX_CALL_BYTES` (or half of this machine's memory) or, for samplers that loop over
+    trials (``loops``), whose estimated run time exceeds :data:`_MAX_CALL_SECONDS`."""
+    _check_dense(trials, d)
+    need = bytes_per_entry * trials * d
+    hint = "lower trials or call the sampler in a loop"
+    if need > _MAX_CALL_BYTES:
+        most = max(1, _MAX_CALL_BYTES // (bytes_per_entry * d))
+        raise ValueError(f"trials = {trials} is too many for {what} with d = {d}: ~{need / 2**30:.1f} GiB at its "
+                         f"peak (limit {_MAX_CALL_BYTES / 2**30:.0f} GiB, trials <= {most}); {hint}")
+    check_memory(need, f"{what} with trials = {trials}")
+    if loops:
+        secs = trials * (_SECONDS_PER_TRIAL + _SECONDS_PER_ENTRY * d)
+        if secs > _MAX_CALL_SECONDS:
+            most = max(1, int(_MAX_CALL_SECONDS / (_SECONDS_PER_TRIAL + _SECONDS_PER_ENTRY * d)))
+            raise ValueError(f"trials = {trials} is too many for {what} with d = {d}: at least ~{secs / 60:.0f} min "
+                             f"(limit {_MAX_CALL_SECONDS / 60:.0f} min, trials <= {most}); {hint}")
 
 
 def _scale(counts: np.ndarray, p: np.ndarray, s: float) -> np.ndarray:
@@ -337,20 +371,42 @@ def inclusion_probabilities(p, s) -> np.ndarray:
     if s > nnz:
         raise ValueError(f"s={s} exceeds the number of entries with p_i > 0 ({nnz})")
     certain = np.zeros(pa.shape[0], dtype=bool)
-    kappa = 0.0
+    pi = np.zeros(pa.shape[0])
     while True:
         left = s - int(certain.sum())
         if left == 0:
             break
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # remaining mass ~0: kappa = inf
-            kappa = left / pa[~certain].sum()
-            new = (kappa * pa >= 1.0) & ~certain
+        # the entries still uncertain, scaled by a power of two (exact) so that the largest is in
+        # [0.5, 1): kappa stays finite and kappa * p exact even when the rest is subnormal (1e-310)
+        rest = ~certain & (pa > 0)
+        q = np.ldexp(pa[rest], -_pow2_exponent(float(pa[rest].max())))
+        kappa = left / q.sum()
+        pi[rest] = np.minimum(1.0, kappa * q)
+        new = np.zeros_like(certain)
+        new[rest] = kappa * q >= 1.0
         if not new.any():
             break
         certain |= new
-    pi = np.minimum(1.0, kappa * pa) if np.isfinite(kappa) else (pa > 0).astype(np.float64)
     pi[certain] = 1.0
     return pi
+
+
+def _systematic_layout(pi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(sure, rest, cum)``: the indices with ``π_i = 1`` (always in the sample), the others with
+    ``π_i > 0`` and the cumulative sums of their ``π``. Leaving the sure units out of the line shifts the
+    others by whole units only, so the design is Madow's, and a sure unit can never be missed by rounding."""
+    sure = np.flatnonzero(pi >= 1.0)
+    rest = np.flatnonzero((pi > 0) & (pi < 1.0))
+    return sure, rest, np.cumsum(pi[rest])
+
+
+def _systematic_choice(sure: np.ndarray, rest: np.ndarray, cum: np.ndarray, s: int, u: float) -> np.ndarray:
+    """The indices of systematic πps sampling of size ``s`` with start ``u`` in ``[0, 1)``."""
+    k = s - sure.shape[0]
+    if k <= 0 or rest.shape[0] == 0:
+        return sure
+    picked = rest[np.minimum(np.searchsorted(cum, u + np.arange(k), side="right"), rest.shape[0] - 1)]
+    return np.concatenate((sure, picked))
 
 
 def without_replacement(p, s, *, rng=None, design: str = "successive", weighted: bool = False, trials=None) -> np.ndarray:
@@ -385,17 +441,14 @@ def without_replacement(p, s, *, rng=None, design: str = "successive", weighted:
     if weighted and design == "successive":
         raise ValueError("weighted=True needs known inclusion probabilities: use design='systematic'")
     if trials is not None:
-        _check_dense(trials, pa.shape[0])
+        _check_budget(trials, pa.shape[0], "without_replacement", bytes_per_entry=24, loops=True)
         return np.stack([without_replacement(pa, s, rng=gen, design=design, weighted=weighted) for _ in range(trials)])
     m = np.zeros(pa.shape[0])
     if design == "successive":
         m[_smallest(_keys(pa, gen), s)] = 1.0
         return m
     pi = inclusion_probabilities(pa, s)
-    cum = np.cumsum(pi)
-    points = gen.random() + np.arange(s)
-    chosen = np.searchsorted(cum, points, side="right")
-    chosen = np.minimum(chosen, pa.shape[0] - 1)
+    chosen = _systematic_choice(*_systematic_layout(pi), s, gen.random())
     m[chosen] = 1.0 / pi[chosen] if weighted else 1.0
     return finite_mask(m, "Horvitz-Thompson mask 1/pi_i")
 
@@ -417,8 +470,8 @@ def bernoulli(p, s, *, rng=None, weighted: bool = True, trials=None) -> np.ndarr
     weighted = _check_flag("weighted", weighted)
     gen = as_generator(rng)
     shape = (pi.shape[0],) if trials is None else (trials, pi.shape[0])
-    if trials is not None:
-        _check_dense(trials, pi.shape[0])
+    if trials is not None:  # u (float64), keep (bool), 1/pi where kept and the mask (float64)
+        _check_budget(trials, pi.shape[0], "bernoulli", bytes_per_entry=25, loops=False)
     u = gen.random(shape)
     keep = u < pi
     if weighted:
@@ -441,7 +494,7 @@ def priority(p, s, *, rng=None, trials=None) -> np.ndarray:
     trials = _check_trials(trials)
     gen = as_generator(rng)
     if trials is not None:
-        _check_dense(trials, pa.shape[0])
+        _check_budget(trials, pa.shape[0], "priority", bytes_per_entry=24, loops=True)
         pa = check_probabilities(pa)  # (as each trial always did: the normalised vector, normalised again)
         return finite_mask(np.stack([_priority_one(pa, s, gen) for _ in range(trials)]), _PRIORITY_MASK)
     return finite_mask(_priority_one(pa, s, gen), _PRIORITY_MASK)

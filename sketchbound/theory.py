@@ -34,11 +34,11 @@ e.g. ``ν_2 = π/2``. For the uniform mask (Lemma 4.5): ``E_X E_m[err] = (d - 1)
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
 
-from .probabilities import _as_float_vector, abridge, as_real_array, check_matrix_vector, optimal_probabilities, row_norms
+from .linear_scores import snip_linear_scores, synflow_linear_scores  # noqa: F401  (§5, re-exported)
+from .probabilities import _as_float_vector, _pow2_exponent, abridge, as_real_array, check_matrix_vector, optimal_probabilities, row_norms
 from .probabilities import scale_safe as _scale_safe
-from .sampling import check_size
+from .sampling import check_positive_int, check_size
 
 __all__ = [
     "algorithm1_error",
@@ -81,6 +81,28 @@ def _check_p_for(p, X, w, name="p"):
     return pa / tot
 
 
+def _excess_columns(Xa: np.ndarray, wa: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``Σ_k X_ki² w_k² / q_k - (Xᵀw)_i²`` for each output ``i``, without cancellation.
+
+    With ``y_k = w_k X_(k) / q_k`` and ``Σ q_k = 1`` this is the weighted variance
+    ``Σ_k q_k (y_ki - (Xᵀw)_i)²`` (terms with ``q_k = 0`` have ``w_k X_(k) = 0`` and drop out): a sum
+    of non-negative terms, so a result far below ``Σ_k X_ki² w_k² / q_k`` (e.g. ``w = [1e200, 1e100]``)
+    keeps its digits instead of cancelling to 0.
+    """
+    nz = q > 0
+    mean = Xa.T @ wa
+    dev = Xa[nz] * (wa[nz] / q[nz])[:, None] - mean[None, :]
+    return q[nz] @ (dev * dev)
+
+
+def _others(a: np.ndarray) -> np.ndarray:
+    """``Σ_{j≠k} a_j`` for each ``k`` (``a >= 0``) as a prefix plus a suffix sum: no ``||a||₁ - a_k``
+    cancellation when ``a_k`` dominates."""
+    pre = np.concatenate(([0.0], np.cumsum(a)[:-1]))
+    suf = np.concatenate((np.cumsum(a[::-1])[::-1][1:], [0.0]))
+    return pre + suf
+
+
 @_scale_safe(X=2, w=2)
 def algorithm1_error(X, w, p, s) -> float:
     """Exact ``E_m ||Xᵀw - Xᵀ(w ⊙ m)||²`` of Algorithm 1 with any ``p`` (Lemma 4.3, equality line).
@@ -97,10 +119,7 @@ def algorithm1_error(X, w, p, s) -> float:
     Xa, wa = check_matrix_vector(X, w)
     s = check_size(s)
     pa = _check_p_for(p, Xa, wa)
-    r2w2 = row_norms(Xa) ** 2 * wa**2
-    nz = r2w2 > 0
-    first = np.sum(r2w2[nz] / pa[nz])
-    return float((first - np.sum((Xa.T @ wa) ** 2)) / s)
+    return float(np.sum(_excess_columns(Xa, wa, pa)) / s)
 
 
 @_scale_safe(X=1, w=1)
@@ -117,11 +136,7 @@ def lemma_b2_variance(X, w, p, s) -> np.ndarray:
     Xa, wa = check_matrix_vector(X, w)
     s = check_size(s)
     pa = _check_p_for(p, Xa, wa)
-    nz = np.abs(wa) * row_norms(Xa) > 0
-    inv = np.zeros_like(pa)
-    inv[nz] = 1.0 / pa[nz]
-    first = (Xa**2 * (wa**2 * inv)[:, None]).sum(axis=0)
-    return (first - (Xa.T @ wa) ** 2) / s
+    return _excess_columns(Xa, wa, pa) / s
 
 
 @_scale_safe(X=2, w0=2)
@@ -130,8 +145,11 @@ def lemma_4_1_value(X, w0, s) -> float:
     ``E_m ||Xᵀw0 - Xᵀ(w0 ⊙ m)||² = (1/s)(Σ_k ||X_(k)|| |w0_k|)² - (1/s)||Xᵀw0||²``."""
     Xa, wa = check_matrix_vector(X, w0, w_name="w0")
     s = check_size(s)
-    S = np.sum(row_norms(Xa) * np.abs(wa))
-    return float((S**2 - np.sum((Xa.T @ wa) ** 2)) / s)
+    try:
+        p0 = optimal_probabilities(Xa, wa)
+    except ValueError:  # ||X_(k)|| |w0_k| = 0 for every k: no error at all
+        return 0.0
+    return float(np.sum(_excess_columns(Xa, wa, p0)) / s)
 
 
 @_scale_safe(w0=2)
@@ -149,12 +167,24 @@ def lemma_4_2_bound(w0, s) -> float:
 @_scale_safe(X=2, X_tilde=0, w0=0, w_star=2)
 def lemma_4_3_exact(X, X_tilde, w0, w_star, s) -> float:
     """Lemma 4.3, equality line: the exact error when the mask is drawn with ``p0`` of ``(X̃, w0)``
-    and applied to ``(X, w*)``: ``(1/s) Σ_k ||X_(k)||² w*_k² / p0_k - (1/s)||Xᵀw*||²``."""
+    and applied to ``(X, w*)``: ``(1/s) Σ_k ||X_(k)||² w*_k² / p0_k - (1/s)||Xᵀw*||²``, computed as a
+    sum of non-negative terms (no cancellation)."""
     Xa, ws = check_matrix_vector(X, w_star, w_name="w_star")
-    p0 = optimal_probabilities(X_tilde, w0)
-    if p0.shape[0] != Xa.shape[0]:
-        raise ValueError(f"shape mismatch: X_tilde has d={p0.shape[0]} rows but X has d={Xa.shape[0]}")
-    return algorithm1_error(Xa, ws, p0, s)
+    Xt, w0a = check_matrix_vector(X_tilde, w0, X_name="X_tilde", w_name="w0")
+    if Xt.shape[0] != Xa.shape[0]:
+        raise ValueError(f"shape mismatch: X_tilde has d={Xt.shape[0]} rows but X has d={Xa.shape[0]}")
+    s = check_size(s)
+    try:
+        p0 = optimal_probabilities(Xt, w0a)
+    except ValueError:
+        raise ValueError("eq. (2) of (X_tilde, w0) is undefined: ||X_tilde_(k)|| |w0_k| = 0 for every k "
+                         "(X_tilde or w0 is all zeros)") from None
+    need = (row_norms(Xa) * np.abs(ws)) > 0
+    if np.any(need & (p0 == 0)):
+        k = int(np.flatnonzero(need & (p0 == 0))[0])
+        raise ValueError(f"||X_tilde[{k}]|| |w0[{k}]| = 0 while ||X[{k}]|| |w_star[{k}]| ≠ 0: the mask drawn from "
+                         f"(X_tilde, w0) never keeps index {k}, so Lemma 4.3's error is infinite")
+    return float(np.sum(_excess_columns(Xa, ws, p0)) / s)
 
 
 @_scale_safe(X=2, X_tilde=0, w0=0, w_star=2)
@@ -170,7 +200,8 @@ def lemma_4_3_bound(X, X_tilde, w0, w_star, s) -> float:
     nz = num > 0
     if np.any(nz & (a == 0)):
         k = int(np.flatnonzero(nz & (a == 0))[0])
-        raise ValueError(f"||X̃_({k})|| |w0_{k}| = 0 while ||X_({k})|| w*_{k} ≠ 0: Lemma 4.3's bound is infinite")
+        raise ValueError(f"||X_tilde[{k}]|| |w0[{k}]| = 0 while ||X[{k}]|| |w_star[{k}]| ≠ 0: Lemma 4.3's "
+                             f"bound is infinite")
     return float(a.sum() * np.sum(num[nz] / a[nz]) / s)
 
 
@@ -226,30 +257,121 @@ def lemma_4_5_bound_c(w0, w_star, s) -> float:
     return float(w0a.shape[0] * c**2 * np.sum(w0a**2) / s)
 
 
+#: the largest ``n`` of the Gaussian closed forms (``n / 2`` must be a finite float64)
+MAX_N = 1 << 1000
+
+
 def _check_n(n) -> int:
-    return check_size(n, name="n")
+    return check_positive_int(n, name="n", limit=MAX_N, limit_text="2**1000")
+
+
+#: Bernoulli numbers ``B_2, B_4, ..., B_16`` for the asymptotic series of :func:`_log_chi_mean`
+_BERNOULLI_EVEN = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510)
+#: ``ln(Γ(x + ½) / (Γ(x) √x)) = Σ_{k odd} _LOG_RATIO[k] / x^k`` (Stirling's series of ``ln Γ(x + a)``
+#: with Bernoulli polynomials: ``B_{k+1}(½) - B_{k+1}(0) = -(2 - 2^-k) B_{k+1}``); first term ``-1/(8x)``
+_LOG_RATIO = tuple(-(2.0 - 2.0 ** -k) * b / (k * (k + 1)) for k, b in zip(range(1, 16, 2), _BERNOULLI_EVEN))
+#: the series is summed at ``x >= _SERIES_X``; below, ``x`` is shifted up by Γ's recurrence first
+_SERIES_X = 20.0
+
+
+def _log_chi_mean(n: int) -> float:
+    """``ln μ_n = ln(√(2/n) Γ((n+1)/2) / Γ(n/2))``, accurate to a few ulp of 1 for every ``n >= 1``.
+
+    With ``x = n/2``, ``ln μ_n = ln(Γ(x + ½) / (Γ(x) √x))``: an asymptotic series in odd powers of
+    ``1/x`` (truncation error below ``1e-20`` for ``x >= 20``); smaller ``x`` is first moved to
+    ``x + K >= 20`` with ``Γ(y + ½)/Γ(y) = Γ(y + 3/2)/Γ(y + 1) · y/(y + ½)``. No ``Γ`` or ``ln Γ`` of
+    a large argument is formed, so nothing cancels: ``μ_n`` stays right to ``1e-15`` relative at
+    ``n = 2**53`` and beyond (where ``exp(ln Γ - ln Γ)`` loses every digit).
+    """
+    x = n / 2.0
+    shift = 0.0
+    if x < _SERIES_X:
+        k = int(np.ceil(_SERIES_X - x))
+        # ln R(x) = ln R(x + k) + Σ_j ln((x + j) / (x + j + ½)); ln √x = ln √(x + k) - ½ ln(1 + k/x)
+        shift = sum(np.log1p(-0.5 / (x + j + 0.5)) for j in range(k)) + 0.5 * np.log1p(k / x)
+        x += k
+    inv, total = 1.0 / x, 0.0
+    for c in reversed(_LOG_RATIO):  # Horner in 1/x² on the odd powers
+        total = total * inv * inv + c
+    return float(total * inv + shift)
 
 
 def chi_mean(n) -> float:
-    """``μ_n = E||X_(k)||`` for ``X ~ N(0, I/n)``: ``√(2/n) Γ((n+1)/2) / Γ(n/2)`` (proof of Thm 4.4)."""
+    """``μ_n = E||X_(k)||`` for ``X ~ N(0, I/n)``: ``√(2/n) Γ((n+1)/2) / Γ(n/2)`` (proof of Thm 4.4).
+
+    Parameters
+    ----------
+    n : int
+        Number of columns of ``X`` (``1 <= n <= 2**1000``).
+
+    Returns
+    -------
+    float
+        ``μ_n`` in ``(0, 1)``, right to ``1e-14`` relative for every ``n`` (series in ``1/n``, see
+        :func:`_log_chi_mean`); ``μ_n = 1 - 1/(4n) + O(1/n²)``.
+
+    Examples
+    --------
+    >>> round(chi_mean(2) ** 2, 12)   # Γ(3/2)² = π/4
+    0.785398163397
+    """
     n = _check_n(n)
-    return float(np.sqrt(2.0 / n) * np.exp(gammaln((n + 1) / 2) - gammaln(n / 2)))
+    return float(np.exp(_log_chi_mean(n)))
 
 
 def inv_chi_mean(n) -> float:
-    """``E[1 / ||X_(k)||]`` for ``X ~ N(0, I/n)``: ``√(n/2) Γ((n-1)/2) / Γ(n/2)``; ``inf`` for ``n = 1``."""
+    """``E[1 / ||X_(k)||]`` for ``X ~ N(0, I/n)``: ``√(n/2) Γ((n-1)/2) / Γ(n/2)``; ``inf`` for ``n = 1``.
+
+    Parameters
+    ----------
+    n : int
+        Number of columns of ``X`` (``1 <= n <= 2**1000``).
+
+    Returns
+    -------
+    float
+        ``μ_n n / (n - 1)`` (``Γ((n+1)/2) = ((n-1)/2) Γ((n-1)/2)``), right to ``1e-14`` relative; ``> 1``.
+
+    Examples
+    --------
+    >>> round(inv_chi_mean(2), 12)   # Γ(1/2) / Γ(1) = √π
+    1.772453850906
+    """
     n = _check_n(n)
     if n == 1:
         return float("inf")
-    return float(np.sqrt(n / 2.0) * np.exp(gammaln((n - 1) / 2) - gammaln(n / 2)))
+    return float(np.exp(_log_chi_mean(n) + np.log1p(1.0 / (n - 1))))
 
 
 def nu(n) -> float:
-    """(G2) ``ν_n = E[χ_n] E[1/χ_n] = Γ((n+1)/2)Γ((n-1)/2)/Γ(n/2)²`` (``inf`` for ``n = 1``)."""
-    return chi_mean(n) * inv_chi_mean(n)
+    """(G2) ``ν_n = E[χ_n] E[1/χ_n] = Γ((n+1)/2)Γ((n-1)/2)/Γ(n/2)² = μ_n² n / (n - 1)`` (``inf`` for ``n = 1``).
+
+    Parameters
+    ----------
+    n : int
+        Number of columns of ``X`` (``1 <= n <= 2**1000``).
+
+    Returns
+    -------
+    float
+        ``ν_n >= 1`` (Jensen), ``ν_n = 1 + 1/(2n) + O(1/n²)``; right to ``1e-14`` relative.
+
+    Examples
+    --------
+    >>> round(nu(2), 12), round(nu(5) * 9 * np.pi / 32, 12)   # ν_2 = π/2, ν_5 = 32/(9π)
+    (1.570796326795, 1.0)
+    """
+    n = _check_n(n)
+    if n == 1:
+        return float("inf")
+    return max(1.0, float(np.exp(2.0 * _log_chi_mean(n) + np.log1p(1.0 / (n - 1)))))
 
 
-@_scale_safe(w0=0, w_star=2)
+def _chi_mean_sq(n: int) -> float:
+    """``μ_n²`` with one rounding (for the G1 forms)."""
+    return float(np.exp(2.0 * _log_chi_mean(n)))
+
+
 def gaussian_error(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: str = "same") -> float:
     """Exact ``E_X E_m ||Xᵀw* - Xᵀ(w* ⊙ m)||²`` for ``X ~ N(0, I/n)`` (derivation in the module doc).
 
@@ -269,11 +391,16 @@ def gaussian_error(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: str = "s
     s = check_size(s)
     n = _check_n(n)
     if mask == "uniform":
-        return float((w0a.shape[0] - 1) * np.sum(wsa**2) / s)
+        e = _pow2_exponent(float(np.abs(wsa).max()))
+        with np.errstate(over="ignore"):
+            out = float(np.ldexp((w0a.shape[0] - 1) * np.sum(np.ldexp(wsa, -e) ** 2) / s, 2 * e))
+        if not np.isfinite(out):
+            raise ValueError(f"the Gaussian error exceeds float64 for w_star = {abridge(wsa, 40)}")
+        return out
     if mask != "optimal":
         raise ValueError(f"mask must be 'optimal' or 'uniform', got {mask!r}")
     if x_tilde == "same":
-        factor = chi_mean(n) ** 2
+        factor = _chi_mean_sq(n)
     elif x_tilde == "independent":
         factor = nu(n)
     else:
@@ -281,9 +408,34 @@ def gaussian_error(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: str = "s
     nz = wsa != 0
     if np.any(nz & (w0a == 0)):
         raise ValueError("w0 has a zero where w_star does not: p0 never draws it, the error is infinite")
-    a = np.abs(w0a)
-    l1 = a.sum()
-    return float(factor * np.sum(wsa[nz] ** 2 * (l1 - a[nz]) / a[nz]) / s)
+    return _g1_sum(np.abs(w0a), wsa, nz, factor / s)
+
+
+def _g1_sum(a: np.ndarray, ws: np.ndarray, nz: np.ndarray, scale: float) -> float:
+    """``scale · Σ_{k: nz} w*_k² (Σ_{j≠k} a_j) / a_k`` for any finite input (G1/G2): every factor is split
+    into mantissa and power of two (``frexp``), so no product or quotient under- or overflows before the
+    last step; ``ValueError`` when the sum itself exceeds float64."""
+    if not nz.any():
+        return 0.0
+    # Σ a < 2^(e_max + bitlen(d)): scaled down (by 2^c) only where it would overflow, so subnormals stay
+    c = max(0, _pow2_exponent(float(a.max())) + int(a.shape[0]).bit_length() - 1023)
+    others = _others(np.ldexp(a, -c))[nz]
+    if not np.any(others > 0):
+        return 0.0
+    mw, ew = np.frexp(ws[nz])
+    mo, eo = np.frexp(others)
+    ma, ea = np.frexp(a[nz])
+    mant = mw * mw * mo / ma  # in (0, 8): no under/overflow
+    ex = 2 * ew.astype(np.int64) + eo + c - ea
+    top = int(ex[mant > 0].max())
+    total = float(np.sum(np.ldexp(mant, np.maximum(ex - top, -2000).astype(np.int32))))
+    mt, et = np.frexp(total * scale)
+    with np.errstate(over="ignore"):
+        out = float(np.ldexp(mt, min(int(et) + top, 4000)))
+    if not np.isfinite(out):
+        raise ValueError(f"the Gaussian error exceeds float64 for w0 = {abridge(a, 40)} (in absolute value), "
+                         f"w_star = {abridge(ws, 40)}")
+    return out
 
 
 @_scale_safe(X=2, w=2)
@@ -340,47 +492,10 @@ def bernoulli_error(X, w, pi, *, weighted: bool = True) -> float:
     if weighted:
         nz = r2w2 > 0
         if np.any(nz & (pia == 0)):
-            raise ValueError("pi_k = 0 where ||X_(k)|| w_k ≠ 0: the Horvitz–Thompson error is infinite")
-        return float(np.sum(r2w2[nz] * (1.0 / pia[nz] - 1.0)))
+            k = int(np.flatnonzero(nz & (pia == 0))[0])
+            raise ValueError(f"pi[{k}] = 0 where ||X[{k}]|| |w[{k}]| ≠ 0: the Horvitz–Thompson error is infinite")
+        return float(np.sum(r2w2[nz] * ((1.0 - pia[nz]) / pia[nz])))  # 1 - π exact for π >= 1/2
     return float(np.sum((Xa.T @ (wa * (1 - pia))) ** 2) + np.sum(r2w2 * pia * (1 - pia)))
-
-
-# -------------------------------------------------------------------------------------------------
-# §5: the score computations of the linear model (SynFlow, SNIP) — checked against eq. (2)
-# -------------------------------------------------------------------------------------------------
-def _complex_step_grad(f, x: np.ndarray, h: float = 1e-30) -> np.ndarray:
-    """Gradient of an analytic function by complex-step differentiation (exact to rounding)."""
-    d = x.shape[0]
-    Z = x[None, :] + 1j * h * np.eye(d)
-    return np.array([f(z) for z in Z]).imag / h
-
-
-@_scale_safe(X=1, w=1)
-def synflow_linear_scores(X, w) -> np.ndarray:
-    """§5.1 / eq. (4): SynFlow on the linear model ``f(x; θ) = θᵀx`` with θ = |w| and input
-    ``x_i = ||X_(i)||``: ``R(θ) = 1ᵀ f(x; θ)``, score ``(∂R/∂θ) ⊙ θ``; the gradient is taken by
-    complex-step differentiation of ``R``, not from the closed form."""
-    Xa, wa = check_matrix_vector(X, w)
-    x = row_norms(Xa)
-    theta = np.abs(wa)
-    return _complex_step_grad(lambda th: np.sum(th @ x), theta) * theta
-
-
-def snip_linear_scores(X, w, y) -> np.ndarray:
-    """§5.2: SNIP saliency with ℓ1 loss, ``g_j = (1/n)|∂ Σ_i |x_iᵀ(w ⊙ m) - y_i| / ∂m_j|`` at m = 1.
-
-    ``∂|u_i|/∂m_j = sign(u_i) ∂u_i/∂m_j``; the inner derivative is taken by complex-step
-    differentiation of ``u(m) = Xᵀ(w ⊙ m) - y`` for each ``j``."""
-    Xa, wa = check_matrix_vector(X, w)
-    ya = _as_float_vector("y", y)
-    n = Xa.shape[1]
-    if ya.shape[0] != n:
-        raise ValueError(f"shape mismatch: y has length {ya.shape[0]} but X has n={n} columns")
-    h = 1e-30
-    u0 = Xa.T @ wa - ya
-    Z = np.ones((wa.shape[0], wa.shape[0])) + 1j * h * np.eye(wa.shape[0])  # row j: m = 1 + i h e_j
-    J = ((Z * wa) @ Xa - ya).imag / h  # J[j, i] = ∂u_i/∂m_j
-    return np.abs(J @ np.sign(u0)) / n
 
 
 # -------------------------------------------------------------------------------------------------
@@ -393,7 +508,10 @@ def lemma_4_2_exact(w0, s, n) -> float:
     wa = _as_float_vector("w0", w0)
     s = check_size(s)
     n = _check_n(n)
-    return float(chi_mean(n) ** 2 * (np.sum(np.abs(wa)) ** 2 - np.sum(wa**2)) / s)
+    a = np.abs(wa)
+    # ||w0||₁² - ||w0||² = 2 Σ_{j<k} |w0_j||w0_k|: non-negative terms, no cancellation
+    pre = np.concatenate(([0.0], np.cumsum(a)[:-1]))
+    return float(_chi_mean_sq(n) * 2.0 * np.dot(a, pre) / s)
 
 
 @_scale_safe(w0=2)

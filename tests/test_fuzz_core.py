@@ -295,6 +295,9 @@ def _check_result(fname: str, f, kw: dict, out):
         assert np.all(probs >= 0) and abs(probs.sum() - 1) < 1e-9
     elif name in ("n_outcomes",):
         assert out == math.comb(int(kw["s"]) + int(kw["d"]) - 1, int(kw["s"]))
+    elif name in DIFFERENCE_FORMS and name != "moment_error":
+        # (sum of non-negative terms) - (square), computed as a weighted variance: >= 0 exactly
+        assert np.all(np.asarray(out) >= 0), (fname, out)
     elif name in DIFFERENCE_FORMS:
         # an error/variance written as (sum of non-negative terms) - (square): >= 0 up to rounding of
         # the first sum T
@@ -302,6 +305,24 @@ def _check_result(fname: str, f, kw: dict, out):
             T = np.asarray(DIFFERENCE_FORMS[name](**kw), dtype=float)
         if np.all(np.isfinite(T)):
             assert np.all(np.asarray(out) >= -1e-12 * T), (fname, out, T)
+    elif name == "gaussian_error" and kw.get("mask", "optimal") == "optimal":
+        # (factor / s) Σ_k w*_k² Σ_{j≠k} |w0_j| / |w0_k|: non-negative terms, right to 1e-12 relative
+        w0 = [Fraction(abs(float(x))) for x in np.asarray(kw["w0"], dtype=float)]
+        ws = [Fraction(float(x)) for x in np.asarray(kw["w_star"], dtype=float)]
+        tot = sum(w0)
+        exact = sum(b * b * (tot - a) / a for a, b in zip(w0, ws) if b != 0)
+        n = int(kw["n"])
+        factor = theory.chi_mean(n) ** 2 if kw.get("x_tilde", "same") == "same" else theory.nu(n)
+        ref = float(exact / int(kw["s"])) * factor
+        # (the exact sum is rounded once more by the float factor: a few subnormal ulps)
+        assert abs(out - ref) <= 1e-12 * ref + 2.0**-1060, (fname, out, ref)
+    elif name in ("chi_mean", "inv_chi_mean", "nu"):
+        n = int(kw["n"])
+        if n > 1:
+            assert theory.nu(n) >= 1.0 and 0 < theory.chi_mean(n) <= 1 <= theory.inv_chi_mean(n)  # = 1 at n > 2**52
+            if n >= 10**6:  # μ_n = 1 - 1/(4n) + O(1/n²), ν_n = 1 + 1/(2n) + O(1/n²)
+                assert abs(theory.chi_mean(n) - (1 - 1 / (4 * n))) <= 2e-16 + 1 / n**2
+                assert abs(theory.nu(n) - (1 + 1 / (2 * n))) <= 2e-16 + 2 / n**2
     elif fname.startswith("theory.") and name not in ("lemma_b1_mean",):
         # bounds, constants and errors that are sums of non-negative terms: >= 0 exactly
         for leaf in leaves:

@@ -121,3 +121,23 @@ def test_from_scores_exact_against_fractions():
     fr = [Fraction(float(x)) for x in a]
     ref = np.array([float(x / sum(fr)) for x in fr])
     np.testing.assert_allclose(sb.from_scores(a), ref, rtol=1e-15, atol=2.0**-1074)
+
+
+@pytest.mark.parametrize("call", [
+    lambda a: sb.algorithm1(a, 2, rng=0),
+    lambda a: check_probabilities(a),
+    lambda a: sb.from_scores(a),
+    lambda a: sb.optimal_probabilities(np.eye(2), a),
+    lambda a: sb.optimal_probabilities(np.ma.array(np.eye(2), mask=[[0, 1], [0, 0]]), [1.0, 1.0]),
+    lambda a: sb.bernoulli(a, 1, rng=0),
+    lambda a: sb.top_s(a, 1),
+])
+def test_masked_arrays_are_refused_not_silently_unmasked(call):
+    """``np.asarray`` drops a masked array's mask: the one validation helper refuses them instead."""
+    a = np.ma.array([0.5, 0.5], mask=[False, True])
+    with pytest.raises(ValueError, match=r"not a numpy masked array .* masked entries") as e:
+        call(a)
+    assert "\n" not in str(e.value)
+    from sketchbound import theory
+    with pytest.raises(ValueError, match=r"^X must .*masked array"):
+        theory.algorithm1_error(np.ma.array(np.eye(2)), [1.0, 1.0], [0.5, 0.5], 1)

@@ -340,3 +340,39 @@ def test_ctrl_c_interrupts_a_long_sampler_call_within_a_second(monkeypatch, tmp_
         killer.wait(timeout=30)
     latency = caught - float(stamp.read_text())
     assert latency < 1.0, latency
+
+
+# ---- the extremes: subnormal probabilities, trials budgets -------------------------------------------
+def test_inclusion_probabilities_exact_for_subnormal_p():
+    """κ is computed on the remaining p scaled by a power of two: 1e-310 no longer makes κ = inf."""
+    np.testing.assert_array_equal(sb.inclusion_probabilities([0.5, 0.5, 1e-310, 1e-310], 3), [1, 1, 0.5, 0.5])
+    pi = sb.inclusion_probabilities([1e-320, 0.5, 5e-324, 0.5, 0.0], 3)
+    assert pi[1] == pi[3] == 1.0 and pi[4] == 0.0 and pi.sum() == pytest.approx(3.0, rel=1e-15)
+    assert pi[0] / pi[2] == pytest.approx(1e-320 / 5e-324, rel=1e-3)  # subnormals carry few bits
+    kept = sb.bernoulli([0.5, 0.5, 1e-310, 1e-310], 3, rng=0, trials=20_000).astype(bool).sum(axis=1)
+    assert abs(kept.mean() - 3.0) < 0.03  # was 4 on average (every π was 1)
+
+
+def test_systematic_keeps_every_unit_whose_pi_is_one():
+    p = [1e-320, 0.5, 5e-324, 0.5, 0.0]
+    for seed in range(50):
+        m = sb.without_replacement(p, 3, rng=seed, design="systematic", weighted=True)
+        assert m[1] == m[3] == 1.0 and np.count_nonzero(m) == 3 and m[4] == 0.0  # index 3 was dropped
+    masks, probs = exact.outcomes_systematic(p, 3, weighted=True)
+    assert np.all(masks[:, [1, 3]] == 1.0) and probs.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(probs @ masks, [1, 1, 1, 1, 0], rtol=1e-12)  # Horvitz–Thompson: unbiased
+
+
+@pytest.mark.parametrize("call, limit", [
+    (lambda: sb.bernoulli(np.full(16, 1 / 16), 3, trials=2**24), "GiB"),  # was 5 GB
+    (lambda: sb.without_replacement([0.5, 0.5], 1, trials=2**27), "GiB"),  # was ~3.5 hours
+    (lambda: sb.priority([0.5, 0.5], 1, trials=2**27), "GiB"),
+    (lambda: sb.without_replacement([0.5, 0.5], 1, trials=2**25, design="systematic"), "min"),
+    (lambda: sb.priority([0.5, 0.5], 1, trials=2**25), "min"),
+])
+def test_trials_refused_before_allocating_or_looping(call, limit):
+    import time
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=rf"trials = \d+ is too many .*\(limit \d+ {limit}, trials <= \d+\)") as e:
+        call()
+    assert "\n" not in str(e.value) and time.perf_counter() - t0 < 10.0  # refused at once, not after running

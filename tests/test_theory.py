@@ -224,3 +224,141 @@ def test_closed_forms_scale_safe_exact_power_of_two():
     assert theory.lemma_4_2_bound(np.ldexp(w, 500), 2) == np.ldexp(theory.lemma_4_2_bound(w, 2), 1000)  # squares overflow
     g = theory.gaussian_error(w, w * 0.5, 3, 4)
     assert theory.gaussian_error(np.ldexp(w, -1000), np.ldexp(w * 0.5, 500), 3, 4) == np.ldexp(g, 1000)
+
+
+# ---- the extremes: χ moments for every n, cancellation-free forms, argument names -------------------
+HUGE_N = [2**20, 2**30, 2**40, 2**53 - 1, 2**53, 2**53 + 1, 10**18, 2**200, 2**1000]
+
+
+def _mp_moments(n):
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(40 + len(str(n))):  # enough digits that ln Γ(n/2) keeps 30 after the point
+        x = mpmath.mpf(n) / 2
+        mu = mpmath.exp(mpmath.loggamma(x + mpmath.mpf(1) / 2) - mpmath.loggamma(x)) / mpmath.sqrt(x)
+        inv = mpmath.sqrt(x) * mpmath.exp(mpmath.loggamma(x - mpmath.mpf(1) / 2) - mpmath.loggamma(x)) if n > 1 else None
+        return mu, inv
+
+
+@pytest.mark.parametrize("n", list(range(1, 60)) + [99, 100, 341, 1000, 12345] + HUGE_N)
+def test_chi_moments_right_to_1e_12_for_every_n(n):
+    """μ_n, E[1/r], ν_n against 40-digit mpmath (the old exp(ln Γ - ln Γ) gave μ_{2^53} = 1.5e-8)."""
+    mu, inv = _mp_moments(n)
+    assert abs(theory.chi_mean(n) / float(mu) - 1) < 1e-12
+    if n > 1:
+        assert abs(theory.inv_chi_mean(n) / float(inv) - 1) < 1e-12
+        assert abs(theory.nu(n) / float(mu * inv) - 1) < 1e-12
+        assert theory.nu(n) >= 1.0
+
+
+def test_chi_moments_exact_values_and_recurrence():
+    """Without mpmath: exact values, ν ≥ 1, the asymptotics, and μ_{n+2}/μ_n = (n+1)/√(n(n+2))
+    (Γ(x+1) = xΓ(x)) across the switch between the shifted and the plain series."""
+    assert theory.nu(2) == pytest.approx(np.pi / 2, rel=1e-15)
+    assert theory.nu(5) == pytest.approx(32 / (9 * np.pi), rel=1e-15)
+    assert theory.chi_mean(1) == pytest.approx(np.sqrt(2 / np.pi), rel=1e-15)
+    assert theory.inv_chi_mean(2) == pytest.approx(np.sqrt(np.pi), rel=1e-15)
+    for n in list(range(1, 120)) + [2**k + j for k in (20, 40, 52) for j in (0, 1)]:
+        ratio = theory.chi_mean(n + 2) / theory.chi_mean(n)
+        assert ratio == pytest.approx((n + 1) / np.sqrt(n * (n + 2.0)), rel=2e-15, abs=0)
+    for n in HUGE_N:
+        assert theory.chi_mean(n) == pytest.approx(1 - 1 / (4 * n), rel=1e-14)
+        assert theory.inv_chi_mean(n) == pytest.approx(1 + 3 / (4 * n), rel=1e-14)
+        assert theory.nu(n) >= 1.0 and theory.nu(n) == pytest.approx(1 + 1 / (2 * n), rel=1e-14)
+    assert theory.chi_mean(2.0**60) == theory.chi_mean(2**60)  # integer-valued floats accepted
+    with pytest.raises(ValueError, match=r"n must be a positive integer \(1 <= n <= 2\*\*1000\)"):
+        theory.chi_mean(2**1001)
+
+
+def test_gaussian_forms_follow_the_chi_moments_at_huge_n():
+    n = 2**53
+    mu2 = 1 - 1 / (2 * n)
+    assert theory.lemma_4_2_exact([1.0, 2, 3], 1, n) == pytest.approx(22 * mu2, rel=1e-14)  # was 4.9e-15
+    assert theory.gaussian_error([1.0, 2, 3], [1.0, 2, 3], 1, n) == pytest.approx(22 * mu2, rel=1e-14)
+    nu = 1 + 1 / (2 * n)
+    assert theory.theorem_4_4_datafree_exact([1.0, 2, 3], [1.0, 2, 3], 1, n) == pytest.approx(22 * nu, rel=1e-14)
+    assert theory.theorem_4_4_datafree_bound([1.0, 2, 3], [1.0, 2, 3], 1, n) == pytest.approx(36 * nu, rel=1e-14)
+
+
+def test_closed_forms_do_not_cancel():
+    """‖w‖₁² − ‖w‖² and S² − ‖Xᵀw‖² are sums of non-negative terms: the true value, not 0."""
+    assert theory.lemma_4_1_value(np.eye(2), [1e200, 1e100], 1) == pytest.approx(2e300, rel=1e-14)
+    assert theory.lemma_4_1_value(np.eye(2), [1, 1e-20], 1) == pytest.approx(2e-20, rel=1e-14)
+    mu2 = theory.chi_mean(3) ** 2
+    assert theory.lemma_4_2_exact([1e200, 1e100], 1, 3) == pytest.approx(2e300 * mu2, rel=1e-14)
+    assert theory.lemma_4_2_exact([1, 1e-20], 1, 3) == pytest.approx(2e-20 * mu2, rel=1e-14)
+    assert theory.gaussian_error([1, 1e-20], [1, 1e-20], 1, 3) == pytest.approx(2e-20 * mu2, rel=1e-14)
+    assert theory.theorem_4_4_datafree_exact([1, 1e-20], [1, 1e-20], 1, 3) == pytest.approx(2e-20 * theory.nu(3), rel=1e-14)
+    # the same shape in Lemma 4.3 (X̃ = X, w* = w0 is Lemma 4.1), Algorithm 1 with any p, Lemma B.2
+    assert theory.lemma_4_3_exact(np.eye(2), np.eye(2), [1e200, 1e100], [1e200, 1e100], 1) == pytest.approx(2e300, rel=1e-14)
+    p = sb.optimal_probabilities(np.eye(2), [1, 1e-20])
+    assert theory.algorithm1_error(np.eye(2), [1, 1e-20], p, 1) == pytest.approx(2e-20, rel=1e-14)
+    np.testing.assert_allclose(theory.lemma_b2_variance(np.eye(2), [1, 1e-20], p, 1), [1e-20, 1e-20], rtol=1e-14)
+    # Horvitz–Thompson with π near 1: (1 - π)/π, not 1/π - 1 (which kept 6 digits of 1e-10)
+    pi = 1 - 2.0**-33
+    assert theory.bernoulli_error(np.eye(1), [1.0], [pi]) == pytest.approx(2.0**-33 / pi, rel=1e-15)
+    # an ordinary input is unchanged to rounding by the rewrite
+    X = np.array([[1.0, -2.0], [0.5, 3.0], [2.0, 0.25]])
+    w = np.array([1.5, -0.25, 0.75])
+    S = np.sum(np.sqrt((X**2).sum(1)) * np.abs(w))
+    assert theory.lemma_4_1_value(X, w, 2) == pytest.approx((S**2 - np.sum((X.T @ w) ** 2)) / 2, rel=1e-13)
+
+
+def test_linear_scores_at_the_float64_edges():
+    """§5 scores: scaled by powers of two, so inputs near 1e308 give the true scores (was NaN) and a
+    score of 1e-300 next to one of 1e300 is not flushed to 0; a score above float64 is one line."""
+    np.testing.assert_array_equal(theory.snip_linear_scores(np.ones((2, 1)), [1e308, 1e308], [0.0]), [1e308, 1e308])
+    np.testing.assert_array_equal(theory.synflow_linear_scores(np.ones((2, 1)), [1e300, 1e-300]), [1e300, 1e-300])
+    np.testing.assert_allclose(theory.snip_linear_scores(np.array([[1e-300, 2e-300], [3e-300, 1e-300]]), [1e-300, -1.0],
+                                                         [1e300, -1e300]), [0.0, 1e-300], rtol=1e-15)
+    for call in (lambda: theory.synflow_linear_scores(np.full((2, 1), 1e300), [1e300, 1.0]),
+                 lambda: theory.snip_linear_scores(np.full((2, 1), 1e300), [1e300, 1.0], [0.0])):
+        with pytest.raises(ValueError, match="exceeds float64") as e:
+            call()
+        assert "\n" not in str(e.value)
+
+
+_VALID = dict(X=np.array([[1.0, 2], [3, 4], [5, 6]]), X_tilde=np.array([[2.0, 1], [1, 3], [4, 1]]),
+              w=np.array([1.0, -2, 3]), w0=np.array([1.0, -2, 3]), w_star=np.array([0.5, 1, -1]),
+              p=np.array([0.2, 0.3, 0.5]), s=2, n=3, m=np.array([1.0, 0, 1]), mean_m=np.array([0.5, 0.5, 0.5]),
+              second_m=np.full((3, 3), 0.25) + 0.1 * np.eye(3), pi=np.array([0.5, 0.5, 1.0]),
+              y=np.array([1.0, -1]), mask="optimal", x_tilde="same", weighted=True)
+_BAD_SCALARS = dict(s=[0, 2.5, "2"], n=[0, 2**1001, "3"], mask=["bogus", 3], x_tilde=["bogus"], weighted=["yes"])
+_PUBLIC = sorted(k for k, f in vars(theory).items()
+                 if callable(f) and not k.startswith("_")
+                 and getattr(f, "__module__", None) in (theory.__name__, "sketchbound.linear_scores"))
+
+
+def _bad_values(name):
+    if name in _BAD_SCALARS:
+        return _BAD_SCALARS[name]
+    v = _VALID[name]
+    nan = v.copy()
+    nan.flat[1] = np.nan
+    return [nan, "x", np.zeros(v.shape), v.astype(complex), np.ma.array(v), np.stack([v, v]), v[:-1]]
+
+
+@pytest.mark.parametrize("fname", _PUBLIC)
+def test_every_error_names_the_argument_that_is_wrong(fname):
+    """Each argument of each public function of theory, given bad values one at a time: every
+    ``ValueError`` names that argument (``lemma_4_3_exact`` said "X must…", "w must…" or "p[1] = 0"
+    for a bad ``X_tilde`` / ``w0``)."""
+    import inspect
+    import re
+    f = getattr(theory, fname)
+    names = list(inspect.signature(f).parameters)
+    kw = {k: _VALID[k] for k in names}
+    f(**kw)  # the valid call works
+    raised = 0
+    for a in names:
+        for bad in _bad_values(a):
+            try:
+                f(**{**kw, a: bad})
+            except ValueError as e:
+                raised += 1
+                assert re.search(rf"(?<!\w){re.escape(a)}(?!\w)", str(e)), (a, abridge_repr(bad), str(e))
+                assert "\n" not in str(e)
+    assert raised >= len(names)
+
+
+def abridge_repr(v):
+    return " ".join(repr(v).split())[:60]

@@ -167,11 +167,11 @@ def test_imp_step(fx, name):
     assert_masks(make_mask(sc, 0.8, "global", min_per_layer=0, keep_rule="synflow"), ref(fx, "imp", name, "mask"))
 
 
-def _synflow(fx, name, keep_rule):
+def _synflow(fx, name, keep_rule, dtype=torch.float64):
     rounds = []
     x = torch.ones(1, 3, 8, 8)
     sc = compute_scores("synflow", model(fx, name), (x, None), density=DENSITY, rounds=100, min_per_layer=0,
-                        keep_rule=keep_rule, on_round=lambda r, m: rounds.append(m))
+                        keep_rule=keep_rule, on_round=lambda r, m: rounds.append(m), dtype=dtype)
     final = make_mask(sc, DENSITY, "global", min_per_layer=0, keep_rule=keep_rule)
     return sc, rounds + [final]
 
@@ -201,6 +201,24 @@ def test_synflow_float64_reproduces_published_float32_masks_here(fx, name):
     assert_masks(masks[-1], ref(fx, "synflow_f32", name, "mask"))
     names = list(ref(fx, "synflow_f32", name, "mask"))
     assert [int(sum(int(m[n].sum()) for n in names)) for m in masks] == fx[f"synflow_f32::{name}::round_kept"].tolist()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_synflow_float32_reproduces_the_published_float32_run(fx, name):
+    """``dtype=torch.float32`` is Synaptic-Flow as published: every round's count and the final mask."""
+    sc, masks = _synflow(fx, name, "synflow", dtype=torch.float32)
+    assert all(v.dtype == torch.float32 for v in sc.values())
+    refm = ref(fx, "synflow_f32", name, "mask")
+    assert_masks(masks[-1], refm)
+    names = list(refm)
+    assert [int(sum(int(m[n].sum()) for n in names)) for m in masks] == fx[f"synflow_f32::{name}::round_kept"].tolist()
+
+
+def test_score_dtype_is_checked():
+    net = TinyVGG()
+    for method, kw in (("synflow", dict(density=0.5, rounds=1)), ("prospr", {})):
+        with pytest.raises(ValueError, match=r"dtype must be torch.float64 or torch.float32, got torch.float16"):
+            compute_scores(method, net, (torch.ones(2, 3, 8, 8), torch.tensor([0, 1])), dtype=torch.float16, **kw)
 
 
 def test_synflow_rules_differ_on_these_models(fx):
@@ -236,11 +254,18 @@ def test_grasp_variants_keep_different_weights(fx, name):
 # ------------------------------------------------------------------------------------ ProsPr
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("run", ["prospr", "prospr_newdata"])
-def test_prospr(fx, name, run):
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_prospr(fx, name, run, dtype):
+    """ProsPr scores in float64 by default; the published code runs in float32. On these tiny models
+    both precisions give its masks (on BatchNorm networks at scale only float64 is reproducible)."""
     # its CLI default (new_data_in_inner=False) uses one batch throughout = a fixed (x, y) source here;
     # new_data_in_inner=True takes batches 0, 1, 2 for the inner steps and 3 for the meta-loss
     source = batches(fx, 1)[0] if run == "prospr" else batches(fx, 4)
-    sc = compute_scores("prospr", model(fx, name), source, inner_steps=3, inner_lr=0.1)
+    sc = compute_scores("prospr", model(fx, name), source, inner_steps=3, inner_lr=0.1, dtype=dtype)
+    assert all(v.dtype == dtype for v in sc.values())
+    if dtype == torch.float64:  # the default
+        default = compute_scores("prospr", model(fx, name), source, inner_steps=3, inner_lr=0.1)
+        assert all(torch.equal(default[n], sc[n]) for n in sc)
     assert_scores(sc, ref(fx, run, name, "score"), F32_TOL)
     refm = ref(fx, run, name, "mask")
     N, K = n_total(refm), kept(refm)

@@ -330,3 +330,60 @@ def test_keep_rule_synflow_is_the_kthvalue_threshold():
         make_mask(sc, 0.1, "layerwise", min_per_layer=0, keep_rule="synflow")
     with pytest.raises(ValueError, match="keep_rule must be one of"):
         make_mask(sc, 0.1, "global", keep_rule="open_lth")
+
+
+def test_target_count_is_exact_round_half_up():
+    """⌊d·N + ½⌋ on the density as written: 0.145 × 100 = 14.5 keeps 15 (floating point gave 14)."""
+    from fractions import Fraction
+    assert target_count(0.145, 100) == 15
+    assert target_count(np.float32(0.145), 100) == target_count(np.float64(0.145), 100) == 15
+    assert target_count(Fraction(29, 200), 100) == 15
+    assert target_count(0.05, 270896) == 13545 and target_count(1, 7) == 7 and target_count(1e-05, 10**6) == 10
+    for k in range(1, 1000):  # every density with three decimals against integer arithmetic
+        d = k / 1000
+        for N in (1, 2, 100, 999, 1000, 4321, 270896):
+            exact = (2 * k * N + 1000) // 2000
+            if exact >= 1:
+                assert target_count(d, N) == exact, (d, N)
+    with pytest.raises(ValueError, match="density must be a number in"):
+        target_count(0.0, 10)
+
+
+def test_prospr_and_synflow_score_dtypes():
+    """ProsPr scores in float64 by default (float32 on request); SynFlow likewise."""
+    from sketchbound.dnn.pruning.scores import prospr_scores
+    net = get_model("lenet300100", C, K, SIZE, width=0.125, seed=0)
+    src = _source("prospr")
+    a = prospr_scores(net, src, inner_steps=2, generator=3)
+    b = prospr_scores(net, src, inner_steps=2, generator=3, dtype=torch.float32)
+    assert all(v.dtype == torch.float64 for v in a.values()) and all(v.dtype == torch.float32 for v in b.values())
+    for n in a:  # the same computation at two precisions
+        np.testing.assert_allclose(b[n].double().numpy(), a[n].numpy(), rtol=1e-3, atol=1e-6 * float(a[n].abs().max()))
+    s = synflow_scores(net, _source("synflow"), density=0.5, rounds=2, generator=0, dtype=torch.float32)
+    assert all(v.dtype == torch.float32 for v in s.values())
+
+
+def test_grasp_samples_per_class_reaches_the_score_from_a_run_config(monkeypatch):
+    """``grasp_samples_per_class`` (default 25; the published GraSP configs use 10, 5 or 1) is a run
+    option: validated, hashed only when not 25, and passed to ``grasp_scores``."""
+    import sketchbound.dnn.pruning.scores as S
+    from sketchbound.dnn.experiments import run as R
+    from sketchbound.dnn.experiments.config import RunConfig
+    base = dict(model="lenet300100", dataset="mnist", method="grasp", density=0.1, seed=0)
+    assert RunConfig(**base).grasp_samples_per_class == 25
+    assert RunConfig(**base, grasp_samples_per_class=25).run_name() == RunConfig(**base).run_name()
+    assert RunConfig(**base, grasp_samples_per_class=10).run_name() != RunConfig(**base).run_name()
+    with pytest.raises(ValueError, match="grasp_samples_per_class must be >= 1; got 0"):
+        RunConfig(**base, grasp_samples_per_class=0)
+    seen = {}
+
+    def fake(method, model, source, **kw):
+        seen.update(kw)
+        raise RuntimeError("stop")
+    monkeypatch.setattr(S, "compute_scores", fake)
+    monkeypatch.setattr(R, "_batch_source", lambda cfg, data, device: None)
+    net = get_model("lenet300100", C, K, SIZE, width=0.125, seed=0)
+    with pytest.raises(RuntimeError, match="stop"):
+        R.compute_mask(RunConfig(**base, grasp_samples_per_class=5, grasp_variant="original"), net, None,
+                       torch.device("cpu"), print)
+    assert seen["samples_per_class"] == 5 and seen["variant"] == "original"

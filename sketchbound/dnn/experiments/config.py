@@ -116,6 +116,8 @@ class RunConfig:
     keep_rule: str = field(default="exact", metadata=_meta(
         "global threshold count: exact (round(d*N)) or synflow (Synaptic-Flow's kthvalue rule, also in each "
         "SynFlow round; needs min_per_layer 0)", choices=("exact", "synflow")))
+    grasp_samples_per_class: int = field(default=25, metadata=_meta(
+        "GraSP (variant original): examples of every class in each batch pair (the published configs use 10, 5 or 1)"))
 
     def __post_init__(self):
         for f in fields(self):  # a TOML table or number where a name belongs: one line, not a TypeError
@@ -136,7 +138,7 @@ class RunConfig:
         self._check_num("weight_decay", float, lo=0.0)
         self._check_num("prune_fraction", float, lo=0.0, lo_open=True, hi=0.999)
         self._check_num("seed", int, lo=0, hi=2**63 - 1)
-        for name in ("prune_batch_size", "prune_batches", "synflow_rounds"):
+        for name in ("prune_batch_size", "prune_batches", "synflow_rounds", "grasp_samples_per_class"):
             self._check_num(name, int, lo=1)
         self._check_num("eval_every", int, lo=0)
         self._check_num("checkpoint_every_s", float, lo=0.0)

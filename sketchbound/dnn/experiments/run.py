@@ -345,7 +345,7 @@ def compute_mask(cfg: RunConfig, model: torch.nn.Module, data: TensorDataset, de
     elif cfg.method == "snip":
         kw.update(loss=cfg.snip_loss, num_batches=cfg.prune_batches)
     elif cfg.method == "grasp":
-        kw.update(num_batches=cfg.prune_batches, variant=cfg.grasp_variant)
+        kw.update(num_batches=cfg.prune_batches, variant=cfg.grasp_variant, samples_per_class=cfg.grasp_samples_per_class)
     elif cfg.method == "prospr":
         kw.update(loss=cfg.snip_loss)
     from sketchbound._progress import elapsed  # noqa: PLC0415

@@ -75,6 +75,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -111,18 +112,40 @@ def _check_density(density) -> float:
     return float(density)
 
 
-def target_count(density, total: int) -> int:
-    """``round(density × total)`` with halves rounded up: the exact number of weights every mask keeps.
+def _exact_density(density) -> Fraction:
+    """The density as the number it was written as: a float by its shortest decimal ``repr`` (``0.145``
+    is 145/1000, not the binary 0.14499999999999999…), a ``Fraction`` / ``Decimal`` / integer exactly."""
+    if isinstance(density, (float, np.floating)):
+        return Fraction(str(density))  # numpy scalars print their own shortest decimal too
+    return Fraction(density)
 
-    >>> target_count(0.05, 270896)
-    13545
+
+def target_count(density, total: int) -> int:
+    """``⌊density × total + ½⌋`` (round half up), computed exactly: the number of weights every mask keeps.
+
+    Parameters
+    ----------
+    density : float, Fraction or Decimal
+        Fraction of weights kept, in ``(0, 1]``; a float counts as its shortest decimal (``0.145``).
+    total : int
+        Number of prunable weights ``N >= 1``.
+
+    Returns
+    -------
+    int
+        ``k`` in ``[1, total]``. In floating point ``0.145 × 100 + 0.5`` is ``14.999…``; here it is 15.
+
+    Examples
+    --------
+    >>> target_count(0.05, 270896), target_count(0.145, 100)
+    (13545, 15)
     """
-    dens = _check_density(density)
+    _check_density(density)
     if isinstance(total, bool) or not isinstance(total, (numbers.Integral, np.integer)) or total < 1:
         raise ValueError(f"total must be a positive integer, got {total!r}")
-    k = int(math.floor(dens * int(total) + 0.5))
+    k = math.floor(_exact_density(density) * int(total) + Fraction(1, 2))
     if k < 1:
-        raise ValueError(f"density={density!r} keeps round({dens} × {total}) = 0 weights; use a larger density")
+        raise ValueError(f"density={density!r} keeps round({density} × {total}) = 0 weights; use a larger density")
     return min(k, int(total))
 
 
