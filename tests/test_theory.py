@@ -321,8 +321,9 @@ _VALID = dict(X=np.array([[1.0, 2], [3, 4], [5, 6]]), X_tilde=np.array([[2.0, 1]
               w=np.array([1.0, -2, 3]), w0=np.array([1.0, -2, 3]), w_star=np.array([0.5, 1, -1]),
               p=np.array([0.2, 0.3, 0.5]), s=2, n=3, m=np.array([1.0, 0, 1]), mean_m=np.array([0.5, 0.5, 0.5]),
               second_m=np.full((3, 3), 0.25) + 0.1 * np.eye(3), pi=np.array([0.5, 0.5, 1.0]),
-              y=np.array([1.0, -1]), mask="optimal", x_tilde="same", weighted=True)
-_BAD_SCALARS = dict(s=[0, 2.5, "2"], n=[0, 2**1001, "3"], mask=["bogus", 3], x_tilde=["bogus"], weighted=["yes"])
+              y=np.array([1.0, -1]), mask="optimal", x_tilde="same", weighted=True, c=2.0, sigma=0.5)
+_BAD_SCALARS = dict(s=[0, 2.5, "2"], n=[0, 2**1001, "3"], mask=["bogus", 3], x_tilde=["bogus"], weighted=["yes"],
+                    c=[np.nan, np.inf, "x"], sigma=[-1.0, np.nan, "x"])
 _PUBLIC = sorted(k for k, f in vars(theory).items()
                  if callable(f) and not k.startswith("_")
                  and getattr(f, "__module__", None) in (theory.__name__, "sketchbound.linear_scores"))
