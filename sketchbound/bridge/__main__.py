@@ -5,7 +5,9 @@ Runs one rung of the bridge on the CPU and writes ``DIR/<rung>.csv`` (one row pe
 prints the paths and a benchmark line ``rung <rung>: N masks in T s``. ``--quick`` is a toy size
 (seconds; the tests). Reads Fashion-MNIST (``--data-root DIR``, else ``$SKETCHBOUND_DATA``, else
 ``/usr/share/datasets/fashion-mnist``). Exit status: 0 written; 2 bad arguments, missing data or an
-output folder that cannot be written (one line on stderr); 130 interrupted.
+output folder that cannot be written (one line on stderr); 130 interrupted. On a shared machine run
+it with ``OPENBLAS_NUM_THREADS=1`` (recorded in the JSON): the many small products are several times
+slower with a BLAS thread per busy core, and the thread count can change the last digits.
 """
 from __future__ import annotations
 
@@ -42,11 +44,15 @@ def main(argv=None) -> int:
                                 "the four IDX files train-images-idx3-ubyte[.gz], ...")
         run, cfg = {"linear": (run_linear, LinearConfig), "ntk": (run_ntk, NTKConfig)}[args.rung]
         cfg = cfg.quick() if args.quick else cfg()
+        from .record import commit  # noqa: PLC0415
+
+        commit_id = commit()
         t0 = time.perf_counter()
         rows, info = run(cfg, args.data_root, progress=not args.no_progress)
         wall = time.perf_counter() - t0
         command = PROG + " " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-        paths = write_rung(args.rung, rows, info, cfg, args.out, command=command, wall_s=wall)
+        paths = write_rung(args.rung, rows, info, cfg, args.out, command=command, wall_s=wall,
+                           commit_id=commit_id)
     for p in paths.values():
         print(p)
     print(f"rung {args.rung}: {len(rows)} masks in {wall:.1f} s")

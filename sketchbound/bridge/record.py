@@ -36,7 +36,8 @@ def commit() -> str | None:
     return head.stdout.strip() + ("+dirty" if dirty else "")
 
 
-def write_rung(rung: str, rows: list[dict], info: dict, cfg, out, *, command: str, wall_s: float) -> dict[str, Path]:
+def write_rung(rung: str, rows: list[dict], info: dict, cfg, out, *, command: str, wall_s: float,
+               commit_id: str | None = None) -> dict[str, Path]:
     """Write the rung's CSV, provenance JSON and summary JSON into folder ``out``.
 
     Parameters
@@ -53,6 +54,8 @@ def write_rung(rung: str, rows: list[dict], info: dict, cfg, out, *, command: st
     command : str
         The command line that produced the rows.
     wall_s : float
+    commit_id : str, optional
+        The commit the rows were computed at (read when the run started); default :func:`commit` now.
 
     Returns
     -------
@@ -72,8 +75,10 @@ def write_rung(rung: str, rows: list[dict], info: dict, cfg, out, *, command: st
     atomic_write(paths["csv"], df.to_csv(index=False, float_format="%.17g"))
     atomic_write_json(paths["summary"], summarize(df))
     atomic_write_json(paths["json"], {
-        "rung": rung, "command": command, "commit": commit(), "wall_s": round(wall_s, 2), "masks": len(df),
+        "rung": rung, "command": command, "commit": commit_id or commit(), "wall_s": round(wall_s, 2), "masks": len(df),
         "machine": {"node": platform.node(), "processor": platform.processor() or platform.machine(),
-                    "cpus": os.cpu_count(), "python": platform.python_version()},
+                    "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "blas_threads": {v: os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
+                    "load_average_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
         "settings": asdict(cfg), "constants": info}, default=float)
     return paths
