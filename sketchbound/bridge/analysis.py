@@ -41,13 +41,14 @@ def _spearman(pred: np.ndarray, acc: np.ndarray) -> float:
 
 def _bootstrap(g, n_boot: int) -> tuple[float, float]:
     seeds = np.array(sorted(g.seed.unique()))
-    by = {s: g[g.seed == s] for s in seeds}
+    by = {s: (g.predicted_error.to_numpy()[g.seed.to_numpy() == s], g.test_acc.to_numpy()[g.seed.to_numpy() == s])
+          for s in seeds}
     rng = stream_rng(0, "bridge-bootstrap")
     vals = []
     for _ in range(n_boot):
         pick = rng.choice(seeds, seeds.size, replace=True)
-        pred = np.concatenate([by[s].predicted_error.to_numpy() for s in pick])
-        acc = np.concatenate([by[s].test_acc.to_numpy() for s in pick])
+        pred = np.concatenate([by[s][0] for s in pick])
+        acc = np.concatenate([by[s][1] for s in pick])
         r = _spearman(pred, acc)
         if not math.isnan(r):
             vals.append(r)
