@@ -27,7 +27,7 @@ Choices (each one is a setting of :class:`NTKConfig`):
 * **c, σ** per layer (``W`` and ``v``) from ``θ*`` of the pilot seeds, per width.
 * **Columns** as rung 1 (``predicted_error_gaussian`` is empty: the paper's data-free forms are for
   the linear model); ``c, sigma`` are ``W``'s, ``c_out, sigma_out`` ``v``'s; test loss ``½ mean (f − y)²``,
-  accuracy of ``sign f``.
+  accuracy of the prediction ``+1 if f > 0 else −1`` (a dead mask, ``f ≡ 0``, predicts the second class).
 """
 from __future__ import annotations
 
@@ -202,7 +202,9 @@ def gd(theta0: np.ndarray, X: np.ndarray, y: np.ndarray, width: int, lr: float, 
 def train_safeguarded(theta0, X, y, width, lr_factor, steps, keep=None, retries: int = 12):
     """:func:`gd` from ``theta0`` with ``η`` from :func:`ntk_step_size` at ``theta0``, halved and rerun while
     the run diverges (a non-finite iterate, or a final training loss above the starting one);
-    returns ``(θ_t, η used)``. ``ValueError`` when ``retries`` halvings do not help.
+    returns ``(θ_t, η used)``. ``ValueError`` when ``retries`` halvings do not help. A start whose NTK is
+    zero (a dead mask: every kept output weight's unit has no kept input weight, so the output and
+    every gradient are 0) is returned unchanged with ``η = 0``.
 
     Examples
     --------
@@ -212,7 +214,10 @@ def train_safeguarded(theta0, X, y, width, lr_factor, steps, keep=None, retries:
     >>> bool(np.isfinite(th).all())
     True
     """
-    lr = ntk_step_size(theta0, X, width, lr_factor, keep)
+    lam = ntk_lambda_max(theta0, X, width, keep)
+    if not lam > 0:  # a dead mask: no kept unit is connected end to end, no gradient ever moves it
+        return np.array(theta0, dtype=float), 0.0
+    lr = lr_factor / lam
     start = _evaluate(theta0, X, y, width)[1]
     for _ in range(retries + 1):
         with np.errstate(over="ignore", invalid="ignore"):
@@ -226,7 +231,7 @@ def train_safeguarded(theta0, X, y, width, lr_factor, steps, keep=None, retries:
 
 def _evaluate(theta, X, y, width) -> tuple[float, float]:
     f = mlp_forward(theta, X, width)
-    return float(np.mean(np.sign(f) == y)), float(0.5 * np.mean((f - y) ** 2))
+    return float(np.mean(np.where(f > 0, 1.0, -1.0) == y)), float(0.5 * np.mean((f - y) ** 2))
 
 
 def _layer_constants(cfg, X, y, width, d_in):
