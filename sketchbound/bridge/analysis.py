@@ -83,8 +83,8 @@ def summarize(rows, n_boot: int = 2000) -> dict:
     ...              measured_error=e, test_acc=a, test_loss=0.0)
     ...         for s in (0, 1) for l, e, a in (("beta=1", 2.0, 0.5), ("variance-aware", 1.0, 0.6 + s / 10))]
     >>> out = summarize(rows, n_boot=10)
-    >>> out["cells"][0]["spearman"], out["variance_aware_vs_randomized"][0]["delta_acc"]
-    (-0.8944271909999159, 0.15000000000000002)
+    >>> round(out["cells"][0]["spearman"], 3), round(out["variance_aware_vs_randomized"][0]["delta_acc"], 3)
+    (-0.943, 0.15)
     """
     import pandas as pd  # noqa: PLC0415
     from scipy.stats import ttest_rel  # noqa: PLC0415

@@ -23,6 +23,8 @@ from .common import run_figure
 
 STEM = "bridge"
 PROC_COLOR = {"alg1": "C0", "sec7": "C3"}
+#: relative errors above this are drawn at it, with an upward triangle (Algorithm 1 at large β reaches 1e18)
+CAP = 1e3
 
 
 def rung_csvs(folder) -> list[Path]:
@@ -71,7 +73,7 @@ def compute(args) -> tuple[pd.DataFrame, dict]:
 def caption(meta: dict) -> str:
     return ("Along the axis of sampling laws (x: β of p ∝ p0^β, then the variance-aware law), means over seeds: "
             "predicted error at init (solid) and Lemma 4.3's error measured at the trained weights (dashed), both "
-            "relative to β = 1 of the same procedure (left, log), and test accuracy after masked training (dotted, "
+            "relative to β = 1 of the same procedure (left, log; ▲ = above 10³, drawn at 10³), and test accuracy after masked training (dotted, "
             "right); blue: Algorithm 1 (with replacement), red: §7 (threshold's counts, without replacement). "
             "From " + ", ".join(Path(f).name for f in meta["files"]) + ".")
 
@@ -89,12 +91,15 @@ def plot(df: pd.DataFrame, cap: str):
             acc_ax = ax.twinx()
             d = df[(df.rung == rung) & (df.model == model) & np.isclose(df.density, density)]
             for proc, c in PROC_COLOR.items():
-                e = d[d.procedure == proc].sort_values("x")
-                if e.empty:
+                e = d[d.procedure == proc].set_index("x").reindex(range(len(LAWS)))  # gaps stay gaps
+                if e.law.isna().all():
                     continue
-                ax.plot(e.x, e.predicted_error_rel, "-", color=c, marker="s", ms=3)
-                ax.plot(e.x, e.measured_error_rel, "--", color=c, marker="^", ms=3)
-                acc_ax.plot(e.x, 100 * e.test_acc, ":", color=c, marker="o", ms=3)
+                for col, ls, mk in (("predicted_error_rel", "-", "s"), ("measured_error_rel", "--", "D")):
+                    v = e[col].to_numpy(dtype=float)
+                    ax.plot(e.index, np.minimum(v, CAP), ls, color=c, marker=mk, ms=3)
+                    over = v > CAP
+                    ax.plot(e.index[over], np.full(over.sum(), CAP), "^", color=c, ms=6)
+                acc_ax.plot(e.index, 100 * e.test_acc, ":", color=c, marker="o", ms=3)
             ax.set_yscale("log")
             ax.set_xticks(range(len(LAWS)), labels, rotation=60)
             ax.set_title(f"{rung}: {model}, {100 * density:g}%")
