@@ -14,7 +14,7 @@ Choices (each one is a setting of :class:`NTKConfig`):
 * **Training** (``θ*`` and every masked model): ``steps`` steps of full-batch GD on
   ``½||f(𝒳) − 𝒴||²`` (:func:`gd`: back-propagation, the iterates of :func:`sketchbound.ntk.train_mlp`
   for the same ``η``) with ``η = lr_factor / λ_max`` of the model's own empirical NTK at its starting
-  point (:func:`ntk_step_size`; ``< η_critical = 2/(λ_min + λ_max)`` for ``lr_factor = 1``). A masked
+  point (:func:`ntk_lambda_max`; ``< η_critical = 2/(λ_min + λ_max)`` for ``lr_factor = 1``). A masked
   model starts at ``θ₀ ⊙ m`` and only its kept coordinates move; its ``η`` is computed the same way
   at that start, because an Algorithm 1 mask rescales kept weights by ``1/(s p_k)`` (up to ``10⁴`` and
   more) and the dense network's ``η`` then diverges. Safeguard (:func:`train_safeguarded`): a run that
@@ -42,7 +42,7 @@ from .errors import expected_alg1_errors, fixed_mask_predictions, mask_errors
 from .laws import LAWS, PROCEDURES, draw_mask, estimate_c_sigma, keep_count, law_beta, law_probabilities
 from .linear import load_fashion_mnist
 
-__all__ = ["NTKConfig", "ntk_task", "ntk_lambda_max", "ntk_step_size", "gd", "train_safeguarded", "run_ntk"]
+__all__ = ["NTKConfig", "ntk_task", "ntk_lambda_max", "gd", "train_safeguarded", "run_ntk"]
 
 
 @dataclass(frozen=True)
@@ -129,24 +129,6 @@ def ntk_lambda_max(theta: np.ndarray, X: np.ndarray, width: int, keep: np.ndarra
     return lam
 
 
-def ntk_step_size(theta: np.ndarray, X: np.ndarray, width: int, lr_factor: float,
-                  keep: np.ndarray | None = None) -> float:
-    """``η = lr_factor / λ_max`` of the model's empirical NTK at its starting point (:func:`ntk_lambda_max`;
-    the same rule for the dense network and every masked one, whose kept weights may be rescaled).
-
-    Examples
-    --------
-    >>> from sketchbound.ntk import init_mlp
-    >>> X = np.random.default_rng(0).standard_normal((8, 3))
-    >>> ntk_step_size(init_mlp(3, 16, 0), X, 16, 1.0) > 0
-    True
-    """
-    lam = ntk_lambda_max(theta, X, width, keep)
-    if not lam > 0:
-        raise ValueError(f"the NTK Gram matrix is zero at the starting point (width={width}): no step size 1/λ_max")
-    return lr_factor / lam
-
-
 def gd(theta0: np.ndarray, X: np.ndarray, y: np.ndarray, width: int, lr: float, steps: int,
        keep: np.ndarray | None = None, dtype=np.float32) -> np.ndarray:
     """``steps`` steps of GD on ``½||f(X; θ) − y||²`` (back-propagation), only coordinates with ``keep``
@@ -200,7 +182,7 @@ def gd(theta0: np.ndarray, X: np.ndarray, y: np.ndarray, width: int, lr: float, 
 
 
 def train_safeguarded(theta0, X, y, width, lr_factor, steps, keep=None, retries: int = 12):
-    """:func:`gd` from ``theta0`` with ``η`` from :func:`ntk_step_size` at ``theta0``, halved and rerun while
+    """:func:`gd` from ``theta0`` with ``η = lr_factor / λ_max`` (:func:`ntk_lambda_max`) at ``theta0``, halved and rerun while
     the run diverges (a non-finite iterate, or a final training loss above the starting one);
     returns ``(θ_t, η used)``. ``ValueError`` when ``retries`` halvings do not help. A start whose NTK is
     zero (a dead mask: every kept output weight's unit has no kept input weight, so the output and
