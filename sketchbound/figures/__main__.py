@@ -1,4 +1,4 @@
-"""``python -m sketchbound.figures --fig 1|2|3|theory|deep [--quick] [--out figures/] [--seed S] [--device D]``
+"""``python -m sketchbound.figures --fig 1|2|3|theory|deep|bridge [--quick] [--out figures/] [--seed S] [--device D]``
 
 Each figure writes ``<out>/<stem>.png``, ``.pdf``, the ``.csv`` of exactly the numbers drawn (the plot
 is made from the CSV read back from disk) and a ``.json`` with the command, settings and wall time.
@@ -7,7 +7,8 @@ is made from the CSV read back from disk) and a ``.json`` with the command, sett
 Figs. 1 and 3 read Fashion-MNIST (``--data-root DIR``, else ``$SKETCHBOUND_DATA``, else the Debian
 package's ``/usr/share/datasets/fashion-mnist``; ``python -m sketchbound.data`` shows what is
 installed). Figs. 1–3 and ``deep`` need PyTorch (``pip install "sketchbound[dnn]"``); the theory figure
-does not. ``deep`` trains nothing: it draws the recorded GPU runs of ``--results`` (default ``dnn/results``).
+does not. ``deep`` trains nothing: it draws the recorded GPU runs of ``--results`` (default ``dnn/results``);
+``bridge`` neither: it draws the rung CSVs of ``--bridge`` (default ``validation/bridge``), without torch.
 Exit status: 0 written; 2 bad arguments, missing data, missing PyTorch, an output folder that cannot
 be written or sizes larger than half of this machine's memory without ``--force`` (one line on stderr,
 checked before the work starts); 130 interrupted.
@@ -21,7 +22,7 @@ import time
 from .._cli import MAX_REPEATS, OneLineParser, check_budget, cli_errors, die, interruptible, pos_int, require
 from .._io import check_output_path
 
-FIGS = ("1", "2", "3", "theory", "deep")
+FIGS = ("1", "2", "3", "theory", "deep", "bridge")
 PROG = "python -m sketchbound.figures"
 #: figures that read Fashion-MNIST
 NEEDS_DATA = ("1", "3")
@@ -56,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "(refused otherwise, before any allocation)")
     p.add_argument("--results", default="dnn/results", metavar="DIR",
                    help="deep: the recorded GPU results (default dnn/results; its configs in DIR/../configs)")
+    p.add_argument("--bridge", default="validation/bridge", metavar="DIR",
+                   help="bridge: the folder of the rung CSVs (default validation/bridge)")
     g = p.add_argument_group("IMP (Figs. 1 and 3)")
     g.add_argument("--epochs-per-level", type=pos_int("epochs-per-level", hi=MAX_REPEATS), default=None,
                    help="epochs of SGD per IMP level")
@@ -80,6 +83,10 @@ def _check_inputs(args) -> None:
     """Everything that can be checked before minutes of work: torch, the data, the device, the output."""
     check_output_path(args.out, kind="dir", flag="--out")
     if args.fig == "theory":
+        return
+    if args.fig == "bridge":
+        from .bridge import rung_csvs  # noqa: PLC0415
+        rung_csvs(args.bridge)
         return
     if args.fig == "deep":  # reads the run files through the dnn package (no training, no GPU)
         require("torch", PROG)
@@ -120,7 +127,7 @@ def main(argv=None) -> int:
 
     with cli_errors(PROG):
         _check_inputs(args)
-        mod = import_module(f".{args.fig if args.fig in ('theory', 'deep') else 'fig' + args.fig}", __package__)
+        mod = import_module(f".{args.fig if args.fig in ('theory', 'deep', 'bridge') else 'fig' + args.fig}", __package__)
         if args.fig == "theory":  # before any array is drawn
             _check_theory_size(args, mod)
         t0 = time.perf_counter()

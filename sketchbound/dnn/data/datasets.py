@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from sketchbound._io import atomic_write
-from sketchbound.dnn.data.idx import IDX_FILES, find_idx_dir, read_idx, read_idx_split
+from sketchbound.idx import IDX_FILES, find_idx_dir, read_idx, read_idx_split
 
 __all__ = [
     "DATASETS",

@@ -1,4 +1,4 @@
-"""IDX files (MNIST / Fashion-MNIST) for the dnn stages: the four files of a split, checked together.
+"""IDX files (MNIST / Fashion-MNIST): the four files of a split, checked together (torch-free; the dnn stages and the bridge share it).
 
 The reader itself, :func:`read_idx` (plain or gzip-compressed, size limited by the header, every
 malformed file a ``ValueError`` naming it), is the torch-free one of :mod:`sketchbound.data`, which the

@@ -1,0 +1,117 @@
+"""The bridge at a glance: along the axis of sampling laws (β of ``p ∝ p0^β``, then the variance-aware
+law), the error the theory predicts at init, Lemma 4.3's error measured at the trained weights, and the
+masked model's test accuracy — one row of panels per rung and model, one panel per density.
+
+Reads every rung CSV under ``--bridge`` (default ``validation/bridge``) that has the shared columns
+(:data:`sketchbound.bridge.analysis.COLUMNS`: rung, model, density, law, procedure, seed, predicted_error,
+measured_error, test_acc, test_loss): the CPU rungs (``linear.csv``, ``ntk.csv``) and any deep rung written
+with the same columns. Trains nothing; means over seeds. Errors are drawn relative to the same
+procedure's ``beta=1`` value (log scale), so rungs of very different scales share an axis.
+
+    python -m sketchbound.figures --fig bridge            # from validation/bridge, into figures/
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..bridge.analysis import COLUMNS
+from ..bridge.laws import LAWS
+from .common import run_figure
+
+STEM = "bridge"
+PROC_COLOR = {"alg1": "C0", "sec7": "C3"}
+#: relative errors above this are drawn at it, with an upward triangle (Algorithm 1 at large β reaches 1e18)
+CAP = 1e3
+
+
+def rung_csvs(folder) -> list[Path]:
+    """The CSVs of ``folder`` that have every shared column, or ``FileNotFoundError`` when there is none.
+
+    Parameters
+    ----------
+    folder : str or path
+
+    Returns
+    -------
+    list of pathlib.Path
+
+    Examples
+    --------
+    >>> rung_csvs("validation/bridge")  # doctest: +SKIP
+    [PosixPath('validation/bridge/linear.csv'), PosixPath('validation/bridge/ntk.csv')]
+    """
+    folder = Path(folder)
+    out = []
+    for p in sorted(folder.glob("*.csv")):
+        head = pd.read_csv(p, nrows=0).columns
+        if all(c in head for c in COLUMNS):
+            out.append(p)
+    if not out:
+        raise FileNotFoundError(f"--bridge {str(folder)!r}: no rung CSV with the columns {', '.join(COLUMNS)}; run "
+                                "python -m sketchbound.bridge --rung linear (and --rung ntk) first")
+    return out
+
+
+def compute(args) -> tuple[pd.DataFrame, dict]:
+    files = rung_csvs(getattr(args, "bridge", "validation/bridge"))
+    df = pd.concat([pd.read_csv(p)[COLUMNS] for p in files], ignore_index=True)
+    g = df.groupby(["rung", "model", "density", "procedure", "law"], sort=False)
+    agg = g[["predicted_error", "measured_error", "test_acc", "test_loss"]].mean().reset_index()
+    agg["seeds"] = g.seed.nunique().to_numpy()
+    ref = agg[agg.law == "beta=1"].set_index(["rung", "model", "density", "procedure"])
+    key = list(zip(agg.rung, agg.model, agg.density, agg.procedure))
+    for col in ("predicted_error", "measured_error"):
+        base = np.array([ref[col].get(k, np.nan) for k in key])
+        agg[f"{col}_rel"] = agg[col] / base
+    agg["x"] = [LAWS.index(law) if law in LAWS else len(LAWS) for law in agg.law]
+    return agg, {"files": [str(p) for p in files], "rungs": list(dict.fromkeys(agg.rung)), "rows": len(agg)}
+
+
+def caption(meta: dict) -> str:
+    return ("Along the axis of sampling laws (x: β of p ∝ p0^β, then the variance-aware law), means over seeds: "
+            "predicted error at init (solid) and Lemma 4.3's error measured at the trained weights (dashed), both "
+            "relative to β = 1 of the same procedure (left, log; ▲ = above 10³, drawn at 10³), and test accuracy after masked training (dotted, "
+            "right); blue: Algorithm 1 (with replacement), red: §7 (threshold's counts, without replacement). "
+            "From " + ", ".join(Path(f).name for f in meta["files"]) + ".")
+
+
+def plot(df: pd.DataFrame, cap: str):
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    rows = list(dict.fromkeys(zip(df.rung, df.model)))
+    dens = sorted(df.density.unique(), reverse=True)
+    fig, axes = plt.subplots(len(rows), len(dens), figsize=(3.3 * len(dens), 2.4 * len(rows) + 0.8), squeeze=False)
+    labels = [law.replace("beta=", "β=").replace("variance-aware", "VA") for law in LAWS]
+    for i, (rung, model) in enumerate(rows):
+        for j, density in enumerate(dens):
+            ax = axes[i][j]
+            acc_ax = ax.twinx()
+            d = df[(df.rung == rung) & (df.model == model) & np.isclose(df.density, density)]
+            for proc, c in PROC_COLOR.items():
+                e = d[d.procedure == proc].set_index("x").reindex(range(len(LAWS)))  # gaps stay gaps
+                if e.law.isna().all():
+                    continue
+                for col, ls, mk in (("predicted_error_rel", "-", "s"), ("measured_error_rel", "--", "D")):
+                    v = e[col].to_numpy(dtype=float)
+                    ax.plot(e.index, np.minimum(v, CAP), ls, color=c, marker=mk, ms=3)
+                    over = v > CAP
+                    ax.plot(e.index[over], np.full(over.sum(), CAP), "^", color=c, ms=6)
+                acc_ax.plot(e.index, 100 * e.test_acc, ":", color=c, marker="o", ms=3)
+            ax.set_yscale("log")
+            ax.set_xticks(range(len(LAWS)), labels, rotation=60)
+            ax.set_title(f"{rung}: {model}, {100 * density:g}%")
+            if j == 0:
+                ax.set_ylabel("error / error(β=1)")
+            if j == len(dens) - 1:
+                acc_ax.set_ylabel("test accuracy (%)")
+            acc_ax.grid(False)
+    fig.suptitle(cap, fontsize=7, wrap=True, y=0.005, va="bottom")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def run(args):
+    return run_figure(compute, caption, plot, STEM, args)
