@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from ..seeds import stream_rng
+from ..multiple_testing import holm
 
 __all__ = ["COLUMNS", "summarize"]
 
@@ -89,7 +90,6 @@ def summarize(rows, n_boot: int = 2000) -> dict:
     import pandas as pd  # noqa: PLC0415
     from scipy.stats import ttest_rel  # noqa: PLC0415
 
-    from ..dnn.experiments.paired import holm  # noqa: PLC0415  (numpy only)
 
     df = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows
     missing = [c for c in COLUMNS if c not in df.columns]

@@ -39,28 +39,14 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from sketchbound.multiple_testing import holm
+
 __all__ = ["holm", "paired_comparisons", "paired_markdown", "detectable_delta", "pairs_needed", "power", "COLUMNS"]
 
 COLUMNS = ["a", "b", "pairs", "mean_a", "mean_b", "delta", "ci_low", "ci_high", "t", "p", "p_holm", "wins",
            "sd", "mde80", "seeds80"]
 #: target power of ``mde80`` / ``seeds80``, and the largest number of pairs :func:`pairs_needed` reports
 POWER, MAX_PAIRS = 0.8, 10_000
-
-
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (NaN entries stay NaN and are not counted in the family)."""
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    m = ok.size
-    if m == 0:
-        return out.tolist()
-    order = ok[np.argsort(p[ok], kind="stable")]
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        out[i] = running
-    return [float(x) for x in out]
 
 
 def power(delta: float, sd: float, n: int, alpha: float) -> float:
