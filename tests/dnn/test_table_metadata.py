@@ -34,7 +34,7 @@ def _finish(spec, runs, *, wall_s=None, device="cpu"):
     for name, row, c in T.expand(spec):
         d = c.run_dir(runs)
         d.mkdir(parents=True, exist_ok=True)
-        res = {"accuracy": 50.0 + 10 * (name == "Magnitude") + c.seed + row["density"], "git_commit": "c0ffee",
+        res = {"accuracy": 50.0 + 10 * (name == "Magnitude") + c.seed + c.density, "git_commit": "c0ffee",
                "config": c.to_dict(), "epochs": c.epochs, "data": {"n_train": c.train_subset}, "device": device}
         if wall_s is not None:
             res["wall_s"] = wall_s
@@ -149,3 +149,18 @@ def test_training_shows_one_bar_over_all_runs(tmp_path, capsys):
     md = (out / "toy.md").read_text()
     assert md.startswith(f"# [overridden: epochs=1, seeds=0, density=0.5] {TITLE}")
     assert "- runs: 2 of 2 finished" in md
+
+
+def test_overrides_that_make_an_invalid_file_valid_are_reported(tmp_path):
+    """A file whose own runs are no valid config (density 1.5) written with --set density=0.5: the table is
+    written, marked as not the recorded design, instead of a traceback."""
+    p = tmp_path / "bad.toml"
+    p.write_text(to_toml({"table": {"name": "bad", "title": "bad", "rows": ["model"]},
+                          "base": {"dataset": "cifar10", "density": 1.5, "epochs": 1, "train_subset": 96, "batch_size": 32},
+                          "grid": {"model": ["lenet300100"], "seed": [0]},
+                          "variant": [{"name": "Random", "method": "random", "mask": "global"}]}))
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    _finish(T.load_table(p, overrides={"density": 0.5}), runs)
+    assert T.main([str(p), "--no-train", "--set", "density=0.5", "--runs-dir", str(runs), "--out", str(out)]) == 0
+    md = (out / "bad.md").read_text()
+    assert md.startswith("# [overridden: density=0.5] bad\n") and "**Not the recorded design:** 1 of these 1 runs" in md

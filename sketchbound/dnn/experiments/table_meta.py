@@ -120,7 +120,10 @@ def describe(spec, design, *, epochs=None, seeds=None, sets: dict | None = None,
         over[k] = _value(v)
     opts = {k: _value(v) for k, v in (options or {}).items() if k in OPTION_DEFAULTS and v != OPTION_DEFAULTS[k]}
     ran = [c.run_name() for _, _, c in expand(spec)]
-    recorded = {c.run_name() for _, _, c in expand(design)}
+    try:
+        recorded = {c.run_name() for _, _, c in expand(design)}
+    except ValueError:  # the file as written is no valid design (the overrides made it one): nothing matches
+        recorded = set()
     differ = sum(r not in recorded for r in dict.fromkeys(ran))
     same = differ == 0 and len(set(ran)) == len(recorded)
     base = spec.title or spec.name
