@@ -363,7 +363,9 @@ def write_outputs(spec: TableSpec, long: pd.DataFrame, out_dir, meta: dict | Non
 
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog="python -m sketchbound.dnn.table",
-                      description="Run a paper table sweep (skipping finished runs) and write it as CSV/Markdown.")
+                      description="Run a paper table sweep (skipping finished runs) and write it as CSV/Markdown; "
+                                  "each Markdown file ends with a legend of its columns and what ran (overrides, "
+                                  "commit, table file SHA-256), also in <name>_meta.json.")
     p.add_argument("table", nargs="+", metavar="TABLE",
                    help="table TOML file(s) (dnn/configs/*.toml); several tables train as one pool of runs, in the order "
                         "given (one cluster for all with --workers), then each is written")
