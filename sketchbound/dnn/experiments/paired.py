@@ -41,10 +41,30 @@ import pandas as pd
 
 from sketchbound.multiple_testing import holm
 
-__all__ = ["holm", "paired_comparisons", "paired_markdown", "detectable_delta", "pairs_needed", "power", "COLUMNS"]
+__all__ = ["holm", "paired_comparisons", "paired_markdown", "paired_legend", "detectable_delta", "pairs_needed", "power",
+           "COLUMNS", "LEGEND"]
 
 COLUMNS = ["a", "b", "pairs", "mean_a", "mean_b", "delta", "ci_low", "ci_high", "t", "p", "p_holm", "wins",
            "sd", "mde80", "seeds80"]
+#: what each column of the paired table means: Markdown heading -> (CSV column, meaning)
+LEGEND = {
+    "A": ("a", "the variant tested (its runs' accuracies)"),
+    "B": ("b", "the variant it is compared with"),
+    "mean A": ("mean_a", "test accuracy of A in %, mean over the paired seeds"),
+    "mean B": ("mean_b", "test accuracy of B in %, mean over the paired seeds"),
+    "Δ (A − B)": ("delta", "mean over the paired seeds of acc_A − acc_B (percentage points)"),
+    "95% CI": ("ci_low, ci_high", "95% Student-t interval of the mean Δ over the seeds"),
+    "p (paired t)": ("p", "two-sided paired t-test p-value of Δ = 0"),
+    "p (Holm)": ("p_holm", "p corrected by Holm over every comparison × row of the table (family-wise error); "
+                           "a comparison without a test counts as p = 1 in the family"),
+    "wins": ("wins, pairs", "seeds with Δ > 0 / seeds paired"),
+    "MDE (80%)": ("mde80", "smallest |Δ| these pairs, with this sd of Δ, detect with 80% power at Holm's strictest "
+                           "level 0.05/m (m = the table's comparisons); a planning guide"),
+    "seeds for 80%": ("seeds80", "pairs the observed |Δ| would need for 80% power at that level (– : more than "
+                                 "10,000 or no test)"),
+}
+#: the CSV's other columns
+CSV_ONLY = {"t": "paired t statistic", "sd": "sample standard deviation of the Δ over the seeds"}
 #: target power of ``mde80`` / ``seeds80``, and the largest number of pairs :func:`pairs_needed` reports
 POWER, MAX_PAIRS = 0.8, 10_000
 
@@ -153,12 +173,23 @@ def paired_comparisons(records: pd.DataFrame, rows: Sequence[str], comparisons: 
     return df
 
 
+def paired_legend(rows: Sequence[str] = ()) -> str:
+    """The legend written under a paired table's Markdown: every column in words (:data:`LEGEND`).
+
+    Examples
+    --------
+    >>> "p (Holm)" in paired_legend(["density"])
+    True
+    """
+    lead = [f"- `{r}`: the table's row value" for r in rows]
+    return "Columns (`–`: no value):\n\n" + "\n".join(lead + [f"- {k}: {v}" for k, (_, v) in LEGEND.items()]) + "\n"
+
+
 def paired_markdown(df: pd.DataFrame, rows: Sequence[str]) -> str:
     """A pipe table: Δ = A − B with its 95% CI, paired t p, Holm p, wins/pairs."""
     def f(x, fmt):
         return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
-    head = list(rows) + ["A", "B", "mean A", "mean B", "Δ (A − B)", "95% CI", "p (paired t)", "p (Holm)", "wins",
-                         "MDE (80%)", "seeds for 80%"]
+    head = list(rows) + list(LEGEND)  # the legend's headings, in order
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for _, r in df.iterrows():
         cells = [str(r[k]) for k in rows] + [r["a"], r["b"], f(r["mean_a"], ".2f"), f(r["mean_b"], ".2f"),

@@ -750,7 +750,7 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
                 force: bool = False, progress: bool = True, echo: bool = False, command: str | None = None,
                 wait: bool = True, lock_wait: float | None = None, fusion: str = "auto", fused_compile: str | None = None,
                 conv_gemm: str = "off", sgd_kernel: str = "foreach", weight_copies: bool = False,
-                **trainer_kw) -> list[dict]:
+                on_chunk=None, **trainer_kw) -> list[dict]:
     """Run every config not finished yet (``force`` reruns) and return all results (in input order).
 
     Configs sharing :meth:`RunConfig.trainer_key` are trained ``concurrent`` at a time in one
@@ -775,6 +775,8 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     ``wait``, waited for at the end (and trained here if that process died before finishing them) while
     the holder touches its lock, or :class:`RunLocked` once the lock stays untouched ``lock_wait`` seconds
     (a reused PID; ``None``: no limit); the wait is announced on stderr when ``echo`` or ``progress``.
+    ``on_chunk``, when given, is called with each chunk of runs once it has been trained (or left to another
+    process): ``dnn.table``'s progress over all runs.
     """
     dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     k = int(concurrent) if concurrent else (8 if dev.type == "cuda" else 1)
@@ -800,6 +802,8 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
         _warn_if_long_on_cpu([c for chunk in chunks for c in chunk], dev)
     for chunk in chunks:
         busy += _train_chunk(chunk, runs_dir, dev, **kw)
+        if on_chunk is not None:
+            on_chunk(chunk)
     while busy and wait:
         for c in busy:  # another live process holds it: wait until it lets go, then train what is left
             lock = RunLock(c.run_dir(runs_dir))

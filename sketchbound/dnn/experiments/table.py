@@ -4,7 +4,11 @@
 seeds), skips runs whose ``result.json`` exists, trains the rest (concurrently on a GPU, see
 :func:`sketchbound.dnn.run.run_configs`), and writes ``<out>/<name>.csv`` (the paper's layout, cells
 ``mean ± std`` over seeds), ``<out>/<name>_long.csv`` (one row per cell: mean, std, n, reference) and
-``<out>/<name>.md`` (Markdown, with the paper's numbers below when the file has them), atomically.
+``<out>/<name>.md`` (Markdown, with the paper's numbers below when the file has them), atomically. Each
+Markdown file ends with a legend of its columns and a "What ran" block (the table file and its SHA-256,
+the commit, every override: :mod:`sketchbound.dnn.experiments.table_meta`), and ``<out>/<name>_meta.json``
+holds the same with the meaning of every column of every file written; a table whose overrides change
+its runs is titled ``[overridden: epochs=2, seeds=0-2, ...] <title>`` and marked as not the recorded design.
 
 Table file format::
 
@@ -49,7 +53,7 @@ from sketchbound._io import atomic_write, check_output_path
 from sketchbound.dnn.experiments.config import OneLineParser, RunConfig, add_lock_wait_argument, read_toml
 
 __all__ = ["TableSpec", "load_table", "expand", "distinct_runs", "collect", "collect_stats", "run_records", "paired_table", "render",
-           "to_markdown", "main"]
+           "to_markdown", "write_outputs", "main"]
 
 _CFG_FIELDS = {f.name for f in fields(RunConfig)}
 
@@ -335,23 +339,33 @@ def to_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(spec: TableSpec, long: pd.DataFrame, out_dir) -> dict[str, Path]:
-    """Write ``<name>.csv``, ``<name>_long.csv`` and ``<name>.md`` atomically; returns the paths."""
+def write_outputs(spec: TableSpec, long: pd.DataFrame, out_dir, meta: dict | None = None) -> dict[str, Path]:
+    """Write ``<name>.csv``, ``<name>_long.csv``, ``<name>.md`` and ``<name>_meta.json`` atomically; returns
+    the paths. ``meta``: :func:`~sketchbound.dnn.experiments.table_meta.table_metadata` (default: the table
+    as given, without overrides)."""
+    from sketchbound.dnn.experiments.table_meta import legend, markdown_file, write_meta  # noqa: PLC0415
+    if meta is None:
+        from sketchbound.dnn.experiments.run import _git_commit  # noqa: PLC0415
+        from sketchbound.dnn.experiments.table_meta import describe  # noqa: PLC0415
+        meta = describe(spec, spec, commit=_git_commit(), finished=int(long["n"].sum()))
     out = Path(out_dir)
     wide = render(spec, long)
-    md = f"# {spec.title or spec.name}\n\n" + (f"{spec.notes}\n\n" if spec.notes else "") + to_markdown(wide)
+    body = (f"{spec.notes}\n\n" if spec.notes else "") + to_markdown(wide)
     if (long["reference"] != "").any():
-        md += "\nPaper (reference):\n\n" + to_markdown(render(spec, long, "reference"))
+        body += "\nPaper (reference):\n\n" + to_markdown(render(spec, long, "reference"))
     paths = {"csv": out / f"{spec.name}.csv", "long": out / f"{spec.name}_long.csv", "md": out / f"{spec.name}.md"}
     atomic_write(paths["csv"], wide.to_csv())
     atomic_write(paths["long"], long.to_csv(index=False))
-    atomic_write(paths["md"], md)
+    atomic_write(paths["md"], markdown_file(meta, "", body, legend(spec)))
+    paths["meta"] = write_meta(spec, meta, paths)
     return paths
 
 
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog="python -m sketchbound.dnn.table",
-                      description="Run a paper table sweep (skipping finished runs) and write it as CSV/Markdown.")
+                      description="Run a paper table sweep (skipping finished runs) and write it as CSV/Markdown; "
+                                  "each Markdown file ends with a legend of its columns and what ran (overrides, "
+                                  "commit, table file SHA-256), also in <name>_meta.json.")
     p.add_argument("table", nargs="+", metavar="TABLE",
                    help="table TOML file(s) (dnn/configs/*.toml); several tables train as one pool of runs, in the order "
                         "given (one cluster for all with --workers), then each is written")
@@ -408,8 +422,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--force", action="store_true", help="train networks larger than half of this machine's memory "
                                                         "(refused otherwise, before any is built)")
     add_lock_wait_argument(p)
-    p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are finished, then exit")
-    p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are finished, the number "
+                   "to train and a rough time estimate (from finished runs' wall_s, else documented rates), then exit")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars (the one over all runs, each group's)")
     p.add_argument("--stats", action="store_true",
                    help="also write/print the paired statistics of the file's [[compare]] pairs (<name>_paired.{csv,md}: "
                         "delta by seed, 95%% CI, paired t p, Holm p over the table) and <name>_stats.{csv,md}: accuracy next "
@@ -417,32 +432,53 @@ def build_parser() -> OneLineParser:
     return p
 
 
-def _write_table(spec: TableSpec, args) -> dict[str, Path]:
+def _write_table(spec: TableSpec, args, meta: dict) -> dict[str, Path]:
     """Aggregate one table's finished runs: write its files (and with ``--stats`` its paired statistics and
-    |w*/w0| summary), print them, and return the paths written."""
+    |w*/w0| summary) with ``meta`` (:func:`table_metadata`), print them, and return the paths written."""
     out = Path(args.out or Path(args.runs_dir) / "tables")
     long = collect(spec, args.runs_dir)
-    paths = write_outputs(spec, long, out)
-    print(f"# {spec.title or spec.name}")
+    paths = write_outputs(spec, long, out, meta)
+    print(f"# {meta['title']}")
     print(to_markdown(render(spec, long)))
     if args.stats:
+        from sketchbound.dnn.experiments.table_meta import markdown_file, stats_legend, write_meta  # noqa: PLC0415
         if spec.comparisons:
-            from sketchbound.dnn.experiments.paired import paired_markdown  # noqa: PLC0415
+            from sketchbound.dnn.experiments.paired import paired_legend, paired_markdown  # noqa: PLC0415
             pt = paired_table(spec, args.runs_dir)
             pmd = paired_markdown(pt, spec.rows)
             atomic_write(out / f"{spec.name}_paired.csv", pt.to_csv(index=False))
-            atomic_write(out / f"{spec.name}_paired.md", f"# {spec.title or spec.name}: paired differences by seed\n\n"
-                         "Δ = A − B per seed; 95% Student-t CI over seeds; two-sided paired t-test; Holm over every "
-                         "row of this table.\n\n" + pmd)
+            atomic_write(out / f"{spec.name}_paired.md", markdown_file(
+                meta, ": paired differences by seed", "Δ = A − B per seed; 95% Student-t CI over seeds; two-sided "
+                "paired t-test; Holm over every row of this table.\n\n" + pmd, paired_legend(spec.rows)))
             paths["paired_csv"], paths["paired_md"] = out / f"{spec.name}_paired.csv", out / f"{spec.name}_paired.md"
             print(pmd)
         stats = collect_stats(spec, args.runs_dir)
         md = stats_markdown(stats)
         atomic_write(out / f"{spec.name}_stats.csv", stats.to_csv(index=False))
-        atomic_write(out / f"{spec.name}_stats.md", f"# {spec.title or spec.name}: the constant c in practice\n\n" + md)
+        atomic_write(out / f"{spec.name}_stats.md", markdown_file(meta, ": the constant c in practice", md,
+                                                                        stats_legend(spec)))
         paths["stats_csv"], paths["stats_md"] = out / f"{spec.name}_stats.csv", out / f"{spec.name}_stats.md"
         print(md)
+        paths["meta"] = write_meta(spec, meta, paths)  # again, now with the statistics' files
     return paths
+
+
+def _dry_run(specs: list[TableSpec], runs_of: list, args) -> None:
+    """``--dry-run``: each run, finished or to do, then the count to train and a rough time estimate."""
+    from sketchbound.dnn.experiments.run import is_finished  # noqa: PLC0415
+    from sketchbound.dnn.experiments.table_estimate import plan_estimate  # noqa: PLC0415
+    for sp, runs in zip(specs, runs_of):
+        if len(specs) > 1:
+            print(f"# {sp.name}")
+        done = 0
+        for name, row, cfg in runs:
+            fin = is_finished(cfg, args.runs_dir)
+            done += fin
+            print(f"{'done' if fin else 'todo'}  {name:40s} {cfg.run_name()}")
+        print(f"{done}/{len(runs)} finished")
+    _, line = plan_estimate([c for runs in runs_of for _, _, c in runs], args.runs_dir, device=args.device,
+                            concurrent=args.concurrent or specs[0].concurrent, fusion=args.fusion)
+    print(line)
 
 
 @interruptible("python -m sketchbound.dnn.table")
@@ -475,15 +511,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as e:
             p.error(str(e))
     try:
-        overrides = parse_overrides(args.set)
+        sets = parse_overrides(args.set)
     except ValueError as e:
         p.error(str(e))
+    overrides = dict(sets)
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     if args.data_root is not None:
         overrides["data_root"] = args.data_root
     try:
         specs = [load_table(t, overrides=overrides, seeds=args.seeds) for t in args.table]
+        designs = [load_table(t) for t in args.table]  # as written: what the overrides are measured against
         names = [sp.name for sp in specs]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -508,18 +546,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             torch_device(p.prog, args.device)
     from sketchbound.dnn.experiments.run import is_finished, run_configs  # noqa: PLC0415
     if args.dry_run:
-        for sp, runs in zip(specs, runs_of):
-            if len(specs) > 1:
-                print(f"# {sp.name}")
-            done = 0
-            for name, row, cfg in runs:
-                fin = is_finished(cfg, args.runs_dir)
-                done += fin
-                print(f"{'done' if fin else 'todo'}  {name:40s} {cfg.run_name()}")
-            print(f"{done}/{len(runs)} finished")
+        _dry_run(specs, runs_of, args)
         return 0
     if not args.no_train:
         from sketchbound.dnn.experiments.run import RunLocked, plan_chunks, preload_data  # noqa: PLC0415
+        bar = None
         try:
             if not cluster:  # read (and check) every dataset the pending runs need before the first one trains
                 preload_data([c for ch in plan_chunks([c for runs in runs_of for _, _, c in runs], args.runs_dir)
@@ -531,20 +562,32 @@ def main(argv: Sequence[str] | None = None) -> int:
                 train = partial(run_table, workers=args.workers, scheduler=args.scheduler,
                                 gpus_per_worker=args.gpus_per_worker, prog=p.prog, balance=args.balance)
             # one pool, in the order the files list their runs (a run two tables share trains once)
+            if not (cluster or args.no_progress):  # one bar over every run still to train, with an estimate
+                from sketchbound.dnn.experiments.table_estimate import run_bar  # noqa: PLC0415
+                bar = run_bar([c for runs in runs_of for _, _, c in runs], args.runs_dir, device=args.device,
+                              concurrent=args.concurrent or specs[0].concurrent, fusion=args.fusion)
             train([c for runs in runs_of for _, _, c in runs], args.runs_dir, device=args.device,
                   concurrent=args.concurrent or specs[0].concurrent, progress=not args.no_progress, fusion=args.fusion,
                   fused_compile=args.fused_compile, conv_gemm=args.conv_gemm,
                   **({"sgd_kernel": args.sgd_kernel} if args.sgd_kernel != "foreach" else {}),
                   **({"weight_copies": True} if args.weight_copies else {}),
                   **({} if cluster else {"lock_wait": args.lock_wait}),
+                  **({"on_chunk": lambda ch: bar.update(len(ch))} if bar is not None else {}),
                   command="python -m sketchbound.dnn.table " + " ".join(sys.argv[1:] if argv is None else argv))
         except (FileNotFoundError, ValueError, RunLocked) as e:  # as dnn.run: one line, exit 2
             msg = str(e).splitlines()[0] if isinstance(e, FileNotFoundError) else " ".join(str(e).split())
             sys.stderr.write(f"{p.prog}: error: {msg}\n")
             return 2
+        finally:
+            if bar is not None:
+                bar.close()
+    from sketchbound.dnn.experiments.table_meta import OPTION_DEFAULTS, table_metadata  # noqa: PLC0415
+    options = {k: getattr(args, k) for k in OPTION_DEFAULTS}
     paths: dict[str, Path] = {}
-    for spec in specs:
-        paths.update({f"{spec.name}:{k}": v for k, v in _write_table(spec, args).items()})
+    for spec, design in zip(specs, designs):
+        meta = table_metadata(spec, args.runs_dir, design=design, epochs=args.epochs, seeds=args.seeds, sets=sets,
+                              options=options)
+        paths.update({f"{spec.name}:{k}": v for k, v in _write_table(spec, args, meta).items()})
     print(f"written: {', '.join(str(x) for x in paths.values())}")
     return 0
 
