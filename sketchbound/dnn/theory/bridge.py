@@ -190,15 +190,31 @@ def predicted_errors(model0: nn.Module, masks: Mapping[str, torch.Tensor], const
 
 
 def measured_errors(model_star: nn.Module, masks: Mapping[str, torch.Tensor], x: torch.Tensor,
-                    columns: int = COLUMNS) -> dict:
+                    columns: int = COLUMNS, patches: Mapping[str, torch.Tensor] | None = None) -> dict:
     """Lemma 4.3's error of ``masks`` at the dense trained weights ``model_star`` (module docstring).
+
+    Parameters
+    ----------
+    model_star : the dense network trained from the run's initialisation.
+    masks : ``{layer: mask}`` of the run (non-zero = kept).
+    x : the probe batch (:func:`probe_batch`).
+    columns : patch columns kept per layer.
+    patches : ``layer_patches(model_star, x, columns)`` when already computed (several masks, one ``w*``).
 
     Returns
     -------
     dict
         ``{"layers": {layer: {"meas", "features", "meas_rel"}}, "meas_sum", "meas_rel_mean", "columns", "probe"}``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2, bias=False))
+    >>> m = {"0.weight": torch.zeros(2, 3)}
+    >>> measured_errors(net, m, torch.randn(5, 3))["meas_rel_mean"]
+    1.0
     """
-    P = layer_patches(model_star, x, columns)
+    P = layer_patches(model_star, x, columns) if patches is None else patches
     layers = {}
     for name, W in _weights(model_star).items():
         Pl = P[name].to(W.device)
