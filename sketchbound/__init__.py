@@ -3,7 +3,13 @@
 Public names only; see the modules for the maths:
 probabilities (eq. 2) → sampling (Algorithm 1 and other sketches) → theory (closed forms).
 """
-from .probabilities import from_scores, optimal_probabilities, uniform_probabilities
+from .probabilities import (
+    from_scores,
+    optimal_probabilities,
+    tempered_probabilities,
+    uniform_probabilities,
+    variance_aware_probabilities,
+)
 from .sampling import (
     algorithm1,
     algorithm1_counts,
@@ -33,9 +39,11 @@ __all__ = [
     "inclusion_probabilities",
     "optimal_probabilities",
     "priority",
+    "tempered_probabilities",
     "top_s",
     "uniform_algorithm1",
     "uniform_probabilities",
+    "variance_aware_probabilities",
     "without_replacement",
     "__version__",
 ]

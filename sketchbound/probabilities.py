@@ -20,6 +20,8 @@ __all__ = [
     "from_scores",
     "check_probabilities",
     "check_matrix_vector",
+    "tempered_probabilities",
+    "variance_aware_probabilities",
 ]
 
 #: relative tolerance on ``sum(p) == 1`` accepted by :func:`check_probabilities`
@@ -376,3 +378,151 @@ def scale_safe(**degrees):
             return float(res) if isinstance(out, float) else res
         return wrapper
     return deco
+
+
+# --------------------------------------------------------------------------------------------------
+# The bridge axis: tempered laws p ∝ p0^β and the variance-aware law (validation/bridge.md)
+# --------------------------------------------------------------------------------------------------
+def _check_beta(beta) -> float:
+    """``beta`` as a float in ``[0, inf]`` or ``ValueError`` naming it."""
+    ok = isinstance(beta, (int, float, np.integer, np.floating)) and not isinstance(beta, (bool, np.bool_))
+    if not ok or np.isnan(beta) or beta < 0:
+        raise ValueError(f"beta must be a real number in [0, inf] (np.inf allowed), got {abridge(beta)}")
+    return float(beta)
+
+
+def tempered_probabilities(p0, beta) -> np.ndarray:
+    """The tempered law ``p_k ∝ p0_k^β``, normalised, for ``β ∈ [0, ∞]``.
+
+    One axis from uniform to the hard threshold: ``β = 0`` is uniform over all ``d`` indices
+    (``0^0 = 1``, Lemma 4.5's law); ``β = 1`` is ``p0`` itself (eq. (2) when ``p0`` is eq. (2));
+    ``β = ∞`` is uniform over the argmax set of ``p0`` (sampling ``s`` indices without replacement from
+    ``p0^β`` tends to :func:`sketchbound.top_s` as ``β → ∞``). Entries with ``p0_k = 0`` get 0 for
+    every ``β > 0``. Computed in logs, ``exp(β (log p0_k − max_j log p0_j))``, so any large finite
+    ``β`` is safe (no overflow, no NaN).
+
+    Parameters
+    ----------
+    p0 : array_like, shape (d,)
+        A probability vector (checked by :func:`check_probabilities`).
+    beta : float
+        The temperature exponent, ``0 <= beta <= inf``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (d,)
+        The tempered probabilities (sum 1).
+
+    Examples
+    --------
+    >>> tempered_probabilities([0.5, 0.25, 0.25, 0.0], 0)
+    array([0.25, 0.25, 0.25, 0.25])
+    >>> tempered_probabilities([0.5, 0.25, 0.25, 0.0], 2)
+    array([0.66666667, 0.16666667, 0.16666667, 0.        ])
+    >>> tempered_probabilities([0.5, 0.25, 0.25, 0.0], np.inf)
+    array([1., 0., 0., 0.])
+    """
+    pa = check_probabilities(p0, name="p0")
+    b = _check_beta(beta)
+    d = pa.shape[0]
+    if b == 0.0:
+        return np.full(d, 1.0 / d)
+    if b == 1.0:
+        return pa / pa.sum()
+    pos = pa > 0
+    if np.isinf(b):
+        top = pa == pa.max()
+        return top / float(top.sum())
+    out = np.zeros(d)
+    lp = np.log(pa[pos])
+    with np.errstate(over="ignore", under="ignore"):
+        out[pos] = np.exp(b * (lp - lp.max()))
+    return out / out.sum()
+
+
+def _broadcast_param(name: str, v, shape: tuple, *, nonneg: bool = False) -> np.ndarray:
+    """``v`` (a scalar or an array broadcastable to ``shape``) as a float64 array of that shape."""
+    a = as_real_array(name, v, what="a finite real scalar or an array broadcastable to w0"
+                      + (" with entries >= 0" if nonneg else ""))
+    try:
+        a = np.broadcast_to(a, shape)
+    except ValueError:
+        raise ValueError(f"{name} must be a scalar or broadcastable to w0's shape {shape}; got shape {a.shape}: "
+                         f"{abridge(v)}") from None
+    if nonneg and a.size and a.min() < 0:
+        raise ValueError(f"{name} must be >= 0 (a standard deviation); got a negative entry {a.min()!r}")
+    return a
+
+
+def _ldexp_clip(m: np.ndarray, e: np.ndarray) -> np.ndarray:
+    return np.ldexp(m, np.clip(e, -2100, 0).astype(np.int32))
+
+
+def _noisy_pair(w0, c, sigma) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(a, b, E)`` with ``c w0 = a 2^E`` and ``σ = b 2^E``, ``|a|, b <= 1``: the variance-aware law's
+    pair without overflow (used by :func:`variance_aware_probabilities` and the closed forms of
+    :mod:`sketchbound.theory`). ``E`` is the exponent of the largest of ``|c_k w0_k|`` and ``σ_k``."""
+    wa = _as_float_vector("w0", w0)
+    ca = _broadcast_param("c", c, wa.shape)
+    sa = _broadcast_param("sigma", sigma, wa.shape, nonneg=True)
+    cm, ce = np.frexp(ca)
+    wm, we = np.frexp(wa)
+    sm, se = np.frexp(sa)
+    am, ae = cm * wm, ce.astype(np.int64) + we.astype(np.int64)
+    ae = np.where(am != 0, ae, np.iinfo(np.int32).min)
+    se = np.where(sm != 0, se.astype(np.int64), np.iinfo(np.int32).min)
+    top = int(max(ae.max(), se.max()))
+    if top == np.iinfo(np.int32).min:
+        return np.zeros_like(wa), np.zeros_like(wa), 0
+    return _ldexp_clip(am, ae - top), _ldexp_clip(sm, se - top), top
+
+
+def variance_aware_probabilities(norms, w0, c, sigma) -> np.ndarray:
+    """The variance-aware law ``p_k ∝ ||X_(k)|| sqrt(c² w0_k² + σ²)`` (validation/bridge.md).
+
+    It minimises the expected Lemma 4.3 error of Algorithm 1 over all sampling laws when the trained
+    weights are ``w* = c w0 + ε`` with ``E ε = 0``, ``E ε_k² = σ²`` (independent of the mask): by
+    Cauchy–Schwarz, ``Σ_k a_k²/p_k >= (Σ_k a_k)²`` with equality iff ``p ∝ a``, here
+    ``a_k² = ||X_(k)||² E w*_k²``. ``σ = 0`` gives eq. (2) (:func:`optimal_probabilities` of
+    ``(X, w0)``, for ``c ≠ 0``); ``σ → ∞`` gives ``p ∝ ||X_(k)||`` (uniform in ``|w|``).
+    Scale-safe: huge or tiny ``w0``, ``c``, ``σ`` or norms neither overflow nor give NaN.
+
+    Parameters
+    ----------
+    norms : array_like, shape (d,)
+        The row norms ``||X_(k)||`` of the ``d x n`` data matrix (rows are features, paper §3: the
+        same norms as eq. (2)); e.g. ``row_norms(X)``. Finite and ``>= 0``.
+    w0 : array_like, shape (d,)
+        The weights at initialisation.
+    c : float or array_like
+        The scale of ``w*`` relative to ``w0``; a scalar or an array broadcastable to ``w0`` (one
+        value per layer, repeated over the layer's weights).
+    sigma : float or array_like
+        The standard deviation of ``ε_k`` (``>= 0``), scalar or broadcastable to ``w0``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (d,)
+        The probabilities (sum 1).
+
+    Examples
+    --------
+    >>> X = np.array([[3.0, 4.0], [1.0, 0.0]])
+    >>> variance_aware_probabilities(row_norms(X), [1.0, -5.0], 1.0, 0.0)   # = eq. (2)
+    array([0.5, 0.5])
+    >>> variance_aware_probabilities(row_norms(X), [0.0, 0.0], 1.0, 2.0)    # ∝ ||X_(k)||
+    array([0.83333333, 0.16666667])
+    """
+    r = as_real_array("norms", norms, ndim=1, what="a 1-D vector of finite row norms >= 0")
+    if r.min() < 0:
+        raise ValueError(f"norms must be >= 0 (row norms ||X_(k)||); got {r.min()!r} at index {int(np.argmin(r))}")
+    wa = _as_float_vector("w0", w0)
+    if r.shape != wa.shape:
+        raise ValueError(f"shape mismatch: norms has length {r.shape[0]} but w0 has length {wa.shape[0]}")
+    a, b, _ = _noisy_pair(wa, c, sigma)
+    rs = np.ldexp(r, -_pow2_max(r)) if r.max() > 0 else r
+    scores = rs * np.hypot(a, b)
+    if not np.any(scores > 0):
+        raise ValueError("the variance-aware law is undefined: ||X_(k)|| sqrt(c² w0_k² + σ²) is zero for every k "
+                         "(norms all zero, or c w0 and sigma both zero)")
+    return from_scores(scores)
