@@ -5,7 +5,7 @@
 #   CALL 1: ResNet-20 pilots (seeds 100-102) -> dnn/configs/bridge_constants_resnet20.json, then the ResNet-20 ladder
 #           (bridge_resnet20.toml) until the time is up.
 #   CALL 2: the confirmatory table (bridge_resnet20_confirm.toml, with --stats).
-#   CALL 3: what remains of the ResNet-20 ladder, then VGG-19 (pilots, constants, ladder), then LeNet-300-100.
+#   CALL 3: what remains of the ResNet-20 ladder, then LeNet-300-100 (pilots, constants, ladder), then VGG-19.
 # Every call resumes: runs with a result.json are skipped; a warm machine keeps runs/ (checkpoints, masks) between
 # calls; on a fresh one, unpack the previous calls' $OUT/bridge_resume.tgz into .data/bridge_prior/ first (it
 # holds the finished runs' small files, the constants JSONs and the ResNet-20/LeNet dense runs' checkpoints).
@@ -48,7 +48,9 @@ tool() {  # tool SUBCOMMAND TABLE [options]: the bridge tool with the tables' ov
   local sub=$1 name=$2; shift 2
   python3 dnn/scripts/bridge_tool.py "$sub" "dnn/configs/$name.toml" --runs-dir "$RUNS" --data-root "$DATA" \
     "${EXTRA[@]}" "$@" >> "$OUT/$name.log" 2>&1
-  echo "$name: bridge_tool $sub exit $? at +$(( $(date +%s) - t0 )) s" >> "$ENV"
+  local rc=$?
+  echo "$name: bridge_tool $sub exit $rc at +$(( $(date +%s) - t0 )) s" >> "$ENV"
+  return $rc
 }
 
 constants() {  # constants MODEL PILOT: the per-layer constants JSON (pilots trained here if it is missing)
@@ -69,10 +71,11 @@ rung() {  # rung TABLE NAME: train, measure at the dense weights, write the rung
 
 case "$CALL" in
   1) constants resnet20 bridge_pilot_resnet20 && rung bridge_resnet20 resnet20 ;;
-  2) constants resnet20 bridge_pilot_resnet20 && table bridge_resnet20_confirm --stats ;;
+  2) constants resnet20 bridge_pilot_resnet20 && table bridge_resnet20_confirm --stats
+     tool csv bridge_resnet20_confirm --rung resnet20-confirm --out "$OUT/validation/bridge/resnet20-confirm.csv" ;;
   3) constants resnet20 bridge_pilot_resnet20 && rung bridge_resnet20 resnet20
-     constants vgg19 bridge_pilot_vgg19 && rung bridge_vgg19 vgg19
-     constants lenet300100 bridge_pilot_lenet && rung bridge_lenet lenet ;;
+     constants lenet300100 bridge_pilot_lenet && rung bridge_lenet lenet
+     constants vgg19 bridge_pilot_vgg19 && rung bridge_vgg19 vgg19 ;;
 esac
 # the tables' CSV/MD of whatever finished (also those not trained in this call)
 python3 -m sketchbound.dnn.table dnn/configs/bridge_resnet20.toml dnn/configs/bridge_resnet20_confirm.toml \

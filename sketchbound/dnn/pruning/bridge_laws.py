@@ -9,8 +9,8 @@ Tempered (``beta`` = β)
     mode ``"shuffled"``), β = 1 the scores themselves (mode ``"randomized"``, eq. (2) when the scores
     are ``‖X_(k)‖·|w_k|``) and β = ∞ the layer's ``k_l`` best scores, i.e. the global threshold's kept
     set (:func:`tempered_weights` returns ``None`` there and ``make_mask`` keeps the top ``k_l``).
-    Other β are computed in log space, ``exp(β(log s − max log s))``, so β = 4 on SynFlow's scores
-    (spanning hundreds of decades) does not overflow.
+    Other β use the core's :func:`sketchbound.probabilities.tempered_probabilities` (computed in logs,
+    so β = 4 on SynFlow's scores, spanning hundreds of decades, does not overflow).
 
 Variance-aware (constants ``c_l``, ``σ_l`` per layer)
     The law that minimises the expected Lemma 4.3 error when ``w*_k = c_l·w⁰_k + ε_k`` with
@@ -21,6 +21,8 @@ Variance-aware (constants ``c_l``, ``σ_l`` per layer)
     scores it *is* ‖X_(k)‖). The weights are ``g_k·√(c_l²w⁰_k² + σ_l²)``; at σ_l = 0 they are
     ``|c_l|·score_k``, the randomized mask's law. Where ``w⁰_k = 0`` the factor is not observable
     and ``g_k`` is the mean of ``g`` over the layer's non-zero initial weights (0 if there are none).
+    The law itself is the core's :func:`sketchbound.probabilities.variance_aware_probabilities` with
+    ``g`` in ``‖X_(k)‖``'s place.
 """
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ import numbers
 from pathlib import Path
 
 import torch
+
+from sketchbound.probabilities import from_scores, tempered_probabilities, variance_aware_probabilities
 
 __all__ = ["check_beta", "tempered_weights", "variance_aware_weights", "read_constants"]
 
@@ -58,12 +62,12 @@ def tempered_weights(weights: torch.Tensor, beta) -> torch.Tensor | None:
     torch.Tensor or None
         ``weights`` itself at β = 1 (so the draws equal mode ``"randomized"``'s), all ones at β = 0
         (mode ``"shuffled"``'s), ``exp(β(log w − max log w))`` otherwise (zero where ``w = 0``);
-        ``None`` at β = ∞.
+        ``None`` at β = ∞ (other β: proportional to ``weights^β``, largest entry 1).
 
     Examples
     --------
     >>> import torch
-    >>> tempered_weights(torch.tensor([1.0, 2.0, 0.0]), 2).tolist()
+    >>> [round(v, 12) for v in tempered_weights(torch.tensor([1.0, 2.0, 0.0]), 2).tolist()]
     [0.25, 1.0, 0.0]
     >>> tempered_weights(torch.tensor([1.0, 0.0]), 0).tolist()
     [1.0, 1.0]
@@ -75,12 +79,11 @@ def tempered_weights(weights: torch.Tensor, beta) -> torch.Tensor | None:
         return torch.ones_like(weights)
     if b == 1.0:
         return weights
-    pos = weights > 0
-    if not bool(pos.any()):
+    w = weights.detach().to(torch.float64).reshape(-1)
+    if not bool((w > 0).any()):
         return torch.zeros_like(weights)
-    logw = torch.log(torch.where(pos, weights, torch.ones_like(weights)))
-    top = logw[pos].max()
-    return torch.where(pos, torch.exp(b * (logw - top)), torch.zeros_like(weights))
+    p = tempered_probabilities(from_scores(w.cpu().numpy()), b)  # the core's law (computed in logs)
+    return torch.from_numpy(p / p.max()).to(weights.device).reshape(weights.shape)
 
 
 def variance_aware_weights(weights: torch.Tensor, w0: torch.Tensor, c: float, sigma: float) -> torch.Tensor:
@@ -95,13 +98,14 @@ def variance_aware_weights(weights: torch.Tensor, w0: torch.Tensor, c: float, si
     Returns
     -------
     torch.Tensor
-        float64 weights of ``weights``' shape; where ``w⁰_k = 0``, ``g_k`` is the layer's mean ``g``.
+        float64 weights (probabilities, sum 1) of ``weights``' shape; where ``w⁰_k = 0``, ``g_k`` is the
+        layer's mean ``g``; all zeros when no weight can be positive.
 
     Examples
     --------
     >>> import torch
-    >>> variance_aware_weights(torch.tensor([2.0, 1.0]), torch.tensor([1.0, -0.5]), 1.0, 0.0).tolist()
-    [2.0, 1.0]
+    >>> variance_aware_weights(torch.tensor([3.0, 1.0]), torch.tensor([1.0, -0.5]), 1.0, 0.0).tolist()
+    [0.75, 0.25]
     """
     if not math.isfinite(float(c)):
         raise ValueError(f"c must be a finite number (the layer's w*/w0 regression slope), got {c!r}")
@@ -116,8 +120,11 @@ def variance_aware_weights(weights: torch.Tensor, w0: torch.Tensor, c: float, si
     if bool((~nz).any()):
         fill = g[nz].mean() if bool(nz.any()) else torch.zeros((), dtype=s.dtype, device=s.device)
         g = torch.where(nz, g, fill)
-    out = g * torch.sqrt(float(c) ** 2 * a * a + float(sigma) ** 2)
-    return out.reshape(weights.shape)
+    if not bool((g > 0).any()) or (float(c) == 0 and float(sigma) == 0):
+        return torch.zeros_like(s).reshape(weights.shape)  # no positive weight: the sampler keeps k_l uniformly
+    # the core's law with g in ‖X_(k)‖'s place (sketchbound.probabilities.variance_aware_probabilities)
+    p = variance_aware_probabilities(g.cpu().numpy(), a.cpu().numpy(), float(c), float(sigma))
+    return torch.from_numpy(p).to(s.device).reshape(weights.shape)
 
 
 def read_constants(path) -> dict[str, tuple[float, float]]:
