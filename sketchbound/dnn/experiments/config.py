@@ -46,9 +46,10 @@ METHODS = ("dense", "random", "magnitude", "snip", "grasp", "synflow", "prospr",
 #: pruning inputs (:data:`sketchbound.dnn.pruning.inputs.INPUT_KINDS`)
 INPUTS = ("real", "normal", "chi", "sparse", "ones")
 #: mask modes (:data:`sketchbound.dnn.pruning.masks.MASK_MODES`)
-MASKS = ("global", "layerwise", "randomized", "layerwise_randomized", "algorithm1", "shuffled")
+MASKS = ("global", "layerwise", "randomized", "layerwise_randomized", "algorithm1", "shuffled", "tempered",
+         "variance_aware")
 MASK_ALIASES = {"threshold": "global", "hard": "global", "random": "randomized", "rand": "randomized",
-                "shuffle": "shuffled"}
+                "shuffle": "shuffled", "variance-aware": "variance_aware"}
 INITS = ("kaiming", "normal", "xavier")
 MASK_VALUES = ("scale-init", "support")
 SNIP_LOSSES = ("cross_entropy", "l1", "mse")
@@ -118,6 +119,14 @@ class RunConfig:
         "SynFlow round; needs min_per_layer 0)", choices=("exact", "synflow")))
     grasp_samples_per_class: int = field(default=25, metadata=_meta(
         "GraSP (variant original): examples of every class in each batch pair (the published configs use 10, 5 or 1)"))
+    beta: float = field(default=1.0, metadata=_meta(
+        "mask tempered: sampling weights score**beta inside each layer, beta in [0, inf] (0: shuffle, 1: "
+        "randomized, inf: threshold)"))
+    bridge_constants: str | None = field(default=None, metadata=_meta(
+        "mask variance_aware: JSON of per-layer (c, sigma) written by dnn/scripts/bridge_tool.py constants"))
+    bridge_record: bool = field(default=False, metadata=_meta(
+        "record the bridge's predicted Lemma 4.3 error of the drawn mask at init in result.json (needs "
+        "bridge_constants)"))
 
     def __post_init__(self):
         for f in fields(self):  # a TOML table or number where a name belongs: one line, not a TypeError
@@ -153,8 +162,23 @@ class RunConfig:
                 raise ValueError(f"{name} must be a non-empty string; got {getattr(self, name)!r}")
         if not isinstance(self.augment, bool):
             raise ValueError(f"augment must be true or false; got {self.augment!r}")
+        self._check_bridge()
         if self.method == "dense" and self.density != 1.0:
             object.__setattr__(self, "density", 1.0)
+
+    def _check_bridge(self) -> None:
+        from sketchbound.dnn.pruning.bridge_laws import check_beta  # noqa: PLC0415
+        object.__setattr__(self, "beta", check_beta(self.beta))
+        if self.beta != 1.0 and self.mask != "tempered":
+            raise ValueError(f"beta={self.beta!r} applies to mask 'tempered' only, got mask {self.mask!r}; "
+                             f"accepted: beta = 1 (the default) for other masks")
+        if self.bridge_constants is not None and (not isinstance(self.bridge_constants, str) or not self.bridge_constants):
+            raise ValueError(f"bridge_constants must be a path (string) or unset, got {self.bridge_constants!r}")
+        if not isinstance(self.bridge_record, bool):
+            raise ValueError(f"bridge_record must be true or false; got {self.bridge_record!r}")
+        if (self.mask == "variance_aware" or self.bridge_record) and self.bridge_constants is None:
+            raise ValueError(f"mask {self.mask!r} with bridge_record={self.bridge_record} needs bridge_constants "
+                             f"(the per-layer constants JSON), got None")
 
     def _check_num(self, name, typ, lo=None, hi=None, lo_open=False):
         v = getattr(self, name)

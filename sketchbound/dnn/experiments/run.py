@@ -352,11 +352,24 @@ def compute_mask(cfg: RunConfig, model: torch.nn.Module, data: TensorDataset, de
     what = f" ({cfg.synflow_rounds} rounds)" if cfg.method == "synflow" else ""
     with elapsed(f"mask: {cfg.method}{what} on {cfg.model}, density {cfg.density}", enabled=progress):
         scores = compute_scores(cfg.method, model, source, **kw)
+        law = _bridge_law(cfg, model)
         masks = make_mask(scores, cfg.density, cfg.mask, rng=stream_seed(cfg.seed, "mask"),
-                          min_per_layer=cfg.min_per_layer, keep_rule=cfg.keep_rule, info=mask_info)
+                          min_per_layer=cfg.min_per_layer, keep_rule=cfg.keep_rule, info=mask_info, **law)
     out["masks"] = {k: v.detach().cpu() for k, v in masks.items()}
     out["extra"]["mask_info"] = mask_info
+    if cfg.bridge_record:  # the theory's predicted error of this mask at init (sketchbound.dnn.theory.bridge)
+        from sketchbound.dnn.theory.bridge import predicted_errors, probe_batch  # noqa: PLC0415
+        out["extra"]["bridge"] = predicted_errors(model, masks, law["constants"], probe_batch(data, device=device))
     return _mask_done(cfg, out, time.perf_counter() - t0, log)
+
+
+def _bridge_law(cfg: RunConfig, model: torch.nn.Module) -> dict:
+    """``make_mask``'s keyword arguments of the bridge's laws: ``beta``, and ``w0``/``constants`` from
+    ``bridge_constants`` (read when set)."""
+    from sketchbound.dnn.pruning.bridge_laws import read_constants  # noqa: PLC0415
+    from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
+    consts = read_constants(cfg.bridge_constants) if cfg.bridge_constants is not None else None
+    return {"beta": cfg.beta, "w0": {n: p.detach() for n, p in prunable_parameters(model)}, "constants": consts}
 
 
 def _mask_done(cfg: RunConfig, out: dict, seconds: float, log) -> dict:

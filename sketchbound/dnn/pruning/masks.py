@@ -6,7 +6,7 @@ kept is ``k = round(density × d)`` (``d`` = total prunable weights, ``round`` =
 for every binary mode — also when scores tie (no ``score <= threshold`` test: Synaptic-Flow's
 issue #12 cannot happen; selection is by ``topk`` with exact counts).
 
-Modes (:data:`MASK_MODES`):
+Modes (:data:`MASK_MODES`, then the bridge's :data:`BRIDGE_MODES`):
 
 ``"global"``
     Global hard threshold: keep the ``k`` highest scores of the network (SynFlow, SNIP, ... as published).
@@ -32,6 +32,15 @@ Modes (:data:`MASK_MODES`):
     The per-layer shuffle control (Su et al. 2020; Frankle et al. 2021): the per-layer counts ``k_l`` of
     ``"global"``, with the ``k_l`` weights of each layer chosen **uniformly** (the scores only set the
     counts). Against ``"randomized"`` it isolates sampling *in proportion to the scores*.
+``"tempered"``
+    The §7 procedure with sampling weights ``score^β`` inside each layer (``beta`` in ``[0, ∞]``):
+    β = 0 draws as ``"shuffled"``, β = 1 as ``"randomized"`` (same ``rng`` ⇒ same mask), β = ∞ keeps
+    each layer's ``k_l`` best scores, the global threshold's kept set
+    (:mod:`sketchbound.dnn.pruning.bridge_laws`).
+``"variance_aware"``
+    The §7 procedure with weights ``(score_k/|w⁰_k|)·√(c_l²w⁰_k² + σ_l²)`` (``w0`` and per-layer
+    ``constants`` ``{layer: (c_l, σ_l)}``); at σ_l = 0 the law of ``"randomized"``
+    (:mod:`sketchbound.dnn.pruning.bridge_laws`).
 
 Keep rules (``keep_rule``, :data:`KEEP_RULES`; for the global-count modes ``"global"``, ``"randomized"``,
 ``"shuffled"``):
@@ -82,11 +91,13 @@ import torch
 from torch import nn
 
 from sketchbound import sampling as _sampling
+from sketchbound.dnn.pruning import bridge_laws as _bridge
 from sketchbound.probabilities import from_scores
 from sketchbound.dnn.models.prunable import prunable_parameters
 
 __all__ = [
     "MASK_MODES",
+    "BRIDGE_MODES",
     "KEEP_RULES",
     "BACKENDS",
     "target_count",
@@ -99,6 +110,8 @@ __all__ = [
 ]
 
 MASK_MODES = ("global", "layerwise", "randomized", "layerwise_randomized", "algorithm1", "shuffled")
+#: the bridge's laws in the §7 procedure (they take ``beta`` / ``w0`` and ``constants``; see the docstring)
+BRIDGE_MODES = ("tempered", "variance_aware")
 BACKENDS = ("auto", "numpy", "torch")
 KEEP_RULES = ("exact", "synflow")
 
@@ -427,7 +440,8 @@ def _sampling_weights(scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 
 
 def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str = "auto",
-              min_per_layer: int = 1, keep_rule: str = "exact", info: dict | None = None) -> dict[str, torch.Tensor]:
+              min_per_layer: int = 1, keep_rule: str = "exact", info: dict | None = None, beta=1.0,
+              w0: dict | None = None, constants: dict | None = None) -> dict[str, torch.Tensor]:
     """Masks ``{name: float32 tensor}`` (same shapes/device as ``scores``) keeping ``round(density × d)`` weights.
 
     See the module docstring for ``mode`` (:data:`MASK_MODES`) and ``backend``. ``rng``: ``None``, an
@@ -437,6 +451,8 @@ def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str =
     total (see :func:`keep_counts`); pass 0 for the unguarded published thresholds. ``keep_rule``:
     ``"exact"`` or ``"synflow"`` (Synaptic-Flow's threshold, modes ``"global"``/``"randomized"``/
     ``"shuffled"``; see the module docstring). ``info``: a dict to fill with the guard's report.
+    ``beta`` (mode ``"tempered"``), ``w0`` (initial weights ``{name: tensor}``) and ``constants``
+    (``{name: (c, sigma)}``, mode ``"variance_aware"``): the bridge's laws (module docstring).
 
     >>> import torch
     >>> m = make_mask({"w": torch.ones(10)}, 0.3, "global")      # ties: still exactly 3
@@ -444,8 +460,8 @@ def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str =
     3
     """
     scores = _check_scores(scores)
-    if mode not in MASK_MODES:
-        raise ValueError(f"mode must be one of {MASK_MODES}, got {mode!r}")
+    if mode not in MASK_MODES + BRIDGE_MODES:
+        raise ValueError(f"mode must be one of {MASK_MODES + BRIDGE_MODES}, got {mode!r}")
     names = list(scores)
     sizes = [scores[n].numel() for n in names]
     device = scores[names[0]].device
@@ -453,7 +469,9 @@ def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str =
     k = target_count(density, sum(sizes))
     floor = _check_floor(min_per_layer)
     _check_keep_rule(keep_rule, floor)
-    if keep_rule != "exact" and mode not in ("global", "randomized", "shuffled"):
+    if mode == "variance_aware":
+        _check_variance_inputs(scores, w0, constants)
+    if keep_rule != "exact" and mode not in ("global", "randomized", "shuffled", "tempered", "variance_aware"):
         raise ValueError(f"keep_rule={keep_rule!r} applies to the global-count modes (global, randomized, shuffled), "
                          f"not to mode {mode!r}")
     if info is not None:
@@ -464,13 +482,23 @@ def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str =
             scope = "layerwise" if mode.startswith("layerwise") else "global"
             info.update(_guard_report(scores, keep_counts(scores, density, scope, min_per_layer=floor),
                                       keep_counts(scores, density, scope, min_per_layer=0)))
-    out = _make_mask(scores, density, mode, rng, be, floor, keep_rule, names, sizes, device, k)
+    law = {"beta": _bridge.check_beta(beta), "w0": w0, "constants": constants}
+    out = _make_mask(scores, density, mode, rng, be, floor, keep_rule, names, sizes, device, k, law)
     if info is not None:
         info["kept"] = kept_count(out)
     return out
 
 
-def _make_mask(scores, density, mode, rng, be, floor, keep_rule, names, sizes, device, k):
+def _check_variance_inputs(scores, w0, constants) -> None:
+    for what, d in (("w0", w0), ("constants", constants)):
+        if not isinstance(d, dict):
+            raise ValueError(f"mode 'variance_aware' needs {what} as a dict {{layer name: ...}}, got {type(d).__name__}")
+        missing = [n for n in scores if n not in d]
+        if missing:
+            raise ValueError(f"{what} has no entry for layer(s) {missing[:5]}; accepted: one per scored layer")
+
+
+def _make_mask(scores, density, mode, rng, be, floor, keep_rule, names, sizes, device, k, law=None):
     min_per_layer = floor
     if mode == "global" and keep_rule == "synflow":
         return _unflatten(_synflow_keep(scores, density).to(torch.float32), scores)
@@ -498,7 +526,20 @@ def _make_mask(scores, density, mode, rng, be, floor, keep_rule, names, sizes, d
                          min_per_layer=min_per_layer, keep_rule=keep_rule)
     if mode == "shuffled":  # the per-layer shuffle control: the threshold's per-layer counts, uniform inside a layer
         weights = {n: torch.ones_like(weights[n]) for n in names}
+    elif mode == "tempered":  # the bridge's axis: weights score**beta; beta = inf keeps each layer's top k_l
+        weights = {n: _bridge.tempered_weights(weights[n], law["beta"]) for n in names}
+        if weights[names[0]] is None:
+            return {n: _top_mask(scores[n], counts[n]) for n in names}
+    elif mode == "variance_aware":
+        weights = {n: _bridge.variance_aware_weights(weights[n], law["w0"][n], *law["constants"][n]) for n in names}
     return {n: sample_without_replacement(weights[n], counts[n], rng=gen, backend=be).to(torch.float32) for n in names}
+
+
+def _top_mask(score: torch.Tensor, k: int) -> torch.Tensor:
+    m = torch.zeros(score.numel(), dtype=torch.float32, device=score.device)
+    if k:
+        m[torch.topk(score.detach().reshape(-1).to(torch.float64), k, sorted=False).indices] = 1.0
+    return m.reshape(score.shape)
 
 
 def _unflatten(flat: torch.Tensor, like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
