@@ -347,7 +347,7 @@ def write_outputs(spec: TableSpec, long: pd.DataFrame, out_dir, meta: dict | Non
     if meta is None:
         from sketchbound.dnn.experiments.run import _git_commit  # noqa: PLC0415
         from sketchbound.dnn.experiments.table_meta import describe  # noqa: PLC0415
-        meta = describe(spec, spec, commit=_git_commit(), finished=int(long["n"].sum()))
+        meta = describe(spec, spec, expand, commit=_git_commit(), finished=int(long["n"].sum()))
     out = Path(out_dir)
     wide = render(spec, long)
     body = (f"{spec.notes}\n\n" if spec.notes else "") + to_markdown(wide)
@@ -585,7 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = {k: getattr(args, k) for k in OPTION_DEFAULTS}
     paths: dict[str, Path] = {}
     for spec, design in zip(specs, designs):
-        meta = table_metadata(spec, args.runs_dir, design=design, epochs=args.epochs, seeds=args.seeds, sets=sets,
+        meta = table_metadata(spec, args.runs_dir, expand, distinct_runs, design=design, epochs=args.epochs, seeds=args.seeds, sets=sets,
                               options=options)
         paths.update({f"{spec.name}:{k}": v for k, v in _write_table(spec, args, meta).items()})
     print(f"written: {', '.join(str(x) for x in paths.values())}")

@@ -74,7 +74,7 @@ def _config_path(path) -> str:
         return str(p)
 
 
-def describe(spec, design, *, epochs=None, seeds=None, sets: dict | None = None, options: dict | None = None,
+def describe(spec, design, expand, *, epochs=None, seeds=None, sets: dict | None = None, options: dict | None = None,
              commit: str | None = None, run_commits: dict | None = None, finished: int = 0) -> dict:
     """The metadata of one written table (also ``<name>_meta.json``).
 
@@ -84,6 +84,9 @@ def describe(spec, design, *, epochs=None, seeds=None, sets: dict | None = None,
         The table as run (overrides applied).
     design : TableSpec
         The same file read without overrides: the recorded design.
+    expand : callable
+        ``expand(spec)`` → ``(row, variant, RunConfig)`` triples (:func:`sketchbound.dnn.experiments.table.expand`,
+        passed in so this module does not import the table runner).
     epochs, seeds : int or None
         ``--epochs`` and ``--seeds`` as given.
     sets : dict, optional
@@ -107,10 +110,10 @@ def describe(spec, design, *, epochs=None, seeds=None, sets: dict | None = None,
     Examples
     --------
     >>> from sketchbound.dnn.experiments.table import load_table  # doctest: +SKIP
-    >>> describe(load_table(f, seeds=3), load_table(f), seeds=3)["title"]  # doctest: +SKIP
+    >>> from sketchbound.dnn.experiments.table import expand  # doctest: +SKIP
+    >>> describe(load_table(f, seeds=3), load_table(f), expand, seeds=3)["title"]  # doctest: +SKIP
     '[overridden: seeds=0-2] ...'
     """
-    from sketchbound.dnn.experiments.table import expand  # noqa: PLC0415
     over: dict[str, str] = {}
     if epochs is not None:
         over["epochs"] = str(epochs)
@@ -220,20 +223,19 @@ LONG_COLUMNS = {"variant": "the table file's variant", "mean": "test accuracy in
                 "n": "finished seeds", "expected": "seeds the cell has", "reference": "the paper's number, if any"}
 
 
-def table_metadata(spec, runs_dir, *, design=None, epochs=None, seeds=None,
+def table_metadata(spec, runs_dir, expand, distinct_runs, *, design=None, epochs=None, seeds=None,
                    sets: dict | None = None, options: dict | None = None) -> dict:
     """What ran for one table (:func:`sketchbound.dnn.experiments.table_meta.describe`): the overrides against
     ``design`` (the file read without them; default: ``spec`` itself), the commit (``SKETCHBOUND_COMMIT``
     when set, else ``git rev-parse HEAD``, else "unknown") and the commits the finished runs trained at."""
     from collections import Counter  # noqa: PLC0415
     from sketchbound.dnn.experiments.run import _git_commit, load_result  # noqa: PLC0415
-    from sketchbound.dnn.experiments.table import distinct_runs  # noqa: PLC0415
     commits: Counter = Counter()
     for c in distinct_runs(spec):
         res = load_result(c, runs_dir)
         if res is not None and res.get("accuracy") is not None:
             commits[str(res.get("git_commit") or "unknown")] += 1
-    return describe(spec, design if design is not None else spec, epochs=epochs, seeds=seeds, sets=sets,
+    return describe(spec, design if design is not None else spec, expand, epochs=epochs, seeds=seeds, sets=sets,
                     options=options, commit=_git_commit(), run_commits=dict(commits.most_common()),
                     finished=sum(commits.values()))
 
