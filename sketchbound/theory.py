@@ -283,7 +283,9 @@ def gaussian_error(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: str = "s
         raise ValueError("w0 has a zero where w_star does not: p0 never draws it, the error is infinite")
     a = np.abs(w0a)
     l1 = a.sum()
-    return float(factor * np.sum(wsa[nz] ** 2 * (l1 - a[nz]) / a[nz]) / s)
+    terms = np.sum(wsa[nz] ** 2 * (l1 - a[nz]) / a[nz])
+    # no other non-zero weight (e.g. d = 1): m ≡ 1, the error is 0 whatever the factor (ν_1 = ∞)
+    return 0.0 if terms == 0 else float(factor * terms / s)
 
 
 @_scale_safe(X=2, w=2)
