@@ -57,9 +57,15 @@ from scipy import stats
 from . import exact as exact_enum
 from . import scenarios as _scen
 from . import theory
-from .claims import Claim
-from .sampling import algorithm1, as_generator, check_size
-from .scenarios import Instance, Scenario
+from .claims import Claim, exact_from_coverage
+from .sampling import as_generator, check_size
+from .scenarios import Scenario
+from .tails import RARE_SEEN
+from .trials import call_user, measure, tail_ok, tail_plan, tail_sampler
+from .trials import draw_inputs as _draw_inputs
+from .trials import exact_m as _exact_m
+from .trials import mask_p as _mask_p
+from .trials import target as _target
 
 __all__ = ["Result", "run_check", "claim_scenario", "measure", "choose_estimator", "order_by_dependencies",
            "expand_jobs", "run_jobs", "withhold_dependents", "EXACT_RTOL", "DETERMINISTIC_TOL", "INTERVAL", "ESTIMATORS"]
@@ -73,8 +79,6 @@ CROSSCHECK_TRIALS = 16000
 ESTIMATORS = ("auto", "plain")
 #: with ``estimator="auto"``, fixed inputs whose Algorithm-1 outcomes number at most this are enumerated
 AUTO_ENUMERATE = 200
-#: above this many mask entries per call (trials x d) the dense masks are drawn in blocks
-_DENSE_LIMIT = 1 << 26
 INTERVAL = "Student-t interval on the mean of i.i.d. trials; Bonferroni over sequential looks and components"
 
 
@@ -115,6 +119,8 @@ class Result:
     chain: list = field(default_factory=list)
     #: derived verdicts: the independent plain Monte-Carlo check of the closed form on this instance
     crosscheck: dict | None = None
+    #: what a "holds" (or any verdict) rests on, in words: exact arithmetic, or the assumptions of the interval
+    rests_on: str = ""
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -122,59 +128,6 @@ class Result:
             if isinstance(v, float) and not math.isfinite(v):
                 d[k] = None if math.isnan(v) else (float("inf") if v > 0 else float("-inf"))
         return d
-
-
-# -------------------------------------------------------------------------------------------------
-# per-trial statistics (the claim's callable) and exact enumeration
-# -------------------------------------------------------------------------------------------------
-def _target(claim: Claim, inst: Instance) -> np.ndarray:
-    return inst.w0 if claim.target == "w0" else inst.w_star
-
-
-def _mask_p(claim: Claim, Xt: np.ndarray, w0: np.ndarray) -> np.ndarray:
-    return claim.probabilities(Xt, w0)
-
-
-def measure(claim: Claim, sc: Scenario, inst: Instance, gen: np.random.Generator, trials: int) -> np.ndarray:
-    """``trials`` i.i.d. draws of the claim's statistic (rows), using the core sampler for masks."""
-    w = _target(claim, inst)
-    if sc.x_mode == "fixed":
-        p = _mask_p(claim, inst.X_tilde, inst.w0)
-        d = p.shape[0]
-        if trials * d <= _DENSE_LIMIT:
-            M = algorithm1(p, sc.s, rng=gen, trials=trials)
-            return claim.statistic(inst.X, w, M)
-        # large d (Theorem 6.2's MLPs): dense masks in blocks, so memory stays bounded
-        step = max(1, _DENSE_LIMIT // (8 * d))
-        return np.concatenate([claim.statistic(inst.X, w, algorithm1(p, sc.s, rng=gen, trials=min(step, trials - t0)))
-                               for t0 in range(0, trials, step)])
-    out = []
-    chunk = max(1, min(trials, 2_000_000 // (sc.d * sc.n)))
-    done = 0
-    while done < trials:
-        b = min(chunk, trials - done)
-        Xs, Xts = _draw_inputs(claim, sc, gen, b)
-        M = np.empty((b, sc.d))
-        for t in range(b):
-            M[t] = algorithm1(_mask_p(claim, Xts[t], inst.w0), sc.s, rng=gen)
-        out.append(claim.statistic(Xs, w, M))
-        done += b
-    return np.concatenate(out)
-
-
-def _draw_inputs(claim: Claim, sc: Scenario, gen, size: int | None = None):
-    """A fresh ``X`` (``size`` of them) and the ``X̃`` the mask is found on (the same ``X`` when
-    ``x_tilde="same"`` or when the mask law ignores data)."""
-    X = sc.draw_x(gen, size=size)
-    Xt = X if (sc.x_tilde == "same" or not claim.mask_uses_data) else sc.draw_x(gen, size=size)
-    return X, Xt
-
-
-def _exact_m(claim: Claim, sc: Scenario, X: np.ndarray, Xt: np.ndarray, inst: Instance) -> np.ndarray:
-    """E_m of the statistic by enumerating every Algorithm-1 outcome (no noise)."""
-    masks, probs = exact_enum.outcomes_algorithm1(_mask_p(claim, Xt, inst.w0), sc.s)
-    vals = claim.statistic(X, _target(claim, inst), masks)
-    return exact_enum.expectation(vals, probs)
 
 
 # the §5 score computations moved to sketchbound.theory / scenarios (kept importable from here)
@@ -233,6 +186,15 @@ def _decide(relation: str, lo, hi, exact, bound, precision: float, scale=None) -
     return None
 
 
+def _slack(st: _Setup, lo, hi):
+    """How much an unseen mass may shift the mean before a ``holds`` at this look would be wrong."""
+    if st.claim.relation == "<=":
+        return float(st.bd) - hi
+    ex = np.asarray(st.ex, dtype=float)
+    scale = np.abs(ex) if st.scale is None else np.asarray(st.scale, dtype=float)
+    return st.precision * np.maximum(scale, 1e-300) - np.maximum(hi - ex, ex - lo)
+
+
 def _skew(vals: np.ndarray) -> float:
     """Largest |sample skewness| over components; a constant component has none (0, not NaN)."""
     v = vals if vals.ndim > 1 else vals[:, None]
@@ -267,6 +229,25 @@ class _Setup:
     precision: float
     base: dict
     outside_reason: str | None = None
+    #: fixed-data checks with rarely drawn indices: how the sample covers them (:func:`trials.tail_plan`)
+    tail: dict | None = None
+
+
+def _closed(claim: Claim, what: str, fn, inst, sc):
+    """A claim's closed form (``exact``, ``bound``, ``scale``) on the instance: user errors and NaN are a
+    ``ValueError`` naming the claim (exit 2), never a verdict; ``None`` when the claim has none."""
+    if fn is None:
+        return None
+    v = call_user(claim, what, fn, inst, sc)
+    try:
+        a = np.asarray(v, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"claim {claim.id!r}: its {what} must return a number or an array of numbers; "
+                         f"got {type(v).__name__}") from None
+    if np.any(np.isnan(a)) or (what == "bound" and a.ndim != 0):
+        raise ValueError(f"claim {claim.id!r}: its {what} returned {v!r} on this instance; it must return "
+                         + ("one number (not NaN)" if what == "bound" else "numbers (not NaN)"))
+    return v
 
 
 def _setup(claim, scenario, seed, alpha, precision, batch, max_trials, bound_override) -> _Setup:
@@ -287,10 +268,11 @@ def _setup(claim, scenario, seed, alpha, precision, batch, max_trials, bound_ove
     if claim.dimension is not None:
         sc = sc.replace(d=int(claim.dimension(sc)))
     gen = as_generator(seed)
-    inst = claim.instance_factory(sc, gen) if claim.instance_factory is not None else sc.instance(gen)
-    ex = claim.exact(inst, sc) if claim.exact is not None else None
-    scale = claim.scale(inst, sc) if claim.scale is not None else None
-    bd = bound_override(inst, sc) if bound_override is not None else (claim.bound(inst, sc) if claim.bound is not None else None)
+    inst = (call_user(claim, "instance factory", claim.instance_factory, sc, gen) if claim.instance_factory is not None
+            else sc.instance(gen))
+    ex = _closed(claim, "exact", claim.exact, inst, sc)
+    scale = _closed(claim, "scale", claim.scale, inst, sc)
+    bd = _closed(claim, "bound", bound_override or claim.bound, inst, sc)
     outside = {k: getattr(sc, k) for k, v in claim.hypotheses.items() if getattr(sc, k) != v}
     reason = claim.precondition(inst, sc) if claim.precondition is not None else None
     if reason:
@@ -342,6 +324,8 @@ def _sampler(st: _Setup, estimator: str):
     """``draw(k)``: ``k`` more i.i.d. per-trial values of the estimator."""
     claim, sc, inst, gen = st.claim, st.sc, st.inst, st.gen
     if estimator == "plain":
+        if st.tail is not None:
+            return tail_sampler(claim, sc, inst, gen, st.tail)
         return lambda k: measure(claim, sc, inst, gen, k)
     if estimator == "rao-blackwell":
         given_x = claim.statistic.given_x
@@ -371,7 +355,7 @@ def _sequential(st: _Setup, draw, progress) -> dict:
     """Looks at ``batch, 2·batch, ...`` trials; returns the verdict (None at the cap) and the sample."""
     looks = _looks(st.batch, st.max_trials)
     chunks: list[np.ndarray] = []
-    have, k, verdict, clt_ok, g1 = 0, 1, None, True, 0.0
+    have, k, verdict, clt_ok, g1, tail_blocked = 0, 1, None, True, 0.0, False
     mean = lo = hi = None
     for n_look in looks:
         need = n_look - have
@@ -387,10 +371,14 @@ def _sequential(st: _Setup, draw, progress) -> dict:
         g1 = _skew(allv)
         clt_ok = have >= 25 * g1**2
         verdict = _decide(st.claim.relation, lo, hi, st.ex, st.bd, st.precision, st.scale) if clt_ok else None
+        # rarely drawn indices the sample does not cover may carry the mass that closes the gap
+        tail_blocked = verdict == "holds" and not tail_ok(st.tail, have, _slack(st, lo, hi))
+        if tail_blocked:
+            verdict = None
         if verdict is not None:
             break
     return dict(verdict=verdict, mean=mean, lo=lo, hi=hi, k=k, have=have, looks=len(looks), clt_ok=clt_ok, g1=g1,
-                values=np.concatenate(chunks))
+                values=np.concatenate(chunks), tail_blocked=tail_blocked)
 
 
 def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain") -> Result:
@@ -414,7 +402,7 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
     else:
         effect = est / base["exact"] if base["exact"] not in (None, 0.0) else None
     note = (f"{INTERVAL}; a look concludes only if n >= 25 skew² (Cochran); {seq['looks']} looks; alpha={st.alpha:g}"
-            + (f"; worst of {k} components shown" if k > 1 else "") + skew_note)
+            + (f"; worst of {k} components shown" if k > 1 else "") + skew_note + _tail_note(st, seq, est))
     if verdict == "inconclusive" and claim.relation == "<=" and ex is not None and bd is not None:
         gap = float(bd) - _summary(ex)
         if gap > 0:
@@ -431,7 +419,47 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
             chain.append(f"vs bound {float(bd):.6g}: {verdict}")
     return Result(**base, verdict=verdict, estimate=est, ci_low=lo_s, ci_high=hi_s, trials=seq["have"], mode=mode,
                   effect=effect, components=k, note=note, extra=dict(st.inst.info), estimator=estimator,
-                  depends_on=depends, chain=chain)
+                  depends_on=depends, chain=chain, rests_on=_rests_on(st, estimator))
+
+
+def _tail_note(st: _Setup, seq: dict, est: float) -> str:
+    """What the check did about rarely drawn indices (empty when there were none)."""
+    tp = st.tail
+    if tp is None:
+        return ""
+    head = (f"; tail: {tp['count']} index(es) with total p = {tp['p_rare']:.3g} are expected in fewer than "
+            f"{tp['threshold']:g} trials of the first look")
+    if tp["mode"] in ("exact", "known"):
+        U = float(np.max(np.abs(tp["unseen"])))
+        share = f" ({U / abs(est):.3g} of the estimate)" if est else ""
+        if tp["mode"] == "exact":
+            return head + (f"; their unseen mass |U| = {U:.6g}{share} is exact (closed form): trials are drawn "
+                           "given none of them is drawn and record value + U")
+        head += (f"; their unseen mass |U| = {U:.6g}{share} (closed form of {', '.join(tp['unseen_from'])}, which this "
+                 "claim checks: plain trials, U only refuses 'holds' where it could close the gap)")
+    elif tp["mode"] == "strata":
+        head += ("; each trial averages a draw without and a draw with one of them, weighted by the exact "
+                 f"probability {tp['strata'].pi_R:.3g} of drawing one")
+    else:
+        head += f"; mask law {st.claim.mask_law}: no estimator covers them"
+    if seq.get("tail_blocked"):
+        head += "; inconclusive (tail): the sample does not cover them, and their share of the mean could close the gap"
+    return head
+
+
+def _rests_on(st: _Setup, estimator: str) -> str:
+    """The assumptions a verdict of the sequential interval rests on, said on the verdict line."""
+    base = "finite variance and the t-interval's coverage at this sample size (Cochran: n >= 25 skew²)"
+    if estimator == "rao-blackwell":
+        return base + " of the per-X closed form; no mask is sampled"
+    if st.sc.x_mode == "redrawn":
+        return base + "; no index-level tail check for redrawn data (the mask law changes with X)"
+    if st.tail is None:
+        return base + f"; every index is expected in >= {RARE_SEEN:g} trials of the first look"
+    return base + "; rare indices: " + {"exact": "covered exactly (closed-form unseen mass)",
+                                        "known": "their closed-form unseen mass is below the slack",
+                                        "strata": "covered by stratification",
+                                        "guard": "not covered ('holds' refused until they are seen)"}[st.tail["mode"]]
 
 
 def _deps_text(ids) -> str:
@@ -569,6 +597,8 @@ def run_check(
         return _check_enumerated(st, progress)
     if how == "derived":
         return _check_derived(st, progress)
+    if how == "plain" and st.sc.x_mode == "fixed":
+        st.tail = tail_plan(claim, st.sc, st.inst, st.batch)
     seq = _sequential(st, _sampler(st, how), progress)
     mode = {"enumeration-m": "exact over m, Monte-Carlo over X", "plain": "monte-carlo",
             "rao-blackwell": "exact over m (closed form), Monte-Carlo over X"}[how]
