@@ -47,9 +47,7 @@ Estimators (:func:`choose_estimator`; every :class:`Result` records which one de
 """
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -60,7 +58,9 @@ from . import theory
 from .claims import Claim, exact_from_coverage
 from .sampling import as_generator, check_size
 from .scenarios import Scenario
-from .tails import RARE_SEEN
+from .results import Result
+from .crosscheck import _law_check, _rests_on, _slack, _tail_note
+from .intervals import INTERVAL, _decide, _interval, _looks, _skew, _summary
 from .trials import call_user, measure, tail_ok, tail_plan, tail_sampler
 from .trials import draw_inputs as _draw_inputs
 from .trials import exact_m as _exact_m
@@ -79,55 +79,9 @@ CROSSCHECK_TRIALS = 16000
 ESTIMATORS = ("auto", "plain")
 #: with ``estimator="auto"``, fixed inputs whose Algorithm-1 outcomes number at most this are enumerated
 AUTO_ENUMERATE = 200
-INTERVAL = "Student-t interval on the mean of i.i.d. trials; Bonferroni over sequential looks and components"
 
 
-@dataclass
-class Result:
-    """One check: a claim on one scenario, with what was measured and the verdict."""
 
-    claim: str
-    name: str
-    relation: str
-    scenario: dict
-    verdict: str
-    estimate: float
-    ci_low: float
-    ci_high: float
-    exact: float | None
-    bound: float | None
-    trials: int
-    seed: int
-    alpha: float
-    mode: str
-    effect: float | None  # measured / bound (<=) or measured / exact (=)
-    exact_vs_bound: float | None  # closed-form exact / bound (what the formulas say)
-    note: str = ""
-    components: int = 1
-    statement: str = ""
-    extra: dict = field(default_factory=dict)
-    #: False when the scenario leaves the statement's hypotheses (e.g. mask found on X̃ ≠ X)
-    within_hypotheses: bool = True
-    #: which estimator produced the verdict: "plain" (Monte-Carlo over masks, and X where the claim's
-    #: expectation runs over X), "rao-blackwell" (E_m given X in closed form, Monte-Carlo over X only),
-    #: "derived" (closed form vs bound, cross-checked by plain Monte-Carlo), "enumeration" (every
-    #: Algorithm-1 outcome), "enumeration-m" (enumeration over m, Monte-Carlo over X), "deterministic"
-    estimator: str = "plain"
-    #: the claims whose truth the verdict leans on (checked first by ``--all``)
-    depends_on: list = field(default_factory=list)
-    #: the derivation, one step a line (derived / Rao-Blackwell verdicts)
-    chain: list = field(default_factory=list)
-    #: derived verdicts: the independent plain Monte-Carlo check of the closed form on this instance
-    crosscheck: dict | None = None
-    #: what a "holds" (or any verdict) rests on, in words: exact arithmetic, or the assumptions of the interval
-    rests_on: str = ""
-
-    def as_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        for k, v in d.items():
-            if isinstance(v, float) and not math.isfinite(v):
-                d[k] = None if math.isnan(v) else (float("inf") if v > 0 else float("-inf"))
-        return d
 
 
 # the §5 score computations moved to sketchbound.theory / scenarios (kept importable from here)
@@ -150,65 +104,6 @@ def claim_scenario(claim: Claim, **overrides) -> Scenario:
         d = int(claim.dimension(sc))
         sc = sc.replace(d=d, s=user.get("s", max(1, round(0.1 * d))))
     return sc
-
-
-def _looks(batch: int, max_trials: int) -> list[int]:
-    out, n = [], batch
-    while n < max_trials:
-        out.append(n)
-        n *= 2
-    out.append(max_trials)
-    return out
-
-
-def _interval(vals: np.ndarray, level_alpha: float):
-    n = vals.shape[0]
-    mean = vals.mean(axis=0)
-    se = vals.std(axis=0, ddof=1) / np.sqrt(n)
-    q = stats.t.ppf(1 - level_alpha / 2, df=n - 1)
-    return mean, mean - q * se, mean + q * se
-
-
-def _decide(relation: str, lo, hi, exact, bound, precision: float, scale=None) -> str | None:
-    if relation == "<=":
-        if np.any(lo > bound):
-            return "violated"
-        if np.all(hi <= bound):
-            return "holds"
-        return None
-    ex = np.asarray(exact, dtype=float)
-    if np.any((ex < lo) | (ex > hi)):
-        return "violated"
-    if scale is None:
-        scale = np.abs(ex)
-    if np.all(np.maximum(hi - ex, ex - lo) <= precision * np.maximum(scale, 1e-300)):
-        return "holds"
-    return None
-
-
-def _slack(st: _Setup, lo, hi):
-    """How much an unseen mass may shift the mean before a ``holds`` at this look would be wrong."""
-    if st.claim.relation == "<=":
-        return float(st.bd) - hi
-    ex = np.asarray(st.ex, dtype=float)
-    scale = np.abs(ex) if st.scale is None else np.asarray(st.scale, dtype=float)
-    return st.precision * np.maximum(scale, 1e-300) - np.maximum(hi - ex, ex - lo)
-
-
-def _skew(vals: np.ndarray) -> float:
-    """Largest |sample skewness| over components; a constant component has none (0, not NaN)."""
-    v = vals if vals.ndim > 1 else vals[:, None]
-    const = np.all(v == v[:1], axis=0)
-    if np.all(const):
-        return 0.0
-    with np.errstate(all="ignore"):
-        g = np.abs(np.atleast_1d(stats.skew(v[:, ~const], axis=0, bias=False)))
-    return float(np.max(np.nan_to_num(g, nan=0.0)))
-
-
-def _summary(x) -> float:
-    a = np.asarray(x, dtype=float)
-    return float(a) if a.ndim == 0 else float(np.sqrt(np.mean(a**2)))
 
 
 @dataclass
@@ -317,7 +212,8 @@ def _check_enumerated(st: _Setup, progress) -> Result:
     v = _summary(val)
     return Result(**st.base, verdict="holds" if ok else "violated", estimate=v, ci_low=v, ci_high=v, trials=n_out,
                   mode="exact", effect=eff, components=int(np.size(val)), extra=dict(inst.info), estimator="enumeration",
-                  note=f"exact enumeration of {n_out} outcomes; equality to {EXACT_RTOL:g} relative")
+                  note=f"exact enumeration of {n_out} outcomes; equality to {EXACT_RTOL:g} relative",
+                  rests_on=f"exact enumeration of every mask outcome (floating point to {EXACT_RTOL:g})")
 
 
 def _sampler(st: _Setup, estimator: str):
@@ -417,49 +313,14 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
                  f"Monte-Carlo over X only: mean {est:.6g}, CI [{lo_s:.6g}, {hi_s:.6g}] over {seq['have']} draws of X"]
         if claim.relation == "<=":
             chain.append(f"vs bound {float(bd):.6g}: {verdict}")
+        law = _law_check(st)
+        chain.append(law["line"])
+        if not law["ok"] and verdict != "inconclusive":
+            verdict = "inconclusive"
+            note += f"; {law['line']}: verdict left inconclusive"
     return Result(**base, verdict=verdict, estimate=est, ci_low=lo_s, ci_high=hi_s, trials=seq["have"], mode=mode,
                   effect=effect, components=k, note=note, extra=dict(st.inst.info), estimator=estimator,
                   depends_on=depends, chain=chain, rests_on=_rests_on(st, estimator))
-
-
-def _tail_note(st: _Setup, seq: dict, est: float) -> str:
-    """What the check did about rarely drawn indices (empty when there were none)."""
-    tp = st.tail
-    if tp is None:
-        return ""
-    head = (f"; tail: {tp['count']} index(es) with total p = {tp['p_rare']:.3g} are expected in fewer than "
-            f"{tp['threshold']:g} trials of the first look")
-    if tp["mode"] in ("exact", "known"):
-        U = float(np.max(np.abs(tp["unseen"])))
-        share = f" ({U / abs(est):.3g} of the estimate)" if est else ""
-        if tp["mode"] == "exact":
-            return head + (f"; their unseen mass |U| = {U:.6g}{share} is exact (closed form): trials are drawn "
-                           "given none of them is drawn and record value + U")
-        head += (f"; their unseen mass |U| = {U:.6g}{share} (closed form of {', '.join(tp['unseen_from'])}, which this "
-                 "claim checks: plain trials, U only refuses 'holds' where it could close the gap)")
-    elif tp["mode"] == "strata":
-        head += ("; each trial averages a draw without and a draw with one of them, weighted by the exact "
-                 f"probability {tp['strata'].pi_R:.3g} of drawing one")
-    else:
-        head += f"; mask law {st.claim.mask_law}: no estimator covers them"
-    if seq.get("tail_blocked"):
-        head += "; inconclusive (tail): the sample does not cover them, and their share of the mean could close the gap"
-    return head
-
-
-def _rests_on(st: _Setup, estimator: str) -> str:
-    """The assumptions a verdict of the sequential interval rests on, said on the verdict line."""
-    base = "finite variance and the t-interval's coverage at this sample size (Cochran: n >= 25 skew²)"
-    if estimator == "rao-blackwell":
-        return base + " of the per-X closed form; no mask is sampled"
-    if st.sc.x_mode == "redrawn":
-        return base + "; no index-level tail check for redrawn data (the mask law changes with X)"
-    if st.tail is None:
-        return base + f"; every index is expected in >= {RARE_SEEN:g} trials of the first look"
-    return base + "; rare indices: " + {"exact": "covered exactly (closed-form unseen mass)",
-                                        "known": "their closed-form unseen mass is below the slack",
-                                        "strata": "covered by stratification",
-                                        "guard": "not covered ('holds' refused until they are seen)"}[st.tail["mode"]]
 
 
 def _deps_text(ids) -> str:
@@ -480,31 +341,47 @@ def _check_derived(st: _Setup, progress) -> Result:
     exv, bdv = _summary(ex), float(bd)
     derived = "holds" if exv <= bdv * (1 + EXACT_RTOL) else "violated"
     n_cc = min(st.max_trials, CROSSCHECK_TRIALS)
-    vals = measure(claim, st.sc, st.inst, st.gen, n_cc)
+    # the cross-check is tail-aware too: a sample that misses rare heavy indices is biased low
+    st.tail = tail_plan(claim, st.sc, st.inst, n_cc)
+    vals = _sampler(st, "plain")(n_cc)
     if progress is not None:
         progress.update(st.max_trials)
     mean, lo, hi = _interval(vals, st.alpha)
     lo, hi = float(lo), float(hi)
     contains = bool(lo <= exv <= hi)
     contradicts = (lo > exv) if derived == "holds" else (hi < exv)
-    cc = dict(estimator="plain", trials=n_cc, mean=float(mean), ci_low=lo, ci_high=hi, alpha=st.alpha,
-              cochran_ok=bool(n_cc >= 25 * _skew(vals) ** 2), contains_exact=contains,
-              agrees="contradicts" if contradicts else "consistent")
-    verdict = "inconclusive" if contradicts else derived
+    law = _law_check(st)
+    res, gap = (hi - lo) / 2, abs(bdv - exv)
+    cc = dict(estimator="plain" + (" (tail-aware)" if st.tail else ""), trials=n_cc, mean=float(mean), ci_low=lo,
+              ci_high=hi, alpha=st.alpha, cochran_ok=bool(n_cc >= 25 * _skew(vals) ** 2), contains_exact=contains,
+              agrees="contradicts" if contradicts else "consistent", resolution=res, gap=gap,
+              resolves_gap=bool(res < gap), law_check=law)
+    verdict = "inconclusive" if contradicts or not law["ok"] else derived
     side = "above" if derived == "holds" else "below"
     chain = [f"E_m[{claim.statistic.name}] = {exv:.6g} in closed form on this instance ({_deps_text(list(claim.exact_from))})",
              f"{exv:.6g} {'<=' if derived == 'holds' else '>'} bound {bdv:.6g} (exact/bound = {exv / bdv:.6g}): {derived}",
              f"plain Monte-Carlo cross-check, {n_cc} trials: {float(mean):.6g} [{lo:.6g}, {hi:.6g}], "
              f"{'inside' if contains else 'outside'} the interval; "
              + (f"the interval lies {side} the closed form: CONTRADICTS the derived verdict" if contradicts else
-                f"not {side} the closed form: consistent")]
+                f"not {side} the closed form: consistent"),
+             f"its resolution ±{res:.3g} ({res / max(abs(exv), 1e-300):.2%}) is "
+             + ("finer than" if res < gap else "COARSER than") + f" the gap {gap:.3g} ({gap / max(abs(bdv), 1e-300):.2%})"
+             + ("" if res < gap else ": it can catch an error of the closed form larger than its resolution, not one "
+                "the size of the gap; the exact check below is the one that resolves it"),
+             law["line"]]
     note = (f"derived: the closed form of the measured quantity against the bound; a plain Monte-Carlo "
             f"cross-check ({1 - st.alpha:.4g} interval) must not lie {side} the closed form")
     if contradicts:
         note += "; it does: the derivation is not trusted here, verdict left inconclusive"
+    if not law["ok"]:
+        note += f"; {law['line']}: verdict left inconclusive"
+    note += _tail_note(st, {}, exv)
     return Result(**st.base, verdict=verdict, estimate=exv, ci_low=exv, ci_high=exv, trials=n_cc, mode="derived",
                   effect=exv / bdv, note=note, extra=dict(st.inst.info), estimator="derived",
-                  depends_on=list(claim.exact_from), chain=chain, crosscheck=cc)
+                  depends_on=list(claim.exact_from), chain=chain, crosscheck=cc,
+                  rests_on=(f"exact arithmetic on the closed form of {', '.join(claim.exact_from)} (checked against "
+                            "enumeration of this law); the Monte-Carlo cross-check "
+                            + ("resolves" if cc["resolves_gap"] else "does not resolve") + " the gap"))
 
 
 def _infinite_exact(st: _Setup) -> bool:
@@ -542,22 +419,37 @@ def choose_estimator(claim: Claim, x_mode: str, *, estimator: str = "auto", exac
     """The estimator a check uses: ``deterministic`` / ``enumeration`` / ``enumeration-m`` when asked
     for exact enumeration; with ``estimator="auto"``, ``rao-blackwell`` where the expectation runs over
     ``X`` and the statistic has ``E_m`` given ``X`` in closed form, ``derived`` for bounds on fixed
-    inputs whose exact value is a checked closed form, else ``plain``; fixed inputs with at most
-    ``AUTO_ENUMERATE`` mask outcomes (``outcomes``) are enumerated (no noise, e.g. ``d = 1``)."""
+    inputs whose exact value is a checked closed form covering the claim's statistic and law
+    (:func:`sketchbound.claims.exact_from_coverage`), else ``plain``; fixed inputs with at most
+    ``AUTO_ENUMERATE`` mask outcomes (``outcomes``) are enumerated (no noise, e.g. ``d = 1``) when the
+    statistic declares it accepts them (``Statistic.enumerable``). The Rao-Blackwell, derived and
+    enumeration routes exist for Algorithm 1's law only (``Claim.mask_law``).
+
+    Examples
+    --------
+    >>> from sketchbound.claims import get_claim
+    >>> choose_estimator(get_claim("4.5"), "redrawn"), choose_estimator(get_claim("4.3b"), "fixed")
+    ('rao-blackwell', 'derived')
+    """
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}; got {estimator!r}")
     if claim.deterministic:
         return "deterministic"
+    a1 = claim.mask_law == "algorithm1"
     if exact:
+        if not a1:
+            raise ValueError(f"--exact enumerates Algorithm 1's outcomes; claim {claim.id!r} draws its mask with "
+                             f"mask_law={claim.mask_law!r} (accepted with --exact: algorithm1)")
         return "enumeration" if x_mode == "fixed" else "enumeration-m"
     if estimator == "plain":
         return "plain"
-    if outcomes is not None and x_mode == "fixed" and outcomes <= AUTO_ENUMERATE:
+    if (outcomes is not None and x_mode == "fixed" and outcomes <= AUTO_ENUMERATE and a1
+            and getattr(claim.statistic, "enumerable", False)):
         return "enumeration"
-    if x_mode == "redrawn" and getattr(claim.statistic, "given_x", None) is not None:
+    if x_mode == "redrawn" and a1 and getattr(claim.statistic, "given_x", None) is not None:
         return "rao-blackwell"
     if (x_mode == "fixed" and claim.relation == "<=" and claim.exact_from and claim.exact is not None
-            and claim.bound is not None):
+            and claim.bound is not None and exact_from_coverage(claim) is None):
         return "derived"
     return "plain"
 
@@ -582,6 +474,8 @@ def run_check(
     or ``"plain"``. ``bound_override`` replaces the claim's bound (used to test the engine's power
     with a deliberately wrong bound). ``progress`` is an optional tqdm-like object with ``update(n)``.
     """
+    if claim.exact_from and (why := exact_from_coverage(claim)):
+        raise ValueError(why)
     st = _setup(claim, scenario, seed, alpha, precision, batch, max_trials, bound_override)
     outcomes = None
     if st.sc.x_mode == "fixed" and not claim.deterministic and st.inst.X_tilde is not None:

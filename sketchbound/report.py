@@ -10,7 +10,7 @@ import pandas as pd
 
 from . import __version__, _io
 
-__all__ = ["results_frame", "format_table", "atomic_write", "save_reports", "save_index", "to_json", "plot_sweep"]
+__all__ = ["results_frame", "format_table", "format_rests_on", "atomic_write", "save_reports", "save_index", "to_json", "plot_sweep"]
 
 COLUMNS = ["claim", "verdict", "relation", "estimate", "ci_low", "ci_high", "exact", "bound", "effect",
            "trials", "estimator", "mode", "depends_on", "seed", "within_hypotheses", "scenario"]
@@ -56,6 +56,20 @@ def format_table(results) -> str:
     for c in ("estimate", "ci_low", "ci_high", "exact", "bound", "measured/ref"):
         show[c] = show[c].map(_fmt)
     return show.to_string(index=False)
+
+
+def format_rests_on(results) -> str:
+    """One line per sampled check: its verdict and what that verdict rests on (the interval's
+    assumptions, how rare indices were covered), so that a "holds" never hides its assumptions.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> format_rests_on([SimpleNamespace(claim="4.1", verdict="holds", rests_on="finite variance")])
+    'verdicts rest on:\n  4.1 holds: finite variance'
+    """
+    lines = [f"  {r.claim} {r.verdict}: {r.rests_on}" for r in results if getattr(r, "rests_on", "")]
+    return "verdicts rest on:\n" + "\n".join(lines) if lines else ""
 
 
 def format_chains(results) -> str:

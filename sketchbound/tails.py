@@ -83,10 +83,11 @@ class Strata:
     pi_k: np.ndarray       # per-trial probability that index k is drawn
 
     def residual(self, trials: int) -> float:
-        """The smallest expected number of rare-stratum draws of a rare index over ``trials`` trials."""
+        """The smallest expected number of rare-stratum trials that draw a given rare index, over
+        ``trials`` trials (the rare draws are uniform over the rare set: at least ``trials / |R|``)."""
         if not np.any(self.rare):
             return float("inf")
-        return float(trials * np.min(self.pi_k[self.rare]) / self.pi_R)
+        return float(trials / np.count_nonzero(self.rare))
 
 
 def make_strata(p, s: int, rare) -> Strata:
@@ -114,19 +115,27 @@ def _masks_for(st: Strata, idx: np.ndarray, draws: int, trials: int, gen) -> np.
     return M
 
 
-def draw_stratified(st: Strata, stratum: int, trials: int, gen: np.random.Generator) -> np.ndarray:
-    """``(trials, d)`` Algorithm-1 masks drawn given no rare index is drawn (``stratum=0``) or given at
-    least one is (``stratum=1``); masks keep the law's scaling ``m_k = c_k / (s p_k)``."""
+def draw_stratified(st: Strata, stratum: int, trials: int, gen: np.random.Generator):
+    """Algorithm-1 masks (``(trials, d)``, the law's scaling ``m_k = c_k / (s p_k)``) drawn given no rare
+    index is drawn (``stratum=0``: returns the masks) or given at least one is (``stratum=1``: returns
+    ``(masks, weights)``). In the rare stratum the ``J`` rare draws are uniform over the rare set
+    (importance sampling, so that every rare index is drawn in about ``1/|R|`` of the trials); the
+    weight ``Π_k (|R| p_k / P_R)^{c_k}`` (likelihood ratio) makes ``E[weight · f(m)]`` the conditional mean."""
     rare_idx, common_idx = np.flatnonzero(st.rare), np.flatnonzero(~st.rare & (st.p > 0))
     if stratum == 0:
         return _masks_for(st, common_idx, st.s, trials, gen)
     J = gen.choice(np.arange(1, st.s + 1), size=trials, p=st.j_pmf)
     M = np.empty((trials, st.p.shape[0]))
+    logw = np.empty(trials)
+    ratio = np.log(rare_idx.size * st.p[rare_idx] / st.P_R)
     for j in np.unique(J):
         rows = np.flatnonzero(J == j)
-        M[rows] = _masks_for(st, rare_idx, int(j), rows.size, gen) + _masks_for(st, common_idx, st.s - int(j),
-                                                                                 rows.size, gen)
-    return M
+        c = gen.multinomial(int(j), np.full(rare_idx.size, 1.0 / rare_idx.size), size=rows.size)
+        Mr = np.zeros((rows.size, st.p.shape[0]))
+        Mr[:, rare_idx] = c / (st.s * st.p[rare_idx])
+        M[rows] = Mr + _masks_for(st, common_idx, st.s - int(j), rows.size, gen)
+        logw[rows] = c @ ratio
+    return M, np.exp(logw)
 
 
 def _split(X, w, p, rare):

@@ -183,8 +183,15 @@ def tail_sampler(claim: Claim, sc: Scenario, inst: Instance, gen, plan: dict):
     step = max(1, DENSE_LIMIT // (8 * inst.w0.shape[0]))
 
     def stratum(which, k):
-        return np.concatenate([statistic_values(claim, inst.X, w, draw_stratified(S, which, min(step, k - t0), gen))
-                               for t0 in range(0, k, step)])
+        out = []
+        for t0 in range(0, k, step):
+            drawn = draw_stratified(S, which, min(step, k - t0), gen)
+            if which == 0:
+                out.append(statistic_values(claim, inst.X, w, drawn))
+            else:  # importance-weighted draws of the rare stratum
+                v = statistic_values(claim, inst.X, w, drawn[0])
+                out.append(v * (drawn[1] if v.ndim == 1 else drawn[1][:, None]))
+        return np.concatenate(out)
     if plan["mode"] == "exact":
         return lambda k: stratum(0, k) + plan["unseen"]
     return lambda k: (1.0 - S.pi_R) * stratum(0, k) + S.pi_R * stratum(1, k)

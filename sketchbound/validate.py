@@ -33,7 +33,9 @@ EXIT_CODES = """exit status:
   0  every check holds
   1  some check is violated
   2  bad usage or input: one line on stderr (unknown claim, bad value, unwritable --save/--plot path,
-     a --claims-from file that is missing, raises or registers a malformed claim)
+     a --claims-from file that is missing, raises or registers a malformed claim; a claim's statistic,
+     exact value or bound that raises, returns NaN or the wrong shape; exact_from that does not cover
+     the claim's statistic and mask law)
   3  none violated but some inconclusive"""
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 _POS_INTS = "positive integers separated by commas"
@@ -58,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--lemma", action="append", metavar="ID", help="claim id (repeatable): 4.1 4.2 4.3 4.4 4.5 B.1 B.2 5.1 5.2 6.2, an exact id like 4.3b, or a corrected one (4.2-exact, 4.2-corrected, 4.4-datafree-exact, 4.4-datafree); see --list")
     what.add_argument("--all", action="store_true", help="every claim (Bonferroni across checks; the claims others lean on first)")
     what.add_argument("--list", action="store_true", help="list the claims and exit")
-    what.add_argument("--claims-from", action="append", metavar="FILE", help="a Python file that registers claims of your own (sketchbound.claims.register); repeatable")
+    what.add_argument("--claims-from", action="append", metavar="FILE", help="a Python file that registers claims of your own (sketchbound.claims.register); repeatable. The file is executed as Python code with your user's privileges: load only files you trust")
     sc = p.add_argument_group("scenario (defaults: each claim's own, see --list)")
     sc.add_argument("--d", type=pos_int("d"), help="number of weights")
     sc.add_argument("--n", type=pos_int("n"), help="number of examples (columns of X)")
@@ -166,14 +168,14 @@ def main(argv=None) -> int:
     finally:
         bar.close()
 
-    from .report import format_chains, format_ntk_chain, format_table, plot_sweep, save_index, save_reports, to_json
+    from .report import format_chains, format_ntk_chain, format_rests_on, format_table, plot_sweep, save_index, save_reports, to_json
 
     meta = {"command": "python -m sketchbound.validate " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))}
     if args.json:
         print(to_json(results, meta))
     else:
         print(format_table(results))
-        for block in (format_chains(results), format_ntk_chain(results)):
+        for block in (format_rests_on(results), format_chains(results), format_ntk_chain(results)):
             if block:
                 print("\n" + block)
         for r in results:

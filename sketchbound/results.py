@@ -1,0 +1,59 @@
+"""The record of one check (:class:`Result`): what was measured, by which estimator, and the verdict.
+
+Produced by :func:`sketchbound.montecarlo.run_check`, written by :mod:`sketchbound.report`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+__all__ = ["Result"]
+
+
+@dataclass
+class Result:
+    """One check: a claim on one scenario, with what was measured and the verdict."""
+
+    claim: str
+    name: str
+    relation: str
+    scenario: dict
+    verdict: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    exact: float | None
+    bound: float | None
+    trials: int
+    seed: int
+    alpha: float
+    mode: str
+    effect: float | None  # measured / bound (<=) or measured / exact (=)
+    exact_vs_bound: float | None  # closed-form exact / bound (what the formulas say)
+    note: str = ""
+    components: int = 1
+    statement: str = ""
+    extra: dict = field(default_factory=dict)
+    #: False when the scenario leaves the statement's hypotheses (e.g. mask found on X̃ ≠ X)
+    within_hypotheses: bool = True
+    #: which estimator produced the verdict: "plain" (Monte-Carlo over masks, and X where the claim's
+    #: expectation runs over X), "rao-blackwell" (E_m given X in closed form, Monte-Carlo over X only),
+    #: "derived" (closed form vs bound, cross-checked by plain Monte-Carlo), "enumeration" (every
+    #: Algorithm-1 outcome), "enumeration-m" (enumeration over m, Monte-Carlo over X), "deterministic"
+    estimator: str = "plain"
+    #: the claims whose truth the verdict leans on (checked first by ``--all``)
+    depends_on: list = field(default_factory=list)
+    #: the derivation, one step a line (derived / Rao-Blackwell verdicts)
+    chain: list = field(default_factory=list)
+    #: derived verdicts: the independent plain Monte-Carlo check of the closed form on this instance
+    crosscheck: dict | None = None
+    #: what a "holds" (or any verdict) rests on, in words: exact arithmetic, or the assumptions of the interval
+    rests_on: str = ""
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        for k, v in d.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                d[k] = None if math.isnan(v) else (float("inf") if v > 0 else float("-inf"))
+        return d
