@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["INTERVAL"]
+__all__ = ["INTERVAL", "bernstein_interval"]
 
 INTERVAL = "Student-t interval on the mean of i.i.d. trials; Bonferroni over sequential looks and components"
 
@@ -61,3 +61,26 @@ def _skew(vals: np.ndarray) -> float:
 def _summary(x) -> float:
     a = np.asarray(x, dtype=float)
     return float(a) if a.ndim == 0 else float(np.sqrt(np.mean(a**2)))
+
+
+def bernstein_interval(vals: np.ndarray, level_alpha: float, width: float):
+    """A distribution-free interval for the mean of i.i.d. values known to lie in a range of ``width``
+    (empirical Bernstein, Maurer & Pontil 2009, Thm 4, two-sided): with probability ``>= 1 − α``,
+    ``|mean − E| <= sqrt(2 V ln(4/α) / n) + 7 width ln(4/α) / (3 (n − 1))``, ``V`` the sample variance.
+    Valid whatever the skewness; decisive when the bound is far from the mean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m, lo, hi = bernstein_interval(np.array([0.0, 1.0] * 500), 0.01, 1.0)
+    >>> bool(lo < 0.5 < hi), round(float(hi - lo), 3)
+    (True, 0.138)
+    """
+    v = vals if vals.ndim > 1 else vals[:, None]
+    n = v.shape[0]
+    mean = v.mean(axis=0)
+    L = np.log(4.0 / level_alpha)
+    half = np.sqrt(2 * v.var(axis=0, ddof=1) * L / n) + 7 * width * L / (3 * (n - 1))
+    if vals.ndim == 1:
+        mean, half = mean[0], half[0]
+    return mean, mean - half, mean + half

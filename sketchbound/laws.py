@@ -28,6 +28,9 @@ class Statistic:
     the trials that draw an index of the boolean mask ``rare`` under Algorithm 1; with it the engine
     covers rarely drawn indices exactly (:mod:`sketchbound.tails`). ``unseen_from``: the claims that
     closed form leans on (a claim among them only uses it to refuse ``holds``, never to estimate).
+    ``value_range``: optional ``(X, w, p, s) -> (lo, hi)``, bounds every value can take under Algorithm 1
+    on fixed ``X`` (bounded or sign-known statistics): where the t-interval's skewness rule blocks a
+    look, a distribution-free (empirical Bernstein) interval may still decide it.
 
     Examples
     --------
@@ -39,9 +42,10 @@ class Statistic:
 
     def __init__(self, name: str, fn: Callable, *, given_x: Callable | None = None,
                  depends_on: tuple[str, ...] = (), enumerable: bool = False, unseen: Callable | None = None,
-                 unseen_from: tuple[str, ...] = ()):
+                 unseen_from: tuple[str, ...] = (), value_range: Callable | None = None):
         self.name, self.fn, self.given_x, self.depends_on = name, fn, given_x, tuple(depends_on)
         self.enumerable, self.unseen, self.unseen_from = bool(enumerable), unseen, tuple(unseen_from)
+        self.value_range = value_range
 
     def __call__(self, X, w, M):
         return self.fn(X, w, M)
@@ -79,10 +83,19 @@ def _sq_dev(X, w, M):
     return ((M * w) @ X - X.T @ w) ** 2
 
 
+def _error_range(X, w, p, s):
+    """``0 <= err <= (Σ_k ||w_k X_(k)|| max(1, 1/p_k − 1))²``: Algorithm 1's ``m_k`` lies in ``[0, 1/p_k]``."""
+    a = np.abs(w) * np.linalg.norm(X, axis=1)
+    pa = np.asarray(p, dtype=float)
+    with np.errstate(divide="ignore"):
+        f = np.where(pa > 0, np.maximum(1.0, 1.0 / np.where(pa > 0, pa, 1.0) - 1.0), 1.0)
+    return 0.0, float(np.sum(a * f) ** 2)
+
+
 #: the error of the masked linear features; its E_m given X is the Lemma 4.3 equality (sum of B.2's
 #: variances, unbiased by B.1)
 ERROR = Statistic("error", _error, given_x=theory.algorithm1_error, depends_on=("B.1", "B.2", "4.3"),
-                  enumerable=True, unseen=error_unseen_mass, unseen_from=("B.1", "B.2", "4.3"))
+                  enumerable=True, unseen=error_unseen_mass, unseen_from=("B.1", "B.2", "4.3"), value_range=_error_range)
 OUTPUT = Statistic("output", _output, enumerable=True, unseen=output_unseen_mass)
 SQ_DEV = Statistic("sq_dev", _sq_dev, enumerable=True, unseen=sq_dev_unseen_mass, unseen_from=("B.2",))
 

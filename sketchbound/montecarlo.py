@@ -60,7 +60,7 @@ from .sampling import as_generator, check_size
 from .scenarios import Scenario
 from .results import Result
 from .crosscheck import _law_check, _rests_on, _slack, _tail_note
-from .intervals import INTERVAL, _decide, _interval, _looks, _skew, _summary
+from .intervals import INTERVAL, bernstein_interval, _decide, _interval, _looks, _skew, _summary
 from .trials import call_user, measure, tail_ok, tail_plan, tail_sampler
 from .trials import draw_inputs as _draw_inputs
 from .trials import exact_m as _exact_m
@@ -251,7 +251,7 @@ def _sequential(st: _Setup, draw, progress) -> dict:
     """Looks at ``batch, 2·batch, ...`` trials; returns the verdict (None at the cap) and the sample."""
     looks = _looks(st.batch, st.max_trials)
     chunks: list[np.ndarray] = []
-    have, k, verdict, clt_ok, g1, tail_blocked = 0, 1, None, True, 0.0, False
+    have, k, verdict, clt_ok, g1, tail_blocked, distribution_free = 0, 1, None, True, 0.0, False, False
     mean = lo = hi = None
     for n_look in looks:
         need = n_look - have
@@ -267,6 +267,12 @@ def _sequential(st: _Setup, draw, progress) -> dict:
         g1 = _skew(allv)
         clt_ok = have >= 25 * g1**2
         verdict = _decide(st.claim.relation, lo, hi, st.ex, st.bd, st.precision, st.scale) if clt_ok else None
+        if verdict is None and not clt_ok and (width := _range_width(st)) is not None:
+            # skewed beyond Cochran's rule: a distribution-free interval may still be decisive
+            _, blo, bhi = bernstein_interval(allv, st.alpha / (len(looks) * k), width)
+            verdict = _decide(st.claim.relation, blo, bhi, st.ex, st.bd, st.precision, st.scale)
+            if verdict is not None:
+                lo, hi, distribution_free = blo, bhi, True
         # rarely drawn indices the sample does not cover may carry the mass that closes the gap
         tail_blocked = verdict == "holds" and not tail_ok(st.tail, have, _slack(st, lo, hi))
         if tail_blocked:
@@ -274,7 +280,19 @@ def _sequential(st: _Setup, draw, progress) -> dict:
         if verdict is not None:
             break
     return dict(verdict=verdict, mean=mean, lo=lo, hi=hi, k=k, have=have, looks=len(looks), clt_ok=clt_ok, g1=g1,
-                values=np.concatenate(chunks), tail_blocked=tail_blocked)
+                values=np.concatenate(chunks), tail_blocked=tail_blocked, distribution_free=distribution_free)
+
+
+def _range_width(st: _Setup) -> float | None:
+    """The width of the range every trial value lies in, where the statistic declares it (fixed data,
+    Algorithm 1, no tail stratification); ``None`` otherwise."""
+    vr = getattr(st.claim.statistic, "value_range", None)
+    if (vr is None or st.sc.x_mode != "fixed" or st.claim.mask_law != "algorithm1"
+            or (st.tail is not None and st.tail["mode"] not in ("exact", "known"))):
+        return None  # (exact mode: value + U with the same masks, so the same width)
+    p = _mask_p(st.claim, st.inst.X_tilde, st.inst.w0)
+    lo, hi = call_user(st.claim, "value range", vr, st.inst.X, _target(st.claim, st.inst), p / p.sum(), st.sc.s)
+    return float(hi) - float(lo)
 
 
 def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain") -> Result:
@@ -299,6 +317,9 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
         effect = est / base["exact"] if base["exact"] not in (None, 0.0) else None
     note = (f"{INTERVAL}; a look concludes only if n >= 25 skew² (Cochran); {seq['looks']} looks; alpha={st.alpha:g}"
             + (f"; worst of {k} components shown" if k > 1 else "") + skew_note + _tail_note(st, seq, est))
+    if seq.get("distribution_free"):
+        note += ("; decided by a distribution-free empirical-Bernstein interval (values in a known range) where "
+                 "the skewness rule blocked the t-interval")
     if verdict == "inconclusive" and claim.relation == "<=" and ex is not None and bd is not None:
         gap = float(bd) - _summary(ex)
         if gap > 0:
@@ -320,7 +341,9 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
             note += f"; {law['line']}: verdict left inconclusive"
     return Result(**base, verdict=verdict, estimate=est, ci_low=lo_s, ci_high=hi_s, trials=seq["have"], mode=mode,
                   effect=effect, components=k, note=note, extra=dict(st.inst.info), estimator=estimator,
-                  depends_on=depends, chain=chain, rests_on=_rests_on(st, estimator))
+                  depends_on=depends, chain=chain,
+                  rests_on=("the declared range of the values (distribution-free empirical-Bernstein interval)"
+                            if seq.get("distribution_free") else _rests_on(st, estimator)))
 
 
 def _deps_text(ids) -> str:

@@ -96,3 +96,20 @@ def test_rare_heavy_index_never_holds_false_and_never_violates_true(per_trial, k
     assert not bad_holds, bad_holds
     bad_viol = [r.seed for r in _verdicts(true, seeds) if r.verdict == "violated"]
     assert not bad_viol, bad_viol
+
+
+def _skewed_claim(bound):
+    """Values 1e4 when all 8 draws land on index 0 (probability 2^-8), else 0: skewness ~16, beyond
+    Cochran's rule at 4000 trials (it needs 6400), but bounded: the statistic declares its range."""
+    stat = Statistic("all on 0", lambda X, w, M: 1e4 * (M[:, 0] > 1.99), value_range=lambda X, w, p, s: (0.0, 1e4))
+    return Claim(id="skewed", name="skewed bounded", statement="E v <= b", relation="<=", quantity="E v",
+                 statistic=stat, probabilities=lambda Xt, w0: np.array([0.5, 1 / 6, 1 / 6, 1 / 6]),
+                 bound=lambda i, sc: bound,
+                 scenario=dict(x_mode="fixed", x_tilde="same", d=4, n=2, s=8), max_trials=4000)
+
+
+def test_distribution_free_interval_decides_far_bounds_under_skew():
+    far = run_check(_skewed_claim(1e9), seed=0)
+    assert far.verdict == "holds" and "empirical-Bernstein" in far.note and "range" in far.rests_on
+    near = run_check(_skewed_claim(50.0), seed=0)  # mean 39, skewness ~16: nothing decides this at 4000 trials
+    assert near.verdict == "inconclusive"
