@@ -2,48 +2,43 @@
 
 How a check is decided
 ----------------------
-Each trial draws a mask with the core sampler (and a fresh ``X`` when the claim's expectation runs
-over ``X``) and records the claim's statistic (:mod:`sketchbound.claims`). Trials are i.i.d., so the
-mean has a Student-t confidence interval (``scipy.stats.t``). It is valid here because every
-statistic has finite variance: given ``X`` the mask is bounded (``m_i <= 1/(s p_i)``), and over
-Gaussian ``X`` the error is a polynomial in Gaussian entries and row norms (for ``X̃`` independent
-of ``X`` it involves ``1/||X̃_(k)||``, whose second moment is finite for ``n >= 3``). The CLT then
-gives asymptotic coverage; the right-skew of squared errors makes small-sample coverage the
-weak point, which is why every look uses at least ``batch`` (default 1000) trials, and why the
-coverage is *measured* (validation/README.md: false-violation rate over 200+ seeds).
+Each trial draws data and a mask under the claim's laws (:mod:`sketchbound.trials`) and records its
+statistic. Trials are i.i.d., so the mean has a Student-t interval (:mod:`sketchbound.intervals`),
+valid under finite variance (given ``X`` Algorithm 1's mask is bounded, ``m_i <= 1/(s p_i)``; over
+Gaussian ``X`` the error is a polynomial in Gaussian entries and row norms, with ``1/||X̃_(k)||``
+for an independent ``X̃``, of finite second moment for ``n >= 3``); its coverage is *measured*
+(validation/README.md). What each verdict rests on is said next to it (``Result.rests_on``).
 
-Skewness guard: squared errors are right-skewed, and a skewed mean makes the t-interval too short
-on one side while the rare large values are unseen. A look may conclude only when
-``n >= 25 g₁²`` (Cochran's rule, ``g₁`` the sample skewness from ``scipy.stats.skew``); otherwise
-sampling continues, and a check that never meets it ends ``inconclusive``.
-
-Sequential stopping: the engine looks at ``batch, 2·batch, 4·batch, ...`` trials up to
-``max_trials``; with ``K`` looks and ``k`` components (vector claims: one per output), each interval
-has level ``1 - α/(K k)`` (Bonferroni over looks and components), so the chance of a false
-``violated`` stays ``<= α`` for the whole check. Verdicts:
-
-* ``<=``: ``violated`` if the lower end exceeds the bound; ``holds`` if the upper end is below it;
-  else keep sampling; ``inconclusive`` at the cap (e.g. a bound tight to 0.1%).
-* ``=``:  ``violated`` if the exact value is outside the interval; ``holds`` once the interval is
-  inside ``exact ± precision·|exact|``; ``inconclusive`` at the cap.
-
-``exact=True`` replaces the Monte-Carlo over masks with exact enumeration of every outcome of
-Algorithm 1 (small ``d``, ``s``): fixed-``X`` claims then have no noise and equalities are checked to
-``1e-9``; claims whose expectation runs over ``X`` keep a Monte-Carlo over ``X`` only.
+* Skewness guard: a look concludes only when ``n >= 25 g₁²`` (Cochran's rule); where it never does
+  and the statistic declares its range (``Statistic.value_range``), a distribution-free empirical-
+  Bernstein interval may decide instead (a bound far above the mean holds whatever the skew).
+* Tail guard (:mod:`sketchbound.tails`): before sampling fixed data, the indices expected in fewer
+  than ``RARE_SEEN`` trials of the first look are found from ``p``; a statistic that declares their
+  unseen mass in closed form gets it added exactly (trials drawn given none of them is drawn), any
+  other Algorithm-1 statistic a stratified estimator that draws them in every other trial; under
+  other mask laws ``holds`` waits until they are seen. Cochran's rule cannot see skew that the
+  sample never contains; this guard can.
+* Sequential stopping: looks at ``batch, 2·batch, ...`` up to ``max_trials``; with ``K`` looks and
+  ``k`` components each interval has level ``1 - α/(K k)``, so a false ``violated`` stays ``<= α``.
+  ``<=``: ``violated`` if the lower end exceeds the bound, ``holds`` if the upper end is below it;
+  ``=``: ``violated`` if the exact value is outside, ``holds`` once the interval is inside
+  ``exact ± precision·scale``; ``inconclusive`` at the cap.
 
 Estimators (:func:`choose_estimator`; every :class:`Result` records which one decided it)
 ------------------------------------------------------------------------------------------
-* ``plain`` — the sequential Monte-Carlo above.
-* ``rao-blackwell`` — for ``E_X E_m[·]`` claims whose statistic carries ``given_x`` (its ``E_m`` given
-  the data in closed form: the Lemma 4.3 equality for the error), each trial draws ``X`` (and ``X̃``)
-  and records ``E_m[· | X, X̃]``; the same sequential interval then runs over ``X`` only. Same mean,
-  far smaller variance (~900x on Lemma 4.5's default). The result names the claims the closed form
-  leans on (``depends_on``); :func:`run_jobs` withholds it if one of them is violated in the same run.
-* ``derived`` — a bound on fixed inputs whose ``exact`` is a checked closed form (``claim.exact_from``):
-  the verdict is exact vs bound; a plain Monte-Carlo of ``CROSSCHECK_TRIALS`` trials must not lie
-  beyond the exact value on the side that would overturn the verdict, else it is ``inconclusive``.
-* ``enumeration`` (also automatic for at most ``AUTO_ENUMERATE`` outcomes), ``deterministic`` (§5
-  identities), ``closed-form`` (an infinite exact value against a finite bound: violated).
+* ``plain`` — the sequential Monte-Carlo above (tail-aware).
+* ``rao-blackwell`` — ``E_X E_m`` claims under Algorithm 1 whose statistic carries ``given_x`` (``E_m``
+  given the data in closed form): Monte-Carlo over ``X`` only (~900x less variance on Lemma 4.5).
+* ``derived`` — bounds on fixed inputs whose ``exact`` is a closed form covered by ``exact_from``
+  (:func:`sketchbound.claims.exact_from_coverage`): exact vs bound, with a tail-aware plain
+  cross-check (its resolution vs the gap is reported) that must not contradict it.
+  Both closed-form routes also compare their closed form with exact enumeration of the claim's own
+  law on small instances (:mod:`sketchbound.crosscheck`): resolution ~1e-9, finer than any gap; a
+  mismatch leaves the verdict ``inconclusive``. :func:`run_jobs` withholds a verdict whose
+  ``depends_on`` claim is violated in the same run.
+* ``enumeration`` (``exact=True``, or automatic for at most ``AUTO_ENUMERATE`` outcomes when the
+  statistic declares ``enumerable``), ``deterministic`` (§5 identities), ``closed-form`` (an
+  infinite exact value against a finite bound: violated).
 """
 from __future__ import annotations
 
@@ -58,7 +53,7 @@ from . import theory
 from .claims import Claim, exact_from_coverage
 from .sampling import as_generator, check_size
 from .scenarios import Scenario
-from .results import Result
+from .results import Result, _check_infinite, _check_outside, _infinite_exact
 from .crosscheck import _law_check, _rests_on, _slack, _tail_note
 from .intervals import INTERVAL, bernstein_interval, _decide, _interval, _looks, _skew, _summary
 from .trials import call_user, measure, tail_ok, tail_plan, tail_sampler
@@ -79,9 +74,6 @@ CROSSCHECK_TRIALS = 16000
 ESTIMATORS = ("auto", "plain")
 #: with ``estimator="auto"``, fixed inputs whose Algorithm-1 outcomes number at most this are enumerated
 AUTO_ENUMERATE = 200
-
-
-
 
 
 # the §5 score computations moved to sketchbound.theory / scenarios (kept importable from here)
@@ -405,36 +397,6 @@ def _check_derived(st: _Setup, progress) -> Result:
                   rests_on=(f"exact arithmetic on the closed form of {', '.join(claim.exact_from)} (checked against "
                             "enumeration of this law); the Monte-Carlo cross-check "
                             + ("resolves" if cc["resolves_gap"] else "does not resolve") + " the gap"))
-
-
-def _infinite_exact(st: _Setup) -> bool:
-    return (st.claim.relation == "<=" and st.ex is not None and st.bd is not None
-            and np.isinf(_summary(st.ex)) and np.isfinite(float(st.bd)))
-
-
-def _check_infinite(st: _Setup, progress) -> Result:
-    """The closed form of the expectation is infinite and the bound finite: no Monte-Carlo can estimate
-    an infinite mean, and none is needed — the bound fails."""
-    if progress is not None:
-        progress.update(st.max_trials)
-    bdv = float(st.bd)
-    chain = [f"E = +inf in closed form (a moment of the data distribution diverges), bound {bdv:.6g}: violated"]
-    return Result(**st.base, verdict="violated", estimate=float("inf"), ci_low=float("inf"), ci_high=float("inf"),
-                  trials=0, mode="closed form", effect=float("inf"), estimator="closed-form", chain=chain,
-                  note="the exact expectation is infinite (closed form), the bound is finite; no sampling",
-                  extra=dict(st.inst.info))
-
-
-def _check_outside(st: _Setup, progress) -> Result:
-    """The drawn instance leaves the statement's hypotheses (``claim.precondition``): no verdict."""
-    if progress is not None:
-        progress.update(st.max_trials)
-    exv = float("nan") if st.ex is None else _summary(st.ex)
-    return Result(**st.base, verdict="inconclusive", estimate=exv, ci_low=exv, ci_high=exv, trials=0,
-                  mode="outside hypotheses", effect=None, estimator="none",
-                  chain=[f"outside the statement's hypotheses: {st.outside_reason}"],
-                  note=f"outside the statement's hypotheses: {st.outside_reason}; no verdict",
-                  extra=dict(st.inst.info))
 
 
 def choose_estimator(claim: Claim, x_mode: str, *, estimator: str = "auto", exact: bool = False,

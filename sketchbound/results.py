@@ -1,12 +1,17 @@
 """The record of one check (:class:`Result`): what was measured, by which estimator, and the verdict.
 
-Produced by :func:`sketchbound.montecarlo.run_check`, written by :mod:`sketchbound.report`.
+Produced by :func:`sketchbound.montecarlo.run_check`, written by :mod:`sketchbound.report`; the
+checks that sample nothing (an infinite closed form, an instance outside the hypotheses) are built here.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass, field
+
+import numpy as np
+
+from .intervals import _summary
 
 __all__ = ["Result"]
 
@@ -57,3 +62,33 @@ class Result:
             if isinstance(v, float) and not math.isfinite(v):
                 d[k] = None if math.isnan(v) else (float("inf") if v > 0 else float("-inf"))
         return d
+
+
+def _infinite_exact(st) -> bool:
+    return (st.claim.relation == "<=" and st.ex is not None and st.bd is not None
+            and np.isinf(_summary(st.ex)) and np.isfinite(float(st.bd)))
+
+
+def _check_infinite(st, progress) -> Result:
+    """The closed form of the expectation is infinite and the bound finite: no Monte-Carlo can estimate
+    an infinite mean, and none is needed — the bound fails."""
+    if progress is not None:
+        progress.update(st.max_trials)
+    bdv = float(st.bd)
+    chain = [f"E = +inf in closed form (a moment of the data distribution diverges), bound {bdv:.6g}: violated"]
+    return Result(**st.base, verdict="violated", estimate=float("inf"), ci_low=float("inf"), ci_high=float("inf"),
+                  trials=0, mode="closed form", effect=float("inf"), estimator="closed-form", chain=chain,
+                  note="the exact expectation is infinite (closed form), the bound is finite; no sampling",
+                  extra=dict(st.inst.info))
+
+
+def _check_outside(st, progress) -> Result:
+    """The drawn instance leaves the statement's hypotheses (``claim.precondition``): no verdict."""
+    if progress is not None:
+        progress.update(st.max_trials)
+    exv = float("nan") if st.ex is None else _summary(st.ex)
+    return Result(**st.base, verdict="inconclusive", estimate=exv, ci_low=exv, ci_high=exv, trials=0,
+                  mode="outside hypotheses", effect=None, estimator="none",
+                  chain=[f"outside the statement's hypotheses: {st.outside_reason}"],
+                  note=f"outside the statement's hypotheses: {st.outside_reason}; no verdict",
+                  extra=dict(st.inst.info))

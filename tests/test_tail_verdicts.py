@@ -113,3 +113,46 @@ def test_distribution_free_interval_decides_far_bounds_under_skew():
     assert far.verdict == "holds" and "empirical-Bernstein" in far.note and "range" in far.rests_on
     near = run_check(_skewed_claim(50.0), seed=0)  # mean 39, skewness ~16: nothing decides this at 4000 trials
     assert near.verdict == "inconclusive"
+
+
+def _ht_claim(factor):
+    """Poisson / Horvitz–Thompson sampling (mask_law="bernoulli"): E err = Σ ||X_(k)||² w_k² (1/π_k − 1)."""
+    from sketchbound.sampling import inclusion_probabilities
+    from sketchbound.theory import bernoulli_error
+
+    def ex(i, sc):
+        return bernoulli_error(i.X, i.w_star, inclusion_probabilities(optimal_probabilities(i.X, i.w0), sc.s))
+    return Claim(id=f"ht-{factor:g}", name="HT error", statement="E err <= factor E err", relation="<=",
+                 quantity="E_m err, Poisson/HT", mask_law="bernoulli", exact=ex, bound=lambda i, sc: factor * ex(i, sc),
+                 scenario=dict(x_mode="fixed", x_tilde="same", d=32, n=8, s=8))
+
+
+def test_other_mask_laws_refuse_closed_form_routes_and_measure_their_own_law():
+    from sketchbound.montecarlo import choose_estimator
+    c = _ht_claim(1.5)
+    assert choose_estimator(c, "fixed") == "plain"
+    with pytest.raises(ValueError, match="mask_law"):
+        choose_estimator(c, "fixed", exact=True)
+    r = run_check(c, seed=0)
+    assert r.verdict == "holds" and r.estimator == "plain"
+    wrong = _ht_claim(0.8)
+    assert run_check(wrong, seed=0).verdict == "violated"
+
+
+def test_user_data_law_is_used():
+    """A claim's own data law (here X with every entry 1): the redrawn X follows it, not N(0, I/n)."""
+    c = Claim(id="ones", name="ones", statement="E err = closed form", relation="=", quantity="E err",
+              data=lambda sc, gen: np.ones((sc.d, sc.n)),
+              exact=lambda i, sc: algorithm1_error(np.ones((sc.d, sc.n)), i.w_star,
+                                                   optimal_probabilities(np.ones((sc.d, sc.n)), i.w0), sc.s),
+              scenario=dict(x_mode="redrawn", x_tilde="same", d=16, n=4, s=4))
+    r = run_check(c, seed=0)
+    assert r.verdict == "holds" and r.estimator == "rao-blackwell"
+    assert "agree" in r.chain[-1]  # E_m given X checked against enumeration of this law
+
+
+@pytest.mark.slow
+def test_poisson_ht_near_tight_claims_over_25_seeds():
+    seeds = range(25)
+    assert not [r.seed for r in _verdicts(_ht_claim(0.985), seeds) if r.verdict == "holds"]
+    assert not [r.seed for r in _verdicts(_ht_claim(1.015), seeds) if r.verdict == "violated"]
