@@ -16,15 +16,25 @@ Fields
   Lemma B.2). A :class:`Statistic` may also carry ``given_x``: its expectation over Algorithm 1's
   mask in closed form, ``(X, w, p, s) -> E_m[statistic | X]``, which the Rao-Blackwellised estimator
   uses (Monte-Carlo over ``X`` only).
-``probabilities`` — the mask law, ``(X_tilde, w0) -> p`` for Algorithm 1 (default eq. (2),
-  :func:`optimal_masks`; :func:`uniform_masks` for Lemma 4.5). ``mask_uses_data=False`` says the law
-  does not look at ``X̃`` (no ``X̃`` is drawn for it).
+``probabilities`` — ``(X_tilde, w0) -> p`` (default eq. (2), :func:`optimal_masks`; :func:`uniform_masks`
+  for Lemma 4.5, :func:`tempered_masks` for ``p0^β``). ``mask_uses_data=False`` says ``p`` does not
+  look at ``X̃`` (no ``X̃`` is drawn for it).
+``mask_law`` — how the mask is drawn from ``p`` (:data:`MASK_LAWS`): ``"algorithm1"`` (default),
+  ``"bernoulli"`` (Poisson/Horvitz–Thompson), ``"priority"``, ``"without-replacement"`` (systematic πps,
+  Horvitz–Thompson weights). Rao-Blackwell, derived and enumeration routes exist for Algorithm 1 only.
+``data`` — the data law of a ``x_mode="redrawn"`` claim, ``(scenario, generator) -> X`` (default
+  ``N(0, I/n)``); ``X̃`` follows the same law.
+A :class:`Statistic` may declare ``given_x``, ``enumerable``, ``unseen`` (its unseen mass on rarely
+  drawn indices, :mod:`sketchbound.tails`) and ``value_range`` (:mod:`sketchbound.laws`); all optional.
 ``evaluate`` — for deterministic identities (§5): ``(instance, scenario, generator) -> (value, extra)``;
   the claim holds if ``value <= tolerance``.
 ``exact`` / ``bound`` — callables ``(instance, scenario) -> value`` (``None`` if not applicable).
 ``exact_from`` — ids of the claims whose (checked) equality makes ``exact`` the closed form of the
   measured quantity *on this instance*; a ``<=`` claim on fixed inputs with ``exact_from`` gets a
-  ``derived`` verdict (exact vs bound), cross-checked by plain Monte-Carlo.
+  ``derived`` verdict (exact vs bound), cross-checked by plain Monte-Carlo and by exact enumeration
+  of its law on small instances. The ids must cover the claim's statistic and law
+  (:func:`exact_from_coverage`: the statistic's ``depends_on`` under Algorithm 1, or registered claims
+  measuring the same statistic under the same law); otherwise checking it is a ``ValueError``.
 ``scenario`` — overrides of the default :class:`~sketchbound.scenarios.Scenario`.
 """
 from __future__ import annotations

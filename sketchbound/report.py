@@ -65,8 +65,9 @@ def format_rests_on(results) -> str:
     Examples
     --------
     >>> from types import SimpleNamespace
-    >>> format_rests_on([SimpleNamespace(claim="4.1", verdict="holds", rests_on="finite variance")])
-    'verdicts rest on:\n  4.1 holds: finite variance'
+    >>> print(format_rests_on([SimpleNamespace(claim="4.1", verdict="holds", rests_on="finite variance")]))
+    verdicts rest on:
+      4.1 holds: finite variance
     """
     lines = [f"  {r.claim} {r.verdict}: {r.rests_on}" for r in results if getattr(r, "rests_on", "")]
     return "verdicts rest on:\n" + "\n".join(lines) if lines else ""
