@@ -16,15 +16,25 @@ Fields
   Lemma B.2). A :class:`Statistic` may also carry ``given_x``: its expectation over Algorithm 1's
   mask in closed form, ``(X, w, p, s) -> E_m[statistic | X]``, which the Rao-Blackwellised estimator
   uses (Monte-Carlo over ``X`` only).
-``probabilities`` — the mask law, ``(X_tilde, w0) -> p`` for Algorithm 1 (default eq. (2),
-  :func:`optimal_masks`; :func:`uniform_masks` for Lemma 4.5). ``mask_uses_data=False`` says the law
-  does not look at ``X̃`` (no ``X̃`` is drawn for it).
+``probabilities`` — ``(X_tilde, w0) -> p`` (default eq. (2), :func:`optimal_masks`; :func:`uniform_masks`
+  for Lemma 4.5, :func:`tempered_masks` for ``p0^β``). ``mask_uses_data=False`` says ``p`` does not
+  look at ``X̃`` (no ``X̃`` is drawn for it).
+``mask_law`` — how the mask is drawn from ``p`` (:data:`MASK_LAWS`): ``"algorithm1"`` (default),
+  ``"bernoulli"`` (Poisson/Horvitz–Thompson), ``"priority"``, ``"without-replacement"`` (systematic πps,
+  Horvitz–Thompson weights). Rao-Blackwell, derived and enumeration routes exist for Algorithm 1 only.
+``data`` — the data law of a ``x_mode="redrawn"`` claim, ``(scenario, generator) -> X`` (default
+  ``N(0, I/n)``); ``X̃`` follows the same law.
+A :class:`Statistic` may declare ``given_x``, ``enumerable``, ``unseen`` (its unseen mass on rarely
+  drawn indices, :mod:`sketchbound.tails`) and ``value_range`` (:mod:`sketchbound.laws`); all optional.
 ``evaluate`` — for deterministic identities (§5): ``(instance, scenario, generator) -> (value, extra)``;
   the claim holds if ``value <= tolerance``.
 ``exact`` / ``bound`` — callables ``(instance, scenario) -> value`` (``None`` if not applicable).
 ``exact_from`` — ids of the claims whose (checked) equality makes ``exact`` the closed form of the
   measured quantity *on this instance*; a ``<=`` claim on fixed inputs with ``exact_from`` gets a
-  ``derived`` verdict (exact vs bound), cross-checked by plain Monte-Carlo.
+  ``derived`` verdict (exact vs bound), cross-checked by plain Monte-Carlo and by exact enumeration
+  of its law on small instances. The ids must cover the claim's statistic and law
+  (:func:`exact_from_coverage`: the statistic's ``depends_on`` under Algorithm 1, or registered claims
+  measuring the same statistic under the same law); otherwise checking it is a ``ValueError``.
 ``scenario`` — overrides of the default :class:`~sketchbound.scenarios.Scenario`.
 """
 from __future__ import annotations
@@ -35,74 +45,13 @@ from typing import Callable
 import numpy as np
 
 from . import ntk, theory
-from .probabilities import optimal_probabilities, row_norms, tempered_probabilities, uniform_probabilities, variance_aware_probabilities
+from .probabilities import optimal_probabilities, row_norms, tempered_probabilities, variance_aware_probabilities
+from .laws import ERROR, MASK_LAWS, OUTPUT, SQ_DEV, Statistic, _error, optimal_masks, tempered_masks, uniform_masks
 from .scenarios import sparse_rows
 
-__all__ = ["Claim", "Statistic", "CLAIMS", "ERROR", "OUTPUT", "SQ_DEV", "get_claim", "get_claims", "claim_ids",
-           "optimal_masks", "uniform_masks", "register", "unregister", "check_claim", "load_claims"]
-
-
-class Statistic:
-    """A named per-trial statistic ``(X, w, M) -> values`` (see the module doc).
-
-    ``given_x``: optional ``(X, w, p, s) -> E_m[statistic]`` for Algorithm 1 with probabilities
-    ``p`` on fixed ``X`` (closed form); ``depends_on``: the claims that prove that closed form."""
-
-    def __init__(self, name: str, fn: Callable, *, given_x: Callable | None = None,
-                 depends_on: tuple[str, ...] = ()):
-        self.name, self.fn, self.given_x, self.depends_on = name, fn, given_x, tuple(depends_on)
-
-    def __call__(self, X, w, M):
-        return self.fn(X, w, M)
-
-    def __repr__(self):
-        return f"Statistic({self.name!r})"
-
-    def __eq__(self, other):
-        # compatibility: code written when statistics were strings compares ``claim.statistic == "output"``
-        if isinstance(other, str):
-            return self.name == other
-        return self is other
-
-    __hash__ = object.__hash__
-
-
-def _error(X, w, M):
-    """``||Xᵀw − Xᵀ(w ⊙ m)||²`` for each mask row of ``M``."""
-    if X.ndim == 3:  # one X per mask
-        R = np.einsum("td,tdn->tn", w * (1.0 - M), X)
-    else:
-        R = (w * (1.0 - M)) @ X
-    return np.einsum("tn,tn->t", R, R)
-
-
-def _output(X, w, M):
-    if X.ndim != 2:
-        raise ValueError("the output statistic needs a fixed X")
-    return (M * w) @ X
-
-
-def _sq_dev(X, w, M):
-    if X.ndim != 2:
-        raise ValueError("the sq_dev statistic needs a fixed X")
-    return ((M * w) @ X - X.T @ w) ** 2
-
-
-#: the error of the masked linear features; its E_m given X is the Lemma 4.3 equality (sum of B.2's
-#: variances, unbiased by B.1)
-ERROR = Statistic("error", _error, given_x=theory.algorithm1_error, depends_on=("B.1", "B.2", "4.3"))
-OUTPUT = Statistic("output", _output)
-SQ_DEV = Statistic("sq_dev", _sq_dev)
-
-
-def optimal_masks(X_tilde, w0):
-    """Algorithm 1's law with eq. (2) of ``(X̃, w0)``."""
-    return optimal_probabilities(X_tilde, w0)
-
-
-def uniform_masks(X_tilde, w0):
-    """Algorithm 1's law with ``p = 1/d`` (Lemma 4.5)."""
-    return uniform_probabilities(np.shape(w0)[0])
+__all__ = ["Claim", "Statistic", "CLAIMS", "ERROR", "OUTPUT", "SQ_DEV", "MASK_LAWS", "get_claim", "get_claims", "claim_ids",
+           "optimal_masks", "uniform_masks", "tempered_masks", "register", "unregister", "check_claim",
+           "exact_from_coverage", "load_claims"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +65,11 @@ class Claim:
     probabilities: Callable = optimal_masks
     #: False when ``probabilities`` ignores ``X̃`` (then no ``X̃`` is drawn)
     mask_uses_data: bool = True
+    #: how the mask is drawn from ``p`` (one of :data:`MASK_LAWS`; default Algorithm 1)
+    mask_law: str = "algorithm1"
+    #: the data law of a ``x_mode="redrawn"`` claim: ``(scenario, generator) -> X`` (``d x n``), one
+    #: fresh draw per call; ``None``: ``X ~ N(0, I/n)`` (the scenario's). ``X̃`` follows the same law.
+    data: Callable | None = None
     target: str = "w_star"
     exact: Callable | None = None
     bound: Callable | None = None
@@ -444,7 +398,8 @@ CLAIMS: list[Claim] = [
         statement="E_ε,m err(p_va) ≤ min_p E_ε,m err(p) over p ∝ p0^β (β = 0, .25, .5, 1, 2, 4) and 8 random p;  p_va ∝ ||X_(k)|| √(c²w0_k² + σ²)",
         relation="<=",
         quantity="E_ε,m ||Xᵀw* − Xᵀ(w*⊙m)||², w* = c w0 + ε, σ = rms(c w0), m ~ Algorithm 1 with p_va (E_ε given m exact: ||Xᵀ(cw0⊙(1−m))||² + σ²Σ_k ||X_(k)||²(1−m_k)²)",
-        statistic=Statistic("noisy error", lambda X, w, M: _error(X, w, M) + (1.0 - M) ** 2 @ (_sigma(w) ** 2 * np.sum(X**2, axis=1))),
+        statistic=Statistic("noisy error", lambda X, w, M: _error(X, w, M) + (1.0 - M) ** 2 @ (_sigma(w) ** 2 * np.sum(X**2, axis=1)),
+                            enumerable=True),
         probabilities=lambda Xt, w0: variance_aware_probabilities(row_norms(Xt), w0, 1.0, _sigma(w0)),
         exact=lambda i, sc: theory.variance_aware_minimum_error(i.X, i.w0, sc.s, sc.c, _sigma(i.w_star)),
         bound=_best_competitor,
@@ -457,7 +412,7 @@ CLAIMS: list[Claim] = [
 _BY_ID = {c.id: c for c in CLAIMS}
 _ALIASES = {"thm4.4": "4.4", "bridge": "bridge-va"}
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-_CALLABLE_FIELDS = ("exact", "bound", "scale", "instance_factory", "dimension", "evaluate", "precondition")
+_CALLABLE_FIELDS = ("exact", "bound", "scale", "instance_factory", "dimension", "evaluate", "precondition", "data")
 
 
 # -------------------------------------------------------------------------------------------------
@@ -506,7 +461,38 @@ def check_claim(claim) -> "Claim":
         raise ValueError(f"{where}: max_trials must be an integer >= 2 or None; got {claim.max_trials!r}")
     if not isinstance(claim.exact_from, tuple) or not all(isinstance(x, str) for x in claim.exact_from):
         raise ValueError(f"{where}: exact_from must be a tuple of claim ids; got {claim.exact_from!r}")
+    if claim.mask_law not in MASK_LAWS:
+        raise ValueError(f"{where}: mask_law must be one of {', '.join(MASK_LAWS)}; got {claim.mask_law!r}")
     return claim
+
+
+def exact_from_coverage(claim: Claim) -> str | None:
+    """``None`` if the claims named in ``claim.exact_from`` cover its statistic and mask law, else why not.
+
+    They cover it when each id is either one of the claims that prove the statistic's closed form
+    (``statistic.depends_on``, results about Algorithm 1 with any ``p``: the claim's law must be
+    ``algorithm1``) or a registered claim that measures the same statistic under the same mask law.
+
+    Examples
+    --------
+    >>> exact_from_coverage(get_claim("4.3b")) is None
+    True
+    """
+    stat = claim.statistic
+    proven = set(getattr(stat, "depends_on", ()) or ()) if claim.mask_law == "algorithm1" else set()
+    bad = []
+    for cid in claim.exact_from:
+        other = _BY_ID.get(cid)
+        same = other is not None and other.statistic is stat and other.mask_law == claim.mask_law
+        if cid not in proven and not same:
+            bad.append(cid)
+    if not bad:
+        return None
+    name = getattr(stat, "name", getattr(stat, "__name__", "?"))
+    return (f"claim {claim.id!r}: exact_from={claim.exact_from!r} does not cover its statistic {name!r} under mask law "
+            f"{claim.mask_law!r} ({', '.join(bad)} prove(s) other statistics or laws); accepted: the claims that prove "
+            f"the statistic's closed form under Algorithm 1 ({', '.join(sorted(proven)) or 'none'}) or claims measuring "
+            "the same statistic under the same law")
 
 
 def register(claim: Claim, *, replace: bool = False) -> Claim:

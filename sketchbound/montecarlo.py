@@ -2,54 +2,47 @@
 
 How a check is decided
 ----------------------
-Each trial draws a mask with the core sampler (and a fresh ``X`` when the claim's expectation runs
-over ``X``) and records the claim's statistic (:mod:`sketchbound.claims`). Trials are i.i.d., so the
-mean has a Student-t confidence interval (``scipy.stats.t``). It is valid here because every
-statistic has finite variance: given ``X`` the mask is bounded (``m_i <= 1/(s p_i)``), and over
-Gaussian ``X`` the error is a polynomial in Gaussian entries and row norms (for ``X̃`` independent
-of ``X`` it involves ``1/||X̃_(k)||``, whose second moment is finite for ``n >= 3``). The CLT then
-gives asymptotic coverage; the right-skew of squared errors makes small-sample coverage the
-weak point, which is why every look uses at least ``batch`` (default 1000) trials, and why the
-coverage is *measured* (validation/README.md: false-violation rate over 200+ seeds).
+Each trial draws data and a mask under the claim's laws (:mod:`sketchbound.trials`) and records its
+statistic. Trials are i.i.d., so the mean has a Student-t interval (:mod:`sketchbound.intervals`),
+valid under finite variance (given ``X`` Algorithm 1's mask is bounded, ``m_i <= 1/(s p_i)``; over
+Gaussian ``X`` the error is a polynomial in Gaussian entries and row norms, with ``1/||X̃_(k)||``
+for an independent ``X̃``, of finite second moment for ``n >= 3``); its coverage is *measured*
+(validation/README.md). What each verdict rests on is said next to it (``Result.rests_on``).
 
-Skewness guard: squared errors are right-skewed, and a skewed mean makes the t-interval too short
-on one side while the rare large values are unseen. A look may conclude only when
-``n >= 25 g₁²`` (Cochran's rule, ``g₁`` the sample skewness from ``scipy.stats.skew``); otherwise
-sampling continues, and a check that never meets it ends ``inconclusive``.
-
-Sequential stopping: the engine looks at ``batch, 2·batch, 4·batch, ...`` trials up to
-``max_trials``; with ``K`` looks and ``k`` components (vector claims: one per output), each interval
-has level ``1 - α/(K k)`` (Bonferroni over looks and components), so the chance of a false
-``violated`` stays ``<= α`` for the whole check. Verdicts:
-
-* ``<=``: ``violated`` if the lower end exceeds the bound; ``holds`` if the upper end is below it;
-  else keep sampling; ``inconclusive`` at the cap (e.g. a bound tight to 0.1%).
-* ``=``:  ``violated`` if the exact value is outside the interval; ``holds`` once the interval is
-  inside ``exact ± precision·|exact|``; ``inconclusive`` at the cap.
-
-``exact=True`` replaces the Monte-Carlo over masks with exact enumeration of every outcome of
-Algorithm 1 (small ``d``, ``s``): fixed-``X`` claims then have no noise and equalities are checked to
-``1e-9``; claims whose expectation runs over ``X`` keep a Monte-Carlo over ``X`` only.
+* Skewness guard: a look concludes only when ``n >= 25 g₁²`` (Cochran's rule); where it never does
+  and the statistic declares its range (``Statistic.value_range``), a distribution-free empirical-
+  Bernstein interval may decide instead (a bound far above the mean holds whatever the skew).
+* Tail guard (:mod:`sketchbound.tails`): before sampling fixed data, the indices expected in fewer
+  than ``RARE_SEEN`` trials of the first look are found from ``p``; a statistic that declares their
+  unseen mass in closed form gets it added exactly (trials drawn given none of them is drawn), any
+  other Algorithm-1 statistic a stratified estimator that draws them in every other trial; under
+  other mask laws ``holds`` waits until they are seen. Cochran's rule cannot see skew that the
+  sample never contains; this guard can.
+* Sequential stopping: looks at ``batch, 2·batch, ...`` up to ``max_trials``; with ``K`` looks and
+  ``k`` components each interval has level ``1 - α/(K k)``, so a false ``violated`` stays ``<= α``.
+  ``<=``: ``violated`` if the lower end exceeds the bound, ``holds`` if the upper end is below it;
+  ``=``: ``violated`` if the exact value is outside, ``holds`` once the interval is inside
+  ``exact ± precision·scale``; ``inconclusive`` at the cap.
 
 Estimators (:func:`choose_estimator`; every :class:`Result` records which one decided it)
 ------------------------------------------------------------------------------------------
-* ``plain`` — the sequential Monte-Carlo above.
-* ``rao-blackwell`` — for ``E_X E_m[·]`` claims whose statistic carries ``given_x`` (its ``E_m`` given
-  the data in closed form: the Lemma 4.3 equality for the error), each trial draws ``X`` (and ``X̃``)
-  and records ``E_m[· | X, X̃]``; the same sequential interval then runs over ``X`` only. Same mean,
-  far smaller variance (~900x on Lemma 4.5's default). The result names the claims the closed form
-  leans on (``depends_on``); :func:`run_jobs` withholds it if one of them is violated in the same run.
-* ``derived`` — a bound on fixed inputs whose ``exact`` is a checked closed form (``claim.exact_from``):
-  the verdict is exact vs bound; a plain Monte-Carlo of ``CROSSCHECK_TRIALS`` trials must not lie
-  beyond the exact value on the side that would overturn the verdict, else it is ``inconclusive``.
-* ``enumeration`` (also automatic for at most ``AUTO_ENUMERATE`` outcomes), ``deterministic`` (§5
-  identities), ``closed-form`` (an infinite exact value against a finite bound: violated).
+* ``plain`` — the sequential Monte-Carlo above (tail-aware).
+* ``rao-blackwell`` — ``E_X E_m`` claims under Algorithm 1 whose statistic carries ``given_x`` (``E_m``
+  given the data in closed form): Monte-Carlo over ``X`` only (~900x less variance on Lemma 4.5).
+* ``derived`` — bounds on fixed inputs whose ``exact`` is a closed form covered by ``exact_from``
+  (:func:`sketchbound.claims.exact_from_coverage`): exact vs bound, with a tail-aware plain
+  cross-check (its resolution vs the gap is reported) that must not contradict it.
+  Both closed-form routes also compare their closed form with exact enumeration of the claim's own
+  law on small instances (:mod:`sketchbound.crosscheck`): resolution ~1e-9, finer than any gap; a
+  mismatch leaves the verdict ``inconclusive``. :func:`run_jobs` withholds a verdict whose
+  ``depends_on`` claim is violated in the same run.
+* ``enumeration`` (``exact=True``, or automatic for at most ``AUTO_ENUMERATE`` outcomes when the
+  statistic declares ``enumerable``), ``deterministic`` (§5 identities), ``closed-form`` (an
+  infinite exact value against a finite bound: violated).
 """
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -57,10 +50,18 @@ from scipy import stats
 from . import exact as exact_enum
 from . import scenarios as _scen
 from . import theory
-from .claims import Claim
+from .claims import Claim, exact_from_coverage
 from .inconclusive import sequential_reason
-from .sampling import algorithm1, as_generator, check_size
-from .scenarios import Instance, Scenario
+from .sampling import as_generator, check_size
+from .scenarios import Scenario
+from .results import Result, _check_infinite, _check_outside, _infinite_exact
+from .crosscheck import _law_check, _rests_on, _slack, _tail_note
+from .intervals import INTERVAL, bernstein_interval, _decide, _interval, _looks, _skew, _summary
+from .trials import call_user, measure, tail_ok, tail_plan, tail_sampler
+from .trials import draw_inputs as _draw_inputs
+from .trials import exact_m as _exact_m
+from .trials import mask_p as _mask_p
+from .trials import target as _target
 
 __all__ = ["Result", "run_check", "claim_scenario", "measure", "choose_estimator", "order_by_dependencies",
            "expand_jobs", "run_jobs", "withhold_dependents", "EXACT_RTOL", "DETERMINISTIC_TOL", "INTERVAL", "ESTIMATORS"]
@@ -74,110 +75,6 @@ CROSSCHECK_TRIALS = 16000
 ESTIMATORS = ("auto", "plain")
 #: with ``estimator="auto"``, fixed inputs whose Algorithm-1 outcomes number at most this are enumerated
 AUTO_ENUMERATE = 200
-#: above this many mask entries per call (trials x d) the dense masks are drawn in blocks
-_DENSE_LIMIT = 1 << 26
-INTERVAL = "Student-t interval on the mean of i.i.d. trials; Bonferroni over sequential looks and components"
-
-
-@dataclass
-class Result:
-    """One check: a claim on one scenario, with what was measured and the verdict."""
-
-    claim: str
-    name: str
-    relation: str
-    scenario: dict
-    verdict: str
-    estimate: float
-    ci_low: float
-    ci_high: float
-    exact: float | None
-    bound: float | None
-    trials: int
-    seed: int
-    alpha: float
-    mode: str
-    effect: float | None  # measured / bound (<=) or measured / exact (=)
-    exact_vs_bound: float | None  # closed-form exact / bound (what the formulas say)
-    note: str = ""
-    components: int = 1
-    statement: str = ""
-    extra: dict = field(default_factory=dict)
-    #: False when the scenario leaves the statement's hypotheses (e.g. mask found on X̃ ≠ X)
-    within_hypotheses: bool = True
-    #: which estimator produced the verdict: "plain" (Monte-Carlo over masks, and X where the claim's
-    #: expectation runs over X), "rao-blackwell" (E_m given X in closed form, Monte-Carlo over X only),
-    #: "derived" (closed form vs bound, cross-checked by plain Monte-Carlo), "enumeration" (every
-    #: Algorithm-1 outcome), "enumeration-m" (enumeration over m, Monte-Carlo over X), "deterministic"
-    estimator: str = "plain"
-    #: the claims whose truth the verdict leans on (checked first by ``--all``)
-    depends_on: list = field(default_factory=list)
-    #: the derivation, one step a line (derived / Rao-Blackwell verdicts)
-    chain: list = field(default_factory=list)
-    #: derived verdicts: the independent plain Monte-Carlo check of the closed form on this instance
-    crosscheck: dict | None = None
-    #: ``inconclusive`` only: why, and the trials (or precision) that would decide it (:mod:`sketchbound.inconclusive`)
-    reason: str = ""
-
-    def as_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        for k, v in d.items():
-            if isinstance(v, float) and not math.isfinite(v):
-                d[k] = None if math.isnan(v) else (float("inf") if v > 0 else float("-inf"))
-        return d
-
-
-# -------------------------------------------------------------------------------------------------
-# per-trial statistics (the claim's callable) and exact enumeration
-# -------------------------------------------------------------------------------------------------
-def _target(claim: Claim, inst: Instance) -> np.ndarray:
-    return inst.w0 if claim.target == "w0" else inst.w_star
-
-
-def _mask_p(claim: Claim, Xt: np.ndarray, w0: np.ndarray) -> np.ndarray:
-    return claim.probabilities(Xt, w0)
-
-
-def measure(claim: Claim, sc: Scenario, inst: Instance, gen: np.random.Generator, trials: int) -> np.ndarray:
-    """``trials`` i.i.d. draws of the claim's statistic (rows), using the core sampler for masks."""
-    w = _target(claim, inst)
-    if sc.x_mode == "fixed":
-        p = _mask_p(claim, inst.X_tilde, inst.w0)
-        d = p.shape[0]
-        if trials * d <= _DENSE_LIMIT:
-            M = algorithm1(p, sc.s, rng=gen, trials=trials)
-            return claim.statistic(inst.X, w, M)
-        # large d (Theorem 6.2's MLPs): dense masks in blocks, so memory stays bounded
-        step = max(1, _DENSE_LIMIT // (8 * d))
-        return np.concatenate([claim.statistic(inst.X, w, algorithm1(p, sc.s, rng=gen, trials=min(step, trials - t0)))
-                               for t0 in range(0, trials, step)])
-    out = []
-    chunk = max(1, min(trials, 2_000_000 // (sc.d * sc.n)))
-    done = 0
-    while done < trials:
-        b = min(chunk, trials - done)
-        Xs, Xts = _draw_inputs(claim, sc, gen, b)
-        M = np.empty((b, sc.d))
-        for t in range(b):
-            M[t] = algorithm1(_mask_p(claim, Xts[t], inst.w0), sc.s, rng=gen)
-        out.append(claim.statistic(Xs, w, M))
-        done += b
-    return np.concatenate(out)
-
-
-def _draw_inputs(claim: Claim, sc: Scenario, gen, size: int | None = None):
-    """A fresh ``X`` (``size`` of them) and the ``X̃`` the mask is found on (the same ``X`` when
-    ``x_tilde="same"`` or when the mask law ignores data)."""
-    X = sc.draw_x(gen, size=size)
-    Xt = X if (sc.x_tilde == "same" or not claim.mask_uses_data) else sc.draw_x(gen, size=size)
-    return X, Xt
-
-
-def _exact_m(claim: Claim, sc: Scenario, X: np.ndarray, Xt: np.ndarray, inst: Instance) -> np.ndarray:
-    """E_m of the statistic by enumerating every Algorithm-1 outcome (no noise)."""
-    masks, probs = exact_enum.outcomes_algorithm1(_mask_p(claim, Xt, inst.w0), sc.s)
-    vals = claim.statistic(X, _target(claim, inst), masks)
-    return exact_enum.expectation(vals, probs)
 
 
 # the §5 score computations moved to sketchbound.theory / scenarios (kept importable from here)
@@ -202,56 +99,6 @@ def claim_scenario(claim: Claim, **overrides) -> Scenario:
     return sc
 
 
-def _looks(batch: int, max_trials: int) -> list[int]:
-    out, n = [], batch
-    while n < max_trials:
-        out.append(n)
-        n *= 2
-    out.append(max_trials)
-    return out
-
-
-def _interval(vals: np.ndarray, level_alpha: float):
-    n = vals.shape[0]
-    mean = vals.mean(axis=0)
-    se = vals.std(axis=0, ddof=1) / np.sqrt(n)
-    q = stats.t.ppf(1 - level_alpha / 2, df=n - 1)
-    return mean, mean - q * se, mean + q * se
-
-
-def _decide(relation: str, lo, hi, exact, bound, precision: float, scale=None) -> str | None:
-    if relation == "<=":
-        if np.any(lo > bound):
-            return "violated"
-        if np.all(hi <= bound):
-            return "holds"
-        return None
-    ex = np.asarray(exact, dtype=float)
-    if np.any((ex < lo) | (ex > hi)):
-        return "violated"
-    if scale is None:
-        scale = np.abs(ex)
-    if np.all(np.maximum(hi - ex, ex - lo) <= precision * np.maximum(scale, 1e-300)):
-        return "holds"
-    return None
-
-
-def _skew(vals: np.ndarray) -> float:
-    """Largest |sample skewness| over components; a constant component has none (0, not NaN)."""
-    v = vals if vals.ndim > 1 else vals[:, None]
-    const = np.all(v == v[:1], axis=0)
-    if np.all(const):
-        return 0.0
-    with np.errstate(all="ignore"):
-        g = np.abs(np.atleast_1d(stats.skew(v[:, ~const], axis=0, bias=False)))
-    return float(np.max(np.nan_to_num(g, nan=0.0)))
-
-
-def _summary(x) -> float:
-    a = np.asarray(x, dtype=float)
-    return float(a) if a.ndim == 0 else float(np.sqrt(np.mean(a**2)))
-
-
 @dataclass
 class _Setup:
     """What every estimator needs: the scenario actually run, the instance, its closed forms, and the
@@ -270,6 +117,25 @@ class _Setup:
     precision: float
     base: dict
     outside_reason: str | None = None
+    #: fixed-data checks with rarely drawn indices: how the sample covers them (:func:`trials.tail_plan`)
+    tail: dict | None = None
+
+
+def _closed(claim: Claim, what: str, fn, inst, sc):
+    """A claim's closed form (``exact``, ``bound``, ``scale``) on the instance: user errors and NaN are a
+    ``ValueError`` naming the claim (exit 2), never a verdict; ``None`` when the claim has none."""
+    if fn is None:
+        return None
+    v = call_user(claim, what, fn, inst, sc)
+    try:
+        a = np.asarray(v, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"claim {claim.id!r}: its {what} must return a number or an array of numbers; "
+                         f"got {type(v).__name__}") from None
+    if np.any(np.isnan(a)) or (what == "bound" and a.ndim != 0):
+        raise ValueError(f"claim {claim.id!r}: its {what} returned {v!r} on this instance; it must return "
+                         + ("one number (not NaN)" if what == "bound" else "numbers (not NaN)"))
+    return v
 
 
 def _setup(claim, scenario, seed, alpha, precision, batch, max_trials, bound_override) -> _Setup:
@@ -290,10 +156,11 @@ def _setup(claim, scenario, seed, alpha, precision, batch, max_trials, bound_ove
     if claim.dimension is not None:
         sc = sc.replace(d=int(claim.dimension(sc)))
     gen = as_generator(seed)
-    inst = claim.instance_factory(sc, gen) if claim.instance_factory is not None else sc.instance(gen)
-    ex = claim.exact(inst, sc) if claim.exact is not None else None
-    scale = claim.scale(inst, sc) if claim.scale is not None else None
-    bd = bound_override(inst, sc) if bound_override is not None else (claim.bound(inst, sc) if claim.bound is not None else None)
+    inst = (call_user(claim, "instance factory", claim.instance_factory, sc, gen) if claim.instance_factory is not None
+            else sc.instance(gen))
+    ex = _closed(claim, "exact", claim.exact, inst, sc)
+    scale = _closed(claim, "scale", claim.scale, inst, sc)
+    bd = _closed(claim, "bound", bound_override or claim.bound, inst, sc)
     outside = {k: getattr(sc, k) for k, v in claim.hypotheses.items() if getattr(sc, k) != v}
     reason = claim.precondition(inst, sc) if claim.precondition is not None else None
     if reason:
@@ -338,13 +205,16 @@ def _check_enumerated(st: _Setup, progress) -> Result:
     v = _summary(val)
     return Result(**st.base, verdict="holds" if ok else "violated", estimate=v, ci_low=v, ci_high=v, trials=n_out,
                   mode="exact", effect=eff, components=int(np.size(val)), extra=dict(inst.info), estimator="enumeration",
-                  note=f"exact enumeration of {n_out} outcomes; equality to {EXACT_RTOL:g} relative")
+                  note=f"exact enumeration of {n_out} outcomes; equality to {EXACT_RTOL:g} relative",
+                  rests_on=f"exact enumeration of every mask outcome (floating point to {EXACT_RTOL:g})")
 
 
 def _sampler(st: _Setup, estimator: str):
     """``draw(k)``: ``k`` more i.i.d. per-trial values of the estimator."""
     claim, sc, inst, gen = st.claim, st.sc, st.inst, st.gen
     if estimator == "plain":
+        if st.tail is not None:
+            return tail_sampler(claim, sc, inst, gen, st.tail)
         return lambda k: measure(claim, sc, inst, gen, k)
     if estimator == "rao-blackwell":
         given_x = claim.statistic.given_x
@@ -374,7 +244,7 @@ def _sequential(st: _Setup, draw, progress) -> dict:
     """Looks at ``batch, 2·batch, ...`` trials; returns the verdict (None at the cap) and the sample."""
     looks = _looks(st.batch, st.max_trials)
     chunks: list[np.ndarray] = []
-    have, k, verdict, clt_ok, g1 = 0, 1, None, True, 0.0
+    have, k, verdict, clt_ok, g1, tail_blocked, distribution_free = 0, 1, None, True, 0.0, False, False
     mean = lo = hi = None
     for n_look in looks:
         need = n_look - have
@@ -390,10 +260,32 @@ def _sequential(st: _Setup, draw, progress) -> dict:
         g1 = _skew(allv)
         clt_ok = have >= 25 * g1**2
         verdict = _decide(st.claim.relation, lo, hi, st.ex, st.bd, st.precision, st.scale) if clt_ok else None
+        if verdict is None and not clt_ok and (width := _range_width(st)) is not None:
+            # skewed beyond Cochran's rule: a distribution-free interval may still be decisive
+            _, blo, bhi = bernstein_interval(allv, st.alpha / (len(looks) * k), width)
+            verdict = _decide(st.claim.relation, blo, bhi, st.ex, st.bd, st.precision, st.scale)
+            if verdict is not None:
+                lo, hi, distribution_free = blo, bhi, True
+        # rarely drawn indices the sample does not cover may carry the mass that closes the gap
+        tail_blocked = verdict == "holds" and not tail_ok(st.tail, have, _slack(st, lo, hi))
+        if tail_blocked:
+            verdict = None
         if verdict is not None:
             break
     return dict(verdict=verdict, mean=mean, lo=lo, hi=hi, k=k, have=have, looks=len(looks), clt_ok=clt_ok, g1=g1,
-                values=np.concatenate(chunks))
+                values=np.concatenate(chunks), tail_blocked=tail_blocked, distribution_free=distribution_free)
+
+
+def _range_width(st: _Setup) -> float | None:
+    """The width of the range every trial value lies in, where the statistic declares it (fixed data,
+    Algorithm 1, no tail stratification); ``None`` otherwise."""
+    vr = getattr(st.claim.statistic, "value_range", None)
+    if (vr is None or st.sc.x_mode != "fixed" or st.claim.mask_law != "algorithm1"
+            or (st.tail is not None and st.tail["mode"] not in ("exact", "known"))):
+        return None  # (exact mode: value + U with the same masks, so the same width)
+    p = _mask_p(st.claim, st.inst.X_tilde, st.inst.w0)
+    lo, hi = call_user(st.claim, "value range", vr, st.inst.X, _target(st.claim, st.inst), p / p.sum(), st.sc.s)
+    return float(hi) - float(lo)
 
 
 def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain") -> Result:
@@ -417,7 +309,10 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
     else:
         effect = est / base["exact"] if base["exact"] not in (None, 0.0) else None
     note = (f"{INTERVAL}; a look concludes only if n >= 25 skew² (Cochran); {seq['looks']} looks; alpha={st.alpha:g}"
-            + (f"; worst of {k} components shown" if k > 1 else "") + skew_note)
+            + (f"; worst of {k} components shown" if k > 1 else "") + skew_note + _tail_note(st, seq, est))
+    if seq.get("distribution_free"):
+        note += ("; decided by a distribution-free empirical-Bernstein interval (values in a known range) where "
+                 "the skewness rule blocked the t-interval")
     reason = ""
     if verdict == "inconclusive":
         a_k = st.alpha / k  # the interval's level at N trials: 1 - a_k / (its number of looks)
@@ -427,6 +322,13 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
             precision=st.precision, scale=None if st.scale is None else float(np.max(np.abs(st.scale))),
             closed_form=_summary(ex) if claim.relation == "<=" and ex is not None and k == 1 else None,
             quantile=lambda N: stats.t.ppf(1 - a_k / len(_looks(st.batch, N)) / 2, df=N - 1))
+    if verdict == "inconclusive" and claim.relation == "<=" and ex is not None and bd is not None:
+        gap = float(bd) - _summary(ex)
+        if gap > 0:
+            sd = float(np.std(seq["values"], ddof=1))
+            need = (2 * stats.norm.ppf(1 - st.alpha / 2) * sd / gap) ** 2
+            note += (f"; the closed form puts the value {gap / float(bd):.2%} below the bound: "
+                     f"resolving that needs ~{need:.2g} trials")
     depends, chain = [], []
     if estimator == "rao-blackwell":
         depends = list(claim.statistic.depends_on)
@@ -434,9 +336,18 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
                  f"Monte-Carlo over X only: mean {est:.6g}, CI [{lo_s:.6g}, {hi_s:.6g}] over {seq['have']} draws of X"]
         if claim.relation == "<=":
             chain.append(f"vs bound {float(bd):.6g}: {verdict}")
+        law = _law_check(st)
+        chain.append(law["line"])
+        if not law["ok"] and verdict != "inconclusive":
+            verdict = "inconclusive"
+            note += f"; {law['line']}: verdict left inconclusive"
+            reason = (f"inconclusive: {law['line']}; the Rao-Blackwell closed form is not trusted for this law: "
+                      "pass --estimator plain to decide it by sampling alone")
     return Result(**base, verdict=verdict, estimate=est, ci_low=lo_s, ci_high=hi_s, trials=seq["have"], mode=mode,
                   effect=effect, components=k, note=note, extra=dict(st.inst.info), estimator=estimator,
-                  depends_on=depends, chain=chain, reason=reason)
+                  depends_on=depends, chain=chain, reason=reason,
+                  rests_on=("the declared range of the values (distribution-free empirical-Bernstein interval)"
+                            if seq.get("distribution_free") else _rests_on(st, estimator)))
 
 
 def _deps_text(ids) -> str:
@@ -457,24 +368,34 @@ def _check_derived(st: _Setup, progress) -> Result:
     exv, bdv = _summary(ex), float(bd)
     derived = "holds" if exv <= bdv * (1 + EXACT_RTOL) else "violated"
     n_cc = min(st.max_trials, CROSSCHECK_TRIALS)
-    vals = measure(claim, st.sc, st.inst, st.gen, n_cc)
+    # the cross-check is tail-aware too: a sample that misses rare heavy indices is biased low
+    st.tail = tail_plan(claim, st.sc, st.inst, n_cc)
+    vals = _sampler(st, "plain")(n_cc)
     if progress is not None:
         progress.update(st.max_trials)
     mean, lo, hi = _interval(vals, st.alpha)
     lo, hi = float(lo), float(hi)
     contains = bool(lo <= exv <= hi)
     contradicts = (lo > exv) if derived == "holds" else (hi < exv)
-    cc = dict(estimator="plain", trials=n_cc, mean=float(mean), ci_low=lo, ci_high=hi, alpha=st.alpha,
-              cochran_ok=bool(n_cc >= 25 * _skew(vals) ** 2), contains_exact=contains,
-              agrees="contradicts" if contradicts else "consistent")
-    verdict = "inconclusive" if contradicts else derived
+    law = _law_check(st)
+    res, gap = (hi - lo) / 2, abs(bdv - exv)
+    cc = dict(estimator="plain" + (" (tail-aware)" if st.tail else ""), trials=n_cc, mean=float(mean), ci_low=lo,
+              ci_high=hi, alpha=st.alpha, cochran_ok=bool(n_cc >= 25 * _skew(vals) ** 2), contains_exact=contains,
+              agrees="contradicts" if contradicts else "consistent", resolution=res, gap=gap,
+              resolves_gap=bool(res < gap), law_check=law)
+    verdict = "inconclusive" if contradicts or not law["ok"] else derived
     side = "above" if derived == "holds" else "below"
     chain = [f"E_m[{claim.statistic.name}] = {exv:.6g} in closed form on this instance ({_deps_text(list(claim.exact_from))})",
              f"{exv:.6g} {'<=' if derived == 'holds' else '>'} bound {bdv:.6g} (exact/bound = {exv / bdv:.6g}): {derived}",
              f"plain Monte-Carlo cross-check, {n_cc} trials: {float(mean):.6g} [{lo:.6g}, {hi:.6g}], "
              f"{'inside' if contains else 'outside'} the interval; "
              + (f"the interval lies {side} the closed form: CONTRADICTS the derived verdict" if contradicts else
-                f"not {side} the closed form: consistent")]
+                f"not {side} the closed form: consistent"),
+             f"its resolution ±{res:.3g} ({res / max(abs(exv), 1e-300):.2%}) is "
+             + ("finer than" if res < gap else "COARSER than") + f" the gap {gap:.3g} ({gap / max(abs(bdv), 1e-300):.2%})"
+             + ("" if res < gap else ": it can catch an error of the closed form larger than its resolution, not one "
+                "the size of the gap; the exact check below is the one that resolves it"),
+             law["line"]]
     note = (f"derived: the closed form of the measured quantity against the bound; a plain Monte-Carlo "
             f"cross-check ({1 - st.alpha:.4g} interval) must not lie {side} the closed form")
     reason = ""
@@ -483,41 +404,17 @@ def _check_derived(st: _Setup, progress) -> Result:
         reason = (f"inconclusive: the closed form {exv:.6g} lies outside the plain Monte-Carlo cross-check's interval "
                   f"[{lo:.6g}, {hi:.6g}] ({n_cc} trials), on the side that would overturn the derived verdict; "
                   f"pass --estimator plain to decide it by sampling alone")
+    if not law["ok"]:
+        note += f"; {law['line']}: verdict left inconclusive"
+        reason = reason or (f"inconclusive: {law['line']}; the closed form is not trusted for this law: "
+                            "pass --estimator plain to decide it by sampling alone")
+    note += _tail_note(st, {}, exv)
     return Result(**st.base, verdict=verdict, estimate=exv, ci_low=exv, ci_high=exv, trials=n_cc, mode="derived",
                   effect=exv / bdv, note=note, extra=dict(st.inst.info), estimator="derived",
-                  depends_on=list(claim.exact_from), chain=chain, crosscheck=cc, reason=reason)
-
-
-def _infinite_exact(st: _Setup) -> bool:
-    return (st.claim.relation == "<=" and st.ex is not None and st.bd is not None
-            and np.isinf(_summary(st.ex)) and np.isfinite(float(st.bd)))
-
-
-def _check_infinite(st: _Setup, progress) -> Result:
-    """The closed form of the expectation is infinite and the bound finite: no Monte-Carlo can estimate
-    an infinite mean, and none is needed — the bound fails."""
-    if progress is not None:
-        progress.update(st.max_trials)
-    bdv = float(st.bd)
-    chain = [f"E = +inf in closed form (a moment of the data distribution diverges), bound {bdv:.6g}: violated"]
-    return Result(**st.base, verdict="violated", estimate=float("inf"), ci_low=float("inf"), ci_high=float("inf"),
-                  trials=0, mode="closed form", effect=float("inf"), estimator="closed-form", chain=chain,
-                  note="the exact expectation is infinite (closed form), the bound is finite; no sampling",
-                  extra=dict(st.inst.info))
-
-
-def _check_outside(st: _Setup, progress) -> Result:
-    """The drawn instance leaves the statement's hypotheses (``claim.precondition``): no verdict."""
-    if progress is not None:
-        progress.update(st.max_trials)
-    exv = float("nan") if st.ex is None else _summary(st.ex)
-    return Result(**st.base, verdict="inconclusive", estimate=exv, ci_low=exv, ci_high=exv, trials=0,
-                  mode="outside hypotheses", effect=None, estimator="none",
-                  chain=[f"outside the statement's hypotheses: {st.outside_reason}"],
-                  note=f"outside the statement's hypotheses: {st.outside_reason}; no verdict",
-                  extra=dict(st.inst.info),
-                  reason=f"inconclusive: the scenario is outside the statement's hypotheses ({st.outside_reason}); "
-                         "no number of trials decides it: choose a scenario inside them")
+                  depends_on=list(claim.exact_from), chain=chain, crosscheck=cc, reason=reason,
+                  rests_on=(f"exact arithmetic on the closed form of {', '.join(claim.exact_from)} (checked against "
+                            "enumeration of this law); the Monte-Carlo cross-check "
+                            + ("resolves" if cc["resolves_gap"] else "does not resolve") + " the gap"))
 
 
 def choose_estimator(claim: Claim, x_mode: str, *, estimator: str = "auto", exact: bool = False,
@@ -525,22 +422,37 @@ def choose_estimator(claim: Claim, x_mode: str, *, estimator: str = "auto", exac
     """The estimator a check uses: ``deterministic`` / ``enumeration`` / ``enumeration-m`` when asked
     for exact enumeration; with ``estimator="auto"``, ``rao-blackwell`` where the expectation runs over
     ``X`` and the statistic has ``E_m`` given ``X`` in closed form, ``derived`` for bounds on fixed
-    inputs whose exact value is a checked closed form, else ``plain``; fixed inputs with at most
-    ``AUTO_ENUMERATE`` mask outcomes (``outcomes``) are enumerated (no noise, e.g. ``d = 1``)."""
+    inputs whose exact value is a checked closed form covering the claim's statistic and law
+    (:func:`sketchbound.claims.exact_from_coverage`), else ``plain``; fixed inputs with at most
+    ``AUTO_ENUMERATE`` mask outcomes (``outcomes``) are enumerated (no noise, e.g. ``d = 1``) when the
+    statistic declares it accepts them (``Statistic.enumerable``). The Rao-Blackwell, derived and
+    enumeration routes exist for Algorithm 1's law only (``Claim.mask_law``).
+
+    Examples
+    --------
+    >>> from sketchbound.claims import get_claim
+    >>> choose_estimator(get_claim("4.5"), "redrawn"), choose_estimator(get_claim("4.3b"), "fixed")
+    ('rao-blackwell', 'derived')
+    """
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}; got {estimator!r}")
     if claim.deterministic:
         return "deterministic"
+    a1 = claim.mask_law == "algorithm1"
     if exact:
+        if not a1:
+            raise ValueError(f"--exact enumerates Algorithm 1's outcomes; claim {claim.id!r} draws its mask with "
+                             f"mask_law={claim.mask_law!r} (accepted with --exact: algorithm1)")
         return "enumeration" if x_mode == "fixed" else "enumeration-m"
     if estimator == "plain":
         return "plain"
-    if outcomes is not None and x_mode == "fixed" and outcomes <= AUTO_ENUMERATE:
+    if (outcomes is not None and x_mode == "fixed" and outcomes <= AUTO_ENUMERATE and a1
+            and getattr(claim.statistic, "enumerable", False)):
         return "enumeration"
-    if x_mode == "redrawn" and getattr(claim.statistic, "given_x", None) is not None:
+    if x_mode == "redrawn" and a1 and getattr(claim.statistic, "given_x", None) is not None:
         return "rao-blackwell"
     if (x_mode == "fixed" and claim.relation == "<=" and claim.exact_from and claim.exact is not None
-            and claim.bound is not None):
+            and claim.bound is not None and exact_from_coverage(claim) is None):
         return "derived"
     return "plain"
 
@@ -565,6 +477,8 @@ def run_check(
     or ``"plain"``. ``bound_override`` replaces the claim's bound (used to test the engine's power
     with a deliberately wrong bound). ``progress`` is an optional tqdm-like object with ``update(n)``.
     """
+    if claim.exact_from and (why := exact_from_coverage(claim)):
+        raise ValueError(why)
     st = _setup(claim, scenario, seed, alpha, precision, batch, max_trials, bound_override)
     outcomes = None
     if st.sc.x_mode == "fixed" and not claim.deterministic and st.inst.X_tilde is not None:
@@ -580,6 +494,8 @@ def run_check(
         return _check_enumerated(st, progress)
     if how == "derived":
         return _check_derived(st, progress)
+    if how == "plain" and st.sc.x_mode == "fixed":
+        st.tail = tail_plan(claim, st.sc, st.inst, st.batch)
     seq = _sequential(st, _sampler(st, how), progress)
     mode = {"enumeration-m": "exact over m, Monte-Carlo over X", "plain": "monte-carlo",
             "rao-blackwell": "exact over m (closed form), Monte-Carlo over X"}[how]

@@ -12,9 +12,16 @@ the fraction of ``violated`` is the engine's power.
 *Power.* Every bound with a closed-form exact value is re-checked against a deliberately wrong bound,
 ``factor × exact`` (default 0.99: 1% below the truth), once with each estimator (``auto`` and
 ``plain``); the fraction of ``violated`` is the power, with a 95% Clopper–Pearson lower limit.
+For a ``derived`` verdict that design alone is tautological (a closed form against a multiple of
+itself), so estimator ``perturbed`` adds a design that is not: the claim's closed form itself is made
+wrong (``exact``, or the statistic's ``given_x`` for Rao-Blackwell, times :data:`PERTURB`), so that
+the closed form says *holds* against the wrong bound while the truth is *violated*; the engine must
+not say ``holds`` (column ``false_holds``) — its independent checks (the tail-aware Monte-Carlo
+cross-check, the exact comparison with enumeration of the claim's law) have to catch it.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sys
@@ -26,7 +33,7 @@ from scipy import stats
 
 from ._cli import OneLineParser, arg_type, cli_errors, interruptible, pos_int
 from ._io import atomic_write, check_output_path
-from .claims import CLAIMS
+from .claims import CLAIMS, Statistic
 from .cluster import add_cluster_arguments, client_for, run_checks
 from .montecarlo import claim_scenario
 
@@ -35,7 +42,9 @@ PROG = "python -m sketchbound.reliability"
 SCENARIO = dict(d=64, n=16, s=6)
 #: Theorem 6.2's claims (own model, d = width·(d_in+1)): a narrow MLP, a short run
 NTK_SCENARIO = dict(n=16, s=6, width=32, steps=30)
-POWER_ESTIMATORS = ("auto", "plain")
+POWER_ESTIMATORS = ("auto", "plain", "perturbed")
+#: the wrong closed form of the ``perturbed`` design: this multiple of the true one
+PERTURB = 0.97
 
 
 def _scenario(c, scenario):
@@ -70,6 +79,24 @@ def _scaled_exact(claim, factor, inst, sc):
     return factor * float(claim.exact(inst, sc))
 
 
+def _scaled_given_x(given_x, factor, X, w, p, s):
+    return factor * given_x(X, w, p, s)
+
+
+def _perturbed(claim):
+    """``claim`` with its closed form (``exact`` of a derived claim, else the statistic's ``given_x``)
+    times :data:`PERTURB`; ``None`` where no closed form decides its verdict."""
+    if claim.exact_from:
+        return dataclasses.replace(claim, exact=functools.partial(_scaled_exact, claim, PERTURB))
+    st = claim.statistic
+    if claim.scenario.get("x_mode") == "redrawn" and getattr(st, "given_x", None) is not None:
+        wrong = Statistic(st.name, st.fn, given_x=functools.partial(_scaled_given_x, st.given_x, PERTURB),
+                          depends_on=st.depends_on, enumerable=st.enumerable, unseen=st.unseen,
+                          unseen_from=st.unseen_from, value_range=st.value_range)
+        return dataclasses.replace(claim, statistic=wrong)
+    return None
+
+
 def power(seeds: int = 40, factor: float = 0.99, alpha: float = 0.01, scenario: dict | None = None,
           estimators=POWER_ESTIMATORS, progress: bool = True, client=None, only=None) -> pd.DataFrame:
     """One row per (bound claim, estimator, seed), the bound replaced by ``factor × exact``."""
@@ -77,12 +104,21 @@ def power(seeds: int = 40, factor: float = 0.99, alpha: float = 0.01, scenario: 
         raise ValueError(f"factor must be in (0, 1) (a bound below the truth), got {factor!r}")
     scenario = dict(SCENARIO if scenario is None else scenario)
     claims = [c for c in _random_claims(only) if c.relation == "<=" and c.exact is not None]
-    calls = [(c, _scenario(c, scenario), dict(seed=5000 + sd, alpha=alpha, estimator=est,
-                                              bound_override=functools.partial(_scaled_exact, c, factor)))
-             for c in claims for est in estimators for sd in range(seeds)]
+    calls, requested = [], []
+    for c in claims:
+        for est in estimators:
+            run = _perturbed(c) if est == "perturbed" else c
+            if run is None:
+                continue
+            for sd in range(seeds):
+                calls.append((run, _scenario(c, scenario), dict(seed=5000 + sd, alpha=alpha,
+                                                                estimator="auto" if est == "perturbed" else est,
+                                                                bound_override=functools.partial(_scaled_exact, c, factor))))
+                requested.append(est)
     results = run_checks(calls, client, progress=progress)
-    return pd.DataFrame([dict(claim=c.id, requested=kw["estimator"], estimator=r.estimator, seed=kw["seed"],
-                              verdict=r.verdict, trials=r.trials) for (c, _, kw), r in zip(calls, results)])
+    return pd.DataFrame([dict(claim=c.id, requested=req, estimator=r.estimator, seed=kw["seed"],
+                              verdict=r.verdict, trials=r.trials)
+                         for (c, _, kw), req, r in zip(calls, requested, results)])
 
 
 def summarise(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
@@ -107,9 +143,10 @@ def summarise_power(df: pd.DataFrame, factor: float) -> pd.DataFrame:
         n = len(g)
         k = int((g.verdict == "violated").sum())
         lower = float(stats.beta.ppf(0.05, k, n - k + 1)) if k > 0 else 0.0
-        out.append(dict(claim=cid, estimator="/".join(sorted(set(g.estimator))), bound_factor=factor, seeds=n,
-                        violated=k, power=k / n, lower95=lower, inconclusive=int((g.verdict == "inconclusive").sum()),
-                        mean_trials=float(g.trials.mean())))
+        out.append(dict(claim=cid, estimator="/".join(sorted(set(g.estimator))), design=req, bound_factor=factor,
+                        seeds=n, violated=k, power=k / n, lower95=lower,
+                        inconclusive=int((g.verdict == "inconclusive").sum()),
+                        false_holds=int((g.verdict == "holds").sum()), mean_trials=float(g.trials.mean())))
     return pd.DataFrame(out)
 
 
@@ -129,7 +166,7 @@ def main(argv=None) -> int:
                     help="only these claims (default: every random claim)")
     ap.add_argument("--power-estimators", type=arg_type("power-estimators", str, lambda x: x in POWER_ESTIMATORS,
                                                         f"{' or '.join(POWER_ESTIMATORS)}, comma-separated", many=True),
-                    default=list(POWER_ESTIMATORS), help="estimators of the power study (default: auto,plain)")
+                    default=list(POWER_ESTIMATORS), help="designs of the power study (default: auto,plain,perturbed; perturbed: the closed form itself made wrong)")
     ap.add_argument("--update", action="store_true",
                     help="replace only the rows of the claims (and power estimators) run now in existing OUT files, "
                          "keep the others (e.g. after a change to one estimator); the commands are recorded")

@@ -36,8 +36,9 @@ EXIT_CODES = """exit status:
   0  every check holds
   1  some check is violated
   2  bad usage or input: one line on stderr (unknown claim, bad value, unwritable --save/--plot path,
-     a --claims-from file that is missing, raises or registers a malformed claim, a scenario too large
-     for this machine's memory unless --force)
+    a --claims-from file that is missing, raises or registers a malformed claim; a claim's statistic,
+     exact value or bound that raises, returns NaN or the wrong shape; exact_from that does not cover
+     the claim's statistic and mask law; a scenario too large for this machine's memory unless --force)
   3  none violated but some inconclusive
   130 interrupted (Ctrl-C)"""
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -210,14 +211,14 @@ def main(argv=None) -> int:
     finally:
         bar.close()
 
-    from .report import format_chains, format_ntk_chain, format_table, plot_sweep, save_index, save_reports, to_json
+    from .report import format_chains, format_ntk_chain, format_rests_on, format_table, plot_sweep, save_index, save_reports, to_json
 
     meta = {"command": "python -m sketchbound.validate " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))}
     if args.json:
         print(to_json(results, meta))
     else:
         print(format_table(results))
-        for block in (format_chains(results), format_ntk_chain(results)):
+        for block in (format_rests_on(results), format_chains(results), format_ntk_chain(results)):
             if block:
                 print("\n" + block)
         for r in results:

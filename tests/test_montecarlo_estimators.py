@@ -23,7 +23,9 @@ def test_estimator_choice_and_record():
     with pytest.raises(ValueError, match="estimator must be one of"):
         choose_estimator(get_claim("4.5"), "redrawn", estimator="magic")
     r = run_check(get_claim("4.5"), claim_scenario(get_claim("4.5"), **SMALL), seed=0, max_trials=2000)
-    assert r.estimator == "rao-blackwell" and r.depends_on == ["B.1", "B.2", "4.3"] and len(r.chain) == 3
+    assert r.estimator == "rao-blackwell" and r.depends_on == ["B.1", "B.2", "4.3"] and len(r.chain) == 4
+    # the closed form is checked against exact enumeration of the claim's own (uniform) law
+    assert "exact enumeration of this claim's mask law" in r.chain[-1] and "agree" in r.chain[-1]
 
 
 @pytest.mark.parametrize("cid", RB_CLAIMS)

@@ -57,3 +57,13 @@ def test_update_replaces_only_the_rows_run_now(tmp_path, monkeypatch):
     assert "--update" in meta["updates"][0]["command"] and meta["updates"][0]["claims"] == ["4.5"]
     rc, err = _main("--claims", "9.9", "--out", out)
     assert rc == 2 and "--claims" in err
+
+
+def test_perturbed_closed_form_design_is_not_tautological(monkeypatch):
+    """The closed form itself made wrong (x0.97) says "holds" against a bound 0.99 x the truth: the engine
+    must not say holds (its exact check against enumeration of the law catches the wrong closed form)."""
+    monkeypatch.setattr(R, "CLAIMS", [get_claim("4.3b"), get_claim("4.5")])
+    pw = R.power(2, 0.99, progress=False, estimators=("perturbed",), scenario=dict(d=32, n=8, s=4))
+    ps = R.summarise_power(pw, 0.99)
+    assert set(ps.design) == {"perturbed"} and set(ps.claim) == {"4.3b", "4.5"}
+    assert (ps.false_holds == 0).all() and (ps.seeds == 2).all(), ps

@@ -286,3 +286,54 @@ def test_every_inconclusive_path_has_a_reason():
     b.depends_on = ["X"]
     withhold_dependents([a, b])
     assert b.verdict == "inconclusive" and "leans on X" in b.reason
+
+
+_DEFECTS = '''
+import numpy as np
+from sketchbound.claims import Claim, Statistic, register, ERROR
+base = dict(name="n", statement="s", quantity="q", scenario=dict(x_mode="fixed", x_tilde="same", d=3, n=2, s=1))
+def boom(X, w, M):
+    raise RuntimeError("boom")
+register(Claim(id="raises", relation="<=", statistic=Statistic("boom", boom), bound=lambda i, sc: 1.0, **base))
+register(Claim(id="nan-exact", relation="=", exact=lambda i, sc: float("nan"), **base))
+register(Claim(id="bad-shape", relation="<=", statistic=lambda X, w, M: np.ones(36), bound=lambda i, sc: 1.0, **base))
+register(Claim(id="my-law", relation="<=", statistic=Statistic("mine", lambda X, w, M: (M**2).sum(axis=1)),
+               exact=lambda i, sc: 1.0, bound=lambda i, sc: 2.0, exact_from=("B.1", "B.2", "4.3"), **base))
+'''
+
+
+@pytest.mark.parametrize("cid, msg", [
+    ("raises", "claim 'raises': its statistic raised RuntimeError: boom"),
+    ("nan-exact", "claim 'nan-exact': its exact returned nan"),
+    ("bad-shape", "its statistic must return shape"),
+    ("my-law", "does not cover its statistic 'mine'"),
+])
+def test_defective_user_claims_are_one_line_exit_2(tmp_path, cid, msg):
+    """A statistic that raises, a NaN exact value, a wrong output shape (at a size small enough to
+    enumerate: no silent switch to enumeration), exact_from naming claims that do not cover the claim's
+    statistic: one line, exit 2 — never a traceback, a verdict or exit 1."""
+    from sketchbound.claims import unregister
+    f = tmp_path / "defects.py"
+    f.write_text(_DEFECTS)
+    try:
+        r = _main("--claims-from", str(f), "--lemma", cid, "--no-progress")
+    finally:
+        for c in ("raises", "nan-exact", "bad-shape", "my-law"):
+            unregister(c)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1 and msg in r.stderr and "Traceback" not in r.stderr
+    assert "outcomes" not in r.stderr
+
+
+def test_d1_n1_independent_lemma_4_4_is_zero_not_an_error():
+    """m ≡ 1 when d = 1: the truth is 0 whatever ν_1 = ∞ (exit 0, not 2)."""
+    r = _main("--lemma", "4.4", "--x-tilde", "independent", "--n", "1", "--d", "1", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert get_claim("4.4").exact is not None
+    res = run_check(get_claim("4.4"), claim_scenario(get_claim("4.4"), x_tilde="independent", n=1, d=1), seed=0)
+    assert res.exact == 0.0 and res.verdict == "holds"
+
+
+def test_claims_from_help_says_it_executes_the_file():
+    help_text = validate.build_parser().format_help()
+    assert " ".join(help_text.split()).lower().count("executed as python code with your privileges") == 1

@@ -1,0 +1,98 @@
+"""The record of one check (:class:`Result`): what was measured, by which estimator, and the verdict.
+
+Produced by :func:`sketchbound.montecarlo.run_check`, written by :mod:`sketchbound.report`; the
+checks that sample nothing (an infinite closed form, an instance outside the hypotheses) are built here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .intervals import _summary
+
+__all__ = ["Result"]
+
+
+@dataclass
+class Result:
+    """One check: a claim on one scenario, with what was measured and the verdict."""
+
+    claim: str
+    name: str
+    relation: str
+    scenario: dict
+    verdict: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    exact: float | None
+    bound: float | None
+    trials: int
+    seed: int
+    alpha: float
+    mode: str
+    effect: float | None  # measured / bound (<=) or measured / exact (=)
+    exact_vs_bound: float | None  # closed-form exact / bound (what the formulas say)
+    note: str = ""
+    components: int = 1
+    statement: str = ""
+    extra: dict = field(default_factory=dict)
+    #: False when the scenario leaves the statement's hypotheses (e.g. mask found on X̃ ≠ X)
+    within_hypotheses: bool = True
+    #: which estimator produced the verdict: "plain" (Monte-Carlo over masks, and X where the claim's
+    #: expectation runs over X), "rao-blackwell" (E_m given X in closed form, Monte-Carlo over X only),
+    #: "derived" (closed form vs bound, cross-checked by plain Monte-Carlo), "enumeration" (every
+    #: Algorithm-1 outcome), "enumeration-m" (enumeration over m, Monte-Carlo over X), "deterministic"
+    estimator: str = "plain"
+    #: the claims whose truth the verdict leans on (checked first by ``--all``)
+    depends_on: list = field(default_factory=list)
+    #: the derivation, one step a line (derived / Rao-Blackwell verdicts)
+    chain: list = field(default_factory=list)
+    #: derived verdicts: the independent plain Monte-Carlo check of the closed form on this instance
+    crosscheck: dict | None = None
+    #: what a "holds" (or any verdict) rests on, in words: exact arithmetic, or the assumptions of the interval
+    rests_on: str = ""
+    #: ``inconclusive`` only: why, and the trials (or precision) that would decide it (:mod:`sketchbound.inconclusive`)
+    reason: str = ""
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        for k, v in d.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                d[k] = None if math.isnan(v) else (float("inf") if v > 0 else float("-inf"))
+        return d
+
+
+def _infinite_exact(st) -> bool:
+    return (st.claim.relation == "<=" and st.ex is not None and st.bd is not None
+            and np.isinf(_summary(st.ex)) and np.isfinite(float(st.bd)))
+
+
+def _check_infinite(st, progress) -> Result:
+    """The closed form of the expectation is infinite and the bound finite: no Monte-Carlo can estimate
+    an infinite mean, and none is needed — the bound fails."""
+    if progress is not None:
+        progress.update(st.max_trials)
+    bdv = float(st.bd)
+    chain = [f"E = +inf in closed form (a moment of the data distribution diverges), bound {bdv:.6g}: violated"]
+    return Result(**st.base, verdict="violated", estimate=float("inf"), ci_low=float("inf"), ci_high=float("inf"),
+                  trials=0, mode="closed form", effect=float("inf"), estimator="closed-form", chain=chain,
+                  note="the exact expectation is infinite (closed form), the bound is finite; no sampling",
+                  extra=dict(st.inst.info))
+
+
+def _check_outside(st, progress) -> Result:
+    """The drawn instance leaves the statement's hypotheses (``claim.precondition``): no verdict."""
+    if progress is not None:
+        progress.update(st.max_trials)
+    exv = float("nan") if st.ex is None else _summary(st.ex)
+    return Result(**st.base, verdict="inconclusive", estimate=exv, ci_low=exv, ci_high=exv, trials=0,
+                  mode="outside hypotheses", effect=None, estimator="none",
+                  chain=[f"outside the statement's hypotheses: {st.outside_reason}"],
+                  note=f"outside the statement's hypotheses: {st.outside_reason}; no verdict",
+                  extra=dict(st.inst.info),
+                  reason=f"inconclusive: the scenario is outside the statement's hypotheses ({st.outside_reason}); "
+                         "no number of trials decides it: choose a scenario inside them")

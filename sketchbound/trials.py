@@ -1,0 +1,214 @@
+"""One trial of a claim: draw the data and the mask under the claim's laws, evaluate its statistic.
+
+The engine (:mod:`sketchbound.montecarlo`) decides; this module only produces per-trial values:
+
+* :func:`measure` — ``T`` i.i.d. values of the claim's statistic: masks from the claim's mask law
+  (:data:`sketchbound.laws.MASK_LAWS`: Algorithm 1, Poisson/Horvitz–Thompson, priority, systematic
+  without replacement) with the claim's probabilities, on fixed data or data redrawn from the claim's
+  data law (``Claim.data``, default ``N(0, I/n)``);
+* :func:`tail_plan` / :func:`tail_sampler` — the same values made tail-aware where some indices are
+  rarely drawn (:mod:`sketchbound.tails`);
+* every call of user code (statistic, exact, bound, data law) goes through :func:`call_user`, so a
+  user callable that raises or returns NaN is a ``ValueError`` naming the claim and the callable
+  (the CLI's one line and exit status 2), never a traceback or a verdict.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import exact as exact_enum
+from . import sampling
+from .claims import Claim
+from .sampling import algorithm1
+from .scenarios import Instance, Scenario
+from .tails import RARE_SEEN, draw_stratified, make_strata, seen_per_trial
+
+__all__ = ["measure", "call_user", "statistic_values", "draw_masks", "tail_plan", "tail_sampler", "exact_m"]
+
+#: above this many mask entries per call (trials x d) the dense masks are drawn in blocks
+DENSE_LIMIT = 1 << 26
+
+
+def call_user(claim: Claim, what: str, fn, *args):
+    """``fn(*args)``, with any exception of a claim's callable turned into a one-line ``ValueError``.
+
+    Examples
+    --------
+    >>> from sketchbound.claims import get_claim
+    >>> call_user(get_claim("4.1"), "bound", lambda: 1 / 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: claim '4.1': its bound raised ZeroDivisionError: division by zero
+    """
+    try:
+        return fn(*args)
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as e:  # noqa: BLE001 - user code may raise anything: say which callable and what
+        msg = " ".join(str(e).split()) or "no message"
+        raise ValueError(f"claim {claim.id!r}: its {what} raised {type(e).__name__}: {msg}") from None
+
+
+def statistic_values(claim: Claim, X, w, M) -> np.ndarray:
+    """The claim's statistic on the masks ``M`` (rows), checked: one row (scalar or ``k``-vector) per
+    mask and finite. A failure is a ``ValueError`` naming the claim and what came back."""
+    vals = np.asarray(call_user(claim, "statistic", claim.statistic, X, w, M), dtype=float)
+    T = M.shape[0]
+    if vals.ndim not in (1, 2) or vals.shape[0] != T:
+        raise ValueError(f"claim {claim.id!r}: its statistic must return shape ({T},) or ({T}, k) for {T} masks; "
+                         f"got shape {vals.shape}")
+    if not np.all(np.isfinite(vals)):
+        raise ValueError(f"claim {claim.id!r}: its statistic returned a non-finite value (NaN or inf) on finite "
+                         "inputs; it must return finite numbers")
+    return vals
+
+
+def target(claim: Claim, inst: Instance) -> np.ndarray:
+    return inst.w0 if claim.target == "w0" else inst.w_star
+
+
+def mask_p(claim: Claim, Xt, w0) -> np.ndarray:
+    return np.asarray(call_user(claim, "probabilities", claim.probabilities, Xt, w0), dtype=float)
+
+
+def draw_masks(claim: Claim, p, s: int, gen, trials: int | None = None) -> np.ndarray:
+    """Masks of the claim's law (``trials`` rows, or one vector) with probabilities ``p`` and size ``s``."""
+    law = claim.mask_law
+    if law == "algorithm1":
+        return algorithm1(p, s, rng=gen, trials=trials)
+    if law == "bernoulli":
+        return sampling.bernoulli(p, s, rng=gen, trials=trials)
+    if law == "priority":
+        return sampling.priority(p, s, rng=gen, trials=trials)
+    return sampling.without_replacement(p, s, rng=gen, design="systematic", weighted=True, trials=trials)
+
+
+def draw_inputs(claim: Claim, sc: Scenario, gen, size: int | None = None):
+    """A fresh ``X`` (``size`` of them) from the claim's data law and the ``X̃`` the mask is found on
+    (the same ``X`` when ``x_tilde="same"`` or when the mask law ignores data)."""
+    def one_law():
+        if claim.data is None:
+            return sc.draw_x(gen, size=size)
+        draws = [np.asarray(call_user(claim, "data law", claim.data, sc, gen), dtype=float)
+                 for _ in range(1 if size is None else size)]
+        for x in draws:
+            if x.shape != (sc.d, sc.n) or not np.all(np.isfinite(x)):
+                raise ValueError(f"claim {claim.id!r}: its data law must return a finite ({sc.d}, {sc.n}) array; "
+                                 f"got shape {x.shape}")
+        return draws[0] if size is None else np.stack(draws)
+    X = one_law()
+    Xt = X if (sc.x_tilde == "same" or not claim.mask_uses_data) else one_law()
+    return X, Xt
+
+
+def measure(claim: Claim, sc: Scenario, inst: Instance, gen: np.random.Generator, trials: int) -> np.ndarray:
+    """``trials`` i.i.d. draws of the claim's statistic (rows), using the core samplers for masks."""
+    w = target(claim, inst)
+    if sc.x_mode == "fixed":
+        p = mask_p(claim, inst.X_tilde, inst.w0)
+        d = p.shape[0]
+        step = trials if trials * d <= DENSE_LIMIT else max(1, DENSE_LIMIT // (8 * d))
+        # large d (Theorem 6.2's MLPs): dense masks in blocks, so memory stays bounded
+        return np.concatenate([statistic_values(claim, inst.X, w, draw_masks(claim, p, sc.s, gen, min(step, trials - t0)))
+                               for t0 in range(0, trials, step)])
+    out = []
+    chunk = max(1, min(trials, 2_000_000 // (sc.d * sc.n)))
+    done = 0
+    while done < trials:
+        b = min(chunk, trials - done)
+        Xs, Xts = draw_inputs(claim, sc, gen, b)
+        M = np.empty((b, sc.d))
+        for t in range(b):
+            M[t] = draw_masks(claim, mask_p(claim, Xts[t], inst.w0), sc.s, gen)
+        out.append(statistic_values(claim, Xs, w, M))
+        done += b
+    return np.concatenate(out)
+
+
+def exact_m(claim: Claim, sc: Scenario, X, Xt, inst: Instance) -> np.ndarray:
+    """E_m of the statistic by enumerating every Algorithm-1 outcome (no noise)."""
+    masks, probs = exact_enum.outcomes_algorithm1(mask_p(claim, Xt, inst.w0), sc.s)
+    return exact_enum.expectation(statistic_values(claim, X, target(claim, inst), masks), probs)
+
+
+# -------------------------------------------------------------------------------------------------
+# rarely drawn indices (sketchbound.tails)
+# -------------------------------------------------------------------------------------------------
+def tail_plan(claim: Claim, sc: Scenario, inst: Instance, trials: int) -> dict | None:
+    """Before sampling a fixed-data check: the indices expected in fewer than ``RARE_SEEN`` of
+    ``trials`` trials and how the sample is made to cover them; ``None`` when there are none.
+
+    ``mode``: ``"exact"`` (the statistic declares its unseen mass ``U`` in closed form: trials are drawn
+    given no rare index is drawn and record ``value + U``), ``"known"`` (the same closed form leans on
+    the claim being checked: plain trials, ``U`` only refuses ``holds`` where it could close the gap), ``"strata"`` (Algorithm 1 without that
+    closed form: each trial averages a draw without and a draw with a rare index, weighted by their
+    exact probabilities), ``"guard"`` (another mask law: nothing covers them, ``holds`` is refused)."""
+    p = mask_p(claim, inst.X_tilde, inst.w0)
+    law = claim.mask_law
+    if law == "algorithm1":
+        pi = seen_per_trial(p / p.sum(), sc.s)
+    else:  # first-order inclusion probabilities of the without-replacement / Poisson designs
+        pi = sampling.inclusion_probabilities(p, min(sc.s, int(np.count_nonzero(p))))
+    rare = (p > 0) & (trials * pi < RARE_SEEN)
+    if not np.any(rare):
+        return None
+    plan = dict(rare=rare, count=int(rare.sum()), p_rare=float(np.sum(p[rare]) / np.sum(p)),
+                min_seen=float(trials * np.min(pi[rare])), pi_min=float(np.min(pi[rare])), unseen=None,
+                threshold=RARE_SEEN)
+    stat = claim.statistic
+    if law != "algorithm1":
+        plan["mode"] = "guard"
+        return plan
+    w = target(claim, inst)
+    unseen = getattr(stat, "unseen", None)
+    plan["strata"] = make_strata(p, sc.s, rare)
+    if unseen is not None:
+        U = np.asarray(call_user(claim, "unseen-mass closed form", unseen, inst.X, w, p, sc.s, rare), dtype=float)
+        if np.all(np.isfinite(U)):
+            own = claim.id in getattr(stat, "unseen_from", ())
+            # a claim the closed form leans on samples plainly and uses U only to refuse "holds", with the
+            # indices still rare at the look that would conclude
+            plan.update(mode="known" if own else "exact", unseen=U, unseen_from=tuple(getattr(stat, "unseen_from", ())),
+                        unseen_at=lambda n: np.asarray(unseen(inst.X, w, p, sc.s, (p > 0) & (n * pi < RARE_SEEN)), dtype=float))
+            return plan
+    plan["mode"] = "strata"
+    return plan
+
+
+def tail_sampler(claim: Claim, sc: Scenario, inst: Instance, gen, plan: dict):
+    """``draw(k)``: ``k`` i.i.d. tail-aware trial values with mean ``E[statistic]`` (see :func:`tail_plan`)."""
+    if plan["mode"] in ("guard", "known"):
+        return lambda k: measure(claim, sc, inst, gen, k)
+    w, S = target(claim, inst), plan["strata"]
+    step = max(1, DENSE_LIMIT // (8 * inst.w0.shape[0]))
+
+    def stratum(which, k):
+        out = []
+        for t0 in range(0, k, step):
+            drawn = draw_stratified(S, which, min(step, k - t0), gen)
+            if which == 0:
+                out.append(statistic_values(claim, inst.X, w, drawn))
+            else:  # importance-weighted draws of the rare stratum
+                v = statistic_values(claim, inst.X, w, drawn[0])
+                out.append(v * (drawn[1] if v.ndim == 1 else drawn[1][:, None]))
+        return np.concatenate(out)
+    if plan["mode"] == "exact":
+        return lambda k: stratum(0, k) + plan["unseen"]
+    return lambda k: (1.0 - S.pi_R) * stratum(0, k) + S.pi_R * stratum(1, k)
+
+
+def tail_ok(plan: dict | None, trials: int, slack=None) -> bool:
+    """Whether a look of ``trials`` tail-aware trials covers every rare index (``holds`` allowed).
+
+    Examples
+    --------
+    >>> tail_ok(None, 1000)
+    True
+    """
+    if plan is None or plan["mode"] == "exact":
+        return True
+    if plan["mode"] == "known":  # U known: it may not close the remaining slack (bound − upper end, or precision)
+        return slack is None or bool(np.all(np.abs(plan["unseen_at"](trials)) < np.asarray(slack)))
+    if plan["mode"] == "guard":
+        return trials * plan["pi_min"] >= RARE_SEEN
+    return plan["strata"].residual(trials) >= RARE_SEEN
