@@ -7,16 +7,19 @@ a neuron, Baykal et al.). Each claim is a plain :class:`~sketchbound.claims.Clai
 statement, default scenario and, where one exists, the exact value; :data:`ENTRIES` adds the
 assumptions in words. Laws other than Algorithm 1 are written as described in :mod:`._common`.
 
-The claims join the registry only through :func:`register_library` (``validate --library`` / ``--list``
-/ ``--lemma ID``), so ``validate --all`` keeps checking the paper's claims only.
+The claims join the registry only through :func:`register_library` or, for the duration of one
+``validate`` call, :func:`library_registered` (so ``--library``, ``--list`` and ``--lemma ID`` see them);
+``validate --all`` and the reliability study keep to the paper's claims.
 """
 from __future__ import annotations
 
-from ..claims import CLAIMS, register
+import contextlib
+
+from ..claims import CLAIMS, register, unregister
 from . import countsketch, dkm06, gaussian_jl, horvitz_thompson, leverage, priority, sensitivity
 from ._common import Entry
 
-__all__ = ["ENTRIES", "LIBRARY_IDS", "register_library", "library_claims", "entry"]
+__all__ = ["ENTRIES", "LIBRARY_IDS", "register_library", "library_registered", "library_claims", "entry"]
 
 #: every library entry, grouped by source module (the order of ``validate --library``)
 ENTRIES: list[Entry] = [*dkm06.ENTRIES, *horvitz_thompson.ENTRIES, *priority.ENTRIES, *leverage.ENTRIES,
@@ -44,6 +47,28 @@ def register_library() -> list:
         if e.claim.id not in present:
             register(e.claim)
     return library_claims()
+
+
+@contextlib.contextmanager
+def library_registered():
+    """Register the library's claims for the duration of a ``with`` block, then remove the ones it
+    added (the registry is left as it was found).
+
+    Examples
+    --------
+    >>> from sketchbound.claims import claim_ids
+    >>> with library_registered():
+    ...     "HT-var" in claim_ids()
+    True
+    """
+    before = {c.id for c in CLAIMS}
+    register_library()
+    try:
+        yield
+    finally:
+        for cid in LIBRARY_IDS:
+            if cid not in before:
+                unregister(cid)
 
 
 def library_claims() -> list:

@@ -28,11 +28,13 @@ class Entry:
 
     ``assumptions``: the hypotheses of the source's statement, in words (what the default scenario
     satisfies); ``exact_value``: the closed form of the measured quantity where one exists, in words
-    (the claim's ``exact`` computes it), else ``""``."""
+    (the claim's ``exact`` computes it), else ``""``; ``event``: the statistic is an indicator (a
+    probability claim), so the report adds the exact binomial upper bound of the measured probability."""
 
     claim: Claim
     assumptions: str
     exact_value: str = ""
+    event: bool = False
 
 
 def trial_rng(X: np.ndarray) -> np.random.Generator:

@@ -109,7 +109,7 @@ ENTRIES = [
         bound=lambda i, sc: embedding_bound(sc.n, sc.s, EPS),
         **_COMMON),
         assumptions=_ASSUME + f"; ε = {EPS}",
-        exact_value=""),
+        exact_value="", event=True),
     Entry(Claim(
         id="LEV-frob",
         name="Leverage-score sampling: exact expected Frobenius distortion",

@@ -120,5 +120,5 @@ ENTRIES = [
         bound=lambda i, sc: min(1.0, sc.n * bernstein_bound(float(np.sum(sensitivities(i.X, i.w0))), sc.s, EPS)),
         **_COMMON),
         assumptions=_ASSUME + f"; ε = {EPS}",
-        exact_value=""),
+        exact_value="", event=True),
 ]
