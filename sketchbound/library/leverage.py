@@ -20,7 +20,7 @@ sampler; the instance stores ``X = U``).
   ``E ||I − Uᵀ diag(m) U||_F² = (1/s)(Σ_k ℓ_k²/p_k − ||UᵀU||_F²) = (r² − r)/s``.
 
 Default scenario: ``d = 1024`` rows, ``r = n = 4``, rows of the design scaled by ``e^{1.5 N(0,1)}``
-(coherent: leverages far from uniform), ``ε = 0.5``, ``s = 128`` (bound ≈ 0.27).
+(coherent: leverages far from uniform), ``ε = 0.5``, ``s = 128`` (bound ≈ 0.26).
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def embedding_bound(r: int, s: int, eps: float) -> float:
     Examples
     --------
     >>> round(embedding_bound(4, 128, 0.5), 4)
-    0.2688
+    0.2595
     """
     return float(min(1.0, 2 * r * np.exp(-s * eps**2 / (2 * r * (1 + eps / 3)))))
 
