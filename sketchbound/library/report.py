@@ -8,7 +8,7 @@ from pathlib import Path
 from scipy import stats
 
 from .._io import atomic_write
-from ..report import _fmt, _md, _scenario_label
+from ..report import _fmt, _md
 from . import entry
 
 __all__ = ["library_markdown", "save_library_report", "zero_event_upper"]
@@ -24,6 +24,25 @@ def zero_event_upper(trials: int, alpha: float) -> float:
     0.00459
     """
     return float(stats.beta.ppf(1 - alpha, 1, trials))
+
+
+def _scenario(sc: dict) -> str:
+    """The scenario fields a library claim uses (``n``: the sketch size or the data's columns)."""
+    how = "fixed inputs, Algorithm 1's mask" if sc.get("x_mode") == "fixed" else "a fresh sketch per draw"
+    return f"d={sc.get('d')} n={sc.get('n')} s={sc.get('s')} ({how})"
+
+
+def _tightness(mine) -> list[str]:
+    """One line per bound, tightest first: how far below its bound the measured (and exact) value is."""
+    rows = sorted(((r, e) for r, e in mine if r.relation == "<=" and r.bound),
+                  key=lambda re: -(re[0].exact_vs_bound if re[0].exact_vs_bound is not None else re[0].effect or 0.0))
+    out = ["", "## How tight the bounds are", "",
+           "Measured/bound (and exact/bound where the exact value is known), tightest first:", ""]
+    for r, _ in rows:
+        out.append(f"- {r.claim}: measured/bound {_fmt(r.effect)}"
+                   + (f", exact/bound {_fmt(r.exact_vs_bound)}" if r.exact_vs_bound is not None else "")
+                   + f" ({r.verdict})")
+    return out
 
 
 def library_markdown(results, meta: dict | None = None) -> str:
@@ -72,7 +91,7 @@ def library_markdown(results, meta: dict | None = None) -> str:
                   f"- Measured quantity: {_md(c.quantity)}",
                   f"- Assumptions: {_md(e.assumptions)}",
                   f"- Exact value: {('`' + e.exact_value + '` = ' + _fmt(r.exact)) if e.exact_value else 'none in closed form'}",
-                  f"- Default scenario: {_scenario_label(r.scenario)}",
+                  f"- Default scenario: {_scenario(r.scenario)}",
                   f"- Measured: {_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] over {r.trials} trials "
                   f"({r.estimator}); {'bound ' + _fmt(r.bound) if r.relation == '<=' else 'exact ' + _fmt(r.exact)}; "
                   f"measured/{'bound' if r.relation == '<=' else 'exact'} = {_fmt(r.effect)}"
@@ -84,6 +103,7 @@ def library_markdown(results, meta: dict | None = None) -> str:
                          f"{'below' if zero_event_upper(r.trials, r.alpha) < r.bound else 'NOT below'} the bound "
                          f"{_fmt(r.bound)}")
         lines.append(f"- Reproduce: `python -m sketchbound.validate --lemma {c.id} --seed {r.seed}`")
+    lines += _tightness(mine)
     return "\n".join(lines) + "\n"
 
 
