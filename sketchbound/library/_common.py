@@ -3,11 +3,14 @@ law that is not Algorithm 1, and small instance helpers.
 
 Laws other than Algorithm 1 (Poisson/Horvitz–Thompson, priority, CountSketch, Gaussian JL) are written
 with the engine's redrawn-data mode (``x_mode="redrawn"``): the engine draws, from its seeded stream,
-a fresh Gaussian ``X`` (``d x n``, entries ``N(0, 1/n)``) for every trial and passes the block of
-trials to the statistic. The Gaussian JL sketch *is* that ``X`` (``S = Xᵀ``); the other laws seed the
-core samplers from the bits of the block (:func:`trial_rng`), so the same seed gives the same result
-and every trial block gets its own stream. The Algorithm-1 mask the engine also draws is ignored by
-those statistics (the value does not depend on it, so ``--exact`` enumeration leaves it unchanged).
+a fresh Gaussian ``X`` for every trial and passes the block of trials to the statistic. A law
+statistic (:func:`law_statistic`) uses that block only as entropy: it seeds the law's sampler (the
+core's :func:`~sketchbound.sampling.bernoulli` / :func:`~sketchbound.sampling.priority` where it has
+one) from the block's bits (:func:`trial_rng`), so the same seed gives the same result and every
+block gets its own stream. The Algorithm-1 mask the engine also draws is ignored (the value does not
+depend on it, so ``--exact`` enumeration over masks leaves it unchanged). Each engine trial averages
+``inner`` independent draws of the law: same mean, ``inner`` times smaller variance, far fewer engine
+trials (whose per-trial work dominates the cost).
 """
 from __future__ import annotations
 
