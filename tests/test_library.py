@@ -167,7 +167,6 @@ def test_same_seed_same_result_for_a_law_claim():
     assert run_check(c, seed=6, alpha=ALPHA, max_trials=2000).estimate != a.estimate
 
 
-@pytest.mark.slow
 def test_ht_variance_times_095_is_violated():
     c = entry("HT-var").claim
     wrong = dataclasses.replace(c, exact=lambda i, sc: 0.95 * c.exact(i, sc))
@@ -186,7 +185,6 @@ def test_perturbed_bounds_are_violated():
     assert r.verdict == "violated", (r.estimate, r.ci_low)
 
 
-@pytest.mark.slow
 def test_priority_threshold_bound_scaled_below_the_exact_value_is_violated():
     c = entry("PRI-threshold").claim
     r = run_check(c, alpha=ALPHA, bound_override=lambda i, sc: 0.95 * c.exact(i, sc))
