@@ -11,6 +11,7 @@ Examples::
     python -m sketchbound.validate --lemma 6.2                     # Theorem 6.2 on a two-layer MLP (CPU)
     python -m sketchbound.validate --lemma 6.2 --width 256,1024,4096 --s 50,200
     python -m sketchbound.validate --claims-from validation/examples/amm_claims.py --lemma DKM06
+    python -m sketchbound.validate --library                 # the field's bounds (sketchbound.library)
 
 ``--claims-from FILE`` executes ``FILE`` as Python code with the user's privileges (like
 ``python FILE``): load only files you trust.
@@ -63,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     what = p.add_argument_group("what to check")
     what.add_argument("--lemma", action="append", metavar="ID", help="claim id (repeatable): 4.1 4.2 4.3 4.4 4.5 B.1 B.2 5.1 5.2 6.2, an exact id like 4.3b, or a corrected one (4.2-exact, 4.2-corrected, 4.4-datafree-exact, 4.4-datafree); see --list")
     what.add_argument("--all", action="store_true", help="every claim (Bonferroni across checks; the claims others lean on first)")
-    what.add_argument("--list", action="store_true", help="list the claims and exit")
+    what.add_argument("--library", action="store_true", help="every claim of the library of the field's bounds "
+                      "(sketchbound.library: approximate matrix multiplication, Horvitz–Thompson, priority sampling, "
+                      "leverage scores, CountSketch, Gaussian JL, sensitivity sampling); see validation/library.md")
+    what.add_argument("--list", action="store_true", help="list the claims (the library's under their own heading) and exit")
     what.add_argument("--claims-from", action="append", metavar="FILE",
                       help="a Python file that registers claims of your own (sketchbound.claims.register); "
                            "repeatable. The file is EXECUTED as Python code with your privileges, like "
@@ -98,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cluster_arguments(p, what="checks")
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print a JSON list, one object per check")
-    out.add_argument("--save", nargs="?", const="validation", metavar="DIR", help="write DIR/<claim>.{csv,json,md} (default DIR: validation); with --all also DIR/README.md")
+    out.add_argument("--save", nargs="?", const="validation", metavar="DIR", help="write DIR/<claim>.{csv,json,md} (default DIR: validation); with --all also DIR/README.md, with --library also DIR/library.md")
     out.add_argument("--plot", nargs="?", const="validation/sweep.png", metavar="PNG", help="plot error vs s (log-log) with exact and bound")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true", help="run scenarios larger than half of this machine's memory "
@@ -108,19 +112,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _list_claims() -> str:
-    lines = []
+    from .library import LIBRARY_IDS  # noqa: PLC0415
+    lines, lib = [], []
     for c in CLAIMS:
         sc = claim_scenario(c)
-        lines.append(f"{c.id:5s} {c.relation:2s} {c.name}\n      {c.statement}\n      default: {sc.label()}")
+        (lib if c.id in LIBRARY_IDS else lines).append(
+            f"{c.id:5s} {c.relation:2s} {c.name}\n      {c.statement}\n      default: {sc.label()}")
+    if lib:
+        lines += ["", "Library of the field's bounds (--library; sources in validation/library.md):"] + lib
     return "\n".join(lines)
 
 
-def select_claims(lemmas: list[str] | None, all_claims: bool) -> list:
-    """The claims named by ``--lemma`` (families expanded) or all of them, without duplicates, the
-    claims others lean on first."""
-    chosen = list(CLAIMS) if all_claims else [c for lem in lemmas for c in get_claims(lem)]
+def select_claims(lemmas: list[str] | None, all_claims: bool, library: bool = False) -> list:
+    """The claims named by ``--lemma`` (families expanded) or all of them (the library's only with
+    ``library``), plus the library's with ``library``; without duplicates, the claims others lean on first."""
+    from .library import LIBRARY_IDS  # noqa: PLC0415
+    chosen = [c for c in CLAIMS if c.id not in LIBRARY_IDS] if all_claims else [c for lem in lemmas or [] for c in get_claims(lem)]
+    if library:
+        chosen += [c for c in CLAIMS if c.id in LIBRARY_IDS]
     chosen = list({c.id: c for c in chosen}.values())
-    return order_by_dependencies(chosen, registry=CLAIMS if all_claims else chosen)
+    return order_by_dependencies(chosen, registry=CLAIMS if all_claims and not library else chosen)
 
 
 def _violation_line(r) -> str:
@@ -163,6 +174,12 @@ def _check_size(args, jobs) -> None:
 
 @interruptible(PROG)
 def main(argv=None) -> int:
+    from .library import library_registered  # noqa: PLC0415
+    with library_registered():  # --library, --list and --lemma ID see the library; --all leaves it out
+        return _main(argv)
+
+
+def _main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     with cli_errors(PROG):
@@ -171,8 +188,8 @@ def main(argv=None) -> int:
     if args.list:
         print(_list_claims())
         return EXIT_OK
-    if not args.all and not args.lemma:
-        parser.error("say which claims to check: --lemma ID (repeatable), --all, or --list")
+    if not args.all and not args.lemma and not args.library:
+        parser.error("say which claims to check: --lemma ID (repeatable), --all, --library, or --list")
     if args.search:
         bad = [f for f, v in (("--save", args.save), ("--plot", args.plot), ("--exact", args.exact)) if v not in (None, False)]
         if bad:
@@ -182,7 +199,7 @@ def main(argv=None) -> int:
             check_output_path(args.save, kind="dir", flag="--save")
         if args.plot is not None:
             check_output_path(args.plot, suffixes=PLOT_SUFFIXES, flag="--plot")
-        claims = select_claims(args.lemma, args.all)
+        claims = select_claims(args.lemma, args.all, args.library)
         jobs = expand_jobs(claims, overrides=dict(d=args.d, n=args.n, c=args.c, init=args.init, ratio=args.ratio,
                                                   x_tilde=args.x_tilde),
                            ntk_overrides=dict(steps=args.steps, d_in=args.d_in, lr_factor=args.lr_factor),
@@ -231,6 +248,9 @@ def main(argv=None) -> int:
             save_reports(results, tmp, meta)
             if args.all:
                 save_index(results, tmp, meta, source_dir=args.save)
+            if args.library:
+                from .library.report import save_library_report  # noqa: PLC0415
+                save_library_report(results, tmp, meta)
         with cli_errors(PROG):
             atomic_replace_dir(build, args.save)
         print(f"wrote {len(results)} check(s) to {args.save}/", file=sys.stderr)
