@@ -206,6 +206,7 @@ def test_max_fused_splits_into_cohorts_with_the_same_arithmetic():
     assert all(r.finished and r.steps == 12 for r in rb)
 
 
+@pytest.mark.slow
 def test_every_fused_step_is_a_float64_step_from_its_own_state():
     """The check that tells a wrong fused computation from amplified rounding on any CPU: from FusedTrainer's
     own state before each of the 12 steps (weights, batch-norm statistics, momentum), one float64 masked SGD
