@@ -13,6 +13,7 @@ off-diagonal blocks are zeros, which changes only the floating-point order. The 
 import copy
 import json
 import re
+import shutil
 import warnings
 
 import pytest
@@ -26,6 +27,7 @@ from hypothesis import given, settings, strategies as hst  # noqa: E402
 from sketchbound.dnn.models import get_model  # noqa: E402
 from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: E402
 from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob, masked_sgd_step  # noqa: E402
+from sketchbound.dnn.training.trainer import _normalize  # noqa: E402
 from sketchbound.dnn.training.fused import (  # noqa: E402
     FusedConv2d, FusedModel, FusedTrainer, architecture_key, choose_fusion, effective_conv_block, fused_cross_entropy,
     choose_conv_gemm, grouped_conv2d_gemm, per_parameter_lr, plan_fusion, stack_inputs,
@@ -137,19 +139,52 @@ def _jobs(name, n, ckpt_dir=None, tag="", model_seed=0, size=8, classes=3):
 SCHED = Schedule(epochs=3, batch_size=16, milestones=(2,))
 
 
+def _copy_state(src, dst) -> None:
+    """``dst`` (a job state of either trainer) takes ``src``'s weights, batch-norm statistics and momentum, in
+    place (a fused job's tensors are views of its cohort's, so the cohort takes them too)."""
+    with torch.no_grad():
+        dst.model.load_state_dict(src.model.state_dict())
+        for a, b in zip(src.bufs, dst.bufs):
+            b.copy_(a)
+
+
+def _lockstep(ref, other, steps: int, tol: float):
+    """Run two trainers ``steps`` global steps, one at a time; after every step each model of ``other`` is
+    within ``tol`` of ``ref``'s (max |Δ| over weights and buffers), then takes ``ref``'s state. The largest
+    one-step Δ is returned with both runs' results.
+
+    Each step is compared from the same state: the trajectories of this toy configuration amplify float32
+    rounding (a ReLU pre-activation within ~1e-4 of 0 changes sign under a ~1e-6 change of the weights, and
+    the two trajectories separate by O(1) within a few steps), so two correct implementations with different
+    rounding — e.g. ConcurrentTrainer with and without oneDNN convolutions — differ by O(1) after 12 free
+    steps. One step of a wrong fused computation (a model's slice, its learning rate, its momentum, its
+    augmentation) differs by orders of magnitude more than ``tol``."""
+    start = ref.states[0].global_step
+    assert all(st.global_step == start for st in (*ref.states, *other.states))
+    worst = 0.0
+    for s in range(start + 1, start + steps + 1):
+        ra, rb = ref.run(max_steps=s), other.run(max_steps=s)
+        d = max(_max_diff(a, b) for a, b in zip(ref.models, other.models))
+        assert d < tol, (s, d)
+        worst = max(worst, d)
+        if s < start + steps:  # the last step's state stays other's own
+            for a, b in zip(ref.states, other.states):
+                _copy_state(a, b)
+    return worst, ra, rb
+
+
 @pytest.mark.parametrize("name", ["resnet20", "vgg11"])
 def test_fused_trainer_matches_concurrent_trainer_and_keeps_masks_exact(name):
-    """Three epochs (12 steps, lr drop at epoch 2) with augmentation: FusedTrainer == ConcurrentTrainer per
-    model up to float order; pruned weights exactly 0 after every step's re-masking."""
+    """Three epochs (12 steps, lr drop at epoch 2) with augmentation: every step of FusedTrainer equals
+    ConcurrentTrainer's from the same state up to float order (:func:`_lockstep`); pruned weights exactly 0
+    after every step's re-masking."""
     data = toy_data(n=64, size=8)
     a = ConcurrentTrainer(_jobs(name, 3), data, SCHED, progress=False)
-    ra = a.run()
     b = FusedTrainer(_jobs(name, 3), data, SCHED, progress=False)
     assert [c.n for c in b.cohorts] == [3]
-    rb = b.run()
-    for x, y, ma, mb in zip(ra, rb, a.models, b.models):
+    _, ra, rb = _lockstep(a, b, 12, 2e-5)
+    for x, y in zip(ra, rb):
         assert y.finished and y.epochs_done == 3 and y.steps == 12
-        assert _max_diff(ma, mb) < 2e-3
         assert [h["train_loss"] for h in y.history] == pytest.approx([h["train_loss"] for h in x.history], rel=1e-3)
     for st, job in zip(b.states, _jobs(name, 3)):
         params = dict(st.model.named_parameters())
@@ -161,16 +196,43 @@ def test_fused_trainer_matches_concurrent_trainer_and_keeps_masks_exact(name):
 
 def test_max_fused_splits_into_cohorts_with_the_same_arithmetic():
     """max_fused=2 on 3 jobs: cohorts of 2 and 1 (hybrid fusion + streams); each model's training is the
-    same map as unfused training, so parameters equal ConcurrentTrainer's up to float order."""
+    same map as unfused training: every step equals ConcurrentTrainer's from the same state up to float
+    order (:func:`_lockstep`)."""
     data = toy_data(n=64, size=8)
     a = ConcurrentTrainer(_jobs("resnet20", 3), data, SCHED, progress=False)
-    a.run()
     b = FusedTrainer(_jobs("resnet20", 3), data, SCHED, progress=False, max_fused=2)
     assert [c.n for c in b.cohorts] == [2, 1]
-    rb = b.run()
+    _, _, rb = _lockstep(a, b, 12, 2e-5)
     assert all(r.finished and r.steps == 12 for r in rb)
-    for ma, mb in zip(a.models, b.models):
-        assert _max_diff(ma, mb) < 2e-3
+
+
+@pytest.mark.slow
+def test_every_fused_step_is_a_float64_step_from_its_own_state():
+    """The check that tells a wrong fused computation from amplified rounding on any CPU: from FusedTrainer's
+    own state before each of the 12 steps (weights, batch-norm statistics, momentum), one float64 masked SGD
+    step of each model alone on the same batch gives the trainer's float32 state after it, up to float32
+    rounding (measured ≤ 5e-7 on weights of magnitude ≤ 1; an error in one model's slice, learning rate,
+    momentum or batch would be orders of magnitude larger)."""
+    data = toy_data(n=64, size=8)
+    jobs = _jobs("resnet20", 3)
+    tr = FusedTrainer(_jobs("resnet20", 3), data, SCHED, progress=False)
+    S, B = tr.steps_per_epoch, SCHED.batch_size
+    for s in range(12):
+        tr.run(max_steps=s)
+        before = [(copy.deepcopy(st.model), [b.detach().clone() for b in st.bufs]) for st in tr.states]
+        tr.run(max_steps=s + 1)
+        idx = torch.arange(B) + (s % S) * B
+        for st, job, (m, bufs) in zip(tr.states, jobs, before):
+            x = _normalize(st.ex.index_select(0, idx), tr.mean_t, tr.std_t).double()
+            y = st.ey.index_select(0, idx)
+            m = m.double().train()
+            F.cross_entropy(m(x), y).backward()
+            ps, named = list(m.parameters()), dict(m.named_parameters())
+            mk = {k: (v != 0).double() for k, v in job.masks.items()}
+            masked_sgd_step(ps, [p.grad for p in ps], [b.double() for b in bufs],
+                            torch.tensor(SCHED.lr_at(s // S), dtype=torch.float64), SCHED.momentum,
+                            SCHED.weight_decay, [named[k] for k in mk], [named[k].grad for k in mk], list(mk.values()))
+            assert _max_diff(m, st.model) < 2e-6, (s + 1, job.name)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
@@ -267,24 +329,34 @@ def test_resume_after_kill_is_bit_identical_with_fusion(tmp_path):
 
 def test_checkpoint_resumes_across_trainers_and_flags_the_change(tmp_path):
     """Same checkpoint files: a fused run resumes unfused (and back); the changed ``fusion`` condition is
-    recorded in resume_note, and the result stays within float order of the uninterrupted run."""
+    recorded in resume_note, and each resumed epoch equals, step by step up to float order, the other trainer
+    resumed from a copy of the same files (:func:`_lockstep`: the first step checks what was restored)."""
     data = toy_data(n=64, size=8)
+    ref_dir = tmp_path / "ref"
+    ref_dir.mkdir()
+
+    def copy_checkpoints():
+        for i in range(2):
+            shutil.copyfile(tmp_path / f"x{i}.pt", ref_dir / f"x{i}.pt")
+
     FusedTrainer(_jobs("resnet20", 2, tmp_path, "x"), data, SCHED, progress=False).run(stop_after_epochs=1)
+    copy_checkpoints()
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         c = ConcurrentTrainer(_jobs("resnet20", 2, tmp_path, "x", model_seed=50), data, SCHED, progress=False)
-        rc = c.run(stop_after_epochs=1)
+        c_ref = FusedTrainer(_jobs("resnet20", 2, ref_dir, "x", model_seed=70), data, SCHED, progress=False)
+        _, _, rc = _lockstep(c_ref, c, 4, 2e-5)
+    assert all(r.resumed_from_epoch == 1 and r.epochs_done == 2 for r in rc)
     assert all(r.resume_note == {"resumed_under_changed_conditions": {"fusion": ("horizontal", None)}} for r in rc)
     assert any("changed conditions" in str(x.message) for x in w)
+    copy_checkpoints()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         f = FusedTrainer(_jobs("resnet20", 2, tmp_path, "x", model_seed=60), data, SCHED, progress=False)
-        rf = f.run()
+        f_ref = ConcurrentTrainer(_jobs("resnet20", 2, ref_dir, "x", model_seed=80), data, SCHED, progress=False)
+        _, _, rf = _lockstep(f_ref, f, 4, 2e-5)
     assert all(r.finished and r.resumed_from_epoch == 2 for r in rf)
     assert all(r.resume_note == {"resumed_under_changed_conditions": {"fusion": (None, "horizontal")}} for r in rf)
-    ref = ConcurrentTrainer(_jobs("resnet20", 2), data, SCHED, progress=False)
-    ref.run()
-    assert max(_max_diff(a, b) for a, b in zip(ref.models, f.models)) < 2e-3
 
 
 def test_cohorts_split_by_architecture_and_step():
