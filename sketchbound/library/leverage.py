@@ -105,7 +105,7 @@ ENTRIES = [
         statement=f"P(||I − UᵀSᵀSU||₂ > ε) ≤ 2r exp(−s ε²/(2r(1 + ε/3))),  ε = {EPS}",
         relation="<=",
         quantity=f"P(||I − Uᵀ diag(m) U||₂ > {EPS}), m Algorithm 1's mask with p = leverage / r",
-        statistic=Statistic("embedding failure", _spectral_exceeds),
+        statistic=Statistic("embedding failure", _spectral_exceeds, value_range=lambda X, w, p, s: (0.0, 1.0)),
         bound=lambda i, sc: embedding_bound(sc.n, sc.s, EPS),
         **_COMMON),
         assumptions=_ASSUME + f"; ε = {EPS}",

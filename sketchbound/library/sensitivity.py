@@ -116,7 +116,7 @@ ENTRIES = [
         statement=f"P(max_i |z̃(x_i) − z(x_i)|/z(x_i) > ε) ≤ 2n exp(−s ε²/(2S(1 + ε/3))),  ε = {EPS}",
         relation="<=",
         quantity=f"P(max_i |z̃(x_i) − z(x_i)|/z(x_i) > {EPS}) over the n inputs",
-        statistic=Statistic("relative-error event", _exceeds),
+        statistic=Statistic("relative-error event", _exceeds, value_range=lambda X, w, p, s: (0.0, 1.0)),
         bound=lambda i, sc: min(1.0, sc.n * bernstein_bound(float(np.sum(sensitivities(i.X, i.w0))), sc.s, EPS)),
         **_COMMON),
         assumptions=_ASSUME + f"; ε = {EPS}",
