@@ -235,19 +235,43 @@ def test_stated_confirmatory_deltas(family, stated, dnn_text):
 
 # --- benchmarks/RESULTS.md ----------------------------------------------------------------------------
 
-def _ips(name: str, way: str) -> float:
-    d = json.loads((BENCH / "gpu" / f"{name}.json").read_text(encoding="utf-8"))
-    (model,) = d["models"].values()
-    return float(model["ways"][way]["images_per_s"])
+def _ips(name: str, way: str, model: str | None = None) -> float:
+    """images/s of one way in ``benchmarks/gpu/bench_train_<name>.json`` (its only model, or ``model``)."""
+    d = json.loads((BENCH / "gpu" / f"bench_train_{name}.json").read_text(encoding="utf-8"))
+    m = d["models"][model] if model else next(iter(d["models"].values()))
+    return float(m["ways"][way]["images_per_s"])
 
 
-@pytest.mark.parametrize("fast,slow,stated", [
-    (("bench_train_h200_26fd8f0_c4_v19_auto_copies", "fused"), ("bench_train_h200_26fd8f0_c4_v19_streams", "streams"), "1.54×"),
-    (("bench_train_h200_77f1d46_c1_v19_auto_copies", "fused"), ("bench_train_h200_77f1d46_c1_v19_streams", "streams"), "1.53×"),
-    (("bench_train_h200_26fd8f0_c4_r20_strided_copies", "fused"), ("bench_train_h200_26fd8f0_c4_r20_streams", "streams"), "2.23×"),
-    (("bench_train_h200_ff5b3ef_c3_j64_mat", "fused"), ("bench_train_h200_ff5b3ef_c3_j64_vmap", "vmap"), "4.76×"),
-    (("bench_train_h200_ff5b3ef_c4_j128_mat", "fused"), ("bench_train_h200_ff5b3ef_c4_j128_vmap", "vmap"), "4.83×"),
-])
+#: (faster way, slower way, ratio the report states); each pair was measured in the same job on one card
+RATIOS = [
+    # current comparison
+    (("h200_ff5b3ef_c3_j64_mat", "fused"), ("h200_ff5b3ef_c3_j64_vmap", "vmap"), "4.76×"),
+    (("h200_ff5b3ef_c4_j128_mat", "fused"), ("h200_ff5b3ef_c4_j128_vmap", "vmap"), "4.83×"),
+    (("h200_26fd8f0_c4_r20_strided_copies", "fused"), ("h200_26fd8f0_c4_r20_streams", "streams"), "2.23×"),
+    (("h200_26fd8f0_c4_v19_auto_copies", "fused"), ("h200_26fd8f0_c4_v19_streams", "streams"), "1.54×"),
+    (("h200_77f1d46_c1_v19_auto_copies", "fused"), ("h200_77f1d46_c1_v19_streams", "streams"), "1.53×"),
+    (("h200_9c19eb1_c3_r20_rivals", "compile"), ("h200_9c19eb1_c3_r20_rivals", "plain"), "2.22×"),
+    # history
+    (("h200", "fused", "resnet20"), ("h200", "streams", "resnet20"), "1.07×"),
+    (("h200", "fused", "resnet20"), ("h200", "vmap", "resnet20"), "4.08×"),
+    (("h200", "fused", "vgg19"), ("h200", "streams", "vgg19"), "0.85×"),
+    (("h200_32574d1_jobs16", "fused", "resnet20"), ("h200_32574d1_jobs16", "streams", "resnet20"), "1.20×"),
+    (("h200_32574d1_jobs16", "fused", "resnet20"), ("h200_32574d1_jobs16", "vmap", "resnet20"), "2.80×"),
+    (("h200_32574d1_jobs16", "fused", "vgg19"), ("h200_32574d1_jobs16", "streams", "vgg19"), "0.94×"),
+    (("h100_1f81292_resnet20_compiled", "fused"), ("h100_1f81292_resnet20_eager", "streams"), "1.41×"),
+    (("h100_1f81292_vgg19_compiled", "fused"), ("h100_1f81292_vgg19_eager", "streams"), "1.07×"),
+    (("h100_a0f69f0_r20_j64_c_rivals", "fused"), ("h100_a0f69f0_r20_j64_c_rivals", "streams"), "1.61×"),
+    (("h100_a0f69f0_r20_j64_c_rivals", "fused"), ("h100_a0f69f0_r20_j64_c_rivals", "vmap"), "3.53×"),
+    (("h100_6448522_r20_j64_c_gemm", "fused"), ("h100_6448522_r20_j64_c_gemm", "streams"), "1.93×"),
+    (("h100_a357e1e_v19_j16_c_auto", "fused"), ("h100_a357e1e_v19_j16_c_auto", "streams"), "1.12×"),
+    (("h100_e0b8156_r20_j64_mat_rivals", "fused"), ("h100_e0b8156_r20_j64_mat_rivals", "streams"), "2.04×"),
+    (("h100_e0b8156_r20_j64_mat_rivals", "fused"), ("h100_e0b8156_r20_j64_mat_rivals", "vmap"), "4.57×"),
+    (("h200_9c19eb1_c2_r20_strided_triton", "fused"), ("h200_9c19eb1_c2_r20_streams", "streams"), "2.22×"),
+    (("h200_26fd8f0_c4_v19_auto_triton", "fused"), ("h200_26fd8f0_c4_v19_streams", "streams"), "1.50×"),
+]
+
+
+@pytest.mark.parametrize("fast,slow,stated", RATIOS, ids=[f"{f[0]}-{f[1]}-{s[1]}" for f, s, _ in RATIOS])
 def test_bench_current_ratios(fast, slow, stated, bench_text):
     ratio = _ips(*fast) / _ips(*slow)
     assert f"{ratio:.2f}×" == stated
@@ -258,3 +282,17 @@ def test_bench_dask_speedup(bench_text):
     d = json.loads((BENCH / "gpu" / "dask_speedup_h200_40ep_balanced_64runs.json").read_text(encoding="utf-8"))
     assert f"{d['one_gpu']['table_s'] / d['n_gpu']['table_s']:.2f}×" == "3.64×"
     assert "3.64×" in bench_text
+
+
+def test_dnn_provenance_appendix_matches_runs():
+    """Every row of the report's provenance table: run count, card and commits as the runs record them."""
+    text = DNN_REPORT.read_text(encoding="utf-8").split("## Appendix A: provenance", 1)[1]
+    rows = re.findall(r"^\| `(\w+)` \| (\d+) \| ([^|]+) \| ([^|]+) \|", text, flags=re.MULTILINE)
+    assert len(rows) == len(list(RESULTS.glob("*_runs"))), "one row per recorded table"
+    for table, n, card, commits in rows:
+        recs = _records(table)
+        assert len(recs) == int(n), table
+        assert {r["device_name"] for r in recs} == {card.strip()}, table
+        recorded = {(r.get("git_commit") or "-")[:7] for r in recs}
+        stated = set(re.findall(r"`([0-9a-f]{7})`", commits.split("(code")[0])) or {"-"}
+        assert recorded == stated, (table, recorded, stated)
