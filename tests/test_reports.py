@@ -296,3 +296,54 @@ def test_dnn_provenance_appendix_matches_runs():
         recorded = {(r.get("git_commit") or "-")[:7] for r in recs}
         stated = set(re.findall(r"`([0-9a-f]{7})`", commits.split("(code")[0])) or {"-"}
         assert recorded == stated, (table, recorded, stated)
+
+
+def _paired_csv(table: str) -> pd.DataFrame:
+    return pd.read_csv(RESULTS / f"{table}_paired.csv")
+
+
+def test_exploratory_resnet20_tables_randomized_vs_threshold(dnn_text):
+    """14 of 15 cells positive, one zero, none significant in its table's family (smallest Holm p 0.077)."""
+    pairs = {"table1_fmnist5k": ("SynFlow", "SNIP"), "table2_fmnist5k_datafree": ("GraSP", "ProsPr"),
+             "table2_fmnist5k_imp": ("IMP",), "table6_fmnist5k_layerwise": ("SNIP",)}
+    cells = []
+    for table in pairs:
+        d = _paired_csv(table)
+        rand = d.a.str.contains("randomized|rand. mask")
+        thr = ~d.b.str.contains("shuffle|Random")
+        cells.append(d[rand & thr])
+    cells = pd.concat(cells)
+    assert len(cells) == 15
+    assert int((cells.delta > 0).sum()) == 14 and int((cells.delta == 0).sum()) == 1
+    assert round(cells.p_holm.min(), 3) == 0.077
+    assert "14 of 15" in dnn_text and "smallest Holm p 0.077" in dnn_text
+
+
+@pytest.mark.parametrize("table,density,rand_shuffle,thr_shuffle", [
+    ("table1_fmnist5k", 0.005, "+4.70", "+3.93"),
+    ("table1_fmnist_converged", 0.005, "+4.65", "+4.05"),
+    ("table1_fmnist_60ep", 0.005, "+5.50", "+4.67"),
+    ("table1_fmnist5k_vgg19_low", 0.001, "+3.79", "+3.78"),
+    ("table1_fmnist5k_vgg19_low", 0.0002, "+77.15", "+76.11"),
+])
+def test_shuffle_control_rows(table, density, rand_shuffle, thr_shuffle, dnn_text):
+    d = _paired_csv(table)
+    d = d[np.isclose(d.density, density) & (d.b == "SynFlow shuffle")].set_index("a")
+    assert f"{d.loc['SynFlow randomized', 'delta']:+.2f}" == rand_shuffle
+    assert f"{d.loc['SynFlow threshold', 'delta']:+.2f}" == thr_shuffle
+    assert (d.p_holm < 0.05).all() and (d.wins == d.pairs).all()
+    assert f"| `{table}`" in dnn_text and rand_shuffle in dnn_text and thr_shuffle in dnn_text
+
+
+@pytest.mark.parametrize("table,synflow,snip,min_holm", [
+    ("table1_fmnist_60ep", "−0.02 / +0.22 / +0.83", "+0.07 / +0.69 / +6.72", 0.29),
+    ("table1_fmnist_converged", "+0.21 / +0.23 / +0.59", "+0.13 / +0.66 / +8.52", 0.17),
+])
+def test_full_data_randomized_vs_threshold(table, synflow, snip, min_holm, dnn_text):
+    d = _paired_csv(table)
+    d = d[d.b.str.endswith("threshold")].sort_values("density", ascending=False)
+    fmt = lambda s: " / ".join(f"{x:+.2f}".replace("-", "−") for x in s)  # noqa: E731
+    assert fmt(d[d.a == "SynFlow randomized"].delta) == synflow
+    assert fmt(d[d.a == "SNIP randomized"].delta) == snip
+    assert round(d.p_holm.min(), 2) == min_holm
+    assert synflow in dnn_text and snip in dnn_text
