@@ -218,6 +218,13 @@ def test_caveats_of_the_claim_hold():
     assert row.delta > 4 and row.p_holm < 0.05
 
 
+def test_summary_sentence_states_the_caveats(dnn_text):
+    sentence = dnn_text.split("**In one sentence.**", 1)[1].split("The confirmatory program", 1)[0]
+    for part in ("four settings", "only on a second try", "reverses at MNIST-5k 10% and under Normal init",
+                 "matched by the per-layer shuffle control"):
+        assert part in sentence
+
+
 @pytest.mark.parametrize("family,stated", [
     ("table1_fmnist5k_confirm", ["+0.25", "+0.35", "+1.15"]),
     ("table1_fmnist5k_vgg19_confirm", ["+0.81"]),
