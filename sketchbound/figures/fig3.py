@@ -121,11 +121,17 @@ def compute(args) -> tuple[pd.DataFrame, dict]:
                 device=str(device), d=int(d), n_train=len(ds), imp_path=path, imp_levels=trace["levels"],
                 model=f"VGG-19 (BatchNorm, CIFAR style, width {cfg['width']})",
                 dataset="Fashion-MNIST (real, padded 28->32) for IMP; SynFlow and random are data-free",
-                mean_abs_w0_all=float(absw0.mean()), timings=timings, wall_s=seconds(t0),
-                mean_abs_kept={f"{r.density:g}": {} for r in df.itertuples()})
+                mean_abs_w0_all=float(absw0.mean()), timings=timings, wall_s=seconds(t0))
+    return df, summarize(df, meta)
+
+
+def summarize(df: pd.DataFrame, meta: dict) -> dict:
+    """``meta`` with ``mean_abs_kept`` (density → method → mean |w0| of the kept weights) read from the
+    CSV's ``mean`` rows; the caption states their order."""
+    means: dict = {}
     for r in df[df.kind == "mean"].itertuples():
-        meta["mean_abs_kept"][f"{r.density:g}"][r.method] = float(r.value)
-    return df, meta
+        means.setdefault(f"{r.density:g}", {})[r.method] = float(r.value)
+    return {**meta, "mean_abs_kept": means}
 
 
 _SHORT = {"synflow": "SynFlow", "imp": "IMP", "random": "random"}
