@@ -174,6 +174,49 @@ def test_fig2_quick_plot_matches_csv_and_is_reproducible(tmp_path_factory):
         plt.close(fig)
     again = _make(tmp_path_factory, "2")
     pd.testing.assert_frame_equal(df, pd.read_csv(again / "fig2.csv"))
+    # --redraw: new PNG/PDF from the CSV and JSON already there, numbers untouched
+    csv = (again / "fig2.csv").read_bytes()
+    assert main(["--fig", "2", "--redraw", "--out", str(again)]) == 0
+    assert (again / "fig2.csv").read_bytes() == csv
+    meta = json.loads((again / "fig2.json").read_text())
+    assert "--redraw" in meta["redrawn"]["command"] and meta["command"] != meta["redrawn"]["command"]
+
+
+def test_fig2_right_panel_draws_every_legend_entry():
+    """The committed Fig. 2: the 41 weights kept only by the randomized mask score 0 in the threshold run's
+    final round; they are drawn in a bin of their own, so every legend entry has a visible histogram."""
+    from sketchbound.figures.fig2 import plot
+
+    df = pd.read_csv(FIGS / "fig2.csv")
+    g, r = df.kept_synflow == 1, df.kept_synflow_randomized == 1
+    zero = ~np.isfinite(df.log10_final_score)
+    assert zero[~g & r].all() and (~g & r).sum() > 0
+    fig = plot(df)
+    try:
+        ax = fig.axes[1]
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert len(labels) == 3
+        for patch_label in labels:
+            drawn = [p for p in ax.patches if p.get_label() == patch_label]
+            assert drawn, patch_label
+            if isinstance(drawn[0], matplotlib.patches.Polygon):
+                assert drawn[0].get_xy()[:, 1].max() > 0, patch_label
+            else:
+                assert sum(p.get_height() for p in ax.patches if p.get_facecolor() == drawn[0].get_facecolor()) > 0
+        only_r = next(p for p in ax.patches if p.get_label().startswith("only by the randomized mask"))
+        xy = only_r.get_xy()
+        first = df.log10_final_score[~zero].min()
+        assert xy[xy[:, 0] < first, 1].max() == int((~g & r & zero).sum())
+    finally:
+        plt.close(fig)
+
+
+def test_redraw_refuses_the_theory_figure(capsys, tmp_path):
+    _one_line_error(capsys, ["--fig", "theory", "--redraw", "--out", str(tmp_path)], "--redraw", "theory")
+
+
+def test_redraw_without_files_is_one_line_exit_2(capsys, tmp_path):
+    _one_line_error(capsys, ["--fig", "2", "--redraw", "--out", str(tmp_path)], "fig2.csv")
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ checked before the work starts); 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 
@@ -129,7 +130,8 @@ def main(argv=None) -> int:
         with cli_errors(PROG):
             check_output_path(args.out, kind="dir", flag="--out")
             mod = _imp(f".{'deep' if args.fig == 'deep' else 'fig' + args.fig}", __package__)
-            for p in redraw(mod, args.out).values():
+            argv_ = sys.argv[1:] if argv is None else list(argv)
+            for p in redraw(mod, args.out, f"{PROG} " + " ".join(shlex.quote(a) for a in argv_)).values():
                 print(p)
         return 0
     with cli_errors(PROG):

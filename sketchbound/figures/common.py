@@ -132,13 +132,13 @@ def publish(df: pd.DataFrame, plot: Callable[[pd.DataFrame], "plt.Figure"], out,
     return paths
 
 
-def redraw(mod, out) -> dict[str, Path]:
+def redraw(mod, out, command: str | None = None) -> dict[str, Path]:
     """Redraw ``<out>/<mod.STEM>.png``/``.pdf`` from the CSV and JSON already there, with today's plot and
     caption code and without recomputing anything (for figures whose computation needs a GPU).
 
     ``mod`` is a figure module with ``STEM``, ``plot(df, caption)``, ``caption(meta)`` and optionally
     ``summarize(df, meta) -> meta``. The JSON keeps the command that computed the numbers and gains
-    ``redrawn`` (this command and the new caption). Raises ``FileNotFoundError`` naming a missing file.
+    ``redrawn`` (``command``, default this process's command line) and the new caption. Raises ``FileNotFoundError`` naming a missing file.
 
     Examples
     --------
@@ -162,7 +162,7 @@ def redraw(mod, out) -> dict[str, Path]:
             savefig_atomic(fig, paths["pdf"])
         finally:
             plt.close(fig)
-    meta["redrawn"] = dict(command=command_line(), matplotlib=matplotlib.__version__)
+    meta["redrawn"] = dict(command=command or command_line(), matplotlib=matplotlib.__version__)
     atomic_write(paths["json"], json.dumps(meta, indent=2, default=str) + "\n")
     return paths
 
