@@ -480,9 +480,32 @@ def test_deep_md_readings():
         line = next(ln for ln in s_raw.splitlines() if f" s={s} " in ln and ln.strip().startswith("6.2b"))
         assert line.split()[1] == "holds"
         assert f"| {s} (" in text and "| holds (derived) |" in text
+    w4096 = json.loads((ROOT / "validation" / "deep" / "validate_6.2_width4096.json").read_text())
+    w4096 = w4096[0] if isinstance(w4096, list) else w4096
+    assert f"{100 * (w4096['bound'] / w4096['exact'] - 1):.4f}% at width 4096" in text
+    assert f"exact {w4096['exact']:.4f}, bound {w4096['bound']:.4f}" in text
+    claims = pd.read_csv(FIGS / "theory_claims.csv")
+    gap256 = 100 * (1 / claims[claims.claim == "6.2"].ratio.iloc[0] - 1)
+    assert f"loses {gap256:.2f}% at width 256" in text
     toy = pd.read_csv(ROOT / "validation" / "deep" / "toy_resnet20_cpu" / "lemma43.csv")
     a = toy[toy.method == "algorithm1"].set_index("layer").exact
     u = toy[toy.method == "uniform"].set_index("layer").exact
     assert f"in {int((a < u[a.index]).sum())} of {len(a)} layers on the exact values" in text
     for f in ("validate_6.2_default.txt", "validate_6.2b_s.txt", "validate_6.2b_width.txt"):
         assert (ROOT / "validation" / "deep" / f).read_text().startswith("$ python -m sketchbound.validate")
+
+
+def test_readme_fig1_readings():
+    text = _readme()
+    df = pd.read_csv(FIGS / "fig1.csv")
+    right = df[df.panel == "right"]
+    ticket = float(right[right["mask"] == "imp"].value.iloc[0])
+    u = right[right["mask"] == "random_uniform"].value
+    lm = right[right["mask"] == "random_layer_matched"].value
+    assert (f"at 1.2%: {ticket:.2f} vs a uniform-random mean of {u.mean():.2f} (sd {u.std():.3f}, "
+            f"z ≈ {(ticket - u.mean()) / u.std():.0f}); layer-matched mean {lm.mean():.2f} (sd {lm.std():.3f}, "
+            f"z ≈ {(ticket - lm.mean()) / lm.std():.0f})") in text
+    levels = _json("fig1")["imp_levels"]
+    acc = [lv["test_accuracy"] for lv in levels[1:] if lv["test_accuracy"] is not None]
+    assert f"within {min(acc):.1f}–{max(acc):.1f}%" in text and f"(dense: {levels[0]['test_accuracy']:.1f}%" in text
+    assert f"down to {100 * levels[-2]['density']:.1f}% density" in text
