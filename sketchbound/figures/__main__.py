@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "/usr/share/datasets/fashion-mnist")
     p.add_argument("--verbose", action="store_true", help="print one line per IMP level")
     p.add_argument("--redraw", action="store_true", help="Figs. 1-3, deep: redraw the PNG/PDF from the CSV and JSON "
-                                                         "in --out with today's plot code, computing nothing")
+                                                         "in --out with the current plot code, computing nothing")
     p.add_argument("--force", action="store_true", help="run sizes larger than half of this machine's memory "
                                                         "(refused otherwise, before any allocation)")
     p.add_argument("--results", default="dnn/results", metavar="DIR",

@@ -133,12 +133,31 @@ def publish(df: pd.DataFrame, plot: Callable[[pd.DataFrame], "plt.Figure"], out,
 
 
 def redraw(mod, out, command: str | None = None) -> dict[str, Path]:
-    """Redraw ``<out>/<mod.STEM>.png``/``.pdf`` from the CSV and JSON already there, with today's plot and
+    """Redraw ``<out>/<mod.STEM>.png``/``.pdf`` from the CSV and JSON already there, with the current plot and
     caption code and without recomputing anything (for figures whose computation needs a GPU).
 
     ``mod`` is a figure module with ``STEM``, ``plot(df, caption)``, ``caption(meta)`` and optionally
     ``summarize(df, meta) -> meta``. The JSON keeps the command that computed the numbers and gains
-    ``redrawn`` (``command``, default this process's command line) and the new caption. Raises ``FileNotFoundError`` naming a missing file.
+    ``redrawn`` (``command``, default this process's command line) and the new caption.
+
+    Parameters
+    ----------
+    mod : module
+        A figure module (:mod:`~sketchbound.figures.fig2`, ``fig3``, ``fig1``, ``deep``).
+    out : str or Path
+        The folder holding ``<STEM>.csv`` and ``<STEM>.json``; the PNG/PDF are written there.
+    command : str, optional
+        The command recorded under ``redrawn``.
+
+    Returns
+    -------
+    dict
+        ``{"csv", "png", "pdf", "json"}`` → path.
+
+    Raises
+    ------
+    FileNotFoundError
+        The CSV or JSON is missing (the CLI turns it into one line, exit 2).
 
     Examples
     --------

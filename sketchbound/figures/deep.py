@@ -99,9 +99,29 @@ def caption(meta: dict) -> str:
 
 
 def axis_cut(deltas, ends=(), factor: float = 5.0, q: float = 0.8) -> float | None:
-    """Half-width of a panel's x axis, or ``None`` to keep it whole: ``factor`` × the ``q``-quantile of
-    |Δ| over the panel's per-seed ``deltas``, used only when some value (a seed or a CI end in ``ends``)
-    lies beyond it."""
+    """Half-width of a panel's x axis, or ``None`` to keep it whole.
+
+    Parameters
+    ----------
+    deltas : array-like
+        The panel's per-seed Δ (accuracy points).
+    ends : array-like
+        Other values drawn on the panel (the cells' CI ends).
+    factor, q : float
+        The cut is ``factor`` × the ``q``-quantile of |Δ| over ``deltas`` (at least ``factor`` × 0.25).
+
+    Returns
+    -------
+    float or None
+        The cut, only when some seed or CI end lies beyond it; else ``None``.
+
+    Examples
+    --------
+    >>> round(axis_cut([0.1, -0.2, 0.3, 0.2, -0.1, 0.25, 0.15, 0.2, 0.1, 30.0]), 2)
+    1.3
+    >>> axis_cut([0.1, -0.2, 0.3]) is None
+    True
+    """
     v = np.abs(np.asarray(deltas, dtype=float))
     v = v[np.isfinite(v)]
     if v.size == 0:

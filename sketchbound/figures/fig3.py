@@ -126,8 +126,27 @@ def compute(args) -> tuple[pd.DataFrame, dict]:
 
 
 def summarize(df: pd.DataFrame, meta: dict) -> dict:
-    """``meta`` with ``mean_abs_kept`` (density → method → mean |w0| of the kept weights) read from the
-    CSV's ``mean`` rows; the caption states their order."""
+    """``meta`` with ``mean_abs_kept`` added, read from the CSV's ``mean`` rows; the caption states their order.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Fig. 3's CSV (rows of ``kind`` ``bin``, ``mean``, ``kept``).
+    meta : dict
+        The figure's metadata (its JSON).
+
+    Returns
+    -------
+    dict
+        A copy of ``meta`` with ``mean_abs_kept``: density → method → mean |w0| of the kept weights.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame(dict(density=[0.02], method=["imp"], kind=["mean"], value=[0.06]))
+    >>> summarize(df, {})["mean_abs_kept"]
+    {'0.02': {'imp': 0.06}}
+    """
     means: dict = {}
     for r in df[df.kind == "mean"].itertuples():
         means.setdefault(f"{r.density:g}", {})[r.method] = float(r.value)
