@@ -85,7 +85,27 @@ def _ratio(r, c) -> dict:
 
 def compute_claims(cfg: dict, seed: int, quick: bool) -> pd.DataFrame:
     """Every non-deterministic claim of ``validate --list`` at every ``s`` of the grid: one
-    :func:`~sketchbound.montecarlo.run_check` each, with the ratio the chart draws (:func:`_ratio`)."""
+    :func:`~sketchbound.montecarlo.run_check` each, with the ratio the chart draws (:func:`_ratio`).
+
+    Parameters
+    ----------
+    cfg : dict
+        ``d``, ``n`` (for claims that do not fix their own) and ``trials_claims`` (``None``: engine default).
+    seed : int
+        Seed of every check.
+    quick : bool
+        Three values of ``s`` (first, middle, last of the grid) instead of six.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (claim, s): verdict, estimator, estimate and interval, exact, bound, the derived
+        verdicts' cross-check (``cc_*``), and ``ratio``/``ratio_lo``/``ratio_hi`` over ``ref_kind``.
+
+    Examples
+    --------
+    >>> df = compute_claims(dict(d=32, n=8, trials_claims=200), 0, True)  # doctest: +SKIP
+    """
     from ..claims import CLAIMS  # noqa: PLC0415
     from ..montecarlo import claim_scenario, run_check  # noqa: PLC0415
 
@@ -147,7 +167,23 @@ def plot_claims(df: pd.DataFrame, title: str = ""):
     Left: the equalities, measured / closed form (1 = agree), and B.1 as measured − exact. Right: the
     bounds, measured / the paper's bound on a log axis (≤ 1 = the bound holds); a diamond is a closed form
     (``derived`` verdict) with the plain Monte-Carlo cross-check as its interval. Each point is a
-    ``Line2D`` labelled ``_<claim>@<s>`` (hidden from the legend) whose x is the CSV's ``ratio``."""
+    ``Line2D`` labelled ``_<claim>@<s>`` (hidden from the legend) whose x is the CSV's ``ratio``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The rows of :func:`compute_claims` as read back from ``theory_claims.csv``.
+    title : str
+        The caption drawn above the chart.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_claims(compute_claims(dict(d=32, n=8, trials_claims=200), 0, True))  # doctest: +SKIP
+    """
     import matplotlib.pyplot as plt  # noqa: PLC0415
     from matplotlib.lines import Line2D  # noqa: PLC0415
 
