@@ -509,3 +509,22 @@ def test_readme_fig1_readings():
     acc = [lv["test_accuracy"] for lv in levels[1:] if lv["test_accuracy"] is not None]
     assert f"within {min(acc):.1f}–{max(acc):.1f}%" in text and f"(dense: {levels[0]['test_accuracy']:.1f}%" in text
     assert f"down to {100 * levels[-2]['density']:.1f}% density" in text
+
+
+def test_readme_fig2_readings():
+    text = _readme()
+    df = pd.read_csv(FIGS / "fig2.csv")
+    meta = _json("fig2")
+    g, r = df.kept_synflow == 1, df.kept_synflow_randomized == 1
+    o, k = meta["overlap_all_weights"], meta["kept_total"]
+    assert f"both masks keep {k['global']:,}" in text and k["global"] == k["randomized"]
+    assert f"They share {o['kept_by_both']:,} and differ in {o['only_threshold']:,} each, so " \
+           f"{100 * o['only_threshold'] / k['global']:.0f}% of each mask is its own" in text
+    s = df.log10_score
+    assert (f"The hard threshold keeps {g.sum()} weights, with initial scores 10^{s[g].min():.2f} to "
+            f"10^{s[g].max():.1f}. The randomized mask keeps {r.sum()}") in text
+    assert f"10^{s[r].min():.2f} to 10^{s[r].max():.1f}" in text
+    assert (f"The {(~g & r).sum()} weights kept only by the randomized mask have *higher* initial scores "
+            f"(median 10^{s[~g & r].median():.2f}) than the {(g & ~r).sum()} kept only by the threshold "
+            f"(median 10^{s[g & ~r].median():.2f})") in text
+    assert (df.final_score[~g & r] == 0).all() and f"All {(~g & r).sum()} subset weights kept only by the" in text
