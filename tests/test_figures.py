@@ -64,17 +64,15 @@ def test_theory_quick_claims_plot_matches_csv(theory_out):
 
     df = _check_files(theory_out, "theory_claims")
     assert set(df.claim) == {c.id for c in CLAIMS if not c.deterministic}
-    assert df.y.notna().all() and (df.y_hi >= df.y_lo).all()
+    assert df.ratio.notna().all() and (df.ratio_hi >= df.ratio_lo).all()
     fig = plot_claims(df)
     try:
-        for ax, cid in zip(fig.axes, dict.fromkeys(df.claim)):
-            sub = df[df.claim == cid].sort_values("s")
-            ln = _line(ax, "measured mean")
-            np.testing.assert_array_equal(ln.get_xdata(), sub.s.to_numpy())
-            np.testing.assert_array_equal(ln.get_ydata(), sub.y.to_numpy())
-            if sub.y_bound.notna().all():
-                np.testing.assert_array_equal(_line(ax, "paper's bound").get_ydata(), sub.y_bound.to_numpy())
-            assert ax.get_xlabel() and ax.get_ylabel()
+        points = {ln.get_label(): ln for ax in fig.axes for ln in ax.get_lines()}
+        for r in df.itertuples():  # every check is one point at its CSV ratio
+            np.testing.assert_array_equal(points[f"_{r.claim}@{r.s}"].get_xdata(), [r.ratio])
+        derived = df[df.ratio_kind != "measured"]
+        assert (derived.estimator == "derived").all()
+        assert {points[f"_{r.claim}@{r.s}"].get_marker() for r in derived.itertuples()} <= {"D"}
     finally:
         plt.close(fig)
     # Lemma 4.1 is an equality: its closed form lies in the measured interval at every s (up to rounding:
@@ -176,6 +174,49 @@ def test_fig2_quick_plot_matches_csv_and_is_reproducible(tmp_path_factory):
         plt.close(fig)
     again = _make(tmp_path_factory, "2")
     pd.testing.assert_frame_equal(df, pd.read_csv(again / "fig2.csv"))
+    # --redraw: new PNG/PDF from the CSV and JSON already there, numbers untouched
+    csv = (again / "fig2.csv").read_bytes()
+    assert main(["--fig", "2", "--redraw", "--out", str(again)]) == 0
+    assert (again / "fig2.csv").read_bytes() == csv
+    meta = json.loads((again / "fig2.json").read_text())
+    assert "--redraw" in meta["redrawn"]["command"] and meta["command"] != meta["redrawn"]["command"]
+
+
+def test_fig2_right_panel_draws_every_legend_entry():
+    """The committed Fig. 2: the 41 weights kept only by the randomized mask score 0 in the threshold run's
+    final round; they are drawn in a bin of their own, so every legend entry has a visible histogram."""
+    from sketchbound.figures.fig2 import plot
+
+    df = pd.read_csv(FIGS / "fig2.csv")
+    g, r = df.kept_synflow == 1, df.kept_synflow_randomized == 1
+    zero = ~np.isfinite(df.log10_final_score)
+    assert zero[~g & r].all() and (~g & r).sum() > 0
+    fig = plot(df)
+    try:
+        ax = fig.axes[1]
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert len(labels) == 3
+        for patch_label in labels:
+            drawn = [p for p in ax.patches if p.get_label() == patch_label]
+            assert drawn, patch_label
+            if isinstance(drawn[0], matplotlib.patches.Polygon):
+                assert drawn[0].get_xy()[:, 1].max() > 0, patch_label
+            else:
+                assert sum(p.get_height() for p in ax.patches if p.get_facecolor() == drawn[0].get_facecolor()) > 0
+        only_r = next(p for p in ax.patches if p.get_label().startswith("only by the randomized mask"))
+        xy = only_r.get_xy()
+        first = df.log10_final_score[~zero].min()
+        assert xy[xy[:, 0] < first, 1].max() == int((~g & r & zero).sum())
+    finally:
+        plt.close(fig)
+
+
+def test_redraw_refuses_the_theory_figure(capsys, tmp_path):
+    _one_line_error(capsys, ["--fig", "theory", "--redraw", "--out", str(tmp_path)], "--redraw", "theory")
+
+
+def test_redraw_without_files_is_one_line_exit_2(capsys, tmp_path):
+    _one_line_error(capsys, ["--fig", "2", "--redraw", "--out", str(tmp_path)], "fig2.csv")
 
 
 @pytest.mark.slow
@@ -331,3 +372,159 @@ def test_deep_figure_refuses_runs_that_disagree_with_their_paired_table(tmp_path
     _one_line_error(capsys, ["--fig", "deep", "--results", str(res), "--out", str(tmp_path / "out2")],
                     "--results", "table1_fmnist_60ep_runs")
     assert not (tmp_path / "out2").exists()  # nothing written before the check
+
+
+# ------------------------------------------------------------------------------------------ readings
+# Every number that figures/README.md and validation/deep.md state about the committed files, recomputed
+# from the CSV/JSON/text beside them: a regenerated figure whose numbers move makes these fail until the
+# prose is updated.
+ROOT = Path(__file__).resolve().parents[1]
+FIGS = ROOT / "figures"
+
+
+def _readme() -> str:
+    return " ".join((FIGS / "README.md").read_text().split())
+
+
+def _json(stem: str) -> dict:
+    return json.loads((FIGS / f"{stem}.json").read_text())
+
+
+def test_readme_theory_claims_readings():
+    from sketchbound.claims import CLAIMS
+
+    text = _readme()
+    df = pd.read_csv(FIGS / "theory_claims.csv")
+    ids = {c.id for c in CLAIMS if not c.deterministic}
+    assert set(df.claim) == ids and f"({len(ids)} claims;" in text
+    counts = df.verdict.value_counts()
+    assert f"all {len(df)} checks are decisive — {counts['holds']} hold, {counts['violated']} violated" in text
+    assert "inconclusive" not in set(df.verdict)
+    derived = df.estimator == "derived"
+    lo = np.where(derived, df.cc_low, df.ci_low)
+    hi = np.where(derived, df.cc_high, df.ci_high)
+    inside = int(((lo <= df.exact) & (df.exact <= hi)).sum())
+    assert f"in {inside} of {int(df.exact.notna().sum())} rows" in text
+    assert set(df[derived].claim) == {"4.3b", "6.2", "6.2b"} and "4.3b, 6.2 and 6.2b points" in text
+    r = df.groupby("claim").ratio
+    assert f"{r.mean()['4.2']:.1f}× *below*" in text
+    assert f"measured/exact {r.mean()['4.2-exact']:.4f}" in text
+    for cid, nd in (("4.2-corrected", 3), ("4.3b", 3), ("4.5", 3), ("6.2", 3)):
+        assert f"{cid} ({r.mean()[cid]:.{nd}f})" in text, cid
+    assert "ratios " + ", ".join(f"{r.mean()[c]:.3f}" for c in ("4.4", "4.4-datafree", "4.5c")) in text
+    assert f"bridge-va holds at {r.min()['bridge-va']:.3f}–{r.max()['bridge-va']:.3f}" in text
+    inv = 1 / df[df.claim == "6.2b"].ratio
+    assert np.allclose(inv, inv.iloc[0]) and f"{inv.iloc[0] / 1e16:.1f}×10¹⁶ times the error" in text
+    sketches = _json("theory_sketches")
+    assert f"{_json('theory_claims')['wall_s']:.1f} s (claims) + {sketches['wall_s']:.1f} s (sketches)" in text
+
+
+def test_readme_theory_sketches_readings():
+    text = _readme()
+    df = pd.read_csv(FIGS / "theory_sketches.csv")
+    w = df[df.target == "w0"].pivot_table(index="s", columns="sketch", values="mean")
+    assert (f"s = 26: {w.bernoulli_ht[26]:.1f} and {w.systematic_ht[26]:.1f}, priority {w.priority[26]:.1f}") in text
+    assert (f"({w.priority[5]:.1f} and {w.priority[10]:.1f} vs {w.algorithm1[5]:.1f} and {w.algorithm1[10]:.1f})") in text
+    assert f"Bernoulli-HT {w.bernoulli_ht[256]:.3f} vs {w.algorithm1[256]:.3f}" in text
+    ratio = w.uniform_algorithm1 / w.algorithm1
+    assert f"{ratio.min():.2f}–{ratio.max():.2f}× Algorithm 1" in text
+    unbiased = w[["algorithm1", "uniform_algorithm1", "systematic_ht", "bernoulli_ht", "priority"]].min(axis=1)
+    assert (w.top_s < unbiased / 4).all() and f"(s = 256: {w.top_s[256]:.3f})" in text
+    assert f"(s = 5: {w.successive[5]:.2f} vs {w.bernoulli_ht[5]:.1f} for Bernoulli-HT)" in text
+    assert (f"only {w.bernoulli_ht[256] / w.successive[256]:.1f}× smaller at s = 256 ({w.successive[256]:.3f} vs "
+            f"Bernoulli-HT {w.bernoulli_ht[256]:.3f})") in text
+
+
+def test_readme_deep_fig2_fig3_readings():
+    from sketchbound.figures.deep import axis_cut
+
+    text = _readme()
+    df = pd.read_csv(FIGS / "deep_randomized_vs_threshold.csv")
+    assert f"recorded GPU runs of {df.table.nunique()} tables" in text
+    cells = df.groupby(["method", "table", "density"]).first().reset_index()
+    green = cells[cells.p_holm < 0.05]
+    assert f"{len(green)} of the {len(cells)} cells are green, all SynFlow" in text and set(green.method) == {"SynFlow"}
+    assert green.setting.str.contains("confirmatory").sum() == 6 and green.setting.str.contains("pre-registered").sum() == 1
+    snip = df[df.method == "SNIP"]
+    lim = axis_cut(snip.delta, np.concatenate([snip.ci_low, snip.ci_high]))
+    assert f"cut at ±{lim:.1f} points" in text and axis_cut(df[df.method == "SynFlow"].delta) is None
+    vgg = snip[(snip.table == "table1_fmnist5k_vgg19_low") & np.isclose(snip.density, 0.001)].delta
+    assert " / ".join(f"{x:+.1f}".replace("-", "−") for x in sorted(vgg[vgg.abs() > lim])) in text
+    for table in ("table1_fmnist5k", "table1_fmnist_60ep"):
+        assert f"+{snip[(snip.table == table) & np.isclose(snip.density, 0.005)].delta.max():.1f}" in text
+    f2 = _json("fig2")
+    t = f2["timings"]
+    assert (f"{t['synflow_global_s']:.1f} s for 100 SynFlow rounds with the hard threshold and "
+            f"{t['synflow_randomized_s']:.1f} s with the randomized mask, i.e. {t['synflow_global_s'] / 100:.1f} and "
+            f"{t['synflow_randomized_s'] / 100:.1f} s per round") in text
+    assert f"{f2['wall_s']:,.0f} s ≈ {f2['wall_s'] / 60:.0f} minutes" in text
+    assert f"| {f2['wall_s']:,.1f} s |" in text and f"| {_json('fig1')['wall_s']:.1f} s |" in text
+    f3 = _json("fig3")
+    assert f"| {f3['wall_s']:.1f} s |" in text and f"| {_json('deep_randomized_vs_threshold')['wall_s']:.1f} s |" in text
+    assert f"{f3['timings']['imp_s']:.1f} s for IMP" in text
+    m = pd.read_csv(FIGS / "fig3.csv").query("kind == 'mean'").set_index(["density", "method"]).value
+    assert m[(0.02, "imp")] > m[(0.02, "synflow")] and m[(0.05, "imp")] > m[(0.05, "synflow")]
+    assert "the reverse of the paper's Fig. 3" in f3["caption"]
+    assert "H200" not in text.split("Fig. 2 and Fig. 3, what the runs show")[1].split("**Fig. 2**")[0].split("Fig. 3 on")[0]
+
+
+def test_deep_md_readings():
+    text = " ".join((ROOT / "validation" / "deep.md").read_text().split())
+    raw = (ROOT / "validation" / "deep" / "validate_6.2_default.txt").read_text()
+    assert "6.2 holds" in " ".join(raw.split()) and "6.2b holds" in " ".join(raw.split())
+    assert "| 6.2 (first inequality of B.5 = Lemma 4.3 bound with J's) | **holds** (derived)" in text
+    user = raw.split("user")[1].split()[0]  # "0m7.684s"
+    assert f"takes {float(user.split('m')[1].rstrip('s')):.1f} s of CPU" in text
+    s_raw = (ROOT / "validation" / "deep" / "validate_6.2b_s.txt").read_text()
+    for s in (23, 115):
+        line = next(ln for ln in s_raw.splitlines() if f" s={s} " in ln and ln.strip().startswith("6.2b"))
+        assert line.split()[1] == "holds"
+        assert f"| {s} (" in text and "| holds (derived) |" in text
+    w4096 = json.loads((ROOT / "validation" / "deep" / "validate_6.2_width4096.json").read_text())
+    w4096 = w4096[0] if isinstance(w4096, list) else w4096
+    assert f"{100 * (w4096['bound'] / w4096['exact'] - 1):.4f}% at width 4096" in text
+    assert f"exact {w4096['exact']:.4f}, bound {w4096['bound']:.4f}" in text
+    claims = pd.read_csv(FIGS / "theory_claims.csv")
+    gap256 = 100 * (1 / claims[claims.claim == "6.2"].ratio.iloc[0] - 1)
+    assert f"loses {gap256:.2f}% at width 256" in text
+    toy = pd.read_csv(ROOT / "validation" / "deep" / "toy_resnet20_cpu" / "lemma43.csv")
+    a = toy[toy.method == "algorithm1"].set_index("layer").exact
+    u = toy[toy.method == "uniform"].set_index("layer").exact
+    assert f"in {int((a < u[a.index]).sum())} of {len(a)} layers on the exact values" in text
+    for f in ("validate_6.2_default.txt", "validate_6.2b_s.txt", "validate_6.2b_width.txt"):
+        assert (ROOT / "validation" / "deep" / f).read_text().startswith("$ python -m sketchbound.validate")
+
+
+def test_readme_fig1_readings():
+    text = _readme()
+    df = pd.read_csv(FIGS / "fig1.csv")
+    right = df[df.panel == "right"]
+    ticket = float(right[right["mask"] == "imp"].value.iloc[0])
+    u = right[right["mask"] == "random_uniform"].value
+    lm = right[right["mask"] == "random_layer_matched"].value
+    assert (f"at 1.2%: {ticket:.2f} vs a uniform-random mean of {u.mean():.2f} (sd {u.std():.3f}, "
+            f"z ≈ {(ticket - u.mean()) / u.std():.0f}); layer-matched mean {lm.mean():.2f} (sd {lm.std():.3f}, "
+            f"z ≈ {(ticket - lm.mean()) / lm.std():.0f})") in text
+    levels = _json("fig1")["imp_levels"]
+    acc = [lv["test_accuracy"] for lv in levels[1:] if lv["test_accuracy"] is not None]
+    assert f"within {min(acc):.1f}–{max(acc):.1f}%" in text and f"(dense: {levels[0]['test_accuracy']:.1f}%" in text
+    assert f"down to {100 * levels[-2]['density']:.1f}% density" in text
+
+
+def test_readme_fig2_readings():
+    text = _readme()
+    df = pd.read_csv(FIGS / "fig2.csv")
+    meta = _json("fig2")
+    g, r = df.kept_synflow == 1, df.kept_synflow_randomized == 1
+    o, k = meta["overlap_all_weights"], meta["kept_total"]
+    assert f"both masks keep {k['global']:,}" in text and k["global"] == k["randomized"]
+    assert f"They share {o['kept_by_both']:,} and differ in {o['only_threshold']:,} each, so " \
+           f"{100 * o['only_threshold'] / k['global']:.0f}% of each mask is its own" in text
+    s = df.log10_score
+    assert (f"The hard threshold keeps {g.sum()} weights, with initial scores 10^{s[g].min():.2f} to "
+            f"10^{s[g].max():.1f}. The randomized mask keeps {r.sum()}") in text
+    assert f"10^{s[r].min():.2f} to 10^{s[r].max():.1f}" in text
+    assert (f"The {(~g & r).sum()} weights kept only by the randomized mask have *higher* initial scores "
+            f"(median 10^{s[~g & r].median():.2f}) than the {(g & ~r).sum()} kept only by the threshold "
+            f"(median 10^{s[g & ~r].median():.2f})") in text
+    assert (df.final_score[~g & r] == 0).all() and f"All {(~g & r).sum()} subset weights kept only by the" in text

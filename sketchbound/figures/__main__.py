@@ -16,6 +16,7 @@ checked before the work starts); 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder with the Fashion-MNIST IDX files (Figs. 1, 3); default: $SKETCHBOUND_DATA, then "
                         "/usr/share/datasets/fashion-mnist")
     p.add_argument("--verbose", action="store_true", help="print one line per IMP level")
+    p.add_argument("--redraw", action="store_true", help="Figs. 1-3, deep: redraw the PNG/PDF from the CSV and JSON "
+                                                         "in --out with the current plot code, computing nothing")
     p.add_argument("--force", action="store_true", help="run sizes larger than half of this machine's memory "
                                                         "(refused otherwise, before any allocation)")
     p.add_argument("--results", default="dnn/results", metavar="DIR",
@@ -125,6 +128,19 @@ def main(argv=None) -> int:
         args.out = "figures/quick" if args.quick else "figures"
     from importlib import import_module  # noqa: PLC0415
 
+    if args.redraw:
+        if args.fig == "theory":
+            die(PROG, "--redraw applies to --fig 1, 2, 3, deep (the theory figure recomputes in minutes), got --fig theory")
+        from importlib import import_module as _imp  # noqa: PLC0415
+        from .common import redraw  # noqa: PLC0415
+
+        with cli_errors(PROG):
+            check_output_path(args.out, kind="dir", flag="--out")
+            mod = _imp(f".{'deep' if args.fig == 'deep' else 'fig' + args.fig}", __package__)
+            argv_ = sys.argv[1:] if argv is None else list(argv)
+            for p in redraw(mod, args.out, f"{PROG} " + " ".join(shlex.quote(a) for a in argv_)).values():
+                print(p)
+        return 0
     with cli_errors(PROG):
         _check_inputs(args)
         mod = import_module(f".{args.fig if args.fig in ('theory', 'deep', 'bridge') else 'fig' + args.fig}", __package__)

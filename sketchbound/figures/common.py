@@ -31,7 +31,7 @@ import pandas as pd  # noqa: E402
 
 from .._io import atomic_write  # noqa: E402
 
-__all__ = ["STYLE", "COLORS", "publish", "run_figure", "savefig_atomic", "imp_path", "seconds", "command_line",
+__all__ = ["STYLE", "COLORS", "publish", "redraw", "run_figure", "savefig_atomic", "imp_path", "seconds", "command_line",
            "float_format"]
 
 #: rcParams used by every figure (readable at 100% zoom in a paper column and on screen)
@@ -129,6 +129,60 @@ def publish(df: pd.DataFrame, plot: Callable[[pd.DataFrame], "plt.Figure"], out,
     except ImportError:  # the theory figure needs no torch
         pass
     atomic_write(paths["json"], json.dumps(info, indent=2, default=str) + "\n")
+    return paths
+
+
+def redraw(mod, out, command: str | None = None) -> dict[str, Path]:
+    """Redraw ``<out>/<mod.STEM>.png``/``.pdf`` from the CSV and JSON already there, with the current plot and
+    caption code and without recomputing anything (for figures whose computation needs a GPU).
+
+    ``mod`` is a figure module with ``STEM``, ``plot(df, caption)``, ``caption(meta)`` and optionally
+    ``summarize(df, meta) -> meta``. The JSON keeps the command that computed the numbers and gains
+    ``redrawn`` (``command``, default this process's command line) and the new caption.
+
+    Parameters
+    ----------
+    mod : module
+        A figure module (:mod:`~sketchbound.figures.fig2`, ``fig3``, ``fig1``, ``deep``).
+    out : str or Path
+        The folder holding ``<STEM>.csv`` and ``<STEM>.json``; the PNG/PDF are written there.
+    command : str, optional
+        The command recorded under ``redrawn``.
+
+    Returns
+    -------
+    dict
+        ``{"csv", "png", "pdf", "json"}`` → path.
+
+    Raises
+    ------
+    FileNotFoundError
+        The CSV or JSON is missing (the CLI turns it into one line, exit 2).
+
+    Examples
+    --------
+    >>> from sketchbound.figures import fig2                                  # doctest: +SKIP
+    >>> redraw(fig2, "figures")                                              # doctest: +SKIP
+    """
+    out = Path(out)
+    paths = {k: out / f"{mod.STEM}.{k}" for k in ("csv", "png", "pdf", "json")}
+    for k in ("csv", "json"):
+        if not paths[k].is_file():
+            raise FileNotFoundError(f"--redraw needs {paths[k]} (written by a full run of this figure)")
+    df = pd.read_csv(paths["csv"])
+    meta = json.loads(paths["json"].read_text())
+    if hasattr(mod, "summarize"):
+        meta = mod.summarize(df, meta)
+    meta["caption"] = mod.caption(meta)
+    with plt.rc_context(STYLE):
+        fig = mod.plot(df, meta["caption"])
+        try:
+            savefig_atomic(fig, paths["png"])
+            savefig_atomic(fig, paths["pdf"])
+        finally:
+            plt.close(fig)
+    meta["redrawn"] = dict(command=command or command_line(), matplotlib=matplotlib.__version__)
+    atomic_write(paths["json"], json.dumps(meta, indent=2, default=str) + "\n")
     return paths
 
 

@@ -92,8 +92,53 @@ def compute(args) -> tuple[pd.DataFrame, dict]:
 
 def caption(meta: dict) -> str:
     return ("Randomized − threshold mask of the same scores (§7), test accuracy in points, per seed (grey) and "
-            "mean with 95% CI (colour: Holm-corrected p < 0.05 within its table). Recorded GPU runs: "
-            + ", ".join(meta["tables"]) + ".")
+            "mean with 95% CI (green: Holm-corrected p < 0.05 within its table), " + str(len(meta["tables"]))
+            + " recorded GPU tables: " + ", ".join(meta["tables"]) + ". Each panel has its own axis, cut where a few "
+            "collapsed-threshold seeds would stretch it: values beyond the cut are drawn as triangles at the edge "
+            "and their values are in the row's label.")
+
+
+def axis_cut(deltas, ends=(), factor: float = 5.0, q: float = 0.8) -> float | None:
+    """Half-width of a panel's x axis, or ``None`` to keep it whole.
+
+    Parameters
+    ----------
+    deltas : array-like
+        The panel's per-seed Δ (accuracy points).
+    ends : array-like
+        Other values drawn on the panel (the cells' CI ends).
+    factor, q : float
+        The cut is ``factor`` × the ``q``-quantile of |Δ| over ``deltas`` (at least ``factor`` × 0.25).
+
+    Returns
+    -------
+    float or None
+        The cut, only when some seed or CI end lies beyond it; else ``None``.
+
+    Examples
+    --------
+    >>> round(axis_cut([0.1, -0.2, 0.3, 0.2, -0.1, 0.25, 0.15, 0.2, 0.1, 30.0]), 2)
+    1.3
+    >>> axis_cut([0.1, -0.2, 0.3]) is None
+    True
+    """
+    v = np.abs(np.asarray(deltas, dtype=float))
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return None
+    lim = factor * max(float(np.quantile(v, q)), 0.25)
+    e = np.abs(np.asarray(list(ends), dtype=float))
+    top = max(v.max(), float(e[np.isfinite(e)].max()) if np.isfinite(e).any() else 0.0)
+    return lim if top > lim else None
+
+
+def _edge(ax, x: float, y: float, lim: float, colour, size: float) -> float:
+    """``x`` if it is on the axis, else a triangle at the edge (the caller prints the value)."""
+    if abs(x) <= lim:
+        return x
+    edge = float(np.sign(x) * lim)
+    ax.plot([edge], [y], ">" if x > 0 else "<", color=colour, ms=size, zorder=4, clip_on=False)
+    return edge
 
 
 def plot(df: pd.DataFrame, cap: str):
@@ -101,24 +146,39 @@ def plot(df: pd.DataFrame, cap: str):
 
     methods = list(dict.fromkeys(df.method))
     counts = [df[df.method == m].groupby(["setting", "density"]).ngroups for m in methods]
-    # own x axis per method: SNIP's collapsed threshold seeds (Δ ≈ +30) would squash SynFlow's ±2 points
-    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 0.32 * max(counts) + 1.4),
+    # own x axis per method, cut where SNIP's collapsed threshold seeds (Δ ≈ ±30) would squash the rest
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods), 0.32 * max(counts) + 1.6),
                              squeeze=False)
     for ax, m in zip(axes[0], methods):
         d = df[df.method == m]
+        lim = axis_cut(d.delta, np.concatenate([d.ci_low, d.ci_high]))
+        cut = lim if lim is not None else np.inf
         cells = list(d.groupby(["setting", "density"], sort=False))
         labels = []
         for y, ((setting, density), g) in enumerate(cells):
             y = -y
-            ax.scatter(g.delta, np.full(len(g), y), s=9, color="0.6", zorder=2)
+            inside = [float(x) for x in g.delta if abs(x) <= cut]
+            ax.scatter(inside, np.full(len(inside), y), s=9, color="0.6", zorder=2)
+            off = sorted(float(x) for x in g.delta if abs(x) > cut)
+            for x in off:
+                _edge(ax, x, y, cut, "0.45", 4)
             c = g.iloc[0]
             colour = "C2" if c.p_holm < 0.05 else "k"
-            ax.errorbar(c.mean_delta, y, xerr=[[c.mean_delta - c.ci_low], [c.ci_high - c.mean_delta]], fmt="o",
-                        color=colour, ms=4, capsize=2, zorder=3)
-            labels.append(f"{setting}, {100 * density:g}%")
+            ends = [_edge(ax, float(v), y - 0.12, cut, colour, 4) if np.isfinite(v) else v for v in (c.ci_low, c.ci_high)]
+            ax.plot(ends, [y - 0.12, y - 0.12], "-", color=colour, lw=1.3, zorder=3)
+            ax.plot([c.mean_delta], [y - 0.12], "o", color=colour, ms=4, zorder=3)
+            label = f"{setting}, {100 * density:g}%"
+            if off or any(np.isfinite(v) and abs(v) > cut for v in (c.ci_low, c.ci_high)):
+                label += (f"\nmean {c.mean_delta:+.1f} [{c.ci_low:+.1f}, {c.ci_high:+.1f}]; off-axis seeds "
+                          + ", ".join(f"{x:+.1f}" for x in off))
+            labels.append(label)
         ax.axvline(0, color="0.3", lw=0.8)
         ax.set_yticks([-i for i in range(len(cells))], labels)
-        ax.set_title(m)
+        if lim is not None:
+            ax.set_xlim(-lim, lim)
+            ax.set_title(f"{m} (axis cut at ±{lim:.1f}; off-axis values in the row label)")
+        else:
+            ax.set_title(m)
         ax.set_xlabel("Δ accuracy (points), randomized − threshold")
     fig.suptitle(cap, fontsize=7, wrap=True, y=0.01, va="bottom")
     fig.tight_layout(rect=(0, 0.08, 1, 1))

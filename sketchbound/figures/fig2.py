@@ -141,20 +141,29 @@ def plot(df: pd.DataFrame, title: str = ""):
         x = df[col].to_numpy()
         finite = np.isfinite(x)
         bins = np.linspace(x[finite].min(), x[finite].max(), 41)
+        zero = ~finite
+        if zero.any():  # score 0 (log = -inf): one bin of its own left of the axis break, so every entry draws
+            w = bins[1] - bins[0]
+            zx = bins[0] - 3 * w
+            x = np.where(finite, x, zx)
+            bins = np.concatenate([[zx - w, zx + w], bins])
         for key, sel, label in groups:
-            v = x[sel & finite]
-            kw = dict(color=COLORS[key], label=f"{label} (n = {sel.sum()})")
+            v = x[sel]
+            n0 = int((sel & zero).sum())
+            extra = f", {n0} with score 0" if n0 else ""
+            kw = dict(color=COLORS[key], label=f"{label} (n = {sel.sum()}{extra})")
             if key == "all":
                 ax.hist(v, bins=bins, alpha=0.35, **kw)
             else:
                 ax.hist(v, bins=bins, histtype="step", lw=2, **kw)
+        if zero.any():
+            ax.axvline(bins[1] + (bins[2] - bins[1]) / 2, color="0.3", lw=0.8, ls=(0, (2, 2)))
+            ax.annotate("score 0", (bins[0], 0.5), xycoords=("data", "axes fraction"), xytext=(-2, 0),
+                        textcoords="offset points", ha="right", va="center", rotation=90, fontsize=7)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("number of weights")
         ax.set_yscale("log")
-        ax.legend(loc="upper left", fontsize=7)
-        if (~finite).any():
-            ax.text(0.99, 0.97, f"{(~finite).sum()} weights with score 0 not shown", transform=ax.transAxes,
-                    ha="right", va="top", fontsize=7)
+        ax.legend(loc="upper right" if zero.any() else "upper left", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=8, wrap=True)
     fig.tight_layout()

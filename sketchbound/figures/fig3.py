@@ -122,7 +122,55 @@ def compute(args) -> tuple[pd.DataFrame, dict]:
                 model=f"VGG-19 (BatchNorm, CIFAR style, width {cfg['width']})",
                 dataset="Fashion-MNIST (real, padded 28->32) for IMP; SynFlow and random are data-free",
                 mean_abs_w0_all=float(absw0.mean()), timings=timings, wall_s=seconds(t0))
-    return df, meta
+    return df, summarize(df, meta)
+
+
+def summarize(df: pd.DataFrame, meta: dict) -> dict:
+    """``meta`` with ``mean_abs_kept`` added, read from the CSV's ``mean`` rows; the caption states their order.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Fig. 3's CSV (rows of ``kind`` ``bin``, ``mean``, ``kept``).
+    meta : dict
+        The figure's metadata (its JSON).
+
+    Returns
+    -------
+    dict
+        A copy of ``meta`` with ``mean_abs_kept``: density → method → mean |w0| of the kept weights.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame(dict(density=[0.02], method=["imp"], kind=["mean"], value=[0.06]))
+    >>> summarize(df, {})["mean_abs_kept"]
+    {'0.02': {'imp': 0.06}}
+    """
+    means: dict = {}
+    for r in df[df.kind == "mean"].itertuples():
+        means.setdefault(f"{r.density:g}", {})[r.method] = float(r.value)
+    return {**meta, "mean_abs_kept": means}
+
+
+_SHORT = {"synflow": "SynFlow", "imp": "IMP", "random": "random"}
+
+
+def _ordering(meta: dict) -> str:
+    """The measured order of the mean kept |w| at each density, and whether SynFlow's lies above IMP's
+    as the paper's Fig. 3 (CIFAR-10) shows."""
+    means = meta.get("mean_abs_kept") or {}
+    if not means:
+        return ""
+    parts, reversed_ = [], []
+    for dens, mv in means.items():
+        order = sorted(mv, key=mv.get, reverse=True)
+        parts.append(f"{float(dens):.0%}: " + " > ".join(f"{_SHORT.get(m, m)} {mv[m]:.3f}" for m in order))
+        reversed_.append(mv.get("imp", 0) > mv.get("synflow", 0))
+    note = (" IMP keeps larger |w| than SynFlow here, the reverse of the paper's Fig. 3 (CIFAR-10)." if all(reversed_)
+            else " SynFlow keeps larger |w| than IMP, as in the paper's Fig. 3." if not any(reversed_)
+            else " The order of SynFlow and IMP differs between densities.")
+    return " Mean kept |w| at " + "; ".join(parts) + "." + note
 
 
 def caption(meta: dict) -> str:
@@ -133,7 +181,7 @@ def caption(meta: dict) -> str:
             f"(rewind to iteration {c['rewind_step']}, ≤{c['prune_fraction']:.0%} per level, {c['epochs_per_level']} "
             f"epoch(s)/level, {len(meta['imp_path'])} levels), a uniform random mask (seed {meta['seed'] + 3}). "
             f"Fractions of the k kept weights per log-spaced bin; dotted: means. The x-axis starts where the "
-            f"smallest ~0.1% of kept |w| end (every bin is in the CSV).")
+            f"smallest ~0.1% of kept |w| end (every bin is in the CSV)." + _ordering(meta))
 
 
 def plot(df: pd.DataFrame, title: str = ""):

@@ -1,13 +1,14 @@
 """Theory figures: every claim of the validator vs ``s``, and the sketches of the core compared.
 
-``theory_claims`` — one panel per non-deterministic claim of :data:`sketchbound.claims.CLAIMS`
-(4.1, 4.2, 4.3, 4.3b, 4.4, 4.5, 4.5c, B.1, B.2): for each ``s`` of :func:`~sketchbound.scenarios.s_grid`
+``theory_claims`` — a ratio chart, one row per non-deterministic claim of :data:`sketchbound.claims.CLAIMS`
+(the claims of ``validate --list`` but the §5 identities): for each ``s`` of :func:`~sketchbound.scenarios.s_grid`
 (1%..50% of ``d``), :func:`~sketchbound.montecarlo.run_check` on the claim's default scenario
 (``d = 512`` weights, ``n = 128`` examples, Kaiming ``w0``, ``w* = w0 ⊙ r`` with ``c = 1``) gives the
 measured mean with its confidence interval (Student-t, Bonferroni over the engine's sequential looks),
-the closed form (``exact``) and the paper's bound. Scalar claims are drawn log–log; the vector claims
-(one value per output) are drawn for the engine's worst output: B.1 as measured − exact (the exact mean
-may be ~0), B.2 as measured / exact.
+the closed form (``exact``) and the paper's bound; drawn as measured / bound (bounds, log axis) or
+measured / exact (equalities). The vector claims (one value per output) are drawn for the engine's worst
+output: B.1 as measured − exact (the exact mean may be ~0), B.2 as measured / exact. A ``derived`` verdict
+(closed form vs bound) is drawn as the closed form with the plain Monte-Carlo cross-check's interval.
 The 5.1/5.2 claims are deterministic score identities (no ``s``) and are not drawn.
 
 ``theory_sketches`` — on one fixed ``X ~ N(0, I/n)`` and Kaiming ``w0``, with ``p0`` of eq. (2) from
@@ -61,7 +62,50 @@ def _s_values(d: int, quick: bool) -> list[int]:
 
 
 # --------------------------------------------------------------------------------------------------
+def _ratio(r, c) -> dict:
+    """What the chart draws for one check: the measured value over its reference (the paper's bound for
+    a ``<=`` claim, the closed form for a ``=`` claim), with the interval over the same reference.
+
+    A ``derived`` verdict's estimate *is* the closed form; its interval is then the plain Monte-Carlo
+    cross-check's (``r.crosscheck``), so the chart never shows a closed form as a measurement. B.1's
+    reference (an output's exact mean) may be ~0, so B.1 is drawn as measured − exact instead."""
+    est, lo, hi, kind = r.estimate, r.ci_low, r.ci_high, "measured"
+    if r.estimator == "derived" and r.crosscheck:
+        lo, hi, kind = r.crosscheck["ci_low"], r.crosscheck["ci_high"], "closed form (derived)"
+    if c.relation == "<=" and r.bound is not None and np.isfinite(r.bound):
+        ref, ref_kind = float(r.bound), "bound"
+    elif c.statistic == "output" and r.components > 1:
+        return dict(ref_kind="exact (worst output), difference", ratio_kind=kind, ratio=est - r.exact,
+                    ratio_lo=lo - r.exact, ratio_hi=hi - r.exact)
+    else:
+        ref, ref_kind = float(r.exact), "exact" + (" (worst output)" if r.components > 1 else "")
+    a, b = sorted((lo / ref, hi / ref))
+    return dict(ref_kind=ref_kind, ratio_kind=kind, ratio=est / ref, ratio_lo=a, ratio_hi=b)
+
+
 def compute_claims(cfg: dict, seed: int, quick: bool) -> pd.DataFrame:
+    """Every non-deterministic claim of ``validate --list`` at every ``s`` of the grid: one
+    :func:`~sketchbound.montecarlo.run_check` each, with the ratio the chart draws (:func:`_ratio`).
+
+    Parameters
+    ----------
+    cfg : dict
+        ``d``, ``n`` (for claims that do not fix their own) and ``trials_claims`` (``None``: engine default).
+    seed : int
+        Seed of every check.
+    quick : bool
+        Three values of ``s`` (first, middle, last of the grid) instead of six.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (claim, s): verdict, estimator, estimate and interval, exact, bound, the derived
+        verdicts' cross-check (``cc_*``), and ``ratio``/``ratio_lo``/``ratio_hi`` over ``ref_kind``.
+
+    Examples
+    --------
+    >>> df = compute_claims(dict(d=32, n=8, trials_claims=200), 0, True)  # doctest: +SKIP
+    """
     from ..claims import CLAIMS  # noqa: PLC0415
     from ..montecarlo import claim_scenario, run_check  # noqa: PLC0415
 
@@ -86,28 +130,17 @@ def compute_claims(cfg: dict, seed: int, quick: bool) -> pd.DataFrame:
     for c, s, over in plan:
         sc = claim_scenario(c, s=s, **over)
         r = run_check(c, sc, seed=seed, max_trials=cfg["trials_claims"])
-        vector = r.components > 1
-        if vector and c.statistic == "output":  # B.1: a mean that may be ~0: measured − exact of the worst output
-            e = r.exact
-            y, y_lo, y_hi, y_exact, y_bound = r.estimate - e, r.ci_low - e, r.ci_high - e, 0.0, np.nan
-            y_kind = "measured − exact (worst output)"
-        elif vector:  # B.2: a positive variance: measured / exact of the worst output
-            e = r.exact
-            lo, hi = sorted((r.ci_low / e, r.ci_high / e))
-            y, y_lo, y_hi, y_exact, y_bound, y_kind = r.estimate / e, lo, hi, 1.0, np.nan, "measured / exact (worst output)"
-        else:
-            y, y_lo, y_hi = r.estimate, r.ci_low, r.ci_high
-            y_exact = np.nan if r.exact is None else r.exact
-            y_bound = np.nan if r.bound is None else r.bound
-            y_kind = "E error"
         used = r.scenario  # what the engine ran (a claim's own dimension may override d)
+        cc = r.crosscheck or {}
         rows.append(dict(claim=c.id, name=c.name, relation=c.relation, s=s, d=used.get("d", sc.d),
-                         n=used.get("n", sc.n), x_mode=sc.x_mode,
-                         x_tilde=sc.x_tilde, verdict=r.verdict, trials=r.trials, components=r.components,
+                         n=used.get("n", sc.n), x_mode=sc.x_mode, x_tilde=sc.x_tilde, verdict=r.verdict,
+                         estimator=r.estimator, trials=r.trials, components=r.components,
                          estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high,
                          exact=np.nan if r.exact is None else r.exact, bound=np.nan if r.bound is None else r.bound,
+                         cc_trials=cc.get("trials", 0), cc_mean=cc.get("mean", np.nan),
+                         cc_low=cc.get("ci_low", np.nan), cc_high=cc.get("ci_high", np.nan),
                          within_hypotheses=bool(getattr(r, "within_hypotheses", True)), seed=seed, alpha=r.alpha,
-                         y_kind=y_kind, y=y, y_lo=y_lo, y_hi=y_hi, y_exact=y_exact, y_bound=y_bound))
+                         **_ratio(r, c)))
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -115,39 +148,92 @@ def compute_claims(cfg: dict, seed: int, quick: bool) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _row_label(sub: pd.DataFrame) -> str:
+    name = textwrap.shorten(sub.name.iloc[0], 58, placeholder="…")
+    lo, hi = sub.ratio.min(), sub.ratio.max()
+    span = "" if sub.ref_kind.iloc[0].endswith("difference") else f"; ratio {lo:.4g}–{hi:.4g}"
+    return (f"{sub.claim.iloc[0]}  {name}\n{sub.x_mode.iloc[0]} X, d={sub.d.iloc[0]}, n={sub.n.iloc[0]}{span}"
+            f" — {_verdicts(sub)}")
+
+
+def _verdicts(sub: pd.DataFrame) -> str:
+    counts = sub.verdict.value_counts()
+    return ", ".join(f"{k} {v}" for v, k in counts.items())
+
+
 def plot_claims(df: pd.DataFrame, title: str = ""):
+    """The claims as a ratio chart: one row per claim, one point per ``s`` (colour), with its interval.
+
+    Left: the equalities, measured / closed form (1 = agree), and B.1 as measured − exact. Right: the
+    bounds, measured / the paper's bound on a log axis (≤ 1 = the bound holds); a diamond is a closed form
+    (``derived`` verdict) with the plain Monte-Carlo cross-check as its interval. Each point is a
+    ``Line2D`` labelled ``_<claim>@<s>`` (hidden from the legend) whose x is the CSV's ``ratio``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The rows of :func:`compute_claims` as read back from ``theory_claims.csv``.
+    title : str
+        The caption drawn above the chart.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_claims(compute_claims(dict(d=32, n=8, trials_claims=200), 0, True))  # doctest: +SKIP
+    """
     import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib.lines import Line2D  # noqa: PLC0415
 
     ids = list(dict.fromkeys(df.claim))
-    cols = 3
-    rows = int(np.ceil(len(ids) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.3 * rows), squeeze=False)
-    for ax, cid in zip(axes.flat, ids):
-        sub = df[df.claim == cid].sort_values("s")
-        s = sub.s.to_numpy()
-        ratio = sub.y_kind.iloc[0] != "E error"
-        ax.fill_between(s, sub.y_lo, sub.y_hi, color=COLORS["measured"], alpha=0.3, lw=0, label="measured: CI")
-        ax.plot(s, sub.y, "o-", color=COLORS["measured"], ms=3.5, label="measured mean")
-        if sub.y_exact.notna().all():
-            ax.plot(s, sub.y_exact, "--", color=COLORS["exact"], lw=1.2, label="exact (closed form)" if not ratio else f"exact (= {sub.y_exact.iloc[0]:g})")
-        if sub.y_bound.notna().all():
-            ax.plot(s, sub.y_bound, ":", color=COLORS["bound"], lw=2, label="paper's bound")
-        ax.set_xscale("log")
-        if not ratio:
-            ax.set_yscale("log")
-        ax.set_xlabel("s (draws of Algorithm 1)")
-        ax.set_ylabel(sub.y_kind.iloc[0])
-        verdicts = ", ".join(f"{v}×{k}" for v, k in sub.verdict.value_counts().items())
-        flag = "" if sub.within_hypotheses.all() else " [outside hypotheses]"
-        name = textwrap.shorten(sub.name.iloc[0], 62, placeholder="…")
-        ax.set_title(f"{cid}: {name}\n{sub.x_mode.iloc[0]} X, X̃ {sub.x_tilde.iloc[0]}, "
-                     f"d={sub.d.iloc[0]}, n={sub.n.iloc[0]} — {verdicts}{flag}", fontsize=7.5)
-        ax.legend(fontsize=6.5)
-    for ax in list(axes.flat)[len(ids):]:
-        ax.axis("off")
+    diff = [c for c in ids if df[df.claim == c].ref_kind.iloc[0].endswith("difference")]
+    eq = [c for c in ids if c not in diff and not df[df.claim == c].ref_kind.iloc[0].startswith("bound")]
+    le = [c for c in ids if c not in diff and c not in eq]
+    n_s = int(df.groupby("claim").s.nunique().max())
+    cmap = plt.get_cmap("viridis")
+    cols = [cmap(0.9 * i / max(n_s - 1, 1)) for i in range(n_s)]
+    h_eq, h_le = len(eq) + 0.6 * len(diff) + 1.2, len(le) + 0.5
+    fig = plt.figure(figsize=(15, 0.62 * max(h_eq, h_le) + 2.4))
+    gs = fig.add_gridspec(2, 2, height_ratios=[max(len(eq), 1), max(len(diff), 0.01) + 0.6], width_ratios=[1, 1.15])
+    ax_eq, ax_le = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[:, 1])
+    ax_d = fig.add_subplot(gs[1, 0]) if diff else None
+    panels = [(ax_eq, eq, 1.0, "measured / exact (closed form)   — 1 = agree"),
+              (ax_le, le, 1.0, "measured / paper's bound (log)   — ≤ 1: the bound holds")]
+    if ax_d is not None:
+        panels.append((ax_d, diff, 0.0, "measured − exact of the worst output"))
+    for ax, group, ref, xlabel in panels:
+        for row, cid in enumerate(group):
+            sub = df[df.claim == cid].sort_values("s")
+            y0 = len(group) - 1 - row
+            for i, r in enumerate(sub.itertuples()):
+                y = y0 + 0.32 - 0.64 * i / max(len(sub) - 1, 1)
+                derived = r.ratio_kind != "measured"
+                ax.plot([r.ratio_lo, r.ratio_hi], [y, y], "-", color=cols[i], lw=1.6, solid_capstyle="butt")
+                ax.plot([r.ratio], [y], "D" if derived else "o", ms=5 if derived else 4.5, color=cols[i],
+                        mfc="white" if derived else cols[i], mew=1.3, label=f"_{cid}@{r.s}")
+        ax.axvline(ref, color="k", lw=1, ls="--")
+        ax.set_yticks(range(len(group)))
+        ax.set_yticklabels([_row_label(df[df.claim == c]) for c in reversed(group)], fontsize=7)
+        ax.set_ylim(-0.6, len(group) - 0.4)
+        ax.set_xlabel(xlabel)
+        ax.grid(axis="y", visible=False)
+    ax_le.set_xscale("log")
+    lo, hi = ax_le.get_xlim()
+    ax_le.set_xlim(lo / 3, hi * 3)
+    ax_eq.set_title("equalities", fontsize=9, loc="left")
+    ax_le.set_title("bounds", fontsize=9, loc="left")
+    one = df[df.claim == df.groupby("claim").s.nunique().idxmax()].sort_values("s")
+    keys = [Line2D([], [], ls="-", marker="o", color=cols[i], label=f"s ≈ {100 * s / d:.2g}% of d (s = {s} at d = {d})")
+            for i, (s, d) in enumerate(zip(one.s, one.d))]
+    keys += [Line2D([], [], ls="", marker="o", color="0.3", label="Monte-Carlo mean, CI (engine's α)"),
+             Line2D([], [], ls="", marker="D", color="0.3", mfc="white",
+                    label="closed form (derived verdict); bar = plain Monte-Carlo cross-check")]
+    fig.legend(handles=keys, loc="lower center", ncol=4, fontsize=7.5, frameon=False)
     if title:
-        fig.suptitle(title, fontsize=8.5, wrap=True)
-    fig.tight_layout()
+        fig.suptitle(textwrap.fill(title, 190), fontsize=8)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
     return fig
 
 
@@ -259,13 +345,15 @@ def run(args) -> list[dict]:
     t0 = time.perf_counter()
     dfc = compute_claims(cfg, seed, args.quick)
     meta = dict(figure="theory_claims", seed=seed, quick=bool(args.quick), settings=cfg, wall_s=seconds(t0))
-    meta["caption"] = (f"Claims of the validator vs s (log–log): measured mean (Monte-Carlo, seed {seed}, up to "
+    meta["caption"] = (f"Every non-deterministic claim of `validate --list` as a ratio, one row per claim, one point per s "
+                       f"(1%..50% of d): Monte-Carlo mean (seed {seed}, up to "
                        f"{cfg['trials_claims'] or 'the engine default of 256,000 (X fixed) / 8,000 (X redrawn)'} trials, "
-                       f"sequential stop; band = Student-t CI at the engine's Bonferroni level, α = 0.01), "
-                       f"the closed form and the paper's bound. Synthetic data: X ~ N(0, I/n), Kaiming w0, "
-                       f"w* = w0 ⊙ r with c = 1; d = {cfg['d']}, n = {cfg['n']} (B.1/B.2: n = 4). "
-                       f"B.1 (B.2) is per output and drawn as measured − exact (measured / exact) of the output farthest from its "
-                       f"exact value.")
+                       f"sequential stop; bar = Student-t CI at the engine's Bonferroni level, α = 0.01) over the closed "
+                       f"form (equalities) or the paper's bound (bounds; ≤ 1 = holds). Diamonds: derived verdicts, where the "
+                       f"point is the closed form, not a measurement, and the bar is the plain Monte-Carlo cross-check. "
+                       f"Synthetic data: X ~ N(0, I/n), Kaiming w0, w* = w0 ⊙ r with c = 1; d = {cfg['d']}, n = {cfg['n']} "
+                       f"unless the claim fixes its own (B.1/B.2: n = 4; 6.2/6.2b: Theorem 6.2's MLP, d = 2304). "
+                       f"B.1 is per output: measured − exact of the output farthest from its exact value.")
     out.append(publish(dfc, lambda d: plot_claims(d, meta["caption"]), args.out, STEMS[0], meta))
     t0 = time.perf_counter()
     dfs = compute_sketches(cfg, seed, args.quick)
