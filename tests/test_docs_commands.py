@@ -1,7 +1,7 @@
-"""The READMEs' commands do what the text says (issue 11, item 3 and its acceptance).
+"""The READMEs' commands do what the text says.
 
-Fast (default run): every shell command of README.md, dnn/README.md, figures/README.md and
-validation/README.md has an expectation — exit status + key line, or the reason CI cannot run it —
+Fast (default run): every shell command of the files in ``sketchbound._docs_check.DOCS`` (the READMEs and
+``docs/``) has an expectation — exit status + key line, or the reason CI cannot run it —
 and the extractor/runner work. Slow (``-m slow``, CI): every runnable command is run in-process in a
 scratch folder and its exit status and key line are compared with the text
 (:mod:`sketchbound._docs_check`). Commands reading Fashion-MNIST skip, with the reason, without it.
