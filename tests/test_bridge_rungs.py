@@ -245,3 +245,31 @@ def test_bridge_figure_without_rung_csvs_exits_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--fig", "bridge", "--bridge", str(tmp_path), "--out", str(tmp_path / "out")])
     assert e.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_bridge_md_table_is_the_one_the_summaries_give():
+    """Every number of validation/bridge.md's predicted-vs-measured table is recomputable: the table
+    between the markers equals the one rendered from validation/bridge/*_summary.json."""
+    from pathlib import Path
+
+    from sketchbound.bridge.report import BEGIN, END, load_summaries, table_markdown
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "validation" / "bridge.md").read_text()
+    shown = doc.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    folder = root / "validation" / "bridge"
+    assert shown == table_markdown(load_summaries(folder)).strip()
+
+
+@pytest.mark.slow
+def test_cpu_rung_summaries_recompute_from_their_csvs():
+    """The CPU rungs' summaries (the table's source) equal those recomputed from the CSVs (same bootstrap
+    stream): the summary files are not edited by hand."""
+    import json
+    from pathlib import Path
+
+    from sketchbound.bridge.report import summary_from_csv
+    folder = Path(__file__).resolve().parents[1] / "validation" / "bridge"
+    for rung in ("linear", "ntk"):
+        stored = json.loads((folder / f"{rung}_summary.json").read_text())
+        again = summary_from_csv(folder / f"{rung}.csv")
+        assert json.dumps(again["cells"], sort_keys=True) == json.dumps(stored["cells"], sort_keys=True)

@@ -25,7 +25,12 @@ PROG = "python -m sketchbound.bridge"
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rung", required=True, choices=("linear", "ntk"), help="which rung")
+    p.add_argument("--rung", choices=("linear", "ntk"), help="which rung to run (CPU)")
+    p.add_argument("--report", action="store_true",
+                   help="instead of running a rung: summarise every rung CSV of --out that has no summary yet (the "
+                        "GPU rungs), and rewrite the predicted-vs-measured table of --doc from all the summaries")
+    p.add_argument("--doc", default="validation/bridge.md", metavar="FILE",
+                   help="--report: the Markdown file whose bridge table is rewritten (default validation/bridge.md)")
     p.add_argument("--quick", action="store_true", help="toy size, seconds (tests)")
     p.add_argument("--out", default="validation/bridge", metavar="DIR", help="output folder (default validation/bridge)")
     p.add_argument("--data-root", default=None, metavar="DIR", help="folder with the Fashion-MNIST IDX files")
@@ -33,8 +38,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def report(out, doc) -> list:
+    """Summaries for the rung CSVs of ``out`` that lack one, then the table of ``doc`` rewritten."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from .._io import atomic_write, atomic_write_json  # noqa: PLC0415
+    from .report import load_summaries, replace_table, summary_from_csv, table_markdown  # noqa: PLC0415
+    out, written = Path(out), []
+    if not out.is_dir():
+        raise ValueError(f"--out must be a folder of rung CSVs, got {str(out)!r}")
+    for csv in sorted(out.glob("*.csv")):
+        summ = csv.with_name(csv.stem + "_summary.json")
+        if not summ.exists() or summ.stat().st_mtime < csv.stat().st_mtime:  # the GPU rungs' CSVs
+            atomic_write_json(summ, summary_from_csv(csv))
+            written.append(summ)
+    doc = Path(doc)
+    try:
+        text = doc.read_text()
+    except OSError as e:
+        raise ValueError(f"--doc {doc}: cannot be read ({e.strerror})") from None
+    atomic_write(doc, replace_table(text, table_markdown(load_summaries(out))))
+    return written + [doc]
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    p = build_parser()
+    args = p.parse_args(argv)
+    if args.report == (args.rung is not None):
+        p.error("give exactly one of --rung and --report")
+    if args.report:
+        with cli_errors(PROG):
+            for path in report(args.out, args.doc):
+                print(path)
+        return 0
     from . import LinearConfig, NTKConfig, run_linear, run_ntk, write_rung  # noqa: PLC0415
 
     with cli_errors(PROG):

@@ -14,7 +14,7 @@ Per ``(model, density, procedure)`` cell, over the masks of every law and seed:
 Per ``(model, density)``: the variance-aware law against §7's randomized mask (``beta=1``, both with
 the ``sec7`` procedure): Δ = acc(variance-aware) − acc(beta=1) paired by seed, two-sided paired t-test
 (``scipy.stats.ttest_rel``; no p when fewer than 2 pairs or every Δ equal), Holm-corrected over the
-model's densities (:func:`sketchbound.dnn.experiments.paired.holm`, numpy only).
+model's densities (:func:`sketchbound.multiple_testing.holm`).
 """
 from __future__ import annotations
 
