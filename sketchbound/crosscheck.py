@@ -87,6 +87,8 @@ def _tail_note(st, seq: dict, est: float) -> str:
                            "given none of them is drawn and record value + U")
         head += (f"; their unseen mass |U| = {U:.6g}{share} (closed form of {', '.join(tp['unseen_from'])}, which this "
                  "claim checks: plain trials, U only refuses 'holds' where it could close the gap)")
+    elif tp["mode"] == "bounded":
+        head += f"; event statistic: {tp['line']}"
     elif tp["mode"] == "strata":
         head += ("; each trial averages a draw without and a draw with one of them, weighted by the exact "
                  f"probability {tp['strata'].pi_R:.3g} of drawing one")
@@ -108,5 +110,5 @@ def _rests_on(st, estimator: str) -> str:
         return base + f"; every index is expected in >= {RARE_SEEN:g} trials of the first look"
     return base + "; rare indices: " + {"exact": "covered exactly (closed-form unseen mass)",
                                         "known": "their closed-form unseen mass is below the slack",
-                                        "strata": "covered by stratification",
+                                        "strata": "covered by stratification", "bounded": st.tail.get("line", ""),
                                         "guard": "not covered ('holds' refused until they are seen)"}[st.tail["mode"]]

@@ -1,16 +1,20 @@
 """The interval and the decision of one look of the sequential Monte-Carlo (:mod:`sketchbound.montecarlo`).
 
 A Student-t interval on the mean of i.i.d. trial values, the rule that turns it into a verdict, the
-sample skewness of Cochran's rule, and the one-number summary of a vector claim.
+sample skewness of Cochran's rule, the one-number summary of a vector claim, and two distribution-free
+intervals: empirical Bernstein (values in a known range) and exact Clopper–Pearson (event values in {0, 1}).
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["INTERVAL", "bernstein_interval"]
+__all__ = ["INTERVAL", "EVENT_INTERVAL", "bernstein_interval", "clopper_pearson_interval"]
 
 INTERVAL = "Student-t interval on the mean of i.i.d. trials; Bonferroni over sequential looks and components"
+#: the interval of an event statistic (values in {0, 1}): exact, so no skewness rule
+EVENT_INTERVAL = ("exact Clopper–Pearson interval on the probability of an event (values in {0, 1}; no skewness rule); "
+                  "Bonferroni over sequential looks and components")
 
 
 def _looks(batch: int, max_trials: int) -> list[int]:
@@ -84,3 +88,55 @@ def bernstein_interval(vals: np.ndarray, level_alpha: float, width: float):
     if vals.ndim == 1:
         mean, half = mean[0], half[0]
     return mean, mean - half, mean + half
+
+
+def clopper_pearson_interval(vals: np.ndarray, level_alpha: float):
+    """The exact (Clopper–Pearson) interval for the probability of an event from i.i.d. indicator values.
+
+    With ``x`` events in ``n`` trials, the two-sided interval of level ``1 − α`` is
+    ``[B(α/2; x, n − x + 1), B(1 − α/2; x + 1, n − x)]`` (``B`` the beta quantile; the lower end is 0
+    when ``x = 0``, the upper 1 when ``x = n``). Its coverage is ``>= 1 − α`` for *every* event
+    probability and every ``n``: no skewness rule, no finite-variance assumption — only that the
+    trials are i.i.d. Bernoulli (so never for importance-weighted values).
+
+    Parameters
+    ----------
+    vals : numpy.ndarray
+        ``(n,)`` or ``(n, k)`` values, each exactly 0 or 1.
+    level_alpha : float
+        The interval's α, in (0, 1).
+
+    Returns
+    -------
+    tuple
+        ``(mean, lo, hi)``, scalars for ``(n,)`` input, ``(k,)`` arrays for ``(n, k)``.
+
+    Raises
+    ------
+    ValueError
+        If a value is not 0 or 1, or ``level_alpha`` is not in (0, 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m, lo, hi = clopper_pearson_interval(np.zeros(1000), 0.05)
+    >>> float(lo), round(float(hi), 5)
+    (0.0, 0.00368)
+    """
+    if not (0 < level_alpha < 1):
+        raise ValueError(f"level_alpha must be in (0, 1), got {level_alpha!r}")
+    v = np.asarray(vals, dtype=float)
+    v2 = v if v.ndim > 1 else v[:, None]
+    if not np.all((v2 == 0) | (v2 == 1)):
+        bad = v2[(v2 != 0) & (v2 != 1)].flat[0]
+        raise ValueError(f"vals must be event indicators (each 0 or 1) for a Clopper-Pearson interval; got {bad!r}")
+    n = v2.shape[0]
+    x = v2.sum(axis=0)
+    a = level_alpha / 2
+    with np.errstate(all="ignore"):
+        lo = np.where(x > 0, stats.beta.ppf(a, np.maximum(x, 1), n - x + 1), 0.0)
+        hi = np.where(x < n, stats.beta.ppf(1 - a, x + 1, np.maximum(n - x, 1)), 1.0)
+    mean = x / n
+    if v.ndim == 1:
+        return float(mean[0]), float(lo[0]), float(hi[0])
+    return mean, lo, hi

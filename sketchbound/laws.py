@@ -30,7 +30,10 @@ class Statistic:
     closed form leans on (a claim among them only uses it to refuse ``holds``, never to estimate).
     ``value_range``: optional ``(X, w, p, s) -> (lo, hi)``, bounds every value can take under Algorithm 1
     on fixed ``X`` (bounded or sign-known statistics): where the t-interval's skewness rule blocks a
-    look, a distribution-free (empirical Bernstein) interval may still decide it.
+    look, a distribution-free (empirical Bernstein) interval may still decide it. ``event``: every value
+    is 0 or 1 (a probability claim): the engine samples plainly and decides with the exact
+    Clopper–Pearson interval (:func:`sketchbound.intervals.clopper_pearson_interval`), valid for any
+    event probability, so neither the skewness rule nor rare indices block it.
 
     Examples
     --------
@@ -42,10 +45,10 @@ class Statistic:
 
     def __init__(self, name: str, fn: Callable, *, given_x: Callable | None = None,
                  depends_on: tuple[str, ...] = (), enumerable: bool = False, unseen: Callable | None = None,
-                 unseen_from: tuple[str, ...] = (), value_range: Callable | None = None):
+                 unseen_from: tuple[str, ...] = (), value_range: Callable | None = None, event: bool = False):
         self.name, self.fn, self.given_x, self.depends_on = name, fn, given_x, tuple(depends_on)
         self.enumerable, self.unseen, self.unseen_from = bool(enumerable), unseen, tuple(unseen_from)
-        self.value_range = value_range
+        self.value_range, self.event = value_range, bool(event)
 
     def __call__(self, X, w, M):
         return self.fn(X, w, M)

@@ -11,13 +11,12 @@ for an independent ``X̃``, of finite second moment for ``n >= 3``); its coverag
 
 * Skewness guard: a look concludes only when ``n >= 25 g₁²`` (Cochran's rule); where it never does
   and the statistic declares its range (``Statistic.value_range``), a distribution-free empirical-
-  Bernstein interval may decide instead (a bound far above the mean holds whatever the skew).
+  Bernstein interval may decide instead; an event (``Statistic.event``, values in {0, 1}) is decided
+  by the exact Clopper–Pearson interval, valid for any probability and any rare index.
 * Tail guard (:mod:`sketchbound.tails`): before sampling fixed data, the indices expected in fewer
   than ``RARE_SEEN`` trials of the first look are found from ``p``; a statistic that declares their
-  unseen mass in closed form gets it added exactly (trials drawn given none of them is drawn), any
-  other Algorithm-1 statistic a stratified estimator that draws them in every other trial; under
-  other mask laws ``holds`` waits until they are seen. Cochran's rule cannot see skew that the
-  sample never contains; this guard can.
+  unseen mass in closed form gets it added exactly, other Algorithm-1 statistics (events aside) a
+  stratified estimator that draws them in every other trial; under other mask laws ``holds`` waits.
 * Sequential stopping: looks at ``batch, 2·batch, ...`` up to ``max_trials``; with ``K`` looks and
   ``k`` components each interval has level ``1 - α/(K k)``, so a false ``violated`` stays ``<= α``.
   ``<=``: ``violated`` if the lower end exceeds the bound, ``holds`` if the upper end is below it;
@@ -56,7 +55,7 @@ from .sampling import as_generator, check_size
 from .scenarios import Scenario
 from .results import Result, _check_infinite, _check_outside, _infinite_exact
 from .crosscheck import _law_check, _rests_on, _slack, _tail_note
-from .intervals import INTERVAL, bernstein_interval, _decide, _interval, _looks, _skew, _summary
+from .intervals import EVENT_INTERVAL, INTERVAL, bernstein_interval, clopper_pearson_interval, _decide, _interval, _looks, _skew, _summary
 from .trials import call_user, measure, tail_ok, tail_plan, tail_sampler
 from .trials import draw_inputs as _draw_inputs
 from .trials import exact_m as _exact_m
@@ -119,6 +118,7 @@ class _Setup:
     outside_reason: str | None = None
     #: fixed-data checks with rarely drawn indices: how the sample covers them (:func:`trials.tail_plan`)
     tail: dict | None = None
+    event: bool = False  #: plain sampling of an event statistic: the exact Clopper–Pearson interval decides
 
 
 def _closed(claim: Claim, what: str, fn, inst, sc):
@@ -244,7 +244,7 @@ def _sequential(st: _Setup, draw, progress) -> dict:
     """Looks at ``batch, 2·batch, ...`` trials; returns the verdict (None at the cap) and the sample."""
     looks = _looks(st.batch, st.max_trials)
     chunks: list[np.ndarray] = []
-    have, k, verdict, clt_ok, g1, tail_blocked, distribution_free = 0, 1, None, True, 0.0, False, False
+    have, k, verdict, clt_ok, g1, tail_blocked, distribution_free = 0, 1, None, True, 0.0, False, ""
     mean = lo = hi = None
     for n_look in looks:
         need = n_look - have
@@ -254,22 +254,23 @@ def _sequential(st: _Setup, draw, progress) -> dict:
             progress.update(need)
         allv = np.concatenate(chunks)
         k = 1 if allv.ndim == 1 else allv.shape[1]
-        mean, lo, hi = _interval(allv, st.alpha / (len(looks) * k))
+        a_look = st.alpha / (len(looks) * k)  # an event: exact for i.i.d. Bernoulli trials, no skewness rule
+        mean, lo, hi = (call_user(st.claim, "event statistic", clopper_pearson_interval, allv, a_look) if st.event
+                        else _interval(allv, a_look))
         # Cochran's rule (n >= 25 g1², g1 the sample skewness): below it the t-interval of a
         # right-skewed mean under-covers, so the look may not conclude
         g1 = _skew(allv)
-        clt_ok = have >= 25 * g1**2
+        clt_ok = st.event or have >= 25 * g1**2
         verdict = _decide(st.claim.relation, lo, hi, st.ex, st.bd, st.precision, st.scale) if clt_ok else None
         if verdict is None and not clt_ok and (width := _range_width(st)) is not None:
             # skewed beyond Cochran's rule: a distribution-free interval may still be decisive
             _, blo, bhi = bernstein_interval(allv, st.alpha / (len(looks) * k), width)
             verdict = _decide(st.claim.relation, blo, bhi, st.ex, st.bd, st.precision, st.scale)
             if verdict is not None:
-                lo, hi, distribution_free = blo, bhi, True
+                lo, hi, distribution_free = blo, bhi, "the declared range of the values (empirical-Bernstein interval)"
         # rarely drawn indices the sample does not cover may carry the mass that closes the gap
         tail_blocked = verdict == "holds" and not tail_ok(st.tail, have, _slack(st, lo, hi))
-        if tail_blocked:
-            verdict = None
+        verdict = None if tail_blocked else verdict
         if verdict is not None:
             break
     return dict(verdict=verdict, mean=mean, lo=lo, hi=hi, k=k, have=have, looks=len(looks), clt_ok=clt_ok, g1=g1,
@@ -308,9 +309,13 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
         effect = est / float(bd)
     else:
         effect = est / base["exact"] if base["exact"] not in (None, 0.0) else None
-    note = (f"{INTERVAL}; a look concludes only if n >= 25 skew² (Cochran); {seq['looks']} looks; alpha={st.alpha:g}"
+    note = ((EVENT_INTERVAL if st.event else f"{INTERVAL}; a look concludes only if n >= 25 skew² (Cochran)")
+            + f"; {seq['looks']} looks; alpha={st.alpha:g}"
             + (f"; worst of {k} components shown" if k > 1 else "") + skew_note + _tail_note(st, seq, est))
-    if seq.get("distribution_free"):
+    if st.event:
+        seq["distribution_free"] = ("i.i.d. Bernoulli trials only (exact Clopper–Pearson interval on an event statistic)"
+                                    + ("; rare indices: " + st.tail["line"] if st.tail else ""))
+    elif seq.get("distribution_free"):
         note += ("; decided by a distribution-free empirical-Bernstein interval (values in a known range) where "
                  "the skewness rule blocked the t-interval")
     reason = ""
@@ -346,8 +351,7 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
     return Result(**base, verdict=verdict, estimate=est, ci_low=lo_s, ci_high=hi_s, trials=seq["have"], mode=mode,
                   effect=effect, components=k, note=note, extra=dict(st.inst.info), estimator=estimator,
                   depends_on=depends, chain=chain, reason=reason,
-                  rests_on=("the declared range of the values (distribution-free empirical-Bernstein interval)"
-                            if seq.get("distribution_free") else _rests_on(st, estimator)))
+                  rests_on=seq.get("distribution_free") or _rests_on(st, estimator))
 
 
 def _deps_text(ids) -> str:
@@ -494,6 +498,7 @@ def run_check(
         return _check_enumerated(st, progress)
     if how == "derived":
         return _check_derived(st, progress)
+    st.event = how == "plain" and getattr(claim.statistic, "event", False)
     if how == "plain" and st.sc.x_mode == "fixed":
         st.tail = tail_plan(claim, st.sc, st.inst, st.batch)
     seq = _sequential(st, _sampler(st, how), progress)

@@ -142,7 +142,11 @@ def tail_plan(claim: Claim, sc: Scenario, inst: Instance, trials: int) -> dict |
     given no rare index is drawn and record ``value + U``), ``"known"`` (the same closed form leans on
     the claim being checked: plain trials, ``U`` only refuses ``holds`` where it could close the gap), ``"strata"`` (Algorithm 1 without that
     closed form: each trial averages a draw without and a draw with a rare index, weighted by their
-    exact probabilities), ``"guard"`` (another mask law: nothing covers them, ``holds`` is refused)."""
+    exact probabilities), ``"guard"`` (another mask law: nothing covers them, ``holds`` is refused),
+    ``"bounded"`` (an event statistic, ``Statistic.event``: plain trials are i.i.d. Bernoulli whatever they
+    draw, so the exact Clopper–Pearson interval covers the rare indices' share of the mean, which is at
+    most ``P(a trial draws one) x range``; ``line`` says so with that number, exact from ``p`` under
+    Algorithm 1, a union bound under other laws)."""
     p = mask_p(claim, inst.X_tilde, inst.w0)
     law = claim.mask_law
     if law == "algorithm1":
@@ -156,6 +160,14 @@ def tail_plan(claim: Claim, sc: Scenario, inst: Instance, trials: int) -> dict |
                 min_seen=float(trials * np.min(pi[rare])), pi_min=float(np.min(pi[rare])), unseen=None,
                 threshold=RARE_SEEN)
     stat = claim.statistic
+    if getattr(stat, "event", False):
+        hit = (-np.expm1(sc.s * np.log1p(-min(plan["p_rare"], 1.0))) if law == "algorithm1"
+               else min(1.0, float(np.sum(pi[rare]))))
+        plan.update(mode="bounded", p_hit=float(hit), line=(
+            f"{plan['count']} rarely drawn, in a trial with probability {hit:.3g}{'' if law == 'algorithm1' else ' or less'}: "
+            f"their share of the event's probability is at most that (values in [0, 1]), and the exact "
+            "Clopper–Pearson interval covers it (plain i.i.d. trials, no stratification)"))
+        return plan
     if law != "algorithm1":
         plan["mode"] = "guard"
         return plan
@@ -177,7 +189,7 @@ def tail_plan(claim: Claim, sc: Scenario, inst: Instance, trials: int) -> dict |
 
 def tail_sampler(claim: Claim, sc: Scenario, inst: Instance, gen, plan: dict):
     """``draw(k)``: ``k`` i.i.d. tail-aware trial values with mean ``E[statistic]`` (see :func:`tail_plan`)."""
-    if plan["mode"] in ("guard", "known"):
+    if plan["mode"] in ("guard", "known", "bounded"):
         return lambda k: measure(claim, sc, inst, gen, k)
     w, S = target(claim, inst), plan["strata"]
     step = max(1, DENSE_LIMIT // (8 * inst.w0.shape[0]))
@@ -205,7 +217,7 @@ def tail_ok(plan: dict | None, trials: int, slack=None) -> bool:
     >>> tail_ok(None, 1000)
     True
     """
-    if plan is None or plan["mode"] == "exact":
+    if plan is None or plan["mode"] in ("exact", "bounded"):  # bounded: the exact interval of an event covers them
         return True
     if plan["mode"] == "known":  # U known: it may not close the remaining slack (bound − upper end, or precision)
         return slack is None or bool(np.all(np.abs(plan["unseen_at"](trials)) < np.asarray(slack)))

@@ -136,6 +136,29 @@ def test_leverage_and_sensitivity_helpers():
         sensitivities(-A, np.ones(20))
 
 
+def test_leverage_frobenius_unseen_mass_by_enumerating_every_outcome():
+    """E[stat] − E[stat | no rare row drawn], both by enumerating every Algorithm-1 outcome, equals the
+    closed form the engine adds to LEV-frob's trials (coherent U: leverages 1e-3 to 0.5)."""
+    from sketchbound.exact import outcomes_algorithm1
+    from sketchbound.library.leverage import _frob, _frob_unseen
+    g = np.random.default_rng(4)
+    U, _ = np.linalg.qr(g.standard_normal((7, 2)) * np.exp(1.5 * g.standard_normal(7))[:, None])
+    p, s = leverage_probabilities(U), 3
+    masks, probs = outcomes_algorithm1(p, s)
+    vals = _frob(U, None, masks)
+    assert np.dot(probs, vals) == pytest.approx(2 / s, rel=1e-12)  # (r² − r)/s
+    for rare in (p < np.sort(p)[2], p < np.sort(p)[5]):
+        none = ~np.any(masks[:, rare] > 0, axis=1)
+        cond = np.dot(probs[none], vals[none]) / probs[none].sum()
+        assert _frob_unseen(U, None, p, s, rare) == pytest.approx(2 / s - cond, rel=1e-9, abs=1e-12)
+
+
+def test_event_claims_are_decided_by_the_exact_interval_past_their_rare_rows():
+    r = run_check(entry("LEV-embed").claim, alpha=ALPHA)
+    assert r.verdict == "holds" and "Clopper" in r.rests_on and "no stratification" in r.rests_on
+    assert r.ci_high == pytest.approx(1 - (ALPHA / 9 / 2) ** (1 / r.trials), rel=1e-9)  # 0 events, 9 looks
+
+
 def test_law_statistic_seeded_by_the_engine_block_and_params_survive_slicing():
     st = law_statistic("u", lambda gen, w, k, m: gen.random(k), inner=4)
     X = np.random.default_rng(0).standard_normal((3, 2, 1))
@@ -149,7 +172,7 @@ def test_law_statistic_seeded_by_the_engine_block_and_params_survive_slicing():
 # ------------------------------------------------------------------------------------------------
 # verdicts on the default scenarios (the run `validate --library` makes), and perturbations caught
 # ------------------------------------------------------------------------------------------------
-_FAST = {"DKM06-frob", "DKM06-beta", "DKM06-identity", "SENS-unbiased", "SENS-prob", "LEV-embed"}
+_FAST = {"DKM06-frob", "DKM06-beta", "DKM06-identity", "SENS-unbiased", "SENS-prob", "LEV-embed", "LEV-frob"}
 
 
 @pytest.mark.parametrize("cid", [pytest.param(c, marks=() if c in _FAST else pytest.mark.slow) for c in LIBRARY_IDS])
@@ -183,6 +206,12 @@ def test_perturbed_bounds_are_violated():
     lev = entry("LEV-embed").claim
     r = run_check(lev, claim_scenario(lev, s=20), alpha=ALPHA, bound_override=lambda i, sc: 0.05)
     assert r.verdict == "violated", (r.estimate, r.ci_low)
+
+
+def test_leverage_frobenius_exact_value_scaled_by_095_is_violated():
+    c = entry("LEV-frob").claim
+    r = run_check(dataclasses.replace(c, exact=lambda i, sc: 0.95 * c.exact(i, sc)), alpha=ALPHA)
+    assert r.verdict == "violated", (r.estimate, r.ci_low, r.ci_high, r.exact)
 
 
 def test_priority_threshold_bound_scaled_below_the_exact_value_is_violated():

@@ -66,7 +66,8 @@ def library_markdown(results, meta: dict | None = None) -> str:
     lines = ["# A library of the field's bounds, checked", "",
              f"Made by `{meta.get('command', 'python -m sketchbound.validate --library --save')}`: every claim of "
              "`sketchbound.library`, each on its default scenario, with the validator's engine (sequential Student-t "
-             "intervals, Cochran's skewness rule, Bonferroni over looks, components and checks; α = 0.01 for the run). "
+             "intervals under Cochran's skewness rule, exact Clopper–Pearson intervals for the event (probability) "
+             "claims, Bonferroni over looks, components and checks; α = 0.01 for the run). "
              "Exit status as `validate`: 0 all hold, 1 a violation, 3 inconclusive. "
              f"Verdicts: {', '.join(f'{v} {n}' for v, n in sorted(counts.items()))}.", "",
              "Laws other than Algorithm 1 (Poisson/HT, priority, CountSketch, Gaussian JL) draw their randomness from "
@@ -97,6 +98,9 @@ def library_markdown(results, meta: dict | None = None) -> str:
                   f"measured/{'bound' if r.relation == '<=' else 'exact'} = {_fmt(r.effect)}"
                   + (f"; exact/bound = {_fmt(r.exact_vs_bound)}" if r.exact_vs_bound is not None else ""),
                   f"- Verdict: **{r.verdict}**" + ("" if r.within_hypotheses else " (outside the statement's hypotheses)")]
+        uf = getattr(c.statistic, "unseen_from", ())
+        lines.append(f"- Rests on: {_md(r.rests_on)}" + (f" (the closed form of {', '.join(uf)})"
+                                                          if uf and "closed-form unseen" in r.rests_on else ""))
         if e.event and r.estimate == 0:
             lines.append(f"- No event in {r.trials} trials: the exact (Clopper–Pearson) upper bound of the probability "
                          f"at the check's level {r.alpha:.3g} is {_fmt(zero_event_upper(r.trials, r.alpha))}, "
