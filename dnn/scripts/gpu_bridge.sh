@@ -2,10 +2,10 @@
 # The bridge's deep rungs on one GPU, one device call per CALL; every result under $OUT.
 # usage (repo root, Fashion-MNIST IDX files in .data/fashion-mnist):
 #   SKETCHBOUND_COMMIT=<sha> bash dnn/scripts/gpu_bridge.sh CALL
-#   CALL 1: ResNet-20 pilots (seeds 100-102) -> dnn/configs/bridge_constants_resnet20.json, then the ResNet-20 ladder
-#           (bridge_resnet20.toml) until the time is up.
+#   CALL 1: ResNet-20 pilots (seeds 100-102) -> dnn/configs/bridge_constants_resnet20.json, then SynFlow's
+#           ResNet-20 ladder (bridge_resnet20.toml) until the time is up.
 #   CALL 2: the confirmatory table (bridge_resnet20_confirm.toml, with --stats).
-#   CALL 3: what remains of the ResNet-20 ladder, then LeNet-300-100 (pilots, constants, ladder), then VGG-19.
+#   CALL 3: what remains of SynFlow's ResNet-20 ladder, SNIP's (bridge_resnet20_snip.toml), then LeNet-300-100 (pilots, constants, ladder), then VGG-19.
 # Every call resumes: runs with a result.json are skipped; a warm machine keeps runs/ (checkpoints, masks) between
 # calls; on a fresh one, unpack the previous calls' $OUT/bridge_resume.tgz into .data/bridge_prior/ first (it
 # holds the finished runs' small files, the constants JSONs and the ResNet-20/LeNet dense runs' checkpoints).
@@ -73,12 +73,13 @@ case "$CALL" in
   1) constants resnet20 bridge_pilot_resnet20 && rung bridge_resnet20 resnet20 ;;
   2) constants resnet20 bridge_pilot_resnet20 && table bridge_resnet20_confirm --stats
      tool csv bridge_resnet20_confirm --rung resnet20-confirm --out "$OUT/validation/bridge/resnet20-confirm.csv" ;;
-  3) constants resnet20 bridge_pilot_resnet20 && rung bridge_resnet20 resnet20
+  3) constants resnet20 bridge_pilot_resnet20 && rung bridge_resnet20 resnet20 && rung bridge_resnet20_snip resnet20-snip
      constants lenet300100 bridge_pilot_lenet && rung bridge_lenet lenet
      constants vgg19 bridge_pilot_vgg19 && rung bridge_vgg19 vgg19 ;;
 esac
 # the tables' CSV/MD of whatever finished (also those not trained in this call)
-python3 -m sketchbound.dnn.table dnn/configs/bridge_resnet20.toml dnn/configs/bridge_resnet20_confirm.toml \
+python3 -m sketchbound.dnn.table dnn/configs/bridge_resnet20.toml dnn/configs/bridge_resnet20_snip.toml \
+  dnn/configs/bridge_resnet20_confirm.toml \
   dnn/configs/bridge_vgg19.toml dnn/configs/bridge_lenet.toml --stats --no-train --runs-dir "$RUNS" \
   --out "$OUT/tables" "${EXTRA[@]}" >> "$OUT/tables.log" 2>&1 || echo "tables: no-train aggregate exit $?" >> "$ENV"
 
