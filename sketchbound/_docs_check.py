@@ -123,7 +123,7 @@ EXPECT: dict[str, Expect] = {
 
 #: commands the prose implies without writing them as code: (file, command, expectation)
 EXTRA: list[tuple[str, str, Expect]] = [
-    # README: "Exit status: 0 ..., 1 ..., 3 ..., 2 ..." — the help lists them too (issue 11, item 8)
+    # README: "Exit status: 0 ..., 1 ..., 3 ..., 2 ..." — the help lists them too
     ("README.md", "python -m sketchbound.validate --help", ok("exit status", "every check holds", "inconclusive")),
     # README Findings: "`python -m sketchbound.validate --lemma 4.2` and `--lemma 4.2 --search`"
     ("README.md", "python -m sketchbound.validate --lemma 4.2 --search", ok("4.2", exit=1)),

@@ -1,4 +1,4 @@
-"""The walls of ../shared/notes/architecture.md, checked on the source with ``ast`` (no import needed).
+"""The package's architecture walls, checked on the source with ``ast`` (no import needed).
 
 * no import cycle between the package's modules (lazy imports inside functions count);
 * no top-level module (``sketchbound/*.py``) imports torch; the computational core (``CORE``) never

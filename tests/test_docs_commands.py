@@ -1,4 +1,4 @@
-"""The READMEs' commands do what the text says (issue 11, item 3 and its acceptance).
+"""The READMEs' commands do what the text says.
 
 Fast (default run): every shell command of README.md, dnn/README.md, figures/README.md and
 validation/README.md has an expectation — exit status + key line, or the reason CI cannot run it —

@@ -1,4 +1,4 @@
-"""A newcomer's first hour (issue 11): where the data is, one-line errors for what is missing, progress
+"""A newcomer's first hour: where the data is, one-line errors for what is missing, progress
 and a warning before GPU-sized work on a CPU.
 
 CLI tests call ``main(argv)`` in-process; the one subprocess runs every CLI with torch made

@@ -1,4 +1,4 @@
-"""Balanced tasks for a cluster (issue 15): ``run.balance_chunks`` regroups the runs of the chunks that start
+"""Balanced tasks for a cluster: ``run.balance_chunks`` regroups the runs of the chunks that start
 together on ``window`` workers so that their mask costs (``run.mask_cost``) are even.
 
 The properties: only runs of one window move, and only among that window's chunks (so the windows, which

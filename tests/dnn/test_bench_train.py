@@ -1,4 +1,4 @@
-"""bench_train (issue 14): every rival measured in one call, ratios, analytic FLOPs, peaks, outputs.
+"""bench_train: every rival measured in one call, ratios, analytic FLOPs, peaks, outputs.
 
 Only the plumbing is tested here (tiny sizes on the CPU); the numbers are the GPU benchmark's
 (``dnn/scripts/gpu_bench_train.sh``, recorded in benchmarks/RESULTS.md).

@@ -166,7 +166,7 @@ def test_bad_arguments():
         snip_scores(net, None)
 
 
-# ------------------------------------------------------------------------------------ issue 13
+# ------------------------------------------------------------------ parity details of the published code
 from sketchbound.dnn.pruning.masks import keep_counts  # noqa: E402
 from sketchbound.dnn.pruning.scores import deterministic_algorithms, prospr_scores  # noqa: E402
 
@@ -255,7 +255,7 @@ def test_paired_runs_share_scores(tmp_path):
                          torch.randint(0, 10, (64,), generator=g), torch.zeros(4, 1, 8, 8, dtype=torch.uint8),
                          torch.zeros(4, dtype=torch.long), 10, (0.5,), (0.25,))
     counts = {}
-    for method in ("prospr",):  # the method of issue 13's report (150–11,630 weights apart on the GPU)
+    for method in ("prospr",):  # the method whose GPU masks drifted by 150–11,630 weights before this check
         for mask in ("global", "randomized"):
             cfg = RunConfig(model="resnet20", dataset="fashion-mnist", method=method, inputs="real", mask=mask,
                             density=0.1, width=0.125, prune_batch_size=16, pad_to=8, seed=4, min_per_layer=0)

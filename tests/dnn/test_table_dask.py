@@ -1,4 +1,4 @@
-"""Table runner on Dask (issue 15): same table as the serial run, a killed worker loses at most the
+"""Table runner on Dask: same table as the serial run, a killed worker loses at most the
 epoch in progress (no run finished twice, none half-written), per-run-directory locks, the workers'
 one-time preparation (data cache, mask samplers) before the first task."""
 import json

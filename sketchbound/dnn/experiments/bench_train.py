@@ -4,7 +4,7 @@
 resident on the device, batch 128, ``--jobs`` 8 models) prints images/s, summed over models, of
 
 * ``plain``: one model, fp32, ``torch.optim.SGD(momentum=0.9, weight_decay=1e-4)``, batches sliced from
-  a normalised float tensor on the device (no masking, no augmentation) — the baseline of issue 5;
+  a normalised float tensor on the device (no masking, no augmentation) — the baseline every other row is compared to;
 * ``compile``: the same loop with ``torch.compile(model, mode="max-autotune")`` (fp32), run in a
   subprocess under ``--compile-timeout`` seconds (compiling takes minutes; a timeout is reported, not
   waited out);

@@ -1,4 +1,4 @@
-"""The table runner on Dask (issue 15): one task = one group of runs that one
+"""The table runner on Dask: one task = one group of runs that one
 :class:`~sketchbound.dnn.training.ConcurrentTrainer` trains together (8 models per GPU by default).
 
 ``python -m sketchbound.dnn.table CONFIG --workers 4`` starts one worker process per GPU, each pinned

@@ -337,7 +337,7 @@ def compute_mask(cfg: RunConfig, model: torch.nn.Module, data: TensorDataset, de
     from sketchbound.dnn.pruning.scores import compute_scores  # noqa: PLC0415
     source = _batch_source(cfg, data, device)
     kw: dict = {"generator": cfg.seed}
-    mask_info: dict = {}  # issue 13: whether min_per_layer fired and how many weights it kept → result.json
+    mask_info: dict = {}  # whether min_per_layer fired and how many weights it kept → result.json
     if cfg.method == "synflow":
         inter = cfg.mask if cfg.mask in ("global", "layerwise", "randomized", "layerwise_randomized") else "randomized"
         kw.update(density=cfg.density, rounds=cfg.synflow_rounds, mode=inter, min_per_layer=cfg.min_per_layer,
