@@ -91,7 +91,7 @@ def test_no_import_cycles():
 
 #: the computational core: probabilities → sampler → theory → claims → Monte-Carlo (+ shared helpers)
 CORE = {"sketchbound", "sketchbound.probabilities", "sketchbound.sampling", "sketchbound._kernels",
-        "sketchbound.theory", "sketchbound.exact", "sketchbound.scenarios", "sketchbound.claims",
+        "sketchbound.theory", "sketchbound.noisy_target", "sketchbound.exact", "sketchbound.scenarios", "sketchbound.claims",
         "sketchbound.montecarlo", "sketchbound.ntk", "sketchbound.seeds", "sketchbound._io", "sketchbound._cli"}
 
 
@@ -143,3 +143,4 @@ def test_nothing_imports_figures():
     bad = [(m, t) for m, ts in GRAPH.items() for t in ts
            if t.startswith("sketchbound.figures") and not m.startswith("sketchbound.figures")]
     assert not bad, bad
+
