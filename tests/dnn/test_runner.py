@@ -327,7 +327,7 @@ def test_a_holder_that_touches_its_lock_is_waited_for_past_lock_wait(tmp_path):
     t0 = time.perf_counter()
     th.start()
     said = []
-    R._wait_for_lock(lock, "run", 0.3, said.append)
+    R.wait_for_lock(lock, "run", 0.3, said.append)
     th.join()
     assert time.perf_counter() - t0 >= 1.2 and lock.holder() == lock.me and len(said) == 1
     lock.release()

@@ -367,7 +367,7 @@ def test_grasp_samples_per_class_reaches_the_score_from_a_run_config(monkeypatch
     """``grasp_samples_per_class`` (default 25; the published GraSP configs use 10, 5 or 1) is a run
     option: validated, hashed only when not 25, and passed to ``grasp_scores``."""
     import sketchbound.dnn.pruning.scores as S
-    from sketchbound.dnn.experiments import run as R
+    from sketchbound.dnn.experiments import masking as M, run as R
     from sketchbound.dnn.experiments.config import RunConfig
     base = dict(model="lenet300100", dataset="mnist", method="grasp", density=0.1, seed=0)
     assert RunConfig(**base).grasp_samples_per_class == 25
@@ -381,7 +381,7 @@ def test_grasp_samples_per_class_reaches_the_score_from_a_run_config(monkeypatch
         seen.update(kw)
         raise RuntimeError("stop")
     monkeypatch.setattr(S, "compute_scores", fake)
-    monkeypatch.setattr(R, "_batch_source", lambda cfg, data, device: None)
+    monkeypatch.setattr(M, "_batch_source", lambda cfg, data, device: None)
     net = get_model("lenet300100", C, K, SIZE, width=0.125, seed=0)
     with pytest.raises(RuntimeError, match="stop"):
         R.compute_mask(RunConfig(**base, grasp_samples_per_class=5, grasp_variant="original"), net, None,

@@ -746,9 +746,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                             what=f"this benchmark ({', '.join(rivals)} x {a.warmup + a.steps} steps)",
                             hint="make it smaller (--steps 20 --warmup 2 --jobs 2 --n-train 2048)", threshold_s=60)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-    from sketchbound.dnn.experiments.run import _git_commit  # noqa: PLC0415 (SKETCHBOUND_COMMIT, else git)
+    from sketchbound.dnn.experiments.results import git_commit  # noqa: PLC0415 (SKETCHBOUND_COMMIT, else git)
     argv_list = list(sys.argv[1:] if argv is None else argv)
-    out = {"device": name, "torch": torch.__version__, "commit": _git_commit(),
+    out = {"device": name, "torch": torch.__version__, "commit": git_commit(),
            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "command": "python -m sketchbound.dnn.bench_train " + " ".join(argv_list), "batch_size": a.batch_size,
            "jobs": a.jobs, "density": a.density, "steps": a.steps, "warmup": a.warmup, "width": a.width,

@@ -345,9 +345,9 @@ def write_outputs(spec: TableSpec, long: pd.DataFrame, out_dir, meta: dict | Non
     as given, without overrides)."""
     from sketchbound.dnn.experiments.table_meta import legend, markdown_file, write_meta  # noqa: PLC0415
     if meta is None:
-        from sketchbound.dnn.experiments.run import _git_commit  # noqa: PLC0415
+        from sketchbound.dnn.experiments.results import git_commit  # noqa: PLC0415
         from sketchbound.dnn.experiments.table_meta import describe  # noqa: PLC0415
-        meta = describe(spec, spec, expand, commit=_git_commit(), finished=int(long["n"].sum()))
+        meta = describe(spec, spec, expand, commit=git_commit(), finished=int(long["n"].sum()))
     out = Path(out_dir)
     wide = render(spec, long)
     body = (f"{spec.notes}\n\n" if spec.notes else "") + to_markdown(wide)
