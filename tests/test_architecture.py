@@ -144,3 +144,20 @@ def test_nothing_imports_figures():
            if t.startswith("sketchbound.figures") and not m.startswith("sketchbound.figures")]
     assert not bad, bad
 
+
+#: modules another change is reworking now; each leaves this list once it is split
+SIZE_EXEMPT = {
+    "sketchbound/montecarlo.py": "its estimators are being reworked in a parallel change",
+    "sketchbound/claims.py": "its registry is being rewritten in a parallel change",
+    "sketchbound/dnn/training/fused.py": "a trainer fix is in flight; it is split after that lands",
+    "sketchbound/dnn/training/trainer.py": "a trainer fix is in flight; it is split after that lands",
+}
+MAX_LINES = 600
+
+
+def test_no_module_over_600_lines():
+    """One job per file: no module of the package is longer than MAX_LINES lines."""
+    root = PKG.parent
+    long = {str(p.relative_to(root)): n for p in PKG.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert set(long) - set(SIZE_EXEMPT) == set(), {k: v for k, v in long.items() if k not in SIZE_EXEMPT}
