@@ -245,7 +245,7 @@ def test_nchw_flag_reaches_both_of_our_trainers(monkeypatch, tmp_path, dnn_scrip
 def test_sgd_kernel_reaches_both_of_our_trainers_and_is_recorded(monkeypatch, tmp_path):
     """--sgd-kernel triton hands sgd_kernel='triton' to the streams and the fused way (default 'foreach', as
     before) and is recorded at the top of the JSON; here the trainers are then built with 'foreach' (Triton
-    does not run on this CPU; the kernel itself is checked under Triton's interpreter, test_triton_conv.py)."""
+    does not run on this CPU; the kernel itself is checked under Triton's interpreter, test_triton_kernels.py)."""
     seen = {}
 
     def spy(way, real):
