@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .probabilities import _as_float_vector, _noisy_pair, _pow2_exponent, check_matrix_vector, check_probabilities, row_norms
+from .probabilities import as_float_vector, noisy_pair, pow2_exponent, check_matrix_vector, check_probabilities, row_norms
 from .sampling import check_size
 
 __all__ = ["expected_algorithm1_error", "variance_aware_minimum_error"]
@@ -19,8 +19,8 @@ def _noisy_parts(X, w0, c, sigma):
     """``(r, a, b, shift)``: row norms of ``X 2^-F``, ``c w0 = a 2^E``, ``σ = b 2^E``, ``shift = 2E + 2F``
     (every closed form below is homogeneous of degree 2 in ``X`` and in ``(c w0, σ)`` jointly)."""
     Xa, wa = check_matrix_vector(X, w0, w_name="w0")
-    a, b, E = _noisy_pair(wa, c, sigma)
-    F = _pow2_exponent(float(np.max(np.abs(Xa))))
+    a, b, E = noisy_pair(wa, c, sigma)
+    F = pow2_exponent(float(np.max(np.abs(Xa))))
     Xs = np.ldexp(Xa, -F)
     return Xs, row_norms(Xs), a, b, 2 * E + 2 * F
 
@@ -75,7 +75,7 @@ def expected_algorithm1_error(X, w0, p, s, c, sigma) -> float:
     """
     s = check_size(s)
     Xs, r, a, b, shift = _noisy_parts(X, w0, c, sigma)
-    pa = _as_float_vector("p", p)
+    pa = as_float_vector("p", p)
     if pa.shape != a.shape:
         raise ValueError(f"shape mismatch: p has length {pa.shape[0]} but X has d={a.shape[0]} rows")
     pa = check_probabilities(pa)

@@ -161,3 +161,38 @@ def test_no_module_over_600_lines():
     long = {str(p.relative_to(root)): n for p in PKG.rglob("*.py")
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert set(long) - set(SIZE_EXEMPT) == set(), {k: v for k, v in long.items() if k not in SIZE_EXEMPT}
+
+
+def _private_imports(path: Path):
+    """``(module, name)`` for every ``from module import _name`` in ``path`` whose module is another one of
+    the package (relative imports resolved); private *modules* (``sketchbound._cli``) are fine."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    me = _modname(path)
+    pkg = me if path.name == "__init__.py" else me.rsplit(".", 1)[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg.split(".")
+                mod = ".".join(base[: len(base) - (node.level - 1)] + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if _internal(mod) is None or mod == me:
+                continue
+            for a in node.names:
+                if a.name.startswith("_") and not a.name.startswith("__") and f"{mod}.{a.name}" not in MODULES:
+                    yield mod, a.name
+
+
+#: importers in files another change is reworking now (the same files as SIZE_EXEMPT); each leaves this list
+#: when its helper becomes public there
+PRIVATE_IMPORT_EXEMPT = {
+    "sketchbound.dnn.training.fused": "imports the trainer's _JobState/_normalize; both files have a fix in flight",
+    "sketchbound.search": "imports montecarlo's _exact_m/_summary; montecarlo.py is being reworked in parallel",
+}
+
+
+def test_no_module_imports_a_private_name_of_another():
+    """A helper two modules share is public (or lives in the module that uses it): no ``from m import _x``."""
+    bad = sorted(f"{_modname(p)}: from {mod} import {name}" for p in PKG.rglob("*.py")
+                 if _modname(p) not in PRIVATE_IMPORT_EXEMPT for mod, name in _private_imports(p))
+    assert not bad, bad
