@@ -556,7 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 preload_data([c for ch in plan_chunks([c for runs in runs_of for _, _, c in runs], args.runs_dir)
                               for c in ch])
             train = run_configs
-            if args.workers or args.scheduler or args.gpus_per_worker:  # Dask (issue 15): a task per trainer group
+            if args.workers or args.scheduler or args.gpus_per_worker:  # Dask: a task per trainer group
                 from functools import partial  # noqa: PLC0415
                 from sketchbound.dnn.experiments.cluster import run_table  # noqa: PLC0415
                 train = partial(run_table, workers=args.workers, scheduler=args.scheduler,
