@@ -79,14 +79,44 @@ def check_size(s, *, name: str = "s") -> int:
     return check_positive_int(s, name=name, limit=MAX_SIZE, limit_text="2**53")
 
 
-def check_positive_int(v, *, name: str, limit: int, limit_text: str) -> int:
-    """``v`` as an int in ``[1, limit]`` (integer-valued floats accepted), else ``ValueError`` naming
-    ``name``, the value and the range ``1 <= name <= limit_text``. The one positive-integer check."""
+def check_positive_int(v, *, name: str, limit: int | None = None, limit_text: str | None = None,
+                       floats: bool = True) -> int:
+    """``v`` as a positive int, else ``ValueError`` naming ``name``, the value and what is accepted. The one
+    positive-integer check of the package (core and ``dnn``).
+
+    Parameters
+    ----------
+    v : object
+        The value to check.
+    name : str
+        The argument's name, used in the message.
+    limit : int, optional
+        The largest accepted value (``1 <= name <= limit_text`` in the message); ``None``: no upper bound.
+    limit_text : str, optional
+        How the message writes ``limit`` (e.g. ``"2**53"``); default ``str(limit)``.
+    floats : bool
+        Accept integer-valued floats (``4.0``); ``False`` accepts integers only.
+
+    Returns
+    -------
+    int
+        ``v`` as a Python int.
+
+    Examples
+    --------
+    >>> check_positive_int(4.0, name="s", limit=2**53, limit_text="2**53")
+    4
+    >>> check_positive_int(0, name="rounds")
+    Traceback (most recent call last):
+    ValueError: rounds must be a positive integer, got 0
+    """
+    top = limit if limit is not None else float("inf")
     ok = not isinstance(v, (bool, np.bool_)) and (
-        (isinstance(v, (numbers.Integral, np.integer)) and 1 <= v <= limit)
-        or (isinstance(v, (float, np.floating)) and float(v).is_integer() and 1 <= v <= limit))
+        (isinstance(v, (numbers.Integral, np.integer)) and 1 <= v <= top)
+        or (floats and isinstance(v, (float, np.floating)) and float(v).is_integer() and 1 <= v <= top))
     if not ok:
-        raise ValueError(f"{name} must be a positive integer (1 <= {name} <= {limit_text}), got {abridge(v)}")
+        rng = "" if limit is None else f" (1 <= {name} <= {limit_text or limit})"
+        raise ValueError(f"{name} must be a positive integer{rng}, got {abridge(v)}")
     return int(v)
 
 
