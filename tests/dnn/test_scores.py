@@ -8,7 +8,7 @@ from sketchbound.dnn.pruning.inputs import make_input_source, sparse_random
 from sketchbound.dnn.pruning.masks import MASK_MODES, kept_count, make_mask, target_count
 from sketchbound.dnn.models import MODEL_NAMES, get_model
 from sketchbound.dnn.models.prunable import count_prunable, prunable_parameters
-from sketchbound.dnn.pruning.scores import METHODS, compute_scores, grasp_scores, snip_scores, synflow_scores
+from sketchbound.dnn.pruning.scores import SCORE_METHODS, compute_scores, grasp_scores, snip_scores, synflow_scores
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -52,7 +52,7 @@ def all_scores():
 
 @pytest.mark.parametrize("name", [n if n in _DEFAULT_MODELS else pytest.param(n, marks=pytest.mark.slow)
                                   for n in MODEL_NAMES])
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", SCORE_METHODS)
 def test_every_model_method_mode(all_scores, name, method):
     net, sc = all_scores(name, method)
     params = prunable_parameters(net)

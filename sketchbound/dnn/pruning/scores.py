@@ -10,7 +10,7 @@ modified (methods that need forward/backward passes work on a deep copy).
 int seed or a ``torch.Generator``) drives the data-free sources and the random parts, so the same
 seed gives the same scores.
 
-Methods (:data:`METHODS`):
+Methods (:data:`SCORE_METHODS`):
 
 * ``random``: i.i.d. ``U(0, 1)`` scores (with a hard threshold: a uniformly random mask).
 * ``magnitude``: ``|θ|`` at initialisation.
@@ -67,7 +67,7 @@ from sketchbound.dnn.models.prunable import prunable_parameters
 from sketchbound.sampling import check_positive_int
 
 __all__ = [
-    "METHODS",
+    "SCORE_METHODS",
     "compute_scores",
     "random_scores",
     "magnitude_scores",
@@ -80,7 +80,7 @@ __all__ = [
     "deterministic_algorithms",
 ]
 
-METHODS = ("random", "magnitude", "imp", "snip", "grasp", "synflow", "prospr")
+SCORE_METHODS = ("random", "magnitude", "imp", "snip", "grasp", "synflow", "prospr")
 LOSSES = ("cross_entropy", "l1", "mse")
 GRASP_VARIANTS = ("synflow", "original")
 
@@ -459,9 +459,9 @@ _FUNCS = {
 
 
 def compute_scores(method: str, model: nn.Module, batch_source=None, **kwargs) -> dict[str, torch.Tensor]:
-    """Dispatch to the score function of ``method`` (one of :data:`METHODS`); ``kwargs`` are passed on."""
+    """Dispatch to the score function of ``method`` (one of :data:`SCORE_METHODS`); ``kwargs`` are passed on."""
     if method not in _FUNCS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise ValueError(f"method must be one of {SCORE_METHODS}, got {method!r}")
     if method in ("magnitude", "imp"):
         kwargs.pop("generator", None)
     return _FUNCS[method](model, batch_source, **kwargs)
