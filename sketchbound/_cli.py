@@ -12,7 +12,7 @@ import contextlib
 import importlib
 import sys
 
-__all__ = ["OneLineParser", "arg_type", "pos_int", "die", "require", "cli_errors", "interruptible", "check_budget",
+__all__ = ["OneLineParser", "arg_type", "pos_int", "die", "require", "run_torch_cli", "cli_errors", "interruptible", "check_budget",
            "human_bytes", "EXIT_USAGE", "EXIT_INTERRUPTED", "MAX_REPEATS"]
 
 EXIT_USAGE = 2
@@ -110,6 +110,33 @@ def interruptible(prog: str):
         yield
     except KeyboardInterrupt:
         die(prog, "interrupted", EXIT_INTERRUPTED)
+
+
+def run_torch_cli(prog: str, module: str) -> int:
+    """Run ``module.main()`` as the command ``prog``: a missing torch is one line and exit 2, Ctrl-C while
+    torch loads one line and exit 130 (the entry points ``python -m sketchbound.dnn.<command>`` use it).
+
+    Parameters
+    ----------
+    prog : str
+        The command named in error lines, e.g. ``"python -m sketchbound.dnn.table"``.
+    module : str
+        The module whose ``main()`` (argv from ``sys.argv``) does the work.
+
+    Returns
+    -------
+    int
+        The exit status ``main()`` returns.
+
+    Examples
+    --------
+    >>> run_torch_cli("python -m sketchbound.dnn.table", "sketchbound.dnn.experiments.table")  # doctest: +SKIP
+    0
+    """
+    with interruptible(prog):
+        require("torch", prog)
+        main = importlib.import_module(module).main
+    return main()
 
 
 def human_bytes(n: float) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from .probabilities import as_real_array, check_matrix_vector, check_probabilities, scale_safe
-from .sampling import _check_flag, _systematic_choice, _systematic_layout, check_size, finite_mask, inclusion_probabilities
+from .sampling import check_flag, systematic_choice, systematic_layout, check_size, finite_mask, inclusion_probabilities
 
 __all__ = [
     "n_outcomes",
@@ -135,7 +135,7 @@ def outcomes_bernoulli(pi, *, weighted: bool = True) -> tuple[np.ndarray, np.nda
     pia = as_real_array("pi", pi, ndim=1, what="a 1-D vector of inclusion probabilities in [0, 1]")
     if np.any((pia < 0) | (pia > 1)):
         raise ValueError("pi must be a 1-D vector with entries in [0, 1]")
-    weighted = _check_flag("weighted", weighted)
+    weighted = check_flag("weighted", weighted)
     d = pia.shape[0]
     _guard(2**d, f"Bernoulli sampling with d={d}")
     keep = ((np.arange(2**d)[:, None] >> np.arange(d)[None, :]) & 1).astype(bool)
@@ -155,9 +155,9 @@ def outcomes_systematic(p, s, *, weighted: bool = False) -> tuple[np.ndarray, np
     between consecutive breakpoints ``frac(cumsum(π))`` is one outcome with its length as probability."""
     pa = check_probabilities(p)
     s = check_size(s)
-    weighted = _check_flag("weighted", weighted)
+    weighted = check_flag("weighted", weighted)
     pi = inclusion_probabilities(pa, s)
-    sure, rest, cum = _systematic_layout(pi)
+    sure, rest, cum = systematic_layout(pi)
     br = np.unique(np.concatenate(([0.0, 1.0], np.mod(cum, 1.0))))
     br = br[(br >= 0) & (br <= 1)]
     masks, probs = [], []
@@ -165,7 +165,7 @@ def outcomes_systematic(p, s, *, weighted: bool = False) -> tuple[np.ndarray, np
         if b - a <= 0:
             continue
         u = 0.5 * (a + b)
-        chosen = _systematic_choice(sure, rest, cum, s, u)
+        chosen = systematic_choice(sure, rest, cum, s, u)
         m = np.zeros(pa.shape[0])
         with np.errstate(over="ignore"):
             m[chosen] = 1.0 / pi[chosen] if weighted else 1.0

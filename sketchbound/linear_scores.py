@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .probabilities import _as_float_vector, _pow2_exponent, abridge, check_matrix_vector, row_norms
+from .probabilities import as_float_vector, pow2_exponent, abridge, check_matrix_vector, row_norms
 
 __all__ = ["synflow_linear_scores", "snip_linear_scores"]
 
@@ -56,7 +56,7 @@ def synflow_linear_scores(X, w) -> np.ndarray:
     """
     Xa, wa = check_matrix_vector(X, w)
     x = row_norms(Xa)
-    e = _pow2_exponent(float(x.max()))
+    e = pow2_exponent(float(x.max()))
     theta = np.abs(wa)
     grad = np.ldexp(_complex_step_grad(lambda th: np.sum(th @ np.ldexp(x, -e)), theta), e)
     with np.errstate(over="ignore"):
@@ -92,11 +92,11 @@ def snip_linear_scores(X, w, y) -> np.ndarray:
     array([2., 1.])
     """
     Xa, wa = check_matrix_vector(X, w)
-    ya = _as_float_vector("y", y)
+    ya = as_float_vector("y", y)
     n = Xa.shape[1]
     if ya.shape[0] != n:
         raise ValueError(f"shape mismatch: y has length {ya.shape[0]} but X has n={n} columns")
-    a, b = _pow2_exponent(float(np.abs(Xa).max())), _pow2_exponent(float(np.abs(wa).max()))
+    a, b = pow2_exponent(float(np.abs(Xa).max())), pow2_exponent(float(np.abs(wa).max()))
     Xs, ws = np.ldexp(Xa, -a), np.ldexp(wa, -b)
     with np.errstate(over="ignore", under="ignore"):
         ys = np.ldexp(ya, -(a + b))  # may overflow to ±inf only where |y| dwarfs Xᵀw: sign(u) stays right

@@ -90,7 +90,7 @@ def as_real_array(name: str, v, *, ndim: int | None = None, finite: bool = True,
     return out
 
 
-def _as_float_vector(name: str, v, *, finite: bool = True) -> np.ndarray:
+def as_float_vector(name: str, v, *, finite: bool = True) -> np.ndarray:
     return as_real_array(name, v, ndim=1, finite=finite)
 
 
@@ -101,7 +101,7 @@ def check_matrix_vector(X, w, *, X_name: str = "X", w_name: str = "w") -> tuple[
     non-numeric entries.
     """
     Xa = as_real_array(X_name, X, ndim=2, what="a d x n matrix (2-D) of finite real numbers")
-    wa = _as_float_vector(w_name, w)
+    wa = as_float_vector(w_name, w)
     if Xa.shape[0] != wa.shape[0]:
         raise ValueError(
             f"shape mismatch: {X_name} has d={Xa.shape[0]} rows but {w_name} has length {wa.shape[0]}; "
@@ -112,7 +112,7 @@ def check_matrix_vector(X, w, *, X_name: str = "X", w_name: str = "w") -> tuple[
     return Xa, wa
 
 
-def _pow2_exponent(amax: float) -> int:
+def pow2_exponent(amax: float) -> int:
     """``k`` with ``amax * 2**-k`` in ``[0.5, 1)`` (0 for 0)."""
     return int(np.frexp(amax)[1]) if amax > 0 else 0
 
@@ -199,7 +199,7 @@ def from_scores(scores) -> np.ndarray:
         return a / total
     # scale-safe: divide by a power of two near the maximum first (exact), so that the sum neither
     # overflows (scores near 1e308) nor loses precision in subnormals
-    a = np.ldexp(a, -_pow2_exponent(float(a.max())))
+    a = np.ldexp(a, -pow2_exponent(float(a.max())))
     return a / a.sum()
 
 
@@ -314,7 +314,7 @@ _HI, _LO = 2.0**SAFE_EXP, 2.0**-SAFE_EXP
 
 
 def _pow2_max(a: np.ndarray) -> int:
-    return _pow2_exponent(float(np.max(np.abs(a))))
+    return pow2_exponent(float(np.max(np.abs(a))))
 
 
 def _min_nonzero(a: np.ndarray) -> float:
@@ -482,7 +482,7 @@ _NO_EXP = np.iinfo(np.int32).min
 def _noisy_frexp(w0, c, sigma) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``c w0 = am 2^ae`` and ``σ = sm 2^se`` entrywise (mantissas in ``[0.25, 1)``, exponent
     :data:`_NO_EXP` for zeros), after checking ``w0``, ``c`` and ``sigma``: no product can overflow."""
-    wa = _as_float_vector("w0", w0)
+    wa = as_float_vector("w0", w0)
     ca = _broadcast_param("c", c, wa.shape)
     sa = _broadcast_param("sigma", sigma, wa.shape, nonneg=True)
     (cm, ce), (wm, we), (sm, se) = np.frexp(ca), np.frexp(wa), np.frexp(sa)
@@ -491,7 +491,7 @@ def _noisy_frexp(w0, c, sigma) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     return am, ae, sm, np.where(sm != 0, se.astype(np.int64), _NO_EXP)
 
 
-def _noisy_pair(w0, c, sigma) -> tuple[np.ndarray, np.ndarray, int]:
+def noisy_pair(w0, c, sigma) -> tuple[np.ndarray, np.ndarray, int]:
     """``(a, b, E)`` with ``c w0 = a 2^E`` and ``σ = b 2^E``, ``|a|, b <= 1``, one ``E`` for all entries
     (the exponent of the largest ``|c_k w0_k|`` or ``σ_k``): the closed forms of :mod:`sketchbound.theory`."""
     am, ae, sm, se = _noisy_frexp(w0, c, sigma)
@@ -540,7 +540,7 @@ def variance_aware_probabilities(norms, w0, c, sigma) -> np.ndarray:
     r = as_real_array("norms", norms, ndim=1, what="a 1-D vector of finite row norms >= 0")
     if r.min() < 0:
         raise ValueError(f"norms must be >= 0 (row norms ||X_(k)||); got {r.min()!r} at index {int(np.argmin(r))}")
-    wa = _as_float_vector("w0", w0)
+    wa = as_float_vector("w0", w0)
     if r.shape != wa.shape:
         raise ValueError(f"shape mismatch: norms has length {r.shape[0]} but w0 has length {wa.shape[0]}")
     # each factor as mantissa · 2^exponent, per entry, so no product or square under/overflows

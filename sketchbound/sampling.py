@@ -23,7 +23,7 @@ import numbers
 import numpy as np
 
 from . import _kernels as K
-from .probabilities import _pow2_exponent, abridge, as_real_array, check_memory, check_probabilities, scan_probabilities, uniform_probabilities
+from .probabilities import pow2_exponent, abridge, as_real_array, check_memory, check_probabilities, scan_probabilities, uniform_probabilities
 
 __all__ = [
     "as_generator",
@@ -79,14 +79,44 @@ def check_size(s, *, name: str = "s") -> int:
     return check_positive_int(s, name=name, limit=MAX_SIZE, limit_text="2**53")
 
 
-def check_positive_int(v, *, name: str, limit: int, limit_text: str) -> int:
-    """``v`` as an int in ``[1, limit]`` (integer-valued floats accepted), else ``ValueError`` naming
-    ``name``, the value and the range ``1 <= name <= limit_text``. The one positive-integer check."""
+def check_positive_int(v, *, name: str, limit: int | None = None, limit_text: str | None = None,
+                       floats: bool = True) -> int:
+    """``v`` as a positive int, else ``ValueError`` naming ``name``, the value and what is accepted. The one
+    positive-integer check of the package (core and ``dnn``).
+
+    Parameters
+    ----------
+    v : object
+        The value to check.
+    name : str
+        The argument's name, used in the message.
+    limit : int, optional
+        The largest accepted value (``1 <= name <= limit_text`` in the message); ``None``: no upper bound.
+    limit_text : str, optional
+        How the message writes ``limit`` (e.g. ``"2**53"``); default ``str(limit)``.
+    floats : bool
+        Accept integer-valued floats (``4.0``); ``False`` accepts integers only.
+
+    Returns
+    -------
+    int
+        ``v`` as a Python int.
+
+    Examples
+    --------
+    >>> check_positive_int(4.0, name="s", limit=2**53, limit_text="2**53")
+    4
+    >>> check_positive_int(0, name="rounds")
+    Traceback (most recent call last):
+    ValueError: rounds must be a positive integer, got 0
+    """
+    top = limit if limit is not None else float("inf")
     ok = not isinstance(v, (bool, np.bool_)) and (
-        (isinstance(v, (numbers.Integral, np.integer)) and 1 <= v <= limit)
-        or (isinstance(v, (float, np.floating)) and float(v).is_integer() and 1 <= v <= limit))
+        (isinstance(v, (numbers.Integral, np.integer)) and 1 <= v <= top)
+        or (floats and isinstance(v, (float, np.floating)) and float(v).is_integer() and 1 <= v <= top))
     if not ok:
-        raise ValueError(f"{name} must be a positive integer (1 <= {name} <= {limit_text}), got {abridge(v)}")
+        rng = "" if limit is None else f" (1 <= {name} <= {limit_text or limit})"
+        raise ValueError(f"{name} must be a positive integer{rng}, got {abridge(v)}")
     return int(v)
 
 
@@ -99,7 +129,7 @@ def finite_mask(m: np.ndarray, what: str = "mask") -> np.ndarray:
     return m
 
 
-def _check_flag(name: str, v) -> bool:
+def check_flag(name: str, v) -> bool:
     if not isinstance(v, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {abridge(v)}")
     return bool(v)
@@ -379,7 +409,7 @@ def inclusion_probabilities(p, s) -> np.ndarray:
         # the entries still uncertain, scaled by a power of two (exact) so that the largest is in
         # [0.5, 1): kappa stays finite and kappa * p exact even when the rest is subnormal (1e-310)
         rest = ~certain & (pa > 0)
-        q = np.ldexp(pa[rest], -_pow2_exponent(float(pa[rest].max())))
+        q = np.ldexp(pa[rest], -pow2_exponent(float(pa[rest].max())))
         kappa = left / q.sum()
         pi[rest] = np.minimum(1.0, kappa * q)
         new = np.zeros_like(certain)
@@ -391,7 +421,7 @@ def inclusion_probabilities(p, s) -> np.ndarray:
     return pi
 
 
-def _systematic_layout(pi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def systematic_layout(pi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(sure, rest, cum)``: the indices with ``π_i = 1`` (always in the sample), the others with
     ``π_i > 0`` and the cumulative sums of their ``π``. Leaving the sure units out of the line shifts the
     others by whole units only, so the design is Madow's, and a sure unit can never be missed by rounding."""
@@ -400,7 +430,7 @@ def _systematic_layout(pi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return sure, rest, np.cumsum(pi[rest])
 
 
-def _systematic_choice(sure: np.ndarray, rest: np.ndarray, cum: np.ndarray, s: int, u: float) -> np.ndarray:
+def systematic_choice(sure: np.ndarray, rest: np.ndarray, cum: np.ndarray, s: int, u: float) -> np.ndarray:
     """The indices of systematic πps sampling of size ``s`` with start ``u`` in ``[0, 1)``."""
     k = s - sure.shape[0]
     if k <= 0 or rest.shape[0] == 0:
@@ -431,7 +461,7 @@ def without_replacement(p, s, *, rng=None, design: str = "successive", weighted:
     pa = check_probabilities(p)
     s = check_size(s)
     trials = _check_trials(trials)
-    weighted = _check_flag("weighted", weighted)
+    weighted = check_flag("weighted", weighted)
     gen = as_generator(rng)
     nnz = int(np.count_nonzero(pa))
     if s > nnz:
@@ -448,7 +478,7 @@ def without_replacement(p, s, *, rng=None, design: str = "successive", weighted:
         m[_smallest(_keys(pa, gen), s)] = 1.0
         return m
     pi = inclusion_probabilities(pa, s)
-    chosen = _systematic_choice(*_systematic_layout(pi), s, gen.random())
+    chosen = systematic_choice(*systematic_layout(pi), s, gen.random())
     m[chosen] = 1.0 / pi[chosen] if weighted else 1.0
     return finite_mask(m, "Horvitz-Thompson mask 1/pi_i")
 
@@ -467,7 +497,7 @@ def bernoulli(p, s, *, rng=None, weighted: bool = True, trials=None) -> np.ndarr
     """
     pi = inclusion_probabilities(p, s)
     trials = _check_trials(trials)
-    weighted = _check_flag("weighted", weighted)
+    weighted = check_flag("weighted", weighted)
     gen = as_generator(rng)
     shape = (pi.shape[0],) if trials is None else (trials, pi.shape[0])
     if trials is not None:  # u (float64), keep (bool), 1/pi where kept and the mask (float64)

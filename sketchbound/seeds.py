@@ -4,8 +4,8 @@ A run has one user seed. Its parts (the mask sampler, the pruning inputs, IMP's 
 figure's instance ...) each draw from a *named stream* derived here, so that two parts never share a
 stream by accident and the derivation is written down once.
 
-Streams that existed before this module keep their historical derivation ``seed + offset`` (listed
-in :data:`LEGACY_OFFSETS`), so every recorded result reproduces bit for bit. Any new stream name is
+The streams listed in :data:`OFFSET_STREAMS` are derived as ``seed + offset``: the recorded results
+were drawn that way, so this keeps them reproducible bit for bit. Any other stream name is
 derived with :class:`numpy.random.SeedSequence` from ``(seed, crc32(name))``, which gives
 statistically independent streams.
 
@@ -20,10 +20,10 @@ import zlib
 
 import numpy as np
 
-__all__ = ["LEGACY_OFFSETS", "stream_seed", "stream_rng"]
+__all__ = ["OFFSET_STREAMS", "stream_seed", "stream_rng"]
 
-#: stream name → offset added to the user seed (historical derivations, kept for reproducibility)
-LEGACY_OFFSETS: dict[str, int] = {
+#: stream name → offset added to the user seed; kept because every recorded run's masks and data use it
+OFFSET_STREAMS: dict[str, int] = {
     "mask": 1,                      # dnn: randomized mask sampler; prune CLI mask stream
     "pruning-inputs": 31337,        # dnn: data-free pruning inputs (ones/χ/normal/sparse/real batches)
     "imp-random-data": 7919,        # dnn.imp: random-data IMP training set
@@ -46,8 +46,8 @@ def stream_seed(seed: int, name: str) -> int:
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string; got {name!r}")
     seed = int(seed)
-    if name in LEGACY_OFFSETS:
-        return seed + LEGACY_OFFSETS[name]
+    if name in OFFSET_STREAMS:
+        return seed + OFFSET_STREAMS[name]
     ss = np.random.SeedSequence([seed, zlib.crc32(name.encode())])
     return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))  # 63 bits: fits torch.manual_seed
 

@@ -36,9 +36,10 @@ from __future__ import annotations
 import numpy as np
 
 from .linear_scores import snip_linear_scores, synflow_linear_scores  # noqa: F401  (§5, re-exported)
-from .probabilities import _as_float_vector, _pow2_exponent, abridge, as_real_array, check_matrix_vector, optimal_probabilities, row_norms
+from .probabilities import as_float_vector, pow2_exponent, abridge, as_real_array, check_matrix_vector, optimal_probabilities, row_norms
 from .probabilities import scale_safe as _scale_safe
 from .sampling import check_positive_int, check_size
+from .noisy_target import expected_algorithm1_error, variance_aware_minimum_error  # noqa: F401  (re-exported)
 
 __all__ = [
     "algorithm1_error",
@@ -59,11 +60,13 @@ __all__ = [
     "mask_error",
     "moment_error",
     "bernoulli_error",
+    "expected_algorithm1_error",
+    "variance_aware_minimum_error",
 ]
 
 
 def _check_p_for(p, X, w, name="p"):
-    pa = _as_float_vector(name, p)
+    pa = as_float_vector(name, p)
     if pa.shape[0] != X.shape[0]:
         raise ValueError(f"shape mismatch: {name} has length {pa.shape[0]} but X has d={X.shape[0]} rows")
     if not np.all(np.isfinite(pa)) or pa.min() < 0:
@@ -159,7 +162,7 @@ def lemma_4_2_bound(w0, s) -> float:
     Note: the exact left side is ``μ_n² (||w0||₁² - ||w0||²) / s`` (:func:`gaussian_error`); the proof's
     step ``(Σ_k a_k)² ≤ Σ_k a_k²`` goes the wrong way. The validator measures which one holds.
     """
-    wa = _as_float_vector("w0", w0)
+    wa = as_float_vector("w0", w0)
     s = check_size(s)
     return float(np.sum(wa**2) / s)
 
@@ -208,15 +211,15 @@ def lemma_4_3_bound(X, X_tilde, w0, w_star, s) -> float:
 def ratio_c(w0, w_star) -> float:
     """``c = max_j |w*_j / w0_j|`` (Theorem 4.4, Lemma 4.5); ``inf`` if some ``w0_j = 0 ≠ w*_j``.
     ``ValueError`` if a ratio of non-zeros exceeds float64 (e.g. ``1e300 / 1e-300``)."""
-    _w0, _ws = _as_float_vector("w0", w0), _as_float_vector("w_star", w_star)
+    _w0, _ws = as_float_vector("w0", w0), as_float_vector("w_star", w_star)
     if _w0.shape == _ws.shape:
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             _r = np.abs(_ws) / np.where(_w0 != 0, np.abs(_w0), 1.0)
         if not np.all(np.isfinite(_r)):
             raise ValueError(f"ratio_c: c = max|w*_j / w0_j| exceeds float64 (w0 = {abridge(_w0, 40)}, "
                              f"w_star = {abridge(_ws, 40)})")
-    w0a = _as_float_vector("w0", w0)
-    wsa = _as_float_vector("w_star", w_star)
+    w0a = as_float_vector("w0", w0)
+    wsa = as_float_vector("w_star", w_star)
     if w0a.shape != wsa.shape:
         raise ValueError(f"shape mismatch: w0 has length {w0a.shape[0]}, w_star {wsa.shape[0]}")
     nz = wsa != 0
@@ -234,13 +237,13 @@ def theorem_4_4_bound(w0, w_star, s) -> float:
     c = ratio_c(w0, w_star)
     if not np.isfinite(c):
         raise ValueError("w0 has a zero where w_star does not: c = max|w*_j / w0_j| is infinite")
-    return float(c**2 * np.sum(np.abs(_as_float_vector("w0", w0))) ** 2 / s)
+    return float(c**2 * np.sum(np.abs(as_float_vector("w0", w0))) ** 2 / s)
 
 
 @_scale_safe(w_star=2)
 def lemma_4_5_bound(w_star, s) -> float:
     """Lemma 4.5's first bound ``(d/s) ||w*||²`` for the uniform mask (Algorithm 1 with ``p = 1/d``)."""
-    ws = _as_float_vector("w_star", w_star)
+    ws = as_float_vector("w_star", w_star)
     s = check_size(s)
     return float(ws.shape[0] * np.sum(ws**2) / s)
 
@@ -251,7 +254,7 @@ def lemma_4_5_bound_c(w0, w_star, s) -> float:
     :func:`theorem_4_4_bound`)."""
     if not np.isfinite(ratio_c(w0, w_star)):
         raise ValueError("w0 has a zero where w_star does not: c = max|w*_j / w0_j| is infinite")
-    w0a = _as_float_vector("w0", w0)
+    w0a = as_float_vector("w0", w0)
     s = check_size(s)
     c = ratio_c(w0a, w_star)
     return float(w0a.shape[0] * c**2 * np.sum(w0a**2) / s)
@@ -384,14 +387,14 @@ def gaussian_error(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: str = "s
     """
     if not isinstance(mask, str) or not isinstance(x_tilde, str):
         raise ValueError(f"mask and x_tilde must be strings, got mask={abridge(mask)}, x_tilde={abridge(x_tilde)}")
-    w0a = _as_float_vector("w0", w0)
-    wsa = _as_float_vector("w_star", w_star)
+    w0a = as_float_vector("w0", w0)
+    wsa = as_float_vector("w_star", w_star)
     if w0a.shape != wsa.shape:
         raise ValueError(f"shape mismatch: w0 has length {w0a.shape[0]}, w_star {wsa.shape[0]}")
     s = check_size(s)
     n = _check_n(n)
     if mask == "uniform":
-        e = _pow2_exponent(float(np.abs(wsa).max()))
+        e = pow2_exponent(float(np.abs(wsa).max()))
         with np.errstate(over="ignore"):
             out = float(np.ldexp((w0a.shape[0] - 1) * np.sum(np.ldexp(wsa, -e) ** 2) / s, 2 * e))
         if not np.isfinite(out):
@@ -418,7 +421,7 @@ def _g1_sum(a: np.ndarray, ws: np.ndarray, nz: np.ndarray, scale: float) -> floa
     if not nz.any():
         return 0.0
     # Σ a < 2^(e_max + bitlen(d)): scaled down (by 2^c) only where it would overflow, so subnormals stay
-    c = max(0, _pow2_exponent(float(a.max())) + int(a.shape[0]).bit_length() - 1023)
+    c = max(0, pow2_exponent(float(a.max())) + int(a.shape[0]).bit_length() - 1023)
     others = _others(np.ldexp(a, -c))[nz]
     if not np.any(others > 0):
         return 0.0
@@ -442,7 +445,7 @@ def _g1_sum(a: np.ndarray, ws: np.ndarray, nz: np.ndarray, scale: float) -> floa
 def mask_error(X, w, m) -> float:
     """Error of one fixed mask: ``||Xᵀw - Xᵀ(w ⊙ m)||² = ||Xᵀ(w ⊙ (1 - m))||²`` (eq. 1)."""
     Xa, wa = check_matrix_vector(X, w)
-    ma = _as_float_vector("m", m)
+    ma = as_float_vector("m", m)
     if ma.shape != wa.shape:
         raise ValueError(f"shape mismatch: m has length {ma.shape[0]}, w has {wa.shape[0]}")
     return float(np.sum((Xa.T @ (wa * (1.0 - ma))) ** 2))
@@ -456,7 +459,7 @@ def moment_error(X, w, mean_m, second_m) -> float:
     ``E[(1-m_k)(1-m_l)] = 1 - E m_k - E m_l + E[m_k m_l]``. Cost O(d²): for small ``d``.
     ``second_m - mean_m mean_mᵀ`` must be a covariance (symmetric, positive semi-definite).
     """
-    _M2, _mu = as_real_array("second_m", second_m, ndim=2), _as_float_vector("mean_m", mean_m)
+    _M2, _mu = as_real_array("second_m", second_m, ndim=2), as_float_vector("mean_m", mean_m)
     if _M2.shape == (_mu.shape[0],) * 2:
         _t = max(1.0, float(np.abs(_mu).max()), float(np.sqrt(np.abs(_M2).max())))
         _C = _M2 / _t / _t - np.outer(_mu / _t, _mu / _t)
@@ -464,7 +467,7 @@ def moment_error(X, w, mean_m, second_m) -> float:
             raise ValueError(f"second_m - mean_m mean_mᵀ must be a symmetric positive semi-definite covariance; "
                              f"got second_m = {abridge(_M2, 60)}, mean_m = {abridge(_mu, 40)}")
     Xa, wa = check_matrix_vector(X, w)
-    mu = _as_float_vector("mean_m", mean_m)
+    mu = as_float_vector("mean_m", mean_m)
     M2 = np.asarray(second_m, dtype=np.float64)
     d = wa.shape[0]
     if mu.shape != (d,) or M2.shape != (d, d):
@@ -485,7 +488,7 @@ def bernoulli_error(X, w, pi, *, weighted: bool = True) -> float:
     if not isinstance(weighted, (bool, np.bool_)):
         raise ValueError(f"weighted must be True or False, got {abridge(weighted)}")
     Xa, wa = check_matrix_vector(X, w)
-    pia = _as_float_vector("pi", pi)
+    pia = as_float_vector("pi", pi)
     if pia.shape != wa.shape or np.any((pia < 0) | (pia > 1)):
         raise ValueError("pi must have length d with entries in [0, 1]")
     r2w2 = row_norms(Xa) ** 2 * wa**2
@@ -505,7 +508,7 @@ def bernoulli_error(X, w, pi, *, weighted: bool = True) -> float:
 def lemma_4_2_exact(w0, s, n) -> float:
     """Lemma 4.2, corrected (exact): ``E_X E_m ||Xᵀw0 − Xᵀ(w0 ⊙ m)||² = μ_n² (||w0||₁² − ||w0||²) / s``
     for ``X ~ N(0, I/n)`` and Algorithm 1 with eq. (2) of ``(X, w0)`` (formula G1 with ``w* = w0``)."""
-    wa = _as_float_vector("w0", w0)
+    wa = as_float_vector("w0", w0)
     s = check_size(s)
     n = _check_n(n)
     a = np.abs(wa)
@@ -518,7 +521,7 @@ def lemma_4_2_exact(w0, s, n) -> float:
 def lemma_4_2_corrected_bound(w0, s) -> float:
     """Lemma 4.2, corrected bound: ``||w0||₁² / s`` (valid because ``μ_n² <= 1``; tight as ``n → ∞``
     and ``||w0||² << ||w0||₁²``)."""
-    wa = _as_float_vector("w0", w0)
+    wa = as_float_vector("w0", w0)
     s = check_size(s)
     return float(np.sum(np.abs(wa)) ** 2 / s)
 
@@ -528,8 +531,8 @@ def gaussian_error_or_inf(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: s
     independent of ``X`` and ``n = 1`` (``E[1/χ_1] = ∞``), with some ``w*_k ≠ 0`` next to another
     non-zero ``w0_j``."""
     if mask == "optimal" and x_tilde == "independent" and _check_n(n) == 1:
-        a = np.abs(_as_float_vector("w0", w0))
-        ws = _as_float_vector("w_star", w_star)
+        a = np.abs(as_float_vector("w0", w0))
+        ws = as_float_vector("w_star", w_star)
         if ws.shape == a.shape and np.any((ws != 0) & (a.sum() - a > 0)):
             return float("inf")
     return gaussian_error(w0, w_star, s, n, mask=mask, x_tilde=x_tilde)
@@ -547,123 +550,3 @@ def theorem_4_4_datafree_bound(w0, w_star, s, n) -> float:
     ``ν_n = E[χ_n] E[1/χ_n] >= 1`` (:func:`nu`) and ``c = max_j |w*_j / w0_j|``."""
     n = _check_n(n)
     return float(nu(n) * theorem_4_4_bound(w0, w_star, s))
-
-
-# -------------------------------------------------------------------------------------------------
-# The bridge: expected Lemma 4.3 error when w* = c w0 + ε (validation/bridge.md)
-# -------------------------------------------------------------------------------------------------
-from .probabilities import _noisy_pair, _pow2_exponent, check_probabilities  # noqa: E402
-
-__all__ += ["expected_algorithm1_error", "variance_aware_minimum_error"]
-
-def _noisy_parts(X, w0, c, sigma):
-    """``(r, a, b, shift)``: row norms of ``X 2^-F``, ``c w0 = a 2^E``, ``σ = b 2^E``, ``shift = 2E + 2F``
-    (every closed form below is homogeneous of degree 2 in ``X`` and in ``(c w0, σ)`` jointly)."""
-    Xa, wa = check_matrix_vector(X, w0, w_name="w0")
-    a, b, E = _noisy_pair(wa, c, sigma)
-    F = _pow2_exponent(float(np.max(np.abs(Xa))))
-    Xs = np.ldexp(Xa, -F)
-    return Xs, row_norms(Xs), a, b, 2 * E + 2 * F
-
-
-def _finish(val: float, shift: int, s: int, what: str) -> float:
-    with np.errstate(over="ignore"):
-        out = float(np.ldexp(max(val, 0.0) / s, shift))
-    if not np.isfinite(out):
-        raise ValueError(f"{what}: the result exceeds float64 for these inputs")
-    return out
-
-
-def expected_algorithm1_error(X, w0, p, s, c, sigma) -> float:
-    """Expected Lemma 4.3 error of Algorithm 1 with law ``p`` when ``w* = c w0 + ε``.
-
-    Algorithm 1 draws ``s`` indices with replacement from ``p`` (``m_k = count_k/(s p_k)``); the
-    error ``||Xᵀw* − Xᵀ(w* ⊙ m)||²`` is averaged over the mask and over ``ε`` (independent of the mask,
-    ``E ε = 0``, ``E ε_k² = σ_k²``, uncorrelated). Only second moments of ``w*`` enter Lemma 4.3's
-    equality line (:func:`algorithm1_error`), ``E w*_k² = c_k² w0_k² + σ_k²`` and
-    ``E||Xᵀw*||² = ||Xᵀ(c w0)||² + Σ_k σ_k² ||X_(k)||²``, so
-
-        E = (1/s) [Σ_k ||X_(k)||² (c_k² w0_k² + σ_k²) / p_k − ||Xᵀ(c w0)||² − Σ_k σ_k² ||X_(k)||²].
-
-    At ``σ = 0`` this is ``algorithm1_error(X, c w0, p, s)``. Scale-safe (exact power-of-two rescaling).
-
-    Parameters
-    ----------
-    X : array_like, shape (d, n)
-        Data, rows ``X_(k)`` are features (paper §3).
-    w0 : array_like, shape (d,)
-        Weights at initialisation.
-    p : array_like, shape (d,)
-        Algorithm 1's law; ``p_k > 0`` wherever ``||X_(k)||² (c_k² w0_k² + σ_k²) > 0``.
-    s : int
-        Number of draws.
-    c, sigma : float or array_like
-        Scale and noise standard deviation (``>= 0``), scalars or broadcastable to ``w0``.
-
-    Returns
-    -------
-    float
-        The expected error.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> X = np.eye(2); w0 = np.array([1.0, 1.0])
-    >>> expected_algorithm1_error(X, w0, [0.5, 0.5], 1, 1.0, 0.0)   # = algorithm1_error(X, w0, p, 1)
-    2.0
-    >>> expected_algorithm1_error(X, w0, [0.5, 0.5], 1, 1.0, 1.0)   # (2·2 + 2·2) − 2 − 2
-    4.0
-    """
-    s = check_size(s)
-    Xs, r, a, b, shift = _noisy_parts(X, w0, c, sigma)
-    pa = _as_float_vector("p", p)
-    if pa.shape != a.shape:
-        raise ValueError(f"shape mismatch: p has length {pa.shape[0]} but X has d={a.shape[0]} rows")
-    pa = check_probabilities(pa)
-    num = r**2 * (a**2 + b**2)
-    nz = num > 0
-    if np.any(nz & (pa == 0)):
-        k = int(np.flatnonzero(nz & (pa == 0))[0])
-        raise ValueError(f"p[{k}] = 0 but ||X_({k})||² E w*_{k}² > 0: Algorithm 1 never draws index {k}, so the "
-                         f"expected error is infinite")
-    val = np.sum(num[nz] / pa[nz]) - np.sum((Xs.T @ a) ** 2) - np.sum(b**2 * r**2)
-    return _finish(float(val), shift, s, "expected_algorithm1_error")
-
-
-def variance_aware_minimum_error(X, w0, s, c, sigma) -> float:
-    """The minimum over all laws ``p`` of :func:`expected_algorithm1_error`, attained by
-    :func:`~sketchbound.probabilities.variance_aware_probabilities` (Cauchy–Schwarz; validation/bridge.md):
-
-        E_min = (1/s) [(Σ_k ||X_(k)|| sqrt(c_k² w0_k² + σ_k²))² − ||Xᵀ(c w0)||² − Σ_k σ_k² ||X_(k)||²].
-
-    At ``σ = 0`` this is Lemma 4.1's value for ``c w0``.
-
-    Parameters
-    ----------
-    X : array_like, shape (d, n)
-        Data, rows are features.
-    w0 : array_like, shape (d,)
-        Weights at initialisation.
-    s : int
-        Number of draws of Algorithm 1.
-    c, sigma : float or array_like
-        Scale and noise standard deviation (``>= 0``), scalars or broadcastable to ``w0``.
-
-    Returns
-    -------
-    float
-        The minimal expected error.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> variance_aware_minimum_error(np.eye(2), np.array([3.0, 4.0]), 1, 1.0, 0.0)   # (3 + 4)² − 25
-    24.0
-    >>> variance_aware_minimum_error(np.eye(2), np.array([3.0, 0.0]), 1, 1.0, [0.0, 4.0])   # (3 + 4)² − 9 − 16
-    24.0
-    """
-    s = check_size(s)
-    Xs, r, a, b, shift = _noisy_parts(X, w0, c, sigma)
-    S = float(np.sum(r * np.hypot(a, b)))
-    val = S**2 - np.sum((Xs.T @ a) ** 2) - np.sum(b**2 * r**2)
-    return _finish(float(val), shift, s, "variance_aware_minimum_error")

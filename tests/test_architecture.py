@@ -1,4 +1,4 @@
-"""The walls of ../shared/notes/architecture.md, checked on the source with ``ast`` (no import needed).
+"""The package's architecture walls, checked on the source with ``ast`` (no import needed).
 
 * no import cycle between the package's modules (lazy imports inside functions count);
 * no top-level module (``sketchbound/*.py``) imports torch; the computational core (``CORE``) never
@@ -91,7 +91,7 @@ def test_no_import_cycles():
 
 #: the computational core: probabilities → sampler → theory → claims → Monte-Carlo (+ shared helpers)
 CORE = {"sketchbound", "sketchbound.probabilities", "sketchbound.sampling", "sketchbound._kernels",
-        "sketchbound.theory", "sketchbound.exact", "sketchbound.scenarios", "sketchbound.claims",
+        "sketchbound.theory", "sketchbound.noisy_target", "sketchbound.exact", "sketchbound.scenarios", "sketchbound.claims",
         "sketchbound.montecarlo", "sketchbound.ntk", "sketchbound.seeds", "sketchbound._io", "sketchbound._cli"}
 
 
@@ -142,4 +142,57 @@ def test_dnn_stages_import_only_earlier_stages():
 def test_nothing_imports_figures():
     bad = [(m, t) for m, ts in GRAPH.items() for t in ts
            if t.startswith("sketchbound.figures") and not m.startswith("sketchbound.figures")]
+    assert not bad, bad
+
+
+#: modules another change is reworking now; each leaves this list once it is split
+SIZE_EXEMPT = {
+    "sketchbound/montecarlo.py": "its estimators are being reworked in a parallel change",
+    "sketchbound/claims.py": "its registry is being rewritten in a parallel change",
+    "sketchbound/dnn/training/fused.py": "a trainer fix is in flight; it is split after that lands",
+    "sketchbound/dnn/training/trainer.py": "a trainer fix is in flight; it is split after that lands",
+}
+MAX_LINES = 600
+
+
+def test_no_module_over_600_lines():
+    """One job per file: no module of the package is longer than MAX_LINES lines."""
+    root = PKG.parent
+    long = {str(p.relative_to(root)): n for p in PKG.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert set(long) - set(SIZE_EXEMPT) == set(), {k: v for k, v in long.items() if k not in SIZE_EXEMPT}
+
+
+def _private_imports(path: Path):
+    """``(module, name)`` for every ``from module import _name`` in ``path`` whose module is another one of
+    the package (relative imports resolved); private *modules* (``sketchbound._cli``) are fine."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    me = _modname(path)
+    pkg = me if path.name == "__init__.py" else me.rsplit(".", 1)[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg.split(".")
+                mod = ".".join(base[: len(base) - (node.level - 1)] + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if _internal(mod) is None or mod == me:
+                continue
+            for a in node.names:
+                if a.name.startswith("_") and not a.name.startswith("__") and f"{mod}.{a.name}" not in MODULES:
+                    yield mod, a.name
+
+
+#: importers in files another change is reworking now (the same files as SIZE_EXEMPT); each leaves this list
+#: when its helper becomes public there
+PRIVATE_IMPORT_EXEMPT = {
+    "sketchbound.dnn.training.fused": "imports the trainer's _JobState/_normalize; both files have a fix in flight",
+    "sketchbound.search": "imports montecarlo's _exact_m/_summary; montecarlo.py is being reworked in parallel",
+}
+
+
+def test_no_module_imports_a_private_name_of_another():
+    """A helper two modules share is public (or lives in the module that uses it): no ``from m import _x``."""
+    bad = sorted(f"{_modname(p)}: from {mod} import {name}" for p in PKG.rglob("*.py")
+                 if _modname(p) not in PRIVATE_IMPORT_EXEMPT for mod, name in _private_imports(p))
     assert not bad, bad

@@ -1,4 +1,4 @@
-"""Dask helper (issue 15): flags, the missing-extra message, ordered results, and Monte-Carlo studies
+"""Dask helper: flags, the missing-extra message, ordered results, and Monte-Carlo studies
 that give the same verdicts bit for bit on 2 workers as in one process."""
 import json
 import subprocess

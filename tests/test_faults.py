@@ -1,4 +1,4 @@
-"""Fault injection (issue 10): kill -9 at random moments of `dnn.run` and of `validate --all --save`.
+"""Fault injection: kill -9 at random moments of `dnn.run` and of `validate --all --save`.
 
 After every kill the state on disk is consistent: every result/checkpoint/mask file that exists is
 complete and verifies (no half-written file), and the run, started again, resumes and finishes with

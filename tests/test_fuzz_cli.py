@@ -1,6 +1,6 @@
 """Every numeric flag of every CLI, given a value that is not a finite number, every choice flag given a
 value outside its choices, and every output-path flag given an unwritable path, stops at once with one
-line on stderr and exit status 2 (issue 10): never a traceback, a NaN carried into the work, or a hang.
+line on stderr and exit status 2: never a traceback, a NaN carried into the work, or a hang.
 
 The flags are read from each CLI's own argparse parser, so a flag added later is fuzzed automatically.
 Each call runs in-process under a time limit (SIGALRM): an accepted bad value that starts the long work

@@ -1,4 +1,4 @@
-"""Fuzz every public function of the core (issue 10): wild inputs give a one-line ``ValueError`` or a
+"""Fuzz every public function of the core: wild inputs give a one-line ``ValueError`` or a
 finite, checked result — never NaN, a changed input, another exception type, or a hang.
 
 Covered: ``sketchbound.__all__`` and the ``__all__`` of ``probabilities``, ``sampling``, ``theory`` and

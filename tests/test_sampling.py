@@ -92,7 +92,7 @@ def _all_samplers(p, d):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_same_seed_same_mask_any_thread_count_serial_or_parallel(threads, monkeypatch):
-    """d >= 2 PARALLEL_MIN, so the parallel kernels really run (issue 17); the serial twins (forced by
+    """d >= 2 PARALLEL_MIN, so the parallel kernels really run; the serial twins (forced by
     raising PARALLEL_MIN) and the parallel ones with 1 or 2 threads give bit-identical output."""
     d = 2 * K.PARALLEL_MIN + 4096 + 3
     p = sb.from_scores(np.random.default_rng(1).random(d))
@@ -223,7 +223,7 @@ def test_optimal_probabilities_eq2_and_shape_errors():
         sb.optimal_probabilities(np.zeros((3, 2)), w)
 
 
-# ---- huge s, guards, Ctrl-C (issue 10) -------------------------------------------------------------
+# ---- huge s, guards, Ctrl-C -----------------------------------------------------------------------
 def test_counts_unchanged_for_s_up_to_fast_s():
     """Golden counts recorded with the code before the huge-s path existed (commit ca745ab): for
     s <= FAST_S the same seed still gives the same counts, bit for bit."""

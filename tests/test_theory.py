@@ -194,7 +194,7 @@ def test_section5_identities(prob):
         np.testing.assert_allclose(g / g.sum(), sb.optimal_probabilities(Xs, w), rtol=1e-10, atol=1e-14)
 
 
-# ---- input validation and scale safety (issue 10) --------------------------------------------------
+# ---- input validation and scale safety ------------------------------------------------------------
 def test_closed_forms_reject_nan_and_overflow_with_one_line_errors():
     for call in (lambda: theory.lemma_4_2_bound([np.nan, 1.0], 2),
                  lambda: theory.ratio_c([1.0, 1.0], [np.inf, 1.0]),

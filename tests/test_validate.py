@@ -167,7 +167,7 @@ def test_search_finds_smallest_lemma_4_2_counterexample():
     assert out["worst_score"] < 1
 
 
-# ---- issue 10: bad input is one line and exit 2, before any work ----------------------------------
+# ---- bad input is one line and exit 2, before any work ----------------------------------
 @pytest.mark.parametrize("args,msg", [
     (["--lemma", "5.1", "--save", "/proc/x"], "--save"),
     (["--lemma", "5.1", "--save", ""], "--save"),

@@ -55,20 +55,20 @@ def _twin_key(cfg) -> tuple:
 
 def _trained(cfg, runs_dir, device):
     """The run's network at the weights of its ``checkpoint.pt`` (its last epoch), or None."""
-    from sketchbound.dnn.experiments.run import _data_for, build_model, load_result  # noqa: PLC0415
+    from sketchbound.dnn.experiments.run import build_model, data_for, load_result  # noqa: PLC0415
     from sketchbound.dnn.training.checkpoint import load_verified  # noqa: PLC0415
     ck = cfg.run_dir(runs_dir) / "checkpoint.pt"
     if load_result(cfg, runs_dir) is None or not ck.is_file():
         return None
     st, _ = load_verified(ck, identity={"kind": "checkpoint", "name": cfg.run_name(), "seed": int(cfg.seed)},
                           map_location=device)
-    model = build_model(cfg, _data_for(cfg), device)
+    model = build_model(cfg, data_for(cfg), device)
     model.load_state_dict(st["model"])
     return model
 
 
 def cmd_constants(args) -> int:
-    from sketchbound.dnn.experiments.run import _data_for, build_model  # noqa: PLC0415
+    from sketchbound.dnn.experiments.run import build_model, data_for  # noqa: PLC0415
     from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
     from sketchbound.dnn.theory.bridge import layer_constants  # noqa: PLC0415
     out = check_output_path(args.out, suffixes=(".json",), flag="out")
@@ -87,7 +87,7 @@ def cmd_constants(args) -> int:
         star = _trained(c, args.runs_dir, dev)
         if star is None:
             continue
-        init = build_model(c, _data_for(c), dev)
+        init = build_model(c, data_for(c), dev)
         inits.append({n: p.detach() for n, p in prunable_parameters(init)})
         trained.append({n: p.detach() for n, p in prunable_parameters(star)})
         used.append({"run": name, "seed": c.seed})
@@ -104,7 +104,7 @@ def cmd_constants(args) -> int:
 
 
 def cmd_measure(args) -> int:
-    from sketchbound.dnn.experiments.run import _data_for, _mask_identity, load_result  # noqa: PLC0415
+    from sketchbound.dnn.experiments.run import data_for, load_result, mask_identity  # noqa: PLC0415
     from sketchbound.dnn.theory.bridge import layer_patches, measured_errors, probe_batch  # noqa: PLC0415
     from sketchbound.dnn.training.checkpoint import load_verified  # noqa: PLC0415
     dev = torch_device("bridge_tool measure", args.device)
@@ -122,13 +122,13 @@ def cmd_measure(args) -> int:
             continue
         if twin.run_name() not in stars:
             star = _trained(twin, args.runs_dir, dev)
-            x = probe_batch(_data_for(c), device=dev)
+            x = probe_batch(data_for(c), device=dev)
             stars[twin.run_name()] = (star, x, None if star is None else layer_patches(star, x))
         star, x, patches = stars[twin.run_name()]
         if star is None:
             missing += 1
             continue
-        saved, _ = load_verified(d / "mask.pt", identity=_mask_identity(c))
+        saved, _ = load_verified(d / "mask.pt", identity=mask_identity(c))
         res = measured_errors(star, saved["masks"], x, patches=patches)
         res["dense_run"] = twin.run_name()
         atomic_write_json(d / MEASURED_FILE, res)

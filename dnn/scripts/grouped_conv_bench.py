@@ -51,7 +51,8 @@ def gemm_form(n: int, stride: int, pad: int):
 def triton_form(n: int, stride: int, pad: int, group_block: int = 1):
     """(x, w) -> the same convolution by the implicit-GEMM Triton kernels (``triton_conv``), ``group_block``
     groups per program (block-diagonal weight)."""
-    from sketchbound.dnn.training.triton_conv import grouped_conv2d_triton
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))  # the benchmark-only kernels
+    from triton_conv import grouped_conv2d_triton
     return lambda x, w: grouped_conv2d_triton(x, w, None, stride, pad, n, group_block)
 
 

@@ -26,11 +26,11 @@ _WHERE = {
     "RandomizedSketch": "pruning.plugin", "global_randomized_sketch": "pruning.plugin",
     "randomized_sketch": "pruning.plugin",
     "count_prunable": "models.prunable", "prunable_parameters": "models.prunable",
-    "METHODS": "pruning.scores", "compute_scores": "pruning.scores",
+    "SCORE_METHODS": "pruning.scores", "compute_scores": "pruning.scores",
 }
 
 __all__ = [
-    "INPUT_KINDS", "MASK_MODES", "METHODS", "MODEL_NAMES", "RandomizedSketch", "apply_mask", "as_batch_source",
+    "INPUT_KINDS", "MASK_MODES", "MODEL_NAMES", "SCORE_METHODS", "RandomizedSketch", "apply_mask", "as_batch_source",
     "compute_scores", "count_prunable", "get_model", "global_randomized_sketch", "keep_counts", "kept_count",
     "make_input_source", "make_mask", "mask_summary", "prunable_parameters", "randomized_sketch", "target_count",
     "fit", "remove_masks",

@@ -1,9 +1,5 @@
-"""`python -m sketchbound.dnn.run`: the command-line entry point of :mod:`sketchbound.dnn.experiments.run`."""
-from sketchbound._cli import interruptible, require
-
-with interruptible("python -m sketchbound.dnn.run"):  # Ctrl-C while torch loads: one line, exit 130
-    require("torch", "python -m sketchbound.dnn.run")  # one line + exit 2 without the dnn extra
-    from sketchbound.dnn.experiments.run import main
+"""`python -m sketchbound.dnn.run` runs :mod:`sketchbound.dnn.experiments.run` (kept: the command every README and run directory names for one run)."""
+from sketchbound._cli import run_torch_cli
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_torch_cli("python -m sketchbound.dnn.run", "sketchbound.dnn.experiments.run"))

@@ -1,5 +1,5 @@
 """Bad config files and flags of `dnn.run` / `dnn.table`: exit 2 with one line naming the problem, before
-any training (issue 10, item 4). In-process (`main(argv)`), no data needed: every case fails first."""
+any training. In-process (`main(argv)`), no data needed: every case fails first."""
 import pytest
 
 pytest.importorskip("torch")

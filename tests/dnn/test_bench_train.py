@@ -1,4 +1,4 @@
-"""bench_train (issue 14): every rival measured in one call, ratios, analytic FLOPs, peaks, outputs.
+"""bench_train: every rival measured in one call, ratios, analytic FLOPs, peaks, outputs.
 
 Only the plumbing is tested here (tiny sizes on the CPU); the numbers are the GPU benchmark's
 (``dnn/scripts/gpu_bench_train.sh``, recorded in benchmarks/RESULTS.md).
@@ -245,7 +245,7 @@ def test_nchw_flag_reaches_both_of_our_trainers(monkeypatch, tmp_path, dnn_scrip
 def test_sgd_kernel_reaches_both_of_our_trainers_and_is_recorded(monkeypatch, tmp_path):
     """--sgd-kernel triton hands sgd_kernel='triton' to the streams and the fused way (default 'foreach', as
     before) and is recorded at the top of the JSON; here the trainers are then built with 'foreach' (Triton
-    does not run on this CPU; the kernel itself is checked under Triton's interpreter, test_triton_conv.py)."""
+    does not run on this CPU; the kernel itself is checked under Triton's interpreter, test_triton_kernels.py)."""
     seen = {}
 
     def spy(way, real):

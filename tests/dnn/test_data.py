@@ -137,7 +137,7 @@ def _raw_idx(type_byte, shape, payload: bytes) -> bytes:
     ("count_mismatch", "labels"),
 ])
 def test_idx_reader_rejects_malformed_files_naming_file_and_problem(tmp_path, case, needle):
-    """Every malformed IDX set is a ValueError naming the file and the problem (issue 10, item 4)."""
+    """Every malformed IDX set is a ValueError naming the file and the problem."""
     d = tmp_path / case
     _idx_set(d)
     img = d / "train-images-idx3-ubyte"

@@ -1,4 +1,4 @@
-"""Issue 7: Lemma 4.3 per layer inside networks, c in practice, Theorem 6.2 on a small CNN (CPU toys)."""
+"""Lemma 4.3 per layer inside networks, c in practice, Theorem 6.2 on a small CNN (CPU toys)."""
 import json
 import math
 

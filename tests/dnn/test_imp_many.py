@@ -132,8 +132,8 @@ def test_table_runner_imp_group_equals_per_run_path(tmp_path, monkeypatch):
         assert a["hash"] == b["hash"] == c.config_hash()
         assert a["accuracy"] == b["accuracy"] and a["kept_per_layer"] == b["kept_per_layer"]
         assert a["history"][-1]["train_loss"] == b["history"][-1]["train_loss"]
-        ma, _ = load_verified(c.run_dir(tmp_path / "alone") / "mask.pt", identity=R._mask_identity(c))
-        mb, _ = load_verified(c.run_dir(tmp_path / "together") / "mask.pt", identity=R._mask_identity(c))
+        ma, _ = load_verified(c.run_dir(tmp_path / "alone") / "mask.pt", identity=R.mask_identity(c))
+        mb, _ = load_verified(c.run_dir(tmp_path / "together") / "mask.pt", identity=R.mask_identity(c))
         assert _same_state(ma["masks"], mb["masks"]) and ma["start_step"] == mb["start_step"]
         if c.method == "imp":
             assert _same_state(ma["init_state"], mb["init_state"]) and mb["start_step"] == 2
@@ -165,7 +165,7 @@ def test_compute_imp_masks_follows_augment_and_refuses_a_rewind_past_the_end(tmp
     root = tmp_path / "data"
     _write_cifar10(root, 48)
     c = _imp_configs(root)[0]
-    data = R._data_for(c)
+    data = R.data_for(c)
     dev = torch.device("cpu")
 
     def masks_of(cfg):

@@ -1,4 +1,4 @@
-"""Parity with the published pruning code (issue 13).
+"""Parity with the published pruning code.
 
 ``tests/fixtures/parity/*.npz`` hold outputs of Synaptic-Flow, the original GraSP code and ProsPr, run once
 on two tiny seeded models (a VGG-like net and a ResNet block with a 1×1 shortcut) and fixed batches;

@@ -60,7 +60,7 @@ def test_prefers_high_scores():
     assert int(lin.weight_mask[0, :10].sum()) == 10
 
 
-# ---------------------------------------------------------------- composition with earlier pruning (issue 13)
+# ---------------------------------------------------------------- composition with earlier pruning
 def _net(seed=2):
     return get_model("resnet20", 1, 10, 8, width=0.25, seed=seed)
 
@@ -116,7 +116,7 @@ def test_global_sketch_after_l1_unstructured_on_one_layer():
     net = _net()
     layer = [m for _, m in prunable_modules(net)][3]
     prune.l1_unstructured(layer, "weight", amount=0.5)
-    # raised "layer_sizes sum to ... but the scores have ... entries" before issue 13
+    # the scores follow the pruned layer's remaining weights, not its original size
     _sketch_step_like_l1(net, 0.8, seed=1)
     _sketch_step_like_l1(net, 0.5, seed=2)
 

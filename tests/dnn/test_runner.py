@@ -212,7 +212,7 @@ def test_tampered_mask_is_detected_and_named(tmp_path, capsys):
 
 def test_finished_run_with_missing_data_root_says_so(tmp_path, capsys):
     """data_root is not in the run identity: a finished run is returned (exit 0) and the note says the
-    data was not read (issue 10, item 8); a batch larger than the data is refused before the mask step."""
+    data was not read; a batch larger than the data is refused before the mask step."""
     pytest.importorskip("sketchbound.dnn.models")
     root = tmp_path / "data"
     _write_cifar10(root)
@@ -327,7 +327,7 @@ def test_a_holder_that_touches_its_lock_is_waited_for_past_lock_wait(tmp_path):
     t0 = time.perf_counter()
     th.start()
     said = []
-    R._wait_for_lock(lock, "run", 0.3, said.append)
+    R.wait_for_lock(lock, "run", 0.3, said.append)
     th.join()
     assert time.perf_counter() - t0 >= 1.2 and lock.holder() == lock.me and len(said) == 1
     lock.release()

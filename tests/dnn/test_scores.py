@@ -8,7 +8,7 @@ from sketchbound.dnn.pruning.inputs import make_input_source, sparse_random
 from sketchbound.dnn.pruning.masks import MASK_MODES, kept_count, make_mask, target_count
 from sketchbound.dnn.models import MODEL_NAMES, get_model
 from sketchbound.dnn.models.prunable import count_prunable, prunable_parameters
-from sketchbound.dnn.pruning.scores import METHODS, compute_scores, grasp_scores, snip_scores, synflow_scores
+from sketchbound.dnn.pruning.scores import SCORE_METHODS, compute_scores, grasp_scores, snip_scores, synflow_scores
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -52,7 +52,7 @@ def all_scores():
 
 @pytest.mark.parametrize("name", [n if n in _DEFAULT_MODELS else pytest.param(n, marks=pytest.mark.slow)
                                   for n in MODEL_NAMES])
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", SCORE_METHODS)
 def test_every_model_method_mode(all_scores, name, method):
     net, sc = all_scores(name, method)
     params = prunable_parameters(net)
@@ -166,7 +166,7 @@ def test_bad_arguments():
         snip_scores(net, None)
 
 
-# ------------------------------------------------------------------------------------ issue 13
+# ------------------------------------------------------------------ parity details of the published code
 from sketchbound.dnn.pruning.masks import keep_counts  # noqa: E402
 from sketchbound.dnn.pruning.scores import deterministic_algorithms, prospr_scores  # noqa: E402
 
@@ -255,7 +255,7 @@ def test_paired_runs_share_scores(tmp_path):
                          torch.randint(0, 10, (64,), generator=g), torch.zeros(4, 1, 8, 8, dtype=torch.uint8),
                          torch.zeros(4, dtype=torch.long), 10, (0.5,), (0.25,))
     counts = {}
-    for method in ("prospr",):  # the method of issue 13's report (150–11,630 weights apart on the GPU)
+    for method in ("prospr",):  # the method whose GPU masks drifted by 150–11,630 weights before this check
         for mask in ("global", "randomized"):
             cfg = RunConfig(model="resnet20", dataset="fashion-mnist", method=method, inputs="real", mask=mask,
                             density=0.1, width=0.125, prune_batch_size=16, pad_to=8, seed=4, min_per_layer=0)
@@ -367,7 +367,7 @@ def test_grasp_samples_per_class_reaches_the_score_from_a_run_config(monkeypatch
     """``grasp_samples_per_class`` (default 25; the published GraSP configs use 10, 5 or 1) is a run
     option: validated, hashed only when not 25, and passed to ``grasp_scores``."""
     import sketchbound.dnn.pruning.scores as S
-    from sketchbound.dnn.experiments import run as R
+    from sketchbound.dnn.experiments import masking as M, run as R
     from sketchbound.dnn.experiments.config import RunConfig
     base = dict(model="lenet300100", dataset="mnist", method="grasp", density=0.1, seed=0)
     assert RunConfig(**base).grasp_samples_per_class == 25
@@ -381,7 +381,7 @@ def test_grasp_samples_per_class_reaches_the_score_from_a_run_config(monkeypatch
         seen.update(kw)
         raise RuntimeError("stop")
     monkeypatch.setattr(S, "compute_scores", fake)
-    monkeypatch.setattr(R, "_batch_source", lambda cfg, data, device: None)
+    monkeypatch.setattr(M, "_batch_source", lambda cfg, data, device: None)
     net = get_model("lenet300100", C, K, SIZE, width=0.125, seed=0)
     with pytest.raises(RuntimeError, match="stop"):
         R.compute_mask(RunConfig(**base, grasp_samples_per_class=5, grasp_variant="original"), net, None,

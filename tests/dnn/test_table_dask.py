@@ -1,4 +1,4 @@
-"""Table runner on Dask (issue 15): same table as the serial run, a killed worker loses at most the
+"""Table runner on Dask: same table as the serial run, a killed worker loses at most the
 epoch in progress (no run finished twice, none half-written), per-run-directory locks, the workers'
 one-time preparation (data cache, mask samplers) before the first task."""
 import json
@@ -141,7 +141,7 @@ def _worker_state(key):
     kernels (used by ``randomized`` masks on CPU) are compiled in this process."""
     from sketchbound import _kernels as K
     from sketchbound.dnn.experiments import run as R
-    return key in R._DATA_CACHE, bool(K._keys_ser.signatures or K._keys_par.signatures)
+    return key in R.DATA_CACHE, bool(K._keys_ser.signatures or K._keys_par.signatures)
 
 
 @pytest.mark.slow  # ≈ 4 s: keeps the default run under 3 min on 2 cores; CI runs it
@@ -180,7 +180,7 @@ def test_prepare_here_restores_the_rng_and_runs_the_trainers_gpu_format_on_cpu(d
     info = DC.prepare_here(cfgs, "cpu")
     assert not info["errors"] and info["models"] == 2 and info["masks"] == 2
     assert torch.equal(torch.get_rng_state(), before)
-    model = DC._warm_model(cfgs[0].resolved(), R._data_for(cfgs[0]), torch.device("cpu"), True, True)
+    model = DC._warm_model(cfgs[0].resolved(), R.data_for(cfgs[0]), torch.device("cpu"), True, True)
     assert all(p.grad is not None for p in model.parameters())
 
 

@@ -1,4 +1,4 @@
-"""Checkpoints and masks verify themselves (issue 10, items 5 and 6): a damaged or foreign file is
+"""Checkpoints and masks verify themselves: a damaged or foreign file is
 named with the problem and the way to recover, never used; a resume under changed conditions is
 flagged and recorded. The math behind "bit-identical resume" is tested in test_train.py."""
 import json

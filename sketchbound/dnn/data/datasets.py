@@ -7,7 +7,7 @@ raises :class:`FileNotFoundError` naming the files that were looked for.
 Small datasets (MNIST-like, CIFAR, Tiny-ImageNet) are held as ``uint8`` tensors ``(N, C, H, W)`` in a
 :class:`TensorDataset`; they are moved to the training device once, and an *epoch* (permutation,
 random crop with zero padding 4, horizontal flip) is produced there in a few batched tensor ops by
-:func:`augment_epoch` — no CPU data loader in the training loop (see ``notes/gpu-training.md``).
+:func:`augment_epoch` — no CPU data loader in the training loop, which would starve the GPU.
 Normalisation ``(x/255 - mean) / std`` with the per-channel statistics of the training set happens
 inside the training step. ImageNet is too big for that and is served by :class:`ImageFolder`
 (Pillow decoding, optional dependency).

@@ -4,7 +4,7 @@
 resident on the device, batch 128, ``--jobs`` 8 models) prints images/s, summed over models, of
 
 * ``plain``: one model, fp32, ``torch.optim.SGD(momentum=0.9, weight_decay=1e-4)``, batches sliced from
-  a normalised float tensor on the device (no masking, no augmentation) — the baseline of issue 5;
+  a normalised float tensor on the device (no masking, no augmentation) — the baseline every other row is compared to;
 * ``compile``: the same loop with ``torch.compile(model, mode="max-autotune")`` (fp32), run in a
   subprocess under ``--compile-timeout`` seconds (compiling takes minutes; a timeout is reported, not
   waited out);
@@ -53,6 +53,10 @@ import torch.nn.functional as F
 
 from sketchbound._cli import arg_type, interruptible
 from sketchbound._io import atomic_write, atomic_write_json, check_output_path
+from sketchbound.dnn.experiments.bench_costs import (PEAK_TBPS, PEAK_TFLOPS, bytes_per_image, conv_flop_factor,
+                                                     flops_per_image, layer_macs, peak_tbps, peak_tflops,
+                                                     traffic_per_image)
+from sketchbound.dnn.experiments.bench_report import summarise, to_markdown
 from sketchbound.dnn.experiments.config import OneLineParser
 from sketchbound.dnn.data import TensorDataset, augment_epoch
 from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob
@@ -69,46 +73,6 @@ RIVALS = ("plain", "compile", "vmap", "streams", "fused")
 #: ``--model all``
 MODELS_ALL = ("resnet20", "vgg19")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
-#: dense peak TFLOP/s by card (vendor data sheets; bf16 = tensor cores without sparsity, fp32 = CUDA cores)
-PEAK_TFLOPS = {
-    "H100 SXM": {"bf16": 989.0, "fp32": 67.0},
-    "H100 NVL": {"bf16": 835.0, "fp32": 60.0},
-    "H100 PCIe": {"bf16": 756.0, "fp32": 51.0},
-    "H200": {"bf16": 989.0, "fp32": 67.0},
-    "A100": {"bf16": 312.0, "fp32": 19.5},
-}
-
-
-#: peak memory bandwidth in TB/s by card (vendor data sheets; HBM); A100 is left out (40 / 80 GB parts differ)
-PEAK_TBPS = {"H100 SXM": 3.35, "H100 NVL": 3.9, "H100 PCIe": 2.0, "H200": 4.8}
-
-
-def _card(name: str) -> str | None:
-    n = name.upper()
-    if "H200" in n:
-        return "H200"
-    if "H100" in n:
-        if "NVL" in n:
-            return "H100 NVL"
-        if "PCIE" in n:
-            return "H100 PCIe"
-        return "H100 SXM"  # "NVIDIA H100 80GB HBM3" is the SXM part
-    if "A100" in n:
-        return "A100"
-    return None
-
-
-def peak_tflops(device_name: str, precision: str) -> float | None:
-    """The card's dense peak TFLOP/s for ``precision`` (``"bf16"`` or ``"fp32"``), or None when unknown."""
-    card = _card(device_name)
-    return PEAK_TFLOPS[card][precision] if card else None
-
-
-def peak_tbps(device_name: str) -> float | None:
-    """The card's peak memory bandwidth in TB/s, or None when unknown."""
-    return PEAK_TBPS.get(_card(device_name))
-
 
 def _sync(dev: torch.device) -> None:
     if dev.type == "cuda":
@@ -137,84 +101,6 @@ def _random_masks(model, density: float, seed: int):
     from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
     g = torch.Generator().manual_seed(seed)
     return {n: (torch.rand(p.shape, generator=g) < density).float() for n, p in prunable_parameters(model)}
-
-
-def flops_per_image(model: torch.nn.Module, shape: Sequence[int]) -> float:
-    """Training FLOPs per image: 2 × 3 × (multiply-accumulates of every Conv2d and Linear in one forward).
-
-    A convolution's MACs are ``out.numel() · C_in/groups · k_h · k_w`` per image, a linear layer's
-    ``in · out``; the factor 2 counts a MAC as two FLOPs and 3 adds the backward pass (gradients w.r.t.
-    inputs and weights). BatchNorm, ReLU, pooling and the optimiser are left out (memory-bound, few FLOPs).
-    """
-    return 6.0 * sum(layer_macs(model, shape).values())
-
-
-def layer_macs(model: torch.nn.Module, shape: Sequence[int], kinds: tuple = (torch.nn.Conv2d, torch.nn.Linear)
-               ) -> dict[str, int]:
-    """Multiply-accumulates per image of each ``Conv2d`` and ``Linear`` (or only those of ``kinds``) of
-    ``model`` in one forward, by module path: ``out.numel() · C_in/groups · k_h · k_w`` for a convolution,
-    ``out.numel() · in`` for a linear layer (per image: ``shape`` is one image)."""
-    macs: dict[int, int] = {}
-
-    def count(m, _inp, out):
-        if isinstance(m, torch.nn.Conv2d) and isinstance(m, kinds):
-            macs[id(m)] = out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-        elif isinstance(m, torch.nn.Linear) and isinstance(m, kinds):
-            macs[id(m)] = out.numel() * m.in_features
-
-    copy_ = _hooked_forward(model, shape, count)
-    return {path: macs[id(m)] for path, m in copy_.named_modules() if id(m) in macs}
-
-
-def _hooked_forward(model: torch.nn.Module, shape: Sequence[int], hook) -> torch.nn.Module:
-    """One forward pass of a CPU copy of ``model`` (eval mode, no grad) on one zero image of ``shape``, with
-    ``hook(module, inputs, output)`` on every leaf module; returns the copy."""
-    m = copy.deepcopy(model).cpu().eval()
-    hooks = [mod.register_forward_hook(hook) for mod in m.modules() if not list(mod.children())]
-    try:
-        with torch.no_grad():
-            m(torch.zeros((1,) + tuple(shape)))
-    finally:
-        for h in hooks:
-            h.remove()
-    return m
-
-
-def traffic_per_image(model: torch.nn.Module, shape: Sequence[int]) -> dict:
-    """Element counts of a model of one training step's memory traffic, per image (not a measurement).
-
-    ``activations``: for every leaf module whose output is a new tensor (views such as ``Flatten`` are left
-    out), the forward pass reads its input and writes its output, and the backward pass reads the output's
-    gradient and the saved input and writes the input's gradient: ``3·in + 2·out`` elements.
-    ``parameters``: the model's parameter count; per batch they are read forward and backward, their
-    gradient written, and SGD with momentum reads parameter, gradient and momentum and writes parameter
-    and momentum (8 accesses). Kernels that fuse layers move less; layout transforms, residual additions
-    and the masks move more. :func:`bytes_per_image` turns the counts into bytes.
-    """
-    acts = [0]
-
-    def leaf(_m, inp, out):
-        x = inp[0] if inp else None
-        if not isinstance(out, torch.Tensor) or not isinstance(x, torch.Tensor):
-            return
-        if out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
-            return  # a view (Flatten, in-place ReLU): no new tensor
-        acts[0] += 3 * x.numel() + 2 * out.numel()
-
-    m = _hooked_forward(model, shape, leaf)
-    return {"activations": acts[0], "parameters": sum(p.numel() for p in m.parameters())}
-
-
-def bytes_per_image(traffic: dict, *, batch_size: int, precision: str) -> float:
-    """Bytes per training image of :func:`traffic_per_image`'s model: activations in bf16 (2 bytes) or fp32
-    (4), fp32 parameters with 8 accesses per batch shared by its ``batch_size`` images.
-
-    >>> bytes_per_image({"activations": 10, "parameters": 4}, batch_size=2, precision="bf16")
-    84.0
-    """
-    if precision not in ("bf16", "fp32"):
-        raise ValueError(f"precision must be 'bf16' or 'fp32', got {precision!r}")
-    return float(traffic["activations"] * (2 if precision == "bf16" else 4) + 8 * 4 * traffic["parameters"] / batch_size)
 
 
 def _timed(step, warmup: int, steps: int, dev: torch.device) -> tuple[float, float]:
@@ -514,115 +400,6 @@ def bench_fused(model_name: str, data: TensorDataset, *, jobs: int, steps: int, 
                           weight_copies=weight_copies)
 
 
-def conv_flop_factor(trainer: FusedTrainer, model: torch.nn.Module, shape: Sequence[int]) -> float:
-    """Convolution work the fused cohorts of ``trainer`` do per unit of useful convolution work: each fused
-    convolution does ``block``× its models' MACs (block-dense, :class:`~sketchbound.dnn.training.fused.FusedConv2d`),
-    weighted by the per-image MACs of ``model`` (the cohorts' architecture; ``shape``: one image) and the
-    models per cohort. 1.0 for grouped convolutions (``conv_block=1``), ``k`` when every cohort uses block ``k``."""
-    macs = layer_macs(model, shape, kinds=(torch.nn.Conv2d,))
-    done = useful = 0
-    for c in trainer.cohorts:
-        for path, block in c.fused.conv_blocks().items():
-            done += c.n * macs[path] * block
-            useful += c.n * macs[path]
-    return done / useful if useful else 1.0
-
-
-# --------------------------------------------------------------------------------------------- report
-LABELS = {"plain": "plain fp32 loop, 1 model", "compile": "torch.compile({mode}), 1 model, fp32",
-          "vmap": "torch.func ensemble (stack_module_state + vmap), {jobs} models, fp32",
-          "streams": "ConcurrentTrainer, {jobs} masked models (graphs on streams)",
-          "fused": "FusedTrainer, {jobs} masked models horizontally fused"}
-
-
-def _summarise(res: dict, flops: float, device_name: str, batch_size: int | None = None) -> None:
-    """Add TFLOP/s, fraction of peak, modelled TB/s and fraction of bandwidth (where ``res`` has
-    ``traffic_per_image`` and ``batch_size`` is given), best rival and ratios to one model's results (in place)."""
-    for r in res["ways"].values():
-        if "images_per_s" not in r:
-            continue
-        r["tflops"] = r["images_per_s"] * flops / 1e12
-        peak = peak_tflops(device_name, r["precision"])
-        r["peak_tflops"] = peak
-        r["fraction_of_peak"] = r["tflops"] / peak if peak else None
-        if "traffic_per_image" in res and batch_size:
-            r["tbps_model"] = r["images_per_s"] * bytes_per_image(res["traffic_per_image"], batch_size=batch_size,
-                                                                  precision=r["precision"]) / 1e12
-            bw = peak_tbps(device_name)
-            r["peak_tbps"] = bw
-            r["fraction_of_bandwidth"] = r["tbps_model"] / bw if bw else None
-    rivals = {k: v["images_per_s"] for k, v in res["ways"].items() if k in ("plain", "compile", "vmap") and "images_per_s" in v}
-    ours = {k: v["images_per_s"] for k, v in res["ways"].items() if k in ("streams", "fused") and "images_per_s" in v}
-    res["best_rival"] = max(rivals, key=rivals.get) if rivals else None
-    res["ours"] = max(ours, key=ours.get) if ours else None
-    ratios = {}
-    if rivals and ours:
-        ratios["ours/best_rival"] = ours[res["ours"]] / rivals[res["best_rival"]]
-        for k in ours:
-            ratios[f"{k}/best_rival"] = ours[k] / rivals[res["best_rival"]]
-    if "streams" in ours and "fused" in ours:
-        ratios["fused/streams"] = ours["fused"] / ours["streams"]
-    res["ratios"] = ratios
-
-
-def to_markdown(out: dict) -> str:
-    """The benchmark's results as Markdown (one table per model)."""
-    lines = [f"# bench_train: {out['device']}", "",
-             f"torch {out['torch']}, commit {out.get('commit')}, {out['date']}, batch {out['batch_size']}, "
-             f"{out['jobs']} models for vmap/streams/fused, masks at density {out['density']} (ours only).",
-             f"Command: `{out['command']}`", ""]
-    for name, res in out["models"].items():
-        lines += [f"## {name} ({res['flops_per_image'] / 1e9:.4g} GFLOP per training image)", "",
-                  "| way to train | images/s | TFLOP/s | of peak | TB/s (traffic model) | data share of step | note |",
-                  "|---|---|---|---|---|---|---|"]
-        for k, r in res["ways"].items():
-            label = LABELS[k].format(mode=r.get("mode", out.get("compile_mode")), jobs=out["jobs"])
-            if k in ("streams", "fused") and not r.get("cuda_graphs", True):
-                label = label.replace(" (graphs on streams)", "") + " (eager, no CUDA graphs)"
-            if k in ("streams", "fused") and out.get("nchw"):
-                label += ", NCHW"
-            if "images_per_s" not in r:
-                lines.append(f"| {label} | – | – | – | – | – | {r.get('error', 'not run')} |")
-                continue
-            frac = f"{100 * r['fraction_of_peak']:.1f}% of {r['peak_tflops']:g} ({r['precision']})" \
-                if r.get("fraction_of_peak") is not None else f"n/a ({r['precision']})"
-            data = f"{100 * r['data_fraction']:.1f}%" if "data_fraction" in r else "–"
-            bw = "–" if "tbps_model" not in r else f"{r['tbps_model']:.2f}" + (
-                f" ({100 * r['fraction_of_bandwidth']:.0f}% of {r['peak_tbps']:g})" if r.get("fraction_of_bandwidth") else "")
-            note = []
-            if "masks_exact" in r:
-                note.append("pruned weights exactly 0" if r["masks_exact"] else "MASK VIOLATED")
-            if "fused_groups" in r:
-                note.append(f"groups {r['fused_groups']}")
-            if r.get("compile_mode"):
-                note.append(f"torch.compile {r['compile_mode']}")
-            if r.get("conv_gemm", "off") != "off":
-                note.append(f"conv GEMM {r['conv_gemm']}")
-            if r.get("sgd_kernel", "foreach") != "foreach":
-                note.append(f"SGD kernel {r['sgd_kernel']}" + (" with weight copies" if r.get("weight_copies") else ""))
-            if r.get("conv_block", 1) != 1:
-                note.append(f"conv block {r['conv_block']} ({r['conv_flop_factor']:.3g}× conv FLOPs)")
-            if "setup_seconds" in r:
-                note.append(f"setup {r['setup_seconds']:.1f} s"
-                            + (f" after {r['init_seconds']:.1f} s of construction" if r.get("init_seconds", 0) >= 0.5 else ""))
-            lines.append(f"| {label} | {r['images_per_s']:,.0f} | {r['tflops']:.2f} | {frac} | {bw} | {data} | {'; '.join(note)} |")
-        rt = res["ratios"]
-        if "ours/best_rival" in rt:
-            lines += ["", f"Ours ({res['ours']}) / best rival ({res['best_rival']}): **{rt['ours/best_rival']:.2f}×**"
-                      + (f"; fused / streams: **{rt['fused/streams']:.2f}×**" if "fused/streams" in rt else "")]
-        elif "fused/streams" in rt:
-            lines += ["", f"fused / streams: **{rt['fused/streams']:.2f}×**"]
-        lines.append("")
-    blockdense = any(r.get("conv_block", 1) != 1 for res in out["models"].values() for r in res["ways"].values())
-    lines += ["Rivals train unmasked models (upper bounds for masked ones). FLOPs are dense (pruned weights count)"
-              + (" and useful (the block-dense fused convolutions' extra work on zeros, `conv_flop_factor`, is not "
-                 "counted)" if blockdense else "") + "; fp32 rivals may run their convolutions on TF32 tensor cores (cuDNN default), so their share of the fp32 "
-              "peak is optimistic. The data share is measured on its own (permutation + crop + flip per epoch, gather + "
-              "normalise per step), not overlapped. TB/s is a model, not a measurement: the step's activation and "
-              "parameter traffic (`traffic_per_image`) times images/s.", ""]
-    return "\n".join(lines)
-
-
 # --------------------------------------------------------------------------------------------- CLI
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog="python -m sketchbound.dnn.bench_train", description=__doc__.split("\n\n")[0])
@@ -746,9 +523,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                             what=f"this benchmark ({', '.join(rivals)} x {a.warmup + a.steps} steps)",
                             hint="make it smaller (--steps 20 --warmup 2 --jobs 2 --n-train 2048)", threshold_s=60)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-    from sketchbound.dnn.experiments.run import _git_commit  # noqa: PLC0415 (SKETCHBOUND_COMMIT, else git)
+    from sketchbound.dnn.experiments.results import git_commit  # noqa: PLC0415 (SKETCHBOUND_COMMIT, else git)
     argv_list = list(sys.argv[1:] if argv is None else argv)
-    out = {"device": name, "torch": torch.__version__, "commit": _git_commit(),
+    out = {"device": name, "torch": torch.__version__, "commit": git_commit(),
            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "command": "python -m sketchbound.dnn.bench_train " + " ".join(argv_list), "batch_size": a.batch_size,
            "jobs": a.jobs, "density": a.density, "steps": a.steps, "warmup": a.warmup, "width": a.width,
@@ -784,7 +561,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                  compile_mode=a.fused_compile, sgd_kernel=a.sgd_kernel,
                                                  weight_copies=a.weight_copies, **common)
             _free(dev)
-        _summarise(res, res["flops_per_image"], name, a.batch_size)
+        summarise(res, res["flops_per_image"], name, a.batch_size)
         if a.out is not None:  # after each model, so a run cut short keeps what it measured
             atomic_write_json(os.path.join(a.out, "bench_train.json"), out)
             atomic_write(os.path.join(a.out, "bench_train.md"), to_markdown(out))

@@ -58,7 +58,7 @@ def param_count(model: str, dataset: str, width: float = 1.0, image_size: int | 
     """
     import torch  # noqa: PLC0415
 
-    from sketchbound.dnn.models import _BUILDERS, canonical_name  # noqa: PLC0415
+    from sketchbound.dnn.models import BUILDERS, canonical_name  # noqa: PLC0415
     name = canonical_name(model)
     c, k, size = DATASET_SHAPES.get(dataset, (3, 10, 32))
     size = int(image_size or size)
@@ -66,7 +66,7 @@ def param_count(model: str, dataset: str, width: float = 1.0, image_size: int | 
     key = (name, c, k, size, w)
     if key not in _CACHE:
         with torch.device("meta"):
-            net = _BUILDERS[name](c, k, size, w)
+            net = BUILDERS[name](c, k, size, w)
         _CACHE[key] = sum(p.numel() for p in net.parameters())
     grow = max(float(width), 1.0)
     return float(_CACHE[key]) * grow * grow  # inf (refused) rather than OverflowError for width = 1e300

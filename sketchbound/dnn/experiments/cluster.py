@@ -1,4 +1,4 @@
-"""The table runner on Dask (issue 15): one task = one group of runs that one
+"""The table runner on Dask: one task = one group of runs that one
 :class:`~sketchbound.dnn.training.ConcurrentTrainer` trains together (8 models per GPU by default).
 
 ``python -m sketchbound.dnn.table CONFIG --workers 4`` starts one worker process per GPU, each pinned
@@ -214,7 +214,7 @@ def prepare_here(configs: Sequence, device: str | None = None, *, amp: bool | No
                  channels_last: bool | None = None, models: bool = True) -> dict:
     """The one-time setup of this process for training ``configs`` (what :func:`prepare_workers` runs on each
     worker): import torch, create the CUDA context of each device, load every distinct dataset into
-    :data:`~sketchbound.dnn.experiments.run._DATA_CACHE` (``_data_for``, the key the tasks use), then per
+    :data:`~sketchbound.dnn.experiments.data_cache.DATA_CACHE` (:func:`~sketchbound.dnn.experiments.data_cache.data_for`, the key the tasks use), then per
     distinct architecture and device one forward/backward pass (``models``; ``amp``/``channels_last``
     default to the trainer's: on for CUDA) and the mask step's samplers on placeholder scores.
 
@@ -227,7 +227,7 @@ def prepare_here(configs: Sequence, device: str | None = None, *, amp: bool | No
     t0 = time.perf_counter()
     import torch  # noqa: PLC0415
 
-    from sketchbound.dnn.experiments.run import _data_for  # noqa: PLC0415
+    from sketchbound.dnn.experiments.data_cache import data_for  # noqa: PLC0415
     info: dict = {"devices": [], "datasets": 0, "models": 0, "masks": 0, "errors": []}
 
     def attempt(what, f):
@@ -250,7 +250,7 @@ def prepare_here(configs: Sequence, device: str | None = None, *, amp: bool | No
             r = c.resolved()
             k = _data_key(r)
             if k not in data:
-                data[k] = attempt(f"dataset {r.dataset} ({r.data_root})", lambda r=r: _data_for(r))
+                data[k] = attempt(f"dataset {r.dataset} ({r.data_root})", lambda r=r: data_for(r))
                 info["datasets"] += data[k] is not None
             if data[k] is None or not models:
                 continue

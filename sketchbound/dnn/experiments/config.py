@@ -27,7 +27,7 @@ from sketchbound._cli import MAX_REPEATS, OneLineParser, arg_type
 
 __all__ = [
     "RunConfig",
-    "METHODS",
+    "RUN_METHODS",
     "INPUTS",
     "MASKS",
     "MASK_ALIASES",
@@ -41,8 +41,8 @@ __all__ = [
     "HASH_V1_FIELDS",
 ]
 
-#: pruning methods: ``dense`` (no pruning) + :data:`sketchbound.dnn.pruning.scores.METHODS` (``imp`` = :mod:`~sketchbound.dnn.experiments.imp`)
-METHODS = ("dense", "random", "magnitude", "snip", "grasp", "synflow", "prospr", "imp")
+#: pruning methods: ``dense`` (no pruning) + :data:`sketchbound.dnn.pruning.scores.SCORE_METHODS` (``imp`` = :mod:`~sketchbound.dnn.experiments.imp`)
+RUN_METHODS = ("dense", "random", "magnitude", "snip", "grasp", "synflow", "prospr", "imp")
 #: pruning inputs (:data:`sketchbound.dnn.pruning.inputs.INPUT_KINDS`)
 INPUTS = ("real", "normal", "chi", "sparse", "ones")
 #: mask modes (:data:`sketchbound.dnn.pruning.masks.MASK_MODES`)
@@ -78,7 +78,7 @@ class RunConfig:
 
     model: str = field(default="resnet20", metadata=_meta("model name (sketchbound.dnn.models)"))
     dataset: str = field(default="cifar10", metadata=_meta("dataset (sketchbound.dnn.data.DATASETS)"))
-    method: str = field(default="synflow", metadata=_meta("pruning method", choices=METHODS))
+    method: str = field(default="synflow", metadata=_meta("pruning method", choices=RUN_METHODS))
     inputs: str = field(default="ones", metadata=_meta("pruning input (§5): ones, chi, normal, sparse, real", choices=INPUTS))
     mask: str = field(default="global", metadata=_meta("mask mode: global (threshold), randomized (§7), ...", choices=MASKS))
     density: float = field(default=0.1, metadata=_meta("fraction of prunable weights kept"))

@@ -1,4 +1,4 @@
-"""The paper's quantities measured inside real networks (issue 7): Lemma 4.3 per layer, the constant
+"""The paper's quantities measured inside real networks: Lemma 4.3 per layer, the constant
 ``c`` of Theorem 4.4 in practice, and Theorem 6.2 on a small CNN.
 
 Lemma 4.3 per layer (``lemma43``)
@@ -283,7 +283,7 @@ def _pos(name, typ=int):
 
 
 def build_parser():
-    p = OneLineParser(prog="python -m sketchbound.dnn.deep_theory", description="Paper quantities inside networks (issue 7).")
+    p = OneLineParser(prog="python -m sketchbound.dnn.deep_theory", description="Paper quantities inside networks.")
     sub = p.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("lemma43", help="Lemma 4.3 per layer after dense training")
     a.add_argument("--model", default="resnet20")

@@ -108,9 +108,9 @@ def load_masks(path, cfg=None, model=None) -> tuple[dict, dict]:
             raise ValueError(f"--masks {path} was made for {k}={conf[k]!r}, this run has {k}={mine[k]!r}; "
                              f"drop --{k.replace('_', '-')} or prune again with it")
     if model is not None:
-        from sketchbound.dnn.pruning.masks import _check_masks_for  # noqa: PLC0415
+        from sketchbound.dnn.pruning.masks import check_masks_for  # noqa: PLC0415
         try:
-            _check_masks_for(model, obj["masks"])
+            check_masks_for(model, obj["masks"])
         except ValueError as e:
             raise ValueError(f"--masks {path} does not fit the run's model: {e}") from None
     extra = {k: v for k, v in obj.get("extra", {}).items() if k != "mask_seconds"}

@@ -345,9 +345,9 @@ def write_outputs(spec: TableSpec, long: pd.DataFrame, out_dir, meta: dict | Non
     as given, without overrides)."""
     from sketchbound.dnn.experiments.table_meta import legend, markdown_file, write_meta  # noqa: PLC0415
     if meta is None:
-        from sketchbound.dnn.experiments.run import _git_commit  # noqa: PLC0415
+        from sketchbound.dnn.experiments.results import git_commit  # noqa: PLC0415
         from sketchbound.dnn.experiments.table_meta import describe  # noqa: PLC0415
-        meta = describe(spec, spec, expand, commit=_git_commit(), finished=int(long["n"].sum()))
+        meta = describe(spec, spec, expand, commit=git_commit(), finished=int(long["n"].sum()))
     out = Path(out_dir)
     wide = render(spec, long)
     body = (f"{spec.notes}\n\n" if spec.notes else "") + to_markdown(wide)
@@ -556,7 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 preload_data([c for ch in plan_chunks([c for runs in runs_of for _, _, c in runs], args.runs_dir)
                               for c in ch])
             train = run_configs
-            if args.workers or args.scheduler or args.gpus_per_worker:  # Dask (issue 15): a task per trainer group
+            if args.workers or args.scheduler or args.gpus_per_worker:  # Dask: a task per trainer group
                 from functools import partial  # noqa: PLC0415
                 from sketchbound.dnn.experiments.cluster import run_table  # noqa: PLC0415
                 train = partial(run_table, workers=args.workers, scheduler=args.scheduler,

@@ -229,14 +229,14 @@ def table_metadata(spec, runs_dir, expand, distinct_runs, *, design=None, epochs
     ``design`` (the file read without them; default: ``spec`` itself), the commit (``SKETCHBOUND_COMMIT``
     when set, else ``git rev-parse HEAD``, else "unknown") and the commits the finished runs trained at."""
     from collections import Counter  # noqa: PLC0415
-    from sketchbound.dnn.experiments.run import _git_commit, load_result  # noqa: PLC0415
+    from sketchbound.dnn.experiments.results import git_commit, load_result  # noqa: PLC0415
     commits: Counter = Counter()
     for c in distinct_runs(spec):
         res = load_result(c, runs_dir)
         if res is not None and res.get("accuracy") is not None:
             commits[str(res.get("git_commit") or "unknown")] += 1
     return describe(spec, design if design is not None else spec, expand, epochs=epochs, seeds=seeds, sets=sets,
-                    options=options, commit=_git_commit(), run_commits=dict(commits.most_common()),
+                    options=options, commit=git_commit(), run_commits=dict(commits.most_common()),
                     finished=sum(commits.values()))
 
 

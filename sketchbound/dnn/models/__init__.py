@@ -21,7 +21,7 @@ from .wide_resnet import WideResNet
 __all__ = ["MODEL_NAMES", "get_model", "initialize", "INIT_SCHEMES", "LeNet300100", "VGG", "CifarResNet",
            "ImageNetResNet", "WideResNet", "resnet18", "resnet50", "canonical_name"]
 
-_BUILDERS = {
+BUILDERS = {
     "lenet300100": lambda c, k, s, w: LeNet300100(c, k, s, w),
     "vgg11": lambda c, k, s, w: VGG("vgg11", c, k, s, w),
     "vgg16": lambda c, k, s, w: VGG("vgg16", c, k, s, w),
@@ -36,7 +36,7 @@ _BUILDERS = {
 _ALIASES = {"fc": "lenet300100", "lenet": "lenet300100", "wrn2032": "wideresnet20_32", "wideresnet2032": "wideresnet20_32"}
 
 #: the canonical model names accepted by :func:`get_model`
-MODEL_NAMES = tuple(_BUILDERS)
+MODEL_NAMES = tuple(BUILDERS)
 
 
 def canonical_name(name: str) -> str:
@@ -44,7 +44,7 @@ def canonical_name(name: str) -> str:
     if not isinstance(name, str):
         raise ValueError(f"model name must be a string, got {name!r}")
     key = name.lower().replace("-", "").replace("_", "")
-    for canon in _BUILDERS:
+    for canon in BUILDERS:
         if canon.replace("_", "") == key:
             return canon
     if key in _ALIASES:
@@ -62,5 +62,5 @@ def get_model(name: str, in_channels: int = 3, num_classes: int = 10, image_size
     canon = canonical_name(name)
     if init not in INIT_SCHEMES:
         raise ValueError(f"init must be one of {INIT_SCHEMES}, got {init!r}")
-    model = _BUILDERS[canon](in_channels, num_classes, image_size, width)
+    model = BUILDERS[canon](in_channels, num_classes, image_size, width)
     return initialize(model, init, seed=seed)

@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import numbers
 
-
-def _pos_int(name, v):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}")
+from sketchbound.sampling import check_positive_int
 
 
 def check_common(in_channels, num_classes, image_size, width) -> None:
-    _pos_int("in_channels", in_channels)
-    _pos_int("num_classes", num_classes)
-    _pos_int("image_size", image_size)
+    check_positive_int(in_channels, name="in_channels", floats=False)
+    check_positive_int(num_classes, name="num_classes", floats=False)
+    check_positive_int(image_size, name="image_size", floats=False)
     if isinstance(width, bool) or not isinstance(width, numbers.Real) or not width > 0:
         raise ValueError(f"width must be a positive number (channel multiplier), got {width!r}")
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["INIT_SCHEMES", "initialize"]
+__all__ = ["INIT_SCHEMES", "initialize", "as_torch_generator"]
 
 INIT_SCHEMES = ("kaiming", "normal", "xavier")
 
@@ -33,7 +34,7 @@ def initialize(model: nn.Module, scheme: str = "kaiming", *, seed=None, std: flo
         raise ValueError(f"init must be one of {INIT_SCHEMES}, got {scheme!r}")
     if not (isinstance(std, numbers.Real) and std > 0):
         raise ValueError(f"std must be a positive number, got {std!r}")
-    gen = _torch_generator(seed)
+    gen = None if seed is None else as_torch_generator(seed, name="seed")  # None: torch's global RNG
     from .prunable import is_prunable_module
 
     with torch.no_grad():
@@ -55,11 +56,33 @@ def initialize(model: nn.Module, scheme: str = "kaiming", *, seed=None, std: flo
     return model
 
 
-def _torch_generator(seed):
-    if seed is None or isinstance(seed, torch.Generator):
+def as_torch_generator(seed, *, name: str = "generator") -> torch.Generator:
+    """The one seed → ``torch.Generator`` of the dnn side: ``None`` → a fresh non-deterministic CPU
+    generator, a non-negative int → seeded with it, a ``torch.Generator`` → itself.
+
+    Parameters
+    ----------
+    seed : None, int or torch.Generator
+        The seed.
+    name : str
+        The argument's name in the error message.
+
+    Returns
+    -------
+    torch.Generator
+
+    Examples
+    --------
+    >>> g = as_torch_generator(0); torch.equal(torch.rand(2, generator=g), torch.rand(2, generator=as_torch_generator(0)))
+    True
+    """
+    if isinstance(seed, torch.Generator):
         return seed
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0:
-        g = torch.Generator()
+    g = torch.Generator()
+    if seed is None:
+        g.seed()
+        return g
+    if isinstance(seed, (numbers.Integral, np.integer)) and not isinstance(seed, bool) and seed >= 0:
         g.manual_seed(int(seed))
         return g
-    raise ValueError(f"seed must be None, a non-negative int or a torch.Generator, got {seed!r}")
+    raise ValueError(f"{name} must be None, a non-negative int seed or a torch.Generator, got {seed!r}")

@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from sketchbound.dnn.models.prunable import prunable_modules
-from sketchbound.dnn.pruning.masks import _check_masks_for
+from sketchbound.dnn.pruning.masks import check_masks_for
 
 __all__ = ["apply_mask", "remove_masks", "current_masks"]
 
@@ -63,7 +63,7 @@ def apply_mask(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
     >>> int((net[0].weight != 0).sum() + (net[2].weight != 0).sum())
     9
     """
-    params = _check_masks_for(model, masks)
+    params = check_masks_for(model, masks)
     modules = _prunable_modules_by_weight_name(model)
     for n, p in params:
         if n not in masks:

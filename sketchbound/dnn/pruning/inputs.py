@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
+from sketchbound.dnn.models.init import as_torch_generator  # re-exported: the one seed → torch.Generator
+
 __all__ = [
     "INPUT_KINDS",
     "as_batch_source",
@@ -51,20 +53,6 @@ __all__ = [
 INPUT_KINDS = ("real", "normal", "chi", "sparse", "ones")
 
 BatchSource = Callable[[torch.Generator | None], tuple[torch.Tensor, torch.Tensor | None]]
-
-
-def as_torch_generator(seed) -> torch.Generator:
-    """``None`` → fresh non-deterministic CPU generator, int → seeded, ``torch.Generator`` → itself."""
-    if isinstance(seed, torch.Generator):
-        return seed
-    g = torch.Generator()
-    if seed is None:
-        g.seed()
-        return g
-    if isinstance(seed, (numbers.Integral, np.integer)) and not isinstance(seed, bool) and seed >= 0:
-        g.manual_seed(int(seed))
-        return g
-    raise ValueError(f"generator must be None, a non-negative int seed or a torch.Generator, got {seed!r}")
 
 
 def _check_batch(batch_size):

@@ -184,7 +184,7 @@ def _flat(scores: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.cat([t.detach().reshape(-1).to(torch.float64) for t in scores.values()])
 
 
-def _split_counts(idx: torch.Tensor, sizes: list[int]) -> list[int]:
+def split_counts(idx: torch.Tensor, sizes: list[int]) -> list[int]:
     bounds = torch.tensor(np.cumsum(sizes), device=idx.device)
     layer = torch.bucketize(idx, bounds, right=True)
     return torch.bincount(layer, minlength=len(sizes)).tolist()
@@ -266,10 +266,10 @@ def keep_counts(scores, density, scope: str = "global", *, min_per_layer: int = 
         if scope != "global":
             raise ValueError(f"keep_rule='synflow' is a global threshold; scope must be 'global', got {scope!r}")
         keep = _synflow_keep(scores, density)
-        return dict(zip(scores, _split_counts(torch.nonzero(keep).flatten(), sizes)))
+        return dict(zip(scores, split_counts(torch.nonzero(keep).flatten(), sizes)))
     if scope == "global":
         idx = torch.topk(_global_priority(scores, floor, k), k, sorted=False).indices
-        return dict(zip(scores, _split_counts(idx, sizes)))
+        return dict(zip(scores, split_counts(idx, sizes)))
     if scope == "layerwise":
         exact = [float(density) * n for n in sizes]
         base = [int(math.floor(e)) for e in exact]
@@ -555,7 +555,7 @@ def kept_count(masks: dict[str, torch.Tensor]) -> int:
     return int(sum(int((m != 0).sum()) for m in masks.values()))
 
 
-def _check_masks_for(model: nn.Module, masks) -> list[tuple[str, torch.Tensor]]:
+def check_masks_for(model: nn.Module, masks) -> list[tuple[str, torch.Tensor]]:
     if not isinstance(masks, dict):
         raise ValueError(f"masks must be a dict {{parameter name: tensor}}, got {type(masks).__name__}")
     params = prunable_parameters(model)
@@ -575,7 +575,7 @@ def mask_summary(model: nn.Module, masks: dict[str, torch.Tensor]) -> list[dict]
     ``mean_abs_kept`` is the mean ``|w|`` over kept entries (``nan`` if none), the quantity of Fig. 1/3.
     """
     rows = []
-    for n, p in _check_masks_for(model, masks):
+    for n, p in check_masks_for(model, masks):
         m = masks.get(n)
         keep = torch.ones_like(p, dtype=torch.bool) if m is None else (m != 0).to(p.device)
         kept = int(keep.sum())

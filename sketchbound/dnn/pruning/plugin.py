@@ -45,7 +45,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from sketchbound.dnn.models.prunable import prunable_modules
-from sketchbound.dnn.pruning.masks import _split_counts, sample_without_replacement
+from sketchbound.dnn.pruning.masks import split_counts, sample_without_replacement
 
 __all__ = ["RandomizedSketch", "randomized_sketch", "global_randomized_sketch"]
 
@@ -90,7 +90,7 @@ class RandomizedSketch(prune.BasePruningMethod):
                                  "after earlier pruning torch passes only the unpruned entries, so layer_sizes "
                                  "must count those per layer (global_randomized_sketch does)")
             idx = torch.topk(scores, keep, sorted=False).indices if keep else torch.empty(0, dtype=torch.long)
-            counts = _split_counts(idx, self.layer_sizes)
+            counts = split_counts(idx, self.layer_sizes)
             parts, pos = [], 0
             for size, k in zip(self.layer_sizes, counts):
                 if size == 0:  # a layer pruned entirely before: nothing of it is left to keep

@@ -10,7 +10,7 @@ modified (methods that need forward/backward passes work on a deep copy).
 int seed or a ``torch.Generator``) drives the data-free sources and the random parts, so the same
 seed gives the same scores.
 
-Methods (:data:`METHODS`):
+Methods (:data:`SCORE_METHODS`):
 
 * ``random``: i.i.d. ``U(0, 1)`` scores (with a hard threshold: a uniformly random mask).
 * ``magnitude``: ``|θ|`` at initialisation.
@@ -64,9 +64,10 @@ from torch.nn import functional as F
 from sketchbound.dnn.pruning.inputs import as_batch_source, as_torch_generator
 from sketchbound.dnn.pruning.masks import KEEP_RULES, MASK_MODES, make_mask
 from sketchbound.dnn.models.prunable import prunable_parameters
+from sketchbound.sampling import check_positive_int
 
 __all__ = [
-    "METHODS",
+    "SCORE_METHODS",
     "compute_scores",
     "random_scores",
     "magnitude_scores",
@@ -79,7 +80,7 @@ __all__ = [
     "deterministic_algorithms",
 ]
 
-METHODS = ("random", "magnitude", "imp", "snip", "grasp", "synflow", "prospr")
+SCORE_METHODS = ("random", "magnitude", "imp", "snip", "grasp", "synflow", "prospr")
 LOSSES = ("cross_entropy", "l1", "mse")
 GRASP_VARIANTS = ("synflow", "original")
 
@@ -126,12 +127,6 @@ def _check_dtype(dtype) -> torch.dtype:
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point or dtype.itemsize < 4:
         raise ValueError(f"dtype must be torch.float64 or torch.float32, got {dtype!r}")
     return dtype
-
-
-def _pos_int(name, v):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    return int(v)
 
 
 def _device(model):
@@ -204,7 +199,7 @@ def snip_scores(model: nn.Module, batch_source, *, loss: str = "cross_entropy", 
     """
     _check_model(model)
     _check_loss(loss)
-    nb = _pos_int("num_batches", num_batches)
+    nb = check_positive_int(num_batches, name="num_batches", floats=False)
     source, g = as_batch_source(batch_source), as_torch_generator(generator)
     net = copy.deepcopy(model).train(train_mode)
     params = prunable_parameters(net)
@@ -275,12 +270,12 @@ def grasp_scores(model: nn.Module, batch_source, *, num_batches: int = 1, temper
     ``d - int(ratio·d)``); use :func:`~sketchbound.dnn.pruning.masks.make_mask` for ours.
     """
     _check_model(model)
-    nb = _pos_int("num_batches", num_batches)
+    nb = check_positive_int(num_batches, name="num_batches", floats=False)
     if variant not in GRASP_VARIANTS:
         raise ValueError(f"variant must be one of {GRASP_VARIANTS}, got {variant!r}")
     if not (isinstance(temperature, numbers.Real) and temperature > 0):
         raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-    spc = _pos_int("samples_per_class", samples_per_class)
+    spc = check_positive_int(samples_per_class, name="samples_per_class", floats=False)
     if train_mode is None:
         train_mode = variant == "original"
     source, g = as_batch_source(batch_source), as_torch_generator(generator)
@@ -359,7 +354,7 @@ def synflow_scores(model: nn.Module, batch_source, *, density: float, rounds: in
     dens = float(density) if isinstance(density, numbers.Real) and not isinstance(density, bool) else None
     if dens is None or not (0 < dens <= 1):
         raise ValueError(f"density must be a number in (0, 1] (final fraction kept), got {density!r}")
-    R = _pos_int("rounds", rounds)
+    R = check_positive_int(rounds, name="rounds", floats=False)
     if mode not in MASK_MODES or mode == "algorithm1":
         raise ValueError(f"mode for SynFlow's intermediate masks must be one of {MASK_MODES[:4]}, got {mode!r}")
     if keep_rule not in KEEP_RULES:
@@ -424,7 +419,7 @@ def prospr_scores(model: nn.Module, batch_source, *, inner_steps: int = 3, inner
     default (``False``: one batch for all steps and the meta-loss) is a fixed ``(x, y)`` batch.
     """
     params0 = _check_model(model)
-    K = _pos_int("inner_steps", inner_steps)
+    K = check_positive_int(inner_steps, name="inner_steps", floats=False)
     if not (isinstance(inner_lr, numbers.Real) and inner_lr > 0):
         raise ValueError(f"inner_lr must be a positive number, got {inner_lr!r}")
     _check_loss(loss)
@@ -464,9 +459,9 @@ _FUNCS = {
 
 
 def compute_scores(method: str, model: nn.Module, batch_source=None, **kwargs) -> dict[str, torch.Tensor]:
-    """Dispatch to the score function of ``method`` (one of :data:`METHODS`); ``kwargs`` are passed on."""
+    """Dispatch to the score function of ``method`` (one of :data:`SCORE_METHODS`); ``kwargs`` are passed on."""
     if method not in _FUNCS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise ValueError(f"method must be one of {SCORE_METHODS}, got {method!r}")
     if method in ("magnitude", "imp"):
         kwargs.pop("generator", None)
     return _FUNCS[method](model, batch_source, **kwargs)

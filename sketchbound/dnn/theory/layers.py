@@ -19,10 +19,10 @@ from sketchbound.dnn.pruning.masks import sample_algorithm1, sample_without_repl
 from sketchbound.dnn.models.prunable import prunable_modules
 from sketchbound.seeds import stream_seed
 
-__all__ = ["kept_weight_stats", "layer_inputs", "patch_matrix", "layer_lemma43", "lemma43_network", "METHODS",
+__all__ = ["kept_weight_stats", "layer_inputs", "patch_matrix", "layer_lemma43", "lemma43_network", "LEMMA43_MASKS",
            "QUANTILES"]
 
-METHODS = ("threshold", "randomized", "algorithm1", "uniform")
+LEMMA43_MASKS = ("threshold", "randomized", "algorithm1", "uniform")
 QUANTILES = (0.5, 0.9, 0.99)
 
 
@@ -138,15 +138,15 @@ def _alg1_exact(W: torch.Tensor, P: torch.Tensor, p: torch.Tensor, s: int) -> fl
 
 
 def layer_lemma43(W0: torch.Tensor, Wstar: torch.Tensor, P0: torch.Tensor, Pstar: torch.Tensor, density: float, *,
-                  trials: int = 16, seed: int = 0, methods: Sequence[str] = METHODS) -> list[dict]:
+                  trials: int = 16, seed: int = 0, methods: Sequence[str] = LEMMA43_MASKS) -> list[dict]:
     """Lemma 4.3 for one layer (module docstring): one row per mask method with the measured error
     (mean and standard error over ``trials`` masks; one mask for ``threshold``), the Lemma 4.3 exact value
     and bound where they apply, the feature norm ``||W* P||_F²`` and |w*/w⁰| quantiles over the kept weights."""
     if not (0 < density <= 1):
         raise ValueError(f"density must be in (0, 1], got {density!r}")
     for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}; got {m!r}")
+        if m not in LEMMA43_MASKS:
+            raise ValueError(f"method must be one of {', '.join(LEMMA43_MASKS)}; got {m!r}")
     dev = P0.device
     W0 = W0.detach().double().reshape(W0.shape[0], -1).to(dev)
     Ws = Wstar.detach().double().reshape(Wstar.shape[0], -1).to(dev)
@@ -203,7 +203,7 @@ def layer_lemma43(W0: torch.Tensor, Wstar: torch.Tensor, P0: torch.Tensor, Pstar
 
 
 def lemma43_network(model0: nn.Module, model_star: nn.Module, x: torch.Tensor, densities=(0.1,), *,
-                    columns: int = 1024, trials: int = 16, seed: int = 0, methods: Sequence[str] = METHODS) -> list[dict]:
+                    columns: int = 1024, trials: int = 16, seed: int = 0, methods: Sequence[str] = LEMMA43_MASKS) -> list[dict]:
     """:func:`layer_lemma43` for every prunable layer of a network (init ``model0``, trained
     ``model_star``, same architecture) on the batch ``x``; rows carry ``layer`` and ``kind``."""
     in0, ins = layer_inputs(model0, x), layer_inputs(model_star, x)

@@ -3,7 +3,7 @@
 This is the idea of HFTA (Wang, Yang, Pekhimenko et al., "Horizontally Fused Training Array: An
 Effective Hardware Utilization Squeezer for Training Novel Deep Learning Models", MLSys 2021): the
 small convolutions of ResNet-20 or VGG-19 at batch 128 cannot fill a GPU, so the step is bound by
-kernel launches (``notes/gpu-training.md``); N models trained *as one network* launch one kernel per
+kernel launches; N models trained *as one network* launch one kernel per
 layer for all of them.
 
 Layout
@@ -237,7 +237,7 @@ def _pair(v) -> tuple[int, int]:
 def grouped_conv2d_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
                         stride=1, padding=0, groups: int = 1) -> torch.Tensor:
     """``F.conv2d(x, weight, bias, stride, padding, groups=groups)`` (dilation 1, zero padding) as one
-    batched matrix product over unfolded patches, one batch entry per group (issue 14).
+    batched matrix product over unfolded patches, one batch entry per group.
 
     cuDNN runs some narrow grouped convolutions through per-group channel slicing (GPU measurements with
     ``dnn/scripts/grouped_conv_bench.py``: ResNet-20's stride-2 layers, VGG-19's first and widest ones),
@@ -249,7 +249,7 @@ def grouped_conv2d_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     c]`` (no copy when it is channels_last). The output is ``[B, C_out, H_out, W_out]`` in channels_last
     memory. Exact: the same sums as the convolution, in another order (tested against ``F.conv2d`` in
     float64, values and gradients). It costs ``kh·kw`` copies of the (strided) input as patches, so it
-    pays only where cuDNN is slow (``benchmarks/RESULTS.md``, eighth measurement: compiled, it wins on those
+    pays only where cuDNN is slow (``benchmarks/RESULTS.md``: compiled, it wins on those
     layers and loses on the others).
 
     >>> import torch, torch.nn.functional as F
@@ -311,7 +311,7 @@ def effective_conv_block(fused_groups: int, conv_block: int) -> int:
 class FusedConv2d(_FusedLeaf):
     """N ``Conv2d`` as one grouped convolution: weight ``cat_n W_n``, ``groups = N·groups``.
 
-    Block-dense form (``block=k > 1``, issue 14): cuDNN's grouped-convolution path spends its time in
+    Block-dense form (``block=k > 1``): cuDNN's grouped-convolution path spends its time in
     layout transforms and channel slicing when the groups are narrow (16–64 channels per model), so
     ``k`` consecutive groups of the fused convolution share one *dense* group instead: ``groups =
     N·g/k`` and, built in ``forward`` from the stored weight, the block-diagonal weight
@@ -854,7 +854,7 @@ def choose_conv_gemm(fm: "FusedModel", input_shape: Sequence[int], *, compile_mo
     change) on zeros of ``input_shape`` (the fused batch, ``[B, N·C, H, W]``). Per distinct shape both forms
     run forward + backward on random data in the trainer's precision (bf16 with ``amp``) and layout, through
     ``torch.compile`` in ``compile_mode`` when it is given (the two forms compare differently compiled and
-    eager: ``benchmarks/RESULTS.md``, eighth measurement); the GEMM form is chosen when it is faster by more
+    eager: ``benchmarks/RESULTS.md``); the GEMM form is chosen when it is faster by more
     than ``margin``. Decisions are cached per shape, precision, mode and card in this process. Off the GPU
     nothing is timed and every convolution stays cuDNN's (``"reason"`` says so), so CPU runs are
     deterministic. Needs ``conv_block=1``. ``timer(f, x, w)`` (milliseconds per forward + backward of

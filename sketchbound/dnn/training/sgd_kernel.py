@@ -1,4 +1,4 @@
-"""The masked SGD step as one Triton kernel per parameter: each element read and written once (issue 14).
+"""The masked SGD step as one Triton kernel per parameter: each element read and written once.
 
 :func:`~sketchbound.dnn.training.masked_sgd_step` with ``foreach`` kernels runs seven passes over every
 parameter (mask the gradient, add weight decay, scale the momentum, add the gradient, scale by the learning

@@ -30,8 +30,8 @@ end of every epoch (atomic: temporary file + ``os.replace``) holds the model, mo
 epoch, generator and global RNG states and the history, so a killed run resumes at the last finished
 epoch and ends with bit-identical weights (tested on CPU).
 
-Throughput (``notes/gpu-training.md``)
--------------------------------------
+Throughput
+----------
 :class:`ConcurrentTrainer` trains N ``(model, mask, seed)`` jobs of one dataset in lockstep. On CUDA
 each job's whole step (batch gather, normalisation, forward under bf16 autocast, backward, masked SGD,
 loss/accuracy accumulation, step counter) is captured in its own CUDA graph and replayed on its own
@@ -544,7 +544,7 @@ def capture_step(step_body: Callable[[], None], model: nn.Module, state: Sequenc
     settle; ``before_warmup`` runs before each, e.g. resetting the step counter), then ``model``'s state
     dict and the tensors ``state`` (momentum buffers, counters) are restored in place — warm-up steps
     must not count — the gradients of ``params`` are dropped so that they are allocated once inside the
-    graph's private memory pool, and one step is captured (CUDA-graph rules: ``notes/gpu-training.md``).
+    graph's private memory pool, and one step is captured (the CUDA-graph capture rules).
     """
     snap_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
     snap = [t.detach().clone() for t in state]

@@ -1,5 +1,5 @@
-"""Whether Triton's kernels can run here: shared by :mod:`~sketchbound.dnn.training.triton_conv` and
-:mod:`~sketchbound.dnn.training.sgd_kernel` (imports neither trainer module, so both can import it).
+"""Whether Triton's kernels can run here: shared by :mod:`~sketchbound.dnn.training.sgd_kernel` and the
+benchmark's Triton convolution, ``benchmarks/triton_conv.py`` (imports no trainer module, so both can import it).
 
 Triton is optional (the ``test`` extra installs it on Linux x86-64). Its interpreter (``TRITON_INTERPRET=1``,
 read by Triton when it is imported) runs the same kernels on the CPU with NumPy; that is how the tests
@@ -25,7 +25,8 @@ def _triton():
     return triton, ""
 
 
-def _interpret() -> bool:
+def interpret() -> bool:
+    """Whether Triton's interpreter is on (``TRITON_INTERPRET=1``): the kernels then run on the CPU."""
     return os.environ.get("TRITON_INTERPRET", "") == "1"
 
 
@@ -35,7 +36,7 @@ def triton_available(device: torch.device | str | None = None) -> bool:
     if _triton()[0] is None:
         return False
     dev = torch.device(device) if device is not None else None
-    return _interpret() or (dev is not None and dev.type == "cuda" and torch.cuda.is_available())
+    return interpret() or (dev is not None and dev.type == "cuda" and torch.cuda.is_available())
 
 
 def triton_unavailable_reason(device) -> str:

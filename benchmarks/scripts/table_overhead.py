@@ -1,4 +1,4 @@
-"""Where a table run's time goes beyond the training steps (issues 14-15): seconds per epoch of one
+"""Where a table run's time goes beyond the training steps: seconds per epoch of one
 ``ConcurrentTrainer`` of N masked models on a small epoch (Fashion-MNIST-5k: 5,000 images, 39 steps of
 128), timed three ways in one process on one device:
 
@@ -10,7 +10,7 @@ The gap between the first and the second is what per-epoch checkpoints cost; the
 ``steps x ms_per_step`` of ``bench_train`` is what epoch boundaries cost. Synthetic uint8 images of
 the given shape (the arithmetic does not depend on their values).
 
-    python dnn/scripts/table_overhead.py --model resnet20 --jobs 8 --epochs 20 --out $OUT
+    python benchmarks/scripts/table_overhead.py --model resnet20 --jobs 8 --epochs 20 --out $OUT
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
            "checkpoint_share_of_epoch": round(1 - base / res["checkpoint_every_epoch"]["s_per_epoch"], 3),
            "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "torch": torch.__version__,
            "commit": os.environ.get("SKETCHBOUND_COMMIT"), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "command": "python dnn/scripts/table_overhead.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+           "command": "python benchmarks/scripts/table_overhead.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     text = json.dumps(out, indent=2)
     print(text)
     atomic_write(Path(a.out) / f"table_overhead_{a.model}.json", text + "\n")  # creates the folder; readable per the umask

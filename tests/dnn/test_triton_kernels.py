@@ -1,4 +1,4 @@
-"""The Triton grouped convolution (sketchbound.dnn.training.triton_conv) and the GPU check script.
+"""The Triton masked SGD kernel under the interpreter, and the GPU check scripts on a CPU.
 
 The kernels' arithmetic is checked by ``triton_interp_cases.py`` under Triton's interpreter, in a subprocess
 (``TRITON_INTERPRET=1`` must be set before Triton is imported); what runs here is what needs no interpreter.
@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import sketchbound.dnn.training.triton_conv as tc
 import sketchbound.dnn.training.triton_support as ts
 
 HERE = Path(__file__).resolve().parent
@@ -37,8 +36,7 @@ NO_TRITON = pytest.mark.skipif(ts._triton()[0] is None, reason="Triton is not im
 @NO_TRITON
 def test_triton_default_cases_under_the_interpreter():
     """Runs triton_interp_cases.py's default cases (the masked SGD kernel equal to the foreach step, its weight
-    copies rounded as torch rounds; for the benchmark-only Triton convolution a smoke: bias, float32,
-    torch.compile, its refusals) in a subprocess with TRITON_INTERPRET=1; every case there must pass."""
+    copies rounded as torch rounds) in a subprocess with TRITON_INTERPRET=1; every case there must pass."""
     _run_interpreted("not slow")
 
 
@@ -47,19 +45,8 @@ def test_triton_default_cases_under_the_interpreter():
 def test_triton_slow_cases_under_the_interpreter():
     """Runs triton_interp_cases.py's slow cases: both trainers with the Triton SGD kernel equal the foreach ones
     and keep masks exact, resume after a kill is bit-identical with it, and the weight copies change nothing,
-    eager and under torch.compile; the benchmark-only Triton convolution equal to F.conv2d with its gradients in
-    float64 for random shapes, over several weight-gradient chunks, in its block-diagonal group form (group_block)
-    and in the benchmark's Triton form."""
+    eager and under torch.compile."""
     _run_interpreted("slow")
-
-
-def test_triton_conv_refuses_a_cpu_tensor_without_the_interpreter(monkeypatch):
-    """Without the interpreter (or without Triton) a CPU tensor is refused with a ValueError saying why."""
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    x, w = torch.randn(1, 32, 4, 4), torch.randn(32, 16, 3, 3)
-    assert not ts.triton_available("cpu")
-    with pytest.raises(ValueError, match="CUDA device|not importable"):
-        tc.grouped_conv2d_triton(x, w, padding=1, groups=2)
 
 
 def test_gpu_checks_cli_on_a_cpu(tmp_path, capsys, dnn_script, monkeypatch):

@@ -1,7 +1,9 @@
-"""Grouped convolution as implicit-GEMM Triton kernels, tried for the fused trainer's narrow groups (issue 14).
+"""Grouped convolution as implicit-GEMM Triton kernels, tried for the fused trainer's narrow groups.
 
-cuDNN's grouped convolution is the largest part of the fused step (``benchmarks/RESULTS.md``, seventh
-and eighth measurements): for groups of 16–64 channels it launches layout transforms and per-group
+Benchmark-only: the trainer does not use it (see the measurement below); it lives outside the installed
+package and is imported by ``dnn/scripts/grouped_conv_bench.py`` and ``dnn/scripts/gpu_checks.py``.
+
+cuDNN's grouped convolution is the largest part of the fused step (``benchmarks/RESULTS.md``): for groups of 16–64 channels it launches layout transforms and per-group
 channel slicing, and the unfolded-patch GEMM form (:func:`~sketchbound.dnn.training.fused.grouped_conv2d_gemm`)
 pays ``kh·kw`` copies of the input. These kernels read the input in place (NHWC, i.e. channels_last) and
 compute, for each group ``g``, output position ``p = (b, oh, ow)`` and output channel ``o``,
@@ -25,7 +27,7 @@ and, outside Triton's interpreter (``TRITON_INTERPRET=1``, which runs the same k
 how the tests check them; Triton reads it when it is imported), a CUDA tensor. Exact: the same sums as
 ``F.conv2d`` in another order.
 
-Measured (``benchmarks/RESULTS.md``, ninth measurement, one H100): 1.9–3.1× slower than cuDNN on
+Measured (``benchmarks/RESULTS.md``, one H100): 1.9–3.1× slower than cuDNN on
 ResNet-20's 3×3 stride-1 layers at 64 models, and slower on VGG-19's stride-1 layers, so the fused trainer
 does not use it; ``dnn/scripts/grouped_conv_bench.py --forms cudnn,gemm,triton`` times it per layer.
 """
@@ -35,10 +37,13 @@ import functools
 
 import torch
 
-from sketchbound.dnn.training.fused import _pair
-from sketchbound.dnn.training.triton_support import _interpret, triton_available, triton_unavailable_reason
+from sketchbound.dnn.training.triton_support import interpret, triton_available, triton_unavailable_reason
 
 __all__ = ["grouped_conv2d_triton"]
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
 
 
 @functools.lru_cache(maxsize=None)
@@ -49,7 +54,7 @@ def _kernels():
     def configs(m, n, k, rows):
         """Autotuning configurations ``(BLOCK_m, BLOCK_n, BLOCK_k, warps, stages)``; one small one under the
         interpreter (tiles of 16, the least ``tl.dot`` takes)."""
-        if _interpret():
+        if interpret():
             return [triton.Config({m: 32, n: 16, k: 16})]
         return [triton.Config({m: a, n: b, k: c}, num_warps=w, num_stages=st) for a, b, c, w, st in rows]
 
