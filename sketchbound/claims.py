@@ -46,7 +46,7 @@ import numpy as np
 
 from . import ntk, theory
 from .probabilities import optimal_probabilities, row_norms, tempered_probabilities, variance_aware_probabilities
-from .laws import ERROR, MASK_LAWS, OUTPUT, SQ_DEV, Statistic, _error, optimal_masks, tempered_masks, uniform_masks
+from .laws import ERROR, MASK_LAWS, OUTPUT, SQ_DEV, Statistic, error_rows, optimal_masks, tempered_masks, uniform_masks
 from .scenarios import sparse_rows
 
 __all__ = ["Claim", "Statistic", "CLAIMS", "ERROR", "OUTPUT", "SQ_DEV", "MASK_LAWS", "get_claim", "get_claims", "claim_ids",
@@ -398,7 +398,7 @@ CLAIMS: list[Claim] = [
         statement="E_ε,m err(p_va) ≤ min_p E_ε,m err(p) over p ∝ p0^β (β = 0, .25, .5, 1, 2, 4) and 8 random p;  p_va ∝ ||X_(k)|| √(c²w0_k² + σ²)",
         relation="<=",
         quantity="E_ε,m ||Xᵀw* − Xᵀ(w*⊙m)||², w* = c w0 + ε, σ = rms(c w0), m ~ Algorithm 1 with p_va (E_ε given m exact: ||Xᵀ(cw0⊙(1−m))||² + σ²Σ_k ||X_(k)||²(1−m_k)²)",
-        statistic=Statistic("noisy error", lambda X, w, M: _error(X, w, M) + (1.0 - M) ** 2 @ (_sigma(w) ** 2 * np.sum(X**2, axis=1)),
+        statistic=Statistic("noisy error", lambda X, w, M: error_rows(X, w, M) + (1.0 - M) ** 2 @ (_sigma(w) ** 2 * np.sum(X**2, axis=1)),
                             enumerable=True),
         probabilities=lambda Xt, w0: variance_aware_probabilities(row_norms(Xt), w0, 1.0, _sigma(w0)),
         exact=lambda i, sc: theory.variance_aware_minimum_error(i.X, i.w0, sc.s, sc.c, _sigma(i.w_star)),

@@ -1,12 +1,12 @@
 """What a verdict rests on, said next to it: the exact check of a closed form against its law, the tail
 of rarely drawn indices, and the assumptions of the interval.
 
-* :func:`_law_check` — the closed form that a derived or Rao-Blackwell verdict uses (``claim.exact``,
+* :func:`law_check` — the closed form that a derived or Rao-Blackwell verdict uses (``claim.exact``,
   or the statistic's ``given_x``), compared with exact enumeration of the claim's *own* mask law on
   small instances (resolution ~1e-9 relative, finer than any gap a verdict rests on);
-* :func:`_tail_note` / :func:`_slack` — the rarely drawn indices (:mod:`sketchbound.tails`): how the
+* :func:`tail_note` / :func:`bound_slack` — the rarely drawn indices (:mod:`sketchbound.tails`): how the
   sample covered them, and how much unseen mass a ``holds`` could absorb;
-* :func:`_rests_on` — the assumptions of the interval, in words, for the verdict line.
+* :func:`rests_on_line` — the assumptions of the interval, in words, for the verdict line.
 
 The functions take the engine's per-check setup (``sketchbound.montecarlo._Setup``).
 """
@@ -28,7 +28,7 @@ __all__ = ["LAW_CHECK"]
 LAW_CHECK = dict(d=5, s=3, instances=3)
 
 
-def _law_check(st) -> dict:
+def law_check(st) -> dict:
     """The closed form a derived / Rao-Blackwell verdict uses, compared with exact enumeration of the
     claim's own mask law (its probabilities on its X̃) on small instances: a resolution of
     ``EXACT_RTOL`` relative, finer than any gap. ``ok`` is False when they differ; a closed form that
@@ -63,7 +63,7 @@ def _law_check(st) -> dict:
         + ("agree (resolution ~1e-9, finer than any gap)" if ok else "they DIFFER: the closed form does not cover this law")))
 
 
-def _slack(st, lo, hi):
+def bound_slack(st, lo, hi):
     """How much an unseen mass may shift the mean before a ``holds`` at this look would be wrong."""
     if st.claim.relation == "<=":
         return float(st.bd) - hi
@@ -72,7 +72,7 @@ def _slack(st, lo, hi):
     return st.precision * np.maximum(scale, 1e-300) - np.maximum(hi - ex, ex - lo)
 
 
-def _tail_note(st, seq: dict, est: float) -> str:
+def tail_note(st, seq: dict, est: float) -> str:
     """What the check did about rarely drawn indices (empty when there were none)."""
     tp = st.tail
     if tp is None:
@@ -99,7 +99,7 @@ def _tail_note(st, seq: dict, est: float) -> str:
     return head
 
 
-def _rests_on(st, estimator: str) -> str:
+def rests_on_line(st, estimator: str) -> str:
     """The assumptions a verdict of the sequential interval rests on, said on the verdict line."""
     base = "finite variance and the t-interval's coverage at this sample size (Cochran: n >= 25 skew²)"
     if estimator == "rao-blackwell":

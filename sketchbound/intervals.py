@@ -17,7 +17,7 @@ EVENT_INTERVAL = ("exact Clopper–Pearson interval on the probability of an eve
                   "Bonferroni over sequential looks and components")
 
 
-def _looks(batch: int, max_trials: int) -> list[int]:
+def look_schedule(batch: int, max_trials: int) -> list[int]:
     out, n = [], batch
     while n < max_trials:
         out.append(n)
@@ -26,7 +26,7 @@ def _looks(batch: int, max_trials: int) -> list[int]:
     return out
 
 
-def _interval(vals: np.ndarray, level_alpha: float):
+def mean_interval(vals: np.ndarray, level_alpha: float):
     n = vals.shape[0]
     mean = vals.mean(axis=0)
     se = vals.std(axis=0, ddof=1) / np.sqrt(n)
@@ -34,7 +34,7 @@ def _interval(vals: np.ndarray, level_alpha: float):
     return mean, mean - q * se, mean + q * se
 
 
-def _decide(relation: str, lo, hi, exact, bound, precision: float, scale=None) -> str | None:
+def decide_look(relation: str, lo, hi, exact, bound, precision: float, scale=None) -> str | None:
     if relation == "<=":
         if np.any(lo > bound):
             return "violated"
@@ -51,7 +51,7 @@ def _decide(relation: str, lo, hi, exact, bound, precision: float, scale=None) -
     return None
 
 
-def _skew(vals: np.ndarray) -> float:
+def sample_skewness(vals: np.ndarray) -> float:
     """Largest |sample skewness| over components; a constant component has none (0, not NaN)."""
     v = vals if vals.ndim > 1 else vals[:, None]
     const = np.all(v == v[:1], axis=0)
@@ -62,7 +62,7 @@ def _skew(vals: np.ndarray) -> float:
     return float(np.max(np.nan_to_num(g, nan=0.0)))
 
 
-def _summary(x) -> float:
+def summary_value(x) -> float:
     a = np.asarray(x, dtype=float)
     return float(a) if a.ndim == 0 else float(np.sqrt(np.mean(a**2)))
 

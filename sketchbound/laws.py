@@ -65,7 +65,7 @@ class Statistic:
     __hash__ = object.__hash__
 
 
-def _error(X, w, M):
+def error_rows(X, w, M):
     """``||Xᵀw − Xᵀ(w ⊙ m)||²`` for each mask row of ``M``."""
     if X.ndim == 3:  # one X per mask
         R = np.einsum("td,tdn->tn", w * (1.0 - M), X)
@@ -97,7 +97,7 @@ def _error_range(X, w, p, s):
 
 #: the error of the masked linear features; its E_m given X is the Lemma 4.3 equality (sum of B.2's
 #: variances, unbiased by B.1)
-ERROR = Statistic("error", _error, given_x=theory.algorithm1_error, depends_on=("B.1", "B.2", "4.3"),
+ERROR = Statistic("error", error_rows, given_x=theory.algorithm1_error, depends_on=("B.1", "B.2", "4.3"),
                   enumerable=True, unseen=error_unseen_mass, unseen_from=("B.1", "B.2", "4.3"), value_range=_error_range)
 OUTPUT = Statistic("output", _output, enumerable=True, unseen=output_unseen_mass)
 SQ_DEV = Statistic("sq_dev", _sq_dev, enumerable=True, unseen=sq_dev_unseen_mass, unseen_from=("B.2",))

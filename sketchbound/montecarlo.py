@@ -53,9 +53,9 @@ from .claims import Claim, exact_from_coverage
 from .inconclusive import sequential_reason
 from .sampling import as_generator, check_size
 from .scenarios import Scenario
-from .results import Result, _check_infinite, _check_outside, _infinite_exact
-from .crosscheck import _law_check, _rests_on, _slack, _tail_note
-from .intervals import EVENT_INTERVAL, INTERVAL, bernstein_interval, clopper_pearson_interval, _decide, _interval, _looks, _skew, _summary
+from .results import Result, check_infinite, check_outside, infinite_exact
+from .crosscheck import law_check, rests_on_line, bound_slack, tail_note
+from .intervals import EVENT_INTERVAL, INTERVAL, bernstein_interval, clopper_pearson_interval, decide_look, mean_interval, look_schedule, sample_skewness, summary_value
 from .trials import call_user, measure, tail_ok, tail_plan, tail_sampler
 from .trials import draw_inputs as _draw_inputs
 from .trials import exact_m as _exact_m
@@ -168,8 +168,8 @@ def _setup(claim, scenario, seed, alpha, precision, batch, max_trials, bound_ove
     base = dict(claim=claim.id, name=claim.name, relation=claim.relation, scenario=sc.as_dict(), seed=int(seed),
                 within_hypotheses=not outside,
                 alpha=alpha, statement=claim.statement,
-                exact=None if ex is None else _summary(ex), bound=None if bd is None else float(bd),
-                exact_vs_bound=None if (ex is None or bd is None) else _summary(ex) / float(bd))
+                exact=None if ex is None else summary_value(ex), bound=None if bd is None else float(bd),
+                exact_vs_bound=None if (ex is None or bd is None) else summary_value(ex) / float(bd))
     return _Setup(claim, sc, inst, gen, ex, bd, scale, max_trials, batch, alpha, precision, base, reason or None)
 
 
@@ -196,13 +196,13 @@ def _check_enumerated(st: _Setup, progress) -> Result:
         if st.scale is not None:  # the size of the terms the exact value is a difference of
             scale = max(scale, float(np.max(np.abs(st.scale))))
         ok = np.all(np.abs(val - exv) <= EXACT_RTOL * scale)
-        eff = _summary(val) / _summary(ex) if _summary(ex) != 0 else None
+        eff = summary_value(val) / summary_value(ex) if summary_value(ex) != 0 else None
     else:
         ok = bool(np.all(val <= bd * (1 + EXACT_RTOL)))
-        eff = _summary(val) / float(bd)
+        eff = summary_value(val) / float(bd)
     if progress is not None:
         progress.update(st.max_trials)
-    v = _summary(val)
+    v = summary_value(val)
     return Result(**st.base, verdict="holds" if ok else "violated", estimate=v, ci_low=v, ci_high=v, trials=n_out,
                   mode="exact", effect=eff, components=int(np.size(val)), extra=dict(inst.info), estimator="enumeration",
                   note=f"exact enumeration of {n_out} outcomes; equality to {EXACT_RTOL:g} relative",
@@ -242,7 +242,7 @@ def _sampler(st: _Setup, estimator: str):
 
 def _sequential(st: _Setup, draw, progress) -> dict:
     """Looks at ``batch, 2·batch, ...`` trials; returns the verdict (None at the cap) and the sample."""
-    looks = _looks(st.batch, st.max_trials)
+    looks = look_schedule(st.batch, st.max_trials)
     chunks: list[np.ndarray] = []
     have, k, verdict, clt_ok, g1, tail_blocked, distribution_free = 0, 1, None, True, 0.0, False, ""
     mean = lo = hi = None
@@ -256,20 +256,20 @@ def _sequential(st: _Setup, draw, progress) -> dict:
         k = 1 if allv.ndim == 1 else allv.shape[1]
         a_look = st.alpha / (len(looks) * k)  # an event: exact for i.i.d. Bernoulli trials, no skewness rule
         mean, lo, hi = (call_user(st.claim, "event statistic", clopper_pearson_interval, allv, a_look) if st.event
-                        else _interval(allv, a_look))
+                        else mean_interval(allv, a_look))
         # Cochran's rule (n >= 25 g1², g1 the sample skewness): below it the t-interval of a
         # right-skewed mean under-covers, so the look may not conclude
-        g1 = _skew(allv)
+        g1 = sample_skewness(allv)
         clt_ok = st.event or have >= 25 * g1**2
-        verdict = _decide(st.claim.relation, lo, hi, st.ex, st.bd, st.precision, st.scale) if clt_ok else None
+        verdict = decide_look(st.claim.relation, lo, hi, st.ex, st.bd, st.precision, st.scale) if clt_ok else None
         if verdict is None and not clt_ok and (width := _range_width(st)) is not None:
             # skewed beyond Cochran's rule: a distribution-free interval may still be decisive
             _, blo, bhi = bernstein_interval(allv, st.alpha / (len(looks) * k), width)
-            verdict = _decide(st.claim.relation, blo, bhi, st.ex, st.bd, st.precision, st.scale)
+            verdict = decide_look(st.claim.relation, blo, bhi, st.ex, st.bd, st.precision, st.scale)
             if verdict is not None:
                 lo, hi, distribution_free = blo, bhi, "the declared range of the values (empirical-Bernstein interval)"
         # rarely drawn indices the sample does not cover may carry the mass that closes the gap
-        tail_blocked = verdict == "holds" and not tail_ok(st.tail, have, _slack(st, lo, hi))
+        tail_blocked = verdict == "holds" and not tail_ok(st.tail, have, bound_slack(st, lo, hi))
         verdict = None if tail_blocked else verdict
         if verdict is not None:
             break
@@ -298,7 +298,7 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
         if not seq["clt_ok"]:
             g1 = seq["g1"]
             skew_note = f"; sample skewness {g1:.3g} needs n >= {25 * g1**2:.3g} trials for a t-interval (Cochran's rule)"
-    est = _summary(mean)
+    est = summary_value(mean)
     if k == 1:
         lo_s, hi_s = float(lo), float(hi)
     else:  # report the component farthest from its exact value
@@ -311,7 +311,7 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
         effect = est / base["exact"] if base["exact"] not in (None, 0.0) else None
     note = ((EVENT_INTERVAL if st.event else f"{INTERVAL}; a look concludes only if n >= 25 skew² (Cochran)")
             + f"; {seq['looks']} looks; alpha={st.alpha:g}"
-            + (f"; worst of {k} components shown" if k > 1 else "") + skew_note + _tail_note(st, seq, est))
+            + (f"; worst of {k} components shown" if k > 1 else "") + skew_note + tail_note(st, seq, est))
     if st.event:
         seq["distribution_free"] = ("i.i.d. Bernoulli trials only (exact Clopper–Pearson interval on an event statistic)"
                                     + ("; rare indices: " + st.tail["line"] if st.tail else ""))
@@ -325,10 +325,10 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
             relation=claim.relation, estimate=est, lo=lo_s, hi=hi_s, n=seq["have"], g1=seq["g1"], clt_ok=seq["clt_ok"],
             ref=float(bd) if claim.relation == "<=" else base["exact"], level=1 - a_k / seq["looks"],
             precision=st.precision, scale=None if st.scale is None else float(np.max(np.abs(st.scale))),
-            closed_form=_summary(ex) if claim.relation == "<=" and ex is not None and k == 1 else None,
-            quantile=lambda N: stats.t.ppf(1 - a_k / len(_looks(st.batch, N)) / 2, df=N - 1))
+            closed_form=summary_value(ex) if claim.relation == "<=" and ex is not None and k == 1 else None,
+            quantile=lambda N: stats.t.ppf(1 - a_k / len(look_schedule(st.batch, N)) / 2, df=N - 1))
     if verdict == "inconclusive" and claim.relation == "<=" and ex is not None and bd is not None:
-        gap = float(bd) - _summary(ex)
+        gap = float(bd) - summary_value(ex)
         if gap > 0:
             sd = float(np.std(seq["values"], ddof=1))
             need = (2 * stats.norm.ppf(1 - st.alpha / 2) * sd / gap) ** 2
@@ -341,7 +341,7 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
                  f"Monte-Carlo over X only: mean {est:.6g}, CI [{lo_s:.6g}, {hi_s:.6g}] over {seq['have']} draws of X"]
         if claim.relation == "<=":
             chain.append(f"vs bound {float(bd):.6g}: {verdict}")
-        law = _law_check(st)
+        law = law_check(st)
         chain.append(law["line"])
         if not law["ok"] and verdict != "inconclusive":
             verdict = "inconclusive"
@@ -351,7 +351,7 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
     return Result(**base, verdict=verdict, estimate=est, ci_low=lo_s, ci_high=hi_s, trials=seq["have"], mode=mode,
                   effect=effect, components=k, note=note, extra=dict(st.inst.info), estimator=estimator,
                   depends_on=depends, chain=chain, reason=reason,
-                  rests_on=seq.get("distribution_free") or _rests_on(st, estimator))
+                  rests_on=seq.get("distribution_free") or rests_on_line(st, estimator))
 
 
 def _deps_text(ids) -> str:
@@ -369,7 +369,7 @@ def _check_derived(st: _Setup, progress) -> Result:
     masks: a sample mean falls short of the true mean far more often than it overshoots, because the
     rare large errors are unseen; so the lower side is the one that can be trusted as evidence.)"""
     claim, ex, bd = st.claim, st.ex, st.bd
-    exv, bdv = _summary(ex), float(bd)
+    exv, bdv = summary_value(ex), float(bd)
     derived = "holds" if exv <= bdv * (1 + EXACT_RTOL) else "violated"
     n_cc = min(st.max_trials, CROSSCHECK_TRIALS)
     # the cross-check is tail-aware too: a sample that misses rare heavy indices is biased low
@@ -377,14 +377,14 @@ def _check_derived(st: _Setup, progress) -> Result:
     vals = _sampler(st, "plain")(n_cc)
     if progress is not None:
         progress.update(st.max_trials)
-    mean, lo, hi = _interval(vals, st.alpha)
+    mean, lo, hi = mean_interval(vals, st.alpha)
     lo, hi = float(lo), float(hi)
     contains = bool(lo <= exv <= hi)
     contradicts = (lo > exv) if derived == "holds" else (hi < exv)
-    law = _law_check(st)
+    law = law_check(st)
     res, gap = (hi - lo) / 2, abs(bdv - exv)
     cc = dict(estimator="plain" + (" (tail-aware)" if st.tail else ""), trials=n_cc, mean=float(mean), ci_low=lo,
-              ci_high=hi, alpha=st.alpha, cochran_ok=bool(n_cc >= 25 * _skew(vals) ** 2), contains_exact=contains,
+              ci_high=hi, alpha=st.alpha, cochran_ok=bool(n_cc >= 25 * sample_skewness(vals) ** 2), contains_exact=contains,
               agrees="contradicts" if contradicts else "consistent", resolution=res, gap=gap,
               resolves_gap=bool(res < gap), law_check=law)
     verdict = "inconclusive" if contradicts or not law["ok"] else derived
@@ -412,7 +412,7 @@ def _check_derived(st: _Setup, progress) -> Result:
         note += f"; {law['line']}: verdict left inconclusive"
         reason = reason or (f"inconclusive: {law['line']}; the closed form is not trusted for this law: "
                             "pass --estimator plain to decide it by sampling alone")
-    note += _tail_note(st, {}, exv)
+    note += tail_note(st, {}, exv)
     return Result(**st.base, verdict=verdict, estimate=exv, ci_low=exv, ci_high=exv, trials=n_cc, mode="derived",
                   effect=exv / bdv, note=note, extra=dict(st.inst.info), estimator="derived",
                   depends_on=list(claim.exact_from), chain=chain, crosscheck=cc, reason=reason,
@@ -489,9 +489,9 @@ def run_check(
         outcomes = exact_enum.n_outcomes(int(np.count_nonzero(_mask_p(claim, st.inst.X_tilde, st.inst.w0))), st.sc.s)
     how = choose_estimator(claim, st.sc.x_mode, estimator=estimator, exact=exact, outcomes=outcomes)
     if st.outside_reason:
-        return _check_outside(st, progress)
-    if how not in ("deterministic", "enumeration") and _infinite_exact(st):
-        return _check_infinite(st, progress)
+        return check_outside(st, progress)
+    if how not in ("deterministic", "enumeration") and infinite_exact(st):
+        return check_infinite(st, progress)
     if how == "deterministic":
         return _check_deterministic(st, progress)
     if how == "enumeration":

@@ -34,12 +34,12 @@ def results_frame(results) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _md(text: str) -> str:
+def md_escape(text: str) -> str:
     """Escape a table cell for Markdown (``|`` would end the cell)."""
     return str(text).replace("|", "\\|")
 
 
-def _fmt(x) -> str:
+def fmt_number(x) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     if isinstance(x, float):
@@ -54,7 +54,7 @@ def format_table(results) -> str:
                "estimator", "scenario"]].copy()
     show = show.rename(columns={"effect": "measured/ref"})
     for c in ("estimate", "ci_low", "ci_high", "exact", "bound", "measured/ref"):
-        show[c] = show[c].map(_fmt)
+        show[c] = show[c].map(fmt_number)
     return show.to_string(index=False)
 
 
@@ -104,16 +104,16 @@ def format_ntk_chain(results) -> str:
         seen.add(key)
         c = r.extra["constants"]
         mc = r.crosscheck or dict(mean=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high)
-        lines = [f"Theorem 6.2 chain, {key[0]} (seed {r.seed}); Monte-Carlo E_m = {_fmt(mc['mean'])} "
-                 f"[{_fmt(mc['ci_low'])}, {_fmt(mc['ci_high'])}]",
-                 "  estimated constants: " + ", ".join(f"{k}={_fmt(float(c[k]))}" for k in _CONST_KEYS if k in c)]
+        lines = [f"Theorem 6.2 chain, {key[0]} (seed {r.seed}); Monte-Carlo E_m = {fmt_number(mc['mean'])} "
+                 f"[{fmt_number(mc['ci_low'])}, {fmt_number(mc['ci_high'])}]",
+                 "  estimated constants: " + ", ".join(f"{k}={fmt_number(float(c[k]))}" for k in _CONST_KEYS if k in c)]
         v, verd, text = ch["values"], ch["verdicts"], ch["text"]
-        lines.append(f"  {'exact':8s} {_fmt(v['exact']):>11s}            Lemma 4.3 equality line (closed form)")
+        lines.append(f"  {'exact':8s} {fmt_number(v['exact']):>11s}            Lemma 4.3 equality line (closed form)")
         for step in [k for k in v if k in verd]:
-            lines.append(f"  {step:8s} {_fmt(v[step]):>11s}  {verd[step]:9s} {text.get(step, '')}")
-        lines.append(f"  g4 check: ||θ_t − θ₀|| = {_fmt(v['displacement'])} vs 3KR₀/λ_min = {_fmt(v['g4_radius'])}: "
+            lines.append(f"  {step:8s} {fmt_number(v[step]):>11s}  {verd[step]:9s} {text.get(step, '')}")
+        lines.append(f"  g4 check: ||θ_t − θ₀|| = {fmt_number(v['displacement'])} vs 3KR₀/λ_min = {fmt_number(v['g4_radius'])}: "
                      f"{verd['g4_displacement']}")
-        lines.append(f"  final / exact = {_fmt(v['final'] / v['exact']) if v['exact'] else '–'}")
+        lines.append(f"  final / exact = {fmt_number(v['final'] / v['exact']) if v['exact'] else '–'}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -152,23 +152,23 @@ def _markdown(claim_id: str, results, meta: dict) -> str:
              "| verdict | relation | measured (CI) | exact | bound | measured/ref | estimator | trials | depends on | scenario |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        lines.append(f"| **{r.verdict}** | {r.relation} | {_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] | "
-                     f"{_fmt(r.exact)} | {_fmt(r.bound)} | {_fmt(r.effect)} | {r.estimator} | {r.trials} | "
+        lines.append(f"| **{r.verdict}** | {r.relation} | {fmt_number(r.estimate)} [{fmt_number(r.ci_low)}, {fmt_number(r.ci_high)}] | "
+                     f"{fmt_number(r.exact)} | {fmt_number(r.bound)} | {fmt_number(r.effect)} | {r.estimator} | {r.trials} | "
                      f"{', '.join(r.depends_on) or '–'} | {_scenario_label(r.scenario)} |")
     lines += ["", f"Notes: {results[-1].note}", ""]
-    lines += [f"Why {_scenario_label(r.scenario)} is {_md(r.reason)}.\n" for r in results if r.reason]
+    lines += [f"Why {_scenario_label(r.scenario)} is {md_escape(r.reason)}.\n" for r in results if r.reason]
     rests = [r.rests_on for r in results if getattr(r, "rests_on", "")]
     if rests:
-        lines += [f"The verdict rests on: {_md(rests[-1])}.", ""]
+        lines += [f"The verdict rests on: {md_escape(rests[-1])}.", ""]
     for r in results:
         if r.chain:
             lines += [f"How the verdict was reached ({r.estimator}, {_scenario_label(r.scenario)}):", ""]
-            lines += [f"{k}. {_md(step)}" for k, step in enumerate(r.chain, 1)] + [""]
+            lines += [f"{k}. {md_escape(step)}" for k, step in enumerate(r.chain, 1)] + [""]
         if r.crosscheck:
             cc = r.crosscheck
-            lines += [f"Cross-check ({cc['estimator']} Monte-Carlo, {cc['trials']} trials): {_fmt(cc['mean'])} "
-                      f"[{_fmt(cc['ci_low'])}, {_fmt(cc['ci_high'])}], {cc['agrees']} with the closed form"
-                      + (f"; resolution ±{_fmt(cc['resolution'])} vs gap {_fmt(cc['gap'])}" if "gap" in cc else "")
+            lines += [f"Cross-check ({cc['estimator']} Monte-Carlo, {cc['trials']} trials): {fmt_number(cc['mean'])} "
+                      f"[{fmt_number(cc['ci_low'])}, {fmt_number(cc['ci_high'])}], {cc['agrees']} with the closed form"
+                      + (f"; resolution ±{fmt_number(cc['resolution'])} vs gap {fmt_number(cc['gap'])}" if "gap" in cc else "")
                       + ".", ""]
     chain = format_ntk_chain(results)
     if chain:
@@ -220,8 +220,8 @@ def save_index(results, outdir="validation", meta: dict | None = None, source_di
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         flag = "" if r.within_hypotheses else " (outside the statement's hypotheses)"
-        lines.append(f"| {r.claim} | {_md(r.statement)} | **{r.verdict}**{flag} | {_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] | "
-                     f"{_fmt(r.exact)} | {_fmt(r.bound)} | {_fmt(r.effect)} | {r.estimator} | {r.trials} | "
+        lines.append(f"| {r.claim} | {md_escape(r.statement)} | **{r.verdict}**{flag} | {fmt_number(r.estimate)} [{fmt_number(r.ci_low)}, {fmt_number(r.ci_high)}] | "
+                     f"{fmt_number(r.exact)} | {fmt_number(r.bound)} | {fmt_number(r.effect)} | {r.estimator} | {r.trials} | "
                      f"{', '.join(r.depends_on) or '–'} | `python -m sketchbound.validate --lemma {r.claim} --seed {r.seed}` |")
     rel = src / "reliability.json"
     if rel.exists():

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .intervals import _summary
+from .intervals import summary_value
 
 __all__ = ["Result"]
 
@@ -66,12 +66,12 @@ class Result:
         return d
 
 
-def _infinite_exact(st) -> bool:
+def infinite_exact(st) -> bool:
     return (st.claim.relation == "<=" and st.ex is not None and st.bd is not None
-            and np.isinf(_summary(st.ex)) and np.isfinite(float(st.bd)))
+            and np.isinf(summary_value(st.ex)) and np.isfinite(float(st.bd)))
 
 
-def _check_infinite(st, progress) -> Result:
+def check_infinite(st, progress) -> Result:
     """The closed form of the expectation is infinite and the bound finite: no Monte-Carlo can estimate
     an infinite mean, and none is needed — the bound fails."""
     if progress is not None:
@@ -84,11 +84,11 @@ def _check_infinite(st, progress) -> Result:
                   extra=dict(st.inst.info))
 
 
-def _check_outside(st, progress) -> Result:
+def check_outside(st, progress) -> Result:
     """The drawn instance leaves the statement's hypotheses (``claim.precondition``): no verdict."""
     if progress is not None:
         progress.update(st.max_trials)
-    exv = float("nan") if st.ex is None else _summary(st.ex)
+    exv = float("nan") if st.ex is None else summary_value(st.ex)
     return Result(**st.base, verdict="inconclusive", estimate=exv, ci_low=exv, ci_high=exv, trials=0,
                   mode="outside hypotheses", effect=None, estimator="none",
                   chain=[f"outside the statement's hypotheses: {st.outside_reason}"],

@@ -6,7 +6,7 @@ import pytest
 
 from sketchbound import exact as exact_enum
 from sketchbound.claims import CLAIMS, Claim, get_claim
-from sketchbound.montecarlo import (_interval, _sampler, _setup, choose_estimator, claim_scenario, expand_jobs,
+from sketchbound.montecarlo import (mean_interval, _sampler, _setup, choose_estimator, claim_scenario, expand_jobs,
                                     order_by_dependencies, run_check, run_jobs)
 
 SMALL = dict(d=32, n=8, s=4)
@@ -35,9 +35,9 @@ def test_rao_blackwell_and_plain_agree(cid):
     c = get_claim(cid)
     st = _setup(c, claim_scenario(c, **SMALL), 3, 0.01, 0.02, 1000, 8000, None)
     st.gen = np.random.default_rng(11)
-    rb = _interval(_sampler(st, "rao-blackwell")(1000), 1e-3)
+    rb = mean_interval(_sampler(st, "rao-blackwell")(1000), 1e-3)
     st.gen = np.random.default_rng(12)
-    pl = _interval(_sampler(st, "plain")(4000), 1e-3)
+    pl = mean_interval(_sampler(st, "plain")(4000), 1e-3)
     assert max(rb[1], pl[1]) <= min(rb[2], pl[2]), (rb, pl)
     for mean, lo, hi in (rb, pl):
         assert lo <= st.ex <= hi, (mean, lo, hi, st.ex)
@@ -57,7 +57,7 @@ def test_derived_and_plain_agree(cid):
     # stop before the rare large errors of these right-skewed statistics show up)
     st = _setup(c, sc, 2, 0.01, 0.02, 1000, 32000, None)  # the same instance, an independent trial stream
     st.gen = np.random.default_rng(99)
-    mean, lo, hi = _interval(_sampler(st, "plain")(32000), 1e-3)
+    mean, lo, hi = mean_interval(_sampler(st, "plain")(32000), 1e-3)
     assert lo <= r.exact <= hi, (lo, r.exact, hi)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sketchbound import tails
-from sketchbound.claims import Claim, Statistic, _error
+from sketchbound.claims import Claim, Statistic, error_rows
 from sketchbound.montecarlo import claim_scenario, run_check
 from sketchbound.probabilities import optimal_probabilities
 from sketchbound.scenarios import Instance
@@ -39,7 +39,7 @@ def _claim(per_trial, factor, **kw):
                  scenario=dict(x_mode="fixed", x_tilde="same", d=D, n=N, s=S), **kw)
 
 
-USER_ERROR = Statistic("my error", _error)  # the same quantity, but no closed form declared: stratified
+USER_ERROR = Statistic("my error", error_rows)  # the same quantity, but no closed form declared: stratified
 
 
 def _verdicts(claim, seeds, **kw):
@@ -66,9 +66,9 @@ def test_unseen_mass_and_strata_match_monte_carlo():
     rare = np.array([1, 1, 0, 0, 0, 0], bool)
     full = algorithm1_error(X, w, p, 3)
     st = tails.make_strata(p, 3, rare)
-    v0 = _error(X, w, tails.draw_stratified(st, 0, 100_000, g))
+    v0 = error_rows(X, w, tails.draw_stratified(st, 0, 100_000, g))
     M1, wt = tails.draw_stratified(st, 1, 100_000, g)
-    v1 = _error(X, w, M1) * wt
+    v1 = error_rows(X, w, M1) * wt
     assert v0.mean() == pytest.approx(full - tails.error_unseen_mass(X, w, p, 3, rare), rel=0.01)
     assert (1 - st.pi_R) * v0.mean() + st.pi_R * v1.mean() == pytest.approx(full, rel=0.01)
     out = tails.output_unseen_mass(X, w, p, 3, rare)

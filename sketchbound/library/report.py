@@ -8,7 +8,7 @@ from pathlib import Path
 from scipy import stats
 
 from .._io import atomic_write
-from ..report import _fmt, _md
+from ..report import fmt_number, md_escape
 from . import entry
 
 __all__ = ["library_markdown", "save_library_report", "zero_event_upper"]
@@ -39,8 +39,8 @@ def _tightness(mine) -> list[str]:
     out = ["", "## How tight the bounds are", "",
            "Measured/bound (and exact/bound where the exact value is known), tightest first:", ""]
     for r, _ in rows:
-        out.append(f"- {r.claim}: measured/bound {_fmt(r.effect)}"
-                   + (f", exact/bound {_fmt(r.exact_vs_bound)}" if r.exact_vs_bound is not None else "")
+        out.append(f"- {r.claim}: measured/bound {fmt_number(r.effect)}"
+                   + (f", exact/bound {fmt_number(r.exact_vs_bound)}" if r.exact_vs_bound is not None else "")
                    + f" ({r.verdict})")
     return out
 
@@ -82,30 +82,30 @@ def library_markdown(results, meta: dict | None = None) -> str:
         except ValueError:
             continue
         mine.append((r, e))
-        lines.append(f"| {r.claim} | **{r.verdict}** | {_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] | "
-                     f"{_fmt(r.exact)} | {_fmt(r.bound)} | {_fmt(r.effect)} | {r.trials} |")
+        lines.append(f"| {r.claim} | **{r.verdict}** | {fmt_number(r.estimate)} [{fmt_number(r.ci_low)}, {fmt_number(r.ci_high)}] | "
+                     f"{fmt_number(r.exact)} | {fmt_number(r.bound)} | {fmt_number(r.effect)} | {r.trials} |")
     for r, e in mine:
         c = e.claim
-        lines += ["", f"## {c.id}: {_md(c.name)}", "",
+        lines += ["", f"## {c.id}: {md_escape(c.name)}", "",
                   f"- Source: {c.source}",
                   f"- Statement: `{c.statement}`",
-                  f"- Measured quantity: {_md(c.quantity)}",
-                  f"- Assumptions: {_md(e.assumptions)}",
-                  f"- Exact value: {('`' + e.exact_value + '` = ' + _fmt(r.exact)) if e.exact_value else 'none in closed form'}",
+                  f"- Measured quantity: {md_escape(c.quantity)}",
+                  f"- Assumptions: {md_escape(e.assumptions)}",
+                  f"- Exact value: {('`' + e.exact_value + '` = ' + fmt_number(r.exact)) if e.exact_value else 'none in closed form'}",
                   f"- Default scenario: {_scenario(r.scenario)}",
-                  f"- Measured: {_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] over {r.trials} trials "
-                  f"({r.estimator}); {'bound ' + _fmt(r.bound) if r.relation == '<=' else 'exact ' + _fmt(r.exact)}; "
-                  f"measured/{'bound' if r.relation == '<=' else 'exact'} = {_fmt(r.effect)}"
-                  + (f"; exact/bound = {_fmt(r.exact_vs_bound)}" if r.exact_vs_bound is not None else ""),
+                  f"- Measured: {fmt_number(r.estimate)} [{fmt_number(r.ci_low)}, {fmt_number(r.ci_high)}] over {r.trials} trials "
+                  f"({r.estimator}); {'bound ' + fmt_number(r.bound) if r.relation == '<=' else 'exact ' + fmt_number(r.exact)}; "
+                  f"measured/{'bound' if r.relation == '<=' else 'exact'} = {fmt_number(r.effect)}"
+                  + (f"; exact/bound = {fmt_number(r.exact_vs_bound)}" if r.exact_vs_bound is not None else ""),
                   f"- Verdict: **{r.verdict}**" + ("" if r.within_hypotheses else " (outside the statement's hypotheses)")]
         uf = getattr(c.statistic, "unseen_from", ())
-        lines.append(f"- Rests on: {_md(r.rests_on)}" + (f" (the closed form of {', '.join(uf)})"
+        lines.append(f"- Rests on: {md_escape(r.rests_on)}" + (f" (the closed form of {', '.join(uf)})"
                                                           if uf and "closed-form unseen" in r.rests_on else ""))
         if e.event and r.estimate == 0:
             lines.append(f"- No event in {r.trials} trials: the exact (Clopper–Pearson) upper bound of the probability "
-                         f"at the check's level {r.alpha:.3g} is {_fmt(zero_event_upper(r.trials, r.alpha))}, "
+                         f"at the check's level {r.alpha:.3g} is {fmt_number(zero_event_upper(r.trials, r.alpha))}, "
                          f"{'below' if zero_event_upper(r.trials, r.alpha) < r.bound else 'NOT below'} the bound "
-                         f"{_fmt(r.bound)}")
+                         f"{fmt_number(r.bound)}")
         lines.append(f"- Reproduce: `python -m sketchbound.validate --lemma {c.id} --seed {r.seed}`")
     lines += _tightness(mine)
     return "\n".join(lines) + "\n"
