@@ -210,8 +210,8 @@ def test_profile_step_profiles_training_only(tmp_path, monkeypatch, dnn_script):
     commit 77f1d46 every profile held each model's final evaluation)."""
     from sketchbound.dnn.training import trainer as T
     calls = []
-    real = T._JobState.evaluate
-    monkeypatch.setattr(T._JobState, "evaluate", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    real = T.JobState.evaluate
+    monkeypatch.setattr(T.JobState, "evaluate", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
     mod = dnn_script("profile_step")
     assert mod.main(["--device", "cpu", "--jobs", "2", "--steps", "1", "--batch-size", "4", "--image-size", "8",
                      "--ways", "streams,fused", "--out", str(tmp_path)]) == 0
