@@ -72,6 +72,7 @@ from sketchbound.dnn.training.fused_layers import (COMPILE_MODES, CONV_GEMM, Fus
 from sketchbound.dnn.training.fused_model import FusedModel, fused_cross_entropy, per_parameter_lr, stack_inputs
 from sketchbound.dnn.training.fused_trainer import FusedTrainer
 from sketchbound.dnn.training.job import Schedule, TrainJob
+from sketchbound.dnn.training.options import FUSION_CHOICES
 from sketchbound.dnn.training.trainer import ConcurrentTrainer
 
 __all__ = ["COMPILE_MODES", "FusedModel", "FusedConv2d", "FusedBatchNorm2d", "FusedLinear", "FusedTrainer", "architecture_key",
@@ -79,8 +80,6 @@ __all__ = ["COMPILE_MODES", "FusedModel", "FusedConv2d", "FusedBatchNorm2d", "Fu
            "effective_conv_block", "check_compile_mode", "FUSION_CHOICES", "CONV_GEMM", "check_conv_gemm",
            "grouped_conv2d_gemm", "choose_conv_gemm", "time_fwd_bwd", "stack_inputs"]
 
-#: values of the ``fusion`` option of the table runner
-FUSION_CHOICES = ("auto", "on", "off")
 
 
 # --------------------------------------------------------------------------------------------- choice

@@ -13,18 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sketchbound.dnn.training.options import COMPILE_MODES, CONV_GEMM, check_compile_mode, check_conv_gemm
+
 __all__ = ["COMPILE_MODES", "CONV_GEMM", "FusedLeaf", "FusedConv2d", "FusedBatchNorm2d", "FusedLinear",
            "architecture_key", "register_fusable", "effective_conv_block", "check_compile_mode", "check_conv_gemm",
            "check_conv_block", "check_gemm_with_block", "check_max_fused", "grouped_conv2d_gemm"]
-
-#: ``torch.compile`` modes accepted by ``FusedTrainer(compile_mode=...)``: the ones without Inductor's own
-#: CUDA graphs, since the trainer captures the whole step (forward, backward, optimiser) in its own graph
-COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
-
-#: which fused convolutions run as one batched GEMM over unfolded patches (:func:`grouped_conv2d_gemm`)
-#: instead of cuDNN's grouped convolution: none, those with a stride > 1, all, or those where the GEMM form
-#: measures faster (:func:`choose_conv_gemm`)
-CONV_GEMM = ("off", "strided", "all", "auto")
 
 # modules that act on each channel or element on its own and hold no state: used unchanged
 _STATELESS: tuple[type, ...] = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.Identity)
@@ -155,22 +148,6 @@ def check_max_fused(max_fused) -> int | None:
     if max_fused is not None:
         _positive_int("max_fused", max_fused, " or None (no limit)")
     return max_fused
-
-
-def check_compile_mode(mode, name: str = "compile_mode"):
-    """``mode`` if it is ``None`` (eager) or one of :data:`COMPILE_MODES`, else a ``ValueError`` naming
-    ``name`` (an argument or a CLI flag), the value and the accepted modes."""
-    if mode is not None and mode not in COMPILE_MODES:
-        raise ValueError(f"{name} must be None (eager) or one of {', '.join(COMPILE_MODES)}, got {mode!r}")
-    return mode
-
-
-def check_conv_gemm(conv_gemm, name: str = "conv_gemm") -> str:
-    """``conv_gemm`` if it is one of :data:`CONV_GEMM`, else a ``ValueError`` naming ``name``, the value and
-    the accepted ones."""
-    if conv_gemm not in CONV_GEMM:
-        raise ValueError(f"{name} must be one of {', '.join(CONV_GEMM)}, got {conv_gemm!r}")
-    return conv_gemm
 
 
 def _pair(v) -> tuple[int, int]:
