@@ -147,10 +147,6 @@ def test_nothing_imports_figures():
 
 #: modules another change is reworking now; each leaves this list once it is split
 SIZE_EXEMPT = {
-    "sketchbound/montecarlo.py": "its estimators are being reworked in a parallel change",
-    "sketchbound/claims.py": "its registry is being rewritten in a parallel change",
-    "sketchbound/dnn/training/fused.py": "a trainer fix is in flight; it is split after that lands",
-    "sketchbound/dnn/training/trainer.py": "a trainer fix is in flight; it is split after that lands",
 }
 MAX_LINES = 600
 
@@ -186,7 +182,6 @@ def _private_imports(path: Path):
 #: importers in files another change is reworking now (the same files as SIZE_EXEMPT); each leaves this list
 #: when its helper becomes public there
 PRIVATE_IMPORT_EXEMPT = {
-    "sketchbound.dnn.training.fused": "imports the trainer's _JobState/_normalize; both files have a fix in flight",
     "sketchbound.search": "imports montecarlo's _exact_m/_summary; montecarlo.py is being reworked in parallel",
 }
 

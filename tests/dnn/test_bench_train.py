@@ -210,8 +210,8 @@ def test_profile_step_profiles_training_only(tmp_path, monkeypatch, dnn_script):
     commit 77f1d46 every profile held each model's final evaluation)."""
     from sketchbound.dnn.training import trainer as T
     calls = []
-    real = T._JobState.evaluate
-    monkeypatch.setattr(T._JobState, "evaluate", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    real = T.JobState.evaluate
+    monkeypatch.setattr(T.JobState, "evaluate", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
     mod = dnn_script("profile_step")
     assert mod.main(["--device", "cpu", "--jobs", "2", "--steps", "1", "--batch-size", "4", "--image-size", "8",
                      "--ways", "streams,fused", "--out", str(tmp_path)]) == 0
@@ -248,13 +248,13 @@ def test_sgd_kernel_reaches_both_of_our_trainers_and_is_recorded(monkeypatch, tm
     does not run on this CPU; the kernel itself is checked under Triton's interpreter, test_triton_kernels.py)."""
     seen = {}
 
-    def spy(way, real):
-        def f(*args, sgd_kernel="foreach", **kw):
-            seen[way] = sgd_kernel
-            return real(*args, sgd_kernel="foreach", **kw)
-        return f
-    monkeypatch.setattr(B, "bench_concurrent", spy("streams", B.bench_concurrent))
-    monkeypatch.setattr(B, "bench_fused", spy("fused", B.bench_fused))
+    real = B._bench_trainer
+    way = {"ConcurrentTrainer": "streams", "FusedTrainer": "fused"}
+
+    def spy(cls, *args, sgd_kernel="foreach", **kw):  # the trainers' keyword arguments, as built
+        seen[way[cls.__name__]] = sgd_kernel
+        return real(cls, *args, sgd_kernel="foreach", **kw)
+    monkeypatch.setattr(B, "_bench_trainer", spy)
     monkeypatch.setattr(B, "check_sgd_kernel", lambda k, dev, name: k)
     for kernel in ("foreach", "triton"):
         out = tmp_path / kernel
@@ -270,13 +270,13 @@ def test_weight_copies_reach_the_fused_way_only_and_are_recorded(monkeypatch, tm
     at the top of the JSON; the trainers are then built without Triton (it does not run on this CPU)."""
     seen = {}
 
-    def spy(way, real):
-        def f(*args, sgd_kernel="foreach", **kw):
-            seen[way] = kw.pop("weight_copies", "absent")
-            return real(*args, sgd_kernel="foreach", **kw)
-        return f
-    monkeypatch.setattr(B, "bench_concurrent", spy("streams", B.bench_concurrent))
-    monkeypatch.setattr(B, "bench_fused", spy("fused", B.bench_fused))
+    real = B._bench_trainer
+    way = {"ConcurrentTrainer": "streams", "FusedTrainer": "fused"}
+
+    def spy(cls, *args, sgd_kernel="foreach", **kw):  # the trainers' keyword arguments, as built
+        seen[way[cls.__name__]] = kw.pop("weight_copies", "absent")
+        return real(cls, *args, sgd_kernel="foreach", **kw)
+    monkeypatch.setattr(B, "_bench_trainer", spy)
     monkeypatch.setattr(B, "check_sgd_kernel", lambda k, dev, name: k)
     assert B.main(TINY + ["--rivals", "streams,fused", "--out", str(tmp_path), "--sgd-kernel", "triton",
                           "--weight-copies"]) == 0
@@ -346,12 +346,12 @@ def test_fused_compile_reaches_the_fused_way_only_and_is_recorded(monkeypatch, t
     """--fused-compile MODE hands compile_mode=MODE to the fused way and is recorded at the top of the JSON
     (its default, eager, is checked in the --conv-block test above)."""
     seen = []
-    real = B.bench_fused
+    real = B._bench_trainer
 
-    def spy(*args, compile_mode=None, **kw):
+    def spy(cls, *args, compile_mode=None, **kw):  # the fused trainer's keyword arguments, as built
         seen.append(compile_mode)
-        return real(*args, **kw)  # eager here: the compiled path is tested in test_fused (slow)
-    monkeypatch.setattr(B, "bench_fused", spy)
+        return real(cls, *args, **kw)  # eager here: the compiled path is tested in test_fused (slow)
+    monkeypatch.setattr(B, "_bench_trainer", spy)
     assert B.main(TINY + ["--rivals", "fused", "--fused-compile", "default", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "bench_train.json").read_text())
     assert seen == ["default"] and res["fused_compile"] == "default"

@@ -27,7 +27,7 @@ from hypothesis import given, settings, strategies as hst  # noqa: E402
 from sketchbound.dnn.models import get_model  # noqa: E402
 from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: E402
 from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob, masked_sgd_step  # noqa: E402
-from sketchbound.dnn.training.trainer import _normalize  # noqa: E402
+from sketchbound.dnn.training.job import pixel_normalize  # noqa: E402
 from sketchbound.dnn.training.fused import (  # noqa: E402
     FusedConv2d, FusedModel, FusedTrainer, architecture_key, choose_fusion, effective_conv_block, fused_cross_entropy,
     choose_conv_gemm, grouped_conv2d_gemm, per_parameter_lr, plan_fusion, stack_inputs,
@@ -223,7 +223,7 @@ def test_every_fused_step_is_a_float64_step_from_its_own_state():
         tr.run(max_steps=s + 1)
         idx = torch.arange(B) + (s % S) * B
         for st, job, (m, bufs) in zip(tr.states, jobs, before):
-            x = _normalize(st.ex.index_select(0, idx), tr.mean_t, tr.std_t).double()
+            x = pixel_normalize(st.ex.index_select(0, idx), tr.mean_t, tr.std_t).double()
             y = st.ey.index_select(0, idx)
             m = m.double().train()
             F.cross_entropy(m(x), y).backward()

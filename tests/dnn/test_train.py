@@ -229,8 +229,8 @@ def test_checkpoint_every_s_writes_fewer_checkpoints_and_resumes_identically(tmp
     ref_model = Toy(0)
     train(ref_model, data, SCHED, masks=toy_masks(ref_model), seed=7, checkpoint=tmp_path / "ref.pt", progress=False)
     saves = []
-    real_save = T._JobState.save
-    monkeypatch.setattr(T._JobState, "save", lambda self: (saves.append(self.epoch), real_save(self))[1])
+    real_save = T.JobState.save
+    monkeypatch.setattr(T.JobState, "save", lambda self: (saves.append(self.epoch), real_save(self))[1])
     m = Toy(0)
     part = train(m, data, SCHED, masks=toy_masks(m), seed=7, checkpoint=tmp_path / "a.pt", progress=False,
                  stop_after_epochs=2, checkpoint_every_s=1e9)

@@ -60,9 +60,9 @@ from sketchbound.dnn.experiments.bench_report import summarise, to_markdown
 from sketchbound.dnn.experiments.config import OneLineParser
 from sketchbound.dnn.data import TensorDataset, augment_epoch
 from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob
-from sketchbound.dnn.training.fused import COMPILE_MODES as FUSED_COMPILE_MODES, CONV_GEMM
 from sketchbound.dnn.training.fused import FusedTrainer
-from sketchbound.dnn.training.sgd_kernel import SGD_KERNELS, check_sgd_kernel
+from sketchbound.dnn.training.options import TrainerOptions
+from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel
 
 __all__ = ["bench_plain", "bench_compile", "bench_vmap", "bench_concurrent", "bench_fused", "flops_per_image",
            "layer_macs", "conv_flop_factor", "traffic_per_image", "bytes_per_image", "peak_tflops", "PEAK_TFLOPS", "peak_tbps", "PEAK_TBPS", "RIVALS",
@@ -374,30 +374,32 @@ def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, step
 
 def bench_concurrent(model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int,
                      device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None,
-                     sgd_kernel: str = "foreach") -> dict:
+                     options: TrainerOptions | None = None) -> dict:
     """Aggregate images/s of :class:`ConcurrentTrainer` with ``jobs`` masked models (steady state);
-    ``sgd_kernel``: its masked SGD step's implementation (:data:`~sketchbound.dnn.training.sgd_kernel.SGD_KERNELS`)."""
+    ``options``: the trainer options, of which this trainer takes its masked SGD step's implementation
+    (:meth:`~sketchbound.dnn.training.options.TrainerOptions.common_kw`: ``sgd_kernel``)."""
+    opts = options if options is not None else TrainerOptions()
     return _bench_trainer(ConcurrentTrainer, model_name, data, jobs=jobs, steps=steps, warmup=warmup,
                           batch_size=batch_size, device=device, width=width, density=density, cuda_graphs=cuda_graphs,
-                          amp=amp, channels_last=channels_last, sgd_kernel=sgd_kernel)
+                          amp=amp, channels_last=channels_last, **opts.common_kw())
 
 
 def bench_fused(model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int,
                 device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None,
-                max_fused: int | None = None, conv_block: int = 1, conv_gemm: str = "off",
-                compile_mode: str | None = None, sgd_kernel: str = "foreach", weight_copies: bool = False) -> dict:
+                max_fused: int | None = None, conv_block: int = 1, options: TrainerOptions | None = None) -> dict:
     """Aggregate images/s of :class:`~sketchbound.dnn.training.fused.FusedTrainer` with ``jobs`` masked models
     (in fused cohorts of at most ``max_fused``, each on its own stream; ``None``: one cohort; convolutions
-    block-dense with ``conv_block`` models per dense block, 1: grouped; ``conv_gemm``: which of them run as
-    one batched GEMM, :data:`~sketchbound.dnn.training.fused.CONV_GEMM`). The result also records
-    ``conv_block``, ``conv_gemm`` and :func:`conv_flop_factor`; ``compile_mode``: the fused forward/backward through
-    ``torch.compile`` (its compilation is part of ``setup_seconds``); ``sgd_kernel`` as in :func:`bench_concurrent`;
-    ``weight_copies``: the fused weights read as bfloat16 copies written by the Triton SGD kernel."""
+    block-dense with ``conv_block`` models per dense block, 1: grouped). ``options`` (a
+    :class:`~sketchbound.dnn.training.options.TrainerOptions`): ``conv_gemm``, which convolutions run as one
+    batched GEMM; ``fused_compile``, the fused forward/backward through ``torch.compile`` (its compilation is
+    part of ``setup_seconds``); ``sgd_kernel`` as in :func:`bench_concurrent`; ``weight_copies``, the fused
+    weights read as bfloat16 copies written by the Triton SGD kernel. The result also records ``conv_block``,
+    ``conv_gemm``, ``compile_mode`` and :func:`conv_flop_factor`."""
+    opts = options if options is not None else TrainerOptions()
     return _bench_trainer(FusedTrainer, model_name, data, jobs=jobs, steps=steps, warmup=warmup,
                           batch_size=batch_size, device=device, width=width, density=density, cuda_graphs=cuda_graphs,
                           amp=amp, channels_last=channels_last, max_fused=max_fused, conv_block=conv_block,
-                          conv_gemm=conv_gemm, compile_mode=compile_mode, sgd_kernel=sgd_kernel,
-                          weight_copies=weight_copies)
+                          **opts.common_kw(), **opts.fused_kw())
 
 
 # --------------------------------------------------------------------------------------------- CLI
@@ -429,20 +431,7 @@ def build_parser() -> OneLineParser:
                    metavar="K", help="the fused rival's convolutions block-dense: K consecutive models per dense block "
                                      "of one block-diagonal convolution, K× the convolution FLOPs (a cohort of n "
                                      "models uses the largest divisor of n <= K; default 1: one grouped convolution)")
-    p.add_argument("--conv-gemm", choices=CONV_GEMM, default="off",
-                   help="the fused rival's convolutions with a stride > 1 (strided), all (all) or those measured faster "
-                        "that way (auto) as one batched GEMM over unfolded patches instead of cuDNN's grouped "
-                        "convolution (default off; needs --conv-block 1)")
-    p.add_argument("--fused-compile", choices=FUSED_COMPILE_MODES, default=None, metavar="MODE",
-                   help="the fused rival's forward and backward through torch.compile in this mode "
-                        f"({', '.join(FUSED_COMPILE_MODES)}; default: eager), inside its own CUDA graph")
-    p.add_argument("--sgd-kernel", choices=SGD_KERNELS, default="foreach",
-                   help="our trainers' (streams, fused) masked SGD step: seven foreach passes (default, as before) "
-                        "or one Triton kernel per parameter reading and writing each element once (needs Triton "
-                        "and CUDA)")
-    p.add_argument("--weight-copies", action="store_true",
-                   help="the fused way's convolutions and linears read bfloat16 copies of their weights that the "
-                        "Triton SGD kernel writes (no cast per step; needs --sgd-kernel triton)")
+    TrainerOptions.add_args(p, skip=("fusion",))  # the rivals name the trainers: no --fusion
     p.add_argument("--compile-mode", choices=COMPILE_MODES, default="max-autotune",
                    help="torch.compile mode of the compile rival (default max-autotune)")
     p.add_argument("--compile-timeout", type=arg_type("compile-timeout", float, lambda x: 0 <= x < 1e6, "a number of seconds >= 0"),
@@ -504,8 +493,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.error(str(e))
     rivals = [r for r in RIVALS if r in a.rivals]
     dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if a.weight_copies and a.sgd_kernel != "triton":
-        p.error(f"--weight-copies needs --sgd-kernel triton, got --sgd-kernel {a.sgd_kernel}")
+    opts = TrainerOptions.from_args(a)
+    if (bad := opts.flag_error(fusion_flag=False)) is not None:
+        p.error(bad)
     if a.sgd_kernel != "foreach" and {"streams", "fused"} & set(rivals):
         try:
             check_sgd_kernel(a.sgd_kernel, dev, "--sgd-kernel")
@@ -553,13 +543,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     res["ways"][r] = bench_vmap(m, data, jobs=a.jobs, **common)
                 elif r == "streams":
                     res["ways"][r] = bench_concurrent(m, data, jobs=a.jobs, density=a.density, cuda_graphs=graphs,
-                                                      channels_last=layout, sgd_kernel=a.sgd_kernel, **common)
+                                                      channels_last=layout, options=opts, **common)
                 else:
                     res["ways"][r] = bench_fused(m, data, jobs=a.jobs, density=a.density, cuda_graphs=graphs,
                                                  channels_last=layout, max_fused=a.fuse_width,
-                                                 conv_block=a.conv_block, conv_gemm=a.conv_gemm,
-                                                 compile_mode=a.fused_compile, sgd_kernel=a.sgd_kernel,
-                                                 weight_copies=a.weight_copies, **common)
+                                                 conv_block=a.conv_block, options=opts, **common)
             _free(dev)
         summarise(res, res["flops_per_image"], name, a.batch_size)
         if a.out is not None:  # after each model, so a run cut short keeps what it measured

@@ -54,7 +54,8 @@ from sketchbound.dnn.experiments.results import RESULT_FILE, environment, git_co
 from sketchbound.dnn.data import dataset_info
 from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, mask_density
 from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel, check_weight_copies
-from sketchbound.dnn.training.fused import FUSION_CHOICES, FusedTrainer, check_compile_mode, check_conv_gemm, plan_fusion
+from sketchbound.dnn.training.fused import FusedTrainer, plan_fusion
+from sketchbound.dnn.training.options import FUSION_CHOICES, TrainerOptions, check_compile_mode, check_conv_gemm
 
 #: the run's public names; the helpers of its parts (locks, data cache, masks, planning, results) are
 #: re-exported here so that ``from sketchbound.dnn.experiments.run import ...`` keeps working
@@ -230,14 +231,15 @@ def _write_result(meta: dict, res: TrainResult, device: torch.device) -> dict:
     return out
 
 
-def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, command, fusion: str = "auto",
-                 fused_kw: dict | None = None, common_kw: dict | None = None, **trainer_kw) -> list[RunConfig]:
+def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, command, options: TrainerOptions,
+                 **trainer_kw) -> list[RunConfig]:
     """Train one chunk under its runs' locks; returns the runs left alone because another live process
-    holds them. A run whose result.json exists once its lock is held is not trained again. ``fusion``
+    holds them. A run whose result.json exists once its lock is held is not trained again. ``options.fusion``
     (see :func:`~sketchbound.dnn.training.fused.plan_fusion`) decides, per architecture, whether its runs
-    train horizontally fused (one :class:`FusedTrainer` built with ``fused_kw``: ``compile_mode``,
-    ``conv_gemm``, ``weight_copies``) or on streams (one :class:`ConcurrentTrainer`), both with ``common_kw``
-    (``sgd_kernel``); when a chunk holds both, the two trainers run one after the other."""
+    train horizontally fused (one :class:`FusedTrainer` built with :meth:`TrainerOptions.fused_kw`:
+    ``compile_mode``, ``conv_gemm``, ``weight_copies``) or on streams (one :class:`ConcurrentTrainer`), both
+    with :meth:`TrainerOptions.common_kw` (``sgd_kernel``); when a chunk holds both, the two trainers run one
+    after the other."""
     locks, mine, busy = [], [], []
     try:
         for c in chunk:
@@ -254,8 +256,7 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
             prepared = _prepare_chunk(mine, runs_dir, dev, progress=progress, echo=echo, command=command)
             c0 = mine[0]
             data = prepared[0][1]["data"]
-            fused_kw = dict(fused_kw or {})
-            common_kw = dict(common_kw or {})
+            fusion, fused_kw, common_kw = options.fusion, options.fused_kw(), options.common_kw()
             kinds = plan_fusion([j.model for j, _ in prepared], batch_size=c0.batch_size, device=dev,
                                 image_shape=(data.in_channels, data.image_size, data.image_size),
                                 num_classes=data.num_classes, fusion=fusion, fused_kw=fused_kw, common_kw=common_kw)
@@ -296,8 +297,7 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
 
 def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, concurrent: int | None = None,
                 force: bool = False, progress: bool = True, echo: bool = False, command: str | None = None,
-                wait: bool = True, lock_wait: float | None = None, fusion: str = "auto", fused_compile: str | None = None,
-                conv_gemm: str = "off", sgd_kernel: str = "foreach", weight_copies: bool = False,
+                wait: bool = True, lock_wait: float | None = None, options: TrainerOptions | None = None,
                 on_chunk=None, **trainer_kw) -> list[dict]:
     """Run every config not finished yet (``force`` reruns) and return all results (in input order).
 
@@ -305,7 +305,10 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     :class:`~sketchbound.dnn.training.ConcurrentTrainer` (default: 8 on CUDA, 1 on CPU), or horizontally
     fused in a :class:`~sketchbound.dnn.training.fused.FusedTrainer`: ``fusion="on"`` always, ``"off"``
     never, ``"auto"`` where a few measured steps say it is faster (CUDA; on CPU ``"auto"`` keeps the
-    unfused trainer). Fusion changes results only by floating-point order and is not part of a run's
+    unfused trainer). ``options`` (a :class:`~sketchbound.dnn.training.options.TrainerOptions`; default: its
+    defaults) says how runs train: ``fusion``, ``fused_compile``, ``conv_gemm``, ``sgd_kernel`` and
+    ``weight_copies``, which may also be given as keyword arguments of their own (they replace the
+    object's). Fusion changes results only by floating-point order and is not part of a run's
     config hash; result.json says which trainer ran (``"trainer"``). ``fused_compile`` (one of
     :data:`~sketchbound.dnn.training.fused.COMPILE_MODES`; default ``None``: eager) runs the fused
     trainers' step through ``torch.compile`` (Inductor's kernels: the arithmetic is the same up to
@@ -330,20 +333,16 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     k = int(concurrent) if concurrent else (8 if dev.type == "cuda" else 1)
     if k < 1:
         raise ValueError(f"concurrent must be >= 1, got {concurrent!r}")
+    options = TrainerOptions.pop_from(options, trainer_kw)
+    fusion = options.fusion
     if fusion not in FUSION_CHOICES:
         raise ValueError(f"fusion must be one of {FUSION_CHOICES}, got {fusion!r}")
-    check_compile_mode(fused_compile, "fused_compile")
-    check_conv_gemm(conv_gemm, "conv_gemm")
-    check_sgd_kernel(sgd_kernel, dev, "sgd_kernel")
-    check_weight_copies(weight_copies, sgd_kernel)
-    # the fused trainers' own options: what fusion="auto" times, and what they train with
-    fused_kw = {**({"compile_mode": fused_compile} if fused_compile else {}),
-                **({"conv_gemm": conv_gemm} if conv_gemm != "off" else {}),
-                **({"weight_copies": True} if weight_copies else {})}
-    common_kw = {"sgd_kernel": sgd_kernel} if sgd_kernel != "foreach" else {}
+    check_compile_mode(options.fused_compile, "fused_compile")
+    check_conv_gemm(options.conv_gemm, "conv_gemm")
+    check_sgd_kernel(options.sgd_kernel, dev, "sgd_kernel")
+    check_weight_copies(options.weight_copies, options.sgd_kernel)
     cfgs = [c.resolved() for c in configs]
-    kw = dict(progress=progress, echo=echo, command=command, fusion=fusion, fused_kw=fused_kw, common_kw=common_kw,
-              **trainer_kw)
+    kw = dict(progress=progress, echo=echo, command=command, options=options, **trainer_kw)
     busy: list[RunConfig] = []
     chunks = plan_chunks(cfgs, runs_dir, k, force, fusion=fusion)
     if dev.type == "cpu" and chunks:

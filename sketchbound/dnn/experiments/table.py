@@ -51,6 +51,7 @@ import pandas as pd
 from sketchbound._cli import MAX_REPEATS, interruptible, pos_int, torch_device
 from sketchbound._io import atomic_write, check_output_path
 from sketchbound.dnn.experiments.config import OneLineParser, RunConfig, add_lock_wait_argument, read_toml
+from sketchbound.dnn.training.options import TrainerOptions
 
 __all__ = ["TableSpec", "load_table", "expand", "distinct_runs", "collect", "collect_stats", "run_records", "paired_table", "render",
            "to_markdown", "write_outputs", "main"]
@@ -386,27 +387,7 @@ def build_parser() -> OneLineParser:
                         "--set mask=randomized), width, train_subset, ...")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--concurrent", type=pos_int("concurrent"), default=None, help="runs trained at once per GPU (default: the first file's, or 8)")
-    p.add_argument("--fusion", choices=("auto", "on", "off"), default="auto",
-                   help="train the runs of one architecture as one horizontally fused network: auto (default: where a "
-                        "few measured steps are faster, CUDA only), on, off; not part of a run's identity")
-    p.add_argument("--fused-compile", default=None, metavar="MODE",
-                   help="the fused runs' step through torch.compile in MODE, one without Inductor's own CUDA graphs "
-                        "(e.g. default; sketchbound.dnn.training.fused.COMPILE_MODES; default: eager); results "
-                        "differ by floating-point order only; not part of a run's identity, recorded in result.json; "
-                        "--fusion auto times the compiled fused step against streams")
-    p.add_argument("--conv-gemm", choices=("off", "strided", "all", "auto"), default="off",
-                   help="the fused runs' convolutions as one batched GEMM over unfolded patches instead of cuDNN's "
-                        "grouped convolution: off (default), strided (stride > 1), all, auto (per convolution where "
-                        "it measures faster, on CUDA); results differ by floating-point order only; not part of a "
-                        "run's identity, recorded in result.json")
-    p.add_argument("--sgd-kernel", choices=("foreach", "triton"), default="foreach",
-                   help="both trainers' masked SGD step: foreach (default) or one Triton kernel per parameter (needs "
-                        "Triton and CUDA); the same update up to floating-point rounding; not part of a run's "
-                        "identity, recorded in result.json")
-    p.add_argument("--weight-copies", action="store_true",
-                   help="the fused runs' convolutions and linears read bfloat16 copies of their weights written by "
-                        "the Triton SGD kernel (needs --sgd-kernel triton and --fusion on or auto); the same "
-                        "arithmetic; recorded in result.json")
+    TrainerOptions.add_args(p, checked_later=("fused_compile",))  # its message names the accepted modes
     from sketchbound.cluster import add_cluster_arguments  # noqa: PLC0415
     add_cluster_arguments(p, what="runs (a task = one group of --concurrent runs; a worker per GPU)")
     p.add_argument("--gpus-per-worker", type=pos_int("gpus-per-worker"), default=None, metavar="K",
@@ -488,20 +469,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.balance and not (args.workers or args.scheduler):
         p.error("--balance needs --workers N or --scheduler ADDRESS (it evens out the tasks that start together "
                 "on several workers; one process trains its groups one after another)")
-    if args.fused_compile is not None:  # torch only when asked for: the parser itself stays light
-        from sketchbound.dnn.training.fused import check_compile_mode  # noqa: PLC0415
-        try:
-            check_compile_mode(args.fused_compile, "--fused-compile")
-        except ValueError as e:
-            p.error(str(e))
-        if args.fusion == "off":
-            p.error("--fused-compile compiles the fused trainers' step: it needs --fusion on or auto, got off")
-    if args.conv_gemm != "off" and args.fusion == "off":
-        p.error(f"--conv-gemm {args.conv_gemm} changes the fused trainers' convolutions: it needs --fusion on or "
-                "auto, got off")
-    if args.weight_copies and (args.sgd_kernel != "triton" or args.fusion == "off"):
-        p.error(f"--weight-copies needs --sgd-kernel triton and --fusion on or auto, got --sgd-kernel "
-                f"{args.sgd_kernel} --fusion {args.fusion}")
+    trainer_options = TrainerOptions.from_args(args)
+    if (bad := trainer_options.flag_error()) is not None:
+        p.error(bad)
     if args.sgd_kernel != "foreach" and not args.no_train and not (args.workers or args.scheduler or args.gpus_per_worker):
         from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel  # noqa: PLC0415
         import torch  # noqa: PLC0415
@@ -567,10 +537,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bar = run_bar([c for runs in runs_of for _, _, c in runs], args.runs_dir, device=args.device,
                               concurrent=args.concurrent or specs[0].concurrent, fusion=args.fusion)
             train([c for runs in runs_of for _, _, c in runs], args.runs_dir, device=args.device,
-                  concurrent=args.concurrent or specs[0].concurrent, progress=not args.no_progress, fusion=args.fusion,
-                  fused_compile=args.fused_compile, conv_gemm=args.conv_gemm,
-                  **({"sgd_kernel": args.sgd_kernel} if args.sgd_kernel != "foreach" else {}),
-                  **({"weight_copies": True} if args.weight_copies else {}),
+                  concurrent=args.concurrent or specs[0].concurrent, progress=not args.no_progress,
+                  options=trainer_options,
                   **({} if cluster else {"lock_wait": args.lock_wait}),
                   **({"on_chunk": lambda ch: bar.update(len(ch))} if bar is not None else {}),
                   command="python -m sketchbound.dnn.table " + " ".join(sys.argv[1:] if argv is None else argv))

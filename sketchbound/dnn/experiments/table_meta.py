@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Sequence
 
 from sketchbound.dnn.experiments.config import RunConfig
+from sketchbound.dnn.training.options import TrainerOptions
 
 __all__ = ["table_metadata", "write_meta", "markdown_file", "describe", "format_seeds", "metadata_markdown", "legend",
            "stats_legend", "title", "OPTION_DEFAULTS"]
 
 #: command-line options that change how runs train (not which runs): listed when not at these defaults
-OPTION_DEFAULTS = {"device": None, "concurrent": None, "data_root": None, "fusion": "auto", "fused_compile": None,
-                   "conv_gemm": "off", "sgd_kernel": "foreach", "weight_copies": False}
+OPTION_DEFAULTS = {"device": None, "concurrent": None, "data_root": None,
+                   **{f.name: f.default for f in fields(TrainerOptions)}}
 
 _STATS_HELP = {
     "variant": "the table file's variant (pruning method and mask)",

@@ -34,12 +34,10 @@ from typing import Sequence
 
 import torch
 
+from sketchbound.dnn.training.options import SGD_KERNELS
 from sketchbound.dnn.training.triton_support import triton_available, triton_unavailable_reason
 
 __all__ = ["SGD_KERNELS", "check_sgd_kernel", "check_weight_copies", "masked_sgd_triton", "dense_alike"]
-
-#: implementations of the masked SGD step: seven ``torch._foreach_*`` passes, or one Triton kernel per parameter
-SGD_KERNELS = ("foreach", "triton")
 
 _BLOCK = 2048
 
