@@ -14,7 +14,7 @@ each run's ``checkpoint.pt``. ``measure``: for every finished run of the table w
 4.3's error of its mask at the weights of the table's dense run of the same seed (needs that run's
 ``checkpoint.pt`` and the run's ``mask.pt``), written to ``bridge_measured.json`` in the run's folder.
 ``csv``: one row per finished masked run: rung, model, density, law, procedure, seed, predicted_error,
-measured_error, test_acc, test_loss, score (empty where a quantity is missing).
+measured_error, test_acc (a fraction, as the CPU rungs), test_loss, score (empty where a quantity is missing).
 """
 from __future__ import annotations
 
@@ -160,7 +160,8 @@ def cmd_csv(args) -> int:
         law = f"beta={c.beta:g}" if c.mask == "tempered" else LAWS.get(c.mask, c.mask)
         w.writerow([args.rung, c.model, c.density, law, "sec7", c.seed,
                     _fmt((res.get("bridge") or {}).get("pred_rel_mean")), _fmt(meas.get("meas_rel_mean")),
-                    _fmt(res.get("accuracy")), _fmt(res.get("test_loss")), c.method])
+                    _fmt(None if res.get("accuracy") is None else res["accuracy"] / 100), _fmt(res.get("test_loss")),
+                    c.method])
         n += 1
     atomic_write(out, buf.getvalue())
     print(f"{n} row(s) -> {out}")
