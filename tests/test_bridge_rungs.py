@@ -224,6 +224,7 @@ def test_summary_rank_correlation_and_paired_test():
         summarize(pd.DataFrame(rows).drop(columns="test_acc"))
 
 
+@pytest.mark.slow
 def test_bridge_figure_draws_every_rung_csv_with_the_shared_columns(tmp_path):
     from sketchbound.figures.__main__ import main
     src = tmp_path / "in"

@@ -120,6 +120,7 @@ def _fast_claims():
     return [c for c in R.CLAIMS if not c.deterministic and c.id in FAST]
 
 
+@pytest.mark.slow
 def test_reliability_study_identical_serial_and_two_workers(client, monkeypatch):
     claims = [c for c in _fast_claims() if c.id in FAST[:4]]
     monkeypatch.setattr(R, "CLAIMS", claims)

@@ -128,6 +128,7 @@ def fig1_out(tmp_path_factory, fmnist_root):
     return _make(tmp_path_factory, "1", "--data-root", str(fmnist_root))
 
 
+@pytest.mark.slow
 def test_fig1_quick_plot_matches_csv(fig1_out):
     pytest.importorskip("torch")
     from sketchbound.figures.fig1 import plot
@@ -153,6 +154,7 @@ def test_fig1_quick_plot_matches_csv(fig1_out):
         plt.close(fig)
 
 
+@pytest.mark.slow
 def test_fig2_quick_plot_matches_csv_and_is_reproducible(tmp_path_factory):
     pytest.importorskip("torch")
     from sketchbound.figures.fig2 import plot
@@ -323,6 +325,7 @@ def test_written_files_follow_a_strict_umask(tmp_path):
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_deep_figure_draws_the_recorded_paired_statistics(tmp_path, monkeypatch):
     """--fig deep reads the recorded GPU runs (no training, no torch needed): per seed Δ = acc(randomized)
     − acc(threshold), whose mean over seeds equals the table's recorded paired Δ (checked in compute, and

@@ -70,6 +70,7 @@ def test_rao_blackwell_variance_reduction_on_4_5():
     assert plain.var() / rb.var() > 100
 
 
+@pytest.mark.slow
 def test_rao_blackwell_power_bound_1pct_below_truth_4_5():
     """A bound set 1% below the true value of Lemma 4.5's first bound: violated in >= 19/20 seeds."""
     c = get_claim("4.5")

@@ -163,6 +163,7 @@ def test_systematic_ht_is_exactly_unbiased_and_fixed_size():
     assert np.all((m > 0).sum(1) == 3)
 
 
+@pytest.mark.slow
 def test_bernoulli_and_priority_unbiased():
     p = np.array([0.5, 0.2, 0.15, 0.1, 0.05])
     pi = sb.inclusion_probabilities(p, 2)

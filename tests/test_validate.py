@@ -238,6 +238,7 @@ def test_cli_process_bad_input_is_one_line_without_traceback():
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_search_prints_a_readable_line_and_json_on_request(capsys):
     from sketchbound import validate
     assert validate.main(["--lemma", "4.2", "--search", "--budget", "20"]) == 1

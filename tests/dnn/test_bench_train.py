@@ -17,6 +17,7 @@ TINY = ["--device", "cpu", "--jobs", "2", "--steps", "2", "--warmup", "1", "--n-
         "--image-size", "8", "--width", "0.25"]
 
 
+@pytest.mark.slow
 def test_tiny_cpu_run_measures_every_rival_and_writes_json_and_markdown(tmp_path, capsys):
     out = tmp_path / "bench"
     assert B.main(TINY + ["--model", "all", "--rivals", "plain,vmap,streams,fused", "--out", str(out)]) == 0

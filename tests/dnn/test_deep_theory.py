@@ -38,6 +38,7 @@ def test_conv_patch_matrix_reproduces_the_layer():
         L.patch_matrix(nn.Conv2d(4, 4, 3, groups=2), torch.randn(1, 4, 5, 5))
 
 
+@pytest.mark.slow
 def test_layer_closed_forms_equal_lemma_4_3_on_the_kronecker_matrix():
     """Channels as C_out vectors over one patch matrix == Lemma 4.3 on X = I ⊗ P (checked against the core)."""
     g = torch.Generator().manual_seed(1)

@@ -105,6 +105,7 @@ def test_without_replacement_matches_successive_sampling(backend):
     assert stats.chisquare(obs, exp).pvalue > 1e-4
 
 
+@pytest.mark.slow
 def test_torch_and_numpy_agree_in_distribution_for_the_randomized_mask():
     sc = {"a": torch.tensor([3.0, 2.0, 1.0, 1.0, 0.25]), "b": torch.tensor([2.0, 1.0, 0.5])}
     n = 3000
@@ -165,6 +166,7 @@ def test_same_seed_same_mask_and_rng_kinds():
     make_mask(sc, 0.2, "randomized", rng=np.random.default_rng(0), backend="torch")
 
 
+@pytest.mark.slow
 def test_torch_sampler_beyond_multinomial_limit():
     d = (1 << 24) + 5
     w = torch.ones(d, dtype=torch.float64)

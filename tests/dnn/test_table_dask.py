@@ -60,6 +60,7 @@ def _done_lines(cfg, runs) -> int:
                for line in (cfg.run_dir(runs) / "log.txt").read_text().splitlines())
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_serial_table(tmp_path, data_root, client, capsys, one_torch_thread):
     path = _table(tmp_path, data_root)
     serial, spread = tmp_path / "serial", tmp_path / "spread"
@@ -349,6 +350,7 @@ def test_speedup_script_compare_balance_runs_abba_and_pairs_the_phases(tmp_path,
     assert not (out / "dask_speedup.json").exists()
 
 
+@pytest.mark.slow
 def test_balanced_tasks_give_the_serial_table(tmp_path, data_root, client, capsys, one_torch_thread, monkeypatch):
     """--balance regroups the runs of the tasks that start together (here 2 workers, 4 runs per task, so a
     task of four Random runs and one of four SynFlow runs become two mixed tasks) and changes no result: the

@@ -34,6 +34,7 @@ NO_TRITON = pytest.mark.skipif(ts._triton()[0] is None, reason="Triton is not im
 
 
 @NO_TRITON
+@pytest.mark.slow
 def test_triton_default_cases_under_the_interpreter():
     """Runs triton_interp_cases.py's default cases (the masked SGD kernel equal to the foreach step, its weight
     copies rounded as torch rounds) in a subprocess with TRITON_INTERPRET=1; every case there must pass."""
