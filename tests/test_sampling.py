@@ -225,6 +225,7 @@ def test_optimal_probabilities_eq2_and_shape_errors():
 
 
 # ---- huge s, guards, Ctrl-C -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_counts_unchanged_for_s_up_to_fast_s():
     """Golden counts recorded with the code before the huge-s path existed (commit ca745ab): for
     s <= FAST_S the same seed still gives the same counts, bit for bit."""

@@ -107,6 +107,7 @@ def test_gaussian_moments_against_quadrature():
 
 
 @pytest.mark.parametrize("T", [pytest.param(40_000, marks=pytest.mark.slow), 6_000])
+@pytest.mark.slow
 def test_gaussian_error_against_monte_carlo_over_X(T):
     """(G1)/(G2): E_X of the exact conditional error, averaged over many X, matches the closed form.
     The conditional error given X is exact (Lemma 4.3 equality), so only X is sampled here."""

@@ -130,6 +130,7 @@ def test_cli_exact_mode_too_large_exits_2():
     assert r.returncode == 2 and "enumeration" in r.stderr
 
 
+@pytest.mark.slow
 def test_cli_json_save_plot(tmp_path):
     out = tmp_path / "val"
     png = tmp_path / "p.png"
