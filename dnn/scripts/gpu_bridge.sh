@@ -6,6 +6,8 @@
 #           ResNet-20 ladder (bridge_resnet20.toml) until the time is up.
 #   CALL 2: the confirmatory table (bridge_resnet20_confirm.toml, with --stats).
 #   CALL 3: what remains of SynFlow's ResNet-20 ladder, SNIP's (bridge_resnet20_snip.toml), then LeNet-300-100 (pilots, constants, ladder), then VGG-19.
+#   CALL snip | lenet | vgg19: one of CALL 3's steps alone (SNIP's ResNet-20 ladder with its dense runs; LeNet-300-100's
+#           pilots, constants and ladder, which need the full Fashion-MNIST; VGG-19's).
 # Every call resumes: runs with a result.json are skipped; a warm machine keeps runs/ (checkpoints, masks) between
 # calls; on a fresh one, unpack the previous calls' $OUT/bridge_resume.tgz into .data/bridge_prior/ first (it
 # holds the finished runs' small files, the constants JSONs and the ResNet-20/LeNet dense runs' checkpoints).
@@ -17,8 +19,8 @@
 # tool, e.g. a CPU smoke test: BRIDGE_ARGS="--epochs 1 --set train_subset=256 --set synflow_rounds=2").
 set -uo pipefail
 export PYTHONUNBUFFERED=1
-CALL=${1:?usage: gpu_bridge.sh CALL (1, 2 or 3)}
-case "$CALL" in 1|2|3) ;; *) echo "gpu_bridge.sh: error: CALL must be 1, 2 or 3, got '$CALL'" >&2; exit 2;; esac
+CALL=${1:?usage: gpu_bridge.sh CALL (1, 2, 3, snip, lenet or vgg19)}
+case "$CALL" in 1|2|3|snip|lenet|vgg19) ;; *) echo "gpu_bridge.sh: error: CALL must be 1, 2, 3, snip, lenet or vgg19, got '$CALL'" >&2; exit 2;; esac
 OUT=${OUT:-/tmp/out}; SECS=${SECS:-560}; RUNS=${RUNS:-runs}; DATA=${DATA:-.data/fashion-mnist}; RESERVE=${RESERVE:-45}
 read -r -a EXTRA <<< "${BRIDGE_ARGS:-}"
 mkdir -p "$OUT/validation/bridge" "$OUT/tables" "$RUNS"
@@ -76,6 +78,9 @@ case "$CALL" in
   3) constants resnet20 bridge_pilot_resnet20 && rung bridge_resnet20 resnet20 && rung bridge_resnet20_snip resnet20-snip
      constants lenet300100 bridge_pilot_lenet && rung bridge_lenet lenet
      constants vgg19 bridge_pilot_vgg19 && rung bridge_vgg19 vgg19 ;;
+  snip) constants resnet20 bridge_pilot_resnet20 && rung bridge_resnet20_snip resnet20-snip ;;
+  lenet) constants lenet300100 bridge_pilot_lenet && rung bridge_lenet lenet ;;
+  vgg19) constants vgg19 bridge_pilot_vgg19 && rung bridge_vgg19 vgg19 ;;
 esac
 # the tables' CSV/MD of whatever finished (also those not trained in this call)
 python3 -m sketchbound.dnn.table dnn/configs/bridge_resnet20.toml dnn/configs/bridge_resnet20_snip.toml \
