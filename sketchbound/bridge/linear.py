@@ -42,8 +42,8 @@ from ..idx import read_idx_split
 from ..probabilities import optimal_probabilities, row_norms
 from ..seeds import stream_rng
 from ..theory import gaussian_error
-from .errors import expected_alg1_errors, fixed_mask_predictions, mask_errors
-from .laws import LAWS, PROCEDURES, draw_mask, estimate_c_sigma, keep_count, law_beta, law_probabilities
+from ._mask_cell import mask_cell
+from .laws import LAWS, PROCEDURES, estimate_c_sigma, keep_count, law_beta
 
 __all__ = ["LinearConfig", "load_fashion_mnist", "relu_features", "cgls", "evaluate", "run_linear"]
 
@@ -253,7 +253,6 @@ def run_linear(cfg: LinearConfig = LinearConfig(), root=None, progress: bool = T
     for P in probs:
         d, n = P.X.shape
         norms = row_norms(P.X)
-        r2 = norms**2
         pilots = [(W0, cgls(P.X, P.Y, W0, cfg.iters)) for W0 in (_init(d, sd, P.model) for sd in cfg.pilot_seeds)]
         cs = estimate_c_sigma([a for a, _ in pilots], [b for _, b in pilots])
         info[P.model] = {"c": cs.c, "sigma": cs.sigma, "pilot_seeds": list(cfg.pilot_seeds), "d": d, "n": n,
@@ -267,16 +266,8 @@ def run_linear(cfg: LinearConfig = LinearConfig(), root=None, progress: bool = T
             for density, law, proc in cells:
                 s = keep_count(density, d)
                 rng = stream_rng(seed, f"bridge-linear-mask-{P.model}-{density:g}-{law}-{proc}")
-                Mw = np.zeros_like(W0)
-                Q = np.zeros_like(W0)
-                for j in range(N_CLASSES):
-                    Q[:, j] = law_probabilities(law, p0[j], norms, W0[:, j], cs.c, cs.sigma)
-                    Mw[:, j] = draw_mask(proc, law, Q[:, j], p0[j], s, rng)
-                if proc == "alg1":
-                    pred = float(expected_alg1_errors(P.X, r2, W0, Q, s, cs.c, cs.sigma).sum())
-                else:
-                    pred = float(fixed_mask_predictions(P.X, r2, W0, Mw, cs.c, cs.sigma).sum())
-                meas = float(mask_errors(P.X, Ws, Mw).sum())
+                Mw, pred, meas = mask_cell(law, proc, s, rng, P.X, norms, W0, p0, cs.c, cs.sigma, P.X, Ws)
+                pred, meas = float(pred.sum()), float(meas.sum())
                 gauss = None
                 if proc == "alg1" and law in ("beta=0", "beta=1"):
                     gauss = sum(_gaussian_prediction(law, W0[:, j], cs.c, cs.sigma, s, n) for j in range(N_CLASSES))

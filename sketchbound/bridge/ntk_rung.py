@@ -38,8 +38,8 @@ import numpy as np
 from ..ntk import init_mlp, mlp_forward, mlp_jacobian
 from ..probabilities import optimal_probabilities, row_norms
 from ..seeds import stream_rng
-from .errors import expected_alg1_errors, fixed_mask_predictions, mask_errors
-from .laws import LAWS, PROCEDURES, draw_mask, estimate_c_sigma, keep_count, law_beta, law_probabilities
+from ._mask_cell import mask_cell
+from .laws import LAWS, PROCEDURES, estimate_c_sigma, keep_count, law_beta
 from .linear import load_fashion_mnist
 
 __all__ = ["NTKConfig", "ntk_task", "ntk_lambda_max", "gd", "train_safeguarded", "run_ntk"]
@@ -275,17 +275,12 @@ def run_ntk(cfg: NTKConfig = NTKConfig(), root=None, progress: bool = True) -> t
             info[model]["dense"][str(seed)] = {"test_acc": dense_acc, "test_loss": dense_loss, "lr": float(lr)}
             p0 = optimal_probabilities(X0, th0)
             norms = row_norms(X0)
-            r2 = norms**2
             for density, law, proc in cells:
                 s = keep_count(density, d)
                 rng = stream_rng(seed, f"bridge-ntk-mask-{model}-{density:g}-{law}-{proc}")
-                q = law_probabilities(law, p0, norms, th0, c, sig)
-                m = draw_mask(proc, law, q, p0, s, rng, layers=layers)
-                if proc == "alg1":
-                    pred = expected_alg1_errors(X0, r2, th0[:, None], q[:, None], s, c[:, None], sig[:, None])
-                else:
-                    pred = fixed_mask_predictions(X0, r2, th0[:, None], m[:, None], c[:, None], sig[:, None])
-                meas = mask_errors(Xt, tht[:, None], m[:, None])
+                M, pred, meas = mask_cell(law, proc, s, rng, X0, norms, th0[:, None], [p0], c, sig, Xt, tht[:, None],
+                                          layers=layers)
+                m = M[:, 0]
                 thm, lr_m = train_safeguarded(th0 * m, X, y, width, cfg.lr_factor, cfg.steps, keep=m != 0)
                 acc, loss = _evaluate(thm, Xte, yte, width)
                 _, train_loss = _evaluate(thm, X, y, width)
