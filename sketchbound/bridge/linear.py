@@ -52,7 +52,28 @@ N_CLASSES = 10
 
 @dataclass(frozen=True)
 class LinearConfig:
-    """Settings of rung 1 (module docstring)."""
+    """Settings of rung 1 (module docstring).
+
+    Parameters
+    ----------
+    n_train, n_test : int
+        Training and test images drawn from Fashion-MNIST.
+    relu_features : int
+        ``D`` of the ``relu-features-D`` model.
+    iters : int
+        CGLS iterations of every training.
+    seeds, pilot_seeds : tuple of int
+        Evaluation seeds and the seeds whose ``w*`` give ``c, σ``.
+    densities : tuple of float
+        Kept fractions of each column.
+    models : tuple of str
+        Among ``pixels`` and ``relu-features``.
+
+    Examples
+    --------
+    >>> LinearConfig.quick().densities
+    (0.1,)
+    """
 
     n_train: int = 1000
     n_test: int = 2000
@@ -101,6 +122,14 @@ def load_fashion_mnist(root=None):
     Examples
     --------
     >>> xtr, ytr, xte, yte = load_fashion_mnist()  # doctest: +SKIP
+
+    A folder without the IDX files is refused:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     load_fashion_mnist(d)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    FileNotFoundError: fashion-mnist not found ...
     """
     d = find_dataset("fashion-mnist", root)
     if d is None:
@@ -112,6 +141,17 @@ def load_fashion_mnist(root=None):
 def relu_features(pixels: np.ndarray, n_features: int, seed: int = 0) -> np.ndarray:
     """``relu(G x)`` for the rows ``x`` of ``pixels`` (n x 784), ``G`` i.i.d. ``N(0, 1/784)`` from stream
     ``bridge-linear-features`` of ``seed``; returns ``n_features x n`` (rows are features, paper §3).
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray, shape (n, 784)
+    n_features : int
+        ``D``.
+    seed : int
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_features, n)
 
     Examples
     --------
@@ -198,6 +238,17 @@ def cgls(X: np.ndarray, Y: np.ndarray, W0: np.ndarray, iters: int, M: np.ndarray
 def evaluate(X: np.ndarray, y: np.ndarray, W: np.ndarray) -> tuple[float, float]:
     """``(accuracy, loss)`` of ``argmax Wᵀx`` and ``½ mean ||Wᵀx − onehot(y)||²`` on features ``X`` (d x n).
 
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (d, n)
+    y : numpy.ndarray of int, shape (n,)
+        Class labels.
+    W : numpy.ndarray, shape (d, k)
+
+    Returns
+    -------
+    tuple of float
+
     Examples
     --------
     >>> evaluate(np.eye(2), np.array([0, 1]), np.eye(2))
@@ -241,6 +292,14 @@ def run_linear(cfg: LinearConfig = LinearConfig(), root=None, progress: bool = T
     Examples
     --------
     >>> rows, info = run_linear(LinearConfig.quick(), progress=False)  # doctest: +SKIP
+
+    Without Fashion-MNIST in ``root`` it stops before any work:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     run_linear(LinearConfig.quick(), root=d, progress=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    FileNotFoundError: fashion-mnist not found ...
     """
     from tqdm.auto import tqdm  # noqa: PLC0415
 
