@@ -1,7 +1,7 @@
 """Grouped convolution as implicit-GEMM Triton kernels, tried for the fused trainer's narrow groups.
 
 Benchmark-only: the trainer does not use it (see the measurement below); it lives outside the installed
-package and is imported by ``dnn/scripts/grouped_conv_bench.py`` and ``dnn/scripts/gpu_checks.py``.
+package and is imported by ``benchmarks/scripts/grouped_conv_bench.py`` and ``benchmarks/scripts/gpu_checks.py``.
 
 cuDNN's grouped convolution is the largest part of the fused step (``benchmarks/RESULTS.md``): for groups of 16–64 channels it launches layout transforms and per-group
 channel slicing, and the unfolded-patch GEMM form (:func:`~sketchbound.dnn.training.fused.grouped_conv2d_gemm`)
@@ -29,7 +29,7 @@ how the tests check them; Triton reads it when it is imported), a CUDA tensor. E
 
 Measured (``benchmarks/RESULTS.md``, one H100): 1.9–3.1× slower than cuDNN on
 ResNet-20's 3×3 stride-1 layers at 64 models, and slower on VGG-19's stride-1 layers, so the fused trainer
-does not use it; ``dnn/scripts/grouped_conv_bench.py --forms cudnn,gemm,triton`` times it per layer.
+does not use it; ``benchmarks/scripts/grouped_conv_bench.py --forms cudnn,gemm,triton`` times it per layer.
 """
 from __future__ import annotations
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from .claims import Claim
-from .montecarlo import _exact_m, summary_value, claim_scenario, run_check
+from .montecarlo import summary_value, claim_scenario, run_check
 from .sampling import as_generator
 from .scenarios import INITS, RATIOS, X_TILDES
+from .trials import exact_m
 
 __all__ = ["search"]
 
@@ -25,13 +26,13 @@ def _score(claim: Claim, sc, seed: int, x_trials: int) -> tuple[float, float]:
     ex = claim.exact(inst, sc) if claim.exact is not None else None
     bd = claim.bound(inst, sc) if claim.bound is not None else None
     if sc.x_mode == "fixed":
-        val = summary_value(_exact_m(claim, sc, inst.X, inst.X_tilde, inst))
+        val = summary_value(exact_m(claim, sc, inst.X, inst.X_tilde, inst))
     else:
         vals = []
         for _ in range(x_trials):
             X = sc.draw_x(gen)
             Xt = X if sc.x_tilde == "same" else sc.draw_x(gen)
-            vals.append(summary_value(_exact_m(claim, sc, X, Xt, inst)))
+            vals.append(summary_value(exact_m(claim, sc, X, Xt, inst)))
         val = float(np.mean(vals))
     if claim.relation == "<=":
         return val / bd, val

@@ -33,14 +33,17 @@ def fmnist_root():
 
 @pytest.fixture(scope="session")
 def dnn_script():
-    """``dnn_script("name")``: ``dnn/scripts/name.py`` loaded as a module (the scripts are not part of the
-    package), once per session."""
+    """``dnn_script("name")``: ``dnn/scripts/name.py``, else ``benchmarks/scripts/name.py``, loaded as a
+    module (the scripts are not part of the package), once per session."""
     import importlib.util
     loaded = {}
 
     def load(name: str):
         if name not in loaded:
-            path = Path(__file__).resolve().parents[1] / "dnn" / "scripts" / f"{name}.py"
+            root = Path(__file__).resolve().parents[1]
+            path = root / "dnn" / "scripts" / f"{name}.py"
+            if not path.exists():
+                path = root / "benchmarks" / "scripts" / f"{name}.py"
             spec = importlib.util.spec_from_file_location(name, path)
             mod = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(mod)

@@ -182,7 +182,6 @@ def _private_imports(path: Path):
 #: importers in files another change is reworking now (the same files as SIZE_EXEMPT); each leaves this list
 #: when its helper becomes public there
 PRIVATE_IMPORT_EXEMPT = {
-    "sketchbound.search": "imports montecarlo's _exact_m/_summary; montecarlo.py is being reworked in parallel",
 }
 
 

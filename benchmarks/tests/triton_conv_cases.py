@@ -129,11 +129,11 @@ def test_triton_conv_runs_under_torch_compile_as_one_opaque_op():
 
 
 @pytest.mark.slow  # a benchmark-only form (the trainer does not use it): the slow suite checks it
-def test_grouped_conv_bench_triton_form_and_bad_forms(tmp_path, capsys, dnn_script):
+def test_grouped_conv_bench_triton_form_and_bad_forms(tmp_path, capsys, bench_script):
     """grouped_conv_bench --forms: the Triton forms (1 and 2 groups per program) of each ResNet-20 shape equal
     cuDNN's grouped convolution (float64, 2 models, 8×8 images); an unknown form exits 2 with one line naming
     --forms."""
-    mod = dnn_script("grouped_conv_bench")
+    mod = bench_script("grouped_conv_bench")
     cases = mod.model_cases("resnet20", 2, image_size=8, forms=("cudnn", "triton", "triton2"))
     assert len(cases) == 24 and all(b[0] == a[0] + " Triton" and c[0] == a[0] + " Triton gb2"
                                     for a, b, c in zip(cases[::3], cases[1::3], cases[2::3]))
@@ -149,8 +149,8 @@ def test_grouped_conv_bench_triton_form_and_bad_forms(tmp_path, capsys, dnn_scri
     assert e.value.code == 2 and "--forms" in err[-1] and "winograd" in err[-1]
 
 
-def test_gpu_checks_triton_conv_errors_are_small(dnn_script):
+def test_gpu_checks_triton_conv_errors_are_small(bench_script):
     """gpu_checks.triton_conv under the interpreter: float32 errors against float64 are small, and a second
     run repeats the bits."""
-    (r,) = dnn_script("gpu_checks").triton_conv(torch.device("cpu"), "float32", [(2, 2, 16, 16, 5, 3, 1, 1)])
+    (r,) = bench_script("gpu_checks").triton_conv(torch.device("cpu"), "float32", [(2, 2, 16, 16, 5, 3, 1, 1)])
     assert max(r["triton"]) < 1e-5 and r["repeat_equal"]

@@ -1,4 +1,5 @@
 """Do the recorded runs that end at chance have a path from input to output? Effective weights per run.
+Recorded result: ``dnn/results/table1_fmnist5k_vgg19_low_effective.csv`` (``dnn/results/README.md``, §2).
 
 For each recorded run of a runs folder (``*/config.json`` + ``result.json``), the run's mask is computed
 again on this machine's CPU (``prune_report``: same config, seeds and scores as the run; ``--data-root``

@@ -1,4 +1,5 @@
-"""Same-seed determinism of the data-driven pruning scores on the GPU (issue 13); prints one JSON object.
+"""Same-seed determinism of the data-driven pruning scores on the GPU; prints one JSON object.
+Recorded result: ``dnn/results/gpu_determinism_h200.json`` (``dnn/results/README.md``, §9).
 
     python dnn/scripts/gpu_determinism.py [--models resnet20,vgg19] [--batch 256] [--device cuda] [--cpu-check]
     (CPU smoke test: --device cpu --models resnet20 --width 0.25 --batch 16 --samples-per-class 2)

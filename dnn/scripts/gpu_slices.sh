@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Train table slices in parallel, one per GPU, and copy the finished runs' small files to $OUT.
+# Recorded result: dnn/results/convergence_fmnist_runs and table1_fmnist_converged_runs (their job records
+# dnn/results/table1_fmnist_converged_gpu_call{1,2}_env.txt hold the "jobs" line this script writes).
 # usage (repo root, Fashion-MNIST IDX files in .data/fashion-mnist):
 #   SKETCHBOUND_COMMIT=<sha> SECS=540 bash dnn/scripts/gpu_slices.sh "0:CONFIG[:KEY=VAL]" "1:CONFIG" ...
 # Each job: GPU index, table file, optional --set override. Provenance goes to $OUT/env.txt and each

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Run (part of) the Fashion-MNIST Table I analogue on a GPU and copy what finished to $OUT.
+# Recorded result: dnn/results/table1_fmnist_synflow_snip_runs, table2_fmnist_datafree_runs (dnn/results/README.md).
 # usage: bash dnn/scripts/gpu_table.sh MODEL EPOCHS SECONDS   (run from the repo root, data in .data/fashion-mnist)
 set -uo pipefail
 export PYTHONUNBUFFERED=1

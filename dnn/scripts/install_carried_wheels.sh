@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install Dask on the GPU machine (no internet) from the wheels carried in .whl (see gpu_dask_speedup.sh).
+# Install Dask on the GPU machine (no internet) from the wheels carried in .whl (see benchmarks/scripts/gpu_dask_speedup.sh).
 # usage (repo root): bash dnn/scripts/install_carried_wheels.sh
 set -euo pipefail
 # the GPU machine has no internet: install what it lacks from the carried wheels (pure Python, plus

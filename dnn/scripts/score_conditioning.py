@@ -1,4 +1,5 @@
-"""How well-conditioned are the data-driven pruning scores? fp32 vs fp64 on the same CPU (issue 13).
+"""How well-conditioned are the data-driven pruning scores? fp32 vs fp64 on the same CPU.
+Recorded result: ``dnn/results/score_conditioning.json`` (``dnn/results/README.md``, §9).
 
 The same model (ResNet-20, CIFAR size, Kaiming init, seed 0), the same batch source (matched-normal
 inputs, random labels, batches of 64) and the same seed; scores once in float32 and once in float64. A

@@ -1,4 +1,5 @@
 """Where do the zero feature rows of VGG-19 at initialisation come from? (validation/deep.md, item 2)
+Recorded result: ``validation/deep/vgg19/zero_rows_init.csv``.
 
 Rebuilds exactly the initial network and the batch of `python -m sketchbound.dnn.deep_theory lemma43
 --model vgg19 --dataset fashion-mnist` (seed 0, 256 images, 1,024 patch columns per layer, the same

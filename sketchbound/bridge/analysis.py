@@ -79,7 +79,6 @@ def summarize(rows, n_boot: int = 2000) -> dict:
 
     Examples
     --------
-    >>> import pandas as pd
     >>> rows = [dict(rung="r", model="m", density=0.1, law=l, procedure="sec7", seed=s, predicted_error=e,
     ...              measured_error=e, test_acc=a, test_loss=0.0)
     ...         for s in (0, 1) for l, e, a in (("beta=1", 2.0, 0.5), ("variance-aware", 1.0, 0.6 + s / 10))]

@@ -65,6 +65,18 @@ def expected_alg1_errors(X: np.ndarray, r2: np.ndarray, W0: np.ndarray, Q: np.nd
 def mask_errors(X: np.ndarray, W: np.ndarray, M: np.ndarray) -> np.ndarray:
     """Per column: ``||Xᵀ(W_j ⊙ (1 − M_j))||²`` (eq. (1)).
 
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (d, n)
+    W : numpy.ndarray, shape (d, k)
+        The weights (one vector per column).
+    M : numpy.ndarray, shape (d, k)
+        The masks (0/1, or Algorithm 1's weights ``1/(s q)``).
+
+    Returns
+    -------
+    numpy.ndarray, shape (k,)
+
     Examples
     --------
     >>> mask_errors(np.eye(2), np.array([[1.0], [2.0]]), np.array([[1.0], [0.0]])).tolist()
@@ -75,6 +87,19 @@ def mask_errors(X: np.ndarray, W: np.ndarray, M: np.ndarray) -> np.ndarray:
 
 def fixed_mask_predictions(X: np.ndarray, r2: np.ndarray, W0: np.ndarray, M: np.ndarray, c, sigma) -> np.ndarray:
     """Per column: ``E_ε`` of eq. (1) for the fixed mask ``M_j`` when ``w* = c w⁰ + ε`` (module docstring).
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (d, n)
+    r2 : numpy.ndarray, shape (d,)
+        ``||X_(k)||²``.
+    W0, M : numpy.ndarray, shape (d, k)
+        Initial weights and the masks.
+    c, sigma : float or array_like
+
+    Returns
+    -------
+    numpy.ndarray, shape (k,)
 
     Examples
     --------

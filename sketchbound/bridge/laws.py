@@ -49,7 +49,22 @@ PROCEDURES = ("alg1", "sec7")
 
 @dataclass(frozen=True)
 class CSigma:
-    """``c`` and ``σ`` of ``w* = c w⁰ + ε`` for one layer, and how many pilot runs they come from."""
+    """``c`` and ``σ`` of ``w* = c w⁰ + ε`` for one layer, and how many pilot runs they come from.
+
+    Parameters
+    ----------
+    c : float
+        The scale of ``w⁰`` in ``w*``.
+    sigma : float
+        The standard deviation of ``ε``.
+    pilots : int
+        Pilot runs pooled.
+
+    Examples
+    --------
+    >>> CSigma(c=2.0, sigma=0.1, pilots=1).c
+    2.0
+    """
 
     c: float
     sigma: float
@@ -81,6 +96,17 @@ def law_beta(law: str) -> float:
 def keep_count(density: float, d: int) -> int:
     """``s = max(1, round(density · d))``: the draws (``alg1``) or kept weights (``sec7``) at ``density``.
 
+    Parameters
+    ----------
+    density : float
+        In ``(0, 1)``.
+    d : int
+        Weights of the vector (or layer).
+
+    Returns
+    -------
+    int
+
     Examples
     --------
     >>> keep_count(0.02, 784)
@@ -111,8 +137,8 @@ def law_probabilities(law: str, p0, norms, w0, c, sigma) -> np.ndarray:
 
     Examples
     --------
-    >>> law_probabilities("beta=0", [0.5, 0.5, 0.0], [1, 1, 1], [1, 1, 0], 1.0, 0.0).tolist()
-    [0.3333333333333333, 0.3333333333333333, 0.3333333333333333]
+    >>> law_probabilities("variance-aware", None, [1, 1, 2], [1, 1, 0], 1.0, 0.0).tolist()
+    [0.5, 0.5, 0.0]
     """
     if law == "variance-aware":
         return variance_aware_probabilities(norms, w0, c, sigma)

@@ -42,8 +42,8 @@ from ..idx import read_idx_split
 from ..probabilities import optimal_probabilities, row_norms
 from ..seeds import stream_rng
 from ..theory import gaussian_error
-from .errors import expected_alg1_errors, fixed_mask_predictions, mask_errors
-from .laws import LAWS, PROCEDURES, draw_mask, estimate_c_sigma, keep_count, law_beta, law_probabilities
+from ._mask_cell import mask_cell
+from .laws import LAWS, PROCEDURES, estimate_c_sigma, keep_count, law_beta
 
 __all__ = ["LinearConfig", "load_fashion_mnist", "relu_features", "cgls", "evaluate", "run_linear"]
 
@@ -52,7 +52,28 @@ N_CLASSES = 10
 
 @dataclass(frozen=True)
 class LinearConfig:
-    """Settings of rung 1 (module docstring)."""
+    """Settings of rung 1 (module docstring).
+
+    Parameters
+    ----------
+    n_train, n_test : int
+        Training and test images drawn from Fashion-MNIST.
+    relu_features : int
+        ``D`` of the ``relu-features-D`` model.
+    iters : int
+        CGLS iterations of every training.
+    seeds, pilot_seeds : tuple of int
+        Evaluation seeds and the seeds whose ``w*`` give ``c, σ``.
+    densities : tuple of float
+        Kept fractions of each column.
+    models : tuple of str
+        Among ``pixels`` and ``relu-features``.
+
+    Examples
+    --------
+    >>> LinearConfig.quick().densities
+    (0.1,)
+    """
 
     n_train: int = 1000
     n_test: int = 2000
@@ -101,6 +122,14 @@ def load_fashion_mnist(root=None):
     Examples
     --------
     >>> xtr, ytr, xte, yte = load_fashion_mnist()  # doctest: +SKIP
+
+    A folder without the IDX files is refused:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     load_fashion_mnist(d)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    FileNotFoundError: fashion-mnist not found ...
     """
     d = find_dataset("fashion-mnist", root)
     if d is None:
@@ -112,6 +141,17 @@ def load_fashion_mnist(root=None):
 def relu_features(pixels: np.ndarray, n_features: int, seed: int = 0) -> np.ndarray:
     """``relu(G x)`` for the rows ``x`` of ``pixels`` (n x 784), ``G`` i.i.d. ``N(0, 1/784)`` from stream
     ``bridge-linear-features`` of ``seed``; returns ``n_features x n`` (rows are features, paper §3).
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray, shape (n, 784)
+    n_features : int
+        ``D``.
+    seed : int
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_features, n)
 
     Examples
     --------
@@ -198,6 +238,17 @@ def cgls(X: np.ndarray, Y: np.ndarray, W0: np.ndarray, iters: int, M: np.ndarray
 def evaluate(X: np.ndarray, y: np.ndarray, W: np.ndarray) -> tuple[float, float]:
     """``(accuracy, loss)`` of ``argmax Wᵀx`` and ``½ mean ||Wᵀx − onehot(y)||²`` on features ``X`` (d x n).
 
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (d, n)
+    y : numpy.ndarray of int, shape (n,)
+        Class labels.
+    W : numpy.ndarray, shape (d, k)
+
+    Returns
+    -------
+    tuple of float
+
     Examples
     --------
     >>> evaluate(np.eye(2), np.array([0, 1]), np.eye(2))
@@ -241,6 +292,14 @@ def run_linear(cfg: LinearConfig = LinearConfig(), root=None, progress: bool = T
     Examples
     --------
     >>> rows, info = run_linear(LinearConfig.quick(), progress=False)  # doctest: +SKIP
+
+    Without Fashion-MNIST in ``root`` it stops before any work:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     run_linear(LinearConfig.quick(), root=d, progress=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    FileNotFoundError: fashion-mnist not found ...
     """
     from tqdm.auto import tqdm  # noqa: PLC0415
 
@@ -253,7 +312,6 @@ def run_linear(cfg: LinearConfig = LinearConfig(), root=None, progress: bool = T
     for P in probs:
         d, n = P.X.shape
         norms = row_norms(P.X)
-        r2 = norms**2
         pilots = [(W0, cgls(P.X, P.Y, W0, cfg.iters)) for W0 in (_init(d, sd, P.model) for sd in cfg.pilot_seeds)]
         cs = estimate_c_sigma([a for a, _ in pilots], [b for _, b in pilots])
         info[P.model] = {"c": cs.c, "sigma": cs.sigma, "pilot_seeds": list(cfg.pilot_seeds), "d": d, "n": n,
@@ -267,16 +325,8 @@ def run_linear(cfg: LinearConfig = LinearConfig(), root=None, progress: bool = T
             for density, law, proc in cells:
                 s = keep_count(density, d)
                 rng = stream_rng(seed, f"bridge-linear-mask-{P.model}-{density:g}-{law}-{proc}")
-                Mw = np.zeros_like(W0)
-                Q = np.zeros_like(W0)
-                for j in range(N_CLASSES):
-                    Q[:, j] = law_probabilities(law, p0[j], norms, W0[:, j], cs.c, cs.sigma)
-                    Mw[:, j] = draw_mask(proc, law, Q[:, j], p0[j], s, rng)
-                if proc == "alg1":
-                    pred = float(expected_alg1_errors(P.X, r2, W0, Q, s, cs.c, cs.sigma).sum())
-                else:
-                    pred = float(fixed_mask_predictions(P.X, r2, W0, Mw, cs.c, cs.sigma).sum())
-                meas = float(mask_errors(P.X, Ws, Mw).sum())
+                Mw, pred, meas = mask_cell(law, proc, s, rng, P.X, norms, W0, p0, cs.c, cs.sigma, P.X, Ws)
+                pred, meas = float(pred.sum()), float(meas.sum())
                 gauss = None
                 if proc == "alg1" and law in ("beta=0", "beta=1"):
                     gauss = sum(_gaussian_prediction(law, W0[:, j], cs.c, cs.sigma, s, n) for j in range(N_CLASSES))

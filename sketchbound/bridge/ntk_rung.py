@@ -38,8 +38,8 @@ import numpy as np
 from ..ntk import init_mlp, mlp_forward, mlp_jacobian
 from ..probabilities import optimal_probabilities, row_norms
 from ..seeds import stream_rng
-from .errors import expected_alg1_errors, fixed_mask_predictions, mask_errors
-from .laws import LAWS, PROCEDURES, draw_mask, estimate_c_sigma, keep_count, law_beta, law_probabilities
+from ._mask_cell import mask_cell
+from .laws import LAWS, PROCEDURES, estimate_c_sigma, keep_count, law_beta
 from .linear import load_fashion_mnist
 
 __all__ = ["NTKConfig", "ntk_task", "ntk_lambda_max", "gd", "train_safeguarded", "run_ntk"]
@@ -47,7 +47,31 @@ __all__ = ["NTKConfig", "ntk_task", "ntk_lambda_max", "gd", "train_safeguarded",
 
 @dataclass(frozen=True)
 class NTKConfig:
-    """Settings of rung 2 (module docstring)."""
+    """Settings of rung 2 (module docstring).
+
+    Parameters
+    ----------
+    widths : tuple of int
+        Hidden widths of the MLP.
+    n_train : int
+        Training images of the two classes.
+    d_in : int
+        Principal components kept (the MLP's input size).
+    classes : tuple of int
+        The ``+1`` and ``−1`` Fashion-MNIST classes.
+    steps : int
+        GD steps of every training.
+    lr_factor : float
+        ``η = lr_factor / λ_max``.
+    seeds, pilot_seeds : tuple of int
+        Evaluation seeds and the seeds whose ``θ*`` give ``c, σ``.
+    densities : tuple of float
+
+    Examples
+    --------
+    >>> NTKConfig.quick().widths
+    (64,)
+    """
 
     widths: tuple = (256, 1024, 4096)
     n_train: int = 128
@@ -69,9 +93,28 @@ class NTKConfig:
 def ntk_task(cfg: NTKConfig, root=None):
     """``(X, y, Xte, yte)``: the two-class task of the module docstring (rows on the unit sphere, ``y = ±1``).
 
+    Parameters
+    ----------
+    cfg : NTKConfig
+    root : str or path, optional
+        Fashion-MNIST folder (``--data-root``).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``X`` (n_train, d_in), ``y`` (n_train,), ``Xte``, ``yte``.
+
     Examples
     --------
     >>> X, y, Xte, yte = ntk_task(NTKConfig.quick())  # doctest: +SKIP
+
+    A folder without the IDX files is refused:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     ntk_task(NTKConfig.quick(), root=d)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    FileNotFoundError: fashion-mnist not found ...
     """
     xtr, ytr, xte, yte = load_fashion_mnist(root)
     a, b = cfg.classes
@@ -101,6 +144,20 @@ def ntk_lambda_max(theta: np.ndarray, X: np.ndarray, width: int, keep: np.ndarra
     """``λ_max`` of the empirical NTK ``J_K J_Kᵀ`` at ``θ`` (``J_K``: the Jacobian's columns of the kept
     coordinates, all when ``keep`` is None), by ``iters`` power iterations through a Jacobian-vector and
     a vector-Jacobian product (no ``n x d`` Jacobian is formed), from the all-ones vector; float32.
+
+    Parameters
+    ----------
+    theta : numpy.ndarray, shape (width * (d_in + 1),)
+    X : numpy.ndarray, shape (n, d_in)
+    width : int
+    keep : numpy.ndarray of bool, optional
+        The kept coordinates of ``theta``.
+    iters : int
+        Power iterations.
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -188,6 +245,26 @@ def train_safeguarded(theta0, X, y, width, lr_factor, steps, keep=None, retries:
     zero (a dead mask: every kept output weight's unit has no kept input weight, so the output and
     every gradient are 0) is returned unchanged with ``η = 0``.
 
+    Parameters
+    ----------
+    theta0 : numpy.ndarray, shape (width * (d_in + 1),)
+    X : numpy.ndarray, shape (n, d_in)
+    y : numpy.ndarray, shape (n,)
+    width : int
+    lr_factor : float
+        ``η = lr_factor / λ_max`` before any halving.
+    steps : int
+    keep : numpy.ndarray of bool, optional
+        Coordinates that move (all when None).
+    retries : int
+        Halvings of ``η`` tried.
+
+    Returns
+    -------
+    theta : numpy.ndarray
+    lr : float
+        The ``η`` used.
+
     Examples
     --------
     >>> from sketchbound.ntk import init_mlp
@@ -250,6 +327,14 @@ def run_ntk(cfg: NTKConfig = NTKConfig(), root=None, progress: bool = True) -> t
     Examples
     --------
     >>> rows, info = run_ntk(NTKConfig.quick(), progress=False)  # doctest: +SKIP
+
+    Without Fashion-MNIST in ``root`` it stops before any work:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     run_ntk(NTKConfig.quick(), root=d, progress=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    FileNotFoundError: fashion-mnist not found ...
     """
     from tqdm.auto import tqdm  # noqa: PLC0415
 
@@ -275,17 +360,12 @@ def run_ntk(cfg: NTKConfig = NTKConfig(), root=None, progress: bool = True) -> t
             info[model]["dense"][str(seed)] = {"test_acc": dense_acc, "test_loss": dense_loss, "lr": float(lr)}
             p0 = optimal_probabilities(X0, th0)
             norms = row_norms(X0)
-            r2 = norms**2
             for density, law, proc in cells:
                 s = keep_count(density, d)
                 rng = stream_rng(seed, f"bridge-ntk-mask-{model}-{density:g}-{law}-{proc}")
-                q = law_probabilities(law, p0, norms, th0, c, sig)
-                m = draw_mask(proc, law, q, p0, s, rng, layers=layers)
-                if proc == "alg1":
-                    pred = expected_alg1_errors(X0, r2, th0[:, None], q[:, None], s, c[:, None], sig[:, None])
-                else:
-                    pred = fixed_mask_predictions(X0, r2, th0[:, None], m[:, None], c[:, None], sig[:, None])
-                meas = mask_errors(Xt, tht[:, None], m[:, None])
+                M, pred, meas = mask_cell(law, proc, s, rng, X0, norms, th0[:, None], [p0], c, sig, Xt, tht[:, None],
+                                          layers=layers)
+                m = M[:, 0]
                 thm, lr_m = train_safeguarded(th0 * m, X, y, width, cfg.lr_factor, cfg.steps, keep=m != 0)
                 acc, loss = _evaluate(thm, Xte, yte, width)
                 _, train_loss = _evaluate(thm, X, y, width)

@@ -19,6 +19,10 @@ __all__ = ["commit", "write_rung"]
 def commit() -> str | None:
     """The checkout's ``git`` commit (``+dirty`` when tracked files differ), or None outside a checkout.
 
+    Returns
+    -------
+    str or None
+
     Examples
     --------
     >>> isinstance(commit(), (str, type(None)))
@@ -64,7 +68,15 @@ def write_rung(rung: str, rows: list[dict], info: dict, cfg, out, *, command: st
 
     Examples
     --------
-    >>> write_rung("linear", rows, info, cfg, "validation/bridge", command="...", wall_s=1.0)  # doctest: +SKIP
+    >>> import tempfile
+    >>> from sketchbound.bridge.linear import LinearConfig
+    >>> rows = [dict(rung="linear", model="m", density=0.1, law=l, procedure="sec7", seed=s, predicted_error=1.0,
+    ...              measured_error=1.0, test_acc=0.5, test_loss=0.1) for s in (0, 1) for l in ("beta=1", "beta=0")]
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     paths = write_rung("linear", rows, {}, LinearConfig.quick(), d, command="demo", wall_s=1.0,
+    ...                        commit_id="abc")
+    ...     sorted(p.name for p in paths.values())
+    ['linear.csv', 'linear.json', 'linear_summary.json']
     """
     import pandas as pd  # noqa: PLC0415
 

@@ -56,7 +56,25 @@ def summary_from_csv(path, n_boot: int = 2000) -> dict:
 
 
 def load_summaries(folder) -> list[dict]:
-    """Every ``*_summary.json`` of ``folder``, sorted by file name."""
+    """Every ``*_summary.json`` of ``folder``, sorted by file name.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder of rung summaries.
+
+    Returns
+    -------
+    list of dict
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = open(os.path.join(d, "ntk_summary.json"), "w").write(json.dumps({"cells": []}))
+    ...     load_summaries(d)
+    [{'cells': []}]
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"folder must be a directory of rung summaries, got {str(folder)!r}")
@@ -75,6 +93,16 @@ def _f(x, fmt="{:+.2f}") -> str:
 
 def table_markdown(summaries: list[dict]) -> str:
     """One Markdown table of every cell of ``summaries`` (see the module docstring).
+
+    Parameters
+    ----------
+    summaries : list of dict
+        Rung summaries (:func:`sketchbound.bridge.analysis.summarize`).
+
+    Returns
+    -------
+    str
+        The table, one line per cell after the two header lines.
 
     Examples
     --------
@@ -101,7 +129,25 @@ def table_markdown(summaries: list[dict]) -> str:
 
 
 def replace_table(text: str, table: str) -> str:
-    """``text`` with the part between :data:`BEGIN` and :data:`END` replaced by ``table``."""
+    """``text`` with the part between :data:`BEGIN` and :data:`END` replaced by ``table``.
+
+    Parameters
+    ----------
+    text : str
+        A document holding both markers.
+    table : str
+        The new table (ending with a newline).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> doc = f"intro\\n{BEGIN}\\nold\\n{END}\\nrest"
+    >>> replace_table(doc, "new\\n").splitlines()[2]
+    'new'
+    """
     if BEGIN not in text or END not in text:
         raise ValueError("text must contain the bridge-table markers (BEGIN and END)")
     head, rest = text.split(BEGIN, 1)

@@ -85,7 +85,7 @@ def test_windows_that_mix_architectures_keys_or_imp_are_left_alone():
 
 
 def test_task_mask_seconds_script_on_the_recorded_runs(capsys, dnn_script):
-    """dnn/scripts/task_mask_seconds.py on the recorded Fashion-MNIST-5k runs: the 4-GPU speed-up slice's
+    """benchmarks/scripts/task_mask_seconds.py on the recorded Fashion-MNIST-5k runs: the 4-GPU speed-up slice's
     tasks hold 0, ~0, 4 and 8 SynFlow runs; their summed mask time is the same planned or balanced, and
     balancing brings the slowest task down to the mean (medians of the runs' own mask_seconds)."""
     import json

@@ -1,7 +1,7 @@
 """bench_train: every rival measured in one call, ratios, analytic FLOPs, peaks, outputs.
 
 Only the plumbing is tested here (tiny sizes on the CPU); the numbers are the GPU benchmark's
-(``dnn/scripts/gpu_bench_train.sh``, recorded in benchmarks/RESULTS.md).
+(``benchmarks/scripts/gpu_bench_train.sh``, recorded in benchmarks/RESULTS.md).
 """
 import json
 
@@ -150,7 +150,7 @@ def test_bad_arguments_exit_2_with_one_line(argv, msg, capsys, monkeypatch):
     ("triton_per_fused__native_batch_norm_legit_functional_relu_3", "Inductor (Triton)"),
 ])
 def test_profile_step_sorts_kernels_into_families(name, fam, dnn_script):
-    """dnn/scripts/profile_step.py: a kernel name goes to the first family whose pattern it matches."""
+    """benchmarks/scripts/profile_step.py: a kernel name goes to the first family whose pattern it matches."""
     assert dnn_script("profile_step").family(name) == fam
 
 
@@ -397,7 +397,7 @@ def test_profile_step_conv_gemm_and_sgd_kernel_flags(tmp_path, capsys, dnn_scrip
 
 @pytest.mark.parametrize("n", [1, 3])
 def test_grouped_conv_bench_alternative_forms_equal_the_strided_convolutions(n, dnn_script):
-    """dnn/scripts/grouped_conv_bench.py: each stride-1 form ("as ...") equals the stride-2 grouped convolution
+    """benchmarks/scripts/grouped_conv_bench.py: each stride-1 form ("as ...") equals the stride-2 grouped convolution
     listed before it, in float64 (to 1e-12): a 1×1 convolution with stride 2 is the 1×1 convolution of the input
     at even positions, and a 3×3 one with padding 1 and stride 2 is the even positions of its stride-1 output."""
     mod = dnn_script("grouped_conv_bench")

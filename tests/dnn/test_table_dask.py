@@ -311,7 +311,7 @@ def test_gpu_cluster_pins_one_card_per_worker():
 
 @pytest.mark.slow
 def test_speedup_script_cpu_smoke_times_both_phases_and_keeps_the_runs_times(tmp_path, data_root, dnn_script):
-    """dnn/scripts/gpu_dask_speedup.py on CPU workers (--cpu-smoke): the same 4 runs trained by 1 and by 2
+    """benchmarks/scripts/gpu_dask_speedup.py on CPU workers (--cpu-smoke): the same 4 runs trained by 1 and by 2
     workers give identical accuracies (same seeds => same result wherever a run trains), and the JSON,
     written atomically, holds each phase's per-run wall and mask times beside the speed-up."""
     mod = dnn_script("gpu_dask_speedup")

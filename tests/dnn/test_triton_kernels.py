@@ -65,7 +65,7 @@ def test_gpu_checks_cli_on_a_cpu(tmp_path, capsys, dnn_script, monkeypatch):
     assert mod.main(["choose-fusion", "--device", "cpu", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "choose_fusion.json").read_text())
     assert res["choices"][0]["trainer"] == "streams" and res["choices"][0]["fused_kw"]["conv_gemm"] == "strided"
-    assert res["command"].startswith("python dnn/scripts/gpu_checks.py choose-fusion")
+    assert res["command"].startswith("python benchmarks/scripts/gpu_checks.py choose-fusion")
 
 
 def test_grouped_conv_bench_only_keeps_the_matching_cases(tmp_path, dnn_script):

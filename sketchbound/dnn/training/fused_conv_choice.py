@@ -17,7 +17,7 @@ _GEMM_CACHE: dict[tuple, dict] = {}
 
 def time_fwd_bwd(f, x, w, iters: int, warmup: int) -> float:
     """Milliseconds per forward + backward of ``f(x, w)`` (cotangent of ones) after ``warmup`` untimed
-    passes, synchronised on CUDA (used by :func:`choose_conv_gemm` and ``dnn/scripts/grouped_conv_bench.py``)."""
+    passes, synchronised on CUDA (used by :func:`choose_conv_gemm` and ``benchmarks/scripts/grouped_conv_bench.py``)."""
     def once():
         y = f(x, w)
         y.backward(torch.ones_like(y))

@@ -160,7 +160,7 @@ def grouped_conv2d_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     batched matrix product over unfolded patches, one batch entry per group.
 
     cuDNN runs some narrow grouped convolutions through per-group channel slicing (GPU measurements with
-    ``dnn/scripts/grouped_conv_bench.py``: ResNet-20's stride-2 layers, VGG-19's first and widest ones),
+    ``benchmarks/scripts/grouped_conv_bench.py``: ResNet-20's stride-2 layers, VGG-19's first and widest ones),
     so this form builds the patches itself: with
     ``x`` viewed as ``[B, H, W, C]`` (free for channels_last), zero-padded, the ``kh·kw`` strided taps are
     stacked into ``cols[p, g, t·C_in/G + c]`` for output position ``p`` (``B·H_out·W_out`` of them), group

@@ -1,4 +1,4 @@
-"""Speed-up of a real table slice on N GPUs through Dask over the same slice on 1 GPU, in one call (issue 15).
+"""Speed-up of a real table slice on N GPUs through Dask over the same slice on 1 GPU, in one call.
 
 Both phases go through the same code path (``sketchbound.dnn.experiments.cluster``: one worker per GPU,
 ``CUDA_VISIBLE_DEVICES`` pinning, resource ``GPU=1``, one task = one ConcurrentTrainer group of
@@ -13,7 +13,7 @@ inside its first task). Prints one JSON object (and writes it to ``--out``/dask_
 Run from the repository root on the GPU machine (no internet there: install the carried wheels first)::
 
     pip install --no-index --find-links .whl "dask[distributed]"     # only if `import distributed` fails
-    python dnn/scripts/gpu_dask_speedup.py --gpus 4 --runs 64 --epochs 1 --seeds 3 --data-root .data/fashion-mnist --out "$OUT"
+    python benchmarks/scripts/gpu_dask_speedup.py --gpus 4 --runs 64 --epochs 1 --seeds 3 --data-root .data/fashion-mnist --out "$OUT"
 """
 from __future__ import annotations
 
@@ -91,7 +91,8 @@ def _provenance(a, argv) -> dict:
             "dask": dask.__version__, "distributed": distributed.__version__,
             "commit": os.environ.get("SKETCHBOUND_COMMIT") or commit,
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "command": "python dnn/scripts/gpu_dask_speedup.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+            "command": "python benchmarks/scripts/gpu_dask_speedup.py "
+                       + " ".join(sys.argv[1:] if argv is None else argv)}
 
 
 def compare_balance(a, cfgs, work: Path, n: int, argv=None) -> int:

@@ -1,4 +1,4 @@
-"""Where a training step of N masked models spends its GPU time (issue 14): the kernels of the streams
+"""Where a training step of N masked models spends its GPU time: the kernels of the streams
 trainer (``ConcurrentTrainer``: a CUDA graph per model) and of the horizontally fused one
 (``FusedTrainer``: grouped convolutions), profiled with ``torch.profiler`` over the same steps in one
 process on one device, grouped into kernel families (convolution, batch norm, elementwise, ...).
@@ -10,7 +10,7 @@ depend on their values); untimed warm-up epoch first (graph capture, cuDNN's alg
 profiled epoch is training only: profiles of commit ``77f1d46`` and earlier profiled the run's last epoch,
 after which each model evaluated the 1,000 synthetic test images inside the profile.
 
-    python dnn/scripts/profile_step.py --model resnet20 --jobs 16 --steps 40 --out $OUT
+    python benchmarks/scripts/profile_step.py --model resnet20 --jobs 16 --steps 40 --out $OUT
 
 ``--conv-block K``: the fused way with K models per dense block-diagonal convolution instead of one
 grouped convolution (``FusedTrainer(conv_block=K)``). ``--fused-compile MODE``: the fused way's forward
@@ -167,7 +167,7 @@ def main(argv=None) -> int:
            "sgd_kernel": a.sgd_kernel, "ways": res,
            "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "torch": torch.__version__,
            "commit": os.environ.get("SKETCHBOUND_COMMIT"), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "command": "python dnn/scripts/profile_step.py " + " ".join(sys.argv[1:] if argv is None else argv),
+           "command": "python benchmarks/scripts/profile_step.py " + " ".join(sys.argv[1:] if argv is None else argv),
            "note": "times under the profiler (slower than bench_train); shares are of summed kernel time"}
     text = json.dumps(out, indent=2)
     print(text)

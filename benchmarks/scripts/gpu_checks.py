@@ -1,9 +1,9 @@
-"""Small checks of issue 14's code on a GPU, each writing one JSON file (``benchmarks/RESULTS.md``, ninth
-to eleventh measurements).
+"""Small checks of the fused trainer's GPU code, each writing one JSON file (cited by ``benchmarks/RESULTS.md``,
+files ``gpu/triton_conv_check_*``, ``gpu/choose_fusion_*``, ``gpu/sgd_kernel_check_*``).
 
-    python dnn/scripts/gpu_checks.py triton-conv --out $OUT     # Triton grouped convolution against cuDNN
-    python dnn/scripts/gpu_checks.py choose-fusion --out $OUT   # --fusion auto with the fused trainer's options
-    python dnn/scripts/gpu_checks.py sgd-kernel --out $OUT      # the Triton SGD step against the foreach one
+    python benchmarks/scripts/gpu_checks.py triton-conv --out $OUT     # Triton grouped convolution against cuDNN
+    python benchmarks/scripts/gpu_checks.py choose-fusion --out $OUT   # --fusion auto with the fused trainer's options
+    python benchmarks/scripts/gpu_checks.py sgd-kernel --out $OUT      # the Triton SGD step against the foreach one
 
 ``triton-conv`` (``triton_conv_check.json``): for a few grouped-convolution shapes (batch, groups, channels in
 and out per group, size, kernel, stride, padding), the relative L2 error of the output, input gradient and
@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     head = {"commit": os.environ.get("SKETCHBOUND_COMMIT"), "torch": torch.__version__,
             "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "command": "python dnn/scripts/gpu_checks.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+            "command": "python benchmarks/scripts/gpu_checks.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     if a.check in ("triton-conv", "sgd-kernel"):
         from sketchbound.dnn.training.triton_support import triton_unavailable_reason, triton_available
         if not triton_available(dev):

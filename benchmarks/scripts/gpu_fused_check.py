@@ -1,6 +1,6 @@
-"""Horizontal fusion on the GPU (issue 14): FusedTrainer trains like ConcurrentTrainer under CUDA graphs + bf16.
+"""Horizontal fusion on the GPU: FusedTrainer trains like ConcurrentTrainer under CUDA graphs + bf16.
 
-    PYTHONPATH=. python3 dnn/scripts/gpu_fused_check.py [--out DIR] [--models resnet20,vgg19] [--jobs 4]
+    PYTHONPATH=. python3 benchmarks/scripts/gpu_fused_check.py [--out DIR] [--models resnet20,vgg19] [--jobs 4]
     (CPU smoke test: --device cpu --models resnet20 --width 0.25 --n-train 256 --image-size 8 --batch 32)
 
 For each model, ``--jobs`` masked models (density 0.1, per-model seeds) train 3 epochs (lr drop after

@@ -1,12 +1,11 @@
-"""Where the fused step's convolution overhead comes from (issue 14): ResNet-20's grouped convolution shapes
+"""Where the fused step's convolution overhead comes from: ResNet-20's grouped convolution shapes
 one by one, forward + backward, bf16 channels_last on CUDA, with N models as groups, timed and profiled.
 
-A profile of the compiled fused step (``benchmarks/RESULTS.md``, seventh measurement) has 192
+A profile of the compiled fused step (``benchmarks/RESULTS.md``) has 192
 ``nhwcSliceCKernel`` launches per step of 16 models, as many as 4 layers × 3 passes (forward, input and
 weight gradient) × 16 groups. ResNet-20 has exactly 4 stride-2 convolutions (two 3×3, two 1×1 shortcuts),
 so the hypothesis was that cuDNN slices the channels of each group for its strided grouped convolutions
-(measured with this script: it does not hold; slicing depends on the shape, ``benchmarks/RESULTS.md``,
-eighth measurement).
+(measured with this script: it does not hold; slicing depends on the shape, ``benchmarks/RESULTS.md``).
 This script counts the slicing and transform kernels per shape and times the arithmetically equivalent
 stride-1 forms: a 1×1 stride-2 convolution is a 1×1 convolution of the subsampled input (same FLOPs);
 a 3×3 stride-2 one is the even positions of the stride-1 output (4× the FLOPs of that layer). The
@@ -15,9 +14,9 @@ a 3×3 stride-2 one is the even positions of the stride-1 output (4× the FLOPs 
 ``--compile`` the GEMM forms and the convolutions they replace are also timed through ``torch.compile``
 (``… [compiled]``), as the compiled fused step runs them.
 
-    python dnn/scripts/grouped_conv_bench.py --out $OUT [--compile]   # on a GPU: 16 models, batch 128
-    python dnn/scripts/grouped_conv_bench.py --model vgg19 --compile --out $OUT   # every conv shape of VGG-19
-    python dnn/scripts/grouped_conv_bench.py --model resnet20 --models 64 --forms cudnn,triton --only " s1 " --out $OUT
+    python benchmarks/scripts/grouped_conv_bench.py --out $OUT [--compile]   # on a GPU: 16 models, batch 128
+    python benchmarks/scripts/grouped_conv_bench.py --model vgg19 --compile --out $OUT   # every conv shape of VGG-19
+    python benchmarks/scripts/grouped_conv_bench.py --model resnet20 --models 64 --forms cudnn,triton --only " s1 " --out $OUT
                                                           # cuDNN against the Triton form (triton_conv), stride 1
 
 Writes ``$OUT/grouped_conv_bench.json`` (per case: ms per forward + backward, kernels launched, how many
@@ -221,7 +220,8 @@ def _writer(a, argv, dtype, dev, cuda):
                "device": torch.cuda.get_device_name(dev) if cuda else "cpu", "torch": torch.__version__,
                "commit": os.environ.get("SKETCHBOUND_COMMIT"),
                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "command": "python dnn/scripts/grouped_conv_bench.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+               "command": "python benchmarks/scripts/grouped_conv_bench.py "
+                          + " ".join(sys.argv[1:] if argv is None else argv)}
         atomic_write(Path(a.out) / "grouped_conv_bench.json", json.dumps(out, indent=1) + "\n")
     return write
 

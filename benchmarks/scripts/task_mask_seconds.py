@@ -1,4 +1,4 @@
-"""How unequal are the tasks of a table slice? Each task's mask time, estimated from recorded runs (issue 15).
+"""How unequal are the tasks of a table slice? Each task's mask time, estimated from recorded runs.
 
 The Dask speed-up measurement (``gpu_dask_speedup.py``) trains the first ``--runs`` runs of a table in
 tasks of ``--concurrent`` runs: once one after another on 1 GPU (its time is the sum of the tasks), once
@@ -8,7 +8,7 @@ per task, the sum of its runs' mask times, each run's time being the median ``ma
 recorded runs (``--recorded``) with the same method and mask mode, for the tasks as the table runner
 plans them and as ``--balance`` regroups them over ``--gpus`` workers. No GPU, no training.
 
-    python dnn/scripts/task_mask_seconds.py --table dnn/configs/table1_fmnist5k.toml --runs 32 --concurrent 8 --gpus 4 --recorded dnn/results/table1_fmnist5k_runs
+    python benchmarks/scripts/task_mask_seconds.py --table dnn/configs/table1_fmnist5k.toml --runs 32 --concurrent 8 --gpus 4 --recorded dnn/results/table1_fmnist5k_runs
 """
 from __future__ import annotations
 
