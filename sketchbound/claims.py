@@ -19,9 +19,11 @@ Fields
 ``probabilities`` — ``(X_tilde, w0) -> p`` (default eq. (2), :func:`optimal_masks`; :func:`uniform_masks`
   for Lemma 4.5, :func:`tempered_masks` for ``p0^β``). ``mask_uses_data=False`` says ``p`` does not
   look at ``X̃`` (no ``X̃`` is drawn for it).
-``mask_law`` — how the mask is drawn from ``p`` (:data:`MASK_LAWS`): ``"algorithm1"`` (default),
-  ``"bernoulli"`` (Poisson/Horvitz–Thompson), ``"priority"``, ``"without-replacement"`` (systematic πps,
-  Horvitz–Thompson weights). Rao-Blackwell, derived and enumeration routes exist for Algorithm 1 only.
+``mask_law`` — how the mask is drawn (:data:`MASK_LAWS`): from ``p``, ``"algorithm1"`` (default),
+  ``"bernoulli"`` (Poisson/Horvitz–Thompson), ``"priority"``, ``"without-replacement"`` (systematic πps);
+  or a sketch ``S`` (``s x d``) passed to a ``Statistic(..., sketch=True)``: ``"countsketch"``,
+  ``"gaussian"`` (:mod:`sketchbound.laws`). Rao-Blackwell, derived and enumeration routes exist for
+  Algorithm 1 only; ``exact_from`` is refused for sketch laws.
 ``data`` — the data law of a ``x_mode="redrawn"`` claim, ``(scenario, generator) -> X`` (default
   ``N(0, I/n)``); ``X̃`` follows the same law.
 A :class:`Statistic` may declare ``given_x``, ``enumerable``, ``unseen`` (its unseen mass on rarely
@@ -44,14 +46,18 @@ from typing import Callable
 
 import numpy as np
 
-from . import ntk, theory
-from .probabilities import optimal_probabilities, row_norms, tempered_probabilities, variance_aware_probabilities
-from .laws import ERROR, MASK_LAWS, OUTPUT, SQ_DEV, Statistic, error_rows, optimal_masks, tempered_masks, uniform_masks
-from .scenarios import sparse_rows
+from . import theory
+from .probabilities import optimal_probabilities, row_norms, variance_aware_probabilities
+from .laws import (ERROR, MASK_LAWS, OUTPUT, SKETCH_LAWS, SKETCH_OUTPUT, SKETCH_SQ_DEV, SQ_DEV, Statistic, check_law,
+                   error_rows, fixed_data, optimal_masks, tempered_masks, uniform_masks)
+from ._paper_forms import EQ43 as _EQ43, NTK_DIM as _NTK_DIM, NTK_SCENARIO as _NTK_SCENARIO
+from ._paper_forms import best_competitor as _best_competitor, datafree_n as _datafree_n, first_term as _first_term
+from ._paper_forms import ntk_instance as _ntk_instance, sigma as _sigma, snip_check as _snip_check
+from ._paper_forms import synflow_check as _synflow_check
 
-__all__ = ["Claim", "Statistic", "CLAIMS", "ERROR", "OUTPUT", "SQ_DEV", "MASK_LAWS", "get_claim", "get_claims", "claim_ids",
-           "optimal_masks", "uniform_masks", "tempered_masks", "register", "unregister", "check_claim",
-           "exact_from_coverage", "load_claims"]
+__all__ = ["Claim", "Statistic", "CLAIMS", "ERROR", "OUTPUT", "SQ_DEV", "SKETCH_OUTPUT", "SKETCH_SQ_DEV", "MASK_LAWS",
+           "get_claim", "get_claims", "claim_ids", "optimal_masks", "uniform_masks", "tempered_masks", "fixed_data",
+           "register", "unregister", "check_claim", "exact_from_coverage", "load_claims"]
 
 
 @dataclass(frozen=True)
@@ -104,70 +110,6 @@ class Claim:
     @property
     def deterministic(self) -> bool:
         return self.evaluate is not None
-
-
-def _ntk_instance(sc, gen):
-    """Theorem 6.2's instance: a GD run of the two-layer MLP (:mod:`sketchbound.ntk`), its estimated
-    constants and the whole B.5 chain at this ``s`` (in ``info``)."""
-    from .scenarios import Instance  # noqa: PLC0415
-    run = ntk.mlp_run(d_in=sc.d_in, n=sc.n, width=sc.width, steps=sc.steps, seed=gen, lr_factor=sc.lr_factor)
-    const = ntk.estimate_constants(run)
-    chain = ntk.theorem_6_2_chain(run.J0, run.Jt, run.theta0, run.theta_t, sc.s, K=const["K"],
-                                  lam_min=const["lambda_min"], R0=const["R0"])
-    return Instance(w0=run.theta0, w_star=run.theta_t, X=np.ascontiguousarray(run.Jt.T),
-                    X_tilde=np.ascontiguousarray(run.J0.T), info={"constants": const, "chain": chain})
-
-
-def _datafree_n(inst, sc):
-    """The data-free checks need ``E[1/||X̃_(k)||²] < ∞`` (finite variance of the trials): ``n >= 3``."""
-    return None if sc.n >= 3 else (f"n = {sc.n}: the data-free expectation needs E[1/χ_n] < ∞ (n >= 2; ν_1 = ∞) and "
-                                   "its Monte-Carlo interval E[1/χ_n²] < ∞ (n >= 3)")
-
-
-def _first_term(X, w, p, s) -> float:
-    """``(1/s) Σ_k ||X_(k)||² w_k² / p_k``: the size of the terms the 4.1 / 4.3 exact value is a
-    difference of (a relative precision refers to it; the exact value may be 0, e.g. d = 1)."""
-    r2w2 = np.sum(X**2, axis=1) * w**2
-    nz = r2w2 > 0
-    return float(np.sum(r2w2[nz] / p[nz]) / s)
-
-
-def _eq2_deviation(X, w, scores) -> tuple[float, dict]:
-    p0 = optimal_probabilities(X, w)
-    return (float(np.max(np.abs(scores / scores.sum() - p0)) / np.max(p0)),
-            {"max_p0": float(np.max(p0)), "note": "max relative deviation from eq. (2)"})
-
-
-def _synflow_check(inst, sc, gen):
-    """§5.1: max relative deviation of normalised SynFlow scores (linear model fed ||X_(i)||) from eq. (2)."""
-    return _eq2_deviation(inst.X, inst.w0, theory.synflow_linear_scores(inst.X, inst.w0))
-
-
-def _snip_check(inst, sc, gen):
-    """§5.2: the same for SNIP with ℓ1 loss on sparse data (one non-zero per row of X)."""
-    X = sparse_rows(inst.X.shape, gen)
-    y = gen.standard_normal(X.shape[1])
-    return _eq2_deviation(X, inst.w0, theory.snip_linear_scores(X, inst.w0, y))
-
-
-#: the claims that make ``lemma_4_3_exact`` the exact E_m on fixed inputs: unbiased outputs (B.1),
-#: their variances (B.2), and the equality line they sum to (4.3)
-_EQ43 = ("B.1", "B.2", "4.3")
-
-#: bridge-va (validation/bridge.md): w* = c w0 + ε, σ = _NOISE·rms(c w0); competitors p0^β, β in _BETAS, and 8 Dirichlet(1) laws
-_NOISE, _BETAS = 1.0, (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
-_sigma = lambda w: _NOISE * float(np.sqrt(np.mean(np.square(w))))  # noqa: E731
-
-
-def _best_competitor(i, sc):
-    """The smallest closed-form expected error (w* = c w0 + ε) over the β-tempered and the random laws."""
-    laws = [tempered_probabilities(optimal_probabilities(i.X, i.w0), b) for b in _BETAS]
-    laws += list(np.random.default_rng(0).dirichlet(np.ones(sc.d), 8))
-    return min(theory.expected_algorithm1_error(i.X, i.w0, p, sc.s, sc.c, _sigma(i.w_star)) for p in laws)
-
-
-_NTK_SCENARIO = dict(model="mlp2", x_mode="fixed", x_tilde="independent", n=16, width=256, steps=100, d_in=8)
-_NTK_DIM = lambda sc: ntk.param_count(sc.d_in, sc.width)  # noqa: E731
 
 
 CLAIMS: list[Claim] = [
@@ -461,8 +403,9 @@ def check_claim(claim) -> "Claim":
         raise ValueError(f"{where}: max_trials must be an integer >= 2 or None; got {claim.max_trials!r}")
     if not isinstance(claim.exact_from, tuple) or not all(isinstance(x, str) for x in claim.exact_from):
         raise ValueError(f"{where}: exact_from must be a tuple of claim ids; got {claim.exact_from!r}")
-    if claim.mask_law not in MASK_LAWS:
-        raise ValueError(f"{where}: mask_law must be one of {', '.join(MASK_LAWS)}; got {claim.mask_law!r}")
+    check_law(claim)
+    if claim.exact_from and claim.mask_law in SKETCH_LAWS:
+        raise ValueError(exact_from_coverage(claim))
     return claim
 
 
@@ -479,6 +422,10 @@ def exact_from_coverage(claim: Claim) -> str | None:
     True
     """
     stat = claim.statistic
+    if claim.mask_law in SKETCH_LAWS:
+        return (f"claim {claim.id!r}: exact_from={claim.exact_from!r} is refused under mask law {claim.mask_law!r}: no "
+                "enumeration of a sketch law checks a closed form, so no derived verdict rests on one; accepted: "
+                "exact_from=() (the claim is decided by sampling) or a diagonal law")
     proven = set(getattr(stat, "depends_on", ()) or ()) if claim.mask_law == "algorithm1" else set()
     bad = []
     for cid in claim.exact_from:
