@@ -5,7 +5,9 @@ One module per source: :mod:`.dkm06` (approximate matrix multiplication), :mod:`
 row sampling), :mod:`.countsketch`, :mod:`.gaussian_jl`, :mod:`.sensitivity` (sensitivity sampling of
 a neuron, Baykal et al.). Each claim is a plain :class:`~sketchbound.claims.Claim` with its source,
 statement, default scenario and, where one exists, the exact value; :data:`ENTRIES` adds the
-assumptions in words. Laws other than Algorithm 1 are written as described in :mod:`._common`.
+assumptions in words. Every claim has the engine's shape: it names its mask law (Algorithm 1,
+Poisson/Horvitz–Thompson, priority, CountSketch, Gaussian JL; :mod:`sketchbound.laws`) and the engine
+draws it with the core's samplers and sketches.
 
 The claims join the registry only through :func:`register_library` or, for the duration of one
 ``validate`` call, :func:`library_registered` (so ``--library``, ``--list`` and ``--lemma ID`` see them);

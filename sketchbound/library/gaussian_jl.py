@@ -103,6 +103,8 @@ ENTRIES = [
         quantity="E (⟨S X_{:,j}, Sw⟩ − ⟨X_{:,j}, w⟩)² for each column j of X (the first is w), S (k x d) i.i.d. N(0, 1/k), k = s",
         statistic=SKETCH_SQ_DEV,
         exact=lambda i, sc: sketch_inner_variance("gaussian", i.X, i.w_star, sc.s),
+        # the squared deviations are heavy-tailed: about 256k trials reach the 2% precision
+        max_trials=1_024_000,
         **_COMMON),
         assumptions=_ASSUME,
         exact_value="(⟨x, w⟩² + ||x||² ||w||²) / k"),

@@ -26,10 +26,10 @@ def zero_event_upper(trials: int, alpha: float) -> float:
     return float(stats.beta.ppf(1 - alpha, 1, trials))
 
 
-def _scenario(sc: dict) -> str:
-    """The scenario fields a library claim uses (``n``: the sketch size or the data's columns)."""
-    how = "fixed inputs, Algorithm 1's mask" if sc.get("x_mode") == "fixed" else "a fresh sketch per draw"
-    return f"d={sc.get('d')} n={sc.get('n')} s={sc.get('s')} ({how})"
+def _scenario(sc: dict, law: str) -> str:
+    """The scenario fields a library claim uses and its mask law (``s``: the sample or sketch size)."""
+    data = "fixed inputs" if sc.get("x_mode") == "fixed" else "data redrawn per trial"
+    return f"d={sc.get('d')} n={sc.get('n')} s={sc.get('s')} ({data}, mask law {law})"
 
 
 def _tightness(mine) -> list[str]:
@@ -70,9 +70,9 @@ def library_markdown(results, meta: dict | None = None) -> str:
              "claims, Bonferroni over looks, components and checks; α = 0.01 for the run). "
              "Exit status as `validate`: 0 all hold, 1 a violation, 3 inconclusive. "
              f"Verdicts: {', '.join(f'{v} {n}' for v, n in sorted(counts.items()))}.", "",
-             "Laws other than Algorithm 1 (Poisson/HT, priority, CountSketch, Gaussian JL) draw their randomness from "
-             "the engine's seeded stream (see `sketchbound/library/_common.py`); each of their trials averages a fixed "
-             "number of independent sketches (same mean, said in the quantity).", "",
+             "Every claim names its mask law (Algorithm 1, Poisson/HT `bernoulli`, `priority`, `countsketch`, "
+             "`gaussian`; see `sketchbound/laws.py`): the engine draws one mask or sketch per trial from the claim's "
+             "seeded stream with the core's samplers and sketches (`sketchbound/sampling.py`, `sketchbound/sketches.py`).", "",
              "| claim | verdict | measured [CI] | exact | bound | measured/bound (or /exact) | trials |",
              "|---|---|---|---|---|---|---|"]
     mine = []
@@ -92,7 +92,7 @@ def library_markdown(results, meta: dict | None = None) -> str:
                   f"- Measured quantity: {md_escape(c.quantity)}",
                   f"- Assumptions: {md_escape(e.assumptions)}",
                   f"- Exact value: {('`' + e.exact_value + '` = ' + fmt_number(r.exact)) if e.exact_value else 'none in closed form'}",
-                  f"- Default scenario: {_scenario(r.scenario)}",
+                  f"- Default scenario: {_scenario(r.scenario, c.mask_law)}",
                   f"- Measured: {fmt_number(r.estimate)} [{fmt_number(r.ci_low)}, {fmt_number(r.ci_high)}] over {r.trials} trials "
                   f"({r.estimator}); {'bound ' + fmt_number(r.bound) if r.relation == '<=' else 'exact ' + fmt_number(r.exact)}; "
                   f"measured/{'bound' if r.relation == '<=' else 'exact'} = {fmt_number(r.effect)}"
