@@ -24,6 +24,7 @@ a callable of your own (``Claim.data``, with ``x_mode="redrawn"``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -33,7 +34,7 @@ from .sketches import SKETCHES, draw_sketch
 from .probabilities import optimal_probabilities, tempered_probabilities, uniform_probabilities
 from .tails import error_unseen_mass, output_unseen_mass, sq_dev_unseen_mass
 
-__all__ = ["Statistic", "ERROR", "OUTPUT", "SQ_DEV", "SKETCH_OUTPUT", "SKETCH_SQ_DEV", "MASK_LAWS", "DIAGONAL_LAWS",
+__all__ = ["Claim", "Statistic", "ERROR", "OUTPUT", "SQ_DEV", "SKETCH_OUTPUT", "SKETCH_SQ_DEV", "MASK_LAWS", "DIAGONAL_LAWS",
            "SKETCH_LAWS", "optimal_masks", "uniform_masks", "tempered_masks", "check_law", "draw_law", "fixed_data",
            "sketched_outputs"]
 
@@ -143,28 +144,167 @@ SQ_DEV = Statistic("sq_dev", _sq_dev, enumerable=True, unseen=sq_dev_unseen_mass
 
 
 def optimal_masks(X_tilde, w0):
-    """Algorithm 1's law with eq. (2) of ``(X̃, w0)``."""
+    """Algorithm 1's law with eq. (2) of ``(X̃, w0)``.
+
+    Parameters
+    ----------
+    X_tilde : ndarray, ``(d, n)``
+        The data the mask is found on.
+    w0 : ndarray, ``(d,)``
+
+    Returns
+    -------
+    ndarray, ``(d,)``
+        ``p_k ∝ ||X̃_(k)|| |w0_k|``.
+
+    Examples
+    --------
+    >>> optimal_masks(np.ones((2, 1)), np.array([1.0, 3.0])).tolist()
+    [0.25, 0.75]
+    """
     return optimal_probabilities(X_tilde, w0)
 
 
 def uniform_masks(X_tilde, w0):
-    """Algorithm 1's law with ``p = 1/d`` (Lemma 4.5)."""
+    """Algorithm 1's law with ``p = 1/d`` (Lemma 4.5).
+
+    Parameters
+    ----------
+    X_tilde : ndarray
+        Ignored.
+    w0 : ndarray, ``(d,)``
+
+    Returns
+    -------
+    ndarray, ``(d,)``
+
+    Examples
+    --------
+    >>> uniform_masks(None, np.zeros(4)).tolist()
+    [0.25, 0.25, 0.25, 0.25]
+    """
     return uniform_probabilities(np.shape(w0)[0])
 
 
 def tempered_masks(beta: float) -> Callable:
     """The law ``p ∝ p0^β`` of ``(X̃, w0)`` (β = 0 uniform, β = 1 eq. (2)), as a ``probabilities`` callable.
 
+
+    Parameters
+    ----------
+    beta : float
+        The temperature ``β``.
+
+    Returns
+    -------
+    callable
+        ``(X̃, w0) -> p``.
+
     Examples
     --------
-    >>> import numpy as np
-    >>> tempered_masks(0.0)(np.ones((4, 2)), np.arange(1.0, 5.0)).tolist()
-    [0.25, 0.25, 0.25, 0.25]
+    >>> tempered_masks(0.5).__name__
+    'tempered_masks(0.5)'
     """
     def law(X_tilde, w0):
         return tempered_probabilities(optimal_probabilities(X_tilde, w0), beta)
     law.__name__ = f"tempered_masks({beta!r})"
     return law
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim: what is measured and against what, never how (the engine, :mod:`sketchbound.montecarlo`,
+    decides; :mod:`sketchbound.claims` registers). Frozen; ``dataclasses.replace`` makes a variant.
+
+    Parameters
+    ----------
+    id, name, statement, quantity : str
+        Identifier (letters, digits, ``._-``), title, the statement in words and what is measured.
+    relation : str
+        ``"="`` (``exact`` is the measured quantity) or ``"<="`` (``bound`` bounds it).
+    statistic : callable
+        ``(X, w, M) -> values`` (``(T,)`` or ``(T, k)``), the per-trial quantity: ``M`` holds ``T`` masks
+        (``T x d``) or, under a sketch law, ``T`` sketches (``T x s x d``; the statistic must be a
+        :class:`Statistic` with ``sketch=True``); ``X`` is ``d x n`` or ``T x d x n``; ``w`` the
+        ``target`` weights. Default :data:`ERROR`.
+    probabilities : callable
+        ``(X_tilde, w0) -> p`` (default eq. (2), :func:`optimal_masks`).
+    mask_uses_data : bool
+        False when ``probabilities`` ignores ``X̃`` (no ``X̃`` is drawn).
+    mask_law : str
+        One of :data:`MASK_LAWS` (default ``"algorithm1"``); Rao-Blackwell, derived and enumeration
+        routes exist for Algorithm 1 only, ``exact_from`` is refused for :data:`SKETCH_LAWS`.
+    data : callable or None
+        The data law of a ``x_mode="redrawn"`` claim, ``(scenario, generator) -> X`` (``d x n``), one
+        fresh draw per call; ``None``: ``X ~ N(0, I/n)``. ``X̃`` follows the same law.
+    target : str
+        ``"w_star"`` (default) or ``"w0"``: the weights the statistic gets.
+    exact, bound, scale : callable or None
+        ``(instance, scenario) -> value``: the measured quantity's closed form, the claimed bound, and
+        (``=`` claims) the size a relative precision refers to (default ``|exact|``).
+    scenario, hypotheses : dict
+        Overrides of the default :class:`~sketchbound.scenarios.Scenario`; the settings the statement
+        assumes (a check outside them is flagged).
+    source : str
+        Where the statement comes from.
+    instance_factory : callable or None
+        ``(scenario, generator) -> Instance`` instead of ``Scenario.instance`` (Theorem 6.2's MLP;
+        :func:`fixed_data` for a data set of your own).
+    dimension : callable or None
+        ``scenario -> d`` (overrides ``Scenario.d``; the default ``s`` is then 10% of ``d``).
+    max_trials : int or None
+        Default trial cap (``None``: the engine's default for its ``x_mode``).
+    evaluate : callable or None
+        Deterministic identities (§5): ``(instance, scenario, generator) -> (value, extra)``; holds if
+        ``value <= tolerance``.
+    tolerance : float
+        See ``evaluate``.
+    exact_from : tuple of str
+        Claims whose checked equality makes ``exact`` the closed form on this instance (a ``<=``
+        claim on fixed inputs then gets a ``derived`` verdict; :func:`sketchbound.claims.exact_from_coverage`).
+    precondition : callable or None
+        ``(instance, scenario) -> None`` or the reason the drawn instance is outside the statement
+        (then ``inconclusive``, flagged).
+
+    Examples
+    --------
+    >>> c = Claim(id="t", name="n", statement="s", relation="=", quantity="q", exact=lambda i, sc: 0.0)
+    >>> c.mask_law, c.deterministic
+    ('algorithm1', False)
+    """
+
+    id: str
+    name: str
+    statement: str
+    relation: str
+    quantity: str
+    statistic: Callable = ERROR
+    probabilities: Callable = optimal_masks
+    mask_uses_data: bool = True
+    mask_law: str = "algorithm1"
+    data: Callable | None = None
+    target: str = "w_star"
+    exact: Callable | None = None
+    bound: Callable | None = None
+    scenario: dict = field(default_factory=dict)
+    source: str = ""
+    scale: Callable | None = None
+    hypotheses: dict = field(default_factory=dict)
+    instance_factory: Callable | None = None
+    dimension: Callable | None = None
+    max_trials: int | None = None
+    evaluate: Callable | None = None
+    tolerance: float = 1e-10
+    exact_from: tuple = ()
+    precondition: Callable | None = None
+
+    @property
+    def ntk(self) -> bool:
+        return self.instance_factory is not None
+
+    @property
+    def deterministic(self) -> bool:
+        return self.evaluate is not None
 
 
 #: the diagonal-mask laws, drawn from a claim's probabilities ``p`` and ``s`` (:mod:`sketchbound.sampling`):
@@ -272,9 +412,10 @@ def draw_law(claim, p, s: int, gen, trials: int | None = None) -> np.ndarray:
 
     Examples
     --------
-    >>> from sketchbound.claims import get_claim
-    >>> draw_law(get_claim("4.1"), np.array([0.5, 0.5]), 2, np.random.default_rng(0), 3).shape
-    (3, 2)
+    >>> c = Claim(id="cs", name="n", statement="s", relation="=", quantity="q", exact=lambda i, sc: 0.0,
+    ...           statistic=SKETCH_OUTPUT, mask_law="countsketch")
+    >>> draw_law(c, np.full(5, 0.2), 3, np.random.default_rng(0), 2).shape  # 2 sketches, k = s = 3, d = 5
+    (2, 3, 5)
     """
     check_law(claim)
     law = claim.mask_law

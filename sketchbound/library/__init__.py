@@ -56,6 +56,12 @@ def library_registered():
     """Register the library's claims for the duration of a ``with`` block, then remove the ones it
     added (the registry is left as it was found).
 
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        Yields nothing; the claims are registered inside the block.
+
     Examples
     --------
     >>> from sketchbound.claims import claim_ids
@@ -74,12 +80,37 @@ def library_registered():
 
 
 def library_claims() -> list:
-    """The library's claims (registered or not), in :data:`ENTRIES` order."""
+    """The library's claims (registered or not), in :data:`ENTRIES` order.
+
+    Returns
+    -------
+    list of Claim
+
+    Examples
+    --------
+    >>> [c.id for c in library_claims()][:2]
+    ['DKM06-identity', 'DKM06-frob']
+    """
     return [e.claim for e in ENTRIES]
 
 
 def entry(cid: str) -> Entry:
-    """The library entry of claim ``cid`` (``ValueError`` naming the id and the known ones)."""
+    """The library entry of claim ``cid`` (``ValueError`` naming the id and the known ones).
+
+    Parameters
+    ----------
+    cid : str
+        A library claim id.
+
+    Returns
+    -------
+    Entry
+
+    Examples
+    --------
+    >>> entry("CS-var").claim.mask_law
+    'countsketch'
+    """
     if cid not in _BY_ID:
         raise ValueError(f"{cid!r} is not a library claim; library claims: {', '.join(LIBRARY_IDS)}")
     return _BY_ID[cid]

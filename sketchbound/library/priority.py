@@ -105,6 +105,18 @@ def threshold_total_variance(y, k: int) -> float:
     """``Σ_i y_i max(0, τ − y_i)``: the total variance of threshold sampling with expected size ``k``
     (``π_i = min(1, y_i/τ)``, ``Σ π_i = k``; HT variance ``Σ (1 − π_i)/π_i y_i²``).
 
+
+    Parameters
+    ----------
+    y : array_like
+        Positive weights.
+    k : int
+        Expected sample size.
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> threshold_total_variance([1.0, 1.0], 1)   # τ = 2: Σ 1·(2 − 1)

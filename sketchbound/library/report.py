@@ -18,6 +18,16 @@ def zero_event_upper(trials: int, alpha: float) -> float:
     """The exact one-sided ``1 − α`` upper confidence bound of a probability with 0 events in
     ``trials`` Bernoulli trials: ``1 − α^{1/trials}`` (Clopper–Pearson).
 
+
+    Parameters
+    ----------
+    trials : int
+    alpha : float
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> round(zero_event_upper(1000, 0.01), 5)
@@ -58,6 +68,11 @@ def library_markdown(results, meta: dict | None = None) -> str:
     Returns
     -------
     str
+
+    Examples
+    --------
+    >>> library_markdown([], {"command": "python -m sketchbound.validate --library"}).splitlines()[0]
+    "# A library of the field's bounds, checked"
     """
     meta = dict(meta or {})
     counts: dict[str, int] = {}
@@ -112,5 +127,26 @@ def library_markdown(results, meta: dict | None = None) -> str:
 
 
 def save_library_report(results, outdir, meta: dict | None = None) -> Path:
-    """Write ``<outdir>/library.md`` (:func:`library_markdown`) atomically and return its path."""
+    """Write ``<outdir>/library.md`` (:func:`library_markdown`) atomically and return its path.
+
+    Parameters
+    ----------
+    results : list of Result
+    outdir : str or pathlib.Path
+    meta : dict, optional
+        As :func:`library_markdown`.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sketchbound.montecarlo import run_check
+    >>> r = run_check(entry("SENS-prob").claim, max_trials=200)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_library_report([r], d).name
+    'library.md'
+    """
     return atomic_write(Path(outdir) / "library.md", library_markdown(results, meta))
