@@ -42,8 +42,9 @@ A :class:`Statistic` may declare ``given_x``, ``enumerable``, ``unseen`` (its un
 """
 from __future__ import annotations
 
+# error_rows and the names in __all__ stay importable from here (they live in laws.py)
 from .laws import (ERROR, MASK_LAWS, OUTPUT, SKETCH_LAWS, SKETCH_OUTPUT, SKETCH_SQ_DEV, SQ_DEV, Claim, Statistic,
-                   check_law, fixed_data, optimal_masks, tempered_masks, uniform_masks)
+                   check_law, error_rows, fixed_data, optimal_masks, tempered_masks, uniform_masks)
 from ._paper_claims import PAPER_CLAIMS
 
 __all__ = ["Claim", "Statistic", "CLAIMS", "ERROR", "OUTPUT", "SQ_DEV", "SKETCH_OUTPUT", "SKETCH_SQ_DEV", "MASK_LAWS",

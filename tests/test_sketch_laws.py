@@ -222,3 +222,46 @@ def test_a_bad_sketch_claim_file_exits_2_with_one_line(tmp_path):
             unregister("bad-cs")
     assert r.returncode == 2 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
     assert "mask law 'countsketch' draws sketch matrices" in r.stderr and str(f) in r.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# derived verdicts under other diagonal laws: the closed form is checked against *that* law
+# ------------------------------------------------------------------------------------------------
+def test_derived_closed_form_is_compared_with_enumeration_of_the_claim_s_own_law():
+    """A Poisson/HT error identity registered as an '=' claim covers a '<=' claim under the same law
+    (exact_from); the derived verdict's closed form is compared with enumeration of the HT law (not
+    Algorithm 1's): the true one agrees, a 10%-wrong one is caught; priority has no enumeration (said)."""
+    from sketchbound import theory
+    from sketchbound.claims import ERROR, register
+    from sketchbound.crosscheck import law_check, law_outcomes
+    from sketchbound.montecarlo import _setup
+    from sketchbound.sampling import inclusion_probabilities
+
+    def ht_exact(i, sc, f=1.0):
+        p = registry.optimal_masks(i.X_tilde, i.w0)
+        return f * theory.bernoulli_error(i.X, i.w_star, inclusion_probabilities(p, sc.s))
+
+    eq = Claim(id="t-ht-eq", name="HT error", statement="E err = Σ ||X_(k)||² w_k² (1/π_k − 1)", relation="=",
+               quantity="E_m err, Poisson/HT", statistic=ERROR, mask_law="bernoulli", exact=ht_exact,
+               scenario=dict(x_mode="fixed", d=16, n=3, s=4))
+    register(eq)
+    try:
+        le = dataclasses.replace(eq, id="t-ht-le", relation="<=", bound=lambda i, sc: 1.5 * ht_exact(i, sc),
+                                 exact_from=("t-ht-eq",))
+        assert choose_estimator(le, "fixed") == "derived"
+        ok = law_check(_setup(le, None, 0, 0.01, 0.02, 1000, None, None))
+        assert ok["ok"] and ok["worst"] < 1e-9, ok
+        r = run_check(le, seed=0)
+        assert r.verdict == "holds" and r.estimator == "derived", (r.verdict, r.note)
+        wrong = dataclasses.replace(le, exact=lambda i, sc: ht_exact(i, sc, 1.1))
+        bad = law_check(_setup(wrong, None, 0, 0.01, 0.02, 1000, None, None))
+        assert not bad["ok"] and "DIFFER" in bad["line"]
+        assert run_check(wrong, seed=0).verdict == "inconclusive"
+    finally:
+        unregister("t-ht-eq")
+    pri = dataclasses.replace(eq, id="t-pri", mask_law="priority")
+    line = law_check(_setup(pri, None, 0, 0.01, 0.02, 1000, None, None))
+    assert line["ok"] and line["worst"] is None and "no exact enumeration of mask law 'priority'" in line["line"]
+    assert law_outcomes("countsketch", np.ones(3), 2) is None
+    masks, probs = law_outcomes("without-replacement", np.array([0.5, 0.3, 0.2]), 2)
+    assert np.allclose(probs @ masks, 1.0)  # Horvitz–Thompson weights: E m_i = 1
