@@ -192,6 +192,15 @@ def test_closed_form_routes_are_refused_for_sketch_laws():
         check_claim(dataclasses.replace(c, exact_from=("B.1",)))
     with pytest.raises(ValueError, match="is refused under mask law 'gaussian'"):
         run_check(dataclasses.replace(c, relation="<=", bound=lambda i, sc: 1e9, exact_from=("B.1",)))
+    # diagonal laws other than Algorithm 1: its closed forms (given_x, the B.1/B.2/4.3 proofs) are not offered
+    from sketchbound.claims import exact_from_coverage, get_claim
+    ht45 = dataclasses.replace(get_claim("4.5"), mask_law="bernoulli")
+    assert choose_estimator(get_claim("4.5"), "redrawn") == "rao-blackwell" and choose_estimator(ht45, "redrawn") == "plain"
+    ht43b = dataclasses.replace(get_claim("4.3b"), mask_law="bernoulli")
+    assert choose_estimator(ht43b, "fixed") == "plain"
+    assert "does not cover its statistic 'error' under mask law 'bernoulli'" in exact_from_coverage(ht43b)
+    with pytest.raises(ValueError, match="under mask law 'bernoulli'"):
+        run_check(ht43b, seed=0)
     # redrawn data: never Rao-Blackwell (a sketch statistic carries no given_x: refused at construction)
     assert choose_estimator(dataclasses.replace(c, scenario=dict(x_mode="redrawn")), "redrawn") == "plain"
     for kw, what in ((dict(given_x=lambda X, w, p, s: 0.0), "given_x"), (dict(enumerable=True), "enumerable"),
