@@ -4,7 +4,7 @@ The engine (:mod:`sketchbound.montecarlo`) decides; this module only produces pe
 
 * :func:`measure` — ``T`` i.i.d. values of the claim's statistic: masks from the claim's mask law
   (:data:`sketchbound.laws.MASK_LAWS`: Algorithm 1, Poisson/Horvitz–Thompson, priority, systematic
-  without replacement) with the claim's probabilities, on fixed data or data redrawn from the claim's
+  without replacement, or the CountSketch / Gaussian sketches) with the claim's probabilities, on fixed data or data redrawn from the claim's
   data law (``Claim.data``, default ``N(0, I/n)``);
 * :func:`tail_plan` / :func:`tail_sampler` — the same values made tail-aware where some indices are
   rarely drawn (:mod:`sketchbound.tails`);
