@@ -1,11 +1,11 @@
-"""What a claim measures and how its mask is drawn: per-trial statistics, mask laws and data laws.
+"""What a claim measures and how its mask is drawn: the :class:`Claim` record, per-trial statistics,
+mask laws and data laws.
 
 The shipped statistics (:data:`ERROR`, :data:`OUTPUT`, :data:`SQ_DEV` for diagonal masks;
 :data:`SKETCH_OUTPUT`, :data:`SKETCH_SQ_DEV` for sketches), the ``probabilities`` callables
-(:func:`optimal_masks`, :func:`uniform_masks`, :func:`tempered_masks`) of
-:class:`sketchbound.claims.Claim`, the names of the mask laws (:data:`MASK_LAWS`), how the engine draws
+(:func:`optimal_masks`, :func:`uniform_masks`, :func:`tempered_masks`) of a :class:`Claim`, the names of the mask laws (:data:`MASK_LAWS`), how the engine draws
 them (:func:`draw_law`) and a fixed data set as a claim's instance (:func:`fixed_data`). Imported by
-:mod:`sketchbound.claims`, which re-exports them.
+:mod:`sketchbound.claims` (the registry), which re-exports them.
 
 Two kinds of law
 ----------------
