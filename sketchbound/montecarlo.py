@@ -299,8 +299,8 @@ def _sequential_result(st: _Setup, seq: dict, mode: str, estimator: str = "plain
             g1 = seq["g1"]
             skew_note = f"; sample skewness {g1:.3g} needs n >= {25 * g1**2:.3g} trials for a t-interval (Cochran's rule)"
     est = summary_value(mean)
-    if k == 1:
-        lo_s, hi_s = float(lo), float(hi)
+    if k == 1:  # one component: (T,) values, or (T, 1) (e.g. OUTPUT with n = 1)
+        lo_s, hi_s = float(np.ravel(lo)[0]), float(np.ravel(hi)[0])
     else:  # report the component farthest from its exact value
         j = int(np.argmax(np.abs(mean - np.asarray(ex)) / np.maximum(hi - lo, 1e-300)))
         est, lo_s, hi_s = float(mean[j]), float(lo[j]), float(hi[j])

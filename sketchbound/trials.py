@@ -4,7 +4,7 @@ The engine (:mod:`sketchbound.montecarlo`) decides; this module only produces pe
 
 * :func:`measure` — ``T`` i.i.d. values of the claim's statistic: masks from the claim's mask law
   (:data:`sketchbound.laws.MASK_LAWS`: Algorithm 1, Poisson/Horvitz–Thompson, priority, systematic
-  without replacement) with the claim's probabilities, on fixed data or data redrawn from the claim's
+  without replacement, or the CountSketch / Gaussian sketches) with the claim's probabilities, on fixed data or data redrawn from the claim's
   data law (``Claim.data``, default ``N(0, I/n)``);
 * :func:`tail_plan` / :func:`tail_sampler` — the same values made tail-aware where some indices are
   rarely drawn (:mod:`sketchbound.tails`);
@@ -19,7 +19,7 @@ import numpy as np
 from . import exact as exact_enum
 from . import sampling
 from .claims import Claim
-from .sampling import algorithm1
+from .laws import SKETCH_LAWS, draw_law
 from .scenarios import Instance, Scenario
 from .tails import RARE_SEEN, draw_stratified, make_strata, seen_per_trial
 
@@ -72,15 +72,9 @@ def mask_p(claim: Claim, Xt, w0) -> np.ndarray:
 
 
 def draw_masks(claim: Claim, p, s: int, gen, trials: int | None = None) -> np.ndarray:
-    """Masks of the claim's law (``trials`` rows, or one vector) with probabilities ``p`` and size ``s``."""
-    law = claim.mask_law
-    if law == "algorithm1":
-        return algorithm1(p, s, rng=gen, trials=trials)
-    if law == "bernoulli":
-        return sampling.bernoulli(p, s, rng=gen, trials=trials)
-    if law == "priority":
-        return sampling.priority(p, s, rng=gen, trials=trials)
-    return sampling.without_replacement(p, s, rng=gen, design="systematic", weighted=True, trials=trials)
+    """Masks of the claim's law (``trials`` rows, or one vector) with probabilities ``p`` and size ``s``
+    (sketch laws: ``trials x s x d`` sketches; :func:`sketchbound.laws.draw_law`)."""
+    return draw_law(claim, p, s, gen, trials)
 
 
 def draw_inputs(claim: Claim, sc: Scenario, gen, size: int | None = None):
@@ -104,9 +98,10 @@ def draw_inputs(claim: Claim, sc: Scenario, gen, size: int | None = None):
 def measure(claim: Claim, sc: Scenario, inst: Instance, gen: np.random.Generator, trials: int) -> np.ndarray:
     """``trials`` i.i.d. draws of the claim's statistic (rows), using the core samplers for masks."""
     w = target(claim, inst)
+    sketch = claim.mask_law in SKETCH_LAWS  # a sketch ignores p: only d (and k = s per trial) matter
     if sc.x_mode == "fixed":
-        p = mask_p(claim, inst.X_tilde, inst.w0)
-        d = p.shape[0]
+        p = np.empty(w.shape[0]) if sketch else mask_p(claim, inst.X_tilde, inst.w0)
+        d = p.shape[0] * (sc.s if sketch else 1)
         step = trials if trials * d <= DENSE_LIMIT else max(1, DENSE_LIMIT // (8 * d))
         # large d (Theorem 6.2's MLPs): dense masks in blocks, so memory stays bounded
         return np.concatenate([statistic_values(claim, inst.X, w, draw_masks(claim, p, sc.s, gen, min(step, trials - t0)))
@@ -117,9 +112,12 @@ def measure(claim: Claim, sc: Scenario, inst: Instance, gen: np.random.Generator
     while done < trials:
         b = min(chunk, trials - done)
         Xs, Xts = draw_inputs(claim, sc, gen, b)
-        M = np.empty((b, sc.d))
-        for t in range(b):
-            M[t] = draw_masks(claim, mask_p(claim, Xts[t], inst.w0), sc.s, gen)
+        if sketch:
+            M = draw_masks(claim, np.empty(sc.d), sc.s, gen, b)
+        else:
+            M = np.empty((b, sc.d))
+            for t in range(b):
+                M[t] = draw_masks(claim, mask_p(claim, Xts[t], inst.w0), sc.s, gen)
         out.append(statistic_values(claim, Xs, w, M))
         done += b
     return np.concatenate(out)
@@ -147,8 +145,10 @@ def tail_plan(claim: Claim, sc: Scenario, inst: Instance, trials: int) -> dict |
     draw, so the exact Clopper–Pearson interval covers the rare indices' share of the mean, which is at
     most ``P(a trial draws one) x range``; ``line`` says so with that number, exact from ``p`` under
     Algorithm 1, a union bound under other laws)."""
-    p = mask_p(claim, inst.X_tilde, inst.w0)
     law = claim.mask_law
+    if law in SKETCH_LAWS:  # every index enters every sketch: none is rarely drawn
+        return None
+    p = mask_p(claim, inst.X_tilde, inst.w0)
     if law == "algorithm1":
         pi = seen_per_trial(p / p.sum(), sc.s)
     else:  # first-order inclusion probabilities of the without-replacement / Poisson designs

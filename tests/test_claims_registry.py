@@ -58,6 +58,14 @@ def test_register_a_claim_with_its_own_statistic(clean_registry):
     (dict(scenario=dict(d=0)), "scenario .* is invalid"),
     (dict(target="w1"), "target must be"),
     (dict(max_trials=1), "max_trials"),
+    (dict(mask_law="countsketch"), "claim 'my-4.1': mask law 'countsketch' draws sketch matrices .* statistic 'error' "
+                                   "takes diagonal masks. Accepted: a Statistic"),
+    (dict(mask_law="gaussian"), "mask law 'gaussian' draws sketch matrices"),
+    (dict(statistic=registry.SKETCH_OUTPUT), "statistic 'sketched output' takes sketch matrices; mask law 'algorithm1' "
+                                             "draws diagonal masks. Accepted with a sketch statistic: mask_law in countsketch"),
+    (dict(mask_law="jl"), "mask_law must be one of algorithm1, .*countsketch, gaussian; got 'jl'"),
+    (dict(mask_law="gaussian", statistic=registry.SKETCH_OUTPUT, exact_from=("4.3",)),
+     "exact_from=\\('4.3',\\) is refused under mask law 'gaussian'"),
 ])
 def test_malformed_claims_are_refused(kw, msg):
     with pytest.raises(ValueError, match=msg):

@@ -5,7 +5,9 @@ One module per source: :mod:`.dkm06` (approximate matrix multiplication), :mod:`
 row sampling), :mod:`.countsketch`, :mod:`.gaussian_jl`, :mod:`.sensitivity` (sensitivity sampling of
 a neuron, Baykal et al.). Each claim is a plain :class:`~sketchbound.claims.Claim` with its source,
 statement, default scenario and, where one exists, the exact value; :data:`ENTRIES` adds the
-assumptions in words. Laws other than Algorithm 1 are written as described in :mod:`._common`.
+assumptions in words. Every claim has the engine's shape: it names its mask law (Algorithm 1,
+Poisson/Horvitz–Thompson, priority, CountSketch, Gaussian JL; :mod:`sketchbound.laws`) and the engine
+draws it with the core's samplers and sketches.
 
 The claims join the registry only through :func:`register_library` or, for the duration of one
 ``validate`` call, :func:`library_registered` (so ``--library``, ``--list`` and ``--lemma ID`` see them);
@@ -54,6 +56,12 @@ def library_registered():
     """Register the library's claims for the duration of a ``with`` block, then remove the ones it
     added (the registry is left as it was found).
 
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        Yields nothing; the claims are registered inside the block.
+
     Examples
     --------
     >>> from sketchbound.claims import claim_ids
@@ -72,12 +80,37 @@ def library_registered():
 
 
 def library_claims() -> list:
-    """The library's claims (registered or not), in :data:`ENTRIES` order."""
+    """The library's claims (registered or not), in :data:`ENTRIES` order.
+
+    Returns
+    -------
+    list of Claim
+
+    Examples
+    --------
+    >>> [c.id for c in library_claims()][:2]
+    ['DKM06-identity', 'DKM06-frob']
+    """
     return [e.claim for e in ENTRIES]
 
 
 def entry(cid: str) -> Entry:
-    """The library entry of claim ``cid`` (``ValueError`` naming the id and the known ones)."""
+    """The library entry of claim ``cid`` (``ValueError`` naming the id and the known ones).
+
+    Parameters
+    ----------
+    cid : str
+        A library claim id.
+
+    Returns
+    -------
+    Entry
+
+    Examples
+    --------
+    >>> entry("CS-var").claim.mask_law
+    'countsketch'
+    """
     if cid not in _BY_ID:
         raise ValueError(f"{cid!r} is not a library claim; library claims: {', '.join(LIBRARY_IDS)}")
     return _BY_ID[cid]

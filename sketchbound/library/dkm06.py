@@ -68,13 +68,46 @@ def _pair_norms(X, W) -> np.ndarray:
 
 
 def optimal_pairs(X, W) -> np.ndarray:
-    """``p_k ∝ ||A^(k)|| ||B_(k)||`` (DKM06 Lemma 4; eq. (2) of the paper when ``B`` is a vector)."""
+    """``p_k ∝ ||A^(k)|| ||B_(k)||`` (DKM06 Lemma 4; eq. (2) of the paper when ``B`` is a vector).
+
+    Parameters
+    ----------
+    X : ndarray, ``(d, n)``
+        ``A = Xᵀ``.
+    W : ndarray, ``(d, m)`` or ``(d,)``
+        ``B``.
+
+    Returns
+    -------
+    ndarray, ``(d,)``
+
+    Examples
+    --------
+    >>> optimal_pairs(np.eye(2), np.array([[1.0], [3.0]])).tolist()
+    [0.25, 0.75]
+    """
     a = _pair_norms(X, W)
     return a / a.sum()
 
 
 def mixed_pairs(beta: float):
-    """The law ``p = β p_opt + (1 − β)/d`` (satisfies Lemma 4's ``p_k ≥ β p_opt,k``)."""
+    """The law ``p = β p_opt + (1 − β)/d`` (satisfies Lemma 4's ``p_k ≥ β p_opt,k``).
+
+    Parameters
+    ----------
+    beta : float
+        In ``(0, 1]``.
+
+    Returns
+    -------
+    callable
+        ``(X, W) -> p``.
+
+    Examples
+    --------
+    >>> mixed_pairs(0.5)(np.eye(2), np.array([[1.0], [3.0]])).tolist()
+    [0.375, 0.625]
+    """
     def law(X, W):
         p = optimal_pairs(X, W)
         return beta * p + (1.0 - beta) / p.shape[0]
@@ -84,6 +117,22 @@ def mixed_pairs(beta: float):
 
 def amm_identity(X, W, p, s) -> float:
     """``(1/s)(Σ_k ||A^(k)||² ||B_(k)||² / p_k − ||AB||_F²)`` (DKM06 Lemma 4, the exact expectation).
+
+
+    Parameters
+    ----------
+    X : ndarray, ``(d, n)``
+        ``A = Xᵀ``.
+    W : ndarray, ``(d, m)``
+        ``B``.
+    p : ndarray, ``(d,)``
+        The sampling law.
+    s : int
+        Number of i.i.d. pairs.
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -95,7 +144,25 @@ def amm_identity(X, W, p, s) -> float:
 
 
 def amm_bound(X, W, s, beta: float = 1.0) -> float:
-    """``||A||_F² ||B||_F² / (β s)`` (DKM06 Lemma 4)."""
+    """``||A||_F² ||B||_F² / (β s)`` (DKM06 Lemma 4).
+
+    Parameters
+    ----------
+    X, W : ndarray
+        As :func:`amm_identity`.
+    s : int
+    beta : float
+        Lemma 4's ``β`` (``p_k ≥ β p_opt,k``).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> amm_bound(np.eye(2), np.eye(2), 2)
+    2.0
+    """
     return float(np.sum(X**2) * np.sum(W**2) / (beta * s))
 
 

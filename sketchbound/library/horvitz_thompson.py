@@ -16,22 +16,63 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..claims import Claim
-from ..sampling import bernoulli, inclusion_probabilities
-from ._common import Entry, LawWeights, constant_mask, law_instance, law_statistic
+from ..claims import OUTPUT, SQ_DEV, Claim
+from ..sampling import inclusion_probabilities
+from ..scenarios import Instance
+from ._common import Entry
 
-__all__ = ["ENTRIES", "ht_instance", "ht_variance"]
+__all__ = ["ENTRIES", "ht_instance", "ht_variance", "size_probabilities"]
 
 SOURCE = ("Horvitz & Thompson (1952), JASA 47, Theorems 1–2, under Poisson sampling "
           "(Särndal, Swensson & Wretman 1992, §3.3, eq. (3.3.2)–(3.3.3))")
 
 
-def ht_instance(sc, gen):
-    """Values ``y`` and inclusion probabilities ``π = min(1, κ x)`` (``Σ π = s``) for ``d`` items."""
+def ht_instance(sc, gen) -> Instance:
+    """Values ``y`` (the weights ``w0 = w*``), ``X = 1`` (``d x 1``: the statistic's output ``Xᵀ(y ⊙ m)``
+    is the HT total) and the size measure ``x`` as ``X̃`` (``d x 1``, read by :func:`size_probabilities`).
+
+    Parameters
+    ----------
+    sc : Scenario
+        ``d`` items.
+    gen : numpy.random.Generator
+
+    Returns
+    -------
+    Instance
+
+    Examples
+    --------
+    >>> from sketchbound.scenarios import Scenario
+    >>> ht_instance(Scenario(d=4, n=1), np.random.default_rng(0)).X.ravel().tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
     y = np.exp(gen.standard_normal(sc.d))
     x = y * np.exp(0.5 * gen.standard_normal(sc.d))
-    pi = inclusion_probabilities(x / x.sum(), sc.s)
-    return law_instance(LawWeights(y, pi=pi, s=sc.s))
+    return Instance(w0=y, w_star=y, X=np.ones((sc.d, 1)), X_tilde=x[:, None])
+
+
+def size_probabilities(X_tilde, w0) -> np.ndarray:
+    """``p ∝ x``, the size measure in ``X̃``'s first column (a ``probabilities`` callable of a claim).
+
+    Parameters
+    ----------
+    X_tilde : ndarray, ``(d, 1)``
+        The positive sizes ``x``.
+    w0 : ndarray, ``(d,)``
+        Ignored.
+
+    Returns
+    -------
+    ndarray, ``(d,)``
+
+    Examples
+    --------
+    >>> size_probabilities(np.array([[1.0], [3.0]]), None).tolist()
+    [0.25, 0.75]
+    """
+    x = np.asarray(X_tilde, dtype=float)[:, 0]
+    return x / x.sum()
 
 
 def ht_variance(y, pi) -> float:
@@ -59,19 +100,13 @@ def ht_variance(y, pi) -> float:
     return float(np.sum((1.0 - pi) / pi * y**2))
 
 
-def _ht_total(gen, w, k, m):
-    pi = w.params["pi"]
-    M = bernoulli(pi / pi.sum(), w.params["s"], rng=gen, trials=k)  # HT mask 1/π_k on kept items
-    return M @ np.asarray(w)
+def _pi(i, sc):
+    """The inclusion probabilities ``π = min(1, κ x)``, ``Σ π = s``, the core's ``bernoulli`` law draws with."""
+    return inclusion_probabilities(size_probabilities(i.X_tilde, i.w0), sc.s)
 
 
-#: draws averaged per engine trial (see law_statistic)
-INNER = 16
-_TOTAL = law_statistic("HT total", _ht_total, inner=INNER)
-_SQDEV = law_statistic("HT squared deviation", lambda gen, w, k, m: (_ht_total(gen, w, k, m) - float(np.sum(w))) ** 2,
-                       inner=INNER)
-_COMMON = dict(probabilities=constant_mask, mask_uses_data=False, instance_factory=ht_instance,
-               scenario=dict(x_mode="redrawn", d=64, n=1, s=16), source=SOURCE)
+_COMMON = dict(mask_law="bernoulli", probabilities=size_probabilities, instance_factory=ht_instance,
+               scenario=dict(x_mode="fixed", d=64, n=1, s=16), source=SOURCE)
 _ASSUME = ("Poisson sampling: independent inclusions with known π_k ∈ (0, 1] (here π_k = min(1, κ x_k), Σ π_k = s); "
            "y fixed (design-based inference: the only randomness is the sample)")
 
@@ -81,10 +116,9 @@ ENTRIES = [
         name="Horvitz–Thompson total is unbiased (Poisson sampling)",
         statement="E Σ_{k kept} y_k/π_k = Σ_k y_k",
         relation="=",
-        quantity=f"E Ŷ_HT (each trial: the mean of {INNER} independent samples), Poisson sampling with π_k = min(1, κ x_k), Σ π_k = s",
-        statistic=_TOTAL,
-        exact=lambda i, sc: float(np.sum(i.w_star)),
-        max_trials=16_000,
+        quantity="E Ŷ_HT = E Σ_k y_k m_k (m_k = 1/π_k if kept: mask law bernoulli), π_k = min(1, κ x_k), Σ π_k = s",
+        statistic=OUTPUT,
+        exact=lambda i, sc: i.X.T @ i.w_star,
         **_COMMON),
         assumptions=_ASSUME,
         exact_value="Y = Σ_k y_k"),
@@ -93,10 +127,10 @@ ENTRIES = [
         name="Horvitz–Thompson variance under Poisson sampling",
         statement="Var Ŷ_HT = Σ_k (1 − π_k)/π_k · y_k²",
         relation="=",
-        quantity=f"E (Ŷ_HT − Y)² (each trial: the mean of {INNER} independent samples), Poisson sampling with π_k = min(1, κ x_k), Σ π_k = s",
-        statistic=_SQDEV,
-        exact=lambda i, sc: ht_variance(i.w_star, i.w_star.params["pi"]),
-        max_trials=32_000,
+        quantity="E (Ŷ_HT − Y)² (mask law bernoulli), π_k = min(1, κ x_k), Σ π_k = s",
+        statistic=SQ_DEV,
+        exact=lambda i, sc: np.array([ht_variance(i.w_star, _pi(i, sc))]),
+        max_trials=1_024_000,
         **_COMMON),
         assumptions=_ASSUME,
         exact_value="Σ_k (1 − π_k)/π_k · y_k²"),

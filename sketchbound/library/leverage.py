@@ -56,6 +56,18 @@ def lev_instance(sc, gen) -> Instance:
 def leverage_probabilities(U, w0=None) -> np.ndarray:
     """``p_k = ||U_(k)||² / r`` (leverage scores over the rank ``r``) for ``U`` with orthonormal columns.
 
+
+    Parameters
+    ----------
+    U : ndarray, ``(d, r)``
+        Orthonormal columns.
+    w0 : object
+        Ignored (the ``probabilities`` signature).
+
+    Returns
+    -------
+    ndarray, ``(d,)``
+
     Examples
     --------
     >>> leverage_probabilities(np.eye(2)).tolist()
@@ -67,6 +79,20 @@ def leverage_probabilities(U, w0=None) -> np.ndarray:
 
 def embedding_bound(r: int, s: int, eps: float) -> float:
     """``min(1, 2r exp(−s ε² / (2r(1 + ε/3))))`` (matrix Bernstein, see the module docstring).
+
+
+    Parameters
+    ----------
+    r : int
+        Rank.
+    s : int
+        Sample size.
+    eps : float
+        Distortion.
+
+    Returns
+    -------
+    float
 
     Examples
     --------

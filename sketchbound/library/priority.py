@@ -26,11 +26,12 @@ elsewhere (the core's :func:`~sketchbound.sampling.priority`, ``ŵ = y ⊙ m``).
 from __future__ import annotations
 
 import numpy as np
-from ..claims import Claim
-from ..sampling import check_size, inclusion_probabilities, priority
-from ._common import Entry, LawWeights, constant_mask, law_instance, law_statistic
+from ..claims import OUTPUT, SQ_DEV, Claim, Statistic
+from ..sampling import check_size, inclusion_probabilities
+from ..scenarios import Instance
+from ._common import Entry
 
-__all__ = ["ENTRIES", "priority_variances", "threshold_total_variance"]
+__all__ = ["ENTRIES", "priority_variances", "threshold_total_variance", "pri_instance", "weight_probabilities"]
 
 SOURCE_DLT = "Duffield, Lund & Thorup (2007), J. ACM 54(6), Art. 32"
 SOURCE_SZ = "Szegedy (2006), STOC, 'The DLT priority sampling is essentially optimal'"
@@ -104,6 +105,18 @@ def threshold_total_variance(y, k: int) -> float:
     """``Σ_i y_i max(0, τ − y_i)``: the total variance of threshold sampling with expected size ``k``
     (``π_i = min(1, y_i/τ)``, ``Σ π_i = k``; HT variance ``Σ (1 − π_i)/π_i y_i²``).
 
+
+    Parameters
+    ----------
+    y : array_like
+        Positive weights.
+    k : int
+        Expected sample size.
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> threshold_total_variance([1.0, 1.0], 1)   # τ = 2: Σ 1·(2 − 1)
@@ -114,28 +127,57 @@ def threshold_total_variance(y, k: int) -> float:
     return float(np.sum((1.0 - pi) / pi * y**2))
 
 
-def pri_instance(sc, gen):
-    """``d`` weights ``y = e^{N(0,1)}``, the queried subset ``I`` = even indices."""
+def pri_instance(sc, gen) -> Instance:
+    """``d`` weights ``y = e^{N(0,1)}`` (``w0 = w*``) and ``X = 1_I`` (``d x 1``): the statistic's output
+    ``Xᵀ(y ⊙ m)`` is the estimated sum over the queried subset ``I`` (even indices).
+
+    Parameters
+    ----------
+    sc : Scenario
+        ``d`` items.
+    gen : numpy.random.Generator
+
+    Returns
+    -------
+    Instance
+
+    Examples
+    --------
+    >>> from sketchbound.scenarios import Scenario
+    >>> pri_instance(Scenario(d=3, n=1), np.random.default_rng(0)).X.ravel().tolist()
+    [1.0, 0.0, 1.0]
+    """
     y = np.exp(gen.standard_normal(sc.d))
     subset = (np.arange(sc.d) % 2 == 0).astype(float)
-    return law_instance(LawWeights(y, s=sc.s, subset=subset))
+    return Instance(w0=y, w_star=y, X=subset[:, None], X_tilde=None)
 
 
-def _estimates(gen, w, k):
-    y = np.asarray(w)
-    return priority(y / y.sum(), w.params["s"], rng=gen, trials=k) * y  # ŵ = max(y_i, τ) on kept
+def weight_probabilities(X_tilde, w0) -> np.ndarray:
+    """``p = y / Σ y``: priority sampling's weights are the items' own (``w0 = y``); ``X̃`` is not read.
+
+    Parameters
+    ----------
+    X_tilde : object
+        Ignored.
+    w0 : ndarray, ``(d,)``
+        The positive weights ``y``.
+
+    Returns
+    -------
+    ndarray, ``(d,)``
+
+    Examples
+    --------
+    >>> weight_probabilities(None, np.array([1.0, 3.0])).tolist()
+    [0.25, 0.75]
+    """
+    y = np.asarray(w0, dtype=float)
+    return y / y.sum()
 
 
-#: draws averaged per engine trial (see law_statistic)
-INNER = 16
-_SUBSET = law_statistic("priority subset sum", lambda gen, w, k, m: _estimates(gen, w, k) @ w.params["subset"], inner=INNER)
-_SUBSET_SQ = law_statistic("priority subset squared deviation",
-                           lambda gen, w, k, m: (_estimates(gen, w, k) @ w.params["subset"]
-                                                 - float(np.asarray(w) @ w.params["subset"])) ** 2, inner=INNER)
-_TOTAL_SQ = law_statistic("priority total squared deviation",
-                          lambda gen, w, k, m: (_estimates(gen, w, k).sum(axis=1) - float(np.sum(w))) ** 2, inner=INNER)
-_SIGMA_V = law_statistic("priority Σ_i (ŵ_i − y_i)²",
-                         lambda gen, w, k, m: np.sum((_estimates(gen, w, k) - np.asarray(w)) ** 2, axis=1), inner=INNER)
+#: the squared deviation of the total, (Σ_i y_i (m_i − 1))², and Σ_i (ŵ_i − y_i)² = Σ_i y_i² (m_i − 1)²
+_TOTAL_SQ = Statistic("priority total squared deviation", lambda X, w, M: ((M - 1.0) @ w) ** 2)
+_SIGMA_V = Statistic("priority Σ_i (ŵ_i − y_i)²", lambda X, w, M: (M - 1.0) ** 2 @ w**2)
 
 
 def _s_at_least_2(inst, sc):
@@ -146,10 +188,9 @@ def _s_below_d(inst, sc):
     return None if 2 <= sc.s < sc.d else f"s = {sc.s}, d = {sc.d}: the statement needs 2 <= s < d"
 
 
-_COMMON = dict(probabilities=constant_mask, mask_uses_data=False, instance_factory=pri_instance,
-               scenario=dict(x_mode="redrawn", d=32, n=1, s=16))
+_COMMON = dict(mask_law="priority", probabilities=weight_probabilities, mask_uses_data=False, instance_factory=pri_instance,
+               scenario=dict(x_mode="fixed", d=32, n=1, s=16))
 _ASSUME = "weights y_i > 0 fixed; priorities y_i/u_i with u_i i.i.d. uniform (ties have probability 0); s < d"
-_SUB = lambda i: np.asarray(i.w_star) @ i.w_star.params["subset"]  # noqa: E731
 
 ENTRIES = [
     Entry(Claim(
@@ -157,10 +198,9 @@ ENTRIES = [
         name="Priority sampling: subset sums are unbiased (Duffield–Lund–Thorup 2007)",
         statement="E Σ_{i∈I} ŵ_i = Σ_{i∈I} y_i,  ŵ_i = max(y_i, τ) if kept",
         relation="=",
-        quantity=f"E Σ_{{i∈I}} ŵ_i, I = even indices, s priority samples (each trial: the mean of {INNER} independent samples)",
-        statistic=_SUBSET,
-        exact=lambda i, sc: float(_SUB(i)),
-        max_trials=16_000,
+        quantity="E Σ_{i∈I} ŵ_i (ŵ = y ⊙ m, mask law priority), I = even indices, s priority samples",
+        statistic=OUTPUT,
+        exact=lambda i, sc: i.X.T @ i.w_star,
         source=SOURCE_DLT + ", Theorem 1", **_COMMON),
         assumptions=_ASSUME,
         exact_value="Σ_{i∈I} y_i"),
@@ -169,11 +209,11 @@ ENTRIES = [
         name="Priority sampling: subset-sum variance = Σ V_i (zero covariances), V_i exact",
         statement="Var Σ_{i∈I} ŵ_i = Σ_{i∈I} y_i ∫_{y_i}^∞ P(τ'_i > t) dt",
         relation="=",
-        quantity=f"E (Σ_{{i∈I}} ŵ_i − Σ_{{i∈I}} y_i)², I = even indices, s priority samples (each trial: the mean of {INNER} independent samples)",
-        statistic=_SUBSET_SQ,
-        exact=lambda i, sc: float(priority_variances(i.w_star, sc.s) @ i.w_star.params["subset"]),
+        quantity="E (Σ_{i∈I} ŵ_i − Σ_{i∈I} y_i)² (mask law priority), I = even indices, s priority samples",
+        statistic=SQ_DEV,
+        exact=lambda i, sc: i.X.T @ priority_variances(i.w_star, sc.s),
         precondition=_s_below_d,
-        max_trials=32_000,
+        max_trials=1_024_000,
         source=SOURCE_DLT + " (zero covariances; V_i by its conditioning on τ'_i)", **_COMMON),
         assumptions=_ASSUME + "; s >= 2 (for s = 1 the V_i are infinite when d = 2)",
         exact_value="Σ_{i∈I} y_i ∫_{y_i}^∞ P(#{j≠i: y_j/u_j > t} ≥ s) dt (quadrature, relative 1e-10)"),
@@ -182,12 +222,12 @@ ENTRIES = [
         name="Priority sampling: Var Ŵ ≤ W²/(s − 1) (Szegedy 2006, the ADLT conjecture)",
         statement="Var Σ_i ŵ_i ≤ W²/(s − 1),  W = Σ_i y_i",
         relation="<=",
-        quantity=f"E (Σ_i ŵ_i − W)², s priority samples (each trial: the mean of {INNER} independent samples)",
+        quantity="E (Σ_i ŵ_i − W)² (mask law priority), s priority samples",
         statistic=_TOTAL_SQ,
         exact=lambda i, sc: float(np.sum(priority_variances(i.w_star, sc.s))),
         bound=lambda i, sc: float(np.sum(i.w_star)) ** 2 / (sc.s - 1) if sc.s >= 2 else float("inf"),
         precondition=_s_below_d,
-        max_trials=32_000,
+        max_trials=1_024_000,
         source=SOURCE_SZ + " (first result: standard deviation ≤ W/√(k − 1))", **_COMMON),
         assumptions=_ASSUME + "; s >= 2; applied to the whole set (W the total)",
         exact_value="Σ_i V_i (as PRI-var, over all items)"),
@@ -196,12 +236,12 @@ ENTRIES = [
         name="Priority sampling with s samples beats threshold sampling with s − 1 (Szegedy 2006, the DLT conjecture)",
         statement="Σ_i Var ŵ_i(priority, s) ≤ Σ_i y_i max(0, τ − y_i),  Σ_i min(1, y_i/τ) = s − 1",
         relation="<=",
-        quantity=f"E Σ_i (ŵ_i − y_i)², s priority samples (each trial: the mean of {INNER} independent samples)",
+        quantity="E Σ_i (ŵ_i − y_i)² (mask law priority), s priority samples",
         statistic=_SIGMA_V,
         exact=lambda i, sc: float(np.sum(priority_variances(i.w_star, sc.s))),
         bound=lambda i, sc: threshold_total_variance(i.w_star, sc.s - 1) if sc.s >= 2 else float("inf"),
         precondition=_s_below_d,
-        max_trials=32_000,
+        max_trials=1_024_000,
         source=SOURCE_SZ + " (second result); threshold sampling: Duffield, Lund & Thorup (2005)", **_COMMON),
         assumptions=_ASSUME + "; s >= 2",
         exact_value="Σ_i V_i (as PRI-var, over all items)"),

@@ -18,6 +18,16 @@ def zero_event_upper(trials: int, alpha: float) -> float:
     """The exact one-sided ``1 − α`` upper confidence bound of a probability with 0 events in
     ``trials`` Bernoulli trials: ``1 − α^{1/trials}`` (Clopper–Pearson).
 
+
+    Parameters
+    ----------
+    trials : int
+    alpha : float
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> round(zero_event_upper(1000, 0.01), 5)
@@ -26,10 +36,10 @@ def zero_event_upper(trials: int, alpha: float) -> float:
     return float(stats.beta.ppf(1 - alpha, 1, trials))
 
 
-def _scenario(sc: dict) -> str:
-    """The scenario fields a library claim uses (``n``: the sketch size or the data's columns)."""
-    how = "fixed inputs, Algorithm 1's mask" if sc.get("x_mode") == "fixed" else "a fresh sketch per draw"
-    return f"d={sc.get('d')} n={sc.get('n')} s={sc.get('s')} ({how})"
+def _scenario(sc: dict, law: str) -> str:
+    """The scenario fields a library claim uses and its mask law (``s``: the sample or sketch size)."""
+    data = "fixed inputs" if sc.get("x_mode") == "fixed" else "data redrawn per trial"
+    return f"d={sc.get('d')} n={sc.get('n')} s={sc.get('s')} ({data}, mask law {law})"
 
 
 def _tightness(mine) -> list[str]:
@@ -58,6 +68,11 @@ def library_markdown(results, meta: dict | None = None) -> str:
     Returns
     -------
     str
+
+    Examples
+    --------
+    >>> library_markdown([], {"command": "python -m sketchbound.validate --library"}).splitlines()[0]
+    "# A library of the field's bounds, checked"
     """
     meta = dict(meta or {})
     counts: dict[str, int] = {}
@@ -70,9 +85,9 @@ def library_markdown(results, meta: dict | None = None) -> str:
              "claims, Bonferroni over looks, components and checks; α = 0.01 for the run). "
              "Exit status as `validate`: 0 all hold, 1 a violation, 3 inconclusive. "
              f"Verdicts: {', '.join(f'{v} {n}' for v, n in sorted(counts.items()))}.", "",
-             "Laws other than Algorithm 1 (Poisson/HT, priority, CountSketch, Gaussian JL) draw their randomness from "
-             "the engine's seeded stream (see `sketchbound/library/_common.py`); each of their trials averages a fixed "
-             "number of independent sketches (same mean, said in the quantity).", "",
+             "Every claim names its mask law (Algorithm 1, Poisson/HT `bernoulli`, `priority`, `countsketch`, "
+             "`gaussian`; see `sketchbound/laws.py`): the engine draws one mask or sketch per trial from the claim's "
+             "seeded stream with the core's samplers and sketches (`sketchbound/sampling.py`, `sketchbound/sketches.py`).", "",
              "| claim | verdict | measured [CI] | exact | bound | measured/bound (or /exact) | trials |",
              "|---|---|---|---|---|---|---|"]
     mine = []
@@ -92,7 +107,7 @@ def library_markdown(results, meta: dict | None = None) -> str:
                   f"- Measured quantity: {md_escape(c.quantity)}",
                   f"- Assumptions: {md_escape(e.assumptions)}",
                   f"- Exact value: {('`' + e.exact_value + '` = ' + fmt_number(r.exact)) if e.exact_value else 'none in closed form'}",
-                  f"- Default scenario: {_scenario(r.scenario)}",
+                  f"- Default scenario: {_scenario(r.scenario, c.mask_law)}",
                   f"- Measured: {fmt_number(r.estimate)} [{fmt_number(r.ci_low)}, {fmt_number(r.ci_high)}] over {r.trials} trials "
                   f"({r.estimator}); {'bound ' + fmt_number(r.bound) if r.relation == '<=' else 'exact ' + fmt_number(r.exact)}; "
                   f"measured/{'bound' if r.relation == '<=' else 'exact'} = {fmt_number(r.effect)}"
@@ -112,5 +127,26 @@ def library_markdown(results, meta: dict | None = None) -> str:
 
 
 def save_library_report(results, outdir, meta: dict | None = None) -> Path:
-    """Write ``<outdir>/library.md`` (:func:`library_markdown`) atomically and return its path."""
+    """Write ``<outdir>/library.md`` (:func:`library_markdown`) atomically and return its path.
+
+    Parameters
+    ----------
+    results : list of Result
+    outdir : str or pathlib.Path
+    meta : dict, optional
+        As :func:`library_markdown`.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sketchbound.montecarlo import run_check
+    >>> r = run_check(entry("SENS-prob").claim, max_trials=200)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_library_report([r], d).name
+    'library.md'
+    """
     return atomic_write(Path(outdir) / "library.md", library_markdown(results, meta))

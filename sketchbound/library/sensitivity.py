@@ -50,6 +50,18 @@ def sens_instance(sc, gen) -> Instance:
 def sensitivities(A, w) -> np.ndarray:
     """Empirical sensitivities ``σ_j = max_i w_j a_j(x_i) / z(x_i)`` (``A`` is ``d x n``, ``w`` ``(d,)``).
 
+
+    Parameters
+    ----------
+    A : ndarray, ``(d, n)``
+        Non-negative activations ``a_j(x_i)``.
+    w : ndarray, ``(d,)``
+        Non-negative weights.
+
+    Returns
+    -------
+    ndarray, ``(d,)``
+
     Examples
     --------
     >>> sensitivities(np.array([[1.0, 0.0], [1.0, 1.0]]), np.array([1.0, 1.0])).tolist()
@@ -72,6 +84,20 @@ def sensitivity_law(A, w) -> np.ndarray:
 
 def bernstein_bound(S: float, s: int, eps: float) -> float:
     """``min(1, 2 exp(−s ε² / (2S(1 + ε/3))))``: one input's failure probability bound (Bernstein).
+
+
+    Parameters
+    ----------
+    S : float
+        Total sensitivity.
+    s : int
+        Sample size.
+    eps : float
+        Relative error.
+
+    Returns
+    -------
+    float
 
     Examples
     --------
