@@ -395,11 +395,8 @@ def gaussian_error(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: str = "s
     n = _check_n(n)
     if mask == "uniform":
         e = pow2_exponent(float(np.abs(wsa).max()))
-        with np.errstate(over="ignore"):
-            out = float(np.ldexp((w0a.shape[0] - 1) * np.sum(np.ldexp(wsa, -e) ** 2) / s, 2 * e))
-        if not np.isfinite(out):
-            raise ValueError(f"the Gaussian error exceeds float64 for w_star = {abridge(wsa, 40)}")
-        return out
+        return _unscaled((w0a.shape[0] - 1) * np.sum(np.ldexp(wsa, -e) ** 2) / s, 2 * e,
+                         f"w_star = {abridge(wsa, 40)}")
     if mask != "optimal":
         raise ValueError(f"mask must be 'optimal' or 'uniform', got {mask!r}")
     if x_tilde == "same":
@@ -433,11 +430,17 @@ def _g1_sum(a: np.ndarray, ws: np.ndarray, nz: np.ndarray, scale: float) -> floa
     top = int(ex[mant > 0].max())
     total = float(np.sum(np.ldexp(mant, np.maximum(ex - top, -2000).astype(np.int32))))
     mt, et = np.frexp(total * scale)
+    return _unscaled(mt, min(int(et) + top, 4000),
+                     f"w0 = {abridge(a, 40)} (in absolute value), w_star = {abridge(ws, 40)}")
+
+
+def _unscaled(value: float, e: int, inputs: str) -> float:
+    """A Gaussian error summed at scale ``2^-e``, brought back: ``value · 2^e`` (exact, a power of two);
+    ``ValueError`` naming ``inputs`` when that exceeds float64."""
     with np.errstate(over="ignore"):
-        out = float(np.ldexp(mt, min(int(et) + top, 4000)))
+        out = float(np.ldexp(value, e))
     if not np.isfinite(out):
-        raise ValueError(f"the Gaussian error exceeds float64 for w0 = {abridge(a, 40)} (in absolute value), "
-                         f"w_star = {abridge(ws, 40)}")
+        raise ValueError(f"the Gaussian error exceeds float64 for {inputs}")
     return out
 
 
