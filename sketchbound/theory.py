@@ -7,38 +7,18 @@ of Algorithm 1; ``p0`` eq. (2). The *error* of a mask ``m`` is ``||Xᵀw - Xᵀ(
 Every function names the lemma it implements. Functions ending in ``_bound`` return the right-hand
 side of an inequality of the paper; ``*_error`` / ``*_value`` return exact expectations.
 
-Exact Gaussian expectations (derived here, not in the paper)
--------------------------------------------------------------
-For ``X ~ N(0, I/n)`` (entries i.i.d. with variance ``1/n``) the row norms ``r_k = ||X_(k)||`` are
-i.i.d. ``χ_n / √n`` and independent across rows, with
-
-* ``E[r²] = 1``,
-* ``μ_n = E[r] = √(2/n) Γ((n+1)/2) / Γ(n/2)``  (proof of Thm 4.4),
-* ``E[1/r] = √(n/2) Γ((n-1)/2) / Γ(n/2)`` for ``n ≥ 2`` (infinite for ``n = 1``),
-* ``E||Xᵀw||² = Σ_i E(x_iᵀw)² = ||w||²``.
-
-With ``p0`` from the same ``X`` (Lemma 4.3 equality, ``X̃ = X``):
-``||X_(k)||² / p_k = r_k (Σ_j r_j |w0_j|) / |w0_k|``, whose expectation is
-``1 + μ_n² (||w0||₁ - |w0_k|) / |w0_k|``. Hence
-
-    E_X E_m[err] = (μ_n² / s) Σ_k w*_k² (||w0||₁ - |w0_k|) / |w0_k|.            (G1)
-
-With ``w* = w0`` this is ``μ_n² (||w0||₁² - ||w0||²) / s`` — the exact left side of Lemma 4.2.
-With ``p0`` from an *independent* copy ``X̃`` (data-free pruning: mask from random data, applied to
-other data), ``E[r_k² r̃_j / r̃_k] = μ_n E[1/r]`` for ``j ≠ k``, so (G1) holds with ``μ_n²`` replaced by
-
-    ν_n = E[χ_n] E[1/χ_n] = Γ((n+1)/2) Γ((n-1)/2) / Γ(n/2)²  ≥ 1  (Jensen),           (G2)
-
-e.g. ``ν_2 = π/2``. For the uniform mask (Lemma 4.5): ``E_X E_m[err] = (d - 1) ||w*||² / s``.
+The exact Gaussian expectations (``X ~ N(0, I/n)``, formulas G1 and G2) are derived in
+:mod:`sketchbound.gaussian` and re-exported here.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .linear_scores import snip_linear_scores, synflow_linear_scores  # noqa: F401  (§5, re-exported)
-from .probabilities import as_float_vector, pow2_exponent, abridge, as_real_array, check_matrix_vector, optimal_probabilities, row_norms
-from .probabilities import scale_safe as _scale_safe
-from .sampling import check_positive_int, check_size
+from .probabilities import as_float_vector, abridge, as_real_array, check_matrix_vector, optimal_probabilities, row_norms
+from ._scale_safe import scale_safe as _scale_safe
+from .sampling import check_size
+from .gaussian import MAX_N, check_n, chi_mean, chi_mean_squared, gaussian_error, inv_chi_mean, nu  # noqa: F401
 from .noisy_target import expected_algorithm1_error, variance_aware_minimum_error  # noqa: F401  (re-exported)
 
 __all__ = [
@@ -96,14 +76,6 @@ def _excess_columns(Xa: np.ndarray, wa: np.ndarray, q: np.ndarray) -> np.ndarray
     mean = Xa.T @ wa
     dev = Xa[nz] * (wa[nz] / q[nz])[:, None] - mean[None, :]
     return q[nz] @ (dev * dev)
-
-
-def _others(a: np.ndarray) -> np.ndarray:
-    """``Σ_{j≠k} a_j`` for each ``k`` (``a >= 0``) as a prefix plus a suffix sum: no ``||a||₁ - a_k``
-    cancellation when ``a_k`` dominates."""
-    pre = np.concatenate(([0.0], np.cumsum(a)[:-1]))
-    suf = np.concatenate((np.cumsum(a[::-1])[::-1][1:], [0.0]))
-    return pre + suf
 
 
 @_scale_safe(X=2, w=2)
@@ -260,190 +232,6 @@ def lemma_4_5_bound_c(w0, w_star, s) -> float:
     return float(w0a.shape[0] * c**2 * np.sum(w0a**2) / s)
 
 
-#: the largest ``n`` of the Gaussian closed forms (``n / 2`` must be a finite float64)
-MAX_N = 1 << 1000
-
-
-def _check_n(n) -> int:
-    return check_positive_int(n, name="n", limit=MAX_N, limit_text="2**1000")
-
-
-#: Bernoulli numbers ``B_2, B_4, ..., B_16`` for the asymptotic series of :func:`_log_chi_mean`
-_BERNOULLI_EVEN = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510)
-#: ``ln(Γ(x + ½) / (Γ(x) √x)) = Σ_{k odd} _LOG_RATIO[k] / x^k`` (Stirling's series of ``ln Γ(x + a)``
-#: with Bernoulli polynomials: ``B_{k+1}(½) - B_{k+1}(0) = -(2 - 2^-k) B_{k+1}``); first term ``-1/(8x)``
-_LOG_RATIO = tuple(-(2.0 - 2.0 ** -k) * b / (k * (k + 1)) for k, b in zip(range(1, 16, 2), _BERNOULLI_EVEN))
-#: the series is summed at ``x >= _SERIES_X``; below, ``x`` is shifted up by Γ's recurrence first
-_SERIES_X = 20.0
-
-
-def _log_chi_mean(n: int) -> float:
-    """``ln μ_n = ln(√(2/n) Γ((n+1)/2) / Γ(n/2))``, accurate to a few ulp of 1 for every ``n >= 1``.
-
-    With ``x = n/2``, ``ln μ_n = ln(Γ(x + ½) / (Γ(x) √x))``: an asymptotic series in odd powers of
-    ``1/x`` (truncation error below ``1e-20`` for ``x >= 20``); smaller ``x`` is first moved to
-    ``x + K >= 20`` with ``Γ(y + ½)/Γ(y) = Γ(y + 3/2)/Γ(y + 1) · y/(y + ½)``. No ``Γ`` or ``ln Γ`` of
-    a large argument is formed, so nothing cancels: ``μ_n`` stays right to ``1e-15`` relative at
-    ``n = 2**53`` and beyond (where ``exp(ln Γ - ln Γ)`` loses every digit).
-    """
-    x = n / 2.0
-    shift = 0.0
-    if x < _SERIES_X:
-        k = int(np.ceil(_SERIES_X - x))
-        # ln R(x) = ln R(x + k) + Σ_j ln((x + j) / (x + j + ½)); ln √x = ln √(x + k) - ½ ln(1 + k/x)
-        shift = sum(np.log1p(-0.5 / (x + j + 0.5)) for j in range(k)) + 0.5 * np.log1p(k / x)
-        x += k
-    inv, total = 1.0 / x, 0.0
-    for c in reversed(_LOG_RATIO):  # Horner in 1/x² on the odd powers
-        total = total * inv * inv + c
-    return float(total * inv + shift)
-
-
-def chi_mean(n) -> float:
-    """``μ_n = E||X_(k)||`` for ``X ~ N(0, I/n)``: ``√(2/n) Γ((n+1)/2) / Γ(n/2)`` (proof of Thm 4.4).
-
-    Parameters
-    ----------
-    n : int
-        Number of columns of ``X`` (``1 <= n <= 2**1000``).
-
-    Returns
-    -------
-    float
-        ``μ_n`` in ``(0, 1)``, right to ``1e-14`` relative for every ``n`` (series in ``1/n``, see
-        :func:`_log_chi_mean`); ``μ_n = 1 - 1/(4n) + O(1/n²)``.
-
-    Examples
-    --------
-    >>> round(chi_mean(2) ** 2, 12)   # Γ(3/2)² = π/4
-    0.785398163397
-    """
-    n = _check_n(n)
-    return float(np.exp(_log_chi_mean(n)))
-
-
-def inv_chi_mean(n) -> float:
-    """``E[1 / ||X_(k)||]`` for ``X ~ N(0, I/n)``: ``√(n/2) Γ((n-1)/2) / Γ(n/2)``; ``inf`` for ``n = 1``.
-
-    Parameters
-    ----------
-    n : int
-        Number of columns of ``X`` (``1 <= n <= 2**1000``).
-
-    Returns
-    -------
-    float
-        ``μ_n n / (n - 1)`` (``Γ((n+1)/2) = ((n-1)/2) Γ((n-1)/2)``), right to ``1e-14`` relative; ``> 1``.
-
-    Examples
-    --------
-    >>> round(inv_chi_mean(2), 12)   # Γ(1/2) / Γ(1) = √π
-    1.772453850906
-    """
-    n = _check_n(n)
-    if n == 1:
-        return float("inf")
-    return float(np.exp(_log_chi_mean(n) + np.log1p(1.0 / (n - 1))))
-
-
-def nu(n) -> float:
-    """(G2) ``ν_n = E[χ_n] E[1/χ_n] = Γ((n+1)/2)Γ((n-1)/2)/Γ(n/2)² = μ_n² n / (n - 1)`` (``inf`` for ``n = 1``).
-
-    Parameters
-    ----------
-    n : int
-        Number of columns of ``X`` (``1 <= n <= 2**1000``).
-
-    Returns
-    -------
-    float
-        ``ν_n >= 1`` (Jensen), ``ν_n = 1 + 1/(2n) + O(1/n²)``; right to ``1e-14`` relative.
-
-    Examples
-    --------
-    >>> round(nu(2), 12), round(nu(5) * 9 * np.pi / 32, 12)   # ν_2 = π/2, ν_5 = 32/(9π)
-    (1.570796326795, 1.0)
-    """
-    n = _check_n(n)
-    if n == 1:
-        return float("inf")
-    return max(1.0, float(np.exp(2.0 * _log_chi_mean(n) + np.log1p(1.0 / (n - 1)))))
-
-
-def _chi_mean_sq(n: int) -> float:
-    """``μ_n²`` with one rounding (for the G1 forms)."""
-    return float(np.exp(2.0 * _log_chi_mean(n)))
-
-
-def gaussian_error(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: str = "same") -> float:
-    """Exact ``E_X E_m ||Xᵀw* - Xᵀ(w* ⊙ m)||²`` for ``X ~ N(0, I/n)`` (derivation in the module doc).
-
-    ``mask="optimal"``: Algorithm 1 with ``p0`` of ``(X̃, w0)`` — ``x_tilde="same"`` (X̃ = X, the
-    setting of Lemma 4.2 / Theorem 4.4, formula G1) or ``"independent"`` (X̃ an independent copy, G2).
-    ``mask="uniform"``: Algorithm 1 with ``p = 1/d`` (Lemma 4.5): ``(d - 1)||w*||² / s``.
-
-    >>> round(gaussian_error([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], 1, 2), 6)  # μ_2² (9 - 3) = (π/4)·6
-    4.712389
-    """
-    if not isinstance(mask, str) or not isinstance(x_tilde, str):
-        raise ValueError(f"mask and x_tilde must be strings, got mask={abridge(mask)}, x_tilde={abridge(x_tilde)}")
-    w0a = as_float_vector("w0", w0)
-    wsa = as_float_vector("w_star", w_star)
-    if w0a.shape != wsa.shape:
-        raise ValueError(f"shape mismatch: w0 has length {w0a.shape[0]}, w_star {wsa.shape[0]}")
-    s = check_size(s)
-    n = _check_n(n)
-    if mask == "uniform":
-        e = pow2_exponent(float(np.abs(wsa).max()))
-        return _unscaled((w0a.shape[0] - 1) * np.sum(np.ldexp(wsa, -e) ** 2) / s, 2 * e,
-                         f"w_star = {abridge(wsa, 40)}")
-    if mask != "optimal":
-        raise ValueError(f"mask must be 'optimal' or 'uniform', got {mask!r}")
-    if x_tilde == "same":
-        factor = _chi_mean_sq(n)
-    elif x_tilde == "independent":
-        factor = nu(n)
-    else:
-        raise ValueError(f"x_tilde must be 'same' or 'independent', got {x_tilde!r}")
-    nz = wsa != 0
-    if np.any(nz & (w0a == 0)):
-        raise ValueError("w0 has a zero where w_star does not: p0 never draws it, the error is infinite")
-    return _g1_sum(np.abs(w0a), wsa, nz, factor / s)
-
-
-def _g1_sum(a: np.ndarray, ws: np.ndarray, nz: np.ndarray, scale: float) -> float:
-    """``scale · Σ_{k: nz} w*_k² (Σ_{j≠k} a_j) / a_k`` for any finite input (G1/G2): every factor is split
-    into mantissa and power of two (``frexp``), so no product or quotient under- or overflows before the
-    last step; ``ValueError`` when the sum itself exceeds float64."""
-    if not nz.any():
-        return 0.0
-    # Σ a < 2^(e_max + bitlen(d)): scaled down (by 2^c) only where it would overflow, so subnormals stay
-    c = max(0, pow2_exponent(float(a.max())) + int(a.shape[0]).bit_length() - 1023)
-    others = _others(np.ldexp(a, -c))[nz]
-    if not np.any(others > 0):
-        return 0.0
-    mw, ew = np.frexp(ws[nz])
-    mo, eo = np.frexp(others)
-    ma, ea = np.frexp(a[nz])
-    mant = mw * mw * mo / ma  # in (0, 8): no under/overflow
-    ex = 2 * ew.astype(np.int64) + eo + c - ea
-    top = int(ex[mant > 0].max())
-    total = float(np.sum(np.ldexp(mant, np.maximum(ex - top, -2000).astype(np.int32))))
-    mt, et = np.frexp(total * scale)
-    return _unscaled(mt, min(int(et) + top, 4000),
-                     f"w0 = {abridge(a, 40)} (in absolute value), w_star = {abridge(ws, 40)}")
-
-
-def _unscaled(value: float, e: int, inputs: str) -> float:
-    """A Gaussian error summed at scale ``2^-e``, brought back: ``value · 2^e`` (exact, a power of two);
-    ``ValueError`` naming ``inputs`` when that exceeds float64."""
-    with np.errstate(over="ignore"):
-        out = float(np.ldexp(value, e))
-    if not np.isfinite(out):
-        raise ValueError(f"the Gaussian error exceeds float64 for {inputs}")
-    return out
-
-
 @_scale_safe(X=2, w=2)
 def mask_error(X, w, m) -> float:
     """Error of one fixed mask: ``||Xᵀw - Xᵀ(w ⊙ m)||² = ||Xᵀ(w ⊙ (1 - m))||²`` (eq. 1)."""
@@ -513,11 +301,11 @@ def lemma_4_2_exact(w0, s, n) -> float:
     for ``X ~ N(0, I/n)`` and Algorithm 1 with eq. (2) of ``(X, w0)`` (formula G1 with ``w* = w0``)."""
     wa = as_float_vector("w0", w0)
     s = check_size(s)
-    n = _check_n(n)
+    n = check_n(n)
     a = np.abs(wa)
     # ||w0||₁² - ||w0||² = 2 Σ_{j<k} |w0_j||w0_k|: non-negative terms, no cancellation
     pre = np.concatenate(([0.0], np.cumsum(a)[:-1]))
-    return float(_chi_mean_sq(n) * 2.0 * np.dot(a, pre) / s)
+    return float(chi_mean_squared(n) * 2.0 * np.dot(a, pre) / s)
 
 
 @_scale_safe(w0=2)
@@ -533,7 +321,7 @@ def gaussian_error_or_inf(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: s
     """:func:`gaussian_error`, or ``+inf`` where that expectation diverges instead of raising: ``X̃``
     independent of ``X`` and ``n = 1`` (``E[1/χ_1] = ∞``), with some ``w*_k ≠ 0`` next to another
     non-zero ``w0_j``."""
-    if mask == "optimal" and x_tilde == "independent" and _check_n(n) == 1:
+    if mask == "optimal" and x_tilde == "independent" and check_n(n) == 1:
         a = np.abs(as_float_vector("w0", w0))
         ws = as_float_vector("w_star", w_star)
         if ws.shape == a.shape and np.any((ws != 0) & (a.sum() - a > 0)):
@@ -551,5 +339,5 @@ def theorem_4_4_datafree_exact(w0, w_star, s, n) -> float:
 def theorem_4_4_datafree_bound(w0, w_star, s, n) -> float:
     """Theorem 4.4, corrected for the data-free setting: ``ν_n c² ||w0||₁² / s`` with
     ``ν_n = E[χ_n] E[1/χ_n] >= 1`` (:func:`nu`) and ``c = max_j |w*_j / w0_j|``."""
-    n = _check_n(n)
+    n = check_n(n)
     return float(nu(n) * theorem_4_4_bound(w0, w_star, s))
