@@ -154,14 +154,36 @@ def chi_mean_squared(n: int) -> float:
 
 
 def gaussian_error(w0, w_star, s, n, *, mask: str = "optimal", x_tilde: str = "same") -> float:
-    """Exact ``E_X E_m ||Xᵀw* - Xᵀ(w* ⊙ m)||²`` for ``X ~ N(0, I/n)`` (derivation in the module doc).
+    """Exact ``E_X E_m ||Xᵀw* - Xᵀ(w* ⊙ m)||²`` for ``X ~ N(0, I/n)`` (formulas G1, G2 of the module doc).
 
-    ``mask="optimal"``: Algorithm 1 with ``p0`` of ``(X̃, w0)`` — ``x_tilde="same"`` (X̃ = X, the
-    setting of Lemma 4.2 / Theorem 4.4, formula G1) or ``"independent"`` (X̃ an independent copy, G2).
-    ``mask="uniform"``: Algorithm 1 with ``p = 1/d`` (Lemma 4.5): ``(d - 1)||w*||² / s``.
+    Parameters
+    ----------
+    w0 : array_like, shape (d,)
+        The weights that build the mask (``p0`` of eq. (2)).
+    w_star : array_like, shape (d,)
+        The weights the mask is applied to.
+    s : int
+        The number of draws of Algorithm 1.
+    n : int
+        The number of columns of ``X`` (``1 <= n <= MAX_N``).
+    mask : {"optimal", "uniform"}, optional
+        ``"optimal"``: Algorithm 1 with ``p0`` of ``(X̃, w0)``; ``"uniform"``: ``p = 1/d`` (Lemma 4.5),
+        whose error is ``(d - 1)||w*||² / s``.
+    x_tilde : {"same", "independent"}, optional
+        ``"same"``: ``X̃ = X``, the setting of Lemma 4.2 / Theorem 4.4 (G1); ``"independent"``: ``X̃`` an
+        independent copy, data-free pruning (G2).
 
+    Returns
+    -------
+    float
+        The expected error; ``ValueError`` where it is infinite (``w0_k = 0 ≠ w*_k``).
+
+    Examples
+    --------
     >>> round(gaussian_error([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], 1, 2), 6)  # μ_2² (9 - 3) = (π/4)·6
     4.712389
+    >>> gaussian_error([1.0, 1.0, 1.0], [1.0, 2.0, 2.0], 3, 2, mask="uniform")   # (3 - 1) · 9 / 3
+    6.0
     """
     if not isinstance(mask, str) or not isinstance(x_tilde, str):
         raise ValueError(f"mask and x_tilde must be strings, got mask={abridge(mask)}, x_tilde={abridge(x_tilde)}")

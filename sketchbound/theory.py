@@ -1,4 +1,4 @@
-"""Closed forms of the paper (§4, Appendix B) and exact errors of the other sketches.
+"""Closed forms of the paper (§4, Appendix B).
 
 Notation (paper §3): ``X`` is ``d x n`` with rows ``X_(k)``; ``w0`` the weights at initialisation
 (used to build the mask), ``w_star`` the weights the mask is applied to; ``s`` the number of draws
@@ -8,17 +8,19 @@ Every function names the lemma it implements. Functions ending in ``_bound`` ret
 side of an inequality of the paper; ``*_error`` / ``*_value`` return exact expectations.
 
 The exact Gaussian expectations (``X ~ N(0, I/n)``, formulas G1 and G2) are derived in
-:mod:`sketchbound.gaussian` and re-exported here.
+:mod:`sketchbound.gaussian`, the exact errors of other masks in :mod:`sketchbound.mask_errors`; both
+are re-exported here.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .linear_scores import snip_linear_scores, synflow_linear_scores  # noqa: F401  (§5, re-exported)
-from .probabilities import as_float_vector, abridge, as_real_array, check_matrix_vector, optimal_probabilities, row_norms
+from .probabilities import abridge, as_float_vector, check_matrix_vector, optimal_probabilities, row_norms
 from ._scale_safe import scale_safe as _scale_safe
 from .sampling import check_size
 from .gaussian import MAX_N, check_n, chi_mean, chi_mean_squared, gaussian_error, inv_chi_mean, nu  # noqa: F401
+from .mask_errors import bernoulli_error, mask_error, moment_error  # noqa: F401
 from .noisy_target import expected_algorithm1_error, variance_aware_minimum_error  # noqa: F401  (re-exported)
 
 __all__ = [
@@ -86,6 +88,24 @@ def algorithm1_error(X, w, p, s) -> float:
     Lemma B.2's variances (the estimate is unbiased by Lemma B.1). Terms with ``||X_(k)|| w_k = 0``
     are 0 even where ``p_k = 0``.
 
+    Parameters
+    ----------
+    X : array_like, shape (d, n)
+        The data matrix, rows are features (paper §3).
+    w : array_like, shape (d,)
+        The weights the mask is applied to.
+    p : array_like, shape (d,)
+        Algorithm 1's sampling probabilities.
+    s : int
+        The number of draws.
+
+    Returns
+    -------
+    float
+        The expected error (``ValueError`` when ``p_k = 0`` where ``||X_(k)|| w_k ≠ 0``: it is infinite).
+
+    Examples
+    --------
     >>> import numpy as np
     >>> X = np.eye(2); w = np.array([1.0, 1.0])
     >>> algorithm1_error(X, w, [0.5, 0.5], 1)   # (1/1)(2 + 2) - 2
@@ -99,15 +119,56 @@ def algorithm1_error(X, w, p, s) -> float:
 
 @_scale_safe(X=1, w=1)
 def lemma_b1_mean(X, w) -> np.ndarray:
-    """Lemma B.1: ``E_m[(Xᵀ(w ⊙ m))_i] = (Xᵀw)_i`` — the expected masked output (any ``p`` with
-    ``p_k > 0`` wherever ``X_(k) w_k ≠ 0``)."""
+    """Lemma B.1: ``E_m[(Xᵀ(w ⊙ m))_i] = (Xᵀw)_i``, the expected masked output of Algorithm 1.
+
+    Holds for any ``p`` with ``p_k > 0`` wherever ``X_(k) w_k ≠ 0``, so it needs no ``p``.
+
+    Parameters
+    ----------
+    X : array_like, shape (d, n)
+        The data matrix, rows are features (paper §3).
+    w : array_like, shape (d,)
+        The weights.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        ``Xᵀw``.
+
+    Examples
+    --------
+    >>> lemma_b1_mean([[1.0, 0.0], [1.0, 2.0]], [1.0, 3.0])
+    array([4., 6.])
+    """
     Xa, wa = check_matrix_vector(X, w)
     return Xa.T @ wa
 
 
 @_scale_safe(X=2, w=2)
 def lemma_b2_variance(X, w, p, s) -> np.ndarray:
-    """Lemma B.2: ``Var[(Xᵀ(w ⊙ m))_i] = (1/s) Σ_k X_ki² w_k² / p_k - (1/s) (Xᵀw)_i²``, for each ``i``."""
+    """Lemma B.2: ``Var[(Xᵀ(w ⊙ m))_i] = (1/s) Σ_k X_ki² w_k² / p_k - (1/s) (Xᵀw)_i²``, for each ``i``.
+
+    Parameters
+    ----------
+    X : array_like, shape (d, n)
+        The data matrix, rows are features (paper §3).
+    w : array_like, shape (d,)
+        The weights.
+    p : array_like, shape (d,)
+        Algorithm 1's sampling probabilities.
+    s : int
+        The number of draws.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        The variance of each output; their sum is :func:`algorithm1_error`.
+
+    Examples
+    --------
+    >>> lemma_b2_variance([[1.0, 0.0], [0.0, 1.0]], [1.0, 1.0], [0.5, 0.5], 1)
+    array([1., 1.])
+    """
     Xa, wa = check_matrix_vector(X, w)
     s = check_size(s)
     pa = _check_p_for(p, Xa, wa)
@@ -116,8 +177,31 @@ def lemma_b2_variance(X, w, p, s) -> np.ndarray:
 
 @_scale_safe(X=2, w0=2)
 def lemma_4_1_value(X, w0, s) -> float:
-    """Lemma 4.1 (Drineas et al. 2006, Lemma 4): with ``p = p0`` (eq. 2),
-    ``E_m ||Xᵀw0 - Xᵀ(w0 ⊙ m)||² = (1/s)(Σ_k ||X_(k)|| |w0_k|)² - (1/s)||Xᵀw0||²``."""
+    """Lemma 4.1 (Drineas et al. 2006, Lemma 4): Algorithm 1's expected error with ``p = p0`` (eq. 2).
+
+    ``E_m ||Xᵀw0 - Xᵀ(w0 ⊙ m)||² = (1/s)(Σ_k ||X_(k)|| |w0_k|)² - (1/s)||Xᵀw0||²``, the smallest over all
+    ``p``; 0 when ``||X_(k)|| |w0_k| = 0`` for every ``k``.
+
+    Parameters
+    ----------
+    X : array_like, shape (d, n)
+        The data matrix, rows are features (paper §3).
+    w0 : array_like, shape (d,)
+        The weights (they build ``p0`` and receive the mask).
+    s : int
+        The number of draws.
+
+    Returns
+    -------
+    float
+        The expected error.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lemma_4_1_value(np.eye(2), [1.0, 1.0], 1)   # (1 + 1)² - 2
+    2.0
+    """
     Xa, wa = check_matrix_vector(X, w0, w_name="w0")
     s = check_size(s)
     try:
@@ -129,10 +213,27 @@ def lemma_4_1_value(X, w0, s) -> float:
 
 @_scale_safe(w0=2)
 def lemma_4_2_bound(w0, s) -> float:
-    """Lemma 4.2's right-hand side ``||w0||² / s`` (claimed bound on ``E_X E_m`` error, X ~ N(0, I/n)).
+    """Lemma 4.2's right-hand side ``||w0||² / s``, the paper's bound on the ``E_X E_m`` error for ``X ~ N(0, I/n)``.
 
-    Note: the exact left side is ``μ_n² (||w0||₁² - ||w0||²) / s`` (:func:`gaussian_error`); the proof's
-    step ``(Σ_k a_k)² ≤ Σ_k a_k²`` goes the wrong way. The validator measures which one holds.
+    The exact left side is ``μ_n² (||w0||₁² - ||w0||²) / s`` (:func:`lemma_4_2_exact`); the proof's step
+    ``(Σ_k a_k)² ≤ Σ_k a_k²`` goes the wrong way (validation/ERRATA.md). The validator measures which holds.
+
+    Parameters
+    ----------
+    w0 : array_like, shape (d,)
+        The weights at initialisation.
+    s : int
+        The number of draws.
+
+    Returns
+    -------
+    float
+        ``||w0||² / s``.
+
+    Examples
+    --------
+    >>> lemma_4_2_bound([3.0, 4.0], 5)
+    5.0
     """
     wa = as_float_vector("w0", w0)
     s = check_size(s)
@@ -141,9 +242,33 @@ def lemma_4_2_bound(w0, s) -> float:
 
 @_scale_safe(X=2, X_tilde=0, w0=0, w_star=2)
 def lemma_4_3_exact(X, X_tilde, w0, w_star, s) -> float:
-    """Lemma 4.3, equality line: the exact error when the mask is drawn with ``p0`` of ``(X̃, w0)``
-    and applied to ``(X, w*)``: ``(1/s) Σ_k ||X_(k)||² w*_k² / p0_k - (1/s)||Xᵀw*||²``, computed as a
-    sum of non-negative terms (no cancellation)."""
+    """Lemma 4.3, equality line: the exact error of a mask drawn with ``p0`` of ``(X̃, w0)``, applied to ``(X, w*)``.
+
+    ``(1/s) Σ_k ||X_(k)||² w*_k² / p0_k - (1/s)||Xᵀw*||²``, computed as a sum of non-negative terms (no
+    cancellation).
+
+    Parameters
+    ----------
+    X : array_like, shape (d, n)
+        The data the mask is applied to.
+    X_tilde : array_like, shape (d, n')
+        The data that builds ``p0`` (eq. 2) with ``w0``.
+    w0, w_star : array_like, shape (d,)
+        The weights that build the mask, and those it is applied to.
+    s : int
+        The number of draws.
+
+    Returns
+    -------
+    float
+        The expected error (``ValueError`` where it is infinite).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lemma_4_3_exact(np.eye(2), np.eye(2), [1.0, 1.0], [1.0, 3.0], 1)   # (1 + 9)·2 - 10
+    10.0
+    """
     Xa, ws = check_matrix_vector(X, w_star, w_name="w_star")
     Xt, w0a = check_matrix_vector(X_tilde, w0, X_name="X_tilde", w_name="w0")
     if Xt.shape[0] != Xa.shape[0]:
@@ -164,7 +289,30 @@ def lemma_4_3_exact(X, X_tilde, w0, w_star, s) -> float:
 
 @_scale_safe(X=2, X_tilde=0, w0=0, w_star=2)
 def lemma_4_3_bound(X, X_tilde, w0, w_star, s) -> float:
-    """Lemma 4.3's bound ``(1/s) Σ_k [Σ_j ||X̃_(j)|| |w0_j|] / (||X̃_(k)|| |w0_k|) · ||X_(k)||² w*_k²``."""
+    """Lemma 4.3's bound ``(1/s) Σ_k [Σ_j ||X̃_(j)|| |w0_j|] / (||X̃_(k)|| |w0_k|) · ||X_(k)||² w*_k²``.
+
+    Parameters
+    ----------
+    X : array_like, shape (d, n)
+        The data the mask is applied to.
+    X_tilde : array_like, shape (d, n')
+        The data that builds ``p0`` (eq. 2) with ``w0``.
+    w0, w_star : array_like, shape (d,)
+        The weights that build the mask, and those it is applied to.
+    s : int
+        The number of draws.
+
+    Returns
+    -------
+    float
+        The bound (:func:`lemma_4_3_exact` without its ``- ||Xᵀw*||² / s`` term).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lemma_4_3_bound(np.eye(2), np.eye(2), [1.0, 1.0], [1.0, 3.0], 1)
+    20.0
+    """
     Xa, ws = check_matrix_vector(X, w_star, w_name="w_star")
     Xt, w0a = check_matrix_vector(X_tilde, w0, X_name="X_tilde", w_name="w0")
     if Xt.shape[0] != Xa.shape[0]:
@@ -181,8 +329,24 @@ def lemma_4_3_bound(X, X_tilde, w0, w_star, s) -> float:
 
 
 def ratio_c(w0, w_star) -> float:
-    """``c = max_j |w*_j / w0_j|`` (Theorem 4.4, Lemma 4.5); ``inf`` if some ``w0_j = 0 ≠ w*_j``.
-    ``ValueError`` if a ratio of non-zeros exceeds float64 (e.g. ``1e300 / 1e-300``)."""
+    """``c = max_j |w*_j / w0_j|``, the constant of Theorem 4.4 and Lemma 4.5.
+
+    Parameters
+    ----------
+    w0, w_star : array_like, shape (d,)
+        The weights at initialisation and the trained (or target) weights.
+
+    Returns
+    -------
+    float
+        ``c``; ``inf`` if some ``w0_j = 0 ≠ w*_j``, 0 if ``w* = 0``. ``ValueError`` if a ratio of non-zeros
+        exceeds float64 (e.g. ``1e300 / 1e-300``).
+
+    Examples
+    --------
+    >>> ratio_c([1.0, -2.0], [3.0, 1.0])
+    3.0
+    """
     _w0, _ws = as_float_vector("w0", w0), as_float_vector("w_star", w_star)
     if _w0.shape == _ws.shape:
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
@@ -204,7 +368,25 @@ def ratio_c(w0, w_star) -> float:
 
 @_scale_safe(w0=0, w_star=2)
 def theorem_4_4_bound(w0, w_star, s) -> float:
-    """Theorem 4.4's right-hand side ``c² ||w0||₁² / s`` with ``c = max_j |w*_j / w0_j|``."""
+    """Theorem 4.4's right-hand side ``c² ||w0||₁² / s`` with ``c = max_j |w*_j / w0_j|`` (:func:`ratio_c`).
+
+    Parameters
+    ----------
+    w0, w_star : array_like, shape (d,)
+        The weights at initialisation (they build ``p0``) and the weights the mask is applied to.
+    s : int
+        The number of draws.
+
+    Returns
+    -------
+    float
+        The bound; ``ValueError`` when ``c`` is infinite.
+
+    Examples
+    --------
+    >>> theorem_4_4_bound([1.0, 1.0], [2.0, 1.0], 4)   # 2² · 2² / 4
+    4.0
+    """
     s = check_size(s)
     c = ratio_c(w0, w_star)
     if not np.isfinite(c):
@@ -214,7 +396,25 @@ def theorem_4_4_bound(w0, w_star, s) -> float:
 
 @_scale_safe(w_star=2)
 def lemma_4_5_bound(w_star, s) -> float:
-    """Lemma 4.5's first bound ``(d/s) ||w*||²`` for the uniform mask (Algorithm 1 with ``p = 1/d``)."""
+    """Lemma 4.5's first bound ``(d/s) ||w*||²`` for the uniform mask (Algorithm 1 with ``p = 1/d``).
+
+    Parameters
+    ----------
+    w_star : array_like, shape (d,)
+        The weights the mask is applied to.
+    s : int
+        The number of draws.
+
+    Returns
+    -------
+    float
+        The bound.
+
+    Examples
+    --------
+    >>> lemma_4_5_bound([1.0, 1.0], 1)
+    4.0
+    """
     ws = as_float_vector("w_star", w_star)
     s = check_size(s)
     return float(ws.shape[0] * np.sum(ws**2) / s)
@@ -222,74 +422,31 @@ def lemma_4_5_bound(w_star, s) -> float:
 
 @_scale_safe(w0=0, w_star=2)
 def lemma_4_5_bound_c(w0, w_star, s) -> float:
-    """Lemma 4.5's second bound ``(d c² / s) ||w0||²`` (``ValueError`` when ``c`` is infinite, as in
-    :func:`theorem_4_4_bound`)."""
+    """Lemma 4.5's second bound ``(d c² / s) ||w0||²`` with ``c = max_j |w*_j / w0_j|`` (:func:`ratio_c`).
+
+    Parameters
+    ----------
+    w0, w_star : array_like, shape (d,)
+        The weights at initialisation and the weights the mask is applied to.
+    s : int
+        The number of draws.
+
+    Returns
+    -------
+    float
+        The bound; ``ValueError`` when ``c`` is infinite, as in :func:`theorem_4_4_bound`.
+
+    Examples
+    --------
+    >>> lemma_4_5_bound_c([1.0, 1.0], [2.0, 1.0], 4)   # 2 · 4 · 2 / 4
+    4.0
+    """
     if not np.isfinite(ratio_c(w0, w_star)):
         raise ValueError("w0 has a zero where w_star does not: c = max|w*_j / w0_j| is infinite")
     w0a = as_float_vector("w0", w0)
     s = check_size(s)
     c = ratio_c(w0a, w_star)
     return float(w0a.shape[0] * c**2 * np.sum(w0a**2) / s)
-
-
-@_scale_safe(X=2, w=2)
-def mask_error(X, w, m) -> float:
-    """Error of one fixed mask: ``||Xᵀw - Xᵀ(w ⊙ m)||² = ||Xᵀ(w ⊙ (1 - m))||²`` (eq. 1)."""
-    Xa, wa = check_matrix_vector(X, w)
-    ma = as_float_vector("m", m)
-    if ma.shape != wa.shape:
-        raise ValueError(f"shape mismatch: m has length {ma.shape[0]}, w has {wa.shape[0]}")
-    return float(np.sum((Xa.T @ (wa * (1.0 - ma))) ** 2))
-
-
-@_scale_safe(X=2, w=2)
-def moment_error(X, w, mean_m, second_m) -> float:
-    """Exact expected error of any random mask from its first two moments.
-
-    ``E||Xᵀ(w ⊙ (1 - m))||² = Σ_{k,l} G_kl w_k w_l E[(1 - m_k)(1 - m_l)]`` with ``G = X Xᵀ`` and
-    ``E[(1-m_k)(1-m_l)] = 1 - E m_k - E m_l + E[m_k m_l]``. Cost O(d²): for small ``d``.
-    ``second_m - mean_m mean_mᵀ`` must be a covariance (symmetric, positive semi-definite).
-    """
-    _M2, _mu = as_real_array("second_m", second_m, ndim=2), as_float_vector("mean_m", mean_m)
-    if _M2.shape == (_mu.shape[0],) * 2:
-        _t = max(1.0, float(np.abs(_mu).max()), float(np.sqrt(np.abs(_M2).max())))
-        _C = _M2 / _t / _t - np.outer(_mu / _t, _mu / _t)
-        if np.abs(_C - _C.T).max() > 1e-9 or np.linalg.eigvalsh((_C + _C.T) / 2).min() < -1e-9 * _mu.shape[0]:
-            raise ValueError(f"second_m - mean_m mean_mᵀ must be a symmetric positive semi-definite covariance; "
-                             f"got second_m = {abridge(_M2, 60)}, mean_m = {abridge(_mu, 40)}")
-    Xa, wa = check_matrix_vector(X, w)
-    mu = as_float_vector("mean_m", mean_m)
-    M2 = np.asarray(second_m, dtype=np.float64)
-    d = wa.shape[0]
-    if mu.shape != (d,) or M2.shape != (d, d):
-        raise ValueError(f"mean_m must have shape ({d},) and second_m ({d}, {d}); got {mu.shape}, {M2.shape}")
-    E = 1.0 - mu[:, None] - mu[None, :] + M2
-    G = Xa @ Xa.T
-    return float(wa @ ((G * E) @ wa))
-
-
-@_scale_safe(X=2, w=2)
-def bernoulli_error(X, w, pi, *, weighted: bool = True) -> float:
-    """Exact error of Poisson (Bernoulli) sampling with inclusion probabilities ``π``.
-
-    Horvitz–Thompson (``weighted=True``, ``m_k = 1/π_k`` if kept): unbiased, independent entries,
-    ``Σ_k ||X_(k)||² w_k² (1/π_k - 1)``. Binary (``weighted=False``):
-    ``||Xᵀ(w ⊙ (1 - π))||² + Σ_k ||X_(k)||² w_k² π_k (1 - π_k)``.
-    """
-    if not isinstance(weighted, (bool, np.bool_)):
-        raise ValueError(f"weighted must be True or False, got {abridge(weighted)}")
-    Xa, wa = check_matrix_vector(X, w)
-    pia = as_float_vector("pi", pi)
-    if pia.shape != wa.shape or np.any((pia < 0) | (pia > 1)):
-        raise ValueError("pi must have length d with entries in [0, 1]")
-    r2w2 = row_norms(Xa) ** 2 * wa**2
-    if weighted:
-        nz = r2w2 > 0
-        if np.any(nz & (pia == 0)):
-            k = int(np.flatnonzero(nz & (pia == 0))[0])
-            raise ValueError(f"pi[{k}] = 0 where ||X[{k}]|| |w[{k}]| ≠ 0: the Horvitz–Thompson error is infinite")
-        return float(np.sum(r2w2[nz] * ((1.0 - pia[nz]) / pia[nz])))  # 1 - π exact for π >= 1/2
-    return float(np.sum((Xa.T @ (wa * (1 - pia))) ** 2) + np.sum(r2w2 * pia * (1 - pia)))
 
 
 # -------------------------------------------------------------------------------------------------
