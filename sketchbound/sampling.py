@@ -24,8 +24,8 @@ from . import _kernels as K
 from ._guards import MAX_SIZE, as_generator, check_dense, check_size, check_trials, finite_mask  # noqa: F401
 from ._guards import check_flag, check_positive_int  # noqa: F401  (re-exported: the package's shared guards)
 from .probabilities import scan_probabilities, uniform_probabilities
-from .sketches import bernoulli, inclusion_probabilities, priority, top_s, without_replacement  # noqa: F401
-from .sketches import systematic_choice, systematic_layout  # noqa: F401  (re-exported for sketchbound.exact)
+from .sampling_schemes import bernoulli, inclusion_probabilities, priority, top_s, without_replacement  # noqa: F401
+from .sampling_schemes import systematic_choice, systematic_layout  # noqa: F401  (re-exported for sketchbound.exact)
 
 __all__ = [
     "as_generator",

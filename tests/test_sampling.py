@@ -381,9 +381,9 @@ def test_trials_refused_before_allocating_or_looping(call, limit):
 
 
 def test_sketches_and_guards_are_reexported_by_sampling():
-    """The other sketches (sketchbound.sketches) and the shared guards (sketchbound._guards) are the same
+    """The other sketches (sketchbound.sampling_schemes) and the shared guards (sketchbound._guards) are the same
     objects under sketchbound.sampling, so every ``sampling.X`` import keeps working."""
-    from sketchbound import _guards, sampling, sketches
+    from sketchbound import _guards, sampling, sampling_schemes as sketches
     for name in sketches.__all__:
         assert getattr(sampling, name) is getattr(sketches, name) is getattr(sb, name, getattr(sketches, name)), name
     for name in ("MAX_SIZE", "as_generator", "check_size", "check_positive_int", "check_flag", "finite_mask"):
