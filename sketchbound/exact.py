@@ -17,7 +17,8 @@ import math
 import numpy as np
 from scipy.special import gammaln
 
-from .probabilities import as_real_array, check_matrix_vector, check_probabilities, scale_safe
+from ._scale_safe import scale_safe
+from .probabilities import as_real_array, check_matrix_vector, check_probabilities
 from .sampling import check_flag, systematic_choice, systematic_layout, check_size, finite_mask, inclusion_probabilities
 
 __all__ = [

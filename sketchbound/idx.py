@@ -31,8 +31,33 @@ IDX_FILES = {
 
 
 def read_idx_split(d: str | os.PathLike, num_classes: int = 10):
-    """``(x_train, y_train, x_test, y_test)`` from the four IDX files in folder ``d``: images uint8
-    ``(N, H, W)``, labels int64 in ``[0, num_classes)``; checked for consistency."""
+    """The four IDX files of folder ``d`` read and checked for consistency.
+
+    Parameters
+    ----------
+    d : str or PathLike
+        The folder holding ``train-images-idx3-ubyte`` … ``t10k-labels-idx1-ubyte`` (each raw or ``.gz``).
+    num_classes : int, optional
+        Labels must lie in ``[0, num_classes)``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(x_train, y_train, x_test, y_test)``: images uint8 ``(N, H, W)``, labels int64.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> def idx(shape, data):  # a raw uint8 IDX file
+    ...     return bytes([0, 0, 8, len(shape)]) + b"".join(n.to_bytes(4, "big") for n in shape) + bytes(data)
+    >>> with tempfile.TemporaryDirectory() as t:
+    ...     for split in ("train", "t10k"):
+    ...         _ = (Path(t) / f"{split}-images-idx3-ubyte").write_bytes(idx((2, 1, 1), [0, 255]))
+    ...         _ = (Path(t) / f"{split}-labels-idx1-ubyte").write_bytes(idx((2,), [3, 1]))
+    ...     x, y, _, _ = read_idx_split(t)
+    >>> x.shape, y.tolist()
+    ((2, 1, 1), [3, 1])
+    """
     d = Path(d)
     found = idx_paths(d)
     if found is None:

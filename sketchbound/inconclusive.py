@@ -18,6 +18,18 @@ __all__ = ["trials_for", "round_up", "sequential_reason"]
 def round_up(n: float) -> int:
     """``n`` rounded *up* to two significant digits (a trial count to pass as ``--trials``).
 
+    Parameters
+    ----------
+    n : float
+        The trial count (at least 1 is returned).
+
+    Returns
+    -------
+    int
+        The rounded count.
+
+    Examples
+    --------
     >>> round_up(123456.7), round_up(1000), round_up(7.2)
     (130000, 1000, 8)
     """

@@ -77,7 +77,25 @@ _STEP_TEXT = {
 
 
 def param_count(d_in: int, width: int) -> int:
-    """``d = width · (d_in + 1)``: the ``W`` (width × d_in) and ``v`` (width) of the two-layer MLP."""
+    """``d = width · (d_in + 1)``: the ``W`` (width × d_in) and ``v`` (width) of the two-layer MLP.
+
+    Parameters
+    ----------
+    d_in : int
+        The input dimension.
+    width : int
+        The hidden width.
+
+    Returns
+    -------
+    int
+        The number of parameters ``d``.
+
+    Examples
+    --------
+    >>> param_count(3, 4)
+    16
+    """
     return check_size(width, name="width") * (check_size(d_in, name="d_in") + 1)
 
 
@@ -88,8 +106,28 @@ def _split(theta: np.ndarray, d_in: int, width: int):
 
 
 def init_mlp(d_in: int, width: int, rng) -> np.ndarray:
-    """``θ₀`` with i.i.d. N(0, 1) entries (NTK parameterisation); exact zeros nudged (eq. (2) and
-    ``F(θ₀)`` need ``θ₀ₖ ≠ 0``, true with probability one)."""
+    """``θ₀`` with i.i.d. N(0, 1) entries (NTK parameterisation); exact zeros nudged (eq. (2) and ``F(θ₀)``
+    need ``θ₀ₖ ≠ 0``, true with probability one).
+
+    Parameters
+    ----------
+    d_in : int
+        The input dimension.
+    width : int
+        The hidden width.
+    rng : None, int or numpy.random.Generator
+        The randomness.
+
+    Returns
+    -------
+    numpy.ndarray, shape (width · (d_in + 1),)
+        ``θ₀ = (vec W row-major, v)``.
+
+    Examples
+    --------
+    >>> init_mlp(3, 4, rng=0).shape
+    (16,)
+    """
     g = as_generator(rng)
     th = g.standard_normal(param_count(d_in, width))
     th[th == 0] = np.finfo(float).tiny
@@ -97,13 +135,55 @@ def init_mlp(d_in: int, width: int, rng) -> np.ndarray:
 
 
 def mlp_forward(theta: np.ndarray, X: np.ndarray, width: int) -> np.ndarray:
-    """``f(x) = v·relu(Wx)/√width`` for the rows of ``X`` (n × d_in): shape (n,)."""
+    """``f(x) = v·relu(Wx)/√width`` for the rows of ``X``.
+
+    Parameters
+    ----------
+    theta : numpy.ndarray, shape (width · (d_in + 1),)
+        The parameters ``(vec W row-major, v)``.
+    X : numpy.ndarray, shape (n, d_in)
+        The inputs, one per row.
+    width : int
+        The hidden width.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        The outputs.
+
+    Examples
+    --------
+    >>> theta = np.array([1.0, -1.0, 2.0, 2.0])   # W = [[1], [-1]], v = [2, 2]
+    >>> mlp_forward(theta, np.array([[1.0], [-1.0]]), 2) * np.sqrt(2)
+    array([2., 2.])
+    """
     W, v = _split(theta, X.shape[1], width)
     return np.maximum(X @ W.T, 0.0) @ v / np.sqrt(width)
 
 
 def mlp_jacobian(theta: np.ndarray, X: np.ndarray, width: int) -> np.ndarray:
-    """``J(θ) = ∇_θ f(𝒳)``: n × d, columns ordered as ``θ = (vec W row-major, v)``."""
+    """``J(θ) = ∇_θ f(𝒳)``, analytic (module docstring).
+
+    Parameters
+    ----------
+    theta : numpy.ndarray, shape (d,)
+        The parameters ``(vec W row-major, v)``, ``d = width · (d_in + 1)``.
+    X : numpy.ndarray, shape (n, d_in)
+        The batch ``𝒳``.
+    width : int
+        The hidden width.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, d)
+        The Jacobian, columns ordered as ``θ``.
+
+    Examples
+    --------
+    >>> theta = np.array([1.0, -1.0, 2.0, 2.0])
+    >>> mlp_jacobian(theta, np.array([[1.0]]), 2) * np.sqrt(2)   # ∂f/∂W = v·1[Wx > 0]·x, ∂f/∂v = relu(Wx)
+    array([[2., 0., 1., 0.]])
+    """
     n, d_in = X.shape
     W, v = _split(theta, d_in, width)
     H = X @ W.T
@@ -115,8 +195,31 @@ def mlp_jacobian(theta: np.ndarray, X: np.ndarray, width: int) -> np.ndarray:
 
 
 def make_batch(n: int, d_in: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed batch on the unit sphere (compact, distinct inputs: assumption iii) with a smooth
-    teacher ``y = sin(3 u·x) + 0.5 (u'·x)``, ``u, u'`` random unit vectors."""
+    """A fixed batch on the unit sphere (compact, distinct inputs: assumption iii) with a smooth teacher
+    ``y = sin(3 u·x) + 0.5 (u'·x)``, ``u, u'`` random unit vectors.
+
+    Parameters
+    ----------
+    n : int
+        The number of examples.
+    d_in : int
+        The input dimension.
+    rng : None, int or numpy.random.Generator
+        The randomness.
+
+    Returns
+    -------
+    X : numpy.ndarray, shape (n, d_in)
+        The inputs (unit rows).
+    y : numpy.ndarray, shape (n,)
+        The targets.
+
+    Examples
+    --------
+    >>> X, y = make_batch(5, 3, rng=0)
+    >>> X.shape, y.shape, bool(np.allclose(np.linalg.norm(X, axis=1), 1.0))
+    ((5, 3), (5,), True)
+    """
     g = as_generator(rng)
     X = g.standard_normal((check_size(n, name="n"), check_size(d_in, name="d_in")))
     X /= np.linalg.norm(X, axis=1, keepdims=True)
@@ -129,7 +232,33 @@ def make_batch(n: int, d_in: int, rng) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class MLPRun:
-    """One GD run: parameters at init and after ``steps`` steps, their Jacobians, and the trajectory."""
+    """One GD run: parameters at init and after ``steps`` steps, their Jacobians, and the trajectory.
+
+    Parameters
+    ----------
+    X, y : numpy.ndarray
+        The batch (``n × d_in``) and its targets (``n``).
+    width : int
+        The hidden width.
+    theta0, theta_t : numpy.ndarray
+        The parameters at initialisation and after the run.
+    J0, Jt : numpy.ndarray
+        Their Jacobians (``n × d``).
+    lr : float
+        The GD step size ``η``.
+    steps : int
+        The number of GD steps.
+    lam_min, lam_max : float
+        The extreme eigenvalues of the empirical NTK ``Θ̂₀ = J₀J₀ᵀ``.
+    loss, jac_norm, jac_lip : list of float
+        Per step: the loss ``½||f − y||²``, ``||J(θ_t)||_F`` and ``||J(θ_t) − J(θ₀)||_F / ||θ_t − θ₀||``.
+
+    Examples
+    --------
+    >>> run = mlp_run(d_in=2, n=3, width=8, steps=2, seed=0)
+    >>> run.J0.shape, len(run.loss)
+    ((3, 24), 3)
+    """
 
     X: np.ndarray
     y: np.ndarray
@@ -153,8 +282,37 @@ def _ntk_eigs(J: np.ndarray) -> tuple[float, float]:
 
 
 def train_mlp(X: np.ndarray, y: np.ndarray, width: int, theta0: np.ndarray, steps: int, lr_factor: float = 0.5) -> MLPRun:
-    """Full-batch GD on ``½||f − y||²`` with ``η = lr_factor · 2/(λ_min + λ_max)`` of ``Θ̂₀ = J₀J₀ᵀ``;
-    records ``||J(θ_t)||_F`` and ``||J(θ_t) − J(θ₀)||_F / ||θ_t − θ₀||`` at every step (for ``K̂``)."""
+    """Full-batch GD on ``½||f − y||²`` with ``η = lr_factor · 2/(λ_min + λ_max)`` of ``Θ̂₀ = J₀J₀ᵀ``.
+
+    Records ``||J(θ_t)||_F`` and ``||J(θ_t) − J(θ₀)||_F / ||θ_t − θ₀||`` at every step (for ``K̂``).
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (n, d_in)
+        The batch.
+    y : numpy.ndarray, shape (n,)
+        The targets.
+    width : int
+        The hidden width.
+    theta0 : numpy.ndarray, shape (d,)
+        The initial parameters (:func:`init_mlp`).
+    steps : int
+        The number of GD steps, ``>= 0``.
+    lr_factor : float, optional
+        ``η / η_critical``, in ``(0, 1]``.
+
+    Returns
+    -------
+    MLPRun
+        The run.
+
+    Examples
+    --------
+    >>> X, y = make_batch(4, 2, rng=0)
+    >>> run = train_mlp(X, y, 16, init_mlp(2, 16, rng=1), steps=20)
+    >>> run.loss[-1] < run.loss[0]
+    True
+    """
     if not (isinstance(lr_factor, (int, float)) and 0 < lr_factor <= 1):
         raise ValueError(f"lr_factor must be in (0, 1] (η ≤ η_critical), got {lr_factor!r}")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
@@ -187,7 +345,26 @@ def train_mlp(X: np.ndarray, y: np.ndarray, width: int, theta0: np.ndarray, step
 
 
 def estimate_constants(run: MLPRun) -> dict:
-    """``K̂``, ``λ_min``, ``R₀`` and friends from a run (see the module docstring for the conventions)."""
+    """``K̂``, ``λ_min``, ``R₀`` and friends from a run (the module docstring states the conventions).
+
+    Parameters
+    ----------
+    run : MLPRun
+        A GD run (:func:`train_mlp`).
+
+    Returns
+    -------
+    dict
+        ``K`` (``K̂ >= 1``), ``K_jac_norm``, ``K_jac_lipschitz``, ``lambda_min``, ``lambda_max``,
+        ``lambda_min_over_width``, ``R0``, ``lr``, ``eta_critical``, ``steps``, ``loss_0``, ``loss_t``,
+        ``displacement``, ``relative_displacement``, ``jacobian_change``.
+
+    Examples
+    --------
+    >>> c = estimate_constants(mlp_run(d_in=2, n=3, width=8, steps=2, seed=0))
+    >>> c["K"] >= 1.0, c["steps"]
+    (True, 2)
+    """
     K_norm = max(run.jac_norm)
     K_lip = max(run.jac_lip) if run.jac_lip else 0.0
     R0 = float(np.sqrt(2.0 * run.loss[0]))
@@ -202,8 +379,31 @@ def estimate_constants(run: MLPRun) -> dict:
 
 def theorem_6_2_bound(J0, theta0, s, K, lam_min, R0) -> float:
     """Theorem 6.2's right-hand side
-    ``(1/s) K³||θ₀||₁ F(J₀)(||θ₀||₁ + F(θ₀) 9K⁴R₀²/λ_min² + 6√d K³R₀/λ_min)``, ``F(A) = Σ_i 1/||A^(i)||``
-    over the columns of ``J₀`` (n × d); ``inf`` when a column of ``J₀`` or an entry of ``θ₀`` is zero."""
+    ``(1/s) K³||θ₀||₁ F(J₀)(||θ₀||₁ + F(θ₀) 9K⁴R₀²/λ_min² + 6√d K³R₀/λ_min)``.
+
+    ``F(A) = Σ_i 1/||A^(i)||`` over the columns of ``J₀``, ``F(θ₀) = Σ 1/|θ₀ₖ|``.
+
+    Parameters
+    ----------
+    J0 : numpy.ndarray, shape (n, d)
+        The Jacobian at initialisation.
+    theta0 : numpy.ndarray, shape (d,)
+        The parameters at initialisation.
+    s : int
+        The number of draws of Algorithm 1.
+    K, lam_min, R0 : float
+        Definition 6.1's ``K``, ``λ_min(Θ̂₀)`` and ``R₀ = ||f(𝒳; θ₀) − 𝒴||``.
+
+    Returns
+    -------
+    float
+        The bound; ``inf`` when a column of ``J₀`` or an entry of ``θ₀`` is zero, or ``λ_min <= 0``.
+
+    Examples
+    --------
+    >>> theorem_6_2_bound(np.eye(1), np.ones(1), 1, K=1.0, lam_min=1.0, R0=0.0)   # K³·1·1·(1 + 0 + 0)
+    1.0
+    """
     s = check_size(s)
     d = theta0.shape[0]
     cn = np.linalg.norm(J0, axis=0)
@@ -218,12 +418,36 @@ def theorem_6_2_bound(J0, theta0, s, K, lam_min, R0) -> float:
 
 
 def theorem_6_2_chain(J0, Jt, theta0, theta_t, s, *, K, lam_min, R0) -> dict:
-    """Every step of the proof of Theorem 6.2 (module docstring), as numbers, plus a verdict for each
-    inequality ``step_i ≤ step_{i+1}`` (relative slack 1e-12 for rounding). With ``λ_min <= 0`` (outside
-    the theorem's hypotheses) the steps from G.4 on are ``inf``.
+    """Every step of the proof of Theorem 6.2 (module docstring), as numbers, with a verdict for each
+    inequality ``step_i ≤ step_{i+1}`` (relative slack 1e-12 for rounding).
 
-    Returns ``{"values": {step: value}, "verdicts": {step: "holds"/"violated"}, "text": {...}}``; the
-    verdict keyed ``lemma43`` is for ``exact ≤ lemma43`` and so on."""
+    With ``λ_min <= 0`` (outside the theorem's hypotheses) the steps from G.4 on are ``inf``.
+
+    Parameters
+    ----------
+    J0, Jt : array_like, shape (n, d)
+        The Jacobians at initialisation and after training.
+    theta0, theta_t : array_like, shape (d,)
+        The parameters at initialisation and after training.
+    s : int
+        The number of draws of Algorithm 1.
+    K, lam_min, R0 : float
+        Definition 6.1's ``K``, ``λ_min(Θ̂₀)`` and ``R₀`` (:func:`estimate_constants`).
+
+    Returns
+    -------
+    dict
+        ``{"values": {step: value}, "verdicts": {step: "holds"/"violated"}, "text": {step: inequality}}``
+        over :data:`CHAIN_STEPS`; the verdict keyed ``lemma43`` is for ``exact ≤ lemma43``, and so on.
+
+    Examples
+    --------
+    >>> run = mlp_run(d_in=2, n=3, width=8, steps=2, seed=0)
+    >>> c = estimate_constants(run)
+    >>> out = theorem_6_2_chain(run.J0, run.Jt, run.theta0, run.theta_t, 4, K=c["K"], lam_min=c["lambda_min"], R0=c["R0"])
+    >>> out["verdicts"]["lemma43"], list(out["values"])[:3]
+    ('holds', ['exact', 'lemma43', 'split'])
+    """
     s = check_size(s)
     J0 = np.asarray(J0, float)
     Jt = np.asarray(Jt, float)
@@ -272,7 +496,33 @@ def theorem_6_2_chain(J0, Jt, theta0, theta_t, s, *, K, lam_min, R0) -> dict:
 
 
 def mlp_run(*, d_in: int, n: int, width: int, steps: int, seed, lr_factor: float = 0.5) -> MLPRun:
-    """Batch, init and GD run from one seed (a ``numpy.random.Generator`` or int)."""
+    """Batch, initialisation and GD run from one seed.
+
+    Parameters
+    ----------
+    d_in : int
+        The input dimension.
+    n : int
+        The number of examples.
+    width : int
+        The hidden width.
+    steps : int
+        The number of GD steps.
+    seed : int or numpy.random.Generator
+        The randomness (batch first, then ``θ₀``).
+    lr_factor : float, optional
+        ``η / η_critical``, in ``(0, 1]``.
+
+    Returns
+    -------
+    MLPRun
+        The run (:func:`train_mlp`).
+
+    Examples
+    --------
+    >>> mlp_run(d_in=2, n=3, width=8, steps=2, seed=0).theta0.shape
+    (24,)
+    """
     g = as_generator(seed)
     X, y = make_batch(n, d_in, g)
     th0 = init_mlp(d_in, width, g)

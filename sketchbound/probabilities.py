@@ -95,10 +95,32 @@ def as_float_vector(name: str, v, *, finite: bool = True) -> np.ndarray:
 
 
 def check_matrix_vector(X, w, *, X_name: str = "X", w_name: str = "w") -> tuple[np.ndarray, np.ndarray]:
-    """Validate a data matrix ``X`` (``d x n``, ``n >= 1``) and a weight vector ``w`` (length ``d``).
+    """Validate a data matrix ``X`` (``d x n``, ``n >= 1``) and a weight vector ``w`` (length ``d``, paper §3).
 
-    Returns float64 copies (or views). Raises ``ValueError`` on shape mismatch, non-finite, complex or
-    non-numeric entries.
+    Parameters
+    ----------
+    X : array_like, shape (d, n)
+        The data matrix, rows are features and columns examples; finite real entries.
+    w : array_like, shape (d,)
+        The weight vector; finite real entries.
+    X_name, w_name : str, optional
+        The names the ``ValueError`` messages use for ``X`` and ``w``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(X, w)`` as float64 arrays (copies or views).
+
+    Raises
+    ------
+    ValueError
+        On a shape mismatch, no column, a non-finite, complex or non-numeric entry.
+
+    Examples
+    --------
+    >>> X, w = check_matrix_vector([[1, 2], [3, 4]], [1, 0])
+    >>> X.dtype, w.shape
+    (dtype('float64'), (2,))
     """
     Xa = as_real_array(X_name, X, ndim=2, what="a d x n matrix (2-D) of finite real numbers")
     wa = as_float_vector(w_name, w)
@@ -162,11 +184,27 @@ def scan_probabilities(p, *, name: str = "p") -> tuple[np.ndarray, float, np.nda
 def check_probabilities(p, *, name: str = "p", normalize: bool = True) -> np.ndarray:
     """Check that ``p`` is a probability vector and return it as contiguous float64.
 
-    Accepted: a 1-D finite, non-negative vector whose sum is 1 within a relative ``1e-6``. With
-    ``normalize=True`` (default) the returned vector is divided by its sum so it sums to 1 up to
-    rounding. Anything else raises ``ValueError`` naming the problem: NaN/inf, negative entries,
-    all zeros, or a sum far from 1 (use :func:`from_scores` to normalise arbitrary scores).
+    Accepted: a 1-D finite, non-negative vector whose sum is 1 within a relative ``1e-6``
+    (:data:`SUM_RTOL`). Anything else raises ``ValueError`` naming the problem: NaN/inf, negative entries,
+    all zeros, or a sum far from 1 (use :func:`from_scores` to normalise arbitrary scores). Every sampler
+    of Algorithm 1 calls it.
 
+    Parameters
+    ----------
+    p : array_like, shape (d,)
+        The candidate probabilities.
+    name : str, optional
+        The name the error messages use for ``p``.
+    normalize : bool, optional
+        When true (default), the returned vector is divided by its sum, so it sums to 1 up to rounding.
+
+    Returns
+    -------
+    numpy.ndarray, shape (d,)
+        ``p`` as float64.
+
+    Examples
+    --------
     >>> check_probabilities([0.25, 0.75])
     array([0.25, 0.75])
     """
@@ -182,8 +220,21 @@ def from_scores(scores) -> np.ndarray:
     """Probabilities proportional to a non-negative score vector: ``p_i = score_i / sum(score)``.
 
     This is how any pruning score (SynFlow, SNIP, magnitude, ...) becomes a sampling distribution for
-    Algorithm 1 (paper §5: "we calculate the scores ... and treat them as probabilities").
+    Algorithm 1 (paper §5: "we calculate the scores ... and treat them as probabilities"). Scale-safe:
+    scores near ``1e308`` or in the subnormals are rescaled by a power of two before summing.
 
+    Parameters
+    ----------
+    scores : array_like, shape (d,)
+        Finite scores ``>= 0``, not all zero.
+
+    Returns
+    -------
+    numpy.ndarray, shape (d,)
+        The probabilities (sum 1).
+
+    Examples
+    --------
     >>> from_scores([1.0, 3.0])
     array([0.25, 0.75])
     """
@@ -226,8 +277,20 @@ MAX_UNIFORM_D = 1 << 31
 
 
 def uniform_probabilities(d: int) -> np.ndarray:
-    """The uniform distribution ``p_i = 1/d`` used by Lemma 4.5's baseline mask.
+    """The uniform distribution ``p_i = 1/d``, the law of Lemma 4.5's baseline mask.
 
+    Parameters
+    ----------
+    d : int
+        The number of weights, ``1 <= d <= MAX_UNIFORM_D``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (d,)
+        ``1/d`` in every entry.
+
+    Examples
+    --------
     >>> uniform_probabilities(4)
     array([0.25, 0.25, 0.25, 0.25])
     """
@@ -264,13 +327,26 @@ def _zero_rows_ok(Xa: np.ndarray, r2: np.ndarray) -> bool:
 def optimal_probabilities(X, w) -> np.ndarray:
     """Eq. (2): ``p_i = ||X_(i)|| |w_i| / sum_j ||X_(j)|| |w_j|``  (Drineas et al. 2006, Lemma 4).
 
-    ``X`` is ``d x n`` (rows are features), ``w`` has length ``d``. This is the distribution that
-    minimises Algorithm 1's expected error for ``(X, w)`` (Lemma 4.1) and, by §5.1, the normalised
-    SynFlow score of a linear model fed ``||X_(i)||``.
+    This is the distribution that minimises Algorithm 1's expected error for ``(X, w)`` (Lemma 4.1) and,
+    by §5.1, the normalised SynFlow score of a linear model fed ``||X_(i)||``.
 
     Scale-safe: any finite ``X, w`` give the correct probabilities (inputs near 1e308 or 1e-308 are
     rescaled by exact powers of two before squaring and summing; ordinary inputs are computed as written).
 
+    Parameters
+    ----------
+    X : array_like, shape (d, n)
+        The data matrix, rows are features (paper §3).
+    w : array_like, shape (d,)
+        The weights (``w0`` at initialisation in the paper).
+
+    Returns
+    -------
+    numpy.ndarray, shape (d,)
+        ``p0`` (sum 1). ``ValueError`` when ``||X_(i)|| |w_i| = 0`` for every ``i``.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> optimal_probabilities(np.array([[3.0, 4.0], [1.0, 0.0]]), np.array([1.0, -5.0]))
     array([0.5, 0.5])
@@ -299,102 +375,6 @@ def optimal_probabilities(X, w) -> np.ndarray:
 
 def _undefined():
     raise ValueError("eq. (2) is undefined: ||X_(i)|| |w_i| is zero for every i (X or w is all zeros)")
-
-
-# --------------------------------------------------------------------------------------------------
-# Scale-safe evaluation of closed forms (used by sketchbound.theory and sketchbound.exact)
-# --------------------------------------------------------------------------------------------------
-def _in_safe_range(a: np.ndarray) -> bool:
-    """Every non-zero ``|a_i|`` lies in ``[2^-SAFE_EXP, 2^SAFE_EXP]``."""
-    m = np.abs(a)
-    return bool(m.max() <= _HI and m.min(where=m > 0, initial=1.0) >= _LO)
-
-
-_HI, _LO = 2.0**SAFE_EXP, 2.0**-SAFE_EXP
-
-
-def _pow2_max(a: np.ndarray) -> int:
-    return pow2_exponent(float(np.max(np.abs(a))))
-
-
-def _min_nonzero(a: np.ndarray) -> float:
-    m = np.abs(a)
-    return float(m.min(where=m > 0, initial=np.inf))
-
-
-def _all_finite(v) -> bool:
-    try:
-        return bool(np.isfinite(v).all())
-    except (TypeError, AttributeError):
-        return True
-
-
-def scale_safe(**degrees):
-    """Decorator for a closed form homogeneous in some array arguments: ``f(.., 2^k a, ..) = 2^(deg k) f``.
-
-    ``degrees`` maps argument names to their degree. Ordinary inputs (all non-zero magnitudes in
-    ``[2^-SAFE_EXP, 2^SAFE_EXP]``) are computed as written, so results are unchanged. Inputs outside
-    that range, or whose plain result is not finite, are rescaled by exact powers of two to magnitude
-    ~1, computed, and the result scaled back. A result that still is not finite (it exceeds float64,
-    or a division by ~0 makes it infinite) raises ``ValueError`` instead of returning inf/NaN.
-    Arguments that are not finite real arrays are passed through untouched: the function's own
-    checks reject them.
-    """
-    import functools
-    import inspect
-
-    def deco(f):
-        sig = inspect.signature(f)
-        pos = {k: i for i, k in enumerate(sig.parameters) if k in degrees}
-
-        @functools.wraps(f)
-        def wrapper(*args, **kwargs):
-            args = list(args)
-            arrays, in_range = {}, True
-            for k, i in pos.items():
-                if i < len(args):
-                    v = args[i]
-                elif k in kwargs:
-                    v = kwargs[k]
-                else:
-                    return f(*args, **kwargs)  # missing argument: f raises TypeError
-                try:
-                    a = as_real_array(k, v)
-                except ValueError:
-                    return f(*args, **kwargs)  # let f name the problem
-                arrays[k] = (a, i)
-                in_range = in_range and _in_safe_range(a)
-            if in_range:
-                try:
-                    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                        out = f(*args, **kwargs)
-                except OverflowError:  # Python float arithmetic (x ** 2) overflowed: retry scaled
-                    out = np.inf
-                if _all_finite(out):
-                    return out
-            shift = 0
-            for k, (a, i) in arrays.items():
-                e = _pow2_max(a)
-                if 0 < e <= SAFE_EXP and _min_nonzero(a) < 2.0 ** (e - 1022):
-                    e = 0  # scaling down would flush its smallest (subnormal) entries to 0; it is not large
-                shift += degrees[k] * e
-                if i < len(args):
-                    args[i] = np.ldexp(a, -e)
-                else:
-                    kwargs[k] = np.ldexp(a, -e)
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                try:
-                    out = f(*args, **kwargs)
-                    res = np.ldexp(out, shift)
-                except OverflowError:
-                    out = res = np.inf
-            if not _all_finite(res):
-                raise ValueError(
-                    f"{f.__name__}: the result is not a finite float64 (it overflows, or divides by ~0) for "
-                    f"these inputs: " + ", ".join(f"{k} = {abridge(a, 50)}" for k, (a, _) in arrays.items()))
-            return float(res) if isinstance(out, float) else res
-        return wrapper
-    return deco
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +24,26 @@ def _scenario_label(sc: dict) -> str:
 
 
 def results_frame(results) -> pd.DataFrame:
+    """The checks as a table, one row per check, with the columns of :data:`COLUMNS`.
+
+    Parameters
+    ----------
+    results : iterable of Result
+        Results of :func:`sketchbound.montecarlo.run_check` (anything with ``as_dict()``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per result; ``scenario`` as a one-line label, ``depends_on`` space-separated.
+
+    Examples
+    --------
+    >>> from sketchbound.claims import get_claim
+    >>> from sketchbound.montecarlo import run_check
+    >>> results = [run_check(get_claim("5.1"), seed=0)]
+    >>> results_frame(results)[["claim", "verdict"]].values.tolist()
+    [['5.1', 'holds']]
+    """
     rows = []
     for r in results:
         d = r.as_dict()
@@ -48,7 +67,26 @@ def fmt_number(x) -> str:
 
 
 def format_table(results) -> str:
-    """A fixed-width table, one row per check: verdict, measured mean and interval, exact, bound."""
+    """A fixed-width table, one row per check: verdict, measured mean and interval, exact, bound.
+
+    Parameters
+    ----------
+    results : iterable of Result
+        Results of :func:`sketchbound.montecarlo.run_check`.
+
+    Returns
+    -------
+    str
+        The table, as ``validate`` prints it.
+
+    Examples
+    --------
+    >>> from sketchbound.claims import get_claim
+    >>> from sketchbound.montecarlo import run_check
+    >>> results = [run_check(get_claim("5.1"), seed=0)]
+    >>> format_table(results).split()[:3]
+    ['claim', 'verdict', 'relation']
+    """
     df = results_frame(results)
     show = df[["claim", "verdict", "relation", "estimate", "ci_low", "ci_high", "exact", "bound", "effect", "trials",
                "estimator", "scenario"]].copy()
@@ -61,6 +99,16 @@ def format_table(results) -> str:
 def format_rests_on(results) -> str:
     """One line per sampled check: its verdict and what that verdict rests on (the interval's
     assumptions, how rare indices were covered), so that a "holds" never hides its assumptions.
+
+    Parameters
+    ----------
+    results : iterable of Result
+        Results with ``claim``, ``verdict`` and ``rests_on`` attributes.
+
+    Returns
+    -------
+    str
+        ``"verdicts rest on:"`` and one line per result with a ``rests_on``; ``""`` when none has one.
 
     Examples
     --------
@@ -133,8 +181,31 @@ def _clean(o):
 
 
 def to_json(results, meta: dict | None = None) -> str:
-    """A JSON list, one object per check (claim, scenario, relation, verdict, estimate, ci_low,
-    ci_high, exact, bound, trials, seed, ...), each carrying the package version."""
+    """A JSON list, one object per check (claim, scenario, relation, verdict, estimate, ci_low, ci_high,
+    exact, bound, trials, seed, ...), each carrying the package version. Non-finite floats become
+    ``null`` / ``"inf"`` / ``"-inf"``.
+
+    Parameters
+    ----------
+    results : iterable of Result
+        Results of :func:`sketchbound.montecarlo.run_check`.
+    meta : dict, optional
+        Extra keys added to every object (e.g. the command).
+
+    Returns
+    -------
+    str
+        The JSON text.
+
+    Examples
+    --------
+    >>> from sketchbound.claims import get_claim
+    >>> from sketchbound.montecarlo import run_check
+    >>> results = [run_check(get_claim("5.1"), seed=0)]
+    >>> import json
+    >>> json.loads(to_json(results, {"command": "doc"}))[0]["command"]
+    'doc'
+    """
     out = []
     for r in results:
         d = r.as_dict()
@@ -177,7 +248,32 @@ def _markdown(claim_id: str, results, meta: dict) -> str:
 
 
 def save_reports(results, outdir="validation", meta: dict | None = None) -> list[Path]:
-    """Write ``<outdir>/<claim>.{csv,json,md}`` for each claim in ``results`` (atomically)."""
+    """Write ``<outdir>/<claim>.{csv,json,md}`` for each claim in ``results``, atomically.
+
+    Parameters
+    ----------
+    results : iterable of Result
+        Results of :func:`sketchbound.montecarlo.run_check`.
+    outdir : str or PathLike, optional
+        The folder (created if needed).
+    meta : dict, optional
+        Extra keys for the JSON objects and the Markdown header (``command``).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+
+    Examples
+    --------
+    >>> from sketchbound.claims import get_claim
+    >>> from sketchbound.montecarlo import run_check
+    >>> results = [run_check(get_claim("5.1"), seed=0)]
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as t:
+    ...     [p.name for p in save_reports(results, t)]
+    ['5.1.csv', '5.1.json', '5.1.md']
+    """
     meta = dict(meta or {})
     outdir = Path(outdir)
     written = []
@@ -195,9 +291,36 @@ def save_reports(results, outdir="validation", meta: dict | None = None) -> list
 
 
 def save_index(results, outdir="validation", meta: dict | None = None, source_dir=None) -> Path:
-    """Write ``<outdir>/README.md``: one row per check (claim, statement, verdict, measured vs
+    """Write ``<outdir>/README.md``, atomically: one row per check (claim, statement, verdict, measured vs
     bound/exact, estimator, what it leans on), the command that made it, and the reliability study and
-    ``NOTES.md`` found in ``source_dir`` (default ``outdir``)."""
+    ``NOTES.md`` found in ``source_dir``.
+
+    Parameters
+    ----------
+    results : iterable of Result
+        Results of :func:`sketchbound.montecarlo.run_check`.
+    outdir : str or PathLike, optional
+        The folder (created if needed).
+    meta : dict, optional
+        ``command``: the command shown as the one that made the reports.
+    source_dir : str or PathLike, optional
+        Where ``reliability.json`` and ``NOTES.md`` are looked for (default ``outdir``).
+
+    Returns
+    -------
+    pathlib.Path
+        The README written.
+
+    Examples
+    --------
+    >>> from sketchbound.claims import get_claim
+    >>> from sketchbound.montecarlo import run_check
+    >>> results = [run_check(get_claim("5.1"), seed=0)]
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as t:
+    ...     save_index(results, t).read_text().splitlines()[0]
+    '# Validation reports'
+    """
     meta = dict(meta or {})
     outdir = Path(outdir)
     src = Path(source_dir) if source_dir is not None else outdir
@@ -274,8 +397,28 @@ def reliability_section(data: dict) -> list[str]:
 
 
 def plot_sweep(results, path) -> Path:
-    """Measured error vs ``s`` (log–log) with its confidence band, the exact curve and the bound,
-    one panel per claim. Needs matplotlib (imported here only)."""
+    """Measured error vs ``s`` (log–log) with its confidence band, the exact curve and the bound, one
+    panel per claim; deterministic checks are left out. Needs matplotlib (imported here only).
+
+    Parameters
+    ----------
+    results : iterable of Result
+        Results of :func:`sketchbound.montecarlo.run_check` over several ``s``.
+    path : str or PathLike
+        The image to write (atomically; the format follows the suffix).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as t:
+    ...     plot_sweep([], Path(t) / "sweep.png").name
+    'sweep.png'
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -309,9 +452,7 @@ def plot_sweep(results, path) -> Path:
         ax.axis("off")
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    try:
+        return atomic_write(path, lambda f: fig.savefig(f, format=path.suffix.lstrip(".") or "png", dpi=120))
+    finally:
+        plt.close(fig)

@@ -42,7 +42,39 @@ def _score(claim: Claim, sc, seed: int, x_trials: int) -> tuple[float, float]:
 
 def search(claim: Claim, *, budget: int = 150, seed: int = 0, max_d: int = 6, max_s: int = 3, max_n: int = 4,
            x_trials: int = 300, alpha: float = 0.01, progress=None) -> dict:
-    """Search small scenarios for the worst ratio; return the worst found and the smallest violating one."""
+    """Search small scenarios for the one that makes ``claim`` look worst (``validate --search``).
+
+    Parameters
+    ----------
+    claim : Claim
+        A claim of :mod:`sketchbound.claims` about an expectation (not a deterministic identity).
+    budget : int, optional
+        How many random scenarios are scored.
+    seed : int, optional
+        The seed of the search (same seed, same result).
+    max_d, max_s, max_n : int, optional
+        The largest ``d``, ``s`` and ``n`` tried.
+    x_trials : int, optional
+        Draws of ``X`` per scenario where the expectation runs over ``X`` too.
+    alpha : float, optional
+        The error rate of the confirming check of the smallest violating scenario.
+    progress : object with ``update(int)``, optional
+        A progress bar, advanced once per scenario.
+
+    Returns
+    -------
+    dict
+        ``claim``, ``budget``, ``worst_score``, ``worst_scenario``, ``worst_seed``, ``score`` (what the score
+        measures) and ``violations_found``; when some scenario violates the claim, also
+        ``smallest_scenario``, ``smallest_seed`` and ``confirmation`` (the full engine's result there).
+
+    Examples
+    --------
+    >>> from sketchbound.claims import get_claim
+    >>> out = search(get_claim("B.1"), budget=2, x_trials=3, seed=0)
+    >>> out["violations_found"], out["score"]
+    (0, '|measured/exact - 1|')
+    """
     if claim.deterministic:
         raise ValueError(f"claim {claim.id} is a deterministic identity; --search applies to expectations")
     rng = np.random.default_rng(seed)

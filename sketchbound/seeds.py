@@ -40,7 +40,26 @@ OFFSET_STREAMS: dict[str, int] = {
 
 
 def stream_seed(seed: int, name: str) -> int:
-    """The integer seed of stream ``name`` for user seed ``seed`` (see the module docstring)."""
+    """The integer seed of stream ``name`` for user seed ``seed`` (see the module docstring).
+
+    Parameters
+    ----------
+    seed : int
+        The run's seed, ``>= 0``.
+    name : str
+        The stream's name: one of :data:`OFFSET_STREAMS` (``seed + offset``), or any other non-empty name
+        (a :class:`numpy.random.SeedSequence` of ``(seed, crc32(name))``).
+
+    Returns
+    -------
+    int
+        A seed in ``[0, 2**63)``.
+
+    Examples
+    --------
+    >>> stream_seed(0, "mask"), stream_seed(3, "pruning-inputs")
+    (1, 31340)
+    """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
     if not isinstance(name, str) or not name:
@@ -53,5 +72,23 @@ def stream_seed(seed: int, name: str) -> int:
 
 
 def stream_rng(seed: int, name: str) -> np.random.Generator:
-    """``numpy.random.default_rng(stream_seed(seed, name))``."""
+    """``numpy.random.default_rng(stream_seed(seed, name))``.
+
+    Parameters
+    ----------
+    seed : int
+        The run's seed, ``>= 0``.
+    name : str
+        The stream's name (:func:`stream_seed`).
+
+    Returns
+    -------
+    numpy.random.Generator
+        The stream's generator.
+
+    Examples
+    --------
+    >>> int(stream_rng(0, "mask").integers(100)) == int(np.random.default_rng(1).integers(100))
+    True
+    """
     return np.random.default_rng(stream_seed(seed, name))

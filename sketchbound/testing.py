@@ -32,9 +32,26 @@ _F = dict(allow_nan=False, allow_infinity=False, allow_subnormal=False)
 
 @dataclass(frozen=True)
 class Problem:
-    """One linear-features pruning problem (paper §3): data ``X`` (d x n), the data ``X̃`` the mask is
-    found with, weights ``w0`` (initialisation) and ``w_star`` (after training), a probability vector
-    ``p`` and a number of draws ``s``."""
+    """One linear-features pruning problem (paper §3).
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (d, n)
+        The data the mask is applied to (rows are features).
+    X_tilde : numpy.ndarray, shape (d, n)
+        The data the mask is found with (eq. (2) of ``(X̃, w0)``).
+    w0, w_star : numpy.ndarray, shape (d,)
+        The weights at initialisation and after training.
+    p : numpy.ndarray, shape (d,)
+        A probability vector.
+    s : int
+        The number of draws of Algorithm 1.
+
+    Examples
+    --------
+    >>> Problem(X=np.eye(2), X_tilde=np.eye(2), w0=np.ones(2), w_star=np.ones(2), p=np.full(2, 0.5), s=1).d
+    2
+    """
 
     X: np.ndarray
     X_tilde: np.ndarray
@@ -50,7 +67,29 @@ class Problem:
 
 @st.composite
 def matrices(draw, d: int, n: int, *, min_row_norm: float = 0.1) -> np.ndarray:
-    """A ``d x n`` matrix with entries in [-10, 10] and every row norm ``>= min_row_norm``."""
+    """A strategy for a ``d x n`` matrix with entries in [-10, 10] and every row norm ``>= min_row_norm``.
+
+    Parameters
+    ----------
+    d, n : int
+        The shape.
+    min_row_norm : float, optional
+        The smallest row norm (eq. (2) then puts mass on every index).
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy
+        Of float64 arrays of shape ``(d, n)``.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=10, derandomize=True, database=None, deadline=None)
+    ... @given(matrices(2, 3))
+    ... def check(X):
+    ...     assert X.shape == (2, 3) and (np.linalg.norm(X, axis=1) >= 0.1).all()
+    >>> check()
+    """
     vals = draw(st.lists(st.floats(-10, 10, **_F), min_size=d * n, max_size=d * n))
     X = np.array(vals, dtype=np.float64).reshape(d, n)
     first = X[:, 0]
@@ -60,7 +99,29 @@ def matrices(draw, d: int, n: int, *, min_row_norm: float = 0.1) -> np.ndarray:
 
 @st.composite
 def weight_vectors(draw, d: int, *, min_abs: float = 1e-2) -> np.ndarray:
-    """Weights with ``min_abs <= |w_i| <= 10`` (Theorem 4.4 assumes ``w0_i ≠ 0``)."""
+    """A strategy for weights with ``min_abs <= |w_i| <= 10`` (Theorem 4.4 assumes ``w0_i ≠ 0``).
+
+    Parameters
+    ----------
+    d : int
+        The length.
+    min_abs : float, optional
+        The smallest magnitude.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy
+        Of float64 vectors of length ``d``.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=10, derandomize=True, database=None, deadline=None)
+    ... @given(weight_vectors(3))
+    ... def check(w):
+    ...     assert w.shape == (3,) and ((1e-2 <= np.abs(w)) & (np.abs(w) <= 10)).all()
+    >>> check()
+    """
     mags = draw(st.lists(st.floats(min_abs, 10, **_F), min_size=d, max_size=d))
     signs = draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=d, max_size=d))
     return np.array(mags) * np.array(signs)
@@ -68,14 +129,58 @@ def weight_vectors(draw, d: int, *, min_abs: float = 1e-2) -> np.ndarray:
 
 @st.composite
 def probability_vectors(draw, d: int, *, min_weight: float = 1e-3) -> np.ndarray:
-    """A strictly positive probability vector of length ``d``."""
+    """A strategy for a strictly positive probability vector of length ``d``.
+
+    Parameters
+    ----------
+    d : int
+        The length.
+    min_weight : float, optional
+        The smallest weight before normalising (each in ``[min_weight, 1]``).
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy
+        Of float64 vectors summing to 1.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=10, derandomize=True, database=None, deadline=None)
+    ... @given(probability_vectors(4))
+    ... def check(p):
+    ...     assert (p > 0).all() and abs(p.sum() - 1) < 1e-12
+    >>> check()
+    """
     raw = np.array(draw(st.lists(st.floats(min_weight, 1.0, **_F), min_size=d, max_size=d)))
     return raw / raw.sum()
 
 
 @st.composite
 def problems(draw, max_d: int = 4, max_n: int = 3, max_s: int = 4, min_d: int = 1) -> Problem:
-    """A random :class:`Problem` small enough for exact enumeration (``C(s+d-1, s)`` outcomes)."""
+    """A strategy for a random :class:`Problem` small enough for exact enumeration (``C(s+d-1, s)`` outcomes).
+
+    Parameters
+    ----------
+    max_d, max_n, max_s : int, optional
+        The largest ``d``, ``n`` and ``s``.
+    min_d : int, optional
+        The smallest ``d``.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy
+        Of :class:`Problem`.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=10, derandomize=True, database=None, deadline=None)
+    ... @given(problems(max_d=3, max_s=2))
+    ... def check(prob):
+    ...     assert prob.X.shape[0] == prob.d <= 3 and 1 <= prob.s <= 2 and abs(prob.p.sum() - 1) < 1e-12
+    >>> check()
+    """
     d = draw(st.integers(min_d, max_d))
     n = draw(st.integers(1, max_n))
     s = draw(st.integers(1, max_s))
@@ -105,8 +210,30 @@ def _normalized(raw: np.ndarray) -> np.ndarray:
 
 @st.composite
 def valid_arrays(draw, kind: str, shape: tuple[int, ...]):
-    """A float64 array of ``shape``: ``kind`` is ``"prob"`` (a probability vector, zeros and tiny
-    entries included), ``"unit"`` (entries in [0, 1]), ``"nonneg"`` or ``"real"`` (:data:`wild_floats`)."""
+    """A strategy for a valid float64 array of ``shape``, of one of four kinds.
+
+    Parameters
+    ----------
+    kind : {"prob", "unit", "nonneg", "real"}
+        A probability vector (zeros and tiny entries included), entries in [0, 1], non-negative or any
+        real entries (:data:`wild_floats`).
+    shape : tuple of int
+        The array's shape.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy
+        Of float64 arrays.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=10, derandomize=True, database=None, deadline=None)
+    ... @given(valid_arrays("unit", (3,)))
+    ... def check(a):
+    ...     assert a.shape == (3,) and ((0 <= a) & (a <= 1)).all()
+    >>> check()
+    """
     size = int(np.prod(shape))
     if kind == "prob":  # a probability vector (possibly with zeros, tiny entries)
         raw = np.array(draw(st.lists(st.one_of(st.floats(0, 1), st.sampled_from([0.0, 1e-300, 5e-324, 1.0])),
@@ -126,10 +253,34 @@ CORRUPTIONS = ["nan", "inf", "-inf", "complex", "object", "str", "empty", "rank+
 
 @st.composite
 def corrupted_arrays(draw, kind: str, shape: tuple[int, ...]):
-    """A valid array of ``shape`` (7 times in 10) or one corrupted in one of :data:`CORRUPTIONS`: NaN/inf,
-    complex, object, str, empty, wrong rank, ragged list, a negative entry, wrong length, float16,
-    longdouble, int, bool, plain list, scalar, an entry of 1e308. What a fuzz test of a numeric API feeds it
-    (``tests/test_fuzz_core.py``): the answer must be a one-line ``ValueError`` or a finite, correct result."""
+    """A strategy for a valid array of ``shape`` (7 times in 10) or one corrupted in one of
+    :data:`CORRUPTIONS`.
+
+    NaN/inf, complex, object, str, empty, wrong rank, ragged list, a negative entry, wrong length, float16,
+    longdouble, int, bool, plain list, scalar, an entry of 1e308: what a fuzz test of a numeric API feeds it
+    (``tests/test_fuzz_core.py``); the answer must be a one-line ``ValueError`` or a finite, correct result.
+
+    Parameters
+    ----------
+    kind : {"prob", "unit", "nonneg", "real"}
+        The kind of the valid array (:func:`valid_arrays`).
+    shape : tuple of int
+        Its shape.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy
+        Of arrays, lists or scalars.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=10, derandomize=True, database=None, deadline=None)
+    ... @given(corrupted_arrays("prob", (3,)))
+    ... def check(p):
+    ...     assert isinstance(p, (np.ndarray, list, float))
+    >>> check()
+    """
     a = draw(valid_arrays(kind, shape))
     if draw(st.integers(0, 9)) < 7:
         return a

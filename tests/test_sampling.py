@@ -378,3 +378,13 @@ def test_trials_refused_before_allocating_or_looping(call, limit):
     with pytest.raises(ValueError, match=rf"trials = \d+ is too many .*\(limit \d+ {limit}, trials <= \d+\)") as e:
         call()
     assert "\n" not in str(e.value) and time.perf_counter() - t0 < 10.0  # refused at once, not after running
+
+
+def test_sketches_and_guards_are_reexported_by_sampling():
+    """The other sketches (sketchbound.sampling_schemes) and the shared guards (sketchbound._guards) are the same
+    objects under sketchbound.sampling, so every ``sampling.X`` import keeps working."""
+    from sketchbound import _guards, sampling, sampling_schemes as sketches
+    for name in sketches.__all__:
+        assert getattr(sampling, name) is getattr(sketches, name) is getattr(sb, name, getattr(sketches, name)), name
+    for name in ("MAX_SIZE", "as_generator", "check_size", "check_positive_int", "check_flag", "finite_mask"):
+        assert getattr(sampling, name) is getattr(_guards, name), name

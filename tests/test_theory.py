@@ -364,3 +364,26 @@ def test_every_error_names_the_argument_that_is_wrong(fname):
 
 def abridge_repr(v):
     return " ".join(repr(v).split())[:60]
+
+
+def test_gaussian_error_overflow_is_one_line_naming_the_inputs():
+    """Both forms of the Gaussian error (uniform mask; G1/G2) scale their sum back in one helper: a result
+    above float64 is one ValueError naming the inputs, and a result just inside it is the exact power-of-two
+    multiple of the scaled one."""
+    for kw, names in ((dict(mask="uniform"), ("w_star",)), (dict(), ("w0", "w_star")),
+                      (dict(x_tilde="independent"), ("w0", "w_star"))):
+        with pytest.raises(ValueError, match="the Gaussian error exceeds float64") as e:
+            theory.gaussian_error([1.0, 1.0, 1.0], [1e200, 1e200, 1e200], 1, 3, **kw)
+        assert "\n" not in str(e.value) and all(f"{n} = " in str(e.value) for n in names)
+        small = theory.gaussian_error([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], 1, 3, **kw)
+        assert theory.gaussian_error([1.0, 1.0, 1.0], [2.0**500] * 3, 1, 3, **kw) == np.ldexp(small, 1000)
+
+
+def test_split_modules_are_reexported_by_theory():
+    """The Gaussian expectations and the errors of other masks live in their own modules; theory's names
+    are the same objects, so every ``theory.X`` call keeps working."""
+    from sketchbound import gaussian, mask_errors
+    for mod, names in ((gaussian, ("MAX_N", "chi_mean", "inv_chi_mean", "nu", "gaussian_error")),
+                       (mask_errors, ("mask_error", "moment_error", "bernoulli_error"))):
+        for name in names:
+            assert getattr(theory, name) is getattr(mod, name), name

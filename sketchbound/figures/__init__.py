@@ -8,3 +8,6 @@
 Every figure is drawn from the CSV written by the same run (:func:`.common.publish`). Nothing in the
 package imports this subpackage.
 """
+
+# the figures are made by ``python -m sketchbound.figures`` (one module per figure); no names here
+__all__ = []

@@ -21,6 +21,8 @@ from ..bridge.analysis import COLUMNS
 from ..bridge.laws import LAWS
 from .common import run_figure
 
+__all__ = ["STEM", "CAP", "rung_csvs"]
+
 STEM = "bridge"
 PROC_COLOR = {"alg1": "C0", "sec7": "C3"}
 #: relative errors above this are drawn at it, with an upward triangle (Algorithm 1 at large β reaches 1e18)
@@ -28,20 +30,26 @@ CAP = 1e3
 
 
 def rung_csvs(folder) -> list[Path]:
-    """The CSVs of ``folder`` that have every shared column, or ``FileNotFoundError`` when there is none.
+    """The CSVs of ``folder`` that have every shared column of the bridge's rungs.
 
     Parameters
     ----------
-    folder : str or path
+    folder : str or Path
+        The folder of the rungs' CSVs (e.g. ``validation/bridge``).
 
     Returns
     -------
     list of pathlib.Path
+        The CSVs, sorted; ``FileNotFoundError`` when there is none.
 
     Examples
     --------
-    >>> rung_csvs("validation/bridge")  # doctest: +SKIP
-    [PosixPath('validation/bridge/linear.csv'), PosixPath('validation/bridge/ntk.csv')]
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as t:
+    ...     _ = (Path(t) / "linear.csv").write_text(",".join(COLUMNS))
+    ...     _ = (Path(t) / "other.csv").write_text("a,b")
+    ...     [p.name for p in rung_csvs(t)]
+    ['linear.csv']
     """
     folder = Path(folder)
     out = []

@@ -31,8 +31,7 @@ import pandas as pd  # noqa: E402
 
 from .._io import atomic_write  # noqa: E402
 
-__all__ = ["STYLE", "COLORS", "publish", "redraw", "run_figure", "savefig_atomic", "imp_path", "seconds", "command_line",
-           "float_format"]
+__all__ = ["STYLE", "COLORS", "float_format", "publish", "redraw", "savefig_atomic"]
 
 #: rcParams used by every figure (readable at 100% zoom in a paper column and on screen)
 STYLE = {
@@ -85,14 +84,55 @@ def seconds(t0: float) -> float:
 
 
 def savefig_atomic(fig, path: Path) -> Path:
-    """``fig.savefig`` through the one atomic writer (:func:`sketchbound._io.atomic_write`)."""
+    """``fig.savefig`` through the one atomic writer (:func:`sketchbound._io.atomic_write`).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    path : str or Path
+        The file; its suffix gives the format (``.png``, ``.pdf``, ...).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> fig = plt.figure(figsize=(1, 1))
+    >>> with tempfile.TemporaryDirectory() as t:
+    ...     savefig_atomic(fig, Path(t) / "empty.png").name
+    'empty.png'
+    >>> plt.close(fig)
+    """
     path = Path(path)
     return atomic_write(path, lambda f: fig.savefig(f, format=path.suffix.lstrip("."), bbox_inches="tight"))
 
 
 def run_figure(compute: Callable, caption: Callable, plot: Callable, stem: str, args) -> dict:
     """The one way a figure is made: ``compute(args) -> (df, meta)``, time it, caption it, and
-    :func:`publish` the CSV and the figure drawn from the CSV read back."""
+    :func:`publish` the CSV and the figure drawn from the CSV read back.
+
+    Parameters
+    ----------
+    compute : callable
+        ``compute(args) -> (pandas.DataFrame, dict)``: the numbers and the metadata.
+    caption : callable
+        ``caption(meta) -> str``.
+    plot : callable
+        ``plot(df, caption) -> matplotlib.figure.Figure``, drawn from the CSV read back.
+    stem : str
+        The files' name, ``<args.out>/<stem>.{csv,png,pdf,json}``.
+    args : argparse.Namespace
+        The CLI's arguments; ``args.out`` is the folder.
+
+    Returns
+    -------
+    dict
+        ``{"csv", "png", "pdf", "json"}`` → path.
+    """
     t0 = time.perf_counter()
     df, meta = compute(args)
     meta["wall_s"] = seconds(t0)
@@ -104,8 +144,36 @@ def publish(df: pd.DataFrame, plot: Callable[[pd.DataFrame], "plt.Figure"], out,
             meta: dict | None = None) -> dict[str, Path]:
     """Write ``<out>/<stem>.csv``, re-read it, draw it with ``plot`` and write ``.png``/``.pdf``/``.json``.
 
-    Returns ``{"csv": ..., "png": ..., "pdf": ..., "json": ...}``. The figure is drawn from the CSV as
-    read back from disk, never from the in-memory frame.
+    The figure is drawn from the CSV as read back from disk, never from the in-memory frame; every file
+    is written atomically, and the JSON records the command, ``meta`` and the library versions.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The numbers.
+    plot : callable
+        ``plot(df) -> matplotlib.figure.Figure``.
+    out : str or Path
+        The folder (created if needed).
+    stem : str
+        The files' name.
+    meta : dict, optional
+        Recorded in the JSON.
+
+    Returns
+    -------
+    dict
+        ``{"csv": ..., "png": ..., "pdf": ..., "json": ...}`` → path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> df = pd.DataFrame({"s": [1, 2, 4], "error": [1.0, 0.5, 0.25]})
+    >>> def plot(d):
+    ...     fig, ax = plt.subplots(figsize=(2, 2)); ax.loglog(d.s, d.error); return fig
+    >>> with tempfile.TemporaryDirectory() as t:
+    ...     sorted(p.name for p in publish(df, plot, t, "demo").values())
+    ['demo.csv', 'demo.json', 'demo.pdf', 'demo.png']
     """
     out = Path(out)
     paths = {k: out / f"{stem}.{k}" for k in ("csv", "png", "pdf", "json")}
@@ -122,12 +190,9 @@ def publish(df: pd.DataFrame, plot: Callable[[pd.DataFrame], "plt.Figure"], out,
     info.setdefault("command", command_line())
     info.update(files={k: p.name for k, p in paths.items()}, rows=int(len(df)), python=platform.python_version(),
                 numpy=np.__version__, pandas=pd.__version__, matplotlib=matplotlib.__version__)
-    try:
-        import torch  # noqa: PLC0415
-
+    torch = sys.modules.get("torch")  # recorded where the figure used it (the theory figure needs no torch)
+    if torch is not None:
         info.setdefault("torch", torch.__version__)
-    except ImportError:  # the theory figure needs no torch
-        pass
     atomic_write(paths["json"], json.dumps(info, indent=2, default=str) + "\n")
     return paths
 
@@ -161,8 +226,12 @@ def redraw(mod, out, command: str | None = None) -> dict[str, Path]:
 
     Examples
     --------
-    >>> from sketchbound.figures import fig2                                  # doctest: +SKIP
-    >>> redraw(fig2, "figures")                                              # doctest: +SKIP
+    >>> import tempfile
+    >>> from types import SimpleNamespace
+    >>> with tempfile.TemporaryDirectory() as t:   # a folder without a full run's CSV
+    ...     redraw(SimpleNamespace(STEM="fig2"), t)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    FileNotFoundError: --redraw needs .../fig2.csv (written by a full run of this figure)
     """
     out = Path(out)
     paths = {k: out / f"{mod.STEM}.{k}" for k in ("csv", "png", "pdf", "json")}

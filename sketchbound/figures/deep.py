@@ -25,6 +25,8 @@ import pandas as pd
 
 from .common import run_figure
 
+__all__ = ["STEM", "ROWS", "axis_cut", "check_results"]
+
 STEM = "deep_randomized_vs_threshold"
 
 #: (table, method, setting label); the table's config is ``<configs>/<table>.toml``
@@ -47,8 +49,27 @@ ROWS = (
 
 
 def check_results(results) -> tuple[Path, Path]:
-    """The results folder and its sibling ``configs`` folder, or a ``FileNotFoundError`` naming what is
-    missing (the CLI turns it into one line and exit 2)."""
+    """The results folder and its sibling ``configs`` folder, checked to hold every recorded run the figure reads.
+
+    Parameters
+    ----------
+    results : str or Path
+        A copy of ``dnn/results`` (next to ``dnn/configs``).
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        ``(results, configs)``; ``FileNotFoundError`` naming what is missing (the CLI turns it into one line
+        and exit 2).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as t:
+    ...     check_results(Path(t) / "results")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    FileNotFoundError: --results '...': the recorded deep-network results are incomplete (...
+    """
     results = Path(results)
     configs = results.parent / "configs"
     need = [configs / f"{t}.toml" for t, _, _ in ROWS] + [results / f"{t}_paired.csv" for t, _, _ in ROWS] \

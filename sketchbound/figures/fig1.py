@@ -26,6 +26,8 @@ import pandas as pd
 
 from .common import COLORS, imp_path, run_figure, seconds
 
+__all__ = ["STEM", "FULL", "QUICK", "random_norms"]
+
 STEM = "fig1"
 FULL = dict(target=0.012, prune_fraction=0.2, epochs_per_level=2, rewind_step=0, n_random=1000, n_hist=10_000,
             width=1.0, n_train=None, n_test=None)
@@ -48,8 +50,31 @@ def _settings(args) -> dict:
 
 
 def random_norms(w2_layers: list[np.ndarray], counts: list[int] | int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` norms ``‖w₀ ⊙ m‖₂`` of random masks: ``counts`` an int = that many weights uniformly among all;
-    a list = that many in each layer, uniformly inside it. ``w2_layers`` are the squared weights."""
+    """``n`` norms ``‖w₀ ⊙ m‖₂`` of random masks (the grey histogram of Fig. 1).
+
+    Parameters
+    ----------
+    w2_layers : list of numpy.ndarray
+        The squared weights ``w₀²`` of each layer, flattened.
+    counts : int or list of int
+        An int: that many weights uniformly among all layers; a list: that many in each layer, uniformly
+        inside it (``random_layer_matched``).
+    n : int
+        How many random masks.
+    rng : numpy.random.Generator
+        The randomness.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        The norms.
+
+    Examples
+    --------
+    >>> w2 = [np.ones(4), np.full(2, 4.0)]
+    >>> random_norms(w2, [4, 0], 2, np.random.default_rng(0))   # all of layer 1: √4
+    array([2., 2.])
+    """
     flat = np.concatenate(w2_layers)
     out = np.empty(n)
     for t in range(n):

@@ -34,6 +34,8 @@ import pandas as pd
 from .._progress import elapsed
 from .common import COLORS, run_figure, seconds
 
+__all__ = ["STEM", "FULL", "QUICK"]
+
 STEM = "fig2"
 FULL = dict(density=0.1, rounds=100, subset=1000, width=1.0, image_size=32)
 QUICK = dict(density=0.1, rounds=5, subset=1000, width=0.125, image_size=32)

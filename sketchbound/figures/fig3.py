@@ -31,6 +31,8 @@ import pandas as pd
 from .._progress import elapsed
 from .common import COLORS, imp_path, run_figure, seconds
 
+__all__ = ["STEM", "METHODS", "LABELS", "FULL", "QUICK", "summarize"]
+
 STEM = "fig3"
 METHODS = ("synflow", "imp", "random")
 LABELS = {"synflow": "SynFlow (hard threshold)", "imp": "IMP", "random": "uniform random mask"}

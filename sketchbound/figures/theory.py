@@ -29,6 +29,8 @@ from scipy import stats
 
 from .common import COLORS, publish, seconds
 
+__all__ = ["STEMS", "FULL", "QUICK", "SKETCHES"]
+
 STEMS = ("theory_claims", "theory_sketches")
 FULL = dict(d=512, n=128, trials_claims=None, trials_sketches=4000)
 QUICK = dict(d=64, n=16, trials_claims=2000, trials_sketches=200)
