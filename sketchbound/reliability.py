@@ -37,6 +37,9 @@ from .claims import CLAIMS, Statistic, get_claim
 from .cluster import add_cluster_arguments, client_for, run_checks
 from .montecarlo import choose_estimator, claim_scenario
 
+__all__ = ["study", "power", "offsets", "summarise", "summarise_power", "summarise_offsets", "main", "SCENARIO",
+           "NTK_SCENARIO", "POWER_ESTIMATORS", "PERTURB", "OFFSETS", "OFFSET_CLAIMS", "PARTS"]
+
 PROG = "python -m sketchbound.reliability"
 #: a reduced scenario so that 200+ seeds of every claim fit in minutes on 2 cores
 SCENARIO = dict(d=64, n=16, s=6)
@@ -69,7 +72,36 @@ def _random_claims(only=None):
 def study(seeds: int = 200, alpha: float = 0.01, scenario: dict | None = None, progress: bool = True,
           client=None, estimator: str = "auto", only=None) -> pd.DataFrame:
     """One row per (claim, seed); ``client`` (:func:`sketchbound.cluster.client_for`) spreads the checks
-    over a Dask cluster with identical rows (each check draws only from its own seed)."""
+    over a Dask cluster with identical rows (each check draws only from its own seed).
+
+    Parameters
+    ----------
+    seeds : int
+        Seeds per claim (seed ``1000 + i``: a fresh instance and fresh trials).
+    alpha : float
+        Error rate per check.
+    scenario : dict, optional
+        Scenario overrides (default :data:`SCENARIO`; Theorem 6.2's claims use :data:`NTK_SCENARIO`).
+    progress : bool
+        Show a progress bar.
+    client : optional
+        A Dask client; ``None`` runs here.
+    estimator : str
+        ``"auto"`` (the default estimators of ``validate``) or ``"plain"``.
+    only : sequence of str, optional
+        Only these random claims.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``claim, seed, verdict, estimator, exact_vs_bound, trials``.
+
+    Examples
+    --------
+    >>> df = study(1, only=["4.5"], scenario=dict(d=16, n=4, s=2), progress=False)
+    >>> df[["claim", "seed", "estimator"]].values.tolist()
+    [['4.5', 1000, 'rao-blackwell']]
+    """
     scenario = dict(SCENARIO if scenario is None else scenario)
     calls = [(c, sc, dict(seed=1000 + sd, alpha=alpha, estimator=estimator))
              for c, sc in ((c, _scenario(c, scenario)) for c in _random_claims(only)) for sd in range(seeds)]
@@ -103,7 +135,38 @@ def _perturbed(claim):
 
 def power(seeds: int = 40, factor: float = 0.99, alpha: float = 0.01, scenario: dict | None = None,
           estimators=POWER_ESTIMATORS, progress: bool = True, client=None, only=None) -> pd.DataFrame:
-    """One row per (bound claim, estimator, seed), the bound replaced by ``factor × exact``."""
+    """One row per (bound claim, estimator, seed), the bound replaced by ``factor × exact``.
+
+    Parameters
+    ----------
+    seeds : int
+        Seeds per claim and design (seed ``5000 + i``).
+    factor : float
+        The wrong bound as a fraction of the truth, in (0, 1).
+    alpha : float
+        Error rate per check.
+    scenario : dict, optional
+        Scenario overrides (default :data:`SCENARIO`).
+    estimators : sequence of str
+        Designs among :data:`POWER_ESTIMATORS` (``perturbed``: the closed form itself made wrong).
+    progress : bool
+        Show a progress bar.
+    client : optional
+        A Dask client; ``None`` runs here.
+    only : sequence of str, optional
+        Only these random claims.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``claim, requested, estimator, seed, verdict, trials``.
+
+    Examples
+    --------
+    >>> df = power(1, 0.9, estimators=("auto",), only=["4.5"], scenario=dict(d=16, n=4, s=2), progress=False)
+    >>> df[["claim", "estimator", "verdict"]].values.tolist()
+    [['4.5', 'rao-blackwell', 'violated']]
+    """
     if not (0 < factor < 1):
         raise ValueError(f"factor must be in (0, 1) (a bound below the truth), got {factor!r}")
     scenario = dict(SCENARIO if scenario is None else scenario)
@@ -168,9 +231,10 @@ def offsets(seeds: int = 100, offsets_=OFFSETS, alpha: float = 0.01, scenario: d
 
     Examples
     --------
-    >>> df = offsets(1, (-0.05, 0.05), claims=("4.5",), scenario=dict(d=16, n=8, s=4), progress=False)
-    >>> sorted(set(zip(df.design, df.offset)))
-    [('auto', -0.05), ('auto', 0.05), ('plain', -0.05), ('plain', 0.05)]
+    >>> df = offsets(1, (-0.5, 0.5), claims=("4.5",), scenario=dict(d=8, n=4, s=2), progress=False,
+    ...              designs=("auto",))
+    >>> df[["design", "offset", "verdict"]].values.tolist()
+    [['auto', -0.5, 'violated'], ['auto', 0.5, 'holds']]
     """
     bad = [o for o in offsets_ if not (-1 < o < 1) or o == 0]
     if bad:
@@ -240,6 +304,29 @@ def summarise_offsets(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
 
 
 def summarise(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """One row per claim of :func:`study`: the ``violated`` fraction with its one-sided 95%
+    Clopper–Pearson upper limit (a false alarm where the closed forms say the claim holds).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows of :func:`study`.
+    alpha : float
+        The error rate per check (recorded).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``claim, estimator, seeds, true_by_closed_form, violated, violated_fraction, upper95, holds,
+        inconclusive, alpha, mean_trials``.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame(dict(claim="4.5", seed=[0, 1], verdict="holds", estimator="plain",
+    ...                        exact_vs_bound=0.5, trials=1000))
+    >>> round(float(summarise(df, 0.01).upper95[0]), 3)
+    0.776
+    """
     out = []
     for cid, g in df.groupby("claim", sort=False):
         n = len(g)
@@ -256,6 +343,29 @@ def summarise(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
 
 
 def summarise_power(df: pd.DataFrame, factor: float) -> pd.DataFrame:
+    """One row per (claim, design) of :func:`power`: the power with its one-sided 95% Clopper–Pearson
+    lower limit, and the wrong ``holds`` (``false_holds``).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows of :func:`power`.
+    factor : float
+        The wrong bound's fraction of the truth (recorded).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``claim, estimator, design, bound_factor, seeds, violated, power, lower95, inconclusive,
+        false_holds, mean_trials``.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame(dict(claim="4.5", requested="auto", estimator="rao-blackwell", seed=[0, 1],
+    ...                        verdict="violated", trials=1000))
+    >>> round(float(summarise_power(df, 0.99).lower95[0]), 3)
+    0.224
+    """
     out = []
     for (cid, req), g in df.groupby(["claim", "requested"], sort=False):
         n = len(g)
@@ -336,7 +446,12 @@ def main(argv=None) -> int:
 
     Examples
     --------
-    >>> main(["--seeds", "0"])  # doctest: +SKIP
+    >>> import contextlib, io
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err), contextlib.suppress(SystemExit):
+    ...     main(["--seeds", "0"])
+    >>> print(err.getvalue().strip())
+    python -m sketchbound.reliability: error: argument --seeds: --seeds must be an integer >= 1, got '0'
     """
     a = _parser().parse_args(argv)
     parts = set(a.parts)
