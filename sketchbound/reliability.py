@@ -18,6 +18,15 @@ wrong (``exact``, or the statistic's ``given_x`` for Rao-Blackwell, times :data:
 the closed form says *holds* against the wrong bound while the truth is *violated*; the engine must
 not say ``holds`` (column ``false_holds``) — its independent checks (the tail-aware Monte-Carlo
 cross-check, the exact comparison with enumeration of the claim's law) have to catch it.
+
+*Offsets.* Bounds on both sides of the truth, ``(1 + offset) × exact`` for offsets such as ±0.5%, ±2%,
+±5% (:data:`OFFSETS`), on a derived claim and two Rao-Blackwell ones (:data:`OFFSET_CLAIMS`), each with
+its non-tautological designs only: ``plain`` (the statistic estimated by sampling alone, independently of
+every closed form) and, where it is Rao-Blackwell, ``auto`` (Monte-Carlo over X of ``E_m`` given X against
+the claim's closed form of ``E_X``). Above the truth ``violated`` is a false alarm, below it the power;
+the table gives both per offset with their Clopper–Pearson limits::
+
+    python -m sketchbound.reliability --parts offsets --update --out validation/reliability --no-progress
 """
 from __future__ import annotations
 

@@ -369,3 +369,22 @@ def test_identical_draws_are_made_once_and_change_nothing():
     twice = Statistic(st.name, st.fn, given_x=lambda *a: 2 * st.given_x(*a), depends_on=st.depends_on)
     doubled = run("4.5", claim=replace(get_claim("4.5"), statistic=twice))
     assert doubled["estimate"] == pytest.approx(2 * shared[0]["estimate"])
+
+
+def test_validation_readme_is_the_generators_output():
+    """validation/README.md is what `validate --all --save` writes: a row per claim of --all, the
+    reliability section rendered from validation/reliability.json, and NOTES.md verbatim."""
+    from pathlib import Path
+
+    from sketchbound.library import library_registered
+    from sketchbound.report import reliability_section
+
+    root = Path(__file__).resolve().parents[1] / "validation"
+    text = (root / "README.md").read_text()
+    with library_registered():
+        ids = [c.id for c in validate.select_claims(None, True)]
+    rows = [line.split(" | ")[0].lstrip("| ") for line in text.splitlines() if line.startswith("| ") and " | **" in line]
+    assert rows == ids  # every claim of --all, in the order --all checks them (bridge-va included)
+    rel = "\n".join(reliability_section(json.loads((root / "reliability.json").read_text())))
+    assert rel in text
+    assert (root / "NOTES.md").read_text() in text
