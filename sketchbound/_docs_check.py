@@ -121,6 +121,8 @@ EXPECT: dict[str, Expect] = {
         skip("200 seeds x every claim: ~22 minutes on 2 cores (its output is committed)"),
     "python -m sketchbound.reliability --claims 4.3b,6.2,6.2b --seeds 200 --power-seeds 40 --power-estimators auto "
     "--update --out validation/reliability --no-progress": skip("~5 minutes on 2 cores (its output is committed)"),
+    "python -m sketchbound.reliability --parts offsets --update --out validation/reliability --no-progress":
+        skip("~8 minutes of CPU on 2 cores (its output is committed)"),
     "python -m sketchbound.validate --claims-from FILE --lemma ID": skip("a template: FILE and ID are placeholders"),
     # dnn/README.md (throughput): how a table trains with the compiled fused step
     "python -m sketchbound.dnn.table TABLE.toml --fusion on --fused-compile default [--conv-gemm strided]":

@@ -50,7 +50,22 @@ def _log_comb(n: int, k: int) -> float:
 def n_outcomes(d: int, s: int) -> int:
     """Number of Algorithm-1 count vectors: ``C(s + d - 1, s)`` (``d, s >= 1``; exact integer).
 
-    ``ValueError`` if the count has more than :data:`MAX_DIGITS` decimal digits.
+    Parameters
+    ----------
+    d : int
+        Entries that can be drawn (``p_i > 0``).
+    s : int
+        Draws of Algorithm 1.
+
+    Returns
+    -------
+    int
+        ``C(s + d - 1, s)``; ``ValueError`` if it has more than :data:`MAX_DIGITS` decimal digits.
+
+    Examples
+    --------
+    >>> n_outcomes(3, 2)
+    6
     """
     d = check_size(d, name="d")
     s = check_size(s)
@@ -68,10 +83,24 @@ def _guard(k: int, what: str, log_k: float | None = None) -> None:
 
 
 def outcomes_algorithm1(p, s) -> tuple[np.ndarray, np.ndarray]:
-    """All Algorithm-1 masks ``m = c / (s p)`` with their multinomial probabilities.
+    """All Algorithm-1 masks ``m = c / (s p)`` with their multinomial probabilities (paper §3).
 
     Only indices with ``p_i > 0`` can be drawn; the others have ``m_i = 0`` in every outcome.
 
+    Parameters
+    ----------
+    p : array_like
+        Probability vector of length ``d``.
+    s : int
+        Draws.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(masks, probs)``: ``(K, d)`` masks and their ``K`` probabilities (summing to 1).
+
+    Examples
+    --------
     >>> masks, probs = outcomes_algorithm1([0.5, 0.5], 2)
     >>> masks.tolist(), probs.tolist()
     ([[2.0, 0.0], [1.0, 1.0], [0.0, 2.0]], [0.25, 0.5, 0.25])
@@ -99,7 +128,26 @@ def outcomes_algorithm1(p, s) -> tuple[np.ndarray, np.ndarray]:
 
 
 def outcomes_successive(p, s) -> tuple[np.ndarray, np.ndarray]:
-    """All binary masks of successive sampling without replacement (draw ∝ ``p`` among the rest)."""
+    """All binary masks of successive sampling without replacement (draw ∝ ``p`` among the rest).
+
+    Parameters
+    ----------
+    p : array_like
+        Probability vector of length ``d``.
+    s : int
+        Draws, at most the number of entries with ``p_i > 0``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(masks, probs)``: ``(K, d)`` 0/1 masks (one per subset) and their probabilities.
+
+    Examples
+    --------
+    >>> masks, probs = outcomes_successive([0.5, 0.5], 1)
+    >>> masks.tolist(), probs.tolist()
+    ([[1.0, 0.0], [0.0, 1.0]], [0.5, 0.5])
+    """
     pa = check_probabilities(p)
     s = check_size(s)
     support = np.flatnonzero(pa > 0)
@@ -132,7 +180,26 @@ def outcomes_successive(p, s) -> tuple[np.ndarray, np.ndarray]:
 
 
 def outcomes_bernoulli(pi, *, weighted: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """All ``2^d`` outcomes of independent inclusion with probabilities ``π`` (HT or binary mask)."""
+    """All ``2^d`` outcomes of independent inclusion with probabilities ``π`` (HT or binary mask).
+
+    Parameters
+    ----------
+    pi : array_like
+        Inclusion probabilities in ``[0, 1]``.
+    weighted : bool
+        Horvitz–Thompson masks ``1/π_i`` (default) or 0/1 masks.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(masks, probs)`` over the outcomes of positive probability.
+
+    Examples
+    --------
+    >>> masks, probs = outcomes_bernoulli([0.5, 1.0])
+    >>> masks.tolist(), probs.tolist()
+    ([[0.0, 1.0], [2.0, 1.0]], [0.5, 0.5])
+    """
     pia = as_real_array("pi", pi, ndim=1, what="a 1-D vector of inclusion probabilities in [0, 1]")
     if np.any((pia < 0) | (pia > 1)):
         raise ValueError("pi must be a 1-D vector with entries in [0, 1]")
@@ -153,7 +220,28 @@ def outcomes_bernoulli(pi, *, weighted: bool = True) -> tuple[np.ndarray, np.nda
 def outcomes_systematic(p, s, *, weighted: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """All outcomes of systematic πps sampling (:func:`sketchbound.sampling.without_replacement`,
     ``design="systematic"``): the sample is a step function of the start ``u``, so each interval
-    between consecutive breakpoints ``frac(cumsum(π))`` is one outcome with its length as probability."""
+    between consecutive breakpoints ``frac(cumsum(π))`` is one outcome with its length as probability.
+
+    Parameters
+    ----------
+    p : array_like
+        Probability vector of length ``d``.
+    s : int
+        Sample size.
+    weighted : bool
+        Horvitz–Thompson masks ``1/π_i`` or 0/1 masks (default).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(masks, probs)``.
+
+    Examples
+    --------
+    >>> masks, probs = outcomes_systematic([0.25, 0.25, 0.5], 2)
+    >>> sorted(masks.sum(axis=1).tolist()), float(probs.sum())
+    ([2.0, 2.0], 1.0)
+    """
     pa = check_probabilities(p)
     s = check_size(s)
     weighted = check_flag("weighted", weighted)
@@ -185,7 +273,25 @@ def _check_probs(probs, K: int) -> np.ndarray:
 
 @scale_safe(values=1, probs=1)
 def expectation(values, probs) -> np.ndarray:
-    """``Σ_k probs_k values_k`` (``values`` of shape ``(K, ...)``, finite; ``probs`` of length ``K``)."""
+    """``Σ_k probs_k values_k`` (``values`` of shape ``(K, ...)``, finite; ``probs`` of length ``K``).
+
+    Parameters
+    ----------
+    values : array_like
+        One value (or array) per outcome, outcomes along axis 0.
+    probs : array_like
+        The outcomes' probabilities.
+
+    Returns
+    -------
+    numpy.ndarray
+        The expectation (shape ``values.shape[1:]``).
+
+    Examples
+    --------
+    >>> float(expectation([1.0, 3.0], [0.5, 0.5]))
+    2.0
+    """
     v = as_real_array("values", values, what="an array of finite real numbers, outcomes along axis 0")
     if v.ndim == 0:
         raise ValueError(f"values must have the outcomes along axis 0; got a scalar {values!r}")
@@ -195,7 +301,29 @@ def expectation(values, probs) -> np.ndarray:
 
 @scale_safe(X=2, w=2, probs=1)
 def expected_error(X, w, masks, probs) -> float:
-    """Exact ``E ||Xᵀw - Xᵀ(w ⊙ m)||²`` over enumerated outcomes ``(masks, probs)``."""
+    """Exact ``E ||Xᵀw - Xᵀ(w ⊙ m)||²`` over enumerated outcomes ``(masks, probs)`` (the error of
+    Lemma 4.3 / Theorem 4.4 with no noise).
+
+    Parameters
+    ----------
+    X : array_like
+        ``(d, n)`` data.
+    w : array_like
+        Weights of length ``d``.
+    masks, probs : array_like
+        Outcomes from an ``outcomes_*`` function.
+
+    Returns
+    -------
+    float
+        The expected squared error.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(expected_error(np.eye(2), [1.0, 1.0], *outcomes_algorithm1([0.5, 0.5], 1)), 6)
+    2.0
+    """
     Xa, wa = check_matrix_vector(X, w)
     masks = as_real_array("masks", masks, ndim=2, what="a (K, d) matrix of finite masks")
     if masks.shape[1] != wa.shape[0]:

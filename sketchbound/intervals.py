@@ -73,6 +73,20 @@ def bernstein_interval(vals: np.ndarray, level_alpha: float, width: float):
     ``|mean − E| <= sqrt(2 V ln(4/α) / n) + 7 width ln(4/α) / (3 (n − 1))``, ``V`` the sample variance.
     Valid whatever the skewness; decisive when the bound is far from the mean.
 
+    Parameters
+    ----------
+    vals : numpy.ndarray
+        ``(n,)`` or ``(n, k)`` i.i.d. values.
+    level_alpha : float
+        The interval's α.
+    width : float
+        The width of the range every value lies in.
+
+    Returns
+    -------
+    tuple
+        ``(mean, lo, hi)``, scalars for ``(n,)`` input, ``(k,)`` arrays for ``(n, k)``.
+
     Examples
     --------
     >>> import numpy as np

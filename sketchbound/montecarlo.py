@@ -46,9 +46,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from . import exact as exact_enum
-from . import scenarios as _scen
-from . import theory
+from . import exact as exact_enum, scenarios as _scen, theory
+from ._draw_cache import memoised
 from .claims import Claim, exact_from_coverage
 from .inconclusive import sequential_reason
 from .sampling import as_generator, check_size
@@ -56,11 +55,8 @@ from .scenarios import Scenario
 from .results import Result, check_infinite, check_outside, infinite_exact
 from .crosscheck import law_check, rests_on_line, bound_slack, tail_note
 from .intervals import EVENT_INTERVAL, INTERVAL, bernstein_interval, clopper_pearson_interval, decide_look, mean_interval, look_schedule, sample_skewness, summary_value
-from .trials import call_user, measure, tail_ok, tail_plan, tail_sampler
-from .trials import draw_inputs as _draw_inputs
-from .trials import exact_m as _exact_m
-from .trials import mask_p as _mask_p
-from .trials import target as _target
+from .trials import (call_user, draw_inputs as _draw_inputs, exact_m as _exact_m, mask_p as _mask_p, measure, tail_ok,
+                     tail_plan, tail_sampler, target as _target)
 
 __all__ = ["Result", "run_check", "claim_scenario", "measure", "choose_estimator", "order_by_dependencies",
            "expand_jobs", "run_jobs", "withhold_dependents", "EXACT_RTOL", "DETERMINISTIC_TOL", "INTERVAL", "ESTIMATORS"]
@@ -210,7 +206,11 @@ def _check_enumerated(st: _Setup, progress) -> Result:
 
 
 def _sampler(st: _Setup, estimator: str):
-    """``draw(k)``: ``k`` more i.i.d. per-trial values of the estimator."""
+    """``draw(k)``: ``k`` more i.i.d. per-trial values of the estimator (made once: :mod:`._draw_cache`)."""
+    return memoised(st, estimator, _fresh_sampler(st, estimator))
+
+
+def _fresh_sampler(st: _Setup, estimator: str):
     claim, sc, inst, gen = st.claim, st.sc, st.inst, st.gen
     if estimator == "plain":
         if st.tail is not None:

@@ -18,7 +18,40 @@ __all__ = ["Result"]
 
 @dataclass
 class Result:
-    """One check: a claim on one scenario, with what was measured and the verdict."""
+    """One check: a claim on one scenario, with what was measured and the verdict.
+
+    Parameters
+    ----------
+    claim, name, relation, statement : str
+        The claim's id, name, ``"<="`` or ``"="``, and its statement.
+    scenario : dict
+        The scenario actually run (:meth:`sketchbound.scenarios.Scenario.as_dict`).
+    verdict : str
+        ``"holds"``, ``"violated"`` or ``"inconclusive"``.
+    estimate, ci_low, ci_high : float
+        The measured value and its interval (the closed form itself for a derived verdict).
+    exact, bound : float or None
+        The closed form of the measured quantity and the claim's bound.
+    trials, seed : int
+        Trials drawn and the check's seed.
+    alpha : float
+        The check's error rate.
+    mode : str
+        How it was measured, in words.
+    effect : float or None
+        Measured / bound (``<=``) or measured / exact (``=``).
+    exact_vs_bound : float or None
+        Closed-form exact / bound (what the formulas say).
+    note, components, extra, within_hypotheses, estimator, depends_on, chain, crosscheck, rests_on, reason
+        As documented on each field below.
+
+    Examples
+    --------
+    >>> r = Result("4.1", "Lemma 4.1", "=", {}, "holds", 1.0, 0.9, 1.1, 1.0, None, 100, 0, 0.01, "monte-carlo",
+    ...            1.0, None)
+    >>> r.as_dict()["verdict"], r.estimator
+    ('holds', 'plain')
+    """
 
     claim: str
     name: str
@@ -59,6 +92,7 @@ class Result:
     reason: str = ""
 
     def as_dict(self) -> dict:
+        """The fields as a JSON-ready dict (a NaN becomes ``None``)."""
         d = dataclasses.asdict(self)
         for k, v in d.items():
             if isinstance(v, float) and not math.isfinite(v):

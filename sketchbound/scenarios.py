@@ -34,7 +34,23 @@ __all__ = ["Scenario", "Instance", "INITS"]
 
 @dataclass(frozen=True)
 class Instance:
-    """The drawn fixed parts of a scenario (``X``/``X̃`` are ``None`` when redrawn every trial)."""
+    """The drawn fixed parts of a scenario (``X``/``X̃`` are ``None`` when redrawn every trial).
+
+    Parameters
+    ----------
+    w0, w_star : numpy.ndarray
+        The initial weights ``w0`` and the target ``w* = w0 ⊙ r`` (length ``d``).
+    X, X_tilde : numpy.ndarray or None
+        The ``(d, n)`` data the error is measured on and the data the mask is found on.
+    info : dict
+        What a claim's instance factory measured on the way.
+
+    Examples
+    --------
+    >>> inst = Scenario(d=4, n=2, s=2).instance(0)
+    >>> inst.w0.shape, inst.X.shape
+    ((4,), (4, 2))
+    """
 
     w0: np.ndarray
     w_star: np.ndarray
@@ -47,7 +63,32 @@ class Instance:
 
 @dataclass(frozen=True)
 class Scenario:
-    """Parameters of one check. Defaults: a 512-weight layer, 128 examples, 10% density (s = 51)."""
+    """Parameters of one check. Defaults: a 512-weight layer, 128 examples, 10% density (s = 51).
+
+    Parameters
+    ----------
+    d, n, s : int
+        Weights, examples (columns of ``X``) and draws of Algorithm 1.
+    init : str
+        Initialisation of ``w0``, one of :data:`INITS`.
+    c : float
+        ``max |w*/w0|`` (Theorem 4.4's ``c``).
+    ratio : str
+        ``"uniform"`` (``w* = w0 ⊙ U[-c, c]``) or ``"equal"`` (``w* = c·w0``).
+    x_mode : str
+        ``"fixed"`` or ``"redrawn"`` (the expectation runs over ``X``).
+    x_tilde : str
+        ``"same"`` or ``"independent"``: the data the mask is found on.
+    model : str
+        ``"linear"`` or ``"mlp2"`` (Theorem 6.2).
+    width, steps, d_in, lr_factor
+        Theorem 6.2's MLP: hidden width, GD steps, input dimension, η / η_critical.
+
+    Examples
+    --------
+    >>> Scenario(d=8, s=2).label()
+    'd=8 n=128 s=2 init=kaiming c=1 ratio=uniform X=fixed X~=independent'
+    """
 
     d: int = 512
     n: int = 128

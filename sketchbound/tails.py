@@ -47,6 +47,18 @@ RARE_SEEN = 30.0
 def seen_per_trial(p, s: int) -> np.ndarray:
     """``π_k = 1 − (1 − p_k)^s``: the probability that one Algorithm-1 trial draws index ``k``.
 
+    Parameters
+    ----------
+    p : array_like
+        Probabilities of Algorithm 1 (paper eq. (2) or any).
+    s : int
+        Draws.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``π_k`` per index.
+
     Examples
     --------
     >>> float(seen_per_trial([1e-7, 1 - 1e-7], 1)[0])
@@ -61,6 +73,22 @@ def rare_indices(p, s: int, trials: int, threshold: float = RARE_SEEN) -> np.nda
     """Boolean mask of the indices with ``p_k > 0`` expected in fewer than ``threshold`` of ``trials``
     Algorithm-1 trials (``trials · π_k < threshold``).
 
+    Parameters
+    ----------
+    p : array_like
+        Probabilities.
+    s : int
+        Draws.
+    trials : int
+        Trials of the look.
+    threshold : float
+        Expected trials drawing an index below which it is rare (:data:`RARE_SEEN`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask of the rare indices.
+
     Examples
     --------
     >>> rare_indices([1e-7, 0.5, 0.5 - 1e-7], 4, 1000).tolist()
@@ -72,7 +100,29 @@ def rare_indices(p, s: int, trials: int, threshold: float = RARE_SEEN) -> np.nda
 
 @dataclass
 class Strata:
-    """Algorithm 1 with probabilities ``p`` and ``s`` draws, split by whether a rare index is drawn."""
+    """Algorithm 1 with probabilities ``p`` and ``s`` draws, split by whether a rare index is drawn.
+
+    Parameters
+    ----------
+    p : numpy.ndarray
+        Normalised probabilities.
+    s : int
+        Draws.
+    rare : numpy.ndarray
+        Boolean rare set ``R``.
+    P_R, pi_R : float
+        ``Σ_R p_k`` and the probability that a trial draws a rare index.
+    j_pmf : numpy.ndarray
+        ``P(J = j | J >= 1)``, ``j = 1..s``.
+    pi_k : numpy.ndarray
+        Per-trial probability that index ``k`` is drawn.
+
+    Examples
+    --------
+    >>> st = make_strata([0.01, 0.99], 2, [True, False])
+    >>> round(st.pi_R, 4), st.residual(100)
+    (0.0199, 100.0)
+    """
 
     p: np.ndarray
     s: int
@@ -91,7 +141,27 @@ class Strata:
 
 
 def make_strata(p, s: int, rare) -> Strata:
-    """The stratification of Algorithm 1's law by the rare set ``rare`` (see the module doc)."""
+    """The stratification of Algorithm 1's law by the rare set ``rare`` (see the module doc).
+
+    Parameters
+    ----------
+    p : array_like
+        Probabilities (normalised here).
+    s : int
+        Draws.
+    rare : array_like
+        Boolean rare set.
+
+    Returns
+    -------
+    Strata
+        The two strata's probabilities and the law of the rare draws.
+
+    Examples
+    --------
+    >>> round(make_strata([0.25, 0.75], 1, [True, False]).pi_R, 12)
+    0.25
+    """
     from scipy import stats  # noqa: PLC0415
 
     pa = np.asarray(p, dtype=float) / float(np.sum(p))
@@ -120,7 +190,32 @@ def draw_stratified(st: Strata, stratum: int, trials: int, gen: np.random.Genera
     index is drawn (``stratum=0``: returns the masks) or given at least one is (``stratum=1``: returns
     ``(masks, weights)``). In the rare stratum the ``J`` rare draws are uniform over the rare set
     (importance sampling, so that every rare index is drawn in about ``1/|R|`` of the trials); the
-    weight ``Π_k (|R| p_k / P_R)^{c_k}`` (likelihood ratio) makes ``E[weight · f(m)]`` the conditional mean."""
+    weight ``Π_k (|R| p_k / P_R)^{c_k}`` (likelihood ratio) makes ``E[weight · f(m)]`` the conditional mean.
+
+    Parameters
+    ----------
+    st : Strata
+        From :func:`make_strata`.
+    stratum : int
+        0 (no rare index drawn) or 1 (at least one).
+    trials : int
+        Masks to draw.
+    gen : numpy.random.Generator
+        The random stream.
+
+    Returns
+    -------
+    numpy.ndarray or tuple
+        ``(trials, d)`` masks, or ``(masks, weights)`` for ``stratum=1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> st = make_strata([0.01, 0.99], 2, [True, False])
+    >>> M, wts = draw_stratified(st, 1, 3, np.random.default_rng(0))
+    >>> bool((M[:, 0] > 0).all()), wts.shape
+    (True, (3,))
+    """
     rare_idx, common_idx = np.flatnonzero(st.rare), np.flatnonzero(~st.rare & (st.p > 0))
     if stratum == 0:
         return _masks_for(st, common_idx, st.s, trials, gen)
@@ -155,6 +250,24 @@ def error_unseen_mass(X, w, p, s: int, rare) -> float:
     """``U = E[err] − E[err | no index of rare drawn]`` for ``err = ||Xᵀw − Xᵀ(w ⊙ m)||²`` under
     Algorithm 1 with ``p`` (exact; module doc; both terms by the Lemma 4.3 equality line).
 
+    Parameters
+    ----------
+    X : array_like
+        ``(d, n)`` data.
+    w : array_like
+        Weights.
+    p : array_like
+        Probabilities of Algorithm 1.
+    s : int
+        Draws.
+    rare : array_like
+        Boolean rare set.
+
+    Returns
+    -------
+    float
+        ``U`` (NaN when an undrawable index carries weight: the error is infinite).
+
     Examples
     --------
     >>> import numpy as np
@@ -175,7 +288,18 @@ def error_unseen_mass(X, w, p, s: int, rare) -> float:
 
 def output_unseen_mass(X, w, p, s: int, rare) -> np.ndarray:
     """``U = E[Xᵀ(w ⊙ m)] − E[Xᵀ(w ⊙ m) | no index of rare drawn]`` per output, from the law only:
-    given no rare index, ``E[m_k] = 0`` on ``rare`` and ``γ`` elsewhere, so ``U = Σ_R a_k + (1 − γ) Σ_C a_k``.
+    given no rare index, ``E[m_k] = 0`` on ``rare`` and ``γ`` elsewhere, so ``U = Σ_R a_k + (1 − γ) Σ_C a_k``
+    (Lemma B.1's mean, split by strata).
+
+    Parameters
+    ----------
+    X, w, p, s, rare
+        As in :func:`error_unseen_mass`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``U`` per output (length ``n``).
 
     Examples
     --------
@@ -189,6 +313,16 @@ def output_unseen_mass(X, w, p, s: int, rare) -> np.ndarray:
 def sq_dev_unseen_mass(X, w, p, s: int, rare) -> np.ndarray:
     """``U`` for the squared deviation of each masked output (Lemma B.2's variance minus the conditional
     mean square ``u_i² + γ² Var_q``).
+
+    Parameters
+    ----------
+    X, w, p, s, rare
+        As in :func:`error_unseen_mass`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``U`` per output (NaN where an undrawable index carries weight).
 
     Examples
     --------

@@ -23,14 +23,34 @@ from .laws import SKETCH_LAWS, draw_law
 from .scenarios import Instance, Scenario
 from .tails import RARE_SEEN, draw_stratified, make_strata, seen_per_trial
 
-__all__ = ["measure", "call_user", "statistic_values", "draw_masks", "tail_plan", "tail_sampler", "exact_m"]
+__all__ = ["measure", "call_user", "draw_masks", "tail_plan"]
 
 #: above this many mask entries per call (trials x d) the dense masks are drawn in blocks
 DENSE_LIMIT = 1 << 26
+#: Algorithm 1's masks are drawn in blocks of this many entries: its rows come one after the other from
+#: the generator (:func:`sketchbound.sampling.algorithm1_counts`), so the blocks give the very same values
+#: as one call, with far less memory (and time spent faulting it in)
+ALGORITHM1_BLOCK = 1 << 21
 
 
 def call_user(claim: Claim, what: str, fn, *args):
     """``fn(*args)``, with any exception of a claim's callable turned into a one-line ``ValueError``.
+
+    Parameters
+    ----------
+    claim : Claim
+        Whose callable it is (named in the message).
+    what : str
+        Which callable, in words (``"statistic"``, ``"bound"``, ...).
+    fn : callable
+        The callable.
+    *args
+        Its arguments.
+
+    Returns
+    -------
+    object
+        What ``fn`` returns.
 
     Examples
     --------
@@ -72,8 +92,34 @@ def mask_p(claim: Claim, Xt, w0) -> np.ndarray:
 
 
 def draw_masks(claim: Claim, p, s: int, gen, trials: int | None = None) -> np.ndarray:
-    """Masks of the claim's law (``trials`` rows, or one vector) with probabilities ``p`` and size ``s``
-    (sketch laws: ``trials x s x d`` sketches; :func:`sketchbound.laws.draw_law`)."""
+    """Masks of the claim's law (``trials`` rows, or one vector) with probabilities ``p`` and size ``s``.
+
+    Parameters
+    ----------
+    claim : Claim
+        Its ``mask_law``: Algorithm 1 (paper §3), Bernoulli/Horvitz–Thompson, priority, systematic, or a
+        sketch law (:func:`sketchbound.laws.draw_law`).
+    p : numpy.ndarray
+        Probabilities.
+    s : int
+        Draws (sample size).
+    gen : numpy.random.Generator
+        The random stream.
+    trials : int, optional
+        Rows; one vector when ``None``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(trials, d)`` masks, or ``(d,)``; sketch laws: ``(trials, s, d)`` sketches.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchbound.claims import get_claim
+    >>> draw_masks(get_claim("4.1"), np.array([0.5, 0.5]), 2, np.random.default_rng(0), 3).shape
+    (3, 2)
+    """
     return draw_law(claim, p, s, gen, trials)
 
 
@@ -96,14 +142,44 @@ def draw_inputs(claim: Claim, sc: Scenario, gen, size: int | None = None):
 
 
 def measure(claim: Claim, sc: Scenario, inst: Instance, gen: np.random.Generator, trials: int) -> np.ndarray:
-    """``trials`` i.i.d. draws of the claim's statistic (rows), using the core samplers for masks."""
+    """``trials`` i.i.d. draws of the claim's statistic (rows), using the core samplers for masks.
+
+    Parameters
+    ----------
+    claim : Claim
+        The statistic, mask law, probabilities and data law.
+    sc : Scenario
+        The scenario (``x_mode="redrawn"``: a fresh ``X`` per trial).
+    inst : Instance
+        The fixed parts (``w0``, ``w*``, and ``X``, ``X̃`` when fixed).
+    gen : numpy.random.Generator
+        The random stream.
+    trials : int
+        How many values.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(trials,)`` or ``(trials, k)`` values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchbound.claims import get_claim
+    >>> from sketchbound.scenarios import Scenario
+    >>> sc = Scenario(d=8, n=2, s=2)
+    >>> measure(get_claim("4.1"), sc, sc.instance(0), np.random.default_rng(0), 5).shape
+    (5,)
+    """
     w = target(claim, inst)
     sketch = claim.mask_law in SKETCH_LAWS  # a sketch ignores p: only d (and k = s per trial) matter
     if sc.x_mode == "fixed":
         p = np.empty(w.shape[0]) if sketch else mask_p(claim, inst.X_tilde, inst.w0)
         d = p.shape[0] * (sc.s if sketch else 1)
-        step = trials if trials * d <= DENSE_LIMIT else max(1, DENSE_LIMIT // (8 * d))
-        # large d (Theorem 6.2's MLPs): dense masks in blocks, so memory stays bounded
+        if claim.mask_law == "algorithm1":
+            step = max(1, ALGORITHM1_BLOCK // d)
+        else:  # large d (Theorem 6.2's MLPs): dense masks in blocks, so memory stays bounded
+            step = trials if trials * d <= DENSE_LIMIT else max(1, DENSE_LIMIT // (8 * d))
         return np.concatenate([statistic_values(claim, inst.X, w, draw_masks(claim, p, sc.s, gen, min(step, trials - t0)))
                                for t0 in range(0, trials, step)])
     out = []
@@ -144,7 +220,32 @@ def tail_plan(claim: Claim, sc: Scenario, inst: Instance, trials: int) -> dict |
     ``"bounded"`` (an event statistic, ``Statistic.event``: plain trials are i.i.d. Bernoulli whatever they
     draw, so the exact Clopper–Pearson interval covers the rare indices' share of the mean, which is at
     most ``P(a trial draws one) x range``; ``line`` says so with that number, exact from ``p`` under
-    Algorithm 1, a union bound under other laws)."""
+    Algorithm 1, a union bound under other laws).
+
+    Parameters
+    ----------
+    claim : Claim
+        The claim checked.
+    sc : Scenario
+        A fixed-data scenario.
+    inst : Instance
+        Its instance.
+    trials : int
+        Trials of the look that may conclude.
+
+    Returns
+    -------
+    dict or None
+        The plan (``mode``, ``rare``, ``count``, ...), ``None`` without rare indices.
+
+    Examples
+    --------
+    >>> from sketchbound.claims import get_claim
+    >>> from sketchbound.scenarios import Scenario
+    >>> sc = Scenario(d=8, n=2, s=2, ratio="equal")
+    >>> tail_plan(get_claim("4.3"), sc, sc.instance(0), 1000) is None
+    True
+    """
     law = claim.mask_law
     if law in SKETCH_LAWS:  # every index enters every sketch: none is rarely drawn
         return None

@@ -31,6 +31,9 @@ from .cluster import add_cluster_arguments, client_for, run_jobs
 from .montecarlo import ESTIMATORS, claim_scenario, expand_jobs, order_by_dependencies
 from .scenarios import INITS, RATIOS, X_TILDES
 
+__all__ = ["main", "build_parser", "select_claims", "job_bytes", "EXIT_OK", "EXIT_VIOLATED", "EXIT_USAGE",
+           "EXIT_INCONCLUSIVE", "EXIT_CODES", "PROG"]
+
 EXIT_OK, EXIT_VIOLATED, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 PROG = "python -m sketchbound.validate"
 EXIT_CODES = """exit status:
@@ -59,6 +62,19 @@ def _search_line(r: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m sketchbound.validate`` (bad values: one line, exit 2).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["--lemma", "4.5", "--trials", "4000"])
+    >>> args.lemma, args.trials, args.alpha
+    (['4.5'], 4000, 0.01)
+    """
     p = OneLineParser(prog=PROG, description="Check the claims of Bar & Giryes numerically.", epilog=EXIT_CODES,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     what = p.add_argument_group("what to check")
@@ -125,7 +141,27 @@ def _list_claims() -> str:
 
 def select_claims(lemmas: list[str] | None, all_claims: bool, library: bool = False) -> list:
     """The claims named by ``--lemma`` (families expanded) or all of them (the library's only with
-    ``library``), plus the library's with ``library``; without duplicates, the claims others lean on first."""
+    ``library``), plus the library's with ``library``; without duplicates, the claims others lean on first.
+
+    Parameters
+    ----------
+    lemmas : list of str or None
+        Claim ids or families (``"4.3"`` gives 4.3 and 4.3b).
+    all_claims : bool
+        Every claim of the paper (``--all``).
+    library : bool
+        Add the library of the field's bounds (``--library``).
+
+    Returns
+    -------
+    list of Claim
+        The claims, those others lean on (with ``all_claims``: B.1, B.2, 4.3) first.
+
+    Examples
+    --------
+    >>> [c.id for c in select_claims(["4.5"], False)]
+    ['4.5', '4.5c']
+    """
     from .library import LIBRARY_IDS  # noqa: PLC0415
     chosen = [c for c in CLAIMS if c.id not in LIBRARY_IDS] if all_claims else [c for lem in lemmas or [] for c in get_claims(lem)]
     if library:
@@ -147,6 +183,18 @@ def job_bytes(claim, sc) -> int:
     """Memory one check holds at once, in bytes: ``X`` and ``X̃`` (``d x n`` float64 each) and a few
     length-``d`` vectors (``w0``, ``w*``, ``p``, counts); ``d`` is the claim's own dimension where it has
     one (Theorem 6.2: ``width·(d_in+1)``, its Jacobian ``n x d``).
+
+    Parameters
+    ----------
+    claim : Claim
+        The claim checked.
+    sc : Scenario
+        Its scenario.
+
+    Returns
+    -------
+    int
+        Bytes.
 
     Examples
     --------
@@ -174,6 +222,27 @@ def _check_size(args, jobs) -> None:
 
 @interruptible(PROG)
 def main(argv=None) -> int:
+    """``python -m sketchbound.validate``: check the selected claims and print (or save) the verdicts.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``); ``--help`` lists them.
+
+    Returns
+    -------
+    int
+        :data:`EXIT_OK` (0) every check holds, :data:`EXIT_VIOLATED` (1) some check is violated,
+        :data:`EXIT_INCONCLUSIVE` (3) none violated but some inconclusive; bad usage exits 2 with one line.
+
+    Examples
+    --------
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     rc = main(["--lemma", "5.1", "--no-progress"])
+    >>> rc
+    0
+    """
     from .library import library_registered  # noqa: PLC0415
     with library_registered():  # --library, --list and --lemma ID see the library; --all leaves it out
         return _main(argv)

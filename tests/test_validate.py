@@ -339,3 +339,52 @@ def test_d1_n1_independent_lemma_4_4_is_zero_not_an_error():
 def test_claims_from_help_says_it_executes_the_file():
     help_text = validate.build_parser().format_help()
     assert " ".join(help_text.split()).lower().count("executed as python code with your privileges") == 1
+
+
+def test_identical_draws_are_made_once_and_change_nothing():
+    """Checks that would draw the same values (same seed, statistic, law and scenario: 4.5 and 4.5c) draw
+    them once; every result is field for field the one a run without the cache gives, and a check that
+    differs in anything the draws depend on (seed, claim's statistic) draws afresh."""
+    from dataclasses import asdict, replace
+
+    from sketchbound import _draw_cache
+    from sketchbound.claims import Statistic
+
+    ids = ("4.5", "4.5c", "4.3", "4.3b")
+
+    def run(cid, seed=3, claim=None):
+        return asdict(run_check(claim or get_claim(cid), small(cid), seed=seed, max_trials=4000))
+    _draw_cache.clear()
+    shared = [run(c) for c in ids]
+    held = len(_draw_cache._CACHE)
+    assert held > 0 and run("4.5c") == shared[1] and len(_draw_cache._CACHE) == held  # a hit
+    fresh = []
+    for c in ids:
+        _draw_cache.clear()
+        fresh.append(run(c))
+    assert shared == fresh
+    other = run("4.5", seed=4)
+    assert other["estimate"] != shared[0]["estimate"] and len(_draw_cache._CACHE) > 1
+    st = get_claim("4.5").statistic
+    twice = Statistic(st.name, st.fn, given_x=lambda *a: 2 * st.given_x(*a), depends_on=st.depends_on)
+    doubled = run("4.5", claim=replace(get_claim("4.5"), statistic=twice))
+    assert doubled["estimate"] == pytest.approx(2 * shared[0]["estimate"])
+
+
+def test_validation_readme_is_the_generators_output():
+    """validation/README.md is what `validate --all --save` writes: a row per claim of --all, the
+    reliability section rendered from validation/reliability.json, and NOTES.md verbatim."""
+    from pathlib import Path
+
+    from sketchbound.library import library_registered
+    from sketchbound.report import reliability_section
+
+    root = Path(__file__).resolve().parents[1] / "validation"
+    text = (root / "README.md").read_text()
+    with library_registered():
+        ids = [c.id for c in validate.select_claims(None, True)]
+    rows = [line.split(" | ")[0].lstrip("| ") for line in text.splitlines() if line.startswith("| ") and " | **" in line]
+    assert rows == ids  # every claim of --all, in the order --all checks them (bridge-va included)
+    rel = "\n".join(reliability_section(json.loads((root / "reliability.json").read_text())))
+    assert rel in text
+    assert (root / "NOTES.md").read_text() in text
