@@ -41,6 +41,18 @@ __all__ = ["check_beta", "tempered_weights", "variance_aware_weights", "read_con
 def check_beta(beta) -> float:
     """``beta`` as a float in ``[0, ∞]``; ``ValueError`` naming it otherwise.
 
+    Parameters
+    ----------
+    beta : float
+        The tempering exponent (``inf`` allowed, NaN and negatives refused).
+
+    Returns
+    -------
+    float
+        ``beta`` as a float.
+
+    Examples
+    --------
     >>> check_beta(2), check_beta(float("inf"))
     (2.0, inf)
     """
@@ -132,6 +144,16 @@ def read_constants(path) -> dict[str, tuple[float, float]]:
 
     The file holds ``{"layers": {name: {"c": .., "sigma": .., ...}}, ...}``; ``ValueError`` naming the
     path when it is missing or malformed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The constants JSON.
+
+    Returns
+    -------
+    dict of str to (float, float)
+        ``(c, sigma)`` per layer name.
 
     Examples
     --------
