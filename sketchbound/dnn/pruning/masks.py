@@ -76,7 +76,7 @@ The two backends agree in distribution, not draw by draw. Same ``rng`` ⇒ same 
 >>> m = make_mask(scores, 0.5, "global")
 >>> int(sum(v.sum() for v in m.values()))
 4
->>> m = make_mask(scores, 0.5, "randomized", rng=0)
+>>> m = make_mask(scores, 0.5, "randomized", rng=0, backend="torch")
 >>> [int(v.sum()) for v in m.values()]
 [3, 1]
 """
@@ -249,6 +249,27 @@ def keep_counts(scores, density, scope: str = "global", *, min_per_layer: int = 
     issue #7); ``0`` gives the unguarded threshold. ``keep_rule="synflow"`` (global scope only):
     the counts of Synaptic-Flow's threshold (see the module docstring; they sum to its kept count).
 
+    Parameters
+    ----------
+    scores : dict of str to torch.Tensor
+        ``{parameter name: score tensor}`` (finite, one device), from
+        :func:`~sketchbound.dnn.pruning.scores.compute_scores`.
+    density : float
+        Fraction of weights kept, in ``(0, 1]`` (:func:`target_count`).
+    scope : {"global", "layerwise"}, default "global"
+        As above.
+    min_per_layer : int, default 1
+        Weights every layer keeps at least.
+    keep_rule : {"exact", "synflow"}, default "exact"
+        The global threshold's rule.
+
+    Returns
+    -------
+    dict of str to int
+        ``k_l`` per layer, in the order of ``scores``.
+
+    Examples
+    --------
     >>> import torch
     >>> keep_counts({"a": torch.arange(6.0), "b": torch.zeros(4)}, 0.5, min_per_layer=0)
     {'a': 5, 'b': 0}
@@ -377,6 +398,24 @@ def sample_without_replacement(weights: torch.Tensor, k: int, *, rng=None, backe
     times — the paper's per-layer randomized mask (§7). ``k`` may exceed the number of positive
     weights: then all of them are kept and the rest are uniform among the zero-weight entries.
 
+    Parameters
+    ----------
+    weights : torch.Tensor
+        Non-negative finite sampling weights (any shape).
+    k : int
+        Number of indices to keep, in ``[0, weights.numel()]``.
+    rng : None, int, numpy.random.Generator or torch.Generator, optional
+        The randomness; same ``rng`` ⇒ same result (per backend).
+    backend : {"auto", "numpy", "torch"}, default "auto"
+        The core's numba sampler or its torch twin (module docstring).
+
+    Returns
+    -------
+    torch.Tensor
+        bool, ``weights``' shape, exactly ``k`` True entries.
+
+    Examples
+    --------
     >>> import torch
     >>> sample_without_replacement(torch.tensor([1.0, 0.0, 5.0]), 2, rng=0).tolist()
     [True, False, True]
@@ -412,8 +451,26 @@ def sample_algorithm1(weights: torch.Tensor, s: int, *, rng=None, backend: str =
     ``backend="numpy"`` is :func:`sketchbound.algorithm1`; ``"torch"`` is fp64 cumsum + searchsorted +
     bincount (works for any number of categories, unlike ``torch.multinomial``).
 
+    Parameters
+    ----------
+    weights : torch.Tensor
+        Non-negative finite sampling weights, at least one positive.
+    s : int
+        Number of draws (with replacement).
+    rng : None, int, numpy.random.Generator or torch.Generator, optional
+        The randomness; same ``rng`` ⇒ same result (per backend).
+    backend : {"auto", "numpy", "torch"}, default "auto"
+        The core's :func:`sketchbound.algorithm1` or its torch twin.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 mask of ``weights``' shape: ``c_i / (s p_i)`` (``c_i`` = times drawn), unbiased.
+
+    Examples
+    --------
     >>> import torch
-    >>> m = sample_algorithm1(torch.tensor([1.0, 1.0, 2.0]), 4, rng=0)
+    >>> m = sample_algorithm1(torch.tensor([1.0, 1.0, 2.0]), 4, rng=0, backend="torch")
     >>> m.dtype, int((m > 0).sum()) <= 4
     (torch.float64, True)
     """
@@ -454,6 +511,39 @@ def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str =
     ``beta`` (mode ``"tempered"``), ``w0`` (initial weights ``{name: tensor}``) and ``constants``
     (``{name: (c, sigma)}``, mode ``"variance_aware"``): the bridge's laws (module docstring).
 
+    Parameters
+    ----------
+    scores : dict of str to torch.Tensor
+        ``{parameter name: score tensor}`` (finite, one device), from
+        :func:`~sketchbound.dnn.pruning.scores.compute_scores`.
+    density : float
+        Fraction of weights kept, in ``(0, 1]`` (:func:`target_count`).
+    mode : str, default "global"
+        One of :data:`MASK_MODES` or :data:`BRIDGE_MODES`.
+    rng : None, int, numpy.random.Generator or torch.Generator, optional
+        The randomness of the randomized modes; same ``rng`` ⇒ same mask (per backend).
+    backend : {"auto", "numpy", "torch"}, default "auto"
+        The sampler (module docstring).
+    min_per_layer : int, default 1
+        Weights every layer keeps at least (binary modes).
+    keep_rule : {"exact", "synflow"}, default "exact"
+        The global threshold's rule.
+    info : dict, optional
+        Filled with the guard's report and the kept count.
+    beta : float, default 1.0
+        Tempering exponent of mode ``"tempered"``, in ``[0, ∞]``.
+    w0 : dict of str to torch.Tensor, optional
+        Initial weights (mode ``"variance_aware"``).
+    constants : dict of str to (float, float), optional
+        ``(c, sigma)`` per layer (mode ``"variance_aware"``).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        float32 masks of the scores' shapes and device (0/1 except ``"algorithm1"``).
+
+    Examples
+    --------
     >>> import torch
     >>> m = make_mask({"w": torch.ones(10)}, 0.3, "global")      # ties: still exactly 3
     >>> int(m["w"].sum())
@@ -551,7 +641,24 @@ def _unflatten(flat: torch.Tensor, like: dict[str, torch.Tensor]) -> dict[str, t
 
 
 def kept_count(masks: dict[str, torch.Tensor]) -> int:
-    """Number of non-zero mask entries (for ``"algorithm1"``: distinct drawn indices)."""
+    """Number of non-zero mask entries (for ``"algorithm1"``: distinct drawn indices).
+
+    Parameters
+    ----------
+    masks : dict of str to torch.Tensor
+        Masks from :func:`make_mask`.
+
+    Returns
+    -------
+    int
+        The number of kept weights.
+
+    Examples
+    --------
+    >>> import torch
+    >>> kept_count({"a": torch.tensor([1.0, 0.0]), "b": torch.tensor([2.5])})
+    2
+    """
     return int(sum(int((m != 0).sum()) for m in masks.values()))
 
 
@@ -573,6 +680,25 @@ def mask_summary(model: nn.Module, masks: dict[str, torch.Tensor]) -> list[dict]
     """Per-layer rows ``{layer, shape, total, kept, density, mean_abs_kept}`` (weights of ``model`` as they are).
 
     ``mean_abs_kept`` is the mean ``|w|`` over kept entries (``nan`` if none), the quantity of Fig. 1/3.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network whose prunable weights the masks cover.
+    masks : dict of str to torch.Tensor
+        Masks from :func:`make_mask` (layers without one count as dense).
+
+    Returns
+    -------
+    list of dict
+        One row per prunable weight, in definition order.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Linear(2, 2))
+    >>> row = mask_summary(net, {"0.weight": torch.tensor([[1.0, 0.0], [0.0, 0.0]])})[0]
+    >>> row["layer"], row["kept"], row["density"]
+    ('0.weight', 1, 0.25)
     """
     rows = []
     for n, p in check_masks_for(model, masks):
