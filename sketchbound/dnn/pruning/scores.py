@@ -91,7 +91,24 @@ def deterministic_algorithms():
     (warn-only for ops without a deterministic version), ``cudnn.deterministic``, no ``cudnn.benchmark``,
     no TF32 (full fp32 matmuls/convolutions on the GPU, as on the CPU). ``CUBLAS_WORKSPACE_CONFIG`` is set
     to ``:4096:8`` if unset (cuBLAS reads it when its handle is created: set it before the first CUDA
-    matmul of the process for full effect)."""
+    matmul of the process for full effect).
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        A context manager (``with deterministic_algorithms(): ...``).
+
+    Yields
+    ------
+    None
+        The settings hold inside the ``with`` block.
+
+    Examples
+    --------
+    >>> with deterministic_algorithms():
+    ...     torch.are_deterministic_algorithms_enabled()
+    True
+    """
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     be = torch.backends
     prev = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
@@ -161,14 +178,56 @@ def _check_loss(loss):
 
 # --------------------------------------------------------------------------------------------------
 def random_scores(model: nn.Module, batch_source=None, *, generator=None) -> dict[str, torch.Tensor]:
-    """I.i.d. ``U(0, 1)`` scores (the "random" baseline; with a hard threshold, a uniform random mask)."""
+    """I.i.d. ``U(0, 1)`` scores (the "random" baseline; with a hard threshold, a uniform random mask).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network (not modified).
+    batch_source : ignored
+        Accepted for a uniform signature.
+    generator : None, int or torch.Generator, optional
+        Drives the data-free sources and the random parts (same seed ⇒ same scores).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``{"<layer>.weight": score}`` of the parameters' shapes; higher = more important.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> torch.equal(random_scores(net, generator=0)["0.weight"], random_scores(net, generator=0)["0.weight"])
+    True
+    """
     params = _check_model(model)
     g = as_torch_generator(generator)
     return {n: torch.rand(p.shape, generator=g, dtype=torch.float32).to(p.device) for n, p in params}
 
 
 def magnitude_scores(model: nn.Module, batch_source=None, **_ignored) -> dict[str, torch.Tensor]:
-    """``|θ|`` at initialisation ("magnitude only, w/o data", Table II)."""
+    """``|θ|`` at initialisation ("magnitude only, w/o data", Table II).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network (not modified).
+    batch_source : ignored
+        Accepted for a uniform signature (as are other keyword arguments).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``{"<layer>.weight": score}`` of the parameters' shapes; higher = more important.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> torch.equal(magnitude_scores(net)["2.weight"], net[2].weight.abs())
+    True
+    """
     return {n: p.detach().abs().clone() for n, p in _check_model(model)}
 
 
@@ -176,6 +235,28 @@ def imp_scores(model: nn.Module, batch_source=None, *, mask=None, **_ignored) ->
     """IMP's magnitude step: ``|θ|`` of the model's current (trained) weights, times a previous ``mask``.
 
     Weights a previous round pruned (``mask == 0``) score 0, so a global threshold never revives them.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network (not modified).
+    batch_source : ignored
+        Accepted for a uniform signature.
+    mask : dict of str to torch.Tensor, optional
+        The previous round's masks.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``{"<layer>.weight": score}`` of the parameters' shapes; higher = more important.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> sc = imp_scores(net, mask={"0.weight": torch.zeros(3, 4)})
+    >>> float(sc["0.weight"].sum()), bool((sc["2.weight"] > 0).all())
+    (0.0, True)
     """
     sc = magnitude_scores(model)
     if mask is not None:
@@ -196,6 +277,34 @@ def snip_scores(model: nn.Module, batch_source, *, loss: str = "cross_entropy", 
     ``loss``: ``"cross_entropy"`` (SNIP), ``"l1"`` (§5.2's analysis; one-hot targets for integer labels
     with several outputs) or ``"mse"``. ``train_mode=False`` keeps BatchNorm in eval mode (Synaptic-Flow's
     default). With one-non-zero-per-row data and ℓ1 loss, a linear model's scores are eq. (2).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network (not modified).
+    batch_source : callable, (x, y) tuple, tensor or iterable
+        Input batches (:func:`~sketchbound.dnn.pruning.inputs.as_batch_source`).
+    loss : {"cross_entropy", "l1", "mse"}, default "cross_entropy"
+        The loss ``L``.
+    num_batches : int, default 1
+        Batches whose gradients are summed.
+    train_mode : bool, default False
+        BatchNorm in train mode.
+    generator : None, int or torch.Generator, optional
+        Drives the data-free sources and the random parts (same seed ⇒ same scores).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``{"<layer>.weight": score}`` of the parameters' shapes; higher = more important.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> sc = snip_scores(net, (torch.randn(8, 4), torch.randint(0, 2, (8,))))
+    >>> [tuple(v.shape) for v in sc.values()]
+    [(3, 4), (2, 3)]
     """
     _check_model(model)
     _check_loss(loss)
@@ -268,6 +377,38 @@ def grasp_scores(model: nn.Module, batch_source, *, num_batches: int = 1, temper
     halves, each half one batch. ``train_mode`` overrides the variant's BatchNorm mode. The masks GraSP
     itself builds keep ``score <= t`` with ``t`` the ``int(ratio·d)``-th largest ``S`` (one more than
     ``d - int(ratio·d)``); use :func:`~sketchbound.dnn.pruning.masks.make_mask` for ours.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network (not modified).
+    batch_source : callable, (x, y) tuple, tensor or iterable
+        Input batches (:func:`~sketchbound.dnn.pruning.inputs.as_batch_source`).
+    num_batches : int, default 1
+        Batches (``"synflow"``) or GraSP iterations (``"original"``).
+    temperature : float, default 200.0
+        The logits are divided by it.
+    train_mode : bool, optional
+        BatchNorm mode; default that of ``variant``.
+    variant : {"synflow", "original"}, default "synflow"
+        Which published code to follow (above).
+    samples_per_class : int, default 25
+        Examples per class of ``variant="original"``.
+    generator : None, int or torch.Generator, optional
+        Drives the data-free sources and the random parts (same seed ⇒ same scores).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Signed scores ``θ ⊙ Hg`` of the parameters' shapes; higher = more important.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> sc = grasp_scores(net, (torch.randn(8, 4), torch.randint(0, 2, (8,))))
+    >>> sorted(sc), sc["0.weight"].dtype
+    (['0.weight', '2.weight'], torch.float32)
     """
     _check_model(model)
     nb = check_positive_int(num_batches, name="num_batches", floats=False)
@@ -349,6 +490,44 @@ def synflow_scores(model: nn.Module, batch_source, *, density: float, rounds: in
     ``synflow_rounds_guard_fired`` (rounds in which ``min_per_layer`` changed the mask) and
     ``synflow_guard_kept_max`` (the most weights it kept in one round). ``on_round(r, masks)`` is called
     after each intermediate mask (``r = 1 … rounds-1``).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network (not modified).
+    batch_source : callable, (x, y) tuple, tensor or iterable
+        Input batches (:func:`~sketchbound.dnn.pruning.inputs.as_batch_source`).
+    density : float
+        The final density, in ``(0, 1]``.
+    rounds : int, default 100
+        Pruning rounds.
+    mode : str, default "global"
+        A binary mode of :data:`~sketchbound.dnn.pruning.masks.MASK_MODES` for the intermediate masks.
+    min_per_layer : int, default 1
+        Weights every layer keeps at least, in every round.
+    keep_rule : {"exact", "synflow"}, default "exact"
+        The per-round threshold's rule.
+    info : dict, optional
+        Receives the guard's report (above).
+    on_round : callable, optional
+        ``on_round(r, masks)`` after each intermediate mask.
+    dtype : torch.dtype, default torch.float64
+        Precision of the scoring copy, its input and the scores.
+    generator : None, int or torch.Generator, optional
+        Drives the data-free sources and the random parts (same seed ⇒ same scores).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``{"<layer>.weight": score}`` of the parameters' shapes; higher = more important.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> sc = synflow_scores(net, (torch.ones(1, 4), None), density=0.5, rounds=2)
+    >>> sc["0.weight"].dtype, int((sc["0.weight"] > 0).sum()) <= 12
+    (torch.float64, True)
     """
     params0 = _check_model(model)
     dens = float(density) if isinstance(density, numbers.Real) and not isinstance(density, bool) else None
@@ -417,6 +596,38 @@ def prospr_scores(model: nn.Module, batch_source, *, inner_steps: int = 3, inner
     ProsPr's ``prospr.prune`` (``method="full"``, momentum 0), every parameter (biases, BatchNorm too)
     takes the inner steps. Its ``new_data_in_inner=True`` is a source that yields new batches; its CLI
     default (``False``: one batch for all steps and the meta-loss) is a fixed ``(x, y)`` batch.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network (not modified).
+    batch_source : callable, (x, y) tuple, tensor or iterable
+        Input batches (:func:`~sketchbound.dnn.pruning.inputs.as_batch_source`).
+    inner_steps : int, default 3
+        ``K``, the SGD steps differentiated through.
+    inner_lr : float, default 0.1
+        Their learning rate.
+    loss : {"cross_entropy", "l1", "mse"}, default "cross_entropy"
+        The loss ``L``.
+    train_mode : bool, default True
+        BatchNorm in train mode.
+    dtype : torch.dtype, default torch.float64
+        Precision of the scoring copy, its batches and the scores.
+    generator : None, int or torch.Generator, optional
+        Drives the data-free sources and the random parts (same seed ⇒ same scores).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``{"<layer>.weight": score}`` of the parameters' shapes; higher = more important.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> sc = prospr_scores(net, (torch.randn(8, 4), torch.randint(0, 2, (8,))), inner_steps=1)
+    >>> [tuple(v.shape) for v in sc.values()], sc["0.weight"].dtype
+    ([(3, 4), (2, 3)], torch.float64)
     """
     params0 = _check_model(model)
     K = check_positive_int(inner_steps, name="inner_steps", floats=False)
@@ -459,7 +670,32 @@ _FUNCS = {
 
 
 def compute_scores(method: str, model: nn.Module, batch_source=None, **kwargs) -> dict[str, torch.Tensor]:
-    """Dispatch to the score function of ``method`` (one of :data:`SCORE_METHODS`); ``kwargs`` are passed on."""
+    """Dispatch to the score function of ``method`` (one of :data:`SCORE_METHODS`); ``kwargs`` are passed on.
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`SCORE_METHODS`.
+    model : nn.Module
+        The network (not modified).
+    batch_source : callable, (x, y) tuple, tensor or iterable, optional
+        Input batches; not needed by ``random``, ``magnitude`` and ``imp``.
+    **kwargs
+        The method's keyword arguments (e.g. ``density`` and ``rounds`` for ``synflow``).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``{"<layer>.weight": score}`` of the parameters' shapes; higher = more important.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> sc = compute_scores("snip", net, (torch.randn(8, 4), torch.randint(0, 2, (8,))), generator=0)
+    >>> sorted(sc)
+    ['0.weight', '2.weight']
+    """
     if method not in _FUNCS:
         raise ValueError(f"method must be one of {SCORE_METHODS}, got {method!r}")
     if method in ("magnitude", "imp"):
