@@ -79,10 +79,10 @@ def tempered_weights(weights: torch.Tensor, beta) -> torch.Tensor | None:
     Examples
     --------
     >>> import torch
-    >>> [round(v, 12) for v in tempered_weights(torch.tensor([1.0, 2.0, 0.0]), 2).tolist()]
-    [0.25, 1.0, 0.0]
-    >>> tempered_weights(torch.tensor([1.0, 0.0]), 0).tolist()
-    [1.0, 1.0]
+    >>> tempered_weights(torch.tensor([1.0, 0.0]), 0).tolist(), tempered_weights(torch.tensor([1.0, 0.0]), 1).tolist()
+    ([1.0, 1.0], [1.0, 0.0])
+    >>> tempered_weights(torch.tensor([1.0, 0.0]), float("inf")) is None
+    True
     """
     b = check_beta(beta)
     if math.isinf(b):
