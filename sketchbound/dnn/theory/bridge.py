@@ -83,6 +83,26 @@ def layer_patches(model: nn.Module, x: torch.Tensor, columns: int = COLUMNS) -> 
 
     The columns kept are drawn by one fixed generator per layer index, so two networks of the same
     architecture on the same batch get the same columns.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network.
+    x : torch.Tensor
+        The batch (e.g. :func:`probe_batch`).
+    columns : int, default COLUMNS
+        Patch columns kept per layer.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        float64 ``D × min(N, columns)`` feature matrices, one per prunable layer.
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
+    >>> {k: tuple(v.shape) for k, v in layer_patches(net, torch.zeros(5, 3), columns=4).items()}
+    {'0.weight': (3, 4), '2.weight': (2, 4)}
     """
     ins = layer_inputs(model, x)
     out = {}
@@ -171,6 +191,13 @@ def predicted_errors(model0: nn.Module, masks: Mapping[str, torch.Tensor], const
     dict
         ``{"layers": {layer: {"pred", "pred_dense", "pred_rel"}}, "pred_sum", "pred_rel_mean", "columns",
         "probe"}``.
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2, bias=False))
+    >>> out = predicted_errors(net, {"0.weight": torch.ones(2, 3)}, {"0.weight": (1.0, 0.0)}, torch.randn(4, 3))
+    >>> out["pred_sum"]
+    0.0
     """
     P = layer_patches(model0, x, columns)
     W0 = _weights(model0)
