@@ -96,9 +96,9 @@ def ntk_cnn_run(channels: int = 16, *, n: int = 16, steps: int = 50, lr_factor: 
     --------
     >>> g = torch.Generator().manual_seed(0)
     >>> x, y = torch.randn(4, 1, 4, 4, generator=g, dtype=torch.float64), torch.randn(4, generator=g, dtype=torch.float64)
-    >>> run = ntk_cnn_run(2, steps=2, x=x, y=y)
-    >>> run["J0"].shape, run["loss"][-1] < run["loss"][0]
-    ((4, 56), True)
+    >>> run = ntk_cnn_run(2, steps=0, x=x, y=y)    # steps=0: the Jacobian at init only
+    >>> run["J0"].shape, len(run["loss"])
+    ((4, 56), 1)
     """
     if x is None:
         from sketchbound.dnn.data import load_dataset  # noqa: PLC0415
