@@ -35,6 +35,27 @@ class FitResult:
 
     ``test_accuracy[e]`` / ``test_loss[e]`` are measured after epoch ``e + 1``; ``density`` = ``kept`` /
     ``total`` counts the non-zero *effective* prunable weights after training.
+
+    Parameters
+    ----------
+    epochs : int
+        Epochs trained.
+    test_accuracy, test_loss, train_accuracy, train_loss, lr : list of float
+        One entry per epoch.
+    kept, total : int
+        Non-zero and all prunable weights after training.
+    density : float
+        ``kept / total``.
+    wall_s : float
+        Training time in seconds.
+    device : str
+        Where it trained.
+
+    Examples
+    --------
+    >>> r = FitResult(epochs=1, test_accuracy=[91.5], kept=10, total=100, density=0.1)
+    >>> r.final_test_accuracy
+    91.5
     """
 
     epochs: int
