@@ -30,16 +30,19 @@ Layouts read
 """
 from __future__ import annotations
 
-import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
 
 from sketchbound._io import atomic_write
+from sketchbound.dnn.data._cifar import find_cifar_dir, read_cifar_arrays
+from sketchbound.dnn.data.augment import augment_epoch, normalize
+from sketchbound.dnn.data.imagenet import (IMAGENET_MEAN, IMAGENET_STD, ImageFolder,  # noqa: F401  (re-exported)
+                                          load_imagenet, pil_image)
 from sketchbound.idx import IDX_FILES, find_idx_dir, read_idx, read_idx_split
 
 __all__ = [
@@ -269,87 +272,6 @@ def load_fashion_mnist(root=None) -> TensorDataset:
 
 
 # --------------------------------------------------------------------------------------------- CIFAR
-#: the only globals a CIFAR python batch may name: numpy's array reconstruction (old and new module
-#: names, pickle protocols 2–5), its dtype, and the harmless builtin containers; anything else (e.g.
-#: ``os.system`` in a crafted batch) is refused before it could be called
-_CIFAR_GLOBALS = frozenset({
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-    ("builtins", "bytes"), ("builtins", "bytearray"), ("builtins", "list"), ("builtins", "dict"),
-    ("builtins", "tuple"), ("__builtin__", "bytes"), ("__builtin__", "list"), ("__builtin__", "dict"),
-})
-
-
-class _CifarUnpickler(pickle.Unpickler):
-    """A :class:`pickle.Unpickler` that resolves only :data:`_CIFAR_GLOBALS`, so reading a batch never
-    runs code from it; ``persistent_load`` is refused too."""
-
-    def __init__(self, f, path: Path):
-        super().__init__(f, encoding="bytes")
-        self._path = path
-
-    def find_class(self, module, name):
-        if (module, name) in _CIFAR_GLOBALS:
-            return super().find_class(module, name)
-        raise ValueError(f"{self._path}: refused, it names {module}.{name}, which a CIFAR batch never needs (a "
-                         f"crafted or foreign pickle; nothing in it was run); accepted: numpy arrays, lists, "
-                         f"bytes and dicts")
-
-    def persistent_load(self, pid):
-        raise ValueError(f"{self._path}: refused, it uses persistent ids, which a CIFAR batch never has")
-
-
-def _unpickle(path: Path) -> dict:
-    """One CIFAR batch through :class:`_CifarUnpickler`: ``ValueError`` naming ``path`` when it is not
-    such a batch (a refused global, truncated or not a pickle, not a dict)."""
-    try:
-        with open(path, "rb") as f:
-            out = _CifarUnpickler(f, path).load()
-    except ValueError as e:
-        if str(path) in str(e):
-            raise
-        raise ValueError(f"{path}: not a readable CIFAR batch ({' '.join(str(e).split())[:200]})") from None
-    except (pickle.UnpicklingError, EOFError, TypeError, AttributeError, IndexError, KeyError,
-            UnicodeDecodeError, MemoryError) as e:
-        raise ValueError(f"{path}: not a readable CIFAR batch ({type(e).__name__}: "
-                         f"{' '.join(str(e).split())[:200]})") from None
-    if not isinstance(out, dict):
-        raise ValueError(f"{path}: not a CIFAR batch (a pickled {type(out).__name__}, expected a dict)")
-    return out
-
-
-def _cifar_dir(name: str, root, folder: str, files: Sequence[str]) -> Path:
-    roots = _candidate_roots(name, root)
-    for r in roots:
-        for d in (r / folder, r):
-            if all((d / f).is_file() for f in files):
-                return d
-    raise _missing(name, roots, f"{folder}/{{{','.join(files)}}} (the standard python pickles)")
-
-
-def _cifar_arrays(d: Path, files: Sequence[str], label_key: bytes, num_classes: int):
-    xs, ys = [], []
-    for f in files:
-        entry = _unpickle(d / f)
-        if b"data" not in entry or label_key not in entry:
-            raise ValueError(f"{d / f}: expected keys b'data' and {label_key!r}, got {sorted(entry)}")
-        x, y = entry[b"data"], entry[label_key]
-        if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072:
-            what = f"{x.dtype} array of shape {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
-            raise ValueError(f"{d / f}: b'data' must be a uint8 array of shape (N, 3072), got a {what}")
-        if not isinstance(y, (list, np.ndarray)) or len(y) != len(x) or \
-                not all(isinstance(v, (int, np.integer)) for v in (y.tolist() if isinstance(y, np.ndarray) else y)):
-            raise ValueError(f"{d / f}: {label_key!r} must be {len(x)} integer labels (one per row of b'data')")
-        y = np.asarray(y, dtype=np.int64)
-        if y.size and (y.min() < 0 or y.max() >= num_classes):
-            raise ValueError(f"{d / f}: {label_key!r} must lie in [0, {num_classes}), got values in "
-                             f"[{y.min()}, {y.max()}]")
-        xs.append(x.reshape(-1, 3, 32, 32))
-        ys.append(y)
-    return np.concatenate(xs), np.concatenate(ys)
-
-
 def load_cifar10(root=None) -> TensorDataset:
     """CIFAR-10 from ``cifar-10-batches-py`` (``data_batch_1..5``, ``test_batch``).
 
@@ -377,9 +299,9 @@ def load_cifar10(root=None) -> TensorDataset:
     (10, (3, 32, 32))
     """
     train = [f"data_batch_{i}" for i in range(1, 6)]
-    d = _cifar_dir("cifar10", root, "cifar-10-batches-py", train + ["test_batch"])
-    xtr, ytr = _cifar_arrays(d, train, b"labels", 10)
-    xte, yte = _cifar_arrays(d, ["test_batch"], b"labels", 10)
+    d = find_cifar_dir("cifar10", root, "cifar-10-batches-py", train + ["test_batch"])
+    xtr, ytr = read_cifar_arrays(d, train, b"labels", 10)
+    xte, yte = read_cifar_arrays(d, ["test_batch"], b"labels", 10)
     return _make("cifar10", xtr, ytr, xte, yte, 10)
 
 
@@ -408,23 +330,15 @@ def load_cifar100(root=None) -> TensorDataset:
     >>> len(ds), ds.num_classes
     (3, 100)
     """
-    d = _cifar_dir("cifar100", root, "cifar-100-python", ["train", "test"])
-    xtr, ytr = _cifar_arrays(d, ["train"], b"fine_labels", 100)
-    xte, yte = _cifar_arrays(d, ["test"], b"fine_labels", 100)
+    d = find_cifar_dir("cifar100", root, "cifar-100-python", ["train", "test"])
+    xtr, ytr = read_cifar_arrays(d, ["train"], b"fine_labels", 100)
+    xte, yte = read_cifar_arrays(d, ["test"], b"fine_labels", 100)
     return _make("cifar100", xtr, ytr, xte, yte, 100)
 
 
 # --------------------------------------------------------------------------------------------- images
-def _pil():
-    try:
-        from PIL import Image
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("decoding Tiny-ImageNet/ImageNet images needs Pillow: pip install pillow") from e
-    return Image
-
-
 def _decode(path: Path, size: int | None = None) -> np.ndarray:
-    Image = _pil()
+    Image = pil_image()
     with Image.open(path) as im:
         im = im.convert("RGB")
         if size is not None and im.size != (size, size):
@@ -508,124 +422,6 @@ def load_tiny_imagenet(root=None, image_size: int = 64) -> TensorDataset:
     return _make("tiny-imagenet", arrays["xtr"], arrays["ytr"], arrays["xte"], arrays["yte"], len(wnids))
 
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-_IMG_EXT = {".jpeg", ".jpg", ".png", ".bmp", ".webp"}
-
-
-class ImageFolder(torch.utils.data.Dataset):
-    """Class-folder image dataset (``root/<class>/*.JPEG``) decoded with Pillow, for ImageNet (§7).
-
-    Training transform: random-resized crop (scale 0.08–1, ratio 3/4–4/3) to ``size`` and horizontal
-    flip; evaluation: resize the short side to ``size*8/7`` and centre-crop ``size``. Returns
-    ``uint8`` ``(3, size, size)`` tensors; normalise on the device with :func:`normalize` and
-    :data:`IMAGENET_MEAN`/:data:`IMAGENET_STD`. Randomness comes from ``numpy`` seeded per item by
-    ``(seed, epoch, index)`` so a worker pool gives reproducible crops (call :meth:`set_epoch`).
-
-    Parameters
-    ----------
-    root : str or os.PathLike
-        The split's folder of class folders.
-    train : bool
-        Training transform (random crop and flip) or evaluation transform (centre crop).
-    size : int, default 224
-        Side of the returned images.
-    seed : int, default 0
-        Seeds the training crops (with the epoch and the index).
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> with tempfile.TemporaryDirectory() as d:
-    ...     os.makedirs(os.path.join(d, "cat")); os.makedirs(os.path.join(d, "dog"))
-    ...     ImageFolder(d, train=True).classes
-    ['cat', 'dog']
-    """
-
-    def __init__(self, root, train: bool, size: int = 224, seed: int = 0):
-        root = Path(root)
-        if not root.is_dir():
-            raise FileNotFoundError(f"imagenet: folder {root} not found; expected <root>/<class>/*.JPEG")
-        self.classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-        if not self.classes:
-            raise FileNotFoundError(f"imagenet: no class folders in {root}")
-        self.samples = [(f, i) for i, c in enumerate(self.classes) for f in sorted((root / c).iterdir())
-                        if f.suffix.lower() in _IMG_EXT]
-        self.train, self.size, self.seed, self.epoch = train, size, seed, 0
-        self.num_classes = len(self.classes)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i):
-        Image = _pil()
-        path, label = self.samples[i]
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            w, h = im.size
-            if self.train:
-                rng = np.random.default_rng([self.seed, self.epoch, i])
-                for _ in range(10):
-                    area = w * h * rng.uniform(0.08, 1.0)
-                    ar = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
-                    cw, ch = int(round(np.sqrt(area * ar))), int(round(np.sqrt(area / ar)))
-                    if 0 < cw <= w and 0 < ch <= h:
-                        x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-                        break
-                else:
-                    cw = ch = min(w, h)
-                    x0, y0 = (w - cw) // 2, (h - ch) // 2
-                im = im.resize((self.size, self.size), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch))
-                if rng.random() < 0.5:
-                    im = im.transpose(Image.FLIP_LEFT_RIGHT)
-            else:
-                short = int(round(self.size * 8 / 7))
-                s = short / min(w, h)
-                im = im.resize((max(short, int(round(w * s))), max(short, int(round(h * s)))), Image.BILINEAR)
-                w, h = im.size
-                x0, y0 = (w - self.size) // 2, (h - self.size) // 2
-                im = im.crop((x0, y0, x0 + self.size, y0 + self.size))
-            arr = np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
-        return torch.from_numpy(arr), label
-
-
-def load_imagenet(root=None, size: int = 224, seed: int = 0) -> tuple[ImageFolder, ImageFolder]:
-    """ImageNet ``(train, val)`` :class:`ImageFolder` pair from ``root/train`` and ``root/val``.
-
-    Parameters
-    ----------
-    root : str or os.PathLike, optional
-        Folder holding ``train/<class>/*`` and ``val/<class>/*``; default: the search of
-        :func:`sketchbound.data.candidate_roots`.
-    size : int, default 224
-        Side of the returned images.
-    seed : int, default 0
-        Seeds the training crops.
-
-    Returns
-    -------
-    (ImageFolder, ImageFolder)
-        The training and validation sets.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> with tempfile.TemporaryDirectory() as d:
-    ...     for split in ("train", "val"): os.makedirs(os.path.join(d, split, "n01440764"))
-    ...     train, val = load_imagenet(d)
-    >>> train.num_classes, train.train, val.train
-    (1, True, False)
-    """
-    roots = _candidate_roots("imagenet", root)
-    for r in roots:
-        if (r / "train").is_dir() and (r / "val").is_dir():
-            return ImageFolder(r / "train", True, size, seed), ImageFolder(r / "val", False, size, seed)
-    raise _missing("imagenet", roots, "train/<class>/*.JPEG and val/<class>/*.JPEG")
-
-
 # --------------------------------------------------------------------------------------------- registry
 _LOADERS: dict[str, Callable[..., TensorDataset]] = {
     "mnist": load_mnist,
@@ -699,102 +495,6 @@ def load_dataset(name: str, root=None, *, pad_to: int | None = None) -> TensorDa
     if pad_to is not None:
         ds = ds.pad_to(int(pad_to))
     return ds
-
-
-# --------------------------------------------------------------------------------------------- device ops
-def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """``uint8`` ``(N, C, H, W)`` → float32 ``(x/255 - mean)/std`` per channel, on ``x``'s device.
-
-    Parameters
-    ----------
-    x : torch.Tensor
-        ``uint8`` images ``(N, C, H, W)``.
-    mean, std : sequence of float
-        Per-channel statistics in ``[0, 1]`` units.
-
-    Returns
-    -------
-    torch.Tensor
-        float32, ``x``'s shape and device.
-
-    Examples
-    --------
-    >>> normalize(torch.tensor([[[[0, 255]]]], dtype=torch.uint8), (0.5,), (0.5,)).tolist()
-    [[[[-1.0, 1.0]]]]
-    """
-    m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    return (x.float().div_(255.0) - m) / s
-
-
-def augment_epoch(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, *, padding: int = 4,
-                  flip: bool = True, crop: bool = True, out_x: torch.Tensor | None = None,
-                  out_y: torch.Tensor | None = None, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
-    """One training epoch of ``uint8`` images: permutation + random crop (zero padding) + horizontal flip.
-
-    All randomness comes from ``generator`` (on ``x``'s device) and is drawn in a fixed order
-    (permutation, crop offsets, flips), so the same generator state gives the same epoch — this is what
-    makes resumed training identical. Everything is batched tensor ops on the device; ``chunk`` bounds
-    the temporary memory of the padded copy. Results are written into ``out_x``/``out_y`` when given
-    (static buffers of a CUDA graph).
-
-    Parameters
-    ----------
-    x, y : torch.Tensor
-        ``uint8`` images ``(N, C, H, W)`` and their labels.
-    generator : torch.Generator
-        On ``x``'s device; all the epoch's randomness.
-    padding : int, default 4
-        Zero padding of the random crop.
-    flip, crop : bool, default True
-        Apply the horizontal flips / the random crops.
-    out_x, out_y : torch.Tensor, optional
-        Buffers to write the epoch into.
-    chunk : int, default 8192
-        Images padded at a time.
-
-    Returns
-    -------
-    (torch.Tensor, torch.Tensor)
-        The epoch's images and labels (``out_x``/``out_y`` when given).
-
-    Examples
-    --------
-    >>> x = torch.arange(3, dtype=torch.uint8).view(3, 1, 1, 1).expand(3, 1, 2, 2).contiguous()
-    >>> xe, ye = augment_epoch(x, torch.arange(3), torch.Generator().manual_seed(0), crop=False)
-    >>> torch.equal(xe[:, 0, 0, 0].long(), ye)    # images stay with their labels
-    True
-    """
-    n = x.shape[0]
-    dev = x.device
-    perm = torch.randperm(n, generator=generator, device=dev)
-    if crop and padding > 0:
-        offsets = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator, device=dev)
-    else:
-        offsets = None
-    flips = (torch.rand(n, generator=generator, device=dev) < 0.5) if flip else None
-    out_x = torch.empty_like(x) if out_x is None else out_x
-    out_y = torch.empty_like(y) if out_y is None else out_y
-    out_y.copy_(y[perm])
-    h, w = x.shape[-2:]
-    ar_h = torch.arange(h, device=dev)
-    ar_w = torch.arange(w, device=dev)
-    for i in range(0, n, chunk):
-        idx = perm[i:i + chunk]
-        xb = x[idx]
-        if offsets is not None:
-            p = padding
-            xp = torch.nn.functional.pad(xb, (p, p, p, p))
-            off = offsets[i:i + chunk]
-            rows = (off[:, 0:1] + ar_h)[:, None, :, None]  # (B,1,H,1)
-            cols = (off[:, 1:2] + ar_w)[:, None, None, :]  # (B,1,1,W)
-            b = torch.arange(xb.shape[0], device=dev)[:, None, None, None]
-            c = torch.arange(xb.shape[1], device=dev)[None, :, None, None]
-            xb = xp[b, c, rows, cols]
-        if flips is not None:
-            xb = torch.where(flips[i:i + chunk, None, None, None], xb.flip(-1), xb)
-        out_x[i:i + xb.shape[0]].copy_(xb)
-    return out_x, out_y
 
 
 def random_normal_like(ds: TensorDataset, n: int, generator: torch.Generator, num_classes: int | None = None,
