@@ -219,7 +219,7 @@ def fit(model: nn.Module, data, epochs: int, *, masks: Mapping[str, torch.Tensor
     >>> import torch, torch.nn as nn
     >>> from sketchbound.dnn import apply_mask, make_mask, compute_scores
     >>> net = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 2))
-    >>> _ = apply_mask(net, make_mask(compute_scores("magnitude", net), 0.5, "randomized", rng=0))
+    >>> _ = apply_mask(net, make_mask(compute_scores("magnitude", net), 0.5, "randomized", rng=0, backend="torch"))
     >>> x, y = torch.randn(64, 1, 4, 4), (torch.arange(64) % 2)
     >>> r = fit(net, (x, y), 2, test=(x, y), batch_size=16, progress=False, log=None)
     >>> len(r.test_accuracy), r.kept, r.total
