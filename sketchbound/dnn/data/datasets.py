@@ -470,10 +470,13 @@ def load_dataset(name: str, root=None, *, pad_to: int | None = None) -> TensorDa
 
     Parameters
     ----------
-    name : one of :data:`DATASETS` except ``imagenet`` (aliases like ``fmnist``, ``CIFAR-10`` accepted).
-    root : folder holding the files (see the module docstring); default: ``$SKETCHBOUND_DATA`` then
+    name : str
+        One of :data:`DATASETS` except ``imagenet`` (aliases like ``fmnist``, ``CIFAR-10`` accepted).
+    root : str or os.PathLike, optional
+        Folder holding the files (see the module docstring); default: ``$SKETCHBOUND_DATA`` then
         :data:`DEFAULT_ROOTS`.
-    pad_to : zero-pad images to this size (28 → 32 lets the CIFAR-style models of §7 run on MNIST-like data).
+    pad_to : int, optional
+        Zero-pad images to this size (28 → 32 lets the CIFAR-style models of §7 run on MNIST-like data).
 
     Returns
     -------

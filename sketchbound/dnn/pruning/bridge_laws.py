@@ -66,8 +66,10 @@ def tempered_weights(weights: torch.Tensor, beta) -> torch.Tensor | None:
 
     Parameters
     ----------
-    weights : non-negative scores of one layer (the randomized mask's sampling weights).
-    beta : tempering exponent in ``[0, ∞]``; ``0 ** 0 = 1`` (β = 0 is uniform, zeros included).
+    weights : torch.Tensor
+        Non-negative scores of one layer (the randomized mask's sampling weights).
+    beta : float
+        Tempering exponent in ``[0, ∞]``; ``0 ** 0 = 1`` (β = 0 is uniform, zeros included).
 
     Returns
     -------
@@ -103,9 +105,12 @@ def variance_aware_weights(weights: torch.Tensor, w0: torch.Tensor, c: float, si
 
     Parameters
     ----------
-    weights : non-negative scores of the layer.
-    w0 : the layer's initial weights (same number of entries).
-    c, sigma : the layer's constants (finite; ``sigma >= 0``) of ``w* = c·w⁰ + ε``.
+    weights : torch.Tensor
+        Non-negative scores of the layer.
+    w0 : torch.Tensor
+        The layer's initial weights (same number of entries).
+    c, sigma : float
+        The layer's constants (finite; ``sigma >= 0``) of ``w* = c·w⁰ + ε``.
 
     Returns
     -------

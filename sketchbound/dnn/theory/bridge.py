@@ -53,9 +53,12 @@ def probe_batch(data, n: int = PROBE_SIZE, device=None) -> torch.Tensor:
 
     Parameters
     ----------
-    data : a :class:`~sketchbound.dnn.data.TensorDataset` (the run's training data, padded as the run).
-    n : number of images (at most the training set's size).
-    device : where to put the batch (default: the data's device).
+    data : TensorDataset
+        The run's training data (:class:`~sketchbound.dnn.data.TensorDataset`, padded as the run).
+    n : int, default PROBE_SIZE
+        Number of images (at most the training set's size).
+    device : torch.device or str, optional
+        Where to put the batch (default: the data's device).
 
     Returns
     -------
@@ -126,12 +129,14 @@ def layer_constants(inits: list[Mapping[str, torch.Tensor]], trained: list[Mappi
 
     Parameters
     ----------
-    inits, trained : one ``{layer: weight}`` dict per pilot seed, initial and trained (same layers).
+    inits, trained : list of mapping of str to torch.Tensor
+        One ``{layer: weight}`` dict per pilot seed, initial and trained (same layers).
 
     Returns
     -------
     dict
-        ``{layer: {"c", "sigma", "sigma2", "c_per_seed", "sigma2_per_seed", "n"}}``.
+        ``{layer: {"c", "sigma", "sigma2", "c_per_seed", "sigma2_per_seed", "n"}}``: the means over the pilot
+        seeds and each seed's values.
 
     Examples
     --------
@@ -180,11 +185,16 @@ def predicted_errors(model0: nn.Module, masks: Mapping[str, torch.Tensor], const
 
     Parameters
     ----------
-    model0 : the run's network at initialisation (left unchanged).
-    masks : ``{layer: mask}`` of the run (non-zero = kept).
-    constants : ``{layer: (c, sigma)}`` (:func:`sketchbound.dnn.pruning.bridge_laws.read_constants`).
-    x : the probe batch (:func:`probe_batch`).
-    columns : patch columns kept per layer.
+    model0 : nn.Module
+        The run's network at initialisation (left unchanged).
+    masks : mapping of str to torch.Tensor
+        ``{layer: mask}`` of the run (non-zero = kept).
+    constants : mapping of str to (float, float)
+        ``{layer: (c, sigma)}`` (:func:`sketchbound.dnn.pruning.bridge_laws.read_constants`).
+    x : torch.Tensor
+        The probe batch (:func:`probe_batch`).
+    columns : int, default COLUMNS
+        Patch columns kept per layer.
 
     Returns
     -------
@@ -222,11 +232,16 @@ def measured_errors(model_star: nn.Module, masks: Mapping[str, torch.Tensor], x:
 
     Parameters
     ----------
-    model_star : the dense network trained from the run's initialisation.
-    masks : ``{layer: mask}`` of the run (non-zero = kept).
-    x : the probe batch (:func:`probe_batch`).
-    columns : patch columns kept per layer.
-    patches : ``layer_patches(model_star, x, columns)`` when already computed (several masks, one ``w*``).
+    model_star : nn.Module
+        The dense network trained from the run's initialisation.
+    masks : mapping of str to torch.Tensor
+        ``{layer: mask}`` of the run (non-zero = kept).
+    x : torch.Tensor
+        The probe batch (:func:`probe_batch`).
+    columns : int, default COLUMNS
+        Patch columns kept per layer.
+    patches : dict of str to torch.Tensor, optional
+        ``layer_patches(model_star, x, columns)`` when already computed (several masks, one ``w*``).
 
     Returns
     -------
