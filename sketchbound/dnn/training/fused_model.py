@@ -32,10 +32,13 @@ class FusedModel(nn.Module):
 
     Parameters
     ----------
-    models : the N models (equal :func:`architecture_key`); their current values are copied.
-    conv_block : every ``Conv2d`` as a :class:`FusedConv2d` with ``block=conv_block`` (default 1: one
-        grouped convolution; ``k > 1``: block-dense, ``k`` consecutive models per dense block, see there).
-    conv_gemm : one of :data:`CONV_GEMM`: which fused convolutions run as one batched GEMM over unfolded
+    models : sequence of nn.Module
+        The N models (equal :func:`architecture_key`); their current values are copied.
+    conv_block : int, default 1
+        Every ``Conv2d`` as a :class:`FusedConv2d` with ``block=conv_block`` (1: one grouped
+        convolution; ``k > 1``: block-dense, ``k`` consecutive models per dense block, see there).
+    conv_gemm : str, default "off"
+        One of :data:`CONV_GEMM`: which fused convolutions run as one batched GEMM over unfolded
         patches (:func:`grouped_conv2d_gemm`): ``"off"`` (default) none, ``"strided"`` those with a stride
         > 1, ``"all"`` all; ``"auto"`` none until :func:`choose_conv_gemm` decides per convolution (the
         trainer does, at the batch's shape). Needs ``conv_block=1``.

@@ -82,20 +82,32 @@ class ConcurrentTrainer:
 
     Parameters
     ----------
-    jobs : the :class:`TrainJob` s; each has its own model, mask, seed (data order) and checkpoint.
-    data : a :class:`~sketchbound.dnn.data.TensorDataset`; moved once to ``device``.
-    schedule : the §7 :class:`Schedule`.
-    device : default CUDA if available, else CPU.
-    augment : random crop (zero padding ``padding``) + horizontal flip (``flip``) of §7's CIFAR recipe.
-    amp, channels_last, cuda_graphs : default True on CUDA, and forced False on CPU.
-    eval_every : also evaluate the test set every this many epochs (0: only at the end).
-    checkpoint_every_s : write a job's checkpoint at the end of an epoch only when at least this many
+    jobs : sequence of TrainJob
+        The :class:`TrainJob` s; each has its own model, mask, seed (data order) and checkpoint.
+    data : TensorDataset
+        A :class:`~sketchbound.dnn.data.TensorDataset`; moved once to ``device``.
+    schedule : Schedule
+        The §7 :class:`Schedule`.
+    device : torch.device or str, optional
+        Default CUDA if available, else CPU.
+    augment : bool, default True
+        Random crop (zero padding ``padding``) + horizontal flip (``flip``) of §7's CIFAR recipe.
+    amp, channels_last, cuda_graphs : bool, optional
+        Default True on CUDA, and forced False on CPU.
+    eval_every : int, default 0
+        Also evaluate the test set every this many epochs (0: only at the end).
+    checkpoint_every_s : float, default 0.0
+        Write a job's checkpoint at the end of an epoch only when at least this many
         seconds passed since its last one (and always after the last epoch); 0 (default): after every
         epoch, so a kill loses at most the epoch in progress. A large model on a small epoch (VGG-19,
         160 MB per checkpoint, 39 steps per epoch on 5,000 images) otherwise spends most of its time
         writing checkpoints; a kill then loses at most this many seconds plus the epoch in progress.
-    progress : tqdm bar; ``log`` : callable receiving one line per job and epoch.
-    sgd_kernel : the masked SGD step's implementation, one of
+    progress : bool, default True
+        A tqdm progress bar.
+    log : callable, optional
+        Receives one line per job and epoch.
+    sgd_kernel : str, default "foreach"
+        The masked SGD step's implementation, one of
         :data:`~sketchbound.dnn.training.sgd_kernel.SGD_KERNELS`: ``"foreach"`` (default) or ``"triton"``
         (one kernel per parameter, a third of the memory traffic; needs Triton and CUDA, or
         ``TRITON_INTERPRET=1``). The two give the same update up to floating-point rounding
