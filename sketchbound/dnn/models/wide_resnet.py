@@ -11,6 +11,8 @@ gives any ``cifar_resnet_D_W``.
 """
 from __future__ import annotations
 
+from sketchbound.sampling import check_positive_int
+
 from .resnet import CifarResNet
 
 __all__ = ["WideResNet"]
@@ -38,6 +40,5 @@ class WideResNet(CifarResNet):
 
     def __init__(self, depth: int = 20, base_width: int = 32, in_channels: int = 3, num_classes: int = 10,
                  image_size: int = 32, width: float = 1.0):
-        if isinstance(base_width, bool) or not isinstance(base_width, int) or base_width < 1:
-            raise ValueError(f"base_width must be a positive integer, got {base_width!r}")
+        check_positive_int(base_width, name="base_width", floats=False)
         super().__init__(depth, in_channels, num_classes, image_size, width, base_width=base_width)

@@ -28,13 +28,13 @@ Kinds (:func:`make_input_source`):
 from __future__ import annotations
 
 import itertools
-import numbers
 from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
 
 from sketchbound.dnn.models.init import as_torch_generator  # re-exported: the one seed → torch.Generator
+from sketchbound.sampling import check_positive_int
 
 __all__ = [
     "INPUT_KINDS",
@@ -56,9 +56,7 @@ BatchSource = Callable[[torch.Generator | None], tuple[torch.Tensor, torch.Tenso
 
 
 def _check_batch(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (numbers.Integral, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
+    return check_positive_int(batch_size, name="batch_size", floats=False)
 
 
 def _check_shape(shape):
@@ -93,9 +91,8 @@ def random_labels(batch_size: int, num_classes: int, *, generator=None) -> torch
     >>> y = random_labels(6, 3, generator=0); tuple(y.shape), bool(((y >= 0) & (y < 3)).all())
     ((6,), True)
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    return torch.randint(0, int(num_classes), (_check_batch(batch_size),), generator=as_torch_generator(generator))
+    num_classes = check_positive_int(num_classes, name="num_classes", floats=False)
+    return torch.randint(0, num_classes, (_check_batch(batch_size),), generator=as_torch_generator(generator))
 
 
 def ones_input(batch_size: int, shape, *, dtype=torch.float32) -> torch.Tensor:
@@ -156,8 +153,7 @@ def chi_input(batch_size: int, shape, *, n: int = 128, normalize: bool = True, g
     True
     """
     b, shp = _check_batch(batch_size), _check_shape(shape)
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"n must be a positive integer (dimension of the normal vector), got {n!r}")
+    n = check_positive_int(n, name="n", floats=False)  # the dimension of the normal vector
     g = as_torch_generator(generator)
     numel = b * int(np.prod(shp))
     # ‖z‖² ~ χ²_n exactly, so draw it directly (O(numel), not O(numel·n)); the numpy stream is seeded

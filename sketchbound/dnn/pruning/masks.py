@@ -92,6 +92,7 @@ from sketchbound.dnn.pruning import bridge_laws as _bridge
 from sketchbound.dnn.models.prunable import prunable_parameters
 from sketchbound.dnn.pruning.samplers import (BACKENDS, numpy_rng, resolve_backend, sample_algorithm1,
                                               sample_without_replacement, torch_rng)
+from sketchbound.sampling import check_positive_int
 
 __all__ = [
     "MASK_MODES",
@@ -151,8 +152,7 @@ def target_count(density, total: int) -> int:
     (13545, 15)
     """
     _check_density(density)
-    if isinstance(total, bool) or not isinstance(total, (numbers.Integral, np.integer)) or total < 1:
-        raise ValueError(f"total must be a positive integer, got {total!r}")
+    check_positive_int(total, name="total", floats=False)
     k = math.floor(_exact_density(density) * int(total) + Fraction(1, 2))
     if k < 1:
         raise ValueError(f"density={density!r} keeps round({density} × {total}) = 0 weights; use a larger density")

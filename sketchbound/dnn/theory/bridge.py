@@ -38,6 +38,7 @@ from torch import nn
 
 from sketchbound.dnn.models.prunable import prunable_modules
 from sketchbound.dnn.theory.layers import layer_inputs, patch_matrix
+from sketchbound.sampling import check_positive_int
 from sketchbound.seeds import stream_seed
 
 __all__ = ["probe_batch", "layer_patches", "layer_constants", "predicted_errors", "measured_errors", "PROBE_SIZE",
@@ -73,8 +74,7 @@ def probe_batch(data, n: int = PROBE_SIZE, device=None) -> torch.Tensor:
     >>> probe_batch(TensorDataset("toy", x, y, x, y, 2, (0.5,), (0.25,)), n=3).shape
     torch.Size([3, 1, 4, 4])
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer (probe images), got {n!r}")
+    n = check_positive_int(n, name="n", floats=False)  # probe images
     g = torch.Generator().manual_seed(stream_seed(0, "bridge-probe"))
     idx = torch.randperm(len(data), generator=g)[: min(n, len(data))]
     x = data.normalized(data.x_train[idx.to(data.x_train.device)])

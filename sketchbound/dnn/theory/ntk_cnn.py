@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sketchbound.seeds import stream_seed
+from sketchbound.sampling import check_positive_int
 
 __all__ = ["NTKCNN", "ntk_cnn_run"]
 
@@ -41,8 +42,7 @@ class NTKCNN(nn.Module):
 
     def __init__(self, in_channels: int = 1, channels: int = 16, generator=None):
         super().__init__()
-        if not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels must be a positive int, got {channels!r}")
+        check_positive_int(channels, name="channels", floats=False)
         g = generator
         self.w1 = nn.Parameter(torch.randn(channels, in_channels, 3, 3, generator=g, dtype=torch.float64))
         self.w2 = nn.Parameter(torch.randn(channels, channels, 3, 3, generator=g, dtype=torch.float64))

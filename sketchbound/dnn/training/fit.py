@@ -25,6 +25,7 @@ from sketchbound.dnn.data import TensorDataset, canonical_dataset, load_dataset
 from sketchbound.dnn.models.prunable import prunable_modules
 from sketchbound.dnn.pruning.apply import apply_mask, current_masks
 from sketchbound.dnn.training.trainer import Schedule, train
+from sketchbound.sampling import check_positive_int
 
 __all__ = ["FitResult", "fit", "as_tensor_dataset"]
 
@@ -225,8 +226,7 @@ def fit(model: nn.Module, data, epochs: int, *, masks: Mapping[str, torch.Tensor
     >>> len(r.test_accuracy), r.kept, r.total
     (2, 72, 144)
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    check_positive_int(epochs, name="epochs", floats=False)
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     named = isinstance(data, str)

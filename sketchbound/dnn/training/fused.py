@@ -74,6 +74,7 @@ from sketchbound.dnn.training.fused_trainer import FusedTrainer
 from sketchbound.dnn.training.job import Schedule, TrainJob
 from sketchbound.dnn.training.options import FUSION_CHOICES
 from sketchbound.dnn.training.trainer import ConcurrentTrainer
+from sketchbound.sampling import check_positive_int
 
 __all__ = ["COMPILE_MODES", "FusedModel", "FusedConv2d", "FusedBatchNorm2d", "FusedLinear", "FusedTrainer", "architecture_key",
            "fused_cross_entropy", "per_parameter_lr", "register_fusable", "choose_fusion", "plan_fusion",
@@ -145,10 +146,8 @@ def choose_fusion(model: nn.Module, *, batch_size: int, n: int, device, image_sh
     'streams'
     """
     dev = torch.device(device)
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_positive_int(n, name="n", floats=False)
+    check_positive_int(batch_size, name="batch_size", floats=False)
     try:
         arch = architecture_key(model)
     except ValueError as e:

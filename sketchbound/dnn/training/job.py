@@ -22,6 +22,7 @@ from torch import nn
 from sketchbound.dnn.data import TensorDataset, augment_epoch
 from sketchbound.dnn.training.checkpoint import conditions, load_verified, save_verified
 from sketchbound.dnn.training.step import capture_step, masked_update, replay_or_run, resolve_masks
+from sketchbound.sampling import check_positive_int
 
 # JobState (one job's device-side state) serves the trainers; importable, not part of the API
 __all__ = ["Schedule", "TrainJob", "TrainResult", "evaluate", "pixel_normalize", "MASK_VALUES",
@@ -74,10 +75,8 @@ class Schedule:
     gamma: float = 0.1
 
     def __post_init__(self):
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"epochs must be a positive int, got {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}")
+        check_positive_int(self.epochs, name="epochs", floats=False)
+        check_positive_int(self.batch_size, name="batch_size", floats=False)
         for name in ("lr", "momentum", "weight_decay", "gamma"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
@@ -102,8 +101,7 @@ class Schedule:
         else:
             base = dict(epochs=160, batch_size=128, milestones=(80, 120))
         if epochs is not None:
-            if not isinstance(epochs, int) or epochs < 1:
-                raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+            check_positive_int(epochs, name="epochs", floats=False)
             full = base["epochs"]
             base["milestones"] = tuple(max(1, int(round(m * epochs / full))) for m in base["milestones"])
             base["epochs"] = epochs
