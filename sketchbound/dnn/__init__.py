@@ -7,7 +7,7 @@ Which parameters are prunable is decided by :func:`prunable.prunable_parameters`
 
 >>> from sketchbound.dnn import get_model, compute_scores, make_mask, apply_mask
 >>> net = get_model("resnet20", 3, 10, 8, width=0.25, seed=0)
->>> m = make_mask(compute_scores("magnitude", net), 0.1, "randomized", rng=0)
+>>> m = make_mask(compute_scores("magnitude", net), 0.1, "randomized", rng=0, backend="torch")
 >>> _ = apply_mask(net, m)
 
 Importing ``sketchbound.dnn`` itself needs no torch (the names above load on first use), so the CLIs

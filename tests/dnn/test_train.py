@@ -247,3 +247,11 @@ def test_checkpoint_every_s_writes_fewer_checkpoints_and_resumes_identically(tmp
     for bad in (-1.0, float("nan"), float("inf"), "60"):
         with pytest.raises(ValueError, match="checkpoint_every_s"):
             ConcurrentTrainer([TrainJob(Toy(0), None, 0)], data, SCHED, checkpoint_every_s=bad, progress=False)
+
+
+@pytest.mark.parametrize("field,bad", [("epochs", 0), ("epochs", True), ("epochs", 2.0), ("batch_size", -3),
+                                       ("batch_size", False)])
+def test_schedule_refuses_non_positive_int_counts_with_the_shared_message(field, bad):
+    """Schedule's counts go through the project's one positive-integer check: bools and floats are refused."""
+    with pytest.raises(ValueError, match=rf"{field} must be a positive integer, got {bad!r}"):
+        Schedule(**{field: bad})

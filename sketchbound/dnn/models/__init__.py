@@ -40,7 +40,23 @@ MODEL_NAMES = tuple(BUILDERS)
 
 
 def canonical_name(name: str) -> str:
-    """Normalise a model name (``"VGG-19"`` → ``"vgg19"``); ``ValueError`` if unknown."""
+    """Normalise a model name (``"VGG-19"`` → ``"vgg19"``); ``ValueError`` if unknown.
+
+    Parameters
+    ----------
+    name : str
+        A model name: case, ``-`` and ``_`` are ignored; aliases ``fc``, ``lenet``, ``wrn20_32``.
+
+    Returns
+    -------
+    str
+        One of :data:`MODEL_NAMES`.
+
+    Examples
+    --------
+    >>> canonical_name("VGG-19"), canonical_name("fc")
+    ('vgg19', 'lenet300100')
+    """
     if not isinstance(name, str):
         raise ValueError(f"model name must be a string, got {name!r}")
     key = name.lower().replace("-", "").replace("_", "")
@@ -56,8 +72,33 @@ def get_model(name: str, in_channels: int = 3, num_classes: int = 10, image_size
               *, width: float = 1.0, seed=None) -> nn.Module:
     """Build model ``name`` and initialise it with ``init`` (Table IV: kaiming, normal, xavier).
 
-    ``width`` multiplies every channel/hidden count (1.0 = the paper's models; small values for tests).
-    ``seed`` (int or ``torch.Generator``) makes the initial weights reproducible.
+    Parameters
+    ----------
+    name : str
+        A model name (see :func:`canonical_name` and :data:`MODEL_NAMES`).
+    in_channels : int, default 3
+        Input channels.
+    num_classes : int, default 10
+        Output logits.
+    image_size : int, default 32
+        Side of the square input image.
+    init : {"kaiming", "normal", "xavier"}, default "kaiming"
+        The initialisation (:func:`~sketchbound.dnn.models.init.initialize`).
+    width : float, default 1.0
+        Multiplies every channel/hidden count (1.0 = the paper's models; small values for tests).
+    seed : None, int or torch.Generator, optional
+        Makes the initial weights reproducible.
+
+    Returns
+    -------
+    torch.nn.Module
+        The initialised network.
+
+    Examples
+    --------
+    >>> net = get_model("lenet300100", 1, 10, 28, width=0.1, seed=0)
+    >>> type(net).__name__
+    'LeNet300100'
     """
     canon = canonical_name(name)
     if init not in INIT_SCHEMES:

@@ -16,6 +16,26 @@ __all__ = ["LeNet300100"]
 
 
 class LeNet300100(nn.Module):
+    """LeNet-300-100: ``in_channels·image_size² → 300·width → 100·width → num_classes`` with ReLU.
+
+    Parameters
+    ----------
+    in_channels : int, default 1
+        Input channels (1 for Fashion-MNIST).
+    num_classes : int, default 10
+        Output logits.
+    image_size : int, default 28
+        Side of the square input image.
+    width : float, default 1.0
+        Multiplier of the hidden widths (1.0 = the paper's network; small values for tests).
+
+    Examples
+    --------
+    >>> import torch
+    >>> LeNet300100(width=0.1)(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+
     def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28, width: float = 1.0):
         super().__init__()
         check_common(in_channels, num_classes, image_size, width)

@@ -22,12 +22,44 @@ PRUNABLE_TYPES: tuple[type, ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def is_prunable_module(module: nn.Module) -> bool:
-    """True for convolutions and linear layers (their ``weight`` is pruned; their bias is not)."""
+    """True for convolutions and linear layers (their ``weight`` is pruned; their bias is not).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Any module.
+
+    Returns
+    -------
+    bool
+        Whether ``module`` is one of :data:`PRUNABLE_TYPES`.
+
+    Examples
+    --------
+    >>> is_prunable_module(nn.Conv2d(1, 2, 3)), is_prunable_module(nn.BatchNorm2d(2))
+    (True, False)
+    """
     return isinstance(module, PRUNABLE_TYPES)
 
 
 def prunable_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``[(module name, module)]`` of the conv/linear modules, in definition order."""
+    """The conv/linear modules of ``model``, in definition order.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+
+    Returns
+    -------
+    list of (str, torch.nn.Module)
+        ``(module name, module)`` pairs.
+
+    Examples
+    --------
+    >>> [n for n, _ in prunable_modules(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)))]
+    ['0', '2']
+    """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return [(n, m) for n, m in model.named_modules() if is_prunable_module(m)]
@@ -44,10 +76,41 @@ def prunable_parameters(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
 
     Biases and BatchNorm affine parameters are excluded. If a module was pruned with
     :mod:`torch.nn.utils.prune`, its ``weight_orig`` parameter is returned under the name ``"<module>.weight"``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+
+    Returns
+    -------
+    list of (str, torch.Tensor)
+        ``(name, parameter)`` pairs in definition order (the order of every score and mask list).
+
+    Examples
+    --------
+    >>> [(n, tuple(p.shape)) for n, p in prunable_parameters(nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2)))]
+    [('0.weight', (3, 4)), ('1.weight', (2, 3))]
     """
     return [(f"{n}.weight" if n else "weight", _weight(m)) for n, m in prunable_modules(model)]
 
 
 def count_prunable(model: nn.Module) -> int:
-    """Total number of prunable weights (the ``d`` of the paper for this network)."""
+    """Total number of prunable weights (the ``d`` of the paper for this network).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+
+    Returns
+    -------
+    int
+        The number of entries of all :func:`prunable_parameters` (biases and BatchNorm excluded).
+
+    Examples
+    --------
+    >>> count_prunable(nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2)))
+    18
+    """
     return sum(p.numel() for _, p in prunable_parameters(model))

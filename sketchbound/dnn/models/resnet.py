@@ -25,6 +25,22 @@ __all__ = ["BasicBlock", "Bottleneck", "CifarResNet", "ImageNetResNet", "resnet1
 
 
 class BasicBlock(nn.Module):
+    """Two 3×3 conv + BN layers with a shortcut (a 1×1 conv + BN when the shape changes).
+
+    Parameters
+    ----------
+    c_in, c_out : int
+        Input and output channels.
+    stride : int, default 1
+        Stride of the first convolution and of the shortcut.
+
+    Examples
+    --------
+    >>> import torch
+    >>> BasicBlock(2, 4, stride=2)(torch.zeros(1, 2, 8, 8)).shape
+    torch.Size([1, 4, 4, 4])
+    """
+
     expansion = 1
 
     def __init__(self, c_in: int, c_out: int, stride: int = 1):
@@ -44,6 +60,24 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
+    """1×1 → 3×3 → 1×1 conv + BN bottleneck with ``planes × 4`` output channels and a shortcut.
+
+    Parameters
+    ----------
+    c_in : int
+        Input channels.
+    planes : int
+        Channels of the inner convolutions (output: ``4 · planes``).
+    stride : int, default 1
+        Stride of the 3×3 convolution and of the shortcut.
+
+    Examples
+    --------
+    >>> import torch
+    >>> Bottleneck(8, 2)(torch.zeros(1, 8, 4, 4)).shape
+    torch.Size([1, 8, 4, 4])
+    """
+
     expansion = 4
 
     def __init__(self, c_in: int, planes: int, stride: int = 1):
@@ -67,7 +101,29 @@ class Bottleneck(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    """CIFAR ResNet of depth ``6n + 2`` (20, 32, 56, ...)."""
+    """CIFAR ResNet of depth ``6n + 2`` (20, 32, 56, ...).
+
+    Parameters
+    ----------
+    depth : int, default 20
+        ``6n + 2`` with ``n >= 1``: ``n`` basic blocks per stage.
+    in_channels : int, default 3
+        Input channels.
+    num_classes : int, default 10
+        Output logits.
+    image_size : int, default 32
+        Side of the square input image.
+    width : float, default 1.0
+        Multiplier of every channel count.
+    base_width : int, default 16
+        Channels of the first stage (stages ``base_width × (1, 2, 4)``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> CifarResNet(8, 3, 10, 8, width=0.25)(torch.zeros(2, 3, 8, 8)).shape
+    torch.Size([2, 10])
+    """
 
     def __init__(self, depth: int = 20, in_channels: int = 3, num_classes: int = 10, image_size: int = 32,
                  width: float = 1.0, base_width: int = 16):
@@ -100,6 +156,30 @@ class ImageNetResNet(nn.Module):
 
     ``stem="imagenet"``: 7×7 stride-2 conv + 3×3 stride-2 max-pool; ``stem="cifar"``: 3×3 stride-1
     conv, no max-pool (Tiny-ImageNet variant).
+
+    Parameters
+    ----------
+    block : type
+        :class:`BasicBlock` or :class:`Bottleneck`.
+    layers : sequence of int
+        Blocks per stage (``[2, 2, 2, 2]`` for ResNet-18, ``[3, 4, 6, 3]`` for ResNet-50).
+    in_channels : int, default 3
+        Input channels.
+    num_classes : int, default 1000
+        Output logits.
+    image_size : int, default 224
+        Side of the square input image.
+    width : float, default 1.0
+        Multiplier of every channel count.
+    stem : {"imagenet", "cifar"}, default "imagenet"
+        The first layers, as above.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = ImageNetResNet(BasicBlock, [1, 1], 3, 5, 16, width=0.05, stem="cifar")
+    >>> net(torch.zeros(1, 3, 16, 16)).shape
+    torch.Size([1, 5])
     """
 
     def __init__(self, block: type, layers, in_channels: int = 3, num_classes: int = 1000, image_size: int = 224,
@@ -133,10 +213,54 @@ class ImageNetResNet(nn.Module):
 
 
 def resnet18(in_channels=3, num_classes=200, image_size=64, width=1.0) -> ImageNetResNet:
-    """ResNet-18, Tiny-ImageNet variant (3×3 stride-1 stem, no max-pool)."""
+    """ResNet-18, Tiny-ImageNet variant (3×3 stride-1 stem, no max-pool).
+
+    Parameters
+    ----------
+    in_channels : int, default 3
+        Input channels.
+    num_classes : int, default 200
+        Output logits.
+    image_size : int, default 64
+        Side of the square input image.
+    width : float, default 1.0
+        Multiplier of every channel count.
+
+    Returns
+    -------
+    ImageNetResNet
+        The network (default initialisation; :func:`~sketchbound.dnn.models.get_model` applies Table IV's).
+
+    Examples
+    --------
+    >>> len(resnet18(width=0.05).blocks)
+    8
+    """
     return ImageNetResNet(BasicBlock, [2, 2, 2, 2], in_channels, num_classes, image_size, width, stem="cifar")
 
 
 def resnet50(in_channels=3, num_classes=1000, image_size=224, width=1.0) -> ImageNetResNet:
-    """ResNet-50 (ImageNet stem, bottleneck blocks [3, 4, 6, 3])."""
+    """ResNet-50 (ImageNet stem, bottleneck blocks [3, 4, 6, 3]).
+
+    Parameters
+    ----------
+    in_channels : int, default 3
+        Input channels.
+    num_classes : int, default 1000
+        Output logits.
+    image_size : int, default 224
+        Side of the square input image.
+    width : float, default 1.0
+        Multiplier of every channel count.
+
+    Returns
+    -------
+    ImageNetResNet
+        The network (default initialisation; :func:`~sketchbound.dnn.models.get_model` applies Table IV's).
+
+    Examples
+    --------
+    >>> len(resnet50(width=0.05).blocks)
+    16
+    """
     return ImageNetResNet(Bottleneck, [3, 4, 6, 3], in_channels, num_classes, image_size, width, stem="imagenet")

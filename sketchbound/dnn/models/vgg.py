@@ -25,6 +25,28 @@ VGG_CONFIGS = {
 
 
 class VGG(nn.Module):
+    """VGG with BatchNorm, CIFAR style: the stages of ``VGG_CONFIGS[name]``, global pooling, one linear layer.
+
+    Parameters
+    ----------
+    name : {"vgg11", "vgg16", "vgg19"}, default "vgg19"
+        The configuration.
+    in_channels : int, default 3
+        Input channels.
+    num_classes : int, default 10
+        Output logits.
+    image_size : int, default 32
+        Side of the square input image (max-pools stop once the map is 1×1).
+    width : float, default 1.0
+        Multiplier of every channel count.
+
+    Examples
+    --------
+    >>> import torch
+    >>> VGG("vgg11", 3, 10, 8, width=0.05)(torch.zeros(2, 3, 8, 8)).shape
+    torch.Size([2, 10])
+    """
+
     def __init__(self, name: str = "vgg19", in_channels: int = 3, num_classes: int = 10, image_size: int = 32, width: float = 1.0):
         super().__init__()
         if name not in VGG_CONFIGS:

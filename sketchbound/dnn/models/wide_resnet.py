@@ -11,14 +11,34 @@ gives any ``cifar_resnet_D_W``.
 """
 from __future__ import annotations
 
+from sketchbound.sampling import check_positive_int
+
 from .resnet import CifarResNet
 
 __all__ = ["WideResNet"]
 
 
 class WideResNet(CifarResNet):
+    """CIFAR ResNet of depth ``depth`` whose first stage has ``base_width`` channels (open_lth's ``cifar_resnet_D_W``).
+
+    Parameters
+    ----------
+    depth : int, default 20
+        ``6n + 2`` (as :class:`~sketchbound.dnn.models.resnet.CifarResNet`).
+    base_width : int, default 32
+        Channels of the first stage (the stages are ``base_width × (1, 2, 4)``).
+    in_channels, num_classes, image_size : int
+        Input channels, output logits, side of the square input image.
+    width : float, default 1.0
+        Multiplier of every channel count.
+
+    Examples
+    --------
+    >>> WideResNet(20, 32, width=0.25).conv1.out_channels
+    8
+    """
+
     def __init__(self, depth: int = 20, base_width: int = 32, in_channels: int = 3, num_classes: int = 10,
                  image_size: int = 32, width: float = 1.0):
-        if isinstance(base_width, bool) or not isinstance(base_width, int) or base_width < 1:
-            raise ValueError(f"base_width must be a positive integer, got {base_width!r}")
+        check_positive_int(base_width, name="base_width", floats=False)
         super().__init__(depth, in_channels, num_classes, image_size, width, base_width=base_width)

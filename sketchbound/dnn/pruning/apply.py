@@ -109,6 +109,16 @@ def remove_masks(model: nn.Module) -> nn.Module:
 def current_masks(model: nn.Module) -> dict[str, torch.Tensor]:
     """``{"<layer>.weight": mask}`` of the layers pruned by :func:`apply_mask` (or ``torch.nn.utils.prune``).
 
+    Parameters
+    ----------
+    model : nn.Module
+        Any module; layers that are not pruned are left out.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        The 0/1 ``weight_mask`` buffers (detached), keyed by the weight's name.
+
     Examples
     --------
     >>> import torch

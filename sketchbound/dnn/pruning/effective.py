@@ -56,9 +56,30 @@ def _replace_maxpools(module: nn.Module) -> None:
 def effective_masks(model: nn.Module, masks: Mapping[str, torch.Tensor],
                     input_shape: Sequence[int]) -> dict[str, torch.Tensor]:
     """For each prunable weight of ``model``, the boolean mask of its kept weights that lie on an
-    input-output path (see the module docstring). ``masks``: ``{name: 0/1 tensor}`` as made by
-    :mod:`sketchbound.dnn.pruning.masks` (a prunable weight without a mask counts as dense);
-    ``input_shape``: one input's shape without the batch dimension. ``model`` is not changed.
+    input-output path (see the module docstring). ``model`` is not changed.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network (BatchNorm is linearised; GroupNorm/LayerNorm are refused).
+    masks : mapping of str to torch.Tensor
+        ``{name: 0/1 tensor}`` as made by :mod:`sketchbound.dnn.pruning.masks` (a prunable weight
+        without a mask counts as dense).
+    input_shape : sequence of int
+        One input's shape without the batch dimension.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        A boolean tensor per prunable weight: kept and on an input-output path.
+
+    Examples
+    --------
+    >>> import torch.nn as nn
+    >>> net = nn.Sequential(nn.Linear(2, 2, bias=False), nn.ReLU(), nn.Linear(2, 1, bias=False))
+    >>> m = {"0.weight": torch.tensor([[1., 0.], [1., 0.]]), "2.weight": torch.tensor([[0., 1.]])}
+    >>> effective_masks(net, m, (2,))["0.weight"].tolist()
+    [[False, False], [True, False]]
     """
     names = [n for n, _ in prunable_parameters(model)]
     unknown = sorted(set(masks) - set(names))
@@ -110,6 +131,29 @@ def effective_summary(model: nn.Module, masks: Mapping[str, torch.Tensor], input
 
     ``connected`` is False when no kept weight lies on an input-output path (the output does not depend
     on the input: training can only reach chance accuracy).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network.
+    masks : mapping of str to torch.Tensor
+        ``{name: 0/1 tensor}`` (a prunable weight without a mask counts as dense).
+    input_shape : sequence of int
+        One input's shape without the batch dimension.
+
+    Returns
+    -------
+    dict
+        Kept and effective weight counts, their ratio, whether the mask connects input to output,
+        and ``(kept, effective)`` per layer.
+
+    Examples
+    --------
+    >>> import torch.nn as nn
+    >>> net = nn.Sequential(nn.Linear(2, 2, bias=False), nn.ReLU(), nn.Linear(2, 1, bias=False))
+    >>> m = {"0.weight": torch.tensor([[1., 0.], [1., 0.]]), "2.weight": torch.tensor([[0., 1.]])}
+    >>> s = effective_summary(net, m, (2,)); s["kept"], s["effective"], s["connected"]
+    (3, 2, True)
     """
     eff = effective_masks(model, masks, input_shape)
     layers = {}

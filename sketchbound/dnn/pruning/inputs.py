@@ -28,13 +28,13 @@ Kinds (:func:`make_input_source`):
 from __future__ import annotations
 
 import itertools
-import numbers
 from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
 
 from sketchbound.dnn.models.init import as_torch_generator  # re-exported: the one seed → torch.Generator
+from sketchbound.sampling import check_positive_int
 
 __all__ = [
     "INPUT_KINDS",
@@ -56,9 +56,7 @@ BatchSource = Callable[[torch.Generator | None], tuple[torch.Tensor, torch.Tenso
 
 
 def _check_batch(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (numbers.Integral, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
+    return check_positive_int(batch_size, name="batch_size", floats=False)
 
 
 def _check_shape(shape):
@@ -72,14 +70,53 @@ def _check_shape(shape):
 
 
 def random_labels(batch_size: int, num_classes: int, *, generator=None) -> torch.Tensor:
-    """Labels uniform over ``{0, …, num_classes-1}`` (the labels of data-free batches)."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    return torch.randint(0, int(num_classes), (_check_batch(batch_size),), generator=as_torch_generator(generator))
+    """Labels uniform over ``{0, …, num_classes-1}`` (the labels of data-free batches).
+
+    Parameters
+    ----------
+    batch_size : int
+        Number of inputs (first dimension).
+    num_classes : int
+        Number of classes.
+    generator : None, int or torch.Generator, optional
+        The randomness (:func:`as_torch_generator`).
+
+    Returns
+    -------
+    torch.Tensor
+        int64 labels of shape ``(batch_size,)``.
+
+    Examples
+    --------
+    >>> y = random_labels(6, 3, generator=0); tuple(y.shape), bool(((y >= 0) & (y < 3)).all())
+    ((6,), True)
+    """
+    num_classes = check_positive_int(num_classes, name="num_classes", floats=False)
+    return torch.randint(0, num_classes, (_check_batch(batch_size),), generator=as_torch_generator(generator))
 
 
 def ones_input(batch_size: int, shape, *, dtype=torch.float32) -> torch.Tensor:
-    """The all-ones input of SynFlow (eq. (3))."""
+    """The all-ones input of SynFlow (eq. (3)).
+
+    Parameters
+    ----------
+    batch_size : int
+        Number of inputs (first dimension).
+    shape : tuple of int
+        One input's shape, e.g. ``(C, H, W)``.
+    dtype : torch.dtype, default torch.float32
+        Of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        Ones of shape ``(batch_size, *shape)``.
+
+    Examples
+    --------
+    >>> tuple(ones_input(2, (1, 3, 3)).shape)
+    (2, 1, 3, 3)
+    """
     return torch.ones((_check_batch(batch_size), *_check_shape(shape)), dtype=dtype)
 
 
@@ -89,13 +126,34 @@ def chi_input(batch_size: int, shape, *, n: int = 128, normalize: bool = True, g
 
     With ``normalize=False`` the entries are ``‖z‖`` (χ with ``n`` degrees of freedom).
 
+    Parameters
+    ----------
+    batch_size : int
+        Number of inputs (first dimension).
+    shape : tuple of int
+        One input's shape, e.g. ``(C, H, W)``.
+    n : int, default 128
+        Dimension of the normal vector ``z``.
+    normalize : bool, default True
+        Divide by ``√n`` (so that ``E x² = 1``).
+    generator : None, int or torch.Generator, optional
+        The randomness (:func:`as_torch_generator`).
+    dtype : torch.dtype, default torch.float32
+        Of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        Positive entries of shape ``(batch_size, *shape)``.
+
+    Examples
+    --------
     >>> x = chi_input(1000, (1, 2, 2), generator=0)
     >>> abs(float((x ** 2).mean()) - 1.0) < 0.05
     True
     """
     b, shp = _check_batch(batch_size), _check_shape(shape)
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"n must be a positive integer (dimension of the normal vector), got {n!r}")
+    n = check_positive_int(n, name="n", floats=False)  # the dimension of the normal vector
     g = as_torch_generator(generator)
     numel = b * int(np.prod(shp))
     # ‖z‖² ~ χ²_n exactly, so draw it directly (O(numel), not O(numel·n)); the numpy stream is seeded
@@ -121,6 +179,26 @@ def _per_channel(name, v, c):
 def matched_normal(batch_size: int, shape, mean, std, *, generator=None, dtype=torch.float32) -> torch.Tensor:
     """"Matched normal" data (§7): channel ``c`` is ``N(mean[c], std[c]²)`` i.i.d. over pixels and images.
 
+    Parameters
+    ----------
+    batch_size : int
+        Number of inputs (first dimension).
+    shape : tuple of int
+        One input's shape, e.g. ``(C, H, W)``.
+    mean, std : float or sequence of float
+        Per-channel mean and standard deviation (a scalar applies to every channel; ``std >= 0``).
+    generator : None, int or torch.Generator, optional
+        The randomness (:func:`as_torch_generator`).
+    dtype : torch.dtype, default torch.float32
+        Of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(batch_size, *shape)``.
+
+    Examples
+    --------
     >>> x = matched_normal(4, (3, 2, 2), mean=[0, 1, 2], std=[1, 1, 1], generator=0)
     >>> tuple(x.shape)
     (4, 3, 2, 2)
@@ -141,6 +219,26 @@ def sparse_random(batch_size: int, shape, *, generator=None, std: float = 1.0, d
     Every entry ``(c, h, w)`` is non-zero in exactly one image (chosen uniformly), so each row of the
     ``d × n`` data matrix has one non-zero — the case where SNIP's scores equal eq. (2).
 
+    Parameters
+    ----------
+    batch_size : int
+        Number of inputs (first dimension).
+    shape : tuple of int
+        One input's shape, e.g. ``(C, H, W)``.
+    generator : None, int or torch.Generator, optional
+        The randomness (:func:`as_torch_generator`).
+    std : float, default 1.0
+        Standard deviation of the non-zero values.
+    dtype : torch.dtype, default torch.float32
+        Of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(batch_size, *shape)``, one non-zero per entry across the batch.
+
+    Examples
+    --------
     >>> x = sparse_random(5, (1, 3, 3), generator=0)
     >>> (x != 0).sum(0).flatten().tolist() == [1] * 9
     True
@@ -157,7 +255,24 @@ def sparse_random(batch_size: int, shape, *, generator=None, std: float = 1.0, d
 
 
 def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and std of a dataset tensor ``(N, C, H, W)`` (for :func:`matched_normal`)."""
+    """Per-channel mean and std of a dataset tensor ``(N, C, H, W)`` (for :func:`matched_normal`).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Data of shape ``(N, C, ...)``.
+
+    Returns
+    -------
+    mean, std : torch.Tensor
+        float64 tensors of shape ``(C,)``.
+
+    Examples
+    --------
+    >>> m, s = channel_stats(torch.tensor([[[1.0], [0.0]], [[3.0], [0.0]]]))
+    >>> m.tolist(), s.tolist()
+    ([2.0, 0.0], [1.4142135623730951, 0.0])
+    """
     if not isinstance(x, torch.Tensor) or x.dim() < 2:
         raise ValueError(f"x must be a tensor of shape (N, C, ...), got {type(x).__name__}")
     xt = x.transpose(0, 1).reshape(x.shape[1], -1).double()
@@ -165,7 +280,28 @@ def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def real_batches(x: torch.Tensor, y: torch.Tensor | None, batch_size: int) -> BatchSource:
-    """A source of random mini-batches of ``(x, y)`` (indices drawn without replacement per batch)."""
+    """A source of random mini-batches of ``(x, y)`` (indices drawn without replacement per batch).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        The dataset's inputs, first dimension ``N``.
+    y : torch.Tensor or None
+        The labels (``N`` rows) or ``None``.
+    batch_size : int
+        Number of inputs (first dimension).
+
+    Returns
+    -------
+    callable
+        ``source(generator) -> (x_batch, y_batch)``.
+
+    Examples
+    --------
+    >>> src = real_batches(torch.arange(10.0).reshape(10, 1), torch.arange(10), 4)
+    >>> xb, yb = src(0); tuple(xb.shape), torch.equal(xb[:, 0].long(), yb)
+    ((4, 1), True)
+    """
     b = _check_batch(batch_size)
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
@@ -187,6 +323,36 @@ def make_input_source(kind: str, *, shape, batch_size: int = 256, num_classes: i
 
     ``data=(x, y)`` is required for ``"real"`` (and gives the mean/std for ``"normal"`` when they are
     not passed). Data-free sources return uniform random labels over ``num_classes``.
+
+    Parameters
+    ----------
+    kind : {"real", "normal", "chi", "sparse", "ones"}
+        The input distribution (module docstring).
+    shape : tuple of int
+        One input's shape, e.g. ``(C, H, W)``.
+    batch_size : int, default 256
+        Number of inputs (first dimension).
+    num_classes : int, default 10
+        Classes of the random labels of data-free sources.
+    data : (torch.Tensor, torch.Tensor), optional
+        ``(x, y)``: required for ``"real"``, gives the statistics of ``"normal"``.
+    mean, std : float or sequence of float, optional
+        Per-channel statistics of ``"normal"``.
+    n : int, default 128
+        Degrees of freedom of ``"chi"``.
+    dtype : torch.dtype, default torch.float32
+        Of the result.
+
+    Returns
+    -------
+    callable
+        ``source(generator) -> (x, y)``; a data-free source draws new inputs at every call.
+
+    Examples
+    --------
+    >>> x, y = make_input_source("sparse", shape=(1, 2, 2), batch_size=3)(0)
+    >>> tuple(x.shape), tuple(y.shape)
+    ((3, 1, 2, 2), (3,))
     """
     if kind not in INPUT_KINDS:
         raise ValueError(f"inputs kind must be one of {INPUT_KINDS}, got {kind!r}")
@@ -219,7 +385,24 @@ def make_input_source(kind: str, *, shape, batch_size: int = 256, num_classes: i
 
 def as_batch_source(obj) -> BatchSource:
     """Turn ``obj`` into a batch source: a callable (returned as is), an ``(x, y)`` tuple (a fixed batch),
-    a tensor ``x`` (fixed batch, no labels) or an iterable of ``(x, y)`` batches (cycled)."""
+    a tensor ``x`` (fixed batch, no labels) or an iterable of ``(x, y)`` batches (cycled).
+
+    Parameters
+    ----------
+    obj : callable, tuple, torch.Tensor or iterable
+        As above.
+
+    Returns
+    -------
+    callable
+        ``source(generator) -> (x, y)``.
+
+    Examples
+    --------
+    >>> src = as_batch_source([(torch.zeros(1), torch.ones(1)), (torch.ones(1), None)])
+    >>> [src()[0].item() for _ in range(3)]
+    [0.0, 1.0, 0.0]
+    """
     if obj is None:
         raise ValueError("batch_source is None but this method needs input batches")
     if callable(obj) and not isinstance(obj, torch.Tensor):

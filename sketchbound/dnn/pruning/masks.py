@@ -64,19 +64,17 @@ Sampling weights for the randomized modes and Algorithm 1 are the scores themsel
 In a layer where fewer than ``k_l`` weights have a positive sampling weight, all of those are kept
 and the rest are drawn uniformly among the zero-weight ones, so the count stays exact.
 
-Backends: ``"numpy"`` calls the core samplers of :mod:`sketchbound.sampling` (numba kernels);
-``"torch"`` is a torch twin of the same distributions that runs on the scores' device: successive
-sampling as the top-``k`` of exponential keys ``log(u)/w`` (Efraimidis–Spirakis), Algorithm 1 as
-fp64 ``cumsum`` + ``searchsorted`` + ``bincount`` (no ``torch.multinomial``: it refuses more than
-2^24 categories, VGG-19 has 2·10^7 weights). ``"auto"`` = torch for CUDA scores, numpy otherwise.
-The two backends agree in distribution, not draw by draw. Same ``rng`` ⇒ same mask (per backend).
+Backends (:mod:`sketchbound.dnn.pruning.samplers`): ``"numpy"`` calls the core samplers of
+:mod:`sketchbound.sampling` (numba kernels); ``"torch"`` is their torch twin on the scores' device (VGG-19's
+2·10^7 weights included). ``"auto"`` = torch for CUDA scores, numpy otherwise. The two backends agree in
+distribution, not draw by draw. Same ``rng`` ⇒ same mask (per backend).
 
 >>> import torch
 >>> scores = {"a": torch.tensor([3.0, 1.0, 2.0, 2.0]), "b": torch.ones(4)}
 >>> m = make_mask(scores, 0.5, "global")
 >>> int(sum(v.sum() for v in m.values()))
 4
->>> m = make_mask(scores, 0.5, "randomized", rng=0)
+>>> m = make_mask(scores, 0.5, "randomized", rng=0, backend="torch")
 >>> [int(v.sum()) for v in m.values()]
 [3, 1]
 """
@@ -90,10 +88,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from sketchbound import sampling as _sampling
 from sketchbound.dnn.pruning import bridge_laws as _bridge
-from sketchbound.probabilities import from_scores
 from sketchbound.dnn.models.prunable import prunable_parameters
+from sketchbound.dnn.pruning.samplers import (BACKENDS, numpy_rng, resolve_backend, sample_algorithm1,
+                                              sample_without_replacement, torch_rng)
+from sketchbound.sampling import check_positive_int
 
 __all__ = [
     "MASK_MODES",
@@ -112,7 +111,6 @@ __all__ = [
 MASK_MODES = ("global", "layerwise", "randomized", "layerwise_randomized", "algorithm1", "shuffled")
 #: the bridge's laws in the §7 procedure (they take ``beta`` / ``w0`` and ``constants``; see the docstring)
 BRIDGE_MODES = ("tempered", "variance_aware")
-BACKENDS = ("auto", "numpy", "torch")
 KEEP_RULES = ("exact", "synflow")
 
 
@@ -154,8 +152,7 @@ def target_count(density, total: int) -> int:
     (13545, 15)
     """
     _check_density(density)
-    if isinstance(total, bool) or not isinstance(total, (numbers.Integral, np.integer)) or total < 1:
-        raise ValueError(f"total must be a positive integer, got {total!r}")
+    check_positive_int(total, name="total", floats=False)
     k = math.floor(_exact_density(density) * int(total) + Fraction(1, 2))
     if k < 1:
         raise ValueError(f"density={density!r} keeps round({density} × {total}) = 0 weights; use a larger density")
@@ -249,6 +246,27 @@ def keep_counts(scores, density, scope: str = "global", *, min_per_layer: int = 
     issue #7); ``0`` gives the unguarded threshold. ``keep_rule="synflow"`` (global scope only):
     the counts of Synaptic-Flow's threshold (see the module docstring; they sum to its kept count).
 
+    Parameters
+    ----------
+    scores : dict of str to torch.Tensor
+        ``{parameter name: score tensor}`` (finite, one device), from
+        :func:`~sketchbound.dnn.pruning.scores.compute_scores`.
+    density : float
+        Fraction of weights kept, in ``(0, 1]`` (:func:`target_count`).
+    scope : {"global", "layerwise"}, default "global"
+        As above.
+    min_per_layer : int, default 1
+        Weights every layer keeps at least.
+    keep_rule : {"exact", "synflow"}, default "exact"
+        The global threshold's rule.
+
+    Returns
+    -------
+    dict of str to int
+        ``k_l`` per layer, in the order of ``scores``.
+
+    Examples
+    --------
     >>> import torch
     >>> keep_counts({"a": torch.arange(6.0), "b": torch.zeros(4)}, 0.5, min_per_layer=0)
     {'a': 5, 'b': 0}
@@ -291,146 +309,6 @@ def keep_counts(scores, density, scope: str = "global", *, min_per_layer: int = 
 
 
 # --------------------------------------------------------------------------------------------------
-# random sources
-# --------------------------------------------------------------------------------------------------
-def _resolve_backend(backend: str, device: torch.device) -> str:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "auto":
-        return "torch" if device.type != "cpu" else "numpy"
-    return backend
-
-
-def _numpy_rng(rng) -> np.random.Generator:
-    if isinstance(rng, torch.Generator):
-        return np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=rng, device=rng.device)))
-    return _sampling.as_generator(rng)
-
-
-def _torch_rng(rng, device: torch.device) -> torch.Generator:
-    if isinstance(rng, torch.Generator):
-        if rng.device.type != device.type:
-            raise ValueError(f"rng is a torch.Generator on {rng.device} but the scores are on {device}")
-        return rng
-    g = torch.Generator(device=device)
-    if rng is None:
-        g.seed()
-    elif isinstance(rng, np.random.Generator):
-        g.manual_seed(int(rng.integers(0, 2**62)))
-    elif isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, bool) and rng >= 0:
-        g.manual_seed(int(rng))
-    else:
-        raise ValueError(f"rng must be None, a non-negative int seed, a numpy Generator or a torch.Generator, got {rng!r}")
-    return g
-
-
-# --------------------------------------------------------------------------------------------------
-# samplers (one vector)
-# --------------------------------------------------------------------------------------------------
-def _check_weights(weights) -> torch.Tensor:
-    if not isinstance(weights, torch.Tensor):
-        raise ValueError(f"weights must be a torch.Tensor, got {type(weights).__name__}")
-    w = weights.detach().reshape(-1).to(torch.float64)
-    if w.numel() == 0 or not torch.isfinite(w).all() or (w < 0).any():
-        raise ValueError("weights must be a non-empty, finite, non-negative tensor")
-    return w
-
-
-def _wor_numpy(w: torch.Tensor, k: int, gen: np.random.Generator) -> np.ndarray:
-    wn = w.cpu().numpy()
-    n = wn.shape[0]
-    keep = np.zeros(n, dtype=bool)
-    pos = np.flatnonzero(wn > 0)
-    if k >= pos.size:
-        keep[pos] = True
-        zeros = np.flatnonzero(wn <= 0)
-        if k > pos.size:
-            keep[gen.choice(zeros, size=k - pos.size, replace=False)] = True
-        return keep
-    m = _sampling.without_replacement(from_scores(wn), k, rng=gen, design="successive")
-    return m > 0
-
-
-def _wor_torch(w: torch.Tensor, k: int, g: torch.Generator) -> torch.Tensor:
-    n = w.numel()
-    keep = torch.zeros(n, dtype=torch.bool, device=w.device)
-    pos = w > 0
-    npos = int(pos.sum())
-    if k >= npos:
-        keep |= pos
-        if k > npos:
-            zeros = torch.nonzero(~pos).flatten()
-            pick = torch.randperm(zeros.numel(), generator=g, device=w.device)[: k - npos]
-            keep[zeros[pick]] = True
-        return keep
-    u = torch.rand(n, generator=g, dtype=torch.float64, device=w.device)
-    # exponential keys: E_i / w_i with E_i = -log(1 - u_i); the k smallest = top-k of log(1-u)/w
-    keys = torch.where(pos, torch.log1p(-u) / torch.where(pos, w, torch.ones_like(w)), torch.full_like(w, -math.inf))
-    keep[torch.topk(keys, k, sorted=False).indices] = True
-    return keep
-
-
-def sample_without_replacement(weights: torch.Tensor, k: int, *, rng=None, backend: str = "auto") -> torch.Tensor:
-    """``k`` distinct indices by successive sampling ∝ ``weights``; returns a bool tensor of ``weights``' shape.
-
-    Successive sampling: draw one index with probability ∝ ``w`` among those not drawn yet, ``k``
-    times — the paper's per-layer randomized mask (§7). ``k`` may exceed the number of positive
-    weights: then all of them are kept and the rest are uniform among the zero-weight entries.
-
-    >>> import torch
-    >>> sample_without_replacement(torch.tensor([1.0, 0.0, 5.0]), 2, rng=0).tolist()
-    [True, False, True]
-    """
-    w = _check_weights(weights)
-    if isinstance(k, bool) or not isinstance(k, (numbers.Integral, np.integer)) or not (0 <= k <= w.numel()):
-        raise ValueError(f"k must be an integer in [0, {w.numel()}], got {k!r}")
-    k = int(k)
-    be = _resolve_backend(backend, w.device)
-    if k == 0:
-        out = torch.zeros(w.numel(), dtype=torch.bool, device=w.device)
-    elif be == "numpy":
-        out = torch.from_numpy(_wor_numpy(w, k, _numpy_rng(rng))).to(w.device)
-    else:
-        out = _wor_torch(w, k, _torch_rng(rng, w.device))
-    return out.reshape(weights.shape)
-
-
-def _alg1_torch(w: torch.Tensor, s: int, g: torch.Generator) -> torch.Tensor:
-    p = w / w.sum()
-    cdf = torch.cumsum(p, 0)
-    u = torch.rand(s, generator=g, dtype=torch.float64, device=w.device) * cdf[-1]
-    idx = torch.searchsorted(cdf, u, right=True)
-    last = int(torch.nonzero(p > 0).max())  # rounding at the top end must not land on a p = 0 tail
-    idx.clamp_(max=last)
-    counts = torch.bincount(idx, minlength=w.numel()).to(torch.float64)
-    return torch.where(counts > 0, counts / (s * torch.where(p > 0, p, torch.ones_like(p))), torch.zeros_like(p))
-
-
-def sample_algorithm1(weights: torch.Tensor, s: int, *, rng=None, backend: str = "auto") -> torch.Tensor:
-    """Algorithm 1 (§3) with ``p ∝ weights``: ``s`` draws with replacement, ``m = c / (s p)`` (float64).
-
-    ``backend="numpy"`` is :func:`sketchbound.algorithm1`; ``"torch"`` is fp64 cumsum + searchsorted +
-    bincount (works for any number of categories, unlike ``torch.multinomial``).
-
-    >>> import torch
-    >>> m = sample_algorithm1(torch.tensor([1.0, 1.0, 2.0]), 4, rng=0)
-    >>> m.dtype, int((m > 0).sum()) <= 4
-    (torch.float64, True)
-    """
-    w = _check_weights(weights)
-    if not (w > 0).any():
-        raise ValueError("weights are all zero; Algorithm 1 needs at least one positive weight")
-    s = _sampling.check_size(s)
-    be = _resolve_backend(backend, w.device)
-    if be == "numpy":
-        m = _sampling.algorithm1(from_scores(w.cpu().numpy()), s, rng=_numpy_rng(rng))
-        out = torch.from_numpy(m).to(w.device)
-    else:
-        out = _alg1_torch(w, s, _torch_rng(rng, w.device))
-    return out.reshape(weights.shape)
-
-
-# --------------------------------------------------------------------------------------------------
 # masks for a network
 # --------------------------------------------------------------------------------------------------
 def _sampling_weights(scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -454,6 +332,39 @@ def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str =
     ``beta`` (mode ``"tempered"``), ``w0`` (initial weights ``{name: tensor}``) and ``constants``
     (``{name: (c, sigma)}``, mode ``"variance_aware"``): the bridge's laws (module docstring).
 
+    Parameters
+    ----------
+    scores : dict of str to torch.Tensor
+        ``{parameter name: score tensor}`` (finite, one device), from
+        :func:`~sketchbound.dnn.pruning.scores.compute_scores`.
+    density : float
+        Fraction of weights kept, in ``(0, 1]`` (:func:`target_count`).
+    mode : str, default "global"
+        One of :data:`MASK_MODES` or :data:`BRIDGE_MODES`.
+    rng : None, int, numpy.random.Generator or torch.Generator, optional
+        The randomness of the randomized modes; same ``rng`` ⇒ same mask (per backend).
+    backend : {"auto", "numpy", "torch"}, default "auto"
+        The sampler (module docstring).
+    min_per_layer : int, default 1
+        Weights every layer keeps at least (binary modes).
+    keep_rule : {"exact", "synflow"}, default "exact"
+        The global threshold's rule.
+    info : dict, optional
+        Filled with the guard's report and the kept count.
+    beta : float, default 1.0
+        Tempering exponent of mode ``"tempered"``, in ``[0, ∞]``.
+    w0 : dict of str to torch.Tensor, optional
+        Initial weights (mode ``"variance_aware"``).
+    constants : dict of str to (float, float), optional
+        ``(c, sigma)`` per layer (mode ``"variance_aware"``).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        float32 masks of the scores' shapes and device (0/1 except ``"algorithm1"``).
+
+    Examples
+    --------
     >>> import torch
     >>> m = make_mask({"w": torch.ones(10)}, 0.3, "global")      # ties: still exactly 3
     >>> int(m["w"].sum())
@@ -465,7 +376,7 @@ def make_mask(scores, density, mode: str = "global", *, rng=None, backend: str =
     names = list(scores)
     sizes = [scores[n].numel() for n in names]
     device = scores[names[0]].device
-    be = _resolve_backend(backend, device)
+    be = resolve_backend(backend, device)
     k = target_count(density, sum(sizes))
     floor = _check_floor(min_per_layer)
     _check_keep_rule(keep_rule, floor)
@@ -517,7 +428,7 @@ def _make_mask(scores, density, mode, rng, be, floor, keep_rule, names, sizes, d
         return out
 
     weights = _sampling_weights(scores)
-    gen = _numpy_rng(rng) if be == "numpy" else _torch_rng(rng, device)
+    gen = numpy_rng(rng) if be == "numpy" else torch_rng(rng, device)
     if mode == "algorithm1":
         flat_w = torch.cat([weights[n].reshape(-1) for n in names])
         m = sample_algorithm1(flat_w, k, rng=gen, backend=be)
@@ -551,7 +462,24 @@ def _unflatten(flat: torch.Tensor, like: dict[str, torch.Tensor]) -> dict[str, t
 
 
 def kept_count(masks: dict[str, torch.Tensor]) -> int:
-    """Number of non-zero mask entries (for ``"algorithm1"``: distinct drawn indices)."""
+    """Number of non-zero mask entries (for ``"algorithm1"``: distinct drawn indices).
+
+    Parameters
+    ----------
+    masks : dict of str to torch.Tensor
+        Masks from :func:`make_mask`.
+
+    Returns
+    -------
+    int
+        The number of kept weights.
+
+    Examples
+    --------
+    >>> import torch
+    >>> kept_count({"a": torch.tensor([1.0, 0.0]), "b": torch.tensor([2.5])})
+    2
+    """
     return int(sum(int((m != 0).sum()) for m in masks.values()))
 
 
@@ -573,6 +501,25 @@ def mask_summary(model: nn.Module, masks: dict[str, torch.Tensor]) -> list[dict]
     """Per-layer rows ``{layer, shape, total, kept, density, mean_abs_kept}`` (weights of ``model`` as they are).
 
     ``mean_abs_kept`` is the mean ``|w|`` over kept entries (``nan`` if none), the quantity of Fig. 1/3.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network whose prunable weights the masks cover.
+    masks : dict of str to torch.Tensor
+        Masks from :func:`make_mask` (layers without one count as dense).
+
+    Returns
+    -------
+    list of dict
+        One row per prunable weight, in definition order.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Linear(2, 2))
+    >>> row = mask_summary(net, {"0.weight": torch.tensor([[1.0, 0.0], [0.0, 0.0]])})[0]
+    >>> row["layer"], row["kept"], row["density"]
+    ('0.weight', 1, 0.25)
     """
     rows = []
     for n, p in check_masks_for(model, masks):

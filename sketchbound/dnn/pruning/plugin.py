@@ -51,6 +51,27 @@ __all__ = ["RandomizedSketch", "randomized_sketch", "global_randomized_sketch"]
 
 
 class RandomizedSketch(prune.BasePruningMethod):
+    """The paper's randomized mask (§7) as a ``torch.nn.utils.prune`` method (module docstring).
+
+    Parameters
+    ----------
+    amount : float or int
+        torch's convention: the fraction (or count) of the entries *pruned*, ``1 - density``.
+    seed : int, optional
+        Seed of the sampling (same seed ⇒ same mask); ``None`` draws a fresh one.
+    layer_sizes : list of int, optional
+        Unpruned entries per layer of the concatenated scores: per-layer counts from the global
+        threshold, then per-layer sampling (``global_unstructured`` forwards it).
+
+    Examples
+    --------
+    >>> import torch.nn as nn
+    >>> lin = nn.Linear(4, 5)
+    >>> _ = RandomizedSketch.apply(lin, "weight", amount=0.5, seed=0)
+    >>> int(lin.weight_mask.sum())
+    10
+    """
+
     PRUNING_TYPE = "unstructured"
 
     def __init__(self, amount, seed=None, layer_sizes=None):
@@ -112,7 +133,30 @@ class RandomizedSketch(prune.BasePruningMethod):
 def randomized_sketch(module: nn.Module, name: str, amount, importance_scores=None, seed=None) -> nn.Module:
     """Functional form (like ``prune.l1_unstructured``); default importance ``|module.name|``.
 
-    ``amount``: torch's convention, the fraction (or count) of the entries *pruned* (``1 - density``).
+    Parameters
+    ----------
+    module : nn.Module
+        The module holding the tensor.
+    name : str
+        The parameter's name, e.g. ``"weight"``.
+    amount : float or int
+        torch's convention, the fraction (or count) of the entries *pruned* (``1 - density``).
+    importance_scores : torch.Tensor, optional
+        Scores of the parameter's shape; default ``|module.name|``.
+    seed : int, optional
+        Seed of the sampling (same seed ⇒ same mask).
+
+    Returns
+    -------
+    nn.Module
+        ``module``, with ``<name>_orig`` and ``<name>_mask`` (torch's form).
+
+    Examples
+    --------
+    >>> import torch.nn as nn
+    >>> lin = randomized_sketch(nn.Linear(10, 3), "weight", amount=0.8, seed=0)
+    >>> int(lin.weight_mask.sum())
+    6
     """
     if importance_scores is None:
         importance_scores = getattr(module, name).detach().abs()

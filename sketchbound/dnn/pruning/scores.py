@@ -50,20 +50,18 @@ True
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import functools
 import numbers
-import os
 
 import torch
 from torch import nn
 from torch.func import functional_call
-from torch.nn import functional as F
 
-from sketchbound.dnn.pruning.inputs import as_batch_source, as_torch_generator
-from sketchbound.dnn.pruning.masks import KEEP_RULES, MASK_MODES, make_mask
 from sketchbound.dnn.models.prunable import prunable_parameters
+from sketchbound.dnn.pruning._scoring import (LOSSES, check_dtype, check_loss, check_model, deterministic,
+                                              deterministic_algorithms, draw_batch, loss_value, model_device)
+from sketchbound.dnn.pruning.inputs import as_batch_source, as_torch_generator
+from sketchbound.dnn.pruning.synflow import synflow_scores
 from sketchbound.sampling import check_positive_int
 
 __all__ = [
@@ -81,101 +79,90 @@ __all__ = [
 ]
 
 SCORE_METHODS = ("random", "magnitude", "imp", "snip", "grasp", "synflow", "prospr")
-LOSSES = ("cross_entropy", "l1", "mse")
 GRASP_VARIANTS = ("synflow", "original")
-
-
-@contextlib.contextmanager
-def deterministic_algorithms():
-    """Deterministic kernels for the duration (restored afterwards): ``torch.use_deterministic_algorithms``
-    (warn-only for ops without a deterministic version), ``cudnn.deterministic``, no ``cudnn.benchmark``,
-    no TF32 (full fp32 matmuls/convolutions on the GPU, as on the CPU). ``CUBLAS_WORKSPACE_CONFIG`` is set
-    to ``:4096:8`` if unset (cuBLAS reads it when its handle is created: set it before the first CUDA
-    matmul of the process for full effect)."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    be = torch.backends
-    prev = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-            be.cudnn.deterministic, be.cudnn.benchmark, be.cudnn.allow_tf32, be.cuda.matmul.allow_tf32)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    be.cudnn.deterministic, be.cudnn.benchmark = True, False
-    be.cudnn.allow_tf32 = be.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
-        be.cudnn.deterministic, be.cudnn.benchmark, be.cudnn.allow_tf32, be.cuda.matmul.allow_tf32 = prev[2:]
-
-
-def _deterministic(fn):
-    @functools.wraps(fn)
-    def wrapper(*a, **k):
-        with deterministic_algorithms():
-            return fn(*a, **k)
-    return wrapper
-
-
-def _check_model(model):
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    params = prunable_parameters(model)
-    if not params:
-        raise ValueError("model has no prunable parameters (conv/linear weights)")
-    return params
-
-
-def _check_dtype(dtype) -> torch.dtype:
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point or dtype.itemsize < 4:
-        raise ValueError(f"dtype must be torch.float64 or torch.float32, got {dtype!r}")
-    return dtype
-
-
-def _device(model):
-    p = next(iter(model.parameters()))
-    return p.device, p.dtype
-
-
-def _batch(source, g, device, dtype):
-    x, y = source(g)
-    x = x.to(device=device, dtype=dtype)
-    return x, (None if y is None else y.to(device))
-
-
-def _loss(out, y, loss: str):
-    if y is None:
-        raise ValueError(f"loss {loss!r} needs labels but the batch source returned y=None")
-    if loss == "cross_entropy":
-        return F.cross_entropy(out, y.long())
-    if out.dim() == 2 and out.shape[1] == 1 and y.dim() == 1:
-        target = y.to(out.dtype).unsqueeze(1)
-    elif y.dim() == 1 and not torch.is_floating_point(y):
-        target = F.one_hot(y.long(), out.shape[1]).to(out.dtype)
-    else:
-        target = y.to(out.dtype).reshape(out.shape)
-    return F.l1_loss(out, target) if loss == "l1" else F.mse_loss(out, target)
-
-
-def _check_loss(loss):
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
 
 
 # --------------------------------------------------------------------------------------------------
 def random_scores(model: nn.Module, batch_source=None, *, generator=None) -> dict[str, torch.Tensor]:
-    """I.i.d. ``U(0, 1)`` scores (the "random" baseline; with a hard threshold, a uniform random mask)."""
-    params = _check_model(model)
+    """I.i.d. ``U(0, 1)`` scores (the "random" baseline; with a hard threshold, a uniform random mask).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network (not modified).
+    batch_source : ignored
+        Accepted for a uniform signature.
+    generator : None, int or torch.Generator, optional
+        Drives the data-free sources and the random parts (same seed ⇒ same scores).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``{"<layer>.weight": score}`` of the parameters' shapes; higher = more important.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> torch.equal(random_scores(net, generator=0)["0.weight"], random_scores(net, generator=0)["0.weight"])
+    True
+    """
+    params = check_model(model)
     g = as_torch_generator(generator)
     return {n: torch.rand(p.shape, generator=g, dtype=torch.float32).to(p.device) for n, p in params}
 
 
 def magnitude_scores(model: nn.Module, batch_source=None, **_ignored) -> dict[str, torch.Tensor]:
-    """``|θ|`` at initialisation ("magnitude only, w/o data", Table II)."""
-    return {n: p.detach().abs().clone() for n, p in _check_model(model)}
+    """``|θ|`` at initialisation ("magnitude only, w/o data", Table II).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network (not modified).
+    batch_source : ignored
+        Accepted for a uniform signature (as are other keyword arguments).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``{"<layer>.weight": score}`` of the parameters' shapes; higher = more important.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> torch.equal(magnitude_scores(net)["2.weight"], net[2].weight.abs())
+    True
+    """
+    return {n: p.detach().abs().clone() for n, p in check_model(model)}
 
 
 def imp_scores(model: nn.Module, batch_source=None, *, mask=None, **_ignored) -> dict[str, torch.Tensor]:
     """IMP's magnitude step: ``|θ|`` of the model's current (trained) weights, times a previous ``mask``.
 
     Weights a previous round pruned (``mask == 0``) score 0, so a global threshold never revives them.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network (not modified).
+    batch_source : ignored
+        Accepted for a uniform signature.
+    mask : dict of str to torch.Tensor, optional
+        The previous round's masks.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``{"<layer>.weight": score}`` of the parameters' shapes; higher = more important.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> sc = imp_scores(net, mask={"0.weight": torch.zeros(3, 4)})
+    >>> float(sc["0.weight"].sum()), bool((sc["2.weight"] > 0).all())
+    (0.0, True)
     """
     sc = magnitude_scores(model)
     if mask is not None:
@@ -188,7 +175,7 @@ def imp_scores(model: nn.Module, batch_source=None, *, mask=None, **_ignored) ->
     return sc
 
 
-@_deterministic
+@deterministic
 def snip_scores(model: nn.Module, batch_source, *, loss: str = "cross_entropy", num_batches: int = 1,
                 train_mode: bool = False, generator=None) -> dict[str, torch.Tensor]:
     """SNIP (§5.2): ``|∂L(m ⊙ θ; D)/∂m|`` at ``m = 1`` = ``|θ ⊙ Σ_b ∂L_b/∂θ|``.
@@ -196,18 +183,46 @@ def snip_scores(model: nn.Module, batch_source, *, loss: str = "cross_entropy", 
     ``loss``: ``"cross_entropy"`` (SNIP), ``"l1"`` (§5.2's analysis; one-hot targets for integer labels
     with several outputs) or ``"mse"``. ``train_mode=False`` keeps BatchNorm in eval mode (Synaptic-Flow's
     default). With one-non-zero-per-row data and ℓ1 loss, a linear model's scores are eq. (2).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network (not modified).
+    batch_source : callable, (x, y) tuple, tensor or iterable
+        Input batches (:func:`~sketchbound.dnn.pruning.inputs.as_batch_source`).
+    loss : {"cross_entropy", "l1", "mse"}, default "cross_entropy"
+        The loss ``L``.
+    num_batches : int, default 1
+        Batches whose gradients are summed.
+    train_mode : bool, default False
+        BatchNorm in train mode.
+    generator : None, int or torch.Generator, optional
+        Drives the data-free sources and the random parts (same seed ⇒ same scores).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``{"<layer>.weight": score}`` of the parameters' shapes; higher = more important.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> sc = snip_scores(net, (torch.randn(8, 4), torch.randint(0, 2, (8,))))
+    >>> [tuple(v.shape) for v in sc.values()]
+    [(3, 4), (2, 3)]
     """
-    _check_model(model)
-    _check_loss(loss)
+    check_model(model)
+    check_loss(loss)
     nb = check_positive_int(num_batches, name="num_batches", floats=False)
     source, g = as_batch_source(batch_source), as_torch_generator(generator)
     net = copy.deepcopy(model).train(train_mode)
     params = prunable_parameters(net)
-    device, dtype = _device(net)
+    device, dtype = model_device(net)
     grads = [torch.zeros_like(p) for _, p in params]
     for _ in range(nb):
-        x, y = _batch(source, g, device, dtype)
-        gs = torch.autograd.grad(_loss(net(x), y, loss), [p for _, p in params], allow_unused=True)
+        x, y = draw_batch(source, g, device, dtype)
+        gs = torch.autograd.grad(loss_value(net(x), y, loss), [p for _, p in params], allow_unused=True)
         for acc, gr in zip(grads, gs):
             if gr is not None:
                 acc += gr
@@ -220,7 +235,7 @@ def _class_balanced_halves(source, g, device, dtype, net, samples_per_class: int
     into its two halves ``[:N//2]``, ``[N//2:]``."""
     data, labels, C, prev = None, None, None, None
     for _ in range(10000):
-        x, y = _batch(source, g, device, dtype)
+        x, y = draw_batch(source, g, device, dtype)
         # a fixed batch (the same storage again; prev is kept alive, so a new batch cannot reuse its memory)
         if prev is not None and x.data_ptr() == prev.data_ptr():
             break
@@ -250,7 +265,7 @@ def _class_balanced_halves(source, g, device, dtype, net, samples_per_class: int
     return [(X[: n // 2], Y[: n // 2]), (X[n // 2:], Y[n // 2:])]
 
 
-@_deterministic
+@deterministic
 def grasp_scores(model: nn.Module, batch_source, *, num_batches: int = 1, temperature: float = 200.0,
                  train_mode: bool | None = None, variant: str = "synflow", samples_per_class: int = 25,
                  generator=None) -> dict[str, torch.Tensor]:
@@ -268,8 +283,40 @@ def grasp_scores(model: nn.Module, batch_source, *, num_batches: int = 1, temper
     halves, each half one batch. ``train_mode`` overrides the variant's BatchNorm mode. The masks GraSP
     itself builds keep ``score <= t`` with ``t`` the ``int(ratio·d)``-th largest ``S`` (one more than
     ``d - int(ratio·d)``); use :func:`~sketchbound.dnn.pruning.masks.make_mask` for ours.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network (not modified).
+    batch_source : callable, (x, y) tuple, tensor or iterable
+        Input batches (:func:`~sketchbound.dnn.pruning.inputs.as_batch_source`).
+    num_batches : int, default 1
+        Batches (``"synflow"``) or GraSP iterations (``"original"``).
+    temperature : float, default 200.0
+        The logits are divided by it.
+    train_mode : bool, optional
+        BatchNorm mode; default that of ``variant``.
+    variant : {"synflow", "original"}, default "synflow"
+        Which published code to follow (above).
+    samples_per_class : int, default 25
+        Examples per class of ``variant="original"``.
+    generator : None, int or torch.Generator, optional
+        Drives the data-free sources and the random parts (same seed ⇒ same scores).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Signed scores ``θ ⊙ Hg`` of the parameters' shapes; higher = more important.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> sc = grasp_scores(net, (torch.randn(8, 4), torch.randint(0, 2, (8,))))
+    >>> sorted(sc), sc["0.weight"].dtype
+    (['0.weight', '2.weight'], torch.float32)
     """
-    _check_model(model)
+    check_model(model)
     nb = check_positive_int(num_batches, name="num_batches", floats=False)
     if variant not in GRASP_VARIANTS:
         raise ValueError(f"variant must be one of {GRASP_VARIANTS}, got {variant!r}")
@@ -281,7 +328,7 @@ def grasp_scores(model: nn.Module, batch_source, *, num_batches: int = 1, temper
     source, g = as_batch_source(batch_source), as_torch_generator(generator)
     net = copy.deepcopy(model).train(bool(train_mode))
     params = [p for _, p in prunable_parameters(net)]
-    device, dtype = _device(net)
+    device, dtype = model_device(net)
     if variant == "original":
         with torch.no_grad():  # drawn on the CPU from g and copied: the same weights on every device
             for mod in net.modules():
@@ -293,10 +340,10 @@ def grasp_scores(model: nn.Module, batch_source, *, num_batches: int = 1, temper
         for _ in range(nb):
             batches += _class_balanced_halves(source, g, device, dtype, net, spc)
     else:
-        batches = [_batch(source, g, device, dtype) for _ in range(nb)]
+        batches = [draw_batch(source, g, device, dtype) for _ in range(nb)]
 
     def lossf(x, y):
-        return _loss(net(x) / temperature, y, "cross_entropy")
+        return loss_value(net(x) / temperature, y, "cross_entropy")
 
     gvec = [torch.zeros_like(p) for p in params]
     for x, y in batches:
@@ -314,92 +361,7 @@ def grasp_scores(model: nn.Module, batch_source, *, num_batches: int = 1, temper
     return {n: (p * h).detach() for n, p, h in zip(names, params, hg)}
 
 
-def _synflow_round(net, weights, abs_init, masks, x):
-    with torch.no_grad():
-        for (n, p), w0 in zip(weights, abs_init):
-            p.copy_(w0 * masks[n] if masks is not None else w0)
-    r = net(x).sum()
-    grads = torch.autograd.grad(r, [p for _, p in weights], allow_unused=True)
-    return {n: (torch.zeros_like(p) if gr is None else (gr * p).detach().abs()) for (n, p), gr in zip(weights, grads)}
-
-
-@_deterministic
-def synflow_scores(model: nn.Module, batch_source, *, density: float, rounds: int = 100, mode: str = "global",
-                   min_per_layer: int = 1, keep_rule: str = "exact", info: dict | None = None, on_round=None,
-                   dtype: torch.dtype = torch.float64, generator=None) -> dict[str, torch.Tensor]:
-    """Iterative SynFlow (§5.1, eq. (3)/(4)): ``rounds`` rounds, density ``density^(r/rounds)`` after round ``r``.
-
-    Each round: ``R = 1ᵀ f(x; |θ| ⊙ m)`` in float64, BatchNorm in eval mode (all BN parameters and
-    buffers made non-negative, biases ``|b|``), score ``|∂R/∂θ ⊙ θ|``; for ``r < rounds`` the mask
-    becomes ``make_mask(scores, density^(r/rounds), mode)`` (``mode`` must be binary; pass
-    ``"randomized"`` for SynFlow + random mask). ``x`` is drawn from ``batch_source`` every round:
-    ``make_input_source("ones", ...)`` for SynFlow, ``"chi"`` for §7's χ input. The returned scores
-    are those of the last round; the final mask is ``make_mask(scores, density, mode)`` (with the same
-    ``min_per_layer`` and ``keep_rule``: ``min_per_layer=1`` keeps every layer alive in every round,
-    Synaptic-Flow issue #7; the published code has no guard, ``min_per_layer=0``).
-
-    ``keep_rule`` (per round): ``"exact"`` keeps ``⌊d_r·N + 1/2⌋``; ``"synflow"`` is Synaptic-Flow's
-    ``kthvalue`` threshold (``N - int((1 - d_r)·N)`` kept without ties). ``dtype`` (default
-    ``torch.float64``) is the precision of the scoring copy, its input and the scores. Bit for bit:
-    with ``keep_rule="synflow"``, ``min_per_layer=0`` and the same weights and inputs, the masks equal
-    those of Synaptic-Flow *switched to float64* (its commented-out ``model.double()``). Synaptic-Flow as
-    published runs in float32; against it the 100-round masks of VGG networks agree on 97.8–99.3% of
-    the weights (on tiny models often on all); pass ``dtype=torch.float32`` to reproduce the published
-    masks. ``info``: a dict that receives
-    ``synflow_rounds_guard_fired`` (rounds in which ``min_per_layer`` changed the mask) and
-    ``synflow_guard_kept_max`` (the most weights it kept in one round). ``on_round(r, masks)`` is called
-    after each intermediate mask (``r = 1 … rounds-1``).
-    """
-    params0 = _check_model(model)
-    dens = float(density) if isinstance(density, numbers.Real) and not isinstance(density, bool) else None
-    if dens is None or not (0 < dens <= 1):
-        raise ValueError(f"density must be a number in (0, 1] (final fraction kept), got {density!r}")
-    R = check_positive_int(rounds, name="rounds", floats=False)
-    if mode not in MASK_MODES or mode == "algorithm1":
-        raise ValueError(f"mode for SynFlow's intermediate masks must be one of {MASK_MODES[:4]}, got {mode!r}")
-    if keep_rule not in KEEP_RULES:
-        raise ValueError(f"keep_rule must be one of {KEEP_RULES}, got {keep_rule!r}")
-    if on_round is not None and not callable(on_round):
-        raise ValueError("on_round must be a callable (round, masks) or None")
-    dtype = _check_dtype(dtype)
-    source, g = as_batch_source(batch_source), as_torch_generator(generator)
-    device, _ = _device(model)
-    net = copy.deepcopy(model).to(dtype).eval()
-    with torch.no_grad():
-        for p in net.parameters():
-            p.abs_()
-        for b in net.buffers():
-            if torch.is_floating_point(b):
-                b.abs_()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    weights = prunable_parameters(net)
-    for _, p in weights:
-        p.requires_grad_(True)
-    abs_init = [p.detach().clone() for _, p in weights]
-    masks = None
-    fired, kept_max = 0, 0
-    for r in range(1, R + 1):
-        x, _ = _batch(source, g, device, dtype)
-        scores = _synflow_round(net, weights, abs_init, masks, x)
-        if r < R:
-            seed = int(torch.randint(0, 2**62, (1,), generator=g))
-            rinfo = {}
-            masks = make_mask(scores, dens ** (r / R), mode, rng=seed, min_per_layer=min_per_layer,
-                              keep_rule=keep_rule, info=rinfo if info is not None else None)
-            fired += bool(rinfo.get("guard_fired"))
-            kept_max = max(kept_max, int(rinfo.get("guard_kept", 0)))
-            if on_round is not None:
-                on_round(r, masks)
-            masks = {n: m.to(dtype) for n, m in masks.items()}
-    if info is not None:
-        if not isinstance(info, dict):
-            raise ValueError(f"info must be a dict to fill or None, got {type(info).__name__}")
-        info.update(synflow_rounds_guard_fired=fired, synflow_guard_kept_max=kept_max)
-    return scores
-
-
-@_deterministic
+@deterministic
 def prospr_scores(model: nn.Module, batch_source, *, inner_steps: int = 3, inner_lr: float = 0.1,
                   loss: str = "cross_entropy", train_mode: bool = True, dtype: torch.dtype = torch.float64,
                   generator=None) -> dict[str, torch.Tensor]:
@@ -417,16 +379,48 @@ def prospr_scores(model: nn.Module, batch_source, *, inner_steps: int = 3, inner
     ProsPr's ``prospr.prune`` (``method="full"``, momentum 0), every parameter (biases, BatchNorm too)
     takes the inner steps. Its ``new_data_in_inner=True`` is a source that yields new batches; its CLI
     default (``False``: one batch for all steps and the meta-loss) is a fixed ``(x, y)`` batch.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network (not modified).
+    batch_source : callable, (x, y) tuple, tensor or iterable
+        Input batches (:func:`~sketchbound.dnn.pruning.inputs.as_batch_source`).
+    inner_steps : int, default 3
+        ``K``, the SGD steps differentiated through.
+    inner_lr : float, default 0.1
+        Their learning rate.
+    loss : {"cross_entropy", "l1", "mse"}, default "cross_entropy"
+        The loss ``L``.
+    train_mode : bool, default True
+        BatchNorm in train mode.
+    dtype : torch.dtype, default torch.float64
+        Precision of the scoring copy, its batches and the scores.
+    generator : None, int or torch.Generator, optional
+        Drives the data-free sources and the random parts (same seed ⇒ same scores).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``{"<layer>.weight": score}`` of the parameters' shapes; higher = more important.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> sc = prospr_scores(net, (torch.randn(8, 4), torch.randint(0, 2, (8,))), inner_steps=1)
+    >>> [tuple(v.shape) for v in sc.values()], sc["0.weight"].dtype
+    ([(3, 4), (2, 3)], torch.float64)
     """
-    params0 = _check_model(model)
+    params0 = check_model(model)
     K = check_positive_int(inner_steps, name="inner_steps", floats=False)
     if not (isinstance(inner_lr, numbers.Real) and inner_lr > 0):
         raise ValueError(f"inner_lr must be a positive number, got {inner_lr!r}")
-    _check_loss(loss)
-    dtype = _check_dtype(dtype)
+    check_loss(loss)
+    dtype = check_dtype(dtype)
     source, g = as_batch_source(batch_source), as_torch_generator(generator)
     net = copy.deepcopy(model).to(dtype).train(train_mode)
-    device, _ = _device(net)
+    device, _ = model_device(net)
     names = [n for n, _ in params0]
     all_params = {n: p.detach().clone().requires_grad_(True) for n, p in net.named_parameters()}
     # named_parameters may name a pruned module's weight "…weight_orig"; prunable names use "…weight"
@@ -437,12 +431,12 @@ def prospr_scores(model: nn.Module, batch_source, *, inner_steps: int = 3, inner
     for n in names:
         theta[key[n]] = all_params[key[n]].detach() * m[n]
     for _ in range(K):
-        x, y = _batch(source, g, device, dtype)
-        l = _loss(functional_call(net, {**theta, **buffers}, (x,)), y, loss)
+        x, y = draw_batch(source, g, device, dtype)
+        l = loss_value(functional_call(net, {**theta, **buffers}, (x,)), y, loss)
         gr = torch.autograd.grad(l, list(theta.values()), create_graph=True, allow_unused=True)
         theta = {k: (v if gk is None else v - inner_lr * gk) for (k, v), gk in zip(theta.items(), gr)}
-    x, y = _batch(source, g, device, dtype)
-    l = _loss(functional_call(net, {**theta, **buffers}, (x,)), y, loss)
+    x, y = draw_batch(source, g, device, dtype)
+    l = loss_value(functional_call(net, {**theta, **buffers}, (x,)), y, loss)
     meta = torch.autograd.grad(l, [m[n] for n in names], allow_unused=True)
     return {n: (torch.zeros_like(m[n]) if gm is None else gm.detach().abs()) for n, gm in zip(names, meta)}
 
@@ -459,7 +453,32 @@ _FUNCS = {
 
 
 def compute_scores(method: str, model: nn.Module, batch_source=None, **kwargs) -> dict[str, torch.Tensor]:
-    """Dispatch to the score function of ``method`` (one of :data:`SCORE_METHODS`); ``kwargs`` are passed on."""
+    """Dispatch to the score function of ``method`` (one of :data:`SCORE_METHODS`); ``kwargs`` are passed on.
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`SCORE_METHODS`.
+    model : nn.Module
+        The network (not modified).
+    batch_source : callable, (x, y) tuple, tensor or iterable, optional
+        Input batches; not needed by ``random``, ``magnitude`` and ``imp``.
+    **kwargs
+        The method's keyword arguments (e.g. ``density`` and ``rounds`` for ``synflow``).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``{"<layer>.weight": score}`` of the parameters' shapes; higher = more important.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> sc = compute_scores("snip", net, (torch.randn(8, 4), torch.randint(0, 2, (8,))), generator=0)
+    >>> sorted(sc)
+    ['0.weight', '2.weight']
+    """
     if method not in _FUNCS:
         raise ValueError(f"method must be one of {SCORE_METHODS}, got {method!r}")
     if method in ("magnitude", "imp"):

@@ -38,6 +38,7 @@ from torch import nn
 
 from sketchbound.dnn.models.prunable import prunable_modules
 from sketchbound.dnn.theory.layers import layer_inputs, patch_matrix
+from sketchbound.sampling import check_positive_int
 from sketchbound.seeds import stream_seed
 
 __all__ = ["probe_batch", "layer_patches", "layer_constants", "predicted_errors", "measured_errors", "PROBE_SIZE",
@@ -53,9 +54,12 @@ def probe_batch(data, n: int = PROBE_SIZE, device=None) -> torch.Tensor:
 
     Parameters
     ----------
-    data : a :class:`~sketchbound.dnn.data.TensorDataset` (the run's training data, padded as the run).
-    n : number of images (at most the training set's size).
-    device : where to put the batch (default: the data's device).
+    data : TensorDataset
+        The run's training data (:class:`~sketchbound.dnn.data.TensorDataset`, padded as the run).
+    n : int, default PROBE_SIZE
+        Number of images (at most the training set's size).
+    device : torch.device or str, optional
+        Where to put the batch (default: the data's device).
 
     Returns
     -------
@@ -70,8 +74,7 @@ def probe_batch(data, n: int = PROBE_SIZE, device=None) -> torch.Tensor:
     >>> probe_batch(TensorDataset("toy", x, y, x, y, 2, (0.5,), (0.25,)), n=3).shape
     torch.Size([3, 1, 4, 4])
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer (probe images), got {n!r}")
+    n = check_positive_int(n, name="n", floats=False)  # probe images
     g = torch.Generator().manual_seed(stream_seed(0, "bridge-probe"))
     idx = torch.randperm(len(data), generator=g)[: min(n, len(data))]
     x = data.normalized(data.x_train[idx.to(data.x_train.device)])
@@ -83,6 +86,26 @@ def layer_patches(model: nn.Module, x: torch.Tensor, columns: int = COLUMNS) -> 
 
     The columns kept are drawn by one fixed generator per layer index, so two networks of the same
     architecture on the same batch get the same columns.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network.
+    x : torch.Tensor
+        The batch (e.g. :func:`probe_batch`).
+    columns : int, default COLUMNS
+        Patch columns kept per layer.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        float64 ``D × min(N, columns)`` feature matrices, one per prunable layer.
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
+    >>> {k: tuple(v.shape) for k, v in layer_patches(net, torch.zeros(5, 3), columns=4).items()}
+    {'0.weight': (3, 4), '2.weight': (2, 4)}
     """
     ins = layer_inputs(model, x)
     out = {}
@@ -106,12 +129,14 @@ def layer_constants(inits: list[Mapping[str, torch.Tensor]], trained: list[Mappi
 
     Parameters
     ----------
-    inits, trained : one ``{layer: weight}`` dict per pilot seed, initial and trained (same layers).
+    inits, trained : list of mapping of str to torch.Tensor
+        One ``{layer: weight}`` dict per pilot seed, initial and trained (same layers).
 
     Returns
     -------
     dict
-        ``{layer: {"c", "sigma", "sigma2", "c_per_seed", "sigma2_per_seed", "n"}}``.
+        ``{layer: {"c", "sigma", "sigma2", "c_per_seed", "sigma2_per_seed", "n"}}``: the means over the pilot
+        seeds and each seed's values.
 
     Examples
     --------
@@ -160,17 +185,29 @@ def predicted_errors(model0: nn.Module, masks: Mapping[str, torch.Tensor], const
 
     Parameters
     ----------
-    model0 : the run's network at initialisation (left unchanged).
-    masks : ``{layer: mask}`` of the run (non-zero = kept).
-    constants : ``{layer: (c, sigma)}`` (:func:`sketchbound.dnn.pruning.bridge_laws.read_constants`).
-    x : the probe batch (:func:`probe_batch`).
-    columns : patch columns kept per layer.
+    model0 : nn.Module
+        The run's network at initialisation (left unchanged).
+    masks : mapping of str to torch.Tensor
+        ``{layer: mask}`` of the run (non-zero = kept).
+    constants : mapping of str to (float, float)
+        ``{layer: (c, sigma)}`` (:func:`sketchbound.dnn.pruning.bridge_laws.read_constants`).
+    x : torch.Tensor
+        The probe batch (:func:`probe_batch`).
+    columns : int, default COLUMNS
+        Patch columns kept per layer.
 
     Returns
     -------
     dict
         ``{"layers": {layer: {"pred", "pred_dense", "pred_rel"}}, "pred_sum", "pred_rel_mean", "columns",
         "probe"}``.
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2, bias=False))
+    >>> out = predicted_errors(net, {"0.weight": torch.ones(2, 3)}, {"0.weight": (1.0, 0.0)}, torch.randn(4, 3))
+    >>> out["pred_sum"]
+    0.0
     """
     P = layer_patches(model0, x, columns)
     W0 = _weights(model0)
@@ -195,11 +232,16 @@ def measured_errors(model_star: nn.Module, masks: Mapping[str, torch.Tensor], x:
 
     Parameters
     ----------
-    model_star : the dense network trained from the run's initialisation.
-    masks : ``{layer: mask}`` of the run (non-zero = kept).
-    x : the probe batch (:func:`probe_batch`).
-    columns : patch columns kept per layer.
-    patches : ``layer_patches(model_star, x, columns)`` when already computed (several masks, one ``w*``).
+    model_star : nn.Module
+        The dense network trained from the run's initialisation.
+    masks : mapping of str to torch.Tensor
+        ``{layer: mask}`` of the run (non-zero = kept).
+    x : torch.Tensor
+        The probe batch (:func:`probe_batch`).
+    columns : int, default COLUMNS
+        Patch columns kept per layer.
+    patches : dict of str to torch.Tensor, optional
+        ``layer_patches(model_star, x, columns)`` when already computed (several masks, one ``w*``).
 
     Returns
     -------

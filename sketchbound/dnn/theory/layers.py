@@ -46,6 +46,26 @@ def kept_weight_stats(init: Mapping[str, torch.Tensor], final: Mapping[str, torc
 
     Returns a flat dict of floats: ``c_q50, c_q90, c_q99, c_max, c_mean, init_l1_kept, init_l2_kept,
     l1_over_sqrtk_l2, kept, zero_init`` (and ``per_layer`` when asked).
+
+    Parameters
+    ----------
+    init, final : mapping of str to torch.Tensor
+        ``{layer: weight}`` at initialisation and after training (same layers and shapes).
+    masks : mapping of str to torch.Tensor, optional
+        ``{layer: mask}``; only masked layers count, and only their kept weights. ``None``: all weights.
+    per_layer : bool, default False
+        Also return the quantiles of each layer.
+
+    Returns
+    -------
+    dict
+        The fields above (``None`` where a quantity is undefined, e.g. no kept weight).
+
+    Examples
+    --------
+    >>> s = kept_weight_stats({"w": torch.tensor([1.0, -2.0, 0.0])}, {"w": torch.tensor([3.0, 2.0, 5.0])})
+    >>> s["c_max"], s["kept"], s["zero_init"]
+    (3.0, 3, 1)
     """
     if not isinstance(init, Mapping) or not isinstance(final, Mapping):
         raise ValueError(f"init and final must be dicts name -> tensor, got {type(init).__name__}, {type(final).__name__}")
@@ -85,7 +105,26 @@ def kept_weight_stats(init: Mapping[str, torch.Tensor], final: Mapping[str, torc
 @torch.no_grad()
 def layer_inputs(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Inputs of every prunable layer on batch ``x``, ``{"<module>.weight": input}``, with BatchNorm in
-    batch-statistics mode, computed on a deep copy (``model`` is left as it was)."""
+    batch-statistics mode, computed on a deep copy (``model`` is left as it was).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network.
+    x : torch.Tensor
+        The batch.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Each prunable layer's input tensor.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 1))
+    >>> {k: tuple(v.shape) for k, v in layer_inputs(net, torch.zeros(5, 3)).items()}
+    {'0.weight': (5, 3), '2.weight': (5, 2)}
+    """
     net = copy.deepcopy(model)
     net.train()
     got: dict[str, torch.Tensor] = {}
@@ -103,7 +142,25 @@ def layer_inputs(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def patch_matrix(module: nn.Module, inp: torch.Tensor) -> torch.Tensor:
     """The layer's input as the ``D × N`` matrix its weight multiplies: conv → unfolded patches
-    (``D = C_in·k_h·k_w``, ``N = B·L``), linear → ``in_features × B``."""
+    (``D = C_in·k_h·k_w``, ``N = B·L``), linear → ``in_features × B``.
+
+    Parameters
+    ----------
+    module : nn.Module
+        A ``Linear`` or ``Conv2d`` (``groups=1``, zero padding) layer.
+    inp : torch.Tensor
+        Its input (:func:`layer_inputs`).
+
+    Returns
+    -------
+    torch.Tensor
+        The ``D × N`` feature matrix ``P`` (``W P`` is the layer's pre-activation).
+
+    Examples
+    --------
+    >>> tuple(patch_matrix(nn.Conv2d(2, 4, 3, padding=1), torch.zeros(1, 2, 5, 5)).shape)
+    (18, 25)
+    """
     if isinstance(module, nn.Linear):
         return inp.reshape(-1, inp.shape[-1]).T
     if isinstance(module, nn.Conv2d):
@@ -141,7 +198,36 @@ def layer_lemma43(W0: torch.Tensor, Wstar: torch.Tensor, P0: torch.Tensor, Pstar
                   trials: int = 16, seed: int = 0, methods: Sequence[str] = LEMMA43_MASKS) -> list[dict]:
     """Lemma 4.3 for one layer (module docstring): one row per mask method with the measured error
     (mean and standard error over ``trials`` masks; one mask for ``threshold``), the Lemma 4.3 exact value
-    and bound where they apply, the feature norm ``||W* P||_F²`` and |w*/w⁰| quantiles over the kept weights."""
+    and bound where they apply, the feature norm ``||W* P||_F²`` and |w*/w⁰| quantiles over the kept weights.
+
+    Parameters
+    ----------
+    W0, Wstar : torch.Tensor
+        The layer's initial and trained weights (``C_out × D`` after flattening).
+    P0, Pstar : torch.Tensor
+        The layer's ``D × N`` feature matrices at init and trained (:func:`patch_matrix`).
+    density : float
+        Fraction of weights kept, in ``(0, 1]`` (``s = round(density · d)``).
+    trials : int, default 16
+        Masks drawn per random method.
+    seed : int, default 0
+        Same seed ⇒ same rows.
+    methods : sequence of str, default LEMMA43_MASKS
+        Among ``threshold``, ``randomized``, ``algorithm1``, ``uniform``.
+
+    Returns
+    -------
+    list of dict
+        One row per method.
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> W0, P = torch.randn(2, 3, generator=g), torch.randn(3, 8, generator=g)
+    >>> rows = layer_lemma43(W0, 2 * W0, P, P, 0.5, methods=("threshold",))
+    >>> [r["method"] for r in rows], rows[0]["s"], rows[0]["d"]
+    (['threshold'], 3, 6)
+    """
     if not (0 < density <= 1):
         raise ValueError(f"density must be in (0, 1], got {density!r}")
     for m in methods:
@@ -205,7 +291,37 @@ def layer_lemma43(W0: torch.Tensor, Wstar: torch.Tensor, P0: torch.Tensor, Pstar
 def lemma43_network(model0: nn.Module, model_star: nn.Module, x: torch.Tensor, densities=(0.1,), *,
                     columns: int = 1024, trials: int = 16, seed: int = 0, methods: Sequence[str] = LEMMA43_MASKS) -> list[dict]:
     """:func:`layer_lemma43` for every prunable layer of a network (init ``model0``, trained
-    ``model_star``, same architecture) on the batch ``x``; rows carry ``layer`` and ``kind``."""
+    ``model_star``, same architecture) on the batch ``x``; rows carry ``layer`` and ``kind``.
+
+    Parameters
+    ----------
+    model0, model_star : nn.Module
+        The network at initialisation and trained.
+    x : torch.Tensor
+        The batch the features are computed on.
+    densities : sequence of float, default (0.1,)
+        Densities to evaluate.
+    columns : int, default 1024
+        Feature columns kept per layer (drawn by a seeded generator).
+    trials : int, default 16
+        Masks drawn per random method.
+    seed : int, default 0
+        Same seed ⇒ same rows.
+    methods : sequence of str, default LEMMA43_MASKS
+        The mask methods.
+
+    Returns
+    -------
+    list of dict
+        :func:`layer_lemma43`'s rows for every layer and density.
+
+    Examples
+    --------
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 1))
+    >>> rows = lemma43_network(net, net, torch.randn(6, 3), (0.5,), trials=2, methods=("threshold",))
+    >>> [r["layer"] for r in rows]
+    ['0.weight', '2.weight']
+    """
     in0, ins = layer_inputs(model0, x), layer_inputs(model_star, x)
     mods0 = dict(prunable_modules(model0))
     mods_s = dict(prunable_modules(model_star))

@@ -13,18 +13,36 @@ import torch.nn.functional as F
 from torch import nn
 
 from sketchbound.seeds import stream_seed
+from sketchbound.sampling import check_positive_int
 
 __all__ = ["NTKCNN", "ntk_cnn_run"]
 
 
 class NTKCNN(nn.Module):
     """Two 3×3 convs (``channels`` each, stride 1, padding 1) + ReLU, mean over pixels, a linear
-    read-out to one output; NTK parameterisation (weights N(0,1), scaled by ``1/√fan_in``), no biases."""
+    read-out to one output; NTK parameterisation (weights N(0,1), scaled by ``1/√fan_in``), no biases.
+
+    The small CNN of the Theorem 6.2 check: float64 parameters ``w1``, ``w2``, ``a``.
+
+    Parameters
+    ----------
+    in_channels : int, default 1
+        Input channels.
+    channels : int, default 16
+        Channels of both convolutions.
+    generator : torch.Generator, optional
+        Draws the N(0, 1) weights (same generator state ⇒ same network).
+
+    Examples
+    --------
+    >>> net = NTKCNN(1, 3, generator=torch.Generator().manual_seed(0))
+    >>> net(torch.zeros(2, 1, 4, 4, dtype=torch.float64)).shape
+    torch.Size([2])
+    """
 
     def __init__(self, in_channels: int = 1, channels: int = 16, generator=None):
         super().__init__()
-        if not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels must be a positive int, got {channels!r}")
+        check_positive_int(channels, name="channels", floats=False)
         g = generator
         self.w1 = nn.Parameter(torch.randn(channels, in_channels, 3, 3, generator=g, dtype=torch.float64))
         self.w2 = nn.Parameter(torch.randn(channels, channels, 3, 3, generator=g, dtype=torch.float64))
@@ -46,7 +64,42 @@ def _cnn_jacobian(model: NTKCNN, params: dict, x: torch.Tensor) -> torch.Tensor:
 def ntk_cnn_run(channels: int = 16, *, n: int = 16, steps: int = 50, lr_factor: float = 0.5, seed: int = 0,
                 image_size: int = 14, dataset: str = "fashion-mnist", data_root=None, x=None, y=None) -> dict:
     """Full-batch GD of :class:`NTKCNN` on ``n`` images (downsampled to ``image_size``); returns
-    ``theta0, theta_t, J0, Jt`` (numpy) and the trajectory's ``jac_norm``, ``jac_lip``, ``loss``."""
+    ``theta0, theta_t, J0, Jt`` (numpy) and the trajectory's ``jac_norm``, ``jac_lip``, ``loss``.
+
+    Parameters
+    ----------
+    channels : int, default 16
+        Width of :class:`NTKCNN`.
+    n : int, default 16
+        Images drawn from ``dataset`` (when ``x`` is not given).
+    steps : int, default 50
+        Gradient-descent steps on the squared loss.
+    lr_factor : float, default 0.5
+        Step size as a fraction of ``2 / (λ_min + λ_max)`` of ``J0 J0ᵀ``.
+    seed : int, default 0
+        Seeds the images' choice and the initialisation.
+    image_size : int, default 14
+        Side the images are downsampled to.
+    dataset : str, default "fashion-mnist"
+        Dataset of the images (when ``x`` is not given).
+    data_root : str or os.PathLike, optional
+        Where the dataset lies.
+    x, y : torch.Tensor, optional
+        float64 inputs ``(n, C, H, W)`` and targets ``(n,)`` instead of the dataset.
+
+    Returns
+    -------
+    dict
+        ``theta0, theta_t, J0, Jt`` (numpy arrays) and the per-step lists ``loss``, ``jac_norm``, ``jac_lip``.
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x, y = torch.randn(4, 1, 4, 4, generator=g, dtype=torch.float64), torch.randn(4, generator=g, dtype=torch.float64)
+    >>> run = ntk_cnn_run(2, steps=0, x=x, y=y)    # steps=0: the Jacobian at init only
+    >>> run["J0"].shape, len(run["loss"])
+    ((4, 56), 1)
+    """
     if x is None:
         from sketchbound.dnn.data import load_dataset  # noqa: PLC0415
         ds = load_dataset(dataset, data_root)

@@ -46,7 +46,26 @@ def conditions(device: torch.device | str = "cpu", extra: dict | None = None) ->
     """What bit-identical training depends on, besides the data and the seed.
 
     ``extra`` adds the trainer's own conditions (e.g. ``{"fusion": "horizontal"}`` from
-    :class:`~sketchbound.dnn.training.fused.FusedTrainer`, whose floating-point order differs)."""
+    :class:`~sketchbound.dnn.training.fused.FusedTrainer`, whose floating-point order differs).
+
+    Parameters
+    ----------
+    device : torch.device or str, default "cpu"
+        The training device.
+    extra : dict, optional
+        The trainer's own conditions.
+
+    Returns
+    -------
+    dict
+        torch version, device type, determinism, and the card (CUDA) or the CPU's threads and machine.
+
+    Examples
+    --------
+    >>> c = conditions("cpu", {"fusion": "horizontal"})
+    >>> c["device_type"], c["fusion"], "torch" in c
+    ('cpu', 'horizontal', True)
+    """
     device = torch.device(device)
     out = {"torch": torch.__version__, "device_type": device.type,
            "deterministic": bool(torch.are_deterministic_algorithms_enabled())}

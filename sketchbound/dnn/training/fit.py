@@ -25,6 +25,7 @@ from sketchbound.dnn.data import TensorDataset, canonical_dataset, load_dataset
 from sketchbound.dnn.models.prunable import prunable_modules
 from sketchbound.dnn.pruning.apply import apply_mask, current_masks
 from sketchbound.dnn.training.trainer import Schedule, train
+from sketchbound.sampling import check_positive_int
 
 __all__ = ["FitResult", "fit", "as_tensor_dataset"]
 
@@ -35,6 +36,27 @@ class FitResult:
 
     ``test_accuracy[e]`` / ``test_loss[e]`` are measured after epoch ``e + 1``; ``density`` = ``kept`` /
     ``total`` counts the non-zero *effective* prunable weights after training.
+
+    Parameters
+    ----------
+    epochs : int
+        Epochs trained.
+    test_accuracy, test_loss, train_accuracy, train_loss, lr : list of float
+        One entry per epoch.
+    kept, total : int
+        Non-zero and all prunable weights after training.
+    density : float
+        ``kept / total``.
+    wall_s : float
+        Training time in seconds.
+    device : str
+        Where it trained.
+
+    Examples
+    --------
+    >>> r = FitResult(epochs=1, test_accuracy=[91.5], kept=10, total=100, density=0.1)
+    >>> r.final_test_accuracy
+    91.5
     """
 
     epochs: int
@@ -198,14 +220,13 @@ def fit(model: nn.Module, data, epochs: int, *, masks: Mapping[str, torch.Tensor
     >>> import torch, torch.nn as nn
     >>> from sketchbound.dnn import apply_mask, make_mask, compute_scores
     >>> net = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 2))
-    >>> _ = apply_mask(net, make_mask(compute_scores("magnitude", net), 0.5, "randomized", rng=0))
+    >>> _ = apply_mask(net, make_mask(compute_scores("magnitude", net), 0.5, "randomized", rng=0, backend="torch"))
     >>> x, y = torch.randn(64, 1, 4, 4), (torch.arange(64) % 2)
     >>> r = fit(net, (x, y), 2, test=(x, y), batch_size=16, progress=False, log=None)
     >>> len(r.test_accuracy), r.kept, r.total
     (2, 72, 144)
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    check_positive_int(epochs, name="epochs", floats=False)
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     named = isinstance(data, str)

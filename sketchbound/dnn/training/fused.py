@@ -74,6 +74,7 @@ from sketchbound.dnn.training.fused_trainer import FusedTrainer
 from sketchbound.dnn.training.job import Schedule, TrainJob
 from sketchbound.dnn.training.options import FUSION_CHOICES
 from sketchbound.dnn.training.trainer import ConcurrentTrainer
+from sketchbound.sampling import check_positive_int
 
 __all__ = ["COMPILE_MODES", "FusedModel", "FusedConv2d", "FusedBatchNorm2d", "FusedLinear", "FusedTrainer", "architecture_key",
            "fused_cross_entropy", "per_parameter_lr", "register_fusable", "choose_fusion", "plan_fusion",
@@ -113,12 +114,40 @@ def choose_fusion(model: nn.Module, *, batch_size: int, n: int, device, image_sh
     cached per (architecture, batch, n, device, image shape, ``fused_kw``, ``common_kw``) in this process. On CPU the answer is the
     deterministic default ``"streams"`` (the unfused trainer, whose bits every recorded CPU run has);
     for ``n < 2`` or a model that cannot be fused it is ``"streams"`` too.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A model of the architecture (copied, not changed).
+    batch_size : int
+        The training batch size.
+    n : int
+        The number of models trained together.
+    device : torch.device or str
+        Where they train.
+    image_shape : sequence of int
+        ``(channels, height, width)`` of the inputs.
+    num_classes : int
+        Classes of the synthetic labels.
+    steps, warmup : int, default 20, 5
+        Timed and untimed steps per trainer.
+    fused_kw, common_kw : dict, optional
+        Options of the fused trainer, and of both trainers.
+
+    Returns
+    -------
+    dict
+        ``{"trainer": "fused" | "streams", "reason": str}``, plus both timings when measured.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    >>> choose_fusion(net, batch_size=8, n=4, device="cpu", image_shape=(1, 2, 2), num_classes=2)["trainer"]
+    'streams'
     """
     dev = torch.device(device)
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_positive_int(n, name="n", floats=False)
+    check_positive_int(batch_size, name="batch_size", floats=False)
     try:
         arch = architecture_key(model)
     except ValueError as e:
@@ -170,6 +199,34 @@ def plan_fusion(models: Sequence[nn.Module], *, batch_size: int, device, image_s
     ``fusion="off"``: all streams; ``"on"``: all fused (``ValueError`` if a model cannot be fused);
     ``"auto"``: per architecture, :func:`choose_fusion` for the number of models that share it, timing
     the fused trainer built with ``fused_kw`` (the options it will train with) and both with ``common_kw``.
+
+    Parameters
+    ----------
+    models : sequence of nn.Module
+        The jobs' models.
+    batch_size : int
+        The training batch size.
+    device : torch.device or str
+        Where they train.
+    image_shape : sequence of int
+        ``(channels, height, width)`` of the inputs.
+    num_classes : int
+        Classes of the synthetic labels (``"auto"`` timing).
+    fusion : {"auto", "on", "off"}, default "auto"
+        As above (:data:`FUSION_CHOICES`).
+    fused_kw, common_kw : dict, optional
+        Passed to :func:`choose_fusion`.
+
+    Returns
+    -------
+    list of str
+        ``"fused"`` or ``"streams"`` per model.
+
+    Examples
+    --------
+    >>> models = [nn.Sequential(nn.Flatten(), nn.Linear(4, 2)) for _ in range(2)]
+    >>> plan_fusion(models, batch_size=8, device="cpu", image_shape=(1, 2, 2), num_classes=2, fusion="on")
+    ['fused', 'fused']
     """
     if fusion not in FUSION_CHOICES:
         raise ValueError(f"fusion must be one of {FUSION_CHOICES}, got {fusion!r}")

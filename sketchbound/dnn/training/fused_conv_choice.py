@@ -10,14 +10,37 @@ import torch.nn.functional as F
 
 from sketchbound.dnn.training.fused_layers import FusedConv2d, grouped_conv2d_gemm
 
-__all__ = ["choose_conv_gemm", "time_fwd_bwd", "cuda_sync"]
+__all__ = ["choose_conv_gemm", "time_fwd_bwd", "cuda_sync"]  # cuda_sync: also the fusion choice's clock
 
 _GEMM_CACHE: dict[tuple, dict] = {}
 
 
 def time_fwd_bwd(f, x, w, iters: int, warmup: int) -> float:
     """Milliseconds per forward + backward of ``f(x, w)`` (cotangent of ones) after ``warmup`` untimed
-    passes, synchronised on CUDA (used by :func:`choose_conv_gemm` and ``benchmarks/scripts/grouped_conv_bench.py``)."""
+    passes, synchronised on CUDA (used by :func:`choose_conv_gemm` and ``benchmarks/scripts/grouped_conv_bench.py``).
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x, w) -> y``, differentiable in ``x`` and ``w``.
+    x, w : torch.Tensor
+        Its inputs; the backward pass needs ``requires_grad`` on at least one of them.
+    iters : int
+        Timed passes.
+    warmup : int
+        Untimed passes first.
+
+    Returns
+    -------
+    float
+        Milliseconds per forward + backward.
+
+    Examples
+    --------
+    >>> x, w = torch.randn(1, 2, 4, 4, requires_grad=True), torch.randn(2, 2, 3, 3, requires_grad=True)
+    >>> time_fwd_bwd(lambda x, w: F.conv2d(x, w, padding=1), x, w, iters=1, warmup=0) > 0
+    True
+    """
     def once():
         y = f(x, w)
         y.backward(torch.ones_like(y))
@@ -47,6 +70,38 @@ def choose_conv_gemm(fm: "FusedModel", input_shape: Sequence[int], *, compile_mo
     nothing is timed and every convolution stays cuDNN's (``"reason"`` says so), so CPU runs are
     deterministic. Needs ``conv_block=1``. ``timer(f, x, w)`` (milliseconds per forward + backward of
     ``f(x, w)``; default: CUDA-synchronised wall time) replaces the clock, e.g. in tests.
+
+    Parameters
+    ----------
+    fm : FusedModel
+        The fused network (``conv_block=1``); its convolutions' ``gemm`` flags are set.
+    input_shape : sequence of int
+        The fused batch's shape ``[B, N·C, H, W]``.
+    compile_mode : str, optional
+        Time both forms through ``torch.compile`` in this mode.
+    amp : bool, default True
+        Time in bfloat16.
+    channels_last : bool, default True
+        Time in channels_last memory.
+    iters, warmup : int, default 10, 3
+        Timed and untimed passes per form.
+    margin : float, default 0.05
+        The GEMM form must be faster by more than this fraction.
+    timer : callable, optional
+        Replaces the clock (above).
+
+    Returns
+    -------
+    dict of str to dict
+        Per convolution path: ``{"gemm": bool, ...}`` with the timings or the reason.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from sketchbound.dnn.training.fused_model import FusedModel
+    >>> fm = FusedModel([nn.Sequential(nn.Conv2d(1, 2, 3)) for _ in range(2)])
+    >>> choose_conv_gemm(fm, (1, 2, 5, 5))["0"]["gemm"]        # off the GPU nothing is timed
+    False
     """
     convs = {p: m for p, m in fm.net.named_modules() if isinstance(m, FusedConv2d)}
     dev = next(fm.parameters()).device
@@ -101,6 +156,21 @@ def choose_conv_gemm(fm: "FusedModel", input_shape: Sequence[int], *, compile_mo
 
 
 def cuda_sync(dev: torch.device) -> None:
+    """Wait for the work queued on ``dev`` when it is a CUDA device (nothing to wait for otherwise).
+
+    Parameters
+    ----------
+    dev : torch.device
+        The device.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> cuda_sync(torch.device("cpu"))
+    """
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
 

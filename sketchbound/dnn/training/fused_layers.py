@@ -14,10 +14,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from sketchbound.dnn.training.options import COMPILE_MODES, CONV_GEMM, check_compile_mode, check_conv_gemm
+from sketchbound.sampling import check_positive_int
 
-__all__ = ["COMPILE_MODES", "CONV_GEMM", "FusedLeaf", "FusedConv2d", "FusedBatchNorm2d", "FusedLinear",
+# FusedLeaf (the layers' base class) and the option checks check_conv_block, check_gemm_with_block and
+# check_max_fused serve the fused trainer's modules; they are importable but not part of the API
+__all__ = ["COMPILE_MODES", "CONV_GEMM", "FusedConv2d", "FusedBatchNorm2d", "FusedLinear",
            "architecture_key", "register_fusable", "effective_conv_block", "check_compile_mode", "check_conv_gemm",
-           "check_conv_block", "check_gemm_with_block", "check_max_fused", "grouped_conv2d_gemm"]
+           "grouped_conv2d_gemm"]
 
 # modules that act on each channel or element on its own and hold no state: used unchanged
 _STATELESS: tuple[type, ...] = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.Identity)
@@ -28,7 +31,29 @@ _CONTAINERS: set[type] = {nn.Sequential}
 def register_fusable(cls: type) -> type:
     """Declare a container module fusable: its ``forward`` may only call its children and per-channel
     functions (``F.relu``, residual ``+``, ``flatten(1)``, pooling). Exact type match: subclasses must be
-    registered themselves (their ``forward`` may differ). Usable as a class decorator."""
+    registered themselves (their ``forward`` may differ). Usable as a class decorator.
+
+    Parameters
+    ----------
+    cls : type
+        An ``nn.Module`` subclass without parameters or buffers of its own.
+
+    Returns
+    -------
+    type
+        ``cls`` itself (registered for this process).
+
+    Examples
+    --------
+    >>> @register_fusable
+    ... class Block(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__(); self.conv = nn.Conv2d(2, 2, 3, padding=1)
+    ...     def forward(self, x):
+    ...         return torch.relu(self.conv(x)) + x
+    >>> len(architecture_key(Block()))
+    2
+    """
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ValueError(f"register_fusable expects an nn.Module subclass, got {cls!r}")
     _CONTAINERS.add(cls)
@@ -90,7 +115,24 @@ def _module_entry(path: str, m: nn.Module) -> tuple:
 def architecture_key(model: nn.Module) -> tuple:
     """A hashable description of ``model``'s structure (module paths, types, hyperparameters, parameter
     and buffer shapes): models with equal keys can be fused. ``ValueError`` names the first module
-    that cannot be fused (see the module docstring for what can)."""
+    that cannot be fused (see the module docstring for what can).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network.
+
+    Returns
+    -------
+    tuple
+        One entry per module (``named_modules`` order).
+
+    Examples
+    --------
+    >>> a, b = nn.Sequential(nn.Linear(4, 2)), nn.Sequential(nn.Linear(4, 2))
+    >>> architecture_key(a) == architecture_key(b), architecture_key(a) == architecture_key(nn.Sequential(nn.Linear(4, 3)))
+    (True, False)
+    """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return tuple(_module_entry(p, m) for p, m in model.named_modules())
@@ -99,7 +141,13 @@ def architecture_key(model: nn.Module) -> tuple:
 # --------------------------------------------------------------------------------------------- fused layers
 class FusedLeaf(nn.Module):
     """A layer of N models; ``layouts[name]`` says how each tensor holds the N models: ``"cat"`` = the
-    models' tensors concatenated along dim 0, ``"stack"`` = stacked along a new dim 0."""
+    models' tensors concatenated along dim 0, ``"stack"`` = stacked along a new dim 0.
+
+    Parameters
+    ----------
+    n : int
+        The number of models.
+    """
 
     layouts: dict[str, str] = {}
 
@@ -129,25 +177,55 @@ def _cat(ts, stack: bool = False):
     return torch.stack(ts, 0).clone() if stack else torch.cat(ts, 0).clone()
 
 
-def _positive_int(name: str, value, accepted: str = "") -> int:
-    """``value`` if it is a positive int (not a bool), else ``ValueError`` naming ``name``, the value and
-    ``accepted`` (the rest of "must be a positive int…")."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int{accepted}, got {value!r}")
-    return value
-
-
 def check_conv_block(conv_block) -> int:
-    """``conv_block`` as an int; ``ValueError`` naming it unless it is a positive int (not a bool)."""
-    return _positive_int("conv_block", conv_block, " (1: one grouped convolution; k > 1: k consecutive groups, "
-                                                   "i.e. models for ungrouped convolutions, per dense block)")
+    """``conv_block`` as an int; ``ValueError`` naming it unless it is a positive int (not a bool).
+
+    Parameters
+    ----------
+    conv_block : int
+        The requested block of the block-dense convolution.
+
+    Returns
+    -------
+    int
+        ``conv_block``.
+
+    Examples
+    --------
+    >>> check_conv_block(4)
+    4
+    """
+    try:
+        return check_positive_int(conv_block, name="conv_block", floats=False)
+    except ValueError as e:
+        raise ValueError(f"{e}; accepted: 1 (one grouped convolution) or k > 1 (k consecutive groups, i.e. "
+                         f"models for ungrouped convolutions, per dense block)") from None
 
 
 def check_max_fused(max_fused) -> int | None:
-    """``max_fused`` if it is ``None`` (no limit) or a positive int (not a bool), else ``ValueError`` naming it."""
-    if max_fused is not None:
-        _positive_int("max_fused", max_fused, " or None (no limit)")
-    return max_fused
+    """``max_fused`` if it is ``None`` (no limit) or a positive int (not a bool), else ``ValueError`` naming it.
+
+    Parameters
+    ----------
+    max_fused : int or None
+        The most models fused into one network.
+
+    Returns
+    -------
+    int or None
+        ``max_fused``.
+
+    Examples
+    --------
+    >>> check_max_fused(None), check_max_fused(8)
+    (None, 8)
+    """
+    if max_fused is None:
+        return None
+    try:
+        return check_positive_int(max_fused, name="max_fused", floats=False)
+    except ValueError as e:
+        raise ValueError(f"{e}; accepted: a positive integer or None (no limit)") from None
 
 
 def _pair(v) -> tuple[int, int]:
@@ -172,6 +250,26 @@ def grouped_conv2d_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     pays only where cuDNN is slow (``benchmarks/RESULTS.md``: compiled, it wins on those
     layers and loses on the others).
 
+    Parameters
+    ----------
+    x : torch.Tensor
+        Input ``[B, C_in, H, W]``.
+    weight : torch.Tensor
+        ``[C_out, C_in/groups, kh, kw]``.
+    bias : torch.Tensor, optional
+        ``[C_out]``.
+    stride, padding : int or (int, int)
+        As ``F.conv2d`` (numeric padding only).
+    groups : int, default 1
+        As ``F.conv2d``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[B, C_out, H_out, W_out]`` in channels_last memory.
+
+    Examples
+    --------
     >>> import torch, torch.nn.functional as F
     >>> x, w = torch.randn(2, 4, 6, 6, dtype=torch.float64), torch.randn(8, 2, 3, 3, dtype=torch.float64)
     >>> y = grouped_conv2d_gemm(x, w, stride=2, padding=1, groups=2)
@@ -205,7 +303,25 @@ def grouped_conv2d_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
 
 
 def check_gemm_with_block(conv_gemm, conv_block) -> str:
-    """``conv_gemm`` checked (:func:`check_conv_gemm`) and refused with ``conv_block`` > 1."""
+    """``conv_gemm`` checked (:func:`check_conv_gemm`) and refused with ``conv_block`` > 1.
+
+    Parameters
+    ----------
+    conv_gemm : str
+        One of :data:`CONV_GEMM`.
+    conv_block : int
+        The requested block (the GEMM form needs 1).
+
+    Returns
+    -------
+    str
+        ``conv_gemm``.
+
+    Examples
+    --------
+    >>> check_gemm_with_block("off", 4)
+    'off'
+    """
     check_conv_gemm(conv_gemm)
     if conv_gemm != "off" and conv_block != 1:
         raise ValueError(f"conv_gemm={conv_gemm!r} needs conv_block=1 (the GEMM form replaces the grouped "
@@ -217,6 +333,20 @@ def effective_conv_block(fused_groups: int, conv_block: int) -> int:
     """The block a :class:`FusedConv2d` with ``fused_groups = N·g`` groups uses for ``conv_block=k``: the
     largest divisor of ``N·g`` that is ≤ ``k`` (every dense block must hold the same number of groups).
 
+    Parameters
+    ----------
+    fused_groups : int
+        ``N·g``, the groups of the fused convolution.
+    conv_block : int
+        The requested block ``k``.
+
+    Returns
+    -------
+    int
+        The block used.
+
+    Examples
+    --------
     >>> [effective_conv_block(8, k) for k in (1, 2, 3, 4, 8, 16)]
     [1, 2, 2, 4, 8, 8]
     >>> effective_conv_block(6, 4), effective_conv_block(3, 2)
@@ -254,6 +384,24 @@ class FusedConv2d(FusedLeaf):
     GEMM form (``gemm=True``, block 1 only): the same grouped convolution as :func:`grouped_conv2d_gemm`,
     one batched matrix product over unfolded patches instead of cuDNN; same parameters, results equal up to
     floating-point order, and each group stays apart as in the grouped form.
+
+    Parameters
+    ----------
+    convs : sequence of nn.Conv2d
+        The N models' convolutions (same hyperparameters).
+    block : int, default 1
+        The requested block ``k`` (the one used is :func:`effective_conv_block`).
+    gemm : bool, default False
+        Run as :func:`grouped_conv2d_gemm`.
+
+    Examples
+    --------
+    >>> convs = [nn.Conv2d(2, 3, 3, padding=1) for _ in range(2)]
+    >>> f = FusedConv2d(convs)
+    >>> x = torch.randn(1, 2, 4, 4), torch.randn(1, 2, 4, 4)
+    >>> y = f(torch.cat(x, 1))
+    >>> bool(torch.allclose(y[:, 3:], convs[1](x[1]), atol=1e-6)), f.groups
+    (True, 2)
     """
 
     layouts = {"weight": "cat", "bias": "cat"}
@@ -313,7 +461,19 @@ class FusedConv2d(FusedLeaf):
 
 class FusedBatchNorm2d(FusedLeaf):
     """N ``BatchNorm2d(C)`` as one over ``N·C`` channels (statistics are per channel, hence per model);
-    ``num_batches_tracked`` has one entry per model. Same semantics as :class:`torch.nn.BatchNorm2d`."""
+    ``num_batches_tracked`` has one entry per model. Same semantics as :class:`torch.nn.BatchNorm2d`.
+
+    Parameters
+    ----------
+    bns : sequence of nn.BatchNorm2d
+        The N models' BatchNorm layers (same hyperparameters).
+
+    Examples
+    --------
+    >>> f = FusedBatchNorm2d([nn.BatchNorm2d(3), nn.BatchNorm2d(3)])
+    >>> f.num_features, tuple(f.num_batches_tracked.shape)
+    (6, (2,))
+    """
 
     layouts = {"weight": "cat", "bias": "cat", "running_mean": "cat", "running_var": "cat",
                "num_batches_tracked": "stack"}
@@ -352,7 +512,21 @@ class FusedBatchNorm2d(FusedLeaf):
 
 class FusedLinear(FusedLeaf):
     """N ``Linear(in, out)`` as one batched matmul: ``y[b, n] = W_n x[b, n] + b_n``, weight ``[N, out, in]``.
-    Input ``[B, N·in]`` (model-major), output ``[B, N·out]``."""
+    Input ``[B, N·in]`` (model-major), output ``[B, N·out]``.
+
+    Parameters
+    ----------
+    lins : sequence of nn.Linear
+        The N models' linear layers (same shapes).
+
+    Examples
+    --------
+    >>> lins = [nn.Linear(4, 2) for _ in range(3)]
+    >>> x = torch.randn(5, 3, 4)
+    >>> y = FusedLinear(lins)(x.reshape(5, 12))
+    >>> bool(torch.allclose(y.reshape(5, 3, 2)[:, 1], lins[1](x[:, 1]), atol=1e-6))
+    True
+    """
 
     layouts = {"weight": "stack", "bias": "stack"}
 

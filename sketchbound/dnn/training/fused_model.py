@@ -32,10 +32,13 @@ class FusedModel(nn.Module):
 
     Parameters
     ----------
-    models : the N models (equal :func:`architecture_key`); their current values are copied.
-    conv_block : every ``Conv2d`` as a :class:`FusedConv2d` with ``block=conv_block`` (default 1: one
-        grouped convolution; ``k > 1``: block-dense, ``k`` consecutive models per dense block, see there).
-    conv_gemm : one of :data:`CONV_GEMM`: which fused convolutions run as one batched GEMM over unfolded
+    models : sequence of nn.Module
+        The N models (equal :func:`architecture_key`); their current values are copied.
+    conv_block : int, default 1
+        Every ``Conv2d`` as a :class:`FusedConv2d` with ``block=conv_block`` (1: one grouped
+        convolution; ``k > 1``: block-dense, ``k`` consecutive models per dense block, see there).
+    conv_gemm : str, default "off"
+        One of :data:`CONV_GEMM`: which fused convolutions run as one batched GEMM over unfolded
         patches (:func:`grouped_conv2d_gemm`): ``"off"`` (default) none, ``"strided"`` those with a stride
         > 1, ``"all"`` all; ``"auto"`` none until :func:`choose_conv_gemm` decides per convolution (the
         trainer does, at the batch's shape). Needs ``conv_block=1``.
@@ -43,6 +46,15 @@ class FusedModel(nn.Module):
     The fused tensors have the names of the models' own (``net.state_dict()`` keys equal each model's);
     :meth:`slice` gives model ``i``'s part of a fused tensor, :meth:`tie` makes the models' tensors
     views of their parts.
+
+    Examples
+    --------
+    >>> _ = torch.manual_seed(0); models = [nn.Sequential(nn.Linear(4, 2)) for _ in range(3)]
+    >>> fm = FusedModel(models)
+    >>> x = torch.randn(5, 3, 4)
+    >>> out = fm.split(fm(x.reshape(5, 12)))
+    >>> bool(torch.allclose(out[:, 2], models[2](x[:, 2]), atol=1e-6))
+    True
     """
 
     def __init__(self, models: Sequence[nn.Module], conv_block: int = 1, conv_gemm: str = "off"):
@@ -152,13 +164,50 @@ class FusedModel(nn.Module):
 
 
 def stack_inputs(xs: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The N models' batches ``[B, C, …]`` stacked along channels: ``[B, N·C, …]``, model-major."""
+    """The N models' batches ``[B, C, …]`` stacked along channels: ``[B, N·C, …]``, model-major.
+
+    Parameters
+    ----------
+    xs : sequence of torch.Tensor
+        The N batches, each ``[B, C, …]``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[B, N·C, …]``.
+
+    Examples
+    --------
+    >>> tuple(stack_inputs([torch.zeros(2, 3, 4, 4), torch.ones(2, 3, 4, 4)]).shape)
+    (2, 6, 4, 4)
+    """
     return torch.cat(list(xs), dim=1)
 
 
 def fused_cross_entropy(out: torch.Tensor, y: torch.Tensor, n: int) -> torch.Tensor:
     """Per-model mean cross-entropy ``[N]`` of fused logits ``out`` ``[B, N·K]`` and labels ``y`` ``[B, N]``;
-    the training loss is its sum, whose gradient w.r.t. model ``n``'s parameters is that of ``L_n`` alone."""
+    the training loss is its sum, whose gradient w.r.t. model ``n``'s parameters is that of ``L_n`` alone.
+
+    Parameters
+    ----------
+    out : torch.Tensor
+        Fused logits ``[B, N·K]``.
+    y : torch.Tensor
+        Labels ``[B, N]`` (column ``n``: model ``n``'s batch).
+    n : int
+        The number of models ``N``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[N]`` mean losses (float32 at least).
+
+    Examples
+    --------
+    >>> ce = fused_cross_entropy(torch.zeros(4, 2 * 3), torch.zeros(4, 2, dtype=torch.long), 2)
+    >>> [round(v, 4) for v in ce.tolist()]      # uniform logits over 3 classes: log 3
+    [1.0986, 1.0986]
+    """
     B = out.shape[0]
     if y.shape != (B, n):
         raise ValueError(f"labels must have shape [B, N] = [{B}, {n}], got {tuple(y.shape)}")
@@ -169,7 +218,29 @@ def fused_cross_entropy(out: torch.Tensor, y: torch.Tensor, n: int) -> torch.Ten
 
 def per_parameter_lr(fm: FusedModel, params: Sequence[torch.Tensor], lr: torch.Tensor) -> list[torch.Tensor]:
     """The per-model learning rates ``lr`` (``[N]``) broadcast to each fused parameter: a tensor of shape
-    ``[rows, 1, …]`` with model ``n``'s rate on model ``n``'s rows (for :func:`masked_sgd_step`)."""
+    ``[rows, 1, …]`` with model ``n``'s rate on model ``n``'s rows (for :func:`masked_sgd_step`).
+
+    Parameters
+    ----------
+    fm : FusedModel
+        The fused network.
+    params : sequence of torch.Tensor
+        Fused parameters of ``fm``.
+    lr : torch.Tensor
+        ``[N]`` learning rates.
+
+    Returns
+    -------
+    list of torch.Tensor
+        One broadcastable rate tensor per parameter.
+
+    Examples
+    --------
+    >>> fm = FusedModel([nn.Sequential(nn.Linear(4, 2)) for _ in range(2)])
+    >>> w = fm.net[0].weight                                     # [N, out, in] ("stack" layout)
+    >>> per_parameter_lr(fm, [w], torch.tensor([0.1, 0.2]))[0].flatten().tolist()
+    [0.10000000149011612, 0.20000000298023224]
+    """
     names = {id(p): k for k, p in fm.net.named_parameters()}
     out = []
     for p in params:

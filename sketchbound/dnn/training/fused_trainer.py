@@ -199,6 +199,34 @@ class FusedTrainer(ConcurrentTrainer):
     and of its gradient go away, and the arithmetic is the same (autocast rounds the weight to bfloat16 the
     same way; the weight gradient is computed in bfloat16 either way).
     ``ValueError`` when a model cannot be fused (see :func:`architecture_key`).
+
+    Parameters
+    ----------
+    jobs, data, schedule
+        As for ``ConcurrentTrainer``.
+    max_fused : int, optional
+        The most models per fused cohort (``None``: no limit).
+    conv_block : int, default 1
+        Block of the block-dense convolutions.
+    conv_gemm : str, default "off"
+        One of :data:`CONV_GEMM`.
+    compile_mode : str, optional
+        One of :data:`COMPILE_MODES` (``None``: eager).
+    weight_copies : bool, default False
+        Low-precision weight copies written by the Triton SGD kernel.
+    **kw
+        ``ConcurrentTrainer``'s options (``device``, ``progress``, ``sgd_kernel``, ...).
+
+    Examples
+    --------
+    >>> from sketchbound.dnn.data import TensorDataset
+    >>> from sketchbound.dnn.models import get_model
+    >>> from sketchbound.dnn.training.job import Schedule
+    >>> x = torch.randint(0, 256, (16, 1, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    >>> ds = TensorDataset("toy", x, torch.arange(16) % 2, x, torch.arange(16) % 2, 2, (0.5,), (0.25,))
+    >>> jobs = [TrainJob(get_model("lenet300100", 1, 2, 4, width=0.05, seed=i), seed=i, name=f"m{i}") for i in range(2)]
+    >>> [r.steps for r in FusedTrainer(jobs, ds, Schedule(epochs=1, batch_size=8), progress=False).run()]
+    [2, 2]
     """
 
     checkpoint_conditions = {"fusion": "horizontal"}

@@ -22,8 +22,10 @@ from torch import nn
 from sketchbound.dnn.data import TensorDataset, augment_epoch
 from sketchbound.dnn.training.checkpoint import conditions, load_verified, save_verified
 from sketchbound.dnn.training.step import capture_step, masked_update, replay_or_run, resolve_masks
+from sketchbound.sampling import check_positive_int
 
-__all__ = ["Schedule", "TrainJob", "TrainResult", "JobState", "evaluate", "pixel_normalize", "MASK_VALUES",
+# JobState (one job's device-side state) serves the trainers; importable, not part of the API
+__all__ = ["Schedule", "TrainJob", "TrainResult", "evaluate", "pixel_normalize", "MASK_VALUES",
            "CHECKPOINT_FORMAT"]
 
 #: how non-binary (Algorithm-1-weighted) masks are used, see :mod:`sketchbound.dnn.training.trainer`
@@ -38,6 +40,30 @@ class Schedule:
 
     ``lr_at(e)`` is the learning rate during epoch ``e`` (0-based): ``lr * gamma**#{m <= e}`` — with
     milestones (80, 120) epochs 0..79 use 0.1, 80..119 use 0.01 and 120..159 use 0.001.
+    :meth:`paper` gives §7's schedule of a dataset, optionally shortened.
+
+    Parameters
+    ----------
+    epochs : int, default 160
+        Training epochs.
+    batch_size : int, default 128
+        Mini-batch size.
+    lr : float, default 0.1
+        Initial learning rate.
+    momentum : float, default 0.9
+        SGD momentum.
+    weight_decay : float, default 1e-4
+        L2 weight decay.
+    milestones : tuple of int, default (80, 120)
+        Epochs at which the learning rate is multiplied by ``gamma`` (increasing).
+    gamma : float, default 0.1
+        The decay factor.
+
+    Examples
+    --------
+    >>> s = Schedule.paper("cifar10", epochs=16)
+    >>> s.milestones, s.lr_at(0), round(s.lr_at(12), 6)
+    ((8, 12), 0.1, 0.001)
     """
 
     epochs: int = 160
@@ -49,10 +75,8 @@ class Schedule:
     gamma: float = 0.1
 
     def __post_init__(self):
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"epochs must be a positive int, got {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}")
+        check_positive_int(self.epochs, name="epochs", floats=False)
+        check_positive_int(self.batch_size, name="batch_size", floats=False)
         for name in ("lr", "momentum", "weight_decay", "gamma"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
@@ -77,8 +101,7 @@ class Schedule:
         else:
             base = dict(epochs=160, batch_size=128, milestones=(80, 120))
         if epochs is not None:
-            if not isinstance(epochs, int) or epochs < 1:
-                raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+            check_positive_int(epochs, name="epochs", floats=False)
             full = base["epochs"]
             base["milestones"] = tuple(max(1, int(round(m * epochs / full))) for m in base["milestones"])
             base["epochs"] = epochs
@@ -99,6 +122,33 @@ class TrainJob:
     images of "IMP + rand. data" (§7, Table II) searched next to real-data runs. It must match the
     trainer's data in training-set size, image shape, number of classes and normalisation (mean/std),
     so that every job has the same steps per epoch and shares the normalisation (``ValueError`` otherwise).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network, trained in place.
+    masks : mapping of str to torch.Tensor, optional
+        ``{"<layer>.weight": mask}`` (:func:`~sketchbound.dnn.pruning.masks.make_mask`); ``None``: dense.
+    seed : int, default 0
+        Seeds the data order and augmentation.
+    checkpoint : str or os.PathLike, optional
+        Checkpoint file (resumed when it exists).
+    name : str, default "run"
+        The job's name in logs and results.
+    start_step : int, default 0
+        Global step of the schedule to start at (IMP rewinding).
+    mask_values : str, default "scale-init"
+        One of :data:`MASK_VALUES`.
+    log : callable, optional
+        Receives this job's epoch lines.
+    data : TensorDataset, optional
+        This job's own dataset (above).
+
+    Examples
+    --------
+    >>> job = TrainJob(torch.nn.Linear(2, 2), seed=3, name="dense")
+    >>> job.name, job.seed, job.masks is None
+    ('dense', 3, True)
     """
 
     model: nn.Module
@@ -114,7 +164,34 @@ class TrainJob:
 
 @dataclass
 class TrainResult:
-    """Outcome of one job. ``finished`` is False when the run was stopped early (``stop_after_epochs``/``max_steps``)."""
+    """Outcome of one job. ``finished`` is False when the run was stopped early (``stop_after_epochs``/``max_steps``).
+
+    Parameters
+    ----------
+    name : str
+        The job's name.
+    seed : int
+        The job's seed.
+    epochs_done : int
+        Epochs completed.
+    finished : bool
+        Whether the whole schedule ran.
+    test_accuracy, test_loss, train_loss, train_accuracy : float, optional
+        Final metrics (accuracies in %).
+    steps : int, default 0
+        Optimiser steps taken.
+    resumed_from_epoch : int, default 0
+        The epoch a checkpoint resumed at.
+    history : list of dict
+        One row per epoch.
+    resume_note : dict, optional
+        Set when a checkpoint was resumed under changed conditions.
+
+    Examples
+    --------
+    >>> TrainResult("run", 0, 1, True, test_accuracy=50.0).to_dict()["test_accuracy"]
+    50.0
+    """
 
     name: str
     seed: int
@@ -136,14 +213,60 @@ class TrainResult:
 def pixel_normalize(x: torch.Tensor, m: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """The trainer's pixel normalisation ``(x·(1/255) − m)/s``. It multiplies by ``1/255`` where
     :func:`sketchbound.dnn.data.normalize` (pruning inputs) divides by 255; the two differ in the last bit
-    for half of the pixel values, and both are kept so recorded runs reproduce bit for bit."""
+    for half of the pixel values, and both are kept so recorded runs reproduce bit for bit.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``uint8`` images.
+    m, s : torch.Tensor
+        Per-channel mean and std, broadcastable to ``x`` (``[1, C, 1, 1]``).
+
+    Returns
+    -------
+    torch.Tensor
+        float32 normalised images.
+
+    Examples
+    --------
+    >>> pixel_normalize(torch.tensor([0, 255], dtype=torch.uint8), torch.tensor(0.5), torch.tensor(0.5)).tolist()
+    [-1.0, 1.0]
+    """
     return (x.float() * (1.0 / 255.0) - m) / s
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mean, std, *, batch_size: int = 1000,
              amp: bool = False, channels_last: bool = False) -> tuple[float, float]:
-    """Top-1 accuracy (in %) and mean cross-entropy of ``model`` on ``uint8`` images ``x``."""
+    """Top-1 accuracy (in %) and mean cross-entropy of ``model`` on ``uint8`` images ``x``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network (evaluated in eval mode; its mode is restored).
+    x, y : torch.Tensor
+        ``uint8`` images ``(N, C, H, W)`` and labels.
+    mean, std : sequence of float
+        Per-channel statistics of the normalisation (:func:`pixel_normalize`).
+    batch_size : int, default 1000
+        Evaluation batch size.
+    amp : bool, default False
+        bfloat16 autocast.
+    channels_last : bool, default False
+        Feed channels_last inputs.
+
+    Returns
+    -------
+    (float, float)
+        Accuracy in % and mean cross-entropy.
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    >>> with torch.no_grad(): _ = net[1].weight.zero_(), net[1].bias.copy_(torch.tensor([1.0, 0.0]))
+    >>> evaluate(net, torch.zeros(4, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 0, 0, 1]), (0.5,), (0.25,))[0]
+    75.0
+    """
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device

@@ -37,14 +37,36 @@ import torch
 from sketchbound.dnn.training.options import SGD_KERNELS
 from sketchbound.dnn.training.triton_support import triton_available, triton_unavailable_reason
 
-__all__ = ["SGD_KERNELS", "check_sgd_kernel", "check_weight_copies", "masked_sgd_triton", "dense_alike"]
+# masked_sgd_triton (reached through masked_sgd_step(kernel="triton")) and dense_alike are the kernel's
+# implementation: importable, not part of the API
+__all__ = ["SGD_KERNELS", "check_sgd_kernel", "check_weight_copies"]
 
 _BLOCK = 2048
 
 
 def check_sgd_kernel(sgd_kernel, device, name: str = "sgd_kernel") -> str:
     """``sgd_kernel`` if it is one of :data:`SGD_KERNELS` and can run on ``device``; ``ValueError`` otherwise
-    (``"triton"`` needs Triton and a CUDA device, or ``TRITON_INTERPRET=1``)."""
+    (``"triton"`` needs Triton and a CUDA device, or ``TRITON_INTERPRET=1``).
+
+    Parameters
+    ----------
+    sgd_kernel : str
+        One of :data:`SGD_KERNELS`.
+    device : torch.device or str
+        Where the step will run.
+    name : str, default "sgd_kernel"
+        The option's name in the message (e.g. a CLI flag).
+
+    Returns
+    -------
+    str
+        ``sgd_kernel``.
+
+    Examples
+    --------
+    >>> check_sgd_kernel("foreach", "cpu")
+    'foreach'
+    """
     if sgd_kernel not in SGD_KERNELS:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, SGD_KERNELS))}, got {sgd_kernel!r}")
     if sgd_kernel == "triton" and not triton_available(device):
@@ -54,7 +76,30 @@ def check_sgd_kernel(sgd_kernel, device, name: str = "sgd_kernel") -> str:
 
 def check_weight_copies(weight_copies, sgd_kernel, name: str = "weight_copies") -> bool:
     """``weight_copies`` if it is a bool and, when true, ``sgd_kernel`` is ``"triton"`` (the kernel writes the
-    copies); ``ValueError`` otherwise."""
+    copies); ``ValueError`` otherwise.
+
+    Parameters
+    ----------
+    weight_copies : bool
+        The option.
+    sgd_kernel : str
+        The SGD kernel it goes with.
+    name : str, default "weight_copies"
+        The option's name in the message.
+
+    Returns
+    -------
+    bool
+        ``weight_copies``.
+
+    Examples
+    --------
+    >>> check_weight_copies(False, "foreach")
+    False
+    >>> check_weight_copies(True, "foreach")
+    Traceback (most recent call last):
+    ValueError: weight_copies=True needs ...
+    """
     if not isinstance(weight_copies, bool):
         raise ValueError(f"{name} must be True or False, got {weight_copies!r}")
     if weight_copies and sgd_kernel != "triton":

@@ -14,7 +14,8 @@ from torch import nn
 
 from sketchbound.dnn.training.sgd_kernel import SGD_KERNELS, masked_sgd_triton
 
-__all__ = ["resolve_masks", "mask_density", "masked_sgd_step", "masked_update", "replay_or_run", "capture_step"]
+# masked_update, replay_or_run and capture_step are the trainers' step machinery: importable, not part of the API
+__all__ = ["resolve_masks", "mask_density", "masked_sgd_step"]
 
 
 # --------------------------------------------------------------------------------------------- masks
@@ -25,6 +26,24 @@ def resolve_masks(model: nn.Module, masks: Mapping[str, torch.Tensor] | None) ->
     for its ``weight``; for a layer pruned by :func:`~sketchbound.dnn.pruning.apply.apply_mask` (or
     ``torch.nn.utils.prune``) ``"<layer>.weight"`` names its ``weight_orig``. ``ValueError`` for unknown
     keys or shape mismatches.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network.
+    masks : mapping of str to torch.Tensor, optional
+        The masks; ``None`` or empty: no masked parameter.
+
+    Returns
+    -------
+    list of (str, torch.Tensor, torch.Tensor)
+        ``(parameter name, parameter, mask)`` triples.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Linear(2, 2))
+    >>> [(n, tuple(m.shape)) for n, _, m in resolve_masks(net, {"0": torch.ones(2, 2)})]
+    [('0.weight', (2, 2))]
     """
     if not masks:
         return []
@@ -43,7 +62,23 @@ def resolve_masks(model: nn.Module, masks: Mapping[str, torch.Tensor] | None) ->
 
 
 def mask_density(masks: Mapping[str, torch.Tensor]) -> tuple[float, dict[str, int], dict[str, int]]:
-    """``(density, kept per layer, size per layer)`` of a mask dict (nonzero entries count as kept)."""
+    """``(density, kept per layer, size per layer)`` of a mask dict (nonzero entries count as kept).
+
+    Parameters
+    ----------
+    masks : mapping of str to torch.Tensor
+        The masks.
+
+    Returns
+    -------
+    (float, dict of str to int, dict of str to int)
+        The overall density (1.0 for no entries), kept and total counts per layer.
+
+    Examples
+    --------
+    >>> mask_density({"a": torch.tensor([1.0, 0.0]), "b": torch.tensor([0.5, 0.0])})
+    (0.5, {'a': 1, 'b': 1}, {'a': 2, 'b': 2})
+    """
     kept = {k: int(torch.count_nonzero(torch.as_tensor(m)).item()) for k, m in masks.items()}
     size = {k: int(torch.as_tensor(m).numel()) for k, m in masks.items()}
     total = sum(size.values())
@@ -70,6 +105,34 @@ def masked_sgd_step(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor
     were (:func:`~sketchbound.dnn.training.sgd_kernel.masked_sgd_triton`; a 0-d ``lr``; the same update up
     to floating-point rounding). ``copies`` (Triton only): per parameter a tensor (or ``None``) that receives
     the updated parameter in its own dtype.
+
+    Parameters
+    ----------
+    params, grads, bufs : sequence of torch.Tensor
+        Parameters, their gradients and momentum buffers (updated in place).
+    lr : torch.Tensor or sequence of torch.Tensor
+        0-d learning rate, or one broadcastable tensor per parameter.
+    momentum, weight_decay : float
+        ``μ`` and ``λ``.
+    masked_params, masked_grads, masks : sequence of torch.Tensor
+        The masked subset and its masks (same order).
+    kernel : {"foreach", "triton"}, default "foreach"
+        The implementation.
+    copies : sequence of torch.Tensor or None, optional
+        Triton only (above).
+
+    Returns
+    -------
+    None
+        Everything is updated in place.
+
+    Examples
+    --------
+    >>> w, g, b = torch.ones(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+    >>> m = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)
+    >>> masked_sgd_step([w], [g], [b], torch.tensor(0.1, dtype=torch.float64), 0.9, 0.0, [w], [g], [m])
+    >>> w.tolist()                                         # w - lr·g where kept, exactly 0 where pruned
+    [0.9, 0.0, 0.9]
     """
     if kernel == "triton":
         mask_of = {id(p): m for p, m in zip(masked_params, masks)}

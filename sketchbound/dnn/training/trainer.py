@@ -82,24 +82,50 @@ class ConcurrentTrainer:
 
     Parameters
     ----------
-    jobs : the :class:`TrainJob` s; each has its own model, mask, seed (data order) and checkpoint.
-    data : a :class:`~sketchbound.dnn.data.TensorDataset`; moved once to ``device``.
-    schedule : the §7 :class:`Schedule`.
-    device : default CUDA if available, else CPU.
-    augment : random crop (zero padding ``padding``) + horizontal flip (``flip``) of §7's CIFAR recipe.
-    amp, channels_last, cuda_graphs : default True on CUDA, and forced False on CPU.
-    eval_every : also evaluate the test set every this many epochs (0: only at the end).
-    checkpoint_every_s : write a job's checkpoint at the end of an epoch only when at least this many
+    jobs : sequence of TrainJob
+        The :class:`TrainJob` s; each has its own model, mask, seed (data order) and checkpoint.
+    data : TensorDataset
+        A :class:`~sketchbound.dnn.data.TensorDataset`; moved once to ``device``.
+    schedule : Schedule
+        The §7 :class:`Schedule`.
+    device : torch.device or str, optional
+        Default CUDA if available, else CPU.
+    augment : bool, default True
+        Random crop (zero padding ``padding``) + horizontal flip (``flip``) of §7's CIFAR recipe.
+    amp, channels_last, cuda_graphs : bool, optional
+        Default True on CUDA, and forced False on CPU.
+    eval_every : int, default 0
+        Also evaluate the test set every this many epochs (0: only at the end).
+    checkpoint_every_s : float, default 0.0
+        Write a job's checkpoint at the end of an epoch only when at least this many
         seconds passed since its last one (and always after the last epoch); 0 (default): after every
         epoch, so a kill loses at most the epoch in progress. A large model on a small epoch (VGG-19,
         160 MB per checkpoint, 39 steps per epoch on 5,000 images) otherwise spends most of its time
         writing checkpoints; a kill then loses at most this many seconds plus the epoch in progress.
-    progress : tqdm bar; ``log`` : callable receiving one line per job and epoch.
-    sgd_kernel : the masked SGD step's implementation, one of
+    progress : bool, default True
+        A tqdm progress bar.
+    log : callable, optional
+        Receives one line per job and epoch.
+    sgd_kernel : str, default "foreach"
+        The masked SGD step's implementation, one of
         :data:`~sketchbound.dnn.training.sgd_kernel.SGD_KERNELS`: ``"foreach"`` (default) or ``"triton"``
         (one kernel per parameter, a third of the memory traffic; needs Triton and CUDA, or
         ``TRITON_INTERPRET=1``). The two give the same update up to floating-point rounding
         (:func:`masked_sgd_step`); the choice is not a checkpoint condition.
+    padding, flip : int, bool
+        The augmentation's zero padding (default 4) and horizontal flips (default True).
+    eval_batch_size : int, default 1000
+        Batch size of the evaluations.
+
+    Examples
+    --------
+    >>> from sketchbound.dnn.models import get_model
+    >>> x = torch.randint(0, 256, (16, 1, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    >>> ds = TensorDataset("toy", x, torch.arange(16) % 2, x, torch.arange(16) % 2, 2, (0.5,), (0.25,))
+    >>> jobs = [TrainJob(get_model("lenet300100", 1, 2, 4, width=0.05, seed=i), seed=i, name=f"m{i}") for i in range(2)]
+    >>> results = ConcurrentTrainer(jobs, ds, Schedule(epochs=1, batch_size=8), progress=False).run()
+    >>> [(r.name, r.steps, r.finished) for r in results]
+    [('m0', 2, True), ('m1', 2, True)]
     """
 
     #: added to the conditions recorded in every checkpoint (a resume under other ones is flagged in
@@ -235,6 +261,38 @@ class ConcurrentTrainer:
 def train(model: nn.Module, data: TensorDataset, schedule: Schedule, *, masks: Mapping[str, torch.Tensor] | None = None,
           seed: int = 0, checkpoint=None, name: str = "run", start_step: int = 0, mask_values: str = "scale-init",
           stop_after_epochs: int | None = None, max_steps: int | None = None, on_step=None, **kw) -> TrainResult:
-    """Train one masked model (a :class:`ConcurrentTrainer` with one job); ``kw`` go to the trainer."""
+    """Train one masked model (a :class:`ConcurrentTrainer` with one job); ``kw`` go to the trainer.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network, trained in place.
+    data : TensorDataset
+        Training and test data.
+    schedule : Schedule
+        The §7 schedule.
+    masks, seed, checkpoint, name, start_step, mask_values
+        As in :class:`TrainJob`.
+    stop_after_epochs, max_steps : int, optional
+        Stop early (the result is then not ``finished``; a checkpoint resumes it).
+    on_step : callable, optional
+        Passed to :meth:`ConcurrentTrainer.run`.
+    **kw
+        :class:`ConcurrentTrainer`'s options (``device``, ``augment``, ``progress``, ...).
+
+    Returns
+    -------
+    TrainResult
+        The job's outcome.
+
+    Examples
+    --------
+    >>> from sketchbound.dnn.models import get_model
+    >>> x = torch.randint(0, 256, (16, 1, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    >>> ds = TensorDataset("toy", x, torch.arange(16) % 2, x, torch.arange(16) % 2, 2, (0.5,), (0.25,))
+    >>> r = train(get_model("lenet300100", 1, 2, 4, width=0.05, seed=0), ds, Schedule(epochs=1, batch_size=8), progress=False)
+    >>> r.steps, r.finished, 0 <= r.test_accuracy <= 100
+    (2, True, True)
+    """
     tr = ConcurrentTrainer([TrainJob(model, masks, seed, checkpoint, name, start_step, mask_values)], data, schedule, **kw)
     return tr.run(stop_after_epochs=stop_after_epochs, max_steps=max_steps, on_step=on_step)[0]

@@ -32,7 +32,22 @@ def interpret() -> bool:
 
 def triton_available(device: torch.device | str | None = None) -> bool:
     """Whether the Triton kernels can run on ``device``: Triton importable, and the device CUDA (or any
-    device under ``TRITON_INTERPRET=1``)."""
+    device under ``TRITON_INTERPRET=1``).
+
+    Parameters
+    ----------
+    device : torch.device or str, optional
+        Where the kernels would run.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> triton_available("cuda:0") == (triton_unavailable_reason("cuda:0") == "")
+    True
+    """
     if _triton()[0] is None:
         return False
     dev = torch.device(device) if device is not None else None
@@ -40,7 +55,24 @@ def triton_available(device: torch.device | str | None = None) -> bool:
 
 
 def triton_unavailable_reason(device) -> str:
-    """Why :func:`triton_available` is false for ``device`` (empty when it is true)."""
+    """Why :func:`triton_available` is false for ``device`` (empty when it is true).
+
+    Parameters
+    ----------
+    device : torch.device or str
+        Where the kernels would run.
+
+    Returns
+    -------
+    str
+        One line for an error message, or ``""``.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ.get("TRITON_INTERPRET") == "1" or triton_unavailable_reason("cpu") != ""
+    True
+    """
     t, why = _triton()
     if t is None:
         return why
