@@ -170,7 +170,7 @@ def test_compute_imp_masks_follows_augment_and_refuses_a_rewind_past_the_end(tmp
 
     def masks_of(cfg):
         model = R.build_model(cfg, data, dev)
-        return R.compute_imp_masks([cfg], [model], data, dev, [lambda m: None])[0]["masks"]
+        return R.compute_imp_masks([cfg], [model], data, dev, [lambda m: None])[0].masks
 
     off = RunConfig.from_dict({**c.to_dict(), "augment": False})
     m_off, m_on = masks_of(off), masks_of(c)

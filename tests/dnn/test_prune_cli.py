@@ -34,7 +34,7 @@ def test_real_fashion_mnist_same_mask_as_a_run(fmnist_root, tmp_path, capsys, on
     cfg = RunConfig(model="resnet20", width=0.25, dataset="fashion-mnist", method="snip", inputs="real",
                     mask="randomized", density=0.05, seed=0, prune_batch_size=16, data_root=str(fmnist_root))
     _, run_saved, _ = prune_at_init(cfg)
-    for n, m in run_saved["masks"].items():
+    for n, m in run_saved.masks.items():
         assert torch.equal(m.cpu(), saved["masks"][n])
 
 

@@ -2,8 +2,10 @@
 searched together for the runs that share their data and level schedule (§7, Table II)."""
 from __future__ import annotations
 
+import dataclasses
 import time
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import torch
 
@@ -12,7 +14,133 @@ from sketchbound.dnn.experiments.config import RunConfig
 from sketchbound.dnn.experiments.data_cache import data_for
 from sketchbound.seeds import stream_seed
 
-__all__ = ["compute_mask", "compute_imp_masks", "imp_group_key", "mask_identity", "build_model", "prune_at_init"]
+__all__ = ["MaskResult", "compute_mask", "compute_imp_masks", "imp_group_key", "mask_identity", "build_model",
+           "prune_at_init", "read_mask_file", "write_mask_file"]
+
+
+@dataclass(frozen=True)
+class MaskResult:
+    """The pruning half of one run: what :func:`compute_mask` returns and a run's ``mask.pt`` holds.
+
+    Attributes
+    ----------
+    masks : dict of str to Tensor, or None
+        One mask per prunable weight (``{"<layer>.weight": tensor}``, on the CPU); ``None`` for ``dense``.
+    start_step : int
+        The step training starts from: IMP's rewind step k (§7, Table II), else 0.
+    init_state : dict of str to Tensor, or None
+        IMP's rewind weights θ_k (the model's ``state_dict``), else ``None`` (training starts from the
+        network at initialisation).
+    extra : dict
+        Plain data that goes into the run's ``result.json``: ``mask_seconds``, ``mask_info`` (whether
+        ``min_per_layer`` fired), ``imp_levels``, ``bridge``, ``masks_file``, as the method gives them.
+
+    On disk (``mask.pt``, ``dnn.prune --save``) it is the plain dict of :meth:`to_dict`, which
+    ``torch.load(weights_only=True)`` reads; :meth:`from_dict` reads it back.
+
+    Examples
+    --------
+    >>> import torch
+    >>> r = MaskResult(masks={"fc.weight": torch.ones(2, 3)}, extra={"mask_seconds": 0.5})
+    >>> sorted(r.to_dict()), MaskResult.from_dict(r.to_dict()).start_step
+    (['extra', 'init_state', 'masks', 'start_step'], 0)
+    """
+
+    masks: dict | None = None
+    start_step: int = 0
+    init_state: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The plain dict of a ``mask.pt`` file: ``{"masks", "start_step", "init_state", "extra"}``.
+
+        Returns
+        -------
+        dict
+            The four fields, in that order (what ``save_verified`` writes).
+
+        Examples
+        --------
+        >>> list(MaskResult().to_dict())
+        ['masks', 'start_step', 'init_state', 'extra']
+        """
+        return {"masks": self.masks, "start_step": int(self.start_step), "init_state": self.init_state,
+                "extra": dict(self.extra)}
+
+    @classmethod
+    def from_dict(cls, obj: dict) -> "MaskResult":
+        """A :class:`MaskResult` from the plain dict of a ``mask.pt`` file (missing keys: the defaults).
+
+        Parameters
+        ----------
+        obj : dict
+            A dict with (some of) the keys ``masks``, ``start_step``, ``init_state``, ``extra``.
+
+        Returns
+        -------
+        MaskResult
+
+        Examples
+        --------
+        >>> MaskResult.from_dict({"masks": None, "start_step": 3})
+        MaskResult(masks=None, start_step=3, init_state=None, extra={})
+        """
+        if not isinstance(obj, dict):
+            raise ValueError(f"obj must be a dict with the keys masks, start_step, init_state, extra; got "
+                             f"{type(obj).__name__}")
+        return cls(masks=obj.get("masks"), start_step=int(obj.get("start_step", 0) or 0),
+                   init_state=obj.get("init_state"), extra=dict(obj.get("extra") or {}))
+
+
+def write_mask_file(path, result: MaskResult, cfg: RunConfig) -> None:
+    """Write ``result`` as the run ``cfg``'s ``mask.pt`` (a verified file: digest and run identity).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file, ``<run dir>/mask.pt``.
+    result : MaskResult
+        The run's mask (written as :meth:`MaskResult.to_dict`).
+    cfg : RunConfig
+        The run (its :func:`mask_identity`).
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> cfg = RunConfig(model="lenet300100", dataset="mnist", method="dense")
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     write_mask_file(pathlib.Path(d) / "mask.pt", MaskResult(), cfg)
+    ...     read_mask_file(pathlib.Path(d) / "mask.pt", cfg).masks is None
+    True
+    """
+    from sketchbound.dnn.training.checkpoint import save_verified  # noqa: PLC0415
+    save_verified(path, result.to_dict(), identity=mask_identity(cfg))
+
+
+def read_mask_file(path, cfg: RunConfig) -> MaskResult:
+    """Read the run ``cfg``'s ``mask.pt`` (its digest and run identity verified: a mask of another run is refused).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file written by :func:`write_mask_file`.
+    cfg : RunConfig
+        The run it must belong to.
+
+    Returns
+    -------
+    MaskResult
+
+    Examples
+    --------
+    See :func:`write_mask_file`.
+    """
+    from sketchbound.dnn.training.checkpoint import load_verified  # noqa: PLC0415
+    return MaskResult.from_dict(load_verified(path, identity=mask_identity(cfg))[0])
 
 
 def _batch_source(cfg: RunConfig, data: TensorDataset, device: torch.device):
@@ -31,13 +159,41 @@ def _batch_source(cfg: RunConfig, data: TensorDataset, device: torch.device):
     return make_input_source(cfg.inputs, **kw)
 
 
-def compute_mask(cfg: RunConfig, model: torch.nn.Module, data: TensorDataset, device: torch.device, log,
-                 progress: bool = False) -> dict:
-    """Mask (and IMP rewind state) of one run; returns ``{"masks", "start_step", "init_state", "extra"}``."""
+def compute_mask(cfg: RunConfig, model: torch.nn.Module, data: TensorDataset, device: torch.device,
+                 log: Callable[[str], None], progress: bool = False) -> MaskResult:
+    """The mask (and IMP's rewind state) of one run: its method's scores at initialisation (§5, §7) made a
+    mask of density ``cfg.density`` by ``cfg.mask`` (``make_mask``), or IMP's search (Table II).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run.
+    model : torch.nn.Module
+        Its network at initialisation (:func:`build_model`); IMP trains it in place.
+    data : TensorDataset
+        Its training data (:func:`~sketchbound.dnn.experiments.data_cache.data_for`): the real/normal
+        inputs of data-driven methods and IMP's levels.
+    device : torch.device
+        Where scores are computed.
+    log : callable
+        Takes one line (the run's ``log.txt``).
+    progress : bool, optional
+        Say on stderr how long the mask step took.
+
+    Returns
+    -------
+    MaskResult
+        ``masks=None`` for ``dense``; ``extra["mask_seconds"]`` otherwise.
+
+    Examples
+    --------
+    >>> cfg = RunConfig(model="lenet300100", dataset="mnist", method="dense")
+    >>> compute_mask(cfg, None, None, torch.device("cpu"), print).masks is None
+    True
+    """
     cfg = cfg.resolved()
-    out = {"masks": None, "start_step": 0, "init_state": None, "extra": {}}
     if cfg.method == "dense":
-        return out
+        return MaskResult()
     if cfg.method == "imp":
         return compute_imp_masks([cfg], [model], data, device, [log], progress=progress)[0]
     t0 = time.perf_counter()
@@ -63,11 +219,11 @@ def compute_mask(cfg: RunConfig, model: torch.nn.Module, data: TensorDataset, de
         law = _bridge_law(cfg, model)
         masks = make_mask(scores, cfg.density, cfg.mask, rng=stream_seed(cfg.seed, "mask"),
                           min_per_layer=cfg.min_per_layer, keep_rule=cfg.keep_rule, info=mask_info, **law)
-    out["masks"] = {k: v.detach().cpu() for k, v in masks.items()}
-    out["extra"]["mask_info"] = mask_info
+    extra: dict = {"mask_info": mask_info}
     if cfg.bridge_record:  # the theory's predicted error of this mask at init (sketchbound.dnn.theory.bridge)
         from sketchbound.dnn.theory.bridge import predicted_errors, probe_batch  # noqa: PLC0415
-        out["extra"]["bridge"] = predicted_errors(model, masks, law["constants"], probe_batch(data, device=device))
+        extra["bridge"] = predicted_errors(model, masks, law["constants"], probe_batch(data, device=device))
+    out = MaskResult(masks={k: v.detach().cpu() for k, v in masks.items()}, extra=extra)
     return _mask_done(cfg, out, time.perf_counter() - t0, log)
 
 
@@ -80,10 +236,9 @@ def _bridge_law(cfg: RunConfig, model: torch.nn.Module) -> dict:
     return {"beta": cfg.beta, "w0": {n: p.detach() for n, p in prunable_parameters(model)}, "constants": consts}
 
 
-def _mask_done(cfg: RunConfig, out: dict, seconds: float, log) -> dict:
-    out["extra"]["mask_seconds"] = seconds
+def _mask_done(cfg: RunConfig, out: MaskResult, seconds: float, log) -> MaskResult:
     log(f"mask: method {cfg.method} inputs {cfg.inputs} mode {cfg.mask} density {cfg.density} ({seconds:.1f}s)")
-    return out
+    return dataclasses.replace(out, extra={**out.extra, "mask_seconds": seconds})
 
 
 def imp_group_key(cfg: RunConfig) -> tuple:
@@ -134,9 +289,9 @@ def compute_imp_masks(cfgs: Sequence[RunConfig], models: Sequence[torch.nn.Modul
                        min_per_layer=[c.min_per_layer for c in cfgs], keep_rule=[c.keep_rule for c in cfgs],
                        augment=c0.augment)  # the levels train with the run's own augmentation setting
     seconds = time.perf_counter() - t0
-    return [_mask_done(c, {"masks": res.masks, "start_step": res.rewind_step,
-                           "init_state": {k: v.cpu() for k, v in res.rewind_state.items()},
-                           "extra": {"imp_levels": res.levels}}, seconds, log)
+    return [_mask_done(c, MaskResult(masks=res.masks, start_step=res.rewind_step,
+                                     init_state={k: v.cpu() for k, v in res.rewind_state.items()},
+                                     extra={"imp_levels": res.levels}), seconds, log)
             for c, res, log in zip(cfgs, results, logs)]
 
 

@@ -76,7 +76,7 @@ def build_parser() -> OneLineParser:
 def prune_report(cfg, device="cpu", *, data=None) -> tuple[dict, dict]:
     """``(report, masks)`` of the pruning half of the run ``cfg`` (see the module docstring)."""
     report, saved = prune_saved(cfg, device, data=data)
-    return report, saved["masks"]
+    return report, saved.masks
 
 
 def prune_saved(cfg, device="cpu", *, data=None) -> tuple[dict, dict]:
@@ -88,7 +88,7 @@ def prune_saved(cfg, device="cpu", *, data=None) -> tuple[dict, dict]:
     from sketchbound.dnn.pruning.masks import kept_count, mask_summary  # noqa: PLC0415
     cfg = cfg.resolved()
     model, saved, data = prune_at_init(cfg, device, data=data)
-    masks = saved["masks"]
+    masks = saved.masks
     if masks is None:
         raise ValueError("method 'dense' prunes nothing; choose a pruning method")
     from sketchbound.dnn.pruning.effective import effective_summary  # noqa: PLC0415
@@ -107,7 +107,7 @@ def prune_saved(cfg, device="cpu", *, data=None) -> tuple[dict, dict]:
         "total": total, "kept": kept, "kept_density": kept / total,
         "effective": eff["effective"], "effective_density": eff["effective"] / total, "connected": eff["connected"],
         "mean_abs_kept": float(abs_all[keep_all].double().mean()), "mean_abs_all": float(abs_all.double().mean()),
-        "layers": rows, **{k: v for k, v in saved.get("extra", {}).items() if k != "mask_seconds"},
+        "layers": rows, **{k: v for k, v in saved.extra.items() if k != "mask_seconds"},
     }
     return report, saved
 

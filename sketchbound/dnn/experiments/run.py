@@ -31,27 +31,29 @@ not part of a run's identity (floating-point order only).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
 from sketchbound._cli import interruptible, torch_device
 from sketchbound._io import atomic_write, check_output_path
-from sketchbound.dnn.training.checkpoint import load_verified, save_verified
 from sketchbound.dnn.experiments.config import (OneLineParser, RunConfig, add_config_arguments, add_lock_wait_argument,
                                                 config_from_args, read_toml, run_table)
 from sketchbound.dnn.experiments.data_cache import DATA_CACHE, data_for, preload_data
 from sketchbound.dnn.experiments.locks import LOCK_FILE, RunLock, RunLocked, wait_for_lock
-from sketchbound.dnn.experiments.masking import (build_model, compute_imp_masks, compute_mask, imp_group_key,
-                                                 mask_identity, prune_at_init)
+from sketchbound.dnn.experiments.masking import (MaskResult, build_model, compute_imp_masks, compute_mask,
+                                                 imp_group_key, mask_identity, prune_at_init, read_mask_file,
+                                                 write_mask_file)
 from sketchbound.dnn.experiments.planning import balance_chunks, mask_cost, plan_chunks
 from sketchbound.dnn.experiments.results import RESULT_FILE, environment, git_commit, is_finished, load_result
-from sketchbound.dnn.data import dataset_info
+from sketchbound.dnn.data import TensorDataset, dataset_info
 from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, mask_density
 from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel, check_weight_copies
 from sketchbound.dnn.training.fused import FusedTrainer, plan_fusion
@@ -59,7 +61,7 @@ from sketchbound.dnn.training.options import FUSION_CHOICES, TrainerOptions, che
 
 #: the run's public names; the helpers of its parts (locks, data cache, masks, planning, results) are
 #: re-exported here so that ``from sketchbound.dnn.experiments.run import ...`` keeps working
-__all__ = ["run_one", "run_configs", "preload_data", "plan_chunks", "balance_chunks", "mask_cost", "RunLock", "RunLocked",
+__all__ = ["OpenedRun", "PreparedRun", "MaskResult", "run_one", "run_configs", "preload_data", "plan_chunks", "balance_chunks", "mask_cost", "RunLock", "RunLocked",
            "is_finished", "load_result", "prepare_job", "prune_at_init", "build_model", "compute_mask",
            "compute_imp_masks", "main", "environment", "git_commit", "data_for", "DATA_CACHE", "mask_identity",
            "imp_group_key", "wait_for_lock", "LOCK_FILE", "RESULT_FILE"]
@@ -98,21 +100,118 @@ def _warn_if_long_on_cpu(pending: Sequence[RunConfig], dev: torch.device) -> Non
 
 
 # --------------------------------------------------------------------------------------------- one run
+@dataclass(frozen=True)
+class OpenedRun:
+    """A run whose directory is open: the first half of :func:`prepare_job`, before its mask.
+
+    Attributes
+    ----------
+    cfg : RunConfig
+        The run (resolved).
+    dir : Path
+        Its directory ``<runs_dir>/<name>-<hash>`` (holds ``config.json``, ``config.toml``, ``log.txt``).
+    log : callable
+        Appends one time-stamped line to ``log.txt``.
+    data : TensorDataset
+        Its training and test data.
+    model : torch.nn.Module
+        Its network at initialisation, on the run's device.
+    command : str
+        The command line recorded in ``result.json``.
+    """
+
+    cfg: RunConfig
+    dir: Path
+    log: Callable[[str], None]
+    data: TensorDataset
+    model: torch.nn.Module
+    command: str
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run ready to train: its :class:`~sketchbound.dnn.training.TrainJob` and what ``result.json``
+    records beside the training (what :func:`prepare_job` returns).
+
+    Attributes
+    ----------
+    job : TrainJob
+        The training job (the model at its start: IMP's θ_k, else the initialisation; its mask).
+    run : OpenedRun
+        The run's directory, log, data, model and command.
+    mask : MaskResult
+        Its mask (computed, or read from ``mask.pt``).
+    init_weights : dict of str to Tensor
+        The prunable weights at the start of training, on the CPU (``result.json``'s ``c_stats``).
+    t0 : float
+        ``time.time()`` when the job was made (``result.json``'s ``wall_s``).
+    trainer : str
+        ``"streams"`` or ``"fused"``: the trainer that trained it (set when its chunk starts).
+    fused_compile : str or None
+        The fused trainer's ``torch.compile`` mode, when one ran.
+    conv_gemm : str
+        The fused trainer's convolution GEMM mode (``"off"``: not used).
+    sgd_kernel : str
+        The masked SGD step (``"foreach"`` by default).
+    weight_copies : bool
+        Whether the fused trainer kept bfloat16 weight copies.
+    """
+
+    job: TrainJob
+    run: OpenedRun
+    mask: MaskResult
+    init_weights: dict
+    t0: float
+    trainer: str = "streams"
+    fused_compile: str | None = None
+    conv_gemm: str = "off"
+    sgd_kernel: str = "foreach"
+    weight_copies: bool = False
+
+
 def prepare_job(cfg: RunConfig, runs_dir, device: torch.device, *, progress: bool = False, echo: bool = False,
-                command: str | None = None):
-    """Create the run directory, build the model, load or compute the mask; returns ``(TrainJob, meta)``."""
+                command: str | None = None) -> PreparedRun:
+    """Create the run directory, build the model, load (``mask.pt``, verified) or compute the mask.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run.
+    runs_dir : str or Path
+        The parent of the run directories.
+    device : torch.device
+        Where the model lives.
+    progress : bool, optional
+        Say how long the mask step took.
+    echo : bool, optional
+        Also print the run's log lines on stderr.
+    command : str, optional
+        The command recorded in ``result.json`` (default: ``sys.argv``).
+
+    Returns
+    -------
+    PreparedRun
+
+    Examples
+    --------
+    It reads the run's dataset, so it is shown, not run, here::
+
+        prep = prepare_job(RunConfig(model="lenet300100", dataset="fashion-mnist", method="synflow",
+                                     density=0.1), "runs", torch.device("cpu"))
+        prep.job.masks is prep.mask.masks   # True; prep.run.dir / "mask.pt" now exists
+    """
     run = _open_run(cfg, runs_dir, device, echo=echo, command=command)
-    cfg, log, mask_file = run["cfg"], run["log"], run["dir"] / "mask.pt"
+    mask_file = run.dir / "mask.pt"
     if mask_file.exists():  # a directory there is refused by load_verified
-        saved, _ = load_verified(mask_file, identity=mask_identity(cfg))
-        log("mask: loaded mask.pt (digest and run identity verified)")
+        saved = read_mask_file(mask_file, run.cfg)
+        run.log("mask: loaded mask.pt (digest and run identity verified)")
     else:
-        saved = compute_mask(cfg, run["model"], run["data"], device, log, progress=progress)
-        save_verified(mask_file, saved, identity=mask_identity(cfg))
+        saved = compute_mask(run.cfg, run.model, run.data, device, run.log, progress=progress)
+        write_mask_file(mask_file, saved, run.cfg)
     return _job_from(run, saved)
 
 
-def _open_run(cfg: RunConfig, runs_dir, device: torch.device, *, echo: bool, command: str | None) -> dict:
+def _open_run(cfg: RunConfig, runs_dir, device: torch.device, *, echo: bool, command: str | None) -> OpenedRun:
     """The first half of :func:`prepare_job`: the run directory with its config files and log, the data
     and the model at initialisation."""
     cfg = cfg.resolved()
@@ -127,23 +226,20 @@ def _open_run(cfg: RunConfig, runs_dir, device: torch.device, *, echo: bool, com
     if cfg.batch_size > len(data):  # before the mask step, which can take a minute
         raise ValueError(f"batch_size {cfg.batch_size} exceeds the training set size {len(data)} of {cfg.dataset}")
     model = build_model(cfg, data, device)
-    return {"cfg": cfg, "dir": d, "log": log, "data": data, "model": model, "command": command}
+    return OpenedRun(cfg=cfg, dir=d, log=log, data=data, model=model, command=command)
 
 
-def _job_from(run: dict, saved: dict):
-    """The second half of :func:`prepare_job`: the model at its start (IMP: θ_k) and ``(TrainJob, meta)``."""
-    cfg, d, log, data, model = run["cfg"], run["dir"], run["log"], run["data"], run["model"]
-    if saved.get("init_state") is not None:
-        model.load_state_dict(saved["init_state"])
+def _job_from(run: OpenedRun, saved: MaskResult) -> PreparedRun:
+    """The second half of :func:`prepare_job`: the model at its start (IMP: θ_k) and its :class:`PreparedRun`."""
+    cfg, model = run.cfg, run.model
+    if saved.init_state is not None:
+        model.load_state_dict(saved.init_state)
     from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
     # the initial prunable weights (before a weighted mask scales them), for result.json's c_stats
     init_weights = {n: p.detach().cpu().clone() for n, p in prunable_parameters(model)}
-    job = TrainJob(model=model, masks=saved["masks"], seed=cfg.seed, checkpoint=d / "checkpoint.pt",
-                   name=cfg.run_name(), start_step=int(saved.get("start_step", 0)), mask_values=cfg.mask_values, log=log)
-    meta = {"cfg": cfg, "dir": d, "log": log, "extra": saved.get("extra", {}), "masks": saved["masks"],
-            "data": data, "t0": time.time(), "command": run["command"],
-            "model": model, "init_weights": init_weights}
-    return job, meta
+    job = TrainJob(model=model, masks=saved.masks, seed=cfg.seed, checkpoint=run.dir / "checkpoint.pt",
+                   name=cfg.run_name(), start_step=int(saved.start_step), mask_values=cfg.mask_values, log=run.log)
+    return PreparedRun(job=job, run=run, mask=saved, init_weights=init_weights, t0=time.time())
 
 
 def _prepare_chunk(cfgs: Sequence[RunConfig], runs_dir, dev: torch.device, *, progress: bool, echo: bool,
@@ -158,8 +254,8 @@ def _prepare_chunk(cfgs: Sequence[RunConfig], runs_dir, dev: torch.device, *, pr
             groups.setdefault(imp_group_key(c), []).append(c)
     groups = {k: g for k, g in groups.items() if len(g) >= max(2, _IMP_MANY_MIN)}
     together = {c.run_name() for g in groups.values() for c in g}
-    prepared: dict[str, tuple] = {}
-    opened: dict[str, dict] = {}
+    prepared: dict[str, PreparedRun] = {}
+    opened: dict[str, OpenedRun] = {}
     for c in cfgs:
         try:
             if c.run_name() in together:
@@ -172,15 +268,15 @@ def _prepare_chunk(cfgs: Sequence[RunConfig], runs_dir, dev: torch.device, *, pr
     for g in groups.values():
         runs = [opened[c.run_name()] for c in g]
         try:
-            saved = compute_imp_masks([r["cfg"] for r in runs], [r["model"] for r in runs], runs[0]["data"], dev,
-                                      [r["log"] for r in runs], progress=progress)
+            saved = compute_imp_masks([r.cfg for r in runs], [r.model for r in runs], runs[0].data, dev,
+                                      [r.log for r in runs], progress=progress)
         except Exception as e:
             for c in g:
                 _mark_failed(c.run_dir(runs_dir), e)
             raise
         for r, s in zip(runs, saved):
-            save_verified(r["dir"] / "mask.pt", s, identity=mask_identity(r["cfg"]))
-            prepared[r["cfg"].run_name()] = _job_from(r, s)
+            write_mask_file(r.dir / "mask.pt", s, r.cfg)
+            prepared[r.cfg.run_name()] = _job_from(r, s)
     return [prepared[c.run_name()] for c in cfgs]
 
 
@@ -192,9 +288,10 @@ def _mark_failed(d: Path, err: BaseException) -> None:
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}, indent=2) + "\n")
 
 
-def _write_result(meta: dict, res: TrainResult, device: torch.device) -> dict:
-    cfg: RunConfig = meta["cfg"]
-    masks = meta["masks"]
+def _write_result(prep: PreparedRun, res: TrainResult, device: torch.device) -> dict:
+    """Write the run's ``result.json`` (atomically) from its training result; returns what it wrote."""
+    cfg, run = prep.run.cfg, prep.run
+    masks = prep.mask.masks
     if masks:
         density, kept, size = mask_density(masks)
     else:
@@ -206,28 +303,28 @@ def _write_result(meta: dict, res: TrainResult, device: torch.device) -> dict:
         "kept_per_layer": kept, "size_per_layer": size, "seed": cfg.seed, "epochs": res.epochs_done,
         "steps": res.steps, "resumed_from_epoch": res.resumed_from_epoch, "resume_note": res.resume_note,
         "history": res.history,
-        "data": dataset_info(meta["data"]), "command": meta["command"],
+        "data": dataset_info(run.data), "command": run.command,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "wall_s": time.time() - meta["t0"], **environment(device), **meta["extra"],
-        "trainer": meta.get("trainer", "streams"),
+        "wall_s": time.time() - prep.t0, **environment(device), **prep.mask.extra,
+        "trainer": prep.trainer,
     }
-    if meta.get("fused_compile"):  # only when it ran: the result files of eager runs keep their keys
-        out["fused_compile"] = meta["fused_compile"]
-    if meta.get("conv_gemm", "off") != "off":  # likewise: only when the fused trainer ran with it
-        out["conv_gemm"] = meta["conv_gemm"]
-    if meta.get("sgd_kernel", "foreach") != "foreach":  # likewise: only when not the default
-        out["sgd_kernel"] = meta["sgd_kernel"]
-    if meta.get("weight_copies"):
+    if prep.fused_compile:  # only when it ran: the result files of eager runs keep their keys
+        out["fused_compile"] = prep.fused_compile
+    if prep.conv_gemm != "off":  # likewise: only when the fused trainer ran with it
+        out["conv_gemm"] = prep.conv_gemm
+    if prep.sgd_kernel != "foreach":  # likewise: only when not the default
+        out["sgd_kernel"] = prep.sgd_kernel
+    if prep.weight_copies:
         out["weight_copies"] = True
-    if meta.get("model") is not None and meta.get("init_weights") is not None:
+    if run.model is not None and prep.init_weights is not None:
         from sketchbound.dnn.theory.layers import kept_weight_stats  # noqa: PLC0415
         from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
-        final = {n: p.detach() for n, p in prunable_parameters(meta["model"])}
+        final = {n: p.detach() for n, p in prunable_parameters(run.model)}
         # |w*/w0| over kept weights and norms of the kept initial weights (Theorem 4.4's c in practice)
-        out["c_stats"] = kept_weight_stats(meta["init_weights"], final, masks or None)
-    atomic_write(meta["dir"] / RESULT_FILE, json.dumps(out, indent=2, default=str) + "\n")
-    (meta["dir"] / "failed.json").unlink(missing_ok=True)
-    meta["log"](f"done: accuracy {res.test_accuracy} density {density:.6f}")
+        out["c_stats"] = kept_weight_stats(prep.init_weights, final, masks or None)
+    atomic_write(run.dir / RESULT_FILE, json.dumps(out, indent=2, default=str) + "\n")
+    (run.dir / "failed.json").unlink(missing_ok=True)
+    run.log(f"done: accuracy {res.test_accuracy} density {density:.6f}")
     return out
 
 
@@ -255,28 +352,27 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
         if mine:
             prepared = _prepare_chunk(mine, runs_dir, dev, progress=progress, echo=echo, command=command)
             c0 = mine[0]
-            data = prepared[0][1]["data"]
+            data = prepared[0].run.data
             fusion, fused_kw, common_kw = options.fusion, options.fused_kw(), options.common_kw()
-            kinds = plan_fusion([j.model for j, _ in prepared], batch_size=c0.batch_size, device=dev,
+            kinds = plan_fusion([p.job.model for p in prepared], batch_size=c0.batch_size, device=dev,
                                 image_shape=(data.in_channels, data.image_size, data.image_size),
                                 num_classes=data.num_classes, fusion=fusion, fused_kw=fused_kw, common_kw=common_kw)
             for kind, cls in (("fused", FusedTrainer), ("streams", ConcurrentTrainer)):
-                part = [pm for pm, k in zip(prepared, kinds) if k == kind]
+                own = {**common_kw, **(fused_kw if kind == "fused" else {})}
+                part = [dataclasses.replace(pm, trainer=kind, fused_compile=own.get("compile_mode"),
+                                            conv_gemm=own.get("conv_gemm", "off"),
+                                            sgd_kernel=own.get("sgd_kernel", "foreach"),
+                                            weight_copies=own.get("weight_copies", False))
+                        for pm, k in zip(prepared, kinds) if k == kind]
                 if not part:
                     continue
-                own = {**common_kw, **(fused_kw if kind == "fused" else {})}
-                for _, meta in part:
-                    meta["trainer"] = kind
-                    meta["fused_compile"] = own.get("compile_mode")
-                    meta["conv_gemm"] = own.get("conv_gemm", "off")
-                    meta["sgd_kernel"] = own.get("sgd_kernel", "foreach")
-                    meta["weight_copies"] = own.get("weight_copies", False)
-                    meta["log"](f"trainer: {kind} ({len(part)} run(s) together; fusion={fusion}"
+                for pm in part:
+                    pm.run.log(f"trainer: {kind} ({len(part)} run(s) together; fusion={fusion}"
                                 + (f", torch.compile {own['compile_mode']}" if "compile_mode" in own else "")
                                 + (f", conv GEMM {own['conv_gemm']}" if "conv_gemm" in own else "")
                                 + (f", SGD kernel {own['sgd_kernel']}" if "sgd_kernel" in own else "")
                                 + (", weight copies" if own.get("weight_copies") else "") + ")")
-                tr = cls([j for j, _ in part], data, c0.schedule(), device=dev, augment=c0.augment,
+                tr = cls([pm.job for pm in part], data, c0.schedule(), device=dev, augment=c0.augment,
                          eval_every=c0.eval_every, checkpoint_every_s=c0.checkpoint_every_s, progress=progress,
                          **trainer_kw, **own)
                 if progress:  # the final test-set evaluation follows the training bar: show it too
@@ -285,9 +381,9 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
                         st.evaluate = (lambda f=st.evaluate, n=st.job.name:
                                        _run_with(elapsed(f"evaluate {n} on the test set"), f))
                 results = tr.run()
-                for (_, meta), res in zip(part, results):
+                for pm, res in zip(part, results):
                     if res.finished:
-                        _write_result(meta, res, dev)
+                        _write_result(pm, res, dev)
                 del tr
     finally:
         for lock in locks:
