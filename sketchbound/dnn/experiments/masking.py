@@ -242,28 +242,67 @@ def _mask_done(cfg: RunConfig, out: MaskResult, seconds: float, log) -> MaskResu
 
 
 def imp_group_key(cfg: RunConfig) -> tuple:
-    """IMP runs with equal keys can search their masks together: same data (the :func:`data_for` key),
-    level schedule and rewind step k (their level trainings are then in lockstep, §7)."""
+    """The key of the IMP runs that can search their masks together: same data (the :func:`data_for` key),
+    level schedule and rewind step k (their level trainings are then in lockstep, §7).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        An IMP run.
+
+    Returns
+    -------
+    tuple
+        ``(dataset, data_root, pad_to, train_subset, level schedule, imp_rewind, augment)``.
+
+    Examples
+    --------
+    >>> a = RunConfig(model="lenet300100", dataset="mnist", method="imp", density=0.2, seed=0)
+    >>> imp_group_key(a) == imp_group_key(RunConfig.from_dict({**a.to_dict(), "seed": 1, "density": 0.1}))
+    True
+    """
     r = cfg.resolved()
     return (r.dataset, r.data_root, r.pad_to, r.train_subset, r.imp_schedule(), r.imp_rewind, r.augment)
 
 
 def compute_imp_masks(cfgs: Sequence[RunConfig], models: Sequence[torch.nn.Module], data: TensorDataset,
-                      device: torch.device, logs: Sequence, progress: bool = False) -> list[dict]:
+                      device: torch.device, logs: Sequence, progress: bool = False) -> list[MaskResult]:
     """The IMP masks (§7, Table II) of several runs, their levels trained together by
-    :func:`~sketchbound.dnn.experiments.imp.imp_many`; one :func:`compute_mask` result per run.
-
-    Parameters
-    ----------
-    cfgs : IMP runs with the same data, level schedule (``imp_epochs``, ``epochs``, ...) and ``imp_rewind``
-        (``ValueError`` otherwise); their densities, ``prune_fraction``, seeds, ``imp_data``, ``mask``,
-        ``min_per_layer`` and ``keep_rule`` may differ (a run leaves the lockstep when its target is reached).
-    models : each run's network at initialisation (:func:`build_model`); modified in place, as by ``imp``.
-    data : the runs' training data (:func:`data_for`).
-    logs : one log callable per run.
+    :func:`~sketchbound.dnn.experiments.imp.imp_many`.
 
     Each result equals what :func:`compute_mask` gives for that run alone (bit-identical on CPU),
     except that ``mask_seconds`` and the levels' ``seconds`` are the group's wall time.
+
+    Parameters
+    ----------
+    cfgs : sequence of RunConfig
+        IMP runs with the same data, level schedule (``imp_epochs``, ``epochs``, ...) and ``imp_rewind``
+        (``ValueError`` otherwise); their densities, ``prune_fraction``, seeds, ``imp_data``, ``mask``,
+        ``min_per_layer`` and ``keep_rule`` may differ (a run leaves the lockstep when its target is reached).
+    models : sequence of torch.nn.Module
+        Each run's network at initialisation (:func:`build_model`); modified in place, as by ``imp``.
+    data : TensorDataset
+        The runs' training data (:func:`data_for`).
+    device : torch.device
+        Where the levels train.
+    logs : sequence of callable
+        One log callable per run.
+    progress : bool, optional
+        Show the levels' training bars.
+
+    Returns
+    -------
+    list of MaskResult
+        One per run, in the order of ``cfgs``: the final mask, the rewind step k and θ_k, and
+        ``extra["imp_levels"]``.
+
+    Examples
+    --------
+    >>> compute_imp_masks([RunConfig(model="lenet300100", dataset="mnist", method="synflow")], [None], None,
+    ...                   torch.device("cpu"), [print])
+    Traceback (most recent call last):
+    ...
+    ValueError: compute_imp_masks takes IMP runs only, got methods ['synflow']
     """
     from sketchbound.dnn.experiments.imp import imp_densities, imp_many  # noqa: PLC0415
     cfgs = [c.resolved() for c in cfgs]
@@ -296,12 +335,50 @@ def compute_imp_masks(cfgs: Sequence[RunConfig], models: Sequence[torch.nn.Modul
 
 
 def mask_identity(cfg: RunConfig) -> dict:
-    """The identity a run's ``mask.pt`` is saved and verified with: a mask of another run is refused."""
+    """The identity a run's ``mask.pt`` is saved and verified with: a mask of another run is refused.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run.
+
+    Returns
+    -------
+    dict
+        ``{"kind": "mask", "run": <run name>}``.
+
+    Examples
+    --------
+    >>> mask_identity(RunConfig(model="lenet300100", dataset="mnist", method="dense"))["kind"]
+    'mask'
+    """
     return {"kind": "mask", "run": cfg.resolved().run_name()}
 
 
 def build_model(cfg: RunConfig, data: TensorDataset, device: torch.device) -> torch.nn.Module:
-    """The run's network at initialisation (``get_model(..., init, seed=seed)``), on ``device``."""
+    """The run's network at initialisation (``get_model(..., init, seed=seed)``), on ``device``.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run (``model``, ``width``, ``init``, ``seed``).
+    data : TensorDataset
+        Its data (input channels, classes, image size); any object with those attributes.
+    device : torch.device
+        Where the network goes.
+
+    Returns
+    -------
+    torch.nn.Module
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> cfg = RunConfig(model="lenet300100", dataset="mnist", method="dense", width=0.25)
+    >>> net = build_model(cfg, SimpleNamespace(in_channels=1, num_classes=10, image_size=28), torch.device("cpu"))
+    >>> sum(p.numel() for p in net.parameters()) > 0
+    True
+    """
     from sketchbound.dnn.models import get_model  # noqa: PLC0415
     cfg = cfg.resolved()
     return get_model(cfg.model, data.in_channels, data.num_classes, data.image_size, cfg.init, width=cfg.width,
@@ -310,9 +387,36 @@ def build_model(cfg: RunConfig, data: TensorDataset, device: torch.device) -> to
 
 def prune_at_init(cfg: RunConfig, device: torch.device | str = "cpu", *, log=lambda msg: None,
                   progress: bool = False, data: TensorDataset | None = None):
-    """The pruning half of a run, without training: ``(model, saved, data)`` where ``saved`` is what
-    :func:`compute_mask` returns. Used by :func:`prepare_job` and by ``python -m sketchbound.dnn.prune``,
-    so the CLI shows exactly the mask a run would train."""
+    """The pruning half of a run, without training. Used by
+    :func:`~sketchbound.dnn.experiments.prepare.prepare_job` and by ``python -m sketchbound.dnn.prune``,
+    so the CLI shows exactly the mask a run would train.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run.
+    device : torch.device or str, optional
+        Where the network and its scores live (default ``"cpu"``).
+    log : callable, optional
+        Takes one line (default: drop it).
+    progress : bool, optional
+        Say how long the mask step took.
+    data : TensorDataset, optional
+        The run's data (default: :func:`data_for`, which reads the dataset).
+
+    Returns
+    -------
+    tuple
+        ``(model, saved, data)``: the network at initialisation, its :class:`MaskResult` and the data.
+
+    Examples
+    --------
+    It reads the dataset, so it is shown, not run, here::
+
+        model, saved, data = prune_at_init(RunConfig(model="lenet300100", dataset="fashion-mnist",
+                                                     method="magnitude", density=0.1))
+        saved.masks["fc1.weight"].mean()   # about 0.1
+    """
     device = torch.device(device)
     cfg = cfg.resolved()
     data = data_for(cfg) if data is None else data

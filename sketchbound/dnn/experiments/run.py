@@ -36,9 +36,8 @@ import datetime as _dt
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 
@@ -49,41 +48,26 @@ from sketchbound.dnn.experiments.config import (OneLineParser, RunConfig, add_co
 from sketchbound.dnn.experiments.data_cache import DATA_CACHE, data_for, preload_data
 from sketchbound.dnn.experiments.locks import LOCK_FILE, RunLock, RunLocked, wait_for_lock
 from sketchbound.dnn.experiments.masking import (MaskResult, build_model, compute_imp_masks, compute_mask,
-                                                 imp_group_key, mask_identity, prune_at_init, read_mask_file,
-                                                 write_mask_file)
+                                                 imp_group_key, mask_identity, prune_at_init)
 from sketchbound.dnn.experiments.planning import balance_chunks, mask_cost, plan_chunks
 from sketchbound.dnn.experiments.results import RESULT_FILE, environment, git_commit, is_finished, load_result
-from sketchbound.dnn.data import TensorDataset, dataset_info
-from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, mask_density
+from sketchbound.dnn.experiments.prepare import OpenedRun, PreparedRun, RunLog, prepare_chunk, prepare_job
+from sketchbound.dnn.data import dataset_info
+from sketchbound.dnn.training import ConcurrentTrainer, TrainResult, mask_density
 from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel, check_weight_copies
 from sketchbound.dnn.training.fused import FusedTrainer, plan_fusion
 from sketchbound.dnn.training.options import FUSION_CHOICES, TrainerOptions, check_compile_mode, check_conv_gemm
 
-#: the run's public names; the helpers of its parts (locks, data cache, masks, planning, results) are
-#: re-exported here so that ``from sketchbound.dnn.experiments.run import ...`` keeps working
-__all__ = ["OpenedRun", "PreparedRun", "MaskResult", "run_one", "run_configs", "preload_data", "plan_chunks", "balance_chunks", "mask_cost", "RunLock", "RunLocked",
-           "is_finished", "load_result", "prepare_job", "prune_at_init", "build_model", "compute_mask",
-           "compute_imp_masks", "main", "environment", "git_commit", "data_for", "DATA_CACHE", "mask_identity",
-           "imp_group_key", "wait_for_lock", "LOCK_FILE", "RESULT_FILE"]
-
-#: the fewest IMP runs of a chunk that search their masks together (:func:`compute_imp_masks`); fewer
-#: take the per-run path of :func:`compute_mask` (a test raises it to compare the two paths)
-_IMP_MANY_MIN = 2
+#: the run's public names; the helpers of its parts (preparation, locks, data cache, masks, planning, results)
+#: are re-exported here so that ``from sketchbound.dnn.experiments.run import ...`` keeps working
+__all__ = ["run_one", "run_configs", "build_parser", "main", "OpenedRun", "PreparedRun", "MaskResult", "prepare_job",
+           "preload_data", "plan_chunks", "balance_chunks", "mask_cost", "RunLock", "RunLocked", "is_finished",
+           "load_result", "prune_at_init", "build_model", "compute_mask", "compute_imp_masks", "environment",
+           "git_commit", "data_for", "DATA_CACHE", "mask_identity", "imp_group_key", "wait_for_lock", "LOCK_FILE",
+           "RESULT_FILE"]
 
 
 # --------------------------------------------------------------------------------------------- helpers
-class _RunLog:
-    def __init__(self, path: Path, echo: bool = False):
-        self.path, self.echo = path, echo
-
-    def __call__(self, msg: str) -> None:
-        line = f"{_dt.datetime.now().isoformat(timespec='seconds')} {msg}"
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
-        if self.echo:
-            print(line, file=sys.stderr)
-
-
 def _run_with(ctx, f):
     with ctx:
         return f()
@@ -97,195 +81,6 @@ def _warn_if_long_on_cpu(pending: Sequence[RunConfig], dev: torch.device) -> Non
              data_for(c).num_classes, c.batch_size, f"{c.model} x{c.width:g}") for c in pending]
     warn_if_long_on_cpu(jobs, what=f"{len(pending)} run(s) to train", hint="shorten it (--epochs N; "
                         "--set train_subset=N in dnn.table, --train-subset N in dnn.run)")
-
-
-# --------------------------------------------------------------------------------------------- one run
-@dataclass(frozen=True)
-class OpenedRun:
-    """A run whose directory is open: the first half of :func:`prepare_job`, before its mask.
-
-    Attributes
-    ----------
-    cfg : RunConfig
-        The run (resolved).
-    dir : Path
-        Its directory ``<runs_dir>/<name>-<hash>`` (holds ``config.json``, ``config.toml``, ``log.txt``).
-    log : callable
-        Appends one time-stamped line to ``log.txt``.
-    data : TensorDataset
-        Its training and test data.
-    model : torch.nn.Module
-        Its network at initialisation, on the run's device.
-    command : str
-        The command line recorded in ``result.json``.
-    """
-
-    cfg: RunConfig
-    dir: Path
-    log: Callable[[str], None]
-    data: TensorDataset
-    model: torch.nn.Module
-    command: str
-
-
-@dataclass(frozen=True)
-class PreparedRun:
-    """A run ready to train: its :class:`~sketchbound.dnn.training.TrainJob` and what ``result.json``
-    records beside the training (what :func:`prepare_job` returns).
-
-    Attributes
-    ----------
-    job : TrainJob
-        The training job (the model at its start: IMP's θ_k, else the initialisation; its mask).
-    run : OpenedRun
-        The run's directory, log, data, model and command.
-    mask : MaskResult
-        Its mask (computed, or read from ``mask.pt``).
-    init_weights : dict of str to Tensor
-        The prunable weights at the start of training, on the CPU (``result.json``'s ``c_stats``).
-    t0 : float
-        ``time.time()`` when the job was made (``result.json``'s ``wall_s``).
-    trainer : str
-        ``"streams"`` or ``"fused"``: the trainer that trained it (set when its chunk starts).
-    fused_compile : str or None
-        The fused trainer's ``torch.compile`` mode, when one ran.
-    conv_gemm : str
-        The fused trainer's convolution GEMM mode (``"off"``: not used).
-    sgd_kernel : str
-        The masked SGD step (``"foreach"`` by default).
-    weight_copies : bool
-        Whether the fused trainer kept bfloat16 weight copies.
-    """
-
-    job: TrainJob
-    run: OpenedRun
-    mask: MaskResult
-    init_weights: dict
-    t0: float
-    trainer: str = "streams"
-    fused_compile: str | None = None
-    conv_gemm: str = "off"
-    sgd_kernel: str = "foreach"
-    weight_copies: bool = False
-
-
-def prepare_job(cfg: RunConfig, runs_dir, device: torch.device, *, progress: bool = False, echo: bool = False,
-                command: str | None = None) -> PreparedRun:
-    """Create the run directory, build the model, load (``mask.pt``, verified) or compute the mask.
-
-    Parameters
-    ----------
-    cfg : RunConfig
-        The run.
-    runs_dir : str or Path
-        The parent of the run directories.
-    device : torch.device
-        Where the model lives.
-    progress : bool, optional
-        Say how long the mask step took.
-    echo : bool, optional
-        Also print the run's log lines on stderr.
-    command : str, optional
-        The command recorded in ``result.json`` (default: ``sys.argv``).
-
-    Returns
-    -------
-    PreparedRun
-
-    Examples
-    --------
-    It reads the run's dataset, so it is shown, not run, here::
-
-        prep = prepare_job(RunConfig(model="lenet300100", dataset="fashion-mnist", method="synflow",
-                                     density=0.1), "runs", torch.device("cpu"))
-        prep.job.masks is prep.mask.masks   # True; prep.run.dir / "mask.pt" now exists
-    """
-    run = _open_run(cfg, runs_dir, device, echo=echo, command=command)
-    mask_file = run.dir / "mask.pt"
-    if mask_file.exists():  # a directory there is refused by load_verified
-        saved = read_mask_file(mask_file, run.cfg)
-        run.log("mask: loaded mask.pt (digest and run identity verified)")
-    else:
-        saved = compute_mask(run.cfg, run.model, run.data, device, run.log, progress=progress)
-        write_mask_file(mask_file, saved, run.cfg)
-    return _job_from(run, saved)
-
-
-def _open_run(cfg: RunConfig, runs_dir, device: torch.device, *, echo: bool, command: str | None) -> OpenedRun:
-    """The first half of :func:`prepare_job`: the run directory with its config files and log, the data
-    and the model at initialisation."""
-    cfg = cfg.resolved()
-    d = cfg.run_dir(runs_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    atomic_write(d / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
-    atomic_write(d / "config.toml", f"# run {cfg.run_name()}\n[run]\n" + cfg.to_toml())
-    log = _RunLog(d / "log.txt", echo=echo)
-    command = command or " ".join(sys.argv)
-    log(f"start: {command}")
-    data = data_for(cfg)
-    if cfg.batch_size > len(data):  # before the mask step, which can take a minute
-        raise ValueError(f"batch_size {cfg.batch_size} exceeds the training set size {len(data)} of {cfg.dataset}")
-    model = build_model(cfg, data, device)
-    return OpenedRun(cfg=cfg, dir=d, log=log, data=data, model=model, command=command)
-
-
-def _job_from(run: OpenedRun, saved: MaskResult) -> PreparedRun:
-    """The second half of :func:`prepare_job`: the model at its start (IMP: θ_k) and its :class:`PreparedRun`."""
-    cfg, model = run.cfg, run.model
-    if saved.init_state is not None:
-        model.load_state_dict(saved.init_state)
-    from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
-    # the initial prunable weights (before a weighted mask scales them), for result.json's c_stats
-    init_weights = {n: p.detach().cpu().clone() for n, p in prunable_parameters(model)}
-    job = TrainJob(model=model, masks=saved.masks, seed=cfg.seed, checkpoint=run.dir / "checkpoint.pt",
-                   name=cfg.run_name(), start_step=int(saved.start_step), mask_values=cfg.mask_values, log=run.log)
-    return PreparedRun(job=job, run=run, mask=saved, init_weights=init_weights, t0=time.time())
-
-
-def _prepare_chunk(cfgs: Sequence[RunConfig], runs_dir, dev: torch.device, *, progress: bool, echo: bool,
-                   command: str | None) -> list:
-    """:func:`prepare_job` for each run of a chunk (in order), except that the IMP runs without a saved
-    mask that share :func:`imp_group_key` search their masks together (:func:`compute_imp_masks`) when
-    there are at least ``_IMP_MANY_MIN`` of them. A run that fails leaves ``failed.json`` (an IMP group's
-    failure: in each of its runs) and the error propagates."""
-    groups: dict[tuple, list[RunConfig]] = {}
-    for c in cfgs:
-        if c.method == "imp" and not (c.run_dir(runs_dir) / "mask.pt").is_file():
-            groups.setdefault(imp_group_key(c), []).append(c)
-    groups = {k: g for k, g in groups.items() if len(g) >= max(2, _IMP_MANY_MIN)}
-    together = {c.run_name() for g in groups.values() for c in g}
-    prepared: dict[str, PreparedRun] = {}
-    opened: dict[str, OpenedRun] = {}
-    for c in cfgs:
-        try:
-            if c.run_name() in together:
-                opened[c.run_name()] = _open_run(c, runs_dir, dev, echo=echo, command=command)
-            else:
-                prepared[c.run_name()] = prepare_job(c, runs_dir, dev, progress=progress, echo=echo, command=command)
-        except Exception as e:  # leave a readable trace in the run directory, then stop
-            _mark_failed(c.run_dir(runs_dir), e)
-            raise
-    for g in groups.values():
-        runs = [opened[c.run_name()] for c in g]
-        try:
-            saved = compute_imp_masks([r.cfg for r in runs], [r.model for r in runs], runs[0].data, dev,
-                                      [r.log for r in runs], progress=progress)
-        except Exception as e:
-            for c in g:
-                _mark_failed(c.run_dir(runs_dir), e)
-            raise
-        for r, s in zip(runs, saved):
-            write_mask_file(r.dir / "mask.pt", s, r.cfg)
-            prepared[r.cfg.run_name()] = _job_from(r, s)
-    return [prepared[c.run_name()] for c in cfgs]
-
-
-def _mark_failed(d: Path, err: BaseException) -> None:
-    """Write ``failed.json`` (the error, its type, the date) into a run directory that could not start."""
-    if d.is_dir():
-        atomic_write(d / "failed.json", json.dumps({
-            "error": " ".join(str(err).split()), "type": type(err).__name__,
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}, indent=2) + "\n")
 
 
 def _write_result(prep: PreparedRun, res: TrainResult, device: torch.device) -> dict:
@@ -350,7 +145,7 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
             if not (c.run_dir(runs_dir) / RESULT_FILE).is_file():
                 mine.append(c)
         if mine:
-            prepared = _prepare_chunk(mine, runs_dir, dev, progress=progress, echo=echo, command=command)
+            prepared = prepare_chunk(mine, runs_dir, dev, progress=progress, echo=echo, command=command)
             c0 = mine[0]
             data = prepared[0].run.data
             fusion, fused_kw, common_kw = options.fusion, options.fused_kw(), options.common_kw()
@@ -525,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         note = (f"note: the run was already finished; --data-root {cfg.data_root} (which does not exist) was not "
                 f"read")
         sys.stderr.write(f"{note}\n")
-        _RunLog(cfg.run_dir(args.runs_dir) / "log.txt")(note)
+        RunLog(cfg.run_dir(args.runs_dir) / "log.txt")(note)
     if res is None:
         sys.stderr.write(f"{p.prog}: error: run did not finish\n")
         return 1
