@@ -339,26 +339,7 @@ class RunConfig:
         return cls(**d)
 
     def to_toml(self) -> str:
-        """Write a dict as TOML: scalars/lists/inline tables first, then nested tables (``None`` values dropped).
-        Lists of dicts become arrays of tables. Round-trips through :func:`tomllib.loads` for the types used here.
-
-        Parameters
-        ----------
-        d : dict
-            The data.
-
-        Returns
-        -------
-        str
-
-        Examples
-        --------
-        >>> print(to_toml({"density": 0.1, "seed": None, "run": {"model": "vgg19"}}), end="")
-        density = 0.1
-        <BLANKLINE>
-        [run]
-        model = "vgg19"
-        """
+        """The run's fields as TOML ``key = value`` lines, the body of a ``[run]`` table (``None`` dropped)."""
         return to_toml({k: v for k, v in self.to_dict().items() if v is not None})
 
     @classmethod
@@ -452,8 +433,24 @@ def _toml_key(k: str) -> str:
 
 def to_toml(d: dict, _prefix: str = "") -> str:
     """Write a dict as TOML: scalars/lists/inline tables first, then nested tables (``None`` values dropped).
-
     Lists of dicts become arrays of tables. Round-trips through :func:`tomllib.loads` for the types used here.
+
+    Parameters
+    ----------
+    d : dict
+        The data.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(to_toml({"density": 0.1, "seed": None, "run": {"model": "vgg19"}}), end="")
+    density = 0.1
+    <BLANKLINE>
+    [run]
+    model = "vgg19"
     """
     lines, tables = [], []
     for k, v in d.items():
