@@ -219,6 +219,43 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     (a reused PID; ``None``: no limit); the wait is announced on stderr when ``echo`` or ``progress``.
     ``on_chunk``, when given, is called with each chunk of runs once it has been trained (or left to another
     process): ``dnn.table``'s progress over all runs.
+
+    Parameters
+    ----------
+    configs : sequence of RunConfig
+        The runs.
+    runs_dir : str or Path, optional
+        The parent of the run directories (default ``"runs"``).
+    device : str or torch.device, optional
+        Default: ``cuda`` when available, else the CPU.
+    concurrent : int, optional
+        Runs trained at once (default 8 on CUDA, 1 on the CPU).
+    force : bool, optional
+        Train finished runs again.
+    progress, echo : bool, optional
+        Training bars; the runs' log lines on stderr.
+    command : str, optional
+        Recorded in ``result.json`` (default: ``sys.argv``).
+    wait, lock_wait :
+        See above.
+    options : TrainerOptions, optional
+        See above.
+    on_chunk : callable, optional
+        See above.
+    **trainer_kw
+        The :class:`TrainerOptions` fields, or the trainers' keyword arguments (``amp``, ``channels_last``, ...).
+
+    Returns
+    -------
+    list of dict or None
+        Each run's ``result.json`` (``None`` for a run that did not finish), in input order.
+
+    Examples
+    --------
+    Nothing to train, nothing read:
+
+    >>> run_configs([], "no/such/runs", device="cpu", progress=False)
+    []
     """
     dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     k = int(concurrent) if concurrent else (8 if dev.type == "cuda" else 1)
@@ -253,12 +290,46 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
 
 
 def run_one(cfg: RunConfig, runs_dir="runs", **kw) -> dict:
-    """Run (or load the finished result of) one configuration."""
+    """Run (or load the finished result of) one configuration: :func:`run_configs` of ``[cfg]``.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run.
+    runs_dir : str or Path, optional
+        The parent of its directory.
+    **kw
+        As in :func:`run_configs`.
+
+    Returns
+    -------
+    dict or None
+        Its ``result.json``.
+
+    Examples
+    --------
+    It trains, so it is shown, not run, here::
+
+        res = run_one(RunConfig(model="lenet300100", dataset="fashion-mnist", method="synflow",
+                                mask="randomized", density=0.05, epochs=1), "runs")
+        res["accuracy"], res["density"]
+    """
     return run_configs([cfg], runs_dir, **kw)[0]
 
 
 # --------------------------------------------------------------------------------------------- CLI
 def build_parser() -> OneLineParser:
+    """The parser of ``python -m sketchbound.dnn.run``: one flag per :class:`RunConfig` field and the run's options.
+
+    Returns
+    -------
+    OneLineParser
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["--method", "snip", "--density", "0.05"]).density
+    0.05
+    """
     p = OneLineParser(prog="python -m sketchbound.dnn.run",
                       description="Prune at initialization and train one run (paper §7); see sketchbound.dnn.experiments.config.")
     p.add_argument("--config", help="TOML file with a [run] table (flags override it)")
@@ -281,6 +352,26 @@ def build_parser() -> OneLineParser:
 
 @interruptible("python -m sketchbound.dnn.run")
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sketchbound.dnn.run``: prune at initialisation and train one run (see the module docstring).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 (the run's directory, accuracy, density and seed printed as JSON), 1 when it did not finish; bad
+        arguments or data: one line on stderr and ``SystemExit(2)``.
+
+    Examples
+    --------
+    >>> main(["--density", "2"])
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
+    """
     p = build_parser()
     args = p.parse_args(argv)
     try:
