@@ -214,7 +214,7 @@ def run_jobs(jobs, client=None, *, alpha: float = 0.01, progress=None, **kw) -> 
 
     Examples
     --------
-    >>> from sketchbound.montecarlo import claim_scenario, expand_jobs
+    >>> from sketchbound.montecarlo import claim_scenario
     >>> from sketchbound.claims import get_claim
     >>> jobs = [(get_claim("4.3"), claim_scenario(get_claim("4.3"), d=6, n=3, s=2))]
     >>> [r.verdict for r in run_jobs(jobs, alpha=0.01, seed=0, max_trials=2000)]
