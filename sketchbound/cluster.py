@@ -176,6 +176,8 @@ def run_checks(calls: Iterable[tuple], client=None, *, progress=True, desc: str 
     out = []
     try:
         for c, sc, kw in calls:
+            if hasattr(bar, "set_postfix_str") and not getattr(bar, "disable", False):
+                bar.set_postfix_str(f"{c.id} s={sc.s}")
             out.append(_check(c, sc, kw))
             bar.update(1)
     finally:
@@ -184,19 +186,44 @@ def run_checks(calls: Iterable[tuple], client=None, *, progress=True, desc: str 
     return out
 
 
-def run_jobs(jobs, client, *, alpha: float = 0.01, progress=None, **kw) -> list:
-    """:func:`sketchbound.montecarlo.run_jobs` with the checks spread over ``client``: the same level
-    ``alpha / len(jobs)`` per check and the same seed, so the same verdicts bit for bit; a verdict that
-    leans on a claim found violated in the same run is withheld afterwards, as there."""
-    from .montecarlo import run_jobs as serial  # noqa: PLC0415
+def run_jobs(jobs, client=None, *, alpha: float = 0.01, progress=None, **kw) -> list:
+    """Run every ``(claim, scenario)`` job with level ``alpha / len(jobs)`` each (Bonferroni across checks:
+    the chance of any false ``violated`` stays ``<= alpha``), here or on ``client``; ``kw`` goes to
+    :func:`~sketchbound.montecarlo.run_check`. Every check draws only from its own seed, so the verdicts
+    are the same bit for bit with or without a client. A verdict that leans on a claim found *violated*
+    in the same run is then withheld (``inconclusive``, said in its note and chain;
+    :func:`~sketchbound.montecarlo.withhold_dependents`).
 
-    if client is None:
-        return serial(jobs, alpha=alpha, progress=progress, **kw)
+    Parameters
+    ----------
+    jobs : list of (Claim, Scenario)
+        The checks, e.g. :func:`~sketchbound.montecarlo.expand_jobs`.
+    client : distributed.Client, optional
+        Where the checks run (:func:`client_for`); ``None``: in this process.
+    alpha : float, optional
+        The family-wise level, in (0, 1).
+    progress : tqdm bar, optional
+        Advanced once per check (``None``: no bar).
+    **kw
+        ``seed``, ``precision``, ``max_trials``, ... of :func:`~sketchbound.montecarlo.run_check`.
+
+    Returns
+    -------
+    list of Result
+        One per job, in input order.
+
+    Examples
+    --------
+    >>> from sketchbound.montecarlo import claim_scenario
+    >>> from sketchbound.claims import get_claim
+    >>> jobs = [(get_claim("4.3"), claim_scenario(get_claim("4.3"), d=6, n=3, s=2))]
+    >>> [r.verdict for r in run_jobs(jobs, alpha=0.01, seed=0, max_trials=2000)]
+    ['holds']
+    """
+    from .montecarlo import withhold_dependents  # noqa: PLC0415
+
     if not (0 < alpha < 1):
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     each = alpha / len(jobs) if len(jobs) > 1 else alpha
-    results = run_checks([(c, sc, dict(kw, alpha=each)) for c, sc in jobs], client,
-                         progress=progress if progress is not None else False)
-    from .montecarlo import withhold_dependents  # noqa: PLC0415
-
-    return withhold_dependents(results)  # the last pass of montecarlo.run_jobs, the same function
+    calls = [(c, sc, dict(kw, alpha=each)) for c, sc in jobs]
+    return withhold_dependents(run_checks(calls, client, progress=progress if progress is not None else False))

@@ -33,7 +33,7 @@ Estimators (:func:`choose_estimator`; every :class:`Result` records which one de
   cross-check (its resolution vs the gap is reported) that must not contradict it.
   Both closed-form routes also compare their closed form with exact enumeration of the claim's own
   law on small instances (:mod:`sketchbound.crosscheck`): resolution ~1e-9, finer than any gap; a
-  mismatch leaves the verdict ``inconclusive``. :func:`run_jobs` withholds a verdict whose
+  mismatch leaves the verdict ``inconclusive``. :func:`sketchbound.cluster.run_jobs` withholds a verdict whose
   ``depends_on`` claim is violated in the same run.
 * ``enumeration`` (``exact=True``, or automatic for at most ``AUTO_ENUMERATE`` outcomes when the
   statistic declares ``enumerable``), ``deterministic`` (§5 identities), ``closed-form`` (an
@@ -59,7 +59,7 @@ from .trials import (call_user, draw_inputs as _draw_inputs, exact_m as _exact_m
                      tail_plan, tail_sampler, target as _target)
 
 __all__ = ["Result", "run_check", "claim_scenario", "measure", "choose_estimator", "order_by_dependencies",
-           "expand_jobs", "run_jobs", "withhold_dependents", "EXACT_RTOL", "DETERMINISTIC_TOL", "INTERVAL", "ESTIMATORS"]
+           "expand_jobs", "withhold_dependents", "EXACT_RTOL", "DETERMINISTIC_TOL", "INTERVAL", "ESTIMATORS"]
 
 EXACT_RTOL = 1e-9
 #: default trial caps: masks on a fixed X cost ~20 µs a trial at d=512, a fresh X ~1 ms
@@ -566,23 +566,6 @@ def expand_jobs(claims: list[Claim], *, overrides: dict | None = None, ntk_overr
                                   [base.s if "d" not in overrides else max(1, round(0.1 * base.d))])
             jobs += [(c, base.replace(s=s)) for s in s_list]
     return jobs
-
-
-def run_jobs(jobs: list[tuple[Claim, Scenario]], *, alpha: float = 0.01, progress=None, **kw) -> list[Result]:
-    """Run every job with level ``alpha / len(jobs)`` each (Bonferroni across checks: the chance of any
-    false ``violated`` stays ``<= alpha``); ``kw`` goes to :func:`run_check`. A verdict that leans on a
-    claim found *violated* in the same run is withheld (``inconclusive``, said in its note and chain)."""
-    if not (0 < alpha < 1):
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    each = alpha / len(jobs) if len(jobs) > 1 else alpha
-    results = []
-    for c, sc in jobs:
-        if progress is not None and hasattr(progress, "set_postfix_str"):
-            progress.set_postfix_str(f"{c.id} s={sc.s}")
-        results.append(run_check(c, sc, alpha=each, **kw))
-        if progress is not None:
-            progress.update(1)
-    return withhold_dependents(results)
 
 
 def withhold_dependents(results: list[Result]) -> list[Result]:

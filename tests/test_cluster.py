@@ -146,9 +146,10 @@ def test_validate_json_identical_serial_and_on_a_running_cluster(client, capsys)
     assert serial == spread and len(serial) >= 2
 
 
-def test_cluster_run_jobs_withholds_like_montecarlo_run_jobs(monkeypatch):
+def test_run_jobs_on_a_client_withholds_like_run_jobs_here(monkeypatch):
     """On a cluster the checks run remotely and the last pass (withholding verdicts that lean on a claim
-    violated in the same run) runs here: it must be montecarlo's own pass."""
+    violated in the same run) runs here: one ``run_jobs``, which validate uses, gives the same levels,
+    verdicts and notes with and without a client."""
     jobs = M.expand_jobs([c for c in _fast_claims() if c.id in ("4.3", "4.5", "B.1", "4.1")])
 
     def fake_check(claim, scenario, **kw):
@@ -160,8 +161,43 @@ def test_cluster_run_jobs_withholds_like_montecarlo_run_jobs(monkeypatch):
     class LocalClient:  # stands in for a Dask client: map_tasks is replaced below
         pass
 
+    spread_calls = []
+
+    def fake_map(client, fn, items, **kw):
+        spread_calls.append(len(items))
+        return [fake_check(c, sc, **k) for c, sc, k in items]
+
     monkeypatch.setattr(M, "run_check", fake_check)
-    monkeypatch.setattr(C, "map_tasks", lambda client, fn, items, **kw: [fake_check(c, sc, **k) for c, sc, k in items])
-    serial = [(r.claim, r.verdict, r.note, tuple(r.chain), r.alpha) for r in M.run_jobs(jobs, alpha=0.01)]
+    monkeypatch.setattr(C, "map_tasks", fake_map)
+    serial = [(r.claim, r.verdict, r.note, tuple(r.chain), r.alpha) for r in C.run_jobs(jobs, alpha=0.01)]
+    assert spread_calls == []  # no client: the checks ran here
     spread = [(r.claim, r.verdict, r.note, tuple(r.chain), r.alpha) for r in C.run_jobs(jobs, LocalClient(), alpha=0.01)]
+    assert spread_calls == [len(jobs)]
     assert serial == spread and any(v == "inconclusive" for _, v, _, _, _ in spread)
+    assert {a for *_, a in serial} == {0.01 / len(jobs)}
+    assert V.run_jobs is C.run_jobs and not hasattr(M, "run_jobs")  # one implementation
+
+
+def test_run_jobs_here_names_each_check_on_the_bar(monkeypatch):
+    """Without a client the caller's bar advances once per check and shows the check it is on."""
+    jobs = M.expand_jobs([c for c in _fast_claims() if c.id in ("4.3", "4.1")])
+    monkeypatch.setattr(M, "run_check", lambda claim, scenario, **kw: M.Result.__new__(M.Result))
+    monkeypatch.setattr(M, "withhold_dependents", lambda results: results)
+
+    class Bar:
+        disable = False
+
+        def __init__(self):
+            self.n, self.postfix = 0, []
+
+        def update(self, k):
+            self.n += k
+
+        def set_postfix_str(self, s):
+            self.postfix.append(s)
+
+    bar = Bar()
+    assert len(C.run_jobs(jobs, alpha=0.01, progress=bar)) == len(jobs)
+    assert bar.n == len(jobs) and bar.postfix == [f"{c.id} s={sc.s}" for c, sc in jobs]
+    with pytest.raises(ValueError, match="alpha"):
+        C.run_jobs(jobs, alpha=1.5)

@@ -7,7 +7,8 @@ import pytest
 from sketchbound import exact as exact_enum
 from sketchbound.claims import CLAIMS, Claim, get_claim
 from sketchbound.montecarlo import (mean_interval, _sampler, _setup, choose_estimator, claim_scenario, expand_jobs,
-                                    order_by_dependencies, run_check, run_jobs)
+                                    order_by_dependencies, run_check)
+from sketchbound.cluster import run_jobs
 
 SMALL = dict(d=32, n=8, s=4)
 RB_CLAIMS = [c.id for c in CLAIMS if choose_estimator(c, c.scenario.get("x_mode", "fixed")) == "rao-blackwell"]

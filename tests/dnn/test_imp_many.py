@@ -117,7 +117,7 @@ def _imp_configs(root) -> list[RunConfig]:
 def test_table_runner_imp_group_equals_per_run_path(tmp_path, monkeypatch):
     """run_configs with the chunk's 3 IMP runs searched together (one imp_many) writes the same
     result.json accuracies, imp_levels (but seconds), masks and rewind states θ_k as the per-run path
-    (``_IMP_MANY_MIN`` raised), and a non-IMP run in the same chunk is unaffected; run hashes do not
+    (``IMP_MANY_MIN`` raised), and a non-IMP run in the same chunk is unaffected; run hashes do not
     depend on the path (it is not part of RunConfig)."""
     pytest.importorskip("sketchbound.dnn.models")
     root = tmp_path / "data"
@@ -125,7 +125,8 @@ def test_table_runner_imp_group_equals_per_run_path(tmp_path, monkeypatch):
     cfgs = _imp_configs(root)
     kw = dict(device="cpu", concurrent=4, progress=False, fusion="off")
     together = R.run_configs(cfgs, tmp_path / "together", **kw)
-    monkeypatch.setattr(R, "_IMP_MANY_MIN", 10**9)
+    from sketchbound.dnn.experiments import prepare as P
+    monkeypatch.setattr(P, "IMP_MANY_MIN", 10**9)
     alone = R.run_configs(cfgs, tmp_path / "alone", **kw)
     for c, a, b in zip(cfgs, alone, together):
         assert a is not None and b is not None
@@ -170,7 +171,7 @@ def test_compute_imp_masks_follows_augment_and_refuses_a_rewind_past_the_end(tmp
 
     def masks_of(cfg):
         model = R.build_model(cfg, data, dev)
-        return R.compute_imp_masks([cfg], [model], data, dev, [lambda m: None])[0]["masks"]
+        return R.compute_imp_masks([cfg], [model], data, dev, [lambda m: None])[0].masks
 
     off = RunConfig.from_dict({**c.to_dict(), "augment": False})
     m_off, m_on = masks_of(off), masks_of(c)

@@ -12,7 +12,7 @@ from scipy import stats
 from sketchbound.dnn.experiments import paired as P
 from sketchbound.dnn.experiments import table as T
 from sketchbound.dnn.experiments.config import to_toml
-from sketchbound.dnn.experiments.paired import holm
+from sketchbound.multiple_testing import holm
 
 
 def test_holm_matches_the_step_down_definition():

@@ -34,7 +34,7 @@ def test_real_fashion_mnist_same_mask_as_a_run(fmnist_root, tmp_path, capsys, on
     cfg = RunConfig(model="resnet20", width=0.25, dataset="fashion-mnist", method="snip", inputs="real",
                     mask="randomized", density=0.05, seed=0, prune_batch_size=16, data_root=str(fmnist_root))
     _, run_saved, _ = prune_at_init(cfg)
-    for n, m in run_saved["masks"].items():
+    for n, m in run_saved.masks.items():
         assert torch.equal(m.cpu(), saved["masks"][n])
 
 
@@ -76,3 +76,23 @@ def test_bad_arguments_exit_2_with_one_line(args, needle, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0]
+
+
+def test_mask_result_file_round_trip_is_plain_data(tmp_path):
+    """A run's mask.pt holds MaskResult.to_dict (plain data, weights_only), reads back equal, and refuses
+    another run; from_dict of a non-dict names the argument."""
+    from sketchbound.dnn.experiments.masking import MaskResult, mask_identity, read_mask_file, write_mask_file
+    from sketchbound.dnn.training.checkpoint import load_verified
+    cfg = RunConfig(model="lenet300100", dataset="fashion-mnist", method="magnitude", density=0.1, seed=0)
+    r = MaskResult(masks={"fc1.weight": torch.tensor([[1.0, 0.0], [0.0, 1.0]])}, start_step=2,
+                   init_state={"fc1.weight": torch.full((2, 2), 0.5)}, extra={"mask_seconds": 1.5, "imp_levels": [1, 2]})
+    write_mask_file(tmp_path / "mask.pt", r, cfg)
+    raw, _ = load_verified(tmp_path / "mask.pt", identity=mask_identity(cfg))
+    assert list(raw) == ["masks", "start_step", "init_state", "extra"] and raw["start_step"] == 2
+    back = read_mask_file(tmp_path / "mask.pt", cfg)
+    assert torch.equal(back.masks["fc1.weight"], r.masks["fc1.weight"]) and back.start_step == 2
+    assert torch.equal(back.init_state["fc1.weight"], r.init_state["fc1.weight"]) and back.extra == r.extra
+    with pytest.raises(ValueError):
+        read_mask_file(tmp_path / "mask.pt", RunConfig.from_dict({**cfg.to_dict(), "seed": 1}))
+    with pytest.raises(ValueError, match="obj must be a dict"):
+        MaskResult.from_dict(["masks"])

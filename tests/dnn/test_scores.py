@@ -261,8 +261,8 @@ def test_paired_runs_share_scores(tmp_path):
                             density=0.1, width=0.125, prune_batch_size=16, pad_to=8, seed=4, min_per_layer=0)
             out = compute_mask(cfg, build_model(cfg, data, torch.device("cpu")), data, torch.device("cpu"),
                                log=lambda msg: None)
-            counts[method, mask] = {n: int(m.sum()) for n, m in out["masks"].items()}
-            assert out["extra"]["mask_info"]["guard_fired"] is False
+            counts[method, mask] = {n: int(m.sum()) for n, m in out.masks.items()}
+            assert out.extra["mask_info"]["guard_fired"] is False
         assert counts[method, "global"] == counts[method, "randomized"]
 
 

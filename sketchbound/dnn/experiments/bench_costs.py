@@ -42,13 +42,45 @@ def _card(name: str) -> str | None:
 
 
 def peak_tflops(device_name: str, precision: str) -> float | None:
-    """The card's dense peak TFLOP/s for ``precision`` (``"bf16"`` or ``"fp32"``), or None when unknown."""
+    """The card's dense peak TFLOP/s for ``precision`` (``"bf16"`` or ``"fp32"``), or None when unknown.
+
+    Parameters
+    ----------
+    device_name : str
+        ``torch.cuda.get_device_name()``.
+    precision : {"bf16", "fp32"}
+        The arithmetic.
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> peak_tflops("NVIDIA H100 80GB HBM3", "bf16"), peak_tflops("cpu", "fp32")
+    (989.0, None)
+    """
     card = _card(device_name)
     return PEAK_TFLOPS[card][precision] if card else None
 
 
 def peak_tbps(device_name: str) -> float | None:
-    """The card's peak memory bandwidth in TB/s, or None when unknown."""
+    """The card's peak memory bandwidth in TB/s, or None when unknown.
+
+    Parameters
+    ----------
+    device_name : str
+        ``torch.cuda.get_device_name()``.
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> peak_tbps("NVIDIA H200"), peak_tbps("NVIDIA A100-SXM4-80GB")
+    (4.8, None)
+    """
     return PEAK_TBPS.get(_card(device_name))
 
 
@@ -58,6 +90,23 @@ def flops_per_image(model: torch.nn.Module, shape: Sequence[int]) -> float:
     A convolution's MACs are ``out.numel() · C_in/groups · k_h · k_w`` per image, a linear layer's
     ``in · out``; the factor 2 counts a MAC as two FLOPs and 3 adds the backward pass (gradients w.r.t.
     inputs and weights). BatchNorm, ReLU, pooling and the optimiser are left out (memory-bound, few FLOPs).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network (a CPU copy runs one forward).
+    shape : sequence of int
+        One image's shape ``(C, H, W)``.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(2 * 4 * 4, 3))
+    >>> flops_per_image(net, (1, 4, 4))  # 6 × (32·9 + 32·3)
+    2304.0
     """
     return 6.0 * sum(layer_macs(model, shape).values())
 
@@ -66,7 +115,27 @@ def layer_macs(model: torch.nn.Module, shape: Sequence[int], kinds: tuple = (tor
                ) -> dict[str, int]:
     """Multiply-accumulates per image of each ``Conv2d`` and ``Linear`` (or only those of ``kinds``) of
     ``model`` in one forward, by module path: ``out.numel() · C_in/groups · k_h · k_w`` for a convolution,
-    ``out.numel() · in`` for a linear layer (per image: ``shape`` is one image)."""
+    ``out.numel() · in`` for a linear layer (per image: ``shape`` is one image).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    shape : sequence of int
+        One image's shape ``(C, H, W)``.
+    kinds : tuple of type, optional
+        The layer types counted.
+
+    Returns
+    -------
+    dict of str to int
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(2 * 4 * 4, 3))
+    >>> layer_macs(net, (1, 4, 4))
+    {'0': 288, '2': 96}
+    """
     macs: dict[int, int] = {}
 
     def count(m, _inp, out):
@@ -103,6 +172,24 @@ def traffic_per_image(model: torch.nn.Module, shape: Sequence[int]) -> dict:
     gradient written, and SGD with momentum reads parameter, gradient and momentum and writes parameter
     and momentum (8 accesses). Kernels that fuse layers move less; layout transforms, residual additions
     and the masks move more. :func:`bytes_per_image` turns the counts into bytes.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    shape : sequence of int
+        One image's shape ``(C, H, W)``.
+
+    Returns
+    -------
+    dict
+        ``activations`` and ``parameters`` (element counts).
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(2 * 4 * 4, 3))
+    >>> traffic_per_image(net, (1, 4, 4))  # conv 3·16 + 2·32, linear 3·32 + 2·3; Flatten is a view
+    {'activations': 214, 'parameters': 119}
     """
     acts = [0]
 
@@ -122,6 +209,21 @@ def bytes_per_image(traffic: dict, *, batch_size: int, precision: str) -> float:
     """Bytes per training image of :func:`traffic_per_image`'s model: activations in bf16 (2 bytes) or fp32
     (4), fp32 parameters with 8 accesses per batch shared by its ``batch_size`` images.
 
+    Parameters
+    ----------
+    traffic : dict
+        :func:`traffic_per_image`'s counts.
+    batch_size : int
+        Images per batch.
+    precision : {"bf16", "fp32"}
+        The activations' dtype.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
     >>> bytes_per_image({"activations": 10, "parameters": 4}, batch_size=2, precision="bf16")
     84.0
     """
@@ -134,7 +236,29 @@ def conv_flop_factor(trainer: FusedTrainer, model: torch.nn.Module, shape: Seque
     """Convolution work the fused cohorts of ``trainer`` do per unit of useful convolution work: each fused
     convolution does ``block``× its models' MACs (block-dense, :class:`~sketchbound.dnn.training.fused.FusedConv2d`),
     weighted by the per-image MACs of ``model`` (the cohorts' architecture; ``shape``: one image) and the
-    models per cohort. 1.0 for grouped convolutions (``conv_block=1``), ``k`` when every cohort uses block ``k``."""
+    models per cohort. 1.0 for grouped convolutions (``conv_block=1``), ``k`` when every cohort uses block ``k``.
+
+    Parameters
+    ----------
+    trainer : FusedTrainer
+        The trainer (its ``cohorts``).
+    model : torch.nn.Module
+        The cohorts' architecture.
+    shape : sequence of int
+        One image's shape.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    A trainer without cohorts does no extra work:
+
+    >>> from types import SimpleNamespace
+    >>> conv_flop_factor(SimpleNamespace(cohorts=[]), torch.nn.Conv2d(1, 1, 1), (1, 2, 2))
+    1.0
+    """
     macs = layer_macs(model, shape, kinds=(torch.nn.Conv2d,))
     done = useful = 0
     for c in trainer.cohorts:

@@ -14,7 +14,31 @@ LABELS = {"plain": "plain fp32 loop, 1 model", "compile": "torch.compile({mode})
 
 def summarise(res: dict, flops: float, device_name: str, batch_size: int | None = None) -> None:
     """Add TFLOP/s, fraction of peak, modelled TB/s and fraction of bandwidth (where ``res`` has
-    ``traffic_per_image`` and ``batch_size`` is given), best rival and ratios to one model's results (in place)."""
+    ``traffic_per_image`` and ``batch_size`` is given), best rival and ratios to one model's results (in place).
+
+    Parameters
+    ----------
+    res : dict
+        One model's results: ``ways`` = ``{way: {"images_per_s", "precision", ...}}``.
+    flops : float
+        Training FLOPs per image (:func:`~sketchbound.dnn.experiments.bench_costs.flops_per_image`).
+    device_name : str
+        The card (its peaks).
+    batch_size : int, optional
+        Images per batch (for the traffic model).
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> res = {"ways": {"plain": {"images_per_s": 1000.0, "precision": "fp32"},
+    ...                 "streams": {"images_per_s": 3000.0, "precision": "bf16"}}}
+    >>> summarise(res, 1e9, "cpu")
+    >>> res["best_rival"], res["ours"], res["ratios"]["ours/best_rival"], res["ways"]["plain"]["tflops"]
+    ('plain', 'streams', 3.0, 1.0)
+    """
     for r in res["ways"].values():
         if "images_per_s" not in r:
             continue
@@ -43,7 +67,25 @@ def summarise(res: dict, flops: float, device_name: str, batch_size: int | None 
 
 
 def to_markdown(out: dict) -> str:
-    """The benchmark's results as Markdown (one table per model)."""
+    """The benchmark's results as Markdown (one table per model).
+
+    Parameters
+    ----------
+    out : dict
+        The whole run (``device``, ``torch``, ``date``, ``batch_size``, ``jobs``, ``density``, ``command``,
+        ``models`` = ``{name: summarised results}``), as ``bench_train.json`` holds it.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> out = {"device": "cpu", "torch": "2", "date": "today", "batch_size": 128, "jobs": 8, "density": 0.1,
+    ...        "command": "bench", "models": {}}
+    >>> to_markdown(out).splitlines()[0]
+    '# bench_train: cpu'
+    """
     lines = [f"# bench_train: {out['device']}", "",
              f"torch {out['torch']}, commit {out.get('commit')}, {out['date']}, batch {out['batch_size']}, "
              f"{out['jobs']} models for vmap/streams/fused, masks at density {out['density']} (ours only).",

@@ -45,7 +45,6 @@ import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -56,17 +55,19 @@ from sketchbound._io import atomic_write, atomic_write_json, check_output_path
 from sketchbound.dnn.experiments.bench_costs import (PEAK_TBPS, PEAK_TFLOPS, bytes_per_image, conv_flop_factor,
                                                      flops_per_image, layer_macs, peak_tbps, peak_tflops,
                                                      traffic_per_image)
+from sketchbound.dnn.experiments.bench_data import bench_model, data_seconds, random_jobs, sync, synthetic_data, timed
 from sketchbound.dnn.experiments.bench_report import summarise, to_markdown
 from sketchbound.dnn.experiments.config import OneLineParser
-from sketchbound.dnn.data import TensorDataset, augment_epoch
-from sketchbound.dnn.training import ConcurrentTrainer, Schedule, TrainJob
+from sketchbound.dnn.data import TensorDataset
+from sketchbound.dnn.training import ConcurrentTrainer, Schedule
 from sketchbound.dnn.training.fused import FusedTrainer
 from sketchbound.dnn.training.options import TrainerOptions
 from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel
 
-__all__ = ["bench_plain", "bench_compile", "bench_vmap", "bench_concurrent", "bench_fused", "flops_per_image",
-           "layer_macs", "conv_flop_factor", "traffic_per_image", "bytes_per_image", "peak_tflops", "PEAK_TFLOPS", "peak_tbps", "PEAK_TBPS", "RIVALS",
-           "MODELS_ALL", "main"]
+#: the benchmark's ways and CLI; its cost model (``flops_per_image``, ``peak_tflops``, ...) is
+#: :mod:`~sketchbound.dnn.experiments.bench_costs`'s, imported here for the report
+__all__ = ["main", "build_parser", "bench_plain", "bench_compile", "bench_vmap", "bench_concurrent", "bench_fused",
+           "RIVALS", "MODELS_ALL"]
 
 #: the ways to train that the benchmark knows, in the order it runs them
 RIVALS = ("plain", "compile", "vmap", "streams", "fused")
@@ -74,9 +75,7 @@ RIVALS = ("plain", "compile", "vmap", "streams", "fused")
 MODELS_ALL = ("resnet20", "vgg19")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
-def _sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
+_sync, _synthetic, _random_jobs = sync, synthetic_data, random_jobs  # the names benchmark scripts import
 
 
 def _free(dev: torch.device) -> None:
@@ -85,42 +84,36 @@ def _free(dev: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def _synthetic(n: int, c: int, size: int, k: int, seed: int = 0) -> TensorDataset:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 256, (n, c, size, size), dtype=torch.uint8, generator=g)
-    y = torch.randint(0, k, (n,), generator=g)
-    return TensorDataset("synthetic", x, y, x[:1000], y[:1000], k, (0.5,) * c, (0.25,) * c)
-
-
-def _model(name, data, width, seed):
-    from sketchbound.dnn.models import get_model  # noqa: PLC0415
-    return get_model(name, data.in_channels, data.num_classes, data.image_size, "kaiming", width=width, seed=seed)
-
-
-def _random_masks(model, density: float, seed: int):
-    from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
-    g = torch.Generator().manual_seed(seed)
-    return {n: (torch.rand(p.shape, generator=g) < density).float() for n, p in prunable_parameters(model)}
-
-
-def _timed(step, warmup: int, steps: int, dev: torch.device) -> tuple[float, float]:
-    """``(setup seconds, timed seconds)`` of ``warmup`` then ``steps`` calls of ``step(i)``."""
-    t0 = time.perf_counter()
-    for i in range(warmup):
-        step(i)
-    _sync(dev)
-    t = time.perf_counter()
-    for i in range(warmup, warmup + steps):
-        step(i)
-    _sync(dev)
-    return t - t0, time.perf_counter() - t
-
-
 # --------------------------------------------------------------------------------------------- rivals
 def bench_plain(model_name: str, data: TensorDataset, *, steps: int, warmup: int, batch_size: int, device, width=1.0) -> dict:
-    """Images/s of a plain fp32 loop over device-resident normalised data (one model)."""
+    """Images/s of a plain fp32 loop over device-resident normalised data (one model).
+
+    Parameters
+    ----------
+    model_name : str
+        The architecture (``get_model``).
+    data : TensorDataset
+        Device-resident training data (synthetic in the benchmark).
+    steps, warmup : int
+        Timed steps, after untimed warm-up steps.
+    batch_size : int
+        Images per model per step.
+    device : torch.device or str
+        Where it trains.
+    width : float, optional
+        Channel multiplier.
+
+    Returns
+    -------
+    dict
+        ``images_per_s``, ``precision``, ``setup_seconds``, ...
+
+    Examples
+    --------
+    ``bench_plain("resnet20", data, steps=50, warmup=10, batch_size=128, device="cuda")["images_per_s"]``.
+    """
     dev = torch.device(device)
-    model = _model(model_name, data, width, 0).to(dev).train()
+    model = bench_model(model_name, data, width, 0).to(dev).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     x = data.normalized(data.x_train.to(dev))
     y = data.y_train.to(dev)
@@ -133,7 +126,7 @@ def bench_plain(model_name: str, data: TensorDataset, *, steps: int, warmup: int
         loss.backward()
         opt.step()
 
-    setup, dt = _timed(step, warmup, steps, dev)
+    setup, dt = timed(step, warmup, steps, dev)
     return {"images_per_s": steps * batch_size / dt, "ms_per_step": 1e3 * dt / steps, "seconds": dt,
             "setup_seconds": setup, "models": 1, "precision": "fp32"}
 
@@ -141,7 +134,7 @@ def bench_plain(model_name: str, data: TensorDataset, *, steps: int, warmup: int
 def _compile_inprocess(model_name: str, data: TensorDataset, *, steps: int, warmup: int, batch_size: int, device,
                        width=1.0, mode: str = "max-autotune") -> dict:
     dev = torch.device(device)
-    model = _model(model_name, data, width, 0).to(dev).train()
+    model = bench_model(model_name, data, width, 0).to(dev).train()
     cmodel = torch.compile(model, mode=mode)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     x = data.normalized(data.x_train.to(dev))
@@ -157,7 +150,7 @@ def _compile_inprocess(model_name: str, data: TensorDataset, *, steps: int, warm
         loss.backward()
         opt.step()
 
-    setup, dt = _timed(step, max(warmup, 5), steps, dev)  # cudagraph trees record on the 2nd/3rd call
+    setup, dt = timed(step, max(warmup, 5), steps, dev)  # cudagraph trees record on the 2nd/3rd call
     return {"images_per_s": steps * batch_size / dt, "ms_per_step": 1e3 * dt / steps, "seconds": dt,
             "setup_seconds": setup, "models": 1, "precision": "fp32", "mode": mode}
 
@@ -167,7 +160,7 @@ def _compile_worker(spec_json: str) -> None:
     s = json.loads(spec_json)
     if s["device"].startswith("cuda"):
         torch.backends.cudnn.benchmark = True
-    data = _synthetic(s["n_train"], s["channels"], s["image_size"], s["classes"])
+    data = synthetic_data(s["n_train"], s["channels"], s["image_size"], s["classes"])
     out = _compile_inprocess(s["model"], data, steps=s["steps"], warmup=s["warmup"], batch_size=s["batch_size"],
                              device=s["device"], width=s["width"], mode=s["mode"])
     print("BENCH_COMPILE_RESULT " + json.dumps(out), flush=True)
@@ -180,6 +173,24 @@ def bench_compile(model_name: str, data: TensorDataset, *, steps: int, warmup: i
     With ``timeout_s`` (seconds, > 0) it runs in a subprocess on the same device and the same synthetic
     data, and is abandoned after ``timeout_s`` (result ``{"error": "timed out ..."}``); ``None`` or 0 runs
     it in this process without a limit.
+
+    Parameters
+    ----------
+    model_name, data, steps, warmup, batch_size, device, width :
+        As in :func:`bench_plain`.
+    mode : str, optional
+        The ``torch.compile`` mode.
+    timeout_s : float or None, optional
+        See above.
+
+    Returns
+    -------
+    dict
+        As :func:`bench_plain`, or ``{"error": ...}``.
+
+    Examples
+    --------
+    ``bench_compile("resnet20", data, steps=50, warmup=10, batch_size=128, device="cuda", mode="default")``.
     """
     if mode not in COMPILE_MODES:
         raise ValueError(f"mode must be one of {COMPILE_MODES}, got {mode!r}")
@@ -226,10 +237,27 @@ def bench_vmap(model_name: str, data: TensorDataset, *, jobs: int, steps: int, w
                width=1.0) -> dict:
     """Aggregate images/s of the ``torch.func`` ensemble of ``jobs`` models (fp32): parameters and buffers
     stacked by ``stack_module_state``, one ``vmap(functional_call)`` forward, loss ``Σ_n mean CE_n``, one
-    ``torch.optim.SGD`` step over the stacked parameters; each model gets its own batch."""
+    ``torch.optim.SGD`` step over the stacked parameters; each model gets its own batch.
+
+    Parameters
+    ----------
+    jobs : int
+        Models in the ensemble.
+    model_name, data, steps, warmup, batch_size, device, width :
+        As in :func:`bench_plain`.
+
+    Returns
+    -------
+    dict
+        As :func:`bench_plain`, summed over the models.
+
+    Examples
+    --------
+    ``bench_vmap("resnet20", data, jobs=8, steps=50, warmup=10, batch_size=128, device="cuda")``.
+    """
     from torch.func import functional_call, stack_module_state  # noqa: PLC0415
     dev = torch.device(device)
-    models = [_model(model_name, data, width, j).to(dev).train() for j in range(jobs)]
+    models = [bench_model(model_name, data, width, j).to(dev).train() for j in range(jobs)]
     params, buffers = stack_module_state(models)
     base = copy.deepcopy(models[0]).to("meta")
     del models
@@ -254,79 +282,12 @@ def bench_vmap(model_name: str, data: TensorDataset, *, jobs: int, steps: int, w
         loss.view(jobs, batch_size).mean(1).sum().backward()
         opt.step()
 
-    setup, dt = _timed(step, warmup, steps, dev)
+    setup, dt = timed(step, warmup, steps, dev)
     return {"images_per_s": jobs * steps * batch_size / dt, "ms_per_step_per_model": 1e3 * dt / (steps * jobs),
             "seconds": dt, "setup_seconds": setup, "models": jobs, "precision": "fp32"}
 
 
 # --------------------------------------------------------------------------------------------- ours
-def _data_seconds(tr: ConcurrentTrainer, reps: int = 20) -> dict:
-    """Seconds per lockstep round spent on data, measured on their own: the per-epoch permutation + crop +
-    flip of every job (divided by the steps per epoch) and the per-step gather + normalise of every
-    job (on CUDA replayed from a CUDA graph, as inside the training graph)."""
-    dev = tr.device
-    units = getattr(tr, "cohorts", None) or tr.states
-    gathers = [u.batch if hasattr(u, "batch") else u._normalized_batch for u in units]
-    saved = [u.step.clone() for u in units]
-    for u in units:  # a valid batch position (after run() the counter may sit at the epoch's end)
-        u.step.zero_()
-    x, y = tr.data.x_train, tr.data.y_train
-    out_x, out_y = torch.empty_like(x), torch.empty_like(y)
-    g = torch.Generator(device=dev).manual_seed(0)
-    _sync(dev)
-    t = time.perf_counter()
-    for _ in tr.states:
-        augment_epoch(x, y, g, padding=tr.padding if tr.augment else 0, flip=tr.augment and tr.flip, crop=tr.augment,
-                      out_x=out_x, out_y=out_y)
-    _sync(dev)
-    aug = (time.perf_counter() - t) / tr.steps_per_epoch
-    del out_x, out_y
-    if dev.type == "cuda" and tr.cuda_graphs:
-        s = torch.cuda.Stream(device=dev)
-        s.wait_stream(torch.cuda.current_stream(dev))
-        with torch.cuda.stream(s):
-            for f in gathers:
-                f()
-        torch.cuda.current_stream(dev).wait_stream(s)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, stream=s):
-            for _ in range(reps):
-                for f in gathers:
-                    f()
-        graph.replay()
-        _sync(dev)
-        t = time.perf_counter()
-        for _ in range(5):
-            graph.replay()
-        _sync(dev)
-        gather = (time.perf_counter() - t) / (5 * reps)
-        del graph
-    else:
-        for f in gathers:
-            f()
-        t = time.perf_counter()
-        for _ in range(reps):
-            for f in gathers:
-                f()
-        _sync(dev)
-        gather = (time.perf_counter() - t) / reps
-    for u, v in zip(units, saved):
-        u.step.copy_(v)
-    return {"augment_s_per_round": aug, "gather_s_per_round": gather}
-
-
-def _random_jobs(model_name: str, data: TensorDataset, n: int, *, width=1.0, density=0.1, prefix="bench",
-                 checkpoint_dir=None) -> list[TrainJob]:
-    """``n`` masked models of one architecture with random masks, seeds 0..n−1 (the jobs every throughput
-    measurement trains); ``checkpoint_dir``: give job j the checkpoint file ``<dir>/<prefix><j>.pt``."""
-    js = []
-    for j in range(n):
-        m = _model(model_name, data, width, j)
-        ck = Path(checkpoint_dir) / f"{prefix}{j}.pt" if checkpoint_dir is not None else None
-        js.append(TrainJob(m, _random_masks(m, density, j), seed=j, name=f"{prefix}{j}", checkpoint=ck))
-    return js
-
-
 def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, steps: int, warmup: int, batch_size: int,
                    device, width=1.0, density=0.1, cuda_graphs=None, amp=None, channels_last=None,
                    sgd_kernel: str = "foreach", **trainer_kw) -> dict:
@@ -334,7 +295,7 @@ def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, step
     n_steps = len(data) // batch_size
     epochs = (warmup + steps) // n_steps + 1
     sched = Schedule(epochs=epochs, batch_size=batch_size, milestones=())
-    js = _random_jobs(model_name, data, jobs, width=width, density=density)
+    js = random_jobs(model_name, data, jobs, width=width, density=density)
     t0 = time.perf_counter()
     tr = cls(js, data, sched, device=dev, progress=False, cuda_graphs=cuda_graphs, amp=amp, channels_last=channels_last,
              sgd_kernel=sgd_kernel, **trainer_kw)
@@ -353,7 +314,7 @@ def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, step
            "masks_exact": exact, "seconds": dt, "setup_seconds": setup, "init_seconds": init, "jobs": jobs, "models": jobs,
            "cuda_graphs": tr.cuda_graphs, "amp": tr.amp, "channels_last": tr.channels_last,
            "precision": "bf16" if tr.amp else "fp32", "sgd_kernel": tr.sgd_kernel}
-    d = _data_seconds(tr)
+    d = data_seconds(tr)
     per_round = dt / steps
     out.update(d)
     out["data_fraction"] = (d["augment_s_per_round"] + d["gather_s_per_round"]) / per_round
@@ -366,7 +327,7 @@ def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, step
             out["conv_gemm_choice"] = tr.cohorts[0].gemm_choice
         out["compile_mode"] = tr.compile_mode
         out["weight_copies"] = tr.weight_copies
-        out["conv_flop_factor"] = conv_flop_factor(tr, _model(model_name, data, width, 0),
+        out["conv_flop_factor"] = conv_flop_factor(tr, bench_model(model_name, data, width, 0),
                                                    (data.in_channels, data.image_size, data.image_size))
     del tr, js
     return out
@@ -377,7 +338,30 @@ def bench_concurrent(model_name: str, data: TensorDataset, *, jobs: int, steps: 
                      options: TrainerOptions | None = None) -> dict:
     """Aggregate images/s of :class:`ConcurrentTrainer` with ``jobs`` masked models (steady state);
     ``options``: the trainer options, of which this trainer takes its masked SGD step's implementation
-    (:meth:`~sketchbound.dnn.training.options.TrainerOptions.common_kw`: ``sgd_kernel``)."""
+    (:meth:`~sketchbound.dnn.training.options.TrainerOptions.common_kw`: ``sgd_kernel``).
+
+    Parameters
+    ----------
+    jobs : int
+        Masked models (random masks of ``density``, seeds 0..jobs−1).
+    model_name, data, steps, warmup, batch_size, device, width :
+        As in :func:`bench_plain`.
+    density : float, optional
+        The masks' density.
+    cuda_graphs, amp, channels_last : bool or None, optional
+        The trainer's settings (``None``: its defaults, on for CUDA).
+    options : TrainerOptions, optional
+        See above.
+
+    Returns
+    -------
+    dict
+        As :func:`bench_plain`, plus ``data_fraction`` and ``masks_exact``.
+
+    Examples
+    --------
+    ``bench_concurrent("resnet20", data, jobs=8, steps=50, warmup=10, batch_size=128, device="cuda")``.
+    """
     opts = options if options is not None else TrainerOptions()
     return _bench_trainer(ConcurrentTrainer, model_name, data, jobs=jobs, steps=steps, warmup=warmup,
                           batch_size=batch_size, device=device, width=width, density=density, cuda_graphs=cuda_graphs,
@@ -394,7 +378,24 @@ def bench_fused(model_name: str, data: TensorDataset, *, jobs: int, steps: int, 
     batched GEMM; ``fused_compile``, the fused forward/backward through ``torch.compile`` (its compilation is
     part of ``setup_seconds``); ``sgd_kernel`` as in :func:`bench_concurrent`; ``weight_copies``, the fused
     weights read as bfloat16 copies written by the Triton SGD kernel. The result also records ``conv_block``,
-    ``conv_gemm``, ``compile_mode`` and :func:`conv_flop_factor`."""
+    ``conv_gemm``, ``compile_mode`` and :func:`conv_flop_factor`.
+
+    Parameters
+    ----------
+    model_name, data, jobs, steps, warmup, batch_size, device, width, density, cuda_graphs, amp, channels_last :
+        As in :func:`bench_concurrent`.
+    max_fused, conv_block, options :
+        See above.
+
+    Returns
+    -------
+    dict
+        As :func:`bench_concurrent`, plus the fusion settings.
+
+    Examples
+    --------
+    ``bench_fused("resnet20", data, jobs=8, steps=50, warmup=10, batch_size=128, device="cuda", conv_block=2)``.
+    """
     opts = options if options is not None else TrainerOptions()
     return _bench_trainer(FusedTrainer, model_name, data, jobs=jobs, steps=steps, warmup=warmup,
                           batch_size=batch_size, device=device, width=width, density=density, cuda_graphs=cuda_graphs,
@@ -404,6 +405,17 @@ def bench_fused(model_name: str, data: TensorDataset, *, jobs: int, steps: int, 
 
 # --------------------------------------------------------------------------------------------- CLI
 def build_parser() -> OneLineParser:
+    """The parser of ``python -m sketchbound.dnn.bench_train``.
+
+    Returns
+    -------
+    OneLineParser
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["--model", "resnet20"]).model
+    ['resnet20']
+    """
     p = OneLineParser(prog="python -m sketchbound.dnn.bench_train", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", nargs="+", default=["resnet20"],
                    help="architectures (default resnet20; 'all' = resnet20 vgg19; see sketchbound.dnn.MODEL_NAMES)")
@@ -472,6 +484,25 @@ def _recorded_failure(ways: dict, key: str):
 
 @interruptible("python -m sketchbound.dnn.bench_train")
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sketchbound.dnn.bench_train``: measure every way to train (see the module docstring).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0; bad arguments: one line on stderr and ``SystemExit(2)``.
+
+    Examples
+    --------
+    >>> main(["--jobs", "0"])
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
+    """
     p = build_parser()
     a = p.parse_args(argv)
     for name in ("jobs", "steps", "batch_size", "n_train", "image_size", "channels", "classes"):
@@ -503,12 +534,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.error(str(e))
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    data = _synthetic(a.n_train, a.channels, a.image_size, a.classes)
+    data = synthetic_data(a.n_train, a.channels, a.image_size, a.classes)
     if dev.type == "cpu":  # a GPU benchmark started on the CPU: say so, with a measured estimate
         from sketchbound.dnn.experiments.cpu_warning import warn_if_long_on_cpu  # noqa: PLC0415
         shape = (a.channels, a.image_size, a.image_size)
         per_model = sum({"plain": 1, "compile": 1}.get(r, a.jobs) for r in rivals)
-        warn_if_long_on_cpu([((a.warmup + a.steps) * per_model, lambda m=m: _model(m, data, a.width, 0), shape,
+        warn_if_long_on_cpu([((a.warmup + a.steps) * per_model, lambda m=m: bench_model(m, data, a.width, 0), shape,
                               a.classes, a.batch_size, m) for m in models],
                             what=f"this benchmark ({', '.join(rivals)} x {a.warmup + a.steps} steps)",
                             hint="make it smaller (--steps 20 --warmup 2 --jobs 2 --n-train 2048)", threshold_s=60)
@@ -529,8 +560,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sketchbound._progress import elapsed  # noqa: PLC0415
     for m in models:
         shape = (a.channels, a.image_size, a.image_size)
-        res = {"flops_per_image": flops_per_image(_model(m, data, a.width, 0), shape),
-               "traffic_per_image": traffic_per_image(_model(m, data, a.width, 0), shape), "ways": {}}
+        res = {"flops_per_image": flops_per_image(bench_model(m, data, a.width, 0), shape),
+               "traffic_per_image": traffic_per_image(bench_model(m, data, a.width, 0), shape), "ways": {}}
         out["models"][m] = res
         for r in rivals:
             with elapsed(f"{m}: {r} ({a.warmup + a.steps} steps)"), _recorded_failure(res["ways"], r):

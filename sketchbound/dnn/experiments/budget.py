@@ -76,6 +76,18 @@ def run_bytes(cfg, *, copies: int = COPIES_TRAIN) -> float:
     """The least memory the run ``cfg`` (a :class:`~sketchbound.dnn.experiments.config.RunConfig`) needs:
     ``copies`` float32 copies of its parameters (:func:`param_count`).
 
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run (``model``, ``dataset``, ``width``, ``pad_to``).
+    copies : int, optional
+        Parameter copies held (:data:`COPIES_TRAIN`, :data:`COPIES_PRUNE`).
+
+    Returns
+    -------
+    float
+        Bytes.
+
     Examples
     --------
     >>> from sketchbound.dnn.experiments.config import RunConfig
@@ -104,6 +116,11 @@ def check_run_budget(prog: str, cfgs: Sequence, *, force: bool = False, copies: 
         Parameter copies held (:data:`COPIES_TRAIN`, :data:`COPIES_PRUNE`).
     force_flag : str
         The flag named in the message that skips the check.
+
+    Returns
+    -------
+    None
+        When the runs fit (or ``force``); else ``SystemExit(2)``.
 
     Examples
     --------

@@ -34,12 +34,22 @@ from typing import Sequence
 from sketchbound._cli import die
 from sketchbound.cluster import client_for, map_tasks
 
-__all__ = ["visible_gpus", "make_cluster", "train_group", "prepare_here", "prepare_workers", "run_table",
-           "run_table_on"]
+__all__ = ["visible_gpus", "make_cluster", "prepare_here", "prepare_workers", "run_table", "run_table_on"]
 
 
 def visible_gpus() -> list[str]:
-    """The ids of this machine's usable GPUs, as ``CUDA_VISIBLE_DEVICES`` names them (``[]`` without CUDA)."""
+    """The ids of this machine's usable GPUs, as ``CUDA_VISIBLE_DEVICES`` names them (``[]`` without CUDA).
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> import torch
+    >>> visible_gpus() == [] or torch.cuda.is_available()
+    True
+    """
     import torch  # noqa: PLC0415
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0
     vis = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -50,19 +60,43 @@ def visible_gpus() -> list[str]:
 
 def make_cluster(n_workers: int, gpus_per_worker: int = 1, *, gpu_ids: Sequence[str] | None = None,
                  dashboard: bool = True):
-    """A local Dask cluster for a table: with GPUs (``gpu_ids``, default :func:`visible_gpus`), worker i
-    is launched with ``CUDA_VISIBLE_DEVICES`` = its own ``gpus_per_worker`` cards, that many threads and
-    the resource ``GPU=gpus_per_worker`` and ``cpu_count // n_workers`` threads for torch, numba and BLAS
-    (``OMP_NUM_THREADS`` and friends); without GPUs, ``n_workers`` single-threaded CPU processes."""
-    from distributed import LocalCluster, Nanny, Scheduler, SpecCluster  # noqa: PLC0415
+    """A local Dask cluster for a table.
+
+    With GPUs, worker i is launched with ``CUDA_VISIBLE_DEVICES`` = its own ``gpus_per_worker`` cards, that
+    many threads, the resource ``GPU=gpus_per_worker`` and ``cpu_count // n_workers`` threads for torch,
+    numba and BLAS (``OMP_NUM_THREADS`` and friends); without GPUs, ``n_workers`` single-threaded CPU processes.
+
+    Parameters
+    ----------
+    n_workers : int
+        Worker processes.
+    gpus_per_worker : int, optional
+        Cards per worker (``n_workers * gpus_per_worker`` must be visible).
+    gpu_ids : sequence of str, optional
+        The cards to use (default :func:`visible_gpus`).
+    dashboard : bool, optional
+        Serve the dashboard on port 8787 (else on a free port).
+
+    Returns
+    -------
+    distributed.SpecCluster or distributed.LocalCluster
+
+    Examples
+    --------
+    >>> make_cluster(2, 2, gpu_ids=["0", "1"])
+    Traceback (most recent call last):
+    ...
+    ValueError: --workers 2 x --gpus-per-worker 2 needs 4 GPUs; 2 visible (0,1)
+    """
     ids = list(visible_gpus() if gpu_ids is None else gpu_ids)
     address = ":8787" if dashboard else ":0"
-    if not ids:
-        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=address)
     k = int(gpus_per_worker)
-    if k < 1 or n_workers * k > len(ids):
+    if ids and (k < 1 or n_workers * k > len(ids)):
         raise ValueError(f"--workers {n_workers} x --gpus-per-worker {k} needs {n_workers * k} GPUs; "
                          f"{len(ids)} visible ({','.join(ids)})")
+    from distributed import LocalCluster, Nanny, Scheduler, SpecCluster  # noqa: PLC0415
+    if not ids:
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=address)
     # each worker gets its share of the host's cores for torch/numba/BLAS: with the libraries' defaults every
     # worker would start one thread per core, and N workers' CPU phases (scores, masks, data) thrash
     threads = str(max(1, (os.cpu_count() or 1) // n_workers))
@@ -214,16 +248,36 @@ def prepare_here(configs: Sequence, device: str | None = None, *, amp: bool | No
                  channels_last: bool | None = None, models: bool = True) -> dict:
     """The one-time setup of this process for training ``configs`` (what :func:`prepare_workers` runs on each
     worker): import torch, create the CUDA context of each device, load every distinct dataset into
-    :data:`~sketchbound.dnn.experiments.data_cache.DATA_CACHE` (:func:`~sketchbound.dnn.experiments.data_cache.data_for`, the key the tasks use), then per
-    distinct architecture and device one forward/backward pass (``models``; ``amp``/``channels_last``
-    default to the trainer's: on for CUDA) and the mask step's samplers on placeholder scores.
+    :data:`~sketchbound.dnn.experiments.data_cache.DATA_CACHE` (the key the tasks use), then per distinct
+    architecture and device one forward/backward pass and the mask step's samplers on placeholder scores.
 
     Nothing a run computes depends on it: every random draw here uses its own generator or runs inside
     ``torch.random.fork_rng`` (the global RNG states are restored), the models are thrown away, and
     training does not autotune (``cudnn.benchmark`` off). A step that fails is skipped and reported in
     ``errors`` (the task that needs it then fails with its usual trace in the run directory).
 
-    Returns ``{"seconds", "devices", "datasets", "models", "masks", "errors"}``."""
+    Parameters
+    ----------
+    configs : sequence of RunConfig
+        The runs this process will train.
+    device : str, optional
+        ``"cpu"``, ``"cuda:1"``, ...; default: every GPU of the process, else the CPU.
+    amp, channels_last : bool, optional
+        The trainer's dtype and memory format (default: on for CUDA).
+    models : bool, optional
+        Also warm the architectures and samplers (else only devices and datasets).
+
+    Returns
+    -------
+    dict
+        ``seconds``, ``devices``, ``datasets``, ``models``, ``masks``, ``errors``.
+
+    Examples
+    --------
+    >>> info = prepare_here([], device="cpu")
+    >>> info["devices"], info["datasets"], info["errors"]
+    (['cpu'], 0, [])
+    """
     t0 = time.perf_counter()
     import torch  # noqa: PLC0415
 
@@ -285,8 +339,30 @@ def prepare_workers(client, configs: Sequence, *, device: str | None = None, amp
                     channels_last: bool | None = None, models: bool = True, details: bool = False) -> dict:
     """Run :func:`prepare_here` on every worker of ``client`` now (``client.run``, outside any task), for
     one config per distinct data/architecture/mask setup of ``configs`` (relative ``data_root``s made
-    absolute, as :func:`run_table_on` gives them to the tasks). Returns ``{worker address: seconds}``
-    (``details``: the whole dict per worker); a step that failed on a worker is a ``RuntimeWarning``."""
+    absolute, as :func:`run_table_on` gives them to the tasks); a step that failed on a worker is a
+    ``RuntimeWarning``.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        The cluster.
+    configs : sequence of RunConfig
+        The runs to train.
+    device, amp, channels_last, models :
+        As in :func:`prepare_here`.
+    details : bool, optional
+        Return the whole :func:`prepare_here` dict per worker.
+
+    Returns
+    -------
+    dict
+        ``{worker address: seconds}`` (``details``: ``{worker address: dict}``).
+
+    Examples
+    --------
+    >>> prepare_workers(None, [])  # no run: nothing to prepare, no worker asked
+    {}
+    """
     reps: dict = {}
     for c in _absolute_roots(configs):
         reps.setdefault(_setup_key(c.resolved()), c)
@@ -303,14 +379,47 @@ def prepare_workers(client, configs: Sequence, *, device: str | None = None, amp
 def run_table_on(client, configs: Sequence, runs_dir, *, concurrent: int | None = None, device: str | None = None,
                  progress: bool = True, command: str | None = None, prepare: bool = True, balance: bool | int = False,
                  **trainer_kw) -> list[bool]:
-    """Train every unfinished run of ``configs`` on ``client``: tasks = chunks of ``concurrent`` runs
-    (default 8 when the workers offer ``GPU`` resources, else 1), each needing ``GPU=1`` on a GPU
-    cluster. ``balance``: regroup the runs of the chunks that start together (one per worker; an ``int``:
-    that many chunks) so that their mask costs are even
-    (:func:`~sketchbound.dnn.experiments.run.balance_chunks`; the start order of the runs across windows
-    and every run's result are unchanged). First (``prepare``, when there is anything to train)
-    :func:`prepare_workers` for the runs to train. Returns, per task, whether all its runs finished (the
-    results are the runs' files)."""
+    """Train every unfinished run of ``configs`` on ``client``: tasks = chunks of ``concurrent`` runs, each
+    needing ``GPU=1`` on a GPU cluster; first (``prepare``, when there is anything to train)
+    :func:`prepare_workers` for the runs to train. The results are the runs' files.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        The cluster.
+    configs : sequence of RunConfig
+        The runs.
+    runs_dir : str or Path
+        The parent of the run directories (shared by the workers).
+    concurrent : int, optional
+        Runs per task (default 8 when the workers offer ``GPU`` resources, else 1).
+    device : str, optional
+        The tasks' device (default: the worker's GPU, else CPU).
+    progress : bool, optional
+        A bar over the runs.
+    command : str, optional
+        The command recorded in ``result.json``.
+    prepare : bool, optional
+        Run :func:`prepare_workers` first.
+    balance : bool or int, optional
+        Regroup the runs of the chunks that start together (one per worker; an ``int``: that many chunks)
+        so that their mask costs are even (:func:`~sketchbound.dnn.experiments.planning.balance_chunks`;
+        the start order of the runs across windows and every run's result are unchanged).
+    **trainer_kw
+        Passed to :func:`~sketchbound.dnn.experiments.run.run_configs`.
+
+    Returns
+    -------
+    list of bool
+        Per task, whether all its runs finished.
+
+    Examples
+    --------
+    It trains on a running cluster, so it is shown, not run, here::
+
+        with distributed.Client(make_cluster(2)) as client:
+            run_table_on(client, distinct_runs(load_table("dnn/configs/table1_fmnist5k.toml")), "runs")
+    """
     from sketchbound.dnn.experiments.run import balance_chunks, plan_chunks  # noqa: PLC0415
     gpu = _has_gpu_workers(client)
     k = int(concurrent) if concurrent else (8 if gpu else 1)
@@ -335,7 +444,39 @@ def run_table(configs: Sequence, runs_dir, *, workers: int | None = None, schedu
               gpus_per_worker: int | None = None, prog: str = "python -m sketchbound.dnn.table",
               dashboard: bool = True, **kw) -> list[bool]:
     """:func:`run_table_on` on the cluster that ``--workers`` / ``--scheduler`` / ``--gpus-per-worker``
-    describe (a bad combination or a missing ``dask`` extra: one line, exit 2)."""
+    describe (a bad combination or a missing ``dask`` extra: one line, exit 2).
+
+    Parameters
+    ----------
+    configs : sequence of RunConfig
+        The runs.
+    runs_dir : str or Path
+        The parent of the run directories.
+    workers : int, optional
+        A local cluster of that many workers (:func:`make_cluster`).
+    scheduler : str, optional
+        The address or scheduler file of a running cluster.
+    gpus_per_worker : int, optional
+        Cards per local worker (needs ``workers``).
+    prog : str, optional
+        The command named in error lines.
+    dashboard : bool, optional
+        Serve the local cluster's dashboard on port 8787.
+    **kw
+        Passed to :func:`run_table_on`.
+
+    Returns
+    -------
+    list of bool
+        Per task, whether all its runs finished.
+
+    Examples
+    --------
+    >>> run_table([], "runs", gpus_per_worker=2)
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
+    """
     if gpus_per_worker is not None and workers is None:
         die(prog, "--gpus-per-worker needs --workers (on a running cluster each worker says its GPUs: "
                   "dask worker ADDRESS --nthreads K --resources GPU=K)")

@@ -37,7 +37,6 @@ __all__ = [
     "config_from_args",
     "to_toml",
     "read_toml",
-    "OneLineParser",
     "HASH_V1_FIELDS",
 ]
 
@@ -74,7 +73,18 @@ def _meta(help: str, hash: bool = True, choices=None):
 
 @dataclass(frozen=True)
 class RunConfig:
-    """One training run of §7 (see the module docstring). ``None`` means "the paper's default"."""
+    """One training run of §7 (see the module docstring). ``None`` means "the paper's default".
+
+    Its run directory is ``<runs_dir>/<name>-<hash>`` (:meth:`run_dir`); a field added later enters the
+    hash only when it differs from its default, so recorded runs keep their names. The parameters (one
+    per field, with the help text of its ``--flag``) are listed below.
+
+    Examples
+    --------
+    >>> cfg = RunConfig(model="lenet300100", dataset="fashion-mnist", method="synflow", density=0.05)
+    >>> cfg.resolved().epochs, cfg.run_name() == RunConfig.from_dict(cfg.to_dict()).run_name()
+    (160, True)
+    """
 
     model: str = field(default="resnet20", metadata=_meta("model name (sketchbound.dnn.models)"))
     dataset: str = field(default="cifar10", metadata=_meta("dataset (sketchbound.dnn.data.DATASETS)"))
@@ -329,6 +339,7 @@ class RunConfig:
         return cls(**d)
 
     def to_toml(self) -> str:
+        """The run's fields as TOML ``key = value`` lines, the body of a ``[run]`` table (``None`` dropped)."""
         return to_toml({k: v for k, v in self.to_dict().items() if v is not None})
 
     @classmethod
@@ -337,8 +348,36 @@ class RunConfig:
 
 
 # --------------------------------------------------------------------------------------------- TOML
+def _parameters_doc(cls) -> str:
+    """The numpydoc ``Parameters`` section of a config dataclass, from its fields' help texts (one place)."""
+    out = ["Parameters", "----------"]
+    for f in fields(cls):
+        out += [f"{f.name} : {f.type}, default {f.default!r}", f"    {f.metadata.get('help', '')}"]
+    return "\n".join("    " + line for line in out) + "\n\n"
+
+
+RunConfig.__doc__ = RunConfig.__doc__.replace("    Examples\n", _parameters_doc(RunConfig) + "    Examples\n", 1)
+
+
 def read_toml(path: str | Path) -> dict:
-    """Parse a TOML file (``tomllib``); ``FileNotFoundError``/``ValueError`` with the path in the message."""
+    """Parse a TOML file (``tomllib``); ``FileNotFoundError``/``ValueError`` with the path in the message.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> read_toml("no/such/file.toml")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: config file no/such/file.toml not found
+    """
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"config file {p} not found")
@@ -394,8 +433,24 @@ def _toml_key(k: str) -> str:
 
 def to_toml(d: dict, _prefix: str = "") -> str:
     """Write a dict as TOML: scalars/lists/inline tables first, then nested tables (``None`` values dropped).
-
     Lists of dicts become arrays of tables. Round-trips through :func:`tomllib.loads` for the types used here.
+
+    Parameters
+    ----------
+    d : dict
+        The data.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(to_toml({"density": 0.1, "seed": None, "run": {"model": "vgg19"}}), end="")
+    density = 0.1
+    <BLANKLINE>
+    [run]
+    model = "vgg19"
     """
     lines, tables = [], []
     for k, v in d.items():
@@ -438,9 +493,28 @@ def _parse_optional(typ):
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls=RunConfig, *, suppress_defaults: bool = True) -> None:
-    """Add one flag per dataclass field (``--weight-decay``; booleans get ``--no-...``).
+    """Add one flag per dataclass field (``--weight-decay``; booleans get ``--no-...``), with the field's help.
 
-    With ``suppress_defaults`` unset flags are absent from the namespace, so a TOML file can supply them.
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Gets the flags (anything with an ``add_argument`` method).
+    cls : type, optional
+        The config dataclass (default :class:`RunConfig`).
+    suppress_defaults : bool, optional
+        Unset flags are absent from the namespace, so a TOML file can supply them.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import argparse
+    >>> p = argparse.ArgumentParser()
+    >>> add_config_arguments(p)
+    >>> vars(p.parse_args(["--density", "0.05", "--no-augment"]))
+    {'density': 0.05, 'augment': False}
     """
     hints = typing.get_type_hints(cls)
     for f in fields(cls):
@@ -465,7 +539,25 @@ LOCK_WAIT_S = 10.0
 
 def add_lock_wait_argument(parser: argparse.ArgumentParser) -> None:
     """``--lock-wait SECONDS`` (default :data:`LOCK_WAIT_S`): a run another live process holds is waited
-    for while that process touches its lock; a lock left untouched this long stops the command (exit 2)."""
+    for while that process touches its lock; a lock left untouched this long stops the command (exit 2).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Gets the flag.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import argparse
+    >>> p = argparse.ArgumentParser()
+    >>> add_lock_wait_argument(p)
+    >>> p.parse_args([]).lock_wait == LOCK_WAIT_S
+    True
+    """
     parser.add_argument("--lock-wait", type=arg_type("lock-wait", float, lambda x: 0 <= x < float("inf"),
                                                      "a number of seconds >= 0"),
                         default=LOCK_WAIT_S, metavar="SECONDS",
@@ -474,7 +566,30 @@ def add_lock_wait_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(ns: argparse.Namespace, base: dict | None = None, cls=RunConfig) -> RunConfig:
-    """Build a config from ``base`` (e.g. a TOML dict) updated with the flags present in ``ns``."""
+    """Build a config from ``base`` (e.g. a TOML dict) updated with the flags present in ``ns``.
+
+    Parameters
+    ----------
+    ns : argparse.Namespace
+        Parsed flags (:func:`add_config_arguments`).
+    base : dict, optional
+        Field values the flags override.
+    cls : type, optional
+        The config dataclass (default :class:`RunConfig`).
+
+    Returns
+    -------
+    RunConfig
+
+    Examples
+    --------
+    >>> import argparse
+    >>> p = argparse.ArgumentParser()
+    >>> add_config_arguments(p)
+    >>> cfg = config_from_args(p.parse_args(["--seed", "3"]), {"model": "vgg19", "seed": 1})
+    >>> cfg.model, cfg.seed
+    ('vgg19', 3)
+    """
     d = dict(base or {})
     for f in fields(cls):
         if hasattr(ns, f.name):

@@ -26,7 +26,31 @@ THRESHOLD_S = 300.0
 
 def seconds_per_step(model: torch.nn.Module, shape: tuple[int, ...], num_classes: int, batch_size: int,
                      repeats: int = 2) -> float:
-    """Measured seconds of one SGD step (forward, backward, update) of a copy of ``model`` on the CPU."""
+    """Measured seconds of one SGD step (forward, backward, update) of a copy of ``model`` on the CPU.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network (copied; the original is untouched).
+    shape : tuple of int
+        One input's shape, e.g. ``(1, 28, 28)``.
+    num_classes : int
+        The number of classes.
+    batch_size : int
+        The batch of one step.
+    repeats : int, optional
+        Steps timed after one warm-up step (their mean is returned).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    >>> seconds_per_step(net, (1, 2, 2), 2, 8) > 0
+    True
+    """
     m = copy.deepcopy(model).to("cpu").train()
     opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
     g = torch.Generator().manual_seed(0)
@@ -48,9 +72,29 @@ def seconds_per_step(model: torch.nn.Module, shape: tuple[int, ...], num_classes
 def warn_if_long_on_cpu(jobs, *, what: str, hint: str, threshold_s: float = THRESHOLD_S, file=None) -> float | None:
     """Print one warning when the jobs would take longer than ``threshold_s`` on this CPU.
 
-    ``jobs``: ``[(steps, make_model, shape, num_classes, batch_size, key)]``; the time per step is measured
-    once per distinct ``key`` (e.g. the model name and width). Returns the estimate in seconds (None when
-    the jobs are too small to be timed).
+    Parameters
+    ----------
+    jobs : iterable of tuple
+        ``(steps, make_model, shape, num_classes, batch_size, key)`` per job; the time per step is measured
+        once per distinct ``key`` (e.g. the model name and width).
+    what : str
+        What the jobs are, said in the warning.
+    hint : str
+        How to make the job shorter, said in the warning.
+    threshold_s : float, optional
+        Warn from this many estimated seconds (default :data:`THRESHOLD_S`).
+    file : file, optional
+        Where the warning goes (default stderr).
+
+    Returns
+    -------
+    float or None
+        The estimate in seconds; ``None`` when the jobs have fewer than :data:`MIN_STEPS` steps (not timed).
+
+    Examples
+    --------
+    >>> warn_if_long_on_cpu([(10, None, (1, 2, 2), 2, 8, "tiny")], what="1 run", hint="shorten it") is None
+    True
     """
     file = sys.stderr if file is None else file
     jobs = list(jobs)

@@ -15,7 +15,24 @@ DATA_CACHE: dict[tuple, TensorDataset] = {}
 
 def data_for(cfg: RunConfig) -> TensorDataset:
     """The training set of ``cfg`` (padded and subset as it asks), read once per process and kept in
-    :data:`DATA_CACHE`."""
+    :data:`DATA_CACHE`.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run (``dataset``, ``data_root``, ``pad_to``, ``train_subset``).
+
+    Returns
+    -------
+    TensorDataset
+
+    Examples
+    --------
+    It reads the dataset, so it is shown, not run, here::
+
+        data = data_for(RunConfig(model="lenet300100", dataset="fashion-mnist", train_subset=5000))
+        len(data)   # 5000; a second call returns the same object
+    """
     r = cfg.resolved()
     key = (r.dataset, r.data_root, r.pad_to, r.train_subset)
     if key not in DATA_CACHE:
@@ -34,7 +51,26 @@ def data_for(cfg: RunConfig) -> TensorDataset:
 
 def preload_data(cfgs: Sequence[RunConfig]) -> None:
     """Read every dataset ``cfgs`` train on (cached for their runs by :func:`data_for`), so that a missing
-    or damaged dataset, or a batch larger than the data, stops a sweep before its first run trains."""
+    or damaged dataset, or a batch larger than the data, stops a sweep before its first run trains.
+
+    Parameters
+    ----------
+    cfgs : sequence of RunConfig
+        The runs of a sweep.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    ValueError
+        A run whose ``batch_size`` exceeds its training set.
+
+    Examples
+    --------
+    >>> preload_data([])  # nothing to read
+    """
     for c in cfgs:
         r = c.resolved()
         data = data_for(r)

@@ -74,7 +74,7 @@ from sketchbound.probabilities import optimal_probabilities
 from sketchbound.sampling import algorithm1
 from sketchbound.seeds import stream_seed
 
-__all__ = ["rows_to_csv", "rows_to_markdown", "plot_rows", "lemma43_experiment", "ntk_cnn_experiment", "main"]
+__all__ = ["main", "rows_to_csv", "rows_to_markdown", "plot_rows", "lemma43_experiment", "ntk_cnn_experiment"]
 
 
 # --------------------------------------------------------------------------------------------- reports
@@ -92,6 +92,25 @@ def _g(x) -> str:
 
 
 def rows_to_csv(rows: list[dict]) -> str:
+    """The rows of :func:`lemma43_experiment` as CSV (its fixed columns; a missing value is empty).
+
+    Parameters
+    ----------
+    rows : list of dict
+        One row per (layer, density, method).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> row = {"model": "resnet20", "layer": "conv1.weight", "index": 0, "kind": "conv", "d": 27, "s": 3,
+    ...        "density": 0.1, "method": "algorithm1", "error": 2.0, "error_se": 0.1, "exact": 2.1, "bound": 4.2,
+    ...        "features": 10.0}
+    >>> rows_to_csv([row]).splitlines()[1][:40]
+    'resnet20,conv1.weight,0,conv,,,27,,0.1,3'
+    """
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=_CSV_COLS, extrasaction="ignore")
     w.writeheader()
@@ -102,7 +121,27 @@ def rows_to_csv(rows: list[dict]) -> str:
 
 def rows_to_markdown(rows: list[dict], header: str = "") -> str:
     """One row per (layer, density): relative errors ``error / ||W* P||²`` of each mask, Lemma 4.3's
-    exact value and bound (relative), bound/exact, and |w*/w⁰| quantiles over the Algorithm-1 mask's support."""
+    exact value and bound (relative), bound/exact, and |w*/w⁰| quantiles over the Algorithm-1 mask's support.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The rows of :func:`lemma43_experiment`.
+    header : str, optional
+        The first line (e.g. a Markdown heading).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> row = {"model": "resnet20", "layer": "conv1.weight", "index": 0, "kind": "conv", "d": 27, "s": 3,
+    ...        "density": 0.1, "method": "algorithm1", "error": 2.0, "error_se": 0.1, "exact": 2.1, "bound": 4.2,
+    ...        "features": 10.0}
+    >>> rows_to_markdown([row], "# demo").splitlines()[-1]
+    '| conv1.weight | conv | 27 | 3 | – | – | 0.2 ± 0.01 | 0.21 | 0.42 | 2 | – | – | – / – / – |'
+    """
     by: dict[tuple, dict] = {}
     for r in rows:
         by.setdefault((r["index"], r["layer"], r["density"]), {})[r["method"]] = r
@@ -131,6 +170,28 @@ def rows_to_markdown(rows: list[dict], header: str = "") -> str:
 
 
 def plot_rows(rows: list[dict], path, title: str = "") -> Path:
+    """One panel per density: each mask's relative error per prunable layer, with Lemma 4.3's exact value
+    and bound (log scale); written as an image.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The rows of :func:`lemma43_experiment`.
+    path : str or Path
+        The image file (its folder is created).
+    title : str, optional
+        Prefix of each panel's title.
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    It imports matplotlib (seconds), so it is shown, not run, here::
+
+        plot_rows(lemma43_experiment("lenet300100", epochs=1)["rows"], "out/lemma43.png", "LeNet")
+    """
     import matplotlib  # noqa: PLC0415
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
@@ -170,8 +231,55 @@ def lemma43_experiment(model_name: str = "resnet20", dataset: str = "fashion-mni
                        data_root=None, out=None, batch_size: int = 128, lr: float = 0.1,
                        progress: bool = False, command: str | None = None) -> dict:
     """Train ``model_name`` densely (§7 schedule shortened to ``epochs``, :mod:`sketchbound.dnn.training`),
-    then measure Lemma 4.3 per layer; writes ``lemma43.csv``, ``lemma43.md``, ``lemma43.png`` and
-    ``summary.json`` into ``out`` when given. Returns ``{"rows", "accuracy", "c_stats", ...}``."""
+    then measure Lemma 4.3 per layer: the feature error of threshold, randomized, Algorithm-1 (eq. (2))
+    and uniform masks drawn at init and applied to the trained weights, against the lemma's exact value
+    and bound. Writes ``lemma43.csv``, ``lemma43.md``, ``lemma43.png`` and ``summary.json`` into ``out``
+    when given.
+
+    Parameters
+    ----------
+    model_name, dataset : str
+        The network and its data.
+    epochs : int
+        Dense training epochs.
+    device : str
+        Where it trains.
+    seed : int
+        Seed of the init, the data order and the masks.
+    densities : tuple of float
+        Mask densities.
+    batch, columns : int
+        Images whose layer inputs form X, and patch columns kept per layer.
+    trials : int
+        Masks per randomized method.
+    width : float
+        Channel multiplier.
+    train_subset : int, optional
+        The first N training images.
+    data_root : str, optional
+        The dataset folder.
+    out : str or Path, optional
+        Where the files go.
+    batch_size : int
+        Training batch size.
+    lr : float
+        Learning rate.
+    progress : bool
+        Show the training bar.
+    command : str, optional
+        Recorded in ``summary.json``.
+
+    Returns
+    -------
+    dict
+        ``rows``, ``accuracy``, ``c_stats``, timings and the device.
+
+    Examples
+    --------
+    It trains a network, so it is shown, not run, here::
+
+        res = lemma43_experiment("lenet300100", "fashion-mnist", epochs=1, train_subset=2000, out="out")
+    """
     from sketchbound.dnn.data import load_dataset  # noqa: PLC0415
     from sketchbound.dnn.models import canonical_name, get_model  # noqa: PLC0415
     from sketchbound.dnn.experiments.run import environment  # noqa: PLC0415
@@ -221,9 +329,45 @@ def lemma43_experiment(model_name: str = "resnet20", dataset: str = "fashion-mni
 def ntk_cnn_experiment(channels=(8, 32), densities=(0.1, 0.02), *, n: int = 16, steps: int = 50, lr_factor: float = 0.5,
                        seed: int = 0, trials: int = 2000, image_size: int = 14, data_root=None, out=None,
                        command: str | None = None) -> list[dict]:
-    """Theorem 6.2 on :class:`NTKCNN` for each channel count and density: Monte-Carlo mean of
-    ``||J_tθ_t − J_t(θ_t⊙m)||²`` over ``trials`` Algorithm-1 masks (eq. (2) on ``(J₀, θ₀)``), the
-    Lemma 4.3 exact value, every step of the B.5 chain and the estimated constants."""
+    """Theorem 6.2 on :class:`~sketchbound.dnn.theory.ntk_cnn.NTKCNN` for each channel count and density:
+    Monte-Carlo mean of ``||J_tθ_t − J_t(θ_t⊙m)||²`` over ``trials`` Algorithm-1 masks (eq. (2) on
+    ``(J₀, θ₀)``), the Lemma 4.3 exact value, every step of the B.5 chain and the estimated constants.
+
+    Parameters
+    ----------
+    channels : tuple of int
+        The CNN's channel counts.
+    densities : tuple of float
+        Mask densities.
+    n, steps : int
+        Training images and gradient steps.
+    lr_factor : float
+        The step size as a fraction of the stable one, in (0, 1].
+    seed : int
+        Seed of everything drawn.
+    trials : int
+        Masks per (channels, density).
+    image_size : int
+        Images are resized to this side.
+    data_root : str, optional
+        The dataset folder.
+    out : str or Path, optional
+        Where ``ntk_cnn.csv``/``.md`` go.
+    command : str, optional
+        Recorded with the results.
+
+    Returns
+    -------
+    list of dict
+        One row per (channels, density).
+
+    Examples
+    --------
+    It reads the dataset and trains, so it is shown, not run, here::
+
+        rows = ntk_cnn_experiment((8,), (0.1,), trials=200)
+        rows[0]["mc_mean"], rows[0]["chain_final"]   # the measured error; the last step of the B.5 chain
+    """
     rows = []
     for C in channels:
         run = ntk_cnn_run(C, n=n, steps=steps, lr_factor=lr_factor, seed=seed, image_size=image_size, data_root=data_root)
@@ -316,6 +460,25 @@ def build_parser():
 
 @interruptible("python -m sketchbound.dnn.deep_theory")
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sketchbound.dnn.deep_theory lemma43|ntk-cnn ...``: the paper's quantities inside networks.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0; bad arguments: one line on stderr and ``SystemExit(2)``.
+
+    Examples
+    --------
+    >>> main(["lemma43", "--epochs", "0", "--out", "x"])
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
+    """
     p = build_parser()
     args = p.parse_args(argv)
     command = "python -m sketchbound.dnn.deep_theory " + " ".join(sys.argv[1:] if argv is None else argv)

@@ -48,8 +48,29 @@ IMP_DATA = ("real", "random")
 
 @dataclass
 class IMPResult:
-    """``masks`` (binary, prunable weights), ``rewind_state`` (θ_k, a model state dict), ``rewind_step`` (k),
-    and one record per level (``level``, ``density`` trained, ``test_accuracy``)."""
+    """The result of one IMP search (§7, Table II).
+
+    Attributes
+    ----------
+    masks : dict of str to Tensor
+        The final binary masks of the prunable weights.
+    rewind_state : dict of str to Tensor
+        θ_k, the model's state dict at the rewind step.
+    rewind_step : int
+        k, the iteration training restarts from.
+    levels : list of dict
+        One record per level: ``level``, ``density`` trained, ``kept``, ``test_accuracy``, ``seconds``.
+    densities : list of float
+        The densities of the levels.
+    level_masks : list of dict
+        Every level's (boolean, CPU) mask, with ``keep_masks``; else empty.
+
+    Examples
+    --------
+    >>> r = IMPResult(masks={}, rewind_state={}, rewind_step=2)
+    >>> r.rewind_step, r.levels
+    (2, [])
+    """
 
     masks: dict[str, torch.Tensor]
     rewind_state: dict[str, torch.Tensor]
@@ -62,6 +83,20 @@ class IMPResult:
 def imp_densities(target: float, prune_fraction: float = 0.2) -> list[float]:
     """Densities after each pruning level: ``(1-f), (1-f)², ...`` until ``target`` (the last is ``target``).
 
+    Parameters
+    ----------
+    target : float
+        The final density, in (0, 1].
+    prune_fraction : float, optional
+        f, the fraction of the remaining weights pruned per level, in (0, 1).
+
+    Returns
+    -------
+    list of float
+        Decreasing, ending at ``target``.
+
+    Examples
+    --------
     >>> [round(d, 4) for d in imp_densities(0.5)]
     [0.8, 0.64, 0.512, 0.5]
     """
@@ -150,6 +185,19 @@ def imp(model: nn.Module, data: TensorDataset, schedule: Schedule, *, density: f
     ``round(density·d)`` weights, rewinds to θ_k and trains again from iteration k. The last level's
     mask is not trained. ``levels`` holds ``{level, density, kept, test_accuracy, seconds}`` per level.
     This is :func:`imp_many` of the one run.
+
+    Returns
+    -------
+    IMPResult
+
+    Examples
+    --------
+    It trains every level, so only its argument check runs here:
+
+    >>> imp(None, None, None, rewind_step=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: give exactly one of density and densities
     """
     if (density is None) == (densities is None):
         raise ValueError("give exactly one of density and densities")
@@ -195,7 +243,17 @@ def imp_many(models: Sequence[nn.Module], data: TensorDataset, schedule: Schedul
 
     Returns
     -------
-    list of :class:`IMPResult`, in the order of ``models``.
+    list of IMPResult
+        In the order of ``models``.
+
+    Examples
+    --------
+    It trains every level, so only its argument check runs here:
+
+    >>> imp_many([None, None], None, None, rewind_step=0, seeds=[0])
+    Traceback (most recent call last):
+    ...
+    ValueError: seeds has 1 entries for 2 run(s)
     """
     import time  # noqa: PLC0415
 

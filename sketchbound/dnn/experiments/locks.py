@@ -22,6 +22,21 @@ class RunLock:
     cluster with a shared runs folder), when its heartbeat (the file's mtime, touched every
     :attr:`HEARTBEAT_S` seconds while held) is older than :attr:`STALE_S`. A take-over is serialised by a
     second ``O_EXCL`` file, so two processes that find the same stale lock cannot both win.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run directory (created when the lock is taken).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     lock = RunLock(d)
+    ...     got, again = lock.try_acquire(), RunLock(d).try_acquire()  # the second claim is refused
+    ...     lock.release()
+    >>> got, again
+    (True, False)
     """
 
     #: a holder touches its lock this often: a lock whose holder lives but whose file stays untouched much
@@ -131,7 +146,13 @@ class RunLock:
 
 
 class RunLocked(RuntimeError):
-    """A run another live process holds (its :class:`RunLock`) past the wait a caller allowed."""
+    """A run another live process holds (its :class:`RunLock`) past the wait a caller allowed.
+
+    Examples
+    --------
+    >>> issubclass(RunLocked, RuntimeError)
+    True
+    """
 
 
 def wait_for_lock(lock: RunLock, name: str, wait_s: float | None, say) -> None:
@@ -140,7 +161,32 @@ def wait_for_lock(lock: RunLock, name: str, wait_s: float | None, say) -> None:
     A live sketchbound holder touches its lock every :attr:`RunLock.HEARTBEAT_S` seconds, so the wait goes
     on while it does (another trainer finishing the run). A lock left untouched for ``wait_s`` seconds
     while its PID lives is held by a process that is no sketchbound run (a reused PID) or a hung one:
-    :class:`RunLocked`, naming the lock file, the holder and what to do. ``wait_s=None``: wait for ever."""
+    :class:`RunLocked`, naming the lock file, the holder and what to do.
+
+    Parameters
+    ----------
+    lock : RunLock
+        The run's lock.
+    name : str
+        The run's name (said in the message).
+    wait_s : float or None
+        The longest time without a touch of the lock file before :class:`RunLocked`; ``None``: wait for ever.
+    say : callable or None
+        Takes the one line said before waiting (``None``: silent).
+
+    Returns
+    -------
+    None
+        Once this process holds ``lock``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     lock = RunLock(d)
+    ...     wait_for_lock(lock, "free-run", 1.0, None)  # nobody holds it: taken at once
+    ...     lock.release()
+    """
     holder = lock.holder() or "an unknown process"
     if say is not None:
         say(f"run {name} is locked by {holder} ({lock.path}); waiting while its holder lives"

@@ -7,6 +7,8 @@ tensor}``), ``start_step`` and ``init_state`` (IMP's rewind point and weights; `
 """
 from __future__ import annotations
 
+import dataclasses
+
 __all__ = ["MASKS_FILE_KIND", "TRAINING_ONLY", "save_masks", "load_masks", "place_masks"]
 
 #: the ``kind`` of a file written by ``--save`` (:func:`save_masks`)
@@ -17,16 +19,17 @@ TRAINING_ONLY = frozenset({"epochs", "batch_size", "lr", "momentum", "weight_dec
                            "prune_fraction"})
 
 
-def save_masks(path, saved: dict, cfg, report: dict) -> None:
+def save_masks(path, saved, cfg, report: dict) -> None:
     """Write ``saved`` for ``dnn.run --masks``: plain tensors and plain metadata, atomically.
 
     Parameters
     ----------
     path : str or Path
         The file to write (``torch.save`` format; loads with ``torch.load(weights_only=True)``).
-    saved : dict
-        ``{"masks", "start_step", "init_state", "extra"}`` of the run's pruning half
-        (:func:`sketchbound.dnn.experiments.prune.prune_saved`).
+    saved : MaskResult
+        The run's pruning half (:func:`sketchbound.dnn.experiments.prune.prune_saved`), written as
+        :meth:`~sketchbound.dnn.experiments.masking.MaskResult.to_dict` beside ``kind``, ``format``,
+        ``config`` and ``report``.
     cfg : RunConfig
         The run the masks were made for (recorded resolved; :func:`load_masks` checks a run against it).
     report : dict
@@ -44,15 +47,15 @@ def save_masks(path, saved: dict, cfg, report: dict) -> None:
     import torch  # noqa: PLC0415
 
     from sketchbound._io import atomic_write  # noqa: PLC0415
-    init = saved.get("init_state")
+    init = saved.init_state
+    plain = dataclasses.replace(saved, masks={n: m.detach().cpu() for n, m in saved.masks.items()},
+                                init_state=None if init is None else {k: v.detach().cpu() for k, v in init.items()})
     obj = {"kind": MASKS_FILE_KIND, "format": 1, "config": cfg.resolved().to_dict(), "report": report,
-           "masks": {n: m.detach().cpu() for n, m in saved["masks"].items()},
-           "start_step": int(saved.get("start_step", 0)), "extra": saved.get("extra", {}),
-           "init_state": None if init is None else {k: v.detach().cpu() for k, v in init.items()}}
+           **plain.to_dict()}
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def load_masks(path, cfg=None, model=None) -> tuple[dict, dict]:
+def load_masks(path, cfg=None, model=None) -> tuple:
     """Read a ``dnn.prune --save`` file: ``(saved, config dict)``; with ``cfg``, check the file was made for it.
 
     Parameters
@@ -68,8 +71,9 @@ def load_masks(path, cfg=None, model=None) -> tuple[dict, dict]:
     Returns
     -------
     tuple
-        ``(saved, config)``: ``saved`` as :func:`~sketchbound.dnn.experiments.run.compute_mask` returns it
-        (without ``mask_seconds``), ``config`` the run config dict recorded in the file.
+        ``(saved, config)``: ``saved`` a :class:`~sketchbound.dnn.experiments.masking.MaskResult` as
+        :func:`~sketchbound.dnn.experiments.masking.compute_mask` returns it (without ``mask_seconds``;
+        ``extra["masks_file"]`` = ``path``), ``config`` the run config dict recorded in the file.
 
     Raises
     ------
@@ -88,6 +92,8 @@ def load_masks(path, cfg=None, model=None) -> tuple[dict, dict]:
     from pathlib import Path  # noqa: PLC0415
 
     import torch  # noqa: PLC0415
+
+    from sketchbound.dnn.experiments.masking import MaskResult  # noqa: PLC0415
     if not Path(path).is_file():
         raise FileNotFoundError(f"--masks {path}: no such file")
     try:
@@ -113,10 +119,9 @@ def load_masks(path, cfg=None, model=None) -> tuple[dict, dict]:
             check_masks_for(model, obj["masks"])
         except ValueError as e:
             raise ValueError(f"--masks {path} does not fit the run's model: {e}") from None
-    extra = {k: v for k, v in obj.get("extra", {}).items() if k != "mask_seconds"}
-    saved = {"masks": obj["masks"], "start_step": int(obj.get("start_step", 0)), "init_state": obj.get("init_state"),
-             "extra": {**extra, "masks_file": str(path)}}
-    return saved, conf
+    saved = MaskResult.from_dict(obj)
+    extra = {k: v for k, v in saved.extra.items() if k != "mask_seconds"}
+    return dataclasses.replace(saved, extra={**extra, "masks_file": str(path)}), conf
 
 
 def place_masks(path, cfg, mask_file, identity: dict, model) -> None:
@@ -148,14 +153,15 @@ def place_masks(path, cfg, mask_file, identity: dict, model) -> None:
 
     import torch  # noqa: PLC0415
 
+    from sketchbound.dnn.experiments.masking import MaskResult  # noqa: PLC0415
     from sketchbound.dnn.training.checkpoint import load_verified, save_verified  # noqa: PLC0415
     saved, _ = load_masks(path, cfg, model=model)
     mask_file = Path(mask_file)
     if mask_file.is_file():
-        have = load_verified(mask_file, identity=identity)[0]["masks"] or {}
-        if set(have) != set(saved["masks"]) or any(not torch.equal(have[n], saved["masks"][n]) for n in have):
+        have = MaskResult.from_dict(load_verified(mask_file, identity=identity)[0]).masks or {}
+        if set(have) != set(saved.masks) or any(not torch.equal(have[n], saved.masks[n]) for n in have):
             raise ValueError(f"--masks {path}: the run directory {mask_file.parent} already holds a different "
                              f"mask.pt (remove the directory, or use another --runs-dir)")
         return
     mask_file.parent.mkdir(parents=True, exist_ok=True)
-    save_verified(mask_file, saved, identity=identity)
+    save_verified(mask_file, saved.to_dict(), identity=identity)

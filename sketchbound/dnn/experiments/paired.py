@@ -41,7 +41,7 @@ import pandas as pd
 
 from sketchbound.multiple_testing import holm
 
-__all__ = ["holm", "paired_comparisons", "paired_markdown", "paired_legend", "detectable_delta", "pairs_needed", "power",
+__all__ = ["paired_comparisons", "paired_markdown", "paired_legend", "detectable_delta", "pairs_needed", "power",
            "COLUMNS", "LEGEND"]
 
 COLUMNS = ["a", "b", "pairs", "mean_a", "mean_b", "delta", "ci_low", "ci_high", "t", "p", "p_holm", "wins",
@@ -71,7 +71,29 @@ POWER, MAX_PAIRS = 0.8, 10_000
 
 def power(delta: float, sd: float, n: int, alpha: float) -> float:
     """Power of the two-sided paired t-test at level ``alpha`` with ``n`` pairs whose differences are
-    N(delta, sd²): P(|T| > t_{1−α/2, n−1}) for T ~ noncentral t(n − 1, delta·√n/sd)."""
+    N(delta, sd²): P(|T| > t_{1−α/2, n−1}) for T ~ noncentral t(n − 1, delta·√n/sd).
+
+    Parameters
+    ----------
+    delta : float
+        The mean difference Δ.
+    sd : float
+        The standard deviation of the differences (> 0).
+    n : int
+        The number of pairs (≥ 2).
+    alpha : float
+        The level, in (0, 1).
+
+    Returns
+    -------
+    float
+        In [alpha, 1).
+
+    Examples
+    --------
+    >>> round(power(0.0, 1.0, 10, 0.05), 3), power(1.0, 1.0, 10, 0.05) > 0.7
+    (0.05, True)
+    """
     from scipy import stats  # noqa: PLC0415
     if n < 2 or not sd > 0 or not 0 < alpha < 1:
         raise ValueError(f"power needs n >= 2, sd > 0 and 0 < alpha < 1; got n={n}, sd={sd}, alpha={alpha}")
@@ -88,7 +110,29 @@ def power(delta: float, sd: float, n: int, alpha: float) -> float:
 
 def detectable_delta(sd: float, n: int, alpha: float, target: float = POWER) -> float:
     """The smallest |Δ| the two-sided paired t-test with ``n`` pairs of spread ``sd`` detects with power
-    ``target`` at level ``alpha`` (:func:`power` is increasing in |Δ|; root by ``scipy.optimize.brentq``)."""
+    ``target`` at level ``alpha`` (:func:`power` is increasing in |Δ|; root by ``scipy.optimize.brentq``).
+
+    Parameters
+    ----------
+    sd : float
+        The standard deviation of the differences.
+    n : int
+        The number of pairs (≥ 2).
+    alpha : float
+        The level, in (0, 1).
+    target : float, optional
+        The power (default :data:`POWER`).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> d = detectable_delta(1.0, 10, 0.05)
+    >>> round(power(d, 1.0, 10, 0.05), 6)
+    0.8
+    """
     from scipy import optimize  # noqa: PLC0415
     power(0.0, sd, n, alpha)  # validates
     hi = sd
@@ -99,7 +143,29 @@ def detectable_delta(sd: float, n: int, alpha: float, target: float = POWER) -> 
 
 def pairs_needed(delta: float, sd: float, alpha: float, target: float = POWER) -> int | None:
     """The fewest pairs (≥ 2) for power ``target`` at level ``alpha`` when the differences are
-    N(delta, sd²); ``None`` when more than :data:`MAX_PAIRS` (or delta = 0) would be needed."""
+    N(delta, sd²); ``None`` when more than :data:`MAX_PAIRS` (or delta = 0) would be needed.
+
+    Parameters
+    ----------
+    delta : float
+        The mean difference Δ.
+    sd : float
+        The standard deviation of the differences.
+    alpha : float
+        The level, in (0, 1).
+    target : float, optional
+        The power (default :data:`POWER`).
+
+    Returns
+    -------
+    int or None
+
+    Examples
+    --------
+    >>> n = pairs_needed(1.0, 1.0, 0.05)
+    >>> power(1.0, 1.0, n, 0.05) >= 0.8 > power(1.0, 1.0, n - 1, 0.05), pairs_needed(0.0, 1.0, 0.05)
+    (True, None)
+    """
     if delta == 0:
         return None
     lo, hi = 2, 2
@@ -134,12 +200,33 @@ def _one(deltas: np.ndarray) -> dict:
 
 def paired_comparisons(records: pd.DataFrame, rows: Sequence[str], comparisons: Sequence[dict],
                        pair_keys: Sequence[str]) -> pd.DataFrame:
-    """Paired statistics from run records.
+    """Paired statistics from run records, with Holm's correction over the whole table (every planned
+    comparison × row; one without a test counts as p = 1).
 
-    ``records``: one row per finished run with columns ``variant``, ``accuracy``, the ``rows`` keys and
-    the ``pair_keys`` (e.g. ``seed``). ``comparisons``: ``[{"a": name, "b": name}]``. Returns one row
-    per (row values, comparison) with :data:`COLUMNS` and Holm's correction over the whole table (every
-    planned comparison × row; one without a test counts as p = 1).
+    Parameters
+    ----------
+    records : pandas.DataFrame
+        One row per finished run with columns ``variant``, ``accuracy``, the ``rows`` keys and the
+        ``pair_keys``.
+    rows : sequence of str
+        The table's row keys (e.g. ``["density"]``).
+    comparisons : sequence of dict
+        ``[{"a": variant, "b": variant}]``: Δ = A − B.
+    pair_keys : sequence of str
+        What pairs two runs (e.g. ``["seed"]``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (row values, comparison) with the ``rows`` keys, :data:`COLUMNS`, ``mde80`` and ``seeds80``.
+
+    Examples
+    --------
+    >>> recs = pd.DataFrame({"variant": ["A"] * 3 + ["B"] * 3, "seed": [0, 1, 2] * 2,
+    ...                      "accuracy": [90.0, 91.0, 92.5, 89.0, 90.5, 91.0]})
+    >>> df = paired_comparisons(recs, [], [{"a": "A", "b": "B"}], ["seed"])
+    >>> round(float(df["delta"][0]), 3), int(df["pairs"][0]), int(df["wins"][0])
+    (1.0, 3, 3)
     """
     out = []
     row_vals = records[list(rows)].drop_duplicates().itertuples(index=False, name=None) if rows else [()]
@@ -176,6 +263,15 @@ def paired_comparisons(records: pd.DataFrame, rows: Sequence[str], comparisons: 
 def paired_legend(rows: Sequence[str] = ()) -> str:
     """The legend written under a paired table's Markdown: every column in words (:data:`LEGEND`).
 
+    Parameters
+    ----------
+    rows : sequence of str, optional
+        The table's row keys (listed first).
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> "p (Holm)" in paired_legend(["density"])
@@ -186,7 +282,25 @@ def paired_legend(rows: Sequence[str] = ()) -> str:
 
 
 def paired_markdown(df: pd.DataFrame, rows: Sequence[str]) -> str:
-    """A pipe table: Δ = A − B with its 95% CI, paired t p, Holm p, wins/pairs."""
+    """A pipe table of :func:`paired_comparisons`: Δ = A − B with its 95% CI, paired t p, Holm p, wins/pairs.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        What :func:`paired_comparisons` returns.
+    rows : sequence of str
+        Its row keys.
+
+    Returns
+    -------
+    str
+        Markdown, one line per row.
+
+    Examples
+    --------
+    >>> paired_markdown(pd.DataFrame(columns=COLUMNS), []).count("\\n")
+    2
+    """
     def f(x, fmt):
         return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
     head = list(rows) + list(LEGEND)  # the legend's headings, in order

@@ -18,7 +18,31 @@ def plan_chunks(configs: Sequence[RunConfig], runs_dir="runs", concurrent: int =
     chunks of at most ``concurrent`` runs sharing :meth:`RunConfig.trainer_key`: one chunk is what one
     :class:`~sketchbound.dnn.training.ConcurrentTrainer` trains at once (and one Dask task). With
     ``fusion`` other than ``"off"``, runs of the same architecture (model, width) are put next to each
-    other (stable order otherwise), so that a chunk fuses as many of them as possible."""
+    other (stable order otherwise), so that a chunk fuses as many of them as possible.
+
+    Parameters
+    ----------
+    configs : sequence of RunConfig
+        The runs of a sweep.
+    runs_dir : str or Path, optional
+        The parent of the run directories (a run with ``result.json`` there is finished).
+    concurrent : int, optional
+        The most runs of a chunk.
+    force : bool, optional
+        Delete the finished runs' ``result.json``, ``checkpoint.pt`` and ``mask.pt`` first (they train again).
+    fusion : {"off", "on", "auto"}, optional
+        Whether runs are ordered by architecture for the fused trainer.
+
+    Returns
+    -------
+    list of list of RunConfig
+
+    Examples
+    --------
+    >>> rs = [RunConfig(method="random", seed=i) for i in range(3)]
+    >>> [len(ch) for ch in plan_chunks(rs + rs[:1], "no/such/runs", concurrent=2)]
+    [2, 1]
+    """
     if fusion not in FUSION_CHOICES:
         raise ValueError(f"fusion must be one of {FUSION_CHOICES}, got {fusion!r}")
     pending = []
@@ -50,6 +74,17 @@ def mask_cost(c: RunConfig) -> float:
     3.44 s randomized). IMP is ``inf``: its levels are trainings, never rebalanced. Used by
     :func:`balance_chunks` to even out tasks, so only the ratios matter.
 
+    Parameters
+    ----------
+    c : RunConfig
+        The run.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
     >>> mask_cost(RunConfig(method="synflow", mask="global")), mask_cost(RunConfig(method="random"))
     (100.0, 0.0)
     """
@@ -70,6 +105,22 @@ def balance_chunks(chunks: Sequence[Sequence[RunConfig]], window: int, cost=mask
     keep their input order. A run's result does not depend on which runs share its chunk, so regrouping
     changes when runs finish, never what they produce.
 
+    Parameters
+    ----------
+    chunks : sequence of sequence of RunConfig
+        The chunks of :func:`plan_chunks`, in start order.
+    window : int
+        How many chunks start together (the number of workers), at least 1.
+    cost : callable, optional
+        A run's mask cost (default :func:`mask_cost`).
+
+    Returns
+    -------
+    list of list of RunConfig
+        The same runs in chunks of the same sizes.
+
+    Examples
+    --------
     >>> rs = [RunConfig(method=m, seed=i) for i, m in enumerate(["random"] * 4 + ["synflow"] * 4)]
     >>> [[c.method for c in ch] for ch in balance_chunks([rs[:4], rs[4:]], window=2)]
     [['random', 'random', 'synflow', 'synflow'], ['random', 'random', 'synflow', 'synflow']]

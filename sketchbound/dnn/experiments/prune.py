@@ -35,7 +35,7 @@ from sketchbound.dnn.experiments.cli_help import flag_helps
 from sketchbound.dnn.experiments.config import add_config_arguments, config_from_args
 from sketchbound.dnn.experiments.masks_file import save_masks
 
-__all__ = ["build_parser", "prune_report", "prune_saved", "format_table", "main"]
+__all__ = ["main", "build_parser", "prune_report", "prune_saved"]
 
 _IMP_FLAGS = ("imp_rewind", "imp_data", "imp_epochs", "prune_fraction", "epochs", "batch_size", "lr", "momentum",
               "weight_decay", "augment")
@@ -61,6 +61,18 @@ class _PruneFlags:
 
 
 def build_parser() -> OneLineParser:
+    """The parser of ``python -m sketchbound.dnn.prune``: the run flags that act on the mask (IMP's training
+    flags in their own group), ``--device``, ``--json``, ``--save FILE`` and ``--force``.
+
+    Returns
+    -------
+    OneLineParser
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["--method", "snip", "--density", "0.1"]).method
+    'snip'
+    """
     p = OneLineParser(prog="python -m sketchbound.dnn.prune", description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -74,21 +86,66 @@ def build_parser() -> OneLineParser:
 
 
 def prune_report(cfg, device="cpu", *, data=None) -> tuple[dict, dict]:
-    """``(report, masks)`` of the pruning half of the run ``cfg`` (see the module docstring)."""
+    """``(report, masks)`` of the pruning half of the run ``cfg`` (see the module docstring).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run (any method but ``dense``).
+    device : torch.device or str, optional
+        Where the network and its scores live (default ``"cpu"``).
+    data : TensorDataset, optional
+        The run's data (default: read by :func:`~sketchbound.dnn.experiments.data_cache.data_for`).
+
+    Returns
+    -------
+    tuple
+        ``(report, masks)``: the per-layer report (:func:`prune_saved`) and ``{"<layer>.weight": mask}``.
+
+    Examples
+    --------
+    It reads the dataset, so it is shown, not run, here::
+
+        report, masks = prune_report(RunConfig(model="lenet300100", dataset="fashion-mnist",
+                                               method="magnitude", density=0.1))
+        report["kept_density"]   # 0.1 (rounded to whole weights)
+    """
     report, saved = prune_saved(cfg, device, data=data)
-    return report, saved["masks"]
+    return report, saved.masks
 
 
 def prune_saved(cfg, device="cpu", *, data=None) -> tuple[dict, dict]:
-    """``(report, saved)``: the report and what :func:`~sketchbound.dnn.experiments.run.compute_mask` returns
-    (``{"masks", "start_step", "init_state", "extra"}``) for the run ``cfg``."""
+    """``(report, saved)``: the per-layer report and what
+    :func:`~sketchbound.dnn.experiments.masking.compute_mask` returns for the run ``cfg``.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run (any method but ``dense``: ``ValueError``).
+    device : torch.device or str, optional
+        Where the network and its scores live (default ``"cpu"``).
+    data : TensorDataset, optional
+        The run's data (default: read by :func:`~sketchbound.dnn.experiments.data_cache.data_for`).
+
+    Returns
+    -------
+    tuple
+        ``(report, saved)``: ``report`` holds the run's fields, ``total``, ``kept``, ``kept_density``,
+        ``effective`` (kept weights on an input–output path), the mean ``|w|`` of the kept and of all weights
+        and ``layers`` (one row per layer); ``saved`` is the
+        :class:`~sketchbound.dnn.experiments.masking.MaskResult` (what ``--save`` writes).
+
+    Examples
+    --------
+    See :func:`prune_report`, which returns ``saved.masks`` in its place.
+    """
     import torch  # noqa: PLC0415
 
     from sketchbound.dnn.experiments.run import prune_at_init  # noqa: PLC0415
     from sketchbound.dnn.pruning.masks import kept_count, mask_summary  # noqa: PLC0415
     cfg = cfg.resolved()
     model, saved, data = prune_at_init(cfg, device, data=data)
-    masks = saved["masks"]
+    masks = saved.masks
     if masks is None:
         raise ValueError("method 'dense' prunes nothing; choose a pruning method")
     from sketchbound.dnn.pruning.effective import effective_summary  # noqa: PLC0415
@@ -107,12 +164,13 @@ def prune_saved(cfg, device="cpu", *, data=None) -> tuple[dict, dict]:
         "total": total, "kept": kept, "kept_density": kept / total,
         "effective": eff["effective"], "effective_density": eff["effective"] / total, "connected": eff["connected"],
         "mean_abs_kept": float(abs_all[keep_all].double().mean()), "mean_abs_all": float(abs_all.double().mean()),
-        "layers": rows, **{k: v for k, v in saved.get("extra", {}).items() if k != "mask_seconds"},
+        "layers": rows, **{k: v for k, v in saved.extra.items() if k != "mask_seconds"},
     }
     return report, saved
 
 
 def format_table(report: dict) -> str:
+    """The CLI's text table of a :func:`prune_saved` report (one row per layer, then the totals)."""
     lines = [f"{report['model']} / {report['method']} ({report['inputs']} inputs) / mask {report['mask']} / "
              f"density {report['density']} / seed {report['seed']}",
              f"{'layer':<34} {'shape':<20} {'total':>10} {'kept':>9} {'density':>8} {'mean|w| kept':>13} {'effective':>9}"]
@@ -128,6 +186,26 @@ def format_table(report: dict) -> str:
 
 @interruptible("python -m sketchbound.dnn.prune")
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sketchbound.dnn.prune``: prune one network at initialisation and print the per-layer table
+    (``--json``: the report), optionally saving the masks (``--save FILE``).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0; bad arguments or a missing dataset: one line on stderr and ``SystemExit(2)``.
+
+    Examples
+    --------
+    >>> main(["--density", "1.5"])
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
+    """
     prog = "prune"
     p = build_parser()
     args = p.parse_args(argv)

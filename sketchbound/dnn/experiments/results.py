@@ -20,7 +20,20 @@ RESULT_FILE = "result.json"
 def git_commit() -> str | None:
     """The commit of the code that ran: the environment variable ``SKETCHBOUND_COMMIT`` when set (pass it
     when the tree was copied to another machine: a copy's own ``.git`` may be stale), else
-    ``git rev-parse HEAD`` (``-dirty`` with local changes), else None."""
+    ``git rev-parse HEAD`` (``-dirty`` with local changes), else None.
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["SKETCHBOUND_COMMIT"] = "abc123"
+    >>> git_commit()
+    'abc123'
+    >>> del os.environ["SKETCHBOUND_COMMIT"]
+    """
     if os.environ.get("SKETCHBOUND_COMMIT"):
         return os.environ["SKETCHBOUND_COMMIT"]
     try:
@@ -36,17 +49,74 @@ def git_commit() -> str | None:
 
 
 def environment(device: torch.device) -> dict:
-    """Versions and hardware for result.json."""
+    """Versions and hardware recorded in ``result.json``.
+
+    Parameters
+    ----------
+    device : torch.device
+        The device the run trained on (its name is recorded).
+
+    Returns
+    -------
+    dict
+        ``torch``, ``python``, ``device``, ``device_name``, ``git_commit``, ``host``.
+
+    Examples
+    --------
+    >>> sorted(environment(torch.device("cpu")))
+    ['device', 'device_name', 'git_commit', 'host', 'python', 'torch']
+    """
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
     return {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
             "device_name": name, "git_commit": git_commit(), "host": platform.node()}
 
 
 def is_finished(cfg: RunConfig, runs_dir: str | Path) -> bool:
+    """Whether the run ``cfg`` has its ``result.json`` in ``runs_dir``.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run.
+    runs_dir : str or Path
+        The parent of the run directories.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_finished(RunConfig(model="lenet300100", dataset="mnist", method="dense"), "no/such/runs")
+    False
+    """
     return (cfg.run_dir(runs_dir) / RESULT_FILE).is_file()
 
 
 def load_result(cfg: RunConfig, runs_dir: str | Path) -> dict | None:
+    """The ``result.json`` of the run ``cfg`` in ``runs_dir``, or ``None`` when it has none (not finished).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run.
+    runs_dir : str or Path
+        The parent of the run directories.
+
+    Returns
+    -------
+    dict or None
+
+    Raises
+    ------
+    ValueError
+        A result file that cannot be read or is not a JSON object (the message says to delete it).
+
+    Examples
+    --------
+    >>> load_result(RunConfig(model="lenet300100", dataset="mnist", method="dense"), "no/such/runs") is None
+    True
+    """
     p = cfg.run_dir(runs_dir) / RESULT_FILE
     if not p.is_file():
         return None

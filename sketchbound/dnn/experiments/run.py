@@ -31,6 +31,7 @@ not part of a run's identity (floating-point order only).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import sys
@@ -42,46 +43,31 @@ import torch
 
 from sketchbound._cli import interruptible, torch_device
 from sketchbound._io import atomic_write, check_output_path
-from sketchbound.dnn.training.checkpoint import load_verified, save_verified
 from sketchbound.dnn.experiments.config import (OneLineParser, RunConfig, add_config_arguments, add_lock_wait_argument,
                                                 config_from_args, read_toml, run_table)
 from sketchbound.dnn.experiments.data_cache import DATA_CACHE, data_for, preload_data
 from sketchbound.dnn.experiments.locks import LOCK_FILE, RunLock, RunLocked, wait_for_lock
-from sketchbound.dnn.experiments.masking import (build_model, compute_imp_masks, compute_mask, imp_group_key,
-                                                 mask_identity, prune_at_init)
+from sketchbound.dnn.experiments.masking import (MaskResult, build_model, compute_imp_masks, compute_mask,
+                                                 imp_group_key, mask_identity, prune_at_init)
 from sketchbound.dnn.experiments.planning import balance_chunks, mask_cost, plan_chunks
 from sketchbound.dnn.experiments.results import RESULT_FILE, environment, git_commit, is_finished, load_result
+from sketchbound.dnn.experiments.prepare import OpenedRun, PreparedRun, RunLog, prepare_chunk, prepare_job
 from sketchbound.dnn.data import dataset_info
-from sketchbound.dnn.training import ConcurrentTrainer, TrainJob, TrainResult, mask_density
+from sketchbound.dnn.training import ConcurrentTrainer, TrainResult, mask_density
 from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel, check_weight_copies
 from sketchbound.dnn.training.fused import FusedTrainer, plan_fusion
 from sketchbound.dnn.training.options import FUSION_CHOICES, TrainerOptions, check_compile_mode, check_conv_gemm
 
-#: the run's public names; the helpers of its parts (locks, data cache, masks, planning, results) are
-#: re-exported here so that ``from sketchbound.dnn.experiments.run import ...`` keeps working
-__all__ = ["run_one", "run_configs", "preload_data", "plan_chunks", "balance_chunks", "mask_cost", "RunLock", "RunLocked",
-           "is_finished", "load_result", "prepare_job", "prune_at_init", "build_model", "compute_mask",
-           "compute_imp_masks", "main", "environment", "git_commit", "data_for", "DATA_CACHE", "mask_identity",
-           "imp_group_key", "wait_for_lock", "LOCK_FILE", "RESULT_FILE"]
-
-#: the fewest IMP runs of a chunk that search their masks together (:func:`compute_imp_masks`); fewer
-#: take the per-run path of :func:`compute_mask` (a test raises it to compare the two paths)
-_IMP_MANY_MIN = 2
+#: the run's public names; the helpers of its parts (preparation, locks, data cache, masks, planning, results)
+#: are re-exported here so that ``from sketchbound.dnn.experiments.run import ...`` keeps working
+__all__ = ["run_one", "run_configs", "build_parser", "main", "OpenedRun", "PreparedRun", "MaskResult", "prepare_job",
+           "preload_data", "plan_chunks", "balance_chunks", "mask_cost", "RunLock", "RunLocked", "is_finished",
+           "load_result", "prune_at_init", "build_model", "compute_mask", "compute_imp_masks", "environment",
+           "git_commit", "data_for", "DATA_CACHE", "mask_identity", "imp_group_key", "wait_for_lock", "LOCK_FILE",
+           "RESULT_FILE"]
 
 
 # --------------------------------------------------------------------------------------------- helpers
-class _RunLog:
-    def __init__(self, path: Path, echo: bool = False):
-        self.path, self.echo = path, echo
-
-    def __call__(self, msg: str) -> None:
-        line = f"{_dt.datetime.now().isoformat(timespec='seconds')} {msg}"
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
-        if self.echo:
-            print(line, file=sys.stderr)
-
-
 def _run_with(ctx, f):
     with ctx:
         return f()
@@ -97,104 +83,10 @@ def _warn_if_long_on_cpu(pending: Sequence[RunConfig], dev: torch.device) -> Non
                         "--set train_subset=N in dnn.table, --train-subset N in dnn.run)")
 
 
-# --------------------------------------------------------------------------------------------- one run
-def prepare_job(cfg: RunConfig, runs_dir, device: torch.device, *, progress: bool = False, echo: bool = False,
-                command: str | None = None):
-    """Create the run directory, build the model, load or compute the mask; returns ``(TrainJob, meta)``."""
-    run = _open_run(cfg, runs_dir, device, echo=echo, command=command)
-    cfg, log, mask_file = run["cfg"], run["log"], run["dir"] / "mask.pt"
-    if mask_file.exists():  # a directory there is refused by load_verified
-        saved, _ = load_verified(mask_file, identity=mask_identity(cfg))
-        log("mask: loaded mask.pt (digest and run identity verified)")
-    else:
-        saved = compute_mask(cfg, run["model"], run["data"], device, log, progress=progress)
-        save_verified(mask_file, saved, identity=mask_identity(cfg))
-    return _job_from(run, saved)
-
-
-def _open_run(cfg: RunConfig, runs_dir, device: torch.device, *, echo: bool, command: str | None) -> dict:
-    """The first half of :func:`prepare_job`: the run directory with its config files and log, the data
-    and the model at initialisation."""
-    cfg = cfg.resolved()
-    d = cfg.run_dir(runs_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    atomic_write(d / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
-    atomic_write(d / "config.toml", f"# run {cfg.run_name()}\n[run]\n" + cfg.to_toml())
-    log = _RunLog(d / "log.txt", echo=echo)
-    command = command or " ".join(sys.argv)
-    log(f"start: {command}")
-    data = data_for(cfg)
-    if cfg.batch_size > len(data):  # before the mask step, which can take a minute
-        raise ValueError(f"batch_size {cfg.batch_size} exceeds the training set size {len(data)} of {cfg.dataset}")
-    model = build_model(cfg, data, device)
-    return {"cfg": cfg, "dir": d, "log": log, "data": data, "model": model, "command": command}
-
-
-def _job_from(run: dict, saved: dict):
-    """The second half of :func:`prepare_job`: the model at its start (IMP: θ_k) and ``(TrainJob, meta)``."""
-    cfg, d, log, data, model = run["cfg"], run["dir"], run["log"], run["data"], run["model"]
-    if saved.get("init_state") is not None:
-        model.load_state_dict(saved["init_state"])
-    from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
-    # the initial prunable weights (before a weighted mask scales them), for result.json's c_stats
-    init_weights = {n: p.detach().cpu().clone() for n, p in prunable_parameters(model)}
-    job = TrainJob(model=model, masks=saved["masks"], seed=cfg.seed, checkpoint=d / "checkpoint.pt",
-                   name=cfg.run_name(), start_step=int(saved.get("start_step", 0)), mask_values=cfg.mask_values, log=log)
-    meta = {"cfg": cfg, "dir": d, "log": log, "extra": saved.get("extra", {}), "masks": saved["masks"],
-            "data": data, "t0": time.time(), "command": run["command"],
-            "model": model, "init_weights": init_weights}
-    return job, meta
-
-
-def _prepare_chunk(cfgs: Sequence[RunConfig], runs_dir, dev: torch.device, *, progress: bool, echo: bool,
-                   command: str | None) -> list:
-    """:func:`prepare_job` for each run of a chunk (in order), except that the IMP runs without a saved
-    mask that share :func:`imp_group_key` search their masks together (:func:`compute_imp_masks`) when
-    there are at least ``_IMP_MANY_MIN`` of them. A run that fails leaves ``failed.json`` (an IMP group's
-    failure: in each of its runs) and the error propagates."""
-    groups: dict[tuple, list[RunConfig]] = {}
-    for c in cfgs:
-        if c.method == "imp" and not (c.run_dir(runs_dir) / "mask.pt").is_file():
-            groups.setdefault(imp_group_key(c), []).append(c)
-    groups = {k: g for k, g in groups.items() if len(g) >= max(2, _IMP_MANY_MIN)}
-    together = {c.run_name() for g in groups.values() for c in g}
-    prepared: dict[str, tuple] = {}
-    opened: dict[str, dict] = {}
-    for c in cfgs:
-        try:
-            if c.run_name() in together:
-                opened[c.run_name()] = _open_run(c, runs_dir, dev, echo=echo, command=command)
-            else:
-                prepared[c.run_name()] = prepare_job(c, runs_dir, dev, progress=progress, echo=echo, command=command)
-        except Exception as e:  # leave a readable trace in the run directory, then stop
-            _mark_failed(c.run_dir(runs_dir), e)
-            raise
-    for g in groups.values():
-        runs = [opened[c.run_name()] for c in g]
-        try:
-            saved = compute_imp_masks([r["cfg"] for r in runs], [r["model"] for r in runs], runs[0]["data"], dev,
-                                      [r["log"] for r in runs], progress=progress)
-        except Exception as e:
-            for c in g:
-                _mark_failed(c.run_dir(runs_dir), e)
-            raise
-        for r, s in zip(runs, saved):
-            save_verified(r["dir"] / "mask.pt", s, identity=mask_identity(r["cfg"]))
-            prepared[r["cfg"].run_name()] = _job_from(r, s)
-    return [prepared[c.run_name()] for c in cfgs]
-
-
-def _mark_failed(d: Path, err: BaseException) -> None:
-    """Write ``failed.json`` (the error, its type, the date) into a run directory that could not start."""
-    if d.is_dir():
-        atomic_write(d / "failed.json", json.dumps({
-            "error": " ".join(str(err).split()), "type": type(err).__name__,
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}, indent=2) + "\n")
-
-
-def _write_result(meta: dict, res: TrainResult, device: torch.device) -> dict:
-    cfg: RunConfig = meta["cfg"]
-    masks = meta["masks"]
+def _write_result(prep: PreparedRun, res: TrainResult, device: torch.device) -> dict:
+    """Write the run's ``result.json`` (atomically) from its training result; returns what it wrote."""
+    cfg, run = prep.run.cfg, prep.run
+    masks = prep.mask.masks
     if masks:
         density, kept, size = mask_density(masks)
     else:
@@ -206,28 +98,28 @@ def _write_result(meta: dict, res: TrainResult, device: torch.device) -> dict:
         "kept_per_layer": kept, "size_per_layer": size, "seed": cfg.seed, "epochs": res.epochs_done,
         "steps": res.steps, "resumed_from_epoch": res.resumed_from_epoch, "resume_note": res.resume_note,
         "history": res.history,
-        "data": dataset_info(meta["data"]), "command": meta["command"],
+        "data": dataset_info(run.data), "command": run.command,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "wall_s": time.time() - meta["t0"], **environment(device), **meta["extra"],
-        "trainer": meta.get("trainer", "streams"),
+        "wall_s": time.time() - prep.t0, **environment(device), **prep.mask.extra,
+        "trainer": prep.trainer,
     }
-    if meta.get("fused_compile"):  # only when it ran: the result files of eager runs keep their keys
-        out["fused_compile"] = meta["fused_compile"]
-    if meta.get("conv_gemm", "off") != "off":  # likewise: only when the fused trainer ran with it
-        out["conv_gemm"] = meta["conv_gemm"]
-    if meta.get("sgd_kernel", "foreach") != "foreach":  # likewise: only when not the default
-        out["sgd_kernel"] = meta["sgd_kernel"]
-    if meta.get("weight_copies"):
+    if prep.fused_compile:  # only when it ran: the result files of eager runs keep their keys
+        out["fused_compile"] = prep.fused_compile
+    if prep.conv_gemm != "off":  # likewise: only when the fused trainer ran with it
+        out["conv_gemm"] = prep.conv_gemm
+    if prep.sgd_kernel != "foreach":  # likewise: only when not the default
+        out["sgd_kernel"] = prep.sgd_kernel
+    if prep.weight_copies:
         out["weight_copies"] = True
-    if meta.get("model") is not None and meta.get("init_weights") is not None:
+    if run.model is not None and prep.init_weights is not None:
         from sketchbound.dnn.theory.layers import kept_weight_stats  # noqa: PLC0415
         from sketchbound.dnn.models.prunable import prunable_parameters  # noqa: PLC0415
-        final = {n: p.detach() for n, p in prunable_parameters(meta["model"])}
+        final = {n: p.detach() for n, p in prunable_parameters(run.model)}
         # |w*/w0| over kept weights and norms of the kept initial weights (Theorem 4.4's c in practice)
-        out["c_stats"] = kept_weight_stats(meta["init_weights"], final, masks or None)
-    atomic_write(meta["dir"] / RESULT_FILE, json.dumps(out, indent=2, default=str) + "\n")
-    (meta["dir"] / "failed.json").unlink(missing_ok=True)
-    meta["log"](f"done: accuracy {res.test_accuracy} density {density:.6f}")
+        out["c_stats"] = kept_weight_stats(prep.init_weights, final, masks or None)
+    atomic_write(run.dir / RESULT_FILE, json.dumps(out, indent=2, default=str) + "\n")
+    (run.dir / "failed.json").unlink(missing_ok=True)
+    run.log(f"done: accuracy {res.test_accuracy} density {density:.6f}")
     return out
 
 
@@ -253,30 +145,29 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
             if not (c.run_dir(runs_dir) / RESULT_FILE).is_file():
                 mine.append(c)
         if mine:
-            prepared = _prepare_chunk(mine, runs_dir, dev, progress=progress, echo=echo, command=command)
+            prepared = prepare_chunk(mine, runs_dir, dev, progress=progress, echo=echo, command=command)
             c0 = mine[0]
-            data = prepared[0][1]["data"]
+            data = prepared[0].run.data
             fusion, fused_kw, common_kw = options.fusion, options.fused_kw(), options.common_kw()
-            kinds = plan_fusion([j.model for j, _ in prepared], batch_size=c0.batch_size, device=dev,
+            kinds = plan_fusion([p.job.model for p in prepared], batch_size=c0.batch_size, device=dev,
                                 image_shape=(data.in_channels, data.image_size, data.image_size),
                                 num_classes=data.num_classes, fusion=fusion, fused_kw=fused_kw, common_kw=common_kw)
             for kind, cls in (("fused", FusedTrainer), ("streams", ConcurrentTrainer)):
-                part = [pm for pm, k in zip(prepared, kinds) if k == kind]
+                own = {**common_kw, **(fused_kw if kind == "fused" else {})}
+                part = [dataclasses.replace(pm, trainer=kind, fused_compile=own.get("compile_mode"),
+                                            conv_gemm=own.get("conv_gemm", "off"),
+                                            sgd_kernel=own.get("sgd_kernel", "foreach"),
+                                            weight_copies=own.get("weight_copies", False))
+                        for pm, k in zip(prepared, kinds) if k == kind]
                 if not part:
                     continue
-                own = {**common_kw, **(fused_kw if kind == "fused" else {})}
-                for _, meta in part:
-                    meta["trainer"] = kind
-                    meta["fused_compile"] = own.get("compile_mode")
-                    meta["conv_gemm"] = own.get("conv_gemm", "off")
-                    meta["sgd_kernel"] = own.get("sgd_kernel", "foreach")
-                    meta["weight_copies"] = own.get("weight_copies", False)
-                    meta["log"](f"trainer: {kind} ({len(part)} run(s) together; fusion={fusion}"
+                for pm in part:
+                    pm.run.log(f"trainer: {kind} ({len(part)} run(s) together; fusion={fusion}"
                                 + (f", torch.compile {own['compile_mode']}" if "compile_mode" in own else "")
                                 + (f", conv GEMM {own['conv_gemm']}" if "conv_gemm" in own else "")
                                 + (f", SGD kernel {own['sgd_kernel']}" if "sgd_kernel" in own else "")
                                 + (", weight copies" if own.get("weight_copies") else "") + ")")
-                tr = cls([j for j, _ in part], data, c0.schedule(), device=dev, augment=c0.augment,
+                tr = cls([pm.job for pm in part], data, c0.schedule(), device=dev, augment=c0.augment,
                          eval_every=c0.eval_every, checkpoint_every_s=c0.checkpoint_every_s, progress=progress,
                          **trainer_kw, **own)
                 if progress:  # the final test-set evaluation follows the training bar: show it too
@@ -285,9 +176,9 @@ def _train_chunk(chunk: list[RunConfig], runs_dir, dev, *, progress, echo, comma
                         st.evaluate = (lambda f=st.evaluate, n=st.job.name:
                                        _run_with(elapsed(f"evaluate {n} on the test set"), f))
                 results = tr.run()
-                for (_, meta), res in zip(part, results):
+                for pm, res in zip(part, results):
                     if res.finished:
-                        _write_result(meta, res, dev)
+                        _write_result(pm, res, dev)
                 del tr
     finally:
         for lock in locks:
@@ -328,6 +219,43 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
     (a reused PID; ``None``: no limit); the wait is announced on stderr when ``echo`` or ``progress``.
     ``on_chunk``, when given, is called with each chunk of runs once it has been trained (or left to another
     process): ``dnn.table``'s progress over all runs.
+
+    Parameters
+    ----------
+    configs : sequence of RunConfig
+        The runs.
+    runs_dir : str or Path, optional
+        The parent of the run directories (default ``"runs"``).
+    device : str or torch.device, optional
+        Default: ``cuda`` when available, else the CPU.
+    concurrent : int, optional
+        Runs trained at once (default 8 on CUDA, 1 on the CPU).
+    force : bool, optional
+        Train finished runs again.
+    progress, echo : bool, optional
+        Training bars; the runs' log lines on stderr.
+    command : str, optional
+        Recorded in ``result.json`` (default: ``sys.argv``).
+    wait, lock_wait :
+        See above.
+    options : TrainerOptions, optional
+        See above.
+    on_chunk : callable, optional
+        See above.
+    **trainer_kw
+        The :class:`TrainerOptions` fields, or the trainers' keyword arguments (``amp``, ``channels_last``, ...).
+
+    Returns
+    -------
+    list of dict or None
+        Each run's ``result.json`` (``None`` for a run that did not finish), in input order.
+
+    Examples
+    --------
+    Nothing to train, nothing read:
+
+    >>> run_configs([], "no/such/runs", device="cpu", progress=False)
+    []
     """
     dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     k = int(concurrent) if concurrent else (8 if dev.type == "cuda" else 1)
@@ -362,12 +290,46 @@ def run_configs(configs: Sequence[RunConfig], runs_dir="runs", *, device=None, c
 
 
 def run_one(cfg: RunConfig, runs_dir="runs", **kw) -> dict:
-    """Run (or load the finished result of) one configuration."""
+    """Run (or load the finished result of) one configuration: :func:`run_configs` of ``[cfg]``.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run.
+    runs_dir : str or Path, optional
+        The parent of its directory.
+    **kw
+        As in :func:`run_configs`.
+
+    Returns
+    -------
+    dict or None
+        Its ``result.json``.
+
+    Examples
+    --------
+    It trains, so it is shown, not run, here::
+
+        res = run_one(RunConfig(model="lenet300100", dataset="fashion-mnist", method="synflow",
+                                mask="randomized", density=0.05, epochs=1), "runs")
+        res["accuracy"], res["density"]
+    """
     return run_configs([cfg], runs_dir, **kw)[0]
 
 
 # --------------------------------------------------------------------------------------------- CLI
 def build_parser() -> OneLineParser:
+    """The parser of ``python -m sketchbound.dnn.run``: one flag per :class:`RunConfig` field and the run's options.
+
+    Returns
+    -------
+    OneLineParser
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["--method", "snip", "--density", "0.05"]).density
+    0.05
+    """
     p = OneLineParser(prog="python -m sketchbound.dnn.run",
                       description="Prune at initialization and train one run (paper §7); see sketchbound.dnn.experiments.config.")
     p.add_argument("--config", help="TOML file with a [run] table (flags override it)")
@@ -390,6 +352,26 @@ def build_parser() -> OneLineParser:
 
 @interruptible("python -m sketchbound.dnn.run")
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sketchbound.dnn.run``: prune at initialisation and train one run (see the module docstring).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 (the run's directory, accuracy, density and seed printed as JSON), 1 when it did not finish; bad
+        arguments or data: one line on stderr and ``SystemExit(2)``.
+
+    Examples
+    --------
+    >>> main(["--density", "2"])
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
+    """
     p = build_parser()
     args = p.parse_args(argv)
     try:
@@ -429,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         note = (f"note: the run was already finished; --data-root {cfg.data_root} (which does not exist) was not "
                 f"read")
         sys.stderr.write(f"{note}\n")
-        _RunLog(cfg.run_dir(args.runs_dir) / "log.txt")(note)
+        RunLog(cfg.run_dir(args.runs_dir) / "log.txt")(note)
     if res is None:
         sys.stderr.write(f"{p.prog}: error: run did not finish\n")
         return 1

@@ -40,9 +40,7 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 import sys
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
 
@@ -50,162 +48,12 @@ import pandas as pd
 
 from sketchbound._cli import MAX_REPEATS, interruptible, pos_int, torch_device
 from sketchbound._io import atomic_write, check_output_path
-from sketchbound.dnn.experiments.config import OneLineParser, RunConfig, add_lock_wait_argument, read_toml
+from sketchbound.dnn.experiments.config import OneLineParser, add_lock_wait_argument
+from sketchbound.dnn.experiments.table_spec import TableSpec, distinct_runs, expand, load_table, parse_overrides
 from sketchbound.dnn.training.options import TrainerOptions
 
-__all__ = ["TableSpec", "load_table", "expand", "distinct_runs", "collect", "collect_stats", "run_records", "paired_table", "render",
-           "to_markdown", "write_outputs", "main"]
-
-_CFG_FIELDS = {f.name for f in fields(RunConfig)}
-
-
-@dataclass
-class TableSpec:
-    """A parsed table file (see the module docstring)."""
-
-    name: str
-    title: str
-    rows: list[str]
-    base: dict
-    grid: dict[str, list]
-    variants: list[dict]
-    transpose: bool = False
-    concurrent: int | None = None
-    notes: str = ""
-    comparisons: list[dict] = field(default_factory=list)
-    path: Path | None = None
-    extra: dict = field(default_factory=dict)
-
-
-def _parse_value(s: str):
-    import tomllib  # noqa: PLC0415
-    try:
-        return tomllib.loads(f"v = {s}")["v"]
-    except tomllib.TOMLDecodeError:
-        return s
-
-
-def parse_overrides(items: Sequence[str]) -> dict:
-    """``--set KEY=VALUE`` items as a dict of RunConfig overrides (``-`` in a key read as ``_``, values as
-    TOML, else as strings); a ValueError names an item without ``=``."""
-    out: dict = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip().replace("-", "_")] = _parse_value(v.strip())
-    return out
-
-
-def load_table(path, *, overrides: dict | None = None, seeds: int | None = None) -> TableSpec:
-    """Read and validate a table file; ``overrides`` (RunConfig fields) replace ``[base]`` and variant values,
-    ``seeds`` replaces the seed list by ``range(seeds)``."""
-    t = read_toml(path)
-    where = str(path)
-    if "table" not in t or "variant" not in t:
-        raise ValueError(f"{where}: a table file needs a [table] section and at least one [[variant]]")
-    for key, kind in (("table", dict), ("base", dict), ("grid", dict), ("variant", list)):
-        if key in t and not isinstance(t[key], kind):
-            shape = "[[variant]] tables" if kind is list else f"a [{key}] table"
-            raise ValueError(f"{where}: '{key}' must be {shape}, got {type(t[key]).__name__} {t[key]!r}")
-    if not t["variant"] or not all(isinstance(v, dict) for v in t["variant"]):
-        raise ValueError(f"{where}: every [[variant]] must be a table with a name")
-    unknown_top = sorted(set(t) - {"table", "base", "grid", "variant", "compare"})
-    if unknown_top:
-        raise ValueError(f"{where}: unknown top-level keys {unknown_top}; accepted: table, base, grid, variant, compare")
-    tab = t["table"]
-    base = dict(t.get("base", {}))
-    grid = {k: (v if isinstance(v, list) else [v]) for k, v in t.get("grid", {}).items()}
-    for k, v in grid.items():
-        if not v:
-            raise ValueError(f"{where}: [grid] key {k!r} has no values")
-    variants = [dict(v) for v in t["variant"]]
-    for k in list(base) + list(grid):
-        if k not in _CFG_FIELDS:
-            raise ValueError(f"{where}: unknown config key {k!r}; accepted: {', '.join(sorted(_CFG_FIELDS))}")
-    for v in variants:
-        if "name" not in v:
-            raise ValueError(f"{where}: every [[variant]] needs a name")
-        bad = set(v) - _CFG_FIELDS - {"name", "reference"}
-        if bad:
-            raise ValueError(f"{where}: variant {v['name']!r} has unknown keys {sorted(bad)}")
-    names = [v["name"] for v in variants]
-    if len(set(names)) != len(names):
-        raise ValueError(f"{where}: variant names must be unique, got {names}")
-    comparisons = t.get("compare", [])
-    if not isinstance(comparisons, list) or not all(isinstance(c, dict) for c in comparisons):
-        raise ValueError(f"{where}: [[compare]] entries must be tables with keys a and b")
-    for c in comparisons:
-        if set(c) - {"a", "b"} or c.get("a") not in names or c.get("b") not in names:
-            raise ValueError(f"{where}: [[compare]] needs a and b naming variants ({', '.join(names)}); got {c}")
-    rows = tab.get("rows", [k for k in grid if k != "seed"])
-    if not isinstance(rows, list) or not all(isinstance(r, str) for r in rows):
-        raise ValueError(f"{where}: [table] rows must be a list of [grid] keys such as [\"model\", \"density\"], "
-                         f"got {rows!r}")
-    conc = tab.get("concurrent")
-    if conc is not None and (isinstance(conc, bool) or not isinstance(conc, int) or conc < 1):
-        raise ValueError(f"{where}: [table] concurrent must be an integer >= 1 (runs trained at once), got {conc!r}")
-    if not isinstance(tab.get("transpose", False), bool):
-        raise ValueError(f"{where}: [table] transpose must be true or false, got {tab['transpose']!r}")
-    if not rows:
-        raise ValueError(f"{where}: the table needs at least one row key: a [grid] key other than seed "
-                         f"(e.g. density = [0.1]) named in [table] rows")
-    name = str(tab.get("name", Path(path).stem))
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or ".." in name:
-        raise ValueError(f"{where}: [table] name must be a plain file name (letters, digits, _ . -), got {name!r}")
-    for r in rows:
-        if r not in grid:
-            raise ValueError(f"{where}: row key {r!r} is not a [grid] key ({', '.join(grid)})")
-    if overrides:
-        for k in overrides:
-            if k not in _CFG_FIELDS:
-                raise ValueError(f"override {k!r} is not a config key; accepted: {', '.join(sorted(_CFG_FIELDS))}")
-        for k, val in overrides.items():
-            if k in grid:  # a swept key becomes a one-value sweep (rows keep their layout)
-                grid[k] = [val]
-            else:
-                base[k] = val
-            for v in variants:
-                v.pop(k, None)
-    if seeds is not None:
-        if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_REPEATS:
-            raise ValueError(f"seeds must be an integer in [1, {MAX_REPEATS}], got {seeds!r}")
-        grid["seed"] = list(range(seeds))
-    grid.setdefault("seed", [0])
-    return TableSpec(name=name, title=str(tab.get("title", "")), rows=rows, base=base,
-                     grid=grid, variants=variants, transpose=bool(tab.get("transpose", False)),
-                     concurrent=tab.get("concurrent"), notes=str(tab.get("notes", "")),
-                     comparisons=[dict(c) for c in comparisons], path=Path(path))
-
-
-def expand(spec: TableSpec) -> list[tuple[str, dict, RunConfig]]:
-    """All runs: ``[(variant name, row values {key: value}, RunConfig)]`` (validated)."""
-    keys = list(spec.grid)
-    out = []
-    for v in spec.variants:
-        vfields = {k: x for k, x in v.items() if k not in ("name", "reference")}
-        for combo in itertools.product(*(spec.grid[k] for k in keys)):
-            point = dict(zip(keys, combo))
-            d = {**spec.base, **point, **vfields}
-            try:
-                cfg = RunConfig.from_dict(d).resolved()
-            except ValueError as e:
-                raise ValueError(f"variant {v['name']!r} at {point}: {e}") from e
-            out.append((v["name"], {k: point[k] for k in spec.rows}, cfg))
-    return out
-
-
-def distinct_runs(spec: TableSpec, limit: int | None = None) -> list[RunConfig]:
-    """The table's runs in its order, each once (a dense run fills one cell per density), at most ``limit``:
-    the slice a benchmark of the table's first runs trains."""
-    out, seen = [], set()
-    for _, _, c in expand(spec):
-        if limit is not None and len(out) >= limit:
-            break
-        if c.run_name() not in seen:
-            seen.add(c.run_name())
-            out.append(c)
-    return out
+__all__ = ["main", "build_parser", "TableSpec", "load_table", "parse_overrides", "expand", "distinct_runs", "collect",
+           "collect_stats", "run_records", "paired_table", "render", "to_markdown", "write_outputs"]
 
 
 def _fmt_num(x) -> str:
@@ -219,7 +67,30 @@ def _row_key(row: dict, rows: Sequence[str]) -> str:
 
 
 def collect(spec: TableSpec, runs_dir) -> pd.DataFrame:
-    """Long table: one row per (row values, variant) with mean, std (ddof=1), n finished, n expected, reference."""
+    """The long table: one row per (row values, variant) with the mean and sample standard deviation
+    (ddof = 1) of the finished seeds' test accuracy, the finished and expected seed counts and the
+    paper's reference.
+
+    Parameters
+    ----------
+    spec : TableSpec
+        The table.
+    runs_dir : str or Path
+        The parent of the run directories.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the row keys, ``variant``, ``mean``, ``std``, ``n``, ``expected``, ``reference``.
+
+    Examples
+    --------
+    >>> spec = TableSpec(name="demo", title="Demo", rows=["density"], base={}, variants=[{"name": "Random",
+    ...                  "method": "random"}], grid={"density": [0.1, 0.05], "seed": [0, 1]})
+    >>> long = collect(spec, "no/such/runs")
+    >>> long["n"].tolist(), long["expected"].tolist()
+    ([0, 0], [2, 2])
+    """
     from sketchbound.dnn.experiments.run import load_result  # noqa: PLC0415
     acc: dict[tuple, list[float]] = {}
     expected: dict[tuple, int] = {}
@@ -244,7 +115,26 @@ def collect(spec: TableSpec, runs_dir) -> pd.DataFrame:
 
 
 def run_records(spec: TableSpec, runs_dir) -> pd.DataFrame:
-    """One row per finished run: variant, the grid values (row keys, seed, ...), accuracy."""
+    """One row per finished run: the row keys, the other grid values (seed, ...), variant, accuracy, run name.
+
+    Parameters
+    ----------
+    spec : TableSpec
+        The table.
+    runs_dir : str or Path
+        The parent of the run directories.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Examples
+    --------
+    >>> spec = TableSpec(name="demo", title="Demo", rows=["density"], base={}, variants=[{"name": "Random",
+    ...                  "method": "random"}], grid={"density": [0.1, 0.05], "seed": [0, 1]})
+    >>> list(run_records(spec, "no/such/runs").columns)
+    ['density', 'seed', 'variant', 'accuracy', 'run']
+    """
     from sketchbound.dnn.experiments.run import load_result  # noqa: PLC0415
     recs = []
     for name, row, cfg in expand(spec):
@@ -259,7 +149,27 @@ def run_records(spec: TableSpec, runs_dir) -> pd.DataFrame:
 
 def paired_table(spec: TableSpec, runs_dir) -> pd.DataFrame:
     """The table file's ``[[compare]]`` pairs, paired by every non-row grid key (seed, ...):
-    Δ ± 95% CI, paired t p and Holm p over the table (:mod:`sketchbound.dnn.experiments.paired`)."""
+    Δ ± 95% CI, paired t p and Holm p over the table (:mod:`sketchbound.dnn.experiments.paired`).
+
+    Parameters
+    ----------
+    spec : TableSpec
+        The table.
+    runs_dir : str or Path
+        The parent of the run directories.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`~sketchbound.dnn.experiments.paired.paired_comparisons` of the finished runs.
+
+    Examples
+    --------
+    >>> spec = TableSpec(name="demo", title="Demo", rows=["density"], base={}, variants=[{"name": "Random",
+    ...                  "method": "random"}], grid={"density": [0.1, 0.05], "seed": [0, 1]})
+    >>> len(paired_table(spec, "no/such/runs"))  # the file plans no comparison
+    0
+    """
     from sketchbound.dnn.experiments.paired import paired_comparisons  # noqa: PLC0415
     recs = run_records(spec, runs_dir)
     pair_keys = [k for k in spec.grid if k not in spec.rows]
@@ -270,10 +180,30 @@ STATS = ("c_q50", "c_q90", "c_q99", "c_max", "init_l1_kept", "init_l2_kept", "l1
 
 
 def collect_stats(spec: TableSpec, runs_dir) -> pd.DataFrame:
-    """Long table next to the accuracy: per (row values, variant) the seed-mean accuracy and the seed-mean of
-    each ``c_stats`` field of ``result.json`` (:func:`sketchbound.dnn.deep_theory.kept_weight_stats`:
-    quantiles of |w*/w⁰| over kept weights, ℓ1/ℓ2 of the kept initial weights); ``n_stats`` counts the runs
-    that had them (runs finished before the field existed have none)."""
+    """The long table next to the accuracy: per (row values, variant) the seed-mean accuracy and the seed-mean
+    of each ``c_stats`` field of ``result.json`` (:func:`sketchbound.dnn.theory.layers.kept_weight_stats`:
+    quantiles of |w*/w⁰| over kept weights, ℓ1/ℓ2 of the kept initial weights, Theorem 4.4's c);
+    ``n_stats`` counts the runs that had them (runs finished before the field existed have none).
+
+    Parameters
+    ----------
+    spec : TableSpec
+        The table.
+    runs_dir : str or Path
+        The parent of the run directories.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the row keys, ``variant``, ``accuracy``, ``n``, ``n_stats`` and :data:`STATS`.
+
+    Examples
+    --------
+    >>> spec = TableSpec(name="demo", title="Demo", rows=["density"], base={}, variants=[{"name": "Random",
+    ...                  "method": "random"}], grid={"density": [0.1, 0.05], "seed": [0, 1]})
+    >>> collect_stats(spec, "no/such/runs")["n"].tolist()
+    [0, 0]
+    """
     from sketchbound.dnn.experiments.run import load_result  # noqa: PLC0415
     acc: dict[tuple, list] = {}
     for name, row, cfg in expand(spec):
@@ -310,7 +240,29 @@ def _cell(mean, std, n, expected) -> str:
 
 
 def render(spec: TableSpec, long: pd.DataFrame, value: str = "cell") -> pd.DataFrame:
-    """Wide table in the paper's layout; ``value="cell"`` gives ``mean ± std`` strings, ``"reference"`` the paper's."""
+    """The wide table in the paper's layout (rows in the file's grid order, variants as columns).
+
+    Parameters
+    ----------
+    spec : TableSpec
+        The table.
+    long : pandas.DataFrame
+        :func:`collect`'s long table.
+    value : {"cell", "reference"}, optional
+        ``"cell"``: ``mean ± std`` strings (``(n/N)`` when seeds are missing, ``–`` when none finished);
+        ``"reference"``: the paper's numbers.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Examples
+    --------
+    >>> spec = TableSpec(name="demo", title="Demo", rows=["density"], base={}, variants=[{"name": "Random",
+    ...                  "method": "random"}], grid={"density": [0.1, 0.05], "seed": [0, 1]})
+    >>> render(spec, collect(spec, "no/such/runs"))["Random"].tolist()
+    ['–', '–']
+    """
     df = long.copy()
     if value == "cell":
         df["value"] = [_cell(m, s, n, e) for m, s, n, e in zip(df["mean"], df["std"], df["n"], df["expected"])]
@@ -331,7 +283,24 @@ def render(spec: TableSpec, long: pd.DataFrame, value: str = "cell") -> pd.DataF
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    """A pipe table (no dependency on ``tabulate``); index levels become the first columns."""
+    """A pipe table (no dependency on ``tabulate``); index levels become the first columns.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(to_markdown(pd.DataFrame({"a": [1], "b": ["x"]}).set_index("a")), end="")
+    | a | b |
+    |---|---|
+    | 1 | x |
+    """
     flat = df.reset_index()
     cols = [" / ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in flat.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
@@ -341,9 +310,34 @@ def to_markdown(df: pd.DataFrame) -> str:
 
 
 def write_outputs(spec: TableSpec, long: pd.DataFrame, out_dir, meta: dict | None = None) -> dict[str, Path]:
-    """Write ``<name>.csv``, ``<name>_long.csv``, ``<name>.md`` and ``<name>_meta.json`` atomically; returns
-    the paths. ``meta``: :func:`~sketchbound.dnn.experiments.table_meta.table_metadata` (default: the table
-    as given, without overrides)."""
+    """Write ``<name>.csv``, ``<name>_long.csv``, ``<name>.md`` and ``<name>_meta.json`` atomically.
+
+    Parameters
+    ----------
+    spec : TableSpec
+        The table.
+    long : pandas.DataFrame
+        :func:`collect`'s long table.
+    out_dir : str or Path
+        The folder written into.
+    meta : dict, optional
+        :func:`~sketchbound.dnn.experiments.table_meta.table_metadata` (default: the table as given,
+        without overrides).
+
+    Returns
+    -------
+    dict of str to Path
+        ``csv``, ``long``, ``md``, ``meta``.
+
+    Examples
+    --------
+    >>> spec = TableSpec(name="demo", title="Demo", rows=["density"], base={}, variants=[{"name": "Random",
+    ...                  "method": "random"}], grid={"density": [0.1, 0.05], "seed": [0, 1]})
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     sorted(p.name for p in write_outputs(spec, collect(spec, "no/such/runs"), d).values())
+    ['demo.csv', 'demo.md', 'demo_long.csv', 'demo_meta.json']
+    """
     from sketchbound.dnn.experiments.table_meta import legend, markdown_file, write_meta  # noqa: PLC0415
     if meta is None:
         from sketchbound.dnn.experiments.results import git_commit  # noqa: PLC0415
@@ -363,6 +357,17 @@ def write_outputs(spec: TableSpec, long: pd.DataFrame, out_dir, meta: dict | Non
 
 
 def build_parser() -> OneLineParser:
+    """The parser of ``python -m sketchbound.dnn.table``.
+
+    Returns
+    -------
+    OneLineParser
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["t.toml", "--no-train", "--stats"]).no_train
+    True
+    """
     p = OneLineParser(prog="python -m sketchbound.dnn.table",
                       description="Run a paper table sweep (skipping finished runs) and write it as CSV/Markdown; "
                                   "each Markdown file ends with a legend of its columns and what ran (overrides, "
@@ -464,6 +469,26 @@ def _dry_run(specs: list[TableSpec], runs_of: list, args) -> None:
 
 @interruptible("python -m sketchbound.dnn.table")
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sketchbound.dnn.table TABLE ...``: train every missing run of the table file(s), then write
+    each table (see the module docstring).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0; bad arguments or files: one line on stderr and ``SystemExit(2)``.
+
+    Examples
+    --------
+    >>> main(["no/such/table.toml", "--no-train"])
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
+    """
     p = build_parser()
     args = p.parse_args(argv)
     if args.balance and not (args.workers or args.scheduler):

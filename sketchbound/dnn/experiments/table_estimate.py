@@ -43,6 +43,18 @@ N_TRAIN = {"fashion-mnist": 60000, "mnist": 60000, "cifar10": 50000, "cifar100":
 def rate_for(model: str, device: str) -> tuple[float, str] | None:
     """The documented rate of ``model`` on ``device`` (``"cuda"`` or ``"cpu"``) and its basis, or None.
 
+    Parameters
+    ----------
+    model : str
+        The architecture.
+    device : {"cuda", "cpu"}
+        The kind of device.
+
+    Returns
+    -------
+    tuple or None
+        ``(seconds per epoch per training image, basis)``.
+
     Examples
     --------
     >>> rate_for("resnet56", "cpu")[1]
@@ -59,7 +71,22 @@ def rate_for(model: str, device: str) -> tuple[float, str] | None:
 
 def recorded_rates(runs_dir) -> dict[tuple, list[float]]:
     """``{(model, width, dataset, device kind): [s per epoch per image, ...]}`` of the finished runs under
-    ``runs_dir`` (``result.json`` with ``wall_s``, ``epochs`` and ``data.n_train``)."""
+    ``runs_dir`` (``result.json`` with ``wall_s``, ``epochs`` and ``data.n_train``).
+
+    Parameters
+    ----------
+    runs_dir : str or Path
+        The parent of the run directories.
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> recorded_rates("no/such/runs")
+    {}
+    """
     out: dict[tuple, list[float]] = {}
     root = Path(runs_dir)
     if not root.is_dir():
@@ -95,6 +122,13 @@ def estimate(chunks, runs_dir, device: str) -> dict:
     dict
         ``seconds`` (None when some run has no rate), ``runs``, ``basis`` (one line per model: where its
         rate came from), ``unknown`` (models with no rate).
+
+    Examples
+    --------
+    >>> from sketchbound.dnn.experiments.config import RunConfig
+    >>> run = RunConfig(model="resnet20", dataset="fashion-mnist", train_subset=5000, epochs=10)
+    >>> round(estimate([[run]], "no/such/runs", "cpu")["seconds"])  # 2.7e-2 s × 10 epochs × 5000 images
+    1350
     """
     found = recorded_rates(runs_dir)
     recorded = {k: statistics.median(v) for k, v in found.items()}
@@ -147,7 +181,14 @@ def plan_estimate(configs, runs_dir, *, device: str | None, concurrent: int | No
 
     Returns
     -------
-    (list of list of RunConfig, str)
+    tuple
+        ``(chunks, line)``: the pending runs as ``run_configs`` groups them (list of list of RunConfig),
+        and the line.
+
+    Examples
+    --------
+    >>> plan_estimate([], "no/such/runs", device="cpu", concurrent=None)[0]
+    []
     """
     import torch  # noqa: PLC0415
     from sketchbound._progress import format_seconds  # noqa: PLC0415
@@ -183,6 +224,11 @@ def run_bar(configs, runs_dir, *, device: str | None, concurrent: int | None, fu
     -------
     tqdm.tqdm or None
         Advance it by the runs of each group trained (``run_configs(..., on_chunk=...)``).
+
+    Examples
+    --------
+    >>> run_bar([], "no/such/runs", device="cpu", concurrent=None) is None
+    True
     """
     from tqdm.auto import tqdm  # noqa: PLC0415
     chunks, line = plan_estimate(configs, runs_dir, device=device, concurrent=concurrent, fusion=fusion)

@@ -18,8 +18,8 @@ from typing import Sequence
 from sketchbound.dnn.experiments.config import RunConfig
 from sketchbound.dnn.training.options import TrainerOptions
 
-__all__ = ["table_metadata", "write_meta", "markdown_file", "describe", "format_seeds", "metadata_markdown", "legend",
-           "stats_legend", "title", "OPTION_DEFAULTS"]
+__all__ = ["table_metadata", "write_meta", "markdown_file", "describe", "format_seeds", "legend", "stats_legend",
+           "OPTION_DEFAULTS"]
 
 #: command-line options that change how runs train (not which runs): listed when not at these defaults
 OPTION_DEFAULTS = {"device": None, "concurrent": None, "data_root": None,
@@ -44,6 +44,15 @@ _STATS_HELP = {
 
 def format_seeds(seeds: Sequence) -> str:
     """Seeds as ranges: ``[0, 1, 2]`` → ``"0-2"``, ``[0, 2, 3]`` → ``"0,2-3"``.
+
+    Parameters
+    ----------
+    seeds : sequence
+        The seeds, in order.
+
+    Returns
+    -------
+    str
 
     Examples
     --------
@@ -110,10 +119,13 @@ def describe(spec, design, expand, *, epochs=None, seeds=None, sets: dict | None
 
     Examples
     --------
-    >>> from sketchbound.dnn.experiments.table import load_table  # doctest: +SKIP
-    >>> from sketchbound.dnn.experiments.table import expand  # doctest: +SKIP
-    >>> describe(load_table(f, seeds=3), load_table(f), expand, seeds=3)["title"]  # doctest: +SKIP
-    '[overridden: seeds=0-2] ...'
+    >>> from sketchbound.dnn.experiments.table_spec import TableSpec, expand
+    >>> spec = TableSpec(name="demo", title="Demo", rows=["density"], base={}, variants=[{"name": "Random",
+    ...                  "method": "random"}], grid={"density": [0.1, 0.05], "seed": [0, 1]})
+    >>> import dataclasses
+    >>> design = dataclasses.replace(spec, grid={"density": [0.1, 0.05], "seed": [0]})  # the file as written
+    >>> describe(spec, design, expand, seeds=2)["title"]
+    '[overridden: seeds=0-1] Demo'
     """
     over: dict[str, str] = {}
     if epochs is not None:
@@ -192,7 +204,25 @@ def _key_help(key: str) -> str:
 
 
 def legend(spec) -> str:
-    """The legend under a table's Markdown (``<name>.md``): every column said in words."""
+    """The legend under a table's Markdown (``<name>.md``): every column said in words.
+
+    Parameters
+    ----------
+    spec : TableSpec
+        The table.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from sketchbound.dnn.experiments.table_spec import TableSpec, expand
+    >>> spec = TableSpec(name="demo", title="Demo", rows=["density"], base={}, variants=[{"name": "Random",
+    ...                  "method": "random"}], grid={"density": [0.1, 0.05], "seed": [0, 1]})
+    >>> "- seeds: 0-1" in legend(spec)
+    True
+    """
     names = ", ".join(f"`{v['name']}`" for v in spec.variants)
     keys = [f"- `{k}`: {_key_help(k)}" for k in spec.rows]
     cell = ("test accuracy in % at the end of training, mean ± sample standard deviation (ddof = 1; 0 for one "
@@ -208,7 +238,25 @@ def legend(spec) -> str:
 
 
 def stats_legend(spec) -> str:
-    """The legend under ``<name>_stats.md``."""
+    """The legend under ``<name>_stats.md``: the row keys and every ``c_stats`` column in words.
+
+    Parameters
+    ----------
+    spec : TableSpec
+        The table.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from sketchbound.dnn.experiments.table_spec import TableSpec, expand
+    >>> spec = TableSpec(name="demo", title="Demo", rows=["density"], base={}, variants=[{"name": "Random",
+    ...                  "method": "random"}], grid={"density": [0.1, 0.05], "seed": [0, 1]})
+    >>> "Theorem 4.4" in stats_legend(spec)
+    True
+    """
     lines = [f"- `{k}`: {_key_help(k)}" for k in spec.rows] + [f"- `{k}`: {v}" for k, v in _STATS_HELP.items()]
     return "Columns (`–`: no run of the cell has the value):\n\n" + "\n".join(lines) + "\n"
 
@@ -226,9 +274,38 @@ LONG_COLUMNS = {"variant": "the table file's variant", "mean": "test accuracy in
 
 def table_metadata(spec, runs_dir, expand, distinct_runs, *, design=None, epochs=None, seeds=None,
                    sets: dict | None = None, options: dict | None = None) -> dict:
-    """What ran for one table (:func:`sketchbound.dnn.experiments.table_meta.describe`): the overrides against
-    ``design`` (the file read without them; default: ``spec`` itself), the commit (``SKETCHBOUND_COMMIT``
-    when set, else ``git rev-parse HEAD``, else "unknown") and the commits the finished runs trained at."""
+    """What ran for one table (:func:`describe`): the overrides against ``design`` (the file read without
+    them; default: ``spec`` itself), the commit (``SKETCHBOUND_COMMIT`` when set, else
+    ``git rev-parse HEAD``, else "unknown") and the commits the finished runs trained at.
+
+    Parameters
+    ----------
+    spec : TableSpec
+        The table as run.
+    runs_dir : str or Path
+        The parent of the run directories (their ``result.json`` say the commits).
+    expand, distinct_runs : callable
+        :func:`~sketchbound.dnn.experiments.table_spec.expand` and
+        :func:`~sketchbound.dnn.experiments.table_spec.distinct_runs`.
+    design : TableSpec, optional
+        The file read without overrides.
+    epochs, seeds, sets, options :
+        As in :func:`describe`.
+
+    Returns
+    -------
+    dict
+        :func:`describe`'s metadata.
+
+    Examples
+    --------
+    >>> from sketchbound.dnn.experiments.table_spec import TableSpec, expand
+    >>> spec = TableSpec(name="demo", title="Demo", rows=["density"], base={}, variants=[{"name": "Random",
+    ...                  "method": "random"}], grid={"density": [0.1, 0.05], "seed": [0, 1]})
+    >>> from sketchbound.dnn.experiments.table_spec import distinct_runs
+    >>> table_metadata(spec, "no/such/runs", expand, distinct_runs)["runs"]
+    {'expected': 4, 'finished': 0, 'not_in_design': 0, 'design': 4}
+    """
     from collections import Counter  # noqa: PLC0415
     from sketchbound.dnn.experiments.results import git_commit, load_result  # noqa: PLC0415
     commits: Counter = Counter()
@@ -242,12 +319,62 @@ def table_metadata(spec, runs_dir, expand, distinct_runs, *, design=None, epochs
 
 
 def markdown_file(meta: dict, suffix: str, body: str, legend_text: str) -> str:
-    """A Markdown file of the table: heading (overrides said), body, legend, "What ran"."""
+    """A Markdown file of the table: heading (overrides said), body, legend, "What ran".
+
+    Parameters
+    ----------
+    meta : dict
+        :func:`describe`'s metadata.
+    suffix : str
+        Added to the heading (e.g. ``" (paired)"``).
+    body : str
+        The table(s).
+    legend_text : str
+        The legend (:func:`legend`).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from sketchbound.dnn.experiments.table_spec import TableSpec, expand
+    >>> spec = TableSpec(name="demo", title="Demo", rows=["density"], base={}, variants=[{"name": "Random",
+    ...                  "method": "random"}], grid={"density": [0.1, 0.05], "seed": [0, 1]})
+    >>> text = markdown_file(describe(spec, spec, expand), "", "| x |", legend(spec))
+    >>> text.splitlines()[0], "## What ran" in text
+    ('# Demo', True)
+    """
     return title(meta, suffix) + design_note(meta) + body + "\n" + legend_text + "\n" + metadata_markdown(meta)
 
 
 def write_meta(spec, meta: dict, paths: dict[str, Path]) -> Path:
-    """``<name>_meta.json`` next to the table's files: ``meta`` and, per file written, its columns in words."""
+    """``<name>_meta.json`` next to the table's files: ``meta`` and, per file written, its columns in words.
+
+    Parameters
+    ----------
+    spec : TableSpec
+        The table.
+    meta : dict
+        :func:`describe`'s metadata.
+    paths : dict of str to Path
+        The files written (``csv``, ``long``, ``md``, ...); the JSON goes next to ``paths["csv"]``.
+
+    Returns
+    -------
+    Path
+        The file written (atomically).
+
+    Examples
+    --------
+    >>> from sketchbound.dnn.experiments.table_spec import TableSpec, expand
+    >>> spec = TableSpec(name="demo", title="Demo", rows=["density"], base={}, variants=[{"name": "Random",
+    ...                  "method": "random"}], grid={"density": [0.1, 0.05], "seed": [0, 1]})
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     write_meta(spec, describe(spec, spec, expand), {"csv": pathlib.Path(d, "demo.csv")}).name
+    'demo_meta.json'
+    """
     from sketchbound._io import atomic_write_json  # noqa: PLC0415
     from sketchbound.dnn.experiments.paired import CSV_ONLY, LEGEND  # noqa: PLC0415
     rows = {r: f"row key: the run config's {r}" for r in spec.rows}
