@@ -20,38 +20,7 @@ import pytest
 import sketchbound
 
 # modules whose docs are still being written: emptied as each module is documented
-PENDING = frozenset({
-    "sketchbound.bridge.linear",
-    "sketchbound.claims",
-    "sketchbound.cluster", "sketchbound.dnn.bench_train", "sketchbound.dnn.data.datasets",
-    "sketchbound.dnn.deep_theory", "sketchbound.dnn.experiments", "sketchbound.dnn.experiments.bench_costs",
-    "sketchbound.dnn.experiments.bench_report", "sketchbound.dnn.experiments.bench_train",
-    "sketchbound.dnn.experiments.budget", "sketchbound.dnn.experiments.cluster",
-    "sketchbound.dnn.experiments.config", "sketchbound.dnn.experiments.cpu_warning",
-    "sketchbound.dnn.experiments.data_cache", "sketchbound.dnn.experiments.deep_theory",
-    "sketchbound.dnn.experiments.imp", "sketchbound.dnn.experiments.locks", "sketchbound.dnn.experiments.masking",
-    "sketchbound.dnn.experiments.masks_file", "sketchbound.dnn.experiments.paired",
-    "sketchbound.dnn.experiments.planning", "sketchbound.dnn.experiments.prune",
-    "sketchbound.dnn.experiments.results", "sketchbound.dnn.experiments.run", "sketchbound.dnn.experiments.table",
-    "sketchbound.dnn.experiments.table_estimate", "sketchbound.dnn.experiments.table_meta",
-    "sketchbound.dnn.models", "sketchbound.dnn.models.fc", "sketchbound.dnn.models.init",
-    "sketchbound.dnn.models.prunable", "sketchbound.dnn.models.resnet", "sketchbound.dnn.models.vgg",
-    "sketchbound.dnn.models.wide_resnet", "sketchbound.dnn.prune", "sketchbound.dnn.pruning",
-    "sketchbound.dnn.pruning.apply", "sketchbound.dnn.pruning.bridge_laws", "sketchbound.dnn.pruning.effective",
-    "sketchbound.dnn.pruning.inputs", "sketchbound.dnn.pruning.masks", "sketchbound.dnn.pruning.plugin",
-    "sketchbound.dnn.pruning.scores", "sketchbound.dnn.run", "sketchbound.dnn.table", "sketchbound.dnn.theory",
-    "sketchbound.dnn.theory.bridge", "sketchbound.dnn.theory.layers", "sketchbound.dnn.theory.ntk_cnn",
-    "sketchbound.dnn.training.checkpoint", "sketchbound.dnn.training.fit", "sketchbound.dnn.training.fused",
-    "sketchbound.dnn.training.fused_conv_choice", "sketchbound.dnn.training.fused_layers",
-    "sketchbound.dnn.training.fused_model", "sketchbound.dnn.training.fused_trainer",
-    "sketchbound.dnn.training.job", "sketchbound.dnn.training.sgd_kernel", "sketchbound.dnn.training.step",
-    "sketchbound.dnn.training.trainer", "sketchbound.dnn.training.triton_support", "sketchbound.exact",
-    "sketchbound.intervals",
-    "sketchbound.library.horvitz_thompson",
-    "sketchbound.library.report",
-    "sketchbound.montecarlo", "sketchbound.reliability", "sketchbound.results",
-    "sketchbound.scenarios", "sketchbound.tails", "sketchbound.trials", "sketchbound.validate",
-})
+PENDING = frozenset()
 
 _PACKAGE_ROOT = Path(sketchbound.__file__).resolve().parent
 _FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
