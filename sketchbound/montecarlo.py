@@ -85,7 +85,27 @@ def claim_scenario(claim: Claim, **overrides) -> Scenario:
     """The claim's default scenario (``Scenario()`` + the claim's overrides), then the user's overrides.
 
     For a claim with ``dimension`` (Theorem 6.2) ``d`` follows from the scenario and the default ``s``
-    is 10% of it."""
+    is 10% of it.
+
+    Parameters
+    ----------
+    claim : Claim
+        The claim (:func:`sketchbound.claims.get_claim`).
+    **overrides
+        :class:`~sketchbound.scenarios.Scenario` fields to set (``None`` values are ignored).
+
+    Returns
+    -------
+    Scenario
+        The scenario a check of ``claim`` runs on.
+
+    Examples
+    --------
+    >>> from sketchbound.claims import get_claim
+    >>> sc = claim_scenario(get_claim("4.3"), d=6, n=3, s=2)
+    >>> (sc.d, sc.n, sc.s)
+    (6, 3, 2)
+    """
     user = {k: v for k, v in overrides.items() if v is not None}
     sc = Scenario().replace(**claim.scenario).replace(**user)
     if claim.dimension is not None:
@@ -432,6 +452,24 @@ def choose_estimator(claim: Claim, x_mode: str, *, estimator: str = "auto", exac
     statistic declares it accepts them (``Statistic.enumerable``). The Rao-Blackwell, derived and
     enumeration routes exist for Algorithm 1's law only (``Claim.mask_law``).
 
+    Parameters
+    ----------
+    claim : Claim
+        The claim checked.
+    x_mode : {"fixed", "redrawn"}
+        Whether the inputs ``X`` stay fixed or are redrawn every trial.
+    estimator : {"auto", "plain"}, optional
+        ``"plain"`` forces plain Monte-Carlo.
+    exact : bool, optional
+        Enumerate Algorithm 1's outcomes (``--exact``).
+    outcomes : int, optional
+        The number of mask outcomes on fixed inputs, when known.
+
+    Returns
+    -------
+    str
+        One of ``deterministic``, ``enumeration``, ``enumeration-m``, ``rao-blackwell``, ``derived``, ``plain``.
+
     Examples
     --------
     >>> from sketchbound.claims import get_claim
@@ -480,6 +518,44 @@ def run_check(
     ``estimator``: ``"auto"`` (Rao-Blackwell / derived where they apply, see :func:`choose_estimator`)
     or ``"plain"``. ``bound_override`` replaces the claim's bound (used to test the engine's power
     with a deliberately wrong bound). ``progress`` is an optional tqdm-like object with ``update(n)``.
+
+    Parameters
+    ----------
+    claim : Claim
+        The claim (:func:`sketchbound.claims.get_claim`).
+    scenario : Scenario, optional
+        Where to check it (default: :func:`claim_scenario` of ``claim``).
+    seed : int, optional
+        The one seed every draw of the check comes from (same seed, same result).
+    alpha : float, optional
+        The level of the verdict's sequential test, in (0, 1).
+    precision : float, optional
+        The relative half-width at which the estimate is precise enough to stop.
+    batch : int, optional
+        Trials per look of the sequential test.
+    max_trials : int, optional
+        The trial cap (default: ``DEFAULT_TRIALS`` of the scenario's ``x_mode``).
+    exact : bool, optional
+        Enumerate Algorithm 1's outcomes instead of sampling.
+    estimator : {"auto", "plain"}, optional
+        See :func:`choose_estimator`.
+    bound_override : callable, optional
+        Replaces the claim's bound.
+    progress : tqdm-like, optional
+        Advanced as trials are drawn.
+
+    Returns
+    -------
+    Result
+        The verdict (``holds`` / ``violated`` / ``inconclusive`` / ...) with its estimate and interval.
+
+    Examples
+    --------
+    >>> from sketchbound.claims import get_claim
+    >>> c = get_claim("4.3")
+    >>> r = run_check(c, claim_scenario(c, d=6, n=3, s=2), seed=0, max_trials=2000)
+    >>> r.claim, r.verdict
+    ('4.3', 'holds')
     """
     if claim.exact_from and (why := exact_from_coverage(claim)):
         raise ValueError(why)
@@ -521,7 +597,26 @@ def _dependencies(claim: Claim) -> tuple[str, ...]:
 
 def order_by_dependencies(claims: list[Claim], registry: list[Claim] | None = None) -> list[Claim]:
     """``claims`` with the claims others lean on first (taken from ``registry`` when not selected,
-    so that ``--all`` checks B.1, B.2 and 4.3 before the verdicts that use them); no duplicates."""
+    so that ``--all`` checks B.1, B.2 and 4.3 before the verdicts that use them); no duplicates.
+
+    Parameters
+    ----------
+    claims : list of Claim
+        The selected claims.
+    registry : list of Claim, optional
+        Where dependencies are looked up (default: every claim, :data:`sketchbound.claims.CLAIMS`).
+
+    Returns
+    -------
+    list of Claim
+        The selected claims, each after the claims it leans on.
+
+    Examples
+    --------
+    >>> from sketchbound.claims import get_claim
+    >>> [c.id for c in order_by_dependencies([get_claim("4.3b"), get_claim("4.3"), get_claim("4.3")])]
+    ['4.3', '4.3b']
+    """
     from .claims import CLAIMS  # noqa: PLC0415
 
     registry = CLAIMS if registry is None else registry
@@ -546,7 +641,38 @@ def expand_jobs(claims: list[Claim], *, overrides: dict | None = None, ntk_overr
                 sweep: bool = False) -> list[tuple[Claim, Scenario]]:
     """One ``(claim, scenario)`` per check: each claim's default scenario with ``overrides``, swept over
     ``s_values`` (or the density grid with ``sweep``), and over ``widths`` for claims with an
-    instance factory. Raises ``ValueError`` on options that do not apply to the selected claims."""
+    instance factory. Raises ``ValueError`` on options that do not apply to the selected claims.
+
+    Parameters
+    ----------
+    claims : list of Claim
+        The claims to check.
+    overrides : dict, optional
+        Scenario fields set on every claim (``None`` values ignored).
+    ntk_overrides : dict, optional
+        Scenario fields for claims with their own model (Theorem 6.2).
+    widths : list of int, optional
+        The widths swept for claims with their own model.
+    s_values : list of int, optional
+        The ``s`` values swept (default: the scenario's own ``s``).
+    sweep : bool, optional
+        Sweep ``s`` over the density grid of :func:`sketchbound.scenarios.s_grid`.
+
+    Returns
+    -------
+    list of (Claim, Scenario)
+        One job per check.
+
+    Examples
+    --------
+    >>> from sketchbound.claims import get_claim
+    >>> jobs = expand_jobs([get_claim("4.3")], overrides={"d": 6, "n": 3}, s_values=[1, 2])
+    >>> [(c.id, sc.d, sc.s) for c, sc in jobs]
+    [('4.3', 6, 1), ('4.3', 6, 2)]
+    >>> expand_jobs([get_claim("4.3")], widths=[8])
+    Traceback (most recent call last):
+    ValueError: --width only apply to claims with their own model (e.g. Theorem 6.2, --lemma 6.2); selected: 4.3
+    """
     from .scenarios import s_grid  # noqa: PLC0415
 
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
@@ -570,7 +696,26 @@ def expand_jobs(claims: list[Claim], *, overrides: dict | None = None, ntk_overr
 
 def withhold_dependents(results: list[Result]) -> list[Result]:
     """The last pass of a run: a verdict that leans on a claim found *violated* in the same run becomes
-    ``inconclusive`` (said in its note and chain). Changes ``results`` in place and returns it."""
+    ``inconclusive`` (said in its note and chain). Changes ``results`` in place and returns it.
+
+    Parameters
+    ----------
+    results : list of Result
+        The run's results (each with ``claim``, ``verdict``, ``depends_on``, ``chain``, ``note``, ``reason``).
+
+    Returns
+    -------
+    list of Result
+        ``results``, changed in place.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as R
+    >>> rs = [R(claim="4.3", verdict="violated", depends_on=()),
+    ...       R(claim="4.3b", verdict="holds", depends_on=("4.3",), chain=[], note="", reason="")]
+    >>> [r.verdict for r in withhold_dependents(rs)]
+    ['violated', 'inconclusive']
+    """
     violated = {r.claim for r in results if r.verdict == "violated"}
     for r in results:
         bad = [d for d in r.depends_on if d in violated]
