@@ -31,13 +31,49 @@ EXTRA = "dask"
 
 
 def require_distributed(prog: str):
-    """``import distributed`` or exit 2 with one line: ``pip install "sketchbound[dask]"``."""
+    """``import distributed`` or exit 2 with one line: ``pip install "sketchbound[dask]"``.
+
+    Parameters
+    ----------
+    prog : str
+        The CLI's name, said in the error line.
+
+    Returns
+    -------
+    module
+        ``distributed``.
+
+    Examples
+    --------
+    >>> require_distributed("demo").__name__
+    'distributed'
+    """
     require("dask", prog, EXTRA)
     return require("distributed", prog, EXTRA)
 
 
 def add_cluster_arguments(parser, *, what: str = "tasks") -> None:
-    """``--workers N`` / ``--scheduler ADDRESS`` (mutually exclusive) in their own argument group."""
+    """``--workers N`` / ``--scheduler ADDRESS`` (mutually exclusive) in their own argument group.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Gets the two flags.
+    what : str, optional
+        What the workers run, said in ``--help``.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> from sketchbound._cli import OneLineParser
+    >>> p = OneLineParser(prog="demo")
+    >>> add_cluster_arguments(p, what="checks")
+    >>> p.parse_args(["--workers", "4"]).workers, p.parse_args([]).scheduler
+    (4, None)
+    """
     g = parser.add_argument_group(f"cluster (Dask; pip install \"sketchbound[{EXTRA}]\")")
     m = g.add_mutually_exclusive_group()
     m.add_argument("--workers", type=pos_int("workers"), default=None, metavar="N",
@@ -47,7 +83,26 @@ def add_cluster_arguments(parser, *, what: str = "tasks") -> None:
 
 
 def dashboard_line(client) -> str:
-    """``dask: dashboard http://...`` when the scheduler serves one, else how to get it."""
+    """``dask: dashboard http://...`` when the scheduler serves one, else how to get it.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        The connected client.
+
+    Returns
+    -------
+    str
+        One line for stderr.
+
+    Examples
+    --------
+    >>> class Client:  # a scheduler that serves no dashboard
+    ...     def scheduler_info(self):
+    ...         return {"services": {}}
+    >>> dashboard_line(Client())
+    'dask: no dashboard'
+    """
     try:
         services = client.scheduler_info().get("services", {})
     except Exception:  # noqa: BLE001 - informational only
@@ -72,6 +127,39 @@ def client_for(workers: int | None = None, scheduler: str | None = None, *, prog
     ``make_cluster(workers)`` (e.g. one process per GPU, :mod:`sketchbound.dnn.experiments.cluster`).
     ``scheduler``: an address (``tcp://host:8786``) or a scheduler file (``*.json``). A cluster that
     cannot be reached is one line on stderr and exit 2. With ``echo`` the dashboard address goes to stderr.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Start a local cluster of this many worker processes.
+    scheduler : str, optional
+        Connect to this running cluster instead.
+    prog : str
+        The CLI's name, said in error lines.
+    make_cluster : callable, optional
+        ``make_cluster(workers)`` builds the local cluster (default: a ``LocalCluster`` of processes).
+    dashboard : bool, optional
+        Serve the dashboard on port 8787 (else on a free port).
+    echo : bool, optional
+        Say where the tasks run (and the dashboard) on stderr.
+    connect_timeout : float, optional
+        Seconds to wait for ``scheduler``.
+
+    Returns
+    -------
+    context manager of distributed.Client or None
+        Gives the client, or ``None`` when neither ``workers`` nor ``scheduler`` is given.
+
+    Examples
+    --------
+    >>> with client_for(prog="demo") as client:
+    ...     print(client)
+    None
+    >>> import distributed
+    >>> threads = lambda n: distributed.LocalCluster(n_workers=n, processes=False, dashboard_address=None)
+    >>> with client_for(1, prog="demo", make_cluster=threads, echo=False) as client:
+    ...     len(client.nthreads())
+    1
     """
     if workers is None and scheduler is None:
         yield None
@@ -121,7 +209,41 @@ def map_tasks(client, fn: Callable, items: Sequence[tuple], *, progress=True, de
     ``progress`` may be a bool or a tqdm bar to advance. Tasks start in input order as workers free up
     (each gets a Dask ``priority`` falling with its position: tasks submitted together otherwise share one
     priority, and Dask then started the *last* tasks of a table second). The first failing task raises
-    here, and the tasks not started yet are cancelled."""
+    here, and the tasks not started yet are cancelled.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        Where the tasks run.
+    fn : callable
+        A pure, picklable function of one item's arguments.
+    items : sequence of tuple
+        The arguments of each task.
+    progress : bool or tqdm bar, optional
+        Show a bar (``True``), none (``False``), or advance this bar.
+    desc : str, optional
+        The bar's label and the tasks' key prefix.
+    weights : sequence of int, optional
+        How much each item counts on the bar.
+    chunksize : int, optional
+        Items per Dask task.
+    resources : dict, optional
+        Dask worker resources each task needs.
+    unit : str, optional
+        The bar's unit (default: ``desc``).
+
+    Returns
+    -------
+    list
+        ``fn(*args)`` for every item, in input order.
+
+    Examples
+    --------
+    >>> import distributed, operator
+    >>> with distributed.Client(processes=False, n_workers=1, dashboard_address=None) as client:
+    ...     map_tasks(client, operator.add, [(1, 2), (3, 4), (5, 6)], progress=False, chunksize=2)
+    [3, 7, 11]
+    """
     from distributed import as_completed  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
 
@@ -165,7 +287,33 @@ def _check(claim, scenario, kw):
 
 def run_checks(calls: Iterable[tuple], client=None, *, progress=True, desc: str = "check") -> list:
     """``[run_check(claim, scenario, **kw) for claim, scenario, kw in calls]``, on ``client`` when given
-    (in input order, identical results: every check draws only from its own ``seed``), else here."""
+    (in input order, identical results: every check draws only from its own ``seed``), else here.
+
+    Parameters
+    ----------
+    calls : iterable of (Claim, Scenario, dict)
+        Each check's claim, scenario and keyword arguments of :func:`~sketchbound.montecarlo.run_check`.
+    client : distributed.Client, optional
+        Where the checks run; ``None``: in this process.
+    progress : bool or tqdm bar, optional
+        Show a bar, none, or advance this bar.
+    desc : str, optional
+        The bar's label on a cluster.
+
+    Returns
+    -------
+    list of Result
+        One per call, in input order.
+
+    Examples
+    --------
+    >>> from sketchbound.claims import get_claim
+    >>> from sketchbound.montecarlo import claim_scenario
+    >>> c = get_claim("4.3")
+    >>> rs = run_checks([(c, claim_scenario(c, d=6, n=3, s=2), {"seed": 0, "max_trials": 2000})], progress=False)
+    >>> [r.verdict for r in rs]
+    ['holds']
+    """
     calls = list(calls)
     if client is not None:
         return map_tasks(client, _check, calls, progress=progress, desc=desc, unit="check")
