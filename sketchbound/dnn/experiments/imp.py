@@ -50,7 +50,7 @@ IMP_DATA = ("real", "random")
 class IMPResult:
     """The result of one IMP search (§7, Table II).
 
-    Attributes
+    Parameters
     ----------
     masks : dict of str to Tensor
         The final binary masks of the prunable weights.

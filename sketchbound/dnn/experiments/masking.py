@@ -22,7 +22,7 @@ __all__ = ["MaskResult", "compute_mask", "compute_imp_masks", "imp_group_key", "
 class MaskResult:
     """The pruning half of one run: what :func:`compute_mask` returns and a run's ``mask.pt`` holds.
 
-    Attributes
+    Parameters
     ----------
     masks : dict of str to Tensor, or None
         One mask per prunable weight (``{"<layer>.weight": tensor}``, on the CPU); ``None`` for ``dense``.

@@ -51,7 +51,7 @@ class RunLog:
 class OpenedRun:
     """A run whose directory is open: the first half of :func:`prepare_job`, before its mask.
 
-    Attributes
+    Parameters
     ----------
     cfg : RunConfig
         The run (resolved).
@@ -86,7 +86,7 @@ class PreparedRun:
     """A run ready to train: its :class:`~sketchbound.dnn.training.TrainJob` and what ``result.json``
     records beside the training (what :func:`prepare_job` returns).
 
-    Attributes
+    Parameters
     ----------
     job : TrainJob
         The training job (the model at its start: IMP's θ_k, else the initialisation; its mask).

@@ -21,7 +21,7 @@ _CFG_FIELDS = {f.name for f in fields(RunConfig)}
 class TableSpec:
     """A parsed table file (see :mod:`sketchbound.dnn.experiments.table` for the format).
 
-    Attributes
+    Parameters
     ----------
     name : str
         The table's name (its output files are ``<name>.csv``, ...).
