@@ -42,7 +42,17 @@ def save_masks(path, saved, cfg, report: dict) -> None:
     Examples
     --------
     ``python -m sketchbound.dnn.prune ... --save FILE`` calls it; ``python -m sketchbound.dnn.run --masks FILE``
-    reads the file back (:func:`load_masks`; tested in ``tests/dnn/test_practitioner.py``).
+    reads the file back (:func:`load_masks`):
+
+    >>> import pathlib, tempfile, torch
+    >>> from sketchbound.dnn.experiments.config import RunConfig
+    >>> from sketchbound.dnn.experiments.masking import MaskResult
+    >>> cfg = RunConfig(model="lenet300100", dataset="mnist", method="magnitude", density=0.5)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_masks(pathlib.Path(d, "m.pt"), MaskResult(masks={"fc1.weight": torch.ones(3)}), cfg, {})
+    ...     saved, config = load_masks(pathlib.Path(d, "m.pt"), cfg)
+    >>> saved.masks["fc1.weight"].tolist(), config["density"]
+    ([1.0, 1.0, 1.0], 0.5)
     """
     import torch  # noqa: PLC0415
 
@@ -147,7 +157,19 @@ def place_masks(path, cfg, mask_file, identity: dict, model) -> None:
 
     Examples
     --------
-    Called by ``python -m sketchbound.dnn.run --masks FILE`` (tested in ``tests/dnn/test_practitioner.py``).
+    Called by ``python -m sketchbound.dnn.run --masks FILE``; here the masks of a tiny pruned LeNet:
+
+    >>> import pathlib, tempfile
+    >>> from sketchbound.dnn.experiments.bench_data import synthetic_data
+    >>> from sketchbound.dnn.experiments.config import RunConfig
+    >>> from sketchbound.dnn.experiments.masking import mask_identity, prune_at_init, read_mask_file
+    >>> cfg = RunConfig(model="lenet300100", dataset="mnist", method="magnitude", density=0.1, width=0.25)
+    >>> model, saved, _ = prune_at_init(cfg, data=synthetic_data(4, 1, 28, 10))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_masks(pathlib.Path(d, "m.pt"), saved, cfg, {})
+    ...     place_masks(pathlib.Path(d, "m.pt"), cfg, pathlib.Path(d, "run", "mask.pt"), mask_identity(cfg), model)
+    ...     sorted(read_mask_file(pathlib.Path(d, "run", "mask.pt"), cfg).masks)
+    ['fc1.weight', 'fc2.weight', 'fc3.weight']
     """
     from pathlib import Path  # noqa: PLC0415
 
