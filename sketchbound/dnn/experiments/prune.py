@@ -104,11 +104,14 @@ def prune_report(cfg, device="cpu", *, data=None) -> tuple[dict, dict]:
 
     Examples
     --------
-    It reads the dataset, so it is shown, not run, here::
+    With ``data`` given nothing is read (here four random images of MNIST's shape):
 
-        report, masks = prune_report(RunConfig(model="lenet300100", dataset="fashion-mnist",
-                                               method="magnitude", density=0.1))
-        report["kept_density"]   # 0.1 (rounded to whole weights)
+    >>> from sketchbound.dnn.experiments.bench_data import synthetic_data
+    >>> from sketchbound.dnn.experiments.config import RunConfig
+    >>> cfg = RunConfig(model="lenet300100", dataset="mnist", method="magnitude", density=0.1, width=0.25)
+    >>> report, masks = prune_report(cfg, data=synthetic_data(4, 1, 28, 10))
+    >>> report["total"], report["kept"], sorted(masks)  # kept = round(0.1 · total)
+    (60925, 6093, ['fc1.weight', 'fc2.weight', 'fc3.weight'])
     """
     report, saved = prune_saved(cfg, device, data=data)
     return report, saved.masks
@@ -137,7 +140,15 @@ def prune_saved(cfg, device="cpu", *, data=None) -> tuple[dict, dict]:
 
     Examples
     --------
-    See :func:`prune_report`, which returns ``saved.masks`` in its place.
+    >>> from sketchbound.dnn.experiments.bench_data import synthetic_data
+    >>> from sketchbound.dnn.experiments.config import RunConfig
+    >>> cfg = RunConfig(model="lenet300100", dataset="mnist", method="magnitude", density=0.1, width=0.25)
+    >>> report, saved = prune_saved(cfg, data=synthetic_data(4, 1, 28, 10))
+    >>> [row["layer"] for row in report["layers"]], saved.start_step, report["connected"]
+    (['fc1.weight', 'fc2.weight', 'fc3.weight'], 0, True)
+    >>> prune_saved(RunConfig(model="lenet300100", dataset="mnist", method="dense"), data=synthetic_data(4, 1, 28, 10))
+    Traceback (most recent call last):
+    ValueError: method 'dense' prunes nothing; choose a pruning method
     """
     import torch  # noqa: PLC0415
 
