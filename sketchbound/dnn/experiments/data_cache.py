@@ -28,10 +28,18 @@ def data_for(cfg: RunConfig) -> TensorDataset:
 
     Examples
     --------
-    It reads the dataset, so it is shown, not run, here::
-
-        data = data_for(RunConfig(model="lenet300100", dataset="fashion-mnist", train_subset=5000))
-        len(data)   # 5000; a second call returns the same object
+    >>> import os, tempfile, numpy as np
+    >>> def idx(path, a):  # a tiny IDX file: magic (uint8, ndim), sizes, data
+    ...     open(path, "wb").write(bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">i4").tobytes() + a.tobytes())
+    >>> d = tempfile.TemporaryDirectory()
+    >>> for split, n in (("train", 8), ("t10k", 4)):  # a tiny MNIST: 8 training and 4 test images
+    ...     idx(os.path.join(d.name, f"{split}-images-idx3-ubyte"), np.zeros((n, 28, 28), np.uint8))
+    ...     idx(os.path.join(d.name, f"{split}-labels-idx1-ubyte"), np.arange(n, dtype=np.uint8))
+    >>> cfg = RunConfig(model="lenet300100", dataset="mnist", data_root=d.name, train_subset=5)
+    >>> data = data_for(cfg)
+    >>> len(data), data.y_train.tolist(), data_for(cfg) is data  # read once
+    (5, [0, 1, 2, 3, 4], True)
+    >>> d.cleanup()
     """
     r = cfg.resolved()
     key = (r.dataset, r.data_root, r.pad_to, r.train_subset)

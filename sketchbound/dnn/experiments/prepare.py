@@ -156,11 +156,19 @@ def prepare_job(cfg: RunConfig, runs_dir, device: torch.device, *, progress: boo
 
     Examples
     --------
-    It reads the run's dataset, so it is shown, not run, here::
-
-        prep = prepare_job(RunConfig(model="lenet300100", dataset="fashion-mnist", method="synflow",
-                                     density=0.1), "runs", torch.device("cpu"))
-        prep.job.masks is prep.mask.masks   # True; prep.run.dir / "mask.pt" now exists
+    >>> import os, tempfile, numpy as np
+    >>> def idx(path, a):  # a tiny IDX file: magic (uint8, ndim), sizes, data
+    ...     open(path, "wb").write(bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">i4").tobytes() + a.tobytes())
+    >>> d = tempfile.TemporaryDirectory()
+    >>> for split, n in (("train", 8), ("t10k", 4)):  # a tiny MNIST: 8 training and 4 test images
+    ...     idx(os.path.join(d.name, f"{split}-images-idx3-ubyte"), np.zeros((n, 28, 28), np.uint8))
+    ...     idx(os.path.join(d.name, f"{split}-labels-idx1-ubyte"), np.arange(n, dtype=np.uint8))
+    >>> cfg = RunConfig(model="lenet300100", dataset="mnist", data_root=d.name, method="magnitude",
+    ...                 density=0.1, width=0.25, batch_size=4)
+    >>> prep = prepare_job(cfg, os.path.join(d.name, "runs"), torch.device("cpu"))
+    >>> prep.job.masks is prep.mask.masks, (prep.run.dir / "mask.pt").is_file(), sorted(prep.init_weights)
+    (True, True, ['fc1.weight', 'fc2.weight', 'fc3.weight'])
+    >>> d.cleanup()
     """
     run = _open_run(cfg, runs_dir, device, echo=echo, command=command)
     mask_file = run.dir / "mask.pt"
