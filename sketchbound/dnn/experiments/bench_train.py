@@ -110,7 +110,14 @@ def bench_plain(model_name: str, data: TensorDataset, *, steps: int, warmup: int
 
     Examples
     --------
-    ``bench_plain("resnet20", data, steps=50, warmup=10, batch_size=128, device="cuda")["images_per_s"]``.
+    The benchmark runs e.g. ``bench_plain("resnet20", data, steps=50, warmup=10, batch_size=128, device="cuda")``;
+    two steps of a quarter-width LeNet-300-100 on the CPU:
+
+    >>> from sketchbound.dnn.experiments.bench_data import synthetic_data
+    >>> data = synthetic_data(16, 1, 28, 10)  # 16 random images of MNIST's shape
+    >>> r = bench_plain("lenet300100", data, steps=2, warmup=1, batch_size=4, device="cpu", width=0.25)
+    >>> r["models"], r["precision"], r["images_per_s"] > 0
+    (1, 'fp32', True)
     """
     dev = torch.device(device)
     model = bench_model(model_name, data, width, 0).to(dev).train()
@@ -190,7 +197,17 @@ def bench_compile(model_name: str, data: TensorDataset, *, steps: int, warmup: i
 
     Examples
     --------
-    ``bench_compile("resnet20", data, steps=50, warmup=10, batch_size=128, device="cuda", mode="default")``.
+    Compilation takes minutes, so the measurement itself is not run here:
+
+    >>> from sketchbound.dnn.experiments.bench_data import synthetic_data
+    >>> data = synthetic_data(16, 1, 28, 10)  # 16 random images of MNIST's shape
+    >>> bench_compile("resnet20", data, steps=50, warmup=10, batch_size=8, device="cuda")  # doctest: +SKIP
+    {'images_per_s': ..., 'mode': 'max-autotune', ...}
+    >>> bench_compile("lenet300100", data, steps=2, warmup=1, batch_size=4, device="cpu", timeout_s=0.05)["error"]
+    'timed out after 0.05 s (compilation included); not measured'
+    >>> bench_compile("lenet300100", data, steps=2, warmup=1, batch_size=4, device="cpu", mode="fast")
+    Traceback (most recent call last):
+    ValueError: mode must be one of ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs'), got 'fast'
     """
     if mode not in COMPILE_MODES:
         raise ValueError(f"mode must be one of {COMPILE_MODES}, got {mode!r}")
@@ -253,7 +270,14 @@ def bench_vmap(model_name: str, data: TensorDataset, *, jobs: int, steps: int, w
 
     Examples
     --------
-    ``bench_vmap("resnet20", data, jobs=8, steps=50, warmup=10, batch_size=128, device="cuda")``.
+    The benchmark runs e.g. ``bench_vmap("resnet20", data, jobs=8, steps=50, warmup=10, batch_size=128, device="cuda")``;
+    two quarter-width LeNet-300-100 models for two steps on the CPU:
+
+    >>> from sketchbound.dnn.experiments.bench_data import synthetic_data
+    >>> data = synthetic_data(16, 1, 28, 10)  # 16 random images of MNIST's shape
+    >>> r = bench_vmap("lenet300100", data, jobs=2, steps=2, warmup=1, batch_size=4, device="cpu", width=0.25)
+    >>> r["models"], r["images_per_s"] > 0
+    (2, True)
     """
     from torch.func import functional_call, stack_module_state  # noqa: PLC0415
     dev = torch.device(device)
@@ -360,7 +384,14 @@ def bench_concurrent(model_name: str, data: TensorDataset, *, jobs: int, steps: 
 
     Examples
     --------
-    ``bench_concurrent("resnet20", data, jobs=8, steps=50, warmup=10, batch_size=128, device="cuda")``.
+    The benchmark runs e.g. ``bench_concurrent("resnet20", data, jobs=8, steps=50, warmup=10, batch_size=128,
+    device="cuda")``; two masked quarter-width LeNet-300-100 models for two steps on the CPU:
+
+    >>> from sketchbound.dnn.experiments.bench_data import synthetic_data
+    >>> data = synthetic_data(16, 1, 28, 10)  # 16 random images of MNIST's shape
+    >>> r = bench_concurrent("lenet300100", data, jobs=2, steps=2, warmup=1, batch_size=4, device="cpu", width=0.25)
+    >>> r["models"], r["masks_exact"], r["cuda_graphs"], 0 < r["data_fraction"]
+    (2, True, False, True)
     """
     opts = options if options is not None else TrainerOptions()
     return _bench_trainer(ConcurrentTrainer, model_name, data, jobs=jobs, steps=steps, warmup=warmup,
@@ -394,7 +425,14 @@ def bench_fused(model_name: str, data: TensorDataset, *, jobs: int, steps: int, 
 
     Examples
     --------
-    ``bench_fused("resnet20", data, jobs=8, steps=50, warmup=10, batch_size=128, device="cuda", conv_block=2)``.
+    The benchmark runs e.g. ``bench_fused("resnet20", data, jobs=8, steps=50, warmup=10, batch_size=128,
+    device="cuda", conv_block=2)``; two masked quarter-width LeNet-300-100 models fused, two steps on the CPU:
+
+    >>> from sketchbound.dnn.experiments.bench_data import synthetic_data
+    >>> data = synthetic_data(16, 1, 28, 10)  # 16 random images of MNIST's shape
+    >>> r = bench_fused("lenet300100", data, jobs=2, steps=2, warmup=1, batch_size=4, device="cpu", width=0.25)
+    >>> r["models"], r["masks_exact"], r["fused_groups"], r["images_per_s"] > 0
+    (2, True, [2], True)
     """
     opts = options if options is not None else TrainerOptions()
     return _bench_trainer(FusedTrainer, model_name, data, jobs=jobs, steps=steps, warmup=warmup,
