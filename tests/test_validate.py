@@ -158,6 +158,7 @@ def test_cli_violation_exit_code_and_list():
     assert r.returncode == 0 and "Theorem 4.4" in r.stdout
 
 
+@pytest.mark.slow  # one of the longest default tests; CI runs the slow suite
 def test_search_finds_smallest_lemma_4_2_counterexample():
     from sketchbound.search import search
     out = search(get_claim("4.2"), budget=60, seed=0, x_trials=100)

@@ -173,6 +173,7 @@ def test_profile_step_counts_each_kernel_once(dnn_script):
                                              "void at::native::batch_norm_collect_statistics_kernel"]
 
 
+@pytest.mark.slow  # one of the longest default tests; CI runs the slow suite
 def test_profile_step_tiny_cpu_run_accounts_for_all_kernel_time(tmp_path, capsys, dnn_script):
     """Both trainers profiled on the CPU (aten operators stand in for kernels): the families' shares sum
     to 1 and their times to the total, per step."""

@@ -75,6 +75,7 @@ def test_kept_weight_stats():
         L.kept_weight_stats(w0, {"a": ws["a"]})
 
 
+@pytest.mark.slow  # one of the longest default tests; CI runs the slow suite
 def test_lemma43_network_toy_cpu(tmp_path):
     """A toy network end to end on CPU: per-layer table, CSV, Markdown, plot; Lemma 4.3 holds per layer."""
     torch.manual_seed(0)
@@ -98,6 +99,7 @@ def test_lemma43_network_toy_cpu(tmp_path):
     assert (tmp_path / "p.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # one of the longest default tests; CI runs the slow suite
 def test_lemma43_cli_cpu_on_fashion_mnist(tmp_path):
     try:
         from sketchbound.dnn.data import load_dataset

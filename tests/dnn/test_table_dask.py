@@ -185,6 +185,7 @@ def test_prepare_here_restores_the_rng_and_runs_the_trainers_gpu_format_on_cpu(d
     assert all(p.grad is not None for p in model.parameters())
 
 
+@pytest.mark.slow  # one of the longest default tests; CI runs the slow suite
 def test_run_table_on_prepares_once_before_its_tasks_and_changes_no_result(tmp_path, data_root, client,
                                                                           monkeypatch, one_torch_thread):
     """run_table_on prepares the workers once, for the runs it is about to train (absolute data roots);
