@@ -368,8 +368,9 @@ def reliability_section(data: dict) -> list[str]:
              "hold by their closed form, `violated` is a false alarm and its rate should be ≤ α; for Lemma 4.2 "
              "(false) it is the power."]
     for u in m.get("updates", []):
-        lines += ["", f"Rows of {', '.join(u['claims'])} re-run by `{u['command']}` ({u['seconds']} s + "
-                      f"{u['power_seconds']} s power) after a change to their estimator; the other rows are unchanged."]
+        took = " + ".join(f"{u[k]} s{w}" for k, w in (("seconds", ""), ("power_seconds", " power")) if u.get(k) is not None)
+        what = f"Rows of {', '.join(u['claims'])}" if u.get("claims") else "The power rows"
+        lines += ["", f"{what} re-run by `{u['command']}` ({took}) with the current engine; the other rows are unchanged."]
     lines += ["",
              "| claim | estimator | true by closed form | seeds | violated | fraction | 95% upper limit | holds | inconclusive | mean trials |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -383,16 +384,20 @@ def reliability_section(data: dict) -> list[str]:
         lines += ["", f"Pooled over the claims that hold: {k} false `violated` in {n} checks = {k / n:.4f} "
                       f"(α = {true_rows[0]['alpha']})."]
     if data.get("power"):
+        from .reliability import PERTURB  # noqa: PLC0415  (the report stays light to import)
         f = m.get("power_factor", 0.99)
         lines += ["", f"### Power: the bound replaced by {f:g} × the truth ({m.get('power_seconds')} s)", "",
                   "Each bound with a closed-form exact value, checked against a deliberately wrong bound "
-                  f"{f:g} × exact with each estimator; `violated` is then the right answer.", "",
-                  "| claim | estimator | seeds | violated | power | 95% lower limit | inconclusive | holds (wrong) | mean trials |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  f"{f:g} × exact with each estimator; `violated` is then the right answer and `holds` a false one. "
+                  "Design `auto`: the default estimator; `plain`: Monte-Carlo alone; `perturbed`: the default estimator "
+                  "with the closed form it relies on (a derived claim's exact value, or the Rao-Blackwell conditional "
+                  f"mean) itself made wrong (× {PERTURB:g}): its cross-checks must then refuse a verdict.", "",
+                  "| claim | design | estimator | seeds | violated | power | 95% lower limit | inconclusive | holds (wrong) | mean trials |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for s in data["power"]:
             wrong = s["seeds"] - s["violated"] - s["inconclusive"]
-            lines.append(f"| {s['claim']} | {s['estimator']} | {s['seeds']} | {s['violated']} | {s['power']:.3f} | "
-                         f"{s['lower95']:.3f} | {s['inconclusive']} | {wrong} | {s['mean_trials']:.0f} |")
+            lines.append(f"| {s['claim']} | {s.get('design', '')} | {s['estimator']} | {s['seeds']} | {s['violated']} | "
+                         f"{s['power']:.3f} | {s['lower95']:.3f} | {s['inconclusive']} | {wrong} | {s['mean_trials']:.0f} |")
     return lines + _offsets_section(data)
 
 
