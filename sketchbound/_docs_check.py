@@ -123,6 +123,8 @@ EXPECT: dict[str, Expect] = {
     "--update --out validation/reliability --no-progress": skip("~5 minutes on 2 cores (its output is committed)"),
     "python -m sketchbound.reliability --parts offsets --update --out validation/reliability --no-progress":
         skip("~8 minutes of CPU on 2 cores (its output is committed)"),
+    "python -m sketchbound.reliability --parts power --update --power-seeds 40 --out validation/reliability --no-progress":
+        skip("~5 minutes on 2 cores (its output is committed)"),
     "python -m sketchbound.validate --claims-from FILE --lemma ID": skip("a template: FILE and ID are placeholders"),
     # dnn/README.md (throughput): how a table trains with the compiled fused step
     "python -m sketchbound.dnn.table TABLE.toml --fusion on --fused-compile default [--conv-gemm strided]":
