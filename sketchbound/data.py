@@ -45,7 +45,7 @@ import numpy as np
 from ._cli import interruptible
 
 __all__ = ["DEFAULT_ROOTS", "ENV", "MAX_IDX_BYTES", "candidate_roots", "find_dataset", "find_idx_dir", "missing_error", "read_idx",
-           "check_idx_split", "status", "main"]
+           "write_idx", "write_idx_split", "check_idx_split", "status", "main"]
 
 #: the environment variable every CLI reads when ``--data-root`` is not given
 ENV = "SKETCHBOUND_DATA"
@@ -173,6 +173,77 @@ def read_idx(path: str | os.PathLike, *, check_only: bool = False):
         return dtype, tuple(dims)
     arr = np.frombuffer(b"".join(parts), dtype=dtype).reshape(dims)
     return arr.astype(dtype.newbyteorder("="), copy=True)
+
+
+def write_idx(path: str | os.PathLike, array) -> Path:
+    """Write ``array`` (uint8 or int32, any shape) as a raw IDX file that :func:`read_idx` reads back.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file written (atomically).
+    array : array_like
+        ``uint8`` or ``int32`` values (e.g. images ``(N, H, W)``, labels ``(N,)``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     read_idx(write_idx(Path(d) / "labels-idx1-ubyte", np.arange(3, dtype=np.uint8))).tolist()
+    [0, 1, 2]
+    """
+    from ._io import atomic_write  # noqa: PLC0415
+
+    a = np.asarray(array)
+    codes = {np.dtype(np.uint8): 0x08, np.dtype(np.int32): 0x0C}
+    if a.dtype not in codes or a.ndim < 1:
+        raise ValueError(f"array must be a uint8 or int32 array of at least one dimension, got {a.dtype} "
+                         f"with shape {a.shape}; accepted: uint8 (images, labels) or int32")
+    head = bytes([0, 0, codes[a.dtype], a.ndim]) + np.asarray(a.shape, ">i4").tobytes()
+    atomic_write(path, head + a.astype(a.dtype.newbyteorder(">")).tobytes())
+    return Path(path)
+
+
+def write_idx_split(root: str | os.PathLike, n_train: int = 8, n_test: int = 4, *, rng=None) -> Path:
+    """Write a tiny MNIST-layout IDX dataset (``train``/``t10k`` images ``(N, 28, 28)`` and labels
+    ``0..N-1 mod 10``) into ``root``: for examples and tests that must not need the real files.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        An existing folder.
+    n_train, n_test : int
+        Images per split.
+    rng : None, int or numpy.random.Generator, optional
+        ``None``: all-zero images; else random uint8 images drawn from it.
+
+    Returns
+    -------
+    pathlib.Path
+        ``root``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     read_idx(write_idx_split(d, 3, 2) / "t10k-labels-idx1-ubyte").tolist()
+    [0, 1]
+    """
+    from ._guards import as_generator, check_positive_int  # noqa: PLC0415
+
+    root = Path(root)
+    gen = None if rng is None else as_generator(rng)
+    for split, n, name in (("train", n_train, "n_train"), ("t10k", n_test, "n_test")):
+        n = check_positive_int(n, name=name)
+        images = np.zeros((n, 28, 28), np.uint8) if gen is None else gen.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        write_idx(root / f"{split}-images-idx3-ubyte", images)
+        write_idx(root / f"{split}-labels-idx1-ubyte", (np.arange(n) % 10).astype(np.uint8))
+    return root
 
 
 def idx_paths(d: Path) -> dict[str, Path] | None:

@@ -229,12 +229,9 @@ def load_mnist(root=None) -> TensorDataset:
     Examples
     --------
     >>> import os, tempfile, numpy as np
-    >>> def idx(path, a):  # a tiny IDX file: magic (uint8, ndim), sizes, data
-    ...     open(path, "wb").write(bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">i4").tobytes() + a.tobytes())
+    >>> from sketchbound.data import write_idx_split
     >>> with tempfile.TemporaryDirectory() as d:
-    ...     for split, n in (("train", 3), ("t10k", 2)):
-    ...         idx(os.path.join(d, f"{split}-images-idx3-ubyte"), np.zeros((n, 28, 28), np.uint8))
-    ...         idx(os.path.join(d, f"{split}-labels-idx1-ubyte"), np.arange(n, dtype=np.uint8))
+    ...     _ = write_idx_split(d, 3, 2)
     ...     ds = load_mnist(d)
     >>> len(ds), tuple(ds.x_test.shape), ds.y_train.tolist()
     (3, (2, 1, 28, 28), [0, 1, 2])
@@ -258,12 +255,9 @@ def load_fashion_mnist(root=None) -> TensorDataset:
     Examples
     --------
     >>> import os, tempfile, numpy as np
-    >>> def idx(path, a):  # a tiny IDX file: magic (uint8, ndim), sizes, data
-    ...     open(path, "wb").write(bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">i4").tobytes() + a.tobytes())
+    >>> from sketchbound.data import write_idx_split
     >>> with tempfile.TemporaryDirectory() as d:
-    ...     for split, n in (("train", 3), ("t10k", 2)):
-    ...         idx(os.path.join(d, f"{split}-images-idx3-ubyte"), np.zeros((n, 28, 28), np.uint8))
-    ...         idx(os.path.join(d, f"{split}-labels-idx1-ubyte"), np.arange(n, dtype=np.uint8))
+    ...     _ = write_idx_split(d, 3, 2)
     ...     ds = load_fashion_mnist(d)
     >>> ds.name, ds.num_classes
     ('fashion-mnist', 10)

@@ -10,6 +10,7 @@ import torch
 
 from sketchbound.dnn.data import TensorDataset, augment_epoch
 from sketchbound.dnn.training import TrainJob
+from sketchbound.dnn.training.fused_conv_choice import cuda_sync as sync  # the one device wait
 
 __all__ = ["synthetic_data", "bench_model", "random_jobs", "sync", "timed", "data_seconds"]
 
@@ -107,26 +108,6 @@ def random_jobs(model_name: str, data: TensorDataset, n: int, *, width=1.0, dens
         ck = Path(checkpoint_dir) / f"{prefix}{j}.pt" if checkpoint_dir is not None else None
         js.append(TrainJob(m, masks, seed=j, name=f"{prefix}{j}", checkpoint=ck))
     return js
-
-
-def sync(dev: torch.device) -> None:
-    """Wait for the device's queued work (CUDA), so that a wall-clock time covers it; nothing on the CPU.
-
-    Parameters
-    ----------
-    dev : torch.device
-        The device.
-
-    Returns
-    -------
-    None
-
-    Examples
-    --------
-    >>> sync(torch.device("cpu"))
-    """
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
 
 
 def timed(step, warmup: int, steps: int, dev: torch.device) -> tuple[float, float]:

@@ -421,12 +421,9 @@ def run_table_on(client, configs: Sequence, runs_dir, *, concurrent: int | None 
     >>> import os, tempfile, distributed, numpy as np
     >>> from sketchbound.dnn.experiments.config import RunConfig
     >>> from sketchbound.dnn.experiments.results import load_result
-    >>> def idx(path, a):  # a tiny IDX file: magic (uint8, ndim), sizes, data
-    ...     open(path, "wb").write(bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">i4").tobytes() + a.tobytes())
+    >>> from sketchbound.data import write_idx_split
     >>> d = tempfile.TemporaryDirectory()
-    >>> for split, n in (("train", 8), ("t10k", 4)):
-    ...     idx(os.path.join(d.name, f"{split}-images-idx3-ubyte"), np.zeros((n, 28, 28), np.uint8))
-    ...     idx(os.path.join(d.name, f"{split}-labels-idx1-ubyte"), np.arange(n, dtype=np.uint8))
+    >>> _ = write_idx_split(d.name, 8, 4)
     >>> cfgs = [RunConfig(model="lenet300100", dataset="mnist", data_root=d.name, method="magnitude", density=0.5,
     ...                   epochs=1, batch_size=4, width=0.25, seed=s) for s in (0, 1)]
     >>> runs = os.path.join(d.name, "runs")

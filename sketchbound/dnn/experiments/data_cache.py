@@ -29,12 +29,9 @@ def data_for(cfg: RunConfig) -> TensorDataset:
     Examples
     --------
     >>> import os, tempfile, numpy as np
-    >>> def idx(path, a):  # a tiny IDX file: magic (uint8, ndim), sizes, data
-    ...     open(path, "wb").write(bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">i4").tobytes() + a.tobytes())
+    >>> from sketchbound.data import write_idx_split
     >>> d = tempfile.TemporaryDirectory()
-    >>> for split, n in (("train", 8), ("t10k", 4)):  # a tiny MNIST: 8 training and 4 test images
-    ...     idx(os.path.join(d.name, f"{split}-images-idx3-ubyte"), np.zeros((n, 28, 28), np.uint8))
-    ...     idx(os.path.join(d.name, f"{split}-labels-idx1-ubyte"), np.arange(n, dtype=np.uint8))
+    >>> _ = write_idx_split(d.name, 8, 4)  # a tiny MNIST: 8 training and 4 test images
     >>> cfg = RunConfig(model="lenet300100", dataset="mnist", data_root=d.name, train_subset=5)
     >>> data = data_for(cfg)
     >>> len(data), data.y_train.tolist(), data_for(cfg) is data  # read once

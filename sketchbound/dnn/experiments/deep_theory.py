@@ -284,12 +284,9 @@ def lemma43_experiment(model_name: str = "resnet20", dataset: str = "fashion-mni
     never exceeds its bound:
 
     >>> import os, tempfile, numpy as np
-    >>> def idx(path, a):  # a tiny IDX file: magic (uint8, ndim), sizes, data
-    ...     open(path, "wb").write(bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">i4").tobytes() + a.tobytes())
-    >>> d, rng = tempfile.TemporaryDirectory(), np.random.default_rng(0)
-    >>> for split, n in (("train", 8), ("t10k", 4)):  # a tiny Fashion-MNIST of random images
-    ...     idx(os.path.join(d.name, f"{split}-images-idx3-ubyte"), rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
-    ...     idx(os.path.join(d.name, f"{split}-labels-idx1-ubyte"), np.arange(n, dtype=np.uint8))
+    >>> from sketchbound.data import write_idx_split
+    >>> d = tempfile.TemporaryDirectory()
+    >>> _ = write_idx_split(d.name, 8, 4, rng=0)  # a tiny Fashion-MNIST of random images
     >>> res = lemma43_experiment("lenet300100", data_root=d.name, epochs=1, batch_size=4, batch=4, columns=8,
     ...                          trials=4, width=0.25, densities=(0.5,))
     >>> sorted({r["method"] for r in res["rows"]}), res["epochs"]
@@ -384,12 +381,9 @@ def ntk_cnn_experiment(channels=(8, 32), densities=(0.1, 0.02), *, n: int = 16, 
     Two channels, 4 images of 6×6 from a tiny Fashion-MNIST written here, two gradient steps:
 
     >>> import os, tempfile, numpy as np
-    >>> def idx(path, a):  # a tiny IDX file: magic (uint8, ndim), sizes, data
-    ...     open(path, "wb").write(bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">i4").tobytes() + a.tobytes())
-    >>> d, rng = tempfile.TemporaryDirectory(), np.random.default_rng(0)
-    >>> for split, n in (("train", 8), ("t10k", 4)):  # a tiny Fashion-MNIST of random images
-    ...     idx(os.path.join(d.name, f"{split}-images-idx3-ubyte"), rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
-    ...     idx(os.path.join(d.name, f"{split}-labels-idx1-ubyte"), np.arange(n, dtype=np.uint8))
+    >>> from sketchbound.data import write_idx_split
+    >>> d = tempfile.TemporaryDirectory()
+    >>> _ = write_idx_split(d.name, 8, 4, rng=0)  # a tiny Fashion-MNIST of random images
     >>> rows = ntk_cnn_experiment((2,), (0.5,), n=4, steps=2, trials=50, image_size=6, data_root=d.name)
     >>> r = rows[0]
     >>> (r["channels"], r["d"], r["s"], r["trials"]), r["verdict_final"]  # every step of the B.5 chain holds

@@ -311,12 +311,9 @@ def run_one(cfg: RunConfig, runs_dir="runs", **kw) -> dict:
     One epoch of a quarter-width LeNet-300-100 on a tiny MNIST written here (the second call loads the result):
 
     >>> import os, tempfile, numpy as np
-    >>> def idx(path, a):  # a tiny IDX file: magic (uint8, ndim), sizes, data
-    ...     open(path, "wb").write(bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">i4").tobytes() + a.tobytes())
+    >>> from sketchbound.data import write_idx_split
     >>> d = tempfile.TemporaryDirectory()
-    >>> for split, n in (("train", 8), ("t10k", 4)):  # a tiny MNIST: 8 training and 4 test images
-    ...     idx(os.path.join(d.name, f"{split}-images-idx3-ubyte"), np.zeros((n, 28, 28), np.uint8))
-    ...     idx(os.path.join(d.name, f"{split}-labels-idx1-ubyte"), np.arange(n, dtype=np.uint8))
+    >>> _ = write_idx_split(d.name, 8, 4)  # a tiny MNIST: 8 training and 4 test images
     >>> cfg = RunConfig(model="lenet300100", dataset="mnist", data_root=d.name, method="magnitude",
     ...                 mask="randomized", density=0.5, epochs=1, batch_size=4, width=0.25)
     >>> res = run_one(cfg, os.path.join(d.name, "runs"), device="cpu", progress=False)
