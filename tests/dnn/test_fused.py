@@ -454,7 +454,7 @@ def test_table_runner_times_fusion_with_its_fused_options(tmp_path, monkeypatch)
     assert seen == [{"conv_gemm": "strided"}]
 
 
-@pytest.mark.parametrize("conv_gemm", ["off", "strided"])
+@pytest.mark.parametrize("conv_gemm", ["off", pytest.param("strided", marks=pytest.mark.slow)])  # strided: slow suite
 def test_toy_table_fused_equals_unfused(tmp_path, conv_gemm):
     """Four runs of one table (two methods × two seeds, lr 0.01) through run_configs with fusion on and off: the
     same run directories (fusion is not in the hash), results equal up to float order, and result.json
