@@ -125,6 +125,8 @@ EXPECT: dict[str, Expect] = {
         skip("~8 minutes of CPU on 2 cores (its output is committed)"),
     "python -m sketchbound.reliability --parts power --update --power-seeds 40 --out validation/reliability --no-progress":
         skip("~5 minutes on 2 cores (its output is committed)"),
+    "python -m sketchbound.reliability --parts false-alarm --update --seeds 200 --out validation/reliability --no-progress":
+        skip("~7 minutes on 2 cores (its output is committed)"),
     "python -m sketchbound.validate --claims-from FILE --lemma ID": skip("a template: FILE and ID are placeholders"),
     # dnn/README.md (throughput): how a table trains with the compiled fused step
     "python -m sketchbound.dnn.table TABLE.toml --fusion on --fused-compile default [--conv-gemm strided]":
