@@ -46,18 +46,20 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from . import exact as exact_enum, scenarios as _scen, theory
+from . import exact as exact_enum
+from . import theory
 from ._draw_cache import memoised
-from .claims import Claim, exact_from_coverage
 from .check_jobs import claim_scenario, expand_jobs, order_by_dependencies, withhold_dependents
+from .claims import Claim, exact_from_coverage
+from .crosscheck import bound_slack, law_check, rests_on_line, tail_note
 from .inconclusive import sequential_reason
-from .sampling import as_generator, check_size
-from .scenarios import Scenario
+from .intervals import (EVENT_INTERVAL, INTERVAL, bernstein_interval, clopper_pearson_interval, decide_look,
+                        look_schedule, mean_interval, sample_skewness, summary_value)
 from .results import Result, check_infinite, check_outside, infinite_exact
-from .crosscheck import law_check, rests_on_line, bound_slack, tail_note
-from .intervals import EVENT_INTERVAL, INTERVAL, bernstein_interval, clopper_pearson_interval, decide_look, mean_interval, look_schedule, sample_skewness, summary_value
-from .trials import (call_user, draw_inputs as _draw_inputs, exact_m as _exact_m, mask_p as _mask_p, measure, tail_ok,
-                     tail_plan, tail_sampler, target as _target)
+from .sampling import as_generator, check_size
+from .scenarios import Scenario, sparse_rows
+from .trials import call_user, measure, tail_ok, tail_plan, tail_sampler
+from .trials import draw_inputs as _draw_inputs, exact_m as _exact_m, mask_p as _mask_p, target as _target
 
 __all__ = ["Result", "run_check", "claim_scenario", "measure", "choose_estimator", "order_by_dependencies",
            "expand_jobs", "withhold_dependents", "EXACT_RTOL", "DETERMINISTIC_TOL", "INTERVAL", "ESTIMATORS"]
@@ -76,7 +78,6 @@ AUTO_ENUMERATE = 200
 # the §5 score computations moved to sketchbound.theory / scenarios (kept importable from here)
 synflow_linear_scores = theory.synflow_linear_scores
 snip_linear_scores = theory.snip_linear_scores
-sparse_rows = _scen.sparse_rows
 
 
 # -------------------------------------------------------------------------------------------------
