@@ -131,32 +131,32 @@ def main(argv=None) -> int:
 
     from sketchbound._io import atomic_write
 
-    from sketchbound.dnn.experiments.bench_train import _random_jobs, _sync, _synthetic
+    from sketchbound.dnn.experiments.bench_data import random_jobs, sync, synthetic_data
     from sketchbound.dnn.training import ConcurrentTrainer, Schedule
     from sketchbound.dnn.training.fused import FusedTrainer
 
     dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if dev.type == "cuda":  # as bench_train does: cuDNN autotunes its algorithms in the untimed epoch
         torch.backends.cudnn.benchmark = True
-    data = _synthetic(a.steps * a.batch_size, a.channels, a.image_size, 10)
+    data = synthetic_data(a.steps * a.batch_size, a.channels, a.image_size, 10)
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
     res = {}
     for way in ways:
         # three epochs, of which two run: the profiled epoch is not the last, so the test-set evaluation that
         # follows a job's last epoch stays out of the profile (profiles of commit 77f1d46 and earlier held it)
         sched = Schedule(epochs=3, batch_size=a.batch_size, milestones=())
-        jobs = _random_jobs(a.model, data, a.jobs, prefix="job")
+        jobs = random_jobs(a.model, data, a.jobs, prefix="job")
         kw = {"conv_block": a.conv_block, "compile_mode": a.fused_compile, "conv_gemm": a.conv_gemm} \
             if way == "fused" else {}
         cls = FusedTrainer if way == "fused" else ConcurrentTrainer
         tr = cls(jobs, data, sched, device=dev, progress=False, channels_last=False if a.nchw else None,
                  sgd_kernel=a.sgd_kernel, **kw)
         tr.run(stop_after_epochs=1)  # untimed: graph capture, cuDNN's choices, first augmentation
-        _sync(dev)
+        sync(dev)
         t0 = time.perf_counter()
         with profile(activities=acts) as prof:
             tr.run(stop_after_epochs=1)
-            _sync(dev)
+            sync(dev)
         wall = time.perf_counter() - t0
         res[way] = {"wall_ms_per_step": round(1e3 * wall / a.steps, 3),
                     "images_per_s_profiled": round(a.jobs * a.batch_size * a.steps / wall),

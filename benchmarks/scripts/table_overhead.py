@@ -42,24 +42,24 @@ def main(argv=None) -> int:
 
     from sketchbound._io import atomic_write
 
-    from sketchbound.dnn.experiments.bench_train import _random_jobs, _sync, _synthetic
+    from sketchbound.dnn.experiments.bench_data import random_jobs, sync, synthetic_data
     from sketchbound.dnn.training import ConcurrentTrainer, Schedule
 
     dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    data = _synthetic(a.n_train, a.channels, a.image_size, 10)
+    data = synthetic_data(a.n_train, a.channels, a.image_size, 10)
     steps = a.n_train // a.batch_size
     res = {}
     for way, every, ckpt in (("no_checkpoints", 0.0, False), ("checkpoint_every_epoch", 0.0, True),
                              ("checkpoint_every_s", 1e9, True)):
         with tempfile.TemporaryDirectory() as tmp:
             sched = Schedule(epochs=a.epochs + 1, batch_size=a.batch_size, milestones=())
-            jobs = _random_jobs(a.model, data, a.jobs, prefix="job", checkpoint_dir=tmp if ckpt else None)
+            jobs = random_jobs(a.model, data, a.jobs, prefix="job", checkpoint_dir=tmp if ckpt else None)
             tr = ConcurrentTrainer(jobs, data, sched, device=dev, progress=False, checkpoint_every_s=every)
             tr.run(stop_after_epochs=1)  # untimed: graph capture, first augmentation
-            _sync(dev)
+            sync(dev)
             t0 = time.perf_counter()
             tr.run()
-            _sync(dev)
+            sync(dev)
             dt = time.perf_counter() - t0
             res[way] = {"s_per_epoch": round(dt / a.epochs, 4), "seconds": round(dt, 3)}
             del tr, jobs

@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from sketchbound.dnn.experiments import bench_train as B  # noqa: E402
+from sketchbound.dnn.experiments.bench_data import synthetic_data  # noqa: E402
 from sketchbound.dnn.models import get_model  # noqa: E402
 
 TINY = ["--device", "cpu", "--jobs", "2", "--steps", "2", "--warmup", "1", "--n-train", "64", "--batch-size", "16",
@@ -101,7 +102,7 @@ def test_peaks_by_device_name():
 
 
 def test_compile_rival_times_out_instead_of_waiting():
-    data = B._synthetic(64, 3, 8, 10)
+    data = synthetic_data(64, 3, 8, 10)
     r = B.bench_compile("resnet20", data, steps=2, warmup=1, batch_size=16, device="cpu", width=0.25, timeout_s=0.5)
     assert "timed out after 0.5 s" in r["error"] and "images_per_s" not in r
     with pytest.raises(ValueError, match="mode must be one of"):
@@ -110,7 +111,7 @@ def test_compile_rival_times_out_instead_of_waiting():
 
 @pytest.mark.slow
 def test_compile_rival_runs_in_a_subprocess():  # ≈ 30 s of inductor compilation on 2 CPU cores
-    data = B._synthetic(64, 3, 8, 10)
+    data = synthetic_data(64, 3, 8, 10)
     r = B.bench_compile("resnet20", data, steps=2, warmup=1, batch_size=16, device="cpu", width=0.25, timeout_s=300)
     assert r.get("images_per_s", 0) > 0, r
     assert r["mode"] == "max-autotune" and r["setup_seconds"] > 0

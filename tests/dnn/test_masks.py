@@ -194,6 +194,8 @@ def test_apply_mask_and_summary():
     rows = mask_summary(net, masks)
     assert [r["kept"] for r in rows] == [1, 6]
     assert rows[0]["mean_abs_kept"] == pytest.approx(float(before[0, 0].abs()))
+    # a layer with no kept entry has no mean |w|: None, never a NaN that would pass into a table unnoticed
+    assert mask_summary(net, {"0.weight": torch.zeros(3, 4)})[0]["mean_abs_kept"] is None
     apply_mask(net, masks)
     assert int((net[0].weight != 0).sum()) == 1 and float(net[0].bias.detach().abs().sum()) > 0
     with pytest.raises(ValueError, match="shape"):

@@ -71,8 +71,6 @@ RIVALS = ("plain", "compile", "vmap", "streams", "fused")
 #: ``--model all``
 MODELS_ALL = ("resnet20", "vgg19")
 
-_sync, _synthetic, _random_jobs = sync, synthetic_data, random_jobs  # the names benchmark scripts import
-
 
 def _free(dev: torch.device) -> None:
     gc.collect()
@@ -95,11 +93,11 @@ def _bench_trainer(cls, model_name: str, data: TensorDataset, *, jobs: int, step
     init = time.perf_counter() - t0  # construction: fusion, and conv_gemm="auto"'s measurements
     t0 = time.perf_counter()
     tr.run(max_steps=warmup)  # includes graph capture and the first epoch's augmentation
-    _sync(dev)
+    sync(dev)
     setup = time.perf_counter() - t0
     t = time.perf_counter()
     tr.run(max_steps=warmup + steps)
-    _sync(dev)
+    sync(dev)
     dt = time.perf_counter() - t
     exact = all(bool(((p.detach() != 0) & (m == 0)).sum() == 0)
                 for st in tr.states for p, m in zip(st.masked_params, st.masks))

@@ -174,10 +174,15 @@ def prune_saved(cfg, device="cpu", *, data=None) -> tuple[dict, dict]:
         "density": cfg.density, "seed": cfg.seed, "image_size": data.image_size, "run": cfg.run_name(),
         "total": total, "kept": kept, "kept_density": kept / total,
         "effective": eff["effective"], "effective_density": eff["effective"] / total, "connected": eff["connected"],
-        "mean_abs_kept": float(abs_all[keep_all].double().mean()), "mean_abs_all": float(abs_all.double().mean()),
+        "mean_abs_kept": float(abs_all[keep_all].double().mean()) if kept else None, "mean_abs_all": float(abs_all.double().mean()),
         "layers": rows, **{k: v for k, v in saved.extra.items() if k != "mask_seconds"},
     }
     return report, saved
+
+
+def _mean(value: float | None) -> str:
+    """A mean |w| for the text table; "-" where no weight is kept (no mean exists)."""
+    return "-" if value is None else f"{value:.6f}"
 
 
 def format_table(report: dict) -> str:
@@ -187,9 +192,9 @@ def format_table(report: dict) -> str:
              f"{'layer':<34} {'shape':<20} {'total':>10} {'kept':>9} {'density':>8} {'mean|w| kept':>13} {'effective':>9}"]
     for r in report["layers"]:
         lines.append(f"{r['layer']:<34} {'x'.join(map(str, r['shape'])):<20} {r['total']:>10} {r['kept']:>9} "
-                     f"{r['density']:>8.4f} {r['mean_abs_kept']:>13.6f} {r['effective']:>9}")
+                     f"{r['density']:>8.4f} {_mean(r['mean_abs_kept']):>13} {r['effective']:>9}")
     lines.append(f"{'total':<34} {'':<20} {report['total']:>10} {report['kept']:>9} {report['kept_density']:>8.4f} "
-                 f"{report['mean_abs_kept']:>13.6f} {report['effective']:>9}   (mean|w| all: {report['mean_abs_all']:.6f})")
+                 f"{_mean(report['mean_abs_kept']):>13} {report['effective']:>9}   (mean|w| all: {report['mean_abs_all']:.6f})")
     lines.append("effective: kept weights on a path from the input to the output"
                  + ("" if report["connected"] else "; NONE: the output does not depend on the input (chance accuracy)"))
     return "\n".join(lines)

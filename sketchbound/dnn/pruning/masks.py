@@ -500,7 +500,8 @@ def check_masks_for(model: nn.Module, masks) -> list[tuple[str, torch.Tensor]]:
 def mask_summary(model: nn.Module, masks: dict[str, torch.Tensor]) -> list[dict]:
     """Per-layer rows ``{layer, shape, total, kept, density, mean_abs_kept}`` (weights of ``model`` as they are).
 
-    ``mean_abs_kept`` is the mean ``|w|`` over kept entries (``nan`` if none), the quantity of Fig. 1/3.
+    ``mean_abs_kept`` is the mean ``|w|`` over kept entries, the quantity of Fig. 1/3; ``None`` for a layer with no
+    kept entry (no mean exists, and a NaN would pass silently into a table or a JSON file).
 
     Parameters
     ----------
@@ -520,13 +521,15 @@ def mask_summary(model: nn.Module, masks: dict[str, torch.Tensor]) -> list[dict]
     >>> row = mask_summary(net, {"0.weight": torch.tensor([[1.0, 0.0], [0.0, 0.0]])})[0]
     >>> row["layer"], row["kept"], row["density"]
     ('0.weight', 1, 0.25)
+    >>> print(mask_summary(net, {"0.weight": torch.zeros(2, 2)})[0]["mean_abs_kept"])
+    None
     """
     rows = []
     for n, p in check_masks_for(model, masks):
         m = masks.get(n)
         keep = torch.ones_like(p, dtype=torch.bool) if m is None else (m != 0).to(p.device)
         kept = int(keep.sum())
-        mean_abs = float(p.detach().abs()[keep].double().mean()) if kept else float("nan")
+        mean_abs = float(p.detach().abs()[keep].double().mean()) if kept else None
         rows.append({"layer": n, "shape": list(p.shape), "total": p.numel(), "kept": kept,
                      "density": kept / p.numel(), "mean_abs_kept": mean_abs})
     return rows
