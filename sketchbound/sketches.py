@@ -12,7 +12,10 @@ inner products, ``E ⟨Sx, Sw⟩ = ⟨x, w⟩`` (``E SᵀS = I``), with second m
   ``Var ⟨Sx, Sw⟩ = (⟨x, w⟩² + ||x||² ||w||²) / k``.
 
 Both return dense ``(trials, k, d)`` arrays (one sketch per trial), drawn from ``rng`` (``None``, an int
-seed or a ``numpy.random.Generator``): the same seed gives the same sketches.
+seed or a ``numpy.random.Generator``): the same seed gives the same sketches. At large ``d`` (10⁸ weights),
+CountSketch also comes in its compact form, :func:`countsketch_hashes` (the bucket and the sign of every
+column, the same draws as :func:`countsketch`), applied by :func:`apply_countsketch` in ``O(trials · d)``
+time and memory without forming ``S``.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ import numpy as np
 from .probabilities import check_memory
 from .sampling import as_generator, check_size
 
-__all__ = ["SKETCHES", "countsketch", "gaussian_sketch", "draw_sketch", "sketch_inner_variance"]
+__all__ = ["SKETCHES", "countsketch", "countsketch_hashes", "apply_countsketch", "gaussian_sketch", "draw_sketch",
+           "sketch_inner_variance"]
 
 #: the sketches of this module by name (the names claims use as ``mask_law``)
 SKETCHES = ("countsketch", "gaussian")
@@ -65,13 +69,104 @@ def countsketch(d, k, *, rng=None, trials=1) -> np.ndarray:
     ((2, 3, 5), [[1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
     """
     d, k, trials = _sizes(d, k, trials)
-    gen = as_generator(rng)
-    h = gen.integers(0, k, size=(trials, d))
-    sig = gen.integers(0, 2, size=(trials, d)) * 2.0 - 1.0
+    h, sig = _draw_hashes(as_generator(rng), d, k, trials)
     S = np.zeros((trials, k, d))
     t, i = np.meshgrid(np.arange(trials), np.arange(d), indexing="ij")
     S[t, h, i] = sig
     return S
+
+
+def _draw_hashes(gen, d, k, trials):
+    """The buckets ``h`` (int64) and signs (int8, ±1) of ``trials`` CountSketches, in the one draw order."""
+    h = gen.integers(0, k, size=(trials, d))
+    sig = gen.integers(0, 2, size=(trials, d)).astype(np.int8)
+    sig *= 2
+    sig -= 1
+    return h, sig
+
+
+def countsketch_hashes(d, k, *, rng=None, trials=1) -> tuple[np.ndarray, np.ndarray]:
+    """CountSketch in compact form: the bucket ``h(i)`` and sign ``σ_i`` of every column, per trial.
+
+    The same draws as :func:`countsketch` with the same ``rng``: ``countsketch(d, k, rng=r)[t, h[t, i], i]
+    == sign[t, i]`` and every other entry is 0. Memory is ``9 · trials · d`` bytes (16 while drawing), so
+    ``d = 10⁸`` fits where the dense ``(k, d)`` matrix would not.
+
+    Parameters
+    ----------
+    d : int
+        Input dimension (columns of ``S``).
+    k : int
+        Sketch size: number of buckets.
+    rng : None, int or numpy.random.Generator
+        The random stream.
+    trials : int
+        Number of independent sketches.
+
+    Returns
+    -------
+    h : ndarray of int64, ``(trials, d)``
+        The bucket of every column, uniform on ``0 .. k-1``.
+    sign : ndarray of int8, ``(trials, d)``
+        The sign of every column, uniform on ``±1``.
+
+    Examples
+    --------
+    >>> h, sign = countsketch_hashes(5, 3, rng=0, trials=2)
+    >>> S = countsketch(5, 3, rng=0, trials=2)
+    >>> bool((S[0, h[0], range(5)] == sign[0]).all()), h.shape, bool((np.abs(sign) == 1).all())
+    (True, (2, 5), True)
+    """
+    d = check_size(d, name="d")
+    k = check_size(k, name="k")
+    trials = check_size(trials, name="trials")
+    check_memory(16 * trials * d, f"{trials} CountSketch hashes of {d} columns")
+    return _draw_hashes(as_generator(rng), d, k, trials)
+
+
+def apply_countsketch(x, h, sign, k) -> np.ndarray:
+    """``S x`` for the CountSketches given by :func:`countsketch_hashes`, without forming ``S``.
+
+    ``(S x)_b = Σ_{i : h(i) = b} σ_i x_i``, one pass over the ``d`` entries per trial (``numpy.bincount``).
+
+    Parameters
+    ----------
+    x : array_like, ``(d,)`` or ``(d, n)``
+        The vector(s) to sketch (columns).
+    h, sign : ndarray, ``(trials, d)``
+        Buckets and signs from :func:`countsketch_hashes`.
+    k : int
+        Sketch size (the ``k`` the hashes were drawn with).
+
+    Returns
+    -------
+    ndarray, ``(trials, k)`` for a 1-D ``x``, ``(trials, k, n)`` for a 2-D one
+        Equal to ``countsketch(...) @ x`` with the same draws.
+
+    Examples
+    --------
+    >>> x = np.arange(5.0)
+    >>> h, sign = countsketch_hashes(5, 3, rng=0, trials=2)
+    >>> bool(np.allclose(apply_countsketch(x, h, sign, 3), countsketch(5, 3, rng=0, trials=2) @ x))
+    True
+    """
+    k = check_size(k, name="k")
+    h = np.asarray(h)
+    sign = np.asarray(sign)
+    if h.ndim != 2 or sign.shape != h.shape:
+        raise ValueError(f"h and sign must be (trials, d) arrays of one shape; got h {h.shape} and sign {sign.shape}")
+    if h.size and (h.min() < 0 or h.max() >= k):
+        raise ValueError(f"h must hold buckets in 0..{k - 1} (k = {k}); got values in {h.min()}..{h.max()}")
+    x = np.asarray(x, dtype=float)
+    cols = x[:, None] if x.ndim == 1 else x
+    if cols.ndim != 2 or cols.shape[0] != h.shape[1]:
+        raise ValueError(f"x must be (d,) or (d, n) with d = {h.shape[1]} (the hashes' columns); got {x.shape}")
+    trials = h.shape[0]
+    out = np.empty((trials, k, cols.shape[1]))
+    for t in range(trials):
+        for j in range(cols.shape[1]):
+            out[t, :, j] = np.bincount(h[t], weights=sign[t] * cols[:, j], minlength=k)
+    return out[..., 0] if x.ndim == 1 else out
 
 
 def gaussian_sketch(d, k, *, rng=None, trials=1) -> np.ndarray:

@@ -15,7 +15,8 @@ from sketchbound import claims as registry
 from sketchbound.claims import SKETCH_OUTPUT, SKETCH_SQ_DEV, Claim, Statistic, check_claim, fixed_data, unregister
 from sketchbound.laws import check_law, draw_law, sketched_outputs
 from sketchbound.montecarlo import choose_estimator, claim_scenario, run_check
-from sketchbound.sketches import countsketch, draw_sketch, gaussian_sketch, sketch_inner_variance
+from sketchbound.sketches import (apply_countsketch, countsketch, countsketch_hashes, draw_sketch, gaussian_sketch,
+                                  sketch_inner_variance)
 from test_validate import _main  # noqa: E402  (tests/ is on sys.path; one in-process CLI runner)
 
 _vec = arrays(np.float64, hst.integers(1, 4), elements=hst.floats(-3, 3, allow_nan=False, width=32))
@@ -274,3 +275,30 @@ def test_derived_closed_form_is_compared_with_enumeration_of_the_claim_s_own_law
     assert law_outcomes("countsketch", np.ones(3), 2) is None
     masks, probs = law_outcomes("without-replacement", np.array([0.5, 0.3, 0.2]), 2)
     assert np.allclose(probs @ masks, 1.0)  # Horvitz–Thompson weights: E m_i = 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(d=hst.integers(1, 12), k=hst.integers(1, 5), trials=hst.integers(1, 3), n=hst.integers(1, 3),
+       seed=hst.integers(0, 2**32 - 1))
+def test_compact_countsketch_is_the_dense_one(d, k, trials, n, seed):
+    # countsketch_hashes draws the same (h, σ) as countsketch: S[t, h_t(i), i] = σ_t(i), every other entry 0;
+    # apply_countsketch computes S x from them (one bucket sum per column) without forming S
+    S = countsketch(d, k, rng=seed, trials=trials)
+    h, sign = countsketch_hashes(d, k, rng=seed, trials=trials)
+    rebuilt = np.zeros_like(S)
+    for t in range(trials):
+        rebuilt[t, h[t], np.arange(d)] = sign[t]
+    assert np.array_equal(rebuilt, S)
+    x = np.random.default_rng(seed).standard_normal((d, n))
+    np.testing.assert_allclose(apply_countsketch(x, h, sign, k), S @ x, atol=1e-12)
+    np.testing.assert_allclose(apply_countsketch(x[:, 0], h, sign, k), S @ x[:, 0], atol=1e-12)
+
+
+def test_compact_countsketch_rejects_mismatched_input():
+    h, sign = countsketch_hashes(6, 3, rng=0)
+    with pytest.raises(ValueError, match=r"x must be \(d,\) or \(d, n\) with d = 6"):
+        apply_countsketch(np.ones(5), h, sign, 3)
+    with pytest.raises(ValueError, match=r"h must hold buckets in 0..1 \(k = 2\)"):
+        apply_countsketch(np.ones(6), np.full_like(h, 2), sign, 2)
+    with pytest.raises(ValueError, match="h and sign must be"):
+        apply_countsketch(np.ones(6), h, sign[:, :3], 3)
