@@ -94,14 +94,8 @@ def countsketch_hashes(d, k, *, rng=None, trials=1) -> tuple[np.ndarray, np.ndar
 
     Parameters
     ----------
-    d : int
-        Input dimension (columns of ``S``).
-    k : int
-        Sketch size: number of buckets.
-    rng : None, int or numpy.random.Generator
-        The random stream.
-    trials : int
-        Number of independent sketches.
+    d, k, rng, trials
+        As :func:`countsketch`.
 
     Returns
     -------
