@@ -4,7 +4,9 @@
 #   SKETCHBOUND_COMMIT=<sha> bash dnn/scripts/gpu_bridge.sh CALL
 #   CALL 1: ResNet-20 pilots (seeds 100-102) -> dnn/configs/bridge_constants_resnet20.json, then SynFlow's
 #           ResNet-20 ladder (bridge_resnet20.toml) until the time is up.
-#   CALL 2: the confirmatory table (bridge_resnet20_confirm.toml, with --stats).
+#   CALL 2: the confirmatory table (bridge_resnet20_confirm.toml): the 0.5% row (its 4 arms in one group of 40),
+#           then the 2% row in groups of 20 (variance-aware + randomized first); the same run names as the whole
+#           table's (--set density=... only picks a row), so its --stats (below) reads them all.
 #   CALL 3: what remains of SynFlow's ResNet-20 ladder, SNIP's (bridge_resnet20_snip.toml), then LeNet-300-100 (pilots, constants, ladder), then VGG-19.
 #   CALL snip | lenet | vgg19: one of CALL 3's steps alone (SNIP's ResNet-20 ladder with its dense runs; LeNet-300-100's
 #           pilots, constants and ladder, which need the full Fashion-MNIST; VGG-19's).
@@ -73,7 +75,10 @@ rung() {  # rung TABLE NAME: train, measure at the dense weights, write the rung
 
 case "$CALL" in
   1) constants resnet20 bridge_pilot_resnet20 && rung bridge_resnet20 resnet20 ;;
-  2) constants resnet20 bridge_pilot_resnet20 && table bridge_resnet20_confirm --stats
+  2) if constants resnet20 bridge_pilot_resnet20; then  # row by row, so a call cut short leaves whole cells
+       table bridge_resnet20_confirm --set density=0.005  # the 0.5% row, all four arms: one group of 40
+       table bridge_resnet20_confirm --set density=0.02 --concurrent 20  # 2%: VA + randomized, then the other two
+     fi
      tool csv bridge_resnet20_confirm --rung resnet20-confirm --out "$OUT/validation/bridge/resnet20-confirm.csv" ;;
   3) constants resnet20 bridge_pilot_resnet20 && rung bridge_resnet20 resnet20 && rung bridge_resnet20_snip resnet20-snip
      constants lenet300100 bridge_pilot_lenet && rung bridge_lenet lenet
