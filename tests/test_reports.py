@@ -354,3 +354,30 @@ def test_full_data_randomized_vs_threshold(table, synflow, snip, min_holm, dnn_t
     assert fmt(d[d.a == "SNIP randomized"].delta) == snip
     assert round(d.p_holm.min(), 2) == min_holm
     assert synflow in dnn_text and snip in dnn_text
+
+
+def test_bridge_confirmatory_family_recomputes_from_runs(dnn_text):
+    """The bridge's pre-registered family: variance-aware − {§7 randomized, threshold, shuffle} at 2% and
+    0.5%, paired over seeds 20–29, two-sided t, Holm over the 6; each cell as §11 of the report states it."""
+    r = runs("bridge_resnet20_confirm")
+    assert len(r) == 80 and sorted(r.seed.unique()) == list(range(20, 30))
+    cells = []
+    for dens in (0.02, 0.005):
+        cell = r[np.isclose(r.density, dens)]
+        for other in ("randomized", "global", "shuffled"):
+            d, p = paired(cell, "variance_aware", other)
+            assert len(d) == 10
+            cells.append((dens, other, d, p))
+    p_holm = holm([c[3] for c in cells])
+    csv = pd.read_csv(RESULTS / "bridge_resnet20_confirm_paired.csv")
+    assert np.allclose(csv.p, [c[3] for c in cells], rtol=1e-9) and np.allclose(csv.p_holm, p_holm, rtol=1e-9)
+    names = {"randomized": "§7 randomized", "global": "threshold", "shuffled": "shuffle"}
+    section = DNN_REPORT.read_text(encoding="utf-8").split("## 11. ", 1)[1].split("\n## ", 1)[0]
+    stated = {(m[0], m[1]): m[2:] for m in re.findall(
+        r"^\| ([\d.]+)% \| (.+?) \| ([+−][\d.]+) \| \[.+?\] \| (\S+) \| (\S+) \| (\d+)/10 \|$", section, re.MULTILINE)}
+    assert len(stated) == 6
+    for (dens, other, d, p), ph in zip(cells, p_holm):
+        delta, p_txt, ph_txt, wins = stated[(f"{100 * dens:g}", names[other])]
+        assert delta.replace("−", "-") == f"{d.mean():+.2f}" and int(wins) == int((d > 0).sum())
+        assert math.isclose(float(p_txt), p, rel_tol=5e-3) and math.isclose(float(ph_txt), ph, rel_tol=5e-3)
+    assert sum(ph < 0.05 for ph in p_holm) == 1  # only variance-aware − shuffle at 0.5% holds

@@ -62,6 +62,13 @@ def _clean(x):
     return None if isinstance(x, float) and math.isnan(x) else x
 
 
+def _argmin(means):
+    """The law with the smallest mean; ``None`` where no law has a value (e.g. no measured error: the
+    confirmatory runs have no dense twin)."""
+    means = means.dropna()
+    return str(means.idxmin()) if len(means) else None
+
+
 def summarize(rows, n_boot: int = 2000) -> dict:
     """The summary of one rung's rows (module docstring).
 
@@ -100,7 +107,7 @@ def summarize(rows, n_boot: int = 2000) -> dict:
         lo, hi = _bootstrap(g, n_boot)
         cells.append(dict(rung=str(g.rung.iloc[0]), model=model, density=float(density), procedure=proc,
                           law_min_predicted=str(means.predicted_error.idxmin()),
-                          law_min_measured=str(means.measured_error.idxmin()),
+                          law_min_measured=_argmin(means.measured_error),
                           law_max_acc=str(means.test_acc.idxmax()), max_mean_acc=float(means.test_acc.max()),
                           spearman=_clean(_spearman(g.predicted_error.to_numpy(), g.test_acc.to_numpy())),
                           ci_low=_clean(lo), ci_high=_clean(hi), masks=int(len(g)), seeds=int(g.seed.nunique())))

@@ -21,10 +21,12 @@ from ..bridge.analysis import COLUMNS
 from ..bridge.laws import LAWS
 from .common import run_figure
 
-__all__ = ["STEM", "CAP", "rung_csvs"]
+__all__ = ["STEM", "CAP", "AXIS", "rung_csvs"]
 
 STEM = "bridge"
 PROC_COLOR = {"alg1": "C0", "sec7": "C3"}
+#: the x-axis: the laws of :data:`LAWS`, then the scoring method's own threshold mask (the confirmatory runs' arm)
+AXIS = (*LAWS, "threshold")
 #: relative errors above this are drawn at it, with an upward triangle (Algorithm 1 at large β reaches 1e18)
 CAP = 1e3
 
@@ -74,7 +76,7 @@ def compute(args) -> tuple[pd.DataFrame, dict]:
     for col in ("predicted_error", "measured_error"):
         base = np.array([ref[col].get(k, np.nan) for k in key])
         agg[f"{col}_rel"] = agg[col] / base
-    agg["x"] = [LAWS.index(law) if law in LAWS else len(LAWS) for law in agg.law]
+    agg["x"] = [AXIS.index(law) if law in AXIS else len(AXIS) for law in agg.law]
     return agg, {"files": [str(p) for p in files], "rungs": list(dict.fromkeys(agg.rung)), "rows": len(agg)}
 
 
@@ -82,7 +84,9 @@ def caption(meta: dict) -> str:
     return ("Along the axis of sampling laws (x: β of p ∝ p0^β, then the variance-aware law), means over seeds: "
             "predicted error at init (solid) and Lemma 4.3's error measured at the trained weights (dashed), both "
             "relative to β = 1 of the same procedure (left, log; ▲ = above 10³, drawn at 10³), and test accuracy after masked training (dotted, "
-            "right); blue: Algorithm 1 (with replacement), red: §7 (threshold's counts, without replacement). "
+            "right); blue: Algorithm 1 (with replacement), red: §7 (threshold's counts, without replacement); "
+            "thr.: the scoring method's own threshold mask (SynFlow's rounds thresholds too); a rung without a "
+            "density leaves its panel empty. "
             "From " + ", ".join(Path(f).name for f in meta["files"]) + ".")
 
 
@@ -92,24 +96,30 @@ def plot(df: pd.DataFrame, cap: str):
     rows = list(dict.fromkeys(zip(df.rung, df.model)))
     dens = sorted(df.density.unique(), reverse=True)
     fig, axes = plt.subplots(len(rows), len(dens), figsize=(3.3 * len(dens), 2.4 * len(rows) + 0.8), squeeze=False)
-    labels = [law.replace("beta=", "β=").replace("variance-aware", "VA") for law in LAWS]
+    labels = [law.replace("beta=", "β=").replace("variance-aware", "VA").replace("threshold", "thr.") for law in AXIS]
     for i, (rung, model) in enumerate(rows):
         for j, density in enumerate(dens):
             ax = axes[i][j]
             acc_ax = ax.twinx()
             d = df[(df.rung == rung) & (df.model == model) & np.isclose(df.density, density)]
+            if d.empty:  # the rung has no run at this density
+                ax.axis("off")
+                acc_ax.axis("off")
+                continue
             for proc, c in PROC_COLOR.items():
-                e = d[d.procedure == proc].set_index("x").reindex(range(len(LAWS)))  # gaps stay gaps
+                e = d[d.procedure == proc].set_index("x").reindex(range(len(AXIS)))  # gaps stay gaps
                 if e.law.isna().all():
                     continue
                 for col, ls, mk in (("predicted_error_rel", "-", "s"), ("measured_error_rel", "--", "D")):
                     v = e[col].to_numpy(dtype=float)
-                    ax.plot(e.index, np.minimum(v, CAP), ls, color=c, marker=mk, ms=3)
+                    ok = ~np.isnan(v)  # a line through the laws the rung has (the confirmatory runs: 4 of 9)
+                    ax.plot(e.index[ok], np.minimum(v[ok], CAP), ls, color=c, marker=mk, ms=3)
                     over = v > CAP
                     ax.plot(e.index[over], np.full(over.sum(), CAP), "^", color=c, ms=6)
-                acc_ax.plot(e.index, 100 * e.test_acc, ":", color=c, marker="o", ms=3)
+                ok = e.test_acc.notna().to_numpy()
+                acc_ax.plot(e.index[ok], 100 * e.test_acc[ok], ":", color=c, marker="o", ms=3)
             ax.set_yscale("log")
-            ax.set_xticks(range(len(LAWS)), labels, rotation=60)
+            ax.set_xticks(range(len(AXIS)), labels, rotation=60)
             ax.set_title(f"{rung}: {model}, {100 * density:g}%")
             if j == 0:
                 ax.set_ylabel("error / error(β=1)")
