@@ -79,3 +79,15 @@ def test_every_relative_link_resolves():
     assert local
     missing = [lk for lk in local if not (D.ROOT / lk).exists()]
     assert not missing, f"README.md links to files that do not exist: {missing}"
+
+
+def test_bridge_paragraph_matches_bridge_md_number_for_number():
+    """Every number of the README's bridge paragraph is stated in validation/bridge.md (or, for the
+    confirmatory cells, in the deep report's section on them), where tests recompute it from the files."""
+    para = TEXT.split("**The bridge, in one paragraph.**", 1)[1].split("\n\n", 1)[0]
+    sources = " ".join((D.ROOT / f).read_text(encoding="utf-8") for f in ("validation/bridge.md", "dnn/results/README.md"))
+    norm = " ".join(sources.replace("−", "-").split())
+    numbers = re.findall(r"(?<![\w.-])[+−]?\d+\.\d+(?:e-\d+)?%?", " ".join(para.split()))  # not in names
+    assert len(numbers) >= 12
+    for n in numbers:
+        assert n.replace("−", "-") in norm, n
