@@ -44,7 +44,7 @@ import torch
 from sketchbound._cli import interruptible, torch_device
 from sketchbound._io import atomic_write, check_output_path
 from sketchbound.dnn.experiments.config import (OneLineParser, RunConfig, add_config_arguments, add_lock_wait_argument,
-                                                config_from_args, read_toml, run_table)
+                                                config_from_args)
 from sketchbound.dnn.experiments.data_cache import DATA_CACHE, data_for, preload_data
 from sketchbound.dnn.experiments.locks import LOCK_FILE, RunLock, RunLocked, wait_for_lock
 from sketchbound.dnn.experiments.masking import (MaskResult, build_model, compute_imp_masks, compute_mask,
@@ -52,6 +52,7 @@ from sketchbound.dnn.experiments.masking import (MaskResult, build_model, comput
 from sketchbound.dnn.experiments.planning import balance_chunks, mask_cost, plan_chunks
 from sketchbound.dnn.experiments.results import RESULT_FILE, environment, git_commit, is_finished, load_result
 from sketchbound.dnn.experiments.prepare import OpenedRun, PreparedRun, RunLog, prepare_chunk, prepare_job
+from sketchbound.dnn.experiments.toml_io import read_toml, run_table
 from sketchbound.dnn.data import dataset_info
 from sketchbound.dnn.training import ConcurrentTrainer, TrainResult, mask_density
 from sketchbound.dnn.training.sgd_kernel import check_sgd_kernel, check_weight_copies

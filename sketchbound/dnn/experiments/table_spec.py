@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Sequence
 
 from sketchbound._cli import MAX_REPEATS
-from sketchbound.dnn.experiments.config import RunConfig, read_toml
+from sketchbound.dnn.experiments.config import RunConfig
+from sketchbound.dnn.experiments.toml_io import read_toml
 
 __all__ = ["TableSpec", "load_table", "parse_overrides", "expand", "distinct_runs"]
 
