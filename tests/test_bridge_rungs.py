@@ -302,8 +302,8 @@ def test_bridge_doc_states_the_confirmatory_rung_as_its_files_give_it():
     for c in summary["cells"]:
         assert f"ρ = {pts(c['spearman'])} [{pts(c['ci_low'])}, {pts(c['ci_high'])}]" in text, c["density"]
     paired = pd.read_csv(root / "dnn" / "results" / "bridge_resnet20_confirm_paired.csv")
-    for _, r in paired.iterrows():
-        ci = f"[{pts(r.ci_low)}, {pts(r.ci_high)}]"
-        if r.p_holm < 0.05 or r.density == 0.005 and r.b == "SynFlow threshold" or r.b == "SynFlow randomized":
-            said = re.search(re.escape(pts(r.delta)) + r"( points)? at " + re.escape(f"{100 * r.density:g}%"), text)
-            assert said and ci in text, (r.density, r.b)
+    for _, r in paired.iterrows():  # every cell's Δ; its CI where the doc gives one (not for 2% threshold/shuffle)
+        said = re.search(re.escape(pts(r.delta)) + r"( points)? at " + re.escape(f"{100 * r.density:g}%"), text)
+        assert said, (r.density, r.b)
+        if r.density == 0.005 or r.b == "SynFlow randomized":
+            assert f"[{pts(r.ci_low)}, {pts(r.ci_high)}]" in text, (r.density, r.b)
