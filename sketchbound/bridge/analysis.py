@@ -25,11 +25,34 @@ import numpy as np
 from ..seeds import stream_rng
 from ..multiple_testing import holm
 
-__all__ = ["COLUMNS", "summarize"]
+__all__ = ["COLUMNS", "RUNGS", "rung_order", "summarize"]
 
 #: the columns every rung's CSV has (the deep rungs write the same ones)
 COLUMNS = ["rung", "model", "density", "law", "procedure", "seed", "predicted_error", "measured_error",
            "test_acc", "test_loss"]
+#: the ladder, from the §3 linear model up to VGG-19: the order in which the report and the figure show the rungs
+RUNGS = ("linear", "ntk", "lenet", "resnet20", "resnet20-snip", "resnet20-confirm", "vgg19")
+
+
+def rung_order(name: str) -> tuple[int, str]:
+    """Sort key of a rung's name (or of a file named ``<rung>.csv`` / ``<rung>_summary.json`` by its stem):
+    the rungs of :data:`RUNGS` in the ladder's order, any other rung after them, alphabetically.
+
+    Parameters
+    ----------
+    name : str
+        A rung's name, e.g. ``"lenet"``.
+
+    Returns
+    -------
+    tuple of (int, str)
+
+    Examples
+    --------
+    >>> sorted(["vgg19", "zeta", "linear", "lenet"], key=rung_order)
+    ['linear', 'lenet', 'vgg19', 'zeta']
+    """
+    return (RUNGS.index(name), name) if name in RUNGS else (len(RUNGS), name)
 
 
 def _spearman(pred: np.ndarray, acc: np.ndarray) -> float:

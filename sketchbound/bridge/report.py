@@ -56,7 +56,8 @@ def summary_from_csv(path, n_boot: int = 2000) -> dict:
 
 
 def load_summaries(folder) -> list[dict]:
-    """Every ``*_summary.json`` of ``folder``, sorted by file name.
+    """Every ``*_summary.json`` of ``folder``, in the ladder's order (:func:`~sketchbound.bridge.analysis.rung_order`
+    of the file's rung, ``<rung>_summary.json``).
 
     Parameters
     ----------
@@ -79,7 +80,8 @@ def load_summaries(folder) -> list[dict]:
     if not folder.is_dir():
         raise ValueError(f"folder must be a directory of rung summaries, got {str(folder)!r}")
     out = []
-    for p in sorted(folder.glob("*_summary.json")):
+    from .analysis import rung_order  # noqa: PLC0415
+    for p in sorted(folder.glob("*_summary.json"), key=lambda q: rung_order(q.name[:-len("_summary.json")])):
         try:
             out.append(json.loads(p.read_text()))
         except (OSError, ValueError) as e:

@@ -1,6 +1,7 @@
 """The bridge at a glance: along the axis of sampling laws (β of ``p ∝ p0^β``, then the variance-aware
 law), the error the theory predicts at init, Lemma 4.3's error measured at the trained weights, and the
-masked model's test accuracy — one row of panels per rung and model, one panel per density.
+masked model's test accuracy — one row of panels per rung and model (in the ladder's order), one panel per density
+of that rung (largest first).
 
 Reads every rung CSV under ``--bridge`` (default ``validation/bridge``) that has the shared columns
 (:data:`sketchbound.bridge.analysis.COLUMNS`: rung, model, density, law, procedure, seed, predicted_error,
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..bridge.analysis import COLUMNS
+from ..bridge.analysis import COLUMNS, rung_order
 from ..bridge.laws import LAWS
 from .common import run_figure
 
@@ -42,7 +43,8 @@ def rung_csvs(folder) -> list[Path]:
     Returns
     -------
     list of pathlib.Path
-        The CSVs, sorted; ``FileNotFoundError`` when there is none.
+        The CSVs in the ladder's order (:func:`~sketchbound.bridge.analysis.rung_order` of the file's
+        stem); ``FileNotFoundError`` when there is none.
 
     Examples
     --------
@@ -55,7 +57,7 @@ def rung_csvs(folder) -> list[Path]:
     """
     folder = Path(folder)
     out = []
-    for p in sorted(folder.glob("*.csv")):
+    for p in sorted(folder.glob("*.csv"), key=lambda q: rung_order(q.stem)):
         head = pd.read_csv(p, nrows=0).columns
         if all(c in head for c in COLUMNS):
             out.append(p)
@@ -85,8 +87,8 @@ def caption(meta: dict) -> str:
             "predicted error at init (solid) and Lemma 4.3's error measured at the trained weights (dashed), both "
             "relative to β = 1 of the same procedure (left, log; ▲ = above 10³, drawn at 10³), and test accuracy after masked training (dotted, "
             "right); blue: Algorithm 1 (with replacement), red: §7 (threshold's counts, without replacement); "
-            "thr.: the scoring method's own threshold mask (SynFlow's rounds thresholds too); a rung without a "
-            "density leaves its panel empty. "
+            "thr.: the scoring method's own threshold mask (SynFlow's rounds thresholds too); each row shows the "
+            "densities its rung ran, largest first. "
             "From " + ", ".join(Path(f).name for f in meta["files"]) + ".")
 
 
@@ -94,18 +96,17 @@ def plot(df: pd.DataFrame, cap: str):
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     rows = list(dict.fromkeys(zip(df.rung, df.model)))
-    dens = sorted(df.density.unique(), reverse=True)
-    fig, axes = plt.subplots(len(rows), len(dens), figsize=(3.3 * len(dens), 2.4 * len(rows) + 0.8), squeeze=False)
+    dens_of = {r: sorted(df[(df.rung == r[0]) & (df.model == r[1])].density.unique(), reverse=True) for r in rows}
+    ncol = max(len(d) for d in dens_of.values())
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(3.3 * ncol, 2.4 * len(rows) + 0.8), squeeze=False)
     labels = [law.replace("beta=", "β=").replace("variance-aware", "VA").replace("threshold", "thr.") for law in AXIS]
     for i, (rung, model) in enumerate(rows):
-        for j, density in enumerate(dens):
+        for ax in axes[i][len(dens_of[rung, model]):]:  # a rung with fewer densities than the widest row
+            ax.axis("off")
+        for j, density in enumerate(dens_of[rung, model]):
             ax = axes[i][j]
             acc_ax = ax.twinx()
             d = df[(df.rung == rung) & (df.model == model) & np.isclose(df.density, density)]
-            if d.empty:  # the rung has no run at this density
-                ax.axis("off")
-                acc_ax.axis("off")
-                continue
             for proc, c in PROC_COLOR.items():
                 e = d[d.procedure == proc].set_index("x").reindex(range(len(AXIS)))  # gaps stay gaps
                 if e.law.isna().all():
@@ -123,7 +124,7 @@ def plot(df: pd.DataFrame, cap: str):
             ax.set_title(f"{rung}: {model}, {100 * density:g}%")
             if j == 0:
                 ax.set_ylabel("error / error(β=1)")
-            if j == len(dens) - 1:
+            if j == len(dens_of[rung, model]) - 1:
                 acc_ax.set_ylabel("test accuracy (%)")
             acc_ax.grid(False)
     fig.suptitle(cap, fontsize=7, wrap=True, y=0.005, va="bottom")
