@@ -276,34 +276,3 @@ def test_cpu_rung_summaries_recompute_from_their_csvs():
         stored = json.loads((folder / f"{rung}_summary.json").read_text())
         again = summary_from_csv(folder / f"{rung}.csv")
         assert json.dumps(again["cells"], sort_keys=True) == json.dumps(stored["cells"], sort_keys=True)
-
-
-def test_bridge_doc_states_the_confirmatory_rung_as_its_files_give_it():
-    """validation/bridge.md's confirmatory paragraph: per law, the mean predicted error and accuracy of
-    validation/bridge/resnet20-confirm.csv, the Spearman rho of its summary, and the pre-registered paired
-    differences of dnn/results/bridge_resnet20_confirm_paired.csv (what the doc says, number for number)."""
-    import pandas as pd
-
-    root = Path(__file__).resolve().parents[1]
-    text = " ".join((root / "validation" / "bridge.md").read_text(encoding="utf-8").split())
-    df = pd.read_csv(root / "validation" / "bridge" / "resnet20-confirm.csv")
-    m = df.groupby(["density", "law"])[["predicted_error", "test_acc"]].mean()
-    order = ("beta=1", "variance-aware", "threshold", "beta=0")
-    pred = [f"{m.loc[(0.005, law), 'predicted_error']:.4f}" for law in order]
-    acc = ", ".join(f"{100 * m.loc[(0.005, law), 'test_acc']:.2f}" for law in order)
-    assert (f"β = 1 ({pred[0]}) ≤ variance-aware ({pred[1]}) < threshold ({pred[2]}) < shuffle ({pred[3]}) "
-            f"— is the order of the accuracies ({acc}%)") in text
-    va, b1 = m.loc[(0.02, "variance-aware"), "predicted_error"], m.loc[(0.02, "beta=1"), "predicted_error"]
-    assert abs(va - b1) / b1 < 3e-4 and f"{va:.4f} against {b1:.4f} at 2%" in text
-    summary = json.loads((root / "validation" / "bridge" / "resnet20-confirm_summary.json").read_text())
-    def pts(x):
-        return f"{x:+.2f}".replace("-", "−")
-
-    for c in summary["cells"]:
-        assert f"ρ = {pts(c['spearman'])} [{pts(c['ci_low'])}, {pts(c['ci_high'])}]" in text, c["density"]
-    paired = pd.read_csv(root / "dnn" / "results" / "bridge_resnet20_confirm_paired.csv")
-    for _, r in paired.iterrows():  # every cell's Δ; its CI where the doc gives one (not for 2% threshold/shuffle)
-        said = re.search(re.escape(pts(r.delta)) + r"( points)? at " + re.escape(f"{100 * r.density:g}%"), text)
-        assert said, (r.density, r.b)
-        if r.density == 0.005 or r.b == "SynFlow randomized":
-            assert f"[{pts(r.ci_low)}, {pts(r.ci_high)}]" in text, (r.density, r.b)

@@ -51,7 +51,7 @@ def runs(table: str) -> pd.DataFrame:
         c = r.get("config", r)
         rows.append({"model": c["model"], "method": c["method"], "inputs": c.get("inputs"), "mask": c["mask"],
                      "init": c.get("init"), "density": float(c["density"]), "seed": int(c["seed"]),
-                     "accuracy": float(r["accuracy"])})
+                     "beta": c.get("beta"), "accuracy": float(r["accuracy"])})
     return pd.DataFrame(rows)
 
 
@@ -381,3 +381,24 @@ def test_bridge_confirmatory_family_recomputes_from_runs(dnn_text):
         assert delta.replace("−", "-") == f"{d.mean():+.2f}" and int(wins) == int((d > 0).sum())
         assert math.isclose(float(p_txt), p, rel_tol=5e-3) and math.isclose(float(ph_txt), ph, rel_tol=5e-3)
     assert sum(ph < 0.05 for ph in p_holm) == 1  # only variance-aware − shuffle at 0.5% holds
+
+
+def test_bridge_other_ladders_section_recomputes_from_runs(dnn_text):
+    """§12: each ladder's dense accuracy (mean ± sd over seeds 0–1), and at its lowest density the shuffle's
+    accuracy against the range of every other law's, from the recorded runs."""
+    sec = dnn_text.split("## 12. The bridge's other deep ladders", 1)[1].split("## Appendix A", 1)[0]
+    for table, low in (("bridge_resnet20_snip", None), ("bridge_lenet", 0.005), ("bridge_vgg19", 0.0002)):
+        r = runs(table)
+        r = r[r.seed.isin([0, 1])]
+        dense = r[r.method == "dense"].accuracy
+        assert len(dense) == 2 and f"{dense.mean():.2f} ± {dense.std(ddof=1):.2f}%" in sec, table
+        if low is None:
+            continue
+        cell = r[np.isclose(r.density, low) & (r.method != "dense")]
+        law = cell["mask"] + " " + cell["beta"].astype(str)
+        means = cell.groupby(law).accuracy.mean()
+        shuffle = means[means.index == "tempered 0.0"]
+        assert len(shuffle) == 1 and len(means) == (8 if table == "bridge_lenet" else 4), (table, list(means.index))
+        rest = means.drop(shuffle.index)
+        assert shuffle.iloc[0] < rest.min()
+        assert f"{shuffle.iloc[0]:.2f}%" in sec and f"{rest.min():.2f}–{rest.max():.2f}%" in sec, table

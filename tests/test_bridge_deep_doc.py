@@ -1,0 +1,182 @@
+"""validation/bridge.md's deep-rung paragraphs against the files they come from: every number and count
+the doc states about the GPU rungs (validation/bridge/<rung>.csv and its summary, the confirmatory table's
+paired differences) is recomputed here, so a changed CSV or a hand-edited sentence fails."""
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+ROOT = Path(__file__).resolve().parents[1]
+BRIDGE = ROOT / "validation" / "bridge"
+LADDERS = ("resnet20", "lenet", "resnet20-snip", "vgg19")
+
+
+@pytest.fixture(scope="module")
+def text():
+    return " ".join((ROOT / "validation" / "bridge.md").read_text(encoding="utf-8").split())
+
+
+def pts(x: float) -> str:
+    """The doc's signed two-decimal form: +0.57, −0.33 (a minus sign, not a hyphen)."""
+    return f"{x:+.2f}".replace("-", "−")
+
+
+def _means(rung: str) -> pd.DataFrame:
+    return pd.read_csv(BRIDGE / f"{rung}.csv").groupby(["density", "law"])[["predicted_error", "test_acc"]].mean()
+
+
+def _cells(rung: str) -> dict[float, dict]:
+    return {c["density"]: c for c in json.loads((BRIDGE / f"{rung}_summary.json").read_text())["cells"]}
+
+
+@pytest.mark.slow
+def test_the_ladders_summaries_recompute_from_their_csvs():
+    """The GPU rungs' summaries (what the doc's table and counts read) are summarize() of their CSVs."""
+    from sketchbound.bridge.report import summary_from_csv
+
+    for rung in (*LADDERS, "resnet20-confirm"):
+        stored = json.loads((BRIDGE / f"{rung}_summary.json").read_text())
+        again = summary_from_csv(BRIDGE / f"{rung}.csv")
+        assert json.dumps(again["cells"], sort_keys=True) == json.dumps(stored["cells"], sort_keys=True), rung
+
+
+def test_across_the_ladders_counts(text):
+    """Lowest density of each ladder: rho < 0 with its interval below 0 in 4 of 5 cells (not SynFlow's
+    ResNet-20); at 10% and 2%: rho >= -0.02 everywhere, interval above 0 in 5 of 6; the least-predicted law is
+    the most accurate in 3 of 11 cells; the shuffle is the least accurate in 4 of the 5 lowest-density cells."""
+    lows = [(r, d) for r in LADDERS for d in _cells(r) if d <= 0.005]
+    assert len(lows) == 5 and sum(_cells(r)[d]["ci_high"] < 0 for r, d in lows) == 4
+    assert _cells("resnet20")[0.005]["ci_high"] >= 0
+    c = _cells("resnet20")[0.005]
+    assert f"ρ = {pts(c['spearman'])} [{pts(c['ci_low'])}, {pts(c['ci_high'])}]" in text
+    assert "lowest density ρ is negative with its interval below 0 in 4 of 5 cells" in text
+    high = [_cells(r)[d] for r in LADDERS for d in _cells(r) if d > 0.005]
+    assert len(high) == 6 and min(x["spearman"] for x in high) >= -0.02 - 5e-3
+    assert sum(x["ci_low"] > 0 for x in high) == 5 and "above 0 (the wrong way) in 5 of them" in text
+    cells = [x for r in LADDERS for x in _cells(r).values()]
+    same = [x for x in cells if x["law_min_predicted"] == x["law_max_acc"]]
+    assert len(cells) == 11 and len(same) == 3 and "in 3 of the 11 ladder cells" in text
+    assert sorted((x["rung"], x["density"]) for x in same) == [("lenet", 0.005), ("vgg19", 0.0002), ("vgg19", 0.001)]
+    worst = [_means(r).loc[d].test_acc.idxmin() for r, d in lows]
+    assert worst.count("beta=0") == 4 and "least accurate law in 4 of the 5 lowest-density ladder cells" in text
+    assert _cells("resnet20-confirm")[0.005]["ci_high"] < 0
+
+
+@pytest.mark.parametrize("rung,density,stated", [
+    ("lenet", 0.005, "−0.50"), ("resnet20-snip", 0.005, "−0.20"), ("resnet20", 0.005, "+0.44"),
+    ("vgg19", 0.001, "−0.31"), ("vgg19", 0.0002, "−0.20"), ("resnet20-confirm", 0.005, "−0.13")])
+def test_rho_without_the_shuffle(rung, density, stated, text):
+    """Spearman rho(predicted error, accuracy) over the cell's masks other than the shuffle's (beta=0)."""
+    d = pd.read_csv(BRIDGE / f"{rung}.csv")
+    d = d[(d.density == density) & (d.law != "beta=0")]
+    assert pts(spearmanr(d.predicted_error, d.test_acc).statistic) == stated
+    assert stated in text.split("Leave the shuffle's masks out", 1)[1].split("- **SynFlow", 1)[0]
+
+
+@pytest.mark.parametrize("rung", ["resnet20", "lenet"])
+def test_the_prediction_separates_only_the_shuffle(rung, text):
+    """For SynFlow's ladders: beta=0's predicted error against the range of every other law, per density,
+    and the shuffle's accuracy against beta=1's, as the doc states them."""
+    m = _means(rung)
+    for dens in (0.1, 0.02, 0.005):
+        g = m.loc[dens]
+        rest = g.drop("beta=0").predicted_error
+        assert g.loc["beta=0", "predicted_error"] > rest.max()
+        said = (f"{g.loc['beta=0', 'predicted_error']:.3f} against {rest.min():.3f}–{rest.max():.3f} "
+                f"at {100 * dens:g}%")
+        assert said in text, said
+    gap = {d: 100 * (m.loc[(d, "beta=0"), "test_acc"] - m.loc[(d, "beta=1"), "test_acc"]) for d in (0.1, 0.02, 0.005)}
+    assert f"{-gap[0.005]:.2f} points below β = 1" in text
+    assert f"{pts(gap[0.1])} and {pts(gap[0.02])} points above β = 1" in text
+    assert all(m.loc[d].test_acc.idxmax() == "beta=0" for d in (0.1, 0.02))
+    for c in _cells(rung).values():
+        if rung == "lenet":
+            assert f"{pts(c['spearman'])} [{pts(c['ci_low'])}, {pts(c['ci_high'])}]" in text
+
+
+def test_lenet_shuffle_at_half_a_percent(text):
+    m = _means("lenet")
+    assert (f"({100 * m.loc[(0.005, 'beta=0'), 'test_acc']:.2f} against "
+            f"{100 * m.loc[(0.005, 'beta=1'), 'test_acc']:.2f}%)") in text
+
+
+def test_snip_ladder(text):
+    """SNIP: the predicted error falls along beta (from its largest law to the threshold), accuracy does not."""
+    m = _means("resnet20-snip")
+    for dens, start in ((0.1, "beta=0"), (0.02, "beta=0"), (0.005, "beta=0.25")):
+        p = m.loc[dens].predicted_error
+        assert p.idxmax() == start and p.idxmin() == "beta=inf"
+        assert f"{p.max():.3f}" in text and f"{p.min():.3f}" in text
+        assert p.loc["beta=0.25"] >= p.loc["variance-aware"] >= p.loc["beta=1"]
+    acc = m.loc[0.005].test_acc
+    assert acc.idxmin() == "beta=inf" and acc.idxmax() == "beta=2"
+    assert f"least accurate ({100 * acc.min():.2f}%) and β = 2 the most ({100 * acc.max():.2f}%)" in text
+    for c in _cells("resnet20-snip").values():
+        assert f"{pts(c['spearman'])} [{pts(c['ci_low'])}, {pts(c['ci_high'])}]" in text
+
+
+def test_vgg19_ladder(text):
+    m = _means("vgg19")
+    for dens in (0.001, 0.0002):
+        p = m.loc[dens].predicted_error
+        rest = p.drop("beta=0")
+        assert rest.max() - rest.min() < 2e-4 and p.loc["beta=0"] > rest.max()
+        assert f"{rest.min():.4f}–{rest.max():.4f} at {100 * dens:g}%" in text
+        assert m.loc[dens].test_acc.idxmax() == "beta=1"
+    assert f"({m.loc[(0.001, 'beta=0'), 'predicted_error']:.4f} and {m.loc[(0.0002, 'beta=0'), 'predicted_error']:.4f})" in text
+    d = pd.read_csv(BRIDGE / "vgg19.csv")
+    chance = d[(d.density == 0.0002) & (d.law == "beta=0")].test_acc
+    assert len(chance) == 2 and (chance == 0.1).all() and "to 10.00% at 0.02%" in text
+    assert (f"({100 * m.loc[(0.001, 'beta=1'), 'test_acc']:.2f}% and "
+            f"{100 * m.loc[(0.0002, 'beta=1'), 'test_acc']:.2f}%)") in text
+    for c in _cells("vgg19").values():
+        assert f"{pts(c['spearman'])} [{pts(c['ci_low'])}, {pts(c['ci_high'])}]" in text
+
+
+def test_variance_aware_against_randomized_on_the_ladders(text):
+    """Every Δ the doc lists, in its order, and the smallest Holm p (2 pairs each)."""
+    para = text.split("**Variance-aware against §7's randomized mask on the ladders:**", 1)[1].split("- **The", 1)[0]
+    said = re.findall(r"[+−]\d\.\d\d", para)
+    deltas, ps = [], []
+    for rung in ("lenet", "resnet20-snip", "vgg19"):
+        s = json.loads((BRIDGE / f"{rung}_summary.json").read_text())["variance_aware_vs_randomized"]
+        for v in sorted(s, key=lambda v: -v["density"]):
+            assert v["pairs"] == 2
+            deltas.append(pts(100 * v["delta_acc"]))
+            ps.append(v["p_holm"])
+    assert said == deltas
+    assert f"the smallest Holm p is {min(ps):.2f}" in para
+
+
+def test_bridge_doc_states_the_confirmatory_rung_as_its_files_give_it():
+    """validation/bridge.md's confirmatory paragraph: per law, the mean predicted error and accuracy of
+    validation/bridge/resnet20-confirm.csv, the Spearman rho of its summary, and the pre-registered paired
+    differences of dnn/results/bridge_resnet20_confirm_paired.csv (what the doc says, number for number)."""
+    import pandas as pd
+
+    root = Path(__file__).resolve().parents[1]
+    text = " ".join((root / "validation" / "bridge.md").read_text(encoding="utf-8").split())
+    df = pd.read_csv(root / "validation" / "bridge" / "resnet20-confirm.csv")
+    m = df.groupby(["density", "law"])[["predicted_error", "test_acc"]].mean()
+    order = ("beta=1", "variance-aware", "threshold", "beta=0")
+    pred = [f"{m.loc[(0.005, law), 'predicted_error']:.4f}" for law in order]
+    acc = ", ".join(f"{100 * m.loc[(0.005, law), 'test_acc']:.2f}" for law in order)
+    assert (f"β = 1 ({pred[0]}) ≤ variance-aware ({pred[1]}) < threshold ({pred[2]}) < shuffle ({pred[3]}) "
+            f"— is the order of the accuracies ({acc}%)") in text
+    va, b1 = m.loc[(0.02, "variance-aware"), "predicted_error"], m.loc[(0.02, "beta=1"), "predicted_error"]
+    assert abs(va - b1) / b1 < 3e-4 and f"{va:.4f} against {b1:.4f} at 2%" in text
+    summary = json.loads((root / "validation" / "bridge" / "resnet20-confirm_summary.json").read_text())
+    def pts(x):
+        return f"{x:+.2f}".replace("-", "−")
+
+    for c in summary["cells"]:
+        assert f"ρ = {pts(c['spearman'])} [{pts(c['ci_low'])}, {pts(c['ci_high'])}]" in text, c["density"]
+    paired = pd.read_csv(root / "dnn" / "results" / "bridge_resnet20_confirm_paired.csv")
+    for _, r in paired.iterrows():  # every cell's Δ; its CI where the doc gives one (not for 2% threshold/shuffle)
+        said = re.search(re.escape(pts(r.delta)) + r"( points)? at " + re.escape(f"{100 * r.density:g}%"), text)
+        assert said, (r.density, r.b)
+        if r.density == 0.005 or r.b == "SynFlow randomized":
+            assert f"[{pts(r.ci_low)}, {pts(r.ci_high)}]" in text, (r.density, r.b)
