@@ -151,6 +151,52 @@ def test_variance_aware_against_randomized_on_the_ladders(text):
     assert f"the smallest Holm p is {min(ps):.2f}" in para
 
 
+def _rho(c: dict, which: str = "") -> str:
+    k = "_measured" if which else ""
+    return f"{pts(c['spearman' + k])} [{pts(c[f'ci{k}_low'])}, {pts(c[f'ci{k}_high'])}]"
+
+
+def test_predicted_or_measured_on_the_ladders(text):
+    """The measured error's rho: right way in all 5 lowest-density cells (interval below 0), including
+    SynFlow's ResNet-20 at 0.5% where the prediction is not; at 10% and 2% between -0.14 and +0.61, its
+    interval above 0 in 3 of 6 and below 0 in none."""
+    para = text.split("**Predicted or measured, on the ladders.**", 1)[1].split("- **SynFlow", 1)[0]
+    cells = [c for r in LADDERS for c in _cells(r).values()]
+    low = [c for c in cells if c["density"] <= 0.005]
+    high = [c for c in cells if c["density"] > 0.005]
+    assert len(low) == 5 and all(c["ci_measured_high"] < 0 for c in low)
+    rho = sorted(c["spearman_measured"] for c in low)
+    assert f"ρ from {pts(rho[-1])} to {pts(rho[0])}" in para and "in all 5 cells" in para
+    r20 = _cells("resnet20")[0.005]
+    assert f"({_rho(r20, 'measured')} against {pts(r20['spearman'])})" in para
+    rho = sorted(c["spearman_measured"] for c in high)
+    assert len(high) == 6 and f"ρ from {pts(rho[0])} to {pts(rho[-1])}" in para
+    assert sum(c["ci_measured_low"] > 0 for c in high) == 3 and sum(c["ci_measured_high"] < 0 for c in high) == 0
+    assert "above 0 in 3 of the 6 cells and below 0 in none" in para
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert f"(ρ up to {pts(rho[-1])})" in readme
+
+
+def test_predicted_or_measured_on_the_cpu_rungs(text):
+    """CPU rungs: Algorithm 1's measured rho negative in 13 of 15, interval above 0 in none; the §7 cells'
+    measured interval above 0 in 2 (predicted: 5) and below 0 in 4 (predicted: 2); the named cells."""
+    para = text.split("**Predicted or measured?**", 1)[1].split("- **Variance-aware", 1)[0]
+    cells = [c for r in ("linear", "ntk") for c in json.loads((BRIDGE / f"{r}_summary.json").read_text())["cells"]]
+    alg1 = [c for c in cells if c["procedure"] == "alg1"]
+    sec7 = [c for c in cells if c["procedure"] == "sec7"]
+    assert len(alg1) == len(sec7) == 15
+    assert sum(c["spearman_measured"] < 0 for c in alg1) == 13 and not any(c["ci_measured_low"] > 0 for c in alg1)
+    assert "negative in 13 of 15 cells, its interval above 0 in none" in para
+    assert sum(c["ci_measured_low"] > 0 for c in sec7) == 2 and sum(c["ci_low"] > 0 for c in sec7) == 5
+    assert sum(c["ci_measured_high"] < 0 for c in sec7) == 4 and sum(c["ci_high"] < 0 for c in sec7) == 2
+    rf = [c for c in cells if c["model"] == "relu-features-10240" and c["procedure"] == "sec7" and c["density"] in (0.1, 0.02)]
+    assert len(rf) == 2 and all(c["ci_low"] > 0 and c["ci_measured_high"] < 0 for c in rf)
+    assert f"({_rho(rf[0], 'm')} and {_rho(rf[1], 'm')})" in para
+    ntk = [c for c in cells if c["procedure"] == "sec7" and c["density"] == 0.1 and c["model"] in ("mlp-width-1024", "mlp-width-4096")]
+    assert len(ntk) == 2 and all(c["ci_low"] > 0 and c["ci_measured_low"] > 0 for c in ntk)
+    assert f"({pts(ntk[0]['spearman_measured'])} and {pts(ntk[1]['spearman_measured'])})" in para
+
+
 def test_bridge_doc_states_the_confirmatory_rung_as_its_files_give_it():
     """validation/bridge.md's confirmatory paragraph: per law, the mean predicted error and accuracy of
     validation/bridge/resnet20-confirm.csv, the Spearman rho of its summary, and the pre-registered paired

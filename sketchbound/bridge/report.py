@@ -3,7 +3,8 @@
 Every ``<rung>_summary.json`` in a folder (written by ``python -m sketchbound.bridge --rung ...``, or by
 :func:`summary_from_csv` for a rung whose CSV came from the GPU) becomes rows of one Markdown table: per
 cell, the law with the smallest predicted error, the law with the best mean accuracy, Spearman's ρ
-between predicted error and accuracy with its bootstrap interval, and the variance-aware law against
+between predicted error and accuracy with its bootstrap interval, the same ρ for the error measured at the
+trained weights (``–`` where the cell has no measured error), and the variance-aware law against
 §7's randomized mask. ``validation/bridge.md`` embeds the table between the markers
 :data:`BEGIN` / :data:`END`; a test regenerates it from the files and compares, so every number there is
 recomputable from the files beside it.
@@ -93,6 +94,13 @@ def _f(x, fmt="{:+.2f}") -> str:
     return "–" if x is None else fmt.format(x)
 
 
+def _measured(c: dict) -> str:
+    """The measured error's ρ and interval, or ``–`` where the cell has none (no dense twin; older summaries)."""
+    if c.get("spearman_measured") is None:
+        return "–"
+    return f"{_f(c['spearman_measured'])} [{_f(c.get('ci_measured_low'))}, {_f(c.get('ci_measured_high'))}]"
+
+
 def table_markdown(summaries: list[dict]) -> str:
     """One Markdown table of every cell of ``summaries`` (see the module docstring).
 
@@ -113,11 +121,12 @@ def table_markdown(summaries: list[dict]) -> str:
     ...                     masks=24, seeds=3)],
     ...      "variance_aware_vs_randomized": [dict(model="m", density=0.1, delta_acc=-0.01, p_holm=0.5, pairs=3)]}
     >>> print(table_markdown([s]).splitlines()[2])
-    | r | m | 10% | sec7 | beta=inf | beta=0.5 (80.00) | +0.50 [+0.10, +0.70] | -1.00 (0.5, 3 pairs) |
+    | r | m | 10% | sec7 | beta=inf | beta=0.5 (80.00) | +0.50 [+0.10, +0.70] | – | -1.00 (0.5, 3 pairs) |
     """
     lines = ["| rung | model | density | procedure | least predicted error | best accuracy (%) | "
-             "Spearman ρ(predicted, accuracy) [95% bootstrap] | variance-aware − randomized, points (Holm p, pairs) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "Spearman ρ(predicted, accuracy) [95% bootstrap] | ρ(measured, accuracy) [95% bootstrap] | "
+             "variance-aware − randomized, points (Holm p, pairs) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         comp = {(c["model"], c["density"]): c for c in s.get("variance_aware_vs_randomized", [])}
         for c in s["cells"]:
@@ -126,7 +135,7 @@ def table_markdown(summaries: list[dict]) -> str:
                                         f"({_f(v.get('p_holm'), '{:.2g}')}, {v['pairs']} pairs)")
             lines.append(f"| {c['rung']} | {c['model']} | {100 * c['density']:g}% | {c['procedure']} | "
                          f"{c['law_min_predicted']} | {c['law_max_acc']} ({100 * c['max_mean_acc']:.2f}) | "
-                         f"{_f(c['spearman'])} [{_f(c['ci_low'])}, {_f(c['ci_high'])}] | {vs} |")
+                         f"{_f(c['spearman'])} [{_f(c['ci_low'])}, {_f(c['ci_high'])}] | {_measured(c)} | {vs} |")
     return "\n".join(lines) + "\n"
 
 
