@@ -32,7 +32,6 @@ def _cells(rung: str) -> dict[float, dict]:
     return {c["density"]: c for c in json.loads((BRIDGE / f"{rung}_summary.json").read_text())["cells"]}
 
 
-@pytest.mark.slow
 def test_the_ladders_summaries_recompute_from_their_csvs():
     """The GPU rungs' summaries (what the doc's table and counts read) are summarize() of their CSVs."""
     from sketchbound.bridge.report import summary_from_csv

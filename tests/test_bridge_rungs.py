@@ -263,7 +263,6 @@ def test_bridge_md_table_is_the_one_the_summaries_give():
     assert shown == table_markdown(load_summaries(folder)).strip()
 
 
-@pytest.mark.slow
 def test_cpu_rung_summaries_recompute_from_their_csvs():
     """The CPU rungs' summaries (the table's source) equal those recomputed from the CSVs (same bootstrap
     stream): the summary files are not edited by hand."""
@@ -276,3 +275,28 @@ def test_cpu_rung_summaries_recompute_from_their_csvs():
         stored = json.loads((folder / f"{rung}_summary.json").read_text())
         again = summary_from_csv(folder / f"{rung}.csv")
         assert json.dumps(again["cells"], sort_keys=True) == json.dumps(stored["cells"], sort_keys=True)
+
+
+def test_bootstrap_interval_equals_the_plain_resampling():
+    """The bootstrap computes rho once per multiset of drawn seeds; the interval is the one a plain loop over
+    the same draws gives (pooled Spearman does not depend on the order of the pooled masks)."""
+    import math
+
+    from scipy.stats import spearmanr
+
+    from sketchbound.bridge.analysis import _bootstrap
+    from sketchbound.seeds import stream_rng
+
+    rng = np.random.default_rng(3)
+    g = pd.DataFrame({"seed": np.repeat([0, 1, 2, 5], 6), "predicted_error": rng.random(24),
+                      "measured_error": rng.random(24), "test_acc": rng.random(24)})
+    for col in ("predicted_error", "measured_error"):
+        draws, seeds, vals = stream_rng(0, "bridge-bootstrap"), np.array([0, 1, 2, 5]), []
+        for _ in range(300):
+            pick = draws.choice(seeds, seeds.size, replace=True)
+            d = pd.concat([g[g.seed == s] for s in pick])
+            r = spearmanr(d[col], d.test_acc).statistic
+            if not math.isnan(r):
+                vals.append(r)
+        assert _bootstrap(g, 300, col) == pytest.approx((np.percentile(vals, 2.5), np.percentile(vals, 97.5)),
+                                                        abs=1e-12)

@@ -27,8 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rung", choices=("linear", "ntk"), help="which rung to run (CPU)")
     p.add_argument("--report", action="store_true",
-                   help="instead of running a rung: summarise every rung CSV of --out that has no summary yet (the "
-                        "GPU rungs), and rewrite the predicted-vs-measured table of --doc from all the summaries")
+                   help="instead of running a rung: summarise every rung CSV of --out again (rewriting its "
+                        "_summary.json, so a summary never lags its CSV or the analysis), and rewrite the "
+                        "predicted-vs-measured table of --doc from the summaries")
     p.add_argument("--doc", default="validation/bridge.md", metavar="FILE",
                    help="--report: the Markdown file whose bridge table is rewritten (default validation/bridge.md)")
     p.add_argument("--quick", action="store_true", help="toy size, seconds (tests)")
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def report(out, doc) -> list:
-    """Summaries for the rung CSVs of ``out`` that lack one, then the table of ``doc`` rewritten."""
+    """Every rung CSV of ``out`` summarised again, then the table of ``doc`` rewritten."""
     from pathlib import Path  # noqa: PLC0415
 
     from .._io import atomic_write, atomic_write_json  # noqa: PLC0415
@@ -49,9 +50,8 @@ def report(out, doc) -> list:
         raise ValueError(f"--out must be a folder of rung CSVs, got {str(out)!r}")
     for csv in sorted(out.glob("*.csv")):
         summ = csv.with_name(csv.stem + "_summary.json")
-        if not summ.exists() or summ.stat().st_mtime < csv.stat().st_mtime:  # the GPU rungs' CSVs
-            atomic_write_json(summ, summary_from_csv(csv))
-            written.append(summ)
+        atomic_write_json(summ, summary_from_csv(csv))
+        written.append(summ)
     doc = Path(doc)
     try:
         text = doc.read_text()

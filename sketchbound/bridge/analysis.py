@@ -73,14 +73,16 @@ def _bootstrap(g, n_boot: int, column: str = "predicted_error") -> tuple[float, 
     by = {s: (g[column].to_numpy()[g.seed.to_numpy() == s], g.test_acc.to_numpy()[g.seed.to_numpy() == s])
           for s in seeds}
     rng = stream_rng(0, "bridge-bootstrap")
-    vals = []
+    vals, seen = [], {}
     for _ in range(n_boot):
         pick = rng.choice(seeds, seeds.size, replace=True)
-        pred = np.concatenate([by[s][0] for s in pick])
-        acc = np.concatenate([by[s][1] for s in pick])
-        r = _spearman(pred, acc)
-        if not math.isnan(r):
-            vals.append(r)
+        key = tuple(sorted(pick))  # pooled rho depends only on which seeds were drawn, how often: computed once
+        if key not in seen:
+            pred = np.concatenate([by[s][0] for s in key])
+            acc = np.concatenate([by[s][1] for s in key])
+            seen[key] = _spearman(pred, acc)
+        if not math.isnan(seen[key]):
+            vals.append(seen[key])
     if not vals:
         return math.nan, math.nan
     return float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))
