@@ -384,14 +384,15 @@ def test_bridge_confirmatory_family_recomputes_from_runs(dnn_text):
 
 
 def test_bridge_other_ladders_section_recomputes_from_runs(dnn_text):
-    """§12: each ladder's dense accuracy (mean ± sd over seeds 0–1), and at its lowest density the shuffle's
+    """§12: each ladder's dense accuracy (mean ± sd over its seeds), and at its lowest density the shuffle's
     accuracy against the range of every other law's, from the recorded runs."""
     sec = dnn_text.split("## 12. The bridge's other deep ladders", 1)[1].split("## Appendix A", 1)[0]
     for table, low in (("bridge_resnet20_snip", None), ("bridge_lenet", 0.005), ("bridge_vgg19", 0.0002)):
         r = runs(table)
-        r = r[r.seed.isin([0, 1])]
+        r = r[r.seed < 100]  # the ladder's seeds (the pilots are 100 and up)
         dense = r[r.method == "dense"].accuracy
-        assert len(dense) == 2 and f"{dense.mean():.2f} ± {dense.std(ddof=1):.2f}%" in sec, table
+        assert len(dense) == {"bridge_resnet20_snip": 4, "bridge_lenet": 5, "bridge_vgg19": 2}[table]
+        assert f"{dense.mean():.2f} ± {dense.std(ddof=1):.2f}%" in sec, table
         if low is None:
             continue
         cell = r[np.isclose(r.density, low) & (r.method != "dense")]
