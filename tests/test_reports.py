@@ -403,3 +403,19 @@ def test_bridge_other_ladders_section_recomputes_from_runs(dnn_text):
         rest = means.drop(shuffle.index)
         assert shuffle.iloc[0] < rest.min()
         assert f"{shuffle.iloc[0]:.2f}%" in sec and f"{rest.min():.2f}–{rest.max():.2f}%" in sec, table
+
+
+def test_bridge_vgg19_shuffle_at_chance_is_disconnected(dnn_text):
+    """§12: at 0.02% the two shuffle masks (beta=0) have no effective weight and end at chance; every other
+    mask keeps 99.6–99.8% of its weights on input-output paths (masks recomputed on a CPU, per-layer kept
+    counts within 51 weights of the GPU runs')."""
+    eff = pd.read_csv(RESULTS / "bridge_vgg19_effective.csv")
+    cfg = {r: json.loads((RESULTS / "bridge_vgg19_runs" / r / "config.json").read_text()) for r in eff.run}
+    eff["beta"] = [cfg[r].get("beta") for r in eff.run]
+    shuffle = eff[(eff["mask"] == "tempered") & (eff.beta == 0.0)]
+    rest = eff.drop(shuffle.index)
+    assert len(shuffle) == 2 and (shuffle.effective == 0).all() and (shuffle.accuracy == 10.0).all()
+    assert len(rest) == 6 and rest.connected.all() and (rest.kept == 4005).all()
+    lo, hi = rest.effective_fraction.min(), rest.effective_fraction.max()
+    assert f"{100 * lo:.1f}–{100 * hi:.1f}%" in dnn_text and eff.max_layer_kept_diff.max() == 51
+    assert "0 effective weights of 4,005" in dnn_text and "at most 51 weights" in dnn_text
