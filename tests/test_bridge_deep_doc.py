@@ -24,6 +24,12 @@ def pts(x: float) -> str:
     return f"{x:+.2f}".replace("-", "−")
 
 
+def _rho(c: dict, measured: bool = False) -> str:
+    """A summary cell's rho and bootstrap interval as the doc writes them (the measured error's if asked)."""
+    k = "_measured" if measured else ""
+    return f"{pts(c['spearman' + k])} [{pts(c[f'ci{k}_low'])}, {pts(c[f'ci{k}_high'])}]"
+
+
 def _means(rung: str) -> pd.DataFrame:
     return pd.read_csv(BRIDGE / f"{rung}.csv").groupby(["density", "law"])[["predicted_error", "test_acc"]].mean()
 
@@ -93,7 +99,7 @@ def test_the_prediction_separates_only_the_shuffle(rung, fmt, text):
     assert all(m.loc[d].test_acc.idxmax() == "beta=0" for d in (0.1, 0.02))
     for c in _cells(rung).values():
         if rung == "lenet":
-            assert f"{pts(c['spearman'])} [{pts(c['ci_low'])}, {pts(c['ci_high'])}]" in text
+            assert _rho(c) in text
 
 
 def test_lenet_shuffle_at_half_a_percent(text):
@@ -121,7 +127,7 @@ def test_snip_ladder(text):
     low = d[(d.density == 0.005) & d.law.isin(["beta=2", "beta=4"])].groupby("law").test_acc.min()
     assert ((low > 0.6) & (low < 0.7)).all()  # "one seed each near 65%"
     for c in _cells("resnet20-snip").values():
-        assert f"{pts(c['spearman'])} [{pts(c['ci_low'])}, {pts(c['ci_high'])}]" in para
+        assert _rho(c) in para
 
 
 def test_vgg19_ladder(text):
@@ -139,7 +145,7 @@ def test_vgg19_ladder(text):
     assert (f"({100 * m.loc[(0.001, 'beta=1'), 'test_acc']:.2f}% and "
             f"{100 * m.loc[(0.0002, 'beta=1'), 'test_acc']:.2f}%)") in text
     for c in _cells("vgg19").values():
-        assert f"{pts(c['spearman'])} [{pts(c['ci_low'])}, {pts(c['ci_high'])}]" in text
+        assert _rho(c) in text
 
 
 def test_variance_aware_against_randomized_on_the_ladders(text):
@@ -158,11 +164,6 @@ def test_variance_aware_against_randomized_on_the_ladders(text):
     assert f"the smallest Holm p is {min(ps):.2f}" in para
 
 
-def _rho(c: dict, which: str = "") -> str:
-    k = "_measured" if which else ""
-    return f"{pts(c['spearman' + k])} [{pts(c[f'ci{k}_low'])}, {pts(c[f'ci{k}_high'])}]"
-
-
 def test_predicted_or_measured_on_the_ladders(text):
     """The measured error's rho: negative in all 5 lowest-density cells, interval below 0 in 3 (one of them
     SynFlow's ResNet-20 at 0.5%, where the prediction's is not); at 10% and 2% between -0.26 and +0.41, its
@@ -177,7 +178,7 @@ def test_predicted_or_measured_on_the_ladders(text):
     assert sum(c["ci_measured_high"] < 0 for c in low) == 3
     r20 = _cells("resnet20")[0.005]
     assert r20["ci_measured_high"] < 0 <= r20["ci_high"]
-    assert f"({_rho(r20, 'measured')} against {pts(r20['spearman'])})" in para
+    assert f"({_rho(r20, measured=True)} against {pts(r20['spearman'])})" in para
     rho = sorted(c["spearman_measured"] for c in high)
     assert len(high) == 6 and f"ρ from {pts(rho[0])} to {pts(rho[-1])}" in para
     assert sum(c["ci_measured_low"] > 0 for c in high) == 2 and sum(c["ci_measured_high"] < 0 for c in high) == 0
@@ -200,22 +201,17 @@ def test_predicted_or_measured_on_the_cpu_rungs(text):
     assert sum(c["ci_measured_high"] < 0 for c in sec7) == 4 and sum(c["ci_high"] < 0 for c in sec7) == 2
     rf = [c for c in cells if c["model"] == "relu-features-10240" and c["procedure"] == "sec7" and c["density"] in (0.1, 0.02)]
     assert len(rf) == 2 and all(c["ci_low"] > 0 and c["ci_measured_high"] < 0 for c in rf)
-    assert f"({_rho(rf[0], 'm')} and {_rho(rf[1], 'm')})" in para
+    assert f"({_rho(rf[0], measured=True)} and {_rho(rf[1], measured=True)})" in para
     ntk = [c for c in cells if c["procedure"] == "sec7" and c["density"] == 0.1 and c["model"] in ("mlp-width-1024", "mlp-width-4096")]
     assert len(ntk) == 2 and all(c["ci_low"] > 0 and c["ci_measured_low"] > 0 for c in ntk)
     assert f"({pts(ntk[0]['spearman_measured'])} and {pts(ntk[1]['spearman_measured'])})" in para
 
 
-def test_bridge_doc_states_the_confirmatory_rung_as_its_files_give_it():
+def test_bridge_doc_states_the_confirmatory_rung_as_its_files_give_it(text):
     """validation/bridge.md's confirmatory paragraph: per law, the mean predicted error and accuracy of
     validation/bridge/resnet20-confirm.csv, the Spearman rho of its summary, and the pre-registered paired
     differences of dnn/results/bridge_resnet20_confirm_paired.csv (what the doc says, number for number)."""
-    import pandas as pd
-
-    root = Path(__file__).resolve().parents[1]
-    text = " ".join((root / "validation" / "bridge.md").read_text(encoding="utf-8").split())
-    df = pd.read_csv(root / "validation" / "bridge" / "resnet20-confirm.csv")
-    m = df.groupby(["density", "law"])[["predicted_error", "test_acc"]].mean()
+    m = _means("resnet20-confirm")
     order = ("beta=1", "variance-aware", "threshold", "beta=0")
     pred = [f"{m.loc[(0.005, law), 'predicted_error']:.4f}" for law in order]
     acc = ", ".join(f"{100 * m.loc[(0.005, law), 'test_acc']:.2f}" for law in order)
@@ -223,13 +219,9 @@ def test_bridge_doc_states_the_confirmatory_rung_as_its_files_give_it():
             f"— is the order of the accuracies ({acc}%)") in text
     va, b1 = m.loc[(0.02, "variance-aware"), "predicted_error"], m.loc[(0.02, "beta=1"), "predicted_error"]
     assert abs(va - b1) / b1 < 3e-4 and f"{va:.4f} against {b1:.4f} at 2%" in text
-    summary = json.loads((root / "validation" / "bridge" / "resnet20-confirm_summary.json").read_text())
-    def pts(x):
-        return f"{x:+.2f}".replace("-", "−")
-
-    for c in summary["cells"]:
-        assert f"ρ = {pts(c['spearman'])} [{pts(c['ci_low'])}, {pts(c['ci_high'])}]" in text, c["density"]
-    paired = pd.read_csv(root / "dnn" / "results" / "bridge_resnet20_confirm_paired.csv")
+    for c in _cells("resnet20-confirm").values():
+        assert f"ρ = {_rho(c)}" in text, c["density"]
+    paired = pd.read_csv(ROOT / "dnn" / "results" / "bridge_resnet20_confirm_paired.csv")
     for _, r in paired.iterrows():  # every cell's Δ; its CI where the doc gives one (not for 2% threshold/shuffle)
         said = re.search(re.escape(pts(r.delta)) + r"( points)? at " + re.escape(f"{100 * r.density:g}%"), text)
         assert said, (r.density, r.b)

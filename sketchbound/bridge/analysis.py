@@ -88,6 +88,14 @@ def _bootstrap(g, n_boot: int, column: str = "predicted_error") -> tuple[float, 
     return float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))
 
 
+def _rho_ci(g, column: str, n_boot: int) -> tuple[float, float, float]:
+    """Spearman's ρ between ``column`` and ``test_acc`` over the cell's masks, and its seed-bootstrap interval;
+    all NaN where a mask of the cell has no value of ``column``."""
+    if not g[column].notna().all():
+        return math.nan, math.nan, math.nan
+    return (_spearman(g[column].to_numpy(), g.test_acc.to_numpy()), *_bootstrap(g, n_boot, column))
+
+
 def _clean(x):
     return None if isinstance(x, float) and math.isnan(x) else x
 
@@ -134,15 +142,13 @@ def summarize(rows, n_boot: int = 2000) -> dict:
     cells = []
     for (model, density, proc), g in df.groupby(["model", "density", "procedure"], sort=False):
         means = g.groupby("law", sort=False)[["predicted_error", "test_acc", "measured_error"]].mean()
-        lo, hi = _bootstrap(g, n_boot)
-        has_measured = g.measured_error.notna().all()
-        m_rho = _spearman(g.measured_error.to_numpy(), g.test_acc.to_numpy()) if has_measured else math.nan
-        m_lo, m_hi = _bootstrap(g, n_boot, "measured_error") if has_measured else (math.nan, math.nan)
+        rho, lo, hi = _rho_ci(g, "predicted_error", n_boot)
+        m_rho, m_lo, m_hi = _rho_ci(g, "measured_error", n_boot)
         cells.append(dict(rung=str(g.rung.iloc[0]), model=model, density=float(density), procedure=proc,
                           law_min_predicted=str(means.predicted_error.idxmin()),
                           law_min_measured=_argmin(means.measured_error),
                           law_max_acc=str(means.test_acc.idxmax()), max_mean_acc=float(means.test_acc.max()),
-                          spearman=_clean(_spearman(g.predicted_error.to_numpy(), g.test_acc.to_numpy())),
+                          spearman=_clean(rho),
                           ci_low=_clean(lo), ci_high=_clean(hi),
                           spearman_measured=_clean(m_rho), ci_measured_low=_clean(m_lo), ci_measured_high=_clean(m_hi),
                           masks=int(len(g)), seeds=int(g.seed.nunique())))

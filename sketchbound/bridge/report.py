@@ -94,11 +94,12 @@ def _f(x, fmt="{:+.2f}") -> str:
     return "–" if x is None else fmt.format(x)
 
 
-def _measured(c: dict) -> str:
-    """The measured error's ρ and interval, or ``–`` where the cell has none (no dense twin; older summaries)."""
-    if c.get("spearman_measured") is None:
+def _rho(c: dict, kind: str = "") -> str:
+    """A cell's ρ and interval (``kind="_measured"``: the measured error's, or ``–`` where the cell has none:
+    no dense twin; older summaries)."""
+    if kind and c.get(f"spearman{kind}") is None:
         return "–"
-    return f"{_f(c['spearman_measured'])} [{_f(c.get('ci_measured_low'))}, {_f(c.get('ci_measured_high'))}]"
+    return f"{_f(c[f'spearman{kind}'])} [{_f(c.get(f'ci{kind}_low'))}, {_f(c.get(f'ci{kind}_high'))}]"
 
 
 def table_markdown(summaries: list[dict]) -> str:
@@ -135,7 +136,7 @@ def table_markdown(summaries: list[dict]) -> str:
                                         f"({_f(v.get('p_holm'), '{:.2g}')}, {v['pairs']} pairs)")
             lines.append(f"| {c['rung']} | {c['model']} | {100 * c['density']:g}% | {c['procedure']} | "
                          f"{c['law_min_predicted']} | {c['law_max_acc']} ({100 * c['max_mean_acc']:.2f}) | "
-                         f"{_f(c['spearman'])} [{_f(c['ci_low'])}, {_f(c['ci_high'])}] | {_measured(c)} | {vs} |")
+                         f"{_rho(c)} | {_rho(c, '_measured')} | {vs} |")
     return "\n".join(lines) + "\n"
 
 
